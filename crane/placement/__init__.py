@@ -1,0 +1,2 @@
+"""The placement engine: pure, deterministic, synchronous. Imports nothing of Kubernetes,
+Docker, FastAPI or SQL."""
