@@ -1,0 +1,3 @@
+from crane.cli.main import main
+
+main()

@@ -1,0 +1,31 @@
+"""Entry point of the ``crane`` command. Sub-command groups register themselves here."""
+
+from __future__ import annotations
+
+import typer
+
+import crane
+
+app = typer.Typer(
+    name="crane",
+    help="Crane: elastic GPU MiniClusters and all-or-nothing Cargos, on Kubernetes or plain Docker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(crane.__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Crane: elastic GPU MiniClusters and all-or-nothing Cargos."""
+
+
+def main() -> None:
+    app()
