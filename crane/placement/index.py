@@ -29,6 +29,7 @@ class FreeIndex:
         self._members: dict[Key, list[tuple[int, str]]] = {}
         self._order: dict[tuple[int, str], list[tuple[int, str]]] = {}
         self._capacity: dict[Key, int] = {}
+        self._largest: dict[tuple[int, str], int] = {}
 
     def update(self, node: str, product: str, path: Sequence[str], old: int, new: int) -> None:
         """A node's free count went from ``old`` to ``new``."""
@@ -65,6 +66,7 @@ class FreeIndex:
 
     def add_capacity(self, product: str, path: Sequence[str], gpus: int) -> None:
         """Count (or, negative, uncount) a node's GPUs in its domains' capacity."""
+        self._largest.clear()
         for level in range(self.depth):
             key = (level, path[level], product)
             left = self._capacity.get(key, 0) + gpus
@@ -95,11 +97,12 @@ class FreeIndex:
         return order[-1] if order else None
 
     def max_capacity(self, level: int, product: str) -> int:
-        """GPUs of ``product`` in the largest domain of ``level``, used or not."""
-        return max(
-            (c for (lv, _, p), c in self._capacity.items() if lv == level and p == product),
-            default=0,
-        )
+        """GPUs of ``product`` in the largest domain of ``level``, used or not (cached until
+        the next node change)."""
+        if not self._largest:
+            for (lv, _, p), c in self._capacity.items():
+                self._largest[(lv, p)] = max(self._largest.get((lv, p), 0), c)
+        return self._largest.get((level, product), 0)
 
     def products(self) -> list[str]:
         return sorted({p for (_, _, p) in self._capacity})
