@@ -1,0 +1,1 @@
+"""Kubernetes glue: Node to inventory, pod and service builders, CRD manifests, client helpers."""
