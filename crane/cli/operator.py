@@ -13,18 +13,27 @@ from crane.model.topology import TopologyLevels
 
 @app.command("operator")
 def operator(
-    kubeconfig: str = typer.Option(None, envvar="KUBECONFIG", help="Kubeconfig file; in-cluster config when unset."),
+    kubeconfig: str = typer.Option(
+        None, envvar="KUBECONFIG", help="Kubeconfig file; in-cluster config when unset."
+    ),
     lease_namespace: str = typer.Option(
         os.environ.get("POD_NAMESPACE", "crane-system"), help="Namespace of the leader Lease."
     ),
-    lease_name: str = typer.Option("crane-operator", help="Name of the leader Lease: one active operator per name."),
-    lease_seconds: float = typer.Option(15.0, min=1.0, help="Lease duration; a standby takes over after it lapses."),
+    lease_name: str = typer.Option(
+        "crane-operator", help="Name of the leader Lease: one active operator per name."
+    ),
+    lease_seconds: float = typer.Option(
+        15.0, min=1.0, help="Lease duration; a standby takes over after it lapses."
+    ),
     node_grace: float = typer.Option(
         60.0, min=0.0, help="Seconds a node may be NotReady before its cargos are failed or moved."
     ),
-    metrics_port: int = typer.Option(0, min=0, max=65535, help="Port of the Prometheus /metrics endpoint (0: off)."),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="Port of the Prometheus /metrics endpoint (0: off)."
+    ),
     topology_key: list[str] = typer.Option(
-        [], help="Override a topology level's node label, ALIAS=LABEL (repeatable), e.g. block=cloud.google.com/gce-topology-block."
+        [],
+        help="Override a topology level's node label, ALIAS=LABEL (repeatable), e.g. block=cloud.google.com/gce-topology-block.",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
 ) -> None:
@@ -38,7 +47,10 @@ def operator(
     for item in topology_key:
         alias, sep, key = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"{item!r}: write ALIAS=LABEL, e.g. rack=example.com/rack", param_hint="--topology-key")
+            raise typer.BadParameter(
+                f"{item!r}: write ALIAS=LABEL, e.g. rack=example.com/rack",
+                param_hint="--topology-key",
+            )
         overrides[alias] = key
     try:
         levels = TopologyLevels.with_keys(overrides)

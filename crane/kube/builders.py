@@ -60,12 +60,20 @@ def validate_template(spec: CargoSpec) -> None:
             "spec.template.spec.containers is empty: give the pod template at least one container"
         )
     if not all(isinstance(c, Mapping) and c.get("name") and c.get("image") for c in containers):
-        raise InvalidTemplateError("every container in spec.template.spec.containers needs a name and an image")
+        raise InvalidTemplateError(
+            "every container in spec.template.spec.containers needs a name and an image"
+        )
     master_port(spec)
 
 
 def _env(
-    namespace: str, minicluster: str, cargo: str, replica: int, replicas: int, port: int, gpu_ids: list[int]
+    namespace: str,
+    minicluster: str,
+    cargo: str,
+    replica: int,
+    replicas: int,
+    port: int,
+    gpu_ids: list[int],
 ) -> list[dict[str, str]]:
     values = {
         "CRANE_MINICLUSTER": minicluster,
@@ -102,12 +110,19 @@ def build_pod(
         REPLICAS_ANNOTATION: str(spec.replicas),
     }
     env = _env(
-        namespace, spec.mini_cluster, cargo, placement.replica, spec.replicas, master_port(spec),
+        namespace,
+        spec.mini_cluster,
+        cargo,
+        placement.replica,
+        spec.replicas,
+        master_port(spec),
         placement.gpu_ids,
     )
     names = {e["name"] for e in env}
     for i, container in enumerate(pspec["containers"]):
-        container["env"] = env + [e for e in container.get("env") or [] if e.get("name") not in names]
+        container["env"] = env + [
+            e for e in container.get("env") or [] if e.get("name") not in names
+        ]
         if i == 0 and spec.gpus_per_replica:
             resources = container.setdefault("resources", {})
             count = str(spec.gpus_per_replica)

@@ -49,14 +49,18 @@ class KubeClient:
         elif kind == "resourcequotas":
             resp = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
         else:
-            resp = self.custom.list_cluster_custom_object(GROUP, VERSION, kind, _preload_content=False)
+            resp = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, kind, _preload_content=False
+            )
         items: list[dict[str, Any]] = self._json(resp)["items"]
         return items
 
     def create_pod(self, body: Mapping[str, Any]) -> bool:
         """Create a pod; False when one of that name exists already."""
         try:
-            self.core.create_namespaced_pod(body["metadata"]["namespace"], body, _preload_content=False)
+            self.core.create_namespaced_pod(
+                body["metadata"]["namespace"], body, _preload_content=False
+            )
         except ApiException as err:
             _ok_if(409, err)
             return False
@@ -72,7 +76,9 @@ class KubeClient:
 
     def create_service(self, body: Mapping[str, Any]) -> None:
         try:
-            self.core.create_namespaced_service(body["metadata"]["namespace"], body, _preload_content=False)
+            self.core.create_namespaced_service(
+                body["metadata"]["namespace"], body, _preload_content=False
+            )
         except ApiException as err:
             _ok_if(409, err)
 
@@ -98,7 +104,9 @@ class KubeClient:
         except ApiException as err:
             _ok_if(404, err)
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+    def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> bool:
         """Merge-patch ``status``; False when the object is gone."""
         try:
             self.custom.patch_namespaced_custom_object_status(
@@ -109,18 +117,31 @@ class KubeClient:
             return False
         return True
 
-    def patch_metadata(self, plural: str, namespace: str, name: str, metadata: Mapping[str, Any]) -> None:
+    def patch_metadata(
+        self, plural: str, namespace: str, name: str, metadata: Mapping[str, Any]
+    ) -> None:
         try:
             self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, {"metadata": metadata}, _preload_content=False
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                {"metadata": metadata},
+                _preload_content=False,
             )
         except ApiException as err:
             _ok_if(404, err)
 
-    def patch_pod_annotations(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+    def patch_pod_annotations(
+        self, namespace: str, name: str, annotations: Mapping[str, str]
+    ) -> None:
         try:
             self.core.patch_namespaced_pod(
-                name, namespace, {"metadata": {"annotations": dict(annotations)}}, _preload_content=False
+                name,
+                namespace,
+                {"metadata": {"annotations": dict(annotations)}},
+                _preload_content=False,
             )
         except ApiException as err:
             _ok_if(404, err)
@@ -153,4 +174,3 @@ class KubeClient:
             self.core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
         except ApiException as err:
             _ok_if(404, err)
-

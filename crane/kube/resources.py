@@ -116,7 +116,10 @@ def same_status(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in status.items() if v is not None}
     out["conditions"] = sorted(
-        ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []),
+        (
+            {k: v for k, v in c.items() if k != "lastTransitionTime"}
+            for c in status.get("conditions") or []
+        ),
         key=lambda c: c["type"],
     )
     return out

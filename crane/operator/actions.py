@@ -32,10 +32,15 @@ class Actuator:
     async def apply(self, plan: Plan) -> None:
         """Statuses and metadata first; pods only for cargos whose placement was written; then the rest."""
         c = self.client
-        written = await self._all([
-            (lambda w=w: c.patch_status(w.plural, w.namespace, w.name, w.status)) for w in plan.statuses
-        ])
-        failed = {w.cargo_key for w, ok in zip(plan.statuses, written, strict=True) if ok is not True}
+        written = await self._all(
+            [
+                (lambda w=w: c.patch_status(w.plural, w.namespace, w.name, w.status))
+                for w in plan.statuses
+            ]
+        )
+        failed = {
+            w.cargo_key for w, ok in zip(plan.statuses, written, strict=True) if ok is not True
+        }
         await self._all(
             [(lambda m=m: c.patch_metadata(*m)) for m in plan.metadata]
             + [(lambda b=b: c.create_cargo(b)) for b in plan.cargo_creates]

@@ -50,7 +50,9 @@ def _gpus(pod_spec: Mapping[str, Any]) -> int:
     total = 0
     for c in pod_spec.get("containers") or []:
         res = c.get("resources") or {}
-        value = (res.get("limits") or {}).get(GPU_RESOURCE) or (res.get("requests") or {}).get(GPU_RESOURCE)
+        value = (res.get("limits") or {}).get(GPU_RESOURCE) or (res.get("requests") or {}).get(
+            GPU_RESOURCE
+        )
         if value:
             total += int(str(value))
     return total
@@ -92,8 +94,16 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
 
 
 _KEPT_META = (
-    "name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "labels",
-    "ownerReferences", "resourceVersion", "finalizers",
+    "name",
+    "namespace",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "labels",
+    "ownerReferences",
+    "resourceVersion",
+    "finalizers",
 )
 
 

@@ -15,17 +15,31 @@ written before any pod is created and cleared only after the pods let go of thei
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from crane.kube import resources
-from crane.kube.builders import InvalidTemplateError, build_pod, build_service, validate_template
+from crane.kube.builders import (
+    InvalidTemplateError,
+    build_pod,
+    build_service,
+    pod_name,
+    validate_template,
+)
 from crane.kube.names import CARGO_KIND, CARGOS, REPLICAS_ANNOTATION, key_of
 from crane.model.conditions import set_condition
-from crane.model.specs import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, ReplicaPlacement, RestartPolicy
+from crane.model.specs import (
+    CargoPhase,
+    CargoSpec,
+    CargoStatus,
+    MiniClusterSpec,
+    ReplicaPlacement,
+    RestartPolicy,
+)
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.plan import Plan, StatusWrite
 from crane.operator.state import LoopState
@@ -70,14 +84,24 @@ class CargoLifecycle:
         if resources.same_status(before, wire):
             return False
         self.state.written[meta["uid"]] = wire
-        self.plan.statuses.append(StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key))
+        self.plan.statuses.append(
+            StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key)
+        )
         return True
 
-    def _event(self, body: Mapping[str, Any], reason: str, message: str, warning: bool = False) -> None:
-        ref = {"apiVersion": body.get("apiVersion"), "kind": CARGO_KIND, "metadata": body["metadata"]}
+    def _event(
+        self, body: Mapping[str, Any], reason: str, message: str, warning: bool = False
+    ) -> None:
+        ref = {
+            "apiVersion": body.get("apiVersion"),
+            "kind": CARGO_KIND,
+            "metadata": body["metadata"],
+        }
         self.plan.event(ref, reason, message, warning)
 
-    def _cond(self, status: CargoStatus, type_: str, ok: bool, reason: str, message: str, gen: Any) -> None:
+    def _cond(
+        self, status: CargoStatus, type_: str, ok: bool, reason: str, message: str, gen: Any
+    ) -> None:
         status.conditions = set_condition(
             status.conditions, resources.condition(type_, ok, reason, message, gen)
         )
@@ -96,9 +120,24 @@ class CargoLifecycle:
 
     def _delete_pods(self, pods: list[PodView], grace: int | None = None) -> None:
         for pod in pods:
+            self.state.requested.pop(pod.key, None)
             lost = pod.node in self.state.lost_nodes
             if not pod.deleting or lost:
                 self.plan.pod_deletes.append((pod.namespace, pod.name, 0 if lost else grace))
+
+    def _create_pods(
+        self, key: str, meta: Mapping[str, Any], spec: CargoSpec, missing: Iterable[ReplicaPlacement]
+    ) -> None:
+        now = time.monotonic()
+        pods = [
+            p for p in missing
+            if self.state.may_request(key_of(meta["namespace"], pod_name(meta["name"], p.replica)), now)
+        ]
+        if not pods:
+            return
+        self.plan.services.append(build_service(meta, spec))
+        for p in pods:
+            self.plan.pods.append((key, build_pod(meta, spec, p)))
 
     # --- the pass ----------------------------------------------------------------------------
 
@@ -115,7 +154,9 @@ class CargoLifecycle:
             spec = resources.parse_cargo_spec(body)
             validate_template(spec)
         except (ValidationError, InvalidTemplateError) as err:
-            message = resources.validation_message(err) if isinstance(err, ValidationError) else str(err)
+            message = (
+                resources.validation_message(err) if isinstance(err, ValidationError) else str(err)
+            )
             if status.phase != CargoPhase.FAILED:
                 status.phase, status.message = CargoPhase.FAILED, message
                 self._cond(status, "Failed", True, "InvalidSpec", message, gen)
@@ -160,7 +201,9 @@ class CargoLifecycle:
             "blockOwnerDeletion": True,
         }
         meta["ownerReferences"] = [*owners, ref]
-        self.plan.metadata.append((CARGOS, meta["namespace"], meta["name"], {"ownerReferences": meta["ownerReferences"]}))
+        self.plan.metadata.append(
+            (CARGOS, meta["namespace"], meta["name"], {"ownerReferences": meta["ownerReferences"]})
+        )
 
     def _drain(self, key: str, release_when: str) -> bool:
         """Delete the cargo's running pods; release its GPUs once none hold them. True when done.
@@ -194,15 +237,28 @@ class CargoLifecycle:
         gen = meta.get("generation")
         mc_key = key_of(meta["namespace"], spec.mini_cluster)
         if mc is None:
-            self._pending(key, body, status, "MiniClusterNotFound",
-                          f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: create it")
+            self._pending(
+                key,
+                body,
+                status,
+                "MiniClusterNotFound",
+                f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: create it",
+            )
             return
         if not self.engine.is_admitted(mc_key):
             why = (mc[0].get("status") or {}).get("message") or "waiting in the admission queue"
-            self._pending(key, body, status, "MiniClusterNotAdmitted", f"MiniCluster {spec.mini_cluster} is not admitted: {why}")
+            self._pending(
+                key,
+                body,
+                status,
+                "MiniClusterNotAdmitted",
+                f"MiniCluster {spec.mini_cluster} is not admitted: {why}",
+            )
             return
         if spec.replicas == 0:
-            self._pending(key, body, status, "ScaledToZero", "replicas is 0: scale the cargo up to run it")
+            self._pending(
+                key, body, status, "ScaledToZero", "replicas is 0: scale the cargo up to run it"
+            )
             return
         uid = meta["uid"]
         attempt = (self.state.epoch, gen or 0)
@@ -232,16 +288,20 @@ class CargoLifecycle:
         status.placed_at = datetime.now(UTC)
         status.message = ""
         self._cond(status, "Placed", True, "Placed", message, gen)
-        self._cond(status, "Ready", False, "Starting", f"0 of {spec.replicas} replicas running", gen)
+        self._cond(
+            status, "Ready", False, "Starting", f"0 of {spec.replicas} replicas running", gen
+        )
         if any(c.type == "Preempted" for c in status.conditions):
-            self._cond(status, "Preempted", False, "PlacedAgain", "placed again after preemption", gen)
+            self._cond(
+                status, "Preempted", False, "PlacedAgain", "placed again after preemption", gen
+            )
         self._write(key, body, status)
         self._event(body, "Placed", message)
-        self.plan.services.append(build_service(meta, spec))
-        for p in decision.placements:
-            self.plan.pods.append((key, build_pod(meta, spec, p)))
+        self._create_pods(key, meta, spec, decision.placements)
 
-    def _pending(self, key: str, body: dict[str, Any], status: CargoStatus, reason: str, message: str) -> None:
+    def _pending(
+        self, key: str, body: dict[str, Any], status: CargoStatus, reason: str, message: str
+    ) -> None:
         gen = body["metadata"].get("generation")
         status.phase = CargoPhase.PENDING
         status.replicas = 0
@@ -257,7 +317,9 @@ class CargoLifecycle:
         meta = body["metadata"]
         gen = meta.get("generation")
         placements = self.state.placements[key]
-        if spec.replicas != len(placements) and not self._resize(key, body, spec, status, placements):
+        if spec.replicas != len(placements) and not self._resize(
+            key, body, spec, status, placements
+        ):
             return
         placements = self.state.placements[key]
         expected = {p.replica: p for p in placements}
@@ -265,17 +327,16 @@ class CargoLifecycle:
         stale = [p for p in pods if not _matches(p, meta["uid"], expected)]
         self._delete_pods(stale)
         current = {p.replica: p for p in pods if p not in stale}
+        for pod in current.values():
+            self.state.requested.pop(pod.key, None)
         if not stale and not any(p.deleting for p in pods):
-            missing = [p for r, p in expected.items() if r not in current]
-            if missing:
-                self.plan.services.append(build_service(meta, spec))
-            for p in missing:
-                self.plan.pods.append((key, build_pod(meta, spec, p)))
+            self._create_pods(key, meta, spec, [p for r, p in expected.items() if r not in current])
         lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
         failed = [p for p in current.values() if p.phase == "Failed"]
         if lost or failed:
             why = (
-                f"node {', '.join(lost)} NotReady past the grace period" if lost
+                f"node {', '.join(lost)} NotReady past the grace period"
+                if lost
                 else f"replica {failed[0].replica} (pod {failed[0].name}) failed: {failed[0].message or 'exited'}"
             )
             self._failure(key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why)
@@ -285,7 +346,14 @@ class CargoLifecycle:
             status.phase = CargoPhase.SUCCEEDED
             status.finished_at = datetime.now(UTC)
             status.placement, status.message = [], ""
-            self._cond(status, "Succeeded", True, "AllReplicasSucceeded", f"{len(done)} replicas succeeded", gen)
+            self._cond(
+                status,
+                "Succeeded",
+                True,
+                "AllReplicasSucceeded",
+                f"{len(done)} replicas succeeded",
+                gen,
+            )
             self._cond(status, "Ready", False, "Finished", "all replicas finished", gen)
             self._release(key)
             self._write(key, body, status)
@@ -298,20 +366,42 @@ class CargoLifecycle:
                 status.started_at = datetime.now(UTC)
                 self._event(body, "Running", f"all {len(running)} replicas running")
             status.phase = CargoPhase.RUNNING
-            self._cond(status, "Ready", True, "AllReplicasRunning", f"{len(running)} of {len(placements)} replicas running", gen)
+            self._cond(
+                status,
+                "Ready",
+                True,
+                "AllReplicasRunning",
+                f"{len(running)} of {len(placements)} replicas running",
+                gen,
+            )
         else:
             status.phase = CargoPhase.PLACED
-            self._cond(status, "Ready", False, "Starting", f"{len(running)} of {len(placements)} replicas running", gen)
+            self._cond(
+                status,
+                "Ready",
+                False,
+                "Starting",
+                f"{len(running)} of {len(placements)} replicas running",
+                gen,
+            )
         self._write(key, body, status)
 
     def _failure(
-        self, key: str, body: dict[str, Any], spec: CargoSpec, status: CargoStatus, reason: str, why: str
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        reason: str,
+        why: str,
     ) -> None:
         gen = body["metadata"].get("generation")
         if spec.restart_policy == RestartPolicy.ON_FAILURE and status.restarts < spec.backoff_limit:
             status.restarts += 1
             status.phase = CargoPhase.PENDING
-            status.message = f"{why}; restarting the gang (restart {status.restarts} of {spec.backoff_limit})"
+            status.message = (
+                f"{why}; restarting the gang (restart {status.restarts} of {spec.backoff_limit})"
+            )
             self._cond(status, "Placed", False, "Restarting", status.message, gen)
             self._cond(status, "Ready", False, reason, why, gen)
             self._write(key, body, status)
@@ -321,7 +411,14 @@ class CargoLifecycle:
             status.phase = CargoPhase.FAILED
             status.finished_at = datetime.now(UTC)
             status.message = f"{why}; backoffLimit {spec.backoff_limit} reached" if limit else why
-            self._cond(status, "Failed", True, "BackoffLimitExceeded" if limit else reason, status.message, gen)
+            self._cond(
+                status,
+                "Failed",
+                True,
+                "BackoffLimitExceeded" if limit else reason,
+                status.message,
+                gen,
+            )
             self._cond(status, "Ready", False, reason, why, gen)
             self._write(key, body, status)
             self._event(body, "Failed", status.message, warning=True)
@@ -350,7 +447,9 @@ class CargoLifecycle:
             req = dataclasses.replace(old, replicas=n)
             self.engine.restore_cargo(req, kept)
             self.state.bump()
-            self._resized(key, body, spec, status, req, kept, f"shrunk from {len(placements)} to {n} replicas")
+            self._resized(
+                key, body, spec, status, req, kept, f"shrunk from {len(placements)} to {n} replicas"
+            )
             return True
         uid = meta["uid"]
         attempt = (self.state.epoch, gen or 0)
@@ -371,7 +470,9 @@ class CargoLifecycle:
                 self._event(body, "ResizePending", message)
             return True
         moved = sum(1 for p in decision.placements[: len(placements)] if p not in placements)
-        how = f"grown from {len(placements)} to {n} replicas" + (f", {moved} moved" if moved else "")
+        how = f"grown from {len(placements)} to {n} replicas" + (
+            f", {moved} moved" if moved else ""
+        )
         self._resized(key, body, spec, status, req, decision.placements, how)
         return True
 
@@ -396,7 +497,9 @@ class CargoLifecycle:
         self._event(body, "Resized", how)
         for pod in self.pods.get(key, []):
             if not pod.deleting:
-                self.plan.pod_annotations.append((pod.namespace, pod.name, {REPLICAS_ANNOTATION: str(spec.replicas)}))
+                self.plan.pod_annotations.append(
+                    (pod.namespace, pod.name, {REPLICAS_ANNOTATION: str(spec.replicas)})
+                )
 
     # --- preemption --------------------------------------------------------------------------
 

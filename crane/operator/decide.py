@@ -61,7 +61,15 @@ class Decider:
         for key, (body, spec) in specs.items():
             self._minicluster_status(key, body, spec, decisions.get(key), cache, plan, lifecycle)
         self._orphans(cache, pods, plan)
+        self._forget_gone(cache)
         return plan
+
+    def _forget_gone(self, cache: ClusterCache) -> None:
+        live = {b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())}
+        for uid in [u for u in self.state.written if u not in live]:
+            del self.state.written[uid]
+        for uid in [u for u in self.state.attempts if u not in live]:
+            del self.state.attempts[uid]
 
     # --- restore and nodes -------------------------------------------------------------------
 
@@ -70,7 +78,9 @@ class Decider:
         self._sync_nodes(cache, datetime.now(UTC))
         for key, body in cache.miniclusters.items():
             status = resources.minicluster_status(body)
-            if not resources.is_true(status.conditions, "Admitted") or body["metadata"].get("deletionTimestamp"):
+            if not resources.is_true(status.conditions, "Admitted") or body["metadata"].get(
+                "deletionTimestamp"
+            ):
                 continue
             try:
                 spec = resources.parse_minicluster_spec(body)
@@ -101,7 +111,8 @@ class Decider:
         self.state.restored = True
         log.info(
             "restored %d MiniCluster reservations and %d cargo placements from status",
-            len(self.state.miniclusters), len(self.state.cargos),
+            len(self.state.miniclusters),
+            len(self.state.cargos),
         )
 
     def _sync_nodes(self, cache: ClusterCache, now: datetime) -> None:
@@ -126,7 +137,9 @@ class Decider:
                     self.state.lost_nodes.add(name)
                 continue
             self.state.lost_nodes.discard(name)
-            inv = inventory(view, busy_ids(view.gpu_count, used.get(name, ()), foreign.get(name, 0)))
+            inv = inventory(
+                view, busy_ids(view.gpu_count, used.get(name, ()), foreign.get(name, 0))
+            )
             if self.state.nodes.get(name) != inv:
                 self.engine.upsert_node(inv)
                 self.state.nodes[name] = inv
@@ -145,7 +158,10 @@ class Decider:
 
     @staticmethod
     def _mc_key(cargo_body: Mapping[str, Any]) -> str:
-        return key_of(cargo_body["metadata"]["namespace"], (cargo_body.get("spec") or {}).get("miniCluster", ""))
+        return key_of(
+            cargo_body["metadata"]["namespace"],
+            (cargo_body.get("spec") or {}).get("miniCluster", ""),
+        )
 
     def _quota(self, key: str, cache: ClusterCache) -> int | None:
         namespace = key.partition("/")[0]
@@ -154,7 +170,11 @@ class Decider:
             return None
         others = 0
         for other in self.state.miniclusters:
-            if other != key and other.partition("/")[0] == namespace and self.engine.is_admitted(other):
+            if (
+                other != key
+                and other.partition("/")[0] == namespace
+                and self.engine.is_admitted(other)
+            ):
                 usage = self.engine.usage(other)
                 others += max(usage.reserved_gpus, usage.in_use_gpus)
         return max(0, hard - others)
@@ -180,15 +200,23 @@ class Decider:
             out[key] = (body, spec)
         return out
 
-    def _invalid_minicluster(self, key: str, body: dict[str, Any], message: str, plan: Plan) -> None:
+    def _invalid_minicluster(
+        self, key: str, body: dict[str, Any], message: str, plan: Plan
+    ) -> None:
         status = self._current_mc_status(body)
-        status.conditions = _set(status.conditions, resources.condition(
-            "Failed", True, "InvalidSpec", message, body["metadata"].get("generation")))
+        status.conditions = _set(
+            status.conditions,
+            resources.condition(
+                "Failed", True, "InvalidSpec", message, body["metadata"].get("generation")
+            ),
+        )
         status.message = message
         self._write_mc(body, status, plan, ("InvalidSpec", message, True))
 
     def _remove_gone_miniclusters(self, cache: ClusterCache) -> None:
-        live = {k for k, b in cache.miniclusters.items() if not b["metadata"].get("deletionTimestamp")}
+        live = {
+            k for k, b in cache.miniclusters.items() if not b["metadata"].get("deletionTimestamp")
+        }
         holding = {req.minicluster for req in self.state.cargos.values()}
         for key in [k for k in self.state.miniclusters if k not in live and k not in holding]:
             self.engine.remove_minicluster(key)
@@ -247,27 +275,45 @@ class Decider:
         event: tuple[str, str, bool] | None = None
         if admitted:
             usage = self.engine.usage(key)
-            status.reservation = {n: list(ids) for n, ids in sorted(self.engine.reservation(key).items())}
+            status.reservation = {
+                n: list(ids) for n, ids in sorted(self.engine.reservation(key).items())
+            }
             status.reserved_gpus, status.in_use_gpus = usage.reserved_gpus, usage.in_use_gpus
             status.borrowed_gpus = usage.borrowed_gpus
             status.queue_position = None
             msg = f"{usage.reserved_gpus} {spec.gpu_type} GPUs reserved"
-            status.conditions = _set(status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen))
+            status.conditions = _set(
+                status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen)
+            )
             if not was_admitted:
                 event = ("Admitted", msg, False)
             status.message = ""
             if usage.reserved_gpus < spec.gpus.min:
                 why = self.engine.explain_minicluster(key)
-                status.message = why.sentence() if why else f"waiting for {spec.gpus.min - usage.reserved_gpus} more GPUs"
-                status.conditions = _set(status.conditions, resources.condition(
-                    "Resizing", True, "WaitingForCapacity", status.message, gen))
+                status.message = (
+                    why.sentence()
+                    if why
+                    else f"waiting for {spec.gpus.min - usage.reserved_gpus} more GPUs"
+                )
+                status.conditions = _set(
+                    status.conditions,
+                    resources.condition(
+                        "Resizing", True, "WaitingForCapacity", status.message, gen
+                    ),
+                )
             else:
-                status.conditions = _set(status.conditions, resources.condition(
-                    "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen))
+                status.conditions = _set(
+                    status.conditions,
+                    resources.condition(
+                        "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen
+                    ),
+                )
             if usage.in_use_gpus > spec.gpus.max:
                 plan_ = self.engine.plan_max_shrink(key)
                 for victim in plan_.victims:
-                    lifecycle.preempt(victim, f"MiniCluster {key} uses more than its max of {spec.gpus.max} GPUs")
+                    lifecycle.preempt(
+                        victim, f"MiniCluster {key} uses more than its max of {spec.gpus.max} GPUs"
+                    )
         else:
             position = decision.queue_position if decision else None
             why = decision.explanation if decision else self.engine.explain_minicluster(key)
@@ -275,27 +321,44 @@ class Decider:
             status.queue_position = position
             status.reservation, status.reserved_gpus = {}, 0
             reason = "Queued"
-            status.conditions = _set(status.conditions, resources.condition("Admitted", False, reason, message, gen))
-            if status.message != message and (find_condition(status.conditions, "Admitted") is None or was_admitted
-                                              or not status.message):
+            status.conditions = _set(
+                status.conditions, resources.condition("Admitted", False, reason, message, gen)
+            )
+            if status.message != message and (
+                find_condition(status.conditions, "Admitted") is None
+                or was_admitted
+                or not status.message
+            ):
                 event = ("Queued", f"position {position}: {message}", False)
             status.message = message
             if decision and decision.preemption and decision.preemption.sufficient:
                 for victim in decision.preemption.victims:
-                    lifecycle.preempt(victim, f"MiniCluster {key} (priority {spec.priority}) needs its min of "
-                                              f"{spec.gpus.min} GPUs")
+                    lifecycle.preempt(
+                        victim,
+                        f"MiniCluster {key} (priority {spec.priority}) needs its min of "
+                        f"{spec.gpus.min} GPUs",
+                    )
         self._template_cargos(key, body, spec, cache, plan)
         mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
         active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
         status.cargos, status.ready_cargos = len(mine), len(running)
-        template_count = sum(1 for b in mine if TEMPLATE_INDEX_LABEL in (b["metadata"].get("labels") or {}))
+        template_count = sum(
+            1 for b in mine if TEMPLATE_INDEX_LABEL in (b["metadata"].get("labels") or {})
+        )
         status.replicas = template_count if spec.template is not None else len(mine)
         status.selector = f"crane.io/minicluster={meta['name']}"
         ready = admitted and len(running) == len(active)
-        status.conditions = _set(status.conditions, resources.condition(
-            "Ready", ready, "AllCargosRunning" if ready else "NotReady",
-            f"{len(running)} of {len(active)} cargos running", gen))
+        status.conditions = _set(
+            status.conditions,
+            resources.condition(
+                "Ready",
+                ready,
+                "AllCargosRunning" if ready else "NotReady",
+                f"{len(running)} of {len(active)} cargos running",
+                gen,
+            ),
+        )
         status.conditions = [c for c in status.conditions if c.type != "Failed"]
         status.observed_generation = gen
         self._write_mc(body, status, plan, event)
@@ -311,7 +374,8 @@ class Decider:
         existing = {
             int(b["metadata"]["labels"][TEMPLATE_INDEX_LABEL])
             for k, b in cache.cargos.items()
-            if self._mc_key(b) == key and (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "").isdigit()
+            if self._mc_key(b) == key
+            and (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "").isdigit()
         }
         missing = [i for i in range(spec.replicas) if i not in existing]
         extra = sorted((i for i in existing if i >= spec.replicas), reverse=True)
@@ -320,11 +384,17 @@ class Decider:
         for i in extra:
             plan.cargo_deletes.append((namespace, template_cargo_name(name, i)))
         if missing:
-            plan.event(_ref(body, MINICLUSTER_KIND), "ScaledUp",
-                       f"creating cargos {', '.join(template_cargo_name(name, i) for i in missing)}")
+            plan.event(
+                _ref(body, MINICLUSTER_KIND),
+                "ScaledUp",
+                f"creating cargos {', '.join(template_cargo_name(name, i) for i in missing)}",
+            )
         if extra:
-            plan.event(_ref(body, MINICLUSTER_KIND), "ScaledDown",
-                       f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} (highest first)")
+            plan.event(
+                _ref(body, MINICLUSTER_KIND),
+                "ScaledDown",
+                f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} (highest first)",
+            )
 
     def _orphans(self, cache: ClusterCache, pods: Mapping[str, list[PodView]], plan: Plan) -> None:
         """Delete Crane pods whose cargo is gone and that the engine holds nothing for."""
@@ -343,7 +413,11 @@ def _set(conditions: list[Any], new: Any) -> list[Any]:
 
 
 def _ref(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    return {"apiVersion": body.get("apiVersion") or "crane.io/v1alpha1", "kind": kind, "metadata": body["metadata"]}
+    return {
+        "apiVersion": body.get("apiVersion") or "crane.io/v1alpha1",
+        "kind": kind,
+        "metadata": body["metadata"],
+    }
 
 
 __all__ = ["CARGOS", "DecideSettings", "Decider", "Outcome"]

@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 class LeaseElector:
     def __init__(
-        self, api: client.CoordinationV1Api, namespace: str, name: str, identity: str, duration: float
+        self,
+        api: client.CoordinationV1Api,
+        namespace: str,
+        name: str,
+        identity: str,
+        duration: float,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -25,7 +30,9 @@ class LeaseElector:
         self.duration = duration
         self.leading = False
 
-    def _spec(self, now: datetime, transitions: int, acquired: datetime | None) -> client.V1LeaseSpec:
+    def _spec(
+        self, now: datetime, transitions: int, acquired: datetime | None
+    ) -> client.V1LeaseSpec:
         return client.V1LeaseSpec(
             holder_identity=self.identity,
             lease_duration_seconds=max(1, int(self.duration)),
@@ -56,7 +63,9 @@ class LeaseElector:
         spec = lease.spec
         mine = spec.holder_identity == self.identity
         renewed = spec.renew_time or spec.acquire_time
-        expired = renewed is None or now - renewed > timedelta(seconds=spec.lease_duration_seconds or self.duration)
+        expired = renewed is None or now - renewed > timedelta(
+            seconds=spec.lease_duration_seconds or self.duration
+        )
         if not mine and not expired and spec.holder_identity:
             return self._set(False)
         transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
@@ -84,6 +93,8 @@ class LeaseElector:
 
     def _set(self, leading: bool) -> bool:
         if leading != self.leading:
-            log.info("%s the lease %s/%s", "acquired" if leading else "lost", self.namespace, self.name)
+            log.info(
+                "%s the lease %s/%s", "acquired" if leading else "lost", self.namespace, self.name
+            )
         self.leading = leading
         return leading

@@ -12,16 +12,33 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.gpus_total = Gauge("crane_gpus_total", "GPUs of the managed nodes", ["gpu_type"], registry=r)
-        self.gpus_reserved = Gauge("crane_gpus_reserved", "GPUs reserved for MiniClusters", ["gpu_type"], registry=r)
-        self.gpus_in_use = Gauge("crane_gpus_in_use", "GPUs used by cargos", ["gpu_type"], registry=r)
-        self.gpus_borrowed = Gauge("crane_gpus_borrowed", "GPUs used by cargos beyond their MiniCluster's reservation", ["gpu_type"], registry=r)
-        self.queue_length = Gauge("crane_admission_queue_length", "MiniClusters waiting for admission", registry=r)
-        self.decision_seconds = Histogram(
-            "crane_decision_seconds", "Time of one scheduling pass (sync, admit, place)",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+        self.gpus_total = Gauge(
+            "crane_gpus_total", "GPUs of the managed nodes", ["gpu_type"], registry=r
         )
-        self.pods_created = Counter("crane_pods_created", "Pods created for cargo replicas", registry=r)
+        self.gpus_reserved = Gauge(
+            "crane_gpus_reserved", "GPUs reserved for MiniClusters", ["gpu_type"], registry=r
+        )
+        self.gpus_in_use = Gauge(
+            "crane_gpus_in_use", "GPUs used by cargos", ["gpu_type"], registry=r
+        )
+        self.gpus_borrowed = Gauge(
+            "crane_gpus_borrowed",
+            "GPUs used by cargos beyond their MiniCluster's reservation",
+            ["gpu_type"],
+            registry=r,
+        )
+        self.queue_length = Gauge(
+            "crane_admission_queue_length", "MiniClusters waiting for admission", registry=r
+        )
+        self.decision_seconds = Histogram(
+            "crane_decision_seconds",
+            "Time of one scheduling pass (sync, admit, place)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.pods_created = Counter(
+            "crane_pods_created", "Pods created for cargo replicas", registry=r
+        )
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

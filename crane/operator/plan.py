@@ -39,11 +39,22 @@ class Plan:
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
-    def event(self, involved: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+    def event(
+        self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
+    ) -> None:
         self.events.append(Event(involved, "Warning" if warning else "Normal", reason, message))
 
     def empty(self) -> bool:
         return not any(
-            (self.statuses, self.metadata, self.cargo_creates, self.cargo_deletes, self.services,
-             self.pods, self.pod_annotations, self.pod_deletes, self.events)
+            (
+                self.statuses,
+                self.metadata,
+                self.cargo_creates,
+                self.cargo_deletes,
+                self.services,
+                self.pods,
+                self.pod_annotations,
+                self.pod_deletes,
+                self.events,
+            )
         )

@@ -13,7 +13,7 @@ from crane.kube.client import KubeClient, load_config
 from crane.model.topology import TopologyLevels
 from crane.operator.actions import Actuator
 from crane.operator.cache import ClusterCache
-from crane.operator.decide import DecideSettings, Decider
+from crane.operator.decide import Decider, DecideSettings
 from crane.operator.leader import LeaseElector
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
@@ -58,13 +58,18 @@ class Operator:
             self.cache.load(kind, await asyncio.to_thread(self.client.list_items, kind))
         log.info(
             "cache primed: %d nodes, %d pods, %d MiniClusters, %d cargos",
-            len(self.cache.nodes), len(self.cache.pods), len(self.cache.miniclusters), len(self.cache.cargos),
+            len(self.cache.nodes),
+            len(self.cache.pods),
+            len(self.cache.miniclusters),
+            len(self.cache.cargos),
         )
         if self.config.metrics_port:
             self.metrics.serve(self.config.metrics_port)
         self.actuator = Actuator(self.client, self.metrics)
         c = self.config
-        self.elector = LeaseElector(self.client.coordination, c.lease_namespace, c.lease_name, c.identity, c.lease_seconds)
+        self.elector = LeaseElector(
+            self.client.coordination, c.lease_namespace, c.lease_name, c.identity, c.lease_seconds
+        )
         loop = SchedulingLoop(self.cache, self._decider, self.actuator, self.elector, self.metrics)
         self.task = asyncio.create_task(loop.run(), name="crane-scheduling-loop")
 

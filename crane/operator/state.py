@@ -24,12 +24,21 @@ class LoopState:
     """uid -> the status last written, newer than the cache until the watch catches up."""
     attempts: dict[str, tuple[int, int]] = field(default_factory=dict)
     """uid -> (capacity epoch, generation) of the last placement that did not fit."""
+    requested: dict[str, float] = field(default_factory=dict)
+    """Pod key -> when its creation was last asked for; not asked again until the watch shows it."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False
 
     def bump(self) -> None:
         self.epoch += 1
+
+    def may_request(self, pod_key: str, now: float, retry_seconds: float = 15.0) -> bool:
+        """Whether to ask for a pod's creation now (not asked within ``retry_seconds``)."""
+        if now - self.requested.get(pod_key, -retry_seconds) < retry_seconds:
+            return False
+        self.requested[pod_key] = now
+        return True
 
     def used_ids(self) -> dict[str, set[int]]:
         """node -> GPU ids Crane's cargos hold."""
