@@ -278,7 +278,8 @@ class CargoLifecycle:
         borrowed = sum(len(p.gpu_ids) for p in decision.placements if p.borrowed)
         nodes = sorted({p.node for p in decision.placements})
         message = (
-            f"{spec.replicas} replicas x {spec.gpus_per_replica} GPUs on {len(nodes)} node(s)"
+            f"{_count(spec.replicas, 'replica')} x {spec.gpus_per_replica} GPUs on "
+            f"{_count(len(nodes), 'node')}"
             f"{' in ' + decision.domain if decision.domain else ''}"
             f"{f', {borrowed} GPUs borrowed (preemptible)' if borrowed else ''}"
         )
@@ -364,7 +365,7 @@ class CargoLifecycle:
         if placements and len(running) == len(placements):
             if status.phase != CargoPhase.RUNNING:
                 status.started_at = datetime.now(UTC)
-                self._event(body, "Running", f"all {len(running)} replicas running")
+                self._event(body, "Running", f"all {_count(len(running), 'replica')} running")
             status.phase = CargoPhase.RUNNING
             self._cond(
                 status,
@@ -510,7 +511,7 @@ class CargoLifecycle:
             self._drain(key, release_when="no-gpu")
             return
         status = self._status(body)
-        if status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
+        if key not in self.state.cargos or status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
             return
         gen = body["metadata"].get("generation")
         message = f"preempted: {why}; pods get their termination grace period to checkpoint"
@@ -529,3 +530,7 @@ def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -
         return False
     want = expected[pod.replica]
     return pod.node == want.node and pod.gpu_ids == ",".join(str(i) for i in want.gpu_ids)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
