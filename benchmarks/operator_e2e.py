@@ -44,7 +44,7 @@ def node_manifests(count: int) -> list[dict[str, Any]]:
         nodes_per_rack=16 if count >= 16 else count,
     )
     out = []
-    for inv, annotations in expand_group(group)[:count]:
+    for inv, node_annotations in expand_group(group)[:count]:
         capacity = {"cpu": "128", "memory": "2Ti", "pods": "110", GPU_RESOURCE: str(inv.gpu_count)}
         out.append(
             {
@@ -58,7 +58,7 @@ def node_manifests(count: int) -> list[dict[str, Any]]:
                         "type": "kwok",
                         GPU_PRODUCT_LABEL: inv.gpu_product,
                     },
-                    "annotations": {**annotations, "kwok.x-k8s.io/node": "fake"},
+                    "annotations": {**node_annotations, "kwok.x-k8s.io/node": "fake"},
                 },
                 "spec": {
                     "taints": [{"key": MANAGED_LABEL, "value": "true", "effect": "NoSchedule"}]
