@@ -29,6 +29,7 @@ def _root(
 
 
 app.command("serve")(serve)
+from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
 
 
 def main() -> None:
