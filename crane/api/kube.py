@@ -20,6 +20,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from crane.api import kube_snapshot
 from crane.api.errors import Conflict, CraneError, FieldError, Invalid, NotFound, Unavailable
 from crane.api.schemas import (
     Cargo,
@@ -44,14 +45,15 @@ from crane.api.schemas import (
     ShrinkResult,
 )
 from crane.api.settings import ApiSettings
+from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, VERSION
+from crane.kube.names import CARGOS as CARGOS
+from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
+from crane.kube.names import MINICLUSTERS as MCS
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from crane.placement import Engine
 
-GROUP, VERSION = "crane.io", "v1alpha1"
-MCS, CARGOS = "miniclusters", "cargos"
-MC_LABEL, CARGO_LABEL, REPLICA_LABEL = "crane.io/minicluster", "crane.io/cargo", "crane.io/replica"
-GPU_IDS_ANNOTATION = "crane.io/gpu-ids"
 TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
 DECISION_SECONDS = 10.0
 """How long grow waits for the operator to place or pend a new cargo before answering."""
@@ -282,7 +284,6 @@ class KubeBackend:
     # --- cargos -----------------------------------------------------------------------------
 
     async def _cargo_bodies(self, tenant: str, minicluster: str | None) -> list[dict[str, Any]]:
-        selector = f"{MC_LABEL}={minicluster}" if minicluster else None
         try:
             got = await self._call(
                 "cargos",
@@ -291,12 +292,13 @@ class KubeBackend:
                 VERSION,
                 tenant,
                 CARGOS,
-                label_selector=selector,
             )
         except NotFound:
             return []
         items: list[dict[str, Any]] = got["items"]
-        return items
+        if minicluster is None:
+            return items
+        return [b for b in items if (b.get("spec") or {}).get("miniCluster") == minicluster]
 
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
         items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
@@ -537,11 +539,14 @@ class KubeBackend:
             CargoExplain(name=c.name, phase=c.status.phase.value, message=c.status.message)
             for c in await self.list_cargos(tenant, name)
         ]
+        engine = await self._snapshot()
+        exp = engine.explain_minicluster(f"{tenant}/{name}")
         return ExplainResult(
             name=name,
             admitted=is_admitted,
             message=message,
             queue_position=mc.status.queue_position,
+            explanation=kube_snapshot.explanation_out(exp),
             cargos=cargos,
         )
 
@@ -606,8 +611,30 @@ class KubeBackend:
             )
         return sorted(out, key=lambda n: n.name)
 
+    async def _raw(self, what: str, fn: Callable[..., Any], *args: Any) -> list[dict[str, Any]]:
+        resp = await self._call(what, fn, *args, _preload_content=False)
+        items: list[dict[str, Any]] = json.loads(resp.data)["items"]
+        return items
+
+    async def _snapshot(self) -> Engine:
+        """The live state as a what-if engine (Nodes, MiniCluster and Cargo statuses)."""
+        nodes = await self._raw("nodes", self._core.list_node)
+        mcs = await self._raw(
+            "miniclusters", self._custom.list_cluster_custom_object, GROUP, VERSION, MCS
+        )
+        cargos = await self._raw(
+            "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
+        )
+        return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos)
+
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
-        raise Invalid("placement:dryrun is not wired to the Kubernetes backend yet")
+        if request.cargo is not None:
+            await self._get_mc_body(tenant, request.cargo.mini_cluster)
+            engine = await self._snapshot()
+            return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+        assert request.mini_cluster is not None
+        engine = await self._snapshot()
+        return kube_snapshot.dry_run_minicluster(engine, tenant, request.mini_cluster)
 
     def cargo_logs(
         self,
