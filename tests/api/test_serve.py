@@ -1,4 +1,4 @@
-"""``crane serve`` on an empty database: Alembic creates the schema, an admin token is printed once."""
+"""``crane serve`` on an empty database: Alembic makes the schema; the admin token shows once."""
 
 from __future__ import annotations
 
