@@ -92,18 +92,25 @@ class DockerBackend:
     def _mc(self, s: Session, tenant: str, name: str) -> MiniClusterRow:
         row = store.minicluster(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(f"MiniCluster {name!r} not found in tenant {tenant!r}: "
-                           "list them with `crane mc list`")
+            raise NotFound(
+                f"MiniCluster {name!r} not found in tenant {tenant!r}: "
+                "list them with `crane mc list`"
+            )
         return row
 
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
         with Session(self.db) as s:
             if store.minicluster(s, tenant, body.name) is not None:
-                raise Conflict(f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
-                               "pick another name or delete it first")
-            row = MiniClusterRow(tenant=tenant, name=body.name,
-                                 spec=body.spec.model_dump_json(by_alias=True),
-                                 labels=json.dumps(body.labels))
+                raise Conflict(
+                    f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
+                    "pick another name or delete it first"
+                )
+            row = MiniClusterRow(
+                tenant=tenant,
+                name=body.name,
+                spec=body.spec.model_dump_json(by_alias=True),
+                labels=json.dumps(body.labels),
+            )
             s.add(row)
             s.commit()
         await self._pass()
@@ -152,16 +159,23 @@ class DockerBackend:
                 CargoExplain(name=c.name, phase=c.phase, message=c.message)
                 for c in store.cargos(s, tenant, name)
             ]
-            message = mc.message or ("admitted: gpus.min is reserved" if mc.admitted
-                                     else "waiting for admission")
-            return ExplainResult(name=name, admitted=mc.admitted, message=message,
-                                 queue_position=mc.queue_position, cargos=cargos)
+            message = mc.message or (
+                "admitted: gpus.min is reserved" if mc.admitted else "waiting for admission"
+            )
+            return ExplainResult(
+                name=name,
+                admitted=mc.admitted,
+                message=message,
+                queue_position=mc.queue_position,
+                cargos=cargos,
+            )
 
     # grow and shrink
 
     def _used_gpus(self, s: Session, tenant: str, name: str) -> int:
         return sum(
-            c.cargo_spec().gpus for c in store.cargos(s, tenant, name)
+            c.cargo_spec().gpus
+            for c in store.cargos(s, tenant, name)
             if not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value}
         )
 
@@ -177,14 +191,22 @@ class DockerBackend:
                 shapes = [c.spec(name) for c in request.cargos]
                 names = [c.name for c in request.cargos]
             elif spec.template is None:
-                raise Invalid("this MiniCluster has no template: give cargos (shapes) instead "
-                              "of count")
+                raise Invalid(
+                    "this MiniCluster has no template: give cargos (shapes) instead of count"
+                )
             else:
                 t = spec.template
-                shapes = [CargoSpec(mini_cluster=name, replicas=t.replicas,
-                                    gpus_per_replica=t.gpus_per_replica, template=t.template,
-                                    topology=t.topology, restart_policy=t.restart_policy,
-                                    backoff_limit=t.backoff_limit)] * (request.count or 0)
+                shapes = [
+                    CargoSpec(
+                        mini_cluster=name,
+                        replicas=t.replicas,
+                        gpus_per_replica=t.gpus_per_replica,
+                        template=t.template,
+                        topology=t.topology,
+                        restart_policy=t.restart_policy,
+                        backoff_limit=t.backoff_limit,
+                    )
+                ] * (request.count or 0)
                 names = [None] * len(shapes)
             used = self._used_gpus(s, tenant, name)
             taken = {c.name for c in store.cargos(s, tenant)}
@@ -192,10 +214,15 @@ class DockerBackend:
         reasons: list[str] = []
         for shape, wanted in zip(shapes, names, strict=True):
             if used + shape.gpus > spec.gpus.max:
-                reason = (f"adding {shape.gpus} GPUs would use {used + shape.gpus} of gpus.max "
-                          f"{spec.gpus.max}: raise gpus.max or shrink first")
-                grants.append(CargoGrant(name=None, gpus=shape.gpus, added=False,
-                                         phase="Denied", reason=reason))
+                reason = (
+                    f"adding {shape.gpus} GPUs would use {used + shape.gpus} of gpus.max "
+                    f"{spec.gpus.max}: raise gpus.max or shrink first"
+                )
+                grants.append(
+                    CargoGrant(
+                        name=None, gpus=shape.gpus, added=False, phase="Denied", reason=reason
+                    )
+                )
                 reasons.append(reason)
                 continue
             cargo_name = wanted or _next_name(name, taken)
@@ -204,14 +231,23 @@ class DockerBackend:
             if created.status.phase is CargoPhase.PENDING and not request.allow_pending:
                 await self._remove_cargo_now(tenant, cargo_name)
                 reason = created.status.message or "cannot be placed now"
-                grants.append(CargoGrant(name=None, gpus=shape.gpus, added=False,
-                                         phase="Denied", reason=reason))
+                grants.append(
+                    CargoGrant(
+                        name=None, gpus=shape.gpus, added=False, phase="Denied", reason=reason
+                    )
+                )
                 reasons.append(reason)
                 continue
             used += shape.gpus
-            grants.append(CargoGrant(name=cargo_name, gpus=shape.gpus, added=True,
-                                     phase=created.status.phase.value,
-                                     reason=created.status.message))
+            grants.append(
+                CargoGrant(
+                    name=cargo_name,
+                    gpus=shape.gpus,
+                    added=True,
+                    phase=created.status.phase.value,
+                    reason=created.status.message,
+                )
+            )
         timed_out = False
         if request.wait:
             timed_out = not await self._wait_running(
@@ -219,10 +255,21 @@ class DockerBackend:
             )
             grants = [await self._refresh_grant(tenant, g) for g in grants]
         added = sum(g.added for g in grants)
-        outcome = (GrowOutcome.GRANTED if added == len(grants)
-                   else GrowOutcome.PARTIAL if added else GrowOutcome.DENIED)
-        return GrowResult(result=outcome, requested=len(grants), added=added, cargos=grants,
-                          reasons=reasons, timed_out=timed_out)
+        outcome = (
+            GrowOutcome.GRANTED
+            if added == len(grants)
+            else GrowOutcome.PARTIAL
+            if added
+            else GrowOutcome.DENIED
+        )
+        return GrowResult(
+            result=outcome,
+            requested=len(grants),
+            added=added,
+            cargos=grants,
+            reasons=reasons,
+            timed_out=timed_out,
+        )
 
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
@@ -257,8 +304,10 @@ class DockerBackend:
                 known = {c.name for c in live}
                 missing = [n for n in request.cargos if n not in known]
                 if missing:
-                    raise NotFound(f"cargos {missing} are not in MiniCluster {name!r}: "
-                                   f"see `crane cargo list --mc {name}`")
+                    raise NotFound(
+                        f"cargos {missing} are not in MiniCluster {name!r}: "
+                        f"see `crane cargo list --mc {name}`"
+                    )
                 victims = list(request.cargos)
             else:
                 victims = [c.name for c in reversed(live)][: request.count]
@@ -275,8 +324,14 @@ class DockerBackend:
             name = body.name or _next_name(body.spec.mini_cluster, taken)
             if name in taken:
                 raise Conflict(f"cargo {name!r} exists in tenant {tenant!r}: pick another name")
-            s.add(CargoRow(tenant=tenant, name=name, minicluster=body.spec.mini_cluster,
-                           spec=body.spec.model_dump_json(by_alias=True)))
+            s.add(
+                CargoRow(
+                    tenant=tenant,
+                    name=name,
+                    minicluster=body.spec.mini_cluster,
+                    spec=body.spec.model_dump_json(by_alias=True),
+                )
+            )
             s.commit()
         await self._pass()
         return await self.get_cargo(tenant, name)
@@ -288,8 +343,9 @@ class DockerBackend:
     def _cargo(self, s: Session, tenant: str, name: str) -> CargoRow:
         row = store.cargo(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(f"cargo {name!r} not found in tenant {tenant!r}: "
-                           "list them with `crane cargo list`")
+            raise NotFound(
+                f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"
+            )
         return row
 
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
@@ -309,7 +365,11 @@ class DockerBackend:
         self.reconciler.wake()
 
     async def cargo_logs(  # type: ignore[override]
-        self, tenant: str, name: str, replica: int = 0, follow: bool = False,
+        self,
+        tenant: str,
+        name: str,
+        replica: int = 0,
+        follow: bool = False,
         tail: int | None = None,
     ) -> AsyncIterator[str]:
         from crane.docker.logs import replica_log_lines
@@ -318,8 +378,10 @@ class DockerBackend:
             row = self._cargo(s, tenant, name)
             placement = next((p for p in row.placements() if p.replica == replica), None)
             if placement is None:
-                raise NotFound(f"cargo {name!r} has no placed replica {replica}: "
-                               f"it has {row.cargo_spec().replicas} replicas, phase {row.phase}")
+                raise NotFound(
+                    f"cargo {name!r} has no placed replica {replica}: "
+                    f"it has {row.cargo_spec().replicas} replicas, phase {row.phase}"
+                )
             host = s.get(store.HostRow, placement.node)
         if host is None:
             raise NotFound(f"host {placement.node!r} of cargo {name!r} was removed")
@@ -336,15 +398,27 @@ class DockerBackend:
             for host in store.hosts(s):
                 spec = host.host()
                 gpus = [
-                    GpuSlotOut(id=g.gpu_id, reserved_for=g.reserved_for,
-                               mini_cluster=g.minicluster, cargo=g.cargo, busy=g.busy)
-                    for g in slots if g.node == host.name
+                    GpuSlotOut(
+                        id=g.gpu_id,
+                        reserved_for=g.reserved_for,
+                        mini_cluster=g.minicluster,
+                        cargo=g.cargo,
+                        busy=g.busy,
+                    )
+                    for g in slots
+                    if g.node == host.name
                 ]
-                out.append(NodeOut(
-                    name=host.name, gpu_product=spec.gpu_product, gpu_count=spec.gpu_count,
-                    ready=host.name not in self.reconciler.host_errors,
-                    schedulable=not host.draining, labels=spec.labels, gpus=gpus,
-                ))
+                out.append(
+                    NodeOut(
+                        name=host.name,
+                        gpu_product=spec.gpu_product,
+                        gpu_count=spec.gpu_count,
+                        ready=host.name not in self.reconciler.host_errors,
+                        schedulable=not host.draining,
+                        labels=spec.labels,
+                        gpus=gpus,
+                    )
+                )
             return out
 
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
@@ -352,32 +426,50 @@ class DockerBackend:
 
     def _dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         engine = self.reconciler.snapshot()
+        now = datetime.now(UTC).timestamp()
         if request.mini_cluster is not None:
             spec = request.mini_cluster
-            engine.submit_minicluster(MiniClusterRequest(
-                key=f"{tenant}/dry-run", gpu_type=spec.gpu_type, min_gpus=spec.gpus.min,
-                max_gpus=spec.gpus.max, topology=spec.topology, priority=spec.priority,
-                created=datetime.now(UTC).timestamp(),
-            ))
-            decision = next(d for d in engine.admit() if d.key == f"{tenant}/dry-run")
-            fits = decision.outcome is Outcome.ADMITTED
+            admission = engine.dry_run_minicluster(
+                MiniClusterRequest(
+                    key=f"{tenant}/dry-run",
+                    gpu_type=spec.gpu_type,
+                    min_gpus=spec.gpus.min,
+                    max_gpus=spec.gpus.max,
+                    topology=spec.topology,
+                    priority=spec.priority,
+                    created=now,
+                )
+            )
+            fits = admission.outcome is Outcome.ADMITTED
             return DryRunResult(
-                outcome=decision.outcome.value, fits=fits,
-                message="fits" if fits else _sentence(decision.explanation),
-                reservation={n: list(ids) for n, ids in decision.reservation.items()},
+                outcome=admission.outcome.value,
+                fits=fits,
+                message="fits" if fits else _sentence(admission.explanation),
+                reservation={n: list(ids) for n, ids in admission.reservation.items()},
             )
         assert request.cargo is not None
         c = request.cargo
-        placed = engine.place_cargo(CargoRequest(
-            key=f"{tenant}/dry-run", minicluster=f"{tenant}/{c.mini_cluster}",
-            replicas=c.replicas, gpus_per_replica=c.gpus_per_replica, topology=c.topology,
-        ))
+        placed = engine.dry_run_cargo(
+            CargoRequest(
+                key=f"{tenant}/dry-run",
+                minicluster=f"{tenant}/{c.mini_cluster}",
+                replicas=c.replicas,
+                gpus_per_replica=c.gpus_per_replica,
+                topology=c.topology,
+                created=now,
+            )
+        )
         fits = placed.outcome is Outcome.PLACED
         return DryRunResult(
-            outcome=placed.outcome.value, fits=fits,
+            outcome=placed.outcome.value,
+            fits=fits,
             message="fits" if fits else _sentence(placed.explanation),
-            placements=[DryRunPlacement(replica=p.replica, node=p.node, gpu_ids=p.gpu_ids,
-                                        borrowed=p.borrowed) for p in placed.placements],
+            placements=[
+                DryRunPlacement(
+                    replica=p.replica, node=p.node, gpu_ids=p.gpu_ids, borrowed=p.borrowed
+                )
+                for p in placed.placements
+            ],
         )
 
 

@@ -50,8 +50,14 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
         observed_generation=row.generation,
     )
     return MiniCluster(
-        name=row.name, tenant=row.tenant, uid=row.uid, spec=spec, status=status,
-        labels=json.loads(row.labels), created_at=row.created_at, generation=row.generation,
+        name=row.name,
+        tenant=row.tenant,
+        uid=row.uid,
+        spec=spec,
+        status=status,
+        labels=json.loads(row.labels),
+        created_at=row.created_at,
+        generation=row.generation,
     )
 
 
@@ -62,9 +68,22 @@ def cargo_out(row: CargoRow) -> Cargo:
     if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
         conditions.append(_cond(phase.value, True, "ContainersExited", row.message))
     status = CargoStatus(
-        phase=phase, conditions=conditions, placement=row.placements(), replicas=spec.replicas,
-        selector=f"crane.io/cargo={row.name}", restarts=row.restarts, message=row.message,
-        placed_at=row.placed_at, started_at=row.started_at, finished_at=row.finished_at,
+        phase=phase,
+        conditions=conditions,
+        placement=row.placements(),
+        replicas=spec.replicas,
+        selector=f"crane.io/cargo={row.name}",
+        restarts=row.restarts,
+        message=row.message,
+        placed_at=row.placed_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
     )
-    return Cargo(name=row.name, tenant=row.tenant, uid=row.uid, spec=spec, status=status,
-                 created_at=row.created_at)
+    return Cargo(
+        name=row.name,
+        tenant=row.tenant,
+        uid=row.uid,
+        spec=spec,
+        status=status,
+        created_at=row.created_at,
+    )

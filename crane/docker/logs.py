@@ -24,8 +24,9 @@ async def replica_log_lines(
         container = client.containers.get(L.container_name(tenant, cargo, replica))
     except DockerNotFound:
         client.close()
-        raise NotFound(f"replica {replica} of cargo {cargo!r} has no container yet: "
-                       "wait until the cargo runs") from None
+        raise NotFound(
+            f"replica {replica} of cargo {cargo!r} has no container yet: wait until the cargo runs"
+        ) from None
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1000)
 
@@ -37,9 +38,13 @@ async def replica_log_lines(
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
-                    asyncio.run_coroutine_threadsafe(queue.put(line.decode(errors="replace")), loop).result()
+                    asyncio.run_coroutine_threadsafe(
+                        queue.put(line.decode(errors="replace")), loop
+                    ).result()
             if buffer:
-                asyncio.run_coroutine_threadsafe(queue.put(buffer.decode(errors="replace")), loop).result()
+                asyncio.run_coroutine_threadsafe(
+                    queue.put(buffer.decode(errors="replace")), loop
+                ).result()
         finally:
             asyncio.run_coroutine_threadsafe(queue.put(_END), loop)
 

@@ -141,23 +141,21 @@ class Reconciler:
             client = clients.get(row.name)
             busy = busy_gpu_ids(client) if client and not spec.simulated else frozenset()
             engine.upsert_node(
-                inventory(spec, self.levels, ready=client is not None,
-                          schedulable=not row.draining, busy=busy)
+                inventory(
+                    spec,
+                    self.levels,
+                    ready=client is not None,
+                    schedulable=not row.draining,
+                    busy=busy,
+                )
             )
         lost = restore(engine, mcs, [c for c in cargos if c.phase in ACTIVE])
         return engine, lost
 
     def snapshot(self) -> Engine:
-        """A fresh engine holding the live state, for what-if questions; changes nothing."""
-        with self.lock, Session(self.db) as s:
-            hosts = store.hosts(s)
-            ready = {
-                h.name: self._clients[h.name][1] for h in hosts
-                if h.name in self._clients and h.name not in self.host_errors
-            }
-            engine, _lost = self._build(hosts, store.miniclusters(s), store.cargos(s), ready)
-            engine.admit()
-            return engine
+        """A copy of the engine after the last pass, for what-if questions."""
+        with self.lock:
+            return self.engine.snapshot()
 
     # hosts
 
@@ -212,10 +210,18 @@ class Reconciler:
             if decision.outcome is Outcome.ADMITTED:
                 was = mc.admitted
                 mc.admitted, mc.queue_position, mc.message = True, None, ""
-                mc.reservation = json.dumps({n: list(ids) for n, ids in decision.reservation.items()})
+                mc.reservation = json.dumps(
+                    {n: list(ids) for n, ids in decision.reservation.items()}
+                )
                 if not was:
-                    self._event(EventType.ADMITTED, mc.tenant, mc.name, None,
-                                mc.mc_spec().gpus.min, "reserved gpus.min")
+                    self._event(
+                        EventType.ADMITTED,
+                        mc.tenant,
+                        mc.name,
+                        None,
+                        mc.mc_spec().gpus.min,
+                        "reserved gpus.min",
+                    )
             else:
                 mc.queue_position = decision.queue_position
                 if decision.explanation is not None:
@@ -272,7 +278,9 @@ class Reconciler:
             client = clients.get(node)
             if client is None:
                 continue
-            for c in client.containers.list(all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}):
+            for c in client.containers.list(
+                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}
+            ):
                 found[int(c.labels[L.REPLICA])] = c
         return found
 
@@ -295,7 +303,9 @@ class Reconciler:
         by_mc: dict[tuple[str, str], MiniClusterRow],
         clients: dict[str, docker.DockerClient],
     ) -> None:
-        mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(s, row.tenant, row.minicluster)
+        mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(
+            s, row.tenant, row.minicluster
+        )
         if mc is None or mc.deleting:
             return
         decision = self.engine.place_cargo(cargo_request(row))
@@ -309,8 +319,14 @@ class Reconciler:
         row.phase, row.placed_at, row.message = CargoPhase.PLACED.value, _now(), ""
         s.add(row)
         s.commit()
-        self._event(EventType.PLACED, row.tenant, row.minicluster, row.name,
-                    row.cargo_spec().gpus, f"placed on {sorted({p.node for p in decision.placements})}")
+        self._event(
+            EventType.PLACED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            f"placed on {sorted({p.node for p in decision.placements})}",
+        )
         self._converge(s, row, mc, clients)
 
     def _converge(
@@ -353,10 +369,18 @@ class Reconciler:
             if p.replica in containers:
                 continue
             replica = ReplicaSpec(
-                tenant=row.tenant, minicluster=row.minicluster, minicluster_uid=mc.uid,
-                cargo=row.name, cargo_uid=row.uid, replica=p.replica, replicas=spec.replicas,
-                gpu_ids=tuple(p.gpu_ids), simulated=hosts[p.node].simulated, template=template,
-                restart_policy=spec.restart_policy.value, attempt=row.restarts,
+                tenant=row.tenant,
+                minicluster=row.minicluster,
+                minicluster_uid=mc.uid,
+                cargo=row.name,
+                cargo_uid=row.uid,
+                replica=p.replica,
+                replicas=spec.replicas,
+                gpu_ids=tuple(p.gpu_ids),
+                simulated=hosts[p.node].simulated,
+                template=template,
+                restart_policy=spec.restart_policy.value,
+                attempt=row.restarts,
             )
             try:
                 containers[p.replica] = run_replica(clients[p.node], replica)
@@ -371,8 +395,14 @@ class Reconciler:
             row.phase, row.started_at = CargoPhase.RUNNING.value, row.started_at or _now()
             s.add(row)
             s.commit()
-            self._event(EventType.RUNNING, row.tenant, row.minicluster, row.name,
-                        spec.gpus, "every replica runs")
+            self._event(
+                EventType.RUNNING,
+                row.tenant,
+                row.minicluster,
+                row.name,
+                spec.gpus,
+                "every replica runs",
+            )
 
     def _fail(
         self,
@@ -383,7 +413,9 @@ class Reconciler:
     ) -> None:
         spec = row.cargo_spec()
         replica, code = failed[0]
-        what = f"replica {replica} " + ("disappeared" if code is None else f"exited with code {code}")
+        what = f"replica {replica} " + (
+            "disappeared" if code is None else f"exited with code {code}"
+        )
         if spec.restart_policy is RestartPolicy.ON_FAILURE and row.restarts < spec.backoff_limit:
             for c in containers.values():
                 remove_container(c, row.grace_seconds)
@@ -419,8 +451,14 @@ class Reconciler:
             self.engine.release_cargo(row.key)
         s.delete(row)
         s.commit()
-        self._event(EventType.DELETED, row.tenant, row.minicluster, row.name,
-                    row.cargo_spec().gpus, "cargo deleted")
+        self._event(
+            EventType.DELETED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            "cargo deleted",
+        )
 
     # hosts leaving
 
@@ -433,7 +471,8 @@ class Reconciler:
             if not host.draining:
                 continue
             on_host = [
-                c for c in store.cargos(s)
+                c
+                for c in store.cargos(s)
                 if c.phase in ACTIVE and any(p.node == host.name for p in c.placements())
             ]
             for row in on_host:
@@ -477,8 +516,17 @@ class Reconciler:
     def _event(
         self, kind: EventType, tenant: str, mc: str, cargo: str | None, gpus: int, message: str
     ) -> None:
-        self.emit(Event(type=kind, tenant=tenant, mini_cluster=mc, cargo=cargo, gpus=gpus,
-                        message=message, time=_now()))
+        self.emit(
+            Event(
+                type=kind,
+                tenant=tenant,
+                mini_cluster=mc,
+                cargo=cargo,
+                gpus=gpus,
+                message=message,
+                time=_now(),
+            )
+        )
 
 
 def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
@@ -487,10 +535,14 @@ def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
     assert spec.template is not None
     t = spec.template
     body = {
-        "miniCluster": mc.name, "replicas": t.replicas, "gpusPerReplica": t.gpus_per_replica,
-        "template": t.template, "topology": t.topology.model_dump(mode="json"),
-        "restartPolicy": t.restart_policy.value, "backoffLimit": t.backoff_limit,
+        "miniCluster": mc.name,
+        "replicas": t.replicas,
+        "gpusPerReplica": t.gpus_per_replica,
+        "template": t.template,
+        "topology": t.topology.model_dump(mode="json"),
+        "restartPolicy": t.restart_policy.value,
+        "backoffLimit": t.backoff_limit,
     }
-    return CargoRow(tenant=mc.tenant, name=f"{mc.name}-{index}", minicluster=mc.name,
-                    spec=json.dumps(body))
-
+    return CargoRow(
+        tenant=mc.tenant, name=f"{mc.name}-{index}", minicluster=mc.name, spec=json.dumps(body)
+    )

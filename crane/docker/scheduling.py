@@ -1,4 +1,4 @@
-"""Requests to the placement engine built from Docker mode's rows, and the engine rebuilt from SQL."""
+"""Engine requests built from Docker mode's rows, and the engine rebuilt from SQL."""
 
 from __future__ import annotations
 
