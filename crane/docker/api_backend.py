@@ -46,11 +46,11 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, settings: ApiSettings, reconciler: Reconciler | None = None) -> None:
-        from crane.api.db import make_engine
+        from crane.api.db import make_engine, migrate
 
         self.settings = settings
         self.db = reconciler.db if reconciler else make_engine(settings.database_url)
-        store.create_tables(self.db)
+        migrate(self.db)
         self.reconciler = reconciler or Reconciler(self.db, emit=self._emit)
         if reconciler is not None:
             reconciler.emit = self._emit

@@ -11,7 +11,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from crane.docker.hosts import HostSpec
@@ -98,14 +98,6 @@ class CargoRow(SQLModel, table=True):
 
     def set_placements(self, placements: list[ReplicaPlacement]) -> None:
         self.placement = json.dumps([p.model_dump(mode="json") for p in placements])
-
-
-TABLES = [HostRow.__table__, MiniClusterRow.__table__, CargoRow.__table__]
-
-
-def create_tables(engine: Engine) -> None:
-    """Create Docker mode's tables where Alembic has not (tests on a fresh SQLite file)."""
-    SQLModel.metadata.create_all(engine, tables=TABLES)
 
 
 def hosts(session: Session) -> list[HostRow]:
