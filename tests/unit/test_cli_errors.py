@@ -119,7 +119,11 @@ def _crane(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
             full_env.pop(key, None)
     return subprocess.run(
         [sys.executable, "-m", "crane", *args],
-        capture_output=True, text=True, env=full_env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
     )
 
 
