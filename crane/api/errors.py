@@ -56,3 +56,16 @@ class Unavailable(CraneError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 503, "Backend unavailable")
+
+
+def problem_body(err: CraneError) -> dict[str, object]:
+    """The ``application/problem+json`` document of an error."""
+    body: dict[str, object] = {
+        "type": f"https://crane.dev/problems/{err.title.lower().replace(' ', '-')}",
+        "title": err.title,
+        "status": err.status,
+        "detail": err.detail,
+    }
+    if err.errors:
+        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in err.errors]
+    return body

@@ -10,6 +10,7 @@ import crane
 from crane.cli import auth, cargo, cluster, minicluster, token
 from crane.cli.errors import report
 from crane.cli.options import Settings
+from crane.cli.serve import serve
 
 app = typer.Typer(
     name="crane",
@@ -54,6 +55,10 @@ app.add_typer(minicluster.app, name="mc")
 app.add_typer(cargo.app, name="cargo")
 app.add_typer(token.app, name="token")
 cluster.register(app)
+
+
+app.command("serve")(serve)
+from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
 
 
 def main() -> None:
