@@ -96,6 +96,7 @@ __all__ = [
     "TokenCreated",
     "TokenPublic",
     "Unauthorized",
+    "Unavailable",
     "UsageReport",
     "UsageRow",
     "WaitTimeout",
@@ -181,6 +182,10 @@ class ServerError(CraneError):
     """5xx: the server failed."""
 
 
+class Unavailable(ServerError):
+    """503: the server runs but its backend (Kubernetes, Docker, database) cannot serve now."""
+
+
 class ConnectionFailed(CraneError):
     """The server could not be reached."""
 
@@ -220,6 +225,8 @@ def error_from_response(response: httpx.Response) -> CraneError:
             response.text.strip()[:200] or response.reason_phrase or f"HTTP {response.status_code}"
         )
     cls = _BY_STATUS.get(response.status_code)
+    if response.status_code == 503:
+        cls = Unavailable
     if cls is None:
         cls = ServerError if response.status_code >= 500 else CraneError
     return cls(message, status=response.status_code, problem=problem)
@@ -356,8 +363,8 @@ class _Calls:
     """Builds every request of the API once, for both clients; bodies are validated here."""
 
     @staticmethod
-    def whoami() -> _Call[dict[str, Any]]:
-        return _Call("GET", "/whoami", lambda r: dict(r.json()), tenant_scoped=False)
+    def whoami() -> _Call[TokenPublic]:
+        return _Call("GET", "/whoami", _one(TokenPublic), tenant_scoped=False)
 
     @staticmethod
     def create_minicluster(
@@ -734,8 +741,8 @@ class Client(_Base):
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
 
-    def whoami(self) -> dict[str, Any]:
-        """Who the token is (scope, tenant); raises Unauthorized for a bad token."""
+    def whoami(self) -> TokenPublic:
+        """The token in use (scope, tenant); raises Unauthorized for a bad one."""
         return self._run(_Calls.whoami())
 
     def create_minicluster(
@@ -956,7 +963,7 @@ class AsyncClient(_Base):
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
 
-    async def whoami(self) -> dict[str, Any]:
+    async def whoami(self) -> TokenPublic:
         return await self._run(_Calls.whoami())
 
     async def create_minicluster(

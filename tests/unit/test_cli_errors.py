@@ -55,7 +55,7 @@ CASES: list[tuple[BaseException, int, str]] = [
     (_problem(409), FAILED, "another name"),
     (_problem(422, errors=[{"loc": ["body", "spec", "gpus"], "msg": "bad"}]), USAGE, "spec.gpus"),
     (_problem(500), FAILED, "server's log"),
-    (_problem(503), FAILED, "retry"),
+    (_problem(503), FAILED, "/readyz"),
     (ConnectionFailed("x", url="http://h:1"), FAILED, "crane serve"),
     (NotConfigured("x"), USAGE, "crane login"),
     (WaitTimeout("cargos not Running after 5s"), FAILED, "crane mc explain"),
