@@ -1,4 +1,4 @@
-"""MiniClusters, cargos and the GPU map through the CLI, on a server whose backend does real work."""
+"""MiniClusters, cargos and the GPU map via the CLI, on a server whose backend does real work."""
 
 from __future__ import annotations
 
