@@ -9,8 +9,10 @@ import typer
 import crane
 from crane.cli import auth, cargo, cluster, minicluster, token
 from crane.cli.errors import report
+from crane.cli.node import node_app
 from crane.cli.options import Settings
 from crane.cli.serve import serve
+from crane.cli.up import up
 
 app = typer.Typer(
     name="crane",
@@ -58,6 +60,8 @@ cluster.register(app)
 
 
 app.command("serve")(serve)
+app.command("up")(up)
+app.add_typer(node_app, name="node")
 from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
 
 
