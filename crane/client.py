@@ -9,39 +9,104 @@ file (``crane login``). Example::
 
     with Client() as crane:
         result = crane.grow("study", 4, wait=True, timeout=120)
-        print(result.outcome, result.cargos)
+        print(result.result, [c.name for c in result.cargos if c.added])
+
+The wire models are those of :mod:`crane.api.schemas` (pydantic only), re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
 
 import crane
-from crane.model.specs import CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
+from crane.api.schemas import (
+    Cargo,
+    CargoCreate,
+    CargoGrant,
+    CargoShape,
+    DryRunRequest,
+    DryRunResult,
+    Event,
+    EventType,
+    ExplainResult,
+    GpuSlotOut,
+    GrowOutcome,
+    GrowRequest,
+    GrowResult,
+    MiniCluster,
+    MiniClusterCreate,
+    MiniClusterPatch,
+    NodeOut,
+    Scope,
+    ShrinkRequest,
+    ShrinkResult,
+    Tenant,
+    TenantCreate,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UsageReport,
+    UsageRow,
+)
+from crane.model.specs import CargoSpec, MiniClusterSpec
+
+__all__ = [
+    "AsyncClient",
+    "BadRequest",
+    "Cargo",
+    "CargoGrant",
+    "CargoShape",
+    "CargoSpec",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "CraneError",
+    "DryRunResult",
+    "Event",
+    "EventType",
+    "ExplainResult",
+    "Forbidden",
+    "GpuSlotOut",
+    "GrowOutcome",
+    "GrowResult",
+    "Invalid",
+    "MiniCluster",
+    "MiniClusterSpec",
+    "NodeOut",
+    "NotConfigured",
+    "NotFound",
+    "Scope",
+    "ServerError",
+    "ShrinkResult",
+    "Tenant",
+    "TokenCreated",
+    "TokenPublic",
+    "Unauthorized",
+    "Unavailable",
+    "UsageReport",
+    "UsageRow",
+    "WaitTimeout",
+]
 
 ENV_URL = "CRANE_API_URL"
 ENV_TOKEN = "CRANE_TOKEN"
 ENV_CONTEXT = "CRANE_CONTEXT"
 ENV_CONFIG_DIR = "CRANE_CONFIG_DIR"
 API_PREFIX = "/v1"
-PROBLEM_JSON = "application/problem+json"
 
 T = TypeVar("T")
 
@@ -117,6 +182,10 @@ class ServerError(CraneError):
     """5xx: the server failed."""
 
 
+class Unavailable(ServerError):
+    """503: the server runs but its backend (Kubernetes, Docker, database) cannot serve now."""
+
+
 class ConnectionFailed(CraneError):
     """The server could not be reached."""
 
@@ -156,6 +225,8 @@ def error_from_response(response: httpx.Response) -> CraneError:
             response.text.strip()[:200] or response.reason_phrase or f"HTTP {response.status_code}"
         )
     cls = _BY_STATUS.get(response.status_code)
+    if response.status_code == 503:
+        cls = Unavailable
     if cls is None:
         cls = ServerError if response.status_code >= 500 else CraneError
     return cls(message, status=response.status_code, problem=problem)
@@ -243,146 +314,12 @@ def resolve_settings(
     return url.rstrip("/"), token
 
 
-# ---------------------------------------------------------------- models
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-
-class ObjectMeta(_Model):
-    name: str
-    namespace: str | None = None
-    uid: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    creation_timestamp: datetime | None = None
-
-
-class MiniCluster(_Model):
-    api_version: str = "crane.io/v1alpha1"
-    kind: str = "MiniCluster"
-    metadata: ObjectMeta
-    spec: MiniClusterSpec
-    status: MiniClusterStatus = Field(default_factory=MiniClusterStatus)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-
-class Cargo(_Model):
-    api_version: str = "crane.io/v1alpha1"
-    kind: str = "Cargo"
-    metadata: ObjectMeta
-    spec: CargoSpec
-    status: CargoStatus = Field(default_factory=CargoStatus)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-
-class GrowOutcome(StrEnum):
-    GRANTED = "granted"
-    PARTIAL = "partial"
-    DENIED = "denied"
-
-
-class GrowResult(_Model):
-    """What ``:grow`` gave: all, some or none of the cargos asked for, and why."""
-
-    outcome: GrowOutcome
-    requested: int = 0
-    cargos: list[str] = Field(default_factory=list, description="names of the cargos added")
-    reasons: list[str] = Field(default_factory=list)
-
-
-class ShrinkResult(_Model):
-    removed: list[str] = Field(default_factory=list)
-
-
-class Explain(_Model):
-    """Why a MiniCluster (or its cargos) waits, in numbers."""
-
-    name: str
-    message: str = ""
-    reasons: list[str] = Field(default_factory=list)
-    queue_position: int | None = None
-
-
-class GpuCell(_Model):
-    """One GPU of the map: who reserves it and who uses it."""
-
-    id: int
-    reserved_for: str | None = None
-    minicluster: str | None = None
-    cargo: str | None = None
-    busy: bool = False
-
-    @property
-    def state(self) -> Literal["free", "reserved", "in-use", "borrowed", "busy"]:
-        if self.busy:
-            return "busy"
-        if self.cargo:
-            return "borrowed" if self.minicluster != self.reserved_for else "in-use"
-        return "reserved" if self.reserved_for else "free"
-
-    @property
-    def owner(self) -> str | None:
-        return self.minicluster or self.reserved_for
-
-
-class NodeMap(_Model):
-    name: str
-    gpu_product: str = ""
-    ready: bool = True
-    labels: dict[str, str] = Field(default_factory=dict)
-    gpus: list[GpuCell] = Field(default_factory=list)
-
-
-class UsageRow(_Model):
-    tenant: str = ""
-    minicluster: str = ""
-    gpu_seconds: float = 0.0
-
-
-class Token(_Model):
-    id: str
-    name: str = ""
-    scope: str = ""
-    tenant: str | None = None
-    minicluster: str | None = None
-    created_at: datetime | None = None
-    expires_at: datetime | None = None
-    token: str | None = Field(default=None, description="the secret, only in the answer to create")
-
-
-class DryRun(_Model):
-    outcome: str
-    message: str = ""
-    placement: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class Event(_Model):
-    """One event of the SSE stream."""
-
-    id: str | None = None
-    type: str = "message"
-    kind: str | None = None
-    name: str | None = None
-    reason: str = ""
-    message: str = ""
-    time: datetime | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
 # ---------------------------------------------------------------- request building
 
 
 @dataclass(frozen=True)
 class _Call(Generic[T]):
-    """One request and how to read its answer."""
+    """One request and how to read its answer; ``paged`` lists are fetched page by page."""
 
     method: str
     path: str
@@ -391,27 +328,31 @@ class _Call(Generic[T]):
     body: Any = None
     idempotency_key: str | None = None
     timeout: float | None = None
+    tenant_scoped: bool = True
+    paged: bool = False
 
     def headers(self) -> dict[str, str]:
         return {"Idempotency-Key": self.idempotency_key} if self.idempotency_key else {}
 
 
-def _one(model: type[T]) -> Callable[[httpx.Response], T]:
-    return lambda r: model.model_validate(r.json())  # type: ignore[attr-defined, no-any-return]
+_PAGE = 500
+_M = TypeVar("_M", bound=BaseModel)
 
 
-def _items(model: type[T]) -> Callable[[httpx.Response], list[T]]:
-    return lambda r: [model.model_validate(x) for x in r.json()["items"]]  # type: ignore[attr-defined]
+def _one(model: type[_M]) -> Callable[[httpx.Response], _M]:
+    return lambda r: model.model_validate(r.json())
+
+
+def _items(model: type[_M]) -> Callable[[httpx.Response], list[_M]]:
+    return lambda r: [model.model_validate(x) for x in r.json()["items"]]
 
 
 def _nothing(_: httpx.Response) -> None:
     return None
 
 
-def _spec_json(spec: BaseModel | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(spec, BaseModel):
-        return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return spec
+def _body(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _key(given: str | None) -> str:
@@ -419,28 +360,40 @@ def _key(given: str | None) -> str:
 
 
 class _Calls:
-    """Builds every request of the API once, for both clients."""
+    """Builds every request of the API once, for both clients; bodies are validated here."""
+
+    @staticmethod
+    def whoami() -> _Call[TokenPublic]:
+        return _Call("GET", "/whoami", _one(TokenPublic), tenant_scoped=False)
 
     @staticmethod
     def create_minicluster(
-        name: str, spec: MiniClusterSpec | dict[str, Any], key: str | None
+        name: str,
+        spec: MiniClusterSpec | dict[str, Any],
+        labels: dict[str, str] | None,
+        key: str | None,
     ) -> _Call[MiniCluster]:
-        body = {"metadata": {"name": name}, "spec": _spec_json(spec)}
+        body = MiniClusterCreate.model_validate(
+            {"name": name, "spec": spec, "labels": labels or {}}
+        )
         return _Call(
-            "POST", "/miniclusters", _one(MiniCluster), body=body, idempotency_key=_key(key)
+            "POST", "/miniclusters", _one(MiniCluster), body=_body(body), idempotency_key=_key(key)
         )
 
     @staticmethod
     def list_miniclusters() -> _Call[list[MiniCluster]]:
-        return _Call("GET", "/miniclusters", _items(MiniCluster))
+        return _Call("GET", "/miniclusters", _items(MiniCluster), paged=True)
 
     @staticmethod
     def get_minicluster(name: str) -> _Call[MiniCluster]:
         return _Call("GET", f"/miniclusters/{name}", _one(MiniCluster))
 
     @staticmethod
-    def patch_minicluster(name: str, spec: dict[str, Any]) -> _Call[MiniCluster]:
-        return _Call("PATCH", f"/miniclusters/{name}", _one(MiniCluster), body={"spec": spec})
+    def patch_minicluster(
+        name: str, patch: MiniClusterPatch | dict[str, Any]
+    ) -> _Call[MiniCluster]:
+        body = MiniClusterPatch.model_validate(patch)
+        return _Call("PATCH", f"/miniclusters/{name}", _one(MiniCluster), body=_body(body))
 
     @staticmethod
     def delete_minicluster(name: str) -> _Call[None]:
@@ -450,135 +403,170 @@ class _Calls:
     def grow(
         name: str,
         n: int | None,
-        cargos: Iterable[CargoSpec | dict[str, Any]] | None,
+        cargos: Iterable[CargoShape | dict[str, Any]] | None,
+        allow_pending: bool,
         wait: bool,
-        timeout: float | None,
+        timeout: float,
         key: str | None,
     ) -> _Call[GrowResult]:
-        if (n is None) == (cargos is None):
-            raise ValueError("grow takes either n (template cargos) or cargos (specs), not both")
-        body: dict[str, Any] = {"wait": wait}
-        if n is not None:
-            body["count"] = n
-        else:
-            body["cargos"] = [_spec_json(c) for c in cargos or ()]
-        if timeout is not None:
-            body["timeout"] = timeout
-        http_timeout = (timeout or 0) + 30 if wait else None
+        body = GrowRequest(
+            count=n,
+            cargos=None if cargos is None else [CargoShape.model_validate(c) for c in cargos],
+            allow_pending=allow_pending,
+            wait=wait,
+            timeout_seconds=timeout,
+        )
         return _Call(
             "POST",
             f"/miniclusters/{name}:grow",
             _one(GrowResult),
-            body=body,
+            body=_body(body),
             idempotency_key=_key(key),
-            timeout=http_timeout,
+            timeout=timeout + 30 if wait else None,
         )
 
     @staticmethod
     def shrink(
-        name: str, n: int | None, cargos: Iterable[str] | None, key: str | None
+        name: str, n: int | None, cargos: Iterable[str] | None, grace: int | None, key: str | None
     ) -> _Call[ShrinkResult]:
-        if (n is None) == (cargos is None):
-            raise ValueError("shrink takes either n (newest cargos) or cargo names, not both")
-        body: dict[str, Any] = {"count": n} if n is not None else {"cargos": list(cargos or ())}
+        body = ShrinkRequest(
+            count=n, cargos=None if cargos is None else list(cargos), grace_period_seconds=grace
+        )
         return _Call(
             "POST",
             f"/miniclusters/{name}:shrink",
             _one(ShrinkResult),
-            body=body,
+            body=_body(body),
             idempotency_key=_key(key),
         )
 
     @staticmethod
-    def explain(name: str) -> _Call[Explain]:
-        return _Call("GET", f"/miniclusters/{name}:explain", _one(Explain))
+    def explain(name: str) -> _Call[ExplainResult]:
+        return _Call("GET", f"/miniclusters/{name}:explain", _one(ExplainResult))
 
     @staticmethod
-    def create_cargo(name: str, spec: CargoSpec | dict[str, Any], key: str | None) -> _Call[Cargo]:
-        body = {"metadata": {"name": name}, "spec": _spec_json(spec)}
-        return _Call("POST", "/cargos", _one(Cargo), body=body, idempotency_key=_key(key))
+    def create_cargo(
+        name: str | None, spec: CargoSpec | dict[str, Any], key: str | None
+    ) -> _Call[Cargo]:
+        body = CargoCreate.model_validate({"name": name, "spec": spec})
+        return _Call("POST", "/cargos", _one(Cargo), body=_body(body), idempotency_key=_key(key))
 
     @staticmethod
     def list_cargos(minicluster: str | None) -> _Call[list[Cargo]]:
-        params = {"minicluster": minicluster} if minicluster else {}
-        return _Call("GET", "/cargos", _items(Cargo), params=params)
+        params = {"miniCluster": minicluster} if minicluster else {}
+        return _Call("GET", "/cargos", _items(Cargo), params=params, paged=True)
 
     @staticmethod
     def get_cargo(name: str) -> _Call[Cargo]:
         return _Call("GET", f"/cargos/{name}", _one(Cargo))
 
     @staticmethod
-    def delete_cargo(name: str) -> _Call[None]:
-        return _Call("DELETE", f"/cargos/{name}", _nothing)
+    def delete_cargo(name: str, grace: int | None) -> _Call[None]:
+        params = {} if grace is None else {"gracePeriodSeconds": grace}
+        return _Call("DELETE", f"/cargos/{name}", _nothing, params=params)
 
     @staticmethod
-    def logs(name: str, replica: int | None, follow: bool, tail: int | None) -> _Call[str]:
-        params: dict[str, Any] = {"follow": str(follow).lower()}
-        if replica is not None:
-            params["replica"] = replica
+    def logs(name: str, replica: int, follow: bool, tail: int | None) -> _Call[str]:
+        params: dict[str, Any] = {"replica": replica, "follow": str(follow).lower()}
         if tail is not None:
             params["tail"] = tail
         return _Call("GET", f"/cargos/{name}/logs", lambda r: r.text, params=params)
 
     @staticmethod
-    def nodes() -> _Call[list[NodeMap]]:
-        return _Call("GET", "/nodes", _items(NodeMap))
+    def nodes() -> _Call[list[NodeOut]]:
+        return _Call("GET", "/nodes", _items(NodeOut), tenant_scoped=False)
 
     @staticmethod
-    def dryrun(kind: str, spec: BaseModel | dict[str, Any]) -> _Call[DryRun]:
-        body = {"kind": kind, "spec": _spec_json(spec)}
-        return _Call("POST", "/placement:dryrun", _one(DryRun), body=body)
+    def dryrun(
+        minicluster: MiniClusterSpec | dict[str, Any] | None,
+        cargo: CargoSpec | dict[str, Any] | None,
+    ) -> _Call[DryRunResult]:
+        body = DryRunRequest.model_validate({"miniCluster": minicluster, "cargo": cargo})
+        return _Call("POST", "/placement:dryrun", _one(DryRunResult), body=_body(body))
 
     @staticmethod
-    def usage() -> _Call[list[UsageRow]]:
-        return _Call("GET", "/usage", _items(UsageRow))
+    def usage(since: datetime | None, until: datetime | None) -> _Call[UsageReport]:
+        params = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
+        return _Call("GET", "/usage", _one(UsageReport), params=params)
 
     @staticmethod
-    def create_token(
-        name: str, scope: str, tenant: str | None, minicluster: str | None
-    ) -> _Call[Token]:
-        body = {"name": name, "scope": scope, "tenant": tenant, "minicluster": minicluster}
-        return _Call("POST", "/tokens", _one(Token), body={k: v for k, v in body.items() if v})
+    def create_token(body: TokenCreate) -> _Call[TokenCreated]:
+        return _Call("POST", "/tokens", _one(TokenCreated), body=_body(body), tenant_scoped=False)
 
     @staticmethod
-    def list_tokens() -> _Call[list[Token]]:
-        return _Call("GET", "/tokens", _items(Token))
+    def list_tokens() -> _Call[list[TokenPublic]]:
+        return _Call("GET", "/tokens", _items(TokenPublic), paged=True)
 
     @staticmethod
     def revoke_token(token_id: str) -> _Call[None]:
-        return _Call("DELETE", f"/tokens/{token_id}", _nothing)
+        return _Call("DELETE", f"/tokens/{token_id}", _nothing, tenant_scoped=False)
+
+    @staticmethod
+    def list_tenants() -> _Call[list[Tenant]]:
+        return _Call("GET", "/tenants", _items(Tenant), tenant_scoped=False, paged=True)
+
+    @staticmethod
+    def create_tenant(name: str) -> _Call[Tenant]:
+        body = _body(TenantCreate(name=name))
+        return _Call("POST", "/tenants", _one(Tenant), body=body, tenant_scoped=False)
+
+    @staticmethod
+    def delete_tenant(name: str) -> _Call[None]:
+        return _Call("DELETE", f"/tenants/{name}", _nothing, tenant_scoped=False)
 
 
 # ---------------------------------------------------------------- waiting and SSE, shared
 
 
-_DONE_PHASES = {"Running", "Succeeded"}
-_FAILED_PHASES = {"Failed", "Preempted"}
+_DONE_PHASES = frozenset({"Running", "Succeeded"})
+_FAILED_PHASES = frozenset({"Failed", "Preempted"})
+_EVENTS: _Call[None] = _Call("GET", "/events", _nothing)
 
 
-def _cargos_settled(cargos: list[Cargo], names: set[str], phases: set[str]) -> bool:
-    """Whether every named cargo reached one of ``phases``; raises CraneError if one failed."""
-    by_name = {c.name: c for c in cargos}
-    missing = names - by_name.keys()
-    if missing:
-        raise NotFound(f"cargo {sorted(missing)[0]} does not exist (deleted while waiting?)")
-    for name in names:
-        phase = str(by_name[name].status.phase)
-        if phase in _FAILED_PHASES and phase not in phases:
-            message = by_name[name].status.message
-            raise CraneError(f"cargo {name} is {phase}" + (f": {message}" if message else ""))
-    return all(str(by_name[n].status.phase) in phases for n in names)
+class _Waiter:
+    """The decision of :meth:`Client.wait_for_cargos`, shared by both clients."""
+
+    def __init__(self, names: Iterable[str], phases: Iterable[str], timeout: float) -> None:
+        self.names, self.phases = set(names), set(phases)
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def pick(self, cargos: list[Cargo]) -> list[Cargo]:
+        return [c for c in cargos if c.name in self.names]
+
+    def done(self, cargos: list[Cargo]) -> bool:
+        """True when all reached a wanted phase; raises when one failed, vanished or time is up."""
+        by_name = {c.name: c for c in cargos}
+        missing = self.names - by_name.keys()
+        if missing:
+            raise NotFound(f"cargo {sorted(missing)[0]} does not exist (deleted while waiting?)")
+        for cargo in cargos:
+            phase = str(cargo.status.phase)
+            if phase in _FAILED_PHASES and phase not in self.phases:
+                why = f": {cargo.status.message}" if cargo.status.message else ""
+                raise CraneError(f"cargo {cargo.name} is {phase}{why}")
+        if all(str(c.status.phase) in self.phases for c in cargos):
+            return True
+        if time.monotonic() >= self.deadline:
+            waiting = sorted(c.name for c in cargos if str(c.status.phase) not in self.phases)
+            raise WaitTimeout(
+                f"after {self.timeout:g}s, {len(waiting)} cargo(s) not "
+                f"{'/'.join(sorted(self.phases))}: {', '.join(waiting)}"
+            )
+        return False
 
 
 class _SSEDecoder:
-    """Turns SSE lines into :class:`Event` objects; remembers the last id for reconnecting."""
+    """Turns SSE lines into :class:`Event` objects; remembers the last id for reconnecting.
 
-    def __init__(self) -> None:
-        self.last_id: str | None = None
-        self._event = "message"
+    Events of a kind this client does not know are skipped.
+    """
+
+    def __init__(self, last_id: str | None = None) -> None:
+        self.last_id = last_id
+        self.retry_s = 1.0
         self._data: list[str] = []
         self._id: str | None = None
-        self.retry_s = 1.0
 
     def feed(self, line: str) -> Event | None:
         if not line:
@@ -587,9 +575,7 @@ class _SSEDecoder:
             return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
+        if name == "data":
             self._data.append(value)
         elif name == "id":
             self._id = value
@@ -600,25 +586,13 @@ class _SSEDecoder:
     def _dispatch(self) -> Event | None:
         if self._id is not None:
             self.last_id = self._id
-        event_type, data, self._event, self._data, self._id = (
-            self._event,
-            self._data,
-            "message",
-            [],
-            None,
-        )
+        data, self._data, self._id = self._data, [], None
         if not data:
             return None
-        text = "\n".join(data)
         try:
-            payload = json.loads(text)
-        except ValueError:
-            payload = {"message": text}
-        if not isinstance(payload, dict):
-            payload = {"data": {"value": payload}}
-        payload.setdefault("type", event_type)
-        payload.setdefault("id", self.last_id)
-        return Event.model_validate(payload)
+            return Event.model_validate_json("\n".join(data))
+        except ValidationError:
+            return None
 
 
 def _sse_headers(last_id: str | None) -> dict[str, str]:
@@ -636,12 +610,18 @@ _RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.R
 
 
 class _Base:
-    """What both clients share: settings, headers, and turning answers into results or errors."""
+    """What both clients share: settings, headers, retries, paging, answers into results."""
 
     def __init__(
-        self, url: str | None, token: str | None, context: str | None, timeout: float
+        self,
+        url: str | None,
+        token: str | None,
+        context: str | None,
+        tenant: str | None,
+        timeout: float,
     ) -> None:
         self.url, self.token = resolve_settings(url, token, context)
+        self.tenant = tenant
         self.timeout = timeout
 
     def _client_args(self) -> dict[str, Any]:
@@ -650,8 +630,13 @@ class _Base:
             headers["Authorization"] = f"Bearer {self.token}"
         return {"base_url": self.url + API_PREFIX, "headers": headers, "timeout": self.timeout}
 
+    def _params(self, call: _Call[Any]) -> dict[str, Any]:
+        if self.tenant and call.tenant_scoped:
+            return {"tenant": self.tenant, **call.params}
+        return dict(call.params)
+
     def _request_args(self, call: _Call[Any]) -> dict[str, Any]:
-        args: dict[str, Any] = {"params": call.params, "headers": call.headers()}
+        args: dict[str, Any] = {"params": self._params(call), "headers": call.headers()}
         if call.body is not None:
             args["json"] = call.body
         if call.timeout is not None:
@@ -670,14 +655,33 @@ class _Base:
         return ConnectionFailed(f"cannot reach the Crane API at {self.url}: {exc}", url=self.url)
 
     @staticmethod
-    def _result(call: _Call[T], response: httpx.Response) -> T:
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.is_error:
             raise error_from_response(response)
-        return call.parse(response)
+        return response
+
+    @staticmethod
+    def _first_page(call: _Call[T]) -> _Call[T]:
+        return replace(call, params={**call.params, "limit": _PAGE, "offset": 0})
+
+    @staticmethod
+    def _next_page(page: _Call[T], response: httpx.Response, acc: list[Any]) -> _Call[T] | None:
+        """Add this page's items to ``acc``; the next page's call, or None after the last."""
+        got = page.parse(response)
+        acc.extend(got)  # type: ignore[call-overload]
+        if not got or len(acc) >= int(response.json().get("count", 0)):
+            return None
+        return replace(page, params={**page.params, "offset": len(acc)})
+
+    def _stream_args(self, call: _Call[Any], headers: dict[str, str]) -> dict[str, Any]:
+        return {"params": self._params(call), "headers": headers, "timeout": None}
 
 
 class Client(_Base):
-    """Synchronous client. Use as a context manager or call :meth:`close`."""
+    """Synchronous client. Use as a context manager or call :meth:`close`.
+
+    ``tenant`` picks the tenant for an admin token (default: the token's own tenant).
+    """
 
     def __init__(
         self,
@@ -685,10 +689,11 @@ class Client(_Base):
         token: str | None = None,
         *,
         context: str | None = None,
+        tenant: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, token, context, timeout)
+        super().__init__(url, token, context, tenant, timeout)
         self._http = httpx.Client(
             transport=transport or httpx.HTTPTransport(retries=_RETRIES), **self._client_args()
         )
@@ -702,7 +707,7 @@ class Client(_Base):
     def close(self) -> None:
         self._http.close()
 
-    def _run(self, call: _Call[T]) -> T:
+    def _send(self, call: _Call[Any]) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -713,20 +718,42 @@ class Client(_Base):
                     raise self._unreachable(exc) from exc
                 time.sleep(0.2 * 2**attempt)
                 continue
-            return self._result(call, response)
+            return self._checked(response)
 
-    def ping(self) -> None:
-        """Check that the server answers and accepts the token (raises Unauthorized otherwise)."""
-        self._run(_Calls.list_miniclusters())
+    def _run(self, call: _Call[T]) -> T:
+        if not call.paged:
+            return call.parse(self._send(call))
+        acc: list[Any] = []
+        page: _Call[T] | None = self._first_page(call)
+        while page is not None:
+            page = self._next_page(page, self._send(page), acc)
+        return acc  # type: ignore[return-value]
+
+    def _lines(self, call: _Call[Any], headers: dict[str, str]) -> Iterator[str]:
+        try:
+            with self._http.stream(
+                call.method, call.path, **self._stream_args(call, headers)
+            ) as resp:
+                if resp.is_error:
+                    resp.read()
+                    raise error_from_response(resp)
+                yield from resp.iter_lines()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self._unreachable(exc) from exc
+
+    def whoami(self) -> TokenPublic:
+        """The token in use (scope, tenant); raises Unauthorized for a bad one."""
+        return self._run(_Calls.whoami())
 
     def create_minicluster(
         self,
         name: str,
         spec: MiniClusterSpec | dict[str, Any],
         *,
+        labels: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> MiniCluster:
-        return self._run(_Calls.create_minicluster(name, spec, idempotency_key))
+        return self._run(_Calls.create_minicluster(name, spec, labels, idempotency_key))
 
     def list_miniclusters(self) -> list[MiniCluster]:
         return self._run(_Calls.list_miniclusters())
@@ -734,9 +761,9 @@ class Client(_Base):
     def get_minicluster(self, name: str) -> MiniCluster:
         return self._run(_Calls.get_minicluster(name))
 
-    def patch_minicluster(self, name: str, spec: dict[str, Any]) -> MiniCluster:
-        """Merge-patch the spec, e.g. ``{"gpus": {"max": 32}}`` or ``{"replicas": 4}``."""
-        return self._run(_Calls.patch_minicluster(name, spec))
+    def patch_minicluster(self, name: str, patch: MiniClusterPatch | dict[str, Any]) -> MiniCluster:
+        """Merge-patch, e.g. ``{"gpus": {"min": 8, "max": 32}}`` or ``{"replicas": 4}``."""
+        return self._run(_Calls.patch_minicluster(name, patch))
 
     def delete_minicluster(self, name: str) -> None:
         self._run(_Calls.delete_minicluster(name))
@@ -746,13 +773,15 @@ class Client(_Base):
         name: str,
         n: int | None = None,
         *,
-        cargos: Iterable[CargoSpec | dict[str, Any]] | None = None,
+        cargos: Iterable[CargoShape | dict[str, Any]] | None = None,
+        allow_pending: bool = False,
         wait: bool = False,
-        timeout: float | None = None,
+        timeout: float = 60.0,
         idempotency_key: str | None = None,
     ) -> GrowResult:
-        """Add ``n`` template cargos, or the given cargo specs; ``wait``: return once they run."""
-        return self._run(_Calls.grow(name, n, cargos, wait, timeout, idempotency_key))
+        """Add ``n`` template cargos, or the given shapes; ``wait``: answer once they run."""
+        call = _Calls.grow(name, n, cargos, allow_pending, wait, timeout, idempotency_key)
+        return self._run(call)
 
     def shrink(
         self,
@@ -760,16 +789,21 @@ class Client(_Base):
         n: int | None = None,
         *,
         cargos: Iterable[str] | None = None,
+        grace_period_seconds: int | None = None,
         idempotency_key: str | None = None,
     ) -> ShrinkResult:
         """Remove the named cargos, or the ``n`` newest."""
-        return self._run(_Calls.shrink(name, n, cargos, idempotency_key))
+        return self._run(_Calls.shrink(name, n, cargos, grace_period_seconds, idempotency_key))
 
-    def explain(self, name: str) -> Explain:
+    def explain(self, name: str) -> ExplainResult:
         return self._run(_Calls.explain(name))
 
     def create_cargo(
-        self, name: str, spec: CargoSpec | dict[str, Any], *, idempotency_key: str | None = None
+        self,
+        spec: CargoSpec | dict[str, Any],
+        *,
+        name: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Cargo:
         return self._run(_Calls.create_cargo(name, spec, idempotency_key))
 
@@ -779,54 +813,49 @@ class Client(_Base):
     def get_cargo(self, name: str) -> Cargo:
         return self._run(_Calls.get_cargo(name))
 
-    def delete_cargo(self, name: str) -> None:
-        self._run(_Calls.delete_cargo(name))
+    def delete_cargo(self, name: str, *, grace_period_seconds: int | None = None) -> None:
+        self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
-    def logs(self, name: str, *, replica: int | None = None, tail: int | None = None) -> str:
+    def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
         return self._run(_Calls.logs(name, replica, False, tail))
 
-    def follow_logs(
-        self, name: str, *, replica: int | None = None, tail: int | None = None
-    ) -> Iterator[str]:
-        """Log lines as they are written, until the cargo ends."""
-        call = _Calls.logs(name, replica, True, tail)
-        try:
-            with self._http.stream(
-                call.method, call.path, params=call.params, timeout=None
-            ) as resp:
-                if resp.is_error:
-                    resp.read()
-                    raise error_from_response(resp)
-                yield from resp.iter_lines()
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise self._unreachable(exc) from exc
+    def follow_logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> Iterator[str]:
+        """Log lines as they are written, until the replica ends."""
+        return self._lines(_Calls.logs(name, replica, True, tail), {})
 
-    def nodes(self) -> list[NodeMap]:
+    def nodes(self) -> list[NodeOut]:
+        """The GPU map: every node and, per GPU, who reserves and who uses it."""
         return self._run(_Calls.nodes())
 
     def dryrun(
-        self, kind: Literal["MiniCluster", "Cargo"], spec: BaseModel | dict[str, Any]
-    ) -> DryRun:
-        return self._run(_Calls.dryrun(kind, spec))
-
-    def usage(self) -> list[UsageRow]:
-        return self._run(_Calls.usage())
-
-    def create_token(
         self,
-        name: str,
         *,
-        scope: str = "tenant",
-        tenant: str | None = None,
-        minicluster: str | None = None,
-    ) -> Token:
-        return self._run(_Calls.create_token(name, scope, tenant, minicluster))
+        minicluster: MiniClusterSpec | dict[str, Any] | None = None,
+        cargo: CargoSpec | dict[str, Any] | None = None,
+    ) -> DryRunResult:
+        """Place a hypothetical MiniCluster or Cargo against the live state; nothing changes."""
+        return self._run(_Calls.dryrun(minicluster, cargo))
 
-    def list_tokens(self) -> list[Token]:
+    def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
+        return self._run(_Calls.usage(since, until))
+
+    def create_token(self, body: TokenCreate | dict[str, Any]) -> TokenCreated:
+        return self._run(_Calls.create_token(TokenCreate.model_validate(body)))
+
+    def list_tokens(self) -> list[TokenPublic]:
         return self._run(_Calls.list_tokens())
 
     def revoke_token(self, token_id: str) -> None:
         self._run(_Calls.revoke_token(token_id))
+
+    def list_tenants(self) -> list[Tenant]:
+        return self._run(_Calls.list_tenants())
+
+    def create_tenant(self, name: str) -> Tenant:
+        return self._run(_Calls.create_tenant(name))
+
+    def delete_tenant(self, name: str) -> None:
+        self._run(_Calls.delete_tenant(name))
 
     def wait_for_cargos(
         self,
@@ -841,46 +870,36 @@ class Client(_Base):
 
         ``on_update`` sees the cargos after each poll (for progress displays).
         """
-        wanted, accept = set(names), set(phases)
-        deadline = time.monotonic() + timeout
+        waiter = _Waiter(names, phases, timeout)
         while True:
-            cargos = [c for c in self.list_cargos() if c.name in wanted]
+            cargos = waiter.pick(self.list_cargos())
             if on_update is not None:
                 on_update(cargos)
-            if _cargos_settled(cargos, wanted, accept):
+            if waiter.done(cargos):
                 return cargos
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"cargos not {'/'.join(sorted(accept))} after {timeout:g}s")
             time.sleep(interval)
 
     def events(
         self, *, last_event_id: str | None = None, reconnect: bool = True
     ) -> Iterator[Event]:
-        """Events as they happen; reconnects with ``Last-Event-ID`` after a dropped connection."""
-        decoder = _SSEDecoder()
-        decoder.last_id = last_event_id
+        """Events as they happen; after a dropped connection, resumes with ``Last-Event-ID``."""
+        decoder = _SSEDecoder(last_event_id)
         while True:
             try:
-                with self._http.stream(
-                    "GET", "/events", headers=_sse_headers(decoder.last_id), timeout=None
-                ) as resp:
-                    if resp.is_error:
-                        resp.read()
-                        raise error_from_response(resp)
-                    for line in resp.iter_lines():
-                        event = decoder.feed(line)
-                        if event is not None:
-                            yield event
-            except _RETRYABLE as exc:
+                for line in self._lines(_EVENTS, _sse_headers(decoder.last_id)):
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+            except (ConnectionFailed, *_RETRYABLE):
                 if not reconnect:
-                    raise self._unreachable(exc) from exc
+                    raise
             if not reconnect:
                 return
             time.sleep(decoder.retry_s)
 
 
 class AsyncClient(_Base):
-    """Asynchronous client with the same methods as :class:`Client`, to be awaited."""
+    """Asynchronous client: the methods of :class:`Client`, to be awaited."""
 
     def __init__(
         self,
@@ -888,12 +907,14 @@ class AsyncClient(_Base):
         token: str | None = None,
         *,
         context: str | None = None,
+        tenant: str | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, token, context, timeout)
+        super().__init__(url, token, context, tenant, timeout)
         self._http = httpx.AsyncClient(
-            transport=transport or httpx.AsyncHTTPTransport(retries=_RETRIES), **self._client_args()
+            transport=transport or httpx.AsyncHTTPTransport(retries=_RETRIES),
+            **self._client_args(),
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -905,7 +926,7 @@ class AsyncClient(_Base):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _run(self, call: _Call[T]) -> T:
+    async def _send(self, call: _Call[Any]) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -918,81 +939,21 @@ class AsyncClient(_Base):
                     raise self._unreachable(exc) from exc
                 await asyncio.sleep(0.2 * 2**attempt)
                 continue
-            return self._result(call, response)
+            return self._checked(response)
 
-    async def ping(self) -> None:
-        await self._run(_Calls.list_miniclusters())
+    async def _run(self, call: _Call[T]) -> T:
+        if not call.paged:
+            return call.parse(await self._send(call))
+        acc: list[Any] = []
+        page: _Call[T] | None = self._first_page(call)
+        while page is not None:
+            page = self._next_page(page, await self._send(page), acc)
+        return acc  # type: ignore[return-value]
 
-    async def create_minicluster(
-        self,
-        name: str,
-        spec: MiniClusterSpec | dict[str, Any],
-        *,
-        idempotency_key: str | None = None,
-    ) -> MiniCluster:
-        return await self._run(_Calls.create_minicluster(name, spec, idempotency_key))
-
-    async def list_miniclusters(self) -> list[MiniCluster]:
-        return await self._run(_Calls.list_miniclusters())
-
-    async def get_minicluster(self, name: str) -> MiniCluster:
-        return await self._run(_Calls.get_minicluster(name))
-
-    async def patch_minicluster(self, name: str, spec: dict[str, Any]) -> MiniCluster:
-        return await self._run(_Calls.patch_minicluster(name, spec))
-
-    async def delete_minicluster(self, name: str) -> None:
-        await self._run(_Calls.delete_minicluster(name))
-
-    async def grow(
-        self,
-        name: str,
-        n: int | None = None,
-        *,
-        cargos: Iterable[CargoSpec | dict[str, Any]] | None = None,
-        wait: bool = False,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-    ) -> GrowResult:
-        return await self._run(_Calls.grow(name, n, cargos, wait, timeout, idempotency_key))
-
-    async def shrink(
-        self,
-        name: str,
-        n: int | None = None,
-        *,
-        cargos: Iterable[str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> ShrinkResult:
-        return await self._run(_Calls.shrink(name, n, cargos, idempotency_key))
-
-    async def explain(self, name: str) -> Explain:
-        return await self._run(_Calls.explain(name))
-
-    async def create_cargo(
-        self, name: str, spec: CargoSpec | dict[str, Any], *, idempotency_key: str | None = None
-    ) -> Cargo:
-        return await self._run(_Calls.create_cargo(name, spec, idempotency_key))
-
-    async def list_cargos(self, minicluster: str | None = None) -> list[Cargo]:
-        return await self._run(_Calls.list_cargos(minicluster))
-
-    async def get_cargo(self, name: str) -> Cargo:
-        return await self._run(_Calls.get_cargo(name))
-
-    async def delete_cargo(self, name: str) -> None:
-        await self._run(_Calls.delete_cargo(name))
-
-    async def logs(self, name: str, *, replica: int | None = None, tail: int | None = None) -> str:
-        return await self._run(_Calls.logs(name, replica, False, tail))
-
-    async def follow_logs(
-        self, name: str, *, replica: int | None = None, tail: int | None = None
-    ) -> AsyncIterator[str]:
-        call = _Calls.logs(name, replica, True, tail)
+    async def _lines(self, call: _Call[Any], headers: dict[str, str]) -> AsyncIterator[str]:
         try:
             async with self._http.stream(
-                call.method, call.path, params=call.params, timeout=None
+                call.method, call.path, **self._stream_args(call, headers)
             ) as resp:
                 if resp.is_error:
                     await resp.aread()
@@ -1002,32 +963,121 @@ class AsyncClient(_Base):
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
 
-    async def nodes(self) -> list[NodeMap]:
+    async def whoami(self) -> TokenPublic:
+        return await self._run(_Calls.whoami())
+
+    async def create_minicluster(
+        self,
+        name: str,
+        spec: MiniClusterSpec | dict[str, Any],
+        *,
+        labels: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> MiniCluster:
+        return await self._run(_Calls.create_minicluster(name, spec, labels, idempotency_key))
+
+    async def list_miniclusters(self) -> list[MiniCluster]:
+        return await self._run(_Calls.list_miniclusters())
+
+    async def get_minicluster(self, name: str) -> MiniCluster:
+        return await self._run(_Calls.get_minicluster(name))
+
+    async def patch_minicluster(
+        self, name: str, patch: MiniClusterPatch | dict[str, Any]
+    ) -> MiniCluster:
+        return await self._run(_Calls.patch_minicluster(name, patch))
+
+    async def delete_minicluster(self, name: str) -> None:
+        await self._run(_Calls.delete_minicluster(name))
+
+    async def grow(
+        self,
+        name: str,
+        n: int | None = None,
+        *,
+        cargos: Iterable[CargoShape | dict[str, Any]] | None = None,
+        allow_pending: bool = False,
+        wait: bool = False,
+        timeout: float = 60.0,
+        idempotency_key: str | None = None,
+    ) -> GrowResult:
+        call = _Calls.grow(name, n, cargos, allow_pending, wait, timeout, idempotency_key)
+        return await self._run(call)
+
+    async def shrink(
+        self,
+        name: str,
+        n: int | None = None,
+        *,
+        cargos: Iterable[str] | None = None,
+        grace_period_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ShrinkResult:
+        call = _Calls.shrink(name, n, cargos, grace_period_seconds, idempotency_key)
+        return await self._run(call)
+
+    async def explain(self, name: str) -> ExplainResult:
+        return await self._run(_Calls.explain(name))
+
+    async def create_cargo(
+        self,
+        spec: CargoSpec | dict[str, Any],
+        *,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Cargo:
+        return await self._run(_Calls.create_cargo(name, spec, idempotency_key))
+
+    async def list_cargos(self, minicluster: str | None = None) -> list[Cargo]:
+        return await self._run(_Calls.list_cargos(minicluster))
+
+    async def get_cargo(self, name: str) -> Cargo:
+        return await self._run(_Calls.get_cargo(name))
+
+    async def delete_cargo(self, name: str, *, grace_period_seconds: int | None = None) -> None:
+        await self._run(_Calls.delete_cargo(name, grace_period_seconds))
+
+    async def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+        return await self._run(_Calls.logs(name, replica, False, tail))
+
+    def follow_logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None
+    ) -> AsyncIterator[str]:
+        return self._lines(_Calls.logs(name, replica, True, tail), {})
+
+    async def nodes(self) -> list[NodeOut]:
         return await self._run(_Calls.nodes())
 
     async def dryrun(
-        self, kind: Literal["MiniCluster", "Cargo"], spec: BaseModel | dict[str, Any]
-    ) -> DryRun:
-        return await self._run(_Calls.dryrun(kind, spec))
-
-    async def usage(self) -> list[UsageRow]:
-        return await self._run(_Calls.usage())
-
-    async def create_token(
         self,
-        name: str,
         *,
-        scope: str = "tenant",
-        tenant: str | None = None,
-        minicluster: str | None = None,
-    ) -> Token:
-        return await self._run(_Calls.create_token(name, scope, tenant, minicluster))
+        minicluster: MiniClusterSpec | dict[str, Any] | None = None,
+        cargo: CargoSpec | dict[str, Any] | None = None,
+    ) -> DryRunResult:
+        return await self._run(_Calls.dryrun(minicluster, cargo))
 
-    async def list_tokens(self) -> list[Token]:
+    async def usage(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> UsageReport:
+        return await self._run(_Calls.usage(since, until))
+
+    async def create_token(self, body: TokenCreate | dict[str, Any]) -> TokenCreated:
+        return await self._run(_Calls.create_token(TokenCreate.model_validate(body)))
+
+    async def list_tokens(self) -> list[TokenPublic]:
         return await self._run(_Calls.list_tokens())
 
     async def revoke_token(self, token_id: str) -> None:
         await self._run(_Calls.revoke_token(token_id))
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._run(_Calls.list_tenants())
+
+    async def create_tenant(self, name: str) -> Tenant:
+        return await self._run(_Calls.create_tenant(name))
+
+    async def delete_tenant(self, name: str) -> None:
+        await self._run(_Calls.delete_tenant(name))
 
     async def wait_for_cargos(
         self,
@@ -1038,38 +1088,28 @@ class AsyncClient(_Base):
         interval: float = 1.0,
         on_update: Callable[[list[Cargo]], None] | None = None,
     ) -> list[Cargo]:
-        wanted, accept = set(names), set(phases)
-        deadline = time.monotonic() + timeout
+        waiter = _Waiter(names, phases, timeout)
         while True:
-            cargos = [c for c in await self.list_cargos() if c.name in wanted]
+            cargos = waiter.pick(await self.list_cargos())
             if on_update is not None:
                 on_update(cargos)
-            if _cargos_settled(cargos, wanted, accept):
+            if waiter.done(cargos):
                 return cargos
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"cargos not {'/'.join(sorted(accept))} after {timeout:g}s")
             await asyncio.sleep(interval)
 
     async def events(
         self, *, last_event_id: str | None = None, reconnect: bool = True
     ) -> AsyncIterator[Event]:
-        decoder = _SSEDecoder()
-        decoder.last_id = last_event_id
+        decoder = _SSEDecoder(last_event_id)
         while True:
             try:
-                async with self._http.stream(
-                    "GET", "/events", headers=_sse_headers(decoder.last_id), timeout=None
-                ) as resp:
-                    if resp.is_error:
-                        await resp.aread()
-                        raise error_from_response(resp)
-                    async for line in resp.aiter_lines():
-                        event = decoder.feed(line)
-                        if event is not None:
-                            yield event
-            except _RETRYABLE as exc:
+                async for line in self._lines(_EVENTS, _sse_headers(decoder.last_id)):
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+            except (ConnectionFailed, *_RETRYABLE):
                 if not reconnect:
-                    raise self._unreachable(exc) from exc
+                    raise
             if not reconnect:
                 return
             await asyncio.sleep(decoder.retry_s)

@@ -51,7 +51,7 @@ def login(
         secret = typer.prompt("Token", hide_input=True)
     url = url.rstrip("/")
     with Client(url, secret) as client:
-        client.ping()
+        client.whoami()
     config = load_config()
     config.contexts[name] = Context(url=url, token=secret)
     config.current_context = name

@@ -30,6 +30,7 @@ from crane.client import (
     NotFound,
     ServerError,
     Unauthorized,
+    Unavailable,
     WaitTimeout,
 )
 
@@ -154,6 +155,14 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         WaitTimeout,
         lambda e: Failure(
             str(e), "it may still happen: see why with `crane mc explain NAME`", FAILED
+        ),
+    ),
+    (
+        Unavailable,
+        lambda e: Failure(
+            f"the server cannot serve this now: {_server(e.message)}",
+            "fix that, then retry (the server's /readyz says when it is ready)",
+            FAILED,
         ),
     ),
     (

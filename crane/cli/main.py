@@ -7,7 +7,7 @@ import sys
 import typer
 
 import crane
-from crane.cli import auth
+from crane.cli import auth, cargo, cluster, minicluster, token
 from crane.cli.errors import report
 from crane.cli.node import node_app
 from crane.cli.options import Settings
@@ -40,12 +40,23 @@ def _root(
     api_token: str | None = typer.Option(
         None, "--token", help="Bearer token, overriding config and env."
     ),
+    tenant: str | None = typer.Option(
+        None,
+        "--tenant",
+        help="Tenant to act in (admin tokens; default: the token's).",
+        envvar="CRANE_TENANT",
+    ),
 ) -> None:
     """Crane: elastic GPU MiniClusters and all-or-nothing Cargos."""
     Settings.context, Settings.server, Settings.token = context, server, api_token
+    Settings.tenant = tenant
 
 
 auth.register(app)
+app.add_typer(minicluster.app, name="mc")
+app.add_typer(cargo.app, name="cargo")
+app.add_typer(token.app, name="token")
+cluster.register(app)
 
 
 app.command("serve")(serve)

@@ -76,14 +76,22 @@ def _crane(*args: str, cfg: Path) -> subprocess.CompletedProcess[str]:
     env.update(PYTHONPATH=str(ROOT), CRANE_CONFIG_DIR=str(cfg))
     return subprocess.run(
         [sys.executable, "-m", "crane", *args],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
 
 
 def test_config_commands(tmp_path: Path) -> None:
     cfg = tmp_path / "cli"
-    assert _crane("config", "set", "dev", "--server", "http://dev:1", "--token", "abcdefghij",
-                  cfg=cfg).returncode == 0
+    assert (
+        _crane(
+            "config", "set", "dev", "--server", "http://dev:1", "--token", "abcdefghij", cfg=cfg
+        ).returncode
+        == 0
+    )
     assert _crane("config", "set", "prod", "--server", "http://prod:1", cfg=cfg).returncode == 0
     assert _crane("config", "current", cfg=cfg).stdout.startswith("dev: http://dev:1")
     assert _crane("config", "use", "prod", cfg=cfg).returncode == 0

@@ -55,7 +55,7 @@ CASES: list[tuple[BaseException, int, str]] = [
     (_problem(409), FAILED, "another name"),
     (_problem(422, errors=[{"loc": ["body", "spec", "gpus"], "msg": "bad"}]), USAGE, "spec.gpus"),
     (_problem(500), FAILED, "server's log"),
-    (_problem(503), FAILED, "retry"),
+    (_problem(503), FAILED, "/readyz"),
     (ConnectionFailed("x", url="http://h:1"), FAILED, "crane serve"),
     (NotConfigured("x"), USAGE, "crane login"),
     (WaitTimeout("cargos not Running after 5s"), FAILED, "crane mc explain"),
@@ -119,7 +119,11 @@ def _crane(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
             full_env.pop(key, None)
     return subprocess.run(
         [sys.executable, "-m", "crane", *args],
-        capture_output=True, text=True, env=full_env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
     )
 
 

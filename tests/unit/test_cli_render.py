@@ -12,7 +12,10 @@ from crane.client import MiniCluster
 
 MC = MiniCluster.model_validate(
     {
-        "metadata": {"name": "study"},
+        "name": "study",
+        "tenant": "t",
+        "uid": "u1",
+        "createdAt": "2026-01-01T00:00:00Z",
         "spec": {"gpuType": "h100", "gpus": {"min": 8, "max": 16}},
         "status": {"reservedGpus": 8, "inUseGpus": 4},
     }
@@ -44,7 +47,8 @@ def test_table_of_nothing_prints_nothing() -> None:
 
 def test_json_uses_wire_names() -> None:
     data = json.loads(_render([MC], Format.JSON))
-    assert data[0]["metadata"]["name"] == "study"
+    assert data[0]["name"] == "study"
+    assert data[0]["createdAt"].startswith("2026-01-01")
     assert data[0]["spec"]["gpus"] == {"min": 8, "max": 16}
     assert data[0]["status"]["reservedGpus"] == 8
 

@@ -1,0 +1,109 @@
+"""Cluster-wide views: ``crane nodes`` (the GPU map), ``top``, ``usage`` and ``events``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.live import Live
+
+from crane.cli.gpumap import gpu_map, gpu_state, top_table
+from crane.cli.options import Output, client
+from crane.cli.render import Column, Format, console, render
+from crane.cli.term import is_tty, say
+
+NODE_COLUMNS = [
+    Column("name", lambda n: n.name),
+    Column("gpu", lambda n: n.gpu_product),
+    Column("gpus", lambda n: n.gpu_count),
+    Column("free", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "free")),
+    Column("reserved", lambda n: sum(1 for g in n.gpus if g.reserved_for)),
+    Column("in-use", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "in-use")),
+    Column("borrowed", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "borrowed")),
+    Column("busy", lambda n: sum(1 for g in n.gpus if g.busy)),
+    Column("ready", lambda n: n.ready),
+]
+
+
+def nodes(output: Output = Format.TABLE) -> None:
+    """The GPU map: one row per node, one cell per GPU, coloured by MiniCluster."""
+    found = client().nodes()
+    if output is not Format.TABLE:
+        render(found, output, NODE_COLUMNS)
+        return
+    if not found:
+        say("no GPU nodes yet: add one with `crane node add` (Docker) or label Kubernetes nodes")
+        return
+    console().print(gpu_map(found))
+
+
+def top(
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="Print once and exit.")] = False,
+) -> None:
+    """MiniClusters with reserved / in-use / borrowed GPUs; refreshes live on a terminal."""
+    api = client()
+    if once or not is_tty():
+        console().print(top_table(api.list_miniclusters()))
+        return
+    with Live(top_table(api.list_miniclusters()), console=console(), screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(top_table(api.list_miniclusters()))
+        except KeyboardInterrupt:
+            return
+
+
+def usage(
+    days: Annotated[float, typer.Option("--days", help="Window: the last N days.")] = 30.0,
+    output: Output = Format.TABLE,
+) -> None:
+    """GPU time per tenant and MiniCluster."""
+    until = datetime.now(UTC)
+    report = client().usage(since=until - timedelta(days=days), until=until)
+    if output is not Format.TABLE:
+        render(report, output)
+        return
+    render(
+        report.items,
+        output,
+        [
+            Column("tenant", lambda r: r.tenant),
+            Column("minicluster", lambda r: r.mini_cluster),
+            Column("gpu-hours", lambda r: f"{r.gpu_seconds / 3600:.2f}"),
+            Column("cargos", lambda r: r.cargos),
+        ],
+    )
+    say(f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC")
+
+
+def events(output: Output = Format.TABLE) -> None:
+    """Follow events (admitted, placed, preempted, ...) as they happen; Ctrl-C stops."""
+    columns = [
+        Column("time", lambda e: e.time.strftime("%H:%M:%S")),
+        Column("type", lambda e: str(e.type)),
+        Column("minicluster", lambda e: e.mini_cluster),
+        Column("cargo", lambda e: e.cargo),
+        Column("gpus", lambda e: e.gpus),
+        Column("message", lambda e: e.message),
+    ]
+    try:
+        for event in client().events():
+            if output is Format.TABLE:
+                typer.echo("  ".join(str(c.get(event) or "-") for c in columns))
+            else:
+                render(event, Format.JSON if output is Format.JSON else output)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
+def register(app: typer.Typer) -> None:
+    app.command("nodes")(nodes)
+    app.command("top")(top)
+    app.command("usage")(usage)
+    app.command("events")(events)

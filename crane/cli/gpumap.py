@@ -1,0 +1,171 @@
+"""The GPU map (``crane nodes``) and the MiniCluster summary (``crane top``) as rich renderables.
+
+No typer here. Each GPU is one cell coloured by its MiniCluster; the symbol says its state, so
+the map reads without colour too: ``■`` in use, ``□`` reserved and idle, ``▲`` borrowed
+(preemptible), ``✕`` busy (held outside Crane), ``·`` free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from crane.client import GpuSlotOut, MiniCluster, NodeOut
+
+GpuState = Literal["free", "reserved", "in-use", "borrowed", "busy"]
+SYMBOLS: dict[GpuState, str] = {
+    "in-use": "■",
+    "reserved": "□",
+    "borrowed": "▲",
+    "busy": "✕",
+    "free": "·",
+}
+PALETTE = (
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "red",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+    "bright_red",
+)
+
+
+def gpu_state(gpu: GpuSlotOut) -> GpuState:
+    """Busy, borrowed (used by a MiniCluster that does not reserve it), in use, reserved, free."""
+    if gpu.busy:
+        return "busy"
+    if gpu.cargo:
+        return "in-use" if gpu.reserved_for == gpu.mini_cluster else "borrowed"
+    return "reserved" if gpu.reserved_for else "free"
+
+
+def owner(gpu: GpuSlotOut) -> str | None:
+    return gpu.mini_cluster or gpu.reserved_for
+
+
+def colours(nodes: Sequence[NodeOut]) -> dict[str, str]:
+    """A colour per MiniCluster, in order of first appearance on the map."""
+    names: dict[str, str] = {}
+    for node in nodes:
+        for gpu in node.gpus:
+            name = owner(gpu)
+            if name and name not in names:
+                names[name] = PALETTE[len(names) % len(PALETTE)]
+    return names
+
+
+def _cell(gpu: GpuSlotOut, palette: dict[str, str]) -> Text:
+    state = gpu_state(gpu)
+    name = owner(gpu)
+    style = {"free": "dim", "busy": "grey50"}.get(state) or palette.get(name or "", "")
+    if state == "reserved":
+        style += " dim"
+    return Text(SYMBOLS[state], style=style)
+
+
+def gpu_map(nodes: Sequence[NodeOut]) -> RenderableType:
+    """One row per node, one cell per GPU, then counts and a legend."""
+    palette = colours(nodes)
+    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for header in ("NODE", "GPU", "GPUS", "FREE", "STATE"):
+        grid.add_column(header, no_wrap=True)
+    for node in nodes:
+        cells = Text(" ").join(_cell(g, palette) for g in sorted(node.gpus, key=lambda g: g.id))
+        free = sum(1 for g in node.gpus if gpu_state(g) == "free")
+        state = "ready" if node.ready else "NotReady"
+        if not node.schedulable:
+            state += ",cordoned"
+        grid.add_row(node.name, node.gpu_product or "-", cells, f"{free}/{node.gpu_count}", state)
+    return Group(grid, Text(""), legend(nodes, palette))
+
+
+def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
+    """Symbols, then each MiniCluster in its colour with its reserved / in-use / borrowed GPUs."""
+    out = Text("  ".join(f"{sym} {state}" for state, sym in SYMBOLS.items()))
+    for name, colour in palette.items():
+        counts = {"reserved": 0, "in-use": 0, "borrowed": 0}
+        for node in nodes:
+            for gpu in node.gpus:
+                state = gpu_state(gpu)
+                if gpu.reserved_for == name:
+                    counts["reserved"] += 1
+                if gpu.mini_cluster == name and state in counts:
+                    counts[state] += 1
+        out.append("\n")
+        out.append("■", style=colour)
+        out.append(
+            f" {name}: {counts['reserved']} reserved, {counts['in-use']} in use, "
+            f"{counts['borrowed']} borrowed"
+        )
+    return out
+
+
+def mc_status(mc: MiniCluster) -> str:
+    """One word for a MiniCluster's state, from its conditions and queue position."""
+    for kind in ("Failed", "Resizing", "Ready", "Admitted"):
+        cond = next((c for c in mc.status.conditions if c.type == kind), None)
+        if cond is not None and str(cond.status) == "True":
+            return kind
+    if mc.status.queue_position is not None:
+        return f"Queued #{mc.status.queue_position}"
+    return "Pending"
+
+
+def _bar(mc: MiniCluster, width: int = 20) -> Text:
+    top = max(mc.spec.gpus.max, 1)
+    used = min(mc.status.in_use_gpus, top)
+    borrowed = min(mc.status.borrowed_gpus, top - used)
+    idle = min(max(mc.status.reserved_gpus - used, 0), top - used - borrowed)
+
+    def part(n: int) -> int:
+        return round(n * width / top)
+
+    bar = Text()
+    bar.append("█" * part(used), style="green")
+    bar.append("█" * part(borrowed), style="yellow")
+    bar.append("░" * part(idle), style="cyan")
+    bar.append("·" * max(width - len(bar), 0), style="dim")
+    return bar
+
+
+def top_table(mcs: Sequence[MiniCluster]) -> Table:
+    """MiniClusters with reserved / in-use / borrowed GPUs and a bar up to ``gpus.max``."""
+    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for header in (
+        "NAME",
+        "GPU",
+        "MIN",
+        "MAX",
+        "RESERVED",
+        "IN-USE",
+        "BORROWED",
+        "CARGOS",
+        "STATUS",
+        "USE (█ in use, █ borrowed, ░ idle reserved)",
+    ):
+        grid.add_column(header, no_wrap=True)
+    for mc in mcs:
+        st = mc.status
+        grid.add_row(
+            mc.name,
+            mc.spec.gpu_type,
+            str(mc.spec.gpus.min),
+            str(mc.spec.gpus.max),
+            str(st.reserved_gpus),
+            str(st.in_use_gpus),
+            str(st.borrowed_gpus),
+            f"{st.ready_cargos}/{st.cargos}",
+            mc_status(mc),
+            _bar(mc),
+        )
+    return grid

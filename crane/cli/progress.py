@@ -1,0 +1,64 @@
+"""``--wait``: follow cargos until they run, live on a terminal, as plain lines otherwise.
+
+No typer here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from rich.live import Live
+from rich.table import Table
+
+from crane.cli.render import console
+from crane.cli.term import is_tty, say
+from crane.client import Cargo, Client
+
+
+def _table(cargos: list[Cargo], wanted: list[str]) -> Table:
+    by_name = {c.name: c for c in cargos}
+    grid = Table(
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+        title="waiting for cargos",
+        title_justify="left",
+    )
+    for header in ("CARGO", "PHASE", "GPUS", "NODES", "MESSAGE"):
+        grid.add_column(header, no_wrap=True)
+    for name in wanted:
+        cargo = by_name.get(name)
+        if cargo is None:
+            grid.add_row(name, "…", "-", "-", "-")
+            continue
+        phase = str(cargo.status.phase)
+        style = {"Running": "green", "Succeeded": "green", "Failed": "red"}.get(phase, "yellow")
+        nodes = ",".join(sorted({p.node for p in cargo.status.placement})) or "-"
+        grid.add_row(
+            name, f"[{style}]{phase}[/]", str(cargo.spec.gpus), nodes, cargo.status.message or "-"
+        )
+    return grid
+
+
+def wait_for(client: Client, names: Iterable[str], timeout: float) -> list[Cargo]:
+    """Wait until the cargos run; a live table on a TTY (stderr), else one line per change."""
+    wanted = sorted(names)
+    if not wanted:
+        return []
+    if is_tty(sys.stderr):
+        with Live(_table([], wanted), console=console(sys.stderr), transient=True) as live:
+            return client.wait_for_cargos(
+                wanted, timeout=timeout, on_update=lambda cs: live.update(_table(cs, wanted))
+            )
+    seen: dict[str, str] = {}
+
+    def lines(cargos: list[Cargo]) -> None:
+        for cargo in cargos:
+            phase = str(cargo.status.phase)
+            if seen.get(cargo.name) != phase:
+                seen[cargo.name] = phase
+                why = f" ({cargo.status.message})" if cargo.status.message else ""
+                say(f"cargo {cargo.name}: {phase}{why}")
+
+    return client.wait_for_cargos(wanted, timeout=timeout, on_update=lines)
