@@ -27,5 +27,8 @@ def _root(
     """Crane: elastic GPU MiniClusters and all-or-nothing Cargos."""
 
 
+from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
+
+
 def main() -> None:
     app()

@@ -50,7 +50,9 @@ class NodeGroup(BaseModel):
     @classmethod
     def _known_product(cls, value: str) -> str:
         if family_of(value) is None:
-            raise ValueError(f"unknown GPU product {value!r}: use a GFD name like NVIDIA-H100-80GB-HBM3")
+            raise ValueError(
+                f"unknown GPU product {value!r}: use a GFD name like NVIDIA-H100-80GB-HBM3"
+            )
         return value
 
     @property
@@ -90,7 +92,8 @@ def expand_group(group: NodeGroup) -> list[tuple[NodeInventory, dict[str, str]]]
                         **group.labels,
                     }
                     if group.nodes_per_clique:
-                        labels[keys["nvlink"]] = f"{group.name}-z{z}-b{b}-r{r}-c{n // group.nodes_per_clique}"
+                        clique = n // group.nodes_per_clique
+                        labels[keys["nvlink"]] = f"{group.name}-z{z}-b{b}-r{r}-c{clique}"
                     node = NodeInventory(
                         name=name,
                         gpu_product=group.product,

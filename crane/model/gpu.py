@@ -14,7 +14,7 @@ KNOWN_FAMILIES: tuple[str, ...] = (
     "A100", "A800", "A40", "A30", "A10G", "A10", "A16", "A2",
     "L40S", "L40", "L20", "L4", "V100", "T4", "P100", "RTX-PRO-6000", "RTX-6000",
 )
-"""Families Crane recognises; ordered so that longer names are tried first where they share a prefix."""
+"""Families Crane recognises; longer names are tried first where they share a prefix."""
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _PRODUCT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

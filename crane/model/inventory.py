@@ -66,7 +66,9 @@ class NodeInventory(BaseModel):
             object.__setattr__(self, "islands", (tuple(range(self.gpu_count)),))
         ids = sorted(i for isl in self.islands for i in isl)
         if ids != list(range(self.gpu_count)):
-            raise ValueError(f"node {self.name}: islands must cover GPU ids 0..{self.gpu_count - 1}")
+            raise ValueError(
+                f"node {self.name}: islands must cover GPU ids 0..{self.gpu_count - 1}"
+            )
         bad = [i for i in self.busy_gpu_ids if not 0 <= i < self.gpu_count]
         if bad:
             raise ValueError(f"node {self.name}: busy GPU ids {sorted(bad)} are out of range")

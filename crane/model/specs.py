@@ -36,7 +36,9 @@ class GpuRange(_Wire):
     @model_validator(mode="after")
     def _min_le_max(self) -> GpuRange:
         if self.min > self.max:
-            raise ValueError(f"gpus.min ({self.min}) must be <= gpus.max ({self.max}): raise max or lower min")
+            raise ValueError(
+                f"gpus.min ({self.min}) must be <= gpus.max ({self.max}): raise max or lower min"
+            )
         return self
 
 
@@ -120,7 +122,9 @@ class MiniClusterStatus(_Wire):
     reserved_gpus: int = 0
     in_use_gpus: int = 0
     borrowed_gpus: int = 0
-    reservation: dict[str, list[int]] = Field(default_factory=dict, description="node -> reserved GPU ids")
+    reservation: dict[str, list[int]] = Field(
+        default_factory=dict, description="node -> reserved GPU ids"
+    )
     cargos: int = 0
     ready_cargos: int = 0
     replicas: int = 0

@@ -68,7 +68,9 @@ class TopologyLevels(BaseModel):
         aliases = [lv.alias for lv in self.levels]
         for alias in aliases:
             if alias not in ALIASES:
-                raise ValueError(f"unknown topology level {alias!r}: use one of {', '.join(ALIASES)}")
+                raise ValueError(
+                    f"unknown topology level {alias!r}: use one of {', '.join(ALIASES)}"
+                )
         if len(set(aliases)) != len(aliases):
             raise ValueError("topology levels repeat an alias: name each level once")
         if aliases != sorted(aliases, key=ALIASES.index):
@@ -79,11 +81,16 @@ class TopologyLevels(BaseModel):
 
     @classmethod
     def with_keys(cls, overrides: dict[str, str]) -> TopologyLevels:
-        """The default levels with some label keys replaced, e.g. ``{"block": "cloud.google.com/gce-topology-block"}``."""
+        """The default levels with some label keys replaced.
+
+        Example: ``{"block": "cloud.google.com/gce-topology-block"}``.
+        """
         keys = dict(DEFAULT_LEVEL_KEYS)
         for alias, key in overrides.items():
             if alias not in keys:
-                raise ValueError(f"unknown topology level {alias!r}: use one of {', '.join(ALIASES)}")
+                raise ValueError(
+                    f"unknown topology level {alias!r}: use one of {', '.join(ALIASES)}"
+                )
             keys[alias] = key
         return cls(levels=tuple(TopologyLevel(alias=a, key=k) for a, k in keys.items()))
 

@@ -88,14 +88,16 @@ class Explanation:
         if self.detail:
             parts.append(self.detail)
         if self.best is not None:
-            parts.append(f"best {self.best.level} {self.best.domain} has {self.best.free_gpus} free")
+            best = self.best
+            parts.append(f"best {best.level} {best.domain} has {best.free_gpus} free")
         else:
-            parts.append(f"no {self.level} has matching GPUs ({self.total_free_gpus} free in the cluster)")
+            parts.append(
+                f"no {self.level} has matching GPUs ({self.total_free_gpus} free in the cluster)"
+            )
         if self.preemptible_cargos:
             n = len(self.preemptible_cargos)
-            parts.append(
-                f"preempting {n} borrowed cargo{'s' if n != 1 else ''} would free {self.preemptible_gpus}"
-            )
+            cargos = "cargo" if n == 1 else "cargos"
+            parts.append(f"preempting {n} borrowed {cargos} would free {self.preemptible_gpus}")
         return "; ".join(parts)
 
 
@@ -124,7 +126,9 @@ class CargoDecision:
 
 @dataclass(frozen=True)
 class PreemptionPlan:
-    """Cargos to preempt (whole, newest first) and the GPUs that frees; applying it is the caller's job."""
+    """Cargos to preempt (whole, newest first) and the GPUs that frees.
+
+    Applying it is the caller's job."""
 
     beneficiary: str
     victims: tuple[str, ...] = ()

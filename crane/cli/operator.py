@@ -1,0 +1,74 @@
+"""``crane operator``: run the Kubernetes operator (kopf, embedded)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from crane.cli.main import app
+from crane.model.topology import TopologyLevels
+
+
+@app.command("operator")
+def operator(
+    kubeconfig: str = typer.Option(
+        None, envvar="KUBECONFIG", help="Kubeconfig file; in-cluster config when unset."
+    ),
+    lease_namespace: str = typer.Option(
+        os.environ.get("POD_NAMESPACE", "crane-system"), help="Namespace of the leader Lease."
+    ),
+    lease_name: str = typer.Option(
+        "crane-operator", help="Name of the leader Lease: one active operator per name."
+    ),
+    lease_seconds: float = typer.Option(
+        15.0, min=1.0, help="Lease duration; a standby takes over after it lapses."
+    ),
+    node_grace: float = typer.Option(
+        60.0, min=0.0, help="Seconds a node may be NotReady before its cargos are failed or moved."
+    ),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="Port of the Prometheus /metrics endpoint (0: off)."
+    ),
+    topology_key: list[str] = typer.Option(
+        [],
+        help="Override a topology level's node label, ALIAS=LABEL (repeatable), e.g. block=cloud.google.com/gce-topology-block.",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
+) -> None:
+    """Run the Crane operator: admit MiniClusters, place Cargos as gangs of pods, keep them running."""
+    import kopf
+
+    import crane.operator.handlers  # noqa: F401  (registers the kopf handlers)
+    from crane.operator.runtime import Operator, OperatorConfig
+
+    overrides: dict[str, str] = {}
+    for item in topology_key:
+        alias, sep, key = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(
+                f"{item!r}: write ALIAS=LABEL, e.g. rack=example.com/rack",
+                param_hint="--topology-key",
+            )
+        overrides[alias] = key
+    try:
+        levels = TopologyLevels.with_keys(overrides)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--topology-key") from None
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig
+    config = OperatorConfig(
+        kubeconfig=kubeconfig,
+        lease_namespace=lease_namespace,
+        lease_name=lease_name,
+        lease_seconds=lease_seconds,
+        node_grace_seconds=node_grace,
+        metrics_port=metrics_port,
+        topology=levels,
+    )
+    kopf.run(clusterwide=True, standalone=True, memo=kopf.Memo(operator=Operator(config)))

@@ -1,0 +1,4 @@
+"""Kubernetes glue: Node -> inventory, pod and service builders, CR (de)serialisation, a thin client.
+
+Imports the placement contract and the model; knows nothing of kopf.
+"""

@@ -1,0 +1,195 @@
+"""Builders of the Kubernetes objects that realise Crane's decisions: pods, services, template cargos."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from crane.kube.names import (
+    API_VERSION,
+    CARGO_KIND,
+    CARGO_LABEL,
+    DEFAULT_MASTER_PORT,
+    GPU_IDS_ANNOTATION,
+    MASTER_PORT_ANNOTATION,
+    MINICLUSTER_KIND,
+    MINICLUSTER_LABEL,
+    REPLICA_LABEL,
+    REPLICAS_ANNOTATION,
+    TEMPLATE_INDEX_LABEL,
+)
+from crane.model.inventory import GPU_RESOURCE, MANAGED_LABEL
+from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
+
+
+class InvalidTemplateError(ValueError):
+    """A cargo's pod template cannot make a pod; the message says what to fix."""
+
+
+def owner_reference(kind: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def pod_name(cargo: str, replica: int) -> str:
+    return f"{cargo}-{replica}"
+
+
+def master_port(spec: CargoSpec) -> int:
+    annotations = (spec.template.get("metadata") or {}).get("annotations") or {}
+    try:
+        return int(annotations.get(MASTER_PORT_ANNOTATION, DEFAULT_MASTER_PORT))
+    except ValueError:
+        raise InvalidTemplateError(
+            f"annotation {MASTER_PORT_ANNOTATION} must be a port number"
+        ) from None
+
+
+def validate_template(spec: CargoSpec) -> None:
+    """Raise :class:`InvalidTemplateError` when the pod template cannot make a pod."""
+    containers = (spec.template.get("spec") or {}).get("containers") or []
+    if not containers:
+        raise InvalidTemplateError(
+            "spec.template.spec.containers is empty: give the pod template at least one container"
+        )
+    if not all(isinstance(c, Mapping) and c.get("name") and c.get("image") for c in containers):
+        raise InvalidTemplateError(
+            "every container in spec.template.spec.containers needs a name and an image"
+        )
+    master_port(spec)
+
+
+def _env(
+    namespace: str,
+    minicluster: str,
+    cargo: str,
+    replica: int,
+    replicas: int,
+    port: int,
+    gpu_ids: list[int],
+) -> list[dict[str, str]]:
+    values = {
+        "CRANE_MINICLUSTER": minicluster,
+        "CRANE_CARGO": cargo,
+        "CRANE_REPLICA": str(replica),
+        "RANK": str(replica),
+        "CRANE_REPLICAS": str(replicas),
+        "WORLD_SIZE": str(replicas),
+        "MASTER_ADDR": f"{pod_name(cargo, 0)}.{cargo}.{namespace}.svc",
+        "MASTER_PORT": str(port),
+        "CRANE_GPU_IDS": ",".join(str(i) for i in gpu_ids),
+    }
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def build_pod(
+    cargo_meta: Mapping[str, Any], spec: CargoSpec, placement: ReplicaPlacement
+) -> dict[str, Any]:
+    """The pod of one replica: on its node, with its GPUs, Crane's env, labels and owner."""
+    validate_template(spec)
+    namespace, cargo = cargo_meta["namespace"], cargo_meta["name"]
+    template = copy.deepcopy(spec.template)
+    tmeta = template.get("metadata") or {}
+    pspec: dict[str, Any] = template.get("spec") or {}
+    labels = {
+        **(tmeta.get("labels") or {}),
+        MINICLUSTER_LABEL: spec.mini_cluster,
+        CARGO_LABEL: cargo,
+        REPLICA_LABEL: str(placement.replica),
+    }
+    annotations = {
+        **(tmeta.get("annotations") or {}),
+        GPU_IDS_ANNOTATION: ",".join(str(i) for i in placement.gpu_ids),
+        REPLICAS_ANNOTATION: str(spec.replicas),
+    }
+    env = _env(
+        namespace,
+        spec.mini_cluster,
+        cargo,
+        placement.replica,
+        spec.replicas,
+        master_port(spec),
+        placement.gpu_ids,
+    )
+    names = {e["name"] for e in env}
+    for i, container in enumerate(pspec["containers"]):
+        container["env"] = env + [
+            e for e in container.get("env") or [] if e.get("name") not in names
+        ]
+        if i == 0 and spec.gpus_per_replica:
+            resources = container.setdefault("resources", {})
+            count = str(spec.gpus_per_replica)
+            resources.setdefault("limits", {})[GPU_RESOURCE] = count
+            resources.setdefault("requests", {})[GPU_RESOURCE] = count
+    pspec["nodeName"] = placement.node
+    pspec["restartPolicy"] = "Never"
+    pspec["hostname"] = pod_name(cargo, placement.replica)
+    pspec["subdomain"] = cargo
+    pspec.pop("nodeSelector", None)
+    pspec.pop("affinity", None)
+    tolerations = [t for t in pspec.get("tolerations") or [] if t.get("key") != MANAGED_LABEL]
+    pspec["tolerations"] = [*tolerations, {"key": MANAGED_LABEL, "operator": "Exists"}]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(cargo, placement.replica),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(CARGO_KIND, cargo_meta)],
+        },
+        "spec": pspec,
+    }
+
+
+def build_service(cargo_meta: Mapping[str, Any], spec: CargoSpec) -> dict[str, Any]:
+    """The headless Service that gives each replica a DNS name (``<cargo>-<i>.<cargo>``)."""
+    cargo = cargo_meta["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": cargo,
+            "namespace": cargo_meta["namespace"],
+            "labels": {MINICLUSTER_LABEL: spec.mini_cluster, CARGO_LABEL: cargo},
+            "ownerReferences": [owner_reference(CARGO_KIND, cargo_meta)],
+        },
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {CARGO_LABEL: cargo},
+            "ports": [{"name": "rendezvous", "port": master_port(spec), "protocol": "TCP"}],
+        },
+    }
+
+
+def template_cargo_name(minicluster: str, index: int) -> str:
+    return f"{minicluster}-{index}"
+
+
+def build_template_cargo(
+    mc_meta: Mapping[str, Any], template: CargoTemplate, index: int
+) -> dict[str, Any]:
+    """Template cargo ``<mc>-<index>`` of a MiniCluster with ``spec.template``."""
+    name = mc_meta["name"]
+    spec = template.model_dump(by_alias=True, mode="json")
+    spec["miniCluster"] = name
+    return {
+        "apiVersion": API_VERSION,
+        "kind": CARGO_KIND,
+        "metadata": {
+            "name": template_cargo_name(name, index),
+            "namespace": mc_meta["namespace"],
+            "labels": {MINICLUSTER_LABEL: name, TEMPLATE_INDEX_LABEL: str(index)},
+            "ownerReferences": [owner_reference(MINICLUSTER_KIND, mc_meta)],
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,176 @@
+"""A thin, dict-in dict-out wrapper of the Kubernetes client for what Crane writes and lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from crane.kube.names import CARGOS, GROUP, VERSION
+
+
+def load_config(kubeconfig: str | None = None, pool_size: int = 32) -> client.ApiClient:
+    """An API client from a kubeconfig file, else the in-cluster service account."""
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    except config.ConfigException:
+        config.load_incluster_config(client_configuration=cfg)
+    cfg.connection_pool_maxsize = pool_size
+    return client.ApiClient(cfg)
+
+
+def _ok_if(status: int, err: ApiException) -> None:
+    if err.status != status:
+        raise err
+
+
+class KubeClient:
+    """The operations of the operator, each one API call; 404 on delete and 409 on create are fine."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.coordination = client.CoordinationV1Api(api)
+
+    def _json(self, resp: Any) -> Any:
+        return json.loads(resp.data)
+
+    def list_items(self, kind: str) -> list[dict[str, Any]]:
+        """All objects of ``nodes``, ``pods``, ``resourcequotas``, ``miniclusters`` or ``cargos``."""
+        if kind == "nodes":
+            resp = self.core.list_node(_preload_content=False)
+        elif kind == "pods":
+            resp = self.core.list_pod_for_all_namespaces(_preload_content=False)
+        elif kind == "resourcequotas":
+            resp = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
+        else:
+            resp = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, kind, _preload_content=False
+            )
+        items: list[dict[str, Any]] = self._json(resp)["items"]
+        return items
+
+    def create_pod(self, body: Mapping[str, Any]) -> bool:
+        """Create a pod; False when one of that name exists already."""
+        try:
+            self.core.create_namespaced_pod(
+                body["metadata"]["namespace"], body, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+            return False
+        return True
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        try:
+            self.core.delete_namespaced_pod(
+                name, namespace, grace_period_seconds=grace_seconds, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def create_service(self, body: Mapping[str, Any]) -> None:
+        try:
+            self.core.create_namespaced_service(
+                body["metadata"]["namespace"], body, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_service(name, namespace, _preload_content=False)
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def create_cargo(self, body: Mapping[str, Any]) -> None:
+        try:
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, body["metadata"]["namespace"], CARGOS, body, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+
+    def delete_cargo(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, CARGOS, name, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> bool:
+        """Merge-patch ``status``; False when the object is gone."""
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}, _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+            return False
+        return True
+
+    def patch_metadata(
+        self, plural: str, namespace: str, name: str, metadata: Mapping[str, Any]
+    ) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                {"metadata": metadata},
+                _preload_content=False,
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def patch_pod_annotations(
+        self, namespace: str, name: str, annotations: Mapping[str, str]
+    ) -> None:
+        try:
+            self.core.patch_namespaced_pod(
+                name,
+                namespace,
+                {"metadata": {"annotations": dict(annotations)}},
+                _preload_content=False,
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str, component: str
+    ) -> None:
+        """A core/v1 Event about a MiniCluster or Cargo (``involved`` is its apiVersion/kind/metadata)."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
+        except ApiException as err:
+            _ok_if(404, err)

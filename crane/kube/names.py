@@ -1,0 +1,33 @@
+"""API coordinates, label, annotation and finalizer names Crane uses on Kubernetes."""
+
+from __future__ import annotations
+
+GROUP = "crane.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+MINICLUSTERS = "miniclusters"
+CARGOS = "cargos"
+MINICLUSTER_KIND = "MiniCluster"
+CARGO_KIND = "Cargo"
+
+PREFIX = "crane.io/"
+FINALIZER = "crane.io/finalizer"
+MINICLUSTER_LABEL = "crane.io/minicluster"
+CARGO_LABEL = "crane.io/cargo"
+REPLICA_LABEL = "crane.io/replica"
+TEMPLATE_INDEX_LABEL = "crane.io/template-index"
+GPU_IDS_ANNOTATION = "crane.io/gpu-ids"
+REPLICAS_ANNOTATION = "crane.io/replicas"
+MASTER_PORT_ANNOTATION = "crane.io/master-port"
+DEFAULT_MASTER_PORT = 29500
+GPU_QUOTA_KEY = "requests.nvidia.com/gpu"
+
+
+def key_of(namespace: str, name: str) -> str:
+    """The engine key of a namespaced object: ``namespace/name``."""
+    return f"{namespace}/{name}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    namespace, _, name = key.partition("/")
+    return namespace, name

@@ -1,0 +1,109 @@
+"""Kubernetes Node -> :class:`NodeInventory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crane.model.inventory import (
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    ISLANDS_ANNOTATION,
+    MANAGED_LABEL,
+    NodeInventory,
+    parse_islands,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """The few fields of a Node that Crane uses; ``not_ready_since`` is set while it is not Ready."""
+
+    name: str
+    managed: bool
+    gpu_product: str
+    gpu_count: int
+    islands: tuple[tuple[int, ...], ...]
+    labels: tuple[tuple[str, str], ...]
+    ready: bool
+    schedulable: bool
+    not_ready_since: datetime | None
+
+
+def _quantity(value: Any) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
+    """Reduce a Node (as a dict in wire form) to what the engine needs: GPUs, islands, topology labels."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    labels: Mapping[str, str] = meta.get("labels") or {}
+    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    alloc = status.get("allocatable") or status.get("capacity") or {}
+    count = _quantity(alloc.get(GPU_RESOURCE, 0))
+    try:
+        islands = parse_islands(annotations.get(ISLANDS_ANNOTATION, ""), count)
+    except ValueError as err:
+        log.warning("node %s: %s; using one island", meta.get("name"), err)
+        islands = parse_islands("", count)
+    ready, since = True, None
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            ready = cond.get("status") == "True"
+            if not ready and cond.get("lastTransitionTime"):
+                since = _parse_time(cond["lastTransitionTime"])
+    keep = set(label_keys)
+    return NodeView(
+        name=meta["name"],
+        managed=labels.get(MANAGED_LABEL) == "true",
+        gpu_product=labels.get(GPU_PRODUCT_LABEL, ""),
+        gpu_count=count,
+        islands=islands,
+        labels=tuple(sorted((k, v) for k, v in labels.items() if k in keep)),
+        ready=ready,
+        schedulable=not (body.get("spec") or {}).get("unschedulable", False),
+        not_ready_since=since,
+    )
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if isinstance(text, datetime):
+        return text
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def inventory(view: NodeView, busy_gpu_ids: frozenset[int] = frozenset()) -> NodeInventory:
+    """The engine's view of a node; ``busy_gpu_ids`` are GPUs held by pods that are not Crane's."""
+    return NodeInventory(
+        name=view.name,
+        gpu_product=view.gpu_product,
+        gpu_count=view.gpu_count,
+        islands=view.islands,
+        labels=dict(view.labels),
+        busy_gpu_ids=busy_gpu_ids,
+        ready=view.ready,
+        schedulable=view.schedulable,
+    )
+
+
+def busy_ids(gpu_count: int, crane_ids: Iterable[int], foreign_gpus: int) -> frozenset[int]:
+    """Which GPU ids to mark busy for ``foreign_gpus`` GPUs held by non-Crane pods.
+
+    Kubernetes does not say which GPUs a foreign pod got, so the highest ids that Crane does not
+    use are taken; the count is what matters to the engine.
+    """
+    used = set(crane_ids)
+    free = [i for i in range(gpu_count - 1, -1, -1) if i not in used]
+    return frozenset(free[: max(0, foreign_gpus)])

@@ -1,0 +1,129 @@
+"""Crane's custom resources in wire form: parsing specs and statuses, building engine requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from crane.kube.names import key_of
+from crane.model.conditions import Condition, ConditionStatus, find_condition
+from crane.model.specs import (
+    CargoSpec,
+    CargoStatus,
+    MiniClusterSpec,
+    MiniClusterStatus,
+)
+from crane.placement.types import CargoRequest, MiniClusterRequest
+
+
+def created_at(meta: Mapping[str, Any]) -> float:
+    text = meta.get("creationTimestamp")
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+
+
+def validation_message(err: ValidationError) -> str:
+    """A one-line summary of a pydantic error that names the field and the fix."""
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        parts.append(f"{where}: {e['msg']}" if where else str(e["msg"]))
+    return "; ".join(parts)
+
+
+def parse_minicluster_spec(body: Mapping[str, Any]) -> MiniClusterSpec:
+    return MiniClusterSpec.model_validate(body.get("spec") or {})
+
+
+def parse_cargo_spec(body: Mapping[str, Any]) -> CargoSpec:
+    return CargoSpec.model_validate(body.get("spec") or {})
+
+
+def minicluster_status(body: Mapping[str, Any]) -> MiniClusterStatus:
+    try:
+        return MiniClusterStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return MiniClusterStatus()
+
+
+def cargo_status(body: Mapping[str, Any]) -> CargoStatus:
+    try:
+        return CargoStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return CargoStatus()
+
+
+def minicluster_request(
+    meta: Mapping[str, Any], spec: MiniClusterSpec, namespace_quota: int | None = None
+) -> MiniClusterRequest:
+    template = spec.template
+    return MiniClusterRequest(
+        key=key_of(meta["namespace"], meta["name"]),
+        gpu_type=spec.gpu_type,
+        min_gpus=spec.gpus.min,
+        max_gpus=spec.gpus.max,
+        topology=spec.topology,
+        priority=spec.priority,
+        created=created_at(meta),
+        template_gpus_per_replica=template.gpus_per_replica if template else None,
+        template_replicas=template.replicas if template else None,
+        namespace_quota=namespace_quota,
+    )
+
+
+def cargo_request(meta: Mapping[str, Any], spec: CargoSpec) -> CargoRequest:
+    return CargoRequest(
+        key=key_of(meta["namespace"], meta["name"]),
+        minicluster=key_of(meta["namespace"], spec.mini_cluster),
+        replicas=spec.replicas,
+        gpus_per_replica=spec.gpus_per_replica,
+        topology=spec.topology,
+        created=created_at(meta),
+    )
+
+
+def condition(
+    type_: str, status: bool, reason: str, message: str = "", generation: int | None = None
+) -> Condition:
+    return Condition(
+        type=type_,
+        status=ConditionStatus.TRUE if status else ConditionStatus.FALSE,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+    )
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    cond = find_condition(conditions, type_)
+    return cond is not None and cond.status == ConditionStatus.TRUE
+
+
+def status_wire(status: MiniClusterStatus | CargoStatus) -> dict[str, Any]:
+    """A status in wire form for a merge patch; ``None`` fields become null and so are removed."""
+    return status.model_dump(by_alias=True, mode="json")
+
+
+def same_status(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two wire statuses say the same, ignoring condition transition times."""
+    return _comparable(a) == _comparable(b)
+
+
+def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in status.items() if v is not None}
+    out["conditions"] = sorted(
+        (
+            {k: v for k, v in c.items() if k != "lastTransitionTime"}
+            for c in status.get("conditions") or []
+        ),
+        key=lambda c: c["type"],
+    )
+    return out
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,193 @@
+"""What the operator knows of the cluster, fed by watch events and read by the scheduling loop.
+
+Only the fields the loop needs are kept: Nodes as :class:`NodeView`, Pods that hold GPUs or
+belong to Crane as :class:`PodView`, MiniClusters and Cargos as trimmed bodies, and GPU quotas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GPU_QUOTA_KEY, REPLICA_LABEL, key_of
+from crane.kube.nodes import NodeView, node_view
+from crane.model.inventory import GPU_RESOURCE
+
+TERMINATED = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class PodView:
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    gpus: int
+    cargo: str | None
+    """The cargo's key (``namespace/name``) for Crane's pods."""
+    replica: int | None
+    gpu_ids: str
+    owner_uid: str | None
+    phase: str
+    ready: bool
+    deleting: bool
+    message: str
+
+    @property
+    def key(self) -> str:
+        return key_of(self.namespace, self.name)
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether the pod may still use its GPUs (not finished)."""
+        return self.phase not in TERMINATED
+
+
+def _gpus(pod_spec: Mapping[str, Any]) -> int:
+    total = 0
+    for c in pod_spec.get("containers") or []:
+        res = c.get("resources") or {}
+        value = (res.get("limits") or {}).get(GPU_RESOURCE) or (res.get("requests") or {}).get(
+            GPU_RESOURCE
+        )
+        if value:
+            total += int(str(value))
+    return total
+
+
+def pod_view(body: Mapping[str, Any]) -> PodView | None:
+    """The pod as the loop sees it, or None when it is neither Crane's nor holding GPUs on a node."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    cargo = labels.get(CARGO_LABEL)
+    gpus = _gpus(spec)
+    if cargo is None and (gpus == 0 or not spec.get("nodeName")):
+        return None
+    replica = labels.get(REPLICA_LABEL)
+    owners = meta.get("ownerReferences") or []
+    statuses = status.get("containerStatuses") or []
+    message = ""
+    for cs in statuses:
+        term = (cs.get("state") or {}).get("terminated")
+        if term and term.get("exitCode"):
+            message = f"container {cs.get('name')} exited with code {term['exitCode']} ({term.get('reason', '')})"
+    return PodView(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        node=spec.get("nodeName") or "",
+        gpus=gpus,
+        cargo=key_of(meta["namespace"], cargo) if cargo else None,
+        replica=int(replica) if replica is not None and replica.isdigit() else None,
+        gpu_ids=(meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, ""),
+        owner_uid=owners[0].get("uid") if owners else None,
+        phase=status.get("phase") or "Pending",
+        ready=bool(statuses) and all(cs.get("ready") for cs in statuses),
+        deleting=bool(meta.get("deletionTimestamp")),
+        message=message or status.get("message", ""),
+    )
+
+
+_KEPT_META = (
+    "name",
+    "namespace",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "labels",
+    "ownerReferences",
+    "resourceVersion",
+    "finalizers",
+)
+
+
+def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A custom resource with only the metadata the loop uses, its spec and its status."""
+    meta = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {k: meta[k] for k in _KEPT_META if k in meta},
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
+    }
+
+
+def gpu_quota(body: Mapping[str, Any]) -> int | None:
+    hard = (body.get("spec") or {}).get("hard") or {}
+    value = hard.get(GPU_QUOTA_KEY)
+    return int(str(value)) if value is not None else None
+
+
+class ClusterCache:
+    """The loop's inputs. Handlers call ``apply_*``; ``changed`` wakes the loop."""
+
+    def __init__(self, label_keys: Iterable[str]) -> None:
+        self.label_keys = tuple(label_keys)
+        self.nodes: dict[str, NodeView] = {}
+        self.pods: dict[str, PodView] = {}
+        self.miniclusters: dict[str, dict[str, Any]] = {}
+        self.cargos: dict[str, dict[str, Any]] = {}
+        self.quotas: dict[str, int] = {}
+        self.changed = asyncio.Event()
+
+    def apply(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``/None for a listing)."""
+        deleted = event_type == "DELETED"
+        meta = body.get("metadata") or {}
+        name = meta.get("name", "")
+        if kind == "nodes":
+            if deleted:
+                self.nodes.pop(name, None)
+            else:
+                view = node_view(body, self.label_keys)
+                if self.nodes.get(name) == view:
+                    return
+                self.nodes[name] = view
+        elif kind == "pods":
+            key = key_of(meta.get("namespace", ""), name)
+            pod = None if deleted else pod_view(body)
+            if pod is None:
+                if self.pods.pop(key, None) is None:
+                    return
+            else:
+                if self.pods.get(key) == pod:
+                    return
+                self.pods[key] = pod
+        elif kind == "resourcequotas":
+            key = key_of(meta.get("namespace", ""), name)
+            quota = None if deleted else gpu_quota(body)
+            if quota is None:
+                self.quotas.pop(key, None)
+            else:
+                self.quotas[key] = quota
+        else:
+            store = self.miniclusters if kind == "miniclusters" else self.cargos
+            key = key_of(meta.get("namespace", ""), name)
+            if deleted:
+                store.pop(key, None)
+            else:
+                store[key] = trimmed(body)
+        self.changed.set()
+
+    def load(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
+        for item in items:
+            self.apply(kind, None, item)
+
+    def pods_by_cargo(self) -> dict[str, list[PodView]]:
+        out: dict[str, list[PodView]] = defaultdict(list)
+        for pod in self.pods.values():
+            if pod.cargo is not None:
+                out[pod.cargo].append(pod)
+        return out
+
+    def namespace_quota(self, namespace: str) -> int | None:
+        """The tightest ``requests.nvidia.com/gpu`` quota of a namespace, if any."""
+        values = [v for k, v in self.quotas.items() if k.partition("/")[0] == namespace]
+        return min(values) if values else None

@@ -1,0 +1,531 @@
+"""The life of one cargo inside a decision pass: place, realise, watch, resize, fail, drain.
+
+States (``status.phase`` with ``status.placement``), all restart-safe because the placement is
+written before any pod is created and cleared only after the pods let go of their GPUs:
+
+- Pending, no placement: waiting; tried again when capacity may have freed.
+- Placed / Running: the engine holds its GPUs; missing pods are created, stale ones deleted.
+- Pending with a placement: a gang restart (OnFailure or a lost node); pods are deleted, then
+  the gang is placed again, elsewhere if needed.
+- Preempted / Failed with a placement: pods are deleted (grace period honoured), then the GPUs
+  are released. A preempted cargo then waits to be placed again.
+- Succeeded: all replicas finished; the GPUs are released at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from crane.kube import resources
+from crane.kube.builders import (
+    InvalidTemplateError,
+    build_pod,
+    build_service,
+    pod_name,
+    validate_template,
+)
+from crane.kube.names import CARGO_KIND, CARGOS, REPLICAS_ANNOTATION, key_of
+from crane.model.conditions import set_condition
+from crane.model.specs import (
+    CargoPhase,
+    CargoSpec,
+    CargoStatus,
+    MiniClusterSpec,
+    ReplicaPlacement,
+    RestartPolicy,
+)
+from crane.operator.cache import ClusterCache, PodView
+from crane.operator.plan import Plan, StatusWrite
+from crane.operator.state import LoopState
+from crane.placement import Engine
+from crane.placement.types import CargoRequest, Outcome
+
+TERMINAL = (CargoPhase.SUCCEEDED, CargoPhase.FAILED)
+
+
+class CargoLifecycle:
+    def __init__(
+        self,
+        engine: Engine,
+        state: LoopState,
+        cache: ClusterCache,
+        plan: Plan,
+        pods: Mapping[str, list[PodView]],
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.cache = cache
+        self.plan = plan
+        self.pods = pods
+
+    # --- status helpers ----------------------------------------------------------------------
+
+    def _status(self, body: Mapping[str, Any]) -> CargoStatus:
+        written = self.state.written.get(body["metadata"]["uid"])
+        if written is not None:
+            return CargoStatus.model_validate(written)
+        return resources.cargo_status(body)
+
+    def phase_of(self, body: Mapping[str, Any]) -> str:
+        return str(self._status(body).phase)
+
+    def _write(self, key: str, body: Mapping[str, Any], status: CargoStatus) -> bool:
+        meta = body["metadata"]
+        status.observed_generation = meta.get("generation")
+        status.selector = f"crane.io/cargo={meta['name']}"
+        wire = resources.status_wire(status)
+        before = self.state.written.get(meta["uid"], body.get("status") or {})
+        if resources.same_status(before, wire):
+            return False
+        self.state.written[meta["uid"]] = wire
+        self.plan.statuses.append(
+            StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key)
+        )
+        return True
+
+    def _event(
+        self, body: Mapping[str, Any], reason: str, message: str, warning: bool = False
+    ) -> None:
+        ref = {
+            "apiVersion": body.get("apiVersion"),
+            "kind": CARGO_KIND,
+            "metadata": body["metadata"],
+        }
+        self.plan.event(ref, reason, message, warning)
+
+    def _cond(
+        self, status: CargoStatus, type_: str, ok: bool, reason: str, message: str, gen: Any
+    ) -> None:
+        status.conditions = set_condition(
+            status.conditions, resources.condition(type_, ok, reason, message, gen)
+        )
+
+    # --- engine helpers ----------------------------------------------------------------------
+
+    def _release(self, key: str) -> None:
+        if key in self.state.cargos:
+            self.engine.release_cargo(key)
+            self.state.cargos.pop(key, None)
+            self.state.placements.pop(key, None)
+            self.state.bump()
+
+    def _gpu_holders(self, key: str) -> list[PodView]:
+        return [p for p in self.pods.get(key, []) if p.holds_gpus]
+
+    def _delete_pods(self, pods: list[PodView], grace: int | None = None) -> None:
+        for pod in pods:
+            self.state.requested.pop(pod.key, None)
+            lost = pod.node in self.state.lost_nodes
+            if not pod.deleting or lost:
+                self.plan.pod_deletes.append((pod.namespace, pod.name, 0 if lost else grace))
+
+    def _create_pods(
+        self, key: str, meta: Mapping[str, Any], spec: CargoSpec, missing: Iterable[ReplicaPlacement]
+    ) -> None:
+        now = time.monotonic()
+        pods = [
+            p for p in missing
+            if self.state.may_request(key_of(meta["namespace"], pod_name(meta["name"], p.replica)), now)
+        ]
+        if not pods:
+            return
+        self.plan.services.append(build_service(meta, spec))
+        for p in pods:
+            self.plan.pods.append((key, build_pod(meta, spec, p)))
+
+    # --- the pass ----------------------------------------------------------------------------
+
+    def reconcile(
+        self, key: str, body: dict[str, Any], mc: tuple[dict[str, Any], MiniClusterSpec] | None
+    ) -> None:
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        status = self._status(body)
+        if meta.get("deletionTimestamp"):
+            self._drain(key, release_when="no-gpu")
+            return
+        try:
+            spec = resources.parse_cargo_spec(body)
+            validate_template(spec)
+        except (ValidationError, InvalidTemplateError) as err:
+            message = (
+                resources.validation_message(err) if isinstance(err, ValidationError) else str(err)
+            )
+            if status.phase != CargoPhase.FAILED:
+                status.phase, status.message = CargoPhase.FAILED, message
+                self._cond(status, "Failed", True, "InvalidSpec", message, gen)
+                self._write(key, body, status)
+                self._event(body, "InvalidSpec", message, warning=True)
+            self._drain(key, release_when="no-gpu")
+            return
+        if mc is not None:
+            self._adopt(body, mc[0])
+        if status.phase in TERMINAL:
+            if self._drain(key, release_when="no-gpu") and status.placement:
+                status.placement = []
+                self._write(key, body, status)
+            return
+        if status.phase == CargoPhase.PREEMPTED:
+            if self._drain(key, release_when="no-gpu"):
+                status.phase, status.placement, status.replicas = CargoPhase.PENDING, [], 0
+                status.message = "preempted; waiting to be placed again"
+                self._write(key, body, status)
+            return
+        if key in self.state.cargos and status.phase == CargoPhase.PENDING and status.placement:
+            if not self._drain(key, release_when="no-pods"):
+                return
+            status.placement, status.replicas = [], 0
+        if key not in self.state.cargos:
+            self._place(key, body, spec, status, mc)
+        else:
+            self._run(key, body, spec, status)
+
+    def _adopt(self, body: dict[str, Any], mc_body: dict[str, Any]) -> None:
+        """Make the MiniCluster own a free-standing cargo, so deleting it deletes the cargo."""
+        meta = body["metadata"]
+        owners = meta.get("ownerReferences") or []
+        mc_uid = mc_body["metadata"]["uid"]
+        if any(o.get("uid") == mc_uid for o in owners):
+            return
+        ref = {
+            "apiVersion": mc_body.get("apiVersion") or "crane.io/v1alpha1",
+            "kind": "MiniCluster",
+            "name": mc_body["metadata"]["name"],
+            "uid": mc_uid,
+            "blockOwnerDeletion": True,
+        }
+        meta["ownerReferences"] = [*owners, ref]
+        self.plan.metadata.append(
+            (CARGOS, meta["namespace"], meta["name"], {"ownerReferences": meta["ownerReferences"]})
+        )
+
+    def _drain(self, key: str, release_when: str) -> bool:
+        """Delete the cargo's running pods; release its GPUs once none hold them. True when done.
+
+        ``no-pods`` waits until the pods are gone altogether (their names are reused).
+        """
+        holders = self._gpu_holders(key)
+        every = self.pods.get(key, [])
+        self._delete_pods(every if release_when == "no-pods" else holders)
+        done = not (every if release_when == "no-pods" else holders)
+        if done:
+            self._release(key)
+        return done
+
+    def drain_deleted(self) -> None:
+        """Cargos gone from the API: delete their pods, then release their GPUs."""
+        for key in [k for k in self.state.cargos if k not in self.cache.cargos]:
+            self._drain(key, release_when="no-gpu")
+
+    # --- placement ---------------------------------------------------------------------------
+
+    def _place(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        mc: tuple[dict[str, Any], MiniClusterSpec] | None,
+    ) -> None:
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        mc_key = key_of(meta["namespace"], spec.mini_cluster)
+        if mc is None:
+            self._pending(
+                key,
+                body,
+                status,
+                "MiniClusterNotFound",
+                f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: create it",
+            )
+            return
+        if not self.engine.is_admitted(mc_key):
+            why = (mc[0].get("status") or {}).get("message") or "waiting in the admission queue"
+            self._pending(
+                key,
+                body,
+                status,
+                "MiniClusterNotAdmitted",
+                f"MiniCluster {spec.mini_cluster} is not admitted: {why}",
+            )
+            return
+        if spec.replicas == 0:
+            self._pending(
+                key, body, status, "ScaledToZero", "replicas is 0: scale the cargo up to run it"
+            )
+            return
+        uid = meta["uid"]
+        attempt = (self.state.epoch, gen or 0)
+        if self.state.attempts.get(uid) == attempt:
+            return
+        req = resources.cargo_request(meta, spec)
+        decision = self.engine.place_cargo(req)
+        if decision.outcome != Outcome.PLACED:
+            self.state.attempts[uid] = attempt
+            why = decision.explanation.sentence() if decision.explanation else str(decision.outcome)
+            reason = "Unplaceable" if decision.outcome == Outcome.REJECTED else "Unschedulable"
+            self._pending(key, body, status, reason, why)
+            return
+        self.state.attempts.pop(uid, None)
+        self.state.cargos[key] = req
+        self.state.placements[key] = decision.placements
+        borrowed = sum(len(p.gpu_ids) for p in decision.placements if p.borrowed)
+        nodes = sorted({p.node for p in decision.placements})
+        message = (
+            f"{spec.replicas} replicas x {spec.gpus_per_replica} GPUs on {len(nodes)} node(s)"
+            f"{' in ' + decision.domain if decision.domain else ''}"
+            f"{f', {borrowed} GPUs borrowed (preemptible)' if borrowed else ''}"
+        )
+        status.phase = CargoPhase.PLACED
+        status.placement = list(decision.placements)
+        status.replicas = spec.replicas
+        status.placed_at = datetime.now(UTC)
+        status.message = ""
+        self._cond(status, "Placed", True, "Placed", message, gen)
+        self._cond(
+            status, "Ready", False, "Starting", f"0 of {spec.replicas} replicas running", gen
+        )
+        if any(c.type == "Preempted" for c in status.conditions):
+            self._cond(
+                status, "Preempted", False, "PlacedAgain", "placed again after preemption", gen
+            )
+        self._write(key, body, status)
+        self._event(body, "Placed", message)
+        self._create_pods(key, meta, spec, decision.placements)
+
+    def _pending(
+        self, key: str, body: dict[str, Any], status: CargoStatus, reason: str, message: str
+    ) -> None:
+        gen = body["metadata"].get("generation")
+        status.phase = CargoPhase.PENDING
+        status.replicas = 0
+        changed = status.message != message
+        status.message = message
+        self._cond(status, "Placed", False, reason, message, gen)
+        if self._write(key, body, status) and changed:
+            self._event(body, reason, message)
+
+    # --- running -----------------------------------------------------------------------------
+
+    def _run(self, key: str, body: dict[str, Any], spec: CargoSpec, status: CargoStatus) -> None:
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        placements = self.state.placements[key]
+        if spec.replicas != len(placements) and not self._resize(
+            key, body, spec, status, placements
+        ):
+            return
+        placements = self.state.placements[key]
+        expected = {p.replica: p for p in placements}
+        pods = self.pods.get(key, [])
+        stale = [p for p in pods if not _matches(p, meta["uid"], expected)]
+        self._delete_pods(stale)
+        current = {p.replica: p for p in pods if p not in stale}
+        for pod in current.values():
+            self.state.requested.pop(pod.key, None)
+        if not stale and not any(p.deleting for p in pods):
+            self._create_pods(key, meta, spec, [p for r, p in expected.items() if r not in current])
+        lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
+        failed = [p for p in current.values() if p.phase == "Failed"]
+        if lost or failed:
+            why = (
+                f"node {', '.join(lost)} NotReady past the grace period"
+                if lost
+                else f"replica {failed[0].replica} (pod {failed[0].name}) failed: {failed[0].message or 'exited'}"
+            )
+            self._failure(key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why)
+            return
+        done = [p for p in current.values() if p.phase == "Succeeded"]
+        if placements and len(done) == len(placements):
+            status.phase = CargoPhase.SUCCEEDED
+            status.finished_at = datetime.now(UTC)
+            status.placement, status.message = [], ""
+            self._cond(
+                status,
+                "Succeeded",
+                True,
+                "AllReplicasSucceeded",
+                f"{len(done)} replicas succeeded",
+                gen,
+            )
+            self._cond(status, "Ready", False, "Finished", "all replicas finished", gen)
+            self._release(key)
+            self._write(key, body, status)
+            self._event(body, "Succeeded", f"all {len(done)} replicas succeeded")
+            return
+        running = [p for p in current.values() if p.phase == "Running" and p.ready]
+        status.replicas = len(placements)
+        if placements and len(running) == len(placements):
+            if status.phase != CargoPhase.RUNNING:
+                status.started_at = datetime.now(UTC)
+                self._event(body, "Running", f"all {len(running)} replicas running")
+            status.phase = CargoPhase.RUNNING
+            self._cond(
+                status,
+                "Ready",
+                True,
+                "AllReplicasRunning",
+                f"{len(running)} of {len(placements)} replicas running",
+                gen,
+            )
+        else:
+            status.phase = CargoPhase.PLACED
+            self._cond(
+                status,
+                "Ready",
+                False,
+                "Starting",
+                f"{len(running)} of {len(placements)} replicas running",
+                gen,
+            )
+        self._write(key, body, status)
+
+    def _failure(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        reason: str,
+        why: str,
+    ) -> None:
+        gen = body["metadata"].get("generation")
+        if spec.restart_policy == RestartPolicy.ON_FAILURE and status.restarts < spec.backoff_limit:
+            status.restarts += 1
+            status.phase = CargoPhase.PENDING
+            status.message = (
+                f"{why}; restarting the gang (restart {status.restarts} of {spec.backoff_limit})"
+            )
+            self._cond(status, "Placed", False, "Restarting", status.message, gen)
+            self._cond(status, "Ready", False, reason, why, gen)
+            self._write(key, body, status)
+            self._event(body, "Restarting", status.message, warning=True)
+        else:
+            limit = spec.restart_policy == RestartPolicy.ON_FAILURE
+            status.phase = CargoPhase.FAILED
+            status.finished_at = datetime.now(UTC)
+            status.message = f"{why}; backoffLimit {spec.backoff_limit} reached" if limit else why
+            self._cond(
+                status,
+                "Failed",
+                True,
+                "BackoffLimitExceeded" if limit else reason,
+                status.message,
+                gen,
+            )
+            self._cond(status, "Ready", False, reason, why, gen)
+            self._write(key, body, status)
+            self._event(body, "Failed", status.message, warning=True)
+        self._drain(key, release_when="no-pods" if status.phase == CargoPhase.PENDING else "no-gpu")
+
+    def _resize(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        placements: tuple[ReplicaPlacement, ...],
+    ) -> bool:
+        """Grow or shrink a placed gang; True when its placement now has ``spec.replicas`` replicas."""
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        old = self.state.cargos[key]
+        n = spec.replicas
+        if n < len(placements):
+            extra = [p for p in self.pods.get(key, []) if p.replica is None or p.replica >= n]
+            self._delete_pods(extra)
+            if extra:
+                return False
+            kept = placements[:n]
+            self.engine.release_cargo(key)
+            req = dataclasses.replace(old, replicas=n)
+            self.engine.restore_cargo(req, kept)
+            self.state.bump()
+            self._resized(
+                key, body, spec, status, req, kept, f"shrunk from {len(placements)} to {n} replicas"
+            )
+            return True
+        uid = meta["uid"]
+        attempt = (self.state.epoch, gen or 0)
+        if self.state.attempts.get(uid) == attempt:
+            return True
+        req = resources.cargo_request(meta, spec)
+        self.engine.release_cargo(key)
+        decision = self.engine.place_cargo(req)
+        if decision.outcome != Outcome.PLACED:
+            self.engine.restore_cargo(old, placements)
+            self.state.attempts[uid] = (self.state.epoch, gen or 0)
+            why = decision.explanation.sentence() if decision.explanation else str(decision.outcome)
+            message = f"cannot grow to {n} replicas yet: {why}"
+            if status.message != message:
+                status.message = message
+                self._cond(status, "Resizing", True, "WaitingForCapacity", message, gen)
+                self._write(key, body, status)
+                self._event(body, "ResizePending", message)
+            return True
+        moved = sum(1 for p in decision.placements[: len(placements)] if p not in placements)
+        how = f"grown from {len(placements)} to {n} replicas" + (
+            f", {moved} moved" if moved else ""
+        )
+        self._resized(key, body, spec, status, req, decision.placements, how)
+        return True
+
+    def _resized(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        req: CargoRequest,
+        placements: tuple[ReplicaPlacement, ...],
+        how: str,
+    ) -> None:
+        gen = body["metadata"].get("generation")
+        self.state.cargos[key] = req
+        self.state.placements[key] = tuple(placements)
+        status.placement = list(placements)
+        status.replicas = len(placements)
+        status.message = ""
+        self._cond(status, "Resizing", False, "Resized", how, gen)
+        self._write(key, body, status)
+        self._event(body, "Resized", how)
+        for pod in self.pods.get(key, []):
+            if not pod.deleting:
+                self.plan.pod_annotations.append(
+                    (pod.namespace, pod.name, {REPLICAS_ANNOTATION: str(spec.replicas)})
+                )
+
+    # --- preemption --------------------------------------------------------------------------
+
+    def preempt(self, key: str, why: str) -> None:
+        """Post the notice and start the graceful drain of a borrowed cargo (whole, at once)."""
+        body = self.cache.cargos.get(key)
+        if body is None:
+            self._drain(key, release_when="no-gpu")
+            return
+        status = self._status(body)
+        if status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
+            return
+        gen = body["metadata"].get("generation")
+        message = f"preempted: {why}; pods get their termination grace period to checkpoint"
+        status.phase = CargoPhase.PREEMPTED
+        status.message = message
+        self._cond(status, "Preempted", True, "PreemptedByPriority", message, gen)
+        self._cond(status, "Ready", False, "Preempted", message, gen)
+        self._write(key, body, status)
+        self._event(body, "Preempted", message, warning=True)
+        self._drain(key, release_when="no-gpu")
+
+
+def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -> bool:
+    """Whether an existing pod is the one its replica's placement asks for (adopted, not recreated)."""
+    if pod.owner_uid != uid or pod.replica is None or pod.replica not in expected:
+        return False
+    want = expected[pod.replica]
+    return pod.node == want.node and pod.gpu_ids == ",".join(str(i) for i in want.gpu_ids)

@@ -1,0 +1,423 @@
+"""One decision pass: sync the engine with the cache, admit, place, preempt; return the writes.
+
+The only place that decides. Synchronous and free of I/O: it reads the cache and the loop's
+memory, mutates the engine, and returns a :class:`Plan` that the loop writes afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from crane.kube import resources
+from crane.kube.builders import build_template_cargo, template_cargo_name
+from crane.kube.names import CARGOS, MINICLUSTER_KIND, MINICLUSTERS, TEMPLATE_INDEX_LABEL, key_of
+from crane.kube.nodes import busy_ids, inventory
+from crane.model.conditions import find_condition
+from crane.model.specs import MiniClusterSpec, MiniClusterStatus
+from crane.operator.cache import ClusterCache, PodView
+from crane.operator.cargo_lifecycle import CargoLifecycle
+from crane.operator.plan import Plan, StatusWrite
+from crane.operator.state import LoopState
+from crane.placement import Engine
+from crane.placement.types import AdmissionDecision, Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecideSettings:
+    node_grace_seconds: float = 60.0
+    """How long a node may be NotReady before its cargos are failed or moved."""
+
+
+class Decider:
+    """Owns the engine and the loop's memory; ``decide`` runs one pass."""
+
+    def __init__(self, engine: Engine, settings: DecideSettings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or DecideSettings()
+        self.state = LoopState()
+
+    def decide(self, cache: ClusterCache, now: datetime | None = None) -> Plan:
+        now = now or datetime.now(UTC)
+        plan = Plan()
+        pods = cache.pods_by_cargo()
+        if not self.state.restored:
+            self._restore(cache)
+        self._sync_nodes(cache, now)
+        specs = self._sync_miniclusters(cache, plan)
+        decisions = {d.key: d for d in self.engine.admit()}
+        lifecycle = CargoLifecycle(self.engine, self.state, cache, plan, pods)
+        for key, body in self._by_priority(cache, specs):
+            lifecycle.reconcile(key, body, specs.get(self._mc_key(body)))
+        lifecycle.drain_deleted()
+        self._remove_gone_miniclusters(cache)
+        for key, (body, spec) in specs.items():
+            self._minicluster_status(key, body, spec, decisions.get(key), cache, plan, lifecycle)
+        self._orphans(cache, pods, plan)
+        self._forget_gone(cache)
+        return plan
+
+    def _forget_gone(self, cache: ClusterCache) -> None:
+        live = {b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())}
+        for uid in [u for u in self.state.written if u not in live]:
+            del self.state.written[uid]
+        for uid in [u for u in self.state.attempts if u not in live]:
+            del self.state.attempts[uid]
+
+    # --- restore and nodes -------------------------------------------------------------------
+
+    def _restore(self, cache: ClusterCache) -> None:
+        """Rebuild the engine from the statuses written before a restart; nothing is placed twice."""
+        self._sync_nodes(cache, datetime.now(UTC))
+        for key, body in cache.miniclusters.items():
+            status = resources.minicluster_status(body)
+            if not resources.is_true(status.conditions, "Admitted") or body["metadata"].get(
+                "deletionTimestamp"
+            ):
+                continue
+            try:
+                spec = resources.parse_minicluster_spec(body)
+            except ValidationError:
+                continue
+            req = resources.minicluster_request(body["metadata"], spec)
+            self.engine.submit_minicluster(req)
+            self.engine.restore_reservation(key, status.reservation)
+            self.state.miniclusters[key] = req
+        for key, body in cache.cargos.items():
+            status = resources.cargo_status(body)
+            if not status.placement:
+                continue
+            try:
+                spec = resources.parse_cargo_spec(body)
+            except ValidationError:
+                continue
+            req = resources.cargo_request(body["metadata"], spec)
+            placements = tuple(status.placement)
+            req = type(req)(**{**req.__dict__, "replicas": len(placements)})
+            try:
+                self.engine.restore_cargo(req, placements)
+            except (KeyError, ValueError) as err:
+                log.warning("cannot restore cargo %s: %s", key, err)
+                continue
+            self.state.cargos[key] = req
+            self.state.placements[key] = placements
+        self.state.restored = True
+        log.info(
+            "restored %d MiniCluster reservations and %d cargo placements from status",
+            len(self.state.miniclusters),
+            len(self.state.cargos),
+        )
+
+    def _sync_nodes(self, cache: ClusterCache, now: datetime) -> None:
+        foreign: dict[str, int] = {}
+        for pod in cache.pods.values():
+            if pod.cargo is None and pod.holds_gpus and pod.node:
+                foreign[pod.node] = foreign.get(pod.node, 0) + pod.gpus
+        used = self.state.used_ids()
+        seen: set[str] = set()
+        for name, view in cache.nodes.items():
+            if not view.managed or view.gpu_count == 0:
+                continue
+            seen.add(name)
+            lost = (
+                not view.ready
+                and view.not_ready_since is not None
+                and (now - view.not_ready_since).total_seconds() >= self.settings.node_grace_seconds
+            )
+            if lost:
+                if name not in self.state.lost_nodes:
+                    self._remove_node(name)
+                    self.state.lost_nodes.add(name)
+                continue
+            self.state.lost_nodes.discard(name)
+            inv = inventory(
+                view, busy_ids(view.gpu_count, used.get(name, ()), foreign.get(name, 0))
+            )
+            if self.state.nodes.get(name) != inv:
+                self.engine.upsert_node(inv)
+                self.state.nodes[name] = inv
+                self.state.bump()
+        for name in [n for n in self.state.nodes if n not in seen]:
+            self._remove_node(name)
+        self.state.lost_nodes &= seen
+
+    def _remove_node(self, name: str) -> None:
+        if name in self.state.nodes:
+            self.engine.remove_node(name)
+            del self.state.nodes[name]
+            self.state.bump()
+
+    # --- MiniClusters ------------------------------------------------------------------------
+
+    @staticmethod
+    def _mc_key(cargo_body: Mapping[str, Any]) -> str:
+        return key_of(
+            cargo_body["metadata"]["namespace"],
+            (cargo_body.get("spec") or {}).get("miniCluster", ""),
+        )
+
+    def _quota(self, key: str, cache: ClusterCache) -> int | None:
+        namespace = key.partition("/")[0]
+        hard = cache.namespace_quota(namespace)
+        if hard is None:
+            return None
+        others = 0
+        for other in self.state.miniclusters:
+            if (
+                other != key
+                and other.partition("/")[0] == namespace
+                and self.engine.is_admitted(other)
+            ):
+                usage = self.engine.usage(other)
+                others += max(usage.reserved_gpus, usage.in_use_gpus)
+        return max(0, hard - others)
+
+    def _sync_miniclusters(
+        self, cache: ClusterCache, plan: Plan
+    ) -> dict[str, tuple[dict[str, Any], MiniClusterSpec]]:
+        """Submit every live MiniCluster to the engine; returns the valid ones with their specs."""
+        out: dict[str, tuple[dict[str, Any], MiniClusterSpec]] = {}
+        for key, body in cache.miniclusters.items():
+            if body["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                spec = resources.parse_minicluster_spec(body)
+            except ValidationError as err:
+                self._invalid_minicluster(key, body, resources.validation_message(err), plan)
+                continue
+            req = resources.minicluster_request(body["metadata"], spec, self._quota(key, cache))
+            if self.state.miniclusters.get(key) != req:
+                self.engine.submit_minicluster(req)
+                self.state.miniclusters[key] = req
+                self.state.bump()
+            out[key] = (body, spec)
+        return out
+
+    def _invalid_minicluster(
+        self, key: str, body: dict[str, Any], message: str, plan: Plan
+    ) -> None:
+        status = self._current_mc_status(body)
+        status.conditions = _set(
+            status.conditions,
+            resources.condition(
+                "Failed", True, "InvalidSpec", message, body["metadata"].get("generation")
+            ),
+        )
+        status.message = message
+        self._write_mc(body, status, plan, ("InvalidSpec", message, True))
+
+    def _remove_gone_miniclusters(self, cache: ClusterCache) -> None:
+        live = {
+            k for k, b in cache.miniclusters.items() if not b["metadata"].get("deletionTimestamp")
+        }
+        holding = {req.minicluster for req in self.state.cargos.values()}
+        for key in [k for k in self.state.miniclusters if k not in live and k not in holding]:
+            self.engine.remove_minicluster(key)
+            del self.state.miniclusters[key]
+            self.state.bump()
+
+    def _by_priority(
+        self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        def order(item: tuple[str, dict[str, Any]]) -> tuple[int, float, str]:
+            mc = specs.get(self._mc_key(item[1]))
+            priority = mc[1].priority if mc else 0
+            return (-priority, resources.created_at(item[1]["metadata"]), item[0])
+
+        return sorted(cache.cargos.items(), key=order)
+
+    def _current_mc_status(self, body: Mapping[str, Any]) -> MiniClusterStatus:
+        written = self.state.written.get(body["metadata"]["uid"])
+        if written is not None:
+            return MiniClusterStatus.model_validate(written)
+        return resources.minicluster_status(body)
+
+    def _write_mc(
+        self,
+        body: Mapping[str, Any],
+        status: MiniClusterStatus,
+        plan: Plan,
+        event: tuple[str, str, bool] | None = None,
+    ) -> None:
+        meta = body["metadata"]
+        wire = resources.status_wire(status)
+        before = self.state.written.get(meta["uid"], body.get("status") or {})
+        if resources.same_status(before, wire):
+            return
+        self.state.written[meta["uid"]] = wire
+        plan.statuses.append(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire))
+        if event is not None:
+            reason, message, warning = event
+            plan.event(_ref(body, MINICLUSTER_KIND), reason, message, warning)
+
+    def _minicluster_status(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: MiniClusterSpec,
+        decision: AdmissionDecision | None,
+        cache: ClusterCache,
+        plan: Plan,
+        lifecycle: CargoLifecycle,
+    ) -> None:
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        status = self._current_mc_status(body)
+        was_admitted = resources.is_true(status.conditions, "Admitted")
+        admitted = self.engine.is_admitted(key)
+        event: tuple[str, str, bool] | None = None
+        if admitted:
+            usage = self.engine.usage(key)
+            status.reservation = {
+                n: list(ids) for n, ids in sorted(self.engine.reservation(key).items())
+            }
+            status.reserved_gpus, status.in_use_gpus = usage.reserved_gpus, usage.in_use_gpus
+            status.borrowed_gpus = usage.borrowed_gpus
+            status.queue_position = None
+            msg = f"{usage.reserved_gpus} {spec.gpu_type} GPUs reserved"
+            status.conditions = _set(
+                status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen)
+            )
+            if not was_admitted:
+                event = ("Admitted", msg, False)
+            status.message = ""
+            if usage.reserved_gpus < spec.gpus.min:
+                why = self.engine.explain_minicluster(key)
+                status.message = (
+                    why.sentence()
+                    if why
+                    else f"waiting for {spec.gpus.min - usage.reserved_gpus} more GPUs"
+                )
+                status.conditions = _set(
+                    status.conditions,
+                    resources.condition(
+                        "Resizing", True, "WaitingForCapacity", status.message, gen
+                    ),
+                )
+            else:
+                status.conditions = _set(
+                    status.conditions,
+                    resources.condition(
+                        "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen
+                    ),
+                )
+            if usage.in_use_gpus > spec.gpus.max:
+                plan_ = self.engine.plan_max_shrink(key)
+                for victim in plan_.victims:
+                    lifecycle.preempt(
+                        victim, f"MiniCluster {key} uses more than its max of {spec.gpus.max} GPUs"
+                    )
+        else:
+            position = decision.queue_position if decision else None
+            why = decision.explanation if decision else self.engine.explain_minicluster(key)
+            message = why.sentence() if why else "waiting in the admission queue"
+            status.queue_position = position
+            status.reservation, status.reserved_gpus = {}, 0
+            reason = "Queued"
+            status.conditions = _set(
+                status.conditions, resources.condition("Admitted", False, reason, message, gen)
+            )
+            if status.message != message and (
+                find_condition(status.conditions, "Admitted") is None
+                or was_admitted
+                or not status.message
+            ):
+                event = ("Queued", f"position {position}: {message}", False)
+            status.message = message
+            if decision and decision.preemption and decision.preemption.sufficient:
+                for victim in decision.preemption.victims:
+                    lifecycle.preempt(
+                        victim,
+                        f"MiniCluster {key} (priority {spec.priority}) needs its min of "
+                        f"{spec.gpus.min} GPUs",
+                    )
+        self._template_cargos(key, body, spec, cache, plan)
+        mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
+        running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
+        active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
+        status.cargos, status.ready_cargos = len(mine), len(running)
+        template_count = sum(
+            1 for b in mine if TEMPLATE_INDEX_LABEL in (b["metadata"].get("labels") or {})
+        )
+        status.replicas = template_count if spec.template is not None else len(mine)
+        status.selector = f"crane.io/minicluster={meta['name']}"
+        ready = admitted and len(running) == len(active)
+        status.conditions = _set(
+            status.conditions,
+            resources.condition(
+                "Ready",
+                ready,
+                "AllCargosRunning" if ready else "NotReady",
+                f"{len(running)} of {len(active)} cargos running",
+                gen,
+            ),
+        )
+        status.conditions = [c for c in status.conditions if c.type != "Failed"]
+        status.observed_generation = gen
+        self._write_mc(body, status, plan, event)
+
+    def _template_cargos(
+        self, key: str, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan
+    ) -> None:
+        """Keep ``spec.replicas`` template cargos ``<mc>-<i>``: create the missing, delete the highest."""
+        if spec.template is None or spec.replicas is None:
+            return
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        existing = {
+            int(b["metadata"]["labels"][TEMPLATE_INDEX_LABEL])
+            for k, b in cache.cargos.items()
+            if self._mc_key(b) == key
+            and (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "").isdigit()
+        }
+        missing = [i for i in range(spec.replicas) if i not in existing]
+        extra = sorted((i for i in existing if i >= spec.replicas), reverse=True)
+        for i in missing:
+            plan.cargo_creates.append(build_template_cargo(meta, spec.template, i))
+        for i in extra:
+            plan.cargo_deletes.append((namespace, template_cargo_name(name, i)))
+        if missing:
+            plan.event(
+                _ref(body, MINICLUSTER_KIND),
+                "ScaledUp",
+                f"creating cargos {', '.join(template_cargo_name(name, i) for i in missing)}",
+            )
+        if extra:
+            plan.event(
+                _ref(body, MINICLUSTER_KIND),
+                "ScaledDown",
+                f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} (highest first)",
+            )
+
+    def _orphans(self, cache: ClusterCache, pods: Mapping[str, list[PodView]], plan: Plan) -> None:
+        """Delete Crane pods whose cargo is gone and that the engine holds nothing for."""
+        for cargo_key, cargo_pods in pods.items():
+            if cargo_key in cache.cargos or cargo_key in self.state.cargos:
+                continue
+            for pod in cargo_pods:
+                if not pod.deleting:
+                    plan.pod_deletes.append((pod.namespace, pod.name, None))
+
+
+def _set(conditions: list[Any], new: Any) -> list[Any]:
+    from crane.model.conditions import set_condition
+
+    return set_condition(conditions, new)
+
+
+def _ref(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": body.get("apiVersion") or "crane.io/v1alpha1",
+        "kind": kind,
+        "metadata": body["metadata"],
+    }
+
+
+__all__ = ["CARGOS", "DecideSettings", "Decider", "Outcome"]

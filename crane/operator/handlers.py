@@ -1,0 +1,65 @@
+"""kopf handlers, all thin: settings at startup, and watch events fed to the cache."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from crane.kube.names import FINALIZER, GROUP, PREFIX, VERSION
+from crane.operator.runtime import Operator
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """All kopf settings, in one place; then the operator's own start (cache priming, loop)."""
+    prefix = PREFIX.rstrip("/")
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=prefix, key="last-handled-configuration"
+    )
+    settings.scanning.disabled = True
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    operator: Operator = memo["operator"]
+    await operator.start()
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator = memo["operator"]
+    await operator.stop()
+
+
+def _feed(kind: str, memo: kopf.Memo, event: Any) -> None:
+    operator: Operator = memo["operator"]
+    operator.cache.apply(kind, event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "nodes")
+async def node_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("nodes", memo, event)
+
+
+@kopf.on.event("v1", "pods")
+async def pod_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("pods", memo, event)
+
+
+@kopf.on.event("v1", "resourcequotas")
+async def quota_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("resourcequotas", memo, event)
+
+
+@kopf.on.event(GROUP, VERSION, "miniclusters")
+async def minicluster_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("miniclusters", memo, event)
+
+
+@kopf.on.event(GROUP, VERSION, "cargos")
+async def cargo_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("cargos", memo, event)

@@ -1,0 +1,100 @@
+"""One active operator: a coordination.k8s.io Lease held by the instance that schedules.
+
+Standby instances keep their caches warm and take over when the holder stops renewing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+
+class LeaseElector:
+    def __init__(
+        self,
+        api: client.CoordinationV1Api,
+        namespace: str,
+        name: str,
+        identity: str,
+        duration: float,
+    ) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.duration = duration
+        self.leading = False
+
+    def _spec(
+        self, now: datetime, transitions: int, acquired: datetime | None
+    ) -> client.V1LeaseSpec:
+        return client.V1LeaseSpec(
+            holder_identity=self.identity,
+            lease_duration_seconds=max(1, int(self.duration)),
+            acquire_time=acquired or now,
+            renew_time=now,
+            lease_transitions=transitions,
+        )
+
+    def try_acquire(self) -> bool:
+        """Acquire or renew the lease (blocking; run it in a thread). True while this instance leads."""
+        now = datetime.now(UTC)
+        try:
+            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            body = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
+                spec=self._spec(now, 0, None),
+            )
+            try:
+                self.api.create_namespaced_lease(self.namespace, body)
+            except ApiException as create_err:
+                if create_err.status != 409:
+                    raise
+                return self._set(False)
+            return self._set(True)
+        spec = lease.spec
+        mine = spec.holder_identity == self.identity
+        renewed = spec.renew_time or spec.acquire_time
+        expired = renewed is None or now - renewed > timedelta(
+            seconds=spec.lease_duration_seconds or self.duration
+        )
+        if not mine and not expired and spec.holder_identity:
+            return self._set(False)
+        transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
+        lease.spec = self._spec(now, transitions, spec.acquire_time if mine else None)
+        try:
+            self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            return self._set(False)
+        return self._set(True)
+
+    def release(self) -> None:
+        """Give the lease up on a clean shutdown so a standby takes over at once."""
+        if not self.leading:
+            return
+        try:
+            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            if lease.spec.holder_identity == self.identity:
+                lease.spec.holder_identity = None
+                self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+        except ApiException as err:
+            log.warning("could not release lease %s: %s", self.name, err.status)
+        self.leading = False
+
+    def _set(self, leading: bool) -> bool:
+        if leading != self.leading:
+            log.info(
+                "%s the lease %s/%s", "acquired" if leading else "lost", self.namespace, self.name
+            )
+        self.leading = leading
+        return leading

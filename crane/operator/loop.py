@@ -1,0 +1,94 @@
+"""The one scheduling loop: wait for a change, decide on the cache, write the plan; only while leading."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from crane.operator.actions import Actuator
+from crane.operator.cache import ClusterCache
+from crane.operator.decide import Decider
+from crane.operator.leader import LeaseElector
+from crane.operator.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+"""Longest sleep without a change: time-based decisions (node grace) need a pass now and then."""
+METRICS_SECONDS = 5.0
+
+
+class SchedulingLoop:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        new_decider: Callable[[], Decider],
+        actuator: Actuator,
+        elector: LeaseElector,
+        metrics: Metrics,
+        debounce_seconds: float = 0.05,
+    ) -> None:
+        self.cache = cache
+        self.new_decider = new_decider
+        self.decider: Decider | None = None
+        self.actuator = actuator
+        self.elector = elector
+        self.metrics = metrics
+        self.debounce = debounce_seconds
+        self._metrics_at = 0.0
+
+    async def _lead(self) -> bool:
+        try:
+            leading = await asyncio.to_thread(self.elector.try_acquire)
+        except Exception:
+            log.exception("lease renewal failed; standing by")
+            leading = False
+        if not leading:
+            self.decider = None
+        elif self.decider is None:
+            self.decider = self.new_decider()
+        return leading
+
+    async def run(self) -> None:
+        renew_every = max(0.5, self.elector.duration / 3)
+        renew_at = 0.0
+        leading = False
+        while True:
+            if time.monotonic() >= renew_at:
+                leading = await self._lead()
+                renew_at = time.monotonic() + renew_every
+            if not leading or self.decider is None:
+                await asyncio.sleep(renew_every)
+                continue
+            try:
+                await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
+                await asyncio.sleep(self.debounce)
+            except TimeoutError:
+                pass
+            self.cache.changed.clear()
+            await self.one_pass(self.decider)
+
+    async def one_pass(self, decider: Decider) -> None:
+        started = time.perf_counter()
+        try:
+            plan = decider.decide(self.cache)
+        except Exception:
+            log.exception("scheduling pass failed; starting over from the API's state")
+            self.decider = None
+            self.cache.changed.set()
+            return
+        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        self._observe(decider)
+        if not plan.empty():
+            await self.actuator.apply(plan)
+
+    def _observe(self, decider: Decider) -> None:
+        now = time.monotonic()
+        if now - self._metrics_at < METRICS_SECONDS:
+            return
+        self._metrics_at = now
+        products = {n: v.gpu_product for n, v in self.cache.nodes.items()}
+        queued = sum(1 for d in decider.engine.queue() if str(d.outcome) == "Queued")
+        self.metrics.observe_gpus(decider.engine.gpu_map(), products, queued)

@@ -1,0 +1,49 @@
+"""The scheduling loop's memory between passes: what the engine holds and what was last written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crane.model.inventory import NodeInventory
+from crane.model.specs import ReplicaPlacement
+from crane.placement.types import CargoRequest, MiniClusterRequest
+
+
+@dataclass
+class LoopState:
+    nodes: dict[str, NodeInventory] = field(default_factory=dict)
+    """Nodes as last given to the engine."""
+    lost_nodes: set[str] = field(default_factory=set)
+    """Nodes NotReady past the grace period, removed from the engine."""
+    miniclusters: dict[str, MiniClusterRequest] = field(default_factory=dict)
+    cargos: dict[str, CargoRequest] = field(default_factory=dict)
+    """Cargos the engine holds GPUs for."""
+    placements: dict[str, tuple[ReplicaPlacement, ...]] = field(default_factory=dict)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """uid -> the status last written, newer than the cache until the watch catches up."""
+    attempts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """uid -> (capacity epoch, generation) of the last placement that did not fit."""
+    requested: dict[str, float] = field(default_factory=dict)
+    """Pod key -> when its creation was last asked for; not asked again until the watch shows it."""
+    epoch: int = 0
+    """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
+    restored: bool = False
+
+    def bump(self) -> None:
+        self.epoch += 1
+
+    def may_request(self, pod_key: str, now: float, retry_seconds: float = 15.0) -> bool:
+        """Whether to ask for a pod's creation now (not asked within ``retry_seconds``)."""
+        if now - self.requested.get(pod_key, -retry_seconds) < retry_seconds:
+            return False
+        self.requested[pod_key] = now
+        return True
+
+    def used_ids(self) -> dict[str, set[int]]:
+        """node -> GPU ids Crane's cargos hold."""
+        out: dict[str, set[int]] = {}
+        for placements in self.placements.values():
+            for p in placements:
+                out.setdefault(p.node, set()).update(p.gpu_ids)
+        return out

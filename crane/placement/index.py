@@ -1,0 +1,115 @@
+"""The incremental free-GPU index: per topology domain and GPU product, O(levels) per change."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+Key = tuple[int, str, str]
+"""(level, domain path, product)."""
+
+_EMPTY_HIST: dict[int, int] = {}
+_EMPTY_LIST: list[tuple[int, str]] = []
+
+
+class FreeIndex:
+    """Free (placeable) GPUs of every domain at every level, per GPU product.
+
+    Level 0 is the whole cluster, the last level is the node. For each (level, domain,
+    product) it keeps the total free, a histogram of its nodes' free counts and its nodes
+    sorted by free; for each (level, product) the domains sorted by total free. A node's change
+    touches one entry per level.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self._total: dict[Key, int] = {}
+        self._hist: dict[Key, dict[int, int]] = {}
+        self._members: dict[Key, list[tuple[int, str]]] = {}
+        self._order: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        self._capacity: dict[Key, int] = {}
+
+    def update(self, node: str, product: str, path: Sequence[str], old: int, new: int) -> None:
+        """A node's free count went from ``old`` to ``new``."""
+        if old == new:
+            return
+        for level in range(self.depth):
+            key = (level, path[level], product)
+            domain = path[level]
+            total = self._total.get(key, 0)
+            new_total = total - old + new
+            order = self._order.setdefault((level, product), [])
+            if total > 0:
+                del order[bisect_left(order, (total, domain))]
+            if new_total > 0:
+                insort(order, (new_total, domain))
+                self._total[key] = new_total
+            else:
+                self._total.pop(key, None)
+            if not order:
+                del self._order[(level, product)]
+            hist = self._hist.setdefault(key, {})
+            members = self._members.setdefault(key, [])
+            if old > 0:
+                hist[old] -= 1
+                if not hist[old]:
+                    del hist[old]
+                del members[bisect_left(members, (old, node))]
+            if new > 0:
+                hist[new] = hist.get(new, 0) + 1
+                insort(members, (new, node))
+            if not hist:
+                del self._hist[key]
+                del self._members[key]
+
+    def add_capacity(self, product: str, path: Sequence[str], gpus: int) -> None:
+        """Count (or, negative, uncount) a node's GPUs in its domains' capacity."""
+        for level in range(self.depth):
+            key = (level, path[level], product)
+            left = self._capacity.get(key, 0) + gpus
+            if left:
+                self._capacity[key] = left
+            else:
+                del self._capacity[key]
+
+    def total(self, level: int, domain: str, product: str) -> int:
+        return self._total.get((level, domain, product), 0)
+
+    def hist(self, level: int, domain: str, product: str) -> Mapping[int, int]:
+        return self._hist.get((level, domain, product), _EMPTY_HIST)
+
+    def members(self, level: int, domain: str, product: str) -> list[tuple[int, str]]:
+        """The domain's nodes with free GPUs of ``product``, sorted by (free, name)."""
+        return self._members.get((level, domain, product), _EMPTY_LIST)
+
+    def domains_from(self, level: int, product: str, at_least: int) -> Iterator[tuple[int, str]]:
+        """Domains of a level with at least ``at_least`` free, least free first (best fit)."""
+        order = self._order.get((level, product), _EMPTY_LIST)
+        start = bisect_left(order, (at_least, ""))
+        for i in range(start, len(order)):
+            yield order[i]
+
+    def fullest(self, level: int, product: str) -> tuple[int, str] | None:
+        order = self._order.get((level, product))
+        return order[-1] if order else None
+
+    def max_capacity(self, level: int, product: str) -> int:
+        """GPUs of ``product`` in the largest domain of ``level``, used or not."""
+        return max(
+            (c for (lv, _, p), c in self._capacity.items() if lv == level and p == product),
+            default=0,
+        )
+
+    def products(self) -> list[str]:
+        return sorted({p for (_, _, p) in self._capacity})
+
+    def canonical(self) -> dict[str, Any]:
+        """A comparable dump, equal for equal contents however they were reached."""
+        return {
+            "total": sorted(self._total.items()),
+            "hist": sorted((k, sorted(v.items())) for k, v in self._hist.items()),
+            "members": sorted((k, list(v)) for k, v in self._members.items()),
+            "order": sorted((k, list(v)) for k, v in self._order.items()),
+            "capacity": sorted(self._capacity.items()),
+        }

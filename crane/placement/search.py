@@ -1,0 +1,192 @@
+"""Domain search: the narrowest topology domain, best fit, that holds a gang."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from crane.placement.fit import best_fit_nodes, fewest_nodes, hist_fits
+from crane.placement.index import FreeIndex
+
+
+class NodeView(Protocol):
+    """What the search needs of a node."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def path(self) -> tuple[str, ...]: ...
+    @property
+    def avail(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A domain that holds the gang and the node of each chunk (replica or reservation part)."""
+
+    level: int
+    domain: str
+    product: str
+    chunks: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A gang to fit.
+
+    ``sizes``: GPUs per chunk; with ``any_split`` only their sum matters (split over as few
+    nodes as possible). ``base``: whether the index's free GPUs count; ``overlay``: extra GPUs
+    per node on top (a MiniCluster's idle reserved ones). ``within``: only inside this domain.
+    ``avoid``: domains claimed by blocked MiniClusters ahead in the queue.
+    """
+
+    products: tuple[str, ...]
+    sizes: tuple[int, ...]
+    levels: tuple[int, ...]
+    base: bool = True
+    overlay: Mapping[str, int] = field(default_factory=dict)
+    within: str | None = None
+    avoid: tuple[str, ...] = ()
+    any_split: bool = False
+
+    @property
+    def needed(self) -> int:
+        return sum(self.sizes)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether two domain paths nest (one holds the other)."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def inside(domain: str, container: str) -> bool:
+    return domain == container or domain.startswith(container + "/")
+
+
+def search(index: FreeIndex, nodes: Mapping[str, NodeView], q: Query) -> Fit | None:
+    """The first level of ``q.levels`` (narrowest first) with a domain holding the gang; at that
+    level the domain with least free GPUs that does (best fit), ties by name then product."""
+    for level in q.levels:
+        found: list[Fit] = []
+        for product in q.products:
+            fit = _search_level(index, nodes, q, level, product)
+            if fit is not None:
+                found.append(fit)
+        if found:
+            return min(found, key=lambda f: (_free_of(index, nodes, q, f), f.domain, f.product))
+    return None
+
+
+def _free_of(index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, f: Fit) -> int:
+    base = index.total(f.level, f.domain, f.product) if q.base else 0
+    extra = sum(
+        e for n, e in q.overlay.items()
+        if nodes[n].product == f.product and nodes[n].path[f.level] == f.domain
+    )
+    return base + extra
+
+
+def _search_level(
+    index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, level: int, product: str
+) -> Fit | None:
+    needed = q.needed
+    for total, domain in _candidates(index, nodes, q, level, product):
+        if total < needed or any(overlaps(domain, a) for a in q.avoid):
+            continue
+        members = _members(index, nodes, q, level, domain, product)
+        if q.any_split:
+            split = fewest_nodes(members, needed)
+            if split is not None:
+                return Fit(level, domain, product, tuple(split))
+            continue
+        hist: dict[int, int] = {}
+        for free, _ in members:
+            hist[free] = hist.get(free, 0) + 1
+        if not hist_fits(hist, q.sizes):
+            continue
+        placed = best_fit_nodes(members, q.sizes)
+        if placed is not None:
+            sizes = sorted(q.sizes, reverse=True)
+            return Fit(level, domain, product, tuple(zip(placed, sizes, strict=True)))
+    return None
+
+
+def _overlay_domains(
+    index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, level: int, product: str
+) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for name, extra in q.overlay.items():
+        node = nodes[name]
+        if extra <= 0 or node.product != product:
+            continue
+        domain = node.path[level]
+        if domain not in totals:
+            totals[domain] = index.total(level, domain, product) if q.base else 0
+        totals[domain] += extra
+    return totals
+
+
+def _candidates(
+    index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, level: int, product: str
+) -> Iterator[tuple[int, str]]:
+    """Domains of a level in best-fit order (least free first) with at least the gang's size."""
+    needed = q.needed
+    special = _overlay_domains(index, nodes, q, level, product)
+    extra = sorted((t, d) for d, t in special.items() if t >= needed)
+    if q.within is not None:
+        if q.base:
+            within_level = q.within.count("/")
+            for _, name in index.members(within_level, q.within, product):
+                domain = nodes[name].path[level]
+                if domain not in special:
+                    special[domain] = index.total(level, domain, product)
+            extra = sorted((t, d) for d, t in special.items() if t >= needed)
+        yield from ((t, d) for t, d in extra if inside(d, q.within))
+        return
+    if not q.base:
+        yield from extra
+        return
+    base = ((t, d) for t, d in index.domains_from(level, product, needed) if d not in special)
+    yield from heapq.merge(base, extra)
+
+
+def _members(
+    index: FreeIndex,
+    nodes: Mapping[str, NodeView],
+    q: Query,
+    level: int,
+    domain: str,
+    product: str,
+) -> list[tuple[int, str]]:
+    """The domain's nodes as (available, name), sorted, with the overlay added."""
+    touched = {
+        n: e for n, e in q.overlay.items()
+        if e > 0 and nodes[n].product == product and inside(nodes[n].path[level], domain)
+    }
+    base: Iterable[tuple[int, str]] = index.members(level, domain, product) if q.base else ()
+    if not touched:
+        return list(base)
+    out = [(f, n) for f, n in base if n not in touched]
+    for name, e in touched.items():
+        out.append(((nodes[name].avail if q.base else 0) + e, name))
+    out.sort()
+    return out
+
+
+def levels_for(required: bool, level: int, depth: int) -> tuple[int, ...]:
+    """Levels to search, narrowest first: down to ``level`` when required, else to the cluster."""
+    last = level if required else 0
+    return tuple(range(depth - 1, last - 1, -1))
+
+
+def chunk_sizes(needed: int, slot: int) -> tuple[int, ...]:
+    """``needed`` GPUs as slots of ``slot`` and one remainder."""
+    if slot <= 0:
+        return (needed,) if needed else ()
+    full, rest = divmod(needed, slot)
+    return (slot,) * full + ((rest,) if rest else ())
+

@@ -1,0 +1,97 @@
+"""The engine's mutable records: nodes, MiniClusters and cargos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crane.model.inventory import NodeInventory
+from crane.model.specs import ReplicaPlacement
+from crane.placement.types import CargoRequest, MiniClusterRequest
+
+ROOT = "*"
+"""The path of the whole-cluster domain; every other domain path starts with ``*/``."""
+
+
+@dataclass
+class NodeState:
+    """A node and, per GPU id, the MiniCluster reserving it and the cargo using it."""
+
+    inv: NodeInventory
+    path: tuple[str, ...]
+    resv: list[str | None]
+    cargo: list[str | None]
+    free: int
+
+    @property
+    def name(self) -> str:
+        return self.inv.name
+
+    @property
+    def product(self) -> str:
+        return self.inv.gpu_product
+
+    @property
+    def open(self) -> bool:
+        """Whether the node takes new placements."""
+        return self.inv.ready and self.inv.schedulable
+
+    @property
+    def avail(self) -> int:
+        """Free GPUs the index counts: unreserved, unused, not busy, on an open node."""
+        return self.free if self.open else 0
+
+    def is_free(self, gpu: int) -> bool:
+        return (
+            self.resv[gpu] is None
+            and self.cargo[gpu] is None
+            and gpu not in self.inv.busy_gpu_ids
+        )
+
+    def free_ids(self) -> list[int]:
+        return [g for g in range(len(self.resv)) if self.is_free(g)]
+
+    def idle_ids(self, minicluster: str) -> list[int]:
+        """GPUs reserved for ``minicluster`` that no cargo uses and nothing else holds."""
+        busy = self.inv.busy_gpu_ids
+        return [
+            g for g in range(len(self.resv))
+            if self.resv[g] == minicluster and self.cargo[g] is None and g not in busy
+        ]
+
+    def count_free(self) -> int:
+        return sum(1 for g in range(len(self.resv)) if self.is_free(g))
+
+
+@dataclass
+class McState:
+    req: MiniClusterRequest
+    admitted: bool = False
+    reserved: dict[str, set[int]] = field(default_factory=dict)
+    cargos: set[str] = field(default_factory=set)
+    used: int = 0
+    borrowed: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.req.key
+
+    @property
+    def reserved_count(self) -> int:
+        return sum(len(ids) for ids in self.reserved.values())
+
+    @property
+    def waiting(self) -> bool:
+        """Not admitted, or admitted with fewer GPUs reserved than ``min`` (resizing)."""
+        return not self.admitted or self.reserved_count < self.req.min_gpus
+
+
+@dataclass
+class CargoState:
+    req: CargoRequest
+    placements: tuple[ReplicaPlacement, ...]
+    borrowed: int
+    """GPUs this cargo holds outside its MiniCluster's reservation (preemptible)."""
+
+    @property
+    def gpus(self) -> int:
+        return sum(len(p.gpu_ids) for p in self.placements)

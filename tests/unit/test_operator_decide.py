@@ -1,0 +1,145 @@
+"""The decision pass on a cache filled with API objects (no API server): placement is written
+before pods, restarts rebuild from status without placing twice, preemption posts a notice."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from crane.kube.names import CARGOS, MINICLUSTERS
+from crane.operator.cache import ClusterCache
+from crane.operator.decide import Decider
+from crane.operator.plan import Plan
+from crane.placement import Engine
+
+LEVELS = ("topology.kubernetes.io/zone", "crane.io/block", "crane.io/rack", "nvidia.com/gpu.clique",
+          "kubernetes.io/hostname")
+
+
+def node(name: str, gpus: int = 8, rack: str = "r0", ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"crane.io/managed": "true", "crane.io/rack": rack,
+                                              "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}},
+        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)},
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                   "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+    }
+
+
+def minicluster(name: str, lo: int, hi: int, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+    return {
+        "apiVersion": "crane.io/v1alpha1", "kind": "MiniCluster",
+        "metadata": {"name": name, "namespace": "t", "uid": f"uid-{name}", "generation": 1,
+                     "creationTimestamp": created},
+        "spec": {"gpuType": "H100", "gpus": {"min": lo, "max": hi}, "priority": priority},
+    }
+
+
+def cargo(name: str, mc: str, replicas: int, gpus: int, created: str = "2026-01-01T00:00:01Z") -> dict[str, Any]:
+    return {
+        "apiVersion": "crane.io/v1alpha1", "kind": "Cargo",
+        "metadata": {"name": name, "namespace": "t", "uid": f"uid-{name}", "generation": 1,
+                     "creationTimestamp": created},
+        "spec": {"miniCluster": mc, "replicas": replicas, "gpusPerReplica": gpus,
+                 "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+    }
+
+
+def new_cache(*objects: tuple[str, dict[str, Any]]) -> ClusterCache:
+    async def make() -> ClusterCache:
+        return ClusterCache(LEVELS)
+
+    cache = asyncio.run(make())
+    for kind, body in objects:
+        cache.apply(kind, None, body)
+    return cache
+
+
+def apply_statuses(cache: ClusterCache, plan: Plan) -> None:
+    """What the API server does with the plan's status writes, as the watch would report it."""
+    for w in plan.statuses:
+        store = cache.cargos if w.plural == CARGOS else cache.miniclusters
+        store[f"{w.namespace}/{w.name}"]["status"] = w.status
+
+
+def settle(decider: Decider, cache: ClusterCache, passes: int = 3) -> list[Plan]:
+    plans = []
+    for _ in range(passes):
+        plan = decider.decide(cache)
+        apply_statuses(cache, plan)
+        plans.append(plan)
+    return plans
+
+
+def test_placement_written_before_pods_and_pods_carry_rendezvous_env() -> None:
+    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
+                      ("miniclusters", minicluster("mc", 8, 16)), ("cargos", cargo("job", "mc", 2, 4)))
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    placed = [w for p in plans for w in p.statuses if w.plural == CARGOS and w.status.get("placement")]
+    assert placed, "the cargo's placement is written to its status"
+    pods = [pod for p in plans for _, pod in p.pods]
+    assert sorted(p["metadata"]["name"] for p in pods) == ["job-0", "job-1"]
+    first = next(p for p in plans if p.pods)
+    assert any(w.cargo_key == "t/job" and w.status["placement"] for w in first.statuses)
+    env = {e["name"]: e["value"] for e in pods[0]["spec"]["containers"][0]["env"]}
+    assert env["WORLD_SIZE"] == "2" and env["MASTER_ADDR"] == "job-0.job.t.svc"
+    assert pods[0]["spec"]["nodeName"] in ("n0", "n1")
+    mc_status = cache.miniclusters["t/mc"]["status"]
+    admitted = {c["type"]: c["status"] for c in mc_status["conditions"]}
+    assert admitted["Admitted"] == "True" and mc_status["reservedGpus"] == 8
+
+
+def test_restart_rebuilds_from_status_and_places_nothing_twice() -> None:
+    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
+                      ("miniclusters", minicluster("mc", 8, 16)), ("cargos", cargo("a", "mc", 2, 4)),
+                      ("cargos", cargo("b", "mc", 1, 8)))
+    settle(Decider(Engine()), cache)
+    before = {k: b["status"]["placement"] for k, b in cache.cargos.items()}
+    restarted = Decider(Engine())
+    plans = settle(restarted, cache)
+    after = {k: b["status"]["placement"] for k, b in cache.cargos.items()}
+    assert after == before
+    recreated = [pod["metadata"]["name"] for p in plans for _, pod in p.pods]
+    assert sorted(recreated) == ["a-0", "a-1", "b-0"], "missing pods are created at the recorded places"
+    used = [(r["node"], g) for pl in after.values() for r in pl for g in r["gpuIds"]]
+    assert len(used) == len(set(used)) == 16
+
+
+def test_queued_minicluster_says_why_and_position() -> None:
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", minicluster("big", 16, 16)))
+    settle(Decider(Engine()), cache)
+    status = cache.miniclusters["t/big"]["status"]
+    assert status["queuePosition"] == 1
+    assert "needs 16" in status["message"]
+    cond = next(c for c in status["conditions"] if c["type"] == "Admitted")
+    assert cond["status"] == "False" and cond["reason"] == "Queued"
+
+
+def test_higher_priority_preempts_borrowed_cargo_with_notice() -> None:
+    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
+                      ("miniclusters", minicluster("low", 0, 16)),
+                      ("cargos", cargo("borrower", "low", 2, 8)))
+    decider = Decider(Engine())
+    settle(decider, cache)
+    assert cache.cargos["t/borrower"]["status"]["phase"] == "Placed"
+    cache.apply("miniclusters", None, minicluster("high", 8, 8, priority=10, created="2026-01-02T00:00:00Z"))
+    plans = settle(decider, cache)
+    status = cache.cargos["t/borrower"]["status"]
+    preempted = next(c for c in status["conditions"] if c["type"] == "Preempted")
+    assert preempted["status"] == "True" and "t/high" in preempted["message"]
+    assert any(e.reason == "Preempted" for p in plans for e in p.events)
+    deletes = {d[1] for p in plans for d in p.pod_deletes}
+    assert deletes == set(), "no pods were made in this test, so there is nothing to delete yet"
+
+
+@pytest.mark.parametrize("replicas", [0])
+def test_scaled_to_zero_cargo_waits_with_reason(replicas: int) -> None:
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", minicluster("mc", 0, 8)),
+                      ("cargos", cargo("c", "mc", replicas, 1)))
+    settle(Decider(Engine()), cache)
+    status = cache.cargos["t/c"]["status"]
+    assert status["phase"] == "Pending"
+    assert next(c for c in status["conditions"] if c["type"] == "Placed")["reason"] == "ScaledToZero"
