@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 import crane
+from crane.cli.serve import serve
 
 app = typer.Typer(
     name="crane",
@@ -27,6 +28,7 @@ def _root(
     """Crane: elastic GPU MiniClusters and all-or-nothing Cargos."""
 
 
+app.command("serve")(serve)
 from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
 
 

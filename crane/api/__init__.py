@@ -1,0 +1,1 @@
+"""Crane's REST API: FastAPI app, persistence, auth and the backends behind one interface."""

@@ -1,0 +1,71 @@
+"""The FastAPI application: ``/v1`` routers, problem+json errors, audit, metrics, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import crane
+from crane.api import problems
+from crane.api.audit import AuditMiddleware
+from crane.api.auth import bootstrap
+from crane.api.backend import Backend
+from crane.api.db import make_engine, migrate
+from crane.api.deps import AppState
+from crane.api.events import EventHub
+from crane.api.factory import make_backend
+from crane.api.metrics import Metrics, MetricsMiddleware
+from crane.api.routers import access, cargos, cluster, events, health, miniclusters
+from crane.api.settings import ApiSettings
+
+
+def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI:
+    """The API for ``settings``; ``backend`` defaults to the configured one."""
+    db = make_engine(settings.database_url)
+    chosen = backend if backend is not None else make_backend(settings)
+    hub = EventHub(chosen, db, settings.event_buffer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(migrate, db)
+        minted = await run_in_threadpool(
+            bootstrap, db, settings.default_tenant, settings.bootstrap_token
+        )
+        if minted is not None and settings.bootstrap_token is None:
+            print(
+                f"crane: admin token (shown once, keep it): {minted}", file=sys.stderr, flush=True
+            )
+        await chosen.start()
+        pump = asyncio.create_task(hub.run(), name="crane-events")
+        try:
+            yield
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            await chosen.close()
+            db.dispose()
+
+    app = FastAPI(
+        title="Crane API",
+        version=crane.__version__,
+        description="Elastic GPU MiniClusters and all-or-nothing Cargos.",
+        lifespan=lifespan,
+    )
+    app.state.crane = AppState(settings, db, chosen, hub, set())
+    problems.install(app)
+    v1 = APIRouter(prefix="/v1")
+    for router in (miniclusters, cargos, cluster, events, access):
+        v1.include_router(router.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    metrics = Metrics()
+    app.add_route("/metrics", metrics.render, include_in_schema=False)
+    app.add_middleware(AuditMiddleware, engine=db)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

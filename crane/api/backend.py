@@ -1,0 +1,123 @@
+"""The interface every backend implements: Kubernetes (CRs are the truth) and Docker (SQL is).
+
+Every call is tenant-scoped: ``tenant`` is the Kubernetes namespace or the Docker tenant row.
+An object of another tenant does not exist for the caller: raise :class:`NotFound`.
+Backends raise the errors of :mod:`crane.api.errors` with a detail a person can act on;
+anything else is a bug and surfaces as a 500.
+
+Contract of the mutating calls:
+
+* ``grow`` is atomic per MiniCluster: concurrent grows never take it past ``gpus.max`` and
+  never place a cargo twice. A cargo that would exceed ``max`` is denied (not created). A cargo
+  within ``max`` that cannot be placed now (the engine's dry run says so) is denied too, unless
+  ``allow_pending``, in which case it is created and waits. Denials carry the engine's
+  explanation sentence. ``wait`` returns when every added cargo is Running (or Placed, where the
+  backend has no pods) or ``timeout_seconds`` passed (``timed_out=true``); the result is
+  granted (all added), partial (some) or denied (none).
+* ``shrink`` removes whole cargos (the named ones, or the ``count`` newest) honouring the grace
+  period, so the program gets SIGTERM and time to checkpoint.
+* Idempotency, auth and the audit log are the API's job, not the backend's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from crane.api.schemas import (
+    Cargo,
+    CargoCreate,
+    DryRunRequest,
+    DryRunResult,
+    Event,
+    ExplainResult,
+    GrowRequest,
+    GrowResult,
+    MiniCluster,
+    MiniClusterCreate,
+    MiniClusterPatch,
+    NodeOut,
+    ShrinkRequest,
+    ShrinkResult,
+)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where MiniClusters and Cargos live and get placed."""
+
+    name: str
+    """``kube`` or ``docker``: shown by ``/readyz`` and in metrics."""
+
+    async def start(self) -> None:
+        """Connect and start background work (watches); called once at app startup."""
+
+    async def close(self) -> None:
+        """Stop background work and release connections."""
+
+    async def ready(self) -> str | None:
+        """``None`` when requests can be served, else why not (shown by ``/readyz``)."""
+
+    # MiniClusters
+
+    async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
+        """Raises Conflict when the name is taken in this tenant."""
+
+    async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
+        """Oldest first."""
+
+    async def get_minicluster(self, tenant: str, name: str) -> MiniCluster: ...
+
+    async def patch_minicluster(
+        self, tenant: str, name: str, patch: MiniClusterPatch
+    ) -> MiniCluster:
+        """Merge ``patch`` into the spec; raises Invalid when the result is not a valid spec."""
+
+    async def delete_minicluster(self, tenant: str, name: str) -> None:
+        """Deletes its cargos too (after their grace periods)."""
+
+    async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult: ...
+
+    async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult: ...
+
+    async def explain(self, tenant: str, name: str) -> ExplainResult: ...
+
+    # Cargos
+
+    async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
+        """Raises NotFound when ``spec.miniCluster`` does not exist in this tenant."""
+
+    async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
+        """Oldest first; only those of ``minicluster`` when given."""
+
+    async def get_cargo(self, tenant: str, name: str) -> Cargo: ...
+
+    async def delete_cargo(
+        self, tenant: str, name: str, grace_period_seconds: int | None = None
+    ) -> None: ...
+
+    def cargo_logs(
+        self,
+        tenant: str,
+        name: str,
+        replica: int = 0,
+        follow: bool = False,
+        tail: int | None = None,
+    ) -> AsyncIterator[str]:
+        """Lines of one replica's log; with ``follow``, until the container ends or the client
+        leaves.
+
+        Raises NotFound (unknown cargo or replica) before the first line is yielded.
+        """
+
+    # cluster-wide
+
+    async def nodes(self) -> list[NodeOut]:
+        """The GPU map with real MiniCluster and cargo keys ``tenant/name``; the API redacts."""
+
+    async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
+        """Place a hypothetical object against the live state; changes nothing."""
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every tenant's events as they happen (the API filters per subscriber and records
+        usage intervals from Placed / Succeeded / Failed / Preempted / Deleted)."""

@@ -1,0 +1,117 @@
+"""The API's tables (sqlmodel) and the database engine. The schema is Alembic's to create."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, UniqueConstraint, event
+from sqlmodel import Field, SQLModel, create_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TenantRow(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    name: str = Field(primary_key=True, max_length=63)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TokenRow(SQLModel, table=True):
+    """A bearer token; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "tokens"
+
+    id: str = Field(primary_key=True, max_length=32)
+    secret_sha256: str = Field(max_length=64)
+    scope: str = Field(max_length=16)
+    tenant: str | None = Field(default=None, max_length=63, index=True)
+    minicluster: str | None = Field(default=None, max_length=63)
+    description: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+
+class AuditRow(SQLModel, table=True):
+    """One mutating call: who (token), what (method and path), when, and the result."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    time: datetime = Field(default_factory=utcnow, index=True)
+    token_id: str | None = Field(default=None, max_length=32)
+    tenant: str | None = Field(default=None, max_length=63, index=True)
+    action: str = Field(max_length=16)
+    target: str = Field(max_length=300)
+    status: int
+    detail: str = Field(default="", max_length=1000)
+
+
+class UsageIntervalRow(SQLModel, table=True):
+    """A cargo held ``gpus`` GPUs from ``start`` until ``end`` (open while it still holds them)."""
+
+    __tablename__ = "usage_intervals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=63, index=True)
+    minicluster: str = Field(max_length=63)
+    cargo: str = Field(max_length=63)
+    gpus: int
+    start: datetime = Field(index=True)
+    end: datetime | None = Field(default=None, index=True)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first answer to a request sent with an ``Idempotency-Key``.
+
+    A row with ``status`` null is a claim: that request is still running.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_principal_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal: str = Field(max_length=100)
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status: int | None = None
+    body: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

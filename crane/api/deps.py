@@ -1,0 +1,122 @@
+"""Request dependencies: the app's state, the caller, the tenant it acts in, list paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from crane.api.auth import Principal, authenticate
+from crane.api.backend import Backend
+from crane.api.db import TenantRow
+from crane.api.errors import NotFound
+from crane.api.events import EventHub
+from crane.api.schemas import NAME_PATTERN
+from crane.api.settings import ApiSettings
+
+
+@dataclass
+class AppState:
+    settings: ApiSettings
+    db: Engine
+    backend: Backend
+    hub: EventHub
+    tenants: set[str]
+    """Tenants known to exist (a cache of positive lookups)."""
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.crane
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+async def principal(
+    request: Request,
+    state: State,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Principal:
+    who = await run_in_threadpool(authenticate, state.db, authorization)
+    request.state.principal = who
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def _tenant_exists(db: Engine, name: str) -> bool:
+    with Session(db) as session:
+        return session.get(TenantRow, name) is not None
+
+
+@dataclass
+class Context:
+    """A tenant-scoped call: who, in which tenant, against what."""
+
+    principal: Principal
+    tenant: str
+    state: AppState
+
+    @property
+    def backend(self) -> Backend:
+        return self.state.backend
+
+    @property
+    def idempotency_principal(self) -> str:
+        return f"{self.tenant}/{self.principal.token_id}"
+
+
+async def context(
+    request: Request,
+    state: State,
+    who: Caller,
+    tenant: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            max_length=63,
+            description="the tenant to act in; default: the token's (admin: 'default')",
+        ),
+    ] = None,
+) -> Context:
+    name = who.tenant_for(tenant, state.settings.default_tenant)
+    if name not in state.tenants:
+        if not await run_in_threadpool(_tenant_exists, state.db, name):
+            raise NotFound(f"tenant {name!r} not found: an admin creates it with POST /v1/tenants")
+        state.tenants.add(name)
+    request.state.tenant = name
+    return Context(who, name, state)
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
+    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+Pages = Annotated[Paging, Depends(paging)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="a retry with the same key returns the first answer and does nothing twice",
+    ),
+]

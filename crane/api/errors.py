@@ -1,0 +1,71 @@
+"""Errors a backend or a router raises; the app renders each as ``application/problem+json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FieldError:
+    """One invalid field: its location (``["body", "spec", "gpus", "max"]``) and what to fix."""
+
+    loc: list[str | int]
+    msg: str
+
+
+@dataclass
+class CraneError(Exception):
+    """Base class: ``detail`` says what happened and what to do next."""
+
+    detail: str
+    status: int = 500
+    title: str = "Internal error"
+    errors: list[FieldError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class NotFound(CraneError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 404, "Not found")
+
+
+class Conflict(CraneError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 409, "Conflict")
+
+
+class Invalid(CraneError):
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail, 422, "Invalid request", errors or [])
+
+
+class Unauthorized(CraneError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 401, "Unauthorized")
+
+
+class Forbidden(CraneError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 403, "Forbidden")
+
+
+class Unavailable(CraneError):
+    """The backend (Kubernetes API, Docker host, database) cannot be reached right now."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 503, "Backend unavailable")
+
+
+def problem_body(err: CraneError) -> dict[str, object]:
+    """The ``application/problem+json`` document of an error."""
+    body: dict[str, object] = {
+        "type": f"https://crane.dev/problems/{err.title.lower().replace(' ', '-')}",
+        "title": err.title,
+        "status": err.status,
+        "detail": err.detail,
+    }
+    if err.errors:
+        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in err.errors]
+    return body

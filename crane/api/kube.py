@@ -1,0 +1,757 @@
+"""The Kubernetes backend: MiniCluster and Cargo CRs are the truth, tenant = namespace.
+
+The operator places; this backend writes specs, reads statuses, watches cargos for events and
+streams pod logs. The kubernetes client is synchronous, so every call runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from crane.api import kube_snapshot
+from crane.api.errors import Conflict, CraneError, FieldError, Invalid, NotFound, Unavailable
+from crane.api.schemas import (
+    Cargo,
+    CargoCreate,
+    CargoExplain,
+    CargoGrant,
+    CargoShape,
+    DryRunRequest,
+    DryRunResult,
+    Event,
+    EventType,
+    ExplainResult,
+    GpuSlotOut,
+    GrowOutcome,
+    GrowRequest,
+    GrowResult,
+    MiniCluster,
+    MiniClusterCreate,
+    MiniClusterPatch,
+    NodeOut,
+    ShrinkRequest,
+    ShrinkResult,
+)
+from crane.api.settings import ApiSettings
+from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, VERSION
+from crane.kube.names import CARGOS as CARGOS
+from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
+from crane.kube.names import MINICLUSTERS as MCS
+from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
+from crane.model.conditions import find_condition
+from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from crane.placement import Engine
+
+TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
+DECISION_SECONDS = 10.0
+"""How long grow waits for the operator to place or pend a new cargo before answering."""
+POLL_SECONDS = 0.2
+T = TypeVar("T")
+
+
+def _time(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _mc(body: dict[str, Any]) -> MiniCluster:
+    meta = body["metadata"]
+    return MiniCluster(
+        name=meta["name"],
+        tenant=meta["namespace"],
+        uid=meta.get("uid", ""),
+        spec=MiniClusterSpec.model_validate(body.get("spec") or {}),
+        status=MiniClusterStatus.model_validate(body.get("status") or {}),
+        labels=meta.get("labels") or {},
+        created_at=_time(meta.get("creationTimestamp")),
+        generation=meta.get("generation", 1),
+    )
+
+
+def _cargo(body: dict[str, Any]) -> Cargo:
+    meta = body["metadata"]
+    return Cargo(
+        name=meta["name"],
+        tenant=meta["namespace"],
+        uid=meta.get("uid", ""),
+        spec=CargoSpec.model_validate(body.get("spec") or {}),
+        status=CargoStatus.model_validate(body.get("status") or {}),
+        created_at=_time(meta.get("creationTimestamp")),
+    )
+
+
+def _api_error(err: ApiException, what: str) -> CraneError:
+    """Map the Kubernetes API's answer to an error a person can act on."""
+    try:
+        message = json.loads(err.body or "{}").get("message", "") or str(err.reason)
+    except ValueError:
+        message = str(err.reason)
+    if err.status == 404:
+        return NotFound(f"{what} not found")
+    if err.status == 409:
+        return Conflict(f"{what} exists already or changed meanwhile: {message}")
+    if err.status in (400, 422):
+        return Invalid(f"{what} is invalid: {message}")
+    return Unavailable(f"the Kubernetes API answered {err.status} for {what}: {message}")
+
+
+class KubeBackend:
+    """Reads and writes ``miniclusters.crane.io`` and ``cargos.crane.io`` v1alpha1."""
+
+    name = "kube"
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self._settings = settings
+        self._api: client.ApiClient | None = None
+        self._no_config = "the Kubernetes backend has not started"
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the kubeconfig (or the in-cluster account); without one, serve 503s that say so."""
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=self._settings.kubeconfig, client_configuration=cfg)
+        except (config.ConfigException, OSError):
+            try:
+                config.load_incluster_config(client_configuration=cfg)
+            except config.ConfigException:
+                self._no_config = (
+                    "no Kubernetes configuration: set CRANE_KUBECONFIG or KUBECONFIG, "
+                    "run in a cluster, or use --backend docker"
+                )
+                return
+        cfg.connection_pool_maxsize = 32
+        self._api = client.ApiClient(cfg)
+
+    async def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+    @property
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self._api)
+
+    @property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self._api)
+
+    async def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._api is None:
+            raise Unavailable(self._no_config)
+
+        def run() -> T:
+            try:
+                return fn(*args, **kwargs)
+            except ApiException as err:
+                raise _api_error(err, what) from None
+            except OSError as err:
+                raise Unavailable(f"cannot reach the Kubernetes API ({err}): is it up?") from None
+
+        return await asyncio.to_thread(run)
+
+    async def ready(self) -> str | None:
+        if self._api is None:
+            return self._no_config
+        try:
+            await self._call(
+                "the cargos CRD",
+                self._custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                CARGOS,
+                limit=1,
+            )
+        except CraneError as err:
+            return f"{err.detail} (are Crane's CRDs installed? kubectl apply -f helm/crane/crds/)"
+        return None
+
+    # --- MiniClusters -----------------------------------------------------------------------
+
+    async def _ensure_namespace(self, tenant: str) -> None:
+        try:
+            await self._call(f"namespace {tenant!r}", self._core.read_namespace, tenant)
+        except NotFound:
+            body = {"metadata": {"name": tenant, "labels": {"crane.io/tenant": "true"}}}
+            with contextlib.suppress(Conflict):
+                await self._call(f"namespace {tenant!r}", self._core.create_namespace, body)
+
+    async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
+        await self._ensure_namespace(tenant)
+        obj = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MiniCluster",
+            "metadata": {"name": body.name, "namespace": tenant, "labels": body.labels},
+            "spec": body.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        created = await self._call(
+            f"minicluster {body.name!r}",
+            self._custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            MCS,
+            obj,
+        )
+        return _mc(created)
+
+    async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
+        try:
+            got = await self._call(
+                "miniclusters",
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                MCS,
+            )
+        except NotFound:
+            return []
+        items = [_mc(b) for b in got["items"]]
+        return sorted(items, key=lambda m: (m.created_at, m.name))
+
+    async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self._call(
+            f"minicluster {name!r}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            MCS,
+            name,
+        )
+        return body
+
+    async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
+        return _mc(await self._get_mc_body(tenant, name))
+
+    async def patch_minicluster(
+        self, tenant: str, name: str, patch: MiniClusterPatch
+    ) -> MiniCluster:
+        current = await self.get_minicluster(tenant, name)
+        changes = patch.model_dump(mode="json", by_alias=True, exclude_none=True)
+        labels = changes.pop("labels", None)
+        merged = current.spec.model_dump(mode="json", by_alias=True, exclude_none=True) | changes
+        try:
+            spec = MiniClusterSpec.model_validate(merged)
+        except ValidationError as err:
+            fields = [FieldError(["body", *e["loc"]], e["msg"]) for e in err.errors()]
+            summary = "; ".join(f.msg.removeprefix("Value error, ") for f in fields)
+            raise Invalid(f"the patched spec is invalid: {summary}", fields) from None
+        body: dict[str, Any] = {
+            "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        }
+        if labels is not None:
+            body["metadata"] = {"labels": labels}
+        updated = await self._call(
+            f"minicluster {name!r}",
+            self._custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            MCS,
+            name,
+            body,
+        )
+        return _mc(updated)
+
+    async def delete_minicluster(self, tenant: str, name: str) -> None:
+        await self._call(
+            f"minicluster {name!r}",
+            self._custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            MCS,
+            name,
+            propagation_policy="Foreground",
+        )
+
+    # --- cargos -----------------------------------------------------------------------------
+
+    async def _cargo_bodies(self, tenant: str, minicluster: str | None) -> list[dict[str, Any]]:
+        try:
+            got = await self._call(
+                "cargos",
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                CARGOS,
+            )
+        except NotFound:
+            return []
+        items: list[dict[str, Any]] = got["items"]
+        if minicluster is None:
+            return items
+        return [b for b in items if (b.get("spec") or {}).get("miniCluster") == minicluster]
+
+    async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
+        items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
+        return sorted(items, key=lambda c: (c.created_at, c.name))
+
+    async def get_cargo(self, tenant: str, name: str) -> Cargo:
+        body = await self._call(
+            f"cargo {name!r}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            CARGOS,
+            name,
+        )
+        return _cargo(body)
+
+    async def _create_cargo(
+        self, tenant: str, mc: dict[str, Any], name: str, spec: CargoSpec
+    ) -> Cargo:
+        meta = mc["metadata"]
+        obj = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Cargo",
+            "metadata": {
+                "name": name,
+                "namespace": tenant,
+                "labels": {MC_LABEL: meta["name"]},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "MiniCluster",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        created = await self._call(
+            f"cargo {name!r}",
+            self._custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            CARGOS,
+            obj,
+        )
+        return _cargo(created)
+
+    async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
+        mc_name = body.spec.mini_cluster
+        async with self._locks[f"{tenant}/{mc_name}"]:
+            mc = await self._get_mc_body(tenant, mc_name)
+            existing = await self._cargo_bodies(tenant, mc_name)
+            name = body.name or self._next_names(mc_name, existing, 1)[0]
+            return await self._create_cargo(tenant, mc, name, body.spec)
+
+    async def delete_cargo(
+        self, tenant: str, name: str, grace_period_seconds: int | None = None
+    ) -> None:
+        await self._call(
+            f"cargo {name!r}",
+            self._custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            CARGOS,
+            name,
+            grace_period_seconds=grace_period_seconds,
+            propagation_policy="Foreground",
+        )
+
+    @staticmethod
+    def _next_names(mc: str, existing: list[dict[str, Any]], count: int) -> list[str]:
+        taken = {b["metadata"]["name"] for b in existing}
+        names: list[str] = []
+        index = 0
+        while len(names) < count:
+            candidate = f"{mc}-{index}"
+            if candidate not in taken:
+                names.append(candidate)
+            index += 1
+        return names
+
+    # --- grow, shrink, explain --------------------------------------------------------------
+
+    async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
+        async with self._locks[f"{tenant}/{name}"]:
+            mc_body = await self._get_mc_body(tenant, name)
+            mc = _mc(mc_body)
+            shapes = request.cargos or [self._template_shape(mc)] * (request.count or 0)
+            existing = await self._cargo_bodies(tenant, name)
+            used = sum(c.spec.gpus for c in map(_cargo, existing) if c.status.phase not in TERMINAL)
+            names = iter(self._next_names(name, existing, len(shapes)))
+            grants: list[CargoGrant] = []
+            reasons: list[str] = []
+            created: list[str] = []
+            for shape in shapes:
+                gpus = shape.replicas * shape.gpus_per_replica
+                if used + gpus > mc.spec.gpus.max:
+                    reason = (
+                        f"would take {name} to {used + gpus} GPUs, over gpus.max "
+                        f"({mc.spec.gpus.max}, {used} in use): raise max or shrink first"
+                    )
+                    grants.append(
+                        CargoGrant(name=None, gpus=gpus, added=False, phase="Denied", reason=reason)
+                    )
+                    reasons.append(reason)
+                    continue
+                cargo_name = shape.name or next(names)
+                await self._create_cargo(tenant, mc_body, cargo_name, shape.spec(name))
+                created.append(cargo_name)
+                used += gpus
+                grants.append(CargoGrant(name=cargo_name, gpus=gpus, added=True, phase="Pending"))
+            await self._settle(tenant, grants, request, reasons)
+        if request.wait:
+            timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
+        else:
+            timed_out = False
+        added = sum(g.added for g in grants)
+        outcome = (
+            GrowOutcome.GRANTED
+            if added == len(grants)
+            else GrowOutcome.PARTIAL
+            if added
+            else GrowOutcome.DENIED
+        )
+        return GrowResult(
+            result=outcome,
+            requested=len(grants),
+            added=added,
+            cargos=grants,
+            reasons=reasons,
+            timed_out=timed_out,
+        )
+
+    @staticmethod
+    def _template_shape(mc: MiniCluster) -> CargoShape:
+        template = mc.spec.template
+        if template is None:
+            raise Invalid(
+                f"minicluster {mc.name!r} has no spec.template: grow by giving cargos, "
+                "or add a template with PATCH"
+            )
+        return CargoShape(
+            replicas=template.replicas,
+            gpus_per_replica=template.gpus_per_replica,
+            template=template.template,
+            topology=template.topology,
+            restart_policy=template.restart_policy,
+            backoff_limit=template.backoff_limit,
+        )
+
+    async def _settle(
+        self, tenant: str, grants: list[CargoGrant], request: GrowRequest, reasons: list[str]
+    ) -> None:
+        """Wait for the operator's decision on each new cargo; without ``allow_pending`` a cargo
+        it cannot place now is taken back and reported denied with the operator's reason."""
+        pending = {g.name: g for g in grants if g.added and g.name}
+        deadline = time.monotonic() + min(DECISION_SECONDS, request.timeout_seconds)
+        while pending:
+            for cargo_name, grant in list(pending.items()):
+                cargo = await self.get_cargo(tenant, cargo_name)
+                placed = find_condition(cargo.status.conditions, "Placed")
+                grant.phase = cargo.status.phase.value
+                if cargo.status.phase is not CargoPhase.PENDING:
+                    del pending[cargo_name]
+                elif placed is not None and placed.status.value == "False":
+                    grant.reason = placed.message or cargo.status.message
+                    del pending[cargo_name]
+            if time.monotonic() > deadline:
+                break
+            if pending:
+                await asyncio.sleep(POLL_SECONDS)
+        for grant in grants:
+            if grant.added and grant.phase == CargoPhase.PENDING.value:
+                grant.reason = grant.reason or "the operator has not placed it yet"
+                if request.allow_pending:
+                    reasons.append(f"{grant.name} waits: {grant.reason}")
+                    continue
+                assert grant.name is not None
+                await self.delete_cargo(tenant, grant.name, 0)
+                grant.added, grant.phase = False, "Denied"
+                reasons.append(f"{grant.name} cannot be placed now: {grant.reason}")
+
+    async def _wait_running(self, tenant: str, grants: list[CargoGrant], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        waiting = [g for g in grants if g.added and g.name]
+        while waiting:
+            for grant in list(waiting):
+                assert grant.name is not None
+                cargo = await self.get_cargo(tenant, grant.name)
+                grant.phase = cargo.status.phase.value
+                if cargo.status.phase is not CargoPhase.PENDING and (
+                    cargo.status.phase is not CargoPhase.PLACED
+                ):
+                    waiting.remove(grant)
+            if not waiting:
+                return False
+            if time.monotonic() > deadline:
+                return True
+            await asyncio.sleep(POLL_SECONDS)
+        return False
+
+    async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
+        async with self._locks[f"{tenant}/{name}"]:
+            await self._get_mc_body(tenant, name)
+            cargos = [c for c in await self.list_cargos(tenant, name)]
+            if request.cargos is not None:
+                known = {c.name for c in cargos}
+                missing = [n for n in request.cargos if n not in known]
+                if missing:
+                    raise NotFound(f"cargos {', '.join(missing)} not found in minicluster {name!r}")
+                victims = list(dict.fromkeys(request.cargos))
+            else:
+                live = [c for c in cargos if c.status.phase not in TERMINAL]
+                victims = [c.name for c in reversed(live)][: request.count]
+            for victim in victims:
+                await self.delete_cargo(tenant, victim, request.grace_period_seconds)
+        return ShrinkResult(removed=victims, grace_period_seconds=request.grace_period_seconds)
+
+    async def explain(self, tenant: str, name: str) -> ExplainResult:
+        mc = await self.get_minicluster(tenant, name)
+        admitted = find_condition(mc.status.conditions, "Admitted")
+        is_admitted = admitted is not None and admitted.status.value == "True"
+        message = (
+            mc.status.message
+            or (admitted.message if admitted else "")
+            or (
+                "admitted"
+                if is_admitted
+                else "the operator has not looked at it yet: is it running?"
+            )
+        )
+        cargos = [
+            CargoExplain(name=c.name, phase=c.status.phase.value, message=c.status.message)
+            for c in await self.list_cargos(tenant, name)
+        ]
+        engine = await self._snapshot()
+        exp = engine.explain_minicluster(f"{tenant}/{name}")
+        return ExplainResult(
+            name=name,
+            admitted=is_admitted,
+            message=message,
+            queue_position=mc.status.queue_position,
+            explanation=kube_snapshot.explanation_out(exp),
+            cargos=cargos,
+        )
+
+    # --- cluster-wide -----------------------------------------------------------------------
+
+    async def nodes(self) -> list[NodeOut]:
+        nodes = await self._call("nodes", self._core.list_node)
+        pods = await self._call(
+            "pods", self._core.list_pod_for_all_namespaces, label_selector=CARGO_LABEL
+        )
+        mcs = await self._call(
+            "miniclusters", self._custom.list_cluster_custom_object, GROUP, VERSION, MCS
+        )
+        reserved: dict[tuple[str, int], str] = {}
+        for body in mcs["items"]:
+            meta = body["metadata"]
+            status = MiniClusterStatus.model_validate(body.get("status") or {})
+            for node, ids in status.reservation.items():
+                for gpu in ids:
+                    reserved[(node, gpu)] = f"{meta['namespace']}/{meta['name']}"
+        used: dict[tuple[str, int], tuple[str, str]] = {}
+        for pod in pods.items:
+            if pod.status.phase in ("Succeeded", "Failed") or not pod.spec.node_name:
+                continue
+            meta = pod.metadata
+            ids = (meta.annotations or {}).get(GPU_IDS_ANNOTATION, "")
+            mc = f"{meta.namespace}/{(meta.labels or {}).get(MC_LABEL, '')}"
+            cargo = f"{meta.namespace}/{(meta.labels or {}).get(CARGO_LABEL, '')}"
+            for gpu in filter(None, ids.split(",")):
+                used[(pod.spec.node_name, int(gpu))] = (mc, cargo)
+        out: list[NodeOut] = []
+        for node in nodes.items:
+            labels = node.metadata.labels or {}
+            alloc = node.status.allocatable or {}
+            count = int(str(alloc.get(GPU_RESOURCE, "0")))
+            if not count:
+                continue
+            ready = any(
+                c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+            )
+            gpus = []
+            for gpu in range(count):
+                mc, cargo = used.get((node.metadata.name, gpu), (None, None))
+                gpus.append(
+                    GpuSlotOut(
+                        id=gpu,
+                        reserved_for=reserved.get((node.metadata.name, gpu)),
+                        mini_cluster=mc,
+                        cargo=cargo,
+                    )
+                )
+            out.append(
+                NodeOut(
+                    name=node.metadata.name,
+                    gpu_product=labels.get(GPU_PRODUCT_LABEL, ""),
+                    gpu_count=count,
+                    ready=ready,
+                    schedulable=not node.spec.unschedulable,
+                    labels=labels,
+                    gpus=gpus,
+                )
+            )
+        return sorted(out, key=lambda n: n.name)
+
+    async def _raw(self, what: str, fn: Callable[..., Any], *args: Any) -> list[dict[str, Any]]:
+        resp = await self._call(what, fn, *args, _preload_content=False)
+        items: list[dict[str, Any]] = json.loads(resp.data)["items"]
+        return items
+
+    async def _snapshot(self) -> Engine:
+        """The live state as a what-if engine (Nodes, MiniCluster and Cargo statuses)."""
+        nodes = await self._raw("nodes", self._core.list_node)
+        mcs = await self._raw(
+            "miniclusters", self._custom.list_cluster_custom_object, GROUP, VERSION, MCS
+        )
+        cargos = await self._raw(
+            "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
+        )
+        return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos)
+
+    async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
+        if request.cargo is not None:
+            await self._get_mc_body(tenant, request.cargo.mini_cluster)
+            engine = await self._snapshot()
+            return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+        assert request.mini_cluster is not None
+        engine = await self._snapshot()
+        return kube_snapshot.dry_run_minicluster(engine, tenant, request.mini_cluster)
+
+    def cargo_logs(
+        self,
+        tenant: str,
+        name: str,
+        replica: int = 0,
+        follow: bool = False,
+        tail: int | None = None,
+    ) -> AsyncIterator[str]:
+        return self._logs(tenant, name, replica, follow, tail)
+
+    async def _logs(
+        self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
+    ) -> AsyncIterator[str]:
+        pod = f"{name}-{replica}"
+        resp = await self._call(
+            f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
+            self._core.read_namespaced_pod_log,
+            pod,
+            tenant,
+            follow=follow,
+            tail_lines=tail,
+            _preload_content=False,
+        )
+        lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
+        try:
+            async for line in lines:
+                yield line
+        finally:
+            resp.release_conn()
+
+    def events(self) -> AsyncIterator[Event]:
+        if self._api is None:
+            return _never()
+        return _thread_iter(self._watch_cargos)
+
+    def _watch_cargos(self) -> Iterator[Event]:
+        """Cargo phase changes across namespaces as events; restarts the watch when it ends."""
+        seen: dict[str, CargoPhase] = {}
+        custom = self._custom
+        while True:
+            stream = watch.Watch().stream(
+                custom.list_cluster_custom_object, GROUP, VERSION, CARGOS, timeout_seconds=300
+            )
+            for item in stream:
+                body = item["object"]
+                try:
+                    cargo = _cargo(body)
+                except (KeyError, ValidationError):
+                    continue
+                key = f"{cargo.tenant}/{cargo.name}"
+                if item["type"] == "DELETED":
+                    if seen.pop(key, None) is not None:
+                        yield self._event(EventType.DELETED, cargo, "cargo deleted")
+                    continue
+                before, now = seen.get(key), cargo.status.phase
+                seen[key] = now
+                preempting = find_condition(cargo.status.conditions, "Preempted")
+                if (
+                    preempting is not None
+                    and preempting.status.value == "False"
+                    and preempting.reason == "PreemptionNotice"
+                    and before is not None
+                    and before not in TERMINAL
+                ):
+                    yield self._event(EventType.PREEMPTING, cargo, preempting.message)
+                if before == now or now is CargoPhase.PENDING:
+                    continue
+                yield self._event(EventType(now.value), cargo, cargo.status.message)
+                if now is CargoPhase.RUNNING and before in (None, CargoPhase.PENDING):
+                    yield self._event(EventType.PLACED, cargo, "placed")
+
+    @staticmethod
+    def _event(kind: EventType, cargo: Cargo, message: str) -> Event:
+        return Event(
+            type=kind,
+            tenant=cargo.tenant,
+            mini_cluster=cargo.spec.mini_cluster,
+            cargo=cargo.name,
+            gpus=cargo.spec.gpus,
+            message=message,
+            time=datetime.now(UTC),
+        )
+
+
+async def _never() -> AsyncIterator[Event]:
+    """No cluster, no events: wait until cancelled."""
+    await asyncio.Event().wait()
+    yield  # type: ignore[misc]
+
+
+async def _thread_iter(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    """Consume a blocking iterator in a daemon thread and yield its items here."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(1024)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for value in make():
+                if stop.is_set():
+                    return
+                asyncio.run_coroutine_threadsafe(queue.put(("item", value)), loop).result()
+        except BaseException as exc:
+            asyncio.run_coroutine_threadsafe(queue.put(("error", exc)), loop)
+        else:
+            asyncio.run_coroutine_threadsafe(queue.put(("end", None)), loop)
+
+    threading.Thread(target=pump, daemon=True, name="crane-kube-stream").start()
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()

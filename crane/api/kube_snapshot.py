@@ -1,0 +1,145 @@
+"""A placement engine rebuilt from the cluster's Nodes and Crane's CRs, for what-if questions.
+
+The operator's engine decides; this copy only answers dry-runs and explanations, from the same
+truth the operator reads (reservations and placements recorded in the CRs' status).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from crane.api.schemas import DryRunPlacement, DryRunResult, ExplanationOut
+from crane.kube.nodes import inventory, node_view
+from crane.kube.resources import (
+    cargo_request,
+    cargo_status,
+    minicluster_request,
+    minicluster_status,
+    parse_cargo_spec,
+    parse_minicluster_spec,
+)
+from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, TopologyLevels
+from crane.placement import CargoRequest, Engine, Explanation, MiniClusterRequest, Outcome
+
+log = logging.getLogger("crane.api.kube")
+ENDED = (CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
+
+
+def build(
+    nodes: Iterable[Mapping[str, Any]],
+    miniclusters: Iterable[Mapping[str, Any]],
+    cargos: Iterable[Mapping[str, Any]],
+    levels: TopologyLevels | None = None,
+) -> Engine:
+    """An engine holding every node, admitted reservation and placed cargo; bad objects skipped."""
+    levels = levels or TopologyLevels()
+    engine = Engine(levels)
+    keys = [lv.key for lv in levels.levels]
+    for body in nodes:
+        view = node_view(body, keys)
+        if view.gpu_count:
+            engine.upsert_node(inventory(view))
+    for body in miniclusters:
+        try:
+            req = minicluster_request(body["metadata"], parse_minicluster_spec(body))
+        except ValidationError:
+            continue
+        engine.submit_minicluster(req)
+        reservation = minicluster_status(body).reservation
+        if reservation:
+            try:
+                engine.restore_reservation(req.key, reservation)
+            except (KeyError, ValueError) as err:
+                log.warning("what-if snapshot: %s", err)
+    for body in cargos:
+        status = cargo_status(body)
+        if not status.placement or status.phase in ENDED:
+            continue
+        try:
+            engine.restore_cargo(
+                cargo_request(body["metadata"], parse_cargo_spec(body)), status.placement
+            )
+        except (KeyError, ValueError, ValidationError) as err:
+            log.warning("what-if snapshot: %s", err)
+    return engine
+
+
+def explanation_out(exp: Explanation | None) -> ExplanationOut | None:
+    if exp is None:
+        return None
+    best = None
+    if exp.best is not None:
+        best = {
+            "level": exp.best.level,
+            "domain": exp.best.domain,
+            "free_gpus": exp.best.free_gpus,
+            "preemptible_gpus": exp.best.preemptible_gpus,
+        }
+    return ExplanationOut.model_validate(
+        {
+            "sentence": exp.sentence(),
+            "needed_gpus": exp.needed_gpus,
+            "gpu_type": exp.gpu_type,
+            "level": exp.level,
+            "required": exp.required,
+            "best": best,
+            "total_free_gpus": exp.total_free_gpus,
+            "preemptible_cargos": list(exp.preemptible_cargos),
+            "preemptible_gpus": exp.preemptible_gpus,
+            "detail": exp.detail,
+        }
+    )
+
+
+def dry_run_minicluster(engine: Engine, tenant: str, spec: MiniClusterSpec) -> DryRunResult:
+    req = MiniClusterRequest(
+        key=f"{tenant}/crane-dry-run",
+        gpu_type=spec.gpu_type,
+        min_gpus=spec.gpus.min,
+        max_gpus=spec.gpus.max,
+        topology=spec.topology,
+        priority=spec.priority,
+        created=float("inf"),
+        template_gpus_per_replica=spec.template.gpus_per_replica if spec.template else None,
+        template_replicas=spec.template.replicas if spec.template else None,
+    )
+    decision = engine.dry_run_minicluster(req)
+    fits = decision.outcome is Outcome.ADMITTED
+    exp = explanation_out(decision.explanation)
+    return DryRunResult(
+        outcome=decision.outcome.value,
+        fits=fits,
+        message=exp.sentence if exp else f"{spec.gpus.min} {spec.gpu_type} can be reserved now",
+        reservation={node: list(ids) for node, ids in decision.reservation.items()},
+        explanation=exp,
+    )
+
+
+def dry_run_cargo(engine: Engine, tenant: str, spec: CargoSpec) -> DryRunResult:
+    """Where a cargo of an existing MiniCluster would go now."""
+    mc_key = f"{tenant}/{spec.mini_cluster}"
+    req = CargoRequest(
+        key=f"{tenant}/crane-dry-run",
+        minicluster=mc_key,
+        replicas=spec.replicas,
+        gpus_per_replica=spec.gpus_per_replica,
+        topology=spec.topology,
+        created=float("inf"),
+    )
+    decision = engine.dry_run_cargo(req)
+    exp = explanation_out(decision.explanation)
+    fits = decision.outcome is Outcome.PLACED
+    return DryRunResult(
+        outcome=decision.outcome.value,
+        fits=fits,
+        message=exp.sentence if exp else f"{spec.gpus} GPUs can be placed now",
+        placements=[
+            DryRunPlacement(replica=p.replica, node=p.node, gpu_ids=p.gpu_ids, borrowed=p.borrowed)
+            for p in decision.placements
+        ],
+        explanation=exp,
+    )

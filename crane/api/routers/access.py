@@ -1,0 +1,208 @@
+"""Tenants, tokens, the audit log and ``whoami``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from crane.api.auth import Principal, mint
+from crane.api.db import AuditRow, TenantRow, TokenRow
+from crane.api.deps import Caller, Pages, State
+from crane.api.errors import Conflict, Forbidden, NotFound
+from crane.api.routers.miniclusters import PROBLEMS
+from crane.api.schemas import (
+    NAME_PATTERN,
+    AuditEntry,
+    Page,
+    Scope,
+    Tenant,
+    TenantCreate,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+)
+
+router = APIRouter(tags=["access"], responses=PROBLEMS)  # type: ignore[arg-type]
+TenantName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+TokenId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+
+
+def _token_public(row: TokenRow) -> TokenPublic:
+    return TokenPublic(
+        id=row.id,
+        scope=Scope(row.scope),
+        tenant=row.tenant,
+        mini_cluster=row.minicluster,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked=row.revoked,
+    )
+
+
+@router.get("/whoami", operation_id="whoAmI", response_model=TokenPublic)
+async def whoami(who: Caller, state: State) -> TokenPublic:
+    """The calling token (never its secret)."""
+
+    def load() -> TokenRow | None:
+        with Session(state.db) as session:
+            return session.get(TokenRow, who.token_id)
+
+    row = await run_in_threadpool(load)
+    if row is None:
+        raise NotFound("this token was deleted: ask an admin for a new one")
+    return _token_public(row)
+
+
+# --- tenants --------------------------------------------------------------------------------
+
+
+@router.get("/tenants", operation_id="listTenants", response_model=Page[Tenant])
+async def list_tenants(who: Caller, state: State, pages: Pages) -> Page[Tenant]:
+    who.require(Scope.ADMIN)
+
+    def load() -> tuple[list[TenantRow], int]:
+        with Session(state.db) as session:
+            rows = list(session.exec(select(TenantRow).order_by(col(TenantRow.name))))
+        return rows[pages.offset : pages.offset + pages.limit], len(rows)
+
+    rows, count = await run_in_threadpool(load)
+    return Page(items=[Tenant(name=r.name, created_at=r.created_at) for r in rows], count=count)
+
+
+@router.post("/tenants", operation_id="createTenant", response_model=Tenant, status_code=201)
+async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant:
+    who.require(Scope.ADMIN)
+
+    def add() -> TenantRow:
+        with Session(state.db) as session:
+            row = TenantRow(name=body.name)
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                raise Conflict(f"tenant {body.name!r} exists already") from None
+            session.refresh(row)
+            return row
+
+    row = await run_in_threadpool(add)
+    state.tenants.add(row.name)
+    return Tenant(name=row.name, created_at=row.created_at)
+
+
+@router.delete("/tenants/{name}", operation_id="deleteTenant", status_code=204)
+async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response:
+    """Delete a tenant with no MiniClusters left and revoke its tokens."""
+    who.require(Scope.ADMIN)
+    if name == state.settings.default_tenant:
+        raise Conflict(f"{name!r} is the default tenant and stays")
+    if await state.backend.list_miniclusters(name):
+        raise Conflict(f"tenant {name!r} still has MiniClusters: delete them first")
+
+    def drop() -> None:
+        with Session(state.db) as session:
+            row = session.get(TenantRow, name)
+            if row is None:
+                raise NotFound(f"tenant {name!r} not found")
+            for token in session.exec(select(TokenRow).where(TokenRow.tenant == name)):
+                token.revoked = True
+                session.add(token)
+            session.delete(row)
+            session.commit()
+
+    await run_in_threadpool(drop)
+    state.tenants.discard(name)
+    return Response(status_code=204)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def _may_manage(who: Principal, tenant: str | None, scope: Scope) -> None:
+    """Admins manage every token; a tenant token manages its tenant's non-admin tokens."""
+    if who.is_admin:
+        return
+    who.require(Scope.TENANT)
+    if scope is Scope.ADMIN:
+        raise Forbidden("only an admin token can create or revoke admin tokens")
+    if tenant != who.tenant:
+        raise NotFound(f"tenant {tenant!r} not found")
+
+
+@router.post("/tokens", operation_id="createToken", response_model=TokenCreated, status_code=201)
+async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCreated:
+    """Mint a token; its secret is in this answer only. Give app managers a minicluster token."""
+    _may_manage(who, body.tenant, body.scope)
+
+    def add() -> tuple[TokenRow, str]:
+        with Session(state.db) as session:
+            if body.tenant is not None and session.get(TenantRow, body.tenant) is None:
+                raise NotFound(f"tenant {body.tenant!r} not found: create it first")
+            row, text = mint(
+                body.scope, body.tenant, body.mini_cluster, body.description, body.expires_at
+            )
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row, text
+
+    row, text = await run_in_threadpool(add)
+    return TokenCreated(**_token_public(row).model_dump(), token=text)
+
+
+@router.get("/tokens", operation_id="listTokens", response_model=Page[TokenPublic])
+async def list_tokens(who: Caller, state: State, pages: Pages) -> Page[TokenPublic]:
+    """Admins see every token, a tenant token its tenant's."""
+    who.require(Scope.ADMIN, Scope.TENANT)
+
+    def load() -> list[TokenRow]:
+        query = select(TokenRow).order_by(col(TokenRow.created_at))
+        if not who.is_admin:
+            query = query.where(TokenRow.tenant == who.tenant)
+        with Session(state.db) as session:
+            return list(session.exec(query))
+
+    rows = await run_in_threadpool(load)
+    items = [_token_public(r) for r in rows[pages.offset : pages.offset + pages.limit]]
+    return Page(items=items, count=len(rows))
+
+
+@router.delete("/tokens/{token_id}", operation_id="revokeToken", status_code=204)
+async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response:
+    def revoke() -> None:
+        with Session(state.db) as session:
+            row = session.get(TokenRow, token_id)
+            if row is None or (not who.is_admin and row.tenant != who.tenant):
+                raise NotFound(f"token {token_id!r} not found")
+            _may_manage(who, row.tenant, Scope(row.scope))
+            row.revoked = True
+            session.add(row)
+            session.commit()
+
+    await run_in_threadpool(revoke)
+    return Response(status_code=204)
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+@router.get("/audit", operation_id="listAudit", response_model=Page[AuditEntry])
+async def list_audit(who: Caller, state: State, pages: Pages) -> Page[AuditEntry]:
+    """Every mutating call, newest first: token, tenant, method and path, status, detail."""
+    who.require(Scope.ADMIN)
+
+    def load() -> tuple[list[AuditRow], int]:
+        with Session(state.db) as session:
+            query = select(AuditRow).order_by(col(AuditRow.id).desc())
+            rows = list(session.exec(query.offset(pages.offset).limit(pages.limit)))
+            count = session.exec(select(func.count()).select_from(AuditRow)).one()
+            return rows, count
+
+    rows, count = await run_in_threadpool(load)
+    items = [AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+    return Page(items=items, count=count)

@@ -1,0 +1,101 @@
+"""Cargos: create, list, get, delete, and a replica's logs (streamed with ``follow``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from crane.api.deps import Ctx, IdempotencyKey, Pages
+from crane.api.idempotency import fingerprint, run_once
+from crane.api.routers.miniclusters import PROBLEMS
+from crane.api.schemas import NAME_PATTERN, Cargo, CargoCreate, Page, Scope
+
+router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)  # type: ignore[arg-type]
+CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+
+
+async def _visible(ctx: Ctx, name: str) -> Cargo:
+    cargo = await ctx.backend.get_cargo(ctx.tenant, name)
+    ctx.principal.check_minicluster(cargo.spec.mini_cluster, "cargo", name)
+    return cargo
+
+
+@router.post("", operation_id="createCargo", response_model=Cargo, status_code=201)
+async def create(
+    body: CargoCreate, ctx: Ctx, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Add one cargo to a MiniCluster; it waits Pending until it can be placed whole."""
+    ctx.principal.check_minicluster(body.spec.mini_cluster)
+
+    async def call() -> tuple[int, object]:
+        cargo = await ctx.backend.create_cargo(ctx.tenant, body)
+        return 201, cargo.model_dump(mode="json", by_alias=True)
+
+    fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+
+
+@router.get("", operation_id="listCargos", response_model=Page[Cargo])
+async def list_(
+    ctx: Ctx,
+    pages: Pages,
+    mini_cluster: Annotated[
+        str | None, Query(alias="miniCluster", pattern=NAME_PATTERN, max_length=63)
+    ] = None,
+) -> Page[Cargo]:
+    if ctx.principal.scope is Scope.MINICLUSTER:
+        if mini_cluster is not None:
+            ctx.principal.check_minicluster(mini_cluster)
+        mini_cluster = ctx.principal.minicluster
+    items = await ctx.backend.list_cargos(ctx.tenant, mini_cluster)
+    return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
+
+
+@router.get("/{name}", operation_id="getCargo", response_model=Cargo)
+async def get(name: CargoName, ctx: Ctx) -> Cargo:
+    return await _visible(ctx, name)
+
+
+@router.delete("/{name}", operation_id="deleteCargo", status_code=204)
+async def delete(
+    name: CargoName,
+    ctx: Ctx,
+    grace_period_seconds: Annotated[
+        int | None, Query(alias="gracePeriodSeconds", ge=0, le=3600)
+    ] = None,
+) -> Response:
+    """Stop it (SIGTERM, then the grace period) and free its GPUs."""
+    await _visible(ctx, name)
+    await ctx.backend.delete_cargo(ctx.tenant, name, grace_period_seconds)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{name}/logs",
+    operation_id="getCargoLogs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "log lines"}},
+)
+async def logs(
+    name: CargoName,
+    ctx: Ctx,
+    replica: Annotated[int, Query(ge=0, le=1023)] = 0,
+    follow: bool = False,
+    tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> StreamingResponse:
+    """One replica's log; ``follow`` streams until the container ends or you disconnect."""
+    await _visible(ctx, name)
+    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail)
+    first = await anext(lines, None)
+
+    async def body() -> AsyncIterator[str]:
+        if first is None:
+            return
+        yield first if first.endswith("\n") else first + "\n"
+        async for line in lines:
+            yield line if line.endswith("\n") else line + "\n"
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

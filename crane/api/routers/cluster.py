@@ -1,0 +1,101 @@
+"""The GPU map (``/nodes``), ``placement:dryrun`` and ``usage``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from crane.api import usage
+from crane.api.auth import Principal
+from crane.api.deps import Ctx
+from crane.api.errors import Invalid
+from crane.api.routers.miniclusters import PROBLEMS
+from crane.api.schemas import (
+    NAME_PATTERN,
+    DryRunRequest,
+    DryRunResult,
+    GpuSlotOut,
+    NodeOut,
+    Page,
+    Scope,
+    UsageReport,
+)
+
+router = APIRouter(tags=["cluster"], responses=PROBLEMS)  # type: ignore[arg-type]
+OTHER = "other"
+
+
+def _redact(gpu: GpuSlotOut, who: Principal, tenant: str) -> None:
+    """Show the caller its own objects by name and everything else as ``other``; admins see all."""
+    if who.is_admin:
+        return
+
+    def name(key: str | None) -> str | None:
+        if key is None:
+            return None
+        owner, _, rest = key.partition("/")
+        return rest if owner == tenant else OTHER
+
+    gpu.reserved_for, gpu.mini_cluster, gpu.cargo = (
+        name(gpu.reserved_for),
+        name(gpu.mini_cluster),
+        name(gpu.cargo),
+    )
+    if who.scope is Scope.MINICLUSTER:
+        if gpu.reserved_for not in (None, who.minicluster):
+            gpu.reserved_for = OTHER
+        if gpu.mini_cluster not in (None, who.minicluster):
+            gpu.mini_cluster = OTHER
+            gpu.cargo = gpu.cargo and OTHER
+
+
+@router.get("/nodes", operation_id="listNodes", response_model=Page[NodeOut])
+async def nodes(ctx: Ctx) -> Page[NodeOut]:
+    """Every node and GPU: which MiniCluster reserves it, which cargo runs on it."""
+    items = await ctx.backend.nodes()
+    for node in items:
+        for gpu in node.gpus:
+            _redact(gpu, ctx.principal, ctx.tenant)
+    return Page(items=items, count=len(items))
+
+
+@router.post("/placement:dryrun", operation_id="dryRunPlacement", response_model=DryRunResult)
+async def dry_run(body: DryRunRequest, ctx: Ctx) -> DryRunResult:
+    """Where a MiniCluster or Cargo would go now, or why it would wait; changes nothing."""
+    if body.cargo is not None:
+        ctx.principal.check_minicluster(body.cargo.mini_cluster)
+    return await ctx.backend.dry_run(ctx.tenant, body)
+
+
+@router.get("/usage", operation_id="getUsage", response_model=UsageReport)
+async def get_usage(
+    ctx: Ctx,
+    request: Request,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    mini_cluster: Annotated[
+        str | None, Query(alias="miniCluster", pattern=NAME_PATTERN, max_length=63)
+    ] = None,
+) -> UsageReport:
+    """GPU-seconds per tenant and MiniCluster from recorded allocation intervals.
+
+    The window defaults to the last 24 hours; an admin without ``?tenant=`` sees every tenant.
+    """
+    end = _utc(until) if until else datetime.now(UTC)
+    start = _utc(since) if since else end - timedelta(days=1)
+    if start >= end:
+        raise Invalid(f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+    if ctx.principal.scope is Scope.MINICLUSTER:
+        if mini_cluster is not None:
+            ctx.principal.check_minicluster(mini_cluster)
+        mini_cluster = ctx.principal.minicluster
+    tenant = None if ctx.principal.is_admin and "tenant" not in request.query_params else ctx.tenant
+    rows = await run_in_threadpool(usage.report, ctx.state.db, start, end, tenant, mini_cluster)
+    return UsageReport(items=rows, count=len(rows), since=start, until=end)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,124 @@
+"""MiniClusters: CRUD, ``:grow``, ``:shrink``, ``:explain``.
+
+The ``{name}:verb`` routes come first: ``{name}`` would otherwise match ``x:grow`` as a name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from crane.api.deps import Ctx, IdempotencyKey, Pages
+from crane.api.idempotency import fingerprint, run_once
+from crane.api.schemas import (
+    NAME_PATTERN,
+    ExplainResult,
+    GrowRequest,
+    GrowResult,
+    MiniCluster,
+    MiniClusterCreate,
+    MiniClusterPatch,
+    Page,
+    Problem,
+    Scope,
+    ShrinkRequest,
+    ShrinkResult,
+)
+
+PROBLEMS = {
+    s: {"model": Problem, "content": {"application/problem+json": {}}}
+    for s in (401, 403, 404, 409, 422)
+}
+router = APIRouter(prefix="/miniclusters", tags=["miniclusters"], responses=PROBLEMS)  # type: ignore[arg-type]
+McName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+
+
+def _wire(model: MiniCluster | GrowResult | ShrinkResult) -> dict[str, object]:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+@router.post(
+    "/{name}:grow", operation_id="growMiniCluster", response_model=GrowResult, status_code=200
+)
+async def grow(
+    name: McName, body: GrowRequest, ctx: Ctx, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Add cargos in whole units: granted, partial or denied, with reasons."""
+    ctx.principal.check_minicluster(name)
+
+    async def call() -> tuple[int, object]:
+        return 200, _wire(await ctx.backend.grow(ctx.tenant, name, body))
+
+    fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+
+
+@router.post(
+    "/{name}:shrink",
+    operation_id="shrinkMiniCluster",
+    response_model=ShrinkResult,
+    status_code=200,
+)
+async def shrink(
+    name: McName, body: ShrinkRequest, ctx: Ctx, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Remove the named cargos or the N newest, honouring their grace period."""
+    ctx.principal.check_minicluster(name)
+
+    async def call() -> tuple[int, object]:
+        return 200, _wire(await ctx.backend.shrink(ctx.tenant, name, body))
+
+    fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+
+
+@router.get("/{name}:explain", operation_id="explainMiniCluster", response_model=ExplainResult)
+async def explain(name: McName, ctx: Ctx) -> ExplainResult:
+    """Why it waits, in numbers, and the state of each of its cargos."""
+    ctx.principal.check_minicluster(name)
+    return await ctx.backend.explain(ctx.tenant, name)
+
+
+@router.post("", operation_id="createMiniCluster", response_model=MiniCluster, status_code=201)
+async def create(
+    body: MiniClusterCreate, ctx: Ctx, request: Request, key: IdempotencyKey = None
+) -> Response:
+    ctx.principal.require(Scope.ADMIN, Scope.TENANT)
+
+    async def call() -> tuple[int, object]:
+        return 201, _wire(await ctx.backend.create_minicluster(ctx.tenant, body))
+
+    fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+
+
+@router.get("", operation_id="listMiniClusters", response_model=Page[MiniCluster])
+async def list_(ctx: Ctx, pages: Pages) -> Page[MiniCluster]:
+    items = await ctx.backend.list_miniclusters(ctx.tenant)
+    if ctx.principal.scope is Scope.MINICLUSTER:
+        items = [mc for mc in items if mc.name == ctx.principal.minicluster]
+    return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
+
+
+@router.get("/{name}", operation_id="getMiniCluster", response_model=MiniCluster)
+async def get(name: McName, ctx: Ctx) -> MiniCluster:
+    ctx.principal.check_minicluster(name)
+    return await ctx.backend.get_minicluster(ctx.tenant, name)
+
+
+@router.patch("/{name}", operation_id="patchMiniCluster", response_model=MiniCluster)
+async def patch(name: McName, body: MiniClusterPatch, ctx: Ctx) -> MiniCluster:
+    """Change gpus, priority, replicas, topology or labels; omitted fields stay."""
+    ctx.principal.check_minicluster(name)
+    ctx.principal.require(Scope.ADMIN, Scope.TENANT)
+    return await ctx.backend.patch_minicluster(ctx.tenant, name, body)
+
+
+@router.delete("/{name}", operation_id="deleteMiniCluster", status_code=204)
+async def delete(name: McName, ctx: Ctx) -> Response:
+    """Delete it and its cargos (each after its grace period)."""
+    ctx.principal.check_minicluster(name)
+    ctx.principal.require(Scope.ADMIN, Scope.TENANT)
+    await ctx.backend.delete_minicluster(ctx.tenant, name)
+    return Response(status_code=204)

@@ -1,0 +1,402 @@
+"""The REST API's wire models: separate create, update and public shapes per noun.
+
+Field names are snake_case in Python and camelCase on the wire, as in :mod:`crane.model`.
+Backends take and return these models; routers never expose a table or a CR directly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from crane.model import (
+    CargoSpec,
+    CargoStatus,
+    GpuRange,
+    MiniClusterSpec,
+    MiniClusterStatus,
+    RestartPolicy,
+    TopologySpec,
+)
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=50,
+        pattern=NAME_PATTERN,
+        description="lower-case letters, digits and '-'; starts and ends with a letter or digit",
+        examples=["study-42"],
+    ),
+]
+"""A DNS-1123 label short enough to suffix with ``-<cargo>-<replica>``."""
+
+T = TypeVar("T")
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Page(Wire, Generic[T]):
+    """A list answer: ``items`` (this page) and ``count`` (all matching objects)."""
+
+    items: list[T]
+    count: int
+
+
+# --- MiniClusters -------------------------------------------------------------------------
+
+
+class MiniClusterCreate(Wire):
+    name: Name
+    spec: MiniClusterSpec
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class MiniClusterPatch(Wire):
+    """A merge patch of the fields that may change after creation; omitted fields are kept."""
+
+    gpus: GpuRange | None = None
+    priority: int | None = None
+    replicas: int | None = Field(default=None, ge=0)
+    topology: TopologySpec | None = None
+    labels: dict[str, str] | None = None
+
+
+class MiniCluster(Wire):
+    name: str
+    tenant: str
+    uid: str
+    spec: MiniClusterSpec
+    status: MiniClusterStatus = Field(default_factory=MiniClusterStatus)
+    labels: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    generation: int = 1
+
+
+# --- Cargos -------------------------------------------------------------------------------
+
+
+class CargoShape(Wire):
+    """A cargo to add to a known MiniCluster: a :class:`CargoSpec` without ``miniCluster``."""
+
+    name: Name | None = Field(default=None, description="default: <minicluster>-<next index>")
+    replicas: int = Field(default=1, ge=1, le=1024, description="containers in the gang")
+    gpus_per_replica: int = Field(default=1, ge=0, le=64)
+    template: dict[str, Any] = Field(default_factory=dict, description="a pod template")
+    topology: TopologySpec = Field(default_factory=TopologySpec)
+    restart_policy: RestartPolicy = RestartPolicy.NEVER
+    backoff_limit: int = Field(default=3, ge=0)
+
+    def spec(self, minicluster: str) -> CargoSpec:
+        return CargoSpec(
+            mini_cluster=minicluster,
+            replicas=self.replicas,
+            gpus_per_replica=self.gpus_per_replica,
+            template=self.template,
+            topology=self.topology,
+            restart_policy=self.restart_policy,
+            backoff_limit=self.backoff_limit,
+        )
+
+
+class CargoCreate(Wire):
+    name: Name | None = Field(default=None, description="default: <minicluster>-<next index>")
+    spec: CargoSpec
+
+
+class Cargo(Wire):
+    name: str
+    tenant: str
+    uid: str
+    spec: CargoSpec
+    status: CargoStatus = Field(default_factory=CargoStatus)
+    created_at: datetime
+
+
+# --- grow, shrink, explain, dry-run ---------------------------------------------------------
+
+
+class GrowRequest(Wire):
+    """Add ``count`` cargos shaped like the MiniCluster's template, or the given ``cargos``."""
+
+    count: int | None = Field(default=None, ge=1, le=256)
+    cargos: list[CargoShape] | None = Field(default=None, min_length=1, max_length=256)
+    allow_pending: bool = Field(
+        default=False,
+        description="also add cargos that fit within gpus.max but cannot be placed now; "
+        "they wait Pending instead of being denied",
+    )
+    wait: bool = Field(
+        default=False, description="answer when the added cargos run, or at the timeout"
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> GrowRequest:
+        if (self.count is None) == (self.cargos is None):
+            raise ValueError(
+                "give either count (template cargos) or cargos (explicit shapes), not both"
+            )
+        return self
+
+
+class GrowOutcome(StrEnum):
+    GRANTED = "granted"
+    PARTIAL = "partial"
+    DENIED = "denied"
+
+
+class CargoGrant(Wire):
+    """What became of one requested cargo; ``name`` is null for a denied, never created one."""
+
+    name: str | None
+    gpus: int
+    added: bool
+    phase: str = Field(description="Pending, Placed, Running, ... or Denied")
+    reason: str = ""
+
+
+class GrowResult(Wire):
+    result: GrowOutcome
+    requested: int
+    added: int
+    cargos: list[CargoGrant]
+    reasons: list[str] = Field(default_factory=list, description="why cargos were denied or wait")
+    timed_out: bool = Field(default=False, description="wait=true and not every cargo ran in time")
+
+
+class ShrinkRequest(Wire):
+    """Remove the named ``cargos``, or the ``count`` newest ones."""
+
+    cargos: list[Name] | None = Field(default=None, min_length=1)
+    count: int | None = Field(default=None, ge=1, le=256)
+    grace_period_seconds: int | None = Field(default=None, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ShrinkRequest:
+        if (self.count is None) == (self.cargos is None):
+            raise ValueError("give either cargos (names) or count (newest first), not both")
+        return self
+
+
+class ShrinkResult(Wire):
+    removed: list[str]
+    grace_period_seconds: int | None = None
+
+
+class DomainFitOut(Wire):
+    level: str
+    domain: str
+    free_gpus: int
+    preemptible_gpus: int = 0
+
+
+class ExplanationOut(Wire):
+    """The engine's :class:`crane.placement.types.Explanation` on the wire."""
+
+    sentence: str
+    needed_gpus: int
+    gpu_type: str
+    level: str
+    required: bool
+    best: DomainFitOut | None = None
+    total_free_gpus: int = 0
+    preemptible_cargos: list[str] = Field(default_factory=list)
+    preemptible_gpus: int = 0
+    detail: str = ""
+
+
+class CargoExplain(Wire):
+    name: str
+    phase: str
+    message: str = ""
+    explanation: ExplanationOut | None = None
+
+
+class ExplainResult(Wire):
+    name: str
+    admitted: bool
+    message: str = Field(description="one sentence a person can act on")
+    queue_position: int | None = None
+    explanation: ExplanationOut | None = None
+    cargos: list[CargoExplain] = Field(default_factory=list)
+
+
+class DryRunRequest(Wire):
+    """Place a hypothetical MiniCluster or Cargo against the live state; nothing changes."""
+
+    mini_cluster: MiniClusterSpec | None = None
+    cargo: CargoSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DryRunRequest:
+        if (self.mini_cluster is None) == (self.cargo is None):
+            raise ValueError("give either miniCluster or cargo")
+        return self
+
+
+class DryRunPlacement(Wire):
+    replica: int
+    node: str
+    gpu_ids: list[int]
+    borrowed: bool = False
+
+
+class DryRunResult(Wire):
+    outcome: str = Field(description="Admitted, Placed, Queued, Pending or Rejected")
+    fits: bool
+    message: str
+    reservation: dict[str, list[int]] = Field(default_factory=dict)
+    placements: list[DryRunPlacement] = Field(default_factory=list)
+    explanation: ExplanationOut | None = None
+
+
+# --- nodes, usage, events -----------------------------------------------------------------
+
+
+class GpuSlotOut(Wire):
+    """One GPU: the MiniCluster that reserves or uses it and the cargo running on it.
+
+    Another tenant's MiniCluster and cargo show as ``other``.
+    """
+
+    id: int
+    reserved_for: str | None = None
+    mini_cluster: str | None = None
+    cargo: str | None = None
+    busy: bool = Field(default=False, description="held by something other than Crane")
+
+
+class NodeOut(Wire):
+    name: str
+    gpu_product: str
+    gpu_count: int
+    ready: bool = True
+    schedulable: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+    gpus: list[GpuSlotOut] = Field(default_factory=list)
+
+
+class UsageRow(Wire):
+    tenant: str
+    mini_cluster: str
+    gpu_seconds: float
+    cargos: int = Field(description="cargos with an allocation in the window")
+
+
+class UsageReport(Wire):
+    items: list[UsageRow]
+    count: int
+    since: datetime
+    until: datetime
+
+
+class EventType(StrEnum):
+    ADMITTED = "Admitted"
+    PLACED = "Placed"
+    RUNNING = "Running"
+    PREEMPTING = "Preempting"
+    PREEMPTED = "Preempted"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DELETED = "Deleted"
+
+
+class Event(Wire):
+    """One change a client may react to; sent on ``/v1/events`` as a server-sent event."""
+
+    type: EventType
+    tenant: str
+    mini_cluster: str
+    cargo: str | None = None
+    gpus: int = Field(default=0, description="GPUs the cargo holds (Placed) or held")
+    message: str = ""
+    time: datetime
+
+
+# --- tenants and tokens ---------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    ADMIN = "admin"
+    TENANT = "tenant"
+    MINICLUSTER = "minicluster"
+
+
+class TenantCreate(Wire):
+    name: Name
+
+
+class Tenant(Wire):
+    name: str
+    created_at: datetime
+
+
+class TokenCreate(Wire):
+    scope: Scope
+    tenant: Name | None = Field(
+        default=None, description="required for tenant and minicluster scopes"
+    )
+    mini_cluster: Name | None = Field(
+        default=None, description="required for the minicluster scope"
+    )
+    description: str = Field(default="", max_length=200)
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _scope_fields(self) -> TokenCreate:
+        if self.scope is not Scope.ADMIN and self.tenant is None:
+            raise ValueError(f"a {self.scope.value} token needs a tenant")
+        if (self.scope is Scope.MINICLUSTER) != (self.mini_cluster is not None):
+            raise ValueError("miniCluster is given exactly for the minicluster scope")
+        return self
+
+
+class TokenPublic(Wire):
+    id: str
+    scope: Scope
+    tenant: str | None
+    mini_cluster: str | None
+    description: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret; shown only in this answer")
+
+
+class AuditEntry(Wire):
+    id: int
+    time: datetime
+    token_id: str | None
+    tenant: str | None
+    action: str
+    target: str
+    status: int
+    detail: str = ""
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(Wire):
+    status: Literal["ok", "unavailable"]
+    detail: str = ""
