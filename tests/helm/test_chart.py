@@ -61,7 +61,7 @@ def test_lint_strict_with_every_option_on(helm: Helm, tmp_path: Path) -> None:
                 "service": {"type": "LoadBalancer"}},
         "metrics": {"serviceMonitor": {"enabled": True, "force": True,
                                        "labels": {"release": "prom"}}},
-        "operator": {"extraArgs": ["--debug"], "extraEnv": [{"name": "X", "value": "1"}],
+        "operator": {"extraArgs": ["--verbose"], "extraEnv": [{"name": "X", "value": "1"}],
                      "tolerations": [{"key": "a", "operator": "Exists"}],
                      "nodeSelector": {"kubernetes.io/os": "linux"}},
     }))
@@ -103,11 +103,11 @@ def test_operator_deployment(default: list[dict[str, Any]]) -> None:
     c = container(dep)
     assert c["image"] == "crane:0.1.0"
     assert c["args"][0] == "operator"
-    assert flags(dep)["liveness"] == "http://0.0.0.0:8080/healthz"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"health": 8080, "metrics": 9090}
+        assert c[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 9090}
     assert flags(dep)["metrics-port"] == "9090"
+    assert flags(dep)["lease-namespace"] == "$(POD_NAMESPACE)"
     assert flags(dep)["lease-name"] == "crane-operator"
     pod = dep["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "t-crane-operator"
@@ -118,7 +118,7 @@ def test_operator_deployment(default: list[dict[str, Any]]) -> None:
 def test_api_deployment_and_service(default: list[dict[str, Any]]) -> None:
     dep = one(default, "Deployment", "api")
     c = container(dep)
-    assert c["args"] == ["serve"]
+    assert c["args"] == ["serve", "--log-level=info"]
     env = {e["name"]: e for e in c["env"]}
     assert env["CRANE_HOST"]["value"] == "0.0.0.0"
     assert env["CRANE_BACKEND"]["value"] == "kube"
@@ -190,18 +190,24 @@ def test_api_can_be_left_out(helm: Helm) -> None:
         "operator"}
 
 
+def _topology_keys(deployment: dict[str, Any]) -> list[str]:
+    return [a.split("=", 1)[1] for a in container(deployment)["args"]
+            if a.startswith("--topology-key=")]
+
+
 def test_topology_levels_default(default: list[dict[str, Any]]) -> None:
-    assert flags(one(default, "Deployment", "operator"))["topology-levels"] == (
-        "zone=topology.kubernetes.io/zone,block=crane.io/block,rack=crane.io/rack,"
-        "nvlink=nvidia.com/gpu.clique,node=kubernetes.io/hostname")
+    assert _topology_keys(one(default, "Deployment", "operator")) == [
+        "zone=topology.kubernetes.io/zone", "block=crane.io/block", "rack=crane.io/rack",
+        "nvlink=nvidia.com/gpu.clique", "node=kubernetes.io/hostname"]
 
 
-def test_topology_levels_provider_keys_and_dropped_levels(helm: Helm) -> None:
+def test_topology_levels_provider_keys(helm: Helm) -> None:
     objects = helm.template("topology.levels.block=cloud.google.com/gce-topology-block",
-                            "topology.levels.nvlink=null")
-    assert flags(one(objects, "Deployment", "operator"))["topology-levels"] == (
-        "zone=topology.kubernetes.io/zone,block=cloud.google.com/gce-topology-block,"
-        "rack=crane.io/rack,node=kubernetes.io/hostname")
+                            "topology.levels.rack=topology.k8s.aws/network-node-layer-3")
+    assert _topology_keys(one(objects, "Deployment", "operator")) == [
+        "zone=topology.kubernetes.io/zone", "block=cloud.google.com/gce-topology-block",
+        "rack=topology.k8s.aws/network-node-layer-3", "nvlink=nvidia.com/gpu.clique",
+        "node=kubernetes.io/hostname"]
 
 
 def test_topology_levels_match_the_model() -> None:
@@ -213,22 +219,62 @@ def test_topology_levels_match_the_model() -> None:
     assert f'list {" ".join(json.dumps(a) for a in ALIASES)}' in helpers
 
 
-def test_gpu_and_node_keys_reach_the_operator(helm: Helm) -> None:
-    objects = helm.template("gpu.resourceName=amd.com/gpu", "gpu.productLabel=amd.com/gpu.product",
-                            "nodes.managedLabel=example.com/gpu-pool")
-    got = flags(one(objects, "Deployment", "operator"))
-    assert got["gpu-resource"] == "amd.com/gpu"
-    assert got["gpu-product-label"] == "amd.com/gpu.product"
-    assert got["managed-label"] == "example.com/gpu-pool"
+# --- the rendered command lines are the ones `crane` accepts ----------------------------------
+
+def _parse(argv: list[str]) -> dict[str, Any]:
+    """Parse a container's args with the real `crane` click command, without running it."""
+    import typer.main
+
+    from crane.cli.main import app
+
+    root = typer.main.get_command(app)
+    sub = root.get_command(root.make_context("crane", list(argv), resilient_parsing=True),
+                           argv[0])
+    assert sub is not None, f"crane has no sub-command {argv[0]!r}"
+    return dict(sub.make_context(argv[0], list(argv[1:])).params)
 
 
-def test_gpu_and_node_defaults_match_the_model(default: list[dict[str, Any]]) -> None:
-    from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL
+def test_operator_args_are_accepted_by_crane_operator(helm: Helm) -> None:
+    objects = helm.template("operator.verbose=true", "operator.leaseSeconds=20",
+                            "topology.levels.block=cloud.google.com/gce-topology-block")
+    params = _parse(container(one(objects, "Deployment", "operator"))["args"])
+    assert params["lease_name"] == "crane-operator"
+    assert params["lease_seconds"] == 20
+    assert params["node_grace"] == 60
+    assert params["metrics_port"] == 9090
+    assert params["verbose"] is True
+    from crane.model.topology import TopologyLevels
 
-    got = flags(one(default, "Deployment", "operator"))
-    assert got["gpu-resource"] == GPU_RESOURCE
-    assert got["gpu-product-label"] == GPU_PRODUCT_LABEL
-    assert got["managed-label"] == MANAGED_LABEL
+    keys = dict(item.split("=", 1) for item in params["topology_key"])
+    assert TopologyLevels.with_keys(keys).key("block") == "cloud.google.com/gce-topology-block"
+
+
+def test_api_args_and_env_are_accepted_by_crane_serve(default: list[dict[str, Any]]) -> None:
+    from crane.api.settings import ApiSettings
+
+    c = container(one(default, "Deployment", "api"))
+    assert _parse(c["args"])["log_level"] == "info"
+    env = {e["name"]: e.get("value", "from-secret") for e in c["env"]}
+    crane_env = {k: v for k, v in env.items() if k.startswith("CRANE_")}
+    fields = {f"CRANE_{name.upper()}" for name in ApiSettings.model_fields}
+    assert set(crane_env) <= fields, f"unknown settings: {set(crane_env) - fields}"
+    settings = ApiSettings(**{k.removeprefix("CRANE_").lower(): v for k, v in crane_env.items()})
+    assert (settings.host, settings.port, settings.backend.value) == ("0.0.0.0", 8000, "kube")
+
+
+def test_notes_name_the_model_keys() -> None:
+    from crane.model.inventory import (
+        GPU_PRODUCT_LABEL,
+        GPU_RESOURCE,
+        ISLANDS_ANNOTATION,
+        MANAGED_LABEL,
+    )
+
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    assert f"kubectl label node NODE {MANAGED_LABEL}=true" in notes
+    assert f"kubectl taint node NODE {MANAGED_LABEL}=true:NoSchedule" in notes
+    for key in (GPU_RESOURCE, GPU_PRODUCT_LABEL, ISLANDS_ANNOTATION):
+        assert key in notes
 
 
 def test_service_monitor_is_off_by_default(helm: Helm) -> None:
@@ -257,6 +303,7 @@ BAD_VALUES = [
     ("operator.bogus=1", "additional properties 'bogus' not allowed"),
     ("podSecurityContext.runAsUser=0", "/podSecurityContext/runAsUser"),
     ("topology.levels.node=null", "missing property 'node'"),
+    ("topology.levels.block=null", "missing property 'block'"),
     ("topology.levels.fabric=x", "additional properties 'fabric' not allowed"),
     ("topology.levels.rack=not a label!", "/topology/levels/rack"),
     ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
@@ -264,9 +311,10 @@ BAD_VALUES = [
     ("api.database.url=mysql://x", "/api/database/url"),
     ("api.replicas=0", "/api/replicas"),
     ("operator.metricsPort=70000", "/operator/metricsPort"),
-    ("operator.logLevel=loud", "/operator/logLevel"),
+    ("api.logLevel=loud", "/api/logLevel"),
+    ("operator.leaseSeconds=0", "/operator/leaseSeconds"),
     ("operator.extraArgs[0]=operator", "/operator/extraArgs/0"),
-    ("nodes.taint.effect=Sometimes", "/nodes/taint/effect"),
+    ("gpu.resourceName=amd.com/gpu", "additional properties 'gpu' not allowed"),
     ("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval"),
     ("rbac.create=maybe", "/rbac/create"),
 ]

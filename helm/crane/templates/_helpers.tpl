@@ -86,19 +86,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-Topology levels as the operator's --topology-levels value: alias=key pairs, widest first, in
-Crane's fixed order (zone, block, rack, nvlink, node). A level set to null in values is dropped.
+Topology levels as the operator's --topology-key values (ALIAS=KEY, a YAML list), widest first
+in Crane's fixed order.
 */}}
-{{- define "crane.topologyLevels" -}}
+{{- define "crane.topologyKeys" -}}
 {{- $levels := .Values.topology.levels -}}
 {{- $pairs := list -}}
 {{- range $alias := list "zone" "block" "rack" "nvlink" "node" -}}
-{{- $key := index $levels $alias -}}
-{{- if $key -}}
-{{- $pairs = append $pairs (printf "%s=%s" $alias $key) -}}
+{{- $pairs = append $pairs (printf "%s=%s" $alias (index $levels $alias)) -}}
 {{- end -}}
-{{- end -}}
-{{- join "," $pairs -}}
+{{- toYaml $pairs -}}
 {{- end -}}
 
 {{/* The pod securityContext shared by both Deployments. */}}
