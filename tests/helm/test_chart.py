@@ -385,6 +385,19 @@ def test_operator_lease_role_is_the_documented_one(default: list[dict[str, Any]]
     assert {r.name for r in named} == {"crane-operator"}, "get/update only the leader Lease"
 
 
+# What crane/api/kube.py calls, as (group, resource, verb).
+API_RULES = {
+    *(Rule("crane.io", "miniclusters", v) for v in ("get", "list", "create", "patch", "delete")),
+    *(Rule("crane.io", "cargos", v) for v in ("get", "list", "watch", "create", "delete")),
+    Rule("", "namespaces", "get"), Rule("", "namespaces", "create"),
+    Rule("", "nodes", "list"), Rule("", "pods", "list"), Rule("", "pods/log", "get"),
+}
+
+
+def test_api_cluster_role_is_what_the_backend_calls(default: list[dict[str, Any]]) -> None:
+    assert set(rules_of(one(default, "ClusterRole", "api"))) == API_RULES
+
+
 FORBIDDEN_RESOURCES = {"secrets", "configmaps", "serviceaccounts", "serviceaccounts/token",
                        "pods/exec", "pods/attach", "pods/portforward", "nodes/proxy",
                        "clusterroles", "clusterrolebindings", "roles", "rolebindings",
