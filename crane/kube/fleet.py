@@ -1,0 +1,231 @@
+"""Simulated GPU nodes for kwok, generated from a :class:`~crane.model.fleet.FleetSpec`.
+
+Each node is a Node object that kwok manages (annotation ``kwok.x-k8s.io/node: fake``) with
+``nvidia.com/gpu`` capacity and allocatable, GPU Feature Discovery labels, the topology labels
+of :func:`crane.model.fleet.expand_group`, the ``crane.io/gpu-islands`` annotation, and Crane's
+``crane.io/managed`` label and taint. kwok then marks the nodes Ready and keeps them alive.
+
+Command line::
+
+    python -m crane.kube.fleet hack/fleets/small.yaml            # print the Nodes as YAML
+    python -m crane.kube.fleet hack/fleets/small.yaml --apply    # create them (KUBECONFIG)
+    python -m crane.kube.fleet hack/fleets/small.yaml --delete
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from urllib3 import HTTPResponse
+
+from crane.model.fleet import FleetSpec, NodeGroup, expand_group
+from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL
+
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+GPU_COUNT_LABEL = "nvidia.com/gpu.count"
+GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
+PODS_PER_NODE = 110
+NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+Manifest = dict[str, Any]
+
+
+def load_spec(path: str | Path) -> FleetSpec:
+    """Read a fleet spec from YAML. Raises ValueError naming the file and what to fix."""
+    try:
+        spec = FleetSpec.model_validate(yaml.safe_load(Path(path).read_text()))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"fleet spec {path}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"fleet spec {path}: {problems}") from None
+    names = [g.name for g in spec.groups]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"fleet spec {path}: group names repeat ({', '.join(dupes)}); node names "
+                         "derive from them, so name each group once")
+    return spec
+
+
+def node_resources(gpus: int) -> dict[str, str]:
+    """Capacity (= allocatable) of a node: 16 CPUs and 256 GiB per GPU, at least 16 and 64 GiB."""
+    return {
+        "cpu": str(max(16, 16 * gpus)),
+        "memory": f"{max(64, 256 * gpus)}Gi",
+        "pods": str(PODS_PER_NODE),
+        GPU_RESOURCE: str(gpus),
+    }
+
+
+def group_manifests(group: NodeGroup) -> list[Manifest]:
+    """The Node objects of one group."""
+    resources = node_resources(group.gpus_per_node)
+    out: list[Manifest] = []
+    for node, extra in expand_group(group):
+        labels = {
+            **node.labels,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            GPU_PRODUCT_LABEL: group.product,
+            GPU_COUNT_LABEL: str(group.gpus_per_node),
+            GPU_MEMORY_LABEL: str(group.memory_mib),
+            MANAGED_LABEL: "true",
+        }
+        out.append({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": node.name,
+                "labels": labels,
+                "annotations": {KWOK_NODE_ANNOTATION: "fake", **extra},
+            },
+            "spec": {"taints": [{"key": MANAGED_LABEL, "value": "true", "effect": "NoSchedule"}]},
+            "status": {"capacity": dict(resources), "allocatable": dict(resources)},
+        })
+    return out
+
+
+def fleet_manifests(spec: FleetSpec) -> list[Manifest]:
+    """Every Node of the fleet, in the stable order of :func:`crane.model.fleet.expand`."""
+    return [m for group in spec.groups for m in group_manifests(group)]
+
+
+def _create_or_update(api: client.CoreV1Api, node: Manifest) -> bool:
+    """Create the node; if it exists, bring its labels, annotations, taints and resources in line.
+
+    Returns True when the node was created.
+    """
+    try:
+        api.create_node(cast(Any, node), _preload_content=False)
+        return True
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    name = node["metadata"]["name"]
+    meta = {"metadata": node["metadata"], "spec": node["spec"]}
+    api.patch_node(name, meta, _preload_content=False)
+    api.patch_node_status(name, {"status": node["status"]}, _preload_content=False)
+    return False
+
+
+def apply_nodes(api: client.CoreV1Api, nodes: Sequence[Manifest], *, workers: int = 32) -> int:
+    """Create (or update) the nodes in parallel. Returns how many were created.
+
+    Give ``api`` a pool of ``workers`` connections (``Configuration.connection_pool_maxsize``).
+    """
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return sum(pool.map(lambda n: _create_or_update(api, n), nodes))
+
+
+def delete_nodes(api: client.CoreV1Api, names: Iterable[str], *, workers: int = 32) -> int:
+    """Delete the named nodes in parallel. Returns how many existed."""
+
+    def delete(name: str) -> bool:
+        try:
+            api.delete_node(name, _preload_content=False)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return sum(pool.map(delete, names))
+
+
+def _schedulable(node: Manifest) -> bool:
+    ready = any(c["type"] == "Ready" and c["status"] == "True"
+                for c in node.get("status", {}).get("conditions") or [])
+    tainted = any(t["key"] in NOT_READY_TAINTS for t in node["spec"].get("taints") or [])
+    return ready and not tainted
+
+
+def ready_nodes(api: client.CoreV1Api) -> set[str]:
+    """Names of the Crane-managed nodes that are Ready and no longer tainted not-ready.
+
+    kube-controller-manager taints a new node ``node.kubernetes.io/not-ready`` until it has seen
+    the node Ready; kube-scheduler places nothing there before.
+    """
+    resp = cast(HTTPResponse,
+                api.list_node(label_selector=f"{MANAGED_LABEL}=true", _preload_content=False))
+    return {item["metadata"]["name"] for item in json.loads(resp.data)["items"]
+            if _schedulable(item)}
+
+
+def wait_ready(api: client.CoreV1Api, names: Iterable[str], *, timeout: float = 120.0) -> None:
+    """Wait until every named node is Ready. Raises TimeoutError naming how many are not."""
+    wanted = set(names)
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = wanted - ready_nodes(api)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            sample = ", ".join(sorted(missing)[:5])
+            raise TimeoutError(f"{len(missing)} of {len(wanted)} nodes not Ready after "
+                               f"{timeout:.0f}s (e.g. {sample}): is the kwok controller running?")
+        time.sleep(0.25)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crane.kube.fleet",
+                                     description="Simulated GPU nodes for kwok from a fleet spec.")
+    parser.add_argument("spec", help="fleet spec YAML (see hack/fleets/)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--apply", action="store_true",
+                        help="create or update the nodes (KUBECONFIG)")
+    action.add_argument("--delete", action="store_true", help="delete the nodes of the spec")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="with --apply: wait this long for every node to be Ready")
+    parser.add_argument("--workers", type=int, default=32, help="parallel API requests")
+    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
+    args = parser.parse_args(argv)
+    try:
+        nodes = fleet_manifests(load_spec(args.spec))
+    except ValueError as exc:
+        print(f"crane.kube.fleet: {exc}", file=sys.stderr)
+        return 2
+    if not (args.apply or args.delete):
+        yaml.safe_dump_all(nodes, sys.stdout, sort_keys=False)
+        return 0
+    cfg = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=args.kubeconfig, client_configuration=cfg)
+    cfg.connection_pool_maxsize = max(1, args.workers)
+    api = client.CoreV1Api(client.ApiClient(cfg))
+    names = [n["metadata"]["name"] for n in nodes]
+    start = time.monotonic()
+    try:
+        if args.delete:
+            gone = delete_nodes(api, names, workers=args.workers)
+            print(f"deleted {gone} of {len(names)} nodes", file=sys.stderr)
+            return 0
+        created = apply_nodes(api, nodes, workers=args.workers)
+        took = time.monotonic() - start
+        print(f"{created} nodes created, {len(nodes) - created} updated in {took:.1f}s",
+              file=sys.stderr)
+        if args.wait:
+            wait_ready(api, names, timeout=args.wait)
+            took = time.monotonic() - start
+            print(f"{len(nodes)} nodes Ready after {took:.1f}s", file=sys.stderr)
+    except (ApiException, TimeoutError) as exc:
+        reason = f"{exc.status} {exc.reason}" if isinstance(exc, ApiException) else str(exc)
+        print(f"crane.kube.fleet: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The test cluster is a real control plane: nodes, pod lifecycles, GC, scheduling and CRDs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from crane.kube.fleet import apply_nodes, delete_nodes, group_manifests, wait_ready
+from crane.model.fleet import NodeGroup
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+TOLERATE_CRANE = [{"key": "crane.io/managed", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+    """Poll ``probe`` until it returns something other than None or False."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def pod(name: str, *, node: str | None = None, gpus: int = 0, tolerate: bool = True,
+        annotations: dict[str, str] | None = None, owner: dict[str, Any] | None = None,
+        node_selector: dict[str, str] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": "busybox"}
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+    spec: dict[str, Any] = {"containers": [container]}
+    if node:
+        spec["nodeName"] = node
+    if tolerate:
+        spec["tolerations"] = TOLERATE_CRANE
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    meta: dict[str, Any] = {"name": name, "annotations": annotations or {}}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def read_pod(core_v1: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
+    """The pod as JSON, or None once it is gone."""
+    try:
+        resp = core_v1.read_namespaced_pod(name, namespace, _preload_content=False)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    data: dict[str, Any] = json.loads(resp.data)
+    return data
+
+
+def phase_is(core_v1: client.CoreV1Api, namespace: str, name: str, phase: str
+             ) -> Callable[[], dict[str, Any] | None]:
+    def probe() -> dict[str, Any] | None:
+        p = read_pod(core_v1, namespace, name)
+        return p if p and p.get("status", {}).get("phase") == phase else None
+    return probe
+
+
+def gone(core_v1: client.CoreV1Api, namespace: str, name: str) -> Callable[[], bool]:
+    return lambda: read_pod(core_v1, namespace, name) is None
+
+
+def test_fleet_nodes_are_ready_with_gpus_labels_and_heartbeat(
+        core_v1: client.CoreV1Api, kube_api: client.ApiClient) -> None:
+    managed = core_v1.list_node(label_selector="crane.io/managed=true").items
+    nodes = {n.metadata.name: n for n in managed}
+    h100 = nodes["h100-z0-b0-r1-n1"]
+    a100 = nodes["a100-z0-b0-r0-n0"]
+    for node, gpus in ((h100, "8"), (a100, "4")):
+        ready = [c for c in node.status.conditions if c.type == "Ready"]
+        assert ready and ready[0].status == "True", node.metadata.name
+        assert node.status.capacity["nvidia.com/gpu"] == gpus
+        assert node.status.allocatable["nvidia.com/gpu"] == gpus
+        assert node.metadata.labels["nvidia.com/gpu.count"] == gpus
+        assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
+        assert [(t.key, t.effect) for t in node.spec.taints] == [("crane.io/managed", "NoSchedule")]
+    assert h100.metadata.labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert h100.metadata.labels["crane.io/rack"] == "h100-z0-b0-r1"
+    assert h100.metadata.labels["topology.kubernetes.io/zone"] == "zone-0"
+    assert h100.metadata.annotations["crane.io/gpu-islands"] == "0-3,4-7"
+    lease = client.CoordinationV1Api(kube_api).read_namespaced_lease(h100.metadata.name,
+                                                                     "kube-node-lease")
+    age = datetime.now(UTC) - lease.spec.renew_time
+    assert age.total_seconds() < lease.spec.lease_duration_seconds
+
+
+def test_pod_on_a_simulated_node_runs_and_its_deletion_completes(
+        core_v1: client.CoreV1Api, namespace: str) -> None:
+    core_v1.create_namespaced_pod(namespace, pod("runner", node="a100-z0-b0-r0-n0", gpus=4))
+    running = eventually(phase_is(core_v1, namespace, "runner", "Running"), "pod Running")
+    assert running["status"]["podIP"]
+    assert running["status"]["containerStatuses"][0]["ready"] is True
+    core_v1.delete_namespaced_pod("runner", namespace)
+    eventually(gone(core_v1, namespace, "runner"), "pod deletion to complete")
+
+
+@pytest.mark.parametrize(("code", "phase", "reason"), [("0", "Succeeded", "Completed"),
+                                                       ("3", "Failed", "Error")])
+def test_annotated_pod_exits_with_its_simulated_exit_code(
+        core_v1: client.CoreV1Api, namespace: str, code: str, phase: str, reason: str) -> None:
+    sim = {"sim.crane.io/exit-code": code, "sim.crane.io/run-for": "1s"}
+    core_v1.create_namespaced_pod(namespace, pod("job", node="a100-z0-b0-r0-n1", annotations=sim))
+    done = eventually(phase_is(core_v1, namespace, "job", phase), f"pod {phase}")
+    terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (int(code), reason)
+
+
+def test_garbage_collector_deletes_the_pod_of_a_deleted_owner(
+        core_v1: client.CoreV1Api, namespace: str) -> None:
+    owner = core_v1.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+    core_v1.create_namespaced_pod(namespace, pod("owned", node="h100-z0-b0-r0-n0", owner=ref))
+    eventually(phase_is(core_v1, namespace, "owned", "Running"), "owned pod Running")
+    core_v1.delete_namespaced_config_map("owner", namespace)
+    eventually(gone(core_v1, namespace, "owned"), "the garbage collector to delete the pod")
+
+
+@pytest.fixture
+def private_node(core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A 2-GPU node of this test's own, so no other test's pods change its free GPUs."""
+    group = NodeGroup(name=f"e2e-{uuid.uuid4().hex[:8]}", product="NVIDIA-L4", gpus_per_node=2)
+    manifests = group_manifests(group)
+    name = manifests[0]["metadata"]["name"]
+    apply_nodes(core_v1, manifests)
+    try:
+        wait_ready(core_v1, [name], timeout=30)
+        yield name
+    finally:
+        delete_nodes(core_v1, [name])
+
+
+def test_scheduler_binds_gpu_pods_while_gpus_are_free_and_then_leaves_them_pending(
+        core_v1: client.CoreV1Api, namespace: str, private_node: str) -> None:
+    only_there = {"kubernetes.io/hostname": private_node}
+    core_v1.create_namespaced_pod(namespace, pod("fits", gpus=2, node_selector=only_there))
+    bound = eventually(phase_is(core_v1, namespace, "fits", "Running"), "GPU pod bound and Running")
+    assert bound["spec"]["nodeName"] == private_node
+
+    core_v1.create_namespaced_pod(namespace, pod("waits", gpus=1, node_selector=only_there))
+    core_v1.create_namespaced_pod(namespace, pod("untolerated", tolerate=False,
+                                                 node_selector=only_there))
+
+    def unschedulable(name: str) -> Callable[[], str | None]:
+        def probe() -> str | None:
+            p = read_pod(core_v1, namespace, name) or {}
+            for c in p.get("status", {}).get("conditions", []):
+                if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable":
+                    return str(c["message"])
+            return None
+        return probe
+
+    assert "Insufficient nvidia.com/gpu" in eventually(unschedulable("waits"), "Unschedulable")
+    assert "untolerated taint" in eventually(unschedulable("untolerated"), "Unschedulable")
+    for name in ("waits", "untolerated"):
+        still = read_pod(core_v1, namespace, name)
+        assert still and still["status"]["phase"] == "Pending"
+        assert not still["spec"].get("nodeName")
+
+    core_v1.delete_namespaced_pod("fits", namespace)
+    freed = eventually(phase_is(core_v1, namespace, "waits", "Running"),
+                       "the pending pod to be bound once GPUs are freed")
+    assert freed["spec"]["nodeName"] == private_node
+
+
+def test_kubectl_applies_a_crd_and_a_custom_resource_round_trips(
+        kubectl: Callable[..., subprocess.CompletedProcess[str]], kube_api: client.ApiClient,
+        namespace: str) -> None:
+    group = f"g{uuid.uuid4().hex[:8]}.e2e.crane.io"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gadgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{
+                "name": "v1alpha1", "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer", "minimum": 1},
+                                   "tags": {"type": "array", "items": {"type": "string"}}},
+                }}}},
+            }],
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(crd))
+    try:
+        kubectl("wait", "--for=condition=Established", "--timeout=30s",
+                             f"crd/gadgets.{group}")
+        spec = {"size": 3, "tags": ["a", "b"]}
+        gadget = {"apiVersion": f"{group}/v1alpha1", "kind": "Gadget",
+                  "metadata": {"name": "g1"}, "spec": spec}
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(gadget))
+        got = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
+            group, "v1alpha1", namespace, "gadgets", "g1")
+        assert got["spec"] == spec
+        bad = {**gadget, "metadata": {"name": "g2"}, "spec": {"size": 0}}
+        refused = kubectl("apply", "-n", namespace, "-f", "-",
+                                       input=json.dumps(bad), check=False)
+        assert refused.returncode != 0 and "spec.size" in refused.stderr
+    finally:
+        kubectl("delete", "--wait=false", f"crd/gadgets.{group}")
+
