@@ -33,11 +33,12 @@ def operator(
     ),
     topology_key: list[str] = typer.Option(
         [],
-        help="Override a topology level's node label, ALIAS=LABEL (repeatable), e.g. block=cloud.google.com/gce-topology-block.",
+        help="Override a level's node label, ALIAS=LABEL (repeatable), "
+        "e.g. block=cloud.google.com/gce-topology-block.",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
 ) -> None:
-    """Run the Crane operator: admit MiniClusters, place Cargos as gangs of pods, keep them running."""
+    """Run the Crane operator: admit MiniClusters, place Cargos as gangs of pods."""
     import kopf
 
     import crane.operator.handlers  # noqa: F401  (registers the kopf handlers)
@@ -60,6 +61,7 @@ def operator(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
     config = OperatorConfig(

@@ -1,4 +1,4 @@
-"""Builders of the Kubernetes objects that realise Crane's decisions: pods, services, template cargos."""
+"""Builders of the objects that realise Crane's decisions: pods, services, template cargos."""
 
 from __future__ import annotations
 

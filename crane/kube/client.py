@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -17,9 +17,11 @@ def load_config(kubeconfig: str | None = None, pool_size: int = 32) -> client.Ap
     """An API client from a kubeconfig file, else the in-cluster service account."""
     cfg = client.Configuration()
     try:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=cfg
+        )
     except config.ConfigException:
-        config.load_incluster_config(client_configuration=cfg)
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)
 
@@ -30,7 +32,7 @@ def _ok_if(status: int, err: ApiException) -> None:
 
 
 class KubeClient:
-    """The operations of the operator, each one API call; 404 on delete and 409 on create are fine."""
+    """The operator's API calls, one call each; 404 on delete and 409 on create are fine."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)
@@ -41,7 +43,8 @@ class KubeClient:
         return json.loads(resp.data)
 
     def list_items(self, kind: str) -> list[dict[str, Any]]:
-        """All objects of ``nodes``, ``pods``, ``resourcequotas``, ``miniclusters`` or ``cargos``."""
+        """All ``nodes``, ``pods``, ``resourcequotas``, ``miniclusters`` or ``cargos``."""
+        resp: Any
         if kind == "nodes":
             resp = self.core.list_node(_preload_content=False)
         elif kind == "pods":
@@ -59,7 +62,7 @@ class KubeClient:
         """Create a pod; False when one of that name exists already."""
         try:
             self.core.create_namespaced_pod(
-                body["metadata"]["namespace"], body, _preload_content=False
+                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
             )
         except ApiException as err:
             _ok_if(409, err)
@@ -77,7 +80,7 @@ class KubeClient:
     def create_service(self, body: Mapping[str, Any]) -> None:
         try:
             self.core.create_namespaced_service(
-                body["metadata"]["namespace"], body, _preload_content=False
+                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
             )
         except ApiException as err:
             _ok_if(409, err)
@@ -91,7 +94,12 @@ class KubeClient:
     def create_cargo(self, body: Mapping[str, Any]) -> None:
         try:
             self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, body["metadata"]["namespace"], CARGOS, body, _preload_content=False
+                GROUP,
+                VERSION,
+                body["metadata"]["namespace"],
+                CARGOS,
+                dict(body),
+                _preload_content=False,
             )
         except ApiException as err:
             _ok_if(409, err)
@@ -149,7 +157,7 @@ class KubeClient:
     def post_event(
         self, involved: Mapping[str, Any], type_: str, reason: str, message: str, component: str
     ) -> None:
-        """A core/v1 Event about a MiniCluster or Cargo (``involved`` is its apiVersion/kind/metadata)."""
+        """A core/v1 Event about ``involved`` (its apiVersion, kind and metadata)."""
         meta = involved["metadata"]
         now = datetime.now(UTC).isoformat()
         body = {
@@ -171,6 +179,8 @@ class KubeClient:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
+            self.core.create_namespaced_event(
+                meta["namespace"], cast(Any, body), _preload_content=False
+            )
         except ApiException as err:
             _ok_if(404, err)

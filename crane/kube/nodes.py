@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NodeView:
-    """The few fields of a Node that Crane uses; ``not_ready_since`` is set while it is not Ready."""
+    """The fields of a Node that Crane uses; ``not_ready_since`` is set while not Ready."""
 
     name: str
     managed: bool
@@ -43,7 +43,7 @@ def _quantity(value: Any) -> int:
 
 
 def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
-    """Reduce a Node (as a dict in wire form) to what the engine needs: GPUs, islands, topology labels."""
+    """Reduce a Node (wire form) to what the engine needs: GPUs, islands, topology labels."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     labels: Mapping[str, str] = meta.get("labels") or {}

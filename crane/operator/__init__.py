@@ -1,1 +1,1 @@
-"""The Kubernetes operator: thin kopf handlers feed a cache; one scheduling loop decides and acts."""
+"""The Kubernetes operator: thin kopf handlers feed a cache; one loop decides and acts."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -24,17 +25,17 @@ class Actuator:
         self.metrics = metrics
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crane-write")
 
-    async def _all(self, calls: list[Callable[[], Any]]) -> list[Any]:
+    async def _all(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(self.pool, _logged(call)) for call in calls]
         return list(await asyncio.gather(*futures))
 
     async def apply(self, plan: Plan) -> None:
-        """Statuses and metadata first; pods only for cargos whose placement was written; then the rest."""
+        """Statuses first; pods only for cargos whose placement was written; then the rest."""
         c = self.client
         written = await self._all(
             [
-                (lambda w=w: c.patch_status(w.plural, w.namespace, w.name, w.status))
+                partial(c.patch_status, w.plural, w.namespace, w.name, w.status)
                 for w in plan.statuses
             ]
         )
@@ -42,19 +43,19 @@ class Actuator:
             w.cargo_key for w, ok in zip(plan.statuses, written, strict=True) if ok is not True
         }
         await self._all(
-            [(lambda m=m: c.patch_metadata(*m)) for m in plan.metadata]
-            + [(lambda b=b: c.create_cargo(b)) for b in plan.cargo_creates]
-            + [(lambda d=d: c.delete_cargo(*d)) for d in plan.cargo_deletes]
-            + [(lambda s=s: c.create_service(s)) for s in plan.services]
+            [partial(c.patch_metadata, *m) for m in plan.metadata]
+            + [partial(c.create_cargo, b) for b in plan.cargo_creates]
+            + [partial(c.delete_cargo, *d) for d in plan.cargo_deletes]
+            + [partial(c.create_service, s) for s in plan.services]
         )
         pods = [pod for key, pod in plan.pods if key not in failed]
-        created = await self._all([(lambda p=p: c.create_pod(p)) for p in pods])
+        created = await self._all([partial(c.create_pod, p) for p in pods])
         self.metrics.pods_created.inc(sum(1 for ok in created if ok))
         await self._all(
-            [(lambda d=d: c.delete_pod(*d)) for d in plan.pod_deletes]
-            + [(lambda a=a: c.patch_pod_annotations(*a)) for a in plan.pod_annotations]
+            [partial(c.delete_pod, *d) for d in plan.pod_deletes]
+            + [partial(c.patch_pod_annotations, *a) for a in plan.pod_annotations]
             + [
-                (lambda e=e: c.post_event(e.involved, e.type, e.reason, e.message, COMPONENT))
+                partial(c.post_event, e.involved, e.type, e.reason, e.message, COMPONENT)
                 for e in plan.events
             ]
         )

@@ -59,7 +59,7 @@ def _gpus(pod_spec: Mapping[str, Any]) -> int:
 
 
 def pod_view(body: Mapping[str, Any]) -> PodView | None:
-    """The pod as the loop sees it, or None when it is neither Crane's nor holding GPUs on a node."""
+    """The pod as the loop sees it; None when neither Crane's nor holding GPUs on a node."""
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     status = body.get("status") or {}
@@ -75,7 +75,8 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     for cs in statuses:
         term = (cs.get("state") or {}).get("terminated")
         if term and term.get("exitCode"):
-            message = f"container {cs.get('name')} exited with code {term['exitCode']} ({term.get('reason', '')})"
+            code, why = term["exitCode"], term.get("reason", "")
+            message = f"container {cs.get('name')} exited with code {code} ({why})"
     return PodView(
         namespace=meta["namespace"],
         name=meta["name"],

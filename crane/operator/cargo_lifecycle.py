@@ -126,12 +126,19 @@ class CargoLifecycle:
                 self.plan.pod_deletes.append((pod.namespace, pod.name, 0 if lost else grace))
 
     def _create_pods(
-        self, key: str, meta: Mapping[str, Any], spec: CargoSpec, missing: Iterable[ReplicaPlacement]
+        self,
+        key: str,
+        meta: Mapping[str, Any],
+        spec: CargoSpec,
+        missing: Iterable[ReplicaPlacement],
     ) -> None:
         now = time.monotonic()
         pods = [
-            p for p in missing
-            if self.state.may_request(key_of(meta["namespace"], pod_name(meta["name"], p.replica)), now)
+            p
+            for p in missing
+            if self.state.may_request(
+                key_of(meta["namespace"], pod_name(meta["name"], p.replica)), now
+            )
         ]
         if not pods:
             return
@@ -242,7 +249,8 @@ class CargoLifecycle:
                 body,
                 status,
                 "MiniClusterNotFound",
-                f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: create it",
+                f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: "
+                "create it",
             )
             return
         if not self.engine.is_admitted(mc_key):
@@ -278,7 +286,8 @@ class CargoLifecycle:
         borrowed = sum(len(p.gpu_ids) for p in decision.placements if p.borrowed)
         nodes = sorted({p.node for p in decision.placements})
         message = (
-            f"{spec.replicas} replicas x {spec.gpus_per_replica} GPUs on {len(nodes)} node(s)"
+            f"{_count(spec.replicas, 'replica')} x {spec.gpus_per_replica} GPUs on "
+            f"{_count(len(nodes), 'node')}"
             f"{' in ' + decision.domain if decision.domain else ''}"
             f"{f', {borrowed} GPUs borrowed (preemptible)' if borrowed else ''}"
         )
@@ -337,7 +346,8 @@ class CargoLifecycle:
             why = (
                 f"node {', '.join(lost)} NotReady past the grace period"
                 if lost
-                else f"replica {failed[0].replica} (pod {failed[0].name}) failed: {failed[0].message or 'exited'}"
+                else f"replica {failed[0].replica} (pod {failed[0].name}) failed: "
+                f"{failed[0].message or 'exited'}"
             )
             self._failure(key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why)
             return
@@ -364,7 +374,7 @@ class CargoLifecycle:
         if placements and len(running) == len(placements):
             if status.phase != CargoPhase.RUNNING:
                 status.started_at = datetime.now(UTC)
-                self._event(body, "Running", f"all {len(running)} replicas running")
+                self._event(body, "Running", f"all {_count(len(running), 'replica')} running")
             status.phase = CargoPhase.RUNNING
             self._cond(
                 status,
@@ -432,7 +442,7 @@ class CargoLifecycle:
         status: CargoStatus,
         placements: tuple[ReplicaPlacement, ...],
     ) -> bool:
-        """Grow or shrink a placed gang; True when its placement now has ``spec.replicas`` replicas."""
+        """Grow or shrink a placed gang; True when its placement has ``spec.replicas``."""
         meta = body["metadata"]
         gen = meta.get("generation")
         old = self.state.cargos[key]
@@ -510,7 +520,7 @@ class CargoLifecycle:
             self._drain(key, release_when="no-gpu")
             return
         status = self._status(body)
-        if status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
+        if key not in self.state.cargos or status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
             return
         gen = body["metadata"].get("generation")
         message = f"preempted: {why}; pods get their termination grace period to checkpoint"
@@ -524,8 +534,12 @@ class CargoLifecycle:
 
 
 def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -> bool:
-    """Whether an existing pod is the one its replica's placement asks for (adopted, not recreated)."""
+    """Whether an existing pod is the one its replica's placement asks for (adopted)."""
     if pod.owner_uid != uid or pod.replica is None or pod.replica not in expected:
         return False
     want = expected[pod.replica]
     return pod.node == want.node and pod.gpu_ids == ",".join(str(i) for i in want.gpu_ids)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

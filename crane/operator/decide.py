@@ -6,6 +6,7 @@ memory, mutates the engine, and returns a :class:`Plan` that the loop writes aft
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,16 +17,16 @@ from pydantic import ValidationError
 
 from crane.kube import resources
 from crane.kube.builders import build_template_cargo, template_cargo_name
-from crane.kube.names import CARGOS, MINICLUSTER_KIND, MINICLUSTERS, TEMPLATE_INDEX_LABEL, key_of
+from crane.kube.names import MINICLUSTER_KIND, MINICLUSTERS, TEMPLATE_INDEX_LABEL, key_of
 from crane.kube.nodes import busy_ids, inventory
-from crane.model.conditions import find_condition
+from crane.model.conditions import find_condition, set_condition
 from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.cargo_lifecycle import CargoLifecycle
 from crane.operator.plan import Plan, StatusWrite
 from crane.operator.state import LoopState
 from crane.placement import Engine
-from crane.placement.types import AdmissionDecision, Outcome
+from crane.placement.types import AdmissionDecision
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ class Decider:
         return plan
 
     def _forget_gone(self, cache: ClusterCache) -> None:
-        live = {b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())}
+        live = {
+            b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())
+        }
         for uid in [u for u in self.state.written if u not in live]:
             del self.state.written[uid]
         for uid in [u for u in self.state.attempts if u not in live]:
@@ -74,22 +77,21 @@ class Decider:
     # --- restore and nodes -------------------------------------------------------------------
 
     def _restore(self, cache: ClusterCache) -> None:
-        """Rebuild the engine from the statuses written before a restart; nothing is placed twice."""
+        """Rebuild the engine from the statuses written before a restart; nothing placed twice."""
         self._sync_nodes(cache, datetime.now(UTC))
         for key, body in cache.miniclusters.items():
-            status = resources.minicluster_status(body)
-            if not resources.is_true(status.conditions, "Admitted") or body["metadata"].get(
-                "deletionTimestamp"
-            ):
+            mc_status = resources.minicluster_status(body)
+            admitted = resources.is_true(mc_status.conditions, "Admitted")
+            if not admitted or body["metadata"].get("deletionTimestamp"):
                 continue
             try:
-                spec = resources.parse_minicluster_spec(body)
+                mc_spec = resources.parse_minicluster_spec(body)
             except ValidationError:
                 continue
-            req = resources.minicluster_request(body["metadata"], spec)
-            self.engine.submit_minicluster(req)
-            self.engine.restore_reservation(key, status.reservation)
-            self.state.miniclusters[key] = req
+            mc_req = resources.minicluster_request(body["metadata"], mc_spec)
+            self.engine.submit_minicluster(mc_req)
+            self.engine.restore_reservation(key, mc_status.reservation)
+            self.state.miniclusters[key] = mc_req
         for key, body in cache.cargos.items():
             status = resources.cargo_status(body)
             if not status.placement:
@@ -98,9 +100,10 @@ class Decider:
                 spec = resources.parse_cargo_spec(body)
             except ValidationError:
                 continue
-            req = resources.cargo_request(body["metadata"], spec)
             placements = tuple(status.placement)
-            req = type(req)(**{**req.__dict__, "replicas": len(placements)})
+            req = dataclasses.replace(
+                resources.cargo_request(body["metadata"], spec), replicas=len(placements)
+            )
             try:
                 self.engine.restore_cargo(req, placements)
             except (KeyError, ValueError) as err:
@@ -204,7 +207,7 @@ class Decider:
         self, key: str, body: dict[str, Any], message: str, plan: Plan
     ) -> None:
         status = self._current_mc_status(body)
-        status.conditions = _set(
+        status.conditions = set_condition(
             status.conditions,
             resources.condition(
                 "Failed", True, "InvalidSpec", message, body["metadata"].get("generation")
@@ -282,7 +285,7 @@ class Decider:
             status.borrowed_gpus = usage.borrowed_gpus
             status.queue_position = None
             msg = f"{usage.reserved_gpus} {spec.gpu_type} GPUs reserved"
-            status.conditions = _set(
+            status.conditions = set_condition(
                 status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen)
             )
             if not was_admitted:
@@ -295,14 +298,14 @@ class Decider:
                     if why
                     else f"waiting for {spec.gpus.min - usage.reserved_gpus} more GPUs"
                 )
-                status.conditions = _set(
+                status.conditions = set_condition(
                     status.conditions,
                     resources.condition(
                         "Resizing", True, "WaitingForCapacity", status.message, gen
                     ),
                 )
             else:
-                status.conditions = _set(
+                status.conditions = set_condition(
                     status.conditions,
                     resources.condition(
                         "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen
@@ -321,7 +324,7 @@ class Decider:
             status.queue_position = position
             status.reservation, status.reserved_gpus = {}, 0
             reason = "Queued"
-            status.conditions = _set(
+            status.conditions = set_condition(
                 status.conditions, resources.condition("Admitted", False, reason, message, gen)
             )
             if status.message != message and (
@@ -349,7 +352,7 @@ class Decider:
         status.replicas = template_count if spec.template is not None else len(mine)
         status.selector = f"crane.io/minicluster={meta['name']}"
         ready = admitted and len(running) == len(active)
-        status.conditions = _set(
+        status.conditions = set_condition(
             status.conditions,
             resources.condition(
                 "Ready",
@@ -366,7 +369,7 @@ class Decider:
     def _template_cargos(
         self, key: str, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan
     ) -> None:
-        """Keep ``spec.replicas`` template cargos ``<mc>-<i>``: create the missing, delete the highest."""
+        """Keep ``spec.replicas`` cargos ``<mc>-<i>``: add the missing, drop the highest."""
         if spec.template is None or spec.replicas is None:
             return
         meta = body["metadata"]
@@ -393,7 +396,8 @@ class Decider:
             plan.event(
                 _ref(body, MINICLUSTER_KIND),
                 "ScaledDown",
-                f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} (highest first)",
+                f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} "
+                "(highest first)",
             )
 
     def _orphans(self, cache: ClusterCache, pods: Mapping[str, list[PodView]], plan: Plan) -> None:
@@ -406,18 +410,9 @@ class Decider:
                     plan.pod_deletes.append((pod.namespace, pod.name, None))
 
 
-def _set(conditions: list[Any], new: Any) -> list[Any]:
-    from crane.model.conditions import set_condition
-
-    return set_condition(conditions, new)
-
-
 def _ref(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion") or "crane.io/v1alpha1",
         "kind": kind,
         "metadata": body["metadata"],
     }
-
-
-__all__ = ["CARGOS", "DecideSettings", "Decider", "Outcome"]

@@ -42,7 +42,7 @@ class LeaseElector:
         )
 
     def try_acquire(self) -> bool:
-        """Acquire or renew the lease (blocking; run it in a thread). True while this instance leads."""
+        """Acquire or renew the lease (blocking: run it in a thread); True while leading."""
         now = datetime.now(UTC)
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
@@ -60,7 +60,7 @@ class LeaseElector:
                     raise
                 return self._set(False)
             return self._set(True)
-        spec = lease.spec
+        spec = lease.spec or client.V1LeaseSpec()
         mine = spec.holder_identity == self.identity
         renewed = spec.renew_time or spec.acquire_time
         expired = renewed is None or now - renewed > timedelta(
@@ -84,7 +84,7 @@ class LeaseElector:
             return
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec.holder_identity == self.identity:
+            if lease.spec is not None and lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = None
                 self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as err:

@@ -1,4 +1,4 @@
-"""The one scheduling loop: wait for a change, decide on the cache, write the plan; only while leading."""
+"""The one scheduling loop: wait for a change, decide, write the plan; only while leading."""
 
 from __future__ import annotations
 

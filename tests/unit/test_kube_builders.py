@@ -15,20 +15,37 @@ from crane.kube.nodes import busy_ids, inventory, node_view
 from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
 
 META = {"name": "job", "namespace": "team", "uid": "u-1"}
-SPEC = CargoSpec.model_validate({
-    "miniCluster": "mc", "replicas": 2, "gpusPerReplica": 4,
-    "template": {"metadata": {"labels": {"app": "x"}},
-                 "spec": {"containers": [{"name": "main", "image": "img", "env": [{"name": "RANK", "value": "9"},
-                                                                                   {"name": "KEEP", "value": "1"}]}],
-                          "tolerations": [{"key": "other", "operator": "Exists"}]}},
-})
+SPEC = CargoSpec.model_validate(
+    {
+        "miniCluster": "mc",
+        "replicas": 2,
+        "gpusPerReplica": 4,
+        "template": {
+            "metadata": {"labels": {"app": "x"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "img",
+                        "env": [{"name": "RANK", "value": "9"}, {"name": "KEEP", "value": "1"}],
+                    }
+                ],
+                "tolerations": [{"key": "other", "operator": "Exists"}],
+            },
+        },
+    }
+)
 
 
 def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
     pod = build_pod(META, SPEC, ReplicaPlacement(replica=1, node="n7", gpu_ids=[4, 5, 6, 7]))
     assert pod["metadata"]["name"] == "job-1"
-    assert pod["metadata"]["labels"] == {"app": "x", "crane.io/minicluster": "mc", "crane.io/cargo": "job",
-                                         "crane.io/replica": "1"}
+    assert pod["metadata"]["labels"] == {
+        "app": "x",
+        "crane.io/minicluster": "mc",
+        "crane.io/cargo": "job",
+        "crane.io/replica": "1",
+    }
     assert pod["metadata"]["annotations"]["crane.io/gpu-ids"] == "4,5,6,7"
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     spec = pod["spec"]
@@ -39,9 +56,16 @@ def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
     assert main["resources"]["limits"]["nvidia.com/gpu"] == "4"
     env = {e["name"]: e["value"] for e in main["env"]}
     assert env == {
-        "CRANE_MINICLUSTER": "mc", "CRANE_CARGO": "job", "CRANE_REPLICA": "1", "RANK": "1",
-        "CRANE_REPLICAS": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "job-0.job.team.svc",
-        "MASTER_PORT": "29500", "CRANE_GPU_IDS": "4,5,6,7", "KEEP": "1",
+        "CRANE_MINICLUSTER": "mc",
+        "CRANE_CARGO": "job",
+        "CRANE_REPLICA": "1",
+        "RANK": "1",
+        "CRANE_REPLICAS": "2",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "job-0.job.team.svc",
+        "MASTER_PORT": "29500",
+        "CRANE_GPU_IDS": "4,5,6,7",
+        "KEEP": "1",
     }
 
 
@@ -59,7 +83,9 @@ def test_template_without_containers_says_what_to_fix() -> None:
 
 
 def test_template_cargo_is_owned_by_its_minicluster() -> None:
-    body = build_template_cargo({"name": "mc", "namespace": "t", "uid": "m"}, CargoTemplate(replicas=2), 3)
+    body = build_template_cargo(
+        {"name": "mc", "namespace": "t", "uid": "m"}, CargoTemplate(replicas=2), 3
+    )
     assert body["metadata"]["name"] == "mc-3"
     assert body["spec"]["miniCluster"] == "mc" and body["spec"]["replicas"] == 2
     assert body["metadata"]["ownerReferences"][0]["kind"] == "MiniCluster"
@@ -67,11 +93,22 @@ def test_template_cargo_is_owned_by_its_minicluster() -> None:
 
 def test_node_becomes_inventory_with_islands_and_topology_labels() -> None:
     node = {
-        "metadata": {"name": "n1", "labels": {"crane.io/managed": "true", "crane.io/rack": "r1", "noise": "x",
-                                              "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
-                     "annotations": {"crane.io/gpu-islands": "0-3,4-7"}},
-        "status": {"allocatable": {"nvidia.com/gpu": "8"},
-                   "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+        "metadata": {
+            "name": "n1",
+            "labels": {
+                "crane.io/managed": "true",
+                "crane.io/rack": "r1",
+                "noise": "x",
+                "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+            },
+            "annotations": {"crane.io/gpu-islands": "0-3,4-7"},
+        },
+        "status": {
+            "allocatable": {"nvidia.com/gpu": "8"},
+            "conditions": [
+                {"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            ],
+        },
     }
     view = node_view(node, ["crane.io/rack"])
     assert view.managed and not view.ready and view.not_ready_since is not None
@@ -82,6 +119,8 @@ def test_node_becomes_inventory_with_islands_and_topology_labels() -> None:
 
 
 def test_bad_islands_annotation_falls_back_to_one_island() -> None:
-    node = {"metadata": {"name": "n", "annotations": {"crane.io/gpu-islands": "0-9"}},
-            "status": {"capacity": {"nvidia.com/gpu": "4"}}}
+    node = {
+        "metadata": {"name": "n", "annotations": {"crane.io/gpu-islands": "0-9"}},
+        "status": {"capacity": {"nvidia.com/gpu": "4"}},
+    }
     assert node_view(node, []).islands == ((0, 1, 2, 3),)

@@ -62,21 +62,30 @@ def check(instance: Any, node: dict[str, Any], path: str = "") -> None:
     ("plural", "spec_model", "status_model"),
     [("miniclusters", MiniClusterSpec, MiniClusterStatus), ("cargos", CargoSpec, CargoStatus)],
 )
-def test_crd_fields_are_the_model_fields(plural: str, spec_model: type[BaseModel], status_model: type[BaseModel]) -> None:
+def test_crd_fields_are_the_model_fields(
+    plural: str, spec_model: type[BaseModel], status_model: type[BaseModel]
+) -> None:
     props = schema(plural)
     assert set(props["spec"]["properties"]) == wire_fields(spec_model)
     assert set(props["status"]["properties"]) == wire_fields(status_model)
 
 
 def test_status_in_wire_form_fits_the_crd() -> None:
-    status = CargoStatus.model_validate({"placement": [{"replica": 0, "node": "n", "gpuIds": [0, 1]}]})
+    status = CargoStatus.model_validate(
+        {"placement": [{"replica": 0, "node": "n", "gpuIds": [0, 1]}]}
+    )
     check(status.model_dump(by_alias=True, mode="json"), schema("cargos")["status"], "status")
     mc = MiniClusterStatus.model_validate({"reservation": {"n": [0, 1]}, "queuePosition": 2})
     check(mc.model_dump(by_alias=True, mode="json"), schema("miniclusters")["status"], "status")
 
 
 def examples() -> list[dict[str, Any]]:
-    return [d for f in sorted((REPO / "examples").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    return [
+        d
+        for f in sorted((REPO / "examples").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if d
+    ]
 
 
 @pytest.mark.parametrize("obj", examples(), ids=lambda o: f"{o['kind']}/{o['metadata']['name']}")
@@ -95,8 +104,11 @@ def test_crd_serves_what_kubectl_users_rely_on(plural: str) -> None:
     version = doc["spec"]["versions"][0]
     assert version["name"] == "v1alpha1"
     scale = version["subresources"]["scale"]
-    assert scale == {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
-                     "labelSelectorPath": ".status.selector"}
+    assert scale == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
     columns = {c["name"] for c in version["additionalPrinterColumns"]}
     assert {"Ready", "Age"} <= columns
 

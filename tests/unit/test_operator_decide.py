@@ -8,42 +8,80 @@ from typing import Any
 
 import pytest
 
-from crane.kube.names import CARGOS, MINICLUSTERS
+from crane.kube.names import CARGOS
 from crane.operator.cache import ClusterCache
 from crane.operator.decide import Decider
 from crane.operator.plan import Plan
 from crane.placement import Engine
 
-LEVELS = ("topology.kubernetes.io/zone", "crane.io/block", "crane.io/rack", "nvidia.com/gpu.clique",
-          "kubernetes.io/hostname")
+LEVELS = (
+    "topology.kubernetes.io/zone",
+    "crane.io/block",
+    "crane.io/rack",
+    "nvidia.com/gpu.clique",
+    "kubernetes.io/hostname",
+)
 
 
 def node(name: str, gpus: int = 8, rack: str = "r0", ready: bool = True) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "labels": {"crane.io/managed": "true", "crane.io/rack": rack,
-                                              "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}},
-        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)},
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                   "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+        "metadata": {
+            "name": name,
+            "labels": {
+                "crane.io/managed": "true",
+                "crane.io/rack": rack,
+                "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+            },
+        },
+        "status": {
+            "allocatable": {"nvidia.com/gpu": str(gpus)},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        },
     }
 
 
-def minicluster(name: str, lo: int, hi: int, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+def minicluster(
+    name: str, lo: int, hi: int, priority: int = 0, created: str = "2026-01-01T00:00:00Z"
+) -> dict[str, Any]:
     return {
-        "apiVersion": "crane.io/v1alpha1", "kind": "MiniCluster",
-        "metadata": {"name": name, "namespace": "t", "uid": f"uid-{name}", "generation": 1,
-                     "creationTimestamp": created},
+        "apiVersion": "crane.io/v1alpha1",
+        "kind": "MiniCluster",
+        "metadata": {
+            "name": name,
+            "namespace": "t",
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": created,
+        },
         "spec": {"gpuType": "H100", "gpus": {"min": lo, "max": hi}, "priority": priority},
     }
 
 
-def cargo(name: str, mc: str, replicas: int, gpus: int, created: str = "2026-01-01T00:00:01Z") -> dict[str, Any]:
+def cargo(
+    name: str, mc: str, replicas: int, gpus: int, created: str = "2026-01-01T00:00:01Z"
+) -> dict[str, Any]:
     return {
-        "apiVersion": "crane.io/v1alpha1", "kind": "Cargo",
-        "metadata": {"name": name, "namespace": "t", "uid": f"uid-{name}", "generation": 1,
-                     "creationTimestamp": created},
-        "spec": {"miniCluster": mc, "replicas": replicas, "gpusPerReplica": gpus,
-                 "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+        "apiVersion": "crane.io/v1alpha1",
+        "kind": "Cargo",
+        "metadata": {
+            "name": name,
+            "namespace": "t",
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": created,
+        },
+        "spec": {
+            "miniCluster": mc,
+            "replicas": replicas,
+            "gpusPerReplica": gpus,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
     }
 
 
@@ -74,11 +112,17 @@ def settle(decider: Decider, cache: ClusterCache, passes: int = 3) -> list[Plan]
 
 
 def test_placement_written_before_pods_and_pods_carry_rendezvous_env() -> None:
-    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
-                      ("miniclusters", minicluster("mc", 8, 16)), ("cargos", cargo("job", "mc", 2, 4)))
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("mc", 8, 16)),
+        ("cargos", cargo("job", "mc", 2, 4)),
+    )
     decider = Decider(Engine())
     plans = settle(decider, cache)
-    placed = [w for p in plans for w in p.statuses if w.plural == CARGOS and w.status.get("placement")]
+    placed = [
+        w for p in plans for w in p.statuses if w.plural == CARGOS and w.status.get("placement")
+    ]
     assert placed, "the cargo's placement is written to its status"
     pods = [pod for p in plans for _, pod in p.pods]
     assert sorted(p["metadata"]["name"] for p in pods) == ["job-0", "job-1"]
@@ -93,9 +137,13 @@ def test_placement_written_before_pods_and_pods_carry_rendezvous_env() -> None:
 
 
 def test_restart_rebuilds_from_status_and_places_nothing_twice() -> None:
-    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
-                      ("miniclusters", minicluster("mc", 8, 16)), ("cargos", cargo("a", "mc", 2, 4)),
-                      ("cargos", cargo("b", "mc", 1, 8)))
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("mc", 8, 16)),
+        ("cargos", cargo("a", "mc", 2, 4)),
+        ("cargos", cargo("b", "mc", 1, 8)),
+    )
     settle(Decider(Engine()), cache)
     before = {k: b["status"]["placement"] for k, b in cache.cargos.items()}
     restarted = Decider(Engine())
@@ -103,7 +151,9 @@ def test_restart_rebuilds_from_status_and_places_nothing_twice() -> None:
     after = {k: b["status"]["placement"] for k, b in cache.cargos.items()}
     assert after == before
     recreated = [pod["metadata"]["name"] for p in plans for _, pod in p.pods]
-    assert sorted(recreated) == ["a-0", "a-1", "b-0"], "missing pods are created at the recorded places"
+    assert sorted(recreated) == ["a-0", "a-1", "b-0"], (
+        "missing pods are created at the recorded places"
+    )
     used = [(r["node"], g) for pl in after.values() for r in pl for g in r["gpuIds"]]
     assert len(used) == len(set(used)) == 16
 
@@ -119,13 +169,18 @@ def test_queued_minicluster_says_why_and_position() -> None:
 
 
 def test_higher_priority_preempts_borrowed_cargo_with_notice() -> None:
-    cache = new_cache(("nodes", node("n0")), ("nodes", node("n1")),
-                      ("miniclusters", minicluster("low", 0, 16)),
-                      ("cargos", cargo("borrower", "low", 2, 8)))
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("low", 0, 16)),
+        ("cargos", cargo("borrower", "low", 2, 8)),
+    )
     decider = Decider(Engine())
     settle(decider, cache)
     assert cache.cargos["t/borrower"]["status"]["phase"] == "Placed"
-    cache.apply("miniclusters", None, minicluster("high", 8, 8, priority=10, created="2026-01-02T00:00:00Z"))
+    cache.apply(
+        "miniclusters", None, minicluster("high", 8, 8, priority=10, created="2026-01-02T00:00:00Z")
+    )
     plans = settle(decider, cache)
     status = cache.cargos["t/borrower"]["status"]
     preempted = next(c for c in status["conditions"] if c["type"] == "Preempted")
@@ -137,9 +192,14 @@ def test_higher_priority_preempts_borrowed_cargo_with_notice() -> None:
 
 @pytest.mark.parametrize("replicas", [0])
 def test_scaled_to_zero_cargo_waits_with_reason(replicas: int) -> None:
-    cache = new_cache(("nodes", node("n0")), ("miniclusters", minicluster("mc", 0, 8)),
-                      ("cargos", cargo("c", "mc", replicas, 1)))
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("c", "mc", replicas, 1)),
+    )
     settle(Decider(Engine()), cache)
     status = cache.cargos["t/c"]["status"]
     assert status["phase"] == "Pending"
-    assert next(c for c in status["conditions"] if c["type"] == "Placed")["reason"] == "ScaledToZero"
+    assert (
+        next(c for c in status["conditions"] if c["type"] == "Placed")["reason"] == "ScaledToZero"
+    )

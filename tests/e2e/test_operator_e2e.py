@@ -1,0 +1,684 @@
+"""The operator end to end: a real control plane (kube-apiserver, controller-manager, kwok GPU
+nodes), the operator as a real process, driven by our kubectl and the kubernetes client.
+
+Each test adds its own simulated nodes of a GPU family no other test uses, so capacity is
+its own even though the cluster and the operator are shared.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from crane.model.fleet import FleetSpec, NodeGroup
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP, VERSION = "crane.io", "v1alpha1"
+LEASE_NAMESPACE = "crane-system"
+NOT_READY_ANNOTATION = "sim.crane.io/not-ready"
+"""Asks the kwok stages of the test cluster to stop a node's heartbeats and keep it NotReady."""
+
+
+class OperatorProcess:
+    """``python -m crane operator`` as a subprocess, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = {**env, "PYTHONPATH": str(REPO)}
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.metrics_port = s.getsockname()[1]
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "crane",
+                "operator",
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-seconds",
+                "3",
+                "--node-grace",
+                "5",
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return str(r.read().decode())
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube_cluster: Any, core_v1: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    kube_cluster.kubectl("apply", "--server-side", "-f", str(REPO / "helm" / "crane" / "crds"))
+    kube_cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/miniclusters.crane.io",
+        "crd/cargos.crane.io",
+        "--timeout=60s",
+    )
+    try:
+        core_v1.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
+        )
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    proc = OperatorProcess(kube_cluster.env, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        print(f"operator log (tail):\n{proc.tail()}")
+
+
+@pytest.fixture(scope="module")
+def custom(kube_api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube_api)
+
+
+def wait(check: Callable[[], Any], what: str, proc: OperatorProcess, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n"
+        f"operator log:\n{proc.tail()}"
+    )
+
+
+def add_nodes(
+    core: client.CoreV1Api, group: str, product: str, racks: int, per_rack: int, gpus: int = 8
+) -> list[str]:
+    spec = FleetSpec(
+        groups=[
+            NodeGroup(
+                name=group,
+                product=product,
+                gpus_per_node=gpus,
+                racks_per_block=racks,
+                nodes_per_rack=per_rack,
+            )
+        ]
+    )
+    nodes = fleet_manifests(spec)
+    apply_nodes(core, nodes)
+    names = [n["metadata"]["name"] for n in nodes]
+    wait_ready(core, names, timeout=60)
+    return names
+
+
+@pytest.fixture
+def nodes(core_v1: client.CoreV1Api) -> Iterator[Callable[..., list[str]]]:
+    """Add simulated nodes for one test; they are deleted afterwards."""
+    added: list[str] = []
+
+    def add(*args: Any, **kwargs: Any) -> list[str]:
+        names = add_nodes(core_v1, *args, **kwargs)
+        added.extend(names)
+        return names
+
+    yield add
+    delete_nodes(core_v1, added)
+
+
+def get(custom: client.CustomObjectsApi, plural: str, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
+        return obj
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def cond(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return dict(c)
+    return {}
+
+
+def crane_pods(
+    core: client.CoreV1Api, ns: str, selector: str = "crane.io/cargo"
+) -> list[client.V1Pod]:
+    return list(core.list_namespaced_pod(ns, label_selector=selector).items)
+
+
+def running(pods: list[client.V1Pod], count: int) -> bool:
+    return len(pods) == count and all(p.status.phase == "Running" for p in pods)
+
+
+def apply(kube_cluster: Any, ns: str, text: str) -> None:
+    kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=text)
+
+
+def mc_yaml(name: str, gpu: str, lo: int, hi: int, priority: int = 0, extra: str = "") -> str:
+    return (
+        f"apiVersion: crane.io/v1alpha1\nkind: MiniCluster\nmetadata: {{name: {name}}}\n"
+        f"spec: {{gpuType: {gpu}, gpus: {{min: {lo}, max: {hi}}}, priority: {priority}{extra}}}\n"
+    )
+
+
+def cargo_yaml(
+    name: str,
+    mc: str,
+    replicas: int,
+    gpus: int,
+    policy: str = "Never",
+    grace: int = 1,
+    annotations: str = "{}",
+) -> str:
+    return (
+        f"apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  miniCluster: {mc}\n  replicas: {replicas}\n  gpusPerReplica: {gpus}\n"
+        f"  restartPolicy: {policy}\n  template:\n    metadata: {{annotations: {annotations}}}\n"
+        f"    spec:\n      terminationGracePeriodSeconds: {grace}\n"
+        f"      containers: [{{name: main, image: busybox}}]\n"
+    )
+
+
+def assert_no_gpu_double_booked(core: client.CoreV1Api) -> None:
+    """Per node: GPU requests of live pods <= capacity, and no GPU id given to two Crane pods."""
+    capacity = {
+        n.metadata.name: int((n.status.allocatable or {}).get("nvidia.com/gpu", "0"))
+        for n in core.list_node().items
+    }
+    used: dict[str, int] = {}
+    ids: dict[str, list[int]] = {}
+    for pod in core.list_pod_for_all_namespaces().items:
+        if pod.status.phase in ("Succeeded", "Failed") or not pod.spec.node_name:
+            continue
+        gpus = sum(
+            int(((c.resources and c.resources.limits) or {}).get("nvidia.com/gpu", "0"))
+            for c in pod.spec.containers
+        )
+        used[pod.spec.node_name] = used.get(pod.spec.node_name, 0) + gpus
+        gpu_ids = (pod.metadata.annotations or {}).get("crane.io/gpu-ids", "")
+        ids.setdefault(pod.spec.node_name, []).extend(int(i) for i in gpu_ids.split(",") if i)
+    for node, count in used.items():
+        assert count <= capacity.get(node, 0), (
+            f"node {node}: {count} GPUs requested, capacity {capacity.get(node)}"
+        )
+    for node, given in ids.items():
+        assert len(given) == len(set(given)), f"node {node}: GPU ids given twice: {sorted(given)}"
+
+
+def delete_all(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str, proc: OperatorProcess
+) -> None:
+    for mc in custom.list_namespaced_custom_object(GROUP, VERSION, ns, "miniclusters")["items"]:
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, ns, "miniclusters", mc["metadata"]["name"]
+        )
+    wait(lambda: not crane_pods(core, ns), "the test's pods to go", proc, timeout=90)
+
+
+def node_labels(core: client.CoreV1Api, name: str) -> dict[str, str]:
+    return dict(core.read_node(name).metadata.labels or {})
+
+
+# --- (a) apply: pods Running on the right nodes; kubectl columns -------------------------------
+
+
+def test_elastic_training_example_runs_gangs_on_h100_within_a_rack(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    apply(kube_cluster, namespace, (REPO / "examples" / "elastic-training.yaml").read_text())
+    wait(lambda: running(crane_pods(core_v1, namespace), 4), "4 trainer pods Running", operator, 90)
+    for pod in crane_pods(core_v1, namespace):
+        labels = node_labels(core_v1, pod.spec.node_name)
+        assert "H100" in labels["nvidia.com/gpu.product"]
+        env = {e.name: e.value for e in pod.spec.containers[0].env}
+        cargo = pod.metadata.labels["crane.io/cargo"]
+        assert (
+            env["MASTER_ADDR"] == f"{cargo}-0.{cargo}.{namespace}.svc" and env["WORLD_SIZE"] == "2"
+        )
+        assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "4"
+    for cargo in ("llm-train-0", "llm-train-1"):
+        racks = {
+            node_labels(core_v1, p.spec.node_name)["crane.io/rack"]
+            for p in crane_pods(core_v1, namespace, f"crane.io/cargo={cargo}")
+        }
+        assert len(racks) == 1, f"{cargo} spans racks {racks} though one rack can hold it"
+        core_v1.read_namespaced_service(cargo, namespace)
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "llm-train"), "Ready").get("status")
+            == "True"
+        ),
+        "MiniCluster Ready",
+        operator,
+    )
+    table = kube_cluster.kubectl("get", "mc,cg", "-n", namespace).stdout
+    mc_row = next(
+        line for line in table.splitlines() if line.startswith("minicluster.crane.io/llm-train")
+    )
+    assert mc_row.split()[1:8] == ["H100", "16", "16", "16", "0", "32", "2"], table
+    assert "Running" in table and "llm-train-1" in table
+    assert_no_gpu_double_booked(core_v1)
+    assert 'crane_gpus_in_use{gpu_type="H100"}' in operator.metrics()
+    delete_all(custom, core_v1, namespace, operator)
+
+
+def test_automl_example_runs_trials_on_a100(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    apply(kube_cluster, namespace, (REPO / "examples" / "automl.yaml").read_text())
+    wait(lambda: running(crane_pods(core_v1, namespace), 2), "2 trial pods Running", operator, 60)
+    for pod in crane_pods(core_v1, namespace):
+        assert "A100" in node_labels(core_v1, pod.spec.node_name)["nvidia.com/gpu.product"]
+    trial = get(custom, "cargos", namespace, "trial-1")
+    assert trial is not None and trial["status"]["phase"] == "Running"
+    owners = trial["metadata"].get("ownerReferences") or []
+    assert any(o["kind"] == "MiniCluster" and o["name"] == "automl" for o in owners)
+    delete_all(custom, core_v1, namespace, operator)
+
+
+def test_rack_local_32_gpu_gang_lands_in_one_rack(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("rackh100", "NVIDIA-H100-80GB-HBM3", racks=1, per_rack=4)
+    apply(kube_cluster, namespace, (REPO / "examples" / "rack-local-gang.yaml").read_text())
+    wait(lambda: running(crane_pods(core_v1, namespace), 4), "4 gang pods Running", operator, 90)
+    racks = {
+        node_labels(core_v1, p.spec.node_name)["crane.io/rack"]
+        for p in crane_pods(core_v1, namespace)
+    }
+    assert len(racks) == 1
+    delete_all(custom, core_v1, namespace, operator)
+
+
+# --- (e) invalid objects are rejected by the API server with the CEL message --------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (mc_yaml("bad", "H100", 8, 4), "gpus.min must be <= gpus.max"),
+        (mc_yaml("bad", "Z9000", 1, 4), "unknown gpuType"),
+        (mc_yaml("bad", "H100", 1, 4, extra=", topology: {level: pod}"), "unknown topology level"),
+        (mc_yaml("bad", "H100", 1, 4, extra=", replicas: 2"), "spec.replicas needs spec.template"),
+        (cargo_yaml("bad", "mc", 1, 65), "gpusPerReplica must be between 0 and 64"),
+        (cargo_yaml("bad", "mc", -1, 1), "replicas must be >= 0"),
+        (cargo_yaml("bad", "mc", 1, 1, policy="Always"), "unknown restartPolicy"),
+    ],
+)
+def test_invalid_objects_are_rejected_with_what_to_fix(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    namespace: str,
+    text: str,
+    message: str,
+) -> None:
+    proc = kube_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+# --- (h) deleting a MiniCluster removes everything ---------------------------------------------
+
+
+def test_deleting_minicluster_removes_cargos_pods_services(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("delh200", "NVIDIA-H200-141GB-HBM3", racks=1, per_rack=2)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("gone", "H200", 8, 16)
+        + "---\n"
+        + cargo_yaml("g1", "gone", 2, 4)
+        + "---\n"
+        + cargo_yaml("g2", "gone", 1, 8),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 3), "3 pods Running", operator)
+    kube_cluster.kubectl("delete", "mc/gone", "-n", namespace, "--wait=true", "--timeout=60s")
+    wait(lambda: not crane_pods(core_v1, namespace), "pods gone", operator)
+    wait(
+        lambda: (
+            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "cargos")["items"]
+        ),
+        "cargos gone",
+        operator,
+    )
+    wait(
+        lambda: (
+            not [
+                s
+                for s in core_v1.list_namespaced_service(namespace).items
+                if (s.metadata.labels or {}).get("crane.io/minicluster") == "gone"
+            ]
+        ),
+        "services gone",
+        operator,
+    )
+    assert get(custom, "miniclusters", namespace, "gone") is None
+
+
+# --- (b) kubectl scale in cargo units -----------------------------------------------------------
+
+
+def test_kubectl_scale_grows_and_shrinks_in_cargo_units(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("scaleb200", "NVIDIA-B200", racks=1, per_rack=4)
+    template = (
+        ", replicas: 1, template: {replicas: 2, gpusPerReplica: 2, template: {spec: "
+        "{terminationGracePeriodSeconds: 1, containers: [{name: main, image: busybox}]}}}"
+    )
+    apply(kube_cluster, namespace, mc_yaml("el", "B200", 4, 16, extra=template))
+    wait(lambda: running(crane_pods(core_v1, namespace), 2), "1 cargo of 2 pods", operator)
+    kube_cluster.kubectl("scale", "mc/el", "-n", namespace, "--replicas=3")
+    wait(lambda: running(crane_pods(core_v1, namespace), 6), "3 cargos of 2 pods", operator)
+    cargos = {
+        c["metadata"]["name"]
+        for c in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "cargos")["items"]
+    }
+    assert cargos == {"el-0", "el-1", "el-2"}
+    kube_cluster.kubectl("scale", "mc/el", "-n", namespace, "--replicas=2")
+    wait(lambda: running(crane_pods(core_v1, namespace), 4), "the highest cargo removed", operator)
+    assert get(custom, "cargos", namespace, "el-2") is None
+    kube_cluster.kubectl("scale", "cg/el-0", "-n", namespace, "--replicas=3")
+    wait(
+        lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=el-0"), 3),
+        "el-0 grown to 3",
+        operator,
+    )
+    kube_cluster.kubectl("scale", "cg/el-0", "-n", namespace, "--replicas=1")
+    wait(
+        lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=el-0"), 1),
+        "el-0 shrunk to 1",
+        operator,
+    )
+    status = wait(
+        lambda: (
+            (get(custom, "miniclusters", namespace, "el") or {}).get("status", {}).get("replicas")
+            == 2
+        ),
+        "status.replicas 2",
+        operator,
+    )
+    assert status
+    assert_no_gpu_double_booked(core_v1)
+    delete_all(custom, core_v1, namespace, operator)
+
+
+# --- (c) a MiniCluster whose min does not fit waits with the reason ----------------------------
+
+
+def test_minicluster_queued_with_reason_until_capacity_frees(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("queuev100", "Tesla-V100-SXM2-32GB", racks=1, per_rack=2)
+    apply(kube_cluster, namespace, mc_yaml("first", "V100", 12, 12))
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "first"), "Admitted").get("status")
+            == "True"
+        ),
+        "first admitted",
+        operator,
+    )
+    apply(kube_cluster, namespace, mc_yaml("second", "V100", 8, 8))
+    queued = wait(
+        lambda: (
+            (get(custom, "miniclusters", namespace, "second") or {})
+            .get("status", {})
+            .get("queuePosition")
+        ),
+        "second queued",
+        operator,
+    )
+    assert queued == 1
+    second = get(custom, "miniclusters", namespace, "second")
+    assert second is not None
+    assert cond(second, "Admitted")["reason"] == "Queued"
+    assert "needs 8 V100" in second["status"]["message"]
+    wide = kube_cluster.kubectl("get", "mc/second", "-n", namespace, "-o", "wide").stdout
+    assert "needs 8 V100" in wide
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "miniclusters", "first")
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "second"), "Admitted").get("status")
+            == "True"
+        ),
+        "second admitted once first is gone",
+        operator,
+    )
+    delete_all(custom, core_v1, namespace, operator)
+
+
+# --- (d) priority preemption of borrowed cargos, with notice -----------------------------------
+
+
+def test_higher_priority_preempts_borrowed_cargos_with_notice(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("preempta30", "NVIDIA-A30", racks=1, per_rack=2)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("low", "A30", 0, 16)
+        + "---\n"
+        + cargo_yaml("b1", "low", 1, 8, grace=3)
+        + "---\n"
+        + cargo_yaml("b2", "low", 1, 8, grace=3),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 2), "borrowers Running", operator)
+    apply(kube_cluster, namespace, mc_yaml("high", "A30", 16, 16, priority=10))
+    for name in ("b1", "b2"):
+        wait(
+            lambda name=name: (
+                cond(get(custom, "cargos", namespace, name), "Preempted").get("status") == "True"
+            ),
+            f"{name} preempted",
+            operator,
+        )
+    notice = cond(get(custom, "cargos", namespace, "b1"), "Preempted")
+    assert "high" in notice["message"] and "grace period" in notice["message"]
+    events = core_v1.list_namespaced_event(namespace).items
+    assert any(e.reason == "Preempted" and e.involved_object.name in ("b1", "b2") for e in events)
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "high"), "Admitted").get("status") == "True"
+        ),
+        "high admitted",
+        operator,
+    )
+    assert not [
+        p
+        for p in crane_pods(core_v1, namespace)
+        if p.status.phase == "Running" and not p.metadata.deletion_timestamp
+    ]
+    assert_no_gpu_double_booked(core_v1)
+    delete_all(custom, core_v1, namespace, operator)
+
+
+# --- (f) SIGKILL while placing 50 cargos ---------------------------------------------------------
+
+
+def test_operator_killed_while_placing_50_cargos_places_each_once(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("killl4", "NVIDIA-L4", racks=2, per_rack=4)
+    apply(kube_cluster, namespace, mc_yaml("many", "L4", 32, 64))
+    text = "---\n".join(cargo_yaml(f"c{i}", "many", 1, 1) for i in range(50))
+    apply(kube_cluster, namespace, text)
+    wait(lambda: len(crane_pods(core_v1, namespace)) >= 5, "the first pods", operator)
+    operator.kill()
+    operator.start()
+    wait(
+        lambda: running(crane_pods(core_v1, namespace), 50),
+        "50 pods Running after the restart",
+        operator,
+        120,
+    )
+    pods = crane_pods(core_v1, namespace)
+    assert sorted(p.metadata.name for p in pods) == sorted(f"c{i}-0" for i in range(50))
+    for i in range(50):
+        placement = (get(custom, "cargos", namespace, f"c{i}") or {})["status"]["placement"]
+        assert len(placement) == 1
+        pod = next(p for p in pods if p.metadata.name == f"c{i}-0")
+        assert pod.spec.node_name == placement[0]["node"]
+    assert_no_gpu_double_booked(core_v1)
+    delete_all(custom, core_v1, namespace, operator)
+
+
+# --- (g) node NotReady past the grace period ----------------------------------------------------
+
+
+def test_node_not_ready_moves_onfailure_cargo_and_fails_never_cargo(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    names = nodes("lostt4", "Tesla-T4", racks=1, per_rack=4, gpus=4)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("ft", "T4", 0, 16)
+        + "---\n"
+        + cargo_yaml("resilient", "ft", 1, 2, "OnFailure")
+        + "---\n"
+        + cargo_yaml("fragile", "ft", 1, 2, "Never"),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 2), "both cargos Running", operator)
+    hosts = {p.spec.node_name for p in crane_pods(core_v1, namespace)}
+    for host in hosts:
+        core_v1.patch_node(host, {"metadata": {"annotations": {NOT_READY_ANNOTATION: "true"}}})
+        node = core_v1.read_node_status(host)
+        conditions = [c for c in node.status.conditions if c.type != "Ready"]
+        ready = next(c for c in node.status.conditions if c.type == "Ready")
+        ready.status, ready.reason, ready.message = (
+            "False",
+            "KubeletStopped",
+            "e2e: heartbeats stopped",
+        )
+        ready.last_transition_time = None
+        node.status.conditions = [*conditions, ready]
+        core_v1.replace_node_status(host, node)
+    wait(
+        lambda: all(not ready for n in hosts for ready in [_ready(core_v1, n)]),
+        f"kwok to keep {hosts} NotReady (hack/kwok/stages.yaml must honour {NOT_READY_ANNOTATION})",
+        operator,
+        15,
+    )
+    wait(
+        lambda: (
+            (get(custom, "cargos", namespace, "fragile") or {}).get("status", {}).get("phase")
+            == "Failed"
+        ),
+        "fragile failed",
+        operator,
+        60,
+    )
+    failed = cond(get(custom, "cargos", namespace, "fragile"), "Failed")
+    assert failed["reason"] == "NodeLost" and "NotReady" in failed["message"]
+
+    def resilient_moved() -> bool:
+        pods = crane_pods(core_v1, namespace, "crane.io/cargo=resilient")
+        return running(pods, 1) and pods[0].spec.node_name not in hosts
+
+    wait(resilient_moved, "resilient placed again on a healthy node", operator, 60)
+    assert (get(custom, "cargos", namespace, "resilient") or {})["status"]["restarts"] == 1
+    assert set(names) - hosts
+    delete_all(custom, core_v1, namespace, operator)
+
+
+def _ready(core: client.CoreV1Api, name: str) -> bool:
+    node = core.read_node_status(name)
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
