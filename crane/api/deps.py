@@ -105,7 +105,7 @@ class Paging:
 
 def paging(
     limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="items to skip")] = 0,
 ) -> Paging:
     return Paging(limit, offset)
 

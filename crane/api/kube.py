@@ -674,6 +674,7 @@ class KubeBackend:
     def _watch_cargos(self) -> Iterator[Event]:
         """Cargo phase changes across namespaces as events; restarts the watch when it ends."""
         seen: dict[str, CargoPhase] = {}
+        noticed: set[str] = set()
         custom = self._custom
         while True:
             stream = watch.Watch().stream(
@@ -687,20 +688,18 @@ class KubeBackend:
                     continue
                 key = f"{cargo.tenant}/{cargo.name}"
                 if item["type"] == "DELETED":
+                    noticed.discard(key)
                     if seen.pop(key, None) is not None:
                         yield self._event(EventType.DELETED, cargo, "cargo deleted")
                     continue
                 before, now = seen.get(key), cargo.status.phase
                 seen[key] = now
-                preempting = find_condition(cargo.status.conditions, "Preempted")
-                if (
-                    preempting is not None
-                    and preempting.status.value == "False"
-                    and preempting.reason == "PreemptionNotice"
-                    and before is not None
-                    and before not in TERMINAL
-                ):
-                    yield self._event(EventType.PREEMPTING, cargo, preempting.message)
+                notice = find_condition(cargo.status.conditions, "Preempted")
+                if notice is not None and notice.status.value == "True" and key not in noticed:
+                    noticed.add(key)
+                    yield self._event(EventType.PREEMPTING, cargo, notice.message)
+                elif notice is None or notice.status.value != "True":
+                    noticed.discard(key)
                 if before == now or now is CargoPhase.PENDING:
                     continue
                 yield self._event(EventType(now.value), cargo, cargo.status.message)

@@ -101,6 +101,13 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
     who.require(Scope.ADMIN)
     if name == state.settings.default_tenant:
         raise Conflict(f"{name!r} is the default tenant and stays")
+
+    def exists() -> bool:
+        with Session(state.db) as session:
+            return session.get(TenantRow, name) is not None
+
+    if not await run_in_threadpool(exists):
+        raise NotFound(f"tenant {name!r} not found")
     if await state.backend.list_miniclusters(name):
         raise Conflict(f"tenant {name!r} still has MiniClusters: delete them first")
 

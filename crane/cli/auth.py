@@ -1,0 +1,139 @@
+"""``crane login`` and ``crane config``: saved contexts (server URL + token) in the config file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from crane.cli.options import Output
+from crane.cli.render import Column, Format, render
+from crane.cli.term import UsageError, is_tty, say
+from crane.client import (
+    ENV_CONTEXT,
+    ENV_TOKEN,
+    ENV_URL,
+    Client,
+    Context,
+    config_path,
+    load_config,
+    save_config,
+)
+
+config_app = typer.Typer(
+    help="View and change saved contexts (server URL + token).", no_args_is_help=True
+)
+
+
+def _redact(token: str | None) -> str:
+    if not token:
+        return ""
+    return token[:4] + "…" if len(token) > 8 else "…"
+
+
+def login(
+    url: Annotated[str, typer.Argument(help="The Crane API URL, e.g. http://127.0.0.1:8080.")],
+    api_token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", "-t", help="Bearer token; else $CRANE_TOKEN, else asked for on a terminal."
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Name of the saved context.")] = "default",
+) -> None:
+    """Check URL and token against the API, then save them as the current context."""
+    secret = api_token or os.environ.get(ENV_TOKEN)
+    if secret is None:
+        if not is_tty(sys.stdin):
+            raise UsageError("no token: pass --token TOKEN or set CRANE_TOKEN")
+        secret = typer.prompt("Token", hide_input=True)
+    url = url.rstrip("/")
+    with Client(url, secret) as client:
+        client.ping()
+    config = load_config()
+    config.contexts[name] = Context(url=url, token=secret)
+    config.current_context = name
+    path = save_config(config)
+    say(f"logged in to {url}; saved as context {name!r} in {path}")
+
+
+@config_app.command("view")
+def view(output: Output = Format.YAML) -> None:
+    """Show the saved contexts (tokens shortened)."""
+    config = load_config()
+    rows = [
+        {"name": n, "current": n == config.current_context, "url": c.url, "token": _redact(c.token)}
+        for n, c in config.contexts.items()
+    ]
+    columns = [Column(h, lambda r, k=h: r[k]) for h in ("name", "current", "url", "token")]
+    if output is Format.TABLE:
+        render(rows, output, columns)
+    else:
+        render({"current-context": config.current_context, "contexts": rows}, output)
+
+
+@config_app.command("current")
+def current() -> None:
+    """Print the server URL in use and where it comes from."""
+    env_url = os.environ.get(ENV_URL)
+    if env_url:
+        typer.echo(f"{env_url} (from ${ENV_URL})")
+        return
+    saved = load_config().current()
+    if saved is None:
+        raise UsageError(f"no current context in {config_path()}: run `crane login URL`")
+    source = f"${ENV_CONTEXT}" if os.environ.get(ENV_CONTEXT) else str(config_path())
+    typer.echo(f"{saved[0]}: {saved[1].url} (from {source})")
+
+
+@config_app.command("use")
+def use(name: Annotated[str, typer.Argument(help="A saved context.")]) -> None:
+    """Make a saved context the current one."""
+    config = load_config()
+    if name not in config.contexts:
+        known = ", ".join(config.contexts) or "none"
+        raise UsageError(
+            f"no context {name!r} (saved: {known}); add it with `crane login URL --name {name}`"
+        )
+    config.current_context = name
+    save_config(config)
+    say(f"current context is now {name!r}")
+
+
+@config_app.command("set")
+def set_context(
+    name: Annotated[str, typer.Argument(help="Context to create or change.")],
+    server: Annotated[str | None, typer.Option("--server", help="API URL.")] = None,
+    api_token: Annotated[str | None, typer.Option("--token", help="Bearer token.")] = None,
+) -> None:
+    """Create or change a context without contacting the server."""
+    config = load_config()
+    old = config.contexts.get(name)
+    url = server or (old.url if old else None)
+    if url is None:
+        raise UsageError(f"context {name!r} is new: pass --server URL")
+    config.contexts[name] = Context(
+        url=url.rstrip("/"), token=api_token or (old.token if old else None)
+    )
+    config.current_context = config.current_context or name
+    save_config(config)
+    say(f"context {name!r} saved")
+
+
+@config_app.command("delete")
+def delete(name: Annotated[str, typer.Argument(help="Context to forget.")]) -> None:
+    """Forget a saved context."""
+    config = load_config()
+    if config.contexts.pop(name, None) is None:
+        raise UsageError(f"no context {name!r}")
+    if config.current_context == name:
+        config.current_context = next(iter(config.contexts), None)
+    save_config(config)
+    say(f"context {name!r} deleted")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("login")(login)
+    app.add_typer(config_app, name="config")

@@ -1,0 +1,200 @@
+"""The exception-to-remedy map: every error becomes one line on stderr saying what to do next.
+
+Exit codes: 0 ok, 1 failed operation, 2 bad usage. A traceback is shown only with
+``CRANE_DEBUG=1``. No typer here; ``crane.cli.main`` calls :func:`report`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import httpx
+import yaml
+from pydantic import ValidationError
+
+from crane.cli.term import Declined, UsageError
+from crane.client import (
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    CraneError,
+    Forbidden,
+    Invalid,
+    NotConfigured,
+    NotFound,
+    ServerError,
+    Unauthorized,
+    WaitTimeout,
+)
+
+OK, FAILED, USAGE = 0, 1, 2
+DEBUG_ENV = "CRANE_DEBUG"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong, what to do about it, and the exit code."""
+
+    message: str
+    remedy: str
+    code: int
+
+    def line(self) -> str:
+        text = f"error: {self.message}" + (f"; {self.remedy}" if self.remedy else "")
+        return re.sub(r"\s+", " ", text).strip()
+
+
+def _validation(exc: ValidationError) -> Failure:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return Failure("invalid " + "; ".join(parts), "fix the manifest or options and retry", USAGE)
+
+
+def _invalid(exc: Invalid) -> Failure:
+    fields = [f"{e.field}: {e.msg}" if e.field else e.msg for e in exc.field_errors]
+    message = "; ".join(fields) if fields else exc.message
+    return Failure(
+        f"the server rejected the request: {message}", "fix those fields and retry", USAGE
+    )
+
+
+def _yaml(exc: yaml.YAMLError) -> Failure:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    source = f" in {mark.name}" if mark and mark.name and not mark.name.startswith("<") else ""
+    return Failure(
+        f"invalid YAML{source}{where}: {problem}", "fix the YAML syntax and retry", USAGE
+    )
+
+
+def _file(exc: OSError) -> Failure:
+    name = exc.filename or "?"
+    if isinstance(exc, FileNotFoundError):
+        return Failure(f"no such file: {name}", "check the path (use -f - to read stdin)", USAGE)
+    if isinstance(exc, IsADirectoryError):
+        return Failure(f"{name} is a directory", "pass a YAML file", USAGE)
+    if isinstance(exc, PermissionError):
+        return Failure(f"permission denied: {name}", "check the file's permissions", FAILED)
+    return Failure(f"{exc.strerror or exc} ({name})", "check the path and retry", FAILED)
+
+
+def _server(message: str) -> str:
+    return message.rstrip(".") or "unknown error"
+
+
+_MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
+    (UsageError, lambda e: Failure(str(e), "", USAGE)),
+    (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),
+    (
+        NotConfigured,
+        lambda e: Failure(
+            "no Crane API configured",
+            "run `crane login URL --token TOKEN` or set CRANE_API_URL and CRANE_TOKEN",
+            USAGE,
+        ),
+    ),
+    (
+        ConnectionFailed,
+        lambda e: Failure(
+            f"cannot reach the Crane API at {e.url}",
+            "start it (`crane up` or `crane serve`), or point at it with `crane login URL` "
+            "or CRANE_API_URL",
+            FAILED,
+        ),
+    ),
+    (
+        Unauthorized,
+        lambda e: Failure(
+            f"not authenticated: {_server(e.message)}",
+            "run `crane login URL --token TOKEN` or set CRANE_TOKEN to a valid token",
+            FAILED,
+        ),
+    ),
+    (
+        Forbidden,
+        lambda e: Failure(
+            f"not allowed: {_server(e.message)}",
+            "use a token whose scope covers this (ask an admin: `crane token create`)",
+            FAILED,
+        ),
+    ),
+    (
+        NotFound,
+        lambda e: Failure(
+            f"not found: {_server(e.message)}",
+            "check the name with `crane mc list` or `crane cargo list`",
+            FAILED,
+        ),
+    ),
+    (
+        Conflict,
+        lambda e: Failure(
+            f"conflict: {_server(e.message)}",
+            "pick another name, or fetch the object again and retry",
+            FAILED,
+        ),
+    ),
+    (Invalid, _invalid),
+    (
+        BadRequest,
+        lambda e: Failure(
+            f"bad request: {_server(e.message)}", "check the command's options (--help)", USAGE
+        ),
+    ),
+    (
+        WaitTimeout,
+        lambda e: Failure(
+            str(e), "it may still happen: see why with `crane mc explain NAME`", FAILED
+        ),
+    ),
+    (
+        ServerError,
+        lambda e: Failure(
+            f"the server failed: {_server(e.message)}",
+            "retry; if it persists, look at the server's log",
+            FAILED,
+        ),
+    ),
+    (CraneError, lambda e: Failure(str(e), "", FAILED)),
+    (ValidationError, _validation),
+    (yaml.YAMLError, _yaml),
+    (OSError, _file),
+    (
+        httpx.HTTPError,
+        lambda e: Failure(
+            f"HTTP error: {e}", "check the API URL with `crane config current` and retry", FAILED
+        ),
+    ),
+]
+
+
+def describe(exc: BaseException) -> Failure:
+    """The failure a person sees for ``exc``; unknown errors say how to get a traceback."""
+    for cls, make in _MAP:
+        if isinstance(exc, cls):
+            return make(exc)
+    return Failure(
+        f"unexpected {type(exc).__name__}: {exc}",
+        f"rerun with {DEBUG_ENV}=1 for a traceback and report it",
+        FAILED,
+    )
+
+
+def report(exc: BaseException, stream: IO[str] | None = None) -> int:
+    """Write the one-line failure (with ``CRANE_DEBUG=1`` the traceback too); give the exit code."""
+    stream = stream or sys.stderr
+    failure = describe(exc)
+    if os.environ.get(DEBUG_ENV) == "1":
+        traceback.print_exception(exc, file=stream)
+    stream.write(failure.line() + "\n")
+    stream.flush()
+    return failure.code

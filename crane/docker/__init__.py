@@ -1,0 +1,1 @@
+"""Plain-Docker mode: Docker hosts as nodes, SQL as the truth, a reconciler converging them."""

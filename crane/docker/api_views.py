@@ -1,0 +1,89 @@
+"""Docker mode rows rendered as the API's public MiniCluster and Cargo."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session
+
+from crane.api.schemas import Cargo, MiniCluster
+from crane.docker import store
+from crane.docker.reconciler import ACTIVE
+from crane.docker.store import CargoRow, MiniClusterRow
+from crane.model import (
+    CargoPhase,
+    CargoStatus,
+    Condition,
+    ConditionStatus,
+    MiniClusterStatus,
+)
+
+
+def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
+    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+    return Condition(type=type_, status=status, reason=reason, message=message)
+
+
+def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
+    spec = row.mc_spec()
+    cargos = [c for c in store.cargos(s, row.tenant, row.name) if not c.deleting]
+    active = [c for c in cargos if c.phase in ACTIVE]
+    in_use = sum(c.cargo_spec().gpus for c in active)
+    borrowed = sum(len(p.gpu_ids) for c in active for p in c.placements() if p.borrowed)
+    reservation = row.reserved()
+    running = [c for c in cargos if c.phase == CargoPhase.RUNNING.value]
+    status = MiniClusterStatus(
+        conditions=[
+            _cond("Admitted", row.admitted, "Reserved" if row.admitted else "Queued", row.message),
+            _cond("Ready", row.admitted and len(running) == len(active), "CargosRunning"),
+        ],
+        reserved_gpus=sum(len(ids) for ids in reservation.values()),
+        in_use_gpus=in_use,
+        borrowed_gpus=borrowed,
+        reservation=reservation,
+        cargos=len(cargos),
+        ready_cargos=len(running),
+        replicas=len(cargos),
+        selector=f"crane.io/minicluster={row.name}",
+        queue_position=row.queue_position,
+        message=row.message,
+        observed_generation=row.generation,
+    )
+    return MiniCluster(
+        name=row.name,
+        tenant=row.tenant,
+        uid=row.uid,
+        spec=spec,
+        status=status,
+        labels=json.loads(row.labels),
+        created_at=row.created_at,
+        generation=row.generation,
+    )
+
+
+def cargo_out(row: CargoRow) -> Cargo:
+    phase = CargoPhase(row.phase)
+    spec = row.cargo_spec()
+    conditions = [_cond("Placed", phase is not CargoPhase.PENDING, phase.value, row.message)]
+    if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
+        conditions.append(_cond(phase.value, True, "ContainersExited", row.message))
+    status = CargoStatus(
+        phase=phase,
+        conditions=conditions,
+        placement=row.placements(),
+        replicas=spec.replicas,
+        selector=f"crane.io/cargo={row.name}",
+        restarts=row.restarts,
+        message=row.message,
+        placed_at=row.placed_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+    return Cargo(
+        name=row.name,
+        tenant=row.tenant,
+        uid=row.uid,
+        spec=spec,
+        status=status,
+        created_at=row.created_at,
+    )

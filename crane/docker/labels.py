@@ -1,0 +1,32 @@
+"""Labels and names Crane puts on the Docker objects it owns."""
+
+from __future__ import annotations
+
+PREFIX = "crane.io/"
+MANAGED = "crane.io/managed"
+TENANT = "crane.io/tenant"
+MINICLUSTER = "crane.io/minicluster"
+MINICLUSTER_UID = "crane.io/minicluster-uid"
+CARGO = "crane.io/cargo"
+CARGO_UID = "crane.io/cargo-uid"
+REPLICA = "crane.io/replica"
+GPU_IDS = "crane.io/gpu-ids"
+RESTART_POLICY = "crane.io/restart-policy"
+ATTEMPT = "crane.io/attempt"
+
+MASTER_PORT = 29500
+
+
+def network_name(tenant: str, minicluster: str) -> str:
+    """The MiniCluster's network on each host it uses."""
+    return f"crane.{tenant}.{minicluster}"
+
+
+def replica_alias(cargo: str, replica: int) -> str:
+    """The replica's name on its MiniCluster's network (``MASTER_ADDR`` for replica 0)."""
+    return f"{cargo}-{replica}"
+
+
+def container_name(tenant: str, cargo: str, replica: int) -> str:
+    """Unique per Docker host: the tenant is part of it because cargo names are per tenant."""
+    return f"crane.{tenant}.{replica_alias(cargo, replica)}"

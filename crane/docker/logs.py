@@ -1,0 +1,56 @@
+"""A replica's log through the Docker API, followed when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+from docker.errors import NotFound as DockerNotFound
+
+from crane.api.errors import NotFound
+from crane.docker import labels as L
+from crane.docker.hosts import HostSpec, connect
+
+_END = object()
+
+
+async def replica_log_lines(
+    host: HostSpec, tenant: str, cargo: str, replica: int, follow: bool, tail: int | None
+) -> AsyncIterator[str]:
+    """Lines of the replica's container; a thread reads Docker's stream into an async queue."""
+    client = connect(host, timeout=3600)
+    try:
+        container = client.containers.get(L.container_name(tenant, cargo, replica))
+    except DockerNotFound:
+        client.close()
+        raise NotFound(
+            f"replica {replica} of cargo {cargo!r} has no container yet: wait until the cargo runs"
+        ) from None
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1000)
+
+    def pump() -> None:
+        try:
+            stream = container.logs(stream=True, follow=follow, tail=tail if tail else "all")
+            buffer = b""
+            for chunk in stream:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    asyncio.run_coroutine_threadsafe(
+                        queue.put(line.decode(errors="replace")), loop
+                    ).result()
+            if buffer:
+                asyncio.run_coroutine_threadsafe(
+                    queue.put(buffer.decode(errors="replace")), loop
+                ).result()
+        finally:
+            asyncio.run_coroutine_threadsafe(queue.put(_END), loop)
+
+    threading.Thread(target=pump, name=f"crane-logs-{cargo}-{replica}", daemon=True).start()
+    try:
+        while (item := await queue.get()) is not _END:
+            yield f"{item}\n"
+    finally:
+        client.close()

@@ -1,0 +1,548 @@
+"""One loop that schedules on the placement engine and converges Docker hosts to SQL.
+
+Each pass rebuilds the engine from SQL (a handful of hosts makes that cheap and leaves no
+drift), restores what is reserved and placed, finishes cargos whose containers ended, applies
+deletions and drains, admits MiniClusters, places pending cargos (committing the placement
+before any container exists) and starts or adopts their containers. Docker events wake the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+from docker.models.containers import Container
+from sqlalchemy import Engine as Database
+from sqlmodel import Session
+
+from crane.api.schemas import Event, EventType
+from crane.docker import labels as L
+from crane.docker import store
+from crane.docker.containers import (
+    ReplicaSpec,
+    busy_gpu_ids,
+    container_template,
+    managed_containers,
+    managed_networks,
+    remove_container,
+    run_replica,
+)
+from crane.docker.hosts import HostSpec, connect, inventory
+from crane.docker.scheduling import cargo_request, restore
+from crane.docker.store import CargoRow, HostRow, MiniClusterRow
+from crane.model import CargoPhase, RestartPolicy, TopologyLevels
+from crane.placement import Engine
+from crane.placement.types import Outcome
+
+log = logging.getLogger(__name__)
+
+ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
+EmitFn = Callable[[Event], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    """Owns the engine and the Docker clients; thread-safe through one lock."""
+
+    def __init__(
+        self,
+        db: Database,
+        levels: TopologyLevels | None = None,
+        interval: float = 2.0,
+        emit: EmitFn | None = None,
+    ) -> None:
+        self.db = db
+        self.levels = levels or TopologyLevels()
+        self.interval = interval
+        self.emit: EmitFn = emit or (lambda _event: None)
+        self.engine = Engine(self.levels)
+        self.host_errors: dict[str, str] = {}
+        self.lock = threading.RLock()
+        self._clients: dict[str, tuple[str, docker.DockerClient]] = {}
+        self._watchers: dict[str, tuple[threading.Thread, docker.DockerClient]] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="crane-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop and the event watchers; containers keep running."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for _thread, client in self._watchers.values():
+            client.close()
+        for _spec, client in self._clients.values():
+            client.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile_once()
+            except Exception:
+                log.exception("reconcile pass failed; retrying")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    # one pass
+
+    def reconcile_once(self) -> None:
+        with self.lock, Session(self.db) as s:
+            hosts = store.hosts(s)
+            clients = self._connect(hosts)
+            mcs = store.miniclusters(s)
+            cargos = store.cargos(s)
+            engine, lost = self._build(hosts, mcs, cargos, clients)
+            for key in lost:
+                mc = next(m for m in mcs if m.key == key)
+                mc.admitted, mc.reservation = False, "{}"
+                s.add(mc)
+            self.engine = engine
+            by_mc = {(m.tenant, m.name): m for m in mcs}
+            for row in cargos:
+                self._cargo_pass(s, row, by_mc, clients)
+            self._delete_miniclusters(s, mcs, clients)
+            self._drain(s, hosts, clients)
+            self._admit(s, mcs)
+            self._expand_templates(s, mcs)
+            for row in store.cargos(s):
+                if row.phase == CargoPhase.PENDING.value and not row.deleting:
+                    self._place(s, row, by_mc, clients)
+            self._remove_orphans(s, clients)
+            s.commit()
+
+    def _build(
+        self,
+        hosts: list[HostRow],
+        mcs: list[MiniClusterRow],
+        cargos: list[CargoRow],
+        clients: dict[str, docker.DockerClient],
+    ) -> tuple[Engine, list[str]]:
+        engine = Engine(self.levels)
+        for row in hosts:
+            spec = row.host()
+            client = clients.get(row.name)
+            busy = busy_gpu_ids(client) if client and not spec.simulated else frozenset()
+            engine.upsert_node(
+                inventory(
+                    spec,
+                    self.levels,
+                    ready=client is not None,
+                    schedulable=not row.draining,
+                    busy=busy,
+                )
+            )
+        lost = restore(engine, mcs, [c for c in cargos if c.phase in ACTIVE])
+        return engine, lost
+
+    def snapshot(self) -> Engine:
+        """A copy of the engine after the last pass, for what-if questions."""
+        with self.lock:
+            return self.engine.snapshot()
+
+    # hosts
+
+    def _connect(self, hosts: list[HostRow]) -> dict[str, docker.DockerClient]:
+        ready: dict[str, docker.DockerClient] = {}
+        for row in hosts:
+            known = self._clients.get(row.name)
+            if known is None or known[0] != row.spec:
+                if known is not None:
+                    known[1].close()
+                known = (row.spec, connect(row.host()))
+                self._clients[row.name] = known
+            try:
+                known[1].ping()
+            except (DockerException, OSError) as err:
+                self.host_errors[row.name] = str(err)
+                continue
+            self.host_errors.pop(row.name, None)
+            ready[row.name] = known[1]
+            self._watch(row.name, row.host())
+        for name in set(self._clients) - {h.name for h in hosts}:
+            self._clients.pop(name)[1].close()
+        return ready
+
+    def _watch(self, name: str, spec: HostSpec) -> None:
+        """Wake the loop on every event of a Crane container of this host."""
+        running = self._watchers.get(name)
+        if running is not None and running[0].is_alive():
+            return
+        client = connect(spec, timeout=3600)
+
+        def follow() -> None:
+            try:
+                filters = {"type": "container", "label": f"{L.MANAGED}=true"}
+                for _event in client.events(decode=True, filters=filters):
+                    self._wake.set()
+            except (DockerException, OSError, ValueError):
+                return
+
+        thread = threading.Thread(target=follow, name=f"crane-events-{name}", daemon=True)
+        self._watchers[name] = (thread, client)
+        thread.start()
+
+    # MiniClusters
+
+    def _admit(self, s: Session, mcs: list[MiniClusterRow]) -> None:
+        by_key = {m.key: m for m in mcs if not m.deleting}
+        for decision in self.engine.admit():
+            mc = by_key.get(decision.key)
+            if mc is None:
+                continue
+            if decision.outcome is Outcome.ADMITTED:
+                was = mc.admitted
+                mc.admitted, mc.queue_position, mc.message = True, None, ""
+                mc.reservation = json.dumps(
+                    {n: list(ids) for n, ids in decision.reservation.items()}
+                )
+                if not was:
+                    self._event(
+                        EventType.ADMITTED,
+                        mc.tenant,
+                        mc.name,
+                        None,
+                        mc.mc_spec().gpus.min,
+                        "reserved gpus.min",
+                    )
+            else:
+                mc.queue_position = decision.queue_position
+                if decision.explanation is not None:
+                    mc.message = decision.explanation.sentence()
+            s.add(mc)
+        s.commit()
+
+    def _expand_templates(self, s: Session, mcs: list[MiniClusterRow]) -> None:
+        """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
+        for mc in mcs:
+            spec = mc.mc_spec()
+            if mc.deleting or spec.template is None or spec.replicas is None:
+                continue
+            existing = {c.name: c for c in store.cargos(s, mc.tenant, mc.name)}
+            for i in range(spec.replicas):
+                if f"{mc.name}-{i}" not in existing:
+                    s.add(template_cargo(mc, i))
+            for name, row in existing.items():
+                index = name.removeprefix(f"{mc.name}-")
+                if index.isdigit() and int(index) >= spec.replicas and not row.deleting:
+                    row.deleting = True
+                    s.add(row)
+        s.commit()
+
+    def _delete_miniclusters(
+        self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
+    ) -> None:
+        for mc in mcs:
+            if not mc.deleting:
+                continue
+            remaining = store.cargos(s, mc.tenant, mc.name)
+            for row in remaining:
+                if not row.deleting:
+                    row.deleting = True
+                    s.add(row)
+            if remaining:
+                continue
+            for client in clients.values():
+                for net in managed_networks(client):
+                    if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) == mc.uid:
+                        net.remove()
+            self.engine.remove_minicluster(mc.key)
+            s.delete(mc)
+            self._event(EventType.DELETED, mc.tenant, mc.name, None, 0, "MiniCluster deleted")
+        s.commit()
+
+    # cargos
+
+    def _containers(
+        self, row: CargoRow, clients: dict[str, docker.DockerClient]
+    ) -> dict[int, Container]:
+        found: dict[int, Container] = {}
+        for node in {p.node for p in row.placements()}:
+            client = clients.get(node)
+            if client is None:
+                continue
+            for c in client.containers.list(
+                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}
+            ):
+                found[int(c.labels[L.REPLICA])] = c
+        return found
+
+    def _cargo_pass(
+        self,
+        s: Session,
+        row: CargoRow,
+        by_mc: dict[tuple[str, str], MiniClusterRow],
+        clients: dict[str, docker.DockerClient],
+    ) -> None:
+        if row.deleting:
+            self._delete_cargo(s, row, clients)
+        elif row.phase in ACTIVE:
+            self._converge(s, row, by_mc[(row.tenant, row.minicluster)], clients)
+
+    def _place(
+        self,
+        s: Session,
+        row: CargoRow,
+        by_mc: dict[tuple[str, str], MiniClusterRow],
+        clients: dict[str, docker.DockerClient],
+    ) -> None:
+        mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(
+            s, row.tenant, row.minicluster
+        )
+        if mc is None or mc.deleting:
+            return
+        decision = self.engine.place_cargo(cargo_request(row))
+        if decision.outcome is not Outcome.PLACED:
+            explanation = decision.explanation.sentence() if decision.explanation else ""
+            row.message = f"{decision.outcome.value}: {explanation}".rstrip(": ")
+            s.add(row)
+            s.commit()
+            return
+        row.set_placements(list(decision.placements))
+        row.phase, row.placed_at, row.message = CargoPhase.PLACED.value, _now(), ""
+        s.add(row)
+        s.commit()
+        self._event(
+            EventType.PLACED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            f"placed on {sorted({p.node for p in decision.placements})}",
+        )
+        self._converge(s, row, mc, clients)
+
+    def _converge(
+        self,
+        s: Session,
+        row: CargoRow,
+        mc: MiniClusterRow,
+        clients: dict[str, docker.DockerClient],
+    ) -> None:
+        placements = row.placements()
+        if any(p.node not in clients for p in placements):
+            return
+        containers = self._containers(row, clients)
+        for replica, c in list(containers.items()):
+            if c.labels.get(L.ATTEMPT) != str(row.restarts):
+                remove_container(c, 0)
+                del containers[replica]
+        failed = [
+            (r, c.attrs["State"]["ExitCode"])
+            for r, c in containers.items()
+            if c.status in ("exited", "dead") and c.attrs["State"]["ExitCode"] != 0
+        ]
+        if row.phase == CargoPhase.RUNNING.value:
+            failed += [(p.replica, None) for p in placements if p.replica not in containers]
+        if failed:
+            self._fail(s, row, containers, failed)
+            return
+        done = [c for c in containers.values() if c.status == "exited"]
+        if len(done) == len(placements):
+            self._finish(s, row, CargoPhase.SUCCEEDED, "every replica exited 0")
+            return
+        hosts = {h.name: h.host() for h in store.hosts(s)}
+        spec = row.cargo_spec()
+        try:
+            template = container_template(spec.template)
+        except ValueError as err:
+            self._finish(s, row, CargoPhase.FAILED, str(err))
+            return
+        for p in placements:
+            if p.replica in containers:
+                continue
+            replica = ReplicaSpec(
+                tenant=row.tenant,
+                minicluster=row.minicluster,
+                minicluster_uid=mc.uid,
+                cargo=row.name,
+                cargo_uid=row.uid,
+                replica=p.replica,
+                replicas=spec.replicas,
+                gpu_ids=tuple(p.gpu_ids),
+                simulated=hosts[p.node].simulated,
+                template=template,
+                restart_policy=spec.restart_policy.value,
+                attempt=row.restarts,
+            )
+            try:
+                containers[p.replica] = run_replica(clients[p.node], replica)
+            except APIError as err:
+                row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
+                s.add(row)
+                s.commit()
+                return
+        if row.phase == CargoPhase.PLACED.value and all(
+            c.status in ("running", "exited") for c in containers.values()
+        ):
+            row.phase, row.started_at = CargoPhase.RUNNING.value, row.started_at or _now()
+            s.add(row)
+            s.commit()
+            self._event(
+                EventType.RUNNING,
+                row.tenant,
+                row.minicluster,
+                row.name,
+                spec.gpus,
+                "every replica runs",
+            )
+
+    def _fail(
+        self,
+        s: Session,
+        row: CargoRow,
+        containers: dict[int, Container],
+        failed: list[tuple[int, int | None]],
+    ) -> None:
+        spec = row.cargo_spec()
+        replica, code = failed[0]
+        what = f"replica {replica} " + (
+            "disappeared" if code is None else f"exited with code {code}"
+        )
+        if spec.restart_policy is RestartPolicy.ON_FAILURE and row.restarts < spec.backoff_limit:
+            for c in containers.values():
+                remove_container(c, row.grace_seconds)
+            row.restarts += 1
+            row.phase = CargoPhase.PLACED.value
+            row.message = f"{what}; restarted the gang ({row.restarts} of {spec.backoff_limit})"
+            s.add(row)
+            s.commit()
+            self._wake.set()
+            return
+        for c in containers.values():
+            if c.status == "running":
+                c.stop(timeout=row.grace_seconds)
+        limit = "" if spec.restart_policy is RestartPolicy.NEVER else " (backoff limit reached)"
+        self._finish(s, row, CargoPhase.FAILED, f"{what}{limit}")
+
+    def _finish(self, s: Session, row: CargoRow, phase: CargoPhase, message: str) -> None:
+        self.engine.release_cargo(row.key)
+        row.phase, row.finished_at, row.message = phase.value, _now(), message
+        s.add(row)
+        s.commit()
+        kind = EventType.SUCCEEDED if phase is CargoPhase.SUCCEEDED else EventType.FAILED
+        self._event(kind, row.tenant, row.minicluster, row.name, row.cargo_spec().gpus, message)
+
+    def _delete_cargo(
+        self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        if any(p.node not in clients for p in row.placements()) and row.phase in ACTIVE:
+            return
+        for c in self._containers(row, clients).values():
+            remove_container(c, row.grace_seconds)
+        if row.phase in ACTIVE:
+            self.engine.release_cargo(row.key)
+        s.delete(row)
+        s.commit()
+        self._event(
+            EventType.DELETED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            "cargo deleted",
+        )
+
+    # hosts leaving
+
+    def _drain(
+        self, s: Session, hosts: list[HostRow], clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """Move OnFailure cargos off draining hosts (placed again whole), fail Never ones, and
+        forget a host once nothing of Crane runs there."""
+        for host in hosts:
+            if not host.draining:
+                continue
+            on_host = [
+                c
+                for c in store.cargos(s)
+                if c.phase in ACTIVE and any(p.node == host.name for p in c.placements())
+            ]
+            for row in on_host:
+                for c in self._containers(row, clients).values():
+                    remove_container(c, row.grace_seconds)
+                self.engine.release_cargo(row.key)
+                if row.cargo_spec().restart_policy is RestartPolicy.ON_FAILURE:
+                    row.phase, row.placement = CargoPhase.PENDING.value, "[]"
+                    row.message = f"host {host.name} drained; placing the gang again"
+                    s.add(row)
+                else:
+                    self._finish(s, row, CargoPhase.FAILED, f"host {host.name} drained")
+            client = clients.get(host.name)
+            if client is not None:
+                for c in managed_containers(client):
+                    remove_container(c, 0)
+                for net in managed_networks(client):
+                    net.remove()
+            for mc in store.miniclusters(s):
+                if host.name in mc.reserved():
+                    mc.admitted, mc.reservation = False, "{}"
+                    s.add(mc)
+            s.delete(host)
+            s.commit()
+
+    def _remove_orphans(self, s: Session, clients: dict[str, docker.DockerClient]) -> None:
+        """Containers and networks labelled by Crane that SQL no longer knows."""
+        cargo_uids = {c.uid for c in store.cargos(s)}
+        mc_uids = {m.uid for m in store.miniclusters(s)}
+        for client in clients.values():
+            for c in managed_containers(client):
+                if c.labels.get(L.CARGO_UID) not in cargo_uids:
+                    remove_container(c, 0)
+            for net in managed_networks(client):
+                if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:
+                    try:
+                        net.remove()
+                    except (APIError, NotFound):
+                        log.info("network %s still in use", net.name)
+
+    def _event(
+        self, kind: EventType, tenant: str, mc: str, cargo: str | None, gpus: int, message: str
+    ) -> None:
+        self.emit(
+            Event(
+                type=kind,
+                tenant=tenant,
+                mini_cluster=mc,
+                cargo=cargo,
+                gpus=gpus,
+                message=message,
+                time=_now(),
+            )
+        )
+
+
+def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
+    """The ``index``-th cargo of a MiniCluster's template."""
+    spec = mc.mc_spec()
+    assert spec.template is not None
+    t = spec.template
+    body = {
+        "miniCluster": mc.name,
+        "replicas": t.replicas,
+        "gpusPerReplica": t.gpus_per_replica,
+        "template": t.template,
+        "topology": t.topology.model_dump(mode="json"),
+        "restartPolicy": t.restart_policy.value,
+        "backoffLimit": t.backoff_limit,
+    }
+    return CargoRow(
+        tenant=mc.tenant, name=f"{mc.name}-{index}", minicluster=mc.name, spec=json.dumps(body)
+    )

@@ -1,0 +1,135 @@
+"""Docker mode's tables: SQL is the truth for hosts, MiniClusters, cargos and placements.
+
+A cargo's placement is written (and committed) before any of its containers is created, so a
+restarted reconciler knows every GPU it gave out and adopts containers instead of starting them
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from crane.docker.hosts import HostSpec
+from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+class HostRow(SQLModel, table=True):
+    __tablename__ = "docker_hosts"
+
+    name: str = Field(primary_key=True, max_length=63)
+    spec: str = Field(description="HostSpec as JSON")
+    draining: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def host(self) -> HostSpec:
+        return HostSpec.model_validate_json(self.spec)
+
+
+class MiniClusterRow(SQLModel, table=True):
+    __tablename__ = "docker_miniclusters"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_docker_mc_tenant_name"),)
+
+    uid: str = Field(default_factory=new_uid, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=63, index=True)
+    name: str = Field(max_length=63)
+    spec: str = Field(description="MiniClusterSpec as JSON")
+    labels: str = "{}"
+    generation: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    deleting: bool = False
+    reservation: str = Field(default="{}", description="node -> reserved GPU ids, as JSON")
+    admitted: bool = False
+    queue_position: int | None = None
+    message: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}/{self.name}"
+
+    def mc_spec(self) -> MiniClusterSpec:
+        return MiniClusterSpec.model_validate_json(self.spec)
+
+    def reserved(self) -> dict[str, list[int]]:
+        return {k: list(v) for k, v in json.loads(self.reservation).items()}
+
+
+class CargoRow(SQLModel, table=True):
+    __tablename__ = "docker_cargos"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_docker_cargo_tenant_name"),)
+
+    uid: str = Field(default_factory=new_uid, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=63, index=True)
+    name: str = Field(max_length=63)
+    minicluster: str = Field(max_length=63, index=True)
+    spec: str = Field(description="CargoSpec as JSON")
+    phase: str = CargoPhase.PENDING.value
+    placement: str = Field(default="[]", description="ReplicaPlacement list as JSON")
+    restarts: int = 0
+    message: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    placed_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    deleting: bool = False
+    grace_seconds: int = 10
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}/{self.name}"
+
+    def cargo_spec(self) -> CargoSpec:
+        return CargoSpec.model_validate_json(self.spec)
+
+    def placements(self) -> list[ReplicaPlacement]:
+        return [ReplicaPlacement.model_validate(p) for p in json.loads(self.placement)]
+
+    def set_placements(self, placements: list[ReplicaPlacement]) -> None:
+        self.placement = json.dumps([p.model_dump(mode="json") for p in placements])
+
+
+def hosts(session: Session) -> list[HostRow]:
+    return list(session.exec(select(HostRow).order_by(HostRow.created_at)))
+
+
+def miniclusters(session: Session, tenant: str | None = None) -> list[MiniClusterRow]:
+    query = select(MiniClusterRow).order_by(MiniClusterRow.created_at)
+    if tenant is not None:
+        query = query.where(MiniClusterRow.tenant == tenant)
+    return list(session.exec(query))
+
+
+def cargos(
+    session: Session, tenant: str | None = None, minicluster: str | None = None
+) -> list[CargoRow]:
+    query = select(CargoRow).order_by(CargoRow.created_at)
+    if tenant is not None:
+        query = query.where(CargoRow.tenant == tenant)
+    if minicluster is not None:
+        query = query.where(CargoRow.minicluster == minicluster)
+    return list(session.exec(query))
+
+
+def minicluster(session: Session, tenant: str, name: str) -> MiniClusterRow | None:
+    query = select(MiniClusterRow).where(
+        MiniClusterRow.tenant == tenant, MiniClusterRow.name == name
+    )
+    return session.exec(query).first()
+
+
+def cargo(session: Session, tenant: str, name: str) -> CargoRow | None:
+    return session.exec(
+        select(CargoRow).where(CargoRow.tenant == tenant, CargoRow.name == name)
+    ).first()

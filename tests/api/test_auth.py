@@ -1,0 +1,101 @@
+"""Tokens and tenancy as a user meets them: 401 without a token, 403 for the wrong scope,
+404 for another tenant's things; secrets stored only as hashes."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from tests.api.conftest import Server
+
+
+def _token(srv: Server, **body: object) -> str:
+    with srv.client() as admin:
+        r = admin.post("/v1/tokens", json=body)
+        assert r.status_code == 201, r.text
+        return str(r.json()["token"])
+
+
+def _tenant(srv: Server, name: str) -> None:
+    with srv.client() as admin:
+        assert admin.post("/v1/tenants", json={"name": name}).status_code == 201
+
+
+def test_no_token_is_401_problem_with_remedy(server: Server) -> None:
+    with server.client(token=None) as anon:
+        r = anon.get("/v1/miniclusters")
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in r.json()["detail"]
+
+
+def test_wrong_and_revoked_tokens_are_401(server: Server) -> None:
+    _tenant(server, "team-a")
+    token = _token(server, scope="tenant", tenant="team-a")
+    with server.client(token=token[:-2] + "xx") as forged:
+        assert forged.get("/v1/whoami").status_code == 401
+    with server.client(token=token) as user:
+        me = user.get("/v1/whoami").json()
+        assert me["scope"] == "tenant" and me["tenant"] == "team-a" and "token" not in me
+    with server.client() as admin:
+        assert admin.delete(f"/v1/tokens/{me['id']}").status_code == 204
+    with server.client(token=token) as user:
+        r = user.get("/v1/whoami")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+def test_another_tenant_is_404_and_admin_routes_are_403(server: Server) -> None:
+    _tenant(server, "team-a")
+    _tenant(server, "team-b")
+    a = _token(server, scope="tenant", tenant="team-a")
+    with server.client(token=a) as user:
+        r = user.get("/v1/miniclusters", params={"tenant": "team-b"})
+        assert r.status_code == 404 and "team-b" in r.json()["detail"]
+        r = user.post("/v1/miniclusters/x:grow", params={"tenant": "team-b"}, json={"count": 1})
+        assert r.status_code == 404
+        assert user.get("/v1/tenants").status_code == 403
+        assert user.get("/v1/audit").status_code == 403
+        r = user.post("/v1/tokens", json={"scope": "admin"})
+        assert r.status_code == 403 and "admin" in r.json()["detail"]
+        r = user.post("/v1/tokens", json={"scope": "tenant", "tenant": "team-b"})
+        assert r.status_code == 404
+        listed = user.get("/v1/tokens").json()
+    assert {t["tenant"] for t in listed["items"]} == {"team-a"}
+
+
+def test_minicluster_token_is_confined_to_its_minicluster(server: Server) -> None:
+    _tenant(server, "team-a")
+    tenant_token = _token(server, scope="tenant", tenant="team-a")
+    with server.client(token=tenant_token) as user:
+        r = user.post(
+            "/v1/tokens", json={"scope": "minicluster", "tenant": "team-a", "miniCluster": "study"}
+        )
+        assert r.status_code == 201
+        am = r.json()["token"]
+    with server.client(token=am) as app_manager:
+        r = app_manager.post(
+            "/v1/miniclusters",
+            json={"name": "new", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 8}}},
+        )
+        assert r.status_code == 403
+        assert app_manager.get("/v1/miniclusters/other").status_code == 404
+        assert app_manager.post("/v1/miniclusters/other:grow", json={"count": 1}).status_code == 404
+        assert app_manager.delete("/v1/miniclusters/study").status_code == 403
+        assert (
+            app_manager.post("/v1/tokens", json={"scope": "tenant", "tenant": "team-a"}).status_code
+            == 403
+        )
+
+
+def test_tokens_are_stored_hashed_and_mutations_audited(server: Server, database_url: str) -> None:
+    _tenant(server, "team-a")
+    token = _token(server, scope="tenant", tenant="team-a")
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, secret_sha256 FROM tokens")).all()
+        audit = conn.execute(text("SELECT action, target, status, token_id FROM audit_log")).all()
+    engine.dispose()
+    secret = token.split("_", 2)[2]
+    assert all(secret not in row.secret_sha256 for row in rows)
+    assert ("POST", "/v1/tenants", 201, "admin0") in [tuple(r) for r in audit]
+    assert ("POST", "/v1/tokens", 201, "admin0") in [tuple(r) for r in audit]

@@ -1,0 +1,56 @@
+"""Bad input answers application/problem+json that names the field and the fix."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Server
+
+PROBLEM = "application/problem+json"
+
+
+def test_invalid_minicluster_names_field_and_fix(server: Server) -> None:
+    with server.client() as admin:
+        r = admin.post(
+            "/v1/miniclusters",
+            json={"name": "a", "spec": {"gpuType": "H100", "gpus": {"min": 8, "max": 4}}},
+        )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    body = r.json()
+    assert body["title"] == "Invalid request" and body["status"] == 422
+    assert "spec.gpus" in body["detail"] and "raise max or lower min" in body["detail"]
+    assert body["errors"][0]["loc"] == ["body", "spec", "gpus"]
+
+
+def test_unknown_gpu_type_and_bad_name(server: Server) -> None:
+    with server.client() as admin:
+        r = admin.post(
+            "/v1/miniclusters",
+            json={"name": "Bad_Name", "spec": {"gpuType": "H1000", "gpus": {"min": 0, "max": 4}}},
+        )
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert "name:" in detail and "gpuType" in detail and "NVIDIA-H100-80GB-HBM3" in detail
+
+
+def test_grow_needs_count_or_cargos_not_both(server: Server) -> None:
+    with server.client() as admin:
+        r = admin.post(
+            "/v1/miniclusters/study:grow", json={"count": 1, "cargos": [{"replicas": 1}]}
+        )
+    assert r.status_code == 422
+    assert "either count" in r.json()["detail"]
+
+
+def test_unknown_route_and_method_are_problems(server: Server) -> None:
+    with server.client() as admin:
+        missing = admin.get("/v1/nope")
+        wrong = admin.put("/v1/miniclusters")
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    assert wrong.status_code == 405 and "PUT" in wrong.json()["detail"]
+
+
+def test_backend_down_is_503_saying_why(server: Server) -> None:
+    with server.client() as admin:
+        r = admin.get("/v1/miniclusters")
+        ready = admin.get("/readyz")
+    assert r.status_code == 503 and "CRANE_KUBECONFIG" in r.json()["detail"]
+    assert ready.status_code == 503 and "kubeconfig" in ready.json()["detail"].lower()

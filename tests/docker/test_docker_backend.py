@@ -1,0 +1,221 @@
+"""The Docker backend end to end on three real dockerd: SQL rows in, containers out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from sqlmodel import Session
+
+from crane.api.db import make_engine, migrate
+from crane.api.schemas import CargoCreate, MiniClusterCreate
+from crane.api.settings import ApiSettings, BackendKind
+from crane.docker import labels as L
+from crane.docker.api_backend import DockerBackend
+from crane.docker.containers import managed_containers, managed_networks
+from crane.docker.hosts import HostSpec
+from crane.docker.reconciler import Reconciler
+from crane.docker.store import HostRow
+from crane.model import CargoPhase, CargoSpec, MiniClusterSpec
+
+IMAGE = "crane-test:busybox"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _backend(url: str) -> DockerBackend:
+    db = make_engine(url)
+    return DockerBackend(
+        ApiSettings(database_url=url, backend=BackendKind.DOCKER),
+        Reconciler(db, interval=0.3),
+    )
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, host_specs: list[HostSpec]) -> str:
+    url = f"sqlite:///{tmp_path / 'crane.db'}"
+    db = make_engine(url)
+    migrate(db)
+    with Session(db) as s:
+        for spec in host_specs:
+            s.add(HostRow(name=spec.name, spec=spec.model_dump_json()))
+        s.commit()
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def backend(db_url: str, clients: dict[str, docker.DockerClient]) -> Iterator[DockerBackend]:
+    b = _backend(db_url)
+    yield b
+    b.reconciler.stop()
+
+
+def _mc(backend: DockerBackend, name: str, gpu_type: str, gpus: int, **topology: str) -> None:
+    spec = MiniClusterSpec(
+        gpu_type=gpu_type, gpus={"min": gpus, "max": gpus}, topology=topology or {}
+    )
+    run(backend.create_minicluster("t1", MiniClusterCreate(name=name, spec=spec)))
+
+
+def _cargo(
+    backend: DockerBackend,
+    mc: str,
+    name: str,
+    replicas: int,
+    gpus: int,
+    command: str = "sleep 300",
+    **extra: Any,
+) -> Any:
+    template = {"spec": {"containers": [{"image": IMAGE, "command": ["sh", "-c", command]}]}}
+    spec = CargoSpec(
+        mini_cluster=mc, replicas=replicas, gpus_per_replica=gpus, template=template, **extra
+    )
+    return run(backend.create_cargo("t1", CargoCreate(name=name, spec=spec)))
+
+
+def _everywhere(clients: dict[str, docker.DockerClient]) -> dict[str, list[Any]]:
+    return {name: managed_containers(c) for name, c in clients.items()}
+
+
+def _until(check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"condition not met within {seconds}s")
+
+
+def test_gangs_land_on_hosts_of_their_gpu_type_and_rack(
+    backend: DockerBackend, clients: dict[str, docker.DockerClient]
+) -> None:
+    _mc(backend, "a100", "A100", 4)
+    _mc(backend, "h100", "H100", 8, level="rack", mode="Required")
+    _cargo(backend, "a100", "a100-0", replicas=2, gpus=2, topology={"level": "rack"})
+    _cargo(backend, "h100", "h100-0", replicas=2, gpus=4)
+    backend.reconciler.reconcile_once()
+    a = run(backend.get_cargo("t1", "a100-0"))
+    h = run(backend.get_cargo("t1", "h100-0"))
+    assert {p.node for p in a.status.placement} == {"h2"}
+    h_nodes = {p.node for p in h.status.placement}
+    assert len(h_nodes) == 1 and h_nodes <= {"h0", "h1"}
+    on = _everywhere(clients)
+    assert sorted(c.name for c in on["h2"]) == ["crane.t1.a100-0-0", "crane.t1.a100-0-1"]
+    (h_host,) = h_nodes
+    gpu_sets = sorted(c.labels[L.GPU_IDS] for c in on[h_host])
+    assert gpu_sets == ["0,1,2,3", "4,5,6,7"]
+
+
+def test_a_gang_that_does_not_fit_starts_no_container(
+    backend: DockerBackend, clients: dict[str, docker.DockerClient]
+) -> None:
+    spec = MiniClusterSpec(gpu_type="H100", gpus={"min": 0, "max": 16})
+    run(backend.create_minicluster("t1", MiniClusterCreate(name="big", spec=spec)))
+    _cargo(
+        backend, "big", "big-0", replicas=2, gpus=8, topology={"level": "rack", "mode": "Required"}
+    )
+    backend.reconciler.reconcile_once()
+    cargo = run(backend.get_cargo("t1", "big-0"))
+    assert cargo.status.phase is CargoPhase.PENDING
+    assert "rack" in cargo.status.message
+    assert all(not cs for cs in _everywhere(clients).values())
+
+
+def test_deleting_a_minicluster_removes_its_containers_and_networks(
+    backend: DockerBackend, clients: dict[str, docker.DockerClient]
+) -> None:
+    _mc(backend, "gone", "H100", 16)
+    _cargo(backend, "gone", "gone-0", replicas=2, gpus=8)
+    backend.reconciler.reconcile_once()
+    assert sum(len(cs) for cs in _everywhere(clients).values()) == 2
+    assert any(managed_networks(c) for c in clients.values())
+    with Session(backend.db) as s:
+        from crane.docker import store
+
+        row = store.cargo(s, "t1", "gone-0")
+        assert row is not None
+        row.grace_seconds = 0
+        s.add(row)
+        s.commit()
+    run(backend.delete_minicluster("t1", "gone"))
+    backend.reconciler.reconcile_once()
+    backend.reconciler.reconcile_once()
+    assert all(not cs for cs in _everywhere(clients).values())
+    assert not any(managed_networks(c) for c in clients.values())
+    assert run(backend.list_miniclusters("t1")) == []
+
+
+def _grace_zero(backend: DockerBackend, name: str) -> None:
+    from crane.docker import store
+
+    with Session(backend.db) as s:
+        row = store.cargo(s, "t1", name)
+        assert row is not None
+        row.grace_seconds = 0
+        s.add(row)
+        s.commit()
+
+
+@pytest.mark.parametrize(("policy", "phase"), [("OnFailure", "Running"), ("Never", "Failed")])
+def test_a_container_killed_from_outside_is_handled_per_restart_policy(
+    backend: DockerBackend, clients: dict[str, docker.DockerClient], policy: str, phase: str
+) -> None:
+    _mc(backend, "k", "A100", 4)
+    _cargo(backend, "k", "k-0", replicas=2, gpus=1, restart_policy=policy)
+    _grace_zero(backend, "k-0")
+    backend.reconciler.reconcile_once()
+    victim = clients["h2"].containers.get("crane.t1.k-0-1")
+    backend.reconciler.start()
+    victim.kill()
+
+    def handled() -> bool:
+        cargo = run(backend.get_cargo("t1", "k-0"))
+        return cargo.status.phase.value == phase and (
+            policy == "Never" or cargo.status.restarts == 1
+        )
+
+    _until(handled)
+    cargo = run(backend.get_cargo("t1", "k-0"))
+    assert "replica 1 exited with code 137" in cargo.status.message
+    running = [c for c in managed_containers(clients["h2"]) if c.status == "running"]
+    if policy == "OnFailure":
+        _until(
+            lambda: (
+                len([c for c in managed_containers(clients["h2"]) if c.status == "running"]) == 2
+            )
+        )
+        assert clients["h2"].containers.get("crane.t1.k-0-1").id != victim.id
+    else:
+        assert running == []
+
+
+def test_a_restarted_reconciler_adopts_containers_and_starts_nothing_twice(
+    db_url: str, clients: dict[str, docker.DockerClient]
+) -> None:
+    first = _backend(db_url)
+    _mc(first, "keep", "H100", 16)
+    _cargo(first, "keep", "keep-0", replicas=2, gpus=8)
+    first.reconciler.reconcile_once()
+    before = {c.name: c.id for cs in _everywhere(clients).values() for c in cs}
+    placement = run(first.get_cargo("t1", "keep-0")).status.placement
+    first.db.dispose()
+
+    second = _backend(db_url)
+    for _ in range(3):
+        second.reconciler.reconcile_once()
+    after = {c.name: c.id for cs in _everywhere(clients).values() for c in cs}
+    assert after == before and len(after) == 2
+    cargo = run(second.get_cargo("t1", "keep-0"))
+    assert cargo.status.phase is CargoPhase.RUNNING
+    assert cargo.status.placement == placement
+    _cargo(second, "keep", "keep-1", replicas=1, gpus=8)
+    second.reconciler.reconcile_once()
+    assert run(second.get_cargo("t1", "keep-1")).status.phase is CargoPhase.PENDING

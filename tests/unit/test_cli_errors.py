@@ -1,0 +1,144 @@
+"""The error map: one line with a remedy, the right exit code, a traceback only when debugging."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from crane.cli.errors import FAILED, USAGE, describe, report
+from crane.cli.term import Declined, UsageError
+from crane.client import (
+    ConnectionFailed,
+    CraneError,
+    NotConfigured,
+    WaitTimeout,
+    error_from_response,
+)
+from crane.model.specs import GpuRange
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _problem(status: int, **extra: object) -> CraneError:
+    body = {"type": "about:blank", "title": "t", "status": status, "detail": "mc x: boom", **extra}
+    response = httpx.Response(
+        status, json=body, headers={"content-type": "application/problem+json"}
+    )
+    return error_from_response(response)
+
+
+def _validation_error() -> ValidationError:
+    with pytest.raises(ValidationError) as info:
+        GpuRange(min=4, max=2)
+    return info.value
+
+
+def _yaml_error() -> yaml.YAMLError:
+    with pytest.raises(yaml.YAMLError) as info:
+        yaml.safe_load("a: [1, 2\nb: 3")
+    return info.value
+
+
+CASES: list[tuple[BaseException, int, str]] = [
+    (_problem(400), USAGE, "--help"),
+    (_problem(401), FAILED, "crane login"),
+    (_problem(403), FAILED, "crane token create"),
+    (_problem(404), FAILED, "crane mc list"),
+    (_problem(409), FAILED, "another name"),
+    (_problem(422, errors=[{"loc": ["body", "spec", "gpus"], "msg": "bad"}]), USAGE, "spec.gpus"),
+    (_problem(500), FAILED, "server's log"),
+    (_problem(503), FAILED, "retry"),
+    (ConnectionFailed("x", url="http://h:1"), FAILED, "crane serve"),
+    (NotConfigured("x"), USAGE, "crane login"),
+    (WaitTimeout("cargos not Running after 5s"), FAILED, "crane mc explain"),
+    (UsageError("refusing; pass --yes"), USAGE, "--yes"),
+    (Declined("nothing done"), FAILED, "--yes"),
+    (FileNotFoundError(2, "No such file or directory", "mc.yaml"), USAGE, "check the path"),
+    (IsADirectoryError(21, "Is a directory", "dir"), USAGE, "YAML file"),
+    (PermissionError(13, "Permission denied", "mc.yaml"), FAILED, "permissions"),
+    (_yaml_error(), USAGE, "YAML syntax"),
+    (_validation_error(), USAGE, "fix the manifest"),
+    (httpx.ReadTimeout("timed out"), FAILED, "crane config current"),
+    (RuntimeError("surprise"), FAILED, "CRANE_DEBUG=1"),
+]
+
+
+@pytest.mark.parametrize(("exc", "code", "remedy"), CASES, ids=lambda v: type(v).__name__)
+def test_every_error_is_one_line_with_a_remedy(exc: BaseException, code: int, remedy: str) -> None:
+    failure = describe(exc)
+    line = failure.line()
+    assert failure.code == code
+    assert remedy in line
+    assert "\n" not in line
+    assert line.startswith("error: ")
+
+
+def test_problem_json_is_kept_on_the_exception() -> None:
+    exc = _problem(422, errors=[{"loc": ["body", "spec", "gpus", "min"], "msg": "too big"}])
+    assert exc.problem is not None and exc.problem.detail == "mc x: boom"
+    assert describe(exc).line().count("spec.gpus.min: too big") == 1
+
+
+def test_yaml_error_names_the_line() -> None:
+    assert "line 2" in describe(_yaml_error()).line()
+
+
+def test_traceback_only_with_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        raise RuntimeError("surprise")
+    except RuntimeError as exc:
+        caught = exc
+    monkeypatch.delenv("CRANE_DEBUG", raising=False)
+    quiet = io.StringIO()
+    assert report(caught, quiet) == FAILED
+    assert "Traceback" not in quiet.getvalue()
+    assert len(quiet.getvalue().splitlines()) == 1
+    monkeypatch.setenv("CRANE_DEBUG", "1")
+    loud = io.StringIO()
+    report(caught, loud)
+    assert "Traceback" in loud.getvalue()
+
+
+def _crane(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CRANE_CONFIG_DIR": str(tmp_path / "cfg"),
+        **env,
+    }
+    for key in ("CRANE_API_URL", "CRANE_TOKEN", "CRANE_CONTEXT", "CRANE_DEBUG"):
+        if key not in env:
+            full_env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "crane", *args],
+        capture_output=True, text=True, env=full_env, timeout=60, check=False,
+    )
+
+
+def test_cli_unreachable_server_is_one_line_exit_1(tmp_path: Path) -> None:
+    proc = _crane("login", "http://127.0.0.1:9", "--token", "x", tmp_path=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "cannot reach the Crane API at http://127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_cli_debug_shows_the_traceback(tmp_path: Path) -> None:
+    proc = _crane("login", "http://127.0.0.1:9", "--token", "x", tmp_path=tmp_path, CRANE_DEBUG="1")
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+
+
+def test_cli_bad_option_is_usage_exit_2(tmp_path: Path) -> None:
+    proc = _crane("config", "view", "-o", "xml", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
