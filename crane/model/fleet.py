@@ -21,7 +21,7 @@ demos and measurements describe clusters the same way. Example (YAML)::
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from crane.model.gpu import family_of
@@ -54,6 +54,11 @@ class NodeGroup(BaseModel):
                 f"unknown GPU product {value!r}: use a GFD name like NVIDIA-H100-80GB-HBM3"
             )
         return value
+
+    @model_validator(mode="after")
+    def _islands_cover_gpus(self) -> NodeGroup:
+        parse_islands(self.islands, self.gpus_per_node)
+        return self
 
     @property
     def node_count(self) -> int:

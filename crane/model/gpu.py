@@ -16,16 +16,11 @@ KNOWN_FAMILIES: tuple[str, ...] = (
 )
 """Families Crane recognises; longer names are tried first where they share a prefix."""
 
-_TOKEN = re.compile(r"[A-Za-z0-9]+")
 _PRODUCT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class UnknownGpuTypeError(ValueError):
     """A ``gpuType`` that is neither a known family nor a product name."""
-
-
-def _tokens(name: str) -> list[str]:
-    return [t.upper() for t in _TOKEN.findall(name)]
 
 
 def family_of(product: str) -> str | None:

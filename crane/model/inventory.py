@@ -33,10 +33,16 @@ def parse_islands(text: str, gpu_count: int) -> tuple[tuple[int, ...], ...]:
             raise ValueError(
                 f"bad island {part!r} in {ISLANDS_ANNOTATION}={text!r}: write ranges like 0-3,4-7"
             ) from None
-    seen = sorted(i for isl in islands for i in isl)
-    if seen != list(range(gpu_count)):
+    seen = [i for isl in islands for i in isl]
+    if sorted(seen) != list(range(gpu_count)):
+        twice = sorted({i for i in seen if seen.count(i) > 1})
+        missing = sorted(set(range(gpu_count)) - set(seen))
+        outside = sorted({i for i in seen if i >= gpu_count})
+        problems = [f"{what} {ids}" for what, ids in
+                    (("repeated", twice), ("missing", missing), ("out of range", outside)) if ids]
         raise ValueError(
-            f"{ISLANDS_ANNOTATION}={text!r} must cover GPU ids 0..{gpu_count - 1} exactly once"
+            f"{ISLANDS_ANNOTATION}={text!r} must cover GPU ids 0..{gpu_count - 1} exactly once "
+            f"({'; '.join(problems)})"
         )
     return tuple(islands)
 

@@ -1,0 +1,72 @@
+import pytest
+
+from crane.model.gpu import UnknownGpuTypeError, family_of, gpu_type_matches, normalize_gpu_type
+
+H100 = "NVIDIA-H100-80GB-HBM3"
+H200 = "NVIDIA-H200-141GB-HBM3e"
+
+
+@pytest.mark.parametrize(
+    ("product", "family"),
+    [
+        (H100, "H100"),
+        (H200, "H200"),
+        ("NVIDIA-A100-SXM4-80GB", "A100"),
+        ("NVIDIA-L40S", "L40S"),
+        ("NVIDIA-L40", "L40"),
+        ("NVIDIA-A10G", "A10G"),
+        ("NVIDIA-A10", "A10"),
+        ("NVIDIA-GH200-480GB", "GH200"),
+        ("NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "RTX-PRO-6000"),
+        ("NVIDIA-RTX-6000-Ada-Generation", "RTX-6000"),
+        ("Tesla-T4", "T4"),
+        ("NVIDIA-Quadro-9000", None),
+    ],
+)
+def test_family_of_products(product: str, family: str | None) -> None:
+    assert family_of(product) == family
+
+
+def test_family_matches_its_products_only() -> None:
+    assert gpu_type_matches("H100", H100)
+    assert gpu_type_matches("h100", H100)
+    assert not gpu_type_matches("H100", H200)
+    assert not gpu_type_matches("H200", H100)
+
+
+@pytest.mark.parametrize(
+    ("family", "matches", "not_matches"),
+    [("L40", "NVIDIA-L40", "NVIDIA-L40S"), ("L40S", "NVIDIA-L40S", "NVIDIA-L40"),
+     ("A10", "NVIDIA-A10", "NVIDIA-A10G"), ("A10G", "NVIDIA-A10G", "NVIDIA-A10")],
+)
+def test_family_prefixes_do_not_leak(family: str, matches: str, not_matches: str) -> None:
+    assert gpu_type_matches(family, matches)
+    assert not gpu_type_matches(family, not_matches)
+
+
+def test_full_product_matches_exactly() -> None:
+    assert gpu_type_matches(H100, H100)
+    assert not gpu_type_matches(H100, "NVIDIA-H100-80GB-PCIe")
+    assert not gpu_type_matches("NVIDIA-H100-80GB-PCIe", H100)
+
+
+def test_normalize_family_upper_product_as_given() -> None:
+    assert normalize_gpu_type(" h100 ") == "H100"
+    assert normalize_gpu_type("a10g") == "A10G"
+    assert normalize_gpu_type(H100) == H100
+
+
+@pytest.mark.parametrize("bad", ["X9000", "NVIDIA-Quadro-9000", "H100 80GB"])
+def test_unknown_type_names_the_remedy(bad: str) -> None:
+    with pytest.raises(UnknownGpuTypeError) as err:
+        normalize_gpu_type(bad)
+    message = str(err.value)
+    assert repr(bad) in message
+    assert "nvidia.com/gpu.product" in message
+    assert "H100" in message
+
+
+def test_empty_type_is_an_error() -> None:
+    with pytest.raises(UnknownGpuTypeError, match="gpuType is empty"):
+        normalize_gpu_type("  ")
+    assert issubclass(UnknownGpuTypeError, ValueError)
