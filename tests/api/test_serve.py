@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from crane.api.db import MIGRATIONS
 from tests.api.conftest import start_server, stop_server
+
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def test_first_start_migrates_and_prints_admin_token_once(
@@ -19,7 +23,7 @@ def test_first_start_migrates_and_prints_admin_token_once(
     assert len(printed) == 1
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
     assert {"tenants", "tokens", "audit_log", "usage_intervals", "idempotency_keys"} <= tables
