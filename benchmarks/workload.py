@@ -1,8 +1,11 @@
-"""Realistic clusters and gang workloads for the placement benchmarks."""
+"""Realistic clusters and job streams for the placement benchmarks."""
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crane.model.fleet import FleetSpec, NodeGroup, expand
@@ -15,12 +18,22 @@ GPU_MIX = (
 )
 """(group, GFD product, gpuType, share of nodes)."""
 
-GANG_SIZES = ((1, 0.50), (2, 0.10), (4, 0.10), (8, 0.18), (16, 0.06), (32, 0.04), (64, 0.015),
-              (128, 0.005))
-"""Total GPUs per job and its share: most jobs take 1 GPU, many 8, a few 32-128 across nodes,
-as in the Alibaba PAI 2020 and 2023 GPU traces."""
+JOB_MIX = (
+    (1, 0.50, None), (2, 0.10, None), (4, 0.10, None), (8, 0.18, None),
+    (16, 0.06, "rack"), (32, 0.04, "rack"), (64, 0.015, "rack"), (128, 0.005, "block"),
+)
+"""(GPUs per job, share of jobs, Required level). Half the jobs take 1 GPU, a fifth a 2 or 4
+GPU NVLink island, a sixth a whole node; multi-node gangs (8 GPUs per replica) must stay
+within one rack or, at 128 GPUs, one block, as distributed training asks. The shape follows
+the Alibaba PAI 2020 and 2023 GPU traces."""
 
 NODES_PER_RACK = 8
+DURATION_SIGMA = 1.5
+"""Durations are log-normal with median 1 and this sigma (mean 3.1, p99 33): heavy-tailed,
+as the Philly and PAI traces report."""
+OFFERED = 2.0
+"""Offered load of the replay with departures, x capacity (Little: rate x mean GPUs x mean
+duration); the demand present climbs towards it through the checkpoints."""
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,24 @@ class Job:
     gpu_type: str
     replicas: int
     gpus_per_replica: int
+    level: str | None
+    """The Required topology level of a multi-node gang, else None (Preferred node)."""
+    arrival: float = 0.0
+    departure: float = math.inf
 
     @property
     def gpus(self) -> int:
         return self.replicas * self.gpus_per_replica
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Jobs in arrival order and, for each checkpoint (a share of capacity), the index of the
+    job whose arrival makes the demand present first cross it."""
+
+    jobs: list[Job]
+    checkpoints: dict[float, int]
+    departures: bool
 
 
 def fleet(nodes: int) -> FleetSpec:
@@ -52,25 +79,66 @@ def cluster(nodes: int) -> list[NodeInventory]:
     return expand(fleet(nodes))
 
 
-def jobs(nodes: list[NodeInventory], load: float, seed: int = 7) -> list[Job]:
-    """Jobs until ``load`` x the cluster's GPUs have arrived, each GPU type asked for in
-    proportion to its capacity (so every type is oversubscribed alike)."""
-    rng = random.Random(seed)
-    sizes = [s for s, _ in GANG_SIZES]
-    weights = [w for _, w in GANG_SIZES]
-    types = [t for _, _, t, _ in GPU_MIX]
+def mean_gpus() -> float:
+    return sum(size * share for size, share, _ in JOB_MIX)
+
+
+def replica_mix() -> dict[int, float]:
+    """Share of single-node tasks by GPUs (a gang counts once per replica): FGD's workload."""
+    tasks: dict[int, float] = {}
+    for size, share, _ in JOB_MIX:
+        per, replicas = (8, size // 8) if size > 8 else (size, 1)
+        tasks[per] = tasks.get(per, 0.0) + share * replicas
+    total = sum(tasks.values())
+    return {k: v / total for k, v in sorted(tasks.items())}
+
+
+def _capacity_by_type(nodes: list[NodeInventory]) -> dict[str, int]:
     product_type = {p: t for _, p, t, _ in GPU_MIX}
-    capacity = dict.fromkeys(types, 0)
+    capacity = {t: 0 for _, _, t, _ in GPU_MIX}
     for node in nodes:
         capacity[product_type[node.gpu_product]] += node.gpu_count
-    type_weights = [capacity[t] for t in types]
-    total_gpus = sum(type_weights)
+    return capacity
+
+
+def stream(nodes: list[NodeInventory], checkpoints: Sequence[float], departures: bool,
+           seed: int = 7) -> Stream:
+    """Jobs until the GPU demand present passes the last checkpoint (x the cluster's GPUs).
+
+    Each GPU type is asked for in proportion to its capacity. Without departures every job
+    stays, so the demand present is all that arrived (FGD's replay). With departures, arrivals
+    are Poisson at a rate for ``OFFERED`` load (Little's law) and each job lasts a log-normal
+    time; the demand present counts jobs that arrived and have not ended, placed or not, so
+    the checkpoints fall at the same job for every policy.
+    """
+    rng = random.Random(seed)
+    sizes = [s for s, _, _ in JOB_MIX]
+    weights = [w for _, w, _ in JOB_MIX]
+    level_of = {s: lv for s, _, lv in JOB_MIX}
+    capacity = _capacity_by_type(nodes)
+    types = list(capacity)
+    total = sum(capacity.values())
+    mean_duration = math.exp(DURATION_SIGMA**2 / 2)
+    rate = OFFERED * total / (mean_gpus() * mean_duration)
     out: list[Job] = []
-    arrived = 0
-    while arrived < load * total_gpus:
+    marks: dict[float, int] = {}
+    ends: list[tuple[float, int]] = []
+    present = 0
+    now = 0.0
+    while len(marks) < len(checkpoints):
         size = rng.choices(sizes, weights)[0]
-        gpu_type = rng.choices(types, type_weights)[0]
+        gpu_type = rng.choices(types, [capacity[t] for t in types])[0]
         replicas, per = (size // 8, 8) if size > 8 else (1, size)
-        out.append(Job(f"bench/j{len(out)}", gpu_type, replicas, per))
-        arrived += size
-    return out
+        end = math.inf
+        if departures:
+            now += rng.expovariate(rate)
+            end = now + rng.lognormvariate(0.0, DURATION_SIGMA)
+            while ends and ends[0][0] <= now:
+                present -= heapq.heappop(ends)[1]
+            heapq.heappush(ends, (end, size))
+        out.append(Job(f"bench/j{len(out)}", gpu_type, replicas, per, level_of[size], now, end))
+        present += size
+        for mark in checkpoints:
+            if mark not in marks and present >= mark * total:
+                marks[mark] = len(out) - 1
+    return Stream(out, marks, departures)

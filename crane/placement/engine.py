@@ -117,6 +117,16 @@ class Engine:
             setattr(mc, name, value)
         self._log(lambda: self._mc_set(mc, **old))
 
+    def _mc_cargo(self, mc: McState, key: str, add: bool) -> None:
+        """Add or remove one cargo of a MiniCluster in place: O(1), not a copy of the set."""
+        if (key in mc.cargos) == add:
+            return
+        if add:
+            mc.cargos.add(key)
+        else:
+            mc.cargos.remove(key)
+        self._log(lambda: self._mc_cargo(mc, key, not add))
+
     def _no_trial(self) -> None:
         if self._undo is not None:
             raise RuntimeError("node changes are not allowed inside a dry-run")
@@ -681,8 +691,8 @@ class Engine:
     ) -> None:
         cargo = CargoState(req, placements, borrowed)
         self._put_cargo(req.key, cargo)
-        self._mc_set(mc, cargos=mc.cargos | {req.key}, used=mc.used + cargo.gpus,
-                     borrowed=mc.borrowed + borrowed)
+        self._mc_cargo(mc, req.key, True)
+        self._mc_set(mc, used=mc.used + cargo.gpus, borrowed=mc.borrowed + borrowed)
 
     @staticmethod
     def _copy(placements: Iterable[ReplicaPlacement]) -> tuple[ReplicaPlacement, ...]:
@@ -730,8 +740,8 @@ class Engine:
                 )
         mc = self._mcs.get(cargo.req.minicluster)
         if mc is not None:
-            self._mc_set(mc, cargos=mc.cargos - {key}, used=mc.used - cargo.gpus,
-                         borrowed=mc.borrowed - cargo.borrowed)
+            self._mc_cargo(mc, key, False)
+            self._mc_set(mc, used=mc.used - cargo.gpus, borrowed=mc.borrowed - cargo.borrowed)
             self._unreserve_idle(mc, mc.reserved_count - mc.req.min_gpus)
         self._put_cargo(key, None)
 

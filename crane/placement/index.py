@@ -19,7 +19,9 @@ class FreeIndex:
     Level 0 is the whole cluster, the last level is the node. For each (level, domain,
     product) it keeps the total free, a histogram of its nodes' free counts and its nodes
     sorted by free; for each (level, product) the domains sorted by total free. A node's change
-    touches one entry per level.
+    touches one entry per level. For the level just above the node (the *parent*) it also keeps,
+    per (product, free count), the parents holding a node with that many free, sorted by total
+    free, so :meth:`tightest_node` finds the best-fit node in the fullest parent in O(log n).
     """
 
     def __init__(self, depth: int) -> None:
@@ -29,7 +31,9 @@ class FreeIndex:
         self._members: dict[Key, list[tuple[int, str]]] = {}
         self._order: dict[tuple[int, str], list[tuple[int, str]]] = {}
         self._capacity: dict[Key, int] = {}
-        self._largest: dict[tuple[int, str], int] = {}
+        self._sizes: dict[tuple[int, str], dict[int, int]] = {}
+        self._parent = max(depth - 2, 0)
+        self._by_free: dict[tuple[str, int], list[tuple[int, str]]] = {}
 
     def update(self, node: str, product: str, path: Sequence[str], old: int, new: int) -> None:
         """A node's free count went from ``old`` to ``new``."""
@@ -40,6 +44,8 @@ class FreeIndex:
             domain = path[level]
             total = self._total.get(key, 0)
             new_total = total - old + new
+            if level == self._parent:
+                self._unlist_parent(key, total)
             order = self._order.setdefault((level, product), [])
             if total > 0:
                 del order[bisect_left(order, (total, domain))]
@@ -63,17 +69,36 @@ class FreeIndex:
             if not hist:
                 del self._hist[key]
                 del self._members[key]
+            elif level == self._parent:
+                for free in hist:
+                    insort(self._by_free.setdefault((product, free), []), (new_total, domain))
+
+    def _unlist_parent(self, key: Key, total: int) -> None:
+        _, domain, product = key
+        for free in self._hist.get(key, _EMPTY_HIST):
+            listed = self._by_free[(product, free)]
+            del listed[bisect_left(listed, (total, domain))]
+            if not listed:
+                del self._by_free[(product, free)]
 
     def add_capacity(self, product: str, path: Sequence[str], gpus: int) -> None:
         """Count (or, negative, uncount) a node's GPUs in its domains' capacity."""
-        self._largest.clear()
         for level in range(self.depth):
             key = (level, path[level], product)
-            left = self._capacity.get(key, 0) + gpus
+            before = self._capacity.get(key, 0)
+            left = before + gpus
+            sizes = self._sizes.setdefault((level, product), {})
+            if before:
+                sizes[before] -= 1
+                if not sizes[before]:
+                    del sizes[before]
             if left:
                 self._capacity[key] = left
+                sizes[left] = sizes.get(left, 0) + 1
             else:
                 del self._capacity[key]
+            if not sizes:
+                del self._sizes[(level, product)]
 
     def total(self, level: int, domain: str, product: str) -> int:
         return self._total.get((level, domain, product), 0)
@@ -92,17 +117,25 @@ class FreeIndex:
         for i in range(start, len(order)):
             yield order[i]
 
+    def tightest_node(self, product: str, at_least: int) -> tuple[int, str] | None:
+        """The node with fewest free GPUs, at least ``at_least``; among those, the one in the
+        parent domain with fewest free, then by name. None when no node has that many."""
+        fits = [f for p, f in self._by_free if p == product and f >= at_least]
+        if not fits:
+            return None
+        free = min(fits)
+        _, parent = self._by_free[(product, free)][0]
+        members = self._members[(self._parent, parent, product)]
+        return members[bisect_left(members, (free, ""))]
+
     def fullest(self, level: int, product: str) -> tuple[int, str] | None:
         order = self._order.get((level, product))
         return order[-1] if order else None
 
     def max_capacity(self, level: int, product: str) -> int:
-        """GPUs of ``product`` in the largest domain of ``level``, used or not (cached until
-        the next node change)."""
-        if not self._largest:
-            for (lv, _, p), c in self._capacity.items():
-                self._largest[(lv, p)] = max(self._largest.get((lv, p), 0), c)
-        return self._largest.get((level, product), 0)
+        """GPUs of ``product`` in the largest domain of ``level``, used or not: O(distinct
+        domain sizes of the level)."""
+        return max(self._sizes.get((level, product), _EMPTY_HIST), default=0)
 
     def products(self) -> list[str]:
         return sorted({p for (_, _, p) in self._capacity})
@@ -115,4 +148,5 @@ class FreeIndex:
             "members": sorted((k, list(v)) for k, v in self._members.items()),
             "order": sorted((k, list(v)) for k, v in self._order.items()),
             "capacity": sorted(self._capacity.items()),
+            "by_free": sorted((k, list(v)) for k, v in self._by_free.items()),
         }

@@ -69,7 +69,11 @@ def inside(domain: str, container: str) -> bool:
 
 def search(index: FreeIndex, nodes: Mapping[str, NodeView], q: Query) -> Fit | None:
     """The first level of ``q.levels`` (narrowest first) with a domain holding the gang; at that
-    level the domain with least free GPUs that does (best fit), ties by name then product."""
+    level the domain with least free GPUs that does (best fit), ties by name then product.
+
+    A single replica placed on free GPUs alone goes to the best-fit node and, among equally
+    good nodes, to the one whose parent domain (the level above the node) has fewest free GPUs,
+    so nodes already broken into are filled and emptier domains stay whole for gangs."""
     for level in q.levels:
         found: list[Fit] = []
         for product in q.products:
@@ -94,6 +98,12 @@ def _search_level(
     index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, level: int, product: str
 ) -> Fit | None:
     needed = q.needed
+    if level == index.depth - 1 and len(q.sizes) == 1 and _plain(q):
+        tightest = index.tightest_node(product, needed)
+        if tightest is None:
+            return None
+        name = tightest[1]
+        return Fit(level, nodes[name].path[level], product, ((name, needed),))
     for total, domain in _candidates(index, nodes, q, level, product):
         if total < needed or any(overlaps(domain, a) for a in q.avoid):
             continue
@@ -113,6 +123,11 @@ def _search_level(
             sizes = sorted(q.sizes, reverse=True)
             return Fit(level, domain, product, tuple(zip(placed, sizes, strict=True)))
     return None
+
+
+def _plain(q: Query) -> bool:
+    """Whether only the index's free GPUs count, anywhere (no overlay, scope or claim)."""
+    return q.base and not q.within and not q.avoid and not any(e > 0 for e in q.overlay.values())
 
 
 def _overlay_domains(

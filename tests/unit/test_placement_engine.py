@@ -133,6 +133,27 @@ def test_multi_node_gang_stays_in_one_rack_and_best_fit_rack() -> None:
     assert {rack_of(e, p.node) for p in d.placements} == {small_rack}
 
 
+def test_single_replica_best_fit_node_then_fullest_rack() -> None:
+    e = cluster(racks=2, nodes_per_rack=2)
+    e.submit_minicluster(mc("t/a", 0, 64))
+    e.admit()
+    e.restore_cargo(cargo("t/full", "t/a", 1, 8),
+                    [ReplicaPlacement(replica=0, node="h100-z0-b0-r1-n0", gpu_ids=list(range(8)))])
+    one = e.place_cargo(cargo("t/one", "t/a", 1, 1))
+    assert [p.node for p in one.placements] == ["h100-z0-b0-r1-n1"]
+    two = e.place_cargo(cargo("t/two", "t/a", 1, 2))
+    assert [p.node for p in two.placements] == ["h100-z0-b0-r1-n1"]
+    whole = e.place_cargo(cargo("t/whole", "t/a", 1, 8))
+    assert [p.node for p in whole.placements] == ["h100-z0-b0-r0-n0"]
+    e.release_cargo("t/full")
+    e.release_cargo("t/whole")
+    three = e.place_cargo(cargo("t/three", "t/a", 1, 5))
+    assert [p.node for p in three.placements] == ["h100-z0-b0-r1-n1"]
+    four = e.place_cargo(cargo("t/four", "t/a", 1, 8))
+    assert [p.node for p in four.placements] == ["h100-z0-b0-r1-n0"]
+    assert e.dump()["index"] == e.rebuilt_index()
+
+
 def test_exchange_idle_reserved_for_a_fitting_shape() -> None:
     e = cluster(racks=1, nodes_per_rack=2)
     e.submit_minicluster(mc("t/a", 8, 8))
