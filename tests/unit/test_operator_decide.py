@@ -203,3 +203,53 @@ def test_scaled_to_zero_cargo_waits_with_reason(replicas: int) -> None:
     assert (
         next(c for c in status["conditions"] if c["type"] == "Placed")["reason"] == "ScaledToZero"
     )
+
+
+def pod_of(cargo_name: str, node_name: str, gpu_ids: str, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{cargo_name}-0",
+            "namespace": "t",
+            "uid": f"p-{cargo_name}",
+            "labels": {"crane.io/cargo": cargo_name, "crane.io/replica": "0"},
+            "annotations": {"crane.io/gpu-ids": gpu_ids},
+            "ownerReferences": [{"uid": f"uid-{cargo_name}"}],
+        },
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "m", "resources": {"limits": {"nvidia.com/gpu": "2"}}}],
+        },
+        "status": {"phase": phase, "containerStatuses": [{"name": "m", "ready": True}]},
+    }
+
+
+def test_node_lost_fails_never_cargo_and_moves_onfailure_cargo() -> None:
+    fragile, resilient = cargo("fragile", "mc", 1, 2), cargo("resilient", "mc", 1, 2)
+    resilient["spec"]["restartPolicy"] = "OnFailure"
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", fragile),
+        ("cargos", resilient),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    for key in ("t/fragile", "t/resilient"):
+        p = cache.cargos[key]["status"]["placement"][0]
+        name = key.split("/")[1]
+        cache.apply("pods", None, pod_of(name, p["node"], ",".join(map(str, p["gpuIds"]))))
+    settle(decider, cache, 1)
+    cache.apply("nodes", None, node("n1"))
+    cache.apply("nodes", None, node("n0", ready=False))
+    plans = settle(decider, cache, 2)
+    failed = cache.cargos["t/fragile"]["status"]
+    assert failed["phase"] == "Failed"
+    assert next(c for c in failed["conditions"] if c["type"] == "Failed")["reason"] == "NodeLost"
+    assert ("t", "fragile-0", 0) in [d for p in plans for d in p.pod_deletes], (
+        "lost pods are force-deleted"
+    )
+    for name in ("fragile-0", "resilient-0"):
+        cache.apply("pods", "DELETED", pod_of(name[:-2], "n0", ""))
+    settle(decider, cache, 2)
+    moved = cache.cargos["t/resilient"]["status"]
+    assert moved["restarts"] == 1 and moved["placement"][0]["node"] == "n1"
