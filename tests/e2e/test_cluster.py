@@ -13,7 +13,6 @@ from typing import Any, TypeVar, cast
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from urllib3 import HTTPResponse
 
 from crane.kube.fleet import apply_nodes, delete_nodes, group_manifests, wait_ready
 from crane.model.fleet import NodeGroup
@@ -37,9 +36,9 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) 
         time.sleep(0.2)
 
 
-def as_json(resp: object) -> Json:
-    """Decode a response fetched with ``_preload_content=False``."""
-    data: Json = json.loads(cast(HTTPResponse, resp).data)
+def as_json(resp: Any) -> Json:
+    """Decode a response fetched with ``_preload_content=False`` (a raw HTTP response)."""
+    data: Json = json.loads(resp.data)
     return data
 
 
