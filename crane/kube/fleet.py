@@ -27,7 +27,6 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from urllib3 import HTTPResponse
 
 from crane.model.fleet import FleetSpec, NodeGroup, expand_group
 from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL
@@ -158,8 +157,8 @@ def ready_nodes(api: client.CoreV1Api) -> set[str]:
     kube-controller-manager taints a new node ``node.kubernetes.io/not-ready`` until it has seen
     the node Ready; kube-scheduler places nothing there before.
     """
-    resp = cast(HTTPResponse,
-                api.list_node(label_selector=f"{MANAGED_LABEL}=true", _preload_content=False))
+    # With _preload_content=False the client returns the raw HTTP response, not its type hint.
+    resp: Any = api.list_node(label_selector=f"{MANAGED_LABEL}=true", _preload_content=False)
     return {item["metadata"]["name"] for item in json.loads(resp.data)["items"]
             if _schedulable(item)}
 

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from kubernetes import client
@@ -20,6 +20,7 @@ from crane.model.fleet import NodeGroup
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
+Json = dict[str, Any]
 TOLERATE_CRANE = [{"key": "crane.io/managed", "operator": "Exists", "effect": "NoSchedule"}]
 
 
@@ -35,40 +36,49 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) 
         time.sleep(0.2)
 
 
+def as_json(resp: Any) -> Json:
+    """Decode a response fetched with ``_preload_content=False`` (a raw HTTP response)."""
+    data: Json = json.loads(resp.data)
+    return data
+
+
 def pod(name: str, *, node: str | None = None, gpus: int = 0, tolerate: bool = True,
-        annotations: dict[str, str] | None = None, owner: dict[str, Any] | None = None,
-        node_selector: dict[str, str] | None = None) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "main", "image": "busybox"}
+        annotations: dict[str, str] | None = None, owner: Json | None = None,
+        node_selector: dict[str, str] | None = None) -> Json:
+    container: Json = {"name": "main", "image": "busybox"}
     if gpus:
         container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
-    spec: dict[str, Any] = {"containers": [container]}
+    spec: Json = {"containers": [container]}
     if node:
         spec["nodeName"] = node
     if tolerate:
         spec["tolerations"] = TOLERATE_CRANE
     if node_selector:
         spec["nodeSelector"] = node_selector
-    meta: dict[str, Any] = {"name": name, "annotations": annotations or {}}
+    meta: Json = {"name": name, "annotations": annotations or {}}
     if owner:
         meta["ownerReferences"] = [owner]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
-def read_pod(core_v1: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
+def create_pod(core_v1: client.CoreV1Api, namespace: str, manifest: Json) -> None:
+    # The client takes plain dicts as bodies; its type hints name only its model classes.
+    core_v1.create_namespaced_pod(namespace, cast(Any, manifest), _preload_content=False)
+
+
+def read_pod(core_v1: client.CoreV1Api, namespace: str, name: str) -> Json | None:
     """The pod as JSON, or None once it is gone."""
     try:
-        resp = core_v1.read_namespaced_pod(name, namespace, _preload_content=False)
+        return as_json(core_v1.read_namespaced_pod(name, namespace, _preload_content=False))
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    data: dict[str, Any] = json.loads(resp.data)
-    return data
 
 
 def phase_is(core_v1: client.CoreV1Api, namespace: str, name: str, phase: str
-             ) -> Callable[[], dict[str, Any] | None]:
-    def probe() -> dict[str, Any] | None:
+             ) -> Callable[[], Json | None]:
+    def probe() -> Json | None:
         p = read_pod(core_v1, namespace, name)
         return p if p and p.get("status", {}).get("phase") == phase else None
     return probe
@@ -80,31 +90,32 @@ def gone(core_v1: client.CoreV1Api, namespace: str, name: str) -> Callable[[], b
 
 def test_fleet_nodes_are_ready_with_gpus_labels_and_heartbeat(
         core_v1: client.CoreV1Api, kube_api: client.ApiClient) -> None:
-    managed = core_v1.list_node(label_selector="crane.io/managed=true").items
-    nodes = {n.metadata.name: n for n in managed}
-    h100 = nodes["h100-z0-b0-r1-n1"]
-    a100 = nodes["a100-z0-b0-r0-n0"]
+    h100 = as_json(core_v1.read_node("h100-z0-b0-r1-n1", _preload_content=False))
+    a100 = as_json(core_v1.read_node("a100-z0-b0-r0-n0", _preload_content=False))
     for node, gpus in ((h100, "8"), (a100, "4")):
-        ready = [c for c in node.status.conditions if c.type == "Ready"]
-        assert ready and ready[0].status == "True", node.metadata.name
-        assert node.status.capacity["nvidia.com/gpu"] == gpus
-        assert node.status.allocatable["nvidia.com/gpu"] == gpus
-        assert node.metadata.labels["nvidia.com/gpu.count"] == gpus
-        assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
-        assert [(t.key, t.effect) for t in node.spec.taints] == [("crane.io/managed", "NoSchedule")]
-    assert h100.metadata.labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
-    assert h100.metadata.labels["crane.io/rack"] == "h100-z0-b0-r1"
-    assert h100.metadata.labels["topology.kubernetes.io/zone"] == "zone-0"
-    assert h100.metadata.annotations["crane.io/gpu-islands"] == "0-3,4-7"
-    lease = client.CoordinationV1Api(kube_api).read_namespaced_lease(h100.metadata.name,
-                                                                     "kube-node-lease")
-    age = datetime.now(UTC) - lease.spec.renew_time
-    assert age.total_seconds() < lease.spec.lease_duration_seconds
+        meta, status = node["metadata"], node["status"]
+        ready = [c["status"] for c in status["conditions"] if c["type"] == "Ready"]
+        assert ready == ["True"], meta["name"]
+        assert status["capacity"]["nvidia.com/gpu"] == gpus
+        assert status["allocatable"]["nvidia.com/gpu"] == gpus
+        assert meta["labels"]["nvidia.com/gpu.count"] == gpus
+        assert meta["annotations"]["kwok.x-k8s.io/node"] == "fake"
+        assert [(t["key"], t["effect"]) for t in node["spec"]["taints"]] == [
+            ("crane.io/managed", "NoSchedule")]
+    labels = h100["metadata"]["labels"]
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert labels["crane.io/rack"] == "h100-z0-b0-r1"
+    assert labels["topology.kubernetes.io/zone"] == "zone-0"
+    assert h100["metadata"]["annotations"]["crane.io/gpu-islands"] == "0-3,4-7"
+    lease = as_json(client.CoordinationV1Api(kube_api).read_namespaced_lease(
+        "h100-z0-b0-r1-n1", "kube-node-lease", _preload_content=False))["spec"]
+    renewed = datetime.fromisoformat(lease["renewTime"].replace("Z", "+00:00"))
+    assert (datetime.now(UTC) - renewed).total_seconds() < lease["leaseDurationSeconds"]
 
 
 def test_pod_on_a_simulated_node_runs_and_its_deletion_completes(
         core_v1: client.CoreV1Api, namespace: str) -> None:
-    core_v1.create_namespaced_pod(namespace, pod("runner", node="a100-z0-b0-r0-n0", gpus=4))
+    create_pod(core_v1, namespace, pod("runner", node="a100-z0-b0-r0-n0", gpus=4))
     running = eventually(phase_is(core_v1, namespace, "runner", "Running"), "pod Running")
     assert running["status"]["podIP"]
     assert running["status"]["containerStatuses"][0]["ready"] is True
@@ -117,7 +128,7 @@ def test_pod_on_a_simulated_node_runs_and_its_deletion_completes(
 def test_annotated_pod_exits_with_its_simulated_exit_code(
         core_v1: client.CoreV1Api, namespace: str, code: str, phase: str, reason: str) -> None:
     sim = {"sim.crane.io/exit-code": code, "sim.crane.io/run-for": "1s"}
-    core_v1.create_namespaced_pod(namespace, pod("job", node="a100-z0-b0-r0-n1", annotations=sim))
+    create_pod(core_v1, namespace, pod("job", node="a100-z0-b0-r0-n1", annotations=sim))
     done = eventually(phase_is(core_v1, namespace, "job", phase), f"pod {phase}")
     terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (int(code), reason)
@@ -125,9 +136,11 @@ def test_annotated_pod_exits_with_its_simulated_exit_code(
 
 def test_garbage_collector_deletes_the_pod_of_a_deleted_owner(
         core_v1: client.CoreV1Api, namespace: str) -> None:
-    owner = core_v1.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
-    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
-    core_v1.create_namespaced_pod(namespace, pod("owned", node="h100-z0-b0-r0-n0", owner=ref))
+    owner = as_json(core_v1.create_namespaced_config_map(
+        namespace, cast(Any, {"metadata": {"name": "owner"}}), _preload_content=False))
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    create_pod(core_v1, namespace, pod("owned", node="h100-z0-b0-r0-n0", owner=ref))
     eventually(phase_is(core_v1, namespace, "owned", "Running"), "owned pod Running")
     core_v1.delete_namespaced_config_map("owner", namespace)
     eventually(gone(core_v1, namespace, "owned"), "the garbage collector to delete the pod")
@@ -150,13 +163,12 @@ def private_node(core_v1: client.CoreV1Api) -> Iterator[str]:
 def test_scheduler_binds_gpu_pods_while_gpus_are_free_and_then_leaves_them_pending(
         core_v1: client.CoreV1Api, namespace: str, private_node: str) -> None:
     only_there = {"kubernetes.io/hostname": private_node}
-    core_v1.create_namespaced_pod(namespace, pod("fits", gpus=2, node_selector=only_there))
+    create_pod(core_v1, namespace, pod("fits", gpus=2, node_selector=only_there))
     bound = eventually(phase_is(core_v1, namespace, "fits", "Running"), "GPU pod bound and Running")
     assert bound["spec"]["nodeName"] == private_node
 
-    core_v1.create_namespaced_pod(namespace, pod("waits", gpus=1, node_selector=only_there))
-    core_v1.create_namespaced_pod(namespace, pod("untolerated", tolerate=False,
-                                                 node_selector=only_there))
+    create_pod(core_v1, namespace, pod("waits", gpus=1, node_selector=only_there))
+    create_pod(core_v1, namespace, pod("untolerated", tolerate=False, node_selector=only_there))
 
     def unschedulable(name: str) -> Callable[[], str | None]:
         def probe() -> str | None:
@@ -211,8 +223,8 @@ def test_kubectl_applies_a_crd_and_a_custom_resource_round_trips(
                   "metadata": {"name": "g1"}, "spec": spec}
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(gadget))
         got = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
-            group, "v1alpha1", namespace, "gadgets", "g1")
-        assert got["spec"] == spec
+            group, "v1alpha1", namespace, "gadgets", "g1", _preload_content=False)
+        assert as_json(got)["spec"] == spec
         bad = {**gadget, "metadata": {"name": "g2"}, "spec": {"size": 0}}
         refused = kubectl("apply", "-n", namespace, "-f", "-",
                                        input=json.dumps(bad), check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ from crane.model.inventory import parse_islands
 FLEETS = Path(__file__).resolve().parents[2] / "hack" / "fleets"
 
 
-def by_name(spec_file: str) -> dict[str, dict]:  # type: ignore[type-arg]
+def by_name(spec_file: str) -> dict[str, dict[str, Any]]:
     return {m["metadata"]["name"]: m for m in fleet_manifests(load_spec(FLEETS / spec_file))}
 
 
