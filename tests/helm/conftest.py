@@ -1,20 +1,13 @@
 """Fixtures of the chart tests.
 
-``kube_cluster`` is the e2e suite's session cluster (tests/e2e/conftest.py). It is re-exported
-here because this directory is not under tests/e2e; if the fixture moves to tests/conftest.py,
-the import below finds nothing and the shared one is used as it is.
+``kube_cluster`` is the session cluster shared by every suite (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from tests.helm.chart import Helm, find_tool, unavailable, versions
-
-with contextlib.suppress(ImportError):
-    from tests.e2e.conftest import kube_cluster  # noqa: F401  (the shared session cluster)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from kubernetes import client, config
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
 
 
