@@ -53,7 +53,10 @@ def normalize_gpu_type(gpu_type: str) -> str:
 
 
 def gpu_type_matches(gpu_type: str, product: str) -> bool:
-    """Whether a spec's ``gpuType`` (family or full product) matches a node's product."""
+    """Whether a spec's ``gpuType`` (family or full product) matches a node's product.
+
+    Case is ignored: ``nvidia-h100-80gb-hbm3`` names the same product as the GFD label.
+    """
     if gpu_type.upper() in KNOWN_FAMILIES:
         return family_of(product) == gpu_type.upper()
-    return gpu_type == product
+    return gpu_type.upper() == product.upper()

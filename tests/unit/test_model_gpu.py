@@ -50,6 +50,11 @@ def test_full_product_matches_exactly() -> None:
     assert not gpu_type_matches("NVIDIA-H100-80GB-PCIe", H100)
 
 
+def test_full_product_ignores_case() -> None:
+    assert gpu_type_matches(H100.lower(), H100)
+    assert not gpu_type_matches("nvidia-h100-80gb-pcie", H100)
+
+
 def test_normalize_family_upper_product_as_given() -> None:
     assert normalize_gpu_type(" h100 ") == "H100"
     assert normalize_gpu_type("a10g") == "A10G"
