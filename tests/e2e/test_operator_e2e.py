@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
 
 pytestmark = pytest.mark.e2e
