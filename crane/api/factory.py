@@ -12,7 +12,7 @@ def make_backend(settings: ApiSettings) -> Backend:
         from crane.api.kube import KubeBackend
 
         return KubeBackend(settings)
-    from crane.docker.api_backend import DockerBackend  # type: ignore[import-not-found]
+    from crane.docker.api_backend import DockerBackend
 
     backend: Backend = DockerBackend(settings)
     return backend

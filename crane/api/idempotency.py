@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -64,10 +64,10 @@ def _store(engine: Engine, principal: str, key: str, status: int, body: str) -> 
 
 def _release(engine: Engine, principal: str, key: str) -> None:
     with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             delete(IdempotencyRow).where(
-                IdempotencyRow.principal == principal,  # type: ignore[arg-type]
-                IdempotencyRow.key == key,  # type: ignore[arg-type]
+                col(IdempotencyRow.principal) == principal,
+                col(IdempotencyRow.key) == key,
             )
         )
         session.commit()

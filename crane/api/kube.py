@@ -14,11 +14,12 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
+from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
 from crane.api.errors import Conflict, CraneError, FieldError, Invalid, NotFound, Unavailable
@@ -164,6 +165,12 @@ class KubeBackend:
 
         return await asyncio.to_thread(run)
 
+    async def _object(
+        self, what: str, fn: Callable[..., object], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """A custom-objects call: the client types its answer ``object``; it is the JSON body."""
+        return cast(dict[str, Any], await self._call(what, fn, *args, **kwargs))
+
     async def ready(self) -> str | None:
         if self._api is None:
             return self._no_config
@@ -198,7 +205,7 @@ class KubeBackend:
             "metadata": {"name": body.name, "namespace": tenant, "labels": body.labels},
             "spec": body.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
-        created = await self._call(
+        created = await self._object(
             f"minicluster {body.name!r}",
             self._custom.create_namespaced_custom_object,
             GROUP,
@@ -211,7 +218,7 @@ class KubeBackend:
 
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         try:
-            got = await self._call(
+            got = await self._object(
                 "miniclusters",
                 self._custom.list_namespaced_custom_object,
                 GROUP,
@@ -225,7 +232,7 @@ class KubeBackend:
         return sorted(items, key=lambda m: (m.created_at, m.name))
 
     async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = await self._call(
+        return await self._object(
             f"minicluster {name!r}",
             self._custom.get_namespaced_custom_object,
             GROUP,
@@ -234,7 +241,6 @@ class KubeBackend:
             MCS,
             name,
         )
-        return body
 
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
         return _mc(await self._get_mc_body(tenant, name))
@@ -257,7 +263,7 @@ class KubeBackend:
         }
         if labels is not None:
             body["metadata"] = {"labels": labels}
-        updated = await self._call(
+        updated = await self._object(
             f"minicluster {name!r}",
             self._custom.patch_namespaced_custom_object,
             GROUP,
@@ -285,7 +291,7 @@ class KubeBackend:
 
     async def _cargo_bodies(self, tenant: str, minicluster: str | None) -> list[dict[str, Any]]:
         try:
-            got = await self._call(
+            got = await self._object(
                 "cargos",
                 self._custom.list_namespaced_custom_object,
                 GROUP,
@@ -305,7 +311,7 @@ class KubeBackend:
         return sorted(items, key=lambda c: (c.created_at, c.name))
 
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
-        body = await self._call(
+        body = await self._object(
             f"cargo {name!r}",
             self._custom.get_namespaced_custom_object,
             GROUP,
@@ -339,7 +345,7 @@ class KubeBackend:
             },
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
-        created = await self._call(
+        created = await self._object(
             f"cargo {name!r}",
             self._custom.create_namespaced_custom_object,
             GROUP,
@@ -557,54 +563,60 @@ class KubeBackend:
         pods = await self._call(
             "pods", self._core.list_pod_for_all_namespaces, label_selector=CARGO_LABEL
         )
-        mcs = await self._call(
+        mcs = await self._object(
             "miniclusters", self._custom.list_cluster_custom_object, GROUP, VERSION, MCS
         )
         reserved: dict[tuple[str, int], str] = {}
         for body in mcs["items"]:
-            meta = body["metadata"]
+            owner = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
             status = MiniClusterStatus.model_validate(body.get("status") or {})
-            for node, ids in status.reservation.items():
-                for gpu in ids:
-                    reserved[(node, gpu)] = f"{meta['namespace']}/{meta['name']}"
+            for node_name, gpu_ids in status.reservation.items():
+                for gpu in gpu_ids:
+                    reserved[(node_name, gpu)] = owner
         used: dict[tuple[str, int], tuple[str, str]] = {}
         for pod in pods.items:
+            # The API server always sends metadata, spec and status; the client types them
+            # optional.
+            if pod.metadata is None or pod.spec is None or pod.status is None:
+                continue
             if pod.status.phase in ("Succeeded", "Failed") or not pod.spec.node_name:
                 continue
             meta = pod.metadata
-            ids = (meta.annotations or {}).get(GPU_IDS_ANNOTATION, "")
+            annotated = (meta.annotations or {}).get(GPU_IDS_ANNOTATION, "")
             mc = f"{meta.namespace}/{(meta.labels or {}).get(MC_LABEL, '')}"
             cargo = f"{meta.namespace}/{(meta.labels or {}).get(CARGO_LABEL, '')}"
-            for gpu in filter(None, ids.split(",")):
-                used[(pod.spec.node_name, int(gpu))] = (mc, cargo)
+            for gpu_id in filter(None, annotated.split(",")):
+                used[(pod.spec.node_name, int(gpu_id))] = (mc, cargo)
         out: list[NodeOut] = []
         for node in nodes.items:
+            if node.metadata is None or node.metadata.name is None:
+                continue
+            name = node.metadata.name
             labels = node.metadata.labels or {}
-            alloc = node.status.allocatable or {}
+            alloc = (node.status.allocatable if node.status else None) or {}
             count = int(str(alloc.get(GPU_RESOURCE, "0")))
             if not count:
                 continue
-            ready = any(
-                c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
-            )
+            conditions = (node.status.conditions if node.status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
             gpus = []
             for gpu in range(count):
-                mc, cargo = used.get((node.metadata.name, gpu), (None, None))
+                holder = used.get((name, gpu))
                 gpus.append(
                     GpuSlotOut(
                         id=gpu,
-                        reserved_for=reserved.get((node.metadata.name, gpu)),
-                        mini_cluster=mc,
-                        cargo=cargo,
+                        reserved_for=reserved.get((name, gpu)),
+                        mini_cluster=holder[0] if holder else None,
+                        cargo=holder[1] if holder else None,
                     )
                 )
             out.append(
                 NodeOut(
-                    name=node.metadata.name,
+                    name=name,
                     gpu_product=labels.get(GPU_PRODUCT_LABEL, ""),
                     gpu_count=count,
                     ready=ready,
-                    schedulable=not node.spec.unschedulable,
+                    schedulable=not (node.spec and node.spec.unschedulable),
                     labels=labels,
                     gpus=gpus,
                 )
@@ -650,14 +662,18 @@ class KubeBackend:
         self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
-        resp = await self._call(
-            f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
-            self._core.read_namespaced_pod_log,
-            pod,
-            tenant,
-            follow=follow,
-            tail_lines=tail,
-            _preload_content=False,
+        # Without preloading, the client answers the raw urllib3 response (typed ``str``).
+        resp = cast(
+            HTTPResponse,
+            await self._call(
+                f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
+                self._core.read_namespaced_pod_log,
+                pod,
+                tenant,
+                follow=follow,
+                tail_lines=tail,
+                _preload_content=False,
+            ),
         )
         lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
         try:
@@ -722,7 +738,8 @@ class KubeBackend:
 async def _never() -> AsyncIterator[Event]:
     """No cluster, no events: wait until cancelled."""
     await asyncio.Event().wait()
-    yield  # type: ignore[misc]
+    return
+    yield  # never reached: it makes this an async generator
 
 
 async def _thread_iter(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from operator import itemgetter
 from typing import Annotated
 
 import typer
@@ -67,7 +68,7 @@ def view(output: Output = Format.YAML) -> None:
         {"name": n, "current": n == config.current_context, "url": c.url, "token": _redact(c.token)}
         for n, c in config.contexts.items()
     ]
-    columns = [Column(h, lambda r, k=h: r[k]) for h in ("name", "current", "url", "token")]
+    columns = [Column(h, itemgetter(h)) for h in ("name", "current", "url", "token")]
     if output is Format.TABLE:
         render(rows, output, columns)
     else:

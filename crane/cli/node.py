@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from platformdirs import user_data_dir
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from crane.cli.options import Output
@@ -19,7 +20,7 @@ node_app = typer.Typer(help="Docker hosts of plain-Docker mode (crane up).", no_
 DataDir = Annotated[Path | None, typer.Option(help="crane up's data directory.")]
 
 
-def _db(data_dir: Path | None):  # type: ignore[no-untyped-def]
+def _db(data_dir: Path | None) -> Engine:
     from crane.api.db import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{(data_dir or Path(user_data_dir('crane'))) / 'crane.db'}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,7 +37,7 @@ def serve(
 
     from crane.api.app import create_app
 
-    given = {
+    given: dict[str, Any] = {
         "host": host,
         "port": port,
         "database_url": database_url,

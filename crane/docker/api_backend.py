@@ -80,7 +80,7 @@ class DockerBackend:
             self._events.get_nowait()
         self._events.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[Event]:
         while True:
             yield await self._events.get()
 
@@ -364,7 +364,7 @@ class DockerBackend:
             s.commit()
         self.reconciler.wake()
 
-    async def cargo_logs(  # type: ignore[override]
+    async def cargo_logs(
         self,
         tenant: str,
         name: str,

@@ -6,6 +6,7 @@ the connected groups of that relation.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from types import ModuleType
@@ -82,7 +83,7 @@ def islands_of(nvml: Any, handles: list[Any]) -> str:
 def discover(nvml: ModuleType | None = None) -> DiscoveredGpus | None:
     """The local GPUs, or ``None`` when there is no NVIDIA driver (or no GPU)."""
     if nvml is None:
-        import pynvml as nvml
+        nvml = importlib.import_module("pynvml")
     try:
         nvml.nvmlInit()
     except nvml.NVMLError:

@@ -368,7 +368,7 @@ class Reconciler:
         for p in placements:
             if p.replica in containers:
                 continue
-            replica = ReplicaSpec(
+            replica_spec = ReplicaSpec(
                 tenant=row.tenant,
                 minicluster=row.minicluster,
                 minicluster_uid=mc.uid,
@@ -383,7 +383,7 @@ class Reconciler:
                 attempt=row.restarts,
             )
             try:
-                containers[p.replica] = run_replica(clients[p.node], replica)
+                containers[p.replica] = run_replica(clients[p.node], replica_spec)
             except APIError as err:
                 row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
                 s.add(row)

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
@@ -101,11 +101,11 @@ class CargoRow(SQLModel, table=True):
 
 
 def hosts(session: Session) -> list[HostRow]:
-    return list(session.exec(select(HostRow).order_by(HostRow.created_at)))
+    return list(session.exec(select(HostRow).order_by(col(HostRow.created_at))))
 
 
 def miniclusters(session: Session, tenant: str | None = None) -> list[MiniClusterRow]:
-    query = select(MiniClusterRow).order_by(MiniClusterRow.created_at)
+    query = select(MiniClusterRow).order_by(col(MiniClusterRow.created_at))
     if tenant is not None:
         query = query.where(MiniClusterRow.tenant == tenant)
     return list(session.exec(query))
@@ -114,7 +114,7 @@ def miniclusters(session: Session, tenant: str | None = None) -> list[MiniCluste
 def cargos(
     session: Session, tenant: str | None = None, minicluster: str | None = None
 ) -> list[CargoRow]:
-    query = select(CargoRow).order_by(CargoRow.created_at)
+    query = select(CargoRow).order_by(col(CargoRow.created_at))
     if tenant is not None:
         query = query.where(CargoRow.tenant == tenant)
     if minicluster is not None:

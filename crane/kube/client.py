@@ -17,11 +17,11 @@ def load_config(kubeconfig: str | None = None, pool_size: int = 32) -> client.Ap
     """An API client from a kubeconfig file, else the in-cluster service account."""
     cfg = client.Configuration()
     try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=kubeconfig, client_configuration=cfg
         )
     except config.ConfigException:
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=cfg)
     cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)
 

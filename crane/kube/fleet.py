@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         yaml.safe_dump_all(nodes, sys.stdout, sort_keys=False)
         return 0
     cfg = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
+    config.load_kube_config(
         config_file=args.kubeconfig, client_configuration=cfg)
     cfg.connection_pool_maxsize = max(1, args.workers)
     api = client.CoreV1Api(client.ApiClient(cfg))

@@ -27,7 +27,7 @@ from crane.api.schemas import (
     TokenPublic,
 )
 
-router = APIRouter(tags=["access"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(tags=["access"], responses=PROBLEMS)
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TokenId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,32}$")]
 

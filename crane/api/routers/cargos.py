@@ -13,7 +13,7 @@ from crane.api.idempotency import fingerprint, run_once
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Cargo, CargoCreate, Page, Scope
 
-router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 

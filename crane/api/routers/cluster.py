@@ -24,7 +24,7 @@ from crane.api.schemas import (
     UsageReport,
 )
 
-router = APIRouter(tags=["cluster"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(tags=["cluster"], responses=PROBLEMS)
 OTHER = "other"
 
 

@@ -13,7 +13,7 @@ from crane.api.deps import Ctx
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Event, Scope
 
-router = APIRouter(tags=["events"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(tags=["events"], responses=PROBLEMS)
 HEARTBEAT_SECONDS = 15.0
 
 

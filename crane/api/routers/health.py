@@ -29,6 +29,7 @@ async def readyz(state: State) -> JSONResponse:
         with state.db.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    reason: str | None
     try:
         await run_in_threadpool(ping)
     except Exception as exc:

@@ -5,7 +5,7 @@ The ``{name}:verb`` routes come first: ``{name}`` would otherwise match ``x:grow
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
@@ -26,11 +26,11 @@ from crane.api.schemas import (
     ShrinkResult,
 )
 
-PROBLEMS = {
+PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}}
     for s in (401, 403, 404, 409, 422)
 }
-router = APIRouter(prefix="/miniclusters", tags=["miniclusters"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/miniclusters", tags=["miniclusters"], responses=PROBLEMS)
 McName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 
