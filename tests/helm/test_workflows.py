@@ -31,8 +31,7 @@ def _script(job: dict[str, Any]) -> str:
 def test_actionlint_is_clean() -> None:
     binary = os.environ.get("CRANE_ACTIONLINT") or shutil.which("actionlint")
     if not binary or not Path(binary).is_file():
-        unavailable("actionlint not found (go install github.com/rhysd/actionlint/cmd/"
-                    "actionlint@v1.7.7, or set CRANE_ACTIONLINT)")
+        unavailable("actionlint not found (run hack/build-tools, or set CRANE_ACTIONLINT)")
     proc = subprocess.run([binary, "-no-color", str(CI)], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
