@@ -47,6 +47,8 @@ from crane.api.schemas import (
     GrowOutcome,
     GrowRequest,
     GrowResult,
+    Host,
+    HostCreate,
     MiniCluster,
     MiniClusterCreate,
     MiniClusterPatch,
@@ -83,6 +85,8 @@ __all__ = [
     "GpuSlotOut",
     "GrowOutcome",
     "GrowResult",
+    "Host",
+    "HostCreate",
     "Invalid",
     "MiniCluster",
     "MiniClusterSpec",
@@ -514,6 +518,23 @@ class _Calls:
     def delete_tenant(name: str) -> _Call[None]:
         return _Call("DELETE", f"/tenants/{name}", _nothing, tenant_scoped=False)
 
+    @staticmethod
+    def add_host(body: HostCreate) -> _Call[Host]:
+        return _Call("POST", "/hosts", _one(Host), body=_body(body), tenant_scoped=False)
+
+    @staticmethod
+    def list_hosts() -> _Call[list[Host]]:
+        return _Call("GET", "/hosts", _items(Host), tenant_scoped=False, paged=True)
+
+    @staticmethod
+    def get_host(name: str) -> _Call[Host]:
+        return _Call("GET", f"/hosts/{name}", _one(Host), tenant_scoped=False)
+
+    @staticmethod
+    def remove_host(name: str, preempt: bool) -> _Call[Host]:
+        params = {"preempt": str(preempt).lower()}
+        return _Call("DELETE", f"/hosts/{name}", _one(Host), params=params, tenant_scoped=False)
+
 
 # ---------------------------------------------------------------- waiting and SSE, shared
 
@@ -857,6 +878,20 @@ class Client(_Base):
     def delete_tenant(self, name: str) -> None:
         self._run(_Calls.delete_tenant(name))
 
+    def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
+        """Add a Docker host (Docker mode, admin)."""
+        return self._run(_Calls.add_host(HostCreate.model_validate(body)))
+
+    def list_hosts(self) -> list[Host]:
+        return self._run(_Calls.list_hosts())
+
+    def get_host(self, name: str) -> Host:
+        return self._run(_Calls.get_host(name))
+
+    def remove_host(self, name: str, *, preempt: bool = False) -> Host:
+        """Start draining a host; it is gone (404) once none of its cargos runs."""
+        return self._run(_Calls.remove_host(name, preempt))
+
     def wait_for_cargos(
         self,
         names: Iterable[str],
@@ -1078,6 +1113,18 @@ class AsyncClient(_Base):
 
     async def delete_tenant(self, name: str) -> None:
         await self._run(_Calls.delete_tenant(name))
+
+    async def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
+        return await self._run(_Calls.add_host(HostCreate.model_validate(body)))
+
+    async def list_hosts(self) -> list[Host]:
+        return await self._run(_Calls.list_hosts())
+
+    async def get_host(self, name: str) -> Host:
+        return await self._run(_Calls.get_host(name))
+
+    async def remove_host(self, name: str, *, preempt: bool = False) -> Host:
+        return await self._run(_Calls.remove_host(name, preempt))
 
     async def wait_for_cargos(
         self,

@@ -23,7 +23,7 @@ from crane.client import Client, GrowOutcome, NotFound
 METRIC = re.compile(r"step=(\d+)\s+loss=([-+0-9.eE]+)")
 TRAIN = (
     "awk -v lr={lr} -v steps={steps} 'BEGIN {{ for (i = 1; i <= steps; i++) {{ "
-    'printf "step=%d loss=%.6f\\n", i, (log(lr) / log(10) + 2) ^ 2 + 1 / i; '
+    'printf "step=%d loss=%.6f\\n", i, lr / 0.01 + 0.01 / lr - 2 + 1 / i; '
     'fflush(); system("sleep {pause}") }} }}\''
 )
 

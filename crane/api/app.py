@@ -20,7 +20,7 @@ from crane.api.deps import AppState
 from crane.api.events import EventHub
 from crane.api.factory import make_backend
 from crane.api.metrics import Metrics, MetricsMiddleware
-from crane.api.routers import access, cargos, cluster, events, health, miniclusters
+from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
 from crane.api.settings import ApiSettings
 
 
@@ -60,7 +60,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     app.state.crane = AppState(settings, db, chosen, hub, set())
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
-    for router in (miniclusters, cargos, cluster, events, access):
+    for router in (miniclusters, cargos, cluster, hosts, events, access):
         v1.include_router(router.router)
     app.include_router(v1)
     app.include_router(health.router)

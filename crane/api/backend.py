@@ -16,6 +16,9 @@ Contract of the mutating calls:
   granted (all added), partial (some) or denied (none).
 * ``shrink`` removes whole cargos (the named ones, or the ``count`` newest) honouring the grace
   period, so the program gets SIGTERM and time to checkpoint.
+* ``remove_host`` drains: the host takes no new placements at once; it is forgotten when no
+  cargo runs on it, or, with ``preempt``, after its cargos were moved (OnFailure) or failed
+  (Never). Backends whose nodes are not Crane's to add (Kubernetes) raise Conflict.
 * Idempotency, auth and the audit log are the API's job, not the backend's.
 """
 
@@ -33,6 +36,8 @@ from crane.api.schemas import (
     ExplainResult,
     GrowRequest,
     GrowResult,
+    Host,
+    HostCreate,
     MiniCluster,
     MiniClusterCreate,
     MiniClusterPatch,
@@ -121,3 +126,16 @@ class Backend(Protocol):
     def events(self) -> AsyncIterator[Event]:
         """Every tenant's events as they happen (the API filters per subscriber and records
         usage intervals from Placed / Succeeded / Failed / Preempted / Deleted)."""
+
+    # hosts (Docker mode)
+
+    async def add_host(self, body: HostCreate) -> Host:
+        """Raises Conflict when the name is taken."""
+
+    async def list_hosts(self) -> list[Host]:
+        """Oldest first."""
+
+    async def get_host(self, name: str) -> Host: ...
+
+    async def remove_host(self, name: str, preempt: bool) -> Host:
+        """Start draining (see the module's contract); returns the host as it now is."""

@@ -38,6 +38,8 @@ from crane.api.schemas import (
     GrowOutcome,
     GrowRequest,
     GrowResult,
+    Host,
+    HostCreate,
     MiniCluster,
     MiniClusterCreate,
     MiniClusterPatch,
@@ -59,6 +61,7 @@ TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMP
 DECISION_SECONDS = 10.0
 """How long grow waits for the operator to place or pend a new cargo before answering."""
 POLL_SECONDS = 0.2
+NO_HOSTS = "hosts are managed by Kubernetes in kube mode; label nodes instead"
 T = TypeVar("T")
 
 
@@ -638,6 +641,20 @@ class KubeBackend:
             "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
         )
         return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos)
+
+    # --- hosts: Kubernetes nodes are not Crane's to add ---------------------------------------
+
+    async def add_host(self, body: HostCreate) -> Host:
+        raise Conflict(NO_HOSTS)
+
+    async def list_hosts(self) -> list[Host]:
+        raise Conflict(NO_HOSTS)
+
+    async def get_host(self, name: str) -> Host:
+        raise Conflict(NO_HOSTS)
+
+    async def remove_host(self, name: str, preempt: bool) -> Host:
+        raise Conflict(NO_HOSTS)
 
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         if request.cargo is not None:

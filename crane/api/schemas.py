@@ -284,6 +284,46 @@ class NodeOut(Wire):
     gpus: list[GpuSlotOut] = Field(default_factory=list)
 
 
+class HostCreate(Wire):
+    """A Docker host to add in Docker mode; ``labels`` are topology labels (``rack=r2``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN)]
+    docker_host: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"^(tcp|unix|ssh|http|https)://",
+        description="the Docker API: tcp://host:2376, unix:///var/run/docker.sock",
+    )
+    gpu_type: str = Field(default="", max_length=100, description="H100 or a GFD product name")
+    gpus: int = Field(default=0, ge=0, le=64)
+    islands: str = Field(default="", max_length=200, description="GPU islands, e.g. 0-3,4-7")
+    labels: dict[str, str] = Field(default_factory=dict)
+    tls_ca: str | None = Field(default=None, description="CA file on the server")
+    tls_cert: str | None = Field(default=None, description="client certificate file")
+    tls_key: str | None = Field(default=None, description="client key file")
+
+
+class HostState(StrEnum):
+    ACTIVE = "Active"
+    DRAINING = "Draining"
+
+
+class Host(Wire):
+    name: str
+    docker_host: str
+    gpu_type: str
+    gpus: int
+    islands: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    simulated: bool = Field(description="declared GPUs: CUDA_VISIBLE_DEVICES, no device request")
+    state: HostState
+    preempt: bool = Field(default=False, description="the drain preempts the host's cargos")
+    ready: bool = Field(description="the Docker API answered the last reconcile pass")
+    message: str = ""
+    cargos: int = Field(default=0, description="placed or running cargos on this host")
+    created_at: datetime
+
+
 class UsageRow(Wire):
     tenant: str
     mini_cluster: str

@@ -1,31 +1,39 @@
-"""``crane node add|list|remove``: the Docker hosts of plain-Docker mode (in its database)."""
+"""``crane node add|list|remove``: the Docker hosts of plain-Docker mode, through the API."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from platformdirs import user_data_dir
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from crane.cli.options import Output
+from crane.cli.options import Output, Yes, client
 from crane.cli.render import Column, Format, render
-from crane.cli.term import say
+from crane.cli.term import confirm, say
+from crane.client import CraneError, Host, NotFound
 
-node_app = typer.Typer(help="Docker hosts of plain-Docker mode (crane up).", no_args_is_help=True)
+node_app = typer.Typer(help="Docker hosts of plain-Docker mode (admin).", no_args_is_help=True)
 
-DataDir = Annotated[Path | None, typer.Option(help="crane up's data directory.")]
+COLUMNS = [
+    Column("NAME", lambda h: h.name),
+    Column("DOCKER HOST", lambda h: h.docker_host),
+    Column("GPUS", lambda h: h.gpus),
+    Column("TYPE", lambda h: h.gpu_type),
+    Column("LABELS", lambda h: [f"{k}={v}" for k, v in h.labels.items()]),
+    Column("STATE", lambda h: h.state.value),
+    Column("READY", lambda h: h.ready),
+    Column("CARGOS", lambda h: h.cargos),
+]
 
 
-def _db(data_dir: Path | None) -> Engine:
-    from crane.api.db import make_engine, migrate
-
-    engine = make_engine(f"sqlite:///{(data_dir or Path(user_data_dir('crane'))) / 'crane.db'}")
-    migrate(engine)
-    return engine
+def parse_labels(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"label {item!r} is not KEY=VALUE (e.g. rack=r1)")
+        out[key] = value
+    return out
 
 
 @node_app.command("add")
@@ -36,89 +44,61 @@ def add(
     gpu_type: Annotated[str, typer.Option(help="GPU type, e.g. H100.")] = "",
     islands: Annotated[str, typer.Option(help="GPU islands, e.g. 0-3,4-7.")] = "",
     label: Annotated[list[str] | None, typer.Option(help="Topology label k=v (rack=r1).")] = None,
-    tls_ca: Annotated[str | None, typer.Option(help="CA certificate.")] = None,
+    tls_ca: Annotated[str | None, typer.Option(help="CA certificate (path on the server).")] = None,
     tls_cert: Annotated[str | None, typer.Option(help="Client certificate.")] = None,
     tls_key: Annotated[str | None, typer.Option(help="Client key.")] = None,
-    data_dir: DataDir = None,
 ) -> None:
-    """Add (or update) a Docker host; its labels act as topology levels."""
-    from crane.cli.up import _labels
-    from crane.docker.hosts import HostSpec
-    from crane.docker.local import register
-
-    spec = HostSpec(
-        name=name,
-        url=docker_host,
-        gpu_product=gpu_type,
-        gpu_count=gpus,
-        islands=islands,
-        labels=_labels(label),
-        tls_ca=tls_ca,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        simulated=True,
+    """Add a Docker host; its labels act as topology levels."""
+    host = client().add_host(
+        {
+            "name": name,
+            "dockerHost": docker_host,
+            "gpus": gpus,
+            "gpuType": gpu_type,
+            "islands": islands,
+            "labels": parse_labels(label),
+            "tlsCa": tls_ca,
+            "tlsCert": tls_cert,
+            "tlsKey": tls_key,
+        }
     )
-    register(_db(data_dir), spec)
-    say(f"node {name} added: {gpus} x {gpu_type or 'no GPU'} at {docker_host}")
+    ready = "" if host.ready else f" (not reachable yet: {host.message})"
+    say(f"node/{name} added: {gpus} x {gpu_type or 'no GPU'} at {docker_host}{ready}")
 
 
 @node_app.command("list")
-def list_(output: Output = Format.TABLE, data_dir: DataDir = None) -> None:
-    """Docker hosts with GPUs, labels and state."""
-    from crane.docker import store
-
-    with Session(_db(data_dir)) as s:
-        rows = [
-            {
-                "name": r.name,
-                "url": r.host().url,
-                "gpus": r.host().gpu_count,
-                "gpuType": r.host().gpu_product,
-                "labels": r.host().labels,
-                "state": "draining" if r.draining else "active",
-            }
-            for r in store.hosts(s)
-        ]
-    render(
-        rows,
-        output,
-        [
-            Column("NAME", lambda r: r["name"]),
-            Column("URL", lambda r: r["url"]),
-            Column("GPUS", lambda r: r["gpus"]),
-            Column("TYPE", lambda r: r["gpuType"]),
-            Column("LABELS", lambda r: r["labels"]),
-            Column("STATE", lambda r: r["state"]),
-        ],
-    )
+def list_(output: Output = Format.TABLE) -> None:
+    """Docker hosts with GPUs, labels, state and the cargos on them."""
+    render(client().list_hosts(), output, COLUMNS)
 
 
 @node_app.command("remove")
 def remove(
     name: Annotated[str, typer.Argument(help="Node to remove.")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the drain.")] = 120,
-    data_dir: DataDir = None,
+    preempt: Annotated[
+        bool,
+        typer.Option(
+            "--preempt", help="Move OnFailure cargos now and fail Never ones, instead of waiting."
+        ),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the drain.")] = 300,
+    yes: Yes = False,
 ) -> None:
-    """Drain a host (its cargos move or fail per restart policy), then forget it.
-
-    The running ``crane up`` performs the drain; this waits until it is done.
-    """
-    from crane.docker.store import HostRow
-
-    db = _db(data_dir)
-    with Session(db) as s:
-        row = s.get(HostRow, name)
-        if row is None:
-            raise typer.BadParameter(f"no node {name!r}: see `crane node list`")
-        row.draining = True
-        s.add(row)
-        s.commit()
-    say(f"draining {name} ...")
+    """Drain a host (no new placements), wait until its cargos are gone, then forget it."""
+    confirm(f"remove node {name}?", yes=yes)
+    api = client()
+    host: Host = api.remove_host(name, preempt=preempt)
+    say(f"draining node/{name}: {host.cargos} cargos on it")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with Session(db) as s:
-            if s.get(HostRow, name) is None:
-                say(f"node {name} removed")
-                return
+        try:
+            host = api.get_host(name)
+        except NotFound:
+            say(f"node/{name} removed")
+            return
         time.sleep(0.5)
-    raise typer.BadParameter(f"{name} is still draining after {timeout}s: is `crane up` running?")
+    hint = "" if host.preempt else f", or move them now: crane node remove {name} --preempt --yes"
+    raise CraneError(
+        f"node/{name} is still draining after {timeout:g}s with {host.cargos} cargos on it: "
+        f"it takes no new cargos; wait{hint}"
+    )

@@ -9,17 +9,8 @@ from typing import Annotated
 import typer
 from platformdirs import user_data_dir
 
+from crane.cli.node import parse_labels
 from crane.cli.term import say
-
-
-def _labels(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"label {item!r} is not KEY=VALUE (e.g. rack=r1)")
-        out[key] = value
-    return out
 
 
 def up(
@@ -56,7 +47,7 @@ def up(
     db = make_engine(url)
     migrate(db)
     docker_url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    spec = local_host(docker_url, gpus, gpu_type, _labels(label))
+    spec = local_host(docker_url, gpus, gpu_type, parse_labels(label))
     register(db, spec)
     db.dispose()
     api_url = f"http://{host}:{port}"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from crane.api.errors import Conflict, Invalid, NotFound
+from crane.api.kube_snapshot import explanation_out
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -24,6 +25,8 @@ from crane.api.schemas import (
     GrowOutcome,
     GrowRequest,
     GrowResult,
+    Host,
+    HostCreate,
     MiniCluster,
     MiniClusterCreate,
     MiniClusterPatch,
@@ -32,12 +35,19 @@ from crane.api.schemas import (
     ShrinkResult,
 )
 from crane.api.settings import ApiSettings
-from crane.docker import store
+from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.reconciler import ACTIVE, Reconciler
+from crane.docker.scheduling import cargo_request
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.model import CargoPhase, CargoSpec
 from crane.placement.types import CargoRequest, MiniClusterRequest, Outcome
+
+SETTLED = frozenset(
+    p.value
+    for p in (CargoPhase.RUNNING, CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
+)
+"""Phases a grow with ``wait`` stops waiting at: the cargo ran, or never will."""
 
 
 class DockerBackend:
@@ -153,22 +163,45 @@ class DockerBackend:
         self.reconciler.wake()
 
     async def explain(self, tenant: str, name: str) -> ExplainResult:
+        await self._pass()
+        engine = self.reconciler.snapshot()
         with Session(self.db) as s:
             mc = self._mc(s, tenant, name)
-            cargos = [
-                CargoExplain(name=c.name, phase=c.phase, message=c.message)
-                for c in store.cargos(s, tenant, name)
-            ]
-            message = mc.message or (
-                "admitted: gpus.min is reserved" if mc.admitted else "waiting for admission"
+            out = minicluster_out(s, mc)
+            exp = engine.explain_minicluster(mc.key)
+            cargos = []
+            for c in store.cargos(s, tenant, name):
+                cargo_exp = (
+                    engine.explain_cargo(cargo_request(c))
+                    if c.phase == CargoPhase.PENDING.value and not c.deleting
+                    else None
+                )
+                cargos.append(
+                    CargoExplain(
+                        name=c.name,
+                        phase=c.phase,
+                        message=cargo_exp.sentence() if cargo_exp else c.message,
+                        explanation=explanation_out(cargo_exp),
+                    )
+                )
+        st = out.status
+        if exp is not None:
+            message = exp.sentence()
+        elif mc.admitted:
+            message = (
+                f"admitted: {st.reserved_gpus} GPUs reserved, {st.in_use_gpus} in use, "
+                f"{st.borrowed_gpus} borrowed (gpus.max {out.spec.gpus.max})"
             )
-            return ExplainResult(
-                name=name,
-                admitted=mc.admitted,
-                message=message,
-                queue_position=mc.queue_position,
-                cargos=cargos,
-            )
+        else:
+            message = mc.message or "waiting for the next admission pass"
+        return ExplainResult(
+            name=name,
+            admitted=mc.admitted,
+            message=message,
+            queue_position=mc.queue_position,
+            explanation=explanation_out(exp),
+            cargos=cargos,
+        )
 
     # grow and shrink
 
@@ -282,7 +315,7 @@ class DockerBackend:
         while True:
             with Session(self.db) as s:
                 phases = [getattr(store.cargo(s, tenant, n), "phase", None) for n in names]
-            if all(p in (CargoPhase.RUNNING.value, CargoPhase.SUCCEEDED.value) for p in phases):
+            if all(p in SETTLED for p in phases):
                 return True
             if asyncio.get_running_loop().time() >= deadline:
                 return False
@@ -387,6 +420,26 @@ class DockerBackend:
             raise NotFound(f"host {placement.node!r} of cargo {name!r} was removed")
         async for line in replica_log_lines(host.host(), tenant, name, replica, follow, tail):
             yield line
+
+    # hosts
+
+    async def add_host(self, body: HostCreate) -> Host:
+        await asyncio.to_thread(api_hosts.add, self.db, api_hosts.spec_of(body))
+        await self._pass()
+        return await self.get_host(body.name)
+
+    async def list_hosts(self) -> list[Host]:
+        return await asyncio.to_thread(api_hosts.hosts_out, self.db, self.reconciler.host_errors)
+
+    async def get_host(self, name: str) -> Host:
+        with Session(self.db) as s:
+            return api_hosts.host_out(s, api_hosts.row(s, name), self.reconciler.host_errors)
+
+    async def remove_host(self, name: str, preempt: bool) -> Host:
+        await asyncio.to_thread(api_hosts.drain, self.db, name, preempt)
+        host = await self.get_host(name)
+        self.reconciler.wake()
+        return host
 
     # cluster-wide
 

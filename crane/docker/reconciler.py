@@ -465,16 +465,14 @@ class Reconciler:
     def _drain(
         self, s: Session, hosts: list[HostRow], clients: dict[str, docker.DockerClient]
     ) -> None:
-        """Move OnFailure cargos off draining hosts (placed again whole), fail Never ones, and
-        forget a host once nothing of Crane runs there."""
+        """Forget a draining host once none of its cargos is active. A preempting drain first
+        moves OnFailure cargos off it (placed again whole) and fails Never ones."""
         for host in hosts:
             if not host.draining:
                 continue
-            on_host = [
-                c
-                for c in store.cargos(s)
-                if c.phase in ACTIVE and any(p.node == host.name for p in c.placements())
-            ]
+            on_host = cargos_on(s, host.name)
+            if on_host and not host.preempt:
+                continue
             for row in on_host:
                 for c in self._containers(row, clients).values():
                     remove_container(c, row.grace_seconds)
@@ -546,3 +544,12 @@ def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
     return CargoRow(
         tenant=mc.tenant, name=f"{mc.name}-{index}", minicluster=mc.name, spec=json.dumps(body)
     )
+
+
+def cargos_on(s: Session, host: str) -> list[CargoRow]:
+    """The placed or running cargos with a replica on ``host``."""
+    return [
+        c
+        for c in store.cargos(s)
+        if c.phase in ACTIVE and any(p.node == host for p in c.placements())
+    ]

@@ -32,6 +32,7 @@ class HostRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=63)
     spec: str = Field(description="HostSpec as JSON")
     draining: bool = False
+    preempt: bool = Field(default=False, description="the drain moves or fails its cargos")
     created_at: datetime = Field(default_factory=utcnow)
 
     def host(self) -> HostSpec:

@@ -54,3 +54,14 @@ def test_backend_down_is_503_saying_why(server: Server) -> None:
         ready = admin.get("/readyz")
     assert r.status_code == 503 and "CRANE_KUBECONFIG" in r.json()["detail"]
     assert ready.status_code == 503 and "kubeconfig" in ready.json()["detail"].lower()
+
+
+def test_hosts_in_kube_mode_say_to_label_nodes(server: Server) -> None:
+    with server.client() as admin:
+        added = admin.post("/v1/hosts", json={"name": "gpu-02", "dockerHost": "tcp://x:2376"})
+        listed = admin.get("/v1/hosts")
+    for r in (added, listed):
+        assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+        assert r.json()["detail"] == (
+            "hosts are managed by Kubernetes in kube mode; label nodes instead"
+        )

@@ -1,19 +1,17 @@
 """A real ``crane serve`` for the SDK and CLI tests, and a way to run the ``crane`` command.
 
-By default the server runs as a subprocess on a free port with SQLite and a bootstrap admin
-token. ``CRANE_TEST_API_URL`` and ``CRANE_TEST_TOKEN`` point the tests at a server started
-elsewhere instead (one with a working backend: Kubernetes test cluster or Docker).
-Tests that need a working backend skip, with the reason, when ``/readyz`` says it is not ready;
-with ``CI=true`` they fail instead.
+``server`` is ``crane serve --backend docker`` as a subprocess (SQLite, a bootstrap admin
+token) with two hosts added through the API: hack/dockerd daemons 3 and 4, four simulated H100
+each, racks r1 and r2. ``CRANE_TEST_API_URL`` and ``CRANE_TEST_TOKEN`` point the tests at a
+server started elsewhere instead. ``unready_server`` has a Kubernetes backend without a cluster.
+Tests that need a working backend fail when ``/readyz`` says it is not ready.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.dockerd import clean, daemons, free_port, serve_docker, wait_healthy
+from tests.dockerd import env as crane_env
+
 BOOTSTRAP = "crane_clitest1_" + "s3cr3t" * 6
+DAEMONS = range(3, 5)
 
 
 @dataclass(frozen=True)
@@ -31,28 +32,35 @@ class Server:
     token: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     external = os.environ.get("CRANE_TEST_API_URL")
     if external:
         yield Server(external.rstrip("/"), os.environ["CRANE_TEST_TOKEN"])
         return
-    data = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    log = (data / "serve.log").open("w")
+    urls = daemons(DAEMONS)
+    clean(urls)
+    hosts: list[dict[str, object]] = [
+        {
+            "name": f"cli-{i}",
+            "dockerHost": url,
+            "gpus": 4,
+            "gpuType": "H100",
+            "labels": {"rack": f"r{i}"},
+        }
+        for i, url in enumerate(urls, start=1)
+    ]
+    running = serve_docker(tmp_path_factory.mktemp("server"), BOOTSTRAP, hosts)
+    yield Server(running.url, BOOTSTRAP)
+    running.stop()
+    clean(urls)
+
+
+@pytest.fixture(scope="session")
+def unready_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("unready")
+    port = free_port()
+    log = data / "serve.log"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -66,37 +74,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "--bootstrap-token",
             BOOTSTRAP,
         ],
-        env=_clean_env(CRANE_CONFIG_DIR=str(data / "cfg"), KUBECONFIG=str(data / "none")),
-        stdout=log,
+        env=crane_env(CRANE_CONFIG_DIR=str(data / "cfg"), KUBECONFIG=str(data / "none")),
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"crane serve did not start: {(data / 'serve.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    wait_healthy(url, proc, log)
     yield Server(url, BOOTSTRAP)
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 @pytest.fixture
 def backend_ready(server: Server) -> None:
-    """Skip (fail with CI=true) unless the server's backend can do real work."""
+    """Fail unless the server's backend can do real work."""
     ready = httpx.get(f"{server.url}/readyz", timeout=5)
     if ready.status_code != 200:
-        reason = f"the API's backend is not ready: {ready.json().get('detail', ready.text)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " (set CRANE_TEST_API_URL/CRANE_TEST_TOKEN to a ready server)")
-        pytest.skip(reason)
+        pytest.fail(f"the API's backend is not ready: {ready.text}")
 
 
 @dataclass
@@ -111,7 +105,7 @@ class Crane:
             input=stdin,
             capture_output=True,
             text=True,
-            env=_clean_env(CRANE_CONFIG_DIR=str(self.config_dir), **env),
+            env=crane_env(CRANE_CONFIG_DIR=str(self.config_dir), **env),
             timeout=120,
             check=False,
         )

@@ -1,0 +1,281 @@
+"""The REST API on the Docker backend: a real ``crane serve --backend docker`` on three dockerd.
+
+Hosts are added through ``/v1/hosts``; grows race, tenants stay apart, hosts drain, and
+``:explain`` answers in numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from crane.docker import labels as L
+from crane.docker.containers import managed_containers
+from crane.docker.hosts import HostSpec
+from tests.dockerd import DockerServer, clean, env, serve_docker
+
+ADMIN = "crane_dockapi_" + "a" * 43
+IMAGE = "crane-test:busybox"
+WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+"""Ends at once on SIGTERM, so deletions do not wait out the grace period."""
+SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
+
+
+def _wire(spec: HostSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "dockerHost": spec.url,
+        "gpus": spec.gpu_count,
+        "gpuType": spec.gpu_product,
+        "islands": spec.islands,
+        "labels": spec.labels,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(
+    host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerServer]:
+    """h0 and h1 (8 H100 each) added through the API; h2 (4 A100) is the drain test's."""
+    urls = [h.url for h in host_specs]
+    clean(urls)
+    running = serve_docker(
+        tmp_path_factory.mktemp("api"), ADMIN, [_wire(h) for h in host_specs[:2]]
+    )
+    yield running
+    running.stop()
+    clean(urls)
+
+
+@pytest.fixture
+def admin(server: DockerServer) -> Iterator[httpx.Client]:
+    with server.client() as api:
+        yield api
+
+
+def _mc(api: httpx.Client, name: str, gpu_type: str, lo: int, hi: int, **extra: Any) -> None:
+    body = {"name": name, "spec": {"gpuType": gpu_type, "gpus": {"min": lo, "max": hi}, **extra}}
+    created = api.post("/v1/miniclusters", json=body)
+    assert created.status_code == 201, created.text
+
+
+def _until(check: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.3)
+
+
+def test_hosts_are_admin_only_and_problems_say_what_to_do(admin: httpx.Client) -> None:
+    listed = admin.get("/v1/hosts").json()
+    assert listed["count"] == 2
+    assert [(h["name"], h["state"], h["ready"], h["gpus"]) for h in listed["items"]] == [
+        ("h0", "Active", True, 8),
+        ("h1", "Active", True, 8),
+    ]
+    again = admin.post("/v1/hosts", json={"name": "h0", "dockerHost": "tcp://127.0.0.1:9"})
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert "crane node remove" in again.json()["detail"]
+    bad = admin.post(
+        "/v1/hosts", json={"name": "hx", "dockerHost": "tcp://x:1", "gpus": 2, "gpuType": "Z9"}
+    )
+    assert bad.status_code == 422 and "unknown GPU type" in bad.json()["detail"]
+    assert admin.get("/v1/hosts/nope").status_code == 404
+    minted = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "default"})
+    tenant_token = minted.json()["token"]
+    for method, path in (("GET", "/v1/hosts"), ("DELETE", "/v1/hosts/h0")):
+        denied = admin.request(method, path, headers={"Authorization": f"Bearer {tenant_token}"})
+        assert denied.status_code == 403, denied.text
+    ops = {
+        op["operationId"]
+        for item in admin.get("/openapi.json").json()["paths"].values()
+        for op in item.values()
+    }
+    assert {"createHost", "listHosts", "getHost", "deleteHost"} <= ops
+
+
+def test_fifty_concurrent_grows_never_exceed_max_nor_share_a_gpu(
+    admin: httpx.Client, server: DockerServer, host_specs: list[HostSpec]
+) -> None:
+    template = {"replicas": 1, "gpusPerReplica": 2, "template": SLEEP}
+    _mc(admin, "race", "H100", 0, 10, template=template)
+
+    def grow(_: int) -> dict[str, Any]:
+        with server.client() as api:
+            answer = api.post("/v1/miniclusters/race:grow", json={"count": 1})
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+
+    try:
+        with ThreadPoolExecutor(50) as pool:
+            results = list(pool.map(grow, range(50)))
+        assert Counter(r["result"] for r in results) == {"granted": 5, "denied": 45}
+        assert all("gpus.max 10" in r["reasons"][0] for r in results if r["result"] == "denied")
+        cargos = admin.get("/v1/cargos", params={"miniCluster": "race"}).json()["items"]
+        assert len(cargos) == 5
+        used = [
+            (p["node"], gpu)
+            for c in cargos
+            for p in c["status"]["placement"]
+            for gpu in p["gpuIds"]
+        ]
+        assert len(used) == 10 and len(set(used)) == 10
+        mapped = [
+            (n["name"], g["id"])
+            for n in admin.get("/v1/nodes").json()["items"]
+            for g in n["gpus"]
+            if g.get("miniCluster") == "default/race"
+        ]
+        assert sorted(mapped) == sorted(used)
+
+        def containers() -> list[tuple[str, str]]:
+            out = []
+            for spec in host_specs[:2]:
+                with closing(docker.DockerClient(base_url=spec.url)) as client:
+                    out += [(spec.name, c.labels[L.GPU_IDS]) for c in managed_containers(client)]
+            return out
+
+        _until(lambda: len(containers()) == 5)
+        per_gpu = [(host, gpu) for host, ids in containers() for gpu in ids.split(",")]
+        assert sorted(per_gpu) == sorted((n, str(g)) for n, g in used)
+    finally:
+        assert admin.delete("/v1/miniclusters/race").status_code == 204
+
+
+def test_tenants_and_minicluster_tokens_see_only_their_own(
+    admin: httpx.Client, server: DockerServer
+) -> None:
+    tokens = {}
+    for tenant in ("team-a", "team-b"):
+        assert admin.post("/v1/tenants", json={"name": tenant}).status_code == 201
+        minted = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": tenant})
+        tokens[tenant] = minted.json()["token"]
+    a, b = server.client(tokens["team-a"]), server.client(tokens["team-b"])
+    with a, b:
+        for api, name in ((a, "a-one"), (a, "a-two"), (b, "b-one")):
+            _mc(api, name, "H100", 0, 2, template={"gpusPerReplica": 1, "template": SLEEP})
+        assert [m["name"] for m in a.get("/v1/miniclusters").json()["items"]] == ["a-one", "a-two"]
+        assert a.get("/v1/miniclusters/b-one").status_code == 404
+        assert a.post("/v1/miniclusters/b-one:grow", json={"count": 1}).status_code == 404
+        assert a.get("/v1/miniclusters", params={"tenant": "team-b"}).status_code == 404
+        grown = b.post("/v1/miniclusters/b-one:grow", json={"count": 1, "wait": True})
+        assert grown.json()["result"] == "granted"
+        assert a.get("/v1/cargos").json()["count"] == 0
+        assert a.get("/v1/cargos/b-one-0").status_code == 404
+        others = {g.get("cargo") for n in a.get("/v1/nodes").json()["items"] for g in n["gpus"]}
+        assert "other" in others and "b-one-0" not in others
+
+        scoped = a.post(
+            "/v1/tokens", json={"scope": "minicluster", "tenant": "team-a", "miniCluster": "a-one"}
+        ).json()["token"]
+        with server.client(scoped) as am:
+            assert [m["name"] for m in am.get("/v1/miniclusters").json()["items"]] == ["a-one"]
+            assert am.get("/v1/miniclusters/a-two").status_code == 404
+            assert am.post("/v1/miniclusters/a-two:grow", json={"count": 1}).status_code == 404
+            assert am.post("/v1/miniclusters/a-one:grow", json={"count": 1}).status_code == 200
+            assert am.delete("/v1/miniclusters/a-one").status_code == 403
+        for api, name in ((a, "a-one"), (a, "a-two"), (b, "b-one")):
+            assert api.delete(f"/v1/miniclusters/{name}").status_code == 204
+
+
+def test_explain_answers_in_numbers(admin: httpx.Client) -> None:
+    _mc(admin, "too-big", "H100", 24, 24, topology={"level": "node", "mode": "Required"})
+    _mc(admin, "fits", "H100", 0, 32)
+    try:
+        waiting = admin.get("/v1/miniclusters/too-big:explain").json()
+        assert not waiting["admitted"]
+        assert waiting["message"].startswith("needs 24 H100 within one node")
+        assert waiting["explanation"]["neededGpus"] == 24
+        shape = {"replicas": 1, "gpusPerReplica": 12, "template": SLEEP}
+        grown = admin.post(
+            "/v1/miniclusters/fits:grow", json={"cargos": [shape], "allowPending": True}
+        ).json()
+        assert grown["cargos"][0]["phase"] == "Pending"
+        explained = admin.get("/v1/miniclusters/fits:explain").json()
+        assert explained["admitted"]
+        assert explained["message"].startswith("admitted: 0 GPUs reserved")
+        [cargo] = explained["cargos"]
+        assert cargo["phase"] == "Pending"
+        assert "needs 12 H100" in cargo["message"] and "8 free" in cargo["message"]
+    finally:
+        for name in ("too-big", "fits"):
+            admin.delete(f"/v1/miniclusters/{name}")
+
+
+def test_node_remove_drains_waits_then_preempts(
+    admin: httpx.Client, server: DockerServer, host_specs: list[HostSpec], tmp_path: Path
+) -> None:
+    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
+
+    def crane(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crane", *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+
+    h2 = host_specs[2]
+    added = crane(
+        "node", "add", "h2", "--docker-host", h2.url, "--gpus", "4", "--gpu-type", "A100",
+        "--label", "rack=r1",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stderr.startswith("node/h2 added: 4 x A100")
+    listed = json.loads(crane("node", "list", "-o", "json").stdout)
+    assert [h["name"] for h in listed] == ["h0", "h1", "h2"]
+    table = crane("node", "list").stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "DOCKER", "HOST"]
+    assert "rack=r1" in table[3] and "Active" in table[3]
+
+    _mc(admin, "on-a100", "A100", 0, 4)
+    shape = {"gpusPerReplica": 2, "template": SLEEP}
+    grown = admin.post("/v1/miniclusters/on-a100:grow", json={"cargos": [shape], "wait": True})
+    assert grown.json()["result"] == "granted", grown.text
+    try:
+        refused = crane("node", "remove", "h2")
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+        waited = crane("node", "remove", "h2", "--yes", "--timeout", "3")
+        assert waited.returncode == 1
+        assert "still draining after 3s with 1 cargos" in waited.stderr
+        assert "crane node remove h2 --preempt --yes" in waited.stderr
+        host = admin.get("/v1/hosts/h2").json()
+        assert (host["state"], host["cargos"]) == ("Draining", 1)
+        assert "Draining" in crane("node", "list").stdout
+        nodes = {n["name"]: n for n in admin.get("/v1/nodes").json()["items"]}
+        assert not nodes["h2"]["schedulable"]
+        late = admin.post(
+            "/v1/miniclusters/on-a100:grow", json={"cargos": [shape], "allowPending": True}
+        ).json()
+        assert late["cargos"][0]["phase"] == "Pending"
+        time.sleep(2)
+        assert admin.get(f"/v1/cargos/{late['cargos'][0]['name']}").json()["status"]["phase"] == (
+            "Pending"
+        )
+
+        removed = crane("node", "remove", "h2", "--preempt", "--yes", "--timeout", "60")
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stderr.splitlines()[-1] == "node/h2 removed"
+        assert admin.get("/v1/hosts/h2").status_code == 404
+        first = admin.get("/v1/cargos/on-a100-0").json()["status"]
+        assert first["phase"] == "Failed" and "drained" in first["message"]
+        with closing(docker.DockerClient(base_url=h2.url)) as client:
+            assert managed_containers(client) == []
+    finally:
+        admin.delete("/v1/miniclusters/on-a100")
+        admin.delete("/v1/hosts/h2", params={"preempt": "true"})

@@ -1,0 +1,157 @@
+"""Real dockerd daemons (hack/dockerd) and ``crane serve --backend docker`` for the test suites.
+
+Each suite that keeps a server alive uses daemons of its own: a server's reconciler removes
+Crane containers it does not know, so two servers must never share a daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from crane.docker.containers import managed_containers, managed_networks
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "hack" / "dockerd"
+IMAGE = "crane-test:busybox"
+CI = os.environ.get("CI") == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Fail with CI=true, else skip with the reason."""
+    if CI:
+        pytest.fail(f"real dockerd is required with CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _hack(step: str, count: int) -> str:
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), step, str(count)], capture_output=True, text=True, timeout=300
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        unavailable(f"hack/dockerd {step} failed: {err}")
+    if done.returncode != 0:
+        unavailable(f"hack/dockerd {step} failed: {done.stderr.strip()[-600:]}")
+    return done.stdout
+
+
+def daemons(indices: range) -> list[str]:
+    """Start daemons 0..max(indices) (running ones are kept), import the test image, tag it
+    ``busybox`` too; the URLs of ``indices``."""
+    urls = _hack("start", indices.stop).split()
+    _hack("image", indices.stop)
+    chosen = [urls[i] for i in indices]
+    for url in chosen:
+        with closing(docker.DockerClient(base_url=url)) as client:
+            client.images.get(IMAGE).tag("busybox", "latest")
+    return chosen
+
+
+def clean(urls: list[str]) -> None:
+    """Remove every Crane container and network of these daemons."""
+    for url in urls:
+        with closing(docker.DockerClient(base_url=url)) as client:
+            for container in managed_containers(client):
+                container.remove(force=True)
+            for network in managed_networks(client):
+                network.remove()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment of a ``crane`` subprocess: no CRANE_* of the caller, the worktree first."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("CRANE_", "DOCKER_"))}
+    out["PYTHONPATH"] = str(ROOT)
+    out.update(extra)
+    return out
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"crane did not start: {log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+@dataclass
+class DockerServer:
+    """A ``crane serve --backend docker`` subprocess with an admin token."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def serve_docker(data: Path, token: str, hosts: list[dict[str, object]]) -> DockerServer:
+    """Start the server on a fresh SQLite database and add ``hosts`` through ``POST /v1/hosts``;
+    returns once ``/readyz`` is green."""
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = data / "serve.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crane",
+            "serve",
+            "--backend",
+            "docker",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite:///{data / 'crane.db'}",
+            "--bootstrap-token",
+            token,
+            "--log-level",
+            "warning",
+        ],
+        env=env(CRANE_CONFIG_DIR=str(data / "cfg")),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = DockerServer(f"http://127.0.0.1:{port}", token, proc, log)
+    wait_healthy(server.url, proc, log)
+    with server.client() as api:
+        for host in hosts:
+            added = api.post("/v1/hosts", json=host)
+            assert added.status_code == 201, added.text
+        deadline = time.monotonic() + 30
+        while api.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, api.get("/readyz").text
+            time.sleep(0.2)
+    return server
