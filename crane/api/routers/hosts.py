@@ -10,7 +10,7 @@ from crane.api.deps import Caller, Pages, State
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Host, HostCreate, Page, Scope
 
-router = APIRouter(prefix="/hosts", tags=["hosts"], responses=PROBLEMS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/hosts", tags=["hosts"], responses=PROBLEMS)
 HostName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 
