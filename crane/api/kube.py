@@ -573,9 +573,9 @@ class KubeBackend:
         for body in mcs:
             meta = body["metadata"]
             status = MiniClusterStatus.model_validate(body.get("status") or {})
-            for node_name, ids in status.reservation.items():
+            for held_on, ids in status.reservation.items():
                 for gpu in ids:
-                    reserved[(node_name, gpu)] = f"{meta['namespace']}/{meta['name']}"
+                    reserved[(held_on, gpu)] = f"{meta['namespace']}/{meta['name']}"
         used: dict[tuple[str, int], tuple[str | None, str | None]] = {}
         for pod in pods:
             meta = pod["metadata"]
@@ -583,11 +583,13 @@ class KubeBackend:
             labels = meta.get("labels") or {}
             if not node_name or CARGO_LABEL not in labels:
                 continue
-            ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
-            mc = f"{meta['namespace']}/{labels.get(MC_LABEL, '')}"
-            cargo = f"{meta['namespace']}/{labels[CARGO_LABEL]}"
-            for gpu in filter(None, ids.split(",")):
-                used[(node_name, int(gpu))] = (mc, cargo)
+            gpu_ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
+            holder = (
+                f"{meta['namespace']}/{labels.get(MC_LABEL, '')}",
+                f"{meta['namespace']}/{labels[CARGO_LABEL]}",
+            )
+            for gpu in filter(None, gpu_ids.split(",")):
+                used[(node_name, int(gpu))] = holder
         busy = kube_snapshot.busy_gpus(nodes, pods)
         out: list[NodeOut] = []
         for body in nodes:
@@ -671,15 +673,22 @@ class KubeBackend:
         self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
-        resp = await self._call(
-            f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
-            self._core.read_namespaced_pod_log,
-            pod,
-            tenant,
-            follow=follow,
-            tail_lines=tail,
-            _preload_content=False,
-        )
+        try:
+            resp = await self._call(
+                f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
+                self._core.read_namespaced_pod_log,
+                pod,
+                tenant,
+                follow=follow,
+                tail_lines=tail,
+                _preload_content=False,
+            )
+        except Invalid as err:  # Kubernetes answers 400 when a container has no log to give
+            message = err.detail.partition(" is invalid: ")[2] or err.detail
+            raise Unavailable(
+                f"no log of pod {pod!r} yet ({message}): its container has not started, or its "
+                "node serves no logs (simulated kwok nodes do not)"
+            ) from None
         lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
         try:
             async for line in lines:

@@ -367,6 +367,16 @@ def test_user_grows_watches_shrinks_and_reads_usage(stack: Stack, namespace: str
         assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "2"
 
     assert in_use(_items(cli.json("nodes")), "train") == 8
+    row = next(
+        line.split()
+        for line in cli("mc", "list", check=True).stdout.splitlines()
+        if line.startswith("train ")
+    )
+    assert row[:8] == ["train", "L40S", "4", "8", "4", "8", "4", "2/2"], row
+    # kwok nodes serve no logs: one line that says why, no traceback, no blame on the user
+    logs = cli("cargo", "logs", "train-0")
+    assert logs.returncode == 1 and "no log of pod 'train-0-0'" in logs.stderr, logs.stderr
+    assert "Traceback" not in logs.stderr and "fix those fields" not in logs.stderr
     table = cli("nodes", check=True).stdout
     assert "train" in table
 
