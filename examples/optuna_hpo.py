@@ -3,7 +3,13 @@
 Each trial grows the MiniCluster by one cargo (``:grow`` with wait), reads the loss its container
 prints (``step=N loss=X``, followed through the logs API), reports it to Optuna, and shrinks the
 MiniCluster by that cargo when the trial ends. A trial Optuna prunes has its cargo deleted at
-once, giving its GPUs to the next trial. Run inside the MiniCluster's app manager (it receives
+once, giving its GPUs to the next trial.
+
+``--simulate`` is for clusters whose nodes run no containers (kwok, as in Crane's e2e tests):
+the trial's pods carry ``sim.crane.io/exit-code: "0"`` and ``sim.crane.io/run-for`` (the
+simulated training time), the trial waits for its cargo to succeed, and the loss curve is the
+one the container would have printed, computed here. Placement, growth, completion and shrink
+stay real. Run inside the MiniCluster's app manager (it receives
 ``CRANE_API_URL`` and ``CRANE_TOKEN``) or anywhere after ``crane login``::
 
     python examples/optuna_hpo.py --minicluster study --gpu-type H100 --max-gpus 8 --trials 20
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import re
 from collections.abc import Iterator
 
@@ -26,6 +33,12 @@ TRAIN = (
     'printf "step=%d loss=%.6f\\n", i, lr / 0.01 + 0.01 / lr - 2 + 1 / i; '
     'fflush(); system("sleep {pause}") }} }}\''
 )
+
+
+def simulated(lr: float, steps: int) -> Iterator[str]:
+    """The lines ``TRAIN`` prints for ``lr``, for nodes that run no container (``--simulate``)."""
+    for i in range(1, steps + 1):
+        yield f"step={i} loss={(math.log10(lr) + 2) ** 2 + 1 / i:.6f}"
 
 
 def metrics(lines: Iterator[str]) -> Iterator[tuple[int, float]]:
@@ -58,11 +71,23 @@ class Study:
     def _shape(self, trial: optuna.Trial, lr: float) -> dict[str, object]:
         command = TRAIN.format(lr=lr, steps=self.args.steps, pause=self.args.pause)
         container = {"name": "trial", "image": self.args.image, "command": ["sh", "-c", command]}
+        template: dict[str, object] = {"spec": {"containers": [container]}}
+        if self.args.simulate:
+            run_for = f"{self.args.steps * self.args.pause:g}s"
+            annotations = {"sim.crane.io/exit-code": "0", "sim.crane.io/run-for": run_for}
+            template["metadata"] = {"annotations": annotations}
         return {
             "name": f"{self.args.minicluster}-t{trial.number}",
             "gpusPerReplica": self.args.gpus_per_trial,
-            "template": {"spec": {"containers": [container]}},
+            "template": template,
         }
+
+    def _lines(self, cargo: str, lr: float) -> Iterator[str]:
+        """What the trial printed: its log, or with ``--simulate`` the same curve once it ends."""
+        if not self.args.simulate:
+            return self.client.follow_logs(cargo)
+        self.client.wait_for_cargos([cargo], phases=["Succeeded"], timeout=self.args.timeout)
+        return simulated(lr, self.args.steps)
 
     def objective(self, trial: optuna.Trial) -> float:
         lr = trial.suggest_float("lr", 1e-5, 1.0, log=True)
@@ -79,7 +104,7 @@ class Study:
         loss = float("inf")
         try:
             self.client.wait_for_cargos([cargo], timeout=self.args.timeout)
-            for step, loss in metrics(self.client.follow_logs(cargo)):
+            for step, loss in metrics(self._lines(cargo, lr)):
                 trial.report(loss, step)
                 if trial.should_prune():
                     self.client.delete_cargo(cargo, grace_period_seconds=0)
@@ -106,6 +131,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gpu-type", help="create the MiniCluster with this GPU type if absent")
     parser.add_argument("--min-gpus", type=int, default=0)
     parser.add_argument("--max-gpus", type=int, default=4)
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="nodes run no containers (kwok): trials end on cue, the loss is computed here",
+    )
     return parser.parse_args(argv)
 
 

@@ -52,9 +52,10 @@ from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
+from crane.kube.nodes import node_view
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
 from crane.model.conditions import find_condition
-from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.placement import Engine
 
 TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
@@ -95,6 +96,12 @@ def _cargo(body: dict[str, Any]) -> Cargo:
         status=CargoStatus.model_validate(body.get("status") or {}),
         created_at=_time(meta.get("creationTimestamp")),
     )
+
+
+def _taken_back(body: dict[str, Any]) -> bool:
+    """Being deleted before it was ever placed: it holds no GPUs and never will."""
+    status = body.get("status") or {}
+    return bool(body["metadata"].get("deletionTimestamp")) and not status.get("placement")
 
 
 def _api_error(err: ApiException, what: str) -> CraneError:
@@ -402,7 +409,11 @@ class KubeBackend:
             mc = _mc(mc_body)
             shapes = request.cargos or [self._template_shape(mc)] * (request.count or 0)
             existing = await self._cargo_bodies(tenant, name)
-            used = sum(c.spec.gpus for c in map(_cargo, existing) if c.status.phase not in TERMINAL)
+            used = sum(
+                c.spec.gpus
+                for body, c in ((b, _cargo(b)) for b in existing)
+                if c.status.phase not in TERMINAL and not _taken_back(body)
+            )
             names = iter(self._next_names(name, existing, len(shapes)))
             grants: list[CargoGrant] = []
             reasons: list[str] = []
@@ -562,69 +573,74 @@ class KubeBackend:
     # --- cluster-wide -----------------------------------------------------------------------
 
     async def nodes(self) -> list[NodeOut]:
-        nodes = await self._call("nodes", self._core.list_node)
-        pods = await self._call(
-            "pods", self._core.list_pod_for_all_namespaces, label_selector=CARGO_LABEL
-        )
-        mcs = await self._object(
+        nodes = await self._raw("nodes", self._core.list_node)
+        pods = await self._live_pods()
+        mcs = await self._raw(
             "miniclusters", self._custom.list_cluster_custom_object, GROUP, VERSION, MCS
         )
         reserved: dict[tuple[str, int], str] = {}
-        for body in mcs["items"]:
-            owner = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+        for body in mcs:
+            meta = body["metadata"]
             status = MiniClusterStatus.model_validate(body.get("status") or {})
-            for node_name, gpu_ids in status.reservation.items():
-                for gpu in gpu_ids:
-                    reserved[(node_name, gpu)] = owner
-        used: dict[tuple[str, int], tuple[str, str]] = {}
-        for pod in pods.items:
-            # The API server always sends metadata, spec and status; the client types them
-            # optional.
-            if pod.metadata is None or pod.spec is None or pod.status is None:
+            for held_on, ids in status.reservation.items():
+                for gpu in ids:
+                    reserved[(held_on, gpu)] = f"{meta['namespace']}/{meta['name']}"
+        used: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+        for pod in pods:
+            meta = pod["metadata"]
+            node_name: str | None = (pod.get("spec") or {}).get("nodeName")
+            labels = meta.get("labels") or {}
+            if not node_name or CARGO_LABEL not in labels:
                 continue
-            if pod.status.phase in ("Succeeded", "Failed") or not pod.spec.node_name:
-                continue
-            meta = pod.metadata
-            annotated = (meta.annotations or {}).get(GPU_IDS_ANNOTATION, "")
-            mc = f"{meta.namespace}/{(meta.labels or {}).get(MC_LABEL, '')}"
-            cargo = f"{meta.namespace}/{(meta.labels or {}).get(CARGO_LABEL, '')}"
-            for gpu_id in filter(None, annotated.split(",")):
-                used[(pod.spec.node_name, int(gpu_id))] = (mc, cargo)
+            gpu_ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
+            holder = (
+                f"{meta['namespace']}/{labels.get(MC_LABEL, '')}",
+                f"{meta['namespace']}/{labels[CARGO_LABEL]}",
+            )
+            for gpu in filter(None, gpu_ids.split(",")):
+                used[(node_name, int(gpu))] = holder
+        busy = kube_snapshot.busy_gpus(nodes, pods)
         out: list[NodeOut] = []
-        for node in nodes.items:
-            if node.metadata is None or node.metadata.name is None:
+        for body in nodes:
+            view = node_view(body, ())
+            if not view.gpu_count or not view.managed:
                 continue
-            name = node.metadata.name
-            labels = node.metadata.labels or {}
-            alloc = (node.status.allocatable if node.status else None) or {}
-            count = int(str(alloc.get(GPU_RESOURCE, "0")))
-            if not count:
-                continue
-            conditions = (node.status.conditions if node.status else None) or []
-            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
             gpus = []
-            for gpu in range(count):
-                holder = used.get((name, gpu))
+            for gpu in range(view.gpu_count):
+                mc, cargo = used.get((view.name, gpu), (None, None))
                 gpus.append(
                     GpuSlotOut(
                         id=gpu,
-                        reserved_for=reserved.get((name, gpu)),
-                        mini_cluster=holder[0] if holder else None,
-                        cargo=holder[1] if holder else None,
+                        reserved_for=reserved.get((view.name, gpu)),
+                        mini_cluster=mc,
+                        cargo=cargo,
+                        busy=gpu in busy.get(view.name, ()),
                     )
                 )
+            labels = body["metadata"].get("labels") or {}
             out.append(
                 NodeOut(
-                    name=name,
+                    name=view.name,
                     gpu_product=labels.get(GPU_PRODUCT_LABEL, ""),
-                    gpu_count=count,
-                    ready=ready,
-                    schedulable=not (node.spec and node.spec.unschedulable),
+                    gpu_count=view.gpu_count,
+                    ready=view.ready,
+                    schedulable=view.schedulable,
                     labels=labels,
                     gpus=gpus,
                 )
             )
         return sorted(out, key=lambda n: n.name)
+
+    async def _live_pods(self) -> list[dict[str, Any]]:
+        """Pods that may hold GPUs: bound somewhere and not Succeeded or Failed."""
+        resp: Any = await self._call(
+            "pods",
+            self._core.list_pod_for_all_namespaces,
+            field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
+            _preload_content=False,
+        )
+        items: list[dict[str, Any]] = json.loads(resp.data)["items"]
+        return items
 
     async def _raw(self, what: str, fn: Callable[..., Any], *args: Any) -> list[dict[str, Any]]:
         resp = await self._call(what, fn, *args, _preload_content=False)
@@ -640,7 +656,8 @@ class KubeBackend:
         cargos = await self._raw(
             "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
         )
-        return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos)
+        pods = await self._live_pods()
+        return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos, None, pods)
 
     # --- hosts: Kubernetes nodes are not Crane's to add ---------------------------------------
 
@@ -679,19 +696,26 @@ class KubeBackend:
         self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
-        # Without preloading, the client answers the raw urllib3 response (typed ``str``).
-        resp = cast(
-            HTTPResponse,
-            await self._call(
-                f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
-                self._core.read_namespaced_pod_log,
-                pod,
-                tenant,
-                follow=follow,
-                tail_lines=tail,
-                _preload_content=False,
-            ),
-        )
+        try:
+            # Without preloading, the client answers the raw urllib3 response (typed ``str``).
+            resp = cast(
+                HTTPResponse,
+                await self._call(
+                    f"pod {pod!r} of cargo {name!r} (is it placed? replica {replica} exists?)",
+                    self._core.read_namespaced_pod_log,
+                    pod,
+                    tenant,
+                    follow=follow,
+                    tail_lines=tail,
+                    _preload_content=False,
+                ),
+            )
+        except Invalid as err:  # Kubernetes answers 400 when a container has no log to give
+            message = err.detail.partition(" is invalid: ")[2] or err.detail
+            raise Unavailable(
+                f"no log of pod {pod!r} yet ({message}): its container has not started, or its "
+                "node serves no logs (simulated kwok nodes do not)"
+            ) from None
         lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
         try:
             async for line in lines:

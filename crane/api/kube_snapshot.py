@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.api.schemas import DryRunPlacement, DryRunResult, ExplanationOut
-from crane.kube.nodes import inventory, node_view
+from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION
+from crane.kube.nodes import busy_ids, inventory, node_view
 from crane.kube.resources import (
     cargo_request,
     cargo_status,
@@ -23,10 +24,52 @@ from crane.kube.resources import (
     parse_minicluster_spec,
 )
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, TopologyLevels
+from crane.model.inventory import GPU_RESOURCE
 from crane.placement import CargoRequest, Engine, Explanation, MiniClusterRequest, Outcome
 
 log = logging.getLogger("crane.api.kube")
 ENDED = (CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
+
+
+def _pod_gpus(pod: Mapping[str, Any]) -> int:
+    total = 0
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        res = container.get("resources") or {}
+        value = (res.get("limits") or {}).get(GPU_RESOURCE) or (res.get("requests") or {}).get(
+            GPU_RESOURCE
+        )
+        if value:
+            total += int(str(value))
+    return total
+
+
+def busy_gpus(
+    nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+) -> dict[str, frozenset[int]]:
+    """Per node, the GPU ids held by pods that are not Crane's, as the operator counts them.
+
+    Kubernetes does not say which GPUs such a pod got: the highest ids Crane's pods do not hold
+    stand for them (``crane.kube.nodes.busy_ids``). ``pods``: those not Succeeded or Failed.
+    """
+    crane_ids: dict[str, set[int]] = {}
+    foreign: dict[str, int] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        meta = pod.get("metadata") or {}
+        if not node:
+            continue
+        if CARGO_LABEL in (meta.get("labels") or {}):
+            ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
+            crane_ids.setdefault(node, set()).update(int(g) for g in ids.split(",") if g.strip())
+        else:
+            foreign[node] = foreign.get(node, 0) + _pod_gpus(pod)
+    out: dict[str, frozenset[int]] = {}
+    for body in nodes:
+        name = (body.get("metadata") or {}).get("name", "")
+        if foreign.get(name):
+            view = node_view(body, ())
+            out[name] = busy_ids(view.gpu_count, crane_ids.get(name, ()), foreign[name])
+    return out
 
 
 def build(
@@ -34,15 +77,19 @@ def build(
     miniclusters: Iterable[Mapping[str, Any]],
     cargos: Iterable[Mapping[str, Any]],
     levels: TopologyLevels | None = None,
+    pods: Iterable[Mapping[str, Any]] = (),
 ) -> Engine:
-    """An engine holding every node, admitted reservation and placed cargo; bad objects skipped."""
+    """An engine holding every node Crane manages (GPUs of other pods busy), admitted
+    reservation and placed cargo; bad objects skipped."""
     levels = levels or TopologyLevels()
     engine = Engine(levels)
     keys = [lv.key for lv in levels.levels]
+    nodes = list(nodes)
+    busy = busy_gpus(nodes, pods)
     for body in nodes:
         view = node_view(body, keys)
-        if view.gpu_count:
-            engine.upsert_node(inventory(view))
+        if view.gpu_count and view.managed:
+            engine.upsert_node(inventory(view, busy.get(view.name, frozenset())))
     for body in miniclusters:
         try:
             req = minicluster_request(body["metadata"], parse_minicluster_spec(body))

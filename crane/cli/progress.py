@@ -15,6 +15,9 @@ from crane.cli.render import console
 from crane.cli.term import is_tty, say
 from crane.client import Cargo, Client
 
+POLL_SECONDS = 0.25
+"""How often ``--wait`` looks: a cargo usually runs well under a second after it is placed."""
+
 
 def _table(cargos: list[Cargo], wanted: list[str]) -> Table:
     by_name = {c.name: c for c in cargos}
@@ -49,7 +52,10 @@ def wait_for(client: Client, names: Iterable[str], timeout: float) -> list[Cargo
     if is_tty(sys.stderr):
         with Live(_table([], wanted), console=console(sys.stderr), transient=True) as live:
             return client.wait_for_cargos(
-                wanted, timeout=timeout, on_update=lambda cs: live.update(_table(cs, wanted))
+                wanted,
+                timeout=timeout,
+                interval=POLL_SECONDS,
+                on_update=lambda cs: live.update(_table(cs, wanted)),
             )
     seen: dict[str, str] = {}
 
@@ -61,4 +67,4 @@ def wait_for(client: Client, names: Iterable[str], timeout: float) -> list[Cargo
                 why = f" ({cargo.status.message})" if cargo.status.message else ""
                 say(f"cargo {cargo.name}: {phase}{why}")
 
-    return client.wait_for_cargos(wanted, timeout=timeout, on_update=lines)
+    return client.wait_for_cargos(wanted, timeout=timeout, interval=POLL_SECONDS, on_update=lines)

@@ -53,3 +53,11 @@ def test_study_grows_and_shrinks_the_minicluster(
     with Client(server.url, server.token) as client:
         assert client.list_cargos("hpo-test") == []
         client.delete_minicluster("hpo-test")
+
+
+def test_simulated_trials_read_the_same_curve() -> None:
+    from examples.optuna_hpo import simulated
+
+    script = TRAIN.format(lr=0.003, steps=4, pause=0)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert list(metrics(simulated(0.003, 4))) == list(metrics(iter(out.splitlines())))

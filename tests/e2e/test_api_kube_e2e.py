@@ -1,0 +1,640 @@
+"""The API's Kubernetes backend end to end: ``crane operator`` and ``crane serve --backend kube``
+as real processes on the session cluster, driven through the SDK and the CLI.
+
+Each test places its cargos on simulated nodes of a GPU family no other e2e test uses, added
+by the module fixture, so free capacity is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
+from crane.client import Forbidden as ForbiddenError
+from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
+from crane.model.fleet import FleetSpec, NodeGroup
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN = "crane_kapiadmin_" + "k" * 43
+LEASE_NAMESPACE = "crane-system"
+GPU_IDS = "crane.io/gpu-ids"
+MC_LABEL = "crane.io/minicluster"
+PRODUCT = "nvidia.com/gpu.product"
+# one GPU family per test, none used by the other e2e modules
+FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Proc:
+    """A ``python -m crane ...`` subprocess logging to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "crane", *args],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    url: str
+    operator: Proc
+    server: Proc
+    nodes: dict[str, list[str]]
+    """GPU product -> names of the simulated nodes added for it."""
+    core: client.CoreV1Api
+    tmp: Path
+    tenants: list[str]
+
+    def admin(self, tenant: str | None = None) -> Client:
+        return Client(self.url, ADMIN, tenant=tenant, timeout=120)
+
+    def tenant(self) -> tuple[str, str]:
+        """A new tenant (a namespace in kube mode) and a tenant-scoped token for it."""
+        name = f"kapi-{uuid.uuid4().hex[:8]}"
+        with self.admin() as api:
+            api.create_tenant(name)
+            token = api.create_token({"scope": "tenant", "tenant": name}).token
+        self.tenants.append(name)
+        return name, token
+
+    def logs(self) -> str:
+        return f"--- operator log:\n{self.operator.tail()}\n--- server log:\n{self.server.tail()}"
+
+
+def _env(kube_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in kube_env.items() if not k.startswith("CRANE_")}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
+    kube_cluster.kubectl("apply", "--server-side", "-f", str(REPO / "helm" / "crane" / "crds"))
+    kube_cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/miniclusters.crane.io",
+        "crd/cargos.crane.io",
+        "--timeout=60s",
+    )
+    try:
+        core_v1.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
+        )
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    suffix = uuid.uuid4().hex[:5]
+    groups = [
+        NodeGroup(name=f"kapi-l40s-{suffix}", product=FLOW, gpus_per_node=8, nodes_per_rack=2),
+        NodeGroup(name=f"kapi-h800-{suffix}", product=RACE, gpus_per_node=8, nodes_per_rack=2),
+        NodeGroup(name=f"kapi-v100-{suffix}", product=EVENTS, gpus_per_node=8),
+        NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
+    ]
+    manifests = fleet_manifests(FleetSpec(groups=groups))
+    apply_nodes(core_v1, manifests)
+    added = [m["metadata"]["name"] for m in manifests]
+    nodes: dict[str, list[str]] = defaultdict(list)
+    for m in manifests:
+        nodes[m["metadata"]["labels"][PRODUCT]].append(m["metadata"]["name"])
+    tmp = Path(tempfile.mkdtemp(prefix="crane-kapi-"))
+    env = _env(kube_cluster.env)
+    operator = server = None
+    tenants: list[str] = []
+    try:
+        wait_ready(core_v1, added, timeout=60)
+        operator = Proc(
+            [
+                "operator",
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-seconds",
+                "3",
+                "--metrics-port",
+                str(_free_port()),
+            ],
+            env,
+            tmp / "operator.log",
+        )
+        port = _free_port()
+        server = Proc(
+            [
+                "serve",
+                "--backend",
+                "kube",
+                "--port",
+                str(port),
+                "--bootstrap-token",
+                ADMIN,
+                "--database-url",
+                f"sqlite:///{tmp / 'crane.db'}",
+                "--kubeconfig",
+                str(kube_cluster.kubeconfig),
+                "--log-level",
+                "warning",
+            ],
+            env,
+            tmp / "serve.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.proc.poll() is None, f"crane serve exited:\n{server.tail()}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
+            time.sleep(0.2)
+        yield Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants)
+    finally:
+        for proc in (server, operator):
+            if proc is not None:
+                proc.stop()
+        for tenant in tenants:
+            try:
+                core_v1.delete_namespace(tenant, propagation_policy="Background")
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+        delete_nodes(core_v1, added)
+        if operator is not None and server is not None:
+            print(f"--- operator log:\n{operator.tail()}\n--- server log:\n{server.tail()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_for(check: Callable[[], Any], what: str, stack: Stack, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n{stack.logs()}"
+    )
+
+
+class Cli:
+    """``python -m crane`` with its own config directory (after ``crane login``)."""
+
+    def __init__(self, stack: Stack, token: str) -> None:
+        self.env = {
+            **_env(dict(os.environ)),
+            "CRANE_CONFIG_DIR": tempfile.mkdtemp(prefix="cli-", dir=stack.tmp),
+        }
+        self.stack = stack
+        done = self("login", stack.url, "--token", token)
+        assert done.returncode == 0, done.stderr
+
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        got = subprocess.run(
+            [sys.executable, "-m", "crane", *args],
+            env=self.env,
+            cwd=REPO,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check:
+            assert got.returncode == 0, (
+                f"crane {' '.join(args)} exited {got.returncode}\nstdout: {got.stdout}\n"
+                f"stderr: {got.stderr}\n{self.stack.logs()}"
+            )
+        return got
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json", check=True).stdout)
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, mc: str) -> list[client.V1Pod]:
+    return [
+        p
+        for p in core.list_namespaced_pod(namespace, label_selector=f"{MC_LABEL}={mc}").items
+        if p.metadata.deletion_timestamp is None
+    ]
+
+
+def in_use(nodes: list[dict[str, Any]], mc: str) -> int:
+    return sum(1 for n in nodes for g in n["gpus"] if g.get("miniCluster") == mc)
+
+
+MANIFEST = """\
+apiVersion: crane.io/v1alpha1
+kind: MiniCluster
+metadata: {name: %(name)s}
+spec:
+  gpuType: L40S
+  gpus: {min: %(min)d, max: %(max)d}
+  template:
+    replicas: 2
+    gpusPerReplica: 2
+    template:
+      spec:
+        containers: [{name: train, image: trainer:1, command: [torchrun, train.py]}]
+"""
+
+
+def foreign_pod(core: client.CoreV1Api, namespace: str, node: str, gpus: int) -> None:
+    """A pod that is not Crane's holding ``gpus`` GPUs of ``node``."""
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "not-crane"},
+            "spec": {
+                "nodeName": node,
+                "tolerations": [{"key": "crane.io/managed", "operator": "Exists"}],
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "x",
+                        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+                    }
+                ],
+            },
+        },
+    )
+
+
+def free_on(nodes: list[dict[str, Any]], name: str) -> int:
+    node = next(n for n in nodes if n["name"] == name)
+    return sum(
+        1
+        for g in node["gpus"]
+        if not (g.get("reservedFor") or g.get("miniCluster") or g.get("busy"))
+    )
+
+
+def test_user_grows_watches_shrinks_and_reads_usage(stack: Stack, namespace: str) -> None:
+    tenant, token = stack.tenant()
+    cli = Cli(stack, token)
+    busy_node = stack.nodes[FLOW][0]
+    foreign_pod(stack.core, namespace, busy_node, 2)
+    wait_for(
+        lambda: (
+            sum(
+                g.get("busy", False)
+                for n in _items(cli.json("nodes"))
+                if n["name"] == busy_node
+                for g in n["gpus"]
+            )
+            == 2
+        ),
+        "the GPU map to show the other pod's 2 GPUs busy",
+        stack,
+    )
+    cli(
+        "mc",
+        "create",
+        "-f",
+        "-",
+        input=MANIFEST % {"name": "train", "min": 4, "max": 8},
+        check=True,
+    )
+    with Client(stack.url, token) as api:
+        wait_for(
+            lambda: api.get_minicluster("train").status.reserved_gpus == 4,
+            "the MiniCluster admitted with 4 reserved GPUs",
+            stack,
+        )
+    assert in_use(_items(cli.json("nodes")), "train") == 0
+
+    grown = cli("mc", "grow", "train", "2", "--wait", "--timeout", "120", check=True)
+    assert "granted" in grown.stderr
+    assert "train-0" in grown.stdout and "train-1" in grown.stdout
+    assert grown.stdout.count("Running") == 2, grown.stdout
+
+    pods = pods_of(stack.core, tenant, "train")
+    assert len(pods) == 4
+    for pod in pods:
+        assert pod.status.phase == "Running"
+        assert pod.spec.node_name in stack.nodes[FLOW]
+        assert stack.core.read_node(pod.spec.node_name).metadata.labels[PRODUCT] == FLOW
+        assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "2"
+
+    assert in_use(_items(cli.json("nodes")), "train") == 8
+    row = next(
+        line.split()
+        for line in cli("mc", "list", check=True).stdout.splitlines()
+        if line.startswith("train ")
+    )
+    assert row[:8] == ["train", "L40S", "4", "8", "4", "8", "4", "2/2"], row
+    # kwok nodes serve no logs: one line that says why, no traceback, no blame on the user
+    logs = cli("cargo", "logs", "train-0")
+    assert logs.returncode == 1 and "no log of pod 'train-0-0'" in logs.stderr, logs.stderr
+    assert "Traceback" not in logs.stderr and "fix those fields" not in logs.stderr
+    table = cli("nodes", check=True).stdout
+    assert "train" in table
+
+    with Client(stack.url, token) as api:
+        assert {str(c.status.phase) for c in api.list_cargos("train")} == {"Running"}
+        time.sleep(1.0)  # let GPU-seconds accrue
+    shrunk = cli("mc", "shrink", "train", "1", "--yes", check=True)
+    assert shrunk.stdout.split() == ["train-1"]
+    wait_for(lambda: len(pods_of(stack.core, tenant, "train")) == 2, "train-1's pods gone", stack)
+    wait_for(lambda: in_use(_items(cli.json("nodes")), "train") == 4, "the GPU map at 4", stack)
+
+    usage = cli.json("usage")
+    rows = [r for r in usage["items"] if r["miniCluster"] == "train"]
+    assert rows and rows[0]["gpuSeconds"] > 0 and rows[0]["cargos"] == 2, usage
+
+    cli(
+        "mc",
+        "create",
+        "-f",
+        "-",
+        input=MANIFEST % {"name": "huge", "min": 64, "max": 64},
+        check=True,
+    )
+    said: list[str] = []
+
+    def explained() -> bool:
+        said.append(cli("mc", "explain", "huge", check=True).stdout)
+        return "waits" in said[-1] or "needs" in said[-1]
+
+    wait_for(explained, "the operator to look at it", stack, timeout=30)
+    # the engine's numbers, the same the GPU map shows
+    assert "not admitted" in said[-1], said[-1]
+    assert "needs 64 L40S" in said[-1], said[-1]
+    best = re.search(r"best node (\S+) has (\d+) free", said[-1])
+    assert best is not None, said[-1]
+    assert int(best.group(2)) == free_on(_items(cli.json("nodes")), best.group(1)), said[-1]
+    cli("mc", "delete", "huge", "train", "--yes", check=True)
+
+
+def _items(shown: Any) -> list[dict[str, Any]]:
+    return list(shown["items"] if isinstance(shown, dict) else shown)
+
+
+def test_tenants_see_only_their_own_objects(stack: Stack) -> None:
+    tenant_a, token_a = stack.tenant()
+    tenant_b, token_b = stack.tenant()
+    spec = {
+        "gpuType": "L40S",
+        "gpus": {"min": 0, "max": 4},
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    with Client(stack.url, token_a) as a, Client(stack.url, token_b) as b:
+        a.create_minicluster("mine", spec)
+        a.create_minicluster("other", spec)
+        b.create_minicluster("theirs", spec)
+        assert stack.core.read_namespace(tenant_a).metadata.name == tenant_a
+        assert [m.name for m in b.list_miniclusters()] == ["theirs"]
+        assert {m.name for m in a.list_miniclusters()} == {"mine", "other"}
+        with pytest.raises(NotFound):
+            a.get_minicluster("theirs")
+        with pytest.raises(NotFound):
+            a.grow("theirs", 1)
+        with pytest.raises(NotFound):
+            b.explain("mine")
+        assert b.list_cargos() == []
+
+        scoped = a.create_token(
+            {"scope": "minicluster", "tenant": tenant_a, "miniCluster": "mine"}
+        ).token
+    with Client(stack.url, scoped) as app:
+        assert [m.name for m in app.list_miniclusters()] == ["mine"]
+        grown = app.grow("mine", 1, wait=True, timeout=60)
+        assert grown.result is GrowOutcome.GRANTED, grown
+        with pytest.raises(NotFound):
+            app.get_minicluster("other")
+        with pytest.raises(NotFound):
+            app.grow("other", 1)
+        with pytest.raises(NotFound):
+            app.get_minicluster("theirs")
+        with pytest.raises(ForbiddenError):
+            app.create_minicluster("more", spec)
+        assert [c.name for c in app.list_cargos()] == ["mine-0"]
+    # nothing of tenant B's namespace was touched
+    assert stack.core.list_namespaced_pod(tenant_b).items == []
+    with Client(stack.url, "") as anonymous, pytest.raises(Unauthorized):
+        anonymous.list_miniclusters()
+    assert httpx.get(f"{stack.url}/v1/miniclusters").status_code == 401
+    with Client(stack.url, token_a) as a:
+        a.delete_minicluster("mine")
+        a.delete_minicluster("other")
+
+
+def _race(stack: Stack, token: str, name: str) -> list[Any]:
+    def grow(i: int) -> Any:
+        with Client(stack.url, token, timeout=300) as one:
+            return one.grow(name, 1, idempotency_key=f"{name}-{i}-{uuid.uuid4().hex}")
+
+    with ThreadPoolExecutor(50) as pool:
+        return list(pool.map(grow, range(50)))
+
+
+def _check_pods(stack: Stack, tenant: str, name: str, cargos: int) -> None:
+    """Every cargo's pod on a node of the family, no GPU id twice, no node over capacity."""
+    pods = pods_of(stack.core, tenant, name)
+    assert len(pods) == cargos
+    per_node: dict[str, int] = defaultdict(int)
+    ids: dict[str, list[str]] = defaultdict(list)
+    for pod in pods:
+        node = pod.spec.node_name
+        assert node in stack.nodes[RACE]
+        per_node[node] += int(pod.spec.containers[0].resources.limits["nvidia.com/gpu"])
+        ids[node] += pod.metadata.annotations[GPU_IDS].split(",")
+    for node, used in per_node.items():
+        capacity = int(stack.core.read_node(node).status.capacity["nvidia.com/gpu"])
+        assert used <= capacity
+        assert len(ids[node]) == len(set(ids[node])), f"GPU given twice on {node}: {ids[node]}"
+        assert len(ids[node]) == used
+
+
+def test_fifty_concurrent_grows_never_exceed_max_nor_double_place(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    maximum, capacity = 12, 16  # two H800 nodes of 8
+    spec = {
+        "gpuType": "H800",
+        "gpus": {"min": 0, "max": maximum},
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 2,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    with Client(stack.url, token) as api:
+        api.create_minicluster("race", spec)
+
+    # max binds: 6 cargos of 2 GPUs
+    results = _race(stack, token, "race")
+    outcomes = Counter(r.result for r in results)
+    granted = [g.name for r in results for g in r.cargos if g.added]
+    assert outcomes[GrowOutcome.GRANTED] == len(granted) == maximum // 2, (outcomes, stack.logs())
+    assert len(set(granted)) == len(granted)
+    for r in results:
+        if r.result is GrowOutcome.DENIED:
+            assert "gpus.max" in " ".join(r.reasons), r.reasons
+    with Client(stack.url, token) as api:
+        cargos = api.list_cargos("race")
+        assert sorted(c.name for c in cargos) == sorted(granted)
+        assert sum(c.spec.gpus for c in cargos) <= maximum
+        api.wait_for_cargos([c.name for c in cargos], timeout=120)
+    _check_pods(stack, tenant, "race", len(granted))
+
+    # capacity binds: with max raised, 2 more cargos fit on the 16 GPUs, the rest are denied
+    with Client(stack.url, token) as api:
+        api.patch_minicluster("race", {"gpus": {"min": 0, "max": 40}})
+    results = _race(stack, token, "race")
+    more = [g.name for r in results for g in r.cargos if g.added]
+    assert len(more) == (capacity - maximum) // 2, ([r.reasons for r in results], stack.logs())
+    for r in results:
+        if r.result is GrowOutcome.DENIED:
+            assert "cannot be placed now" in " ".join(r.reasons), r.reasons
+    with Client(stack.url, token) as api:
+        live = wait_for(
+            lambda: (lambda cs: cs if len(cs) == len(granted) + len(more) else None)(
+                api.list_cargos("race")
+            ),
+            "the cargos taken back to be gone",
+            stack,
+        )
+        assert sorted(c.name for c in live) == sorted(granted + more)
+        api.wait_for_cargos([c.name for c in live], timeout=120)
+    _check_pods(stack, tenant, "race", len(granted) + len(more))
+    with Client(stack.url, token) as api:
+        api.delete_minicluster("race")
+
+
+def test_event_stream_delivers_the_placement_of_a_grow(stack: Stack) -> None:
+    _, token = stack.tenant()
+    spec = {
+        "gpuType": "V100",
+        "gpus": {"min": 0, "max": 8},
+        "template": {
+            "replicas": 2,
+            "gpusPerReplica": 2,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    got: queue.Queue[Event] = queue.Queue()
+    listener = Client(stack.url, token, timeout=120)
+
+    def listen() -> None:
+        try:
+            for event in listener.events():
+                got.put(event)
+        except Exception:  # the client is closed at the end of the test
+            return
+
+    with Client(stack.url, token) as api:
+        api.create_minicluster("ev", spec)
+        threading.Thread(target=listen, daemon=True).start()
+        time.sleep(1.0)  # subscribed before the grow
+        grown = api.grow("ev", 1)
+        assert grown.result is GrowOutcome.GRANTED
+        deadline = time.monotonic() + 60
+        seen: list[Event] = []
+        while not any(e.type == "Placed" and e.cargo == "ev-0" for e in seen):
+            assert time.monotonic() < deadline, f"no Placed event for ev-0: {seen}\n{stack.logs()}"
+            try:
+                seen.append(got.get(timeout=1))
+            except queue.Empty:
+                continue
+        placed = next(e for e in seen if e.type == "Placed")
+        assert placed.mini_cluster == "ev" and placed.gpus == 4
+        api.delete_minicluster("ev")
+    listener.close()
+
+
+def test_optuna_example_runs_a_study(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from examples.optuna_hpo import main
+
+    tenant, token = stack.tenant()
+    monkeypatch.setenv("CRANE_API_URL", stack.url)
+    monkeypatch.setenv("CRANE_TOKEN", token)
+    study = main(
+        [
+            "--minicluster",
+            "hpo",
+            "--trials",
+            "3",
+            "--parallel",
+            "2",
+            "--steps",
+            "3",
+            "--pause",
+            "0.3",
+            "--gpu-type",
+            "A40",
+            "--max-gpus",
+            "2",
+            "--timeout",
+            "120",
+            "--simulate",
+        ]
+    )
+    assert len(study.trials) == 3
+    assert {t.state for t in study.trials} <= {
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+    }
+    assert optuna.trial.TrialState.COMPLETE in {t.state for t in study.trials}
+    assert study.best_value < float("inf")
+    with Client(stack.url, token) as api:
+        wait_for(lambda: api.list_cargos("hpo") == [], "the trial cargos gone", stack)
+        usage = api.usage()
+        assert any(r.mini_cluster == "hpo" and r.cargos == 3 for r in usage.items), usage
+        api.delete_minicluster("hpo")
+    assert pods_of(stack.core, tenant, "hpo") == []
