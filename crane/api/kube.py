@@ -43,7 +43,6 @@ from crane.api.schemas import (
     EventType,
     ExplainResult,
     GpuSlotOut,
-    GrowOutcome,
     GrowRequest,
     GrowResult,
     Host,
@@ -436,22 +435,7 @@ class KubeBackend:
             timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
         else:
             timed_out = False
-        added = sum(g.added for g in grants)
-        outcome = (
-            GrowOutcome.GRANTED
-            if added == len(grants)
-            else GrowOutcome.PARTIAL
-            if added
-            else GrowOutcome.DENIED
-        )
-        return GrowResult(
-            result=outcome,
-            requested=len(grants),
-            added=added,
-            cargos=grants,
-            reasons=reasons,
-            timed_out=timed_out,
-        )
+        return GrowResult.of(grants, reasons, timed_out)
 
     @staticmethod
     def _template_shape(mc: MiniCluster) -> CargoShape:
