@@ -20,10 +20,26 @@ def _write(engine: Engine, row: AuditRow) -> None:
         session.commit()
 
 
+def _row(scope: Scope, status: int) -> AuditRow:
+    state: dict[str, Any] = scope.get("state", {})
+    who = state.get("principal")
+    query = scope.get("query_string") or b""
+    return AuditRow(
+        token_id=who.token_id if who else None,
+        tenant=state.get("tenant") or (who.tenant if who else None),
+        action=scope["method"],
+        target=(scope["path"] + ("?" + query.decode() if query else ""))[:300],
+        status=status,
+        detail=str(state.get("error_detail", ""))[:1000],
+    )
+
+
 class AuditMiddleware:
     """Records who (token id), what (method and path), when, and the result (status, detail).
 
-    Also the calls refused with 401/403/404, so probing shows up in the log.
+    The row is committed before the response starts, so a client that got its answer finds the
+    row. Also the calls refused with 401/403/404 (probing shows up in the log) and those that
+    raised (500, committed before the error response is sent).
     """
 
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
@@ -38,28 +54,20 @@ class AuditMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        status = 500
+        recorded = False
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+        async def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
+            await run_in_threadpool(_write, self.engine, _row(scope, status))
+
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start" and not recorded:
+                await record(message["status"])
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send_recorded)
         finally:
-            state: dict[str, Any] = scope.get("state", {})
-            who = state.get("principal")
-            row = AuditRow(
-                token_id=who.token_id if who else None,
-                tenant=state.get("tenant") or (who.tenant if who else None),
-                action=scope["method"],
-                target=(
-                    scope["path"]
-                    + ("?" + scope["query_string"].decode() if scope.get("query_string") else "")
-                )[:300],
-                status=status,
-                detail=str(state.get("error_detail", ""))[:1000],
-            )
-            await run_in_threadpool(_write, self.engine, row)
+            if not recorded:
+                await record(500)

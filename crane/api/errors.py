@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass
@@ -15,8 +16,13 @@ class FieldError:
 
 @dataclass
 class CraneError(Exception):
-    """Base class: ``detail`` says what happened and what to do next."""
+    """Base class: ``detail`` says what happened and what to do next.
 
+    ``problem`` names a specific problem type (the ``type`` URI ends with it); without one the
+    type is the title's.
+    """
+
+    problem: ClassVar[str] = ""
     detail: str
     status: int = 500
     title: str = "Internal error"
@@ -34,6 +40,15 @@ class NotFound(CraneError):
 class Conflict(CraneError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 409, "Conflict")
+
+
+class HostsManagedByKubernetes(Conflict):
+    """Kube mode adds no hosts: its nodes are Kubernetes'."""
+
+    problem = "hosts-managed-by-kubernetes"
+
+    def __init__(self) -> None:
+        super().__init__("hosts are managed by Kubernetes in kube mode; label nodes instead")
 
 
 class Invalid(CraneError):
@@ -58,10 +73,14 @@ class Unavailable(CraneError):
         super().__init__(detail, 503, "Backend unavailable")
 
 
+PROBLEMS = "https://crane.dev/problems/"
+"""The prefix of every problem ``type``."""
+
+
 def problem_body(err: CraneError) -> dict[str, object]:
     """The ``application/problem+json`` document of an error."""
     body: dict[str, object] = {
-        "type": f"https://crane.dev/problems/{err.title.lower().replace(' ', '-')}",
+        "type": PROBLEMS + (err.problem or err.title.lower().replace(" ", "-")),
         "title": err.title,
         "status": err.status,
         "detail": err.detail,

@@ -22,7 +22,15 @@ from pydantic import ValidationError
 from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
-from crane.api.errors import Conflict, CraneError, FieldError, Invalid, NotFound, Unavailable
+from crane.api.errors import (
+    Conflict,
+    CraneError,
+    FieldError,
+    HostsManagedByKubernetes,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -35,7 +43,6 @@ from crane.api.schemas import (
     EventType,
     ExplainResult,
     GpuSlotOut,
-    GrowOutcome,
     GrowRequest,
     GrowResult,
     Host,
@@ -62,7 +69,6 @@ TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMP
 DECISION_SECONDS = 10.0
 """How long grow waits for the operator to place or pend a new cargo before answering."""
 POLL_SECONDS = 0.2
-NO_HOSTS = "hosts are managed by Kubernetes in kube mode; label nodes instead"
 T = TypeVar("T")
 
 
@@ -440,22 +446,7 @@ class KubeBackend:
             timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
         else:
             timed_out = False
-        added = sum(g.added for g in grants)
-        outcome = (
-            GrowOutcome.GRANTED
-            if added == len(grants)
-            else GrowOutcome.PARTIAL
-            if added
-            else GrowOutcome.DENIED
-        )
-        return GrowResult(
-            result=outcome,
-            requested=len(grants),
-            added=added,
-            cargos=grants,
-            reasons=reasons,
-            timed_out=timed_out,
-        )
+        return GrowResult.of(grants, reasons, timed_out)
 
     @staticmethod
     def _template_shape(mc: MiniCluster) -> CargoShape:
@@ -662,16 +653,16 @@ class KubeBackend:
     # --- hosts: Kubernetes nodes are not Crane's to add ---------------------------------------
 
     async def add_host(self, body: HostCreate) -> Host:
-        raise Conflict(NO_HOSTS)
+        raise HostsManagedByKubernetes()
 
     async def list_hosts(self) -> list[Host]:
-        raise Conflict(NO_HOSTS)
+        raise HostsManagedByKubernetes()
 
     async def get_host(self, name: str) -> Host:
-        raise Conflict(NO_HOSTS)
+        raise HostsManagedByKubernetes()
 
     async def remove_host(self, name: str, preempt: bool) -> Host:
-        raise Conflict(NO_HOSTS)
+        raise HostsManagedByKubernetes()
 
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         if request.cargo is not None:

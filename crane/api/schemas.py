@@ -171,6 +171,28 @@ class GrowResult(Wire):
     reasons: list[str] = Field(default_factory=list, description="why cargos were denied or wait")
     timed_out: bool = Field(default=False, description="wait=true and not every cargo ran in time")
 
+    @classmethod
+    def of(
+        cls, grants: list[CargoGrant], reasons: list[str], timed_out: bool = False
+    ) -> GrowResult:
+        """Granted when every requested cargo was added, partial when some, else denied."""
+        added = sum(g.added for g in grants)
+        outcome = (
+            GrowOutcome.GRANTED
+            if added == len(grants)
+            else GrowOutcome.PARTIAL
+            if added
+            else GrowOutcome.DENIED
+        )
+        return cls(
+            result=outcome,
+            requested=len(grants),
+            added=added,
+            cargos=grants,
+            reasons=reasons,
+            timed_out=timed_out,
+        )
+
 
 class ShrinkRequest(Wire):
     """Remove the named ``cargos``, or the ``count`` newest ones."""

@@ -92,6 +92,21 @@ def _server(message: str) -> str:
     return message.rstrip(".") or "unknown error"
 
 
+def _specific(exc: CraneError, generic: str) -> bool:
+    """Whether the server named a specific problem type, whose detail is then the remedy."""
+    kind = exc.problem.type if exc.problem else "about:blank"
+    return kind != "about:blank" and kind.rsplit("/", 1)[-1] != generic
+
+
+def _conflict(exc: Conflict) -> Failure:
+    remedy = (
+        ""
+        if _specific(exc, "conflict")
+        else "pick another name, or fetch the object again and retry"
+    )
+    return Failure(f"conflict: {_server(exc.message)}", remedy, FAILED)
+
+
 _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (UsageError, lambda e: Failure(str(e), "", USAGE)),
     (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),
@@ -136,14 +151,7 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
             FAILED,
         ),
     ),
-    (
-        Conflict,
-        lambda e: Failure(
-            f"conflict: {_server(e.message)}",
-            "pick another name, or fetch the object again and retry",
-            FAILED,
-        ),
-    ),
+    (Conflict, _conflict),
     (Invalid, _invalid),
     (
         BadRequest,

@@ -22,7 +22,6 @@ from crane.api.schemas import (
     Event,
     ExplainResult,
     GpuSlotOut,
-    GrowOutcome,
     GrowRequest,
     GrowResult,
     Host,
@@ -287,22 +286,7 @@ class DockerBackend:
                 tenant, [g.name for g in grants if g.name], request.timeout_seconds
             )
             grants = [await self._refresh_grant(tenant, g) for g in grants]
-        added = sum(g.added for g in grants)
-        outcome = (
-            GrowOutcome.GRANTED
-            if added == len(grants)
-            else GrowOutcome.PARTIAL
-            if added
-            else GrowOutcome.DENIED
-        )
-        return GrowResult(
-            result=outcome,
-            requested=len(grants),
-            added=added,
-            cargos=grants,
-            reasons=reasons,
-            timed_out=timed_out,
-        )
+        return GrowResult.of(grants, reasons, timed_out)
 
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:

@@ -179,7 +179,11 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
 
 def managed_containers(client: docker.DockerClient) -> list[Container]:
     """Every container Crane owns on this host, running or not."""
-    return list(client.containers.list(all=True, filters={"label": f"{L.MANAGED}=true"}))
+    return list(
+        client.containers.list(
+            all=True, filters={"label": f"{L.MANAGED}=true"}, ignore_removed=True
+        )
+    )
 
 
 def managed_networks(client: docker.DockerClient) -> list[Network]:
@@ -199,7 +203,7 @@ def remove_container(container: Container, grace_seconds: int = 10) -> None:
 def busy_gpu_ids(client: docker.DockerClient) -> frozenset[int]:
     """GPUs that running containers Crane does not own hold through device requests."""
     busy: set[int] = set()
-    for container in client.containers.list():
+    for container in client.containers.list(ignore_removed=True):
         if container.labels.get(L.MANAGED) == "true":
             continue
         for req in container.attrs.get("HostConfig", {}).get("DeviceRequests") or []:

@@ -4,6 +4,10 @@ Each pass rebuilds the engine from SQL (a handful of hosts makes that cheap and 
 drift), restores what is reserved and placed, finishes cargos whose containers ended, applies
 deletions and drains, admits MiniClusters, places pending cargos (committing the placement
 before any container exists) and starts or adopts their containers. Docker events wake the loop.
+
+Stops, which wait up to a grace period, never run in a pass: it hands them to a
+:class:`~crane.docker.retire.Retirer` and finishes (releasing GPUs, deleting rows) in a later
+pass, once the containers are gone, so API calls that run a pass never wait for a grace period.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from crane.docker.containers import (
     container_template,
     managed_containers,
     managed_networks,
-    remove_container,
     run_replica,
 )
 from crane.docker.hosts import HostSpec, connect, inventory
+from crane.docker.retire import Retirer
 from crane.docker.scheduling import cargo_request, restore
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.model import CargoPhase, RestartPolicy, TopologyLevels
@@ -42,6 +46,7 @@ from crane.placement.types import Outcome
 log = logging.getLogger(__name__)
 
 ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
+STOPPING = "; stopping the other replicas"
 EmitFn = Callable[[Event], None]
 
 
@@ -69,6 +74,7 @@ class Reconciler:
         self._clients: dict[str, tuple[str, docker.DockerClient]] = {}
         self._watchers: dict[str, tuple[threading.Thread, docker.DockerClient]] = {}
         self._wake = threading.Event()
+        self.retirer = Retirer(self.wake)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -116,8 +122,10 @@ class Reconciler:
                 s.add(mc)
             self.engine = engine
             by_mc = {(m.tenant, m.name): m for m in mcs}
+            preempting = {h.name for h in hosts if h.draining and h.preempt}
             for row in cargos:
-                self._cargo_pass(s, row, by_mc, clients)
+                if not any(p.node in preempting for p in row.placements()):
+                    self._cargo_pass(s, row, by_mc, clients)
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
             self._admit(s, mcs)
@@ -279,7 +287,7 @@ class Reconciler:
             if client is None:
                 continue
             for c in client.containers.list(
-                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}
+                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}, ignore_removed=True
             ):
                 found[int(c.labels[L.REPLICA])] = c
         return found
@@ -340,10 +348,11 @@ class Reconciler:
         if any(p.node not in clients for p in placements):
             return
         containers = self._containers(row, clients)
-        for replica, c in list(containers.items()):
-            if c.labels.get(L.ATTEMPT) != str(row.restarts):
-                remove_container(c, 0)
-                del containers[replica]
+        stale = [c for c in containers.values() if c.labels.get(L.ATTEMPT) != str(row.restarts)]
+        for c in stale:
+            self.retirer.retire(c, row.grace_seconds)
+        if stale:
+            return
         failed = [
             (r, c.attrs["State"]["ExitCode"])
             for r, c in containers.items()
@@ -417,8 +426,6 @@ class Reconciler:
             "disappeared" if code is None else f"exited with code {code}"
         )
         if spec.restart_policy is RestartPolicy.ON_FAILURE and row.restarts < spec.backoff_limit:
-            for c in containers.values():
-                remove_container(c, row.grace_seconds)
             row.restarts += 1
             row.phase = CargoPhase.PLACED.value
             row.message = f"{what}; restarted the gang ({row.restarts} of {spec.backoff_limit})"
@@ -426,11 +433,19 @@ class Reconciler:
             s.commit()
             self._wake.set()
             return
-        for c in containers.values():
-            if c.status == "running":
-                c.stop(timeout=row.grace_seconds)
         limit = "" if spec.restart_policy is RestartPolicy.NEVER else " (backoff limit reached)"
-        self._finish(s, row, CargoPhase.FAILED, f"{what}{limit}")
+        reason = f"{what}{limit}"
+        if row.message.endswith(STOPPING):
+            reason = row.message.removesuffix(STOPPING)
+        running = [c for c in containers.values() if c.status == "running"]
+        if running:
+            for c in running:
+                self.retirer.retire(c, row.grace_seconds, remove=False)
+            row.message = reason + STOPPING
+            s.add(row)
+            s.commit()
+            return
+        self._finish(s, row, CargoPhase.FAILED, reason)
 
     def _finish(self, s: Session, row: CargoRow, phase: CargoPhase, message: str) -> None:
         self.engine.release_cargo(row.key)
@@ -445,8 +460,8 @@ class Reconciler:
     ) -> None:
         if any(p.node not in clients for p in row.placements()) and row.phase in ACTIVE:
             return
-        for c in self._containers(row, clients).values():
-            remove_container(c, row.grace_seconds)
+        if self._retire_all(row, clients):
+            return
         if row.phase in ACTIVE:
             self.engine.release_cargo(row.key)
         s.delete(row)
@@ -459,6 +474,13 @@ class Reconciler:
             row.cargo_spec().gpus,
             "cargo deleted",
         )
+
+    def _retire_all(self, row: CargoRow, clients: dict[str, docker.DockerClient]) -> bool:
+        """Hand the cargo's containers to the retirer; whether any is still there."""
+        left = self._containers(row, clients)
+        for c in left.values():
+            self.retirer.retire(c, row.grace_seconds)
+        return bool(left)
 
     # hosts leaving
 
@@ -473,9 +495,11 @@ class Reconciler:
             on_host = cargos_on(s, host.name)
             if on_host and not host.preempt:
                 continue
+            waiting = False
             for row in on_host:
-                for c in self._containers(row, clients).values():
-                    remove_container(c, row.grace_seconds)
+                if self._retire_all(row, clients):
+                    waiting = True
+                    continue
                 self.engine.release_cargo(row.key)
                 if row.cargo_spec().restart_policy is RestartPolicy.ON_FAILURE:
                     row.phase, row.placement = CargoPhase.PENDING.value, "[]"
@@ -484,9 +508,12 @@ class Reconciler:
                 else:
                     self._finish(s, row, CargoPhase.FAILED, f"host {host.name} drained")
             client = clients.get(host.name)
+            leftovers = managed_containers(client) if client is not None else []
+            for c in leftovers:
+                self.retirer.retire(c, 0)
+            if waiting or leftovers:
+                continue
             if client is not None:
-                for c in managed_containers(client):
-                    remove_container(c, 0)
                 for net in managed_networks(client):
                     net.remove()
             for mc in store.miniclusters(s):
@@ -503,7 +530,7 @@ class Reconciler:
         for client in clients.values():
             for c in managed_containers(client):
                 if c.labels.get(L.CARGO_UID) not in cargo_uids:
-                    remove_container(c, 0)
+                    self.retirer.retire(c, 0)
             for net in managed_networks(client):
                 if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:
                     try:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Server
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.api.conftest import ADMIN, ROOT, Server
 
 PROBLEM = "application/problem+json"
 
@@ -56,7 +61,7 @@ def test_backend_down_is_503_saying_why(server: Server) -> None:
     assert ready.status_code == 503 and "kubeconfig" in ready.json()["detail"].lower()
 
 
-def test_hosts_in_kube_mode_say_to_label_nodes(server: Server) -> None:
+def test_hosts_in_kube_mode_say_to_label_nodes(server: Server, tmp_path: Path) -> None:
     with server.client() as admin:
         added = admin.post("/v1/hosts", json={"name": "gpu-02", "dockerHost": "tcp://x:2376"})
         listed = admin.get("/v1/hosts")
@@ -65,3 +70,22 @@ def test_hosts_in_kube_mode_say_to_label_nodes(server: Server) -> None:
         assert r.json()["detail"] == (
             "hosts are managed by Kubernetes in kube mode; label nodes instead"
         )
+        assert r.json()["type"] == "https://crane.dev/problems/hosts-managed-by-kubernetes"
+    cli = subprocess.run(
+        [sys.executable, "-m", "crane", "node", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CRANE_")},
+            "PYTHONPATH": str(ROOT),
+            "CRANE_CONFIG_DIR": str(tmp_path),
+            "CRANE_API_URL": server.url,
+            "CRANE_TOKEN": ADMIN,
+        },
+    )
+    assert cli.returncode == 1
+    assert cli.stderr == (
+        "error: conflict: hosts are managed by Kubernetes in kube mode; label nodes instead\n"
+    )

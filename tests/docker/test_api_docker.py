@@ -191,6 +191,54 @@ def test_tenants_and_minicluster_tokens_see_only_their_own(
             assert api.delete(f"/v1/miniclusters/{name}").status_code == 204
 
 
+def test_api_answers_while_a_container_ignoring_sigterm_is_stopped(
+    admin: httpx.Client, host_specs: list[HostSpec]
+) -> None:
+    stubborn = ["sh", "-c", "trap '' TERM; sleep 300"]
+    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": stubborn}]}}
+    _mc(admin, "stubborn", "H100", 0, 8)
+    _mc(admin, "other", "H100", 0, 8)
+    shape = {"gpusPerReplica": 2, "template": template}
+    grown = admin.post("/v1/miniclusters/stubborn:grow", json={"cargos": [shape], "wait": True})
+    assert grown.json()["result"] == "granted", grown.text
+    name = grown.json()["cargos"][0]["name"]
+
+    def held() -> set[tuple[str, int]]:
+        return {
+            (n["name"], g["id"])
+            for n in admin.get("/v1/nodes").json()["items"]
+            for g in n["gpus"]
+            if g.get("cargo") == name
+        }
+
+    def containers() -> int:
+        count = 0
+        for spec in host_specs[:2]:
+            with closing(docker.DockerClient(base_url=spec.url)) as client:
+                count += sum(c.labels[L.CARGO] == name for c in managed_containers(client))
+        return count
+
+    gpus = held()
+    try:
+        deleted = admin.delete(f"/v1/cargos/{name}", params={"gracePeriodSeconds": 10})
+        assert deleted.status_code == 204
+        time.sleep(1)
+        began = time.monotonic()
+        listed = admin.get("/v1/miniclusters")
+        listing = time.monotonic() - began
+        began = time.monotonic()
+        other = admin.post("/v1/miniclusters/other:grow", json={"cargos": [shape]})
+        growing = time.monotonic() - began
+        assert listed.status_code == 200 and other.json()["result"] == "granted", other.text
+        assert listing < 3 and growing < 3, (listing, growing)
+        assert containers() == 1 and held() == gpus, "GPUs released before the container left"
+        _until(lambda: containers() == 0, 30)
+        _until(lambda: held() == set(), 5)
+    finally:
+        for mc in ("stubborn", "other"):
+            admin.delete(f"/v1/miniclusters/{mc}")
+
+
 def test_explain_answers_in_numbers(admin: httpx.Client) -> None:
     _mc(admin, "too-big", "H100", 24, 24, topology={"level": "node", "mode": "Required"})
     _mc(admin, "fits", "H100", 0, 32)

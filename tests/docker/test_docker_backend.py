@@ -146,10 +146,13 @@ def test_deleting_a_minicluster_removes_its_containers_and_networks(
         s.add(row)
         s.commit()
     run(backend.delete_minicluster("t1", "gone"))
-    backend.reconciler.reconcile_once()
-    backend.reconciler.reconcile_once()
-    assert all(not cs for cs in _everywhere(clients).values())
-    assert not any(managed_networks(c) for c in clients.values())
+
+    def gone() -> bool:
+        backend.reconciler.reconcile_once()
+        containers = any(_everywhere(clients).values())
+        return not containers and not any(managed_networks(c) for c in clients.values())
+
+    _until(gone, 10)
     assert run(backend.list_miniclusters("t1")) == []
 
 

@@ -81,6 +81,14 @@ def test_every_error_is_one_line_with_a_remedy(exc: BaseException, code: int, re
     assert line.startswith("error: ")
 
 
+def test_a_specific_conflict_keeps_the_servers_remedy_alone() -> None:
+    detail = "hosts are managed by Kubernetes in kube mode; label nodes instead"
+    kind = "https://crane.dev/problems/hosts-managed-by-kubernetes"
+    assert describe(_problem(409, type=kind, detail=detail)).line() == f"error: conflict: {detail}"
+    generic = describe(_problem(409, type="https://crane.dev/problems/conflict")).line()
+    assert generic.endswith("; pick another name, or fetch the object again and retry")
+
+
 def test_problem_json_is_kept_on_the_exception() -> None:
     exc = _problem(422, errors=[{"loc": ["body", "spec", "gpus", "min"], "msg": "too big"}])
     assert exc.problem is not None and exc.problem.detail == "mc x: boom"

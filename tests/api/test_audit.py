@@ -1,0 +1,94 @@
+"""The audit row of a mutating call is committed before its answer reaches the client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.types import Message
+
+from crane.api import problems
+from crane.api.audit import AuditMiddleware
+from crane.api.db import make_engine, migrate
+from crane.api.errors import Conflict
+
+
+def _app(database_url: str) -> FastAPI:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/v1/things", status_code=201)
+    async def create() -> dict[str, str]:
+        return {"name": "a"}
+
+    @app.post("/v1/taken")
+    async def taken() -> None:
+        raise Conflict("thing a exists: pick another name")
+
+    @app.post("/v1/bug")
+    async def bug() -> None:
+        raise RuntimeError("boom")
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    app.add_middleware(AuditMiddleware, engine=engine)
+    app.state.engine = engine
+    return app
+
+
+async def _call(app: FastAPI, path: str) -> tuple[int, list[tuple[object, ...]]]:
+    """POST ``path``; the status and the audit rows as they were when the answer started."""
+    seen: list[tuple[int, list[tuple[object, ...]]]] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            with app.state.engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT action, target, status, detail FROM audit_log")
+                ).all()
+            seen.append((message["status"], [tuple(r) for r in rows]))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    try:
+        await app(scope, receive, send)
+    except RuntimeError:
+        assert path == "/v1/bug"
+    return seen[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "detail"),
+    [
+        ("/v1/things", 201, ""),
+        ("/v1/taken", 409, "thing a exists: pick another name"),
+        ("/v1/bug", 500, ""),
+    ],
+)
+def test_audit_row_is_committed_before_the_answer(
+    database_url: str, path: str, status: int, detail: str
+) -> None:
+    app = _app(database_url)
+    try:
+        answered, rows = asyncio.run(_call(app, path))
+    finally:
+        app.state.engine.dispose()
+    assert answered == status
+    assert rows == [("POST", path, status, detail)]
