@@ -407,6 +407,9 @@ def test_deleting_minicluster_removes_cargos_pods_services(
         + cargo_yaml("g2", "gone", 1, 8),
     )
     wait(lambda: running(crane_pods(core_v1, namespace), 3), "3 pods Running", operator)
+    for plural, name in (("miniclusters", "gone"), ("cargos", "g1"), ("cargos", "g2")):
+        obj = get(custom, plural, namespace, name) or {}
+        assert obj["metadata"].get("finalizers") == ["crane.io/finalizer"], obj["metadata"]
     kube_cluster.kubectl("delete", "mc/gone", "-n", namespace, "--wait=true", "--timeout=60s")
     wait(lambda: not crane_pods(core_v1, namespace), "pods gone", operator)
     wait(
