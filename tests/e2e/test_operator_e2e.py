@@ -40,9 +40,7 @@ class OperatorProcess:
         self.env = {**env, "PYTHONPATH": str(REPO)}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.metrics_port = s.getsockname()[1]
+        self.metrics_port, self.health_port = _free_port(), _free_port()
 
     def start(self) -> None:
         out = self.log.open("ab")
@@ -60,6 +58,8 @@ class OperatorProcess:
                 "5",
                 "--metrics-port",
                 str(self.metrics_port),
+                "--liveness",
+                f"http://127.0.0.1:{self.health_port}/healthz",
             ],
             env=self.env,
             stdout=out,
@@ -85,11 +85,21 @@ class OperatorProcess:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def healthz(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as r:
+            return int(r.status)
+
     def metrics(self) -> str:
         with urllib.request.urlopen(
             f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
         ) as r:
             return str(r.read().decode())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +328,7 @@ def test_elastic_training_example_runs_gangs_on_h100_within_a_rack(
     assert "Running" in table and "llm-train-1" in table
     assert_no_gpu_double_booked(core_v1)
     assert 'crane_gpus_in_use{gpu_type="H100"}' in operator.metrics()
+    assert operator.healthz() == 200
     delete_all(custom, core_v1, namespace, operator)
 
 
