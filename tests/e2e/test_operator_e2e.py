@@ -689,3 +689,96 @@ def test_node_not_ready_moves_onfailure_cargo_and_fails_never_cargo(
 def _ready(core: client.CoreV1Api, name: str) -> bool:
     node = core.read_node_status(name)
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+# --- ResourceQuota on requests.nvidia.com/gpu at admission; lowering max ------------------------
+
+
+def test_gpu_quota_keeps_minicluster_queued_with_the_quota_named(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("quotal40s", "NVIDIA-L40S", racks=1, per_rack=3)
+    core_v1.create_namespaced_resource_quota(
+        namespace,
+        client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="gpus"),
+            spec=client.V1ResourceQuotaSpec(hard={"requests.nvidia.com/gpu": "8"}),
+        ),
+    )
+    apply(kube_cluster, namespace, mc_yaml("big", "L40S", 16, 16))
+    message = wait(
+        lambda: (
+            (get(custom, "miniclusters", namespace, "big") or {}).get("status", {}).get("message")
+        ),
+        "big queued with a message",
+        operator,
+    )
+    big = get(custom, "miniclusters", namespace, "big")
+    assert cond(big, "Admitted")["status"] == "False"
+    assert "quota" in message and "8" in message, message
+    core_v1.patch_namespaced_resource_quota(
+        "gpus", namespace, {"spec": {"hard": {"requests.nvidia.com/gpu": "16"}}}
+    )
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "big"), "Admitted").get("status") == "True"
+        ),
+        "big admitted once the quota allows 16",
+        operator,
+    )
+    delete_all(custom, core_v1, namespace, operator)
+
+
+def test_lowering_max_preempts_borrowed_cargos(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("maxa40", "NVIDIA-A40", racks=1, per_rack=3)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("elastic", "A40", 8, 24)
+        + "---\n"
+        + cargo_yaml("own", "elastic", 1, 8)
+        + "---\n"
+        + cargo_yaml("extra1", "elastic", 1, 8)
+        + "---\n"
+        + cargo_yaml("extra2", "elastic", 1, 8),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 3), "3 cargos Running", operator)
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "miniclusters", "elastic", {"spec": {"gpus": {"max": 8}}}
+    )
+
+    def preempted() -> list[str]:
+        return [
+            name
+            for name in ("own", "extra1", "extra2")
+            if cond(get(custom, "cargos", namespace, name), "Preempted").get("status") == "True"
+        ]
+
+    victims = wait(lambda: len(preempted()) == 2 and preempted(), "2 cargos preempted", operator)
+    (survivor,) = {"own", "extra1", "extra2"} - set(victims)
+    notice = cond(get(custom, "cargos", namespace, victims[0]), "Preempted")
+    assert "max of 8" in notice["message"], notice
+    wait(
+        lambda: (
+            len([p for p in crane_pods(core_v1, namespace) if p.status.phase == "Running"]) == 1
+        ),
+        "one cargo left running",
+        operator,
+    )
+    alive = [p for p in crane_pods(core_v1, namespace) if p.status.phase == "Running"]
+    assert [p.metadata.labels["crane.io/cargo"] for p in alive] == [survivor]
+    mc = get(custom, "miniclusters", namespace, "elastic") or {}
+    assert mc["status"]["inUseGpus"] <= 8
+    delete_all(custom, core_v1, namespace, operator)
