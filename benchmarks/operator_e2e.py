@@ -96,8 +96,13 @@ def cargo(name: str, mc: str, replicas: int, gpus: int) -> dict[str, Any]:
 
 
 def running_pods(core: client.CoreV1Api, selector: str) -> int:
-    pods = core.list_namespaced_pod(NS, label_selector=selector).items
-    return sum(1 for p in pods if p.status.phase == "Running")
+    """Running pods, from the API server's watch cache (resourceVersion 0), decoded as plain JSON:
+    a lighter load on the control plane the benchmark measures than full listings."""
+    resp = core.list_namespaced_pod(
+        NS, label_selector=selector, resource_version="0", _preload_content=False
+    )
+    pods = json.loads(resp.data)["items"]
+    return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
 
 
 def wait_running(core: client.CoreV1Api, selector: str, count: int, timeout: float) -> float:
@@ -105,7 +110,7 @@ def wait_running(core: client.CoreV1Api, selector: str, count: int, timeout: flo
     while running_pods(core, selector) < count:
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"{selector}: fewer than {count} pods Running after {timeout}s")
-        time.sleep(0.2)
+        time.sleep(0.5)
     return time.monotonic()
 
 
@@ -219,9 +224,12 @@ def main() -> int:
             )
         )
     finally:
+        # The operator removes its finalizers from the deleted cargos: delete before stopping it.
+        subprocess.run(
+            ["kubectl", "delete", "namespace", NS, "--timeout=300s"], capture_output=True
+        )
         proc.terminate()
         proc.wait(timeout=30)
-        subprocess.run(["kubectl", "delete", "namespace", NS, "--wait=false"], capture_output=True)
     return 0
 
 

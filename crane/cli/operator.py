@@ -31,6 +31,10 @@ def operator(
     metrics_port: int = typer.Option(
         0, min=0, max=65535, help="Port of the Prometheus /metrics endpoint (0: off)."
     ),
+    liveness: str = typer.Option(
+        None,
+        help="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz (unset: off).",
+    ),
     topology_key: list[str] = typer.Option(
         [],
         help="Override a level's node label, ALIAS=LABEL (repeatable), "
@@ -73,4 +77,13 @@ def operator(
         metrics_port=metrics_port,
         topology=levels,
     )
-    kopf.run(clusterwide=True, standalone=True, memo=kopf.Memo(operator=Operator(config)))
+    if liveness and not liveness.startswith("http://"):
+        raise typer.BadParameter(
+            f"{liveness!r}: give a URL such as http://0.0.0.0:8080/healthz", param_hint="--liveness"
+        )
+    kopf.run(
+        clusterwide=True,
+        standalone=True,
+        liveness_endpoint=liveness or None,
+        memo=kopf.Memo(operator=Operator(config)),
+    )

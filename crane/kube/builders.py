@@ -11,6 +11,7 @@ from crane.kube.names import (
     CARGO_KIND,
     CARGO_LABEL,
     DEFAULT_MASTER_PORT,
+    FINALIZER,
     GPU_IDS_ANNOTATION,
     MASTER_PORT_ANNOTATION,
     MINICLUSTER_KIND,
@@ -190,6 +191,7 @@ def build_template_cargo(
             "namespace": mc_meta["namespace"],
             "labels": {MINICLUSTER_LABEL: name, TEMPLATE_INDEX_LABEL: str(index)},
             "ownerReferences": [owner_reference(MINICLUSTER_KIND, mc_meta)],
+            "finalizers": [FINALIZER],
         },
         "spec": spec,
     }

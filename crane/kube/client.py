@@ -10,7 +10,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from crane.kube.names import CARGOS, GROUP, VERSION
+from crane.kube.names import CARGOS, FINALIZER, GROUP, VERSION
 
 
 def load_config(kubeconfig: str | None = None, pool_size: int = 32) -> client.ApiClient:
@@ -127,7 +127,8 @@ class KubeClient:
 
     def patch_metadata(
         self, plural: str, namespace: str, name: str, metadata: Mapping[str, Any]
-    ) -> None:
+    ) -> bool:
+        """Merge-patch ``metadata``; False when the object is gone."""
         try:
             self.custom.patch_namespaced_custom_object(
                 GROUP,
@@ -136,6 +137,31 @@ class KubeClient:
                 plural,
                 name,
                 {"metadata": metadata},
+                _preload_content=False,
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+            return False
+        return True
+
+    def remove_finalizer(self, plural: str, namespace: str, name: str, index: int) -> None:
+        """Remove ``FINALIZER`` at ``index`` of ``metadata.finalizers``, if it is still there."""
+        path = f"/metadata/finalizers/{index}"
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                cast(
+                    Any,
+                    [
+                        {"op": "test", "path": path, "value": FINALIZER},
+                        {"op": "remove", "path": path},
+                    ],
+                ),
+                _content_type="application/json-patch+json",
                 _preload_content=False,
             )
         except ApiException as err:

@@ -1,73 +1,105 @@
-"""Writes a :class:`Plan` to the API server, in order, with calls running in parallel threads."""
+"""Writes a :class:`Plan` to the API server: independent calls concurrently, dependent in order.
+
+Per object: its metadata patch, then its status, then (for a cargo whose status was written)
+its Service and pods. Chains of different objects, deletions and other writes run side by
+side, at most ``in_flight`` calls at a time (blocking client calls in a thread pool). Events
+are posted in the background: the next pass does not wait for them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from crane.kube.client import KubeClient
+from crane.kube.names import CARGOS, key_of
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Plan
+from crane.operator.plan import ObjectRef, Plan
 
 log = logging.getLogger(__name__)
 COMPONENT = "crane-operator"
 
 
 class Actuator:
-    def __init__(self, client: KubeClient, metrics: Metrics, workers: int = 16) -> None:
+    def __init__(self, client: KubeClient, metrics: Metrics, in_flight: int = 32) -> None:
         self.client = client
         self.metrics = metrics
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crane-write")
+        self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="crane-write")
+        self._background: set[asyncio.Future[Any]] = set()
 
-    async def _all(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:
-        loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self.pool, _logged(call)) for call in calls]
-        return list(await asyncio.gather(*futures))
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """One API call in the pool; None (logged) when it failed."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, _logged(fn, *args))
 
     async def apply(self, plan: Plan) -> None:
-        """Statuses first; pods only for cargos whose placement was written; then the rest."""
         c = self.client
-        written = await self._all(
-            [
-                partial(c.patch_status, w.plural, w.namespace, w.name, w.status)
-                for w in plan.statuses
-            ]
-        )
-        failed = {
-            w.cargo_key for w, ok in zip(plan.statuses, written, strict=True) if ok is not True
-        }
-        await self._all(
-            [partial(c.patch_metadata, *m) for m in plan.metadata]
-            + [partial(c.create_cargo, b) for b in plan.cargo_creates]
-            + [partial(c.delete_cargo, *d) for d in plan.cargo_deletes]
-            + [partial(c.create_service, s) for s in plan.services]
-        )
-        pods = [pod for key, pod in plan.pods if key not in failed]
-        created = await self._all([partial(c.create_pod, p) for p in pods])
-        self.metrics.pods_created.inc(sum(1 for ok in created if ok))
-        await self._all(
-            [partial(c.delete_pod, *d) for d in plan.pod_deletes]
-            + [partial(c.patch_pod_annotations, *a) for a in plan.pod_annotations]
-            + [
-                partial(c.post_event, e.involved, e.type, e.reason, e.message, COMPONENT)
-                for e in plan.events
-            ]
-        )
+        pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for key, pod in plan.pods:
+            pods[key].append(pod)
+        services = dict(plan.services)
+
+        async def realise(key: str) -> None:
+            calls = [self._call(c.create_pod, p) for p in pods.pop(key, [])]
+            if key in services:
+                calls.append(self._call(c.create_service, services.pop(key)))
+            created = await asyncio.gather(*calls)
+            self.metrics.pods_created.inc(sum(1 for ok in created if ok is True))
+
+        async def chain(ref: ObjectRef) -> None:
+            plural, namespace, name = ref
+            if ref in plan.metadata:
+                await self._call(c.patch_metadata, *ref, plan.metadata[ref])
+            write = plan.status_writes.get(ref)
+            if write is not None:
+                ok = await self._call(c.patch_status, *ref, write.status)
+                if ok is not True and plural == CARGOS:
+                    key = key_of(namespace, name)
+                    pods.pop(key, None)
+                    services.pop(key, None)
+                    return
+            if plural == CARGOS:
+                await realise(key_of(namespace, name))
+
+        refs = [*plan.metadata, *(r for r in plan.status_writes if r not in plan.metadata)]
+        chained = {key_of(ns, name) for plural, ns, name in refs if plural == CARGOS}
+        rest: list[Awaitable[Any]] = [
+            *(realise(k) for k in {*pods, *services} if k not in chained),
+            *(self._call(c.create_cargo, b) for b in plan.cargo_creates),
+            *(self._call(c.delete_cargo, *d) for d in plan.cargo_deletes),
+            *(self._call(c.delete_pod, *d) for d in plan.pod_deletes),
+            *(self._call(c.patch_pod_annotations, *a) for a in plan.pod_annotations),
+            *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
+        ]
+        await asyncio.gather(*(chain(r) for r in refs), *rest)
+        if plan.events:
+            self._post_events(plan)
+
+    def _post_events(self, plan: Plan) -> None:
+        c = self.client
+        calls = [
+            self._call(c.post_event, e.involved, e.type, e.reason, e.message, COMPONENT)
+            for e in plan.events
+        ]
+        task = asyncio.gather(*calls)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def close(self) -> None:
+        for task in self._background:
+            task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _logged(call: Callable[[], Any]) -> Callable[[], Any]:
+def _logged(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     def run() -> Any:
         try:
-            return call()
+            return fn(*args)
         except ApiException as err:
             log.warning("API call failed: %s %s", err.status, (err.body or "")[:300])
         except Exception:

@@ -41,6 +41,7 @@ from crane.model.specs import (
     RestartPolicy,
 )
 from crane.operator.cache import ClusterCache, PodView
+from crane.operator.finalizer import finalize, hold
 from crane.operator.plan import Plan, StatusWrite
 from crane.operator.state import LoopState
 from crane.placement import Engine
@@ -84,9 +85,7 @@ class CargoLifecycle:
         if resources.same_status(before, wire):
             return False
         self.state.written[meta["uid"]] = wire
-        self.plan.statuses.append(
-            StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key)
-        )
+        self.plan.status(StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key))
         return True
 
     def _event(
@@ -142,7 +141,7 @@ class CargoLifecycle:
         ]
         if not pods:
             return
-        self.plan.services.append(build_service(meta, spec))
+        self.plan.services.append((key, build_service(meta, spec)))
         for p in pods:
             self.plan.pods.append((key, build_pod(meta, spec, p)))
 
@@ -155,8 +154,10 @@ class CargoLifecycle:
         gen = meta.get("generation")
         status = self._status(body)
         if meta.get("deletionTimestamp"):
-            self._drain(key, release_when="no-gpu")
+            if self._drain(key, release_when="no-pods"):
+                finalize(self.plan, self.state, CARGOS, meta)
             return
+        hold(self.plan, CARGOS, meta)
         try:
             spec = resources.parse_cargo_spec(body)
             validate_template(spec)
@@ -208,8 +209,8 @@ class CargoLifecycle:
             "blockOwnerDeletion": True,
         }
         meta["ownerReferences"] = [*owners, ref]
-        self.plan.metadata.append(
-            (CARGOS, meta["namespace"], meta["name"], {"ownerReferences": meta["ownerReferences"]})
+        self.plan.patch_metadata(
+            (CARGOS, meta["namespace"], meta["name"]), {"ownerReferences": meta["ownerReferences"]}
         )
 
     def _drain(self, key: str, release_when: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from crane.model.conditions import find_condition, set_condition
 from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.cargo_lifecycle import CargoLifecycle
+from crane.operator.finalizer import finalize, hold
 from crane.operator.plan import Plan, StatusWrite
 from crane.operator.state import LoopState
 from crane.placement import Engine
@@ -59,6 +61,7 @@ class Decider:
             lifecycle.reconcile(key, body, specs.get(self._mc_key(body)))
         lifecycle.drain_deleted()
         self._remove_gone_miniclusters(cache)
+        self._finalize_miniclusters(cache, plan)
         for key, (body, spec) in specs.items():
             self._minicluster_status(key, body, spec, decisions.get(key), cache, plan, lifecycle)
         self._orphans(cache, pods, plan)
@@ -73,6 +76,9 @@ class Decider:
             del self.state.written[uid]
         for uid in [u for u in self.state.attempts if u not in live]:
             del self.state.attempts[uid]
+        for key in [k for k in self.state.requested if ":" in k]:
+            if key.split(":")[1] not in live:
+                del self.state.requested[key]
 
     # --- restore and nodes -------------------------------------------------------------------
 
@@ -190,6 +196,7 @@ class Decider:
         for key, body in cache.miniclusters.items():
             if body["metadata"].get("deletionTimestamp"):
                 continue
+            hold(plan, MINICLUSTERS, body["metadata"])
             try:
                 spec = resources.parse_minicluster_spec(body)
             except ValidationError as err:
@@ -226,6 +233,22 @@ class Decider:
             del self.state.miniclusters[key]
             self.state.bump()
 
+    def _finalize_miniclusters(self, cache: ClusterCache, plan: Plan) -> None:
+        """Deleted MiniClusters: delete their cargos; once those are gone, let them go."""
+        now = time.monotonic()
+        for key, body in cache.miniclusters.items():
+            meta = body["metadata"]
+            if not meta.get("deletionTimestamp"):
+                continue
+            mine = [b["metadata"] for b in cache.cargos.values() if self._mc_key(b) == key]
+            for cargo in mine:
+                if not cargo.get("deletionTimestamp") and self.state.may_request(
+                    f"delete:{cargo['uid']}", now
+                ):
+                    plan.cargo_deletes.append((cargo["namespace"], cargo["name"]))
+            if not mine and key not in self.state.miniclusters:
+                finalize(plan, self.state, MINICLUSTERS, meta)
+
     def _by_priority(
         self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]
     ) -> list[tuple[str, dict[str, Any]]]:
@@ -255,7 +278,7 @@ class Decider:
         if resources.same_status(before, wire):
             return
         self.state.written[meta["uid"]] = wire
-        plan.statuses.append(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire))
+        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire))
         if event is not None:
             reason, message, warning = event
             plan.event(_ref(body, MINICLUSTER_KIND), reason, message, warning)
@@ -374,14 +397,23 @@ class Decider:
             return
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        existing = {
-            int(b["metadata"]["labels"][TEMPLATE_INDEX_LABEL])
-            for k, b in cache.cargos.items()
-            if self._mc_key(b) == key
-            and (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "").isdigit()
-        }
-        missing = [i for i in range(spec.replicas) if i not in existing]
-        extra = sorted((i for i in existing if i >= spec.replicas), reverse=True)
+        existing: dict[int, bool] = {}  # index -> being deleted
+        for b in cache.cargos.values():
+            index = (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "")
+            if self._mc_key(b) == key and index.isdigit():
+                existing[int(index)] = bool(b["metadata"].get("deletionTimestamp"))
+        now = time.monotonic()
+        for i in existing:
+            self.state.requested.pop(f"create:{meta['uid']}:{i}", None)
+        missing = [
+            i
+            for i in range(spec.replicas)
+            if i not in existing and self.state.may_request(f"create:{meta['uid']}:{i}", now)
+        ]
+        extra = sorted(
+            (i for i, deleting in existing.items() if i >= spec.replicas and not deleting),
+            reverse=True,
+        )
         for i in missing:
             plan.cargo_creates.append(build_template_cargo(meta, spec.template, i))
         for i in extra:

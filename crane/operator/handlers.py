@@ -7,19 +7,34 @@ from typing import Any
 
 import kopf
 
-from crane.kube.names import FINALIZER, GROUP, PREFIX, VERSION
+from crane.kube.names import GROUP, KOPF_FINALIZER, PREFIX, VERSION
 from crane.operator.runtime import Operator
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: it serves change handlers, and Crane has only watch handlers.
+
+    kopf's default deep-copies every event's body to build one (a third of the operator's CPU
+    with 1,000 pods starting).
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """All kopf settings, in one place; then the operator's own start (cache priming, loop)."""
     prefix = PREFIX.rstrip("/")
-    settings.persistence.finalizer = FINALIZER
+    settings.persistence.finalizer = KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=prefix, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.scanning.disabled = True
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300

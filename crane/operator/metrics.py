@@ -46,8 +46,9 @@ class Metrics:
     def observe_gpus(self, slots: list[GpuSlot], products: dict[str, str], queued: int) -> None:
         """Set the GPU gauges from the engine's GPU map; ``products`` maps node -> GPU product."""
         counts: dict[str, list[int]] = {}
+        types = {p: family_of(p) or p or "unknown" for p in set(products.values())}
         for slot in slots:
-            gpu_type = family_of(products.get(slot.node, "")) or products.get(slot.node, "unknown")
+            gpu_type = types.get(products.get(slot.node, ""), "unknown")
             row = counts.setdefault(gpu_type, [0, 0, 0, 0])
             row[0] += 1
             row[1] += slot.reserved_for is not None

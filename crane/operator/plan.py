@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+ObjectRef = tuple[str, str, str]
+"""(plural, namespace, name) of a MiniCluster or Cargo."""
+
 
 @dataclass(frozen=True)
 class StatusWrite:
@@ -26,18 +29,37 @@ class Event:
 
 @dataclass
 class Plan:
-    """Writes of one pass. Statuses (placements) first, then what they allow, then deletions."""
+    """Writes of one pass: per object one metadata patch and one status write, at most.
 
-    statuses: list[StatusWrite] = field(default_factory=list)
-    metadata: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    The actuator writes an object's metadata, then its status (a cargo's placement), then that
+    cargo's pods; everything else goes out concurrently, events last.
+    """
+
+    status_writes: dict[ObjectRef, StatusWrite] = field(default_factory=dict)
+    metadata: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
+    """Merge patches of ``metadata`` (ownerReferences, finalizers)."""
+    finalizer_removals: list[tuple[str, str, str, int]] = field(default_factory=list)
+    """(plural, namespace, name, index of Crane's finalizer in ``metadata.finalizers``)."""
     cargo_creates: list[dict[str, Any]] = field(default_factory=list)
     cargo_deletes: list[tuple[str, str]] = field(default_factory=list)
-    services: list[dict[str, Any]] = field(default_factory=list)
+    services: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(cargo key, headless Service) pairs."""
     pods: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(cargo key, pod) pairs."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+    @property
+    def statuses(self) -> list[StatusWrite]:
+        return list(self.status_writes.values())
+
+    def status(self, write: StatusWrite) -> None:
+        """Write ``status`` once this pass; a later write of the same object replaces it."""
+        self.status_writes[(write.plural, write.namespace, write.name)] = write
+
+    def patch_metadata(self, ref: ObjectRef, metadata: dict[str, Any]) -> None:
+        self.metadata.setdefault(ref, {}).update(metadata)
 
     def event(
         self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
@@ -47,8 +69,9 @@ class Plan:
     def empty(self) -> bool:
         return not any(
             (
-                self.statuses,
+                self.status_writes,
                 self.metadata,
+                self.finalizer_removals,
                 self.cargo_creates,
                 self.cargo_deletes,
                 self.services,

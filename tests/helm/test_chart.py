@@ -104,9 +104,10 @@ def test_operator_deployment(default: list[dict[str, Any]]) -> None:
     assert c["image"] == "crane:0.1.0"
     assert c["args"][0] == "operator"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
-    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 9090}
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 9090, "health": 8080}
     assert flags(dep)["metrics-port"] == "9090"
+    assert flags(dep)["liveness"] == "http://0.0.0.0:8080/healthz"
     assert flags(dep)["lease-namespace"] == "$(POD_NAMESPACE)"
     assert flags(dep)["lease-name"] == "crane-operator"
     pod = dep["spec"]["template"]["spec"]
@@ -242,6 +243,7 @@ def test_operator_args_are_accepted_by_crane_operator(helm: Helm) -> None:
     assert params["lease_seconds"] == 20
     assert params["node_grace"] == 60
     assert params["metrics_port"] == 9090
+    assert params["liveness"] == "http://0.0.0.0:8080/healthz"
     assert params["verbose"] is True
     from crane.model.topology import TopologyLevels
 
@@ -311,6 +313,7 @@ BAD_VALUES = [
     ("api.database.url=mysql://x", "/api/database/url"),
     ("api.replicas=0", "/api/replicas"),
     ("operator.metricsPort=70000", "/operator/metricsPort"),
+    ("operator.healthPort=0", "/operator/healthPort"),
     ("api.logLevel=loud", "/api/logLevel"),
     ("operator.leaseSeconds=0", "/operator/leaseSeconds"),
     ("operator.extraArgs[0]=operator", "/operator/extraArgs/0"),

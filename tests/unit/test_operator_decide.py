@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crane.kube.names import CARGOS
+from crane.kube.names import CARGOS, FINALIZER, MINICLUSTERS
 from crane.operator.cache import ClusterCache
 from crane.operator.decide import Decider
 from crane.operator.plan import Plan
@@ -253,3 +253,44 @@ def test_node_lost_fails_never_cargo_and_moves_onfailure_cargo() -> None:
     settle(decider, cache, 2)
     moved = cache.cargos["t/resilient"]["status"]
     assert moved["restarts"] == 1 and moved["placement"][0]["node"] == "n1"
+
+
+def test_finalizer_held_until_deleted_cargo_pods_are_gone() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 8, 8)),
+        ("cargos", cargo("job", "mc", 1, 8)),
+    )
+    decider = Decider(Engine())
+    first = decider.decide(cache)
+    assert first.metadata[(CARGOS, "t", "job")]["finalizers"] == [FINALIZER]
+    assert first.metadata[(MINICLUSTERS, "t", "mc")]["finalizers"] == [FINALIZER]
+    apply_statuses(cache, first)
+    ((_, pod),) = first.pods
+    pod["status"] = {"phase": "Running"}
+    cache.apply("pods", "ADDED", pod)
+    cache.cargos["t/job"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    draining = decider.decide(cache)
+    assert draining.pod_deletes == [("t", "job-0", None)]
+    assert not draining.finalizer_removals, "finalizer removed while the pod still runs"
+    assert decider.engine.usage("t/mc").in_use_gpus == 8
+    cache.apply("pods", "DELETED", pod)
+    done = decider.decide(cache)
+    assert done.finalizer_removals == [(CARGOS, "t", "job", 0)]
+    assert decider.engine.usage("t/mc").in_use_gpus == 0
+
+
+def test_deleted_minicluster_deletes_its_cargos_then_lets_go() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 8, 8)),
+        ("cargos", cargo("job", "mc", 1, 8)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache, passes=1)
+    cache.miniclusters["t/mc"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    plan = decider.decide(cache)
+    assert plan.cargo_deletes == [("t", "job")] and not plan.finalizer_removals
+    del cache.cargos["t/job"]
+    plan = decider.decide(cache)
+    assert plan.finalizer_removals == [(MINICLUSTERS, "t", "mc", 0)]

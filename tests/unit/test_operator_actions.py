@@ -1,0 +1,77 @@
+"""The actuator against a recording fake client: a cargo's metadata, then its status, then its
+pods; no pods when the status write failed; one status write per object per pass."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from crane.kube.names import CARGOS, MINICLUSTERS
+from crane.operator.actions import Actuator
+from crane.operator.metrics import Metrics
+from crane.operator.plan import Plan, StatusWrite
+
+
+class FakeClient:
+    def __init__(self, gone: set[str]) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.gone = gone
+        self.lock = threading.Lock()
+
+    def _record(self, what: str, name: str) -> None:
+        with self.lock:
+            self.calls.append((what, name))
+
+    def patch_metadata(self, plural: str, ns: str, name: str, meta: Any) -> bool:
+        self._record("metadata", name)
+        return name not in self.gone
+
+    def patch_status(self, plural: str, ns: str, name: str, status: Any) -> bool:
+        self._record("status", name)
+        return name not in self.gone
+
+    def create_pod(self, body: dict[str, Any]) -> bool:
+        self._record("pod", body["metadata"]["name"])
+        return True
+
+    def create_service(self, body: dict[str, Any]) -> None:
+        self._record("service", body["metadata"]["name"])
+
+    def post_event(self, involved: Any, *args: Any) -> None:
+        self._record("event", involved["metadata"]["name"])
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "t"}}
+
+
+def test_metadata_then_status_then_pods_and_none_when_the_status_failed() -> None:
+    plan = Plan()
+    for cargo in ("a", "b"):
+        plan.patch_metadata((CARGOS, "t", cargo), {"finalizers": ["crane.io/finalizer"]})
+        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Pending"}, f"t/{cargo}"))
+        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Placed"}, f"t/{cargo}"))
+        plan.pods += [(f"t/{cargo}", pod(f"{cargo}-0")), (f"t/{cargo}", pod(f"{cargo}-1"))]
+        plan.services.append((f"t/{cargo}", pod(cargo)))
+    plan.status(StatusWrite(MINICLUSTERS, "t", "mc", {"cargos": 2}))
+    plan.event({"metadata": {"name": "a", "namespace": "t"}}, "Placed", "placed")
+    client = FakeClient(gone={"b"})
+    actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await actuator.apply(plan)
+        await asyncio.gather(*actuator._background)
+
+    asyncio.run(run())
+    actuator.close()
+    calls = client.calls
+    assert [c for c in calls if c == ("status", "a")] == [("status", "a")], "one write per pass"
+    assert (
+        calls.index(("metadata", "a")) < calls.index(("status", "a")) < calls.index(("pod", "a-0"))
+    )
+    assert {("pod", "a-0"), ("pod", "a-1"), ("service", "a"), ("status", "mc")} <= set(calls)
+    assert not [c for c in calls if c[0] in ("pod", "service") and c[1].startswith("b")], (
+        "no pods for a cargo whose placement was not written"
+    )
+    assert ("event", "a") in calls
