@@ -9,6 +9,11 @@ policy it prints the GPU allocation ratio when the GPU demand present first cros
 110%, 120% and 130% of capacity and its mean in between, the share of the GPU demand that
 failed (all jobs, and multi-node gangs alone) by 130%, and the decision latency (p50, p99,
 max, and max without garbage-collector pauses).
+
+A third replay measures topology: the churn stream again, but multi-node gangs only *prefer*
+a rack (nothing Required). It prints the share of multi-node gangs placed within one rack
+among those that one rack could hold when they came (judged on each policy's own state). The
+baselines, like kube-scheduler's default scoring, do not look at racks.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from __future__ import annotations
 import argparse
 import gc
 import heapq
+import itertools
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baselines import Fgd, FirstFit, Placer, Spread
 from benchmarks.workload import GPU_MIX, Job, Stream, cluster, replica_mix, stream
+from crane.model.gpu import gpu_type_matches
 from crane.model.inventory import NodeInventory
-from crane.model.topology import TopologyMode, TopologySpec
+from crane.model.topology import DEFAULT_LEVEL_KEYS, TopologyMode, TopologySpec
 from crane.placement import CargoRequest, Engine, MiniClusterRequest, Outcome
 
 CHECKPOINTS = (1.0, 1.1, 1.2, 1.3)
+RACK = DEFAULT_LEVEL_KEYS["rack"]
 
-Policy = tuple[Callable[[Job], Any], Callable[[Any], None]]
-"""place(job) -> a handle or None when it fails; release(handle)."""
+
+@dataclass(frozen=True)
+class Policy:
+    place: Callable[[Job], Any]
+    """A handle for the placed job, or None when it fails."""
+    release: Callable[[Any], None]
+    nodes: Callable[[Any], list[tuple[str, int]]]
+    """(node, GPUs) of each replica of a placed job."""
 
 
 def engine_policy(nodes: list[NodeInventory]) -> Policy:
@@ -51,19 +67,27 @@ def engine_policy(nodes: list[NodeInventory]) -> Policy:
         topology = TopologySpec()
         if job.level is not None:
             topology = TopologySpec(level=job.level, mode=TopologyMode.REQUIRED)
+        elif job.replicas > 1:
+            topology = TopologySpec(level="rack", mode=TopologyMode.PREFERRED)
         d = engine.place_cargo(CargoRequest(
             key=job.key, minicluster=f"bench/{job.gpu_type}", replicas=job.replicas,
             gpus_per_replica=job.gpus_per_replica, topology=topology))
         return job.key if d.outcome is Outcome.PLACED else None
 
-    return place, engine.release_cargo
+    def nodes_of(key: str) -> list[tuple[str, int]]:
+        return [(p.node, len(p.gpu_ids)) for p in engine.cargo_placements(key)]
+
+    return Policy(place, engine.release_cargo, nodes_of)
 
 
 def baseline_policy(placer: Placer) -> Policy:
     def place(job: Job) -> Any:
         return placer.place(job.gpu_type, job.replicas, job.gpus_per_replica, job.level)
 
-    return place, placer.release
+    def nodes_of(handle: Any) -> list[tuple[str, int]]:
+        return [(placer.nodes[i].name, gpus) for i, gpus in handle]
+
+    return Policy(place, placer.release, nodes_of)
 
 
 POLICIES: list[tuple[str, Callable[[list[NodeInventory]], Policy]]] = [
@@ -95,7 +119,7 @@ def replay(policy: Policy, capacity: int, s: Stream) -> list[str]:
     scheduler does; decisions are timed in CPU time (the machine may be shared), with and
     without the collector's pauses that fall inside them.
     """
-    place, release = policy
+    place, release = policy.place, policy.release
     gc.collect()
     gc.freeze()
     clock = GcClock()
@@ -139,6 +163,51 @@ def replay(policy: Policy, capacity: int, s: Stream) -> list[str]:
             f"{gang_failed / gang_arrived:.1%}", *(f"{v:.3f}" for v in ms)]
 
 
+class RackBook:
+    """Free GPUs per node and whole free nodes per (product, rack), fed by one policy's
+    placements: could one rack hold a gang of whole-node replicas?"""
+
+    def __init__(self, nodes: list[NodeInventory]) -> None:
+        self.capacity = {n.name: n.gpu_count for n in nodes}
+        self.free = dict(self.capacity)
+        self.rack_of = {n.name: (n.gpu_product, n.labels.get(RACK, "-")) for n in nodes}
+        self.whole = Counter(self.rack_of[n.name] for n in nodes)
+
+    def change(self, placed: list[tuple[str, int]], sign: int) -> None:
+        for node, gpus in placed:
+            was_whole = self.free[node] == self.capacity[node]
+            self.free[node] += sign * gpus
+            self.whole[self.rack_of[node]] += (self.free[node] == self.capacity[node]) - was_whole
+
+    def could_hold(self, job: Job) -> bool:
+        return any(count >= job.replicas for (product, _), count in self.whole.items()
+                   if gpu_type_matches(job.gpu_type, product))
+
+
+def locality(policy: Policy, nodes: list[NodeInventory], s: Stream) -> str:
+    """Share of multi-node gangs placed within one rack, of those one rack could hold."""
+    book = RackBook(nodes)
+    running: list[tuple[float, int, Any]] = []
+    order = itertools.count()
+    eligible = kept = 0
+    for job in s.jobs:
+        while running and running[0][0] <= job.arrival:
+            _, _, handle = heapq.heappop(running)
+            book.change(policy.nodes(handle), +1)
+            policy.release(handle)
+        could = job.replicas > 1 and book.could_hold(job)
+        handle = policy.place(job)
+        if handle is None:
+            continue
+        placed = policy.nodes(handle)
+        book.change(placed, -1)
+        heapq.heappush(running, (job.departure, next(order), handle))
+        if could:
+            eligible += 1
+            kept += len({book.rack_of[node] for node, _ in placed}) == 1
+    return f"{kept / eligible:.1%} ({kept}/{eligible})" if eligible else "n/a"
+
+
 HEADER = ["policy", *(f"@{c:.0%}" for c in CHECKPOINTS), "mean", "failed", "gang fail", "p50 ms",
           "p99 ms", "max ms", "max no GC"]
 
@@ -152,7 +221,10 @@ def main() -> None:
           "crosses N% of capacity;\nmean: its average over the arrivals from 100% to 130%; "
           "failed: share of the GPU demand dropped by 130%\n(gang fail: of multi-node gangs "
           "alone); decision latency in CPU ms; max no GC: without garbage-collector pauses")
-    for size in (1000,) if args.quick else (1000, 10000):
+    sizes = (1000,) if args.quick else (1000, 10000)
+    kept: dict[str, list[str]] = {policy: [] for policy, _ in POLICIES}
+    headings: list[str] = []
+    for size in sizes:
         nodes = cluster(size)
         capacity = sum(n.gpu_count for n in nodes)
         for departures in (False, True):
@@ -163,6 +235,15 @@ def main() -> None:
             for policy, make in POLICIES:
                 row = replay(make(nodes), capacity, s)
                 print(f"{policy:>9} " + " ".join(f"{c:>9}" for c in row))
+        preferring = replace(s, jobs=[replace(j, level=None) for j in s.jobs])
+        headings.append(f"{len(nodes)} nodes")
+        for policy, make in POLICIES:
+            kept[policy].append(locality(make(nodes), nodes, preferring))
+    print("\nmulti-node gangs within one rack, of those one rack could hold when they came "
+          "(churn; gangs prefer a rack)")
+    print(f"{'policy':>9} " + " ".join(f"{h:>22}" for h in headings))
+    for policy, cells in kept.items():
+        print(f"{policy:>9} " + " ".join(f"{c:>22}" for c in cells))
 
 
 if __name__ == "__main__":
