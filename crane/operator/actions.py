@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from crane.kube.client import KubeClient
 from crane.kube.names import CARGOS, key_of
 from crane.operator.metrics import Metrics
-from crane.operator.plan import ObjectRef, Plan
+from crane.operator.plan import Applied, ObjectRef, Plan
 
 log = logging.getLogger(__name__)
 COMPONENT = "crane-operator"
@@ -37,8 +37,11 @@ class Actuator:
         """One API call in the pool; None (logged) when it failed."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, _logged(fn, *args))
 
-    async def apply(self, plan: Plan) -> None:
+    async def apply(self, plan: Plan) -> Applied:
+        """Write ``plan``; report the status writes that failed and the pods left unsent."""
         c = self.client
+        failed: set[ObjectRef] = set()
+        unsent: list[str] = []
         pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for key, pod in plan.pods:
             pods[key].append(pod)
@@ -58,9 +61,13 @@ class Actuator:
             write = plan.status_writes.get(ref)
             if write is not None:
                 ok = await self._call(c.patch_status, *ref, write.status)
+                if ok is not True:
+                    failed.add(ref)
                 if ok is not True and plural == CARGOS:
                     key = key_of(namespace, name)
-                    pods.pop(key, None)
+                    unsent.extend(
+                        key_of(namespace, p["metadata"]["name"]) for p in pods.pop(key, [])
+                    )
                     services.pop(key, None)
                     return
             if plural == CARGOS:
@@ -79,6 +86,7 @@ class Actuator:
         await asyncio.gather(*(chain(r) for r in refs), *rest)
         if plan.events:
             self._post_events(plan)
+        return Applied(frozenset(failed), tuple(unsent))
 
     def _post_events(self, plan: Plan) -> None:
         c = self.client

@@ -25,7 +25,7 @@ from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.cargo_lifecycle import CargoLifecycle
 from crane.operator.finalizer import finalize, hold
-from crane.operator.plan import Plan, StatusWrite
+from crane.operator.plan import Applied, Plan, StatusWrite
 from crane.operator.state import LoopState
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
@@ -68,6 +68,21 @@ class Decider:
         self._forget_gone(cache)
         return plan
 
+    def learn(self, plan: Plan, applied: Applied) -> None:
+        """Take in which of ``plan``'s writes went through.
+
+        A failed status write leaves its object unsaved: the engine keeps the cargo's GPUs (no
+        one else may take them), the next pass writes the status again, and the cargo's pods
+        are created only right after a write that succeeded.
+        """
+        for write in plan.statuses:
+            if write.ref in applied.failed_status:
+                self.state.unsaved.add(write.uid)
+            else:
+                self.state.unsaved.discard(write.uid)
+        for pod_key in applied.unsent_pods:
+            self.state.requested.pop(pod_key, None)
+
     def _forget_gone(self, cache: ClusterCache) -> None:
         live = {
             b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())
@@ -76,6 +91,7 @@ class Decider:
             del self.state.written[uid]
         for uid in [u for u in self.state.attempts if u not in live]:
             del self.state.attempts[uid]
+        self.state.unsaved &= live
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
@@ -274,11 +290,12 @@ class Decider:
     ) -> None:
         meta = body["metadata"]
         wire = resources.status_wire(status)
-        before = self.state.written.get(meta["uid"], body.get("status") or {})
-        if resources.same_status(before, wire):
+        uid = meta["uid"]
+        before = self.state.written.get(uid, body.get("status") or {})
+        if uid not in self.state.unsaved and resources.same_status(before, wire):
             return
-        self.state.written[meta["uid"]] = wire
-        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire))
+        self.state.written[uid] = wire
+        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire, uid))
         if event is not None:
             reason, message, warning = event
             plan.event(_ref(body, MINICLUSTER_KIND), reason, message, warning)
