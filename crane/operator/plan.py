@@ -33,6 +33,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class AppManagerLaunch:
+    """Start a MiniCluster's app manager: mint its token into a Secret, then create its pod."""
+
+    minicluster: dict[str, Any]
+    """The MiniCluster's metadata (owner of the Secret and the pod)."""
+    pod: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Applied:
     """What the actuator reports back about a plan: the writes that did not go through."""
 
@@ -63,6 +72,7 @@ class Plan:
     """(cargo key, pod) pairs."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
+    app_managers: list[AppManagerLaunch] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -93,6 +103,7 @@ class Plan:
                 self.pods,
                 self.pod_annotations,
                 self.pod_deletes,
+                self.app_managers,
                 self.events,
             )
         )
