@@ -40,6 +40,16 @@ def operator(
         help="Override a level's node label, ALIAS=LABEL (repeatable), "
         "e.g. block=cloud.google.com/gce-topology-block.",
     ),
+    api_url: str = typer.Option(
+        None,
+        envvar="CRANE_API_URL",
+        help="Crane's API as app manager pods reach it (spec.appManager needs it and --api-token).",
+    ),
+    api_token: str = typer.Option(
+        None,
+        envvar="CRANE_API_TOKEN",
+        help="An admin token of Crane's API, to mint each app manager a MiniCluster token.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
 ) -> None:
     """Run the Crane operator: admit MiniClusters, place Cargos as gangs of pods."""
@@ -76,6 +86,8 @@ def operator(
         node_grace_seconds=node_grace,
         metrics_port=metrics_port,
         topology=levels,
+        api_url=api_url,
+        api_token=api_token,
     )
     if liveness and not liveness.startswith("http://"):
         raise typer.BadParameter(

@@ -85,6 +85,17 @@ class KubeClient:
         except ApiException as err:
             _ok_if(409, err)
 
+    def create_secret(self, body: Mapping[str, Any]) -> bool:
+        """Create a Secret; False when it exists already (the operator cannot read Secrets)."""
+        try:
+            self.core.create_namespaced_secret(
+                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+            return False
+        return True
+
     def delete_service(self, namespace: str, name: str) -> None:
         try:
             self.core.delete_namespaced_service(name, namespace, _preload_content=False)

@@ -17,18 +17,27 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from crane.kube import app_manager
 from crane.kube.client import KubeClient
 from crane.kube.names import CARGOS, key_of
 from crane.operator.metrics import Metrics
-from crane.operator.plan import ObjectRef, Plan
+from crane.operator.plan import Applied, AppManagerLaunch, ObjectRef, Plan
+from crane.operator.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 COMPONENT = "crane-operator"
 
 
 class Actuator:
-    def __init__(self, client: KubeClient, metrics: Metrics, in_flight: int = 32) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        metrics: Metrics,
+        in_flight: int = 32,
+        minter: TokenMinter | None = None,
+    ) -> None:
         self.client = client
+        self.minter = minter
         self.metrics = metrics
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="crane-write")
         self._background: set[asyncio.Future[Any]] = set()
@@ -37,8 +46,11 @@ class Actuator:
         """One API call in the pool; None (logged) when it failed."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, _logged(fn, *args))
 
-    async def apply(self, plan: Plan) -> None:
+    async def apply(self, plan: Plan) -> Applied:
+        """Write ``plan``; report the status writes that failed and the pods left unsent."""
         c = self.client
+        failed: set[ObjectRef] = set()
+        unsent: list[str] = []
         pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for key, pod in plan.pods:
             pods[key].append(pod)
@@ -58,9 +70,13 @@ class Actuator:
             write = plan.status_writes.get(ref)
             if write is not None:
                 ok = await self._call(c.patch_status, *ref, write.status)
+                if ok is not True:
+                    failed.add(ref)
                 if ok is not True and plural == CARGOS:
                     key = key_of(namespace, name)
-                    pods.pop(key, None)
+                    unsent.extend(
+                        key_of(namespace, p["metadata"]["name"]) for p in pods.pop(key, [])
+                    )
                     services.pop(key, None)
                     return
             if plural == CARGOS:
@@ -75,10 +91,22 @@ class Actuator:
             *(self._call(c.delete_pod, *d) for d in plan.pod_deletes),
             *(self._call(c.patch_pod_annotations, *a) for a in plan.pod_annotations),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
+            *(self._call(self._launch, a) for a in plan.app_managers),
         ]
         await asyncio.gather(*(chain(r) for r in refs), *rest)
         if plan.events:
             self._post_events(plan)
+        return Applied(frozenset(failed), tuple(unsent))
+
+    def _launch(self, launch: AppManagerLaunch) -> None:
+        """Mint the token into ``<mc>-am-token`` (unless there already), then create the pod."""
+        if self.minter is None:
+            return
+        meta = launch.minicluster
+        token_id, token = self.minter.mint(meta["namespace"], meta["name"])
+        if not self.client.create_secret(app_manager.build_secret(meta, token)):
+            self.minter.revoke(token_id)
+        self.client.create_pod(launch.pod)
 
     def _post_events(self, plan: Plan) -> None:
         c = self.client

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GPU_QUOTA_KEY, REPLICA_LABEL, key_of
+from crane.kube.names import (
+    APP_MANAGER_LABEL,
+    CARGO_LABEL,
+    GPU_IDS_ANNOTATION,
+    GPU_QUOTA_KEY,
+    MINICLUSTER_LABEL,
+    REPLICA_LABEL,
+    key_of,
+)
 from crane.kube.nodes import NodeView, node_view
 from crane.model.inventory import GPU_RESOURCE
 
@@ -35,6 +43,8 @@ class PodView:
     ready: bool
     deleting: bool
     message: str
+    app_manager: str | None = None
+    """The MiniCluster's key for its app manager pod (no GPUs, not a cargo's)."""
 
     @property
     def key(self) -> str:
@@ -66,7 +76,10 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     labels = meta.get("labels") or {}
     cargo = labels.get(CARGO_LABEL)
     gpus = _gpus(spec)
-    if cargo is None and (gpus == 0 or not spec.get("nodeName")):
+    mc = labels.get(MINICLUSTER_LABEL)
+    is_am = mc is not None and labels.get(APP_MANAGER_LABEL) == "true"
+    app_manager = key_of(meta["namespace"], mc) if is_am and mc else None
+    if cargo is None and app_manager is None and (gpus == 0 or not spec.get("nodeName")):
         return None
     replica = labels.get(REPLICA_LABEL)
     owners = meta.get("ownerReferences") or []
@@ -91,6 +104,7 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         ready=bool(statuses) and all(cs.get("ready") for cs in statuses),
         deleting=bool(meta.get("deletionTimestamp")),
         message=message or status.get("message", ""),
+        app_manager=app_manager if cargo is None else None,
     )
 
 
@@ -187,6 +201,10 @@ class ClusterCache:
             if pod.cargo is not None:
                 out[pod.cargo].append(pod)
         return out
+
+    def app_managers(self) -> dict[str, PodView]:
+        """MiniCluster key -> its app manager pod."""
+        return {p.app_manager: p for p in self.pods.values() if p.app_manager is not None}
 
     def namespace_quota(self, namespace: str) -> int | None:
         """The tightest ``requests.nvidia.com/gpu`` quota of a namespace, if any."""

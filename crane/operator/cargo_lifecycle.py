@@ -81,11 +81,12 @@ class CargoLifecycle:
         status.observed_generation = meta.get("generation")
         status.selector = f"crane.io/cargo={meta['name']}"
         wire = resources.status_wire(status)
-        before = self.state.written.get(meta["uid"], body.get("status") or {})
-        if resources.same_status(before, wire):
+        uid = meta["uid"]
+        before = self.state.written.get(uid, body.get("status") or {})
+        if uid not in self.state.unsaved and resources.same_status(before, wire):
             return False
-        self.state.written[meta["uid"]] = wire
-        self.plan.status(StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, cargo_key=key))
+        self.state.written[uid] = wire
+        self.plan.status(StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, uid, key))
         return True
 
     def _event(

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crane.kube import resources
+from crane.kube import app_manager, resources
 from crane.kube.builders import build_template_cargo, template_cargo_name
 from crane.kube.names import MINICLUSTER_KIND, MINICLUSTERS, TEMPLATE_INDEX_LABEL, key_of
 from crane.kube.nodes import busy_ids, inventory
@@ -25,7 +25,7 @@ from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.cargo_lifecycle import CargoLifecycle
 from crane.operator.finalizer import finalize, hold
-from crane.operator.plan import Plan, StatusWrite
+from crane.operator.plan import Applied, AppManagerLaunch, Plan, StatusWrite
 from crane.operator.state import LoopState
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 class DecideSettings:
     node_grace_seconds: float = 60.0
     """How long a node may be NotReady before its cargos are failed or moved."""
+    api_url: str | None = None
+    """Crane's API as app managers reach it; None when the operator has no API (or no token)."""
 
 
 class Decider:
@@ -68,6 +70,21 @@ class Decider:
         self._forget_gone(cache)
         return plan
 
+    def learn(self, plan: Plan, applied: Applied) -> None:
+        """Take in which of ``plan``'s writes went through.
+
+        A failed status write leaves its object unsaved: the engine keeps the cargo's GPUs (no
+        one else may take them), the next pass writes the status again, and the cargo's pods
+        are created only right after a write that succeeded.
+        """
+        for write in plan.statuses:
+            if write.ref in applied.failed_status:
+                self.state.unsaved.add(write.uid)
+            else:
+                self.state.unsaved.discard(write.uid)
+        for pod_key in applied.unsent_pods:
+            self.state.requested.pop(pod_key, None)
+
     def _forget_gone(self, cache: ClusterCache) -> None:
         live = {
             b["metadata"]["uid"] for b in (*cache.miniclusters.values(), *cache.cargos.values())
@@ -76,6 +93,7 @@ class Decider:
             del self.state.written[uid]
         for uid in [u for u in self.state.attempts if u not in live]:
             del self.state.attempts[uid]
+        self.state.unsaved &= live
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
@@ -274,11 +292,12 @@ class Decider:
     ) -> None:
         meta = body["metadata"]
         wire = resources.status_wire(status)
-        before = self.state.written.get(meta["uid"], body.get("status") or {})
-        if resources.same_status(before, wire):
+        uid = meta["uid"]
+        before = self.state.written.get(uid, body.get("status") or {})
+        if uid not in self.state.unsaved and resources.same_status(before, wire):
             return
-        self.state.written[meta["uid"]] = wire
-        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire))
+        self.state.written[uid] = wire
+        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire, uid))
         if event is not None:
             reason, message, warning = event
             plan.event(_ref(body, MINICLUSTER_KIND), reason, message, warning)
@@ -365,6 +384,7 @@ class Decider:
                         f"{spec.gpus.min} GPUs",
                     )
         self._template_cargos(key, body, spec, cache, plan)
+        self._app_manager(body, spec, admitted, status, cache, plan)
         mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
         active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
@@ -388,6 +408,55 @@ class Decider:
         status.conditions = [c for c in status.conditions if c.type != "Failed"]
         status.observed_generation = gen
         self._write_mc(body, status, plan, event)
+
+    def _app_manager(
+        self,
+        body: dict[str, Any],
+        spec: MiniClusterSpec,
+        admitted: bool,
+        status: MiniClusterStatus,
+        cache: ClusterCache,
+        plan: Plan,
+    ) -> None:
+        """Keep pod ``<mc>-am`` (with its token Secret) for an admitted MiniCluster that asks."""
+        meta = body["metadata"]
+        key = key_of(meta["namespace"], meta["name"])
+        pod = cache.app_managers().get(key)
+        if spec.app_manager is None:
+            status.conditions = [c for c in status.conditions if c.type != "AppManagerReady"]
+            if pod is not None and not pod.deleting:
+                plan.pod_deletes.append((pod.namespace, pod.name, None))
+            return
+        gen = meta.get("generation")
+        url = self.settings.api_url
+        if url is None:
+            ready, reason, message = (
+                False,
+                "ApiNotConfigured",
+                "the operator has no API to give the app manager a token: run it with "
+                "--api-url and --api-token (env CRANE_API_URL, CRANE_API_TOKEN: an admin token)",
+            )
+        elif not admitted:
+            ready, reason, message = False, "NotAdmitted", "starts once the MiniCluster is admitted"
+        elif pod is None:
+            ready, reason, message = (
+                False,
+                "Creating",
+                f"creating pod {app_manager.pod_name(meta['name'])}",
+            )
+            if self.state.may_request(
+                key_of(meta["namespace"], app_manager.pod_name(meta["name"])), time.monotonic()
+            ):
+                plan.app_managers.append(
+                    AppManagerLaunch(meta, app_manager.build_pod(meta, spec.app_manager, url))
+                )
+        else:
+            ready = pod.phase == "Running" and pod.ready
+            reason = "Running" if ready else f"Pod{pod.phase}"
+            message = f"pod {pod.name} is {pod.phase}"
+        status.conditions = set_condition(
+            status.conditions, resources.condition("AppManagerReady", ready, reason, message, gen)
+        )
 
     def _template_cargos(
         self, key: str, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan

@@ -82,7 +82,7 @@ class SchedulingLoop:
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
         self._observe(decider)
         if not plan.empty():
-            await self.actuator.apply(plan)
+            decider.learn(plan, await self.actuator.apply(plan))
 
     def _observe(self, decider: Decider) -> None:
         now = time.monotonic()

@@ -15,8 +15,13 @@ class StatusWrite:
     namespace: str
     name: str
     status: dict[str, Any]
+    uid: str
     cargo_key: str | None = None
     """Set for a cargo: its pods are created only if this write succeeded."""
+
+    @property
+    def ref(self) -> ObjectRef:
+        return (self.plural, self.namespace, self.name)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,25 @@ class Event:
     type: str
     reason: str
     message: str
+
+
+@dataclass(frozen=True)
+class AppManagerLaunch:
+    """Start a MiniCluster's app manager: mint its token into a Secret, then create its pod."""
+
+    minicluster: dict[str, Any]
+    """The MiniCluster's metadata (owner of the Secret and the pod)."""
+    pod: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the actuator reports back about a plan: the writes that did not go through."""
+
+    failed_status: frozenset[ObjectRef] = frozenset()
+    """Status writes that failed (conflict, server error, object gone)."""
+    unsent_pods: tuple[str, ...] = ()
+    """Pod keys not created because their cargo's status write failed."""
 
 
 @dataclass
@@ -48,6 +72,7 @@ class Plan:
     """(cargo key, pod) pairs."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
+    app_managers: list[AppManagerLaunch] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -56,7 +81,7 @@ class Plan:
 
     def status(self, write: StatusWrite) -> None:
         """Write ``status`` once this pass; a later write of the same object replaces it."""
-        self.status_writes[(write.plural, write.namespace, write.name)] = write
+        self.status_writes[write.ref] = write
 
     def patch_metadata(self, ref: ObjectRef, metadata: dict[str, Any]) -> None:
         self.metadata.setdefault(ref, {}).update(metadata)
@@ -78,6 +103,7 @@ class Plan:
                 self.pods,
                 self.pod_annotations,
                 self.pod_deletes,
+                self.app_managers,
                 self.events,
             )
         )

@@ -18,6 +18,7 @@ from crane.operator.decide import Decider, DecideSettings
 from crane.operator.leader import LeaseElector
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
+from crane.operator.tokens import TokenMinter
 from crane.placement import Engine
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class OperatorConfig:
     node_grace_seconds: float = 60.0
     metrics_port: int = 0
     topology: TopologyLevels = field(default_factory=TopologyLevels)
+    api_url: str | None = None
+    api_token: str | None = None
+    """An admin token of Crane's API: the operator mints app managers' tokens with it."""
 
 
 class Operator:
@@ -48,7 +52,11 @@ class Operator:
         self.elector: LeaseElector | None = None
 
     def _decider(self) -> Decider:
-        settings = DecideSettings(node_grace_seconds=self.config.node_grace_seconds)
+        c = self.config
+        settings = DecideSettings(
+            node_grace_seconds=c.node_grace_seconds,
+            api_url=c.api_url if c.api_url and c.api_token else None,
+        )
         return Decider(Engine(self.config.topology), settings)
 
     async def start(self) -> None:
@@ -68,7 +76,12 @@ class Operator:
         )
         if self.config.metrics_port:
             self.metrics.serve(self.config.metrics_port)
-        self.actuator = Actuator(self.client, self.metrics)
+        minter = (
+            TokenMinter(self.config.api_url, self.config.api_token)
+            if self.config.api_url and self.config.api_token
+            else None
+        )
+        self.actuator = Actuator(self.client, self.metrics, minter=minter)
         c = self.config
         self.elector = LeaseElector(
             self.client.coordination, c.lease_namespace, c.lease_name, c.identity, c.lease_seconds

@@ -22,6 +22,9 @@ class LoopState:
     placements: dict[str, tuple[ReplicaPlacement, ...]] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """uid -> the status last written, newer than the cache until the watch catches up."""
+    unsaved: set[str] = field(default_factory=set)
+    """uids whose last status write failed: written again next pass even if unchanged, and
+    (for a cargo) no pods created except right after a write that succeeded."""
     attempts: dict[str, tuple[int, int]] = field(default_factory=dict)
     """uid -> (capacity epoch, generation) of the last placement that did not fit."""
     requested: dict[str, float] = field(default_factory=dict)

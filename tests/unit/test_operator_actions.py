@@ -10,7 +10,7 @@ from typing import Any
 from crane.kube.names import CARGOS, MINICLUSTERS
 from crane.operator.actions import Actuator
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Plan, StatusWrite
+from crane.operator.plan import Applied, Plan, StatusWrite
 
 
 class FakeClient:
@@ -50,20 +50,21 @@ def test_metadata_then_status_then_pods_and_none_when_the_status_failed() -> Non
     plan = Plan()
     for cargo in ("a", "b"):
         plan.patch_metadata((CARGOS, "t", cargo), {"finalizers": ["crane.io/finalizer"]})
-        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Pending"}, f"t/{cargo}"))
-        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Placed"}, f"t/{cargo}"))
+        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Pending"}, cargo, f"t/{cargo}"))
+        plan.status(StatusWrite(CARGOS, "t", cargo, {"phase": "Placed"}, cargo, f"t/{cargo}"))
         plan.pods += [(f"t/{cargo}", pod(f"{cargo}-0")), (f"t/{cargo}", pod(f"{cargo}-1"))]
         plan.services.append((f"t/{cargo}", pod(cargo)))
-    plan.status(StatusWrite(MINICLUSTERS, "t", "mc", {"cargos": 2}))
+    plan.status(StatusWrite(MINICLUSTERS, "t", "mc", {"cargos": 2}, "mc"))
     plan.event({"metadata": {"name": "a", "namespace": "t"}}, "Placed", "placed")
     client = FakeClient(gone={"b"})
     actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
 
-    async def run() -> None:
-        await actuator.apply(plan)
+    async def run() -> Applied:
+        applied = await actuator.apply(plan)
         await asyncio.gather(*actuator._background)
+        return applied
 
-    asyncio.run(run())
+    applied = asyncio.run(run())
     actuator.close()
     calls = client.calls
     assert [c for c in calls if c == ("status", "a")] == [("status", "a")], "one write per pass"
@@ -75,3 +76,5 @@ def test_metadata_then_status_then_pods_and_none_when_the_status_failed() -> Non
         "no pods for a cargo whose placement was not written"
     )
     assert ("event", "a") in calls
+    assert applied.failed_status == {(CARGOS, "t", "b")}
+    assert sorted(applied.unsent_pods) == ["t/b-0", "t/b-1"]

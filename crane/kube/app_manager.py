@@ -1,0 +1,67 @@
+"""The app manager of a MiniCluster: a pod ``<mc>-am`` with a token in Secret ``<mc>-am-token``.
+
+The pod asks for no GPUs and sets no nodeName: kube-scheduler places it off Crane's GPU nodes
+(it carries no toleration for their taint). It reads its token from the Secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from crane.kube.builders import owner_reference
+from crane.kube.names import APP_MANAGER_LABEL, MINICLUSTER_KIND, MINICLUSTER_LABEL
+from crane.model.specs import AppManager
+
+TOKEN_KEY = "token"
+
+
+def pod_name(minicluster: str) -> str:
+    return f"{minicluster}-am"
+
+
+def secret_name(minicluster: str) -> str:
+    return f"{minicluster}-am-token"
+
+
+def _meta(mc_meta: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": mc_meta["namespace"],
+        "labels": {MINICLUSTER_LABEL: mc_meta["name"], APP_MANAGER_LABEL: "true"},
+        "ownerReferences": [owner_reference(MINICLUSTER_KIND, mc_meta)],
+    }
+
+
+def build_secret(mc_meta: Mapping[str, Any], token: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(mc_meta, secret_name(mc_meta["name"])),
+        "type": "Opaque",
+        "stringData": {TOKEN_KEY: token},
+    }
+
+
+def build_pod(mc_meta: Mapping[str, Any], am: AppManager, api_url: str) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(am.env.items())]
+    env += [
+        {"name": "CRANE_API_URL", "value": api_url},
+        {"name": "CRANE_MINICLUSTER", "value": mc_meta["name"]},
+        {"name": "CRANE_NAMESPACE", "value": mc_meta["namespace"]},
+        {
+            "name": "CRANE_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": secret_name(mc_meta["name"]), "key": TOKEN_KEY}},
+        },
+    ]
+    container: dict[str, Any] = {"name": "app-manager", "image": am.image, "env": env}
+    if am.command:
+        container["command"] = am.command
+    if am.args:
+        container["args"] = am.args
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _meta(mc_meta, pod_name(mc_meta["name"])),
+        "spec": {"restartPolicy": "OnFailure", "containers": [container]},
+    }
