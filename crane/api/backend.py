@@ -45,6 +45,7 @@ from crane.api.schemas import (
     ShrinkRequest,
     ShrinkResult,
 )
+from crane.api.usage import Snapshot
 
 
 @runtime_checkable
@@ -123,9 +124,11 @@ class Backend(Protocol):
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         """Place a hypothetical object against the live state; changes nothing."""
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event | Snapshot]:
         """Every tenant's events as they happen (the API filters per subscriber and records
-        usage intervals from Placed / Succeeded / Failed / Preempted / Deleted)."""
+        usage intervals from Placed / Succeeded / Failed / Preempted / Deleted), after a
+        :class:`Snapshot` of the placed cargos first and whenever the backend lists again (the
+        API reconciles the usage intervals with it and sends it to no subscriber)."""
 
     # hosts (Docker mode)
 

@@ -1,4 +1,5 @@
-"""Fan the backend's events out to SSE subscribers and record usage intervals from them."""
+"""Fan the backend's events out to SSE subscribers; record usage intervals from them and from
+the backend's snapshots."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class EventHub:
         while True:
             try:
                 async for event in self._backend.events():
+                    if isinstance(event, usage.Snapshot):
+                        await run_in_threadpool(usage.reconcile, self._engine, event)
+                        continue
                     await run_in_threadpool(usage.record, self._engine, event)
                     for queue in self._subscribers:
                         if queue.full():

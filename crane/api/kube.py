@@ -55,6 +55,7 @@ from crane.api.schemas import (
     ShrinkResult,
 )
 from crane.api.settings import ApiSettings
+from crane.api.usage import Holding, Snapshot
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
@@ -66,6 +67,7 @@ from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.placement import Engine
 
 TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
+LIVE = frozenset({CargoPhase.PLACED, CargoPhase.RUNNING})
 DECISION_SECONDS = 10.0
 """How long grow waits for the operator to place or pend a new cargo before answering."""
 POLL_SECONDS = 0.2
@@ -714,48 +716,76 @@ class KubeBackend:
         finally:
             resp.release_conn()
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event | Snapshot]:
         if self._api is None:
             return _never()
         return _thread_iter(self._watch_cargos)
 
-    def _watch_cargos(self) -> Iterator[Event]:
-        """Cargo phase changes across namespaces as events; restarts the watch when it ends."""
+    def _watch_cargos(self) -> Iterator[Event | Snapshot]:
+        """List the cargos (a usage snapshot), then watch from the list's resourceVersion and
+        turn phase changes into events; list again when the watch answers 410 Gone."""
         seen: dict[str, CargoPhase] = {}
         noticed: set[str] = set()
         custom = self._custom
+        version: str | None = None
         while True:
+            if version is None:
+                listing = cast(
+                    dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, CARGOS)
+                )
+                version = listing["metadata"]["resourceVersion"]
+                cargos = [c for c in map(_parsed, listing["items"]) if c is not None]
+                seen = {f"{c.tenant}/{c.name}": c.status.phase for c in cargos}
+                yield _snapshot(cargos)
             stream = watch.Watch().stream(
-                custom.list_cluster_custom_object, GROUP, VERSION, CARGOS, timeout_seconds=300
+                custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                CARGOS,
+                resource_version=version,
+                timeout_seconds=300,
             )
-            for item in stream:
-                body = item["object"]
-                try:
-                    cargo = _cargo(body)
-                except (KeyError, ValidationError):
-                    continue
-                key = f"{cargo.tenant}/{cargo.name}"
-                if item["type"] == "DELETED":
-                    noticed.discard(key)
-                    if seen.pop(key, None) is not None:
-                        yield self._event(EventType.DELETED, cargo, "cargo deleted")
-                    continue
-                before, now = seen.get(key), cargo.status.phase
-                seen[key] = now
-                notice = find_condition(cargo.status.conditions, "Preempted")
-                if notice is not None and notice.status.value == "True" and key not in noticed:
-                    noticed.add(key)
-                    yield self._event(EventType.PREEMPTING, cargo, notice.message)
-                elif notice is None or notice.status.value != "True":
-                    noticed.discard(key)
-                if before == now or now is CargoPhase.PENDING:
-                    continue
-                yield self._event(EventType(now.value), cargo, cargo.status.message)
-                if now is CargoPhase.RUNNING and before in (None, CargoPhase.PENDING):
-                    yield self._event(EventType.PLACED, cargo, "placed")
+            try:
+                for item in stream:
+                    version = item["object"]["metadata"].get("resourceVersion", version)
+                    cargo = _parsed(item["object"])
+                    if cargo is not None:
+                        yield from self._changes(item["type"], cargo, seen, noticed)
+            except ApiException as err:
+                if err.status != 410:
+                    raise
+                version = None
+
+    def _changes(
+        self, kind: str, cargo: Cargo, seen: dict[str, CargoPhase], noticed: set[str]
+    ) -> Iterator[Event]:
+        """The events one watch notification of ``cargo`` means, given the phases seen."""
+        key = f"{cargo.tenant}/{cargo.name}"
+        if kind == "DELETED":
+            noticed.discard(key)
+            if seen.pop(key, None) is not None:
+                yield self._event(EventType.DELETED, cargo, "cargo deleted")
+            return
+        before, now = seen.get(key), cargo.status.phase
+        seen[key] = now
+        notice = find_condition(cargo.status.conditions, "Preempted")
+        if notice is not None and notice.status.value == "True" and key not in noticed:
+            noticed.add(key)
+            yield self._event(EventType.PREEMPTING, cargo, notice.message)
+        elif notice is None or notice.status.value != "True":
+            noticed.discard(key)
+        if before == now or now is CargoPhase.PENDING:
+            return
+        yield self._event(EventType(now.value), cargo, cargo.status.message)
+        if now is CargoPhase.RUNNING and before in (None, CargoPhase.PENDING):
+            yield self._event(EventType.PLACED, cargo, "placed")
 
     @staticmethod
     def _event(kind: EventType, cargo: Cargo, message: str) -> Event:
+        """``cargo``'s event, at its placement or finish time where its status has one."""
+        at = {EventType.PLACED: cargo.status.placed_at}.get(kind)
+        if kind in (EventType.SUCCEEDED, EventType.FAILED, EventType.PREEMPTED):
+            at = cargo.status.finished_at
         return Event(
             type=kind,
             tenant=cargo.tenant,
@@ -763,8 +793,35 @@ class KubeBackend:
             cargo=cargo.name,
             gpus=cargo.spec.gpus,
             message=message,
-            time=datetime.now(UTC),
+            time=at or datetime.now(UTC),
         )
+
+
+def _parsed(body: dict[str, Any]) -> Cargo | None:
+    """The cargo ``body`` describes, or None for one this version cannot read."""
+    try:
+        return _cargo(body)
+    except (KeyError, ValidationError):
+        return None
+
+
+def _snapshot(cargos: list[Cargo]) -> Snapshot:
+    """The placed cargos as usage holdings: Placed or Running ones live, ended ones finished
+    (an ended one without ``finishedAt`` holds nothing, so its interval ends now)."""
+    holdings = [
+        Holding(
+            tenant=c.tenant,
+            minicluster=c.spec.mini_cluster,
+            cargo=c.name,
+            gpus=c.spec.gpus,
+            placed_at=c.status.placed_at,
+            finished_at=c.status.finished_at if c.status.phase in TERMINAL else None,
+        )
+        for c in cargos
+        if c.status.placed_at is not None
+        and (c.status.phase in LIVE or (c.status.phase in TERMINAL and c.status.finished_at))
+    ]
+    return Snapshot(holdings=holdings, time=datetime.now(UTC))
 
 
 async def _never() -> AsyncIterator[Event]:

@@ -1,8 +1,14 @@
-"""Usage intervals: opened when a cargo is placed, closed when it ends; GPU-seconds from them."""
+"""Usage intervals: opened when a cargo is placed, closed when it ends; GPU-seconds from them.
+
+Events keep the intervals current while the server runs; a :class:`Snapshot` of what the backend
+holds (on start, and whenever a backend must list again) reconciles them with what changed
+while nobody watched.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, or_
@@ -43,7 +49,82 @@ def record(engine: Engine, event: Event) -> None:
         session.commit()
 
 
-def _aware(value: datetime) -> datetime:
+@dataclass(frozen=True)
+class Holding:
+    """A placed cargo as the backend lists it: live (``finished_at`` None) or ended."""
+
+    tenant: str
+    minicluster: str
+    cargo: str
+    gpus: int
+    placed_at: datetime
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every placed or finished cargo the backend lists at ``time``; the rest hold nothing."""
+
+    holdings: list[Holding]
+    time: datetime
+
+
+def reconcile(engine: Engine, snapshot: Snapshot) -> None:
+    """Make the intervals agree with ``snapshot``.
+
+    An open interval of a cargo that is gone (or back to pending) closes at the snapshot's time,
+    of a finished one at its finish time, of one placed again since at the new placement. A
+    holding no interval covers gets one from its placement (closed at its finish, if ended).
+    """
+    held = {(h.tenant, h.cargo): h for h in snapshot.holdings}
+    with Session(engine) as session:
+        for row in session.exec(
+            select(UsageIntervalRow).where(col(UsageIntervalRow.end).is_(None))
+        ):
+            start = aware(row.start)
+            holding = held.get((row.tenant, row.cargo))
+            if holding is None:
+                row.end = max(start, snapshot.time)
+            elif holding.finished_at is not None:
+                row.end = max(start, holding.finished_at)
+            elif holding.placed_at > start:
+                row.end = holding.placed_at
+            else:
+                continue
+            session.add(row)
+        session.flush()
+        for holding in snapshot.holdings:
+            if holding.gpus > 0 and not _covered(session, holding):
+                session.add(
+                    UsageIntervalRow(
+                        tenant=holding.tenant,
+                        minicluster=holding.minicluster,
+                        cargo=holding.cargo,
+                        gpus=holding.gpus,
+                        start=holding.placed_at,
+                        end=holding.finished_at,
+                    )
+                )
+        session.commit()
+
+
+def _covered(session: Session, holding: Holding) -> bool:
+    """Whether an interval of the cargo overlaps its placement ``[placed_at, finished_at)``."""
+    rows = session.exec(
+        select(UsageIntervalRow).where(
+            UsageIntervalRow.tenant == holding.tenant, UsageIntervalRow.cargo == holding.cargo
+        )
+    )
+    for row in rows:
+        ends_after = row.end is None or aware(row.end) > holding.placed_at
+        starts_before = holding.finished_at is None or aware(row.start) < holding.finished_at
+        if ends_after and starts_before:
+            return True
+    return False
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` with UTC where it has no zone (SQLite stores none)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -68,8 +149,8 @@ def report(
     cargos: dict[tuple[str, str], set[str]] = defaultdict(set)
     with Session(engine) as session:
         for row in session.exec(query):
-            start = max(_aware(row.start), since)
-            end = min(_aware(row.end) if row.end else now, until)
+            start = max(aware(row.start), since)
+            end = min(aware(row.end) if row.end else now, until)
             if end > start:
                 key = (row.tenant, row.minicluster)
                 seconds[key] += row.gpus * (end - start).total_seconds()

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from crane.api.errors import Conflict, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
@@ -34,6 +34,7 @@ from crane.api.schemas import (
     ShrinkResult,
 )
 from crane.api.settings import ApiSettings
+from crane.api.usage import Holding, Snapshot, aware
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.reconciler import ACTIVE, Reconciler
@@ -47,6 +48,7 @@ SETTLED = frozenset(
     for p in (CargoPhase.RUNNING, CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
 )
 """Phases a grow with ``wait`` stops waiting at: the cargo ran, or never will."""
+FINISHED = SETTLED - {CargoPhase.RUNNING.value}
 
 
 class DockerBackend:
@@ -89,9 +91,30 @@ class DockerBackend:
             self._events.get_nowait()
         self._events.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[Event | Snapshot]:
+        """A usage snapshot from the cargo table first (what changed while no server recorded
+        it: a crash between a phase change and its event), then the reconciler's events."""
+        yield await asyncio.to_thread(self._snapshot)
         while True:
             yield await self._events.get()
+
+    def _snapshot(self) -> Snapshot:
+        with Session(self.db) as s:
+            rows = s.exec(select(CargoRow).where(col(CargoRow.placed_at).is_not(None))).all()
+        holdings = [
+            Holding(
+                tenant=r.tenant,
+                minicluster=r.minicluster,
+                cargo=r.name,
+                gpus=r.cargo_spec().gpus,
+                placed_at=aware(r.placed_at),
+                finished_at=aware(r.finished_at) if r.finished_at else None,
+            )
+            for r in rows
+            if r.placed_at is not None
+            and (r.phase in ACTIVE or (r.phase in FINISHED and r.finished_at is not None))
+        ]
+        return Snapshot(holdings=holdings, time=datetime.now(UTC))
 
     async def _pass(self) -> None:
         await asyncio.to_thread(self.reconciler.reconcile_once)

@@ -13,6 +13,7 @@ import queue
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ MC_LABEL = "crane.io/minicluster"
 PRODUCT = "nvidia.com/gpu.product"
 # one GPU family per test, none used by the other e2e modules
 FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
+USAGE = "NVIDIA-T4"
 
 
 def _free_port() -> int:
@@ -94,6 +97,8 @@ class Stack:
     core: client.CoreV1Api
     tmp: Path
     tenants: list[str]
+    serve: list[str]
+    env: dict[str, str]
 
     def admin(self, tenant: str | None = None) -> Client:
         return Client(self.url, ADMIN, tenant=tenant, timeout=120)
@@ -106,6 +111,13 @@ class Stack:
             token = api.create_token({"scope": "tenant", "tenant": name}).token
         self.tenants.append(name)
         return name, token
+
+    def restart_server(self, down_for: Callable[[], None]) -> None:
+        """Stop ``crane serve``, run ``down_for`` meanwhile, start it again on the same database."""
+        self.server.stop()
+        down_for()
+        self.server = Proc(self.serve, self.env, self.tmp / "serve.log")
+        _wait_ready(self.server, self.url)
 
     def logs(self) -> str:
         return f"--- operator log:\n{self.operator.tail()}\n--- server log:\n{self.server.tail()}"
@@ -139,6 +151,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
         NodeGroup(name=f"kapi-h800-{suffix}", product=RACE, gpus_per_node=8, nodes_per_rack=2),
         NodeGroup(name=f"kapi-v100-{suffix}", product=EVENTS, gpus_per_node=8),
         NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
+        NodeGroup(name=f"kapi-t4-{suffix}", product=USAGE, gpus_per_node=8),
     ]
     manifests = fleet_manifests(FleetSpec(groups=groups))
     apply_nodes(core_v1, manifests)
@@ -166,37 +179,27 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
             tmp / "operator.log",
         )
         port = _free_port()
-        server = Proc(
-            [
-                "serve",
-                "--backend",
-                "kube",
-                "--port",
-                str(port),
-                "--bootstrap-token",
-                ADMIN,
-                "--database-url",
-                f"sqlite:///{tmp / 'crane.db'}",
-                "--kubeconfig",
-                str(kube_cluster.kubeconfig),
-                "--log-level",
-                "warning",
-            ],
-            env,
-            tmp / "serve.log",
-        )
+        serve = [
+            "serve",
+            "--backend",
+            "kube",
+            "--port",
+            str(port),
+            "--bootstrap-token",
+            ADMIN,
+            "--database-url",
+            f"sqlite:///{tmp / 'crane.db'}",
+            "--kubeconfig",
+            str(kube_cluster.kubeconfig),
+            "--log-level",
+            "warning",
+        ]
+        server = Proc(serve, env, tmp / "serve.log")
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.proc.poll() is None, f"crane serve exited:\n{server.tail()}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
-            time.sleep(0.2)
-        yield Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants)
+        _wait_ready(server, url)
+        stack = Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants, serve, env)
+        yield stack
+        server = stack.server  # restarted by a test
     finally:
         for proc in (server, operator):
             if proc is not None:
@@ -211,6 +214,19 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
         if operator is not None and server is not None:
             print(f"--- operator log:\n{operator.tail()}\n--- server log:\n{server.tail()}")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait_ready(server: Proc, url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.proc.poll() is None, f"crane serve exited:\n{server.tail()}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
+        time.sleep(0.2)
 
 
 def wait_for(check: Callable[[], Any], what: str, stack: Stack, timeout: float = 60) -> Any:
@@ -638,3 +654,93 @@ def test_optuna_example_runs_a_study(stack: Stack, monkeypatch: pytest.MonkeyPat
         assert any(r.mini_cluster == "hpo" and r.cargos == 3 for r in usage.items), usage
         api.delete_minicluster("hpo")
     assert pods_of(stack.core, tenant, "hpo") == []
+
+
+def test_usage_survives_a_server_restart(stack: Stack) -> None:
+    """Cargos placed before the server stops keep their intervals; one deleted while it was down
+    is closed, one placed while it was down counts from its placement."""
+    tenant, token = stack.tenant()
+    template = {
+        "replicas": 1,
+        "gpusPerReplica": 2,
+        "template": {"spec": {"containers": [{"name": "c", "image": "trainer:1"}]}},
+    }
+    spec = {"gpuType": USAGE, "gpus": {"min": 2, "max": 2}, "template": template}
+    with Client(stack.url, token) as api:
+        for mc in ("keep", "gone", "late"):
+            api.create_minicluster(mc, spec)
+        for mc in ("keep", "gone", "late"):
+            wait_for(
+                lambda mc=mc: api.get_minicluster(mc).status.reserved_gpus == 2,
+                f"{mc} admitted",
+                stack,
+            )
+        for mc in ("keep", "gone"):
+            grown = api.grow(mc, 1, wait=True, timeout=60)
+            assert grown.result == GrowOutcome.GRANTED, grown
+        placed = {mc: api.get_cargo(f"{mc}-0").status.placed_at for mc in ("keep", "gone")}
+
+    cargos = client.CustomObjectsApi(stack.core.api_client)
+
+    def cargo(name: str) -> dict[str, Any]:
+        return dict(
+            cargos.get_namespaced_custom_object("crane.io", "v1alpha1", tenant, "cargos", name)
+        )
+
+    def meanwhile() -> None:
+        time.sleep(3)
+        cargos.delete_namespaced_custom_object("crane.io", "v1alpha1", tenant, "cargos", "gone-0")
+        wait_for(lambda: not _exists(lambda: cargo("gone-0")), "gone-0 deleted", stack)
+        placed["gone-end"] = datetime.now(UTC)
+        cargos.create_namespaced_custom_object(
+            "crane.io",
+            "v1alpha1",
+            tenant,
+            "cargos",
+            {
+                "apiVersion": "crane.io/v1alpha1",
+                "kind": "Cargo",
+                "metadata": {"name": "late-0"},
+                "spec": {"miniCluster": "late", **template},
+            },
+        )
+        wait_for(
+            lambda: (cargo("late-0").get("status") or {}).get("phase") == "Running",
+            "late-0 running",
+            stack,
+        )
+        placed["late"] = datetime.fromisoformat(cargo("late-0")["status"]["placedAt"])
+        time.sleep(3)
+
+    stack.restart_server(meanwhile)
+    time.sleep(1.0)  # the server's first list and reconcile
+    with Client(stack.url, token) as api:
+        first = {r.mini_cluster: r for r in api.usage().items}
+        noticed = datetime.now(UTC)
+        time.sleep(2.0)
+        second = {r.mini_cluster: r for r in api.usage().items}
+    now = datetime.now(UTC)
+    assert {mc: r.cargos for mc, r in second.items()} == {"keep": 1, "gone": 1, "late": 1}
+    # deleted while the server was down: closed when the restarted server noticed, no later
+    assert first["gone"].gpu_seconds == second["gone"].gpu_seconds, "gone-0's interval is open"
+    deleted = 2 * (placed["gone-end"] - placed["gone"]).total_seconds()
+    until_noticed = 2 * (noticed - placed["gone"]).total_seconds()
+    assert deleted < second["gone"].gpu_seconds <= until_noticed, (second["gone"], deleted)
+    for mc in ("keep", "late"):
+        since_placed = 2 * (now - placed[mc]).total_seconds()
+        assert since_placed - 3 < second[mc].gpu_seconds <= since_placed + 1, (mc, second[mc])
+    with sqlite3.connect(stack.tmp / "crane.db") as db:
+        rows = db.execute(
+            "SELECT cargo, count(*) FROM usage_intervals WHERE tenant = ? GROUP BY cargo", (tenant,)
+        ).fetchall()
+    assert dict(rows) == {"keep-0": 1, "gone-0": 1, "late-0": 1}
+
+
+def _exists(get: Callable[[], Any]) -> bool:
+    try:
+        get()
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    return True
