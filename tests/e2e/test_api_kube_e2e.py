@@ -7,6 +7,7 @@ by the module fixture, so free capacity is its own.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -46,6 +47,7 @@ MC_LABEL = "crane.io/minicluster"
 PRODUCT = "nvidia.com/gpu.product"
 # one GPU family per test, none used by the other e2e modules
 FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
+AM = "NVIDIA-L4"
 
 
 def _free_port() -> int:
@@ -139,6 +141,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
         NodeGroup(name=f"kapi-h800-{suffix}", product=RACE, gpus_per_node=8, nodes_per_rack=2),
         NodeGroup(name=f"kapi-v100-{suffix}", product=EVENTS, gpus_per_node=8),
         NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
+        NodeGroup(name=f"kapi-l4-{suffix}", product=AM, gpus_per_node=4),
     ]
     manifests = fleet_manifests(FleetSpec(groups=groups))
     apply_nodes(core_v1, manifests)
@@ -152,20 +155,8 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
     tenants: list[str] = []
     try:
         wait_ready(core_v1, added, timeout=60)
-        operator = Proc(
-            [
-                "operator",
-                "--lease-namespace",
-                LEASE_NAMESPACE,
-                "--lease-seconds",
-                "3",
-                "--metrics-port",
-                str(_free_port()),
-            ],
-            env,
-            tmp / "operator.log",
-        )
         port = _free_port()
+        url = f"http://127.0.0.1:{port}"
         server = Proc(
             [
                 "serve",
@@ -185,7 +176,23 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
             env,
             tmp / "serve.log",
         )
-        url = f"http://127.0.0.1:{port}"
+        operator = Proc(
+            [
+                "operator",
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-seconds",
+                "3",
+                "--metrics-port",
+                str(_free_port()),
+                "--api-url",
+                url,
+                "--api-token",
+                ADMIN,
+            ],
+            env,
+            tmp / "operator.log",
+        )
         deadline = time.monotonic() + 60
         while True:
             assert server.proc.poll() is None, f"crane serve exited:\n{server.tail()}"
@@ -638,3 +645,80 @@ def test_optuna_example_runs_a_study(stack: Stack, monkeypatch: pytest.MonkeyPat
         assert any(r.mini_cluster == "hpo" and r.cargos == 3 for r in usage.items), usage
         api.delete_minicluster("hpo")
     assert pods_of(stack.core, tenant, "hpo") == []
+
+
+def _am_spec(lo: int) -> dict[str, Any]:
+    return {
+        "gpuType": "L4",
+        "gpus": {"min": lo, "max": 4},
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+        "appManager": {"image": "crane-am:e2e", "env": {"MODE": "e2e"}},
+    }
+
+
+def _app_manager(stack: Stack, tenant: str, mc: str) -> tuple[client.V1Pod, str]:
+    """The Running pod ``<mc>-am`` and the token in its Secret ``<mc>-am-token``."""
+
+    def running() -> client.V1Pod | None:
+        try:
+            pod = stack.core.read_namespaced_pod(f"{mc}-am", tenant)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return pod if pod.status.phase == "Running" else None
+
+    pod = wait_for(running, f"pod {mc}-am Running", stack)
+    secret = stack.core.read_namespaced_secret(f"{mc}-am-token", tenant)
+    return pod, base64.b64decode(secret.data["token"]).decode()
+
+
+def test_app_manager_pod_gets_a_token_for_its_minicluster_only(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("am", _am_spec(lo=1))
+        api.create_minicluster("other", {**_am_spec(lo=0), "appManager": None})
+    pod, am_token = _app_manager(stack, tenant, "am")
+
+    node = stack.core.read_node(pod.spec.node_name)
+    assert "crane.io/managed" not in (node.metadata.labels or {}), pod.spec.node_name
+    assert not pod.spec.containers[0].resources.limits
+    assert pod.metadata.labels == {"crane.io/minicluster": "am", "crane.io/app-manager": "true"}
+    assert [o.kind for o in pod.metadata.owner_references] == ["MiniCluster"]
+    env = {e.name: e for e in pod.spec.containers[0].env}
+    assert env["CRANE_API_URL"].value == stack.url
+    assert env["CRANE_MINICLUSTER"].value == "am"
+    assert env["CRANE_NAMESPACE"].value == tenant
+    assert env["MODE"].value == "e2e"
+    ref = env["CRANE_TOKEN"].value_from.secret_key_ref
+    assert (ref.name, ref.key) == ("am-am-token", "token")
+
+    custom = client.CustomObjectsApi(stack.core.api_client)
+
+    def am_ready() -> dict[str, Any] | None:
+        mc = custom.get_namespaced_custom_object(
+            "crane.io", "v1alpha1", tenant, "miniclusters", "am"
+        )
+        conds = {c["type"]: c for c in (mc.get("status") or {}).get("conditions") or []}
+        ready = conds.get("AppManagerReady")
+        return ready if ready and ready["status"] == "True" else None
+
+    assert wait_for(am_ready, "AppManagerReady=True", stack)["reason"] == "Running"
+    others = stack.core.list_namespaced_pod(tenant, label_selector="crane.io/minicluster=other")
+    assert others.items == []
+
+    with Client(stack.url, am_token) as app:
+        me = app.whoami()
+        assert (me.scope, me.tenant, me.mini_cluster) == ("minicluster", tenant, "am"), me
+        grown = app.grow("am", 1, wait=True, timeout=60)
+        assert grown.result is GrowOutcome.GRANTED, (grown, stack.logs())
+        with pytest.raises(NotFound):
+            app.get_minicluster("other")
+        with pytest.raises(NotFound):
+            app.grow("other", 1)
+        with pytest.raises(ForbiddenError):
+            app.create_minicluster("more", _am_spec(lo=0))
