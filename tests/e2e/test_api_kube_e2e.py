@@ -722,3 +722,19 @@ def test_app_manager_pod_gets_a_token_for_its_minicluster_only(stack: Stack) -> 
             app.grow("other", 1)
         with pytest.raises(ForbiddenError):
             app.create_minicluster("more", _am_spec(lo=0))
+
+
+def test_deleting_the_minicluster_revokes_its_app_manager_token(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("gone", _am_spec(lo=0))
+    _, am_token = _app_manager(stack, tenant, "gone")
+    with Client(stack.url, am_token) as app:
+        assert app.whoami().mini_cluster == "gone"
+    with Client(stack.url, token) as api:
+        api.delete_minicluster("gone")
+        wait_for(lambda: "gone" not in {m.name for m in api.list_miniclusters()},
+                 "MiniCluster gone", stack)
+        api.create_minicluster("gone", {**_am_spec(lo=0), "appManager": None})
+    with Client(stack.url, am_token) as app, pytest.raises(Unauthorized):
+        app.get_minicluster("gone")
