@@ -3,7 +3,8 @@
 Each node is a Node object that kwok manages (annotation ``kwok.x-k8s.io/node: fake``) with
 ``nvidia.com/gpu`` capacity and allocatable, GPU Feature Discovery labels, the topology labels
 of :func:`crane.model.fleet.expand_group`, the ``crane.io/gpu-islands`` annotation, and Crane's
-``crane.io/managed`` label and taint. kwok then marks the nodes Ready and keeps them alive.
+``crane.io/managed`` label and taint; and the spec's ``workers``: untainted nodes without GPUs
+for the pods kube-scheduler places. kwok then marks the nodes Ready and keeps them alive.
 
 Command line::
 
@@ -96,9 +97,33 @@ def group_manifests(group: NodeGroup) -> list[Manifest]:
     return out
 
 
+def worker_manifest(index: int) -> Manifest:
+    """Node ``worker-<index>``: no GPUs, no taint, so kube-scheduler may place pods there."""
+    resources = node_resources(0)
+    del resources[GPU_RESOURCE]
+    name = f"worker-{index}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+            "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+        },
+        "spec": {"taints": []},
+        "status": {"capacity": dict(resources), "allocatable": dict(resources)},
+    }
+
+
 def fleet_manifests(spec: FleetSpec) -> list[Manifest]:
-    """Every Node of the fleet, in the stable order of :func:`crane.model.fleet.expand`."""
-    return [m for group in spec.groups for m in group_manifests(group)]
+    """Every GPU Node of the fleet, in the stable order of :func:`crane.model.fleet.expand`,
+    then the workers."""
+    gpu_nodes = [m for group in spec.groups for m in group_manifests(group)]
+    return gpu_nodes + [worker_manifest(i) for i in range(spec.workers)]
 
 
 def _create_or_update(api: client.CoreV1Api, node: Manifest) -> bool:
@@ -152,13 +177,13 @@ def _schedulable(node: Manifest) -> bool:
 
 
 def ready_nodes(api: client.CoreV1Api) -> set[str]:
-    """Names of the Crane-managed nodes that are Ready and no longer tainted not-ready.
+    """Names of the nodes that are Ready and no longer tainted not-ready.
 
     kube-controller-manager taints a new node ``node.kubernetes.io/not-ready`` until it has seen
     the node Ready; kube-scheduler places nothing there before.
     """
     # With _preload_content=False the client returns the raw HTTP response, not its type hint.
-    resp: Any = api.list_node(label_selector=f"{MANAGED_LABEL}=true", _preload_content=False)
+    resp: Any = api.list_node(_preload_content=False)
     return {item["metadata"]["name"] for item in json.loads(resp.data)["items"]
             if _schedulable(item)}
 

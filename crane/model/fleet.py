@@ -17,6 +17,7 @@ demos and measurements describe clusters the same way. Example (YAML)::
         product: NVIDIA-A100-SXM4-80GB
         gpusPerNode: 4
         nodesPerRack: 16
+    workers: 1      # an untainted node without GPUs, for pods kube-scheduler places
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class FleetSpec(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     groups: list[NodeGroup] = Field(min_length=1)
+    workers: int = Field(default=0, ge=0)
+    """Untainted nodes without GPUs (``worker-<i>``), where kube-scheduler places pods that are
+    not Crane's, such as app managers."""
 
     @property
     def node_count(self) -> int:

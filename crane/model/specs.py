@@ -132,6 +132,9 @@ class MiniClusterStatus(_Wire):
     queue_position: int | None = None
     message: str = ""
     observed_generation: int | None = None
+    app_manager_token_id: str | None = Field(
+        default=None, description="id of the app manager's API token, revoked when the MC goes"
+    )
 
 
 class CargoPhase(StrEnum):

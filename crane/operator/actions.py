@@ -9,6 +9,7 @@ are posted in the background: the next pass does not wait for them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -17,11 +18,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from crane.client import NotFound
 from crane.kube import app_manager
 from crane.kube.client import KubeClient
-from crane.kube.names import CARGOS, key_of
+from crane.kube.names import CARGOS, MINICLUSTERS, key_of
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, AppManagerLaunch, ObjectRef, Plan
+from crane.operator.plan import Applied, AppManagerLaunch, ObjectRef, Plan, TokenRevocation
 from crane.operator.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
@@ -91,22 +93,63 @@ class Actuator:
             *(self._call(c.delete_pod, *d) for d in plan.pod_deletes),
             *(self._call(c.patch_pod_annotations, *a) for a in plan.pod_annotations),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
-            *(self._call(self._launch, a) for a in plan.app_managers),
         ]
-        await asyncio.gather(*(chain(r) for r in refs), *rest)
+        launches = [self._call(self._launch, a) for a in plan.app_managers]
+        revocations = [self._call(self._revoke, r) for r in plan.token_revocations]
+        done = await asyncio.gather(*launches, *revocations, *(chain(r) for r in refs), *rest)
+        minted: list[str | None] = done[: len(launches)]
+        revoked: list[bool | None] = done[len(launches) : len(launches) + len(revocations)]
         if plan.events:
             self._post_events(plan)
-        return Applied(frozenset(failed), tuple(unsent))
+        return Applied(
+            frozenset(failed),
+            tuple(unsent),
+            minted=tuple(
+                (a.minicluster["uid"], token_id)
+                for a, token_id in zip(plan.app_managers, minted, strict=True)
+                if token_id
+            ),
+            revoked=frozenset(
+                r.uid for r, ok in zip(plan.token_revocations, revoked, strict=True) if ok
+            ),
+        )
 
-    def _launch(self, launch: AppManagerLaunch) -> None:
-        """Mint the token into ``<mc>-am-token`` (unless there already), then create the pod."""
+    def _launch(self, launch: AppManagerLaunch) -> str | None:
+        """Mint a token, record its id in the MiniCluster's status, put it into Secret
+        ``<mc>-am-token``, then create the pod. Returns the id of the token minted.
+
+        The id is in status before the token is handed out, so it can be revoked when the
+        MiniCluster goes. A Secret already there is kept (the operator cannot read or update
+        Secrets) and the token just minted is revoked.
+        """
         if self.minter is None:
-            return
+            return None
         meta = launch.minicluster
-        token_id, token = self.minter.mint(meta["namespace"], meta["name"])
-        if not self.client.create_secret(app_manager.build_secret(meta, token)):
-            self.minter.revoke(token_id)
-        self.client.create_pod(launch.pod)
+        token_id: str | None = None
+        if launch.mint:
+            token_id, token = self.minter.mint(meta["namespace"], meta["name"])
+            try:
+                recorded = self.client.patch_status(
+                    MINICLUSTERS, meta["namespace"], meta["name"], {"appManagerTokenId": token_id}
+                )
+            except Exception:
+                self.minter.revoke(token_id)
+                raise
+            if not recorded:  # the MiniCluster is gone
+                self.minter.revoke(token_id)
+                return None
+            if not self.client.create_secret(app_manager.build_secret(meta, token)):
+                self.minter.revoke(token_id)
+        _logged(self.client.create_pod, launch.pod)()
+        return token_id
+
+    def _revoke(self, revocation: TokenRevocation) -> bool:
+        """Revoke a deleted MiniCluster's app manager token; one that is gone counts as revoked."""
+        if self.minter is None:
+            return False
+        with contextlib.suppress(NotFound):
+            self.minter.revoke(revocation.token_id)
+        return True
 
     def _post_events(self, plan: Plan) -> None:
         c = self.client

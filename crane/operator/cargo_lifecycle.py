@@ -376,7 +376,6 @@ class CargoLifecycle:
         if placements and len(running) == len(placements):
             if status.phase != CargoPhase.RUNNING:
                 status.started_at = datetime.now(UTC)
-                self._event(body, "Running", f"all {_count(len(running), 'replica')} running")
             status.phase = CargoPhase.RUNNING
             self._cond(
                 status,

@@ -25,12 +25,15 @@ from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.operator.cache import ClusterCache, PodView
 from crane.operator.cargo_lifecycle import CargoLifecycle
 from crane.operator.finalizer import finalize, hold
-from crane.operator.plan import Applied, AppManagerLaunch, Plan, StatusWrite
-from crane.operator.state import LoopState
+from crane.operator.plan import Applied, AppManagerLaunch, Plan, StatusWrite, TokenRevocation
+from crane.operator.state import LoopState, Revocation
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
 
 log = logging.getLogger(__name__)
+
+REVOKE_GIVE_UP_SECONDS = 300.0
+"""How long a deleted MiniCluster waits for its app manager token to be revoked."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Decider:
                 self.state.unsaved.discard(write.uid)
         for pod_key in applied.unsent_pods:
             self.state.requested.pop(pod_key, None)
+        self.state.tokens.update(applied.minted)
+        self.state.revoked |= applied.revoked
 
     def _forget_gone(self, cache: ClusterCache) -> None:
         live = {
@@ -94,6 +99,10 @@ class Decider:
         for uid in [u for u in self.state.attempts if u not in live]:
             del self.state.attempts[uid]
         self.state.unsaved &= live
+        for uids in (self.state.tokens, self.state.revocations):
+            for uid in [u for u in uids if u not in live]:
+                del uids[uid]
+        self.state.revoked &= live
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
@@ -264,8 +273,44 @@ class Decider:
                     f"delete:{cargo['uid']}", now
                 ):
                     plan.cargo_deletes.append((cargo["namespace"], cargo["name"]))
-            if not mine and key not in self.state.miniclusters:
+            if not mine and key not in self.state.miniclusters and self._revoke_token(body, plan):
                 finalize(plan, self.state, MINICLUSTERS, meta)
+
+    def _token_id(self, body: Mapping[str, Any]) -> str | None:
+        """Id of the app manager token minted for this MiniCluster, if any."""
+        uid = body["metadata"]["uid"]
+        recorded = (body.get("status") or {}).get("appManagerTokenId")
+        return self.state.tokens.get(uid) or recorded
+
+    def _revoke_token(self, body: dict[str, Any], plan: Plan) -> bool:
+        """Whether a deleted MiniCluster's app manager token is revoked (or there is none).
+
+        Asks the API again with a doubling backoff (up to a minute); after
+        ``REVOKE_GIVE_UP_SECONDS`` (or at once when the operator has no API) it lets the
+        MiniCluster go with a Warning event that names the token.
+        """
+        uid = body["metadata"]["uid"]
+        token_id = self._token_id(body)
+        if token_id is None or uid in self.state.revoked:
+            return True
+        now = time.monotonic()
+        tries = self.state.revocations.setdefault(uid, Revocation(first=now, next=now))
+        if self.settings.api_url is None or now - tries.first >= REVOKE_GIVE_UP_SECONDS:
+            self.state.revoked.add(uid)
+            plan.event(
+                _ref(body, MINICLUSTER_KIND),
+                "TokenNotRevoked",
+                f"could not revoke the app manager token {token_id} "
+                f"({'no API configured' if self.settings.api_url is None else 'API unreachable'}"
+                f"); revoke it by hand: DELETE /v1/tokens/{token_id}",
+                True,
+            )
+            return True
+        if now >= tries.next:
+            plan.token_revocations.append(TokenRevocation(uid, token_id))
+            tries.tries += 1
+            tries.next = now + min(60.0, 2.0**tries.tries)
+        return False
 
     def _by_priority(
         self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]
@@ -292,6 +337,8 @@ class Decider:
     ) -> None:
         meta = body["metadata"]
         wire = resources.status_wire(status)
+        if wire.get("appManagerTokenId") is None:
+            wire.pop("appManagerTokenId", None)  # recorded by the actuator; never removed
         uid = meta["uid"]
         before = self.state.written.get(uid, body.get("status") or {})
         if uid not in self.state.unsaved and resources.same_status(before, wire):
@@ -429,6 +476,7 @@ class Decider:
             return
         gen = meta.get("generation")
         url = self.settings.api_url
+        status.app_manager_token_id = self._token_id(body)
         if url is None:
             ready, reason, message = (
                 False,
@@ -448,7 +496,11 @@ class Decider:
                 key_of(meta["namespace"], app_manager.pod_name(meta["name"])), time.monotonic()
             ):
                 plan.app_managers.append(
-                    AppManagerLaunch(meta, app_manager.build_pod(meta, spec.app_manager, url))
+                    AppManagerLaunch(
+                        meta,
+                        app_manager.build_pod(meta, spec.app_manager, url),
+                        mint=status.app_manager_token_id is None,
+                    )
                 )
         else:
             ready = pod.phase == "Running" and pod.ready

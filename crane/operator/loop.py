@@ -1,4 +1,9 @@
-"""The one scheduling loop: wait for a change, decide, write the plan; only while leading."""
+"""The one scheduling loop: wait for a change, decide, write the plan; only while leading.
+
+A pass is decided while the previous pass's writes are still in flight; its own writes start
+once those are done and learnt (:meth:`Decider.learn`), so one object's writes never overtake
+each other, and a failed status write is known before the next plan goes out.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from crane.operator.cache import ClusterCache
 from crane.operator.decide import Decider
 from crane.operator.leader import LeaseElector
 from crane.operator.metrics import Metrics
+from crane.operator.plan import Applied, Plan
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,8 @@ class SchedulingLoop:
         self.metrics = metrics
         self.debounce = debounce_seconds
         self._metrics_at = 0.0
+        self._writing: tuple[Decider, Plan, asyncio.Future[Applied]] | None = None
+        """The previous pass's plan while the actuator writes it."""
 
     async def _lead(self) -> bool:
         try:
@@ -60,6 +68,7 @@ class SchedulingLoop:
                 leading = await self._lead()
                 renew_at = time.monotonic() + renew_every
             if not leading or self.decider is None:
+                await self.flush()
                 await asyncio.sleep(renew_every)
                 continue
             try:
@@ -76,13 +85,23 @@ class SchedulingLoop:
             plan = decider.decide(self.cache)
         except Exception:
             log.exception("scheduling pass failed; starting over from the API's state")
+            await self.flush()
             self.decider = None
             self.cache.changed.set()
             return
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
         self._observe(decider)
+        await self.flush()
         if not plan.empty():
-            decider.learn(plan, await self.actuator.apply(plan))
+            self._writing = (decider, plan, asyncio.ensure_future(self.actuator.apply(plan)))
+
+    async def flush(self) -> None:
+        """Wait for the writes in flight and learn how they went."""
+        if self._writing is None:
+            return
+        decider, plan, writing = self._writing
+        self._writing = None
+        decider.learn(plan, await writing)
 
     def _observe(self, decider: Decider) -> None:
         now = time.monotonic()

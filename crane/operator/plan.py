@@ -39,6 +39,15 @@ class AppManagerLaunch:
     minicluster: dict[str, Any]
     """The MiniCluster's metadata (owner of the Secret and the pod)."""
     pod: dict[str, Any]
+    mint: bool = True
+    """False when a token was minted before (its id is in status): only the pod is created."""
+
+
+@dataclass(frozen=True)
+class TokenRevocation:
+    uid: str
+    """The deleted MiniCluster's uid."""
+    token_id: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,10 @@ class Applied:
     """Status writes that failed (conflict, server error, object gone)."""
     unsent_pods: tuple[str, ...] = ()
     """Pod keys not created because their cargo's status write failed."""
+    minted: tuple[tuple[str, str], ...] = ()
+    """(MiniCluster uid, token id) of the app manager tokens minted (and recorded in status)."""
+    revoked: frozenset[str] = frozenset()
+    """uids of the MiniClusters whose app manager token was revoked."""
 
 
 @dataclass
@@ -73,6 +86,7 @@ class Plan:
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
+    token_revocations: list[TokenRevocation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -104,6 +118,7 @@ class Plan:
                 self.pod_annotations,
                 self.pod_deletes,
                 self.app_managers,
+                self.token_revocations,
                 self.events,
             )
         )

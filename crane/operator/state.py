@@ -11,6 +11,15 @@ from crane.placement.types import CargoRequest, MiniClusterRequest
 
 
 @dataclass
+class Revocation:
+    """Retries of one token revocation: backoff doubling up to a minute, from ``first``."""
+
+    first: float
+    next: float
+    tries: int = 0
+
+
+@dataclass
 class LoopState:
     nodes: dict[str, NodeInventory] = field(default_factory=dict)
     """Nodes as last given to the engine."""
@@ -29,6 +38,12 @@ class LoopState:
     """uid -> (capacity epoch, generation) of the last placement that did not fit."""
     requested: dict[str, float] = field(default_factory=dict)
     """Pod key -> when its creation was last asked for; not asked again until the watch shows it."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """MiniCluster uid -> id of the app manager token minted for it (before the watch shows it)."""
+    revocations: dict[str, Revocation] = field(default_factory=dict)
+    """Deleted MiniCluster uid -> how revoking its app manager token goes."""
+    revoked: set[str] = field(default_factory=set)
+    """Deleted MiniClusters whose token is revoked (or given up on): free to go."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False

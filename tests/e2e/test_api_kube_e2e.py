@@ -7,6 +7,7 @@ by the module fixture, so free capacity is its own.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -49,6 +50,7 @@ PRODUCT = "nvidia.com/gpu.product"
 # one GPU family per test, none used by the other e2e modules
 FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
 USAGE = "NVIDIA-T4"
+AM = "NVIDIA-L4"
 
 
 def _free_port() -> int:
@@ -152,6 +154,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
         NodeGroup(name=f"kapi-v100-{suffix}", product=EVENTS, gpus_per_node=8),
         NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
         NodeGroup(name=f"kapi-t4-{suffix}", product=USAGE, gpus_per_node=8),
+        NodeGroup(name=f"kapi-l4-{suffix}", product=AM, gpus_per_node=4),
     ]
     manifests = fleet_manifests(FleetSpec(groups=groups))
     apply_nodes(core_v1, manifests)
@@ -165,19 +168,6 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
     tenants: list[str] = []
     try:
         wait_ready(core_v1, added, timeout=60)
-        operator = Proc(
-            [
-                "operator",
-                "--lease-namespace",
-                LEASE_NAMESPACE,
-                "--lease-seconds",
-                "3",
-                "--metrics-port",
-                str(_free_port()),
-            ],
-            env,
-            tmp / "operator.log",
-        )
         port = _free_port()
         serve = [
             "serve",
@@ -196,6 +186,23 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
         ]
         server = Proc(serve, env, tmp / "serve.log")
         url = f"http://127.0.0.1:{port}"
+        operator = Proc(
+            [
+                "operator",
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-seconds",
+                "3",
+                "--metrics-port",
+                str(_free_port()),
+                "--api-url",
+                url,
+                "--api-token",
+                ADMIN,
+            ],
+            env,
+            tmp / "operator.log",
+        )
         _wait_ready(server, url)
         stack = Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants, serve, env)
         yield stack
@@ -744,3 +751,96 @@ def _exists(get: Callable[[], Any]) -> bool:
             return False
         raise
     return True
+
+
+def _am_spec(lo: int) -> dict[str, Any]:
+    return {
+        "gpuType": "L4",
+        "gpus": {"min": lo, "max": 4},
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+        "appManager": {"image": "crane-am:e2e", "env": {"MODE": "e2e"}},
+    }
+
+
+def _app_manager(stack: Stack, tenant: str, mc: str) -> tuple[client.V1Pod, str]:
+    """The Running pod ``<mc>-am`` and the token in its Secret ``<mc>-am-token``."""
+
+    def running() -> client.V1Pod | None:
+        try:
+            pod = stack.core.read_namespaced_pod(f"{mc}-am", tenant)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return pod if pod.status.phase == "Running" else None
+
+    pod = wait_for(running, f"pod {mc}-am Running", stack)
+    secret = stack.core.read_namespaced_secret(f"{mc}-am-token", tenant)
+    return pod, base64.b64decode(secret.data["token"]).decode()
+
+
+def test_app_manager_pod_gets_a_token_for_its_minicluster_only(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("am", _am_spec(lo=1))
+        api.create_minicluster("other", {**_am_spec(lo=0), "appManager": None})
+    pod, am_token = _app_manager(stack, tenant, "am")
+
+    node = stack.core.read_node(pod.spec.node_name)
+    assert "crane.io/managed" not in (node.metadata.labels or {}), pod.spec.node_name
+    assert not pod.spec.containers[0].resources.limits
+    assert pod.metadata.labels == {"crane.io/minicluster": "am", "crane.io/app-manager": "true"}
+    assert [o.kind for o in pod.metadata.owner_references] == ["MiniCluster"]
+    env = {e.name: e for e in pod.spec.containers[0].env}
+    assert env["CRANE_API_URL"].value == stack.url
+    assert env["CRANE_MINICLUSTER"].value == "am"
+    assert env["CRANE_NAMESPACE"].value == tenant
+    assert env["MODE"].value == "e2e"
+    ref = env["CRANE_TOKEN"].value_from.secret_key_ref
+    assert (ref.name, ref.key) == ("am-am-token", "token")
+
+    custom = client.CustomObjectsApi(stack.core.api_client)
+
+    def am_ready() -> dict[str, Any] | None:
+        mc = custom.get_namespaced_custom_object(
+            "crane.io", "v1alpha1", tenant, "miniclusters", "am"
+        )
+        conds = {c["type"]: c for c in (mc.get("status") or {}).get("conditions") or []}
+        ready = conds.get("AppManagerReady")
+        return ready if ready and ready["status"] == "True" else None
+
+    assert wait_for(am_ready, "AppManagerReady=True", stack)["reason"] == "Running"
+    others = stack.core.list_namespaced_pod(tenant, label_selector="crane.io/minicluster=other")
+    assert others.items == []
+
+    with Client(stack.url, am_token) as app:
+        me = app.whoami()
+        assert (me.scope, me.tenant, me.mini_cluster) == ("minicluster", tenant, "am"), me
+        grown = app.grow("am", 1, wait=True, timeout=60)
+        assert grown.result is GrowOutcome.GRANTED, (grown, stack.logs())
+        with pytest.raises(NotFound):
+            app.get_minicluster("other")
+        with pytest.raises(NotFound):
+            app.grow("other", 1)
+        with pytest.raises(ForbiddenError):
+            app.create_minicluster("more", _am_spec(lo=0))
+
+
+def test_deleting_the_minicluster_revokes_its_app_manager_token(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("gone", _am_spec(lo=0))
+    _, am_token = _app_manager(stack, tenant, "gone")
+    with Client(stack.url, am_token) as app:
+        assert app.whoami().mini_cluster == "gone"
+    with Client(stack.url, token) as api:
+        api.delete_minicluster("gone")
+        wait_for(lambda: "gone" not in {m.name for m in api.list_miniclusters()},
+                 "MiniCluster gone", stack)
+        api.create_minicluster("gone", {**_am_spec(lo=0), "appManager": None})
+    with Client(stack.url, am_token) as app, pytest.raises(Unauthorized):
+        app.get_minicluster("gone")

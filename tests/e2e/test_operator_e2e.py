@@ -784,3 +784,16 @@ def test_lowering_max_preempts_borrowed_cargos(
     mc = get(custom, "miniclusters", namespace, "elastic") or {}
     assert mc["status"]["inUseGpus"] <= 8
     delete_all(custom, core_v1, namespace, operator)
+
+
+def test_app_manager_without_api_flags_says_which_flags_to_set(
+    operator: OperatorProcess, custom: client.CustomObjectsApi, core_v1: client.CoreV1Api,
+    kube_cluster: Any, namespace: str,
+) -> None:
+    apply(kube_cluster, namespace,
+          mc_yaml("am-noapi", "H100", 0, 8, extra=", appManager: {image: crane-am:test}"))
+    ready = wait(lambda: cond(get(custom, "miniclusters", namespace, "am-noapi"),
+                              "AppManagerReady"), "AppManagerReady", operator)
+    assert ready["status"] == "False" and ready["reason"] == "ApiNotConfigured", ready
+    assert "--api-url" in ready["message"] and "--api-token" in ready["message"], ready
+    assert crane_pods(core_v1, namespace, "crane.io/app-manager=true") == []

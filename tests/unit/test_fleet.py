@@ -19,10 +19,11 @@ def by_name(spec_file: str) -> dict[str, dict[str, Any]]:
     return {m["metadata"]["name"]: m for m in fleet_manifests(load_spec(FLEETS / spec_file))}
 
 
-def test_small_fleet_has_four_h100_and_two_a100_nodes() -> None:
+def test_small_fleet_has_four_h100_and_two_a100_nodes_and_a_worker() -> None:
     nodes = by_name("small.yaml")
-    products = sorted(n["metadata"]["labels"]["nvidia.com/gpu.product"] for n in nodes.values())
-    assert products == ["NVIDIA-A100-SXM4-80GB"] * 2 + ["NVIDIA-H100-80GB-HBM3"] * 4
+    products = sorted(n["metadata"]["labels"].get("nvidia.com/gpu.product", "-")
+                      for n in nodes.values())
+    assert products == ["-"] + ["NVIDIA-A100-SXM4-80GB"] * 2 + ["NVIDIA-H100-80GB-HBM3"] * 4
     racks = {n["metadata"]["labels"]["crane.io/rack"] for n in nodes.values()
              if n["metadata"]["name"].startswith("h100")}
     assert racks == {"h100-z0-b0-r0", "h100-z0-b0-r1"}
@@ -49,6 +50,14 @@ def test_h100_node_is_a_kwok_gpu_node_with_topology_and_islands() -> None:
     assert status["capacity"] == status["allocatable"]
     assert status["capacity"]["nvidia.com/gpu"] == "8"
     assert set(status["capacity"]) == {"cpu", "memory", "pods", "nvidia.com/gpu"}
+
+
+def test_worker_is_an_untainted_kwok_node_without_gpus() -> None:
+    node = by_name("small.yaml")["worker-0"]
+    assert node["metadata"]["annotations"] == {"kwok.x-k8s.io/node": "fake"}
+    assert "crane.io/managed" not in node["metadata"]["labels"]
+    assert node["spec"]["taints"] == []
+    assert set(node["status"]["capacity"]) == {"cpu", "memory", "pods"}
 
 
 def test_node_without_islands_has_no_islands_annotation() -> None:
@@ -106,7 +115,7 @@ def test_unknown_product_names_the_file(tmp_path: Path) -> None:
 def test_cli_prints_the_nodes_as_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(FLEETS / "small.yaml")]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert len(docs) == 6
+    assert len(docs) == 7
     assert all(d["kind"] == "Node" for d in docs)
 
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from crane.kube.names import MINICLUSTERS
 from crane.model.inventory import GPU_RESOURCE
+from crane.operator import decide
 from crane.operator.actions import Actuator
 from crane.operator.decide import Decider, DecideSettings
 from crane.operator.metrics import Metrics
-from crane.operator.plan import AppManagerLaunch, Plan
+from crane.operator.plan import Applied, AppManagerLaunch, Plan, TokenRevocation
 from crane.placement import Engine
 from tests.unit.test_operator_decide import minicluster, new_cache, node, settle
 
@@ -87,6 +91,10 @@ class FakeKube:
         self.secret_exists = secret_exists
         self.calls: list[tuple[str, Any]] = []
 
+    def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> bool:
+        self.calls.append(("status", (plural, namespace, name, status)))
+        return True
+
     def create_secret(self, body: dict[str, Any]) -> bool:
         self.calls.append(("secret", body))
         return not self.secret_exists
@@ -96,21 +104,23 @@ class FakeKube:
         return True
 
 
-def launch(secret_exists: bool) -> tuple[FakeKube, FakeMinter]:
+def launch(secret_exists: bool, mint: bool = True) -> tuple[FakeKube, FakeMinter, Applied]:
     kube, minter = FakeKube(secret_exists), FakeMinter()
     actuator = Actuator(kube, Metrics(), minter=minter)  # type: ignore[arg-type]
     plan = Plan()
     meta = {"name": "mc", "namespace": "t", "uid": "uid-mc"}
-    plan.app_managers.append(AppManagerLaunch(meta, {"metadata": {"name": "mc-am"}}))
-    asyncio.run(actuator.apply(plan))
+    plan.app_managers.append(AppManagerLaunch(meta, {"metadata": {"name": "mc-am"}}, mint))
+    applied = asyncio.run(actuator.apply(plan))
     actuator.close()
-    return kube, minter
+    return kube, minter, applied
 
 
-def test_token_goes_into_the_secret_before_the_pod() -> None:
-    kube, minter = launch(secret_exists=False)
+def test_token_id_goes_into_status_then_the_token_into_the_secret_then_the_pod() -> None:
+    kube, minter, applied = launch(secret_exists=False)
     assert minter.minted == ["t/mc"] and not minter.revoked
-    (what, secret), pod = kube.calls
+    status, (what, secret), pod = kube.calls
+    assert status == ("status", (MINICLUSTERS, "t", "mc", {"appManagerTokenId": "id1"}))
+    assert applied.minted == (("uid-mc", "id1"),)
     assert what == "secret" and pod == ("pod", "mc-am")
     assert secret["metadata"]["name"] == "mc-am-token"
     assert secret["stringData"] == {"token": "s3cret"}
@@ -118,6 +128,47 @@ def test_token_goes_into_the_secret_before_the_pod() -> None:
 
 
 def test_existing_secret_keeps_its_token_and_the_new_one_is_revoked() -> None:
-    kube, minter = launch(secret_exists=True)
+    kube, minter, _ = launch(secret_exists=True)
     assert minter.revoked == ["id1"]
     assert kube.calls[-1] == ("pod", "mc-am")
+
+
+def test_recorded_token_is_not_minted_again_when_the_pod_is_recreated() -> None:
+    kube, minter, applied = launch(secret_exists=True, mint=False)
+    assert not minter.minted and kube.calls == [("pod", "mc-am")] and not applied.minted
+
+
+def deleted_with_token(decider: Decider) -> tuple[Any, Plan]:
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", with_am("mc")))
+    settle(decider, cache, passes=1)
+    body = cache.miniclusters["t/mc"]
+    body["status"]["appManagerTokenId"] = "tok1"
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    return cache, decider.decide(cache)
+
+
+def test_deleted_minicluster_waits_until_its_token_is_revoked() -> None:
+    decider = Decider(Engine(), DecideSettings(api_url="http://crane-api:8080"))
+    cache, plan = deleted_with_token(decider)
+    assert plan.token_revocations == [TokenRevocation("uid-mc", "tok1")]
+    assert not plan.finalizer_removals
+    decider.learn(plan, Applied())  # the API did not answer: asked again after a backoff
+    assert not decider.decide(cache).token_revocations
+    decider.state.revocations["uid-mc"].next = 0.0
+    plan = decider.decide(cache)
+    assert plan.token_revocations and not plan.finalizer_removals
+    decider.learn(plan, Applied(revoked=frozenset({"uid-mc"})))
+    assert decider.decide(cache).finalizer_removals == [(MINICLUSTERS, "t", "mc", 0)]
+
+
+def test_unrevocable_token_lets_the_minicluster_go_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decider = Decider(Engine(), DecideSettings(api_url="http://crane-api:8080"))
+    cache, plan = deleted_with_token(decider)
+    decider.learn(plan, Applied())
+    monkeypatch.setattr(decide, "REVOKE_GIVE_UP_SECONDS", 0.0)
+    plan = decider.decide(cache)
+    assert plan.finalizer_removals == [(MINICLUSTERS, "t", "mc", 0)]
+    (event,) = [e for e in plan.events if e.reason == "TokenNotRevoked"]
+    assert event.type == "Warning" and "tok1" in event.message

@@ -83,6 +83,7 @@ def test_failed_placement_write_creates_no_pods_until_a_write_succeeds(
     async def passes(n: int) -> None:
         for _ in range(n):
             await loop.one_pass(decider)
+            await loop.flush()
             clock[0] += 60  # past any retry delay for pod creation
 
     server.failing = http_status
