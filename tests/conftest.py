@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
+from tests.support import LEASE_NAMESPACE
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
@@ -142,6 +144,28 @@ def kube_api(kube_cluster: KubeCluster) -> Iterator[client.ApiClient]:
 def core_v1(kube_api: client.ApiClient) -> client.CoreV1Api:
     """CoreV1Api on the session cluster."""
     return client.CoreV1Api(kube_api)
+
+
+@pytest.fixture(scope="session")
+def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
+    """Crane's CRDs applied and Established, and the operator's Lease namespace; yields its name."""
+    crds = str(REPO / "helm" / "crane" / "crds")
+    kube_cluster.kubectl("apply", "--server-side", "-f", crds)
+    kube_cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/miniclusters.crane.io",
+        "crd/cargos.crane.io",
+        "--timeout=60s",
+    )
+    try:
+        core_v1.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
+        )
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    return LEASE_NAMESPACE
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Crane containers it does not know, so two servers must never share a daemon.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "hack" / "dockerd"
@@ -66,12 +66,6 @@ def clean(urls: list[str]) -> None:
                 container.remove(force=True)
             for network in managed_networks(client):
                 network.remove()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crane_admin0_" + "s" * 43
 CI = os.environ.get("CI") == "true"
@@ -31,12 +32,6 @@ def missing(reason: str) -> None:
     if CI:
         pytest.fail(f"{reason} (CI=true: nothing is skipped)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.dockerd import clean, daemons, free_port, serve_docker, wait_healthy
+from tests.dockerd import clean, daemons, serve_docker, wait_healthy
 from tests.dockerd import env as crane_env
+from tests.support import free_port
 
 BOOTSTRAP = "crane_clitest1_" + "s3cr3t" * 6
 DAEMONS = range(3, 5)

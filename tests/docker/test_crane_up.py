@@ -21,7 +21,8 @@ import pytest
 
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
-from tests.dockerd import env, free_port, wait_healthy
+from tests.dockerd import env, wait_healthy
+from tests.support import free_port
 
 
 @dataclass

@@ -38,12 +38,12 @@ from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN = "crane_kapiadmin_" + "k" * 43
-LEASE_NAMESPACE = "crane-system"
 GPU_IDS = "crane.io/gpu-ids"
 MC_LABEL = "crane.io/minicluster"
 PRODUCT = "nvidia.com/gpu.product"
@@ -51,14 +51,6 @@ PRODUCT = "nvidia.com/gpu.product"
 FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
 USAGE = "NVIDIA-T4"
 AM = "NVIDIA-L4"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Proc:
@@ -131,22 +123,7 @@ def _env(kube_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
-    kube_cluster.kubectl("apply", "--server-side", "-f", str(REPO / "helm" / "crane" / "crds"))
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/miniclusters.crane.io",
-        "crd/cargos.crane.io",
-        "--timeout=60s",
-    )
-    try:
-        core_v1.create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
-        )
-    except ApiException as err:
-        if err.status != 409:
-            raise
+def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:5]
     groups = [
         NodeGroup(name=f"kapi-l40s-{suffix}", product=FLOW, gpus_per_node=8, nodes_per_rack=2),
@@ -168,7 +145,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
     tenants: list[str] = []
     try:
         wait_ready(core_v1, added, timeout=60)
-        port = _free_port()
+        port = free_port()
         serve = [
             "serve",
             "--backend",
@@ -194,7 +171,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api) -> Iterator[Stack]:
                 "--lease-seconds",
                 "3",
                 "--metrics-port",
-                str(_free_port()),
+                str(free_port()),
                 "--api-url",
                 url,
                 "--api-token",

@@ -8,7 +8,6 @@ its own even though the cluster and the operator are shared.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,12 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "crane.io", "v1alpha1"
-LEASE_NAMESPACE = "crane-system"
 NOT_READY_ANNOTATION = "sim.crane.io/not-ready"
 """The kwok stages of the test cluster turn a node with this annotation NotReady and keep it so."""
 
@@ -40,7 +39,7 @@ class OperatorProcess:
         self.env = {**env, "PYTHONPATH": str(REPO)}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
-        self.metrics_port, self.health_port = _free_port(), _free_port()
+        self.metrics_port, self.health_port = free_port(), free_port()
 
     def start(self) -> None:
         out = self.log.open("ab")
@@ -96,31 +95,10 @@ class OperatorProcess:
             return str(r.read().decode())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def operator(
-    kube_cluster: Any, core_v1: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory
+    kube_cluster: Any, crane_crds: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    kube_cluster.kubectl("apply", "--server-side", "-f", str(REPO / "helm" / "crane" / "crds"))
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/miniclusters.crane.io",
-        "crd/cargos.crane.io",
-        "--timeout=60s",
-    )
-    try:
-        core_v1.create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
-        )
-    except ApiException as err:
-        if err.status != 409:
-            raise
     proc = OperatorProcess(kube_cluster.env, tmp_path_factory.mktemp("operator") / "operator.log")
     proc.start()
     try:
