@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
-from tests.support import LEASE_NAMESPACE
+from tests.support import LEASE_NAMESPACE, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
@@ -55,12 +55,6 @@ class KubeCluster:
         return proc
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true: the e2e cluster is required: {reason}", pytrace=False)
-    pytest.skip(f"no e2e cluster: {reason}")
-
-
 def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -85,7 +79,7 @@ def kube_cluster() -> Iterator[KubeCluster]:
     check = _run([str(REPO / "hack" / "build-tools"), "--check"], dict(os.environ), 30)
     tools_bin = Path(check.stdout.strip())
     if check.returncode != 0:
-        _unavailable(f"tools not built in {tools_bin}: run hack/build-tools")
+        unavailable(f"no e2e cluster: tools not built in {tools_bin}: run hack/build-tools")
     reuse = os.environ.get("KUBECONFIG", "")
     name: str | None = None
     if reuse and _answers(reuse, tools_bin):
@@ -97,7 +91,8 @@ def kube_cluster() -> Iterator[KubeCluster]:
         up = _run([str(REPO / "hack" / "cluster"), "up"], env, 180)
         if up.returncode != 0:
             _run([str(REPO / "hack" / "cluster"), "down"], env, 120)
-            _unavailable(f"hack/cluster up failed: {up.stderr.strip().splitlines()[-1:]}")
+            last = up.stderr.strip().splitlines()[-1:]
+            unavailable(f"no e2e cluster: hack/cluster up failed: {last}")
         kubeconfig = Path(up.stdout.split("export KUBECONFIG=", 1)[1].split()[0])
     cluster = KubeCluster(kubeconfig=kubeconfig, tools_bin=tools_bin, name=name)
     try:

@@ -16,22 +16,13 @@ from pathlib import Path
 
 import docker
 import httpx
-import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
-from tests.support import free_port
+from tests.support import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "hack" / "dockerd"
 IMAGE = "crane-test:busybox"
-CI = os.environ.get("CI") == "true"
-
-
-def unavailable(reason: str) -> None:
-    """Fail with CI=true, else skip with the reason."""
-    if CI:
-        pytest.fail(f"real dockerd is required with CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def _hack(step: str, count: int) -> str:

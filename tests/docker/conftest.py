@@ -6,7 +6,6 @@ daemon that cannot start fails the run; elsewhere the Docker tests are skipped w
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
 from crane.docker.hosts import HostSpec
+from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "crane-test:busybox"
@@ -46,12 +46,6 @@ HOST_SHAPES = [
 """Two H100 hosts in different racks and an A100 host sharing rack r1 with h0."""
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"real dockerd is required with CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def docker_urls() -> list[str]:
     script = ROOT / "hack" / "dockerd"
@@ -60,14 +54,14 @@ def docker_urls() -> list[str]:
             [str(script), "start", str(DAEMONS)], capture_output=True, text=True, timeout=120
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        _unavailable(f"hack/dockerd start failed: {err}")
+        unavailable(f"hack/dockerd start failed: {err}")
     if started.returncode != 0:
-        _unavailable(f"hack/dockerd start failed: {started.stderr.strip()[-600:]}")
+        unavailable(f"hack/dockerd start failed: {started.stderr.strip()[-600:]}")
     imported = subprocess.run(
         [str(script), "image", str(DAEMONS)], capture_output=True, text=True, timeout=300
     )
     if imported.returncode != 0:
-        _unavailable(f"hack/dockerd image failed: {imported.stderr.strip()[-600:]}")
+        unavailable(f"hack/dockerd image failed: {imported.stderr.strip()[-600:]}")
     return started.stdout.split()
 
 

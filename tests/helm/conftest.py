@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helm.chart import Helm, find_tool, unavailable, versions
+from tests.helm.chart import Helm, find_tool, versions
+from tests.support import unavailable
 
 
 @pytest.fixture(scope="session")

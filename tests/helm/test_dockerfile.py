@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.helm.chart import REPO, unavailable
+from tests.helm.chart import REPO
+from tests.support import unavailable
 
 DOCKERFILE = REPO / "Dockerfile"
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|python3?-dev|setuptools|wheel)\b")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helm.chart import CHART, REPO, unavailable
+from tests.helm.chart import CHART, REPO
+from tests.support import unavailable
 
 CI = REPO / ".github" / "workflows" / "ci.yml"
 
