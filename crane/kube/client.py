@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -58,16 +58,19 @@ class KubeClient:
         items: list[dict[str, Any]] = self._json(resp)["items"]
         return items
 
-    def create_pod(self, body: Mapping[str, Any]) -> bool:
-        """Create a pod; False when one of that name exists already."""
+    @staticmethod
+    def _create(create: Callable[..., Any], body: Mapping[str, Any]) -> bool:
+        """Create a namespaced object; False when one of that name exists already."""
         try:
-            self.core.create_namespaced_pod(
-                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
-            )
+            create(body["metadata"]["namespace"], cast(Any, body), _preload_content=False)
         except ApiException as err:
             _ok_if(409, err)
             return False
         return True
+
+    def create_pod(self, body: Mapping[str, Any]) -> bool:
+        """Create a pod; False when one of that name exists already."""
+        return self._create(self.core.create_namespaced_pod, body)
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         try:
@@ -78,23 +81,11 @@ class KubeClient:
             _ok_if(404, err)
 
     def create_service(self, body: Mapping[str, Any]) -> None:
-        try:
-            self.core.create_namespaced_service(
-                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
-            )
-        except ApiException as err:
-            _ok_if(409, err)
+        self._create(self.core.create_namespaced_service, body)
 
     def create_secret(self, body: Mapping[str, Any]) -> bool:
         """Create a Secret; False when it exists already (the operator cannot read Secrets)."""
-        try:
-            self.core.create_namespaced_secret(
-                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
-            )
-        except ApiException as err:
-            _ok_if(409, err)
-            return False
-        return True
+        return self._create(self.core.create_namespaced_secret, body)
 
     def delete_service(self, namespace: str, name: str) -> None:
         try:
