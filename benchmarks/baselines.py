@@ -1,6 +1,6 @@
-"""Three baseline placers on the same streams: first-fit, spread (least allocated, as
-kube-scheduler's default score) and FGD (fragmentation gradient descent, Weng et al., "Beware
-of Fragmentation", USENIX ATC'23).
+"""Baseline placers on the same streams: first-fit, spread (least allocated, as
+kube-scheduler's default score), plain best-fit, rack-aware best-fit and FGD (fragmentation
+gradient descent, Weng et al., "Beware of Fragmentation", USENIX ATC'23).
 
 They count free GPUs per node (islands are not modelled). A single-node job goes to the node
 its policy scores best. A multi-node gang must stay within one domain of its Required level
@@ -101,14 +101,17 @@ class Placer:
             chosen.append((i, gpus))
         return chosen
 
-    def place(self, gpu_type: str, replicas: int, gpus: int, level: str | None
-              ) -> Placement | None:
+    def place(self, gpu_type: str, replicas: int, gpus: int, level: str | None) -> Placement | None:
         products = [p for p in self.products if gpu_type_matches(gpu_type, p)]
         if level is None:
             return self._fill([("cluster", "", p) for p in products], replicas, gpus)
         needed = replicas * gpus
-        roomy = [(level, d, p) for p in products for d in self.domains.get((level, p), [])
-                 if self.total[(level, d, p)] >= needed]
+        roomy = [
+            (level, d, p)
+            for p in products
+            for d in self.domains.get((level, p), [])
+            if self.total[(level, d, p)] >= needed
+        ]
         for s in self.order(roomy, gpus, replicas):
             placed = self._fill([s], replicas, gpus)
             if placed is not None:
@@ -152,8 +155,10 @@ class Fgd(Placer):
     def __init__(self, nodes: list[NodeInventory], mix: Mapping[int, float]) -> None:
         super().__init__(nodes)
         frag = [sum(p * f for k, p in mix.items() if f < k) for f in range(self.max_free + 1)]
-        self.delta = [[frag[f - k] - frag[f] if f >= k else 0.0 for k in range(len(frag))]
-                      for f in range(len(frag))]
+        self.delta = [
+            [frag[f - k] - frag[f] if f >= k else 0.0 for k in range(len(frag))]
+            for f in range(len(frag))
+        ]
         self._gang_delta = cache(self._gang_delta_uncached)
 
     def score(self, free: int, gpus: int, i: int) -> tuple[float, ...]:
@@ -174,3 +179,34 @@ class Fgd(Placer):
 
     def order(self, domains: list[Scope], gpus: int, replicas: int) -> list[Scope]:
         return sorted(domains, key=lambda s: (self._gang_delta(self.hist(s), gpus, replicas), s))
+
+
+class BestFit(Placer):
+    """The node with least free GPUs that holds the replica (plain best fit); a gang's
+    domains in name order."""
+
+    def score(self, free: int, gpus: int, i: int) -> tuple[float, ...]:
+        return (free, i)
+
+    def order(self, domains: list[Scope], gpus: int, replicas: int) -> list[Scope]:
+        return domains
+
+
+class RackBestFit(Placer):
+    """Best fit aware of racks: the node with least free GPUs, ties to the node whose rack has
+    fewest free (fill broken racks, keep empty ones whole); a gang's domains least free first
+    (best-fit domain)."""
+
+    def score(self, free: int, gpus: int, i: int) -> tuple[float, ...]:
+        return (free, self.total[self.scopes[i][1]], i)
+
+    def order(self, domains: list[Scope], gpus: int, replicas: int) -> list[Scope]:
+        return sorted(domains, key=lambda s: (self.total[s], s))
+
+    def place(self, gpu_type: str, replicas: int, gpus: int, level: str | None) -> Placement | None:
+        """Single-node jobs look at each rack's best node (O(racks x free counts))."""
+        if level is not None:
+            return super().place(gpu_type, replicas, gpus, level)
+        products = [p for p in self.products if gpu_type_matches(gpu_type, p)]
+        scopes = [("rack", d, p) for p in products for d in self.domains.get(("rack", p), [])]
+        return self._fill(scopes, replicas, gpus)

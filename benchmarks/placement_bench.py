@@ -33,7 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.baselines import Fgd, FirstFit, Placer, Spread
+from benchmarks import trace
+from benchmarks.baselines import BestFit, Fgd, FirstFit, Placer, RackBestFit, Spread
 from benchmarks.workload import GPU_MIX, Job, Stream, cluster, replica_mix, stream
 from crane.model.gpu import gpu_type_matches
 from crane.model.inventory import NodeInventory
@@ -59,8 +60,11 @@ def engine_policy(nodes: list[NodeInventory]) -> Policy:
     for node in nodes:
         engine.upsert_node(node)
     for _, _, gpu_type, _ in GPU_MIX:
-        engine.submit_minicluster(MiniClusterRequest(
-            key=f"bench/{gpu_type}", gpu_type=gpu_type, min_gpus=0, max_gpus=10**9))
+        engine.submit_minicluster(
+            MiniClusterRequest(
+                key=f"bench/{gpu_type}", gpu_type=gpu_type, min_gpus=0, max_gpus=10**9
+            )
+        )
     engine.admit()
 
     def place(job: Job) -> str | None:
@@ -69,9 +73,15 @@ def engine_policy(nodes: list[NodeInventory]) -> Policy:
             topology = TopologySpec(level=job.level, mode=TopologyMode.REQUIRED)
         elif job.replicas > 1:
             topology = TopologySpec(level="rack", mode=TopologyMode.PREFERRED)
-        d = engine.place_cargo(CargoRequest(
-            key=job.key, minicluster=f"bench/{job.gpu_type}", replicas=job.replicas,
-            gpus_per_replica=job.gpus_per_replica, topology=topology))
+        d = engine.place_cargo(
+            CargoRequest(
+                key=job.key,
+                minicluster=f"bench/{job.gpu_type}",
+                replicas=job.replicas,
+                gpus_per_replica=job.gpus_per_replica,
+                topology=topology,
+            )
+        )
         return job.key if d.outcome is Outcome.PLACED else None
 
     def nodes_of(key: str) -> list[tuple[str, int]]:
@@ -88,6 +98,167 @@ def baseline_policy(placer: Placer) -> Policy:
         return [(placer.nodes[i].name, gpus) for i, gpus in handle]
 
     return Policy(place, placer.release, nodes_of)
+
+
+def engine_policy_any(nodes: list[NodeInventory]) -> Policy:
+    """Crane with one MiniCluster (min 0) per distinct ``gpuType`` asked for, made on demand:
+    a job of the trace accepts an ordered list of every model."""
+    engine = Engine()
+    for node in nodes:
+        engine.upsert_node(node)
+    made: set[str] = set()
+
+    def place(job: Job) -> str | None:
+        if job.gpu_type not in made:
+            made.add(job.gpu_type)
+            engine.submit_minicluster(
+                MiniClusterRequest(
+                    key=f"bench/{len(made)}", gpu_type=job.gpu_type, min_gpus=0, max_gpus=10**9
+                )
+            )
+            engine.admit()
+            keys[job.gpu_type] = f"bench/{len(made)}"
+        topology = TopologySpec()
+        if job.level is not None:
+            topology = TopologySpec(level=job.level, mode=TopologyMode.REQUIRED)
+        d = engine.place_cargo(
+            CargoRequest(
+                key=job.key,
+                minicluster=keys[job.gpu_type],
+                replicas=job.replicas,
+                gpus_per_replica=job.gpus_per_replica,
+                topology=topology,
+            )
+        )
+        return job.key if d.outcome is Outcome.PLACED else None
+
+    keys: dict[str, str] = {}
+
+    def nodes_of(key: str) -> list[tuple[str, int]]:
+        return [(p.node, len(p.gpu_ids)) for p in engine.cargo_placements(key)]
+
+    return Policy(place, engine.release_cargo, nodes_of)
+
+
+TRACE_POLICIES: list[tuple[str, Callable[[list[NodeInventory]], Policy]]] = [
+    ("crane", engine_policy_any),
+    ("first-fit", lambda n: baseline_policy(FirstFit(n))),
+    ("best-fit", lambda n: baseline_policy(BestFit(n))),
+    ("rack-bf", lambda n: baseline_policy(RackBestFit(n))),
+    ("fgd", lambda n: baseline_policy(Fgd(n, trace_mix()))),
+]
+
+
+def trace_mix() -> dict[int, float]:
+    """FGD's task mix for the trace: share of tasks by GPUs (gang replicas count as 8)."""
+    counts = Counter(t.gpus for t in trace.tasks())
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items()}
+
+
+def trace_replay(policy: Policy, capacity: int, s: Stream, patience: float) -> list[str]:
+    """One policy over a trace stream with departures and waiting gangs; the row's cells:
+    allocation at the crossings and its mean, the trace tenant's demand dropped, gangs'
+    mean wait (in minutes) and share dropped, and each tenant's share of its demand placed."""
+    place, release = policy.place, policy.release
+    marks = {i: mark for mark, i in s.checkpoints.items()}
+    first, last = s.checkpoints[CHECKPOINTS[0]], s.checkpoints[CHECKPOINTS[-1]]
+    running: list[tuple[float, int, int, Any]] = []
+    order = itertools.count()
+    waiting: list[Job] = []
+    allocated = 0
+    window = 0.0
+    ratios: list[str] = []
+    asked: Counter[str] = Counter()
+    got: Counter[str] = Counter()
+    waits: list[float] = []
+    gangs = dropped_gangs = 0
+
+    def start(job: Job, now: float) -> bool:
+        nonlocal allocated
+        handle = place(job)
+        if handle is None:
+            return False
+        allocated += job.gpus
+        got[job.key.split("/")[0]] += job.gpus
+        end = now + (job.departure - job.arrival)
+        heapq.heappush(running, (end, next(order), job.gpus, handle))
+        return True
+
+    def retry(now: float) -> None:
+        nonlocal dropped_gangs
+        kept: list[Job] = []
+        for job in waiting:
+            if now - job.arrival > patience:
+                dropped_gangs += 1
+            elif start(job, now):
+                waits.append(now - job.arrival)
+            else:
+                kept.append(job)
+        waiting[:] = kept
+
+    for n, job in enumerate(s.jobs):
+        while running and running[0][0] <= job.arrival:
+            now, _, gpus, handle = heapq.heappop(running)
+            release(handle)
+            allocated -= gpus
+            if waiting:
+                retry(now)
+        tenant = job.key.split("/")[0]
+        asked[tenant] += job.gpus
+        if job.level is not None:
+            gangs += 1
+            if start(job, job.arrival):
+                waits.append(0.0)
+            else:
+                waiting.append(job)
+        else:
+            start(job, job.arrival)
+        if n in marks:
+            ratios.append(f"{allocated / capacity:.1%}")
+        if first <= n <= last:
+            window += allocated / capacity
+    dropped_gangs += len(waiting)
+    trace_failed = 1 - got["trace"] / asked["trace"]
+    cells = [*ratios, f"{window / (last - first + 1):.1%}", f"{trace_failed:.1%}"]
+    if gangs:
+        wait = statistics.fmean(waits) / 60 if waits else 0.0
+        cells += [
+            f"{wait:.1f}",
+            f"{dropped_gangs / gangs:.1%}",
+            f"{got['trace'] / asked['trace']:.0%}/{got['train'] / asked['train']:.0%}",
+        ]
+    return cells
+
+
+TRACE_HEADER = ["policy", *(f"@{c:.0%}" for c in CHECKPOINTS), "mean", "failed"]
+TENANT_HEADER = [*TRACE_HEADER, "gang wait", "gang drop", "got tr/trn"]
+
+
+def trace_tables() -> None:
+    """The openb trace replays (tasks alone, then the two-tenant mix)."""
+    if not trace.available():
+        print(f"\n(openb trace not found at {trace.TRACE}: trace replays skipped)")
+        return
+    nodes = trace.nodes()
+    capacity = sum(n.gpu_count for n in nodes)
+    patience = trace.patience()
+    for tenants in (False, True):
+        s = trace.stream(nodes, CHECKPOINTS, tenants)
+        name = (
+            "two tenants: openb tasks + rack-Required gangs on G2"
+            if tenants
+            else "openb tasks with departures"
+        )
+        print(
+            f"\nAlibaba openb trace, {len(nodes)} nodes, {capacity} GPUs; {name}: "
+            f"{len(s.jobs)} jobs"
+        )
+        header = TENANT_HEADER if tenants else TRACE_HEADER
+        print(" ".join(f"{h:>10}" for h in header))
+        for policy, make in TRACE_POLICIES:
+            row = trace_replay(make(nodes), capacity, s, patience)
+            print(f"{policy:>10} " + " ".join(f"{c:>10}" for c in row))
 
 
 POLICIES: list[tuple[str, Callable[[list[NodeInventory]], Policy]]] = [
@@ -156,11 +327,19 @@ def replay(policy: Policy, capacity: int, s: Stream) -> list[str]:
     gc.callbacks.remove(clock)
     gc.unfreeze()
     latencies.sort()
-    ms = [1000 * statistics.median(latencies),
-          1000 * latencies[int(0.99 * (len(latencies) - 1))], 1000 * latencies[-1],
-          1000 * max(own)]
-    return [*ratios, f"{window / (last - first + 1):.1%}", f"{failed / arrived:.1%}",
-            f"{gang_failed / gang_arrived:.1%}", *(f"{v:.3f}" for v in ms)]
+    ms = [
+        1000 * statistics.median(latencies),
+        1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        1000 * latencies[-1],
+        1000 * max(own),
+    ]
+    return [
+        *ratios,
+        f"{window / (last - first + 1):.1%}",
+        f"{failed / arrived:.1%}",
+        f"{gang_failed / gang_arrived:.1%}",
+        *(f"{v:.3f}" for v in ms),
+    ]
 
 
 class RackBook:
@@ -180,8 +359,11 @@ class RackBook:
             self.whole[self.rack_of[node]] += (self.free[node] == self.capacity[node]) - was_whole
 
     def could_hold(self, job: Job) -> bool:
-        return any(count >= job.replicas for (product, _), count in self.whole.items()
-                   if gpu_type_matches(job.gpu_type, product))
+        return any(
+            count >= job.replicas
+            for (product, _), count in self.whole.items()
+            if gpu_type_matches(job.gpu_type, product)
+        )
 
 
 def locality(policy: Policy, nodes: list[NodeInventory], s: Stream) -> str:
@@ -208,19 +390,37 @@ def locality(policy: Policy, nodes: list[NodeInventory], s: Stream) -> str:
     return f"{kept / eligible:.1%} ({kept}/{eligible})" if eligible else "n/a"
 
 
-HEADER = ["policy", *(f"@{c:.0%}" for c in CHECKPOINTS), "mean", "failed", "gang fail", "p50 ms",
-          "p99 ms", "max ms", "max no GC"]
+HEADER = [
+    "policy",
+    *(f"@{c:.0%}" for c in CHECKPOINTS),
+    "mean",
+    "failed",
+    "gang fail",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "max no GC",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 nodes only")
+    parser.add_argument(
+        "--trace-only", action="store_true", help="only the Alibaba openb trace replays"
+    )
     args = parser.parse_args()
+    if args.trace_only:
+        print("$ python benchmarks/placement_bench.py --trace-only")
+        trace_tables()
+        return
     print("$ python benchmarks/placement_bench.py" + (" --quick" if args.quick else ""))
-    print("@N%: allocation ratio (allocated / total GPUs) when the GPU demand present first "
-          "crosses N% of capacity;\nmean: its average over the arrivals from 100% to 130%; "
-          "failed: share of the GPU demand dropped by 130%\n(gang fail: of multi-node gangs "
-          "alone); decision latency in CPU ms; max no GC: without garbage-collector pauses")
+    print(
+        "@N%: allocation ratio (allocated / total GPUs) when the GPU demand present first "
+        "crosses N% of capacity;\nmean: its average over the arrivals from 100% to 130%; "
+        "failed: share of the GPU demand dropped by 130%\n(gang fail: of multi-node gangs "
+        "alone); decision latency in CPU ms; max no GC: without garbage-collector pauses"
+    )
     sizes = (1000,) if args.quick else (1000, 10000)
     kept: dict[str, list[str]] = {policy: [] for policy, _ in POLICIES}
     headings: list[str] = []
@@ -239,11 +439,14 @@ def main() -> None:
         headings.append(f"{len(nodes)} nodes")
         for policy, make in POLICIES:
             kept[policy].append(locality(make(nodes), nodes, preferring))
-    print("\nmulti-node gangs within one rack, of those one rack could hold when they came "
-          "(churn; gangs prefer a rack)")
+    print(
+        "\nmulti-node gangs within one rack, of those one rack could hold when they came "
+        "(churn; gangs prefer a rack)"
+    )
     print(f"{'policy':>9} " + " ".join(f"{h:>22}" for h in headings))
     for policy, cells in kept.items():
         print(f"{policy:>9} " + " ".join(f"{c:>22}" for c in cells))
+    trace_tables()
 
 
 if __name__ == "__main__":

@@ -19,8 +19,14 @@ GPU_MIX = (
 """(group, GFD product, gpuType, share of nodes)."""
 
 JOB_MIX = (
-    (1, 0.50, None), (2, 0.10, None), (4, 0.10, None), (8, 0.18, None),
-    (16, 0.06, "rack"), (32, 0.04, "rack"), (64, 0.015, "rack"), (128, 0.005, "block"),
+    (1, 0.50, None),
+    (2, 0.10, None),
+    (4, 0.10, None),
+    (8, 0.18, None),
+    (16, 0.06, "rack"),
+    (32, 0.04, "rack"),
+    (64, 0.015, "rack"),
+    (128, 0.005, "block"),
 )
 """(GPUs per job, share of jobs, Required level). Half the jobs take 1 GPU, a fifth a 2 or 4
 GPU NVLink island, a sixth a whole node; multi-node gangs (8 GPUs per replica) must stay
@@ -67,11 +73,19 @@ def fleet(nodes: int) -> FleetSpec:
     groups = []
     for name, product, _, share in GPU_MIX:
         racks = nodes * share / NODES_PER_RACK
-        groups.append(NodeGroup(
-            name=name, product=product, gpus_per_node=8, islands="0-3,4-7", zones=2,
-            blocks_per_zone=max(1, round(racks / 16)), racks_per_block=8,
-            nodes_per_rack=NODES_PER_RACK, nodes_per_clique=4 if name == "h100" else 0,
-        ))
+        groups.append(
+            NodeGroup(
+                name=name,
+                product=product,
+                gpus_per_node=8,
+                islands="0-3,4-7",
+                zones=2,
+                blocks_per_zone=max(1, round(racks / 16)),
+                racks_per_block=8,
+                nodes_per_rack=NODES_PER_RACK,
+                nodes_per_clique=4 if name == "h100" else 0,
+            )
+        )
     return FleetSpec(groups=groups)
 
 
@@ -101,8 +115,9 @@ def _capacity_by_type(nodes: list[NodeInventory]) -> dict[str, int]:
     return capacity
 
 
-def stream(nodes: list[NodeInventory], checkpoints: Sequence[float], departures: bool,
-           seed: int = 7) -> Stream:
+def stream(
+    nodes: list[NodeInventory], checkpoints: Sequence[float], departures: bool, seed: int = 7
+) -> Stream:
     """Jobs until the GPU demand present passes the last checkpoint (x the cluster's GPUs).
 
     Each GPU type is asked for in proportion to its capacity. Without departures every job

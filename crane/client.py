@@ -16,7 +16,6 @@ The wire models are those of :mod:`crane.api.schemas` (pydantic only), re-export
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import tempfile
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import crane
@@ -128,6 +126,7 @@ class FieldError(BaseModel):
 
     @property
     def field(self) -> str:
+        """The field's dotted path in the request (``spec.gpus.max``), without body/query/path."""
         return ".".join(str(p) for p in self.loc if p not in ("body", "query", "path"))
 
 
@@ -179,6 +178,7 @@ class Invalid(CraneError):
 
     @property
     def field_errors(self) -> list[FieldError]:
+        """The invalid fields, as the server listed them (empty if it sent no problem+json)."""
         return self.problem.errors if self.problem else []
 
 
@@ -272,6 +272,7 @@ def config_dir() -> Path:
 
 
 def config_path() -> Path:
+    """The CLI's and SDK's config file: ``config.yaml`` in :func:`config_dir`."""
     return config_dir() / "config.yaml"
 
 
@@ -280,6 +281,8 @@ def load_config(path: Path | None = None) -> CraneConfig:
     path = path or config_path()
     if not path.exists():
         return CraneConfig()
+    import yaml  # deferred: a command that needs no config file does not load YAML
+
     data = yaml.safe_load(path.read_text()) or {}
     return CraneConfig.model_validate(data)
 
@@ -288,6 +291,8 @@ def save_config(config: CraneConfig, path: Path | None = None) -> Path:
     """Write the config file atomically, readable by its owner only (it holds tokens)."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    import yaml
+
     text = yaml.safe_dump(config.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
     try:
@@ -489,8 +494,14 @@ class _Calls:
         return _Call("POST", "/placement:dryrun", _one(DryRunResult), body=_body(body))
 
     @staticmethod
-    def usage(since: datetime | None, until: datetime | None) -> _Call[UsageReport]:
-        params = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
+    def usage(
+        since: datetime | None, until: datetime | None, by_cargo: bool = False
+    ) -> _Call[UsageReport]:
+        params: dict[str, Any] = {
+            k: v.isoformat() for k, v in (("since", since), ("until", until)) if v
+        }
+        if by_cargo:
+            params["byCargo"] = "true"
         return _Call("GET", "/usage", _one(UsageReport), params=params)
 
     @staticmethod
@@ -542,6 +553,17 @@ class _Calls:
 _DONE_PHASES = frozenset({"Running", "Succeeded"})
 _FAILED_PHASES = frozenset({"Failed", "Preempted"})
 _EVENTS: _Call[None] = _Call("GET", "/events", _nothing)
+
+
+def _events_call(mini_cluster: str | None, cargo: str | None, follow: bool) -> _Call[None]:
+    params: dict[str, Any] = {}
+    if mini_cluster:
+        params["miniCluster"] = mini_cluster
+    if cargo:
+        params["cargo"] = cargo
+    if not follow:
+        params["follow"] = "false"
+    return _Call("GET", "/events", _nothing, params=params) if params else _EVENTS
 
 
 class _Waiter:
@@ -714,18 +736,34 @@ class Client(_Base):
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """Open a client (no request is sent yet).
+
+        Args:
+            url: The API's base URL; else ``$CRANE_URL``, else the saved context's.
+            token: The bearer token; else ``$CRANE_TOKEN``, else the saved context's.
+            context: The saved context to read (default: ``$CRANE_CONTEXT``, else the current one).
+            tenant: The tenant to act in, for an admin token (default: the token's own tenant).
+            timeout: Seconds per request (a waiting ``grow`` gets its own ``timeout`` plus 30 s).
+            transport: An httpx transport to use instead of the default one (tests, proxies).
+
+        Raises:
+            NotConfigured: No URL was given, set in the environment, or saved by ``crane login``.
+        """
         super().__init__(url, token, context, tenant, timeout)
         self._http = httpx.Client(
             transport=transport or httpx.HTTPTransport(retries=_RETRIES), **self._client_args()
         )
 
     def __enter__(self) -> Client:
+        """Enter the ``with`` block; the connections are closed at its end."""
         return self
 
     def __exit__(self, *_: object) -> None:
+        """Close the connections (:meth:`close`)."""
         self.close()
 
     def close(self) -> None:
+        """Close the connections; the client cannot be used afterwards."""
         self._http.close()
 
     def _send(self, call: _Call[Any]) -> httpx.Response:
@@ -763,7 +801,11 @@ class Client(_Base):
             raise self._unreachable(exc) from exc
 
     def whoami(self) -> TokenPublic:
-        """The token in use (scope, tenant); raises Unauthorized for a bad one."""
+        """The token in use: its id, scope and tenant.
+
+        Raises:
+            Unauthorized: The server does not accept the token.
+        """
         return self._run(_Calls.whoami())
 
     def create_minicluster(
@@ -774,19 +816,59 @@ class Client(_Base):
         labels: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> MiniCluster:
+        """Create a MiniCluster in the tenant.
+
+        Args:
+            name: The MiniCluster's name (a DNS label).
+            spec: Its spec: GPUs (``min``/``max``), topology, priority, template and the rest.
+            labels: Labels to set on it.
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key creates it once
+                (default: a fresh key, so the client's own retries are safe).
+
+        Returns:
+            The MiniCluster as stored; admission happens afterwards (see :meth:`explain`).
+
+        Raises:
+            Invalid: The spec fails validation (``field_errors`` names the fields).
+            Conflict: A MiniCluster of that name exists.
+        """
         return self._run(_Calls.create_minicluster(name, spec, labels, idempotency_key))
 
     def list_miniclusters(self) -> list[MiniCluster]:
+        """The tenant's MiniClusters (every page, in one list)."""
         return self._run(_Calls.list_miniclusters())
 
     def get_minicluster(self, name: str) -> MiniCluster:
+        """One MiniCluster, with its status (phase, conditions, reservation, usage).
+
+        Raises:
+            NotFound: No MiniCluster of that name in the tenant.
+        """
         return self._run(_Calls.get_minicluster(name))
 
     def patch_minicluster(self, name: str, patch: MiniClusterPatch | dict[str, Any]) -> MiniCluster:
-        """Merge-patch, e.g. ``{"gpus": {"min": 8, "max": 32}}`` or ``{"replicas": 4}``."""
+        """Change a MiniCluster by JSON merge-patch.
+
+        Args:
+            name: The MiniCluster.
+            patch: The fields to change, e.g. ``{"gpus": {"min": 8, "max": 32}}`` or
+                ``{"replicas": 4}``; lowering ``max`` preempts borrowed cargos with notice.
+
+        Returns:
+            The MiniCluster after the change.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+            Invalid: The result would not be a valid spec.
+        """
         return self._run(_Calls.patch_minicluster(name, patch))
 
     def delete_minicluster(self, name: str) -> None:
+        """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
         self._run(_Calls.delete_minicluster(name))
 
     def grow(
@@ -800,7 +882,29 @@ class Client(_Base):
         timeout: float = 60.0,
         idempotency_key: str | None = None,
     ) -> GrowResult:
-        """Add ``n`` template cargos, or the given shapes; ``wait``: answer once they run."""
+        """Add cargos to a MiniCluster: ``n`` of its template, or the given shapes.
+
+        For a MiniCluster with a template, growing by ``n`` raises ``spec.replicas`` by ``n``.
+
+        Args:
+            name: The MiniCluster.
+            n: How many template cargos to add.
+            cargos: Explicit cargo shapes to add instead (``replicas``, ``gpusPerReplica``, ...).
+            allow_pending: Accept cargos that cannot be placed now (they wait); by default a grow
+                that does not fit is denied and nothing changes.
+            wait: Answer only once the new cargos run (or fail, or ``timeout`` passes).
+            timeout: Seconds to wait with ``wait``.
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key grows once.
+
+        Returns:
+            The outcome (granted, partial or denied) and, per cargo, its name and placement or
+            why it was denied (over ``gpus.max``, or no room now without ``allow_pending``).
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+            Invalid: Neither or both of ``n`` and ``cargos``, a bad shape, or ``n`` for a
+                MiniCluster without a template.
+        """
         call = _Calls.grow(name, n, cargos, allow_pending, wait, timeout, idempotency_key)
         return self._run(call)
 
@@ -813,10 +917,33 @@ class Client(_Base):
         grace_period_seconds: int | None = None,
         idempotency_key: str | None = None,
     ) -> ShrinkResult:
-        """Remove the named cargos, or the ``n`` newest."""
+        """Remove cargos from a MiniCluster: the named ones, or ``n`` of them.
+
+        For a MiniCluster with a template, shrinking by ``n`` lowers ``spec.replicas`` and removes
+        the highest indices; otherwise the ``n`` newest cargos go.
+
+        Args:
+            name: The MiniCluster.
+            n: How many cargos to remove.
+            cargos: The names of the cargos to remove instead.
+            grace_period_seconds: Seconds between SIGTERM and SIGKILL (default: the cargo's own).
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key shrinks once.
+
+        Returns:
+            The cargos removed.
+
+        Raises:
+            NotFound: No MiniCluster (or named cargo) of that name.
+            Invalid: Neither or both of ``n`` and ``cargos``.
+        """
         return self._run(_Calls.shrink(name, n, cargos, grace_period_seconds, idempotency_key))
 
     def explain(self, name: str) -> ExplainResult:
+        """Why a MiniCluster is where it is: admission, reservation, and per cargo why it waits.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
         return self._run(_Calls.explain(name))
 
     def create_cargo(
@@ -826,26 +953,79 @@ class Client(_Base):
         name: str | None = None,
         idempotency_key: str | None = None,
     ) -> Cargo:
+        """Create a cargo (an all-or-nothing gang of replicas) in a MiniCluster.
+
+        Args:
+            spec: The cargo's spec: its MiniCluster, ``replicas``, ``gpusPerReplica``, template, ...
+            name: The cargo's name (default: ``<minicluster>-<next index>``).
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key creates it once.
+
+        Returns:
+            The cargo as stored; placement happens afterwards (see :meth:`wait_for_cargos`).
+
+        Raises:
+            Invalid: The spec fails validation.
+            NotFound: Its MiniCluster does not exist.
+            Conflict: A cargo of that name exists.
+        """
         return self._run(_Calls.create_cargo(name, spec, idempotency_key))
 
     def list_cargos(self, minicluster: str | None = None) -> list[Cargo]:
+        """The tenant's cargos (every page, in one list).
+
+        Args:
+            minicluster: Only the cargos of this MiniCluster.
+        """
         return self._run(_Calls.list_cargos(minicluster))
 
     def get_cargo(self, name: str) -> Cargo:
+        """One cargo, with its status (phase, placement, conditions).
+
+        Raises:
+            NotFound: No cargo of that name in the tenant.
+        """
         return self._run(_Calls.get_cargo(name))
 
     def delete_cargo(self, name: str, *, grace_period_seconds: int | None = None) -> None:
+        """Delete a cargo: its replicas get SIGTERM, then SIGKILL after the grace period.
+
+        Args:
+            name: The cargo.
+            grace_period_seconds: Seconds between SIGTERM and SIGKILL (default: the cargo's own).
+
+        Raises:
+            NotFound: No cargo of that name.
+        """
         self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
     def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+        """The log of one replica of a cargo, as text.
+
+        Args:
+            name: The cargo.
+            replica: The replica's index.
+            tail: Only the last ``tail`` lines.
+
+        Raises:
+            NotFound: No such cargo or replica.
+        """
         return self._run(_Calls.logs(name, replica, False, tail))
 
     def follow_logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> Iterator[str]:
-        """Log lines as they are written, until the replica ends."""
+        """The log lines of one replica as they are written, until the replica ends.
+
+        Args:
+            name: The cargo.
+            replica: The replica's index.
+            tail: Start with the last ``tail`` lines (default: the whole log so far).
+
+        Raises:
+            NotFound: No such cargo or replica.
+        """
         return self._lines(_Calls.logs(name, replica, True, tail), {})
 
     def nodes(self) -> list[NodeOut]:
-        """The GPU map: every node and, per GPU, who reserves and who uses it."""
+        """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""
         return self._run(_Calls.nodes())
 
     def dryrun(
@@ -854,42 +1034,120 @@ class Client(_Base):
         minicluster: MiniClusterSpec | dict[str, Any] | None = None,
         cargo: CargoSpec | dict[str, Any] | None = None,
     ) -> DryRunResult:
-        """Place a hypothetical MiniCluster or Cargo against the live state; nothing changes."""
+        """Place a hypothetical MiniCluster or cargo against the live state; nothing changes.
+
+        Args:
+            minicluster: A MiniCluster spec to try (its reservation and template cargos).
+            cargo: A cargo spec to try in an existing MiniCluster.
+
+        Returns:
+            The verdict admission would reach now, where it would place, and the explanation.
+
+        Raises:
+            Invalid: Neither or both given, or a bad spec.
+        """
         return self._run(_Calls.dryrun(minicluster, cargo))
 
-    def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
-        return self._run(_Calls.usage(since, until))
+    def usage(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by_cargo: bool = False,
+    ) -> UsageReport:
+        """GPU-seconds per tenant and MiniCluster in a window.
+
+        Args:
+            since: The window's start (default: the beginning of the records).
+            until: The window's end (default: now).
+            by_cargo: Break each MiniCluster down per cargo.
+        """
+        return self._run(_Calls.usage(since, until, by_cargo))
 
     def create_token(self, body: TokenCreate | dict[str, Any]) -> TokenCreated:
+        """Create an API token (admin, or a tenant admin for its own tenant).
+
+        Args:
+            body: The token's name, scope, tenant and expiry.
+
+        Returns:
+            The token record and its secret, shown this once.
+
+        Raises:
+            Forbidden: The token in use may not create that scope.
+        """
         return self._run(_Calls.create_token(TokenCreate.model_validate(body)))
 
     def list_tokens(self) -> list[TokenPublic]:
+        """The tokens visible to the token in use (never their secrets)."""
         return self._run(_Calls.list_tokens())
 
     def revoke_token(self, token_id: str) -> None:
+        """Revoke a token; requests with it fail with Unauthorized from then on.
+
+        Raises:
+            NotFound: No token with that id.
+        """
         self._run(_Calls.revoke_token(token_id))
 
     def list_tenants(self) -> list[Tenant]:
+        """The tenants (admin)."""
         return self._run(_Calls.list_tenants())
 
     def create_tenant(self, name: str) -> Tenant:
+        """Create a tenant (admin).
+
+        Raises:
+            Conflict: A tenant of that name exists.
+            Invalid: The name is not a DNS label.
+        """
         return self._run(_Calls.create_tenant(name))
 
     def delete_tenant(self, name: str) -> None:
+        """Delete a tenant (admin).
+
+        Raises:
+            NotFound: No tenant of that name.
+            Conflict: It still holds MiniClusters, or it is the default tenant.
+        """
         self._run(_Calls.delete_tenant(name))
 
     def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
-        """Add a Docker host (Docker mode, admin)."""
+        """Add a Docker host to the fleet (Docker mode, admin).
+
+        Args:
+            body: The host's name, Docker API URL, GPU type and count, islands, topology labels
+                and TLS files.
+
+        Raises:
+            Conflict: A host of that name exists, or the server runs in Kubernetes mode.
+            Invalid: A bad URL or GPU declaration.
+        """
         return self._run(_Calls.add_host(HostCreate.model_validate(body)))
 
     def list_hosts(self) -> list[Host]:
+        """The Docker hosts, with their state and GPUs (Docker mode, admin)."""
         return self._run(_Calls.list_hosts())
 
     def get_host(self, name: str) -> Host:
+        """One Docker host (Docker mode, admin).
+
+        Raises:
+            NotFound: No host of that name.
+        """
         return self._run(_Calls.get_host(name))
 
     def remove_host(self, name: str, *, preempt: bool = False) -> Host:
-        """Start draining a host; it is gone (404) once none of its cargos runs."""
+        """Start draining a Docker host; it is gone (NotFound) once none of its cargos runs.
+
+        Args:
+            name: The host.
+            preempt: Move its OnFailure cargos elsewhere and fail its Never ones, rather than wait
+                for them to end.
+
+        Returns:
+            The host, now draining.
+        """
         return self._run(_Calls.remove_host(name, preempt))
 
     def wait_for_cargos(
@@ -901,9 +1159,21 @@ class Client(_Base):
         interval: float = 1.0,
         on_update: Callable[[list[Cargo]], None] | None = None,
     ) -> list[Cargo]:
-        """Poll until every named cargo is in one of ``phases``; WaitTimeout after ``timeout``.
+        """Poll until every named cargo is in one of ``phases``.
 
-        ``on_update`` sees the cargos after each poll (for progress displays).
+        Args:
+            names: The cargos to wait for.
+            phases: The phases that end the wait (default: ``Running`` or ``Succeeded``).
+            timeout: Seconds before giving up.
+            interval: Seconds between polls.
+            on_update: Called with the cargos after each poll (for progress displays).
+
+        Returns:
+            The cargos, each in one of ``phases``.
+
+        Raises:
+            WaitTimeout: ``timeout`` passed first.
+            CraneError: A cargo failed, was preempted or vanished while waited for.
         """
         waiter = _Waiter(names, phases, timeout)
         while True:
@@ -915,13 +1185,32 @@ class Client(_Base):
             time.sleep(interval)
 
     def events(
-        self, *, last_event_id: str | None = None, reconnect: bool = True
+        self,
+        *,
+        last_event_id: str | None = None,
+        reconnect: bool = True,
+        mini_cluster: str | None = None,
+        cargo: str | None = None,
+        follow: bool = True,
     ) -> Iterator[Event]:
-        """Events as they happen; after a dropped connection, resumes with ``Last-Event-ID``."""
+        """Events as they happen, from the server's event stream (SSE).
+
+        After a dropped connection it reconnects and resumes with ``Last-Event-ID``.
+
+        Args:
+            last_event_id: Resume after this event; ``"0"`` first replays the events the server
+                keeps (its last 1000).
+            reconnect: Reconnect after a dropped connection.
+            mini_cluster: Only this MiniCluster's events.
+            cargo: Only this cargo's events.
+            follow: Keep listening; ``False`` stops after the replay.
+        """
         decoder = _SSEDecoder(last_event_id)
+        call = _events_call(mini_cluster, cargo, follow)
+        reconnect = reconnect and follow
         while True:
             try:
-                for line in self._lines(_EVENTS, _sse_headers(decoder.last_id)):
+                for line in self._lines(call, _sse_headers(decoder.last_id)):
                     event = decoder.feed(line)
                     if event is not None:
                         yield event
@@ -946,6 +1235,19 @@ class AsyncClient(_Base):
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """Open a client (no request is sent yet).
+
+        Args:
+            url: The API's base URL; else ``$CRANE_URL``, else the saved context's.
+            token: The bearer token; else ``$CRANE_TOKEN``, else the saved context's.
+            context: The saved context to read (default: ``$CRANE_CONTEXT``, else the current one).
+            tenant: The tenant to act in, for an admin token (default: the token's own tenant).
+            timeout: Seconds per request (a waiting ``grow`` gets its own ``timeout`` plus 30 s).
+            transport: An httpx transport to use instead of the default one (tests, proxies).
+
+        Raises:
+            NotConfigured: No URL was given, set in the environment, or saved by ``crane login``.
+        """
         super().__init__(url, token, context, tenant, timeout)
         self._http = httpx.AsyncClient(
             transport=transport or httpx.AsyncHTTPTransport(retries=_RETRIES),
@@ -953,12 +1255,15 @@ class AsyncClient(_Base):
         )
 
     async def __aenter__(self) -> AsyncClient:
+        """Enter the ``async with`` block; the connections are closed at its end."""
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        """Close the connections (:meth:`aclose`)."""
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the connections; the client cannot be used afterwards."""
         await self._http.aclose()
 
     async def _send(self, call: _Call[Any]) -> httpx.Response:
@@ -972,6 +1277,8 @@ class AsyncClient(_Base):
                 attempt += 1
                 if not self._retryable(call, attempt, exc):
                     raise self._unreachable(exc) from exc
+                import asyncio  # deferred: the sync client (the CLI) never needs it
+
                 await asyncio.sleep(0.2 * 2**attempt)
                 continue
             return self._checked(response)
@@ -999,6 +1306,11 @@ class AsyncClient(_Base):
             raise self._unreachable(exc) from exc
 
     async def whoami(self) -> TokenPublic:
+        """The token in use: its id, scope and tenant.
+
+        Raises:
+            Unauthorized: The server does not accept the token.
+        """
         return await self._run(_Calls.whoami())
 
     async def create_minicluster(
@@ -1009,20 +1321,61 @@ class AsyncClient(_Base):
         labels: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> MiniCluster:
+        """Create a MiniCluster in the tenant.
+
+        Args:
+            name: The MiniCluster's name (a DNS label).
+            spec: Its spec: GPUs (``min``/``max``), topology, priority, template and the rest.
+            labels: Labels to set on it.
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key creates it once
+                (default: a fresh key, so the client's own retries are safe).
+
+        Returns:
+            The MiniCluster as stored; admission happens afterwards (see :meth:`explain`).
+
+        Raises:
+            Invalid: The spec fails validation (``field_errors`` names the fields).
+            Conflict: A MiniCluster of that name exists.
+        """
         return await self._run(_Calls.create_minicluster(name, spec, labels, idempotency_key))
 
     async def list_miniclusters(self) -> list[MiniCluster]:
+        """The tenant's MiniClusters (every page, in one list)."""
         return await self._run(_Calls.list_miniclusters())
 
     async def get_minicluster(self, name: str) -> MiniCluster:
+        """One MiniCluster, with its status (phase, conditions, reservation, usage).
+
+        Raises:
+            NotFound: No MiniCluster of that name in the tenant.
+        """
         return await self._run(_Calls.get_minicluster(name))
 
     async def patch_minicluster(
         self, name: str, patch: MiniClusterPatch | dict[str, Any]
     ) -> MiniCluster:
+        """Change a MiniCluster by JSON merge-patch.
+
+        Args:
+            name: The MiniCluster.
+            patch: The fields to change, e.g. ``{"gpus": {"min": 8, "max": 32}}`` or
+                ``{"replicas": 4}``; lowering ``max`` preempts borrowed cargos with notice.
+
+        Returns:
+            The MiniCluster after the change.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+            Invalid: The result would not be a valid spec.
+        """
         return await self._run(_Calls.patch_minicluster(name, patch))
 
     async def delete_minicluster(self, name: str) -> None:
+        """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
         await self._run(_Calls.delete_minicluster(name))
 
     async def grow(
@@ -1036,6 +1389,29 @@ class AsyncClient(_Base):
         timeout: float = 60.0,
         idempotency_key: str | None = None,
     ) -> GrowResult:
+        """Add cargos to a MiniCluster: ``n`` of its template, or the given shapes.
+
+        For a MiniCluster with a template, growing by ``n`` raises ``spec.replicas`` by ``n``.
+
+        Args:
+            name: The MiniCluster.
+            n: How many template cargos to add.
+            cargos: Explicit cargo shapes to add instead (``replicas``, ``gpusPerReplica``, ...).
+            allow_pending: Accept cargos that cannot be placed now (they wait); by default a grow
+                that does not fit is denied and nothing changes.
+            wait: Answer only once the new cargos run (or fail, or ``timeout`` passes).
+            timeout: Seconds to wait with ``wait``.
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key grows once.
+
+        Returns:
+            The outcome (granted, partial or denied) and, per cargo, its name and placement or
+            why it was denied (over ``gpus.max``, or no room now without ``allow_pending``).
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+            Invalid: Neither or both of ``n`` and ``cargos``, a bad shape, or ``n`` for a
+                MiniCluster without a template.
+        """
         call = _Calls.grow(name, n, cargos, allow_pending, wait, timeout, idempotency_key)
         return await self._run(call)
 
@@ -1048,10 +1424,34 @@ class AsyncClient(_Base):
         grace_period_seconds: int | None = None,
         idempotency_key: str | None = None,
     ) -> ShrinkResult:
+        """Remove cargos from a MiniCluster: the named ones, or ``n`` of them.
+
+        For a MiniCluster with a template, shrinking by ``n`` lowers ``spec.replicas`` and removes
+        the highest indices; otherwise the ``n`` newest cargos go.
+
+        Args:
+            name: The MiniCluster.
+            n: How many cargos to remove.
+            cargos: The names of the cargos to remove instead.
+            grace_period_seconds: Seconds between SIGTERM and SIGKILL (default: the cargo's own).
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key shrinks once.
+
+        Returns:
+            The cargos removed.
+
+        Raises:
+            NotFound: No MiniCluster (or named cargo) of that name.
+            Invalid: Neither or both of ``n`` and ``cargos``.
+        """
         call = _Calls.shrink(name, n, cargos, grace_period_seconds, idempotency_key)
         return await self._run(call)
 
     async def explain(self, name: str) -> ExplainResult:
+        """Why a MiniCluster is where it is: admission, reservation, and per cargo why it waits.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
         return await self._run(_Calls.explain(name))
 
     async def create_cargo(
@@ -1061,26 +1461,81 @@ class AsyncClient(_Base):
         name: str | None = None,
         idempotency_key: str | None = None,
     ) -> Cargo:
+        """Create a cargo (an all-or-nothing gang of replicas) in a MiniCluster.
+
+        Args:
+            spec: The cargo's spec: its MiniCluster, ``replicas``, ``gpusPerReplica``, template, ...
+            name: The cargo's name (default: ``<minicluster>-<next index>``).
+            idempotency_key: Sent as ``Idempotency-Key``; a retry with the same key creates it once.
+
+        Returns:
+            The cargo as stored; placement happens afterwards (see :meth:`wait_for_cargos`).
+
+        Raises:
+            Invalid: The spec fails validation.
+            NotFound: Its MiniCluster does not exist.
+            Conflict: A cargo of that name exists.
+        """
         return await self._run(_Calls.create_cargo(name, spec, idempotency_key))
 
     async def list_cargos(self, minicluster: str | None = None) -> list[Cargo]:
+        """The tenant's cargos (every page, in one list).
+
+        Args:
+            minicluster: Only the cargos of this MiniCluster.
+        """
         return await self._run(_Calls.list_cargos(minicluster))
 
     async def get_cargo(self, name: str) -> Cargo:
+        """One cargo, with its status (phase, placement, conditions).
+
+        Raises:
+            NotFound: No cargo of that name in the tenant.
+        """
         return await self._run(_Calls.get_cargo(name))
 
     async def delete_cargo(self, name: str, *, grace_period_seconds: int | None = None) -> None:
+        """Delete a cargo: its replicas get SIGTERM, then SIGKILL after the grace period.
+
+        Args:
+            name: The cargo.
+            grace_period_seconds: Seconds between SIGTERM and SIGKILL (default: the cargo's own).
+
+        Raises:
+            NotFound: No cargo of that name.
+        """
         await self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
     async def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+        """The log of one replica of a cargo, as text.
+
+        Args:
+            name: The cargo.
+            replica: The replica's index.
+            tail: Only the last ``tail`` lines.
+
+        Raises:
+            NotFound: No such cargo or replica.
+        """
         return await self._run(_Calls.logs(name, replica, False, tail))
 
     def follow_logs(
         self, name: str, *, replica: int = 0, tail: int | None = None
     ) -> AsyncIterator[str]:
+        """The log lines of one replica as they are written, until the replica ends.
+
+        Args:
+            name: The cargo.
+            replica: The replica's index.
+            tail: Start with the last ``tail`` lines (default: the whole log so far).
+
+        Raises:
+            NotFound: No such cargo or replica.
+        """
         return self._lines(_Calls.logs(name, replica, True, tail), {})
 
     async def nodes(self) -> list[NodeOut]:
+        """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""
         return await self._run(_Calls.nodes())
 
     async def dryrun(
@@ -1089,41 +1544,120 @@ class AsyncClient(_Base):
         minicluster: MiniClusterSpec | dict[str, Any] | None = None,
         cargo: CargoSpec | dict[str, Any] | None = None,
     ) -> DryRunResult:
+        """Place a hypothetical MiniCluster or cargo against the live state; nothing changes.
+
+        Args:
+            minicluster: A MiniCluster spec to try (its reservation and template cargos).
+            cargo: A cargo spec to try in an existing MiniCluster.
+
+        Returns:
+            The verdict admission would reach now, where it would place, and the explanation.
+
+        Raises:
+            Invalid: Neither or both given, or a bad spec.
+        """
         return await self._run(_Calls.dryrun(minicluster, cargo))
 
     async def usage(
-        self, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by_cargo: bool = False,
     ) -> UsageReport:
-        return await self._run(_Calls.usage(since, until))
+        """GPU-seconds per tenant and MiniCluster in a window.
+
+        Args:
+            since: The window's start (default: the beginning of the records).
+            until: The window's end (default: now).
+            by_cargo: Break each MiniCluster down per cargo.
+        """
+        return await self._run(_Calls.usage(since, until, by_cargo))
 
     async def create_token(self, body: TokenCreate | dict[str, Any]) -> TokenCreated:
+        """Create an API token (admin, or a tenant admin for its own tenant).
+
+        Args:
+            body: The token's name, scope, tenant and expiry.
+
+        Returns:
+            The token record and its secret, shown this once.
+
+        Raises:
+            Forbidden: The token in use may not create that scope.
+        """
         return await self._run(_Calls.create_token(TokenCreate.model_validate(body)))
 
     async def list_tokens(self) -> list[TokenPublic]:
+        """The tokens visible to the token in use (never their secrets)."""
         return await self._run(_Calls.list_tokens())
 
     async def revoke_token(self, token_id: str) -> None:
+        """Revoke a token; requests with it fail with Unauthorized from then on.
+
+        Raises:
+            NotFound: No token with that id.
+        """
         await self._run(_Calls.revoke_token(token_id))
 
     async def list_tenants(self) -> list[Tenant]:
+        """The tenants (admin)."""
         return await self._run(_Calls.list_tenants())
 
     async def create_tenant(self, name: str) -> Tenant:
+        """Create a tenant (admin).
+
+        Raises:
+            Conflict: A tenant of that name exists.
+            Invalid: The name is not a DNS label.
+        """
         return await self._run(_Calls.create_tenant(name))
 
     async def delete_tenant(self, name: str) -> None:
+        """Delete a tenant (admin).
+
+        Raises:
+            NotFound: No tenant of that name.
+            Conflict: It still holds MiniClusters, or it is the default tenant.
+        """
         await self._run(_Calls.delete_tenant(name))
 
     async def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
+        """Add a Docker host to the fleet (Docker mode, admin).
+
+        Args:
+            body: The host's name, Docker API URL, GPU type and count, islands, topology labels
+                and TLS files.
+
+        Raises:
+            Conflict: A host of that name exists, or the server runs in Kubernetes mode.
+            Invalid: A bad URL or GPU declaration.
+        """
         return await self._run(_Calls.add_host(HostCreate.model_validate(body)))
 
     async def list_hosts(self) -> list[Host]:
+        """The Docker hosts, with their state and GPUs (Docker mode, admin)."""
         return await self._run(_Calls.list_hosts())
 
     async def get_host(self, name: str) -> Host:
+        """One Docker host (Docker mode, admin).
+
+        Raises:
+            NotFound: No host of that name.
+        """
         return await self._run(_Calls.get_host(name))
 
     async def remove_host(self, name: str, *, preempt: bool = False) -> Host:
+        """Start draining a Docker host; it is gone (NotFound) once none of its cargos runs.
+
+        Args:
+            name: The host.
+            preempt: Move its OnFailure cargos elsewhere and fail its Never ones, rather than wait
+                for them to end.
+
+        Returns:
+            The host, now draining.
+        """
         return await self._run(_Calls.remove_host(name, preempt))
 
     async def wait_for_cargos(
@@ -1135,6 +1669,22 @@ class AsyncClient(_Base):
         interval: float = 1.0,
         on_update: Callable[[list[Cargo]], None] | None = None,
     ) -> list[Cargo]:
+        """Poll until every named cargo is in one of ``phases``.
+
+        Args:
+            names: The cargos to wait for.
+            phases: The phases that end the wait (default: ``Running`` or ``Succeeded``).
+            timeout: Seconds before giving up.
+            interval: Seconds between polls.
+            on_update: Called with the cargos after each poll (for progress displays).
+
+        Returns:
+            The cargos, each in one of ``phases``.
+
+        Raises:
+            WaitTimeout: ``timeout`` passed first.
+            CraneError: A cargo failed, was preempted or vanished while waited for.
+        """
         waiter = _Waiter(names, phases, timeout)
         while True:
             cargos = waiter.pick(await self.list_cargos())
@@ -1142,15 +1692,37 @@ class AsyncClient(_Base):
                 on_update(cargos)
             if waiter.done(cargos):
                 return cargos
+            import asyncio  # deferred: the sync client (the CLI) never needs it
+
             await asyncio.sleep(interval)
 
     async def events(
-        self, *, last_event_id: str | None = None, reconnect: bool = True
+        self,
+        *,
+        last_event_id: str | None = None,
+        reconnect: bool = True,
+        mini_cluster: str | None = None,
+        cargo: str | None = None,
+        follow: bool = True,
     ) -> AsyncIterator[Event]:
+        """Events as they happen, from the server's event stream (SSE).
+
+        After a dropped connection it reconnects and resumes with ``Last-Event-ID``.
+
+        Args:
+            last_event_id: Resume after this event; ``"0"`` first replays the events the server
+                keeps (its last 1000).
+            reconnect: Reconnect after a dropped connection.
+            mini_cluster: Only this MiniCluster's events.
+            cargo: Only this cargo's events.
+            follow: Keep listening; ``False`` stops after the replay.
+        """
         decoder = _SSEDecoder(last_event_id)
+        call = _events_call(mini_cluster, cargo, follow)
+        reconnect = reconnect and follow
         while True:
             try:
-                async for line in self._lines(_EVENTS, _sse_headers(decoder.last_id)):
+                async for line in self._lines(call, _sse_headers(decoder.last_id)):
                     event = decoder.feed(line)
                     if event is not None:
                         yield event
@@ -1159,4 +1731,6 @@ class AsyncClient(_Base):
                     raise
             if not reconnect:
                 return
+            import asyncio  # deferred: the sync client (the CLI) never needs it
+
             await asyncio.sleep(decoder.retry_s)

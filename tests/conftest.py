@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
-from tests.support import LEASE_NAMESPACE, unavailable
+from tests.support import LEASE_NAMESPACE, unavailable, wait_established
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
@@ -45,11 +45,18 @@ class KubeCluster:
             "PATH": f"{self.tools_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True
-                ) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the cluster's own kubectl; raises AssertionError with its stderr when it fails."""
-        proc = subprocess.run([str(self.tools_bin / "kubectl"), *args], input=input, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(self.tools_bin / "kubectl"), *args],
+            input=input,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
@@ -60,15 +67,23 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.Comp
 
 
 def _answers(kubeconfig: str, tools_bin: Path) -> bool:
-    cmd = [str(tools_bin / "kubectl"), "--kubeconfig", kubeconfig, "--request-timeout=5s",
-           "get", "--raw", "/readyz"]
+    cmd = [
+        str(tools_bin / "kubectl"),
+        "--kubeconfig",
+        kubeconfig,
+        "--request-timeout=5s",
+        "get",
+        "--raw",
+        "/readyz",
+    ]
     return _run(cmd, dict(os.environ), 15).returncode == 0
 
 
 def _api_client(kubeconfig: Path) -> client.ApiClient:
     cfg = client.Configuration()
     config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig), client_configuration=cfg)
+        config_file=str(kubeconfig), client_configuration=cfg
+    )
     cfg.connection_pool_maxsize = 32
     return client.ApiClient(cfg)
 
@@ -103,8 +118,11 @@ def kube_cluster() -> Iterator[KubeCluster]:
         yield cluster
     finally:
         if name is not None:
-            down = _run([str(REPO / "hack" / "cluster"), "down"],
-                        {**os.environ, "CRANE_CLUSTER_NAME": name}, 120)
+            down = _run(
+                [str(REPO / "hack" / "cluster"), "down"],
+                {**os.environ, "CRANE_CLUSTER_NAME": name},
+                120,
+            )
             if down.returncode != 0:
                 raise RuntimeError(f"hack/cluster down ({name}) failed: {down.stderr.strip()}")
 
@@ -146,13 +164,7 @@ def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
     """Crane's CRDs applied and Established, and the operator's Lease namespace; yields its name."""
     crds = str(REPO / "helm" / "crane" / "crds")
     kube_cluster.kubectl("apply", "--server-side", "-f", crds)
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/miniclusters.crane.io",
-        "crd/cargos.crane.io",
-        "--timeout=60s",
-    )
+    wait_established(kube_cluster.kubectl, "crd/miniclusters.crane.io", "crd/cargos.crane.io")
     try:
         core_v1.create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
@@ -167,8 +179,9 @@ def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
 def namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
     """A fresh namespace for one test (ready for pods), deleted afterwards."""
     name = f"e2e-{uuid.uuid4().hex[:10]}"
-    core_v1.create_namespace(client.V1Namespace(
-        metadata=client.V1ObjectMeta(name=name, labels={"crane.io/e2e": "true"})))
+    core_v1.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"crane.io/e2e": "true"}))
+    )
     try:
         _wait_default_service_account(core_v1, name)
         yield name
@@ -177,12 +190,14 @@ def namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
 
 
 def _wait_default_service_account(core_v1: client.CoreV1Api, namespace: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: a loaded machine makes it slow
     while True:
         accounts = core_v1.list_namespaced_service_account(namespace).items
         if any(sa.metadata and sa.metadata.name == "default" for sa in accounts):
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"namespace {namespace}: no default ServiceAccount after 30s "
-                               "(is kube-controller-manager running?)")
+            raise TimeoutError(
+                f"namespace {namespace}: no default ServiceAccount after 120 s "
+                "(is kube-controller-manager running?)"
+            )
         time.sleep(0.2)

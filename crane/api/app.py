@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import crane
-from crane.api import problems
+from crane.api import dashboard, problems
 from crane.api.audit import AuditMiddleware
 from crane.api.auth import bootstrap
 from crane.api.backend import Backend
@@ -19,6 +19,7 @@ from crane.api.db import make_engine, migrate
 from crane.api.deps import AppState
 from crane.api.events import EventHub
 from crane.api.factory import make_backend
+from crane.api.hygiene import BodyLimit, CatchAll
 from crane.api.metrics import Metrics, MetricsMiddleware
 from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
 from crane.api.settings import ApiSettings
@@ -64,8 +65,11 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
         v1.include_router(router.router)
     app.include_router(v1)
     app.include_router(health.router)
+    dashboard.install(app)
     metrics = Metrics()
     app.add_route("/metrics", metrics.render, include_in_schema=False)
+    app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, engine=db)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

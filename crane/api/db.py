@@ -24,6 +24,8 @@ class TenantRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=63)
     created_at: datetime = Field(default_factory=utcnow)
+    pod_security: str = Field(default="baseline", max_length=16)
+    """The tenant's Pod Security Standards level: privileged, baseline or restricted."""
 
 
 class TokenRow(SQLModel, table=True):

@@ -17,6 +17,7 @@ from crane.api.errors import NotFound
 from crane.api.events import EventHub
 from crane.api.schemas import NAME_PATTERN
 from crane.api.settings import ApiSettings
+from crane.api.tenancy import Viewer
 
 
 @dataclass
@@ -66,6 +67,11 @@ class Context:
     @property
     def backend(self) -> Backend:
         return self.state.backend
+
+    @property
+    def viewer(self) -> Viewer:
+        """What this caller may see by name (see :mod:`crane.api.tenancy`)."""
+        return Viewer(self.principal, self.tenant)
 
     @property
     def idempotency_principal(self) -> str:

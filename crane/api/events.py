@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,13 +23,44 @@ class EventHub:
     """One consumer of ``backend.events()``; every subscriber gets its own bounded queue.
 
     A subscriber that falls ``buffer`` events behind loses the oldest ones, never blocks others.
+    The last ``history`` events are kept, numbered, for ``crane events`` and ``Last-Event-ID``.
     """
 
-    def __init__(self, backend: Backend, engine: Engine, buffer: int) -> None:
+    def __init__(self, backend: Backend, engine: Engine, buffer: int, history: int = 1000) -> None:
         self._backend = backend
         self._engine = engine
         self._buffer = buffer
         self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._numbered: set[asyncio.Queue[tuple[int, Event]]] = set()
+        self._ring: deque[tuple[int, Event]] = deque(maxlen=history)
+        self._seq = 0
+
+    def publish(self, event: Event) -> None:
+        """Number ``event``, keep it in the history and hand it to every subscriber."""
+        self._seq += 1
+        self._ring.append((self._seq, event))
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+        for numbered in self._numbered:
+            if numbered.full():
+                numbered.get_nowait()
+            numbered.put_nowait((self._seq, event))
+
+    def since(self, last_id: int) -> list[tuple[int, Event]]:
+        """The kept events numbered after ``last_id`` (0: all of them), oldest first."""
+        return [(seq, e) for seq, e in self._ring if seq > last_id]
+
+    @contextmanager
+    def subscribe_numbered(self) -> Iterator[asyncio.Queue[tuple[int, Event]]]:
+        """Like :meth:`subscribe`, each event with its number (the SSE ``id``)."""
+        queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue(self._buffer)
+        self._numbered.add(queue)
+        try:
+            yield queue
+        finally:
+            self._numbered.discard(queue)
 
     async def run(self) -> None:
         while True:
@@ -38,10 +70,7 @@ class EventHub:
                         await run_in_threadpool(usage.reconcile, self._engine, event)
                         continue
                     await run_in_threadpool(usage.record, self._engine, event)
-                    for queue in self._subscribers:
-                        if queue.full():
-                            queue.get_nowait()
-                        queue.put_nowait(event)
+                    self.publish(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -52,6 +81,7 @@ class EventHub:
 
     @contextmanager
     def subscribe(self) -> Iterator[asyncio.Queue[Event]]:
+        """A bounded queue of the events from now on."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._buffer)
         self._subscribers.add(queue)
         try:

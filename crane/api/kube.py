@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -36,7 +37,6 @@ from crane.api.schemas import (
     CargoCreate,
     CargoExplain,
     CargoGrant,
-    CargoShape,
     DryRunRequest,
     DryRunResult,
     Event,
@@ -56,15 +56,18 @@ from crane.api.schemas import (
 )
 from crane.api.settings import ApiSettings
 from crane.api.usage import Holding, Snapshot
-from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, VERSION
+from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
 from crane.kube.nodes import node_view
+from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL
+from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 from crane.placement import Engine
+from crane.placement.admission import cargo_over_max
 
 TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
 LIVE = frozenset({CargoPhase.PLACED, CargoPhase.RUNNING})
@@ -178,7 +181,7 @@ class KubeBackend:
                 return fn(*args, **kwargs)
             except ApiException as err:
                 raise _api_error(err, what) from None
-            except OSError as err:
+            except (OSError, urllib3.exceptions.HTTPError) as err:
                 raise Unavailable(f"cannot reach the Kubernetes API ({err}): is it up?") from None
 
         return await asyncio.to_thread(run)
@@ -207,13 +210,32 @@ class KubeBackend:
 
     # --- MiniClusters -----------------------------------------------------------------------
 
-    async def _ensure_namespace(self, tenant: str) -> None:
+    async def _ensure_namespace(self, tenant: str, level: PodSecurityLevel = DEFAULT_LEVEL) -> Any:
+        """The tenant's namespace, created (with the Pod Security label) when absent."""
         try:
-            await self._call(f"namespace {tenant!r}", self._core.read_namespace, tenant)
+            return await self._call(f"namespace {tenant!r}", self._core.read_namespace, tenant)
         except NotFound:
-            body = {"metadata": {"name": tenant, "labels": {"crane.io/tenant": "true"}}}
+            labels = {"crane.io/tenant": "true", ENFORCE_LABEL: level.value}
+            body = {"metadata": {"name": tenant, "labels": labels}}
             with contextlib.suppress(Conflict):
                 await self._call(f"namespace {tenant!r}", self._core.create_namespace, body)
+            return None
+
+    async def pod_security_level(self, tenant: str) -> PodSecurityLevel | None:
+        """The namespace's ``pod-security.kubernetes.io/enforce`` level (baseline when not
+        labelled); None when the namespace does not exist yet."""
+        try:
+            ns = await self._call(f"namespace {tenant!r}", self._core.read_namespace, tenant)
+        except NotFound:
+            return None
+        labels = (ns.metadata.labels if ns.metadata is not None else None) or {}
+        return parse_level(labels.get(ENFORCE_LABEL))
+
+    async def set_pod_security(self, tenant: str, level: PodSecurityLevel) -> None:
+        """Label the tenant's namespace (created if absent) with the Pod Security level."""
+        if await self._ensure_namespace(tenant, level) is not None:
+            patch = {"metadata": {"labels": {ENFORCE_LABEL: level.value}}}
+            await self._call(f"namespace {tenant!r}", self._core.patch_namespace, tenant, patch)
 
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
         await self._ensure_namespace(tenant)
@@ -379,7 +401,23 @@ class KubeBackend:
         async with self._locks[f"{tenant}/{mc_name}"]:
             mc = await self._get_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
-            name = body.name or self._next_names(mc_name, existing, 1)[0]
+            used = sum(
+                c.spec.gpus
+                for b, c in ((b, _cargo(b)) for b in existing)
+                if c.status.phase not in TERMINAL and not _taken_back(b)
+            )
+            why = cargo_over_max(mc_name, _mc(mc).spec.gpus.max, used, body.spec.gpus)
+            if why is not None:
+                raise Invalid(why)
+            name = (
+                body.name
+                or service.next_names(
+                    mc_name,
+                    {b["metadata"]["name"] for b in existing},
+                    1,
+                    _mc(mc).spec.template is not None,
+                )[0]
+            )
             return await self._create_cargo(tenant, mc, name, body.spec)
 
     async def delete_cargo(
@@ -397,86 +435,99 @@ class KubeBackend:
             propagation_policy="Foreground",
         )
 
-    @staticmethod
-    def _next_names(mc: str, existing: list[dict[str, Any]], count: int) -> list[str]:
-        taken = {b["metadata"]["name"] for b in existing}
-        names: list[str] = []
-        index = 0
-        while len(names) < count:
-            candidate = f"{mc}-{index}"
-            if candidate not in taken:
-                names.append(candidate)
-            index += 1
-        return names
-
     # --- grow, shrink, explain --------------------------------------------------------------
+
+    def _facts(self, mc: MiniCluster, existing: list[dict[str, Any]]) -> list[service.CargoFacts]:
+        facts = []
+        for body in existing:
+            cargo = _cargo(body)
+            index = (body["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "")
+            facts.append(
+                service.CargoFacts(
+                    name=cargo.name,
+                    gpus=cargo.spec.gpus,
+                    active=cargo.status.phase not in TERMINAL and not _taken_back(body),
+                    template=int(index) if index.isdigit() else None,
+                )
+            )
+        return facts
+
+    async def _set_replicas(self, tenant: str, name: str, replicas: int | None) -> None:
+        await self._object(
+            f"minicluster {name!r}",
+            self._custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            tenant,
+            MCS,
+            name,
+            {"spec": {"replicas": replicas}},
+        )
 
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
         async with self._locks[f"{tenant}/{name}"]:
             mc_body = await self._get_mc_body(tenant, name)
             mc = _mc(mc_body)
-            shapes = request.cargos or [self._template_shape(mc)] * (request.count or 0)
-            existing = await self._cargo_bodies(tenant, name)
-            used = sum(
-                c.spec.gpus
-                for body, c in ((b, _cargo(b)) for b in existing)
-                if c.status.phase not in TERMINAL and not _taken_back(body)
+            existing = await self._cargo_bodies(tenant, None)
+            mine = [b for b in existing if (b.get("spec") or {}).get("miniCluster") == name]
+            shapes = (
+                None if request.cargos is None else [(c.name, c.spec(name)) for c in request.cargos]
             )
-            names = iter(self._next_names(name, existing, len(shapes)))
-            grants: list[CargoGrant] = []
-            reasons: list[str] = []
-            created: list[str] = []
-            for shape in shapes:
-                gpus = shape.replicas * shape.gpus_per_replica
-                if used + gpus > mc.spec.gpus.max:
-                    reason = (
-                        f"would take {name} to {used + gpus} GPUs, over gpus.max "
-                        f"({mc.spec.gpus.max}, {used} in use): raise max or shrink first"
-                    )
-                    grants.append(
-                        CargoGrant(name=None, gpus=gpus, added=False, phase="Denied", reason=reason)
-                    )
-                    reasons.append(reason)
-                    continue
-                cargo_name = shape.name or next(names)
-                await self._create_cargo(tenant, mc_body, cargo_name, shape.spec(name))
-                created.append(cargo_name)
-                used += gpus
-                grants.append(CargoGrant(name=cargo_name, gpus=gpus, added=True, phase="Pending"))
-            await self._settle(tenant, grants, request, reasons)
+            try:
+                plan = service.plan_grow(
+                    name,
+                    mc.spec,
+                    self._facts(mc, mine),
+                    request.count,
+                    shapes,
+                    taken={b["metadata"]["name"] for b in existing},
+                )
+            except service.ServiceError as err:
+                raise Invalid(str(err)) from None
+            if plan.replicas is not None:
+                await self._set_replicas(tenant, name, plan.replicas)
+            for cargo_name, spec in plan.creates:
+                await self._create_cargo(tenant, mc_body, cargo_name, spec)
+            grants = [
+                CargoGrant(
+                    name=g.name,
+                    gpus=g.gpus,
+                    added=g.added,
+                    phase="Pending" if g.added else "Denied",
+                    reason=g.reason,
+                )
+                for g in plan.grants
+            ]
+            reasons = list(plan.reasons)
+            templated = {g.name for g in plan.grants if g.added} - {n for n, _ in plan.creates}
+            await self._settle(tenant, name, grants, request, reasons, templated, mc.spec.replicas)
         if request.wait:
             timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
         else:
             timed_out = False
         return GrowResult.of(grants, reasons, timed_out)
 
-    @staticmethod
-    def _template_shape(mc: MiniCluster) -> CargoShape:
-        template = mc.spec.template
-        if template is None:
-            raise Invalid(
-                f"minicluster {mc.name!r} has no spec.template: grow by giving cargos, "
-                "or add a template with PATCH"
-            )
-        return CargoShape(
-            replicas=template.replicas,
-            gpus_per_replica=template.gpus_per_replica,
-            template=template.template,
-            topology=template.topology,
-            restart_policy=template.restart_policy,
-            backoff_limit=template.backoff_limit,
-        )
-
     async def _settle(
-        self, tenant: str, grants: list[CargoGrant], request: GrowRequest, reasons: list[str]
+        self,
+        tenant: str,
+        mc: str,
+        grants: list[CargoGrant],
+        request: GrowRequest,
+        reasons: list[str],
+        templated: set[str | None],
+        before: int | None,
     ) -> None:
         """Wait for the operator's decision on each new cargo; without ``allow_pending`` a cargo
-        it cannot place now is taken back and reported denied with the operator's reason."""
+        it cannot place now is taken back and reported denied with the operator's reason (a
+        template cargo by lowering ``spec.replicas``, from the highest index only)."""
         pending = {g.name: g for g in grants if g.added and g.name}
         deadline = time.monotonic() + min(DECISION_SECONDS, request.timeout_seconds)
         while pending:
             for cargo_name, grant in list(pending.items()):
-                cargo = await self.get_cargo(tenant, cargo_name)
+                try:
+                    cargo = await self.get_cargo(tenant, cargo_name)
+                except NotFound:
+                    continue  # a template cargo the operator has not created yet
                 placed = find_condition(cargo.status.conditions, "Placed")
                 grant.phase = cargo.status.phase.value
                 if cargo.status.phase is not CargoPhase.PENDING:
@@ -488,16 +539,32 @@ class KubeBackend:
                 break
             if pending:
                 await asyncio.sleep(POLL_SECONDS)
-        for grant in grants:
-            if grant.added and grant.phase == CargoPhase.PENDING.value:
+        suffix, taken_back = True, 0
+        for grant in reversed(grants):
+            if not grant.added:
+                continue
+            template = grant.name in templated
+            if grant.phase == CargoPhase.PENDING.value:
                 grant.reason = grant.reason or "the operator has not placed it yet"
-                if request.allow_pending:
+                if request.allow_pending or (template and not suffix):
                     reasons.append(f"{grant.name} waits: {grant.reason}")
+                    suffix = suffix and not template
                     continue
                 assert grant.name is not None
-                await self.delete_cargo(tenant, grant.name, 0)
+                if template:
+                    taken_back += 1
+                else:
+                    await self.delete_cargo(tenant, grant.name, 0)
                 grant.added, grant.phase = False, "Denied"
                 reasons.append(f"{grant.name} cannot be placed now: {grant.reason}")
+            else:
+                suffix = suffix and not template
+        if taken_back:
+            kept = len([g for g in grants if g.name in templated and g.added])
+            current = before or 0
+            await self._set_replicas(
+                tenant, mc, None if (before is None and current + kept == 0) else current + kept
+            )
 
     async def _wait_running(self, tenant: str, grants: list[CargoGrant], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -520,46 +587,68 @@ class KubeBackend:
 
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
         async with self._locks[f"{tenant}/{name}"]:
-            await self._get_mc_body(tenant, name)
-            cargos = [c for c in await self.list_cargos(tenant, name)]
-            if request.cargos is not None:
-                known = {c.name for c in cargos}
-                missing = [n for n in request.cargos if n not in known]
-                if missing:
-                    raise NotFound(f"cargos {', '.join(missing)} not found in minicluster {name!r}")
-                victims = list(dict.fromkeys(request.cargos))
-            else:
-                live = [c for c in cargos if c.status.phase not in TERMINAL]
-                victims = [c.name for c in reversed(live)][: request.count]
-            for victim in victims:
-                await self.delete_cargo(tenant, victim, request.grace_period_seconds)
-        return ShrinkResult(removed=victims, grace_period_seconds=request.grace_period_seconds)
+            mc = _mc(await self._get_mc_body(tenant, name))
+            mine = await self._cargo_bodies(tenant, name)
+            try:
+                plan = service.plan_shrink(
+                    name, mc.spec, self._facts(mc, mine), request.count, request.cargos
+                )
+            except service.UnknownCargos as err:
+                raise NotFound(str(err)) from None
+            except service.ServiceError as err:
+                raise Invalid(str(err)) from None
+            if plan.replicas is not None:
+                # the template cargos leaving are deleted here, with the grace period asked for;
+                # the operator then keeps the lower count
+                await self._set_replicas(tenant, name, plan.replicas)
+            for victim in plan.removed:
+                with contextlib.suppress(NotFound):
+                    await self.delete_cargo(tenant, victim, request.grace_period_seconds)
+        return ShrinkResult(removed=plan.removed, grace_period_seconds=request.grace_period_seconds)
 
     async def explain(self, tenant: str, name: str) -> ExplainResult:
         mc = await self.get_minicluster(tenant, name)
         admitted = find_condition(mc.status.conditions, "Admitted")
         is_admitted = admitted is not None and admitted.status.value == "True"
-        message = (
+        waiting = (
             mc.status.message
             or (admitted.message if admitted else "")
-            or (
-                "admitted"
-                if is_admitted
-                else "the operator has not looked at it yet: is it running?"
-            )
+            or "the operator has not looked at it yet: is it running?"
         )
-        cargos = [
-            CargoExplain(name=c.name, phase=c.status.phase.value, message=c.status.message)
-            for c in await self.list_cargos(tenant, name)
-        ]
+        listed = await self.list_cargos(tenant, name)
         engine = await self._snapshot()
-        exp = engine.explain_minicluster(f"{tenant}/{name}")
+        said = await asyncio.to_thread(
+            service.explain_minicluster,
+            engine,
+            f"{tenant}/{name}",
+            is_admitted,
+            waiting,
+            mc.spec.gpus.max,
+        )
+        cargos = []
+        for c in listed:
+            exp = (
+                service.explain_cargo(
+                    engine, f"{tenant}/{c.name}", c.spec, c.created_at.timestamp()
+                )
+                if c.status.phase is CargoPhase.PENDING
+                else None
+            )
+            cargos.append(
+                CargoExplain(
+                    name=c.name,
+                    phase=c.status.phase.value,
+                    message=exp.sentence() if exp else c.status.message,
+                    explanation=kube_snapshot.explanation_out(exp),
+                )
+            )
         return ExplainResult(
             name=name,
             admitted=is_admitted,
-            message=message,
+            # the operator's own sentence while it waits: its engine is the live one
+            message=(mc.status.message if not is_admitted and mc.status.message else said.message),
             queue_position=mc.status.queue_position,
-            explanation=kube_snapshot.explanation_out(exp),
+            explanation=kube_snapshot.explanation_out(said.explanation),
             cargos=cargos,
         )
 
@@ -619,6 +708,7 @@ class KubeBackend:
                     ready=view.ready,
                     schedulable=view.schedulable,
                     labels=labels,
+                    islands=[list(island) for island in view.islands],
                     gpus=gpus,
                 )
             )
@@ -670,10 +760,14 @@ class KubeBackend:
         if request.cargo is not None:
             await self._get_mc_body(tenant, request.cargo.mini_cluster)
             engine = await self._snapshot()
-            return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+            return await asyncio.to_thread(
+                kube_snapshot.dry_run_cargo, engine, tenant, request.cargo
+            )
         assert request.mini_cluster is not None
         engine = await self._snapshot()
-        return kube_snapshot.dry_run_minicluster(engine, tenant, request.mini_cluster)
+        return await asyncio.to_thread(
+            kube_snapshot.dry_run_minicluster, engine, tenant, request.mini_cluster
+        )
 
     def cargo_logs(
         self,

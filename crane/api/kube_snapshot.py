@@ -16,16 +16,16 @@ from crane.api.schemas import DryRunPlacement, DryRunResult, ExplanationOut
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION
 from crane.kube.nodes import busy_ids, inventory, node_view
 from crane.kube.resources import (
-    cargo_request,
     cargo_status,
-    minicluster_request,
     minicluster_status,
     parse_cargo_spec,
     parse_minicluster_spec,
 )
+from crane.lifecycle import service
+from crane.lifecycle.records import cargo_request, minicluster_request
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, TopologyLevels
 from crane.model.inventory import GPU_RESOURCE
-from crane.placement import CargoRequest, Engine, Explanation, MiniClusterRequest, Outcome
+from crane.placement import Engine, Explanation, Outcome
 
 log = logging.getLogger("crane.api.kube")
 ENDED = (CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
@@ -143,18 +143,9 @@ def explanation_out(exp: Explanation | None) -> ExplanationOut | None:
 
 
 def dry_run_minicluster(engine: Engine, tenant: str, spec: MiniClusterSpec) -> DryRunResult:
-    req = MiniClusterRequest(
-        key=f"{tenant}/crane-dry-run",
-        gpu_type=spec.gpu_type,
-        min_gpus=spec.gpus.min,
-        max_gpus=spec.gpus.max,
-        topology=spec.topology,
-        priority=spec.priority,
-        created=float("inf"),
-        template_gpus_per_replica=spec.template.gpus_per_replica if spec.template else None,
-        template_replicas=spec.template.replicas if spec.template else None,
-    )
-    decision = engine.dry_run_minicluster(req)
+    """Whether a MiniCluster would be admitted now, shaped as admission shapes it (both
+    backends answer through here)."""
+    decision = service.dry_run_minicluster(engine, tenant, spec)
     fits = decision.outcome is Outcome.ADMITTED
     exp = explanation_out(decision.explanation)
     return DryRunResult(
@@ -167,17 +158,8 @@ def dry_run_minicluster(engine: Engine, tenant: str, spec: MiniClusterSpec) -> D
 
 
 def dry_run_cargo(engine: Engine, tenant: str, spec: CargoSpec) -> DryRunResult:
-    """Where a cargo of an existing MiniCluster would go now."""
-    mc_key = f"{tenant}/{spec.mini_cluster}"
-    req = CargoRequest(
-        key=f"{tenant}/crane-dry-run",
-        minicluster=mc_key,
-        replicas=spec.replicas,
-        gpus_per_replica=spec.gpus_per_replica,
-        topology=spec.topology,
-        created=float("inf"),
-    )
-    decision = engine.dry_run_cargo(req)
+    """Where a cargo of an existing MiniCluster would go now (both backends)."""
+    decision = service.dry_run_cargo(engine, tenant, spec)
     exp = explanation_out(decision.explanation)
     fits = decision.outcome is Outcome.PLACED
     return DryRunResult(

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 
 from crane.api.errors import CraneError, FieldError, Invalid, problem_body
 
-log = logging.getLogger("crane.api")
 MEDIA = "application/problem+json"
 
 
-def _response(request: Request, err: CraneError) -> JSONResponse:
+def _response(
+    request: Request, err: CraneError, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request.state.error_detail = err.detail
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    if err.status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(
         problem_body(err), status_code=err.status, media_type=MEDIA, headers=headers
     )
@@ -52,15 +55,57 @@ def install(app: FastAPI) -> None:
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"no route {request.method} {request.url.path}: see /docs for the API"
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}: see /docs"
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        return _response(request, CraneError(detail, exc.status_code, title))
+        headers = None
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}: use "
+                f"{', '.join(allowed)} (see /docs)"
+            )
+            headers = {"Allow": ", ".join(allowed)}
+        title = TITLES.get(exc.status_code, "Bad request" if exc.status_code == 400 else "Error")
+        return _response(request, CraneError(detail, exc.status_code, title), headers)
 
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        err = CraneError(
-            f"internal error ({type(exc).__name__}); the server log has the details", 500
-        )
-        return _response(request, err)
+
+TITLES = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI documents at this request's path, plus HEAD where GET is (the
+    ``Allow`` header of a 405); routes outside the OpenAPI answer for themselves."""
+    methods: set[str] = set()
+    matching = [
+        (literal, documented)
+        for pattern, (literal, documented) in _templates(request.app).items()
+        if pattern.fullmatch(request.url.path)
+    ]
+    if matching:
+        most = max(literal for literal, _ in matching)
+        for literal, documented in matching:
+            if literal == most:  # /x/{name}:grow, not /x/{name}, for /x/a:grow
+                methods |= documented
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _templates(app: FastAPI) -> dict[re.Pattern[str], tuple[int, set[str]]]:
+    """Per OpenAPI path template: its regex, its count of literal characters, its methods."""
+    cached: dict[re.Pattern[str], tuple[int, set[str]]] | None = getattr(
+        app.state, "path_methods", None
+    )
+    if cached is None:
+        cached = {}
+        for path, item in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))
+            literal = len(re.sub(r"\{[^/]+?\}", "", path))
+            methods = {m.upper() for m in item if m.upper() in HTTP_METHODS}
+            cached[re.compile(regex)] = (literal, methods)
+        app.state.path_methods = cached
+    return cached
+
+
+HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}

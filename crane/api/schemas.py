@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from crane.api.timestamps import Timestamp
 from crane.model import (
     CargoSpec,
     CargoStatus,
@@ -21,6 +22,15 @@ from crane.model import (
     MiniClusterStatus,
     RestartPolicy,
     TopologySpec,
+)
+from crane.model.podsecurity import PodSecurityLevel
+from crane.model.specs import (
+    MAX_BACKOFF_LIMIT,
+    MAX_GPUS_PER_REPLICA,
+    MAX_PRIORITY,
+    MAX_REPLICAS,
+    MIN_PRIORITY,
+    PodTemplate,
 )
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -37,6 +47,13 @@ Name = Annotated[
 """A DNS-1123 label short enough to suffix with ``-<cargo>-<replica>``."""
 
 T = TypeVar("T")
+
+
+def one_of(*fields: str) -> dict[str, Any]:
+    """JSON Schema saying exactly one of ``fields`` (wire names) is given and not null."""
+    return {
+        "oneOf": [{"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in fields]
+    }
 
 
 class Wire(BaseModel):
@@ -63,8 +80,8 @@ class MiniClusterPatch(Wire):
     """A merge patch of the fields that may change after creation; omitted fields are kept."""
 
     gpus: GpuRange | None = None
-    priority: int | None = None
-    replicas: int | None = Field(default=None, ge=0)
+    priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     topology: TopologySpec | None = None
     labels: dict[str, str] | None = None
 
@@ -87,12 +104,12 @@ class CargoShape(Wire):
     """A cargo to add to a known MiniCluster: a :class:`CargoSpec` without ``miniCluster``."""
 
     name: Name | None = Field(default=None, description="default: <minicluster>-<next index>")
-    replicas: int = Field(default=1, ge=1, le=1024, description="containers in the gang")
-    gpus_per_replica: int = Field(default=1, ge=0, le=64)
-    template: dict[str, Any] = Field(default_factory=dict, description="a pod template")
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="containers in the gang")
+    gpus_per_replica: int = Field(default=1, ge=0, le=MAX_GPUS_PER_REPLICA)
+    template: PodTemplate = Field(default_factory=dict)
     topology: TopologySpec = Field(default_factory=TopologySpec)
     restart_policy: RestartPolicy = RestartPolicy.NEVER
-    backoff_limit: int = Field(default=3, ge=0)
+    backoff_limit: int = Field(default=3, ge=0, le=MAX_BACKOFF_LIMIT)
 
     def spec(self, minicluster: str) -> CargoSpec:
         return CargoSpec(
@@ -125,6 +142,8 @@ class Cargo(Wire):
 
 class GrowRequest(Wire):
     """Add ``count`` cargos shaped like the MiniCluster's template, or the given ``cargos``."""
+
+    model_config = ConfigDict(json_schema_extra=one_of("count", "cargos"))
 
     count: int | None = Field(default=None, ge=1, le=256)
     cargos: list[CargoShape] | None = Field(default=None, min_length=1, max_length=256)
@@ -197,6 +216,8 @@ class GrowResult(Wire):
 class ShrinkRequest(Wire):
     """Remove the named ``cargos``, or the ``count`` newest ones."""
 
+    model_config = ConfigDict(json_schema_extra=one_of("cargos", "count"))
+
     cargos: list[Name] | None = Field(default=None, min_length=1)
     count: int | None = Field(default=None, ge=1, le=256)
     grace_period_seconds: int | None = Field(default=None, ge=0, le=3600)
@@ -230,7 +251,14 @@ class ExplanationOut(Wire):
     required: bool
     best: DomainFitOut | None = None
     total_free_gpus: int = 0
-    preemptible_cargos: list[str] = Field(default_factory=list)
+    preemptible_cargos: list[str] = Field(
+        default_factory=list,
+        description="borrowed cargos whose preemption would help, by key (tenant/name); a "
+        "tenant sees only its own, the others are counted in otherPreemptibleCargos",
+    )
+    other_preemptible_cargos: int = Field(
+        default=0, description="preemptible cargos of other tenants (or MiniClusters), counted"
+    )
     preemptible_gpus: int = 0
     detail: str = ""
 
@@ -253,6 +281,8 @@ class ExplainResult(Wire):
 
 class DryRunRequest(Wire):
     """Place a hypothetical MiniCluster or Cargo against the live state; nothing changes."""
+
+    model_config = ConfigDict(json_schema_extra=one_of("miniCluster", "cargo"))
 
     mini_cluster: MiniClusterSpec | None = None
     cargo: CargoSpec | None = None
@@ -303,6 +333,9 @@ class NodeOut(Wire):
     ready: bool = True
     schedulable: bool = True
     labels: dict[str, str] = Field(default_factory=dict)
+    islands: list[list[int]] = Field(
+        default_factory=list, description="GPU ids per NVLink/NUMA island; empty: one island"
+    )
     gpus: list[GpuSlotOut] = Field(default_factory=list)
 
 
@@ -316,8 +349,15 @@ class HostCreate(Wire):
         pattern=r"^(tcp|unix|ssh|http|https)://",
         description="the Docker API: tcp://host:2376, unix:///var/run/docker.sock",
     )
-    gpu_type: str = Field(default="", max_length=100, description="H100 or a GFD product name")
-    gpus: int = Field(default=0, ge=0, le=64)
+    gpu_type: str = Field(
+        min_length=1, max_length=100, description="H100 or a GFD product name (required)"
+    )
+    gpus: int = Field(
+        ge=1,
+        le=64,
+        description="GPUs of the host (required, at least 1): Crane places GPU work only, so a "
+        "host without GPUs is refused",
+    )
     islands: str = Field(default="", max_length=200, description="GPU islands, e.g. 0-3,4-7")
     labels: dict[str, str] = Field(default_factory=dict)
     tls_ca: str | None = Field(default=None, description="CA file on the server")
@@ -351,6 +391,13 @@ class UsageRow(Wire):
     mini_cluster: str
     gpu_seconds: float
     cargos: int = Field(description="cargos with an allocation in the window")
+    cargo: str | None = Field(default=None, description="with byCargo: the cargo of this row")
+    started_at: datetime | None = Field(
+        default=None, description="with byCargo: when the cargo first held GPUs in the window"
+    )
+    ended_at: datetime | None = Field(
+        default=None, description="with byCargo: when it last released them (None: holds them)"
+    )
 
 
 class UsageReport(Wire):
@@ -394,14 +441,55 @@ class Scope(StrEnum):
 
 class TenantCreate(Wire):
     name: Name
+    pod_security: PodSecurityLevel = Field(
+        default=PodSecurityLevel.BASELINE,
+        description="Pod Security Standards level of the tenant's templates "
+        "(privileged, baseline, restricted)",
+    )
+
+
+class TenantPatch(Wire):
+    """What an admin may change on a tenant."""
+
+    pod_security: PodSecurityLevel = Field(description="privileged, baseline or restricted")
 
 
 class Tenant(Wire):
     name: str
     created_at: datetime
+    pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE
+
+
+NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+TOKEN_SCOPES: dict[str, Any] = {
+    "oneOf": [
+        {"properties": {"scope": {"const": "admin"}, "miniCluster": {"type": "null"}}},
+        {
+            "required": ["tenant"],
+            "properties": {
+                "scope": {"const": "tenant"},
+                "tenant": NOT_NULL,
+                "miniCluster": {"type": "null"},
+            },
+        },
+        {
+            "required": ["tenant", "miniCluster"],
+            "properties": {
+                "scope": {"const": "minicluster"},
+                "tenant": NOT_NULL,
+                "miniCluster": NOT_NULL,
+            },
+        },
+    ]
+}
+"""Which fields each scope takes, as :meth:`TokenCreate._scope_fields` checks them."""
 
 
 class TokenCreate(Wire):
+    """A token to mint: admin; tenant (needs ``tenant``); minicluster (needs both names)."""
+
+    model_config = ConfigDict(json_schema_extra=TOKEN_SCOPES)
+
     scope: Scope
     tenant: Name | None = Field(
         default=None, description="required for tenant and minicluster scopes"
@@ -410,7 +498,9 @@ class TokenCreate(Wire):
         default=None, description="required for the minicluster scope"
     )
     description: str = Field(default="", max_length=200)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = Field(
+        default=None, description="when it stops working; a date-time with a time zone"
+    )
 
     @model_validator(mode="after")
     def _scope_fields(self) -> TokenCreate:

@@ -15,6 +15,18 @@ def default_database_url() -> str:
     return f"sqlite:///{path}"
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def own_namespace() -> str | None:
+    """The namespace this process runs in when it runs in a Kubernetes pod (the Helm release's,
+    shared with the operator), else None."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
+
+
 class BackendKind(StrEnum):
     KUBE = "kube"
     DOCKER = "docker"
@@ -36,3 +48,21 @@ class ApiSettings(BaseSettings):
     )
     default_tenant: str = "default"
     event_buffer: int = Field(default=1024, ge=16, description="events kept per SSE subscriber")
+    docker_allowed_mounts: list[str] = Field(
+        default_factory=list,
+        description="Docker mode: host paths that templates may bind-mount (hostPath volumes); "
+        'CRANE_DOCKER_ALLOWED_MOUNTS=\'["/data", "/scratch"]\'. Empty: none',
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body accepted; a larger one is a 413",
+    )
+    allow_default_namespace: bool = Field(
+        default=False,
+        description="kube mode: let a tenant named 'default' use the 'default' namespace",
+    )
+    operator_namespace: str = Field(
+        default_factory=lambda: own_namespace() or "crane-system",
+        description="the operator's own namespace (in a pod: the pod's); never a tenant",
+    )

@@ -123,6 +123,50 @@ def _covered(session: Session, holding: Holding) -> bool:
     return False
 
 
+def _per_cargo(
+    engine: Engine, since: datetime, until: datetime, tenant: str | None, minicluster: str | None
+) -> list[UsageRow]:
+    """One row per cargo: GPU-seconds in the window, first start and last end (None: open)."""
+    now = datetime.now(UTC)
+    query = select(UsageIntervalRow).where(
+        UsageIntervalRow.start < until,
+        or_(col(UsageIntervalRow.end).is_(None), col(UsageIntervalRow.end) > since),
+    )
+    if tenant is not None:
+        query = query.where(UsageIntervalRow.tenant == tenant)
+    if minicluster is not None:
+        query = query.where(UsageIntervalRow.minicluster == minicluster)
+    rows: dict[tuple[str, str, str], UsageRow] = {}
+    with Session(engine) as session:
+        for row in session.exec(query):
+            start = max(aware(row.start), since)
+            end = min(aware(row.end) if row.end else now, until)
+            key = (row.tenant, row.minicluster, row.cargo)
+            got = rows.setdefault(
+                key,
+                UsageRow(
+                    tenant=row.tenant,
+                    mini_cluster=row.minicluster,
+                    gpu_seconds=0.0,
+                    cargos=1,
+                    cargo=row.cargo,
+                    started_at=aware(row.start),
+                    ended_at=aware(row.end) if row.end else None,
+                ),
+            )
+            if end > start:
+                got.gpu_seconds = round(
+                    got.gpu_seconds + row.gpus * (end - start).total_seconds(), 3
+                )
+            if got.started_at is None or aware(row.start) < got.started_at:
+                got.started_at = aware(row.start)
+            if row.end is None:
+                got.ended_at = None
+            elif got.ended_at is not None and aware(row.end) > got.ended_at:
+                got.ended_at = aware(row.end)
+    return [rows[k] for k in sorted(rows)]
+
+
 def aware(value: datetime) -> datetime:
     """``value`` with UTC where it has no zone (SQLite stores none)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -134,8 +178,12 @@ def report(
     until: datetime,
     tenant: str | None = None,
     minicluster: str | None = None,
+    by_cargo: bool = False,
 ) -> list[UsageRow]:
-    """GPU-seconds per tenant and MiniCluster of the intervals overlapping [since, until)."""
+    """GPU-seconds per tenant and MiniCluster (or per cargo, like ``sacct``, with ``by_cargo``)
+    of the intervals overlapping [since, until)."""
+    if by_cargo:
+        return _per_cargo(engine, since, until, tenant, minicluster)
     now = datetime.now(UTC)
     query = select(UsageIntervalRow).where(
         UsageIntervalRow.start < until,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from crane.cli.manifest import load_manifests
+from typing import TYPE_CHECKING
+
 from crane.cli.term import say
-from crane.client import Cargo, Client, MiniCluster
-from crane.model.specs import CargoSpec, MiniClusterSpec
+
+if TYPE_CHECKING:
+    from crane.client import Cargo, Client, MiniCluster
 
 
 def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Cargo]:
     """Create every manifest of ``paths`` in order (all are parsed first, so a bad file creates
     nothing); a message per object on stderr."""
+    from crane.cli.manifest import load_manifests
+    from crane.model.specs import CargoSpec, MiniClusterSpec
+
     created: list[MiniCluster | Cargo] = []
     for manifest in load_manifests(paths):
         if isinstance(manifest.spec, MiniClusterSpec):

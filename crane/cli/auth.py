@@ -12,16 +12,6 @@ import typer
 from crane.cli.options import Output
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError, is_tty, say
-from crane.client import (
-    ENV_CONTEXT,
-    ENV_TOKEN,
-    ENV_URL,
-    Client,
-    Context,
-    config_path,
-    load_config,
-    save_config,
-)
 
 config_app = typer.Typer(
     help="View and change saved contexts (server URL + token).", no_args_is_help=True
@@ -29,9 +19,29 @@ config_app = typer.Typer(
 
 
 def _redact(token: str | None) -> str:
+    """A token as ``crane_ab...(redacted)``: enough to tell tokens apart, never the secret."""
     if not token:
         return ""
-    return token[:4] + "…" if len(token) > 8 else "…"
+    shown = token[:8] if len(token) > 16 else ""
+    return f"{shown}...(redacted)"
+
+
+LOOPBACK = ("127.", "localhost", "[::1]", "0.0.0.0")
+
+
+def with_scheme(url: str) -> str:
+    """``URL`` as given, or with ``http://`` (loopback) / ``https://`` (any other host) added."""
+    url = url.strip().rstrip("/")
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise UsageError(f"{url}: use an http:// or https:// URL")
+        return url
+    if not url:
+        raise UsageError("give the API URL, e.g. `crane login http://127.0.0.1:8080`")
+    scheme = "http" if url.startswith(LOOPBACK) else "https"
+    say(f"no scheme in {url!r}: using {scheme}://{url}")
+    return f"{scheme}://{url}"
 
 
 def login(
@@ -45,12 +55,14 @@ def login(
     name: Annotated[str, typer.Option("--name", help="Name of the saved context.")] = "default",
 ) -> None:
     """Check URL and token against the API, then save them as the current context."""
+    from crane.client import ENV_TOKEN, Client, Context, load_config, save_config
+
     secret = api_token or os.environ.get(ENV_TOKEN)
     if secret is None:
         if not is_tty(sys.stdin):
             raise UsageError("no token: pass --token TOKEN or set CRANE_TOKEN")
         secret = typer.prompt("Token", hide_input=True)
-    url = url.rstrip("/")
+    url = with_scheme(url)
     with Client(url, secret) as client:
         client.whoami()
     config = load_config()
@@ -63,13 +75,15 @@ def login(
 @config_app.command("view")
 def view(output: Output = Format.YAML) -> None:
     """Show the saved contexts (tokens shortened)."""
+    from crane.client import load_config
+
     config = load_config()
     rows = [
         {"name": n, "current": n == config.current_context, "url": c.url, "token": _redact(c.token)}
         for n, c in config.contexts.items()
     ]
     columns = [Column(h, itemgetter(h)) for h in ("name", "current", "url", "token")]
-    if output is Format.TABLE:
+    if output == Format.TABLE:
         render(rows, output, columns)
     else:
         render({"current-context": config.current_context, "contexts": rows}, output)
@@ -78,6 +92,8 @@ def view(output: Output = Format.YAML) -> None:
 @config_app.command("current")
 def current() -> None:
     """Print the server URL in use and where it comes from."""
+    from crane.client import ENV_CONTEXT, ENV_URL, config_path, load_config
+
     env_url = os.environ.get(ENV_URL)
     if env_url:
         typer.echo(f"{env_url} (from ${ENV_URL})")
@@ -92,6 +108,8 @@ def current() -> None:
 @config_app.command("use")
 def use(name: Annotated[str, typer.Argument(help="A saved context.")]) -> None:
     """Make a saved context the current one."""
+    from crane.client import load_config, save_config
+
     config = load_config()
     if name not in config.contexts:
         known = ", ".join(config.contexts) or "none"
@@ -110,14 +128,14 @@ def set_context(
     api_token: Annotated[str | None, typer.Option("--token", help="Bearer token.")] = None,
 ) -> None:
     """Create or change a context without contacting the server."""
+    from crane.client import Context, load_config, save_config
+
     config = load_config()
     old = config.contexts.get(name)
-    url = server or (old.url if old else None)
+    url = with_scheme(server) if server else (old.url if old else None)
     if url is None:
         raise UsageError(f"context {name!r} is new: pass --server URL")
-    config.contexts[name] = Context(
-        url=url.rstrip("/"), token=api_token or (old.token if old else None)
-    )
+    config.contexts[name] = Context(url=url, token=api_token or (old.token if old else None))
     config.current_context = config.current_context or name
     save_config(config)
     say(f"context {name!r} saved")
@@ -126,6 +144,8 @@ def set_context(
 @config_app.command("delete")
 def delete(name: Annotated[str, typer.Argument(help="Context to forget.")]) -> None:
     """Forget a saved context."""
+    from crane.client import load_config, save_config
+
     config = load_config()
     if config.contexts.pop(name, None) is None:
         raise UsageError(f"no context {name!r}")
@@ -133,8 +153,3 @@ def delete(name: Annotated[str, typer.Argument(help="Context to forget.")]) -> N
         config.current_context = next(iter(config.contexts), None)
     save_config(config)
     say(f"context {name!r} deleted")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("login")(login)
-    app.add_typer(config_app, name="config")

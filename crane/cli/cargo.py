@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli import columns
+from crane.cli import columns, listing, names
 from crane.cli.apply import create_from_files
+from crane.cli.objects import manifest
 from crane.cli.options import (
+    AllTenants,
     Files,
     Image,
     Level,
     MaybeOutput,
+    NoHeaders,
     Output,
     Required,
     Timeout,
     Wait,
+    Watch,
     Yes,
     client,
     pod_template,
@@ -24,7 +28,11 @@ from crane.cli.options import (
 from crane.cli.progress import wait_for
 from crane.cli.render import Format, render
 from crane.cli.term import UsageError, confirm, say
-from crane.client import Cargo
+
+if TYPE_CHECKING:
+    from crane.client import Cargo
+
+CargoName = Annotated[str, typer.Argument(help="Cargo name.", autocompletion=names.cargo)]
 
 app = typer.Typer(
     help="Cargos: gangs of GPU containers, placed all-or-nothing.", no_args_is_help=True
@@ -69,6 +77,8 @@ def add(
         cargo = api.create_cargo(spec, name=name)
         say(f"cargo/{cargo.name} created")
         created = [cargo]
+    from crane.client import Cargo
+
     cargos = [c for c in created if isinstance(c, Cargo)]
     if wait:
         cargos = wait_for(api, [c.name for c in cargos], timeout)
@@ -79,45 +89,117 @@ def add(
 @app.command("list")
 def list_(
     minicluster: Annotated[
-        str | None, typer.Option("--mc", help="Only this MiniCluster's.")
+        str | None,
+        typer.Option("--mc", help="Only this MiniCluster's.", autocompletion=names.minicluster),
     ] = None,
     output: Output = Format.TABLE,
+    all_tenants: AllTenants = False,
+    watch: Watch = False,
+    no_headers: NoHeaders = False,
 ) -> None:
     """List cargos with their phase and nodes."""
-    render(client().list_cargos(minicluster), output, columns.CARGO)
+    api = client()
+
+    def fetch(tenant: str | None) -> list[Cargo]:
+        return (client(tenant) if tenant else api).list_cargos(minicluster)
+
+    def tenants() -> list[str]:
+        return [t.name for t in api.list_tenants()]
+
+    def poll() -> list[Cargo]:
+        return listing.gather(fetch, tenants if all_tenants else None, None)
+
+    cols = columns.with_tenant(columns.CARGO) if all_tenants else columns.CARGO
+    listing.show(poll(), output, cols, headers=not no_headers)
+    if watch:
+        listing.watch(poll, output, cols)
 
 
 @app.command("get")
-def get(name: Annotated[str, typer.Argument()], output: Output = Format.TABLE) -> None:
-    """Show one cargo (-o yaml for its placement and conditions)."""
-    render(client().get_cargo(name), output, columns.CARGO)
+def get(
+    name: CargoName,
+    output: Output = Format.TABLE,
+    watch: Watch = False,
+) -> None:
+    """Show one cargo (-o yaml: a manifest `crane cargo add -f` takes back)."""
+    api = client()
+    cargo = api.get_cargo(name)
+    if output in (Format.JSON, Format.YAML) or output.startswith("jsonpath="):
+        render(manifest(cargo), output)
+    else:
+        render(cargo, output, columns.CARGO)
+    if watch:
+        listing.watch(lambda: [api.get_cargo(name)], output, columns.CARGO)
 
 
 @app.command("logs")
 def logs(
-    name: Annotated[str, typer.Argument()],
+    name: CargoName,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
     replica: Annotated[int, typer.Option("--replica", "-r", help="Which replica.")] = 0,
-    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    all_replicas: Annotated[
+        bool,
+        typer.Option("--all-replicas", help="Every replica's log, lines prefixed [replica N]."),
+    ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", help="Only the last N lines (of each replica).")
+    ] = None,
 ) -> None:
-    """Print a replica's log; -f follows it until the replica ends."""
+    """Print a replica's log (or every replica's); -f follows until the replicas end."""
     api = client()
-    if not follow:
-        typer.echo(api.logs(name, replica=replica, tail=tail), nl=False)
+    if not all_replicas:
+        if not follow:
+            typer.echo(api.logs(name, replica=replica, tail=tail), nl=False)
+            return
+        for line in api.follow_logs(name, replica=replica, tail=tail):
+            typer.echo(line)
         return
-    for line in api.follow_logs(name, replica=replica, tail=tail):
-        typer.echo(line)
+    replicas = range(api.get_cargo(name).spec.replicas)
+    if not follow:
+        for i in replicas:
+            for line in api.logs(name, replica=i, tail=tail).splitlines():
+                typer.echo(f"[replica {i}] {line}")
+        return
+    follow_all(name, list(replicas), tail)
+
+
+def follow_all(name: str, replicas: list[int], tail: int | None) -> None:
+    """Follow several replicas at once, one thread each, whole lines prefixed by replica."""
+    import queue
+    import threading
+
+    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+
+    def pump(i: int) -> None:
+        try:
+            with client() as own:
+                for line in own.follow_logs(name, replica=i, tail=tail):
+                    lines.put((i, line))
+        finally:
+            lines.put((i, None))
+
+    for i in replicas:
+        threading.Thread(target=pump, args=(i,), daemon=True).start()
+    open_streams = len(replicas)
+    while open_streams:
+        i, line = lines.get()
+        if line is None:
+            open_streams -= 1
+        else:
+            typer.echo(f"[replica {i}] {line}")
 
 
 @app.command("delete")
 def delete(
-    names: Annotated[list[str], typer.Argument(help="Cargos to delete.")],
+    cargos: Annotated[
+        list[str], typer.Argument(help="Cargos to delete.", autocompletion=names.cargo)
+    ],
     grace: Annotated[int | None, typer.Option("--grace-period", help="Seconds to stop.")] = None,
     yes: Yes = False,
 ) -> None:
     """Delete cargos (their containers get SIGTERM and the grace period)."""
-    confirm(f"delete cargo {', '.join(names)}?", yes=yes)
+    confirm(f"delete cargo {', '.join(cargos)}?", yes=yes)
     api = client()
-    for name in names:
+    for name in cargos:
         api.delete_cargo(name, grace_period_seconds=grace)
         say(f"cargo/{name} deleted")

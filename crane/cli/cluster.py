@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
+from crane.cli import names
 from crane.cli.gpumap import gpu_map, gpu_state, top_table
-from crane.cli.options import Output, client
+from crane.cli.options import NoHeaders, Output, client
 from crane.cli.render import Column, Format, console, render
 from crane.cli.term import is_tty, say
 
@@ -29,9 +30,9 @@ NODE_COLUMNS = [
 
 
 def nodes(output: Output = Format.TABLE) -> None:
-    """The GPU map: one row per node, one cell per GPU, coloured by MiniCluster."""
+    """The GPU map: one row per node, one cell per GPU with its MiniCluster's letter and state."""
     found = client().nodes()
-    if output is not Format.TABLE:
+    if output != Format.TABLE:
         render(found, output, NODE_COLUMNS)
         return
     if not found:
@@ -60,13 +61,31 @@ def top(
 
 def usage(
     days: Annotated[float, typer.Option("--days", help="Window: the last N days.")] = 30.0,
+    cargos: Annotated[
+        bool, typer.Option("--cargos", help="One row per cargo: start, end, GPU-hours (sacct).")
+    ] = False,
     output: Output = Format.TABLE,
 ) -> None:
-    """GPU time per tenant and MiniCluster."""
+    """GPU time per tenant and MiniCluster, or per cargo with --cargos."""
     until = datetime.now(UTC)
-    report = client().usage(since=until - timedelta(days=days), until=until)
-    if output is not Format.TABLE:
+    report = client().usage(since=until - timedelta(days=days), until=until, by_cargo=cargos)
+    if output != Format.TABLE:
         render(report, output)
+        return
+    if cargos:
+        render(
+            report.items,
+            output,
+            [
+                Column("tenant", lambda r: r.tenant),
+                Column("minicluster", lambda r: r.mini_cluster),
+                Column("cargo", lambda r: r.cargo),
+                Column("start", lambda r: r.started_at),
+                Column("end", lambda r: r.ended_at or "running"),
+                Column("gpu-hours", lambda r: f"{r.gpu_seconds / 3600:.2f}"),
+            ],
+        )
+        say(f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC")
         return
     render(
         report.items,
@@ -81,8 +100,21 @@ def usage(
     say(f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC")
 
 
-def events(output: Output = Format.TABLE) -> None:
-    """Follow events (admitted, placed, preempted, ...) as they happen; Ctrl-C stops."""
+def events(
+    minicluster: Annotated[
+        str | None,
+        typer.Option("--mc", help="Only this MiniCluster's.", autocompletion=names.minicluster),
+    ] = None,
+    cargo: Annotated[
+        str | None, typer.Option("--cargo", help="Only this cargo's.", autocompletion=names.cargo)
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="After the history, follow new events.")
+    ] = False,
+    output: Output = Format.TABLE,
+    no_headers: NoHeaders = False,
+) -> None:
+    """Recent events (admitted, placed, preempted, ...), oldest first; -w then follows them."""
     columns = [
         Column("time", lambda e: e.time.strftime("%H:%M:%S")),
         Column("type", lambda e: str(e.type)),
@@ -91,19 +123,16 @@ def events(output: Output = Format.TABLE) -> None:
         Column("gpus", lambda e: e.gpus),
         Column("message", lambda e: e.message),
     ]
+    table = output in (Format.TABLE, Format.WIDE)
+    if table and not no_headers:
+        typer.echo("  ".join(c.header.upper() for c in columns))
+    stream = client().events(last_event_id="0", mini_cluster=minicluster, cargo=cargo, follow=watch)
     try:
-        for event in client().events():
-            if output is Format.TABLE:
+        for event in stream:
+            if table:
                 typer.echo("  ".join(str(c.get(event) or "-") for c in columns))
             else:
-                render(event, Format.JSON if output is Format.JSON else output)
+                render(event, Format.JSON if output == Format.JSON else output)
             sys.stdout.flush()
     except KeyboardInterrupt:
         return
-
-
-def register(app: typer.Typer) -> None:
-    app.command("nodes")(nodes)
-    app.command("top")(top)
-    app.command("usage")(usage)
-    app.command("events")(events)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from crane.cli.gpumap import mc_status
 from crane.cli.render import Column
-from crane.client import Cargo, CargoGrant, MiniCluster, TokenPublic
+
+if TYPE_CHECKING:
+    from crane.client import Cargo, CargoGrant, MiniCluster, TokenPublic
 
 
 def age(when: datetime | None) -> str:
@@ -22,6 +25,21 @@ def age(when: datetime | None) -> str:
     return f"{seconds}s"
 
 
+def until(when: datetime | None) -> str:
+    """An estimated start as ``in 10m`` (``now`` once passed), ``-`` when unknown."""
+    if when is None:
+        return "-"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = int((when - datetime.now(UTC)).total_seconds())
+    if seconds <= 0:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
+
+
 MINICLUSTER = [
     Column("name", lambda m: m.name),
     Column("gpu", lambda m: m.spec.gpu_type),
@@ -32,6 +50,8 @@ MINICLUSTER = [
     Column("borrowed", lambda m: m.status.borrowed_gpus),
     Column("cargos", lambda m: f"{m.status.ready_cargos}/{m.status.cargos}"),
     Column("status", mc_status),
+    Column("behind", lambda m: ",".join(m.status.waits_behind) or "-"),
+    Column("start", lambda m: until(m.status.estimated_start)),
     Column("age", lambda m: age(m.created_at)),
 ]
 
@@ -69,6 +89,8 @@ TOKEN = [
 
 def of(obj: MiniCluster | Cargo | CargoGrant | TokenPublic) -> list[Column]:
     """The columns for one kind of object."""
+    from crane.client import Cargo, CargoGrant, MiniCluster
+
     if isinstance(obj, MiniCluster):
         return MINICLUSTER
     if isinstance(obj, Cargo):
@@ -76,3 +98,8 @@ def of(obj: MiniCluster | Cargo | CargoGrant | TokenPublic) -> list[Column]:
     if isinstance(obj, CargoGrant):
         return GRANT
     return TOKEN
+
+
+def with_tenant(cols: list[Column]) -> list[Column]:
+    """``cols`` with a TENANT column first (``-A``)."""
+    return [Column("tenant", lambda o: o.tenant), *cols]

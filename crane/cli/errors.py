@@ -55,12 +55,24 @@ def _validation(exc: ValidationError) -> Failure:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        parts.append(plain_words(f"{where}: {err['msg']}" if where else err["msg"]))
     return Failure("invalid " + "; ".join(parts), "fix the manifest or options and retry", USAGE)
 
 
+NAME_RULE = (
+    "use lower-case letters, digits and '-', starting and ending with a letter or digit "
+    "(at most 63 characters)"
+)
+_PATTERN = re.compile(r"String should match pattern '[^']*'")
+
+
+def plain_words(message: str) -> str:
+    """A validation message with any raw regular expression replaced by what it means."""
+    return _PATTERN.sub(f"not a valid name: {NAME_RULE}", message)
+
+
 def _invalid(exc: Invalid) -> Failure:
-    fields = [f"{e.field}: {e.msg}" if e.field else e.msg for e in exc.field_errors]
+    fields = [plain_words(f"{e.field}: {e.msg}" if e.field else e.msg) for e in exc.field_errors]
     message = "; ".join(fields) if fields else exc.message
     return Failure(
         f"the server rejected the request: {message}", "fix those fields and retry", USAGE
@@ -89,7 +101,21 @@ def _file(exc: OSError) -> Failure:
 
 
 def _server(message: str) -> str:
-    return message.rstrip(".") or "unknown error"
+    return plain_words(message.rstrip(".")) or "unknown error"
+
+
+def _has_remedy(message: str) -> bool:
+    """Whether the server's message already says what to do (names a ``crane`` command)."""
+    return "`crane " in message or "`kubectl " in message
+
+
+def _not_found(exc: NotFound) -> Failure:
+    remedy = (
+        ""
+        if _has_remedy(exc.message)
+        else "check the name with `crane mc list` or `crane cargo list`"
+    )
+    return Failure(f"not found: {_server(exc.message)}", remedy, FAILED)
 
 
 def _specific(exc: CraneError, generic: str) -> bool:
@@ -101,7 +127,7 @@ def _specific(exc: CraneError, generic: str) -> bool:
 def _conflict(exc: Conflict) -> Failure:
     remedy = (
         ""
-        if _specific(exc, "conflict")
+        if _specific(exc, "conflict") or _has_remedy(exc.message)
         else "pick another name, or fetch the object again and retry"
     )
     return Failure(f"conflict: {_server(exc.message)}", remedy, FAILED)
@@ -143,14 +169,7 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
             FAILED,
         ),
     ),
-    (
-        NotFound,
-        lambda e: Failure(
-            f"not found: {_server(e.message)}",
-            "check the name with `crane mc list` or `crane cargo list`",
-            FAILED,
-        ),
-    ),
+    (NotFound, _not_found),
     (Conflict, _conflict),
     (Invalid, _invalid),
     (

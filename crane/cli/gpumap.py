@@ -1,20 +1,22 @@
 """The GPU map (``crane nodes``) and the MiniCluster summary (``crane top``) as rich renderables.
 
-No typer here. Each GPU is one cell coloured by its MiniCluster; the symbol says its state, so
-the map reads without colour too: ``■`` in use, ``□`` reserved and idle, ``▲`` borrowed
-(preemptible), ``✕`` busy (held outside Crane), ``·`` free.
+No typer here. Each GPU is one cell: the letter of its MiniCluster (``A``, ``B``, ... as the
+legend says) and a symbol for its state, coloured by MiniCluster on a terminal, so the map reads
+without colour too: ``■`` in use, ``□`` reserved and idle, ``▲`` borrowed (preemptible), ``✕``
+busy (held outside Crane), ``·`` free. Both views fit 80 columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from crane.client import GpuSlotOut, MiniCluster, NodeOut
+if TYPE_CHECKING:
+    from crane.client import GpuSlotOut, MiniCluster, NodeOut
 
 GpuState = Literal["free", "reserved", "in-use", "borrowed", "busy"]
 SYMBOLS: dict[GpuState, str] = {
@@ -53,6 +55,22 @@ def owner(gpu: GpuSlotOut) -> str | None:
     return gpu.mini_cluster or gpu.reserved_for
 
 
+def letter(index: int) -> str:
+    """``A``..``Z``, ``a``..``z``, digits, then ``?``: one character per MiniCluster."""
+    chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return chars[index] if index < len(chars) else "?"
+
+
+def letters(palette: dict[str, str]) -> dict[str, str]:
+    """The letter of each MiniCluster, in the palette's order (first appearance on the map)."""
+    return {name: letter(i) for i, name in enumerate(palette)}
+
+
+def short_product(product: str) -> str:
+    """``NVIDIA-H100-80GB-HBM3`` as ``H100-80GB-HBM3``: the vendor prefix says nothing here."""
+    return product.removeprefix("NVIDIA-") or "-"
+
+
 def colours(nodes: Sequence[NodeOut]) -> dict[str, str]:
     """A colour per MiniCluster, in order of first appearance on the map."""
     names: dict[str, str] = {}
@@ -64,34 +82,42 @@ def colours(nodes: Sequence[NodeOut]) -> dict[str, str]:
     return names
 
 
-def _cell(gpu: GpuSlotOut, palette: dict[str, str]) -> Text:
+def _cell(gpu: GpuSlotOut, palette: dict[str, str], marks: dict[str, str]) -> Text:
     state = gpu_state(gpu)
     name = owner(gpu)
     style = {"free": "dim", "busy": "grey50"}.get(state) or palette.get(name or "", "")
     if state == "reserved":
         style += " dim"
-    return Text(SYMBOLS[state], style=style)
+    mark = marks.get(name or "", " ") if state not in ("free", "busy") else " "
+    return Text(mark + SYMBOLS[state], style=style)
 
 
 def gpu_map(nodes: Sequence[NodeOut]) -> RenderableType:
-    """One row per node, one cell per GPU, then counts and a legend."""
+    """One row per node, one cell per GPU (MiniCluster letter + state), then a legend."""
     palette = colours(nodes)
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    marks = letters(palette)
+    grid = Table(
+        box=None, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True
+    )
     for header in ("NODE", "GPU", "GPUS", "FREE", "STATE"):
         grid.add_column(header, no_wrap=True)
     for node in nodes:
-        cells = Text(" ").join(_cell(g, palette) for g in sorted(node.gpus, key=lambda g: g.id))
+        gpus = sorted(node.gpus, key=lambda g: g.id)
+        cells = Text(" ").join(_cell(g, palette, marks) for g in gpus)
         free = sum(1 for g in node.gpus if gpu_state(g) == "free")
         state = "ready" if node.ready else "NotReady"
         if not node.schedulable:
             state += ",cordoned"
-        grid.add_row(node.name, node.gpu_product or "-", cells, f"{free}/{node.gpu_count}", state)
+        grid.add_row(
+            node.name, short_product(node.gpu_product), cells, f"{free}/{node.gpu_count}", state
+        )
     return Group(grid, Text(""), legend(nodes, palette))
 
 
 def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
     """Symbols, then each MiniCluster in its colour with its reserved / in-use / borrowed GPUs."""
     out = Text("  ".join(f"{sym} {state}" for state, sym in SYMBOLS.items()))
+    marks = letters(palette)
     for name, colour in palette.items():
         counts = {"reserved": 0, "in-use": 0, "borrowed": 0}
         for node in nodes:
@@ -102,9 +128,9 @@ def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
                 if gpu.mini_cluster == name and state in counts:
                     counts[state] += 1
         out.append("\n")
-        out.append("■", style=colour)
+        out.append(marks[name], style=f"bold {colour}")
         out.append(
-            f" {name}: {counts['reserved']} reserved, {counts['in-use']} in use, "
+            f" = {name}: {counts['reserved']} reserved, {counts['in-use']} in use, "
             f"{counts['borrowed']} borrowed"
         )
     return out
@@ -118,10 +144,17 @@ def mc_status(mc: MiniCluster) -> str:
             return kind
     if mc.status.queue_position is not None:
         return f"Queued #{mc.status.queue_position}"
+    admitted = next((c for c in mc.status.conditions if c.type == "Admitted"), None)
+    if admitted is not None and admitted.reason == "Unschedulable":
+        return "Unschedulable"
     return "Pending"
 
 
-def _bar(mc: MiniCluster, width: int = 20) -> Text:
+BAR = {"in-use": "█", "borrowed": "▒", "reserved": "░", "free": "·"}
+"""Bar glyphs of ``crane top``: distinct without colour."""
+
+
+def _bar(mc: MiniCluster, width: int = 10) -> Text:
     top = max(mc.spec.gpus.max, 1)
     used = min(mc.status.in_use_gpus, top)
     borrowed = min(mc.status.borrowed_gpus, top - used)
@@ -131,36 +164,30 @@ def _bar(mc: MiniCluster, width: int = 20) -> Text:
         return round(n * width / top)
 
     bar = Text()
-    bar.append("█" * part(used), style="green")
-    bar.append("█" * part(borrowed), style="yellow")
-    bar.append("░" * part(idle), style="cyan")
-    bar.append("·" * max(width - len(bar), 0), style="dim")
+    bar.append(BAR["in-use"] * part(used), style="green")
+    bar.append(BAR["borrowed"] * part(borrowed), style="yellow")
+    bar.append(BAR["reserved"] * part(idle), style="cyan")
+    bar.append(BAR["free"] * max(width - len(bar), 0), style="dim")
     return bar
 
 
-def top_table(mcs: Sequence[MiniCluster]) -> Table:
-    """MiniClusters with reserved / in-use / borrowed GPUs and a bar up to ``gpus.max``."""
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for header in (
-        "NAME",
-        "GPU",
-        "MIN",
-        "MAX",
-        "RESERVED",
-        "IN-USE",
-        "BORROWED",
-        "CARGOS",
-        "STATUS",
-        "USE (█ in use, █ borrowed, ░ idle reserved)",
-    ):
+def top_table(mcs: Sequence[MiniCluster]) -> RenderableType:
+    """MiniClusters with min-max, reserved / in-use / borrowed GPUs and a bar up to ``gpus.max``.
+
+    Fits 80 columns with names up to about 20 characters; the bar's glyphs are in the caption.
+    """
+    grid = Table(
+        box=None, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True
+    )
+    grid.add_column("NAME", no_wrap=True, min_width=8)
+    for header in ("GPU", "MIN-MAX", "RSVD", "USED", "BRWD", "CARGOS", "STATUS", "USE"):
         grid.add_column(header, no_wrap=True)
     for mc in mcs:
         st = mc.status
         grid.add_row(
             mc.name,
             mc.spec.gpu_type,
-            str(mc.spec.gpus.min),
-            str(mc.spec.gpus.max),
+            f"{mc.spec.gpus.min}-{mc.spec.gpus.max}",
             str(st.reserved_gpus),
             str(st.in_use_gpus),
             str(st.borrowed_gpus),
@@ -168,4 +195,9 @@ def top_table(mcs: Sequence[MiniCluster]) -> Table:
             mc_status(mc),
             _bar(mc),
         )
-    return grid
+    caption = Text(
+        "RSVD reserved, USED in use, BRWD borrowed GPUs; USE: "
+        + ", ".join(f"{g} {k}" for k, g in BAR.items()),
+        style="dim",
+    )
+    return Group(grid, caption)

@@ -1,20 +1,80 @@
-"""Entry point of the ``crane`` command. Sub-command groups register themselves here."""
+"""Entry point of the ``crane`` command: every command and group is registered here, once."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
+from typer.models import DefaultPlaceholder
 
 import crane
-from crane.cli import auth, cargo, cluster, minicluster, token
-from crane.cli.errors import report
-from crane.cli.node import node_app
+from crane.cli import auth, cluster, helptext
+from crane.cli.operator import operator
 from crane.cli.options import Settings
 from crane.cli.serve import serve
 from crane.cli.up import up
+from crane.cli.wait import wait
+
+helptext.install()
+
+#: The sub-groups, in help order: name -> (module, Typer attribute). Each is imported and built
+#: into a click group only when a command line, the help or completion asks for it, so that
+#: ``crane mc list`` does not build the 30 other commands (typer evaluates every signature).
+GROUPS: dict[str, tuple[str, str]] = {
+    "config": ("crane.cli.auth", "config_app"),
+    "mc": ("crane.cli.minicluster", "app"),
+    "cargo": ("crane.cli.cargo", "app"),
+    "token": ("crane.cli.token", "app"),
+    "tenant": ("crane.cli.tenant", "app"),
+    "node": ("crane.cli.node", "node_app"),
+}
+
+
+def _plain(sub: typer.Typer) -> bool:
+    """Whether the help's command list shows ``sub`` by its help alone (what it reads: name,
+    help, short help, hidden, deprecated, panel), so a stand-in group lists it the same."""
+    fields = ("short_help", "hidden", "deprecated", "rich_help_panel")
+    return isinstance(sub.info.help, str) and all(
+        isinstance(getattr(sub.info, f), DefaultPlaceholder) for f in fields
+    )
+
+
+class _LazyGroups(TyperGroup):
+    """The root group: its sub-groups (:data:`GROUPS`) are built the first time they are used."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The commands, then the groups, in registration order (what typer itself lists)."""
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """``crane --help``: the groups are listed from their Typer's help, not built."""
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command or group ``cmd_name``; a group is imported and built on first use."""
+        if cmd_name not in self.commands and cmd_name in GROUPS:
+            module, attribute = GROUPS[cmd_name]
+            sub: typer.Typer = getattr(importlib.import_module(module), attribute)
+            if self.listing and _plain(sub):
+                return TyperGroup(name=cmd_name, help=sub.info.help)
+            group = typer.main.get_group(sub)
+            group.name = cmd_name
+            self.commands[cmd_name] = group
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
+    cls=_LazyGroups,
     name="crane",
     help="Crane: elastic GPU MiniClusters and all-or-nothing Cargos, on Kubernetes or Docker.",
     no_args_is_help=True,
@@ -52,22 +112,31 @@ def _root(
     Settings.tenant = tenant
 
 
-auth.register(app)
-app.add_typer(minicluster.app, name="mc")
-app.add_typer(cargo.app, name="cargo")
-app.add_typer(token.app, name="token")
-cluster.register(app)
+app.command("login")(auth.login)
+app.command("nodes")(cluster.nodes)
+app.command("top")(cluster.top)
+app.command("usage")(cluster.usage)
+app.command("events")(cluster.events)
 
 
 app.command("serve")(serve)
+app.command("wait")(wait)
 app.command("up")(up)
-app.add_typer(node_app, name="node")
-from crane.cli import operator as _operator_command  # noqa: E402,F401  (registers `crane operator`)
+app.command("operator")(operator)
 
 
 def main() -> None:
     """Run the CLI; an error becomes one line on stderr with a remedy (traceback: CRANE_DEBUG=1)."""
+    # httpx imports its own command line (click, pygments, rich.progress: ~40 ms CPU, a fifth of
+    # `crane mc list`) whenever click is installed. This process never runs it: marking it
+    # absent makes httpx keep its documented fallback (`httpx.main` says to install httpx[cli]).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
     except Exception as exc:
+        from crane.cli.errors import report
+
         sys.exit(report(exc))

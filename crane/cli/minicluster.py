@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli import columns
+from crane.cli import columns, listing, names
 from crane.cli.apply import create_from_files
-from crane.cli.manifest import load_manifests
+from crane.cli.objects import manifest
 from crane.cli.options import (
+    AllTenants,
     Files,
     Image,
     Level,
     MaybeOutput,
+    NoHeaders,
     Output,
     Required,
+    Selector,
     Timeout,
     Wait,
+    Watch,
     Yes,
     client,
     pod_template,
@@ -25,14 +29,15 @@ from crane.cli.options import (
 from crane.cli.progress import wait_for
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError, confirm, say
-from crane.client import CraneError, GrowOutcome
-from crane.model.specs import CargoSpec
+
+if TYPE_CHECKING:
+    from crane.client import MiniCluster
 
 app = typer.Typer(
     help="MiniClusters: elastic, topology-shaped shares of the GPUs.", no_args_is_help=True
 )
 
-Name = Annotated[str, typer.Argument(help="MiniCluster name.")]
+Name = Annotated[str, typer.Argument(help="MiniCluster name.", autocompletion=names.minicluster)]
 
 
 @app.command("create")
@@ -104,18 +109,49 @@ def create(
 
 
 @app.command("list")
-def list_(output: Output = Format.TABLE) -> None:
+def list_(
+    output: Output = Format.TABLE,
+    selector: Selector = None,
+    all_tenants: AllTenants = False,
+    watch: Watch = False,
+    no_headers: NoHeaders = False,
+) -> None:
     """List MiniClusters with their reserved, in-use and borrowed GPUs."""
-    mcs = client().list_miniclusters()
-    if not mcs and output is Format.TABLE:
+    api = client()
+
+    def fetch(tenant: str | None) -> list[MiniCluster]:
+        return (client(tenant) if tenant else api).list_miniclusters()
+
+    def poll() -> list[MiniCluster]:
+        return listing.gather(fetch, tenants if all_tenants else None, selector)
+
+    def tenants() -> list[str]:
+        return [t.name for t in api.list_tenants()]
+
+    mcs = poll()
+    cols = columns.with_tenant(columns.MINICLUSTER) if all_tenants else columns.MINICLUSTER
+    if not mcs and output == Format.TABLE and not watch:
         say("no MiniClusters; create one with `crane mc create NAME --gpu-type H100 --min 8`")
-    render(mcs, output, columns.MINICLUSTER)
+    listing.show(mcs, output, cols, headers=not no_headers)
+    if watch:
+        listing.watch(poll, output, cols)
 
 
 @app.command("get")
-def get(name: Name, output: Output = Format.TABLE) -> None:
-    """Show one MiniCluster (-o yaml for spec and status)."""
-    render(client().get_minicluster(name), output, columns.MINICLUSTER)
+def get(
+    name: Name,
+    output: Output = Format.TABLE,
+    watch: Watch = False,
+) -> None:
+    """Show one MiniCluster (-o yaml: a manifest `crane mc create -f` takes back)."""
+    api = client()
+    mc = api.get_minicluster(name)
+    if output in (Format.JSON, Format.YAML) or output.startswith("jsonpath="):
+        render(manifest(mc), output)
+    else:
+        render(mc, output, columns.MINICLUSTER)
+    if watch:
+        listing.watch(lambda: [api.get_minicluster(name)], output, columns.MINICLUSTER)
 
 
 @app.command("scale")
@@ -145,6 +181,19 @@ def scale(
         render(mc, output, columns.MINICLUSTER)
 
 
+@app.command("set-priority")
+def set_priority(
+    name: Name,
+    priority: Annotated[int, typer.Argument(help="New priority (higher preempts lower).")],
+    output: MaybeOutput = None,
+) -> None:
+    """Change a MiniCluster's priority (like `scontrol update ... Priority=`)."""
+    mc = client().patch_minicluster(name, {"priority": priority})
+    say(f"minicluster/{mc.name} priority set to {mc.spec.priority}")
+    if output:
+        render(mc, output, columns.MINICLUSTER)
+
+
 @app.command("grow")
 def grow(
     name: Name,
@@ -160,6 +209,10 @@ def grow(
     """Add COUNT template cargos, or the Cargo manifests of -f; says granted, partial or denied."""
     if (count is None) == (not files):
         raise UsageError("give COUNT or -f cargos.yaml (Cargo manifests), one of the two")
+    from crane.cli.manifest import load_manifests
+    from crane.client import CraneError, GrowOutcome
+    from crane.model.specs import CargoSpec
+
     shapes = None
     if files:
         shapes = []
@@ -181,7 +234,7 @@ def grow(
         for grant in result.cargos:
             if grant.name in by_name:
                 grant.phase = str(by_name[grant.name].status.phase)
-    render(result if output is not Format.TABLE else result.cargos, output, columns.GRANT)
+    render(result if output != Format.TABLE else result.cargos, output, columns.GRANT)
     if result.result is GrowOutcome.DENIED:
         raise CraneError(f"grow denied: {'; '.join(result.reasons) or 'no reason given'}")
 
@@ -211,7 +264,7 @@ def shrink(
 def explain(name: Name, output: Output = Format.TABLE) -> None:
     """Why a MiniCluster or its cargos wait, in numbers."""
     result = client().explain(name)
-    if output is not Format.TABLE:
+    if output != Format.TABLE:
         render(result, output)
         return
     typer.echo(
@@ -239,6 +292,8 @@ def delete(
     yes: Yes = False,
 ) -> None:
     """Delete MiniClusters and their cargos."""
+    from crane.cli.manifest import load_manifests
+
     targets = list(names or []) + [
         m.name for m in load_manifests(files or []) if m.kind == "MiniCluster"
     ]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from crane.cli.options import Output, Yes, client
 from crane.cli.render import Column, Format, render
 from crane.cli.term import confirm, say
-from crane.client import CraneError, Host, NotFound
+
+if TYPE_CHECKING:
+    from crane.client import Host
 
 node_app = typer.Typer(help="Docker hosts of plain-Docker mode (admin).", no_args_is_help=True)
 
@@ -85,6 +87,8 @@ def remove(
     yes: Yes = False,
 ) -> None:
     """Drain a host (no new placements), wait until its cargos are gone, then forget it."""
+    from crane.client import CraneError, NotFound
+
     confirm(f"remove node {name}?", yes=yes)
     api = client()
     host: Host = api.remove_host(name, preempt=preempt)

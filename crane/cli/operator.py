@@ -7,11 +7,7 @@ import os
 
 import typer
 
-from crane.cli.main import app
-from crane.model.topology import TopologyLevels
 
-
-@app.command("operator")
 def operator(
     kubeconfig: str = typer.Option(
         None, envvar="KUBECONFIG", help="Kubeconfig file; in-cluster config when unset."
@@ -56,6 +52,7 @@ def operator(
     import kopf
 
     import crane.operator.handlers  # noqa: F401  (registers the kopf handlers)
+    from crane.model.topology import TopologyLevels
     from crane.operator.runtime import Operator, OperatorConfig
 
     overrides: dict[str, str] = {}

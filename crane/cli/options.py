@@ -5,15 +5,48 @@ Command modules (ours and colleagues') import these so that options read the sam
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli.render import Format
-from crane.client import Client
+from crane.cli.render import FORMATS_HELP, parse_format
+
+if TYPE_CHECKING:
+    from crane.client import Client
+
+
+def _format(text: str) -> str:
+    try:
+        return parse_format(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+
 
 Output = Annotated[
-    Format, typer.Option("--output", "-o", help="How to print data: table, json or yaml.")
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        help=f"How to print data: {FORMATS_HELP}.",
+        parser=_format,
+        metavar="FORMAT",
+    ),
+]
+NoHeaders = Annotated[bool, typer.Option("--no-headers", help="Tables without the header row.")]
+Watch = Annotated[
+    bool, typer.Option("--watch", "-w", help="After listing, print changes as they happen.")
+]
+Selector = Annotated[
+    str | None,
+    typer.Option(
+        "--selector",
+        "-l",
+        help="Label selector: k=v, k!=v, k, !k, comma-separated (AND).",
+        metavar="SELECTOR",
+    ),
+]
+AllTenants = Annotated[
+    bool, typer.Option("--all-tenants", "-A", help="Every tenant's (admin tokens).")
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Files = Annotated[
@@ -21,17 +54,31 @@ Files = Annotated[
     typer.Option("--filename", "-f", help="A YAML manifest (MiniCluster or Cargo); - reads stdin."),
 ]
 MaybeOutput = Annotated[
-    Format | None, typer.Option("--output", "-o", help="Print the result: table, json or yaml.")
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help=f"Print the result: {FORMATS_HELP}.",
+        parser=_format,
+        metavar="FORMAT",
+    ),
 ]
 Wait = Annotated[
     bool, typer.Option("--wait", help="Return only when the cargos run (live progress).")
 ]
-Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")]
-Image = Annotated[str | None, typer.Option("--image", help="Container image of each replica.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait with --wait.", metavar="SECONDS")
+]
+Image = Annotated[
+    str | None,
+    typer.Option("--image", help="Container image of each replica.", metavar="IMAGE"),
+]
 Level = Annotated[
     str,
     typer.Option(
-        "--level", help="Topology level that should hold it: zone|block|rack|nvlink|node."
+        "--level",
+        help="Topology level that should hold it: zone, block, rack, nvlink or node.",
+        metavar="LEVEL",
     ),
 ]
 Required = Annotated[
@@ -48,9 +95,13 @@ class Settings:
     token: str | None = None
 
 
-def client() -> Client:
+def client(tenant: str | None = None) -> Client:
     """A client from the global options, then the environment, then the saved context."""
-    return Client(Settings.server, Settings.token, context=Settings.context, tenant=Settings.tenant)
+    from crane.client import Client
+
+    return Client(
+        Settings.server, Settings.token, context=Settings.context, tenant=tenant or Settings.tenant
+    )
 
 
 def pod_template(image: str | None, command: list[str] | None) -> dict[str, object]:

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.live import Live
 from rich.table import Table
 
 from crane.cli.render import console
 from crane.cli.term import is_tty, say
-from crane.client import Cargo, Client
+
+if TYPE_CHECKING:
+    from crane.client import Cargo, Client
 
 POLL_SECONDS = 0.25
 """How often ``--wait`` looks: a cargo usually runs well under a second after it is placed."""

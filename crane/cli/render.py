@@ -1,12 +1,15 @@
-"""One renderer for every command's data: ``table``, ``json`` or ``yaml`` (``-o``). No typer here.
+"""One renderer for every command's data (``-o``). No typer here.
 
-Data goes to stdout; tables are drawn with rich, in colour only on a terminal.
+Formats: ``table``, ``wide`` (more columns), ``json``, ``yaml``, ``name`` (``kind/name`` per
+line) and ``jsonpath=TEMPLATE`` (kubectl's ``{.items[*].metadata.name}`` subset). Data goes to
+stdout; tables are drawn with rich, in colour only on a terminal.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,8 +17,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import IO, Any
 
-import yaml
-from pydantic import BaseModel
 from rich.console import Console, RenderableType
 from rich.table import Table
 
@@ -23,22 +24,86 @@ from crane.cli.term import is_tty
 
 
 class Format(StrEnum):
+    """The fixed output formats; ``jsonpath=...`` is given as a plain string."""
+
     TABLE = "table"
+    WIDE = "wide"
     JSON = "json"
     YAML = "yaml"
+    NAME = "name"
+
+
+FORMATS_HELP = "table, wide, json, yaml, name or jsonpath=TEMPLATE"
+JSONPATH = "jsonpath="
+
+
+def parse_format(text: str) -> str:
+    """``-o`` as given: one of :class:`Format` or ``jsonpath=TEMPLATE``; else ValueError."""
+    low = text.strip()
+    if low.startswith(JSONPATH):
+        if not low[len(JSONPATH) :].strip():
+            raise ValueError(
+                "jsonpath= needs a template, e.g. jsonpath='{.items[*].metadata.name}'"
+            )
+        return low
+    try:
+        return Format(low.lower())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an output format; use {FORMATS_HELP}") from None
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: its header and how to get its cell from one item."""
+    """A table column: its header, how to get its cell from one item, and if only ``-o wide``."""
 
     header: str
     get: Callable[[Any], Any]
+    wide: bool = False
+
+
+def _steps(template: str) -> list[list[str | int | None]]:
+    """Parse ``{.a.b[*].c}{.d}`` into paths; ``None`` stands for ``[*]``."""
+    paths: list[list[str | int | None]] = []
+    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
+        path: list[str | int | None] = []
+        for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", expr.strip()):
+            if part.startswith("["):
+                inner = part[1:-1].strip()
+                path.append(None if inner in ("*", "") else int(inner))
+            else:
+                path.append(part)
+        paths.append(path)
+    return paths
+
+
+def jsonpath(data: Any, template: str) -> str:
+    """kubectl's jsonpath subset: fields, ``[N]`` and ``[*]``; values joined by spaces."""
+    out: list[str] = []
+    for path in _steps(template):
+        values: list[Any] = [data]
+        for step in path:
+            nxt: list[Any] = []
+            for v in values:
+                if step is None:
+                    nxt.extend(
+                        v if isinstance(v, list) else (v.values() if isinstance(v, dict) else [])
+                    )
+                elif isinstance(step, int):
+                    if isinstance(v, list) and -len(v) <= step < len(v):
+                        nxt.append(v[step])
+                elif isinstance(v, dict) and step in v:
+                    nxt.append(v[step])
+            values = nxt
+        out.extend(
+            json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else str(v))
+            for v in values
+        )
+    return " ".join(out)
 
 
 def to_plain(data: Any) -> Any:
     """Models, enums and dates as JSON-ready values (camelCase keys, as on the wire)."""
-    if isinstance(data, BaseModel):
+    if hasattr(data, "model_dump") and not isinstance(data, type):  # a pydantic model
         return data.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(data, Mapping):
         return {str(k): to_plain(v) for k, v in data.items()}
@@ -78,14 +143,28 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
     )
 
 
-def table(items: Sequence[Any], columns: Sequence[Column]) -> Table:
-    """A kubectl-style table: upper-case headers, no borders."""
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in columns:
+def table(
+    items: Sequence[Any], columns: Sequence[Column], *, wide: bool = False, headers: bool = True
+) -> Table:
+    """A kubectl-style table: upper-case headers (unless ``headers`` is False), no borders."""
+    shown = [c for c in columns if wide or not c.wide]
+    grid = Table(
+        box=None, pad_edge=False, show_edge=False, header_style="bold", show_header=headers
+    )
+    for col in shown:
         grid.add_column(col.header.upper(), no_wrap=True)
     for item in items:
-        grid.add_row(*(cell(col.get(item)) for col in columns))
+        grid.add_row(*(cell(col.get(item)) for col in shown))
     return grid
+
+
+def _name(item: Any) -> str:
+    plain = to_plain(item)
+    if isinstance(plain, dict):
+        kind = str(plain.get("kind") or type(item).__name__).lower()
+        name = (plain.get("metadata") or {}).get("name") or plain.get("name") or plain.get("id")
+        return f"{kind}/{name}"
+    return str(plain)
 
 
 def render_text(renderable: RenderableType, *, width: int = 250) -> str:
@@ -101,19 +180,34 @@ def render(
     columns: Sequence[Column] = (),
     *,
     stream: IO[str] | None = None,
+    headers: bool = True,
+    rows: Sequence[Any] | None = None,
 ) -> None:
-    """Write ``data`` to ``stream`` (stdout) as a table, JSON or YAML.
+    """Write ``data`` to ``stream`` (stdout) in format ``fmt`` (see the module).
 
-    A table needs ``columns``; a single object is shown as a one-row table.
+    A table needs ``columns``; a single object is shown as a one-row table. ``rows`` are the
+    items a table or ``-o name`` shows when ``data`` is a document wrapping them.
     """
     stream = stream or sys.stdout
+    if str(fmt).startswith(JSONPATH):
+        stream.write(jsonpath(to_plain(data), str(fmt)[len(JSONPATH) :]) + "\n")
+        return
     fmt = Format(fmt)
     if fmt is Format.JSON:
-        stream.write(json.dumps(to_plain(data), indent=2) + "\n")
+        stream.write(json.dumps(to_plain(data), indent=2, ensure_ascii=False) + "\n")
     elif fmt is Format.YAML:
-        stream.write(yaml.safe_dump(to_plain(data), sort_keys=False))
+        import yaml
+
+        stream.write(yaml.safe_dump(to_plain(data), sort_keys=False, allow_unicode=True))
     else:
-        items = data if isinstance(data, list | tuple) else [data]
+        if rows is not None:
+            items: Sequence[Any] = rows
+        else:
+            items = data if isinstance(data, list | tuple) else [data]
+        if fmt is Format.NAME:
+            for item in items:
+                stream.write(_name(item) + "\n")
+            return
         if not items:
             return
-        console(stream).print(table(items, columns))
+        console(stream).print(table(items, columns, wide=fmt is Format.WIDE, headers=headers))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
-from crane.api.settings import ApiSettings, BackendKind
+
+class Backend(StrEnum):
+    """The API's backends (as ``crane.api.settings.BackendKind``, without importing the API)."""
+
+    KUBE = "kube"
+    DOCKER = "docker"
 
 
 def serve(
@@ -19,7 +25,7 @@ def serve(
         ),
     ] = None,
     backend: Annotated[
-        BackendKind | None, typer.Option(help="Where cargos run (env CRANE_BACKEND).")
+        Backend | None, typer.Option(help="Where cargos run (env CRANE_BACKEND).")
     ] = None,
     bootstrap_token: Annotated[
         str | None,
@@ -36,12 +42,13 @@ def serve(
     import uvicorn
 
     from crane.api.app import create_app
+    from crane.api.settings import ApiSettings
 
     given: dict[str, Any] = {
         "host": host,
         "port": port,
         "database_url": database_url,
-        "backend": backend,
+        "backend": str(backend) if backend else None,
         "bootstrap_token": bootstrap_token,
         "kubeconfig": kubeconfig,
     }

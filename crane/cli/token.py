@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,8 +11,16 @@ import typer
 from crane.cli import columns
 from crane.cli.options import Output, Yes, client
 from crane.cli.render import Format, render
-from crane.cli.term import confirm, say
-from crane.client import Scope
+from crane.cli.term import UsageError, confirm, say
+
+
+class TokenScope(StrEnum):
+    """The scopes of a token (as the API's ``Scope``; kept here so help needs no SDK import)."""
+
+    ADMIN = "admin"
+    TENANT = "tenant"
+    MINICLUSTER = "minicluster"
+
 
 app = typer.Typer(
     help="API tokens: admin, tenant, or one MiniCluster's (for app managers).", no_args_is_help=True
@@ -21,28 +30,48 @@ app = typer.Typer(
 @app.command("create")
 def create(
     scope: Annotated[
-        Scope, typer.Option("--scope", help="admin, tenant or minicluster.")
-    ] = Scope.TENANT,
+        TokenScope, typer.Option("--scope", help="admin, tenant or minicluster.")
+    ] = TokenScope.TENANT,
     tenant: Annotated[str | None, typer.Option("--for-tenant", help="Tenant of the token.")] = None,
     minicluster: Annotated[
         str | None, typer.Option("--minicluster", help="For minicluster scope.")
     ] = None,
     description: Annotated[str, typer.Option("--description", "-d")] = "",
     days: Annotated[float | None, typer.Option("--expires-in-days")] = None,
+    create_tenant: Annotated[
+        bool, typer.Option("--create-tenant", help="Create the --for-tenant tenant if missing.")
+    ] = False,
     output: Output = Format.TABLE,
 ) -> None:
     """Create a token; the secret is printed once, on stdout."""
+    from crane.client import Conflict, NotFound
+
     expires = datetime.now(UTC) + timedelta(days=days) if days else None
-    created = client().create_token(
-        {
-            "scope": scope,
-            "tenant": tenant,
-            "miniCluster": minicluster,
-            "description": description,
-            "expiresAt": expires,
-        }
-    )
-    if output is Format.TABLE:
+    api = client()
+    if create_tenant and tenant:
+        try:
+            api.create_tenant(tenant)
+            say(f"tenant/{tenant} created")
+        except Conflict:
+            pass
+    try:
+        created = api.create_token(
+            {
+                "scope": str(scope),
+                "tenant": tenant,
+                "miniCluster": minicluster,
+                "description": description,
+                "expiresAt": expires,
+            }
+        )
+    except NotFound as err:
+        if tenant and f"tenant {tenant!r}" in err.message:
+            raise UsageError(
+                f"tenant {tenant!r} does not exist; create it with `crane tenant create "
+                f"{tenant}` (or add --create-tenant)"
+            ) from None
+        raise
+    if output == Format.TABLE:
         say(
             f"token {created.id} created ({created.scope}); keep the secret, it is not shown again:"
         )

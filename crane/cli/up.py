@@ -1,43 +1,168 @@
-"""``crane up``: the API, the reconciler, SQLite and the local Docker engine, in one command."""
+"""``crane up``: the API, the reconciler, SQLite and the local Docker engine, in one command.
+
+Before any banner, :func:`preflight` checks what would make it fail later (Docker unreachable,
+the port taken, no GPUs found and none declared) and stops with one line and the remedy, exit 2,
+leaving the CLI context as it was. The context ``local`` is saved only once the port is bound.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from platformdirs import user_data_dir
 
 from crane.cli.node import parse_labels
-from crane.cli.term import say
+from crane.cli.term import UsageError, say
+
+if TYPE_CHECKING:
+    from crane.docker.hosts import HostSpec
+
+DOCKER_DEFAULT = "unix:///var/run/docker.sock"
+
+
+@dataclass
+class Ready:
+    """What the preflight found: the node to register and the socket the API will serve on."""
+
+    spec: HostSpec
+    sock: socket.socket
+    docker_url: str
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the API's listening socket now, so a busy port fails before anything else."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+            raise UsageError(
+                f"port {port} on {host} is already in use (another `crane up` or `crane serve`?);"
+                f" stop that, or pick another port with --port {port + 1}"
+            ) from None
+        if err.errno == 13:
+            raise UsageError(
+                f"not allowed to listen on {host}:{port}; pick a port above 1023 with --port"
+            ) from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {err.strerror or err}; check --host and --port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_docker(url: str) -> None:
+    """Ping the Docker engine at ``url``; one line with the remedy when it does not answer."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        engine = docker.DockerClient(base_url=url, timeout=10)
+        try:
+            engine.ping()
+        finally:
+            engine.close()
+    except (DockerException, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise UsageError(
+            f"cannot reach Docker at {url} ({reason}); start Docker "
+            "(and check you may use its socket), or point at it with --docker-host URL "
+            "or DOCKER_HOST"
+        ) from None
+
+
+def node_spec(
+    docker_url: str, gpus: int | None, gpu_type: str | None, labels: dict[str, str]
+) -> HostSpec:
+    """Node ``local``: the declared GPUs, or those NVML finds; none at all is a usage error."""
+    from crane.docker.local import local_host
+
+    if gpus is not None and gpus < 0:
+        raise UsageError(f"--gpus {gpus}: give 0 or more")
+    if gpus and not gpu_type:
+        raise UsageError(f"--gpus {gpus} needs --gpu-type, e.g. --gpus {gpus} --gpu-type H100")
+    try:
+        spec = local_host(docker_url, gpus, gpu_type, labels)
+    except ValueError as err:
+        raise UsageError(f"{err}") from None
+    if gpus is None and not spec.gpu_count:
+        raise UsageError(
+            "no NVIDIA GPUs found on this machine (NVML) and none declared; declare simulated "
+            "ones with `crane up --gpus 8 --gpu-type H100` (or --gpus 0 for a node without GPUs)"
+        )
+    return spec
+
+
+def preflight(
+    host: str,
+    port: int,
+    docker_url: str,
+    gpus: int | None,
+    gpu_type: str | None,
+    labels: dict[str, str],
+) -> Ready:
+    """Everything ``crane up`` needs, checked before it prints or saves anything."""
+    spec = node_spec(docker_url, gpus, gpu_type, labels)
+    sock = bind(host, port)
+    try:
+        check_docker(docker_url)
+    except BaseException:
+        sock.close()
+        raise
+    return Ready(spec, sock, docker_url)
 
 
 def up(
-    gpus: Annotated[int | None, typer.Option(help="Declare N simulated GPUs (no NVML).")] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="Declare N simulated GPUs (no NVML).", metavar="N")
+    ] = None,
     gpu_type: Annotated[
-        str | None, typer.Option(help="GPU type of declared GPUs, e.g. H100.")
+        str | None, typer.Option(help="GPU type of declared GPUs, e.g. H100.", metavar="TYPE")
     ] = None,
     label: Annotated[
-        list[str] | None, typer.Option(help="Topology label k=v of node local.")
+        list[str] | None, typer.Option(help="Topology label k=v of node local.", metavar="K=V")
     ] = None,
     host: Annotated[str, typer.Option(help="Address the API binds.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the API binds.")] = 8080,
-    docker_host: Annotated[str | None, typer.Option(help="Local Docker engine URL.")] = None,
+    port: Annotated[int, typer.Option(help="Port the API binds.", envvar="CRANE_PORT")] = 8080,
+    docker_host: Annotated[
+        str | None, typer.Option(help="Local Docker engine URL.", metavar="URL")
+    ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Where the database and token live.")
+        Path | None, typer.Option(help="Where the database and token live.", metavar="DIR")
     ] = None,
 ) -> None:
     """Run Crane on this machine's Docker engine; Ctrl-C stops Crane, containers keep running."""
+    docker_url = docker_host or os.environ.get("DOCKER_HOST") or DOCKER_DEFAULT
+    ready = preflight(host, port, docker_url, gpus, gpu_type, parse_labels(label))
+    try:
+        _serve(ready, host, port, data_dir)
+    finally:
+        ready.sock.close()
+
+
+def _serve(ready: Ready, host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
+    from platformdirs import user_data_dir
 
     from crane.api.app import create_app
     from crane.api.db import make_engine, migrate
     from crane.api.settings import ApiSettings, BackendKind
     from crane.client import Context, load_config, save_config
     from crane.docker.api_backend import DockerBackend
-    from crane.docker.local import admin_token, local_host, register
+    from crane.docker.local import admin_token, register
 
+    spec = ready.spec
     data = data_dir or Path(user_data_dir("crane"))
     url = f"sqlite:///{data / 'crane.db'}"
     token, first = admin_token(data)
@@ -46,8 +171,6 @@ def up(
     )
     db = make_engine(url)
     migrate(db)
-    docker_url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    spec = local_host(docker_url, gpus, gpu_type, parse_labels(label))
     register(db, spec)
     db.dispose()
     api_url = f"http://{host}:{port}"
@@ -57,9 +180,15 @@ def up(
     save_config(config)
     gpus_text = f"{spec.gpu_count} x {spec.gpu_product}" if spec.gpu_count else "no GPUs"
     kind = "declared" if spec.simulated else "found with NVML"
-    say(f"crane: node local: {gpus_text} ({kind}) on {docker_url}")
+    say(f"crane: node local: {gpus_text} ({kind}) on {ready.docker_url}")
     say(f"crane: API at {api_url} (CLI context 'local' saved; try `crane mc create`)")
     if first:
         say(f"crane: admin token (also in {data / 'admin-token'}): {token}")
     backend = DockerBackend(settings)
-    uvicorn.run(create_app(settings, backend), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, backend), log_level="warning", lifespan="on")
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        server.run(sockets=[ready.sock])
+    if server.started:
+        say("crane: stopped; containers keep running (`crane up` again picks them up)")

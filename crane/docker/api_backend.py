@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crane.api.errors import Conflict, Invalid, NotFound
+from crane.api import kube_snapshot
+from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
     CargoExplain,
     CargoGrant,
-    DryRunPlacement,
     DryRunRequest,
     DryRunResult,
     Event,
@@ -37,11 +39,13 @@ from crane.api.settings import ApiSettings
 from crane.api.usage import Holding, Snapshot, aware
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
+from crane.docker.containers import container_template
 from crane.docker.reconciler import ACTIVE, Reconciler
-from crane.docker.scheduling import cargo_request
 from crane.docker.store import CargoRow, MiniClusterRow
-from crane.model import CargoPhase, CargoSpec
-from crane.placement.types import CargoRequest, MiniClusterRequest, Outcome
+from crane.lifecycle import service
+from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
+from crane.placement.admission import cargo_over_max
+from crane.placement.types import Outcome
 
 SETTLED = frozenset(
     p.value
@@ -67,7 +71,7 @@ class DockerBackend:
             reconciler.emit = self._emit
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.event_buffer)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._grow_lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # lifecycle
 
@@ -79,8 +83,14 @@ class DockerBackend:
         await asyncio.to_thread(self.reconciler.stop)
 
     async def ready(self) -> str | None:
-        down = self.reconciler.host_errors
-        return f"Docker hosts unreachable: {', '.join(sorted(down))}" if down else None
+        """Not ready only while hosts exist and none answers: one host down is reported on
+        that host (``GET /v1/hosts``) and the others keep serving."""
+        down = dict(self.reconciler.host_errors)
+        with Session(self.db) as s:
+            hosts = {h.name for h in store.hosts(s)}
+        if hosts and hosts <= set(down):
+            return f"no Docker host answers: {', '.join(sorted(down))}"
+        return None
 
     def _emit(self, event: Event) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -119,6 +129,13 @@ class DockerBackend:
     async def _pass(self) -> None:
         await asyncio.to_thread(self.reconciler.reconcile_once)
 
+    def _check_template(self, tenant: str, template: dict[str, Any]) -> None:
+        """Refuse at create what Docker mode would not honour, naming the field."""
+        try:
+            container_template(template, tenant, tuple(self.settings.docker_allowed_mounts))
+        except ValueError as err:
+            raise Invalid(str(err)) from None
+
     # MiniClusters
 
     def _mc(self, s: Session, tenant: str, name: str) -> MiniClusterRow:
@@ -131,6 +148,11 @@ class DockerBackend:
         return row
 
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
+        if body.spec.template is not None:
+            self._check_template(tenant, body.spec.template.template)
+        never = await asyncio.to_thread(self._never_admitted, tenant, body.name, body.spec)
+        if never is not None:
+            raise Invalid(never, [FieldError(["body", "spec", "gpus", "min"], never)])
         with Session(self.db) as s:
             if store.minicluster(s, tenant, body.name) is not None:
                 raise Conflict(
@@ -186,15 +208,21 @@ class DockerBackend:
 
     async def explain(self, tenant: str, name: str) -> ExplainResult:
         await self._pass()
+        return await asyncio.to_thread(self._explain, tenant, name)
+
+    def _explain(self, tenant: str, name: str) -> ExplainResult:
+        """The engine's explanation, off the event loop."""
         engine = self.reconciler.snapshot()
         with Session(self.db) as s:
             mc = self._mc(s, tenant, name)
-            out = minicluster_out(s, mc)
-            exp = engine.explain_minicluster(mc.key)
+            spec = mc.mc_spec()
+            said = service.explain_minicluster(
+                engine, mc.key, mc.admitted, mc.message, spec.gpus.max
+            )
             cargos = []
             for c in store.cargos(s, tenant, name):
                 cargo_exp = (
-                    engine.explain_cargo(cargo_request(c))
+                    service.explain_cargo(engine, c.key, c.cargo_spec(), c.created_at.timestamp())
                     if c.phase == CargoPhase.PENDING.value and not c.deleting
                     else None
                 )
@@ -206,103 +234,119 @@ class DockerBackend:
                         explanation=explanation_out(cargo_exp),
                     )
                 )
-        st = out.status
-        if exp is not None:
-            message = exp.sentence()
-        elif mc.admitted:
-            message = (
-                f"admitted: {st.reserved_gpus} GPUs reserved, {st.in_use_gpus} in use, "
-                f"{st.borrowed_gpus} borrowed (gpus.max {out.spec.gpus.max})"
-            )
-        else:
-            message = mc.message or "waiting for the next admission pass"
         return ExplainResult(
             name=name,
             admitted=mc.admitted,
-            message=message,
+            message=said.message,
             queue_position=mc.queue_position,
-            explanation=explanation_out(exp),
+            explanation=explanation_out(said.explanation),
             cargos=cargos,
         )
 
     # grow and shrink
 
-    def _used_gpus(self, s: Session, tenant: str, name: str) -> int:
-        return sum(
-            c.cargo_spec().gpus
-            for c in store.cargos(s, tenant, name)
-            if not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value}
-        )
+    def _facts(self, s: Session, mc: MiniClusterRow) -> list[service.CargoFacts]:
+        templated = mc.mc_spec().template is not None
+        return [
+            service.CargoFacts(
+                name=c.name,
+                gpus=c.cargo_spec().gpus,
+                active=not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value},
+                template=service.template_index(mc.name, c.name) if templated else None,
+            )
+            for c in store.cargos(s, mc.tenant, mc.name)
+        ]
 
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
-        async with self._grow_lock:
+        async with self._locks[f"{tenant}/{name}"]:
             return await self._grow(tenant, name, request)
 
     async def _grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
+        shapes = (
+            None if request.cargos is None else [(c.name, c.spec(name)) for c in request.cargos]
+        )
+        for _, shape in shapes or []:
+            self._check_template(tenant, shape.template)
+        with Session(self.db) as s:
+            mc_spec = self._mc(s, tenant, name).mc_spec()
+        if shapes is not None:
+            candidates = [shape for _, shape in shapes]
+        elif mc_spec.template is not None:
+            candidates = [service.template_cargo_spec(name, mc_spec.template)]
+        else:
+            candidates = []
+        for shape in {c.model_dump_json(): c for c in candidates}.values():
+            never = cargo_over_max(name, mc_spec.gpus.max, 0, shape.gpus)
+            if never is None:
+                never = await asyncio.to_thread(self._never_placed, tenant, shape)
+            if never is not None:
+                raise Invalid(never)
         with Session(self.db) as s:
             mc = self._mc(s, tenant, name)
-            spec = mc.mc_spec()
-            if request.cargos is not None:
-                shapes = [c.spec(name) for c in request.cargos]
-                names = [c.name for c in request.cargos]
-            elif spec.template is None:
-                raise Invalid(
-                    "this MiniCluster has no template: give cargos (shapes) instead of count"
+            try:
+                plan = service.plan_grow(
+                    name,
+                    mc.mc_spec(),
+                    self._facts(s, mc),
+                    request.count,
+                    shapes,
+                    taken={c.name for c in store.cargos(s, tenant)},
                 )
-            else:
-                t = spec.template
-                shapes = [
-                    CargoSpec(
-                        mini_cluster=name,
-                        replicas=t.replicas,
-                        gpus_per_replica=t.gpus_per_replica,
-                        template=t.template,
-                        topology=t.topology,
-                        restart_policy=t.restart_policy,
-                        backoff_limit=t.backoff_limit,
+            except service.ServiceError as err:
+                raise Invalid(str(err)) from None
+            before = mc.mc_spec().replicas
+            if plan.replicas is not None:
+                self._set_replicas(s, mc, plan.replicas)
+            for cargo_name, spec in plan.creates:
+                s.add(
+                    CargoRow(
+                        tenant=tenant,
+                        name=cargo_name,
+                        minicluster=name,
+                        spec=spec.model_dump_json(by_alias=True),
                     )
-                ] * (request.count or 0)
-                names = [None] * len(shapes)
-            used = self._used_gpus(s, tenant, name)
-            taken = {c.name for c in store.cargos(s, tenant)}
+                )
+            s.commit()
+        await self._pass()
         grants: list[CargoGrant] = []
-        reasons: list[str] = []
-        for shape, wanted in zip(shapes, names, strict=True):
-            if used + shape.gpus > spec.gpus.max:
-                reason = (
-                    f"adding {shape.gpus} GPUs would use {used + shape.gpus} of gpus.max "
-                    f"{spec.gpus.max}: raise gpus.max or shrink first"
-                )
+        reasons = list(plan.reasons)
+        with self.reconciler.lock, Session(self.db) as s:
+            taken_back = 0
+            suffix = True  # template cargos leave from the highest index only
+            for grant in reversed(plan.grants):
+                if grant.name is None:
+                    grants.append(_grant(grant, "Denied"))
+                    continue
+                row = store.cargo(s, tenant, grant.name)
+                phase = row.phase if row is not None else CargoPhase.PENDING.value
+                message = row.message if row is not None else ""
+                template = grant.name not in dict(plan.creates)
+                pending = phase == CargoPhase.PENDING.value
+                if pending and not request.allow_pending and (suffix or not template):
+                    if row is not None:
+                        s.delete(row)
+                    taken_back += template
+                    reason = message or "cannot be placed now"
+                    reasons.append(f"{grant.name} cannot be placed now: {reason}")
+                    grants.append(
+                        CargoGrant(
+                            name=None, gpus=grant.gpus, added=False, phase="Denied", reason=reason
+                        )
+                    )
+                    continue
+                suffix = suffix and not template
+                if pending:
+                    reasons.append(f"{grant.name} waits: {message or 'not placed yet'}")
                 grants.append(
                     CargoGrant(
-                        name=None, gpus=shape.gpus, added=False, phase="Denied", reason=reason
+                        name=grant.name, gpus=grant.gpus, added=True, phase=phase, reason=message
                     )
                 )
-                reasons.append(reason)
-                continue
-            cargo_name = wanted or _next_name(name, taken)
-            taken.add(cargo_name)
-            created = await self.create_cargo(tenant, CargoCreate(name=cargo_name, spec=shape))
-            if created.status.phase is CargoPhase.PENDING and not request.allow_pending:
-                await self._remove_cargo_now(tenant, cargo_name)
-                reason = created.status.message or "cannot be placed now"
-                grants.append(
-                    CargoGrant(
-                        name=None, gpus=shape.gpus, added=False, phase="Denied", reason=reason
-                    )
-                )
-                reasons.append(reason)
-                continue
-            used += shape.gpus
-            grants.append(
-                CargoGrant(
-                    name=cargo_name,
-                    gpus=shape.gpus,
-                    added=True,
-                    phase=created.status.phase.value,
-                    reason=created.status.message,
-                )
-            )
+            if taken_back and plan.replicas is not None:
+                mc = self._mc(s, tenant, name)
+                self._set_replicas(s, mc, plan.replicas - taken_back, before)
+            s.commit()
+        grants.reverse()
         timed_out = False
         if request.wait:
             timed_out = not await self._wait_running(
@@ -311,11 +355,25 @@ class DockerBackend:
             grants = [await self._refresh_grant(tenant, g) for g in grants]
         return GrowResult.of(grants, reasons, timed_out)
 
+    @staticmethod
+    def _set_replicas(
+        s: Session, mc: MiniClusterRow, replicas: int, before: int | None = None
+    ) -> None:
+        """Write ``spec.replicas`` (None again when it was unset and nothing is kept)."""
+        spec = mc.mc_spec().model_dump(by_alias=True, mode="json")
+        spec["replicas"] = None if (replicas == 0 and before is None) else replicas
+        mc.spec = type(mc.mc_spec()).model_validate(spec).model_dump_json(by_alias=True)
+        mc.generation += 1
+        s.add(mc)
+
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
             return grant
         cargo = await self.get_cargo(tenant, grant.name)
-        return grant.model_copy(update={"phase": cargo.status.phase.value})
+        update = {"phase": cargo.status.phase.value}
+        if cargo.status.phase is CargoPhase.FAILED:
+            update["reason"] = cargo.status.message
+        return grant.model_copy(update=update)
 
     async def _wait_running(self, tenant: str, names: list[str], timeout: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -337,31 +395,86 @@ class DockerBackend:
                 s.commit()
 
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
-        with Session(self.db) as s:
-            self._mc(s, tenant, name)
-            live = [c for c in store.cargos(s, tenant, name) if not c.deleting]
-            if request.cargos is not None:
-                known = {c.name for c in live}
-                missing = [n for n in request.cargos if n not in known]
-                if missing:
-                    raise NotFound(
-                        f"cargos {missing} are not in MiniCluster {name!r}: "
-                        f"see `crane cargo list --mc {name}`"
+        async with self._locks[f"{tenant}/{name}"]:
+            with Session(self.db) as s:
+                mc = self._mc(s, tenant, name)
+                try:
+                    plan = service.plan_shrink(
+                        name, mc.mc_spec(), self._facts(s, mc), request.count, request.cargos
                     )
-                victims = list(request.cargos)
-            else:
-                victims = [c.name for c in reversed(live)][: request.count]
-        for victim in victims:
-            await self.delete_cargo(tenant, victim, request.grace_period_seconds)
-        return ShrinkResult(removed=victims, grace_period_seconds=request.grace_period_seconds)
+                except service.UnknownCargos as err:
+                    raise NotFound(str(err)) from None
+                except service.ServiceError as err:
+                    raise Invalid(str(err)) from None
+                if plan.replicas is not None:
+                    self._set_replicas(s, mc, plan.replicas, mc.mc_spec().replicas)
+                for victim in plan.removed:
+                    row = store.cargo(s, tenant, victim)
+                    if row is None:
+                        continue
+                    row.deleting = True
+                    if request.grace_period_seconds is not None:
+                        row.grace_seconds = request.grace_period_seconds
+                    s.add(row)
+                s.commit()
+            self.reconciler.wake()
+        return ShrinkResult(removed=plan.removed, grace_period_seconds=request.grace_period_seconds)
 
     # cargos
 
     async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
+        """Create a cargo; 422 when it would take its MiniCluster over ``gpus.max`` or can
+        never be placed. Serialised with grow, so concurrent creates cannot overshoot max."""
+        self._check_template(tenant, body.spec.template)
+        async with self._locks[f"{tenant}/{body.spec.mini_cluster}"]:
+            with Session(self.db) as s:
+                mc = self._mc(s, tenant, body.spec.mini_cluster)
+                used = self._used_gpus(s, tenant, mc.name)
+                why = cargo_over_max(mc.name, mc.mc_spec().gpus.max, used, body.spec.gpus)
+            if why is not None:
+                raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
+            never = await asyncio.to_thread(self._never_placed, tenant, body.spec)
+            if never is not None:
+                raise Invalid(never)
+            return await self._create_cargo(tenant, body)
+
+    def _used_gpus(self, s: Session, tenant: str, name: str) -> int:
+        """GPUs the MiniCluster's live cargos (pending ones included) ask for."""
+        return sum(
+            c.cargo_spec().gpus
+            for c in store.cargos(s, tenant, name)
+            if not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value}
+        )
+
+    def _never_placed(self, tenant: str, spec: CargoSpec) -> str | None:
+        """Why a cargo of this shape can never be placed as the cluster is (None: it can)."""
+        engine = self.reconciler.snapshot()
+        if not engine.node_names():
+            return None
+        decision = service.dry_run_cargo(engine, tenant, spec)
+        if decision.outcome is Outcome.REJECTED:
+            return f"the cargo can never be placed: {_sentence(decision.explanation)}"
+        return None
+
+    def _never_admitted(self, tenant: str, name: str, spec: MiniClusterSpec) -> str | None:
+        """Why a MiniCluster can never be admitted as the cluster is (None: it can)."""
+        engine = self.reconciler.snapshot()
+        if not engine.node_names():
+            return None
+        decision = service.dry_run_minicluster(engine, tenant, spec)
+        if decision.outcome is Outcome.REJECTED:
+            return (
+                f"MiniCluster {name!r} can never be admitted as the cluster is: "
+                f"{_sentence(decision.explanation)}"
+            )
+        return None
+
+    async def _create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         with Session(self.db) as s:
-            self._mc(s, tenant, body.spec.mini_cluster)
+            mc = self._mc(s, tenant, body.spec.mini_cluster)
             taken = {c.name for c in store.cargos(s, tenant)}
-            name = body.name or _next_name(body.spec.mini_cluster, taken)
+            template = mc.mc_spec().template is not None
+            name = body.name or service.next_names(body.spec.mini_cluster, taken, 1, template)[0]
             if name in taken:
                 raise Conflict(f"cargo {name!r} exists in tenant {tenant!r}: pick another name")
             s.add(
@@ -452,6 +565,10 @@ class DockerBackend:
 
     async def nodes(self) -> list[NodeOut]:
         await self._pass()
+        return await asyncio.to_thread(self._nodes)
+
+    def _nodes(self) -> list[NodeOut]:
+        """The GPU map, off the event loop."""
         with self.reconciler.lock, Session(self.db) as s:
             slots = self.reconciler.engine.gpu_map()
             out: list[NodeOut] = []
@@ -476,6 +593,7 @@ class DockerBackend:
                         ready=host.name not in self.reconciler.host_errors,
                         schedulable=not host.draining,
                         labels=spec.labels,
+                        islands=[list(i) for i in parse_islands(spec.islands, spec.gpu_count)],
                         gpus=gpus,
                     )
                 )
@@ -486,60 +604,20 @@ class DockerBackend:
 
     def _dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         engine = self.reconciler.snapshot()
-        now = datetime.now(UTC).timestamp()
         if request.mini_cluster is not None:
-            spec = request.mini_cluster
-            admission = engine.dry_run_minicluster(
-                MiniClusterRequest(
-                    key=f"{tenant}/dry-run",
-                    gpu_type=spec.gpu_type,
-                    min_gpus=spec.gpus.min,
-                    max_gpus=spec.gpus.max,
-                    topology=spec.topology,
-                    priority=spec.priority,
-                    created=now,
-                )
-            )
-            fits = admission.outcome is Outcome.ADMITTED
-            return DryRunResult(
-                outcome=admission.outcome.value,
-                fits=fits,
-                message="fits" if fits else _sentence(admission.explanation),
-                reservation={n: list(ids) for n, ids in admission.reservation.items()},
-            )
+            return kube_snapshot.dry_run_minicluster(engine, tenant, request.mini_cluster)
         assert request.cargo is not None
-        c = request.cargo
-        placed = engine.dry_run_cargo(
-            CargoRequest(
-                key=f"{tenant}/dry-run",
-                minicluster=f"{tenant}/{c.mini_cluster}",
-                replicas=c.replicas,
-                gpus_per_replica=c.gpus_per_replica,
-                topology=c.topology,
-                created=now,
-            )
-        )
-        fits = placed.outcome is Outcome.PLACED
-        return DryRunResult(
-            outcome=placed.outcome.value,
-            fits=fits,
-            message="fits" if fits else _sentence(placed.explanation),
-            placements=[
-                DryRunPlacement(
-                    replica=p.replica, node=p.node, gpu_ids=p.gpu_ids, borrowed=p.borrowed
-                )
-                for p in placed.placements
-            ],
-        )
+        with Session(self.db) as s:
+            self._mc(s, tenant, request.cargo.mini_cluster)
+        return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+
+
+def _grant(grant: service.Grant, phase: str) -> CargoGrant:
+    return CargoGrant(
+        name=grant.name, gpus=grant.gpus, added=grant.added, phase=phase, reason=grant.reason
+    )
 
 
 def _sentence(explanation: object) -> str:
     sentence = getattr(explanation, "sentence", None)
     return sentence() if callable(sentence) else "does not fit now"
-
-
-def _next_name(minicluster: str, taken: set[str]) -> str:
-    i = 0
-    while f"{minicluster}-{i}" in taken:
-        i += 1
-    return f"{minicluster}-{i}"

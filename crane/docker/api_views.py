@@ -8,20 +8,13 @@ from sqlmodel import Session
 
 from crane.api.schemas import Cargo, MiniCluster
 from crane.docker import store
-from crane.docker.reconciler import ACTIVE
-from crane.docker.store import CargoRow, MiniClusterRow
+from crane.docker.conditions import cargo_conditions, minicluster_conditions
+from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
 from crane.model import (
     CargoPhase,
     CargoStatus,
-    Condition,
-    ConditionStatus,
     MiniClusterStatus,
 )
-
-
-def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
-    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    return Condition(type=type_, status=status, reason=reason, message=message)
 
 
 def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
@@ -33,10 +26,7 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
     reservation = row.reserved()
     running = [c for c in cargos if c.phase == CargoPhase.RUNNING.value]
     status = MiniClusterStatus(
-        conditions=[
-            _cond("Admitted", row.admitted, "Reserved" if row.admitted else "Queued", row.message),
-            _cond("Ready", row.admitted and len(running) == len(active), "CargosRunning"),
-        ],
+        conditions=minicluster_conditions(s, row),
         reserved_gpus=sum(len(ids) for ids in reservation.values()),
         in_use_gpus=in_use,
         borrowed_gpus=borrowed,
@@ -64,9 +54,7 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
 def cargo_out(row: CargoRow) -> Cargo:
     phase = CargoPhase(row.phase)
     spec = row.cargo_spec()
-    conditions = [_cond("Placed", phase is not CargoPhase.PENDING, phase.value, row.message)]
-    if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
-        conditions.append(_cond(phase.value, True, "ContainersExited", row.message))
+    conditions = cargo_conditions(row)
     status = CargoStatus(
         phase=phase,
         conditions=conditions,

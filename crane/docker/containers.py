@@ -6,12 +6,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
-from docker.types import DeviceRequest
+from docker.types import DeviceRequest, Ulimit
 
 from crane.docker import labels as L
+
+ULIMITS_ANNOTATION = "crane.io/ulimits"
+"""Pod templates have no ulimits: ``crane.io/ulimits: memlock=-1,stack=67108864:67108864``."""
+CONTAINER_FIELDS = frozenset(
+    {
+        "name",
+        "image",
+        "imagePullPolicy",
+        "command",
+        "args",
+        "env",
+        "workingDir",
+        "resources",
+        "volumeMounts",
+    }
+)
+POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds"})
+GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
 
 
 @dataclass(frozen=True)
@@ -22,31 +40,185 @@ class ContainerTemplate:
     command: list[str] | None = None
     env: dict[str, str] | None = None
     working_dir: str | None = None
+    volumes: tuple[str, ...] = ()
+    """Docker volume specs ``source:target[:ro]`` (named volumes and binds)."""
+    shm_size: str | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    nano_cpus: int | None = None
+    mem_limit: int | None = None
 
 
-def container_template(template: dict[str, Any]) -> ContainerTemplate:
-    """The first container of a pod template (``spec.containers[0]``, or a bare container).
+def _quantity(value: Any, where: str) -> float:
+    """A Kubernetes quantity (``500m``, ``2``, ``16Gi``, ``1G``) as a number."""
+    text = str(value)
+    units = {
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
+        "k": 10**3,
+        "M": 10**6,
+        "G": 10**9,
+        "T": 10**12,
+        "m": 1e-3,
+    }
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            try:
+                return float(text[: -len(suffix)]) * factor
+            except ValueError:
+                break
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a quantity (e.g. 2, 500m, 16Gi)") from None
 
-    Raises ValueError naming the missing field.
+
+def _volumes(
+    pod: dict[str, Any],
+    mounts: list[dict[str, Any]],
+    tenant: str,
+    allowed_paths: tuple[str, ...] | None,
+) -> tuple[tuple[str, ...], str | None]:
+    """Volume mounts as Docker volume specs, and the shm size an emptyDir at /dev/shm sets."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for i, vol in enumerate(pod.get("volumes") or []):
+        where = f"template.spec.volumes[{i}]"
+        kinds = set(vol) - {"name"}
+        if kinds not in ({"hostPath"}, {"persistentVolumeClaim"}, {"emptyDir"}):
+            raise ValueError(
+                f"{where}: Docker mode supports hostPath, persistentVolumeClaim (a named Docker "
+                f"volume) and emptyDir at /dev/shm, not {', '.join(sorted(kinds)) or 'nothing'}"
+            )
+        by_name[str(vol.get("name"))] = vol
+    out: list[str] = []
+    shm: str | None = None
+    for i, mount in enumerate(mounts):
+        where = f"template.spec.containers[0].volumeMounts[{i}]"
+        extra = set(mount) - {"name", "mountPath", "readOnly"}
+        if extra:
+            raise ValueError(f"{where}: Docker mode does not support {', '.join(sorted(extra))}")
+        vol = by_name.get(str(mount.get("name")))
+        target = mount.get("mountPath")
+        if vol is None or not target:
+            raise ValueError(f"{where}: name a volume of template.spec.volumes and a mountPath")
+        mode = ":ro" if mount.get("readOnly") else ""
+        if "emptyDir" in vol:
+            if target != "/dev/shm":
+                raise ValueError(f"{where}: Docker mode mounts an emptyDir only at /dev/shm")
+            limit = (vol["emptyDir"] or {}).get("sizeLimit")
+            shm = str(int(_quantity(limit, where))) if limit else "1g"
+        elif "hostPath" in vol:
+            path = str((vol["hostPath"] or {}).get("path", ""))
+            if allowed_paths is not None and not any(
+                path == p or path.startswith(p.rstrip("/") + "/") for p in allowed_paths
+            ):
+                allowed = ", ".join(allowed_paths) or "none (CRANE_DOCKER_ALLOWED_MOUNTS is empty)"
+                raise ValueError(
+                    f"{where}: hostPath {path!r} is not under a path the admin allows: {allowed}"
+                )
+            out.append(f"{path}:{target}{mode}")
+        else:
+            claim = str((vol["persistentVolumeClaim"] or {}).get("claimName", ""))
+            if not claim:
+                raise ValueError(f"{where}: persistentVolumeClaim needs claimName")
+            out.append(f"crane-{tenant}-{claim}:{target}{mode}")
+    return tuple(out), shm
+
+
+def _ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = item.partition("=")
+        soft, _, hard = value.partition(":")
+        try:
+            out.append((name, int(soft), int(hard or soft)))
+        except ValueError:
+            raise ValueError(
+                f"annotation {ULIMITS_ANNOTATION}: {item!r} is not name=soft[:hard]"
+            ) from None
+    return tuple(out)
+
+
+def container_template(
+    template: dict[str, Any], tenant: str = "", allowed_paths: tuple[str, ...] | None = None
+) -> ContainerTemplate:
+    """The container a pod template describes (``spec.containers[0]``, or a bare container).
+
+    Honoured: image, command, args, env (values), workingDir, cpu/memory limits, volumes
+    (hostPath under ``allowed_paths``, persistentVolumeClaim as a named volume of the tenant,
+    an emptyDir at /dev/shm as the shm size) and ulimits (annotation ``crane.io/ulimits``).
+    Raises ValueError naming any other field, never dropping it silently.
     """
+    pod: dict[str, Any] = template.get("spec", {}) if "spec" in template else {}
+    meta = template.get("metadata") or {}
     body: dict[str, Any] = template
-    if "spec" in body:
-        body = body["spec"]
+    if "spec" in template:
+        extra = set(template) - {"spec", "metadata"}
+        if extra:
+            raise ValueError(f"template: Docker mode does not support {', '.join(sorted(extra))}")
+        body = template["spec"]
+        unsupported = set(body) - POD_FIELDS
+        if unsupported:
+            raise ValueError(
+                f"template.spec: Docker mode does not support {', '.join(sorted(unsupported))}"
+            )
     if "containers" in body:
         if not body["containers"]:
             raise ValueError("template.spec.containers is empty: give one container with an image")
+        if len(body["containers"]) > 1:
+            raise ValueError(
+                "template.spec.containers: Docker mode runs one container per replica, "
+                f"not {len(body['containers'])}"
+            )
         body = body["containers"][0]
+        unsupported = set(body) - CONTAINER_FIELDS
+        if unsupported:
+            raise ValueError(
+                "template.spec.containers[0]: Docker mode does not support "
+                f"{', '.join(sorted(unsupported))}"
+            )
     image = body.get("image")
     if not image:
         raise ValueError("the cargo template has no image: set template.spec.containers[0].image")
     command = [*body.get("command", []), *body.get("args", [])] or None
     raw_env = body.get("env", {})
-    env = (
-        {e["name"]: str(e.get("value", "")) for e in raw_env}
-        if isinstance(raw_env, list)
-        else {str(k): str(v) for k, v in raw_env.items()}
+    if isinstance(raw_env, list):
+        for i, e in enumerate(raw_env):
+            if set(e) - {"name", "value"}:
+                raise ValueError(
+                    f"template.spec.containers[0].env[{i}]: Docker mode supports value only, "
+                    f"not {', '.join(sorted(set(e) - {'name', 'value'}))}"
+                )
+        env = {e["name"]: str(e.get("value", "")) for e in raw_env}
+    else:
+        env = {str(k): str(v) for k, v in raw_env.items()}
+    resources = body.get("resources") or {}
+    limits = dict(resources.get("limits") or {})
+    for key in [k for k in limits if k in GPU_RESOURCES]:
+        del limits[key]  # GPUs are Crane's to set
+    unsupported = set(limits) - {"cpu", "memory"}
+    if unsupported:
+        raise ValueError(
+            "template.spec.containers[0].resources.limits: Docker mode supports cpu and "
+            f"memory, not {', '.join(sorted(unsupported))}"
+        )
+    where = "template.spec.containers[0].resources.limits"
+    nano_cpus = int(_quantity(limits["cpu"], where) * 1e9) if "cpu" in limits else None
+    mem_limit = int(_quantity(limits["memory"], where)) if "memory" in limits else None
+    volumes, shm = _volumes(pod, list(body.get("volumeMounts") or []), tenant, allowed_paths)
+    ulimits = _ulimits(str((meta.get("annotations") or {}).get(ULIMITS_ANNOTATION, "")))
+    return ContainerTemplate(
+        image,
+        command,
+        env or None,
+        body.get("workingDir"),
+        volumes=volumes,
+        shm_size=shm,
+        ulimits=ulimits,
+        nano_cpus=nano_cpus,
+        mem_limit=mem_limit,
     )
-    return ContainerTemplate(image, command, env or None, body.get("workingDir"))
 
 
 @dataclass(frozen=True)
@@ -123,6 +295,19 @@ class ReplicaSpec:
             "extra_hosts": self.extra_hosts or None,
             "detach": True,
         }
+        t = self.template
+        if t.volumes:
+            kwargs["volumes"] = list(t.volumes)
+        if t.shm_size:
+            kwargs["shm_size"] = t.shm_size
+        if t.ulimits:
+            kwargs["ulimits"] = [
+                Ulimit(name=n, soft=soft, hard=hard) for n, soft, hard in t.ulimits
+            ]
+        if t.nano_cpus:
+            kwargs["nano_cpus"] = t.nano_cpus
+        if t.mem_limit:
+            kwargs["mem_limit"] = t.mem_limit
         if self.gpu_ids and not self.simulated:
             kwargs["device_requests"] = [
                 DeviceRequest(
@@ -152,8 +337,31 @@ def ensure_network(client: docker.DockerClient, spec: ReplicaSpec) -> Network:
     )
 
 
+class ImagePullFailed(Exception):
+    """The replica's image is not on the host and could not be pulled; says why."""
+
+
+def pull_image(client: docker.DockerClient, image: str) -> None:
+    """Pull ``image`` onto the host; raises :class:`ImagePullFailed` with Docker's reason."""
+    try:
+        client.images.pull(image)
+    except (APIError, DockerException) as err:
+        reason = err.explanation if isinstance(err, APIError) and err.explanation else err
+        raise ImagePullFailed(f"pulling image {image} failed: {reason}") from None
+
+
+def has_image(client: docker.DockerClient, image: str) -> bool:
+    """Whether the host has ``image`` already."""
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
+
+
 def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
-    """Create and start the replica's container, or adopt the one already there."""
+    """Create and start the replica's container, or adopt the one already there (the image
+    is pulled first when the host lacks it)."""
     network = ensure_network(client, spec)
     try:
         container = client.containers.get(spec.name)
@@ -165,6 +373,8 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
                 aliases=[L.replica_alias(spec.cargo, spec.replica)]
             )
         }
+        if not has_image(client, spec.template.image):
+            pull_image(client, spec.template.image)
         try:
             container = client.containers.create(**kwargs)
         except APIError as err:

@@ -7,7 +7,7 @@ from docker.tls import TLSConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crane.model import NodeInventory, TopologyLevels, parse_islands
-from crane.model.gpu import family_of
+from crane.model.gpu import is_product_name
 from crane.model.topology import ALIASES
 
 LOCAL = "local"
@@ -37,7 +37,7 @@ class HostSpec(BaseModel):
     @field_validator("gpu_product")
     @classmethod
     def _known_product(cls, value: str) -> str:
-        if value and family_of(value) is None:
+        if value and not is_product_name(value):
             raise ValueError(
                 f"unknown GPU type {value!r}: use a family such as H100 or a product such as "
                 "NVIDIA-H100-80GB-HBM3"

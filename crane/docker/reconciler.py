@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -25,12 +26,15 @@ from sqlalchemy import Engine as Database
 from sqlmodel import Session
 
 from crane.api.schemas import Event, EventType
+from crane.docker import host_health, store
 from crane.docker import labels as L
-from crane.docker import store
+from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, store_conditions
 from crane.docker.containers import (
+    ImagePullFailed,
     ReplicaSpec,
     busy_gpu_ids,
     container_template,
+    has_image,
     managed_containers,
     managed_networks,
     run_replica,
@@ -39,14 +43,18 @@ from crane.docker.hosts import HostSpec, connect, inventory
 from crane.docker.retire import Retirer
 from crane.docker.scheduling import cargo_request, restore
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
-from crane.model import CargoPhase, RestartPolicy, TopologyLevels
+from crane.lifecycle import preemption, service
+from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.placement import Engine
 from crane.placement.types import Outcome
 
 log = logging.getLogger(__name__)
 
-ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
+ACTIVE = store.ACTIVE
+HOLDING = {*ACTIVE, CargoPhase.PREEMPTED.value}
+"""Phases whose cargo holds its GPUs (a preempted one until its containers are gone)."""
 STOPPING = "; stopping the other replicas"
+
 EmitFn = Callable[[Event], None]
 
 
@@ -128,12 +136,13 @@ class Reconciler:
                     self._cargo_pass(s, row, by_mc, clients)
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
-            self._admit(s, mcs)
+            self._admit(s, mcs, clients)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
                 if row.phase == CargoPhase.PENDING.value and not row.deleting:
                     self._place(s, row, by_mc, clients)
             self._remove_orphans(s, clients)
+            store_conditions(s)
             s.commit()
 
     def _build(
@@ -145,20 +154,19 @@ class Reconciler:
     ) -> tuple[Engine, list[str]]:
         engine = Engine(self.levels)
         for row in hosts:
-            spec = row.host()
-            client = clients.get(row.name)
-            busy = busy_gpu_ids(client) if client and not spec.simulated else frozenset()
-            engine.upsert_node(
-                inventory(
-                    spec,
-                    self.levels,
-                    ready=client is not None,
-                    schedulable=not row.draining,
-                    busy=busy,
-                )
+            host_health.add_host(
+                engine, row.name, partial(self._node, row, clients), row.host, self.host_errors
             )
-        lost = restore(engine, mcs, [c for c in cargos if c.phase in ACTIVE])
+        lost = restore(engine, mcs, [c for c in cargos if c.phase in HOLDING])
         return engine, lost
+
+    def _node(self, row: HostRow, clients: dict[str, docker.DockerClient]) -> NodeInventory:
+        spec = row.host()
+        client = clients.get(row.name)
+        busy = busy_gpu_ids(client) if client and not spec.simulated else frozenset()
+        return inventory(
+            spec, self.levels, ready=client is not None, schedulable=not row.draining, busy=busy
+        )
 
     def snapshot(self) -> Engine:
         """A copy of the engine after the last pass, for what-if questions."""
@@ -174,7 +182,13 @@ class Reconciler:
             if known is None or known[0] != row.spec:
                 if known is not None:
                     known[1].close()
-                known = (row.spec, connect(row.host()))
+                    del self._clients[row.name]
+                client = host_health.guarded(
+                    self.host_errors, row.name, "connecting", partial(_connect_row, row)
+                )
+                if client is None:
+                    continue
+                known = (row.spec, client)
                 self._clients[row.name] = known
             try:
                 known[1].ping()
@@ -183,10 +197,15 @@ class Reconciler:
                 continue
             self.host_errors.pop(row.name, None)
             ready[row.name] = known[1]
-            self._watch(row.name, row.host())
+            host_health.guarded(
+                self.host_errors, row.name, "watching", partial(self._watch_row, row)
+            )
         for name in set(self._clients) - {h.name for h in hosts}:
             self._clients.pop(name)[1].close()
         return ready
+
+    def _watch_row(self, row: HostRow) -> None:
+        self._watch(row.name, row.host())
 
     def _watch(self, name: str, spec: HostSpec) -> None:
         """Wake the loop on every event of a Crane container of this host."""
@@ -209,9 +228,12 @@ class Reconciler:
 
     # MiniClusters
 
-    def _admit(self, s: Session, mcs: list[MiniClusterRow]) -> None:
+    def _admit(
+        self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
+    ) -> None:
         by_key = {m.key: m for m in mcs if not m.deleting}
-        for decision in self.engine.admit():
+        decisions = self.engine.admit()
+        for decision in decisions:
             mc = by_key.get(decision.key)
             if mc is None:
                 continue
@@ -236,6 +258,48 @@ class Reconciler:
                     mc.message = decision.explanation.sentence()
             s.add(mc)
         s.commit()
+        by_decision = {d.key: d for d in decisions}
+        for key, mc in by_key.items():
+            for victim, notice in preemption.victims(
+                self.engine, key, mc.mc_spec(), by_decision.get(key)
+            ):
+                self._preempt(s, victim, notice, clients)
+
+    def _preempt(
+        self, s: Session, key: str, why: str, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """Post the notice (message, event), then stop the containers with their grace period;
+        the GPUs are released once the containers are gone (:meth:`_preempted`)."""
+        tenant, _, name = key.partition("/")
+        row = store.cargo(s, tenant, name)
+        if row is None or row.phase not in ACTIVE:
+            return
+        row.phase = CargoPhase.PREEMPTED.value
+        row.message = f"preempted: {why}; containers get their grace period to checkpoint"
+        s.add(row)
+        s.commit()
+        self._event(
+            EventType.PREEMPTED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            row.message,
+        )
+        self._preempted(s, row, clients)
+
+    def _preempted(
+        self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """A preempted cargo: once its containers are gone, release its GPUs; it waits to be
+        placed again (behind the MiniCluster it made room for)."""
+        if any(p.node not in clients for p in row.placements()) or self._retire_all(row, clients):
+            return
+        self.engine.release_cargo(row.key)
+        row.phase, row.placement = CargoPhase.PENDING.value, "[]"
+        row.message = "preempted; waiting to be placed again"
+        s.add(row)
+        s.commit()
 
     def _expand_templates(self, s: Session, mcs: list[MiniClusterRow]) -> None:
         """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
@@ -245,11 +309,11 @@ class Reconciler:
                 continue
             existing = {c.name: c for c in store.cargos(s, mc.tenant, mc.name)}
             for i in range(spec.replicas):
-                if f"{mc.name}-{i}" not in existing:
+                if service.template_cargo_name(mc.name, i) not in existing:
                     s.add(template_cargo(mc, i))
             for name, row in existing.items():
-                index = name.removeprefix(f"{mc.name}-")
-                if index.isdigit() and int(index) >= spec.replicas and not row.deleting:
+                index = service.template_index(mc.name, name)
+                if index is not None and index >= spec.replicas and not row.deleting:
                     row.deleting = True
                     s.add(row)
         s.commit()
@@ -301,6 +365,8 @@ class Reconciler:
     ) -> None:
         if row.deleting:
             self._delete_cargo(s, row, clients)
+        elif row.phase == CargoPhase.PREEMPTED.value:
+            self._preempted(s, row, clients)
         elif row.phase in ACTIVE:
             self._converge(s, row, by_mc[(row.tenant, row.minicluster)], clients)
 
@@ -370,7 +436,7 @@ class Reconciler:
         hosts = {h.name: h.host() for h in store.hosts(s)}
         spec = row.cargo_spec()
         try:
-            template = container_template(spec.template)
+            template = container_template(spec.template, row.tenant)
         except ValueError as err:
             self._finish(s, row, CargoPhase.FAILED, str(err))
             return
@@ -392,12 +458,23 @@ class Reconciler:
                 attempt=row.restarts,
             )
             try:
+                if not has_image(clients[p.node], template.image):
+                    self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
+            except ImagePullFailed as err:
+                for c in containers.values():
+                    self.retirer.retire(c, row.grace_seconds)
+                self._finish(s, row, CargoPhase.FAILED, f"{IMAGE_PULL_FAILED}: {err}")
+                return
             except APIError as err:
                 row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
                 s.add(row)
                 s.commit()
                 return
+        if row.message.startswith(PULLING):
+            row.message = ""
+            s.add(row)
+            s.commit()
         if row.phase == CargoPhase.PLACED.value and all(
             c.status in ("running", "exited") for c in containers.values()
         ):
@@ -412,6 +489,20 @@ class Reconciler:
                 spec.gpus,
                 "every replica runs",
             )
+
+    def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
+        """Say (message, event) that the image is being pulled before the pull blocks."""
+        row.message = f"{PULLING}: pulling image {image} on {node}"
+        s.add(row)
+        s.commit()
+        self._event(
+            EventType.PLACED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            row.message,
+        )
 
     def _fail(
         self,
@@ -458,11 +549,11 @@ class Reconciler:
     def _delete_cargo(
         self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
     ) -> None:
-        if any(p.node not in clients for p in row.placements()) and row.phase in ACTIVE:
+        if any(p.node not in clients for p in row.placements()) and row.phase in HOLDING:
             return
         if self._retire_all(row, clients):
             return
-        if row.phase in ACTIVE:
+        if row.phase in HOLDING:
             self.engine.release_cargo(row.key)
         s.delete(row)
         s.commit()
@@ -554,22 +645,20 @@ class Reconciler:
         )
 
 
+def _connect_row(row: HostRow) -> docker.DockerClient:
+    return connect(row.host())
+
+
 def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
     """The ``index``-th cargo of a MiniCluster's template."""
     spec = mc.mc_spec()
     assert spec.template is not None
-    t = spec.template
-    body = {
-        "miniCluster": mc.name,
-        "replicas": t.replicas,
-        "gpusPerReplica": t.gpus_per_replica,
-        "template": t.template,
-        "topology": t.topology.model_dump(mode="json"),
-        "restartPolicy": t.restart_policy.value,
-        "backoffLimit": t.backoff_limit,
-    }
+    body = service.template_cargo_spec(mc.name, spec.template)
     return CargoRow(
-        tenant=mc.tenant, name=f"{mc.name}-{index}", minicluster=mc.name, spec=json.dumps(body)
+        tenant=mc.tenant,
+        name=service.template_cargo_name(mc.name, index),
+        minicluster=mc.name,
+        spec=body.model_dump_json(by_alias=True),
     )
 
 

@@ -5,37 +5,27 @@ from __future__ import annotations
 import logging
 
 from crane.docker.store import CargoRow, MiniClusterRow
+from crane.lifecycle import service
 from crane.placement import Engine
+from crane.placement.restore import CargoClaim, restore_cargos
 from crane.placement.types import CargoRequest, MiniClusterRequest
 
 log = logging.getLogger(__name__)
 
 
 def minicluster_request(row: MiniClusterRow) -> MiniClusterRequest:
-    spec = row.mc_spec()
-    template = spec.template
-    return MiniClusterRequest(
-        key=row.key,
-        gpu_type=spec.gpu_type,
-        min_gpus=spec.gpus.min,
-        max_gpus=spec.gpus.max,
-        topology=spec.topology,
-        priority=spec.priority,
-        created=row.created_at.timestamp(),
-        template_gpus_per_replica=template.gpus_per_replica if template else None,
-        template_replicas=template.replicas if template else None,
-    )
+    """The engine's request for a MiniCluster row (built once, in crane.lifecycle.service)."""
+    return service.minicluster_request(row.key, row.mc_spec(), row.created_at.timestamp())
 
 
 def cargo_request(row: CargoRow) -> CargoRequest:
-    spec = row.cargo_spec()
-    return CargoRequest(
-        key=row.key,
-        minicluster=f"{row.tenant}/{row.minicluster}",
-        replicas=spec.replicas,
-        gpus_per_replica=spec.gpus_per_replica,
-        topology=spec.topology,
-        created=row.created_at.timestamp(),
+    """The engine's request for a cargo row (built once, in crane.lifecycle.service)."""
+    started = row.started_at or row.placed_at
+    return service.cargo_request(
+        row.key,
+        row.cargo_spec(),
+        row.created_at.timestamp(),
+        started.timestamp() if started else None,
     )
 
 
@@ -53,6 +43,8 @@ def restore(engine: Engine, mcs: list[MiniClusterRow], active: list[CargoRow]) -
             except (KeyError, ValueError) as err:
                 log.warning("reservation of %s is gone: %s", mc.key, err)
                 lost.append(mc.key)
-    for row in active:
-        engine.restore_cargo(cargo_request(row), row.placements())
+    for conflict in restore_cargos(
+        engine, [CargoClaim(cargo_request(r), tuple(r.placements())) for r in active]
+    ).conflicts:
+        log.warning("restore: %s", conflict.reason)
     return lost

@@ -16,6 +16,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
+from crane.model.conditions import Condition, set_condition
+
+ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
+"""Phases of a placed cargo."""
 
 
 def utcnow() -> datetime:
@@ -55,6 +59,7 @@ class MiniClusterRow(SQLModel, table=True):
     admitted: bool = False
     queue_position: int | None = None
     message: str = ""
+    conditions: str = Field(default="[]", description="Condition list as JSON")
 
     @property
     def key(self) -> str:
@@ -86,6 +91,7 @@ class CargoRow(SQLModel, table=True):
     finished_at: datetime | None = None
     deleting: bool = False
     grace_seconds: int = 10
+    conditions: str = Field(default="[]", description="Condition list as JSON")
 
     @property
     def key(self) -> str:
@@ -99,6 +105,25 @@ class CargoRow(SQLModel, table=True):
 
     def set_placements(self, placements: list[ReplicaPlacement]) -> None:
         self.placement = json.dumps([p.model_dump(mode="json") for p in placements])
+
+
+def stored_conditions(text: str) -> list[Condition]:
+    """The conditions a row stores."""
+    return [Condition.model_validate(c) for c in json.loads(text or "[]")]
+
+
+def merged_conditions(stored: str, current: list[Condition]) -> list[Condition]:
+    """``current`` laid over what is stored: a condition whose status did not change keeps its
+    stored transition time; stored types not in ``current`` stay."""
+    out = stored_conditions(stored)
+    for cond in current:
+        out = set_condition(out, cond)
+    return out
+
+
+def dump_conditions(conditions: list[Condition]) -> str:
+    """Conditions as a row stores them."""
+    return json.dumps([c.model_dump(mode="json", by_alias=True) for c in conditions])
 
 
 def hosts(session: Session) -> list[HostRow]:

@@ -21,6 +21,7 @@ from crane.kube.names import (
     TEMPLATE_INDEX_LABEL,
 )
 from crane.model.inventory import GPU_RESOURCE, MANAGED_LABEL
+from crane.model.podtemplate import containers_of, is_accelerator_resource, template_errors
 from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
 
 
@@ -54,17 +55,38 @@ def master_port(spec: CargoSpec) -> int:
 
 
 def validate_template(spec: CargoSpec) -> None:
-    """Raise :class:`InvalidTemplateError` when the pod template cannot make a pod."""
-    containers = (spec.template.get("spec") or {}).get("containers") or []
-    if not containers:
-        raise InvalidTemplateError(
-            "spec.template.spec.containers is empty: give the pod template at least one container"
-        )
-    if not all(isinstance(c, Mapping) and c.get("name") and c.get("image") for c in containers):
-        raise InvalidTemplateError(
-            "every container in spec.template.spec.containers needs a name and an image"
-        )
+    """Raise :class:`InvalidTemplateError` naming each field when the template cannot make a pod.
+
+    The PodTemplateSpec structure, at least one container with a name and an image, and no
+    GPU or accelerator resources of its own (crane/model/podtemplate.py).
+    """
+    issues = template_errors(spec.template)
+    if issues:
+        raise InvalidTemplateError("; ".join(f"spec.template.{i}" for i in issues))
     master_port(spec)
+
+
+def _own_gpus(pspec: dict[str, Any], gpus: int) -> None:
+    """Crane's GPU resources on every container: the replica's GPUs on the first, none elsewhere.
+
+    Accelerator resources the template names are dropped (validation refuses them already),
+    so a pod never asks for GPUs the engine did not count.
+    """
+    for path, container in containers_of(pspec):
+        resources = container.get("resources")
+        if isinstance(resources, dict):
+            for kind in ("limits", "requests"):
+                values = resources.get(kind)
+                if isinstance(values, dict):
+                    for name in [n for n in values if is_accelerator_resource(str(n))]:
+                        del values[name]
+            resources.pop("claims", None)
+        if path == "spec.containers[0]" and gpus:
+            resources = container.setdefault("resources", {})
+            count = str(gpus)
+            resources.setdefault("limits", {})[GPU_RESOURCE] = count
+            resources.setdefault("requests", {})[GPU_RESOURCE] = count
+    pspec.pop("resourceClaims", None)
 
 
 def _env(
@@ -120,15 +142,11 @@ def build_pod(
         placement.gpu_ids,
     )
     names = {e["name"] for e in env}
-    for i, container in enumerate(pspec["containers"]):
+    for container in pspec["containers"]:
         container["env"] = env + [
             e for e in container.get("env") or [] if e.get("name") not in names
         ]
-        if i == 0 and spec.gpus_per_replica:
-            resources = container.setdefault("resources", {})
-            count = str(spec.gpus_per_replica)
-            resources.setdefault("limits", {})[GPU_RESOURCE] = count
-            resources.setdefault("requests", {})[GPU_RESOURCE] = count
+    _own_gpus(pspec, spec.gpus_per_replica)
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"
     pspec["hostname"] = pod_name(cargo, placement.replica)

@@ -10,16 +10,24 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from crane.kube.names import CARGOS, FINALIZER, GROUP, VERSION
+from crane.kube.names import (
+    CARGO_KIND,
+    CARGOS,
+    FINALIZER,
+    GROUP,
+    MINICLUSTER_KIND,
+    MINICLUSTERS,
+    VERSION,
+)
+
+KINDS = {CARGOS: CARGO_KIND, MINICLUSTERS: MINICLUSTER_KIND}
 
 
 def load_config(kubeconfig: str | None = None, pool_size: int = 32) -> client.ApiClient:
     """An API client from a kubeconfig file, else the in-cluster service account."""
     cfg = client.Configuration()
     try:
-        config.load_kube_config(
-            config_file=kubeconfig, client_configuration=cfg
-        )
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
     except config.ConfigException:
         config.load_incluster_config(client_configuration=cfg)
     cfg.connection_pool_maxsize = pool_size
@@ -43,7 +51,8 @@ class KubeClient:
         return json.loads(resp.data)
 
     def list_items(self, kind: str) -> list[dict[str, Any]]:
-        """All ``nodes``, ``pods``, ``resourcequotas``, ``miniclusters`` or ``cargos``."""
+        """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``miniclusters`` or
+        ``cargos``."""
         resp: Any
         if kind == "nodes":
             resp = self.core.list_node(_preload_content=False)
@@ -51,6 +60,8 @@ class KubeClient:
             resp = self.core.list_pod_for_all_namespaces(_preload_content=False)
         elif kind == "resourcequotas":
             resp = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
+        elif kind == "namespaces":
+            resp = self.core.list_namespace(_preload_content=False)
         else:
             resp = self.custom.list_cluster_custom_object(
                 GROUP, VERSION, kind, _preload_content=False
@@ -127,24 +138,69 @@ class KubeClient:
             return False
         return True
 
-    def patch_metadata(
-        self, plural: str, namespace: str, name: str, metadata: Mapping[str, Any]
-    ) -> bool:
-        """Merge-patch ``metadata``; False when the object is gone."""
+    def replace_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> str | None:
+        """Replace the whole ``status`` (keys Crane dropped disappear, unlike a merge patch),
+        only if the object is still at ``resource_version`` when one is given.
+
+        Returns the object's new resourceVersion; None when it is gone (404) or was changed
+        since ``resource_version`` (409: the caller learns it and writes again next pass).
+        """
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KINDS[plural],
+            "metadata": meta,
+            "status": dict(status),
+        }
         try:
-            self.custom.patch_namespaced_custom_object(
+            resp = self.custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, body, _preload_content=False
+            )
+        except ApiException as err:
+            if err.status not in (404, 409):
+                raise
+            return None
+        return str(self._json(resp)["metadata"].get("resourceVersion", ""))
+
+    def patch_metadata(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        metadata: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> str | None:
+        """Merge-patch ``metadata`` (only if still at ``resource_version`` when given).
+
+        Returns the new resourceVersion; None when the object is gone or changed since.
+        """
+        patch = dict(metadata)
+        if resource_version:
+            patch["resourceVersion"] = resource_version
+        try:
+            resp = self.custom.patch_namespaced_custom_object(
                 GROUP,
                 VERSION,
                 namespace,
                 plural,
                 name,
-                {"metadata": metadata},
+                {"metadata": patch},
                 _preload_content=False,
             )
         except ApiException as err:
-            _ok_if(404, err)
-            return False
-        return True
+            if err.status not in (404, 409):
+                raise
+            return None
+        return str(self._json(resp)["metadata"].get("resourceVersion", ""))
 
     def remove_finalizer(self, plural: str, namespace: str, name: str, index: int) -> None:
         """Remove ``FINALIZER`` at ``index`` of ``metadata.finalizers``, if it is still there."""

@@ -49,13 +49,16 @@ def load_spec(path: str | Path) -> FleetSpec:
         raise ValueError(f"fleet spec {path}: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise ValueError(f"fleet spec {path}: {problems}") from None
     names = [g.name for g in spec.groups]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"fleet spec {path}: group names repeat ({', '.join(dupes)}); node names "
-                         "derive from them, so name each group once")
+        raise ValueError(
+            f"fleet spec {path}: group names repeat ({', '.join(dupes)}); node names "
+            "derive from them, so name each group once"
+        )
     return spec
 
 
@@ -83,17 +86,21 @@ def group_manifests(group: NodeGroup) -> list[Manifest]:
             GPU_MEMORY_LABEL: str(group.memory_mib),
             MANAGED_LABEL: "true",
         }
-        out.append({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": node.name,
-                "labels": labels,
-                "annotations": {KWOK_NODE_ANNOTATION: "fake", **extra},
-            },
-            "spec": {"taints": [{"key": MANAGED_LABEL, "value": "true", "effect": "NoSchedule"}]},
-            "status": {"capacity": dict(resources), "allocatable": dict(resources)},
-        })
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": node.name,
+                    "labels": labels,
+                    "annotations": {KWOK_NODE_ANNOTATION: "fake", **extra},
+                },
+                "spec": {
+                    "taints": [{"key": MANAGED_LABEL, "value": "true", "effect": "NoSchedule"}]
+                },
+                "status": {"capacity": dict(resources), "allocatable": dict(resources)},
+            }
+        )
     return out
 
 
@@ -170,8 +177,10 @@ def delete_nodes(api: client.CoreV1Api, names: Iterable[str], *, workers: int = 
 
 
 def _schedulable(node: Manifest) -> bool:
-    ready = any(c["type"] == "Ready" and c["status"] == "True"
-                for c in node.get("status", {}).get("conditions") or [])
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in node.get("status", {}).get("conditions") or []
+    )
     tainted = any(t["key"] in NOT_READY_TAINTS for t in node["spec"].get("taints") or [])
     return ready and not tainted
 
@@ -184,8 +193,9 @@ def ready_nodes(api: client.CoreV1Api) -> set[str]:
     """
     # With _preload_content=False the client returns the raw HTTP response, not its type hint.
     resp: Any = api.list_node(_preload_content=False)
-    return {item["metadata"]["name"] for item in json.loads(resp.data)["items"]
-            if _schedulable(item)}
+    return {
+        item["metadata"]["name"] for item in json.loads(resp.data)["items"] if _schedulable(item)
+    }
 
 
 def wait_ready(api: client.CoreV1Api, names: Iterable[str], *, timeout: float = 120.0) -> None:
@@ -198,21 +208,31 @@ def wait_ready(api: client.CoreV1Api, names: Iterable[str], *, timeout: float = 
             return
         if time.monotonic() > deadline:
             sample = ", ".join(sorted(missing)[:5])
-            raise TimeoutError(f"{len(missing)} of {len(wanted)} nodes not Ready after "
-                               f"{timeout:.0f}s (e.g. {sample}): is the kwok controller running?")
+            raise TimeoutError(
+                f"{len(missing)} of {len(wanted)} nodes not Ready after "
+                f"{timeout:.0f}s (e.g. {sample}): is the kwok controller running?"
+            )
         time.sleep(0.25)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crane.kube.fleet",
-                                     description="Simulated GPU nodes for kwok from a fleet spec.")
+    parser = argparse.ArgumentParser(
+        prog="python -m crane.kube.fleet",
+        description="Simulated GPU nodes for kwok from a fleet spec.",
+    )
     parser.add_argument("spec", help="fleet spec YAML (see hack/fleets/)")
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--apply", action="store_true",
-                        help="create or update the nodes (KUBECONFIG)")
+    action.add_argument(
+        "--apply", action="store_true", help="create or update the nodes (KUBECONFIG)"
+    )
     action.add_argument("--delete", action="store_true", help="delete the nodes of the spec")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="with --apply: wait this long for every node to be Ready")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --apply: wait this long for every node to be Ready",
+    )
     parser.add_argument("--workers", type=int, default=32, help="parallel API requests")
     parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
     args = parser.parse_args(argv)
@@ -225,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         yaml.safe_dump_all(nodes, sys.stdout, sort_keys=False)
         return 0
     cfg = client.Configuration()
-    config.load_kube_config(
-        config_file=args.kubeconfig, client_configuration=cfg)
+    config.load_kube_config(config_file=args.kubeconfig, client_configuration=cfg)
     cfg.connection_pool_maxsize = max(1, args.workers)
     api = client.CoreV1Api(client.ApiClient(cfg))
     names = [n["metadata"]["name"] for n in nodes]
@@ -238,8 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         created = apply_nodes(api, nodes, workers=args.workers)
         took = time.monotonic() - start
-        print(f"{created} nodes created, {len(nodes) - created} updated in {took:.1f}s",
-              file=sys.stderr)
+        print(
+            f"{created} nodes created, {len(nodes) - created} updated in {took:.1f}s",
+            file=sys.stderr,
+        )
         if args.wait:
             wait_ready(api, names, timeout=args.wait)
             took = time.monotonic() - start

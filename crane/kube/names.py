@@ -12,7 +12,7 @@ CARGO_KIND = "Cargo"
 
 PREFIX = "crane.io/"
 FINALIZER = "crane.io/finalizer"
-"""Crane's own finalizer, added and removed by the scheduling loop (crane/operator/finalizer.py)."""
+"""Crane's own finalizer, added and removed by the scheduling loop (crane/lifecycle)."""
 KOPF_FINALIZER = "crane.io/kopf"
 """kopf's finalizer setting: kopf adds it only for handlers that need one (Crane has none) and
 removes it from any object that carries it, so it must differ from :data:`FINALIZER`."""

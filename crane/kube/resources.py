@@ -1,4 +1,4 @@
-"""Crane's custom resources in wire form: parsing specs and statuses, building engine requests."""
+"""Crane's custom resources in wire form: parsing specs and statuses (plain dicts, no client)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crane.kube.names import key_of
 from crane.model.conditions import Condition, ConditionStatus, find_condition
 from crane.model.specs import (
     CargoSpec,
@@ -16,7 +15,6 @@ from crane.model.specs import (
     MiniClusterSpec,
     MiniClusterStatus,
 )
-from crane.placement.types import CargoRequest, MiniClusterRequest
 
 
 def created_at(meta: Mapping[str, Any]) -> float:
@@ -55,35 +53,6 @@ def cargo_status(body: Mapping[str, Any]) -> CargoStatus:
         return CargoStatus.model_validate(body.get("status") or {})
     except ValidationError:
         return CargoStatus()
-
-
-def minicluster_request(
-    meta: Mapping[str, Any], spec: MiniClusterSpec, namespace_quota: int | None = None
-) -> MiniClusterRequest:
-    template = spec.template
-    return MiniClusterRequest(
-        key=key_of(meta["namespace"], meta["name"]),
-        gpu_type=spec.gpu_type,
-        min_gpus=spec.gpus.min,
-        max_gpus=spec.gpus.max,
-        topology=spec.topology,
-        priority=spec.priority,
-        created=created_at(meta),
-        template_gpus_per_replica=template.gpus_per_replica if template else None,
-        template_replicas=template.replicas if template else None,
-        namespace_quota=namespace_quota,
-    )
-
-
-def cargo_request(meta: Mapping[str, Any], spec: CargoSpec) -> CargoRequest:
-    return CargoRequest(
-        key=key_of(meta["namespace"], meta["name"]),
-        minicluster=key_of(meta["namespace"], spec.mini_cluster),
-        replicas=spec.replicas,
-        gpus_per_replica=spec.gpus_per_replica,
-        topology=spec.topology,
-        created=created_at(meta),
-    )
 
 
 def condition(

@@ -2,10 +2,12 @@
 
 from crane.model.conditions import Condition, ConditionStatus, find_condition, set_condition
 from crane.model.gpu import (
-    KNOWN_FAMILIES,
+    VENDOR_TOKENS,
     UnknownGpuTypeError,
+    describe_products,
     family_of,
     gpu_type_matches,
+    gpu_types,
     normalize_gpu_type,
 )
 from crane.model.inventory import NodeInventory, parse_islands
@@ -25,7 +27,7 @@ from crane.model.topology import ALIASES, TopologyLevels, TopologyMode, Topology
 
 __all__ = [
     "ALIASES",
-    "KNOWN_FAMILIES",
+    "VENDOR_TOKENS",
     "AppManager",
     "CargoPhase",
     "CargoSpec",
@@ -43,9 +45,11 @@ __all__ = [
     "TopologyMode",
     "TopologySpec",
     "UnknownGpuTypeError",
+    "describe_products",
     "family_of",
     "find_condition",
     "gpu_type_matches",
+    "gpu_types",
     "normalize_gpu_type",
     "parse_islands",
     "set_condition",

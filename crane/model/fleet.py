@@ -25,7 +25,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from crane.model.gpu import family_of
+from crane.model.gpu import is_product_name
 from crane.model.inventory import ISLANDS_ANNOTATION, NodeInventory, parse_islands
 from crane.model.topology import DEFAULT_LEVEL_KEYS
 
@@ -50,7 +50,7 @@ class NodeGroup(BaseModel):
     @field_validator("product")
     @classmethod
     def _known_product(cls, value: str) -> str:
-        if family_of(value) is None:
+        if not is_product_name(value):
             raise ValueError(
                 f"unknown GPU product {value!r}: use a GFD name like NVIDIA-H100-80GB-HBM3"
             )

@@ -38,8 +38,11 @@ def parse_islands(text: str, gpu_count: int) -> tuple[tuple[int, ...], ...]:
         twice = sorted({i for i in seen if seen.count(i) > 1})
         missing = sorted(set(range(gpu_count)) - set(seen))
         outside = sorted({i for i in seen if i >= gpu_count})
-        problems = [f"{what} {ids}" for what, ids in
-                    (("repeated", twice), ("missing", missing), ("out of range", outside)) if ids]
+        problems = [
+            f"{what} {ids}"
+            for what, ids in (("repeated", twice), ("missing", missing), ("out of range", outside))
+            if ids
+        ]
         raise ValueError(
             f"{ISLANDS_ANNOTATION}={text!r} must cover GPU ids 0..{gpu_count - 1} exactly once "
             f"({'; '.join(problems)})"

@@ -8,14 +8,51 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from crane.model.conditions import Condition
 from crane.model.gpu import normalize_gpu_type
+from crane.model.podtemplate import template_errors
 from crane.model.topology import TopologySpec
+
+# Documented maxima of every count in a spec (docs/operator.md, "Limits"); the CRDs carry the
+# same numbers, so kubectl, the API and the operator refuse the same input.
+MAX_GPUS = 100_000
+"""Largest gpus.min / gpus.max of a MiniCluster."""
+MAX_REPLICAS = 10_000
+"""Largest replica count: containers of a cargo, and template cargos of a MiniCluster."""
+MAX_GPUS_PER_REPLICA = 64
+"""Largest gpusPerReplica (one replica's GPUs are on one node)."""
+MIN_PRIORITY = -(2**31)
+MAX_PRIORITY = 1_000_000_000
+"""Priority range, as for a Kubernetes PriorityClass of users' workloads."""
+MAX_BACKOFF_LIMIT = 1_000
+"""Largest backoffLimit (gang restarts with restartPolicy OnFailure)."""
+
+
+def _check_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The template unchanged, or a validation error naming every bad field.
+
+    An empty template passes (a dry-run needs none); a cargo that runs needs containers,
+    which the backends check before making pods.
+    """
+    issues = template_errors(template, require_containers=bool(template))
+    if issues:
+        message = "; ".join(f"template.{i}" for i in issues)
+        raise PydanticCustomError("pod_template", "{message}", {"message": message})
+    return template
+
+
+PodTemplate = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_template),
+    Field(description="a pod template (metadata + spec), as in a Deployment"),
+]
+"""A PodTemplateSpec, checked for structure and for GPU resources (Crane's to set)."""
 
 
 class _Wire(BaseModel):
@@ -30,8 +67,10 @@ class RestartPolicy(StrEnum):
 class GpuRange(_Wire):
     """A guaranteed minimum and an elastic maximum of GPUs."""
 
-    min: int = Field(ge=0, description="GPUs reserved as one topology-shaped whole")
-    max: int = Field(ge=0, description="GPUs the MiniCluster may use, borrowing beyond min")
+    min: int = Field(ge=0, le=MAX_GPUS, description="GPUs reserved as one topology-shaped whole")
+    max: int = Field(
+        ge=0, le=MAX_GPUS, description="GPUs the MiniCluster may use, borrowing beyond min"
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> GpuRange:
@@ -45,12 +84,12 @@ class GpuRange(_Wire):
 class CargoTemplate(_Wire):
     """The shape of the identical cargos a MiniCluster keeps (``spec.template``)."""
 
-    replicas: int = Field(default=1, ge=1, description="containers per cargo")
-    gpus_per_replica: int = Field(default=1, ge=0)
-    template: dict[str, Any] = Field(default_factory=dict, description="a pod template")
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="containers per cargo")
+    gpus_per_replica: int = Field(default=1, ge=0, le=MAX_GPUS_PER_REPLICA)
+    template: PodTemplate = Field(default_factory=dict)
     topology: TopologySpec = Field(default_factory=TopologySpec)
     restart_policy: RestartPolicy = RestartPolicy.NEVER
-    backoff_limit: int = Field(default=3, ge=0)
+    backoff_limit: int = Field(default=3, ge=0, le=MAX_BACKOFF_LIMIT)
 
     @property
     def gpus(self) -> int:
@@ -67,17 +106,28 @@ class AppManager(_Wire):
 
 
 class MiniClusterSpec(_Wire):
-    gpu_type: str = Field(description="a GPU family such as H100, or a full product name")
+    gpu_type: str = Field(
+        min_length=1,
+        pattern=r"\S",
+        description="a GPU family such as H100, a full product name, or an ordered list of "
+        "acceptable types (H100,A100 or a YAML list); the reservation stays on one type",
+    )
     gpus: GpuRange
     topology: TopologySpec = Field(default_factory=TopologySpec)
-    priority: int = 0
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     template: CargoTemplate | None = None
-    replicas: int | None = Field(default=None, ge=0, description="template cargos to keep")
+    replicas: int | None = Field(
+        default=None, ge=0, le=MAX_REPLICAS, description="template cargos to keep"
+    )
     app_manager: AppManager | None = None
 
-    @field_validator("gpu_type")
+    @field_validator("gpu_type", mode="before")
     @classmethod
-    def _gpu_type(cls, value: str) -> str:
+    def _gpu_type(cls, value: object) -> str:
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return normalize_gpu_type(list(value))
+        if not isinstance(value, str):
+            raise ValueError("gpuType must be a string or a list of strings")
         return normalize_gpu_type(value)
 
     @model_validator(mode="after")
@@ -96,12 +146,19 @@ class MiniClusterSpec(_Wire):
 
 class CargoSpec(_Wire):
     mini_cluster: str = Field(min_length=1, description="the MiniCluster this cargo belongs to")
-    replicas: int = Field(default=1, ge=0, description="containers in the gang")
-    gpus_per_replica: int = Field(default=1, ge=0)
-    template: dict[str, Any] = Field(default_factory=dict, description="a pod template")
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS, description="containers in the gang")
+    gpus_per_replica: int = Field(default=1, ge=0, le=MAX_GPUS_PER_REPLICA)
+    template: PodTemplate = Field(default_factory=dict)
     topology: TopologySpec = Field(default_factory=TopologySpec)
     restart_policy: RestartPolicy = RestartPolicy.NEVER
-    backoff_limit: int = Field(default=3, ge=0)
+    backoff_limit: int = Field(default=3, ge=0, le=MAX_BACKOFF_LIMIT)
+    expected_duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=31_536_000,
+        description="how long it is expected to run, if known: informs the estimated start of "
+        "waiting MiniClusters (squeue --start); nothing is stopped then",
+    )
 
     @property
     def gpus(self) -> int:
@@ -130,6 +187,12 @@ class MiniClusterStatus(_Wire):
     replicas: int = 0
     selector: str = ""
     queue_position: int | None = None
+    waits_behind: list[str] = Field(
+        default_factory=list, description="MiniClusters ahead in the queue it waits for"
+    )
+    estimated_start: datetime | None = Field(
+        default=None, description="when it is expected to be admitted (running cargos' ends)"
+    )
     message: str = ""
     observed_generation: int | None = None
     app_manager_token_id: str | None = Field(

@@ -30,7 +30,11 @@ class TopologySpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    level: str = Field(default="node", description="zone|block|rack|nvlink|node")
+    level: str = Field(
+        default="node",
+        description="zone|block|rack|nvlink|node",
+        json_schema_extra={"enum": list(ALIASES)},
+    )
     mode: TopologyMode = TopologyMode.PREFERRED
 
     @field_validator("level")

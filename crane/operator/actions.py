@@ -22,12 +22,15 @@ from crane.client import NotFound
 from crane.kube import app_manager
 from crane.kube.client import KubeClient
 from crane.kube.names import CARGOS, MINICLUSTERS, key_of
+from crane.lifecycle.plan import Applied, AppManagerLaunch, ObjectRef, Plan, TokenRevocation
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, AppManagerLaunch, ObjectRef, Plan, TokenRevocation
 from crane.operator.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 COMPONENT = "crane-operator"
+MAX_CHAINS = 50_000
+"""Objects whose own-write versions are remembered at most (entries go once the watch shows
+the latest write; a deleted object's stays until this bound clears them all)."""
 
 
 class Actuator:
@@ -43,6 +46,7 @@ class Actuator:
         self.metrics = metrics
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="crane-write")
         self._background: set[asyncio.Future[Any]] = set()
+        self._versions = Versions()
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """One API call in the pool; None (logged) when it failed."""
@@ -67,14 +71,21 @@ class Actuator:
 
         async def chain(ref: ObjectRef) -> None:
             plural, namespace, name = ref
-            if ref in plan.metadata:
-                await self._call(c.patch_metadata, *ref, plan.metadata[ref])
             write = plan.status_writes.get(ref)
+            version = self._versions.current(write.uid, write.resource_version) if write else None
+            ok = True
+            if ref in plan.metadata:
+                done = await self._call(c.patch_metadata, *ref, plan.metadata[ref], version)
+                if write is not None:
+                    version = self._versions.wrote(write.uid, version, done)
+                    ok = version is not None
             if write is not None:
-                ok = await self._call(c.patch_status, *ref, write.status)
-                if ok is not True:
+                if ok:
+                    result = await self._call(c.replace_status, *ref, write.status, version)
+                    ok = self._versions.wrote(write.uid, version, result) is not None
+                if not ok:
                     failed.add(ref)
-                if ok is not True and plural == CARGOS:
+                if not ok and plural == CARGOS:
                     key = key_of(namespace, name)
                     unsent.extend(
                         key_of(namespace, p["metadata"]["name"]) for p in pods.pop(key, [])
@@ -165,6 +176,44 @@ class Actuator:
         for task in self._background:
             task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Versions:
+    """The resourceVersions Crane's own writes produced, per object uid.
+
+    A pass is decided on the cache, which may not have seen the previous pass's writes yet: a
+    write based on a version that Crane itself produced (or started from) goes out based on the
+    latest version Crane wrote instead. Any other change in between (a user, another writer, a
+    stale operator) makes the write fail with a conflict, which the decider learns.
+    """
+
+    def __init__(self) -> None:
+        self._chains: dict[str, tuple[frozenset[str], str]] = {}
+
+    def current(self, uid: str, seen: str | None) -> str | None:
+        """The version to write against, given the one the decision was based on."""
+        chain = self._chains.get(uid)
+        if seen is None or chain is None:
+            return seen
+        known, latest = chain
+        if seen == latest:
+            del self._chains[uid]
+            return seen
+        return latest if seen in known else seen
+
+    def wrote(self, uid: str, based_on: str | None, result: Any) -> str | None:
+        """Record a write's outcome; returns the version to chain the next write on, or None
+        when the write failed (gone or conflict)."""
+        if result is None or result is False:
+            self._chains.pop(uid, None)
+            return None
+        if not isinstance(result, str) or not result or based_on is None:
+            return based_on if based_on is not None else ""
+        known = self._chains.get(uid, (frozenset(), ""))[0]
+        if uid not in self._chains and len(self._chains) >= MAX_CHAINS:
+            self._chains.clear()  # objects deleted before the watch caught up; at worst one 409
+        self._chains[uid] = (known | {based_on}, result)
+        return result
 
 
 def _logged(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from crane.kube.names import (
@@ -22,38 +21,9 @@ from crane.kube.names import (
     key_of,
 )
 from crane.kube.nodes import NodeView, node_view
+from crane.lifecycle.view import PodView
 from crane.model.inventory import GPU_RESOURCE
-
-TERMINATED = ("Succeeded", "Failed")
-
-
-@dataclass(frozen=True)
-class PodView:
-    namespace: str
-    name: str
-    uid: str
-    node: str
-    gpus: int
-    cargo: str | None
-    """The cargo's key (``namespace/name``) for Crane's pods."""
-    replica: int | None
-    gpu_ids: str
-    owner_uid: str | None
-    phase: str
-    ready: bool
-    deleting: bool
-    message: str
-    app_manager: str | None = None
-    """The MiniCluster's key for its app manager pod (no GPUs, not a cargo's)."""
-
-    @property
-    def key(self) -> str:
-        return key_of(self.namespace, self.name)
-
-    @property
-    def holds_gpus(self) -> bool:
-        """Whether the pod may still use its GPUs (not finished)."""
-        return self.phase not in TERMINATED
+from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 
 
 def _gpus(pod_spec: Mapping[str, Any]) -> int:
@@ -134,6 +104,14 @@ def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _key(kind: str, body: Mapping[str, Any]) -> str:
+    """The cache key of an object: its name (cluster-scoped kinds) or ``namespace/name``."""
+    meta = body.get("metadata") or {}
+    if kind in ("nodes", "namespaces"):
+        return str(meta.get("name", ""))
+    return key_of(meta.get("namespace", ""), meta.get("name", ""))
+
+
 def gpu_quota(body: Mapping[str, Any]) -> int | None:
     hard = (body.get("spec") or {}).get("hard") or {}
     value = hard.get(GPU_QUOTA_KEY)
@@ -150,13 +128,55 @@ class ClusterCache:
         self.miniclusters: dict[str, dict[str, Any]] = {}
         self.cargos: dict[str, dict[str, Any]] = {}
         self.quotas: dict[str, int] = {}
+        self.pod_security: dict[str, PodSecurityLevel] = {}
+        """Namespace -> its ``pod-security.kubernetes.io/enforce`` level (absent: baseline)."""
         self.changed = asyncio.Event()
+        self._tick = 0
+        self._touched: dict[tuple[str, str], int] = {}
+        """(kind, key) -> the tick of the last event applied to it (see :meth:`resync`)."""
+
+    def mark(self) -> int:
+        """The current tick: take it before listing for :meth:`resync`."""
+        return self._tick
+
+    def resync(self, kind: str, items: Iterable[Mapping[str, Any]], since: int) -> int:
+        """Heal what a watch may have missed (events lost while the API server restarted): a
+        full listing of ``kind``, taken after :meth:`mark` returned ``since``, replaces every
+        entry no watch event touched since then, and entries absent from it are dropped.
+        Returns how many entries were dropped."""
+        listed: set[str] = set()
+        for item in items:
+            key = _key(kind, item)
+            listed.add(key)
+            if self._touched.get((kind, key), -1) <= since:
+                self.apply(kind, "MODIFIED", item)
+        store = self._store(kind)
+        ghosts = [
+            k for k in list(store) if k not in listed and self._touched.get((kind, k), -1) <= since
+        ]
+        for key in ghosts:
+            namespace, _, name = key.rpartition("/")
+            self.apply(kind, "DELETED", {"metadata": {"namespace": namespace, "name": name}})
+        return len(ghosts)
+
+    def _store(self, kind: str) -> Mapping[str, Any]:
+        stores: dict[str, Mapping[str, Any]] = {
+            "nodes": self.nodes,
+            "pods": self.pods,
+            "namespaces": self.pod_security,
+            "resourcequotas": self.quotas,
+            "miniclusters": self.miniclusters,
+            "cargos": self.cargos,
+        }
+        return stores[kind]
 
     def apply(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``/None for a listing)."""
         deleted = event_type == "DELETED"
         meta = body.get("metadata") or {}
         name = meta.get("name", "")
+        self._tick += 1
+        self._touched[(kind, _key(kind, body))] = self._tick
         if kind == "nodes":
             if deleted:
                 self.nodes.pop(name, None)
@@ -175,6 +195,12 @@ class ClusterCache:
                 if self.pods.get(key) == pod:
                     return
                 self.pods[key] = pod
+        elif kind == "namespaces":
+            label = None if deleted else (meta.get("labels") or {}).get(ENFORCE_LABEL)
+            level = parse_level(label)
+            if self.pod_security.get(name, DEFAULT_LEVEL) == level:
+                return
+            self.pod_security[name] = level
         elif kind == "resourcequotas":
             key = key_of(meta.get("namespace", ""), name)
             quota = None if deleted else gpu_quota(body)
@@ -205,6 +231,10 @@ class ClusterCache:
     def app_managers(self) -> dict[str, PodView]:
         """MiniCluster key -> its app manager pod."""
         return {p.app_manager: p for p in self.pods.values() if p.app_manager is not None}
+
+    def namespace_level(self, namespace: str) -> PodSecurityLevel:
+        """The Pod Security level of a namespace's pods (baseline when not labelled)."""
+        return self.pod_security.get(namespace, DEFAULT_LEVEL)
 
     def namespace_quota(self, namespace: str) -> int | None:
         """The tightest ``requests.nvidia.com/gpu`` quota of a namespace, if any."""

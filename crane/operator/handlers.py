@@ -70,6 +70,11 @@ async def quota_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     _feed("resourcequotas", memo, event)
 
 
+@kopf.on.event("v1", "namespaces")
+async def namespace_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("namespaces", memo, event)
+
+
 @kopf.on.event(GROUP, VERSION, "miniclusters")
 async def minicluster_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     _feed("miniclusters", memo, event)

@@ -14,7 +14,13 @@ from kubernetes.client.exceptions import ApiException
 log = logging.getLogger(__name__)
 
 
+class LeaseNamespaceMissing(RuntimeError):
+    """The Lease's namespace does not exist and the operator may not create it."""
+
+
 class LeaseElector:
+    """Acquires, renews and releases the operator's leader Lease."""
+
     def __init__(
         self,
         api: client.CoordinationV1Api,
@@ -22,8 +28,10 @@ class LeaseElector:
         name: str,
         identity: str,
         duration: float,
+        core: client.CoreV1Api | None = None,
     ) -> None:
         self.api = api
+        self.core = core
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -54,7 +62,7 @@ class LeaseElector:
                 spec=self._spec(now, 0, None),
             )
             try:
-                self.api.create_namespaced_lease(self.namespace, body)
+                self._create_lease(body)
             except ApiException as create_err:
                 if create_err.status != 409:
                     raise
@@ -77,6 +85,47 @@ class LeaseElector:
                 raise
             return self._set(False)
         return self._set(True)
+
+    def _create_lease(self, body: client.V1Lease) -> None:
+        """Create the Lease; when its namespace is missing, create the namespace first."""
+        try:
+            self.api.create_namespaced_lease(self.namespace, body)
+            return
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        self.ensure_namespace()
+        self.api.create_namespaced_lease(self.namespace, body)
+
+    def ensure_namespace(self) -> None:
+        """Create the Lease's namespace (a fresh cluster has no ``crane-system``).
+
+        Raises :class:`LeaseNamespaceMissing` with what to do when that is not allowed.
+        """
+        remedy = (
+            f"create it (`kubectl create namespace {self.namespace}`) "
+            "or pass --lease-namespace NAME of an existing namespace"
+        )
+        if self.core is None:
+            raise LeaseNamespaceMissing(f"namespace {self.namespace!r} does not exist; {remedy}")
+        log.info("namespace %s for the leader lease does not exist: creating it", self.namespace)
+        body = client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=self.namespace, labels={"app.kubernetes.io/managed-by": "crane"}
+            )
+        )
+        try:
+            self.core.create_namespace(body)
+        except ApiException as err:
+            if err.status == 409:
+                return
+            if err.status == 403:
+                raise LeaseNamespaceMissing(
+                    f"namespace {self.namespace!r} does not exist and this operator may not "
+                    f"create namespaces; {remedy}"
+                ) from None
+            raise
+        log.info("created namespace %s for the leader lease", self.namespace)
 
     def release(self) -> None:
         """Give the lease up on a clean shutdown so a standby takes over at once."""

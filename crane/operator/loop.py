@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from crane.lifecycle.decide import Decider
+from crane.lifecycle.plan import Applied, Plan
 from crane.operator.actions import Actuator
 from crane.operator.cache import ClusterCache
-from crane.operator.decide import Decider
-from crane.operator.leader import LeaseElector
+from crane.operator.leader import LeaseElector, LeaseNamespaceMissing
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, Plan
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class SchedulingLoop:
     async def _lead(self) -> bool:
         try:
             leading = await asyncio.to_thread(self.elector.try_acquire)
+        except LeaseNamespaceMissing as err:
+            log.error("cannot take the leader lease: %s; standing by", err)
+            leading = False
         except Exception:
             log.exception("lease renewal failed; standing by")
             leading = False
@@ -90,6 +93,8 @@ class SchedulingLoop:
             self.cache.changed.set()
             return
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        for kind, _ in plan.conflicts:
+            self.metrics.restore_conflicts.labels(kind).inc()
         self._observe(decider)
         await self.flush()
         if not plan.empty():

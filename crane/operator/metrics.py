@@ -40,6 +40,14 @@ class Metrics:
             "crane_pods_created", "Pods created for cargo replicas", registry=r
         )
 
+        self.restore_conflicts = Counter(
+            "crane_restore_conflicts",
+            "Conflicting records (two claims on one GPU, a stale reservation) repaired when the "
+            "operator rebuilt its state",
+            ["kind"],
+            registry=r,
+        )
+
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
 

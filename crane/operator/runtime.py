@@ -11,10 +11,10 @@ import socket
 from dataclasses import dataclass, field
 
 from crane.kube.client import KubeClient, load_config
+from crane.lifecycle.decide import Decider, DecideSettings
 from crane.model.topology import TopologyLevels
 from crane.operator.actions import Actuator
 from crane.operator.cache import ClusterCache
-from crane.operator.decide import Decider, DecideSettings
 from crane.operator.leader import LeaseElector
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
@@ -23,7 +23,7 @@ from crane.placement import Engine
 
 log = logging.getLogger(__name__)
 
-WATCHED = ("nodes", "pods", "resourcequotas", "miniclusters", "cargos")
+WATCHED = ("nodes", "pods", "resourcequotas", "namespaces", "miniclusters", "cargos")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class OperatorConfig:
     api_url: str | None = None
     api_token: str | None = None
     """An admin token of Crane's API: the operator mints app managers' tokens with it."""
+    resync_seconds: float = 30.0
+    """How often the cache is compared with full listings (events a watch lost are healed)."""
 
 
 class Operator:
@@ -49,6 +51,7 @@ class Operator:
         self.client: KubeClient | None = None
         self.actuator: Actuator | None = None
         self.task: asyncio.Task[None] | None = None
+        self.resync_task: asyncio.Task[None] | None = None
         self.elector: LeaseElector | None = None
 
     def _decider(self) -> Decider:
@@ -84,12 +87,40 @@ class Operator:
         self.actuator = Actuator(self.client, self.metrics, minter=minter)
         c = self.config
         self.elector = LeaseElector(
-            self.client.coordination, c.lease_namespace, c.lease_name, c.identity, c.lease_seconds
+            self.client.coordination,
+            c.lease_namespace,
+            c.lease_name,
+            c.identity,
+            c.lease_seconds,
+            core=self.client.core,
         )
         loop = SchedulingLoop(self.cache, self._decider, self.actuator, self.elector, self.metrics)
         self.task = asyncio.create_task(loop.run(), name="crane-scheduling-loop")
+        self.resync_task = asyncio.create_task(self._resync(), name="crane-cache-resync")
+
+    async def _resync(self) -> None:
+        """Every ``resync_seconds``, heal the cache from full listings (what kopf's watches
+        lost across an API server restart: a deleted pod still cached would hold a cargo's
+        deletion, and with it its MiniCluster's, forever)."""
+        assert self.client is not None
+        while True:
+            await asyncio.sleep(self.config.resync_seconds)
+            for kind in WATCHED:
+                since = self.cache.mark()
+                try:
+                    items = await asyncio.to_thread(self.client.list_items, kind)
+                except Exception as err:  # the API server is away: next time
+                    log.info("cache resync of %s failed: %s", kind, err)
+                    continue
+                dropped = self.cache.resync(kind, items, since)
+                if dropped:
+                    log.warning("cache resync: %d %s the watch had missed were gone", dropped, kind)
 
     async def stop(self) -> None:
+        if self.resync_task is not None:
+            self.resync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.resync_task
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

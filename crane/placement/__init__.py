@@ -1,6 +1,7 @@
 """The placement engine: pure, deterministic, synchronous. Imports nothing of Kubernetes,
 Docker, FastAPI or SQL."""
 
+from crane.placement.admission import QueueingStrategy
 from crane.placement.engine import Engine
 from crane.placement.types import (
     AdmissionDecision,
@@ -27,4 +28,5 @@ __all__ = [
     "MiniClusterUsage",
     "Outcome",
     "PreemptionPlan",
+    "QueueingStrategy",
 ]

@@ -15,8 +15,11 @@ from crane.model.gpu import gpu_type_matches
 from crane.model.inventory import NodeInventory
 from crane.model.specs import ReplicaPlacement
 from crane.model.topology import ALIASES, TopologyLevels, TopologyMode
+from crane.placement import admission, insight
+from crane.placement.admission import QueueingStrategy
 from crane.placement.fit import pick_gpu_ids
 from crane.placement.index import FreeIndex
+from crane.placement.nomination import Nominations
 from crane.placement.search import Fit, Query, chunk_sizes, levels_for, search
 from crane.placement.state import ROOT, CargoState, McState, NodeState
 from crane.placement.types import (
@@ -39,8 +42,16 @@ GpuChange = tuple[int, str | None, str | None]
 class Engine:
     """One placement engine per cluster. See ``docs/architecture.md`` for the algorithm."""
 
-    def __init__(self, levels: TopologyLevels | None = None) -> None:
+    def __init__(
+        self,
+        levels: TopologyLevels | None = None,
+        queueing: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO,
+        queue_strategies: Mapping[str, QueueingStrategy] | None = None,
+    ) -> None:
         self.levels = levels or TopologyLevels()
+        self.queueing = QueueingStrategy(queueing)
+        """The strategy of every queue not named in ``queue_strategies``."""
+        self.queue_strategies = dict(queue_strategies or {})
         self._depth = len(self.levels.levels) + 1
         self._index = FreeIndex(self._depth)
         self._nodes: dict[str, NodeState] = {}
@@ -48,7 +59,11 @@ class Engine:
         self._cargos: dict[str, CargoState] = {}
         self._undo: list[Callable[[], None]] | None = None
         self._product_nodes: dict[str, int] = {}
+        self.ends = 0
+        """Cargos with a known expected end (estimates run only when there are some)."""
+        self._estimating = False
         self._type_cache: dict[str, tuple[str, ...]] = {}
+        self._noms = Nominations(self._index, self._log)
 
     # ----------------------------------------------------------------- journal primitives
 
@@ -105,6 +120,9 @@ class Engine:
 
     def _put_cargo(self, key: str, cargo: CargoState | None) -> None:
         old = self._cargos.get(key)
+        self.ends += (cargo is not None and cargo.req.expected_end is not None) - (
+            old is not None and old.req.expected_end is not None
+        )
         if cargo is None:
             self._cargos.pop(key, None)
         else:
@@ -158,11 +176,13 @@ class Engine:
             for key in sorted({c for g, c in enumerate(old.cargo) if c and g >= count}):
                 self.release_cargo(key)
             dropped = [
-                (g, None, old.cargo[g]) for g, r in enumerate(old.resv)
+                (g, None, old.cargo[g])
+                for g, r in enumerate(old.resv)
                 if r is not None
                 and (g >= count or (g in node.busy_gpu_ids and old.cargo[g] is None))
             ]
             self._set_gpus(old, dropped)
+            self._noms.set(old, [(g, None) for g in sorted(old.nominated) if g >= count])
             self._index.update(old.name, old.product, old.path, old.avail, 0)
             self._index.add_capacity(old.product, old.path, -len(old.resv))
             self._count_product(old.product, -1)
@@ -195,6 +215,7 @@ class Engine:
         for key in cargos:
             self.release_cargo(key)
         self._set_gpus(node, [(g, None, None) for g, r in enumerate(node.resv) if r is not None])
+        self._noms.set(node, [(g, None) for g in sorted(node.nominated)])
         self._index.update(name, node.product, node.path, node.avail, 0)
         self._index.add_capacity(node.product, node.path, -len(node.resv))
         self._count_product(node.product, -1)
@@ -217,7 +238,7 @@ class Engine:
         """Internal level of an alias (0 is the cluster); an alias not configured maps to the
         nearest narrower configured level, which keeps a Required promise."""
         aliases = self.levels.aliases
-        for candidate in ALIASES[ALIASES.index(alias):]:
+        for candidate in ALIASES[ALIASES.index(alias) :]:
             if candidate in aliases:
                 return aliases.index(candidate) + 1
         return self._depth - 1
@@ -294,6 +315,7 @@ class Engine:
         cargos = sorted(mc.cargos)
         for cargo in cargos:
             self.release_cargo(cargo)
+        self._noms.clear(self._nodes, key)
         for name in sorted(mc.reserved):
             node = self._nodes[name]
             self._set_gpus(node, [(g, None, node.cargo[g]) for g in sorted(mc.reserved[name])])
@@ -361,21 +383,69 @@ class Engine:
         """One pass over the queue (priority desc, created asc, key): reserve for each
         MiniCluster that fits. Backfill: a later MiniCluster may be admitted while one ahead
         waits, but never inside the domain the one ahead claims (its best domain counting what
-        preemption would free), so backfill cannot delay it."""
+        preemption would free), so backfill cannot delay it. A MiniCluster that can never fit
+        the cluster as it is is REJECTED and takes no position; a StrictFIFO queue holds those
+        behind its first waiting MiniCluster (``crane/placement/admission.py``). Queued
+        decisions name what they wait behind and, when running cargos' ends are known, their
+        estimated start."""
         decisions: list[AdmissionDecision] = []
-        avoid: list[str] = []
+        claims: list[tuple[str, str]] = []
+        heads: dict[str, str] = {}
         position = 0
+        for key in sorted(self._noms.by_mc):
+            if key not in self._mcs or not self._mcs[key].waiting:
+                self._noms.clear(self._nodes, key)
         for mc in self._waiting():
-            detail = self._try_reserve(mc, tuple(avoid))
-            if detail is None:
-                reserved = self.reservation(mc.key)
-                decisions.append(AdmissionDecision(mc.key, Outcome.ADMITTED, reservation=reserved))
+            never = admission.impossible(self, mc)
+            if never is not None:
+                self._noms.clear(self._nodes, mc.key)
+                decisions.append(
+                    AdmissionDecision(
+                        mc.key,
+                        Outcome.REJECTED,
+                        explanation=self._explain_mc(mc, PreemptionPlan(mc.key), never),
+                    )
+                )
                 continue
+            queue = mc.req.queue
+            head = heads.get(queue)
+            strict = self.strategy(queue) is QueueingStrategy.STRICT_FIFO
+            behind: tuple[str, ...] = ()
+            detail: str | None
+            if strict and head is not None:
+                detail = admission.waits_behind_sentence((head,), "StrictFIFO queue")
+                behind = (head,)
+            else:
+                detail = self._try_reserve(mc, tuple(d for d, _ in claims))
+                if detail is None:
+                    self._noms.clear(self._nodes, mc.key)
+                    reserved = self.reservation(mc.key)
+                    decisions.append(
+                        AdmissionDecision(mc.key, Outcome.ADMITTED, reservation=reserved)
+                    )
+                    continue
+                if not detail and claims:
+                    with self._trial():
+                        backfill_only = self._try_reserve(mc, ()) is None
+                    behind = tuple(k for _, k in claims)
+                    detail = admission.waits_behind_sentence(
+                        behind,
+                        "they claim the domains where it would fit"
+                        if backfill_only
+                        else "ahead in the queue; no room now",
+                    )
+                elif not detail and head is not None:
+                    behind = (head,)
+                    detail = admission.waits_behind_sentence(
+                        behind, "ahead in the queue; no room now"
+                    )
             position += 1
+            heads.setdefault(queue, mc.key)
             plan = self._plan_preemption(mc)
-            claim = self._claim(mc) if not detail else None
+            self._nominate(mc, plan)
+            claim = self._claim(mc) if not detail and not behind else None
             if claim is not None:
-                avoid.append(claim)
+                claims.append((claim, mc.key))
             decisions.append(
                 AdmissionDecision(
                     mc.key,
@@ -383,9 +453,16 @@ class Engine:
                     queue_position=position,
                     explanation=self._explain_mc(mc, plan, detail),
                     preemption=plan if plan.victims else None,
+                    waits_behind=behind,
                 )
             )
+        if self.ends and not self._estimating:
+            decisions = insight.with_estimates(self, decisions)
         return decisions
+
+    def strategy(self, queue: str) -> QueueingStrategy:
+        """The queueing strategy of a queue."""
+        return self.queue_strategies.get(queue, self.queueing)
 
     def queue(self) -> list[AdmissionDecision]:
         """Waiting MiniClusters in queue order, without admitting anything."""
@@ -396,7 +473,9 @@ class Engine:
                 queue_position=i,
                 explanation=self._explain_mc(mc, PreemptionPlan(mc.key), ""),
             )
-            for i, mc in enumerate(self._waiting(), start=1)
+            for i, mc in enumerate(
+                (m for m in self._waiting() if admission.impossible(self, m) is None), start=1
+            )
         ]
 
     def _try_reserve(self, mc: McState, avoid: tuple[str, ...]) -> str | None:
@@ -410,14 +489,53 @@ class Engine:
             return None
         if req.namespace_quota is not None and need > req.namespace_quota:
             return f"namespace quota allows {req.namespace_quota} more GPUs"
-        products = self._products(req.gpu_type)
-        if not products:
-            return f"no node has {req.gpu_type} GPUs"
-        fit = self._find_reservation(mc, need, products, avoid)
-        if fit is None:
-            return ""
-        self._reserve(mc, fit)
-        return None
+        groups = admission.type_groups(self, mc)
+        if not groups:
+            return admission.products_note(self, req.gpu_type)
+        lent = self._noms.lend(self._nodes, self._ranked_from(mc))
+        fit = None
+        for _, products in groups:
+            fit = self._find_reservation(mc, need, products, avoid)
+            if fit is not None:
+                self._reserve(mc, fit)
+                break
+        self._noms.give_back(self._nodes, lent, mc.key if fit is not None else None)
+        return None if fit is not None else ""
+
+    def _ranked_from(self, mc: McState) -> list[str]:
+        """``mc`` and the MiniClusters behind it in the queue that hold nominations."""
+        rank = (-mc.req.priority, mc.req.created, mc.key)
+        return [
+            key
+            for key in sorted(self._noms.by_mc)
+            if key in self._mcs
+            and (-self._mcs[key].req.priority, self._mcs[key].req.created, key) >= rank
+        ]
+
+    def _nominate(self, mc: McState, plan: PreemptionPlan) -> None:
+        """Hold for ``mc`` the GPUs it would reserve once ``plan``'s victims are gone (or end
+        its nominations when preemption cannot admit it)."""
+        if not (plan.victims and plan.sufficient):
+            self._noms.clear(self._nodes, mc.key)
+            return
+        before = {(n, g) for n, ids in mc.reserved.items() for g in ids}
+        with self._trial():
+            for victim in plan.victims:
+                self.release_cargo(victim)
+            self._try_reserve(mc, ())
+            after = {(n, g) for n, ids in mc.reserved.items() for g in ids}
+        for victim in plan.victims:
+            cargo = self._cargos.get(victim)
+            if cargo is not None:
+                self._noms.record_victim(victim, mc.key, cargo.placements)
+        self._noms.nominate(self._nodes, mc.key, after - before)
+
+    def nominated(self, key: str) -> dict[str, tuple[int, ...]]:
+        """GPUs held for waiting MiniCluster ``key`` while its preemption victims drain."""
+        out: dict[str, list[int]] = {}
+        for name, gpu in sorted(self._noms.of(key)):
+            out.setdefault(name, []).append(gpu)
+        return {n: tuple(ids) for n, ids in out.items()}
 
     def _find_reservation(
         self, mc: McState, need: int, products: tuple[str, ...], avoid: tuple[str, ...]
@@ -425,6 +543,8 @@ class Engine:
         req = mc.req
         level = self._level(req.topology.level)
         required = req.topology.mode == TopologyMode.REQUIRED
+        if need > self._domain_capacity(0, products):
+            return None  # more than the cluster holds: no search (work bounded by the cluster)
         slot = req.template_gpus_per_replica or self._node_size(products)
         sizes = chunk_sizes(need, slot)
         levels = levels_for(required, level, self._depth)
@@ -442,8 +562,9 @@ class Engine:
                 shaped = Query(products, sizes, (lv,), within=within, avoid=avoid)
                 fit = search(self._index, self._nodes, shaped)
                 if fit is None and req.template_gpus_per_replica is None:
-                    loose = Query(products, (need,), (lv,), within=within, avoid=avoid,
-                                  any_split=True)
+                    loose = Query(
+                        products, (need,), (lv,), within=within, avoid=avoid, any_split=True
+                    )
                     fit = search(self._index, self._nodes, loose)
                 if fit is not None:
                     return fit
@@ -460,8 +581,8 @@ class Engine:
     def _claim(self, mc: McState) -> str | None:
         """The domain a blocked MiniCluster keeps from backfill: at its level, the domain with
         most free plus preemptible GPUs of its type."""
-        level = self._level(mc.req.topology.level)
-        products = self._products(mc.req.gpu_type)
+        level = admission.claim_level(self, mc)
+        products = admission.mc_products(self, mc)
         room: dict[str, int] = {}
         for p in products:
             fullest = self._index.fullest(level, p)
@@ -486,6 +607,8 @@ class Engine:
         for cargo in self._cargos.values():
             owner = self._mcs.get(cargo.req.minicluster)
             if cargo.borrowed == 0 or owner is None or owner.req.priority >= mc.req.priority:
+                continue
+            if self._noms.placed_again(cargo.req.key, mc.key, cargo.placements):
                 continue
             if any(self._nodes[p.node].product in products for p in cargo.placements):
                 out.append(cargo)
@@ -580,15 +703,16 @@ class Engine:
         if req.replicas == 0:
             self._record_cargo(req, mc, (), 0)
             return CargoDecision(req.key, Outcome.PLACED)
-        products = self._products(mc.req.gpu_type)
+        products = admission.mc_products(self, mc)
         sizes = (req.gpus_per_replica,) * req.replicas
         required = req.topology.mode == TopologyMode.REQUIRED
         levels = levels_for(required, self._level(req.topology.level), self._depth)
         overlay = self._idle_overlay(mc)
         idle = sum(overlay.values())
         needed = req.replicas * req.gpus_per_replica
-        attempts: list[tuple[Query, bool]] = [(Query(products, sizes, levels, base=False,
-                                                     overlay=overlay), False)]
+        attempts: list[tuple[Query, bool]] = [
+            (Query(products, sizes, levels, base=False, overlay=overlay), False)
+        ]
         if mc.reserved and needed <= idle:
             within = self._common_domain(mc.reserved)
             if required:
@@ -624,27 +748,45 @@ class Engine:
 
         def explained(outcome: Outcome, gpu_type: str, detail: str) -> CargoDecision:
             explanation = Explanation(
-                needed_gpus=needed, gpu_type=gpu_type, level=req.topology.level,
-                required=required, detail=detail,
+                needed_gpus=needed,
+                gpu_type=gpu_type,
+                level=req.topology.level,
+                required=required,
+                detail=detail,
             )
             if mc is not None:
                 explanation = self._explain_cargo(req, mc, detail)
             return CargoDecision(req.key, outcome, explanation=explanation)
 
         if mc is None:
-            return explained(Outcome.PENDING, "GPU",
-                             f"MiniCluster {req.minicluster} does not exist yet")
+            return explained(
+                Outcome.PENDING, "GPU", f"MiniCluster {req.minicluster} does not exist yet"
+            )
         gpu_type = mc.req.gpu_type
         if req.replicas and req.gpus_per_replica <= 0:
-            return explained(Outcome.REJECTED, gpu_type,
-                             "gpusPerReplica is 0: Crane places GPU work only")
+            return explained(
+                Outcome.REJECTED, gpu_type, "gpusPerReplica is 0: Crane places GPU work only"
+            )
         if needed > mc.req.max_gpus:
-            return explained(Outcome.REJECTED, gpu_type,
-                             f"more than MiniCluster {mc.key}'s max of {mc.req.max_gpus} GPUs")
-        products = self._products(gpu_type)
+            return explained(
+                Outcome.REJECTED,
+                gpu_type,
+                f"more than MiniCluster {mc.key}'s max of {mc.req.max_gpus} GPUs",
+            )
+        products = admission.mc_products(self, mc)
+        never = admission.cargo_impossible(self, mc, needed, required)
+        if req.replicas and never is not None:
+            return explained(Outcome.REJECTED, gpu_type, never)
+        if needed > self._domain_capacity(0, products):
+            return explained(
+                Outcome.REJECTED,
+                gpu_type,
+                f"the cluster has {self._domain_capacity(0, products)} {gpu_type} GPUs in all",
+            )
         if req.replicas and req.gpus_per_replica > self._node_size(products):
             return explained(
-                Outcome.REJECTED, gpu_type,
+                Outcome.REJECTED,
+                gpu_type,
                 f"a replica needs {req.gpus_per_replica} GPUs; the largest {gpu_type} node has "
                 f"{self._node_size(products)}",
             )
@@ -653,7 +795,8 @@ class Engine:
             largest = self._domain_capacity(level, products)
             if needed > largest:
                 return explained(
-                    Outcome.REJECTED, gpu_type,
+                    Outcome.REJECTED,
+                    gpu_type,
                     f"the largest {req.topology.level} has {largest} {gpu_type} GPUs in all",
                 )
         if not mc.admitted:
@@ -678,15 +821,23 @@ class Engine:
             else:
                 borrowed += len(outside)
                 self._set_gpus(node, [(g, node.resv[g], req.key) for g in ids])
-            placements.append(ReplicaPlacement(
-                replica=replica, node=name, gpu_ids=ids, borrowed=bool(outside) and not exchange,
-            ))
+            placements.append(
+                ReplicaPlacement(
+                    replica=replica,
+                    node=name,
+                    gpu_ids=ids,
+                    borrowed=bool(outside) and not exchange,
+                )
+            )
         self._unreserve_idle(mc, swapped)
         self._record_cargo(req, mc, tuple(placements), borrowed)
         return self._copy(tuple(placements))
 
     def _record_cargo(
-        self, req: CargoRequest, mc: McState, placements: tuple[ReplicaPlacement, ...],
+        self,
+        req: CargoRequest,
+        mc: McState,
+        placements: tuple[ReplicaPlacement, ...],
         borrowed: int,
     ) -> None:
         cargo = CargoState(req, placements, borrowed)
@@ -752,7 +903,11 @@ class Engine:
     # --------------------------------------------------------------------------- explain
 
     def _best_fit_info(
-        self, level: int, products: Sequence[str], overlay: Mapping[str, int], base: bool,
+        self,
+        level: int,
+        products: Sequence[str],
+        overlay: Mapping[str, int],
+        base: bool,
         preemptible: Mapping[str, int],
     ) -> DomainFit | None:
         room: dict[str, int] = {}
@@ -769,8 +924,9 @@ class Engine:
         if not room:
             return None
         domain, free = min(room.items(), key=lambda kv: (-kv[1], kv[0]))
-        return DomainFit(self._alias(level), self._display(domain), free,
-                         preemptible.get(domain, 0))
+        return DomainFit(
+            self._alias(level), self._display(domain), free, preemptible.get(domain, 0)
+        )
 
     def _explain_mc(self, mc: McState, plan: PreemptionPlan, detail: str) -> Explanation:
         req = mc.req
@@ -781,8 +937,9 @@ class Engine:
             gpu_type=req.gpu_type,
             level=req.topology.level,
             required=req.topology.mode == TopologyMode.REQUIRED,
-            best=self._best_fit_info(level, products, {}, True,
-                                     self._preemptible_by_domain(mc, level)),
+            best=self._best_fit_info(
+                level, products, {}, True, self._preemptible_by_domain(mc, level)
+            ),
             total_free_gpus=self._free_in(ROOT, 0, products),
             preemptible_cargos=plan.victims,
             preemptible_gpus=plan.freed_gpus,
@@ -805,8 +962,15 @@ class Engine:
             detail=detail,
         )
 
+    def estimated_start(self, key: str) -> float | None:
+        """When a waiting MiniCluster is expected to be admitted, from running cargos'
+        expected ends (``squeue --start``); None when unknown. Never mutates."""
+        found = insight.estimated_start(self, key)
+        return found[0] if found is not None else None
+
     def explain_minicluster(self, key: str) -> Explanation | None:
-        """Why a MiniCluster waits, or None when it is admitted with its ``min`` reserved."""
+        """Why a MiniCluster waits, or None when it is admitted with its ``min`` reserved.
+        When running cargos' expected ends tell, the detail says when it should start."""
         mc = self._mcs.get(key)
         if mc is None or not mc.waiting:
             return None
@@ -815,15 +979,17 @@ class Engine:
         for decision in decisions:
             if decision.key == key and decision.explanation is not None:
                 return decision.explanation
-        return self._explain_mc(mc, PreemptionPlan(key), "fits now: the next admission pass "
-                                "admits it")
+        return self._explain_mc(
+            mc, PreemptionPlan(key), "fits now: the next admission pass admits it"
+        )
 
     def explain_cargo(self, req: CargoRequest) -> Explanation:
         """Why a cargo would wait, or, when it fits, where it would go. Never mutates."""
         decision = self.dry_run_cargo(req)
         if decision.explanation is not None:
             return decision.explanation
-        mc = self._mcs[req.minicluster]
+        # A cargo placed before keeps its MiniCluster even if ``req`` names another one.
+        mc = self._mcs.get(req.minicluster) or self._mcs[self._cargos[req.key].req.minicluster]
         return self._explain_cargo(
             req, mc, f"fits now: would be placed in {req.topology.level} {decision.domain}"
         )
@@ -837,8 +1003,9 @@ class Engine:
             for decision in self.admit():
                 if decision.key == req.key:
                     return decision
-            return AdmissionDecision(req.key, Outcome.ADMITTED,
-                                     reservation=self.reservation(req.key))
+            return AdmissionDecision(
+                req.key, Outcome.ADMITTED, reservation=self.reservation(req.key)
+            )
 
     def dry_run_cargo(
         self, req: CargoRequest, minicluster: MiniClusterRequest | None = None
@@ -863,11 +1030,14 @@ class Engine:
         for key in sorted(self._cargos):
             c = self._cargos[key]
             copy._cargos[key] = CargoState(c.req, self._copy(c.placements), c.borrowed)
+        copy.ends = self.ends
         for name in sorted(self._nodes):
             node = self._nodes[name]
-            copy._set_gpus(copy._nodes[name], [
-                (g, node.resv[g], node.cargo[g]) for g in range(len(node.resv))
-            ])
+            copy._set_gpus(
+                copy._nodes[name], [(g, node.resv[g], node.cargo[g]) for g in range(len(node.resv))]
+            )
+            copy._noms.set(copy._nodes[name], sorted(node.nominated.items()))
+        copy._noms.preempted_for = dict(self._noms.preempted_for)
         return copy
 
     # ------------------------------------------------------------------------ read side
@@ -885,15 +1055,38 @@ class Engine:
             for g in range(len(node.resv)):
                 cargo = node.cargo[g]
                 owner = self._cargos[cargo].req.minicluster if cargo is not None else None
-                slots.append(GpuSlot(name, g, node.resv[g], cargo, owner,
-                                     g in node.inv.busy_gpu_ids))
+                slots.append(
+                    GpuSlot(name, g, node.resv[g], cargo, owner, g in node.inv.busy_gpu_ids)
+                )
         return slots
+
+    def has_gpu(self, node: str, gpu: int) -> bool:
+        """Whether ``node`` is known and has GPU id ``gpu``."""
+        state = self._nodes.get(node)
+        return state is not None and 0 <= gpu < len(state.resv)
+
+    def has_minicluster(self, key: str) -> bool:
+        """Whether MiniCluster ``key`` is submitted (admitted or not)."""
+        return key in self._mcs
+
+    def gpu_user(self, node: str, gpu: int) -> str | None:
+        """The cargo using GPU ``node:gpu``, if any (None for an unknown GPU)."""
+        return self._nodes[node].cargo[gpu] if self.has_gpu(node, gpu) else None
+
+    def gpu_user_minicluster(self, node: str, gpu: int) -> str | None:
+        """The MiniCluster whose cargo uses GPU ``node:gpu``, if any."""
+        cargo = self.gpu_user(node, gpu)
+        return self._cargos[cargo].req.minicluster if cargo is not None else None
+
+    def gpu_reserver(self, node: str, gpu: int) -> str | None:
+        """The MiniCluster reserving GPU ``node:gpu``, if any."""
+        return self._nodes[node].resv[gpu] if self.has_gpu(node, gpu) else None
 
     def dump(self) -> dict[str, Any]:
         """A canonical, comparable dump of the whole state (used by tests)."""
         return {
             "nodes": {
-                n: (list(s.resv), list(s.cargo), s.free, s.path)
+                n: (list(s.resv), list(s.cargo), s.free, s.path, sorted(s.nominated.items()))
                 for n, s in sorted(self._nodes.items())
             },
             "miniclusters": {
@@ -912,6 +1105,7 @@ class Engine:
         index = FreeIndex(self._depth)
         for node in self._nodes.values():
             index.add_capacity(node.product, node.path, len(node.resv))
-            index.update(node.name, node.product, node.path, 0,
-                         node.count_free() if node.open else 0)
+            index.update(
+                node.name, node.product, node.path, 0, node.count_free() if node.open else 0
+            )
         return index.canonical()

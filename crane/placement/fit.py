@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 
 def group_sizes(sizes: Sequence[int]) -> list[tuple[int, int]]:
@@ -47,27 +47,62 @@ def hist_fits(hist: Mapping[int, int], sizes: Sequence[int]) -> bool:
     return True
 
 
-def best_fit_nodes(cands: Sequence[tuple[int, str]], sizes: Sequence[int]) -> list[str] | None:
+def best_fit_nodes(
+    cands: Sequence[tuple[int, str]],
+    sizes: Sequence[int],
+    score: Callable[[str, int], tuple[int, int]] | None = None,
+) -> list[str] | None:
     """Best-fit-decreasing: each replica (largest first) onto the node with least room that fits.
 
-    ``cands`` is sorted by (free, name). Returns the node of each replica, in the order of
+    ``cands`` is sorted by (free, name). Among nodes with the same room, ``score(node, size)``
+    (lower is better, e.g. how well the replica sits in the node's islands) breaks the tie
+    before the name; it is asked about nodes untouched by this gang only, at most
+    :data:`TIES_CHECKED` of them per replica. Returns the node of each replica, in the order of
     ``sorted(sizes, reverse=True)``, or None when they do not all fit.
     """
     ordered = sorted(sizes, reverse=True)
     if not ordered:
         return []
     smallest = ordered[-1]
-    work = list(cands[bisect_left(cands, (smallest, "")):])
+    work = list(cands[bisect_left(cands, (smallest, "")) :])
     out: list[str] = []
+    touched: set[str] = set()
     for size in ordered:
         i = bisect_left(work, (size, ""))
         if i == len(work):
             return None
+        if score is not None:
+            i = _tied_best(work, i, size, score, touched)
         free, name = work.pop(i)
+        touched.add(name)
         out.append(name)
         if free - size >= smallest:
             insort(work, (free - size, name))
     return out
+
+
+TIES_CHECKED = 64
+
+
+def _tied_best(
+    work: Sequence[tuple[int, str]],
+    i: int,
+    size: int,
+    score: Callable[[str, int], tuple[int, int]],
+    touched: set[str],
+) -> int:
+    """Index of the best-scored node among those with the same room as ``work[i]``."""
+    free = work[i][0]
+    best, best_key = i, None
+    for j in range(i, min(len(work), i + TIES_CHECKED)):
+        if work[j][0] != free:
+            break
+        if work[j][1] in touched:
+            continue
+        key = score(work[j][1], size)
+        if best_key is None or key < best_key:
+            best, best_key = j, key
+    return best
 
 
 def fewest_nodes(cands: Sequence[tuple[int, str]], needed: int) -> list[tuple[str, int]] | None:

@@ -82,7 +82,11 @@ class FreeIndex:
                 del self._by_free[(product, free)]
 
     def add_capacity(self, product: str, path: Sequence[str], gpus: int) -> None:
-        """Count (or, negative, uncount) a node's GPUs in its domains' capacity."""
+        """Count (or, negative, uncount) a node's GPUs in its domains' capacity.
+
+        A node without GPUs (a CPU-only host) changes nothing."""
+        if gpus == 0:
+            return
         for level in range(self.depth):
             key = (level, path[level], product)
             before = self._capacity.get(key, 0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,7 @@ class NodeView(Protocol):
     def path(self) -> tuple[str, ...]: ...
     @property
     def avail(self) -> int: ...
+    def island_fit(self, size: int) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def search(index: FreeIndex, nodes: Mapping[str, NodeView], q: Query) -> Fit | N
 def _free_of(index: FreeIndex, nodes: Mapping[str, NodeView], q: Query, f: Fit) -> int:
     base = index.total(f.level, f.domain, f.product) if q.base else 0
     extra = sum(
-        e for n, e in q.overlay.items()
+        e
+        for n, e in q.overlay.items()
         if nodes[n].product == f.product and nodes[n].path[f.level] == f.domain
     )
     return base + extra
@@ -102,7 +105,7 @@ def _search_level(
         tightest = index.tightest_node(product, needed)
         if tightest is None:
             return None
-        name = tightest[1]
+        name = _island_tiebreak(index, nodes, product, tightest, needed)
         return Fit(level, nodes[name].path[level], product, ((name, needed),))
     for total, domain in _candidates(index, nodes, q, level, product):
         if total < needed or any(overlaps(domain, a) for a in q.avoid):
@@ -118,11 +121,43 @@ def _search_level(
             hist[free] = hist.get(free, 0) + 1
         if not hist_fits(hist, q.sizes):
             continue
-        placed = best_fit_nodes(members, q.sizes)
+        score = _island_score(nodes) if not q.overlay else None
+        placed = best_fit_nodes(members, q.sizes, score)
         if placed is not None:
             sizes = sorted(q.sizes, reverse=True)
             return Fit(level, domain, product, tuple(zip(placed, sizes, strict=True)))
     return None
+
+
+ISLAND_TIES = 64
+"""Most equally good nodes compared on islands for one replica (keeps a decision bounded)."""
+
+
+def _island_tiebreak(
+    index: FreeIndex,
+    nodes: Mapping[str, NodeView],
+    product: str,
+    tightest: tuple[int, str],
+    size: int,
+) -> str:
+    """Among the nodes as good as ``tightest`` (same free count, same parent domain), the one
+    where the replica stays inside one island, tightest island first; ties by name. Looks at
+    no more than :data:`ISLAND_TIES` nodes."""
+    free, name = tightest
+    parent = index.depth - 2
+    if parent < 0:
+        return name
+    members = index.members(parent, nodes[name].path[parent], product)
+    start = bisect_left(members, (free, ""))
+    ties = [n for f, n in members[start : start + ISLAND_TIES] if f == free]
+    return min(ties, key=lambda n: (nodes[n].island_fit(size), n)) if len(ties) > 1 else name
+
+
+def _island_score(nodes: Mapping[str, NodeView]) -> Callable[[str, int], tuple[int, int]]:
+    def score(name: str, size: int) -> tuple[int, int]:
+        return nodes[name].island_fit(size)
+
+    return score
 
 
 def _plain(q: Query) -> bool:
@@ -179,7 +214,8 @@ def _members(
 ) -> list[tuple[int, str]]:
     """The domain's nodes as (available, name), sorted, with the overlay added."""
     touched = {
-        n: e for n, e in q.overlay.items()
+        n: e
+        for n, e in q.overlay.items()
         if e > 0 and nodes[n].product == product and inside(nodes[n].path[level], domain)
     }
     base: Iterable[tuple[int, str]] = index.members(level, domain, product) if q.base else ()
@@ -204,4 +240,3 @@ def chunk_sizes(needed: int, slot: int) -> tuple[int, ...]:
         return (needed,) if needed else ()
     full, rest = divmod(needed, slot)
     return (slot,) * full + ((rest,) if rest else ())
-

@@ -21,6 +21,8 @@ class NodeState:
     resv: list[str | None]
     cargo: list[str | None]
     free: int
+    nominated: dict[int, str] = field(default_factory=dict)
+    """GPU id -> the waiting MiniCluster it is held for (see ``nomination.py``)."""
 
     @property
     def name(self) -> str:
@@ -45,6 +47,7 @@ class NodeState:
             self.resv[gpu] is None
             and self.cargo[gpu] is None
             and gpu not in self.inv.busy_gpu_ids
+            and gpu not in self.nominated
         )
 
     def free_ids(self) -> list[int]:
@@ -54,9 +57,26 @@ class NodeState:
         """GPUs reserved for ``minicluster`` that no cargo uses and nothing else holds."""
         busy = self.inv.busy_gpu_ids
         return [
-            g for g in range(len(self.resv))
+            g
+            for g in range(len(self.resv))
             if self.resv[g] == minicluster and self.cargo[g] is None and g not in busy
         ]
+
+    def island_fit(self, size: int) -> tuple[int, int]:
+        """How well ``size`` free GPUs sit in this node's islands, lower is better:
+        (0, GPUs left in the tightest island that holds them) when one island does, else
+        (1, islands the replica would span). Keeps whole islands whole."""
+        counts = sorted(sum(1 for g in island if self.is_free(g)) for island in self.inv.islands)
+        fitting = [c for c in counts if c >= size]
+        if fitting:
+            return (0, fitting[0] - size)
+        spanned, left = 0, size
+        for c in reversed(counts):
+            if left <= 0:
+                break
+            left -= c
+            spanned += 1
+        return (1, spanned)
 
     def count_free(self) -> int:
         return sum(1 for g in range(len(self.resv)) if self.is_free(g))

@@ -7,6 +7,7 @@ opaque strings chosen by the caller, by convention ``namespace/name`` (Kubernete
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -30,6 +31,8 @@ class MiniClusterRequest:
     template_replicas: int | None = None
     namespace_quota: int | None = None
     """GPUs this MiniCluster's namespace may still reserve (ResourceQuota), if limited."""
+    queue: str = ""
+    """The admission queue (``""``: the cluster's); each queue has a queueing strategy."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class CargoRequest:
     gpus_per_replica: int
     topology: TopologySpec = field(default_factory=TopologySpec)
     created: float = 0.0
+    expected_end: float | None = None
+    """When the cargo is expected to end (same clock as ``created``), if known: from an
+    expected duration or a deadline; used to estimate when waiting work starts."""
 
 
 class Outcome(StrEnum):
@@ -50,7 +56,8 @@ class Outcome(StrEnum):
     PENDING = "Pending"
     QUEUED = "Queued"
     REJECTED = "Rejected"
-    """Can never fit as asked (e.g. larger than any domain of the required level)."""
+    """Can never fit the cluster as it is (e.g. larger than any domain of the required level):
+    reported as Unschedulable, holds no queue position."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,10 @@ class Explanation:
     detail: str = ""
     """Anything the numbers do not say, e.g. "MiniCluster is at max (32 of 32 GPUs)"."""
 
-    def sentence(self) -> str:
+    def sentence(self, named: Callable[[str], bool] | None = None, others: str = "") -> str:
+        """The explanation for a person. Without ``named``, preemptible cargos are only
+        counted; with it, those ``named(key)`` allows are listed and the rest counted as
+        ``others`` (e.g. "of another tenant")."""
         scope = f"within one {self.level}" if self.required else f"(prefers one {self.level})"
         parts = [f"needs {self.needed_gpus} {self.gpu_type} {scope}"]
         if self.detail:
@@ -90,14 +100,27 @@ class Explanation:
         if self.best is not None:
             best = self.best
             parts.append(f"best {best.level} {best.domain} has {best.free_gpus} free")
-        else:
+        elif self.total_free_gpus == 0 and "no node has" not in self.detail:
+            parts.append(f"every {self.gpu_type} GPU is reserved or in use (0 free)")
+        elif self.total_free_gpus:
             parts.append(
-                f"no {self.level} has matching GPUs ({self.total_free_gpus} free in the cluster)"
+                f"no {self.level} has free {self.gpu_type} GPUs that fit "
+                f"({self.total_free_gpus} free in the cluster)"
             )
         if self.preemptible_cargos:
             n = len(self.preemptible_cargos)
             cargos = "cargo" if n == 1 else "cargos"
-            parts.append(f"preempting {n} borrowed {cargos} would free {self.preemptible_gpus}")
+            which = ""
+            if named is not None:
+                shown = [k for k in self.preemptible_cargos if named(k)]
+                hidden = n - len(shown)
+                if not shown:
+                    which = f" {others}".rstrip()
+                else:
+                    which = f" ({', '.join(shown)}" + (f"; {hidden} {others})" if hidden else ")")
+            parts.append(
+                f"preempting {n} borrowed {cargos}{which} would free {self.preemptible_gpus}"
+            )
         return "; ".join(parts)
 
 
@@ -113,6 +136,10 @@ class AdmissionDecision:
     explanation: Explanation | None = None
     preemption: PreemptionPlan | None = None
     """Borrowed cargos whose preemption would let this MiniCluster be admitted."""
+    waits_behind: tuple[str, ...] = ()
+    """MiniClusters ahead in the queue that this one waits for (their claim or StrictFIFO)."""
+    estimated_start: float | None = None
+    """When it is expected to be admitted, from running cargos' expected ends, if known."""
 
 
 @dataclass(frozen=True)

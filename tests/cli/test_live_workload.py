@@ -49,12 +49,16 @@ def test_minicluster_lifecycle(logged_in: Crane, tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     assert "minicluster/cli-live created" in created.stderr
     try:
-        listed = logged_in("mc", "list", "-o", "json")
-        assert "cli-live" in [m["name"] for m in json.loads(listed.stdout)]
+        listed = json.loads(logged_in("mc", "list", "-o", "json").stdout)
+        assert listed["count"] == len(listed["items"])
+        assert "cli-live" in [m["metadata"]["name"] for m in listed["items"]]
+        assert logged_in("mc", "list", "-o", "name").stdout.split() == ["minicluster/cli-live"]
         grown = logged_in("mc", "grow", "cli-live", "2", "--wait", "--timeout", "120")
         assert grown.returncode == 0, grown.stderr
         assert "granted" in grown.stderr
-        cargos = json.loads(logged_in("cargo", "list", "--mc", "cli-live", "-o", "json").stdout)
+        cargos = json.loads(logged_in("cargo", "list", "--mc", "cli-live", "-o", "json").stdout)[
+            "items"
+        ]
         assert len(cargos) == 2
         assert {c["status"]["phase"] for c in cargos} <= {"Running", "Placed"}
         assert logged_in("nodes").stdout.count("cli-live") == 1

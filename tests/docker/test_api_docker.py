@@ -7,6 +7,7 @@ Hosts are added through ``/v1/hosts``; grows race, tenants stay apart, hosts dra
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -85,12 +86,15 @@ def test_hosts_are_admin_only_and_problems_say_what_to_do(admin: httpx.Client) -
         ("h0", "Active", True, 8),
         ("h1", "Active", True, 8),
     ]
-    again = admin.post("/v1/hosts", json={"name": "h0", "dockerHost": "tcp://127.0.0.1:9"})
+    again = admin.post(
+        "/v1/hosts",
+        json={"name": "h0", "dockerHost": "tcp://127.0.0.1:9", "gpus": 8, "gpuType": "H100"},
+    )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert "crane node remove" in again.json()["detail"]
     bad = admin.post(
-        "/v1/hosts", json={"name": "hx", "dockerHost": "tcp://x:1", "gpus": 2, "gpuType": "Z9"}
+        "/v1/hosts", json={"name": "hx", "dockerHost": "tcp://x:1", "gpus": 2, "gpuType": "Z9;x"}
     )
     assert bad.status_code == 422 and "unknown GPU type" in bad.json()["detail"]
     assert admin.get("/v1/hosts/nope").status_code == 404
@@ -240,14 +244,35 @@ def test_api_answers_while_a_container_ignoring_sigterm_is_stopped(
 
 
 def test_explain_answers_in_numbers(admin: httpx.Client) -> None:
-    _mc(admin, "too-big", "H100", 24, 24, topology={"level": "node", "mode": "Required"})
+    never = admin.post(
+        "/v1/miniclusters",
+        json={
+            "name": "never",
+            "spec": {
+                "gpuType": "H100",
+                "gpus": {"min": 12, "max": 12},
+                "topology": {"level": "rack", "mode": "Required"},
+            },
+        },
+    )
+    assert never.status_code == 422
+    assert "the largest rack has 8 H100 GPUs in all" in never.json()["detail"]
+    _mc(admin, "hog", "H100", 12, 12)
+    _mc(admin, "too-big", "H100", 8, 8, topology={"level": "node", "mode": "Required"})
     _mc(admin, "fits", "H100", 0, 32)
     try:
         waiting = admin.get("/v1/miniclusters/too-big:explain").json()
         assert not waiting["admitted"]
-        assert waiting["message"].startswith("needs 24 H100 within one node")
-        assert waiting["explanation"]["neededGpus"] == 24
+        assert waiting["message"].startswith("needs 8 H100 within one node")
+        assert "free" in waiting["message"]
+        assert waiting["explanation"]["neededGpus"] == 8
         shape = {"replicas": 1, "gpusPerReplica": 12, "template": SLEEP}
+        refused = admin.post(
+            "/v1/miniclusters/fits:grow", json={"cargos": [shape], "allowPending": True}
+        )
+        assert refused.status_code == 422
+        assert "largest H100 node has 8" in refused.json()["detail"]
+        shape = {"replicas": 2, "gpusPerReplica": 8, "template": SLEEP}
         grown = admin.post(
             "/v1/miniclusters/fits:grow", json={"cargos": [shape], "allowPending": True}
         ).json()
@@ -255,11 +280,10 @@ def test_explain_answers_in_numbers(admin: httpx.Client) -> None:
         explained = admin.get("/v1/miniclusters/fits:explain").json()
         assert explained["admitted"]
         assert explained["message"].startswith("admitted: 0 GPUs reserved")
-        [cargo] = explained["cargos"]
-        assert cargo["phase"] == "Pending"
-        assert "needs 12 H100" in cargo["message"] and "8 free" in cargo["message"]
+        cargo = next(c for c in explained["cargos"] if c["phase"] == "Pending")
+        assert "needs 16 H100" in cargo["message"] and "free" in cargo["message"]
     finally:
-        for name in ("too-big", "fits"):
+        for name in ("too-big", "fits", "hog"):
             admin.delete(f"/v1/miniclusters/{name}")
 
 
@@ -327,3 +351,62 @@ def test_node_remove_drains_waits_then_preempts(
     finally:
         admin.delete("/v1/miniclusters/on-a100")
         admin.delete("/v1/hosts/h2", params={"preempt": "true"})
+
+
+def _escape(spec: dict[str, Any] | None = None, **container: Any) -> dict[str, Any]:
+    main = {"name": "main", "image": IMAGE, "command": WORK, **container}
+    return {"spec": {"containers": [main], **(spec or {})}}
+
+
+@pytest.mark.parametrize(
+    ("template", "field"),
+    [
+        (_escape(securityContext={"privileged": True}), "securityContext.privileged"),
+        (_escape({"hostPID": True}), "spec.hostPID"),
+        (_escape({"hostNetwork": True}), "spec.hostNetwork"),
+        (_escape({"volumes": [{"name": "r", "hostPath": {"path": "/"}}]}), "hostPath"),
+        (_escape(devices=["/dev/mem"]), "devices"),
+        (_escape(securityContext={"capabilities": {"add": ["SYS_ADMIN"]}}), "capabilities.add"),
+        (
+            {
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": IMAGE, "command": WORK},
+                        {
+                            "name": "side",
+                            "image": IMAGE,
+                            "resources": {"limits": {"nvidia.com/gpu": 8}},
+                        },
+                    ]
+                }
+            },
+            "limits[nvidia.com/gpu]",
+        ),
+    ],
+)
+def test_escaping_templates_are_refused_before_any_container_exists(
+    admin: httpx.Client, host_specs: list[HostSpec], template: dict[str, Any], field: str
+) -> None:
+    """Issue 11: privileged, host namespaces, bind mounts, devices, capabilities and GPUs of
+    the template's own are 422 naming the field; no container is ever made for them."""
+    # A MiniCluster per case: a deleted one keeps its name until the reconciler removes it.
+    mc = "sec-" + re.sub(r"[^a-z0-9]+", "-", field.lower()).strip("-")
+    _mc(admin, mc, "H100", 0, 8)
+    try:
+        r = admin.post(
+            "/v1/cargos",
+            json={
+                "name": "esc",
+                "spec": {"miniCluster": mc, "gpusPerReplica": 1, "template": template},
+            },
+        )
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        where = problem["detail"] + json.dumps(problem.get("errors", []))
+        assert field.split("[")[0].split(".")[-1] in where, problem
+        assert admin.get("/v1/cargos/esc").status_code == 404
+        for spec in host_specs[:2]:
+            with closing(docker.DockerClient(base_url=spec.url)) as client:
+                assert not [c for c in managed_containers(client) if c.labels[L.CARGO] == "esc"]
+    finally:
+        assert admin.delete(f"/v1/miniclusters/{mc}").status_code == 204

@@ -114,7 +114,8 @@ def test_first_start_restart_after_sigkill_and_ctrl_c(
         assert _ids(engine) == before
         assert {c.labels[L.GPU_IDS] for c in managed_containers(engine)} == gpu_labels
         listed = up.cli("cargo", "list", "-o", "json")
-        assert [c["status"]["phase"] for c in json.loads(listed.stdout)] == ["Running"]
+        phases = [c["status"]["phase"] for c in json.loads(listed.stdout)["items"]]
+        assert phases == ["Running"]
 
         assert _stop(proc, signal.SIGINT) == 0
         assert "Traceback" not in log.read_text()

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import Session
 
 from crane.api.db import make_engine, migrate
+from crane.api.errors import Invalid
 from crane.api.schemas import CargoCreate, MiniClusterCreate
 from crane.api.settings import ApiSettings, BackendKind
 from crane.docker import labels as L
@@ -74,7 +75,8 @@ def _cargo(
     command: str = "sleep 300",
     **extra: Any,
 ) -> Any:
-    template = {"spec": {"containers": [{"image": IMAGE, "command": ["sh", "-c", command]}]}}
+    main = {"name": "main", "image": IMAGE, "command": ["sh", "-c", command]}
+    template = {"spec": {"containers": [main]}}
     spec = CargoSpec(
         mini_cluster=mc, replicas=replicas, gpus_per_replica=gpus, template=template, **extra
     )
@@ -119,14 +121,24 @@ def test_a_gang_that_does_not_fit_starts_no_container(
 ) -> None:
     spec = MiniClusterSpec(gpu_type="H100", gpus={"min": 0, "max": 16})
     run(backend.create_minicluster("t1", MiniClusterCreate(name="big", spec=spec)))
-    _cargo(
-        backend, "big", "big-0", replicas=2, gpus=8, topology={"level": "rack", "mode": "Required"}
-    )
+    with pytest.raises(Invalid, match="the largest rack has 8 H100 GPUs in all"):
+        _cargo(
+            backend,
+            "big",
+            "big-0",
+            replicas=2,
+            gpus=8,
+            topology={"level": "rack", "mode": "Required"},
+        )
+    _cargo(backend, "big", "fill", replicas=2, gpus=5)  # leaves 3 free on each H100 host
     backend.reconciler.reconcile_once()
-    cargo = run(backend.get_cargo("t1", "big-0"))
+    _cargo(backend, "big", "big-1", replicas=1, gpus=4)
+    backend.reconciler.reconcile_once()
+    cargo = run(backend.get_cargo("t1", "big-1"))
     assert cargo.status.phase is CargoPhase.PENDING
-    assert "rack" in cargo.status.message
-    assert all(not cs for cs in _everywhere(clients).values())
+    assert "needs 4 H100" in cargo.status.message
+    names = [c.name for cs in _everywhere(clients).values() for c in cs]
+    assert not [n for n in names if "big-1" in n]
 
 
 def test_deleting_a_minicluster_removes_its_containers_and_networks(
@@ -204,7 +216,8 @@ def test_a_restarted_reconciler_adopts_containers_and_starts_nothing_twice(
     db_url: str, clients: dict[str, docker.DockerClient]
 ) -> None:
     first = _backend(db_url)
-    _mc(first, "keep", "H100", 16)
+    spec = MiniClusterSpec(gpu_type="H100", gpus={"min": 16, "max": 24})
+    run(first.create_minicluster("t1", MiniClusterCreate(name="keep", spec=spec)))
     _cargo(first, "keep", "keep-0", replicas=2, gpus=8)
     first.reconciler.reconcile_once()
     before = {c.name: c.id for cs in _everywhere(clients).values() for c in cs}

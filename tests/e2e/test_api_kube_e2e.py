@@ -13,7 +13,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from tests.process import ChildProcess
 from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -53,32 +53,13 @@ USAGE = "NVIDIA-T4"
 AM = "NVIDIA-L4"
 
 
-class Proc:
-    """A ``python -m crane ...`` subprocess logging to a file."""
+class Proc(ChildProcess):
+    """A ``python -m crane ...`` subprocess logging to a file, started at once."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "crane", *args],
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        """Start ``python -m crane <args>``."""
+        super().__init__(log)
+        self.spawn([sys.executable, "-m", "crane", *args], env, REPO)
 
 
 @dataclass
@@ -673,7 +654,10 @@ def test_usage_survives_a_server_restart(stack: Stack) -> None:
 
     def meanwhile() -> None:
         time.sleep(3)
-        cargos.delete_namespaced_custom_object("crane.io", "v1alpha1", tenant, "cargos", "gone-0")
+        # grow made gone-0 a template cargo (spec.replicas 1): scaling to 0 deletes it for good
+        cargos.patch_namespaced_custom_object(
+            "crane.io", "v1alpha1", tenant, "miniclusters", "gone", {"spec": {"replicas": 0}}
+        )
         wait_for(lambda: not _exists(lambda: cargo("gone-0")), "gone-0 deleted", stack)
         placed["gone-end"] = datetime.now(UTC)
         cargos.create_namespaced_custom_object(
@@ -816,8 +800,67 @@ def test_deleting_the_minicluster_revokes_its_app_manager_token(stack: Stack) ->
         assert app.whoami().mini_cluster == "gone"
     with Client(stack.url, token) as api:
         api.delete_minicluster("gone")
-        wait_for(lambda: "gone" not in {m.name for m in api.list_miniclusters()},
-                 "MiniCluster gone", stack)
+        wait_for(
+            lambda: "gone" not in {m.name for m in api.list_miniclusters()},
+            "MiniCluster gone",
+            stack,
+        )
         api.create_minicluster("gone", {**_am_spec(lo=0), "appManager": None})
     with Client(stack.url, am_token) as app, pytest.raises(Unauthorized):
         app.get_minicluster("gone")
+
+
+def test_template_grow_and_shrink_change_replicas_as_in_docker_mode(stack: Stack) -> None:
+    """The same behaviour as tests/docker/test_lifecycle_parity.py (issue 12)."""
+    _, token = stack.tenant()
+    spec = {
+        "gpuType": "V100",
+        "gpus": {"min": 0, "max": 4},
+        "replicas": 1,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    with Client(stack.url, token) as api:
+        api.create_minicluster("tjob", spec)
+        wait_for(lambda: _phase(api, "tjob-0") == "Running", "tjob-0 running", stack, timeout=120)
+        grown = api.grow("tjob", 1, wait=True, timeout=120)
+        assert grown.result is GrowOutcome.GRANTED, grown
+        assert [c.name for c in grown.cargos] == ["tjob-1"]
+        assert api.get_minicluster("tjob").spec.replicas == 2
+        shrunk = api.shrink("tjob", 1)
+        assert shrunk.removed == ["tjob-1"]
+        wait_for(lambda: _phase(api, "tjob-1") is None, "tjob-1 gone", stack, timeout=120)
+        assert api.get_minicluster("tjob").spec.replicas == 1
+        assert _phase(api, "tjob-1") is None and _phase(api, "tjob-0") == "Running"
+        api.delete_minicluster("tjob")
+
+
+def _phase(api: Client, cargo: str) -> str | None:
+    try:
+        return str(api.get_cargo(cargo).status.phase)
+    except NotFound:
+        return None
+
+
+def test_cargo_over_max_is_refused_at_create(stack: Stack) -> None:
+    """Issue 14: POST /v1/cargos did not check gpus.max; a cargo larger than max was created
+    and stayed Pending forever."""
+    _, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("capped", {"gpuType": "H800", "gpus": {"min": 0, "max": 8}})
+    headers = {"Authorization": f"Bearer {token}"}
+    pod = {"spec": {"containers": [{"name": "c", "image": "x"}]}}
+    body = {
+        "name": "capped-big",
+        "spec": {"miniCluster": "capped", "replicas": 2, "gpusPerReplica": 8, "template": pod},
+    }
+    refused = httpx.post(f"{stack.url}/v1/cargos", json=body, headers=headers, timeout=30)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "gpus.max (8)" in refused.json()["detail"]
+    with Client(stack.url, token) as api:
+        assert [c.name for c in api.list_cargos("capped")] == []
+        api.delete_minicluster("capped")

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, delete_nodes, group_manifests, wait_ready
 from crane.model.fleet import NodeGroup
+from tests.support import wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +43,16 @@ def as_json(resp: Any) -> Json:
     return data
 
 
-def pod(name: str, *, node: str | None = None, gpus: int = 0, tolerate: bool = True,
-        annotations: dict[str, str] | None = None, owner: Json | None = None,
-        node_selector: dict[str, str] | None = None) -> Json:
+def pod(
+    name: str,
+    *,
+    node: str | None = None,
+    gpus: int = 0,
+    tolerate: bool = True,
+    annotations: dict[str, str] | None = None,
+    owner: Json | None = None,
+    node_selector: dict[str, str] | None = None,
+) -> Json:
     container: Json = {"name": "main", "image": "busybox"}
     if gpus:
         container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
@@ -76,11 +84,13 @@ def read_pod(core_v1: client.CoreV1Api, namespace: str, name: str) -> Json | Non
         raise
 
 
-def phase_is(core_v1: client.CoreV1Api, namespace: str, name: str, phase: str
-             ) -> Callable[[], Json | None]:
+def phase_is(
+    core_v1: client.CoreV1Api, namespace: str, name: str, phase: str
+) -> Callable[[], Json | None]:
     def probe() -> Json | None:
         p = read_pod(core_v1, namespace, name)
         return p if p and p.get("status", {}).get("phase") == phase else None
+
     return probe
 
 
@@ -89,7 +99,8 @@ def gone(core_v1: client.CoreV1Api, namespace: str, name: str) -> Callable[[], b
 
 
 def test_fleet_nodes_are_ready_with_gpus_labels_and_heartbeat(
-        core_v1: client.CoreV1Api, kube_api: client.ApiClient) -> None:
+    core_v1: client.CoreV1Api, kube_api: client.ApiClient
+) -> None:
     h100 = as_json(core_v1.read_node("h100-z0-b0-r1-n1", _preload_content=False))
     a100 = as_json(core_v1.read_node("a100-z0-b0-r0-n0", _preload_content=False))
     for node, gpus in ((h100, "8"), (a100, "4")):
@@ -101,20 +112,25 @@ def test_fleet_nodes_are_ready_with_gpus_labels_and_heartbeat(
         assert meta["labels"]["nvidia.com/gpu.count"] == gpus
         assert meta["annotations"]["kwok.x-k8s.io/node"] == "fake"
         assert [(t["key"], t["effect"]) for t in node["spec"]["taints"]] == [
-            ("crane.io/managed", "NoSchedule")]
+            ("crane.io/managed", "NoSchedule")
+        ]
     labels = h100["metadata"]["labels"]
     assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
     assert labels["crane.io/rack"] == "h100-z0-b0-r1"
     assert labels["topology.kubernetes.io/zone"] == "zone-0"
     assert h100["metadata"]["annotations"]["crane.io/gpu-islands"] == "0-3,4-7"
-    lease = as_json(client.CoordinationV1Api(kube_api).read_namespaced_lease(
-        "h100-z0-b0-r1-n1", "kube-node-lease", _preload_content=False))["spec"]
+    lease = as_json(
+        client.CoordinationV1Api(kube_api).read_namespaced_lease(
+            "h100-z0-b0-r1-n1", "kube-node-lease", _preload_content=False
+        )
+    )["spec"]
     renewed = datetime.fromisoformat(lease["renewTime"].replace("Z", "+00:00"))
     assert (datetime.now(UTC) - renewed).total_seconds() < lease["leaseDurationSeconds"]
 
 
 def test_pod_on_a_simulated_node_runs_and_its_deletion_completes(
-        core_v1: client.CoreV1Api, namespace: str) -> None:
+    core_v1: client.CoreV1Api, namespace: str
+) -> None:
     create_pod(core_v1, namespace, pod("runner", node="a100-z0-b0-r0-n0", gpus=4))
     running = eventually(phase_is(core_v1, namespace, "runner", "Running"), "pod Running")
     assert running["status"]["podIP"]
@@ -123,10 +139,12 @@ def test_pod_on_a_simulated_node_runs_and_its_deletion_completes(
     eventually(gone(core_v1, namespace, "runner"), "pod deletion to complete")
 
 
-@pytest.mark.parametrize(("code", "phase", "reason"), [("0", "Succeeded", "Completed"),
-                                                       ("3", "Failed", "Error")])
+@pytest.mark.parametrize(
+    ("code", "phase", "reason"), [("0", "Succeeded", "Completed"), ("3", "Failed", "Error")]
+)
 def test_annotated_pod_exits_with_its_simulated_exit_code(
-        core_v1: client.CoreV1Api, namespace: str, code: str, phase: str, reason: str) -> None:
+    core_v1: client.CoreV1Api, namespace: str, code: str, phase: str, reason: str
+) -> None:
     sim = {"sim.crane.io/exit-code": code, "sim.crane.io/run-for": "1s"}
     create_pod(core_v1, namespace, pod("job", node="a100-z0-b0-r0-n1", annotations=sim))
     done = eventually(phase_is(core_v1, namespace, "job", phase), f"pod {phase}")
@@ -135,11 +153,19 @@ def test_annotated_pod_exits_with_its_simulated_exit_code(
 
 
 def test_garbage_collector_deletes_the_pod_of_a_deleted_owner(
-        core_v1: client.CoreV1Api, namespace: str) -> None:
-    owner = as_json(core_v1.create_namespaced_config_map(
-        namespace, cast(Any, {"metadata": {"name": "owner"}}), _preload_content=False))
-    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
-           "uid": owner["metadata"]["uid"]}
+    core_v1: client.CoreV1Api, namespace: str
+) -> None:
+    owner = as_json(
+        core_v1.create_namespaced_config_map(
+            namespace, cast(Any, {"metadata": {"name": "owner"}}), _preload_content=False
+        )
+    )
+    ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "owner",
+        "uid": owner["metadata"]["uid"],
+    }
     create_pod(core_v1, namespace, pod("owned", node="h100-z0-b0-r0-n0", owner=ref))
     eventually(phase_is(core_v1, namespace, "owned", "Running"), "owned pod Running")
     core_v1.delete_namespaced_config_map("owner", namespace)
@@ -161,7 +187,8 @@ def private_node(core_v1: client.CoreV1Api) -> Iterator[str]:
 
 
 def test_scheduler_binds_gpu_pods_while_gpus_are_free_and_then_leaves_them_pending(
-        core_v1: client.CoreV1Api, namespace: str, private_node: str) -> None:
+    core_v1: client.CoreV1Api, namespace: str, private_node: str
+) -> None:
     only_there = {"kubernetes.io/hostname": private_node}
     create_pod(core_v1, namespace, pod("fits", gpus=2, node_selector=only_there))
     bound = eventually(phase_is(core_v1, namespace, "fits", "Running"), "GPU pod bound and Running")
@@ -177,6 +204,7 @@ def test_scheduler_binds_gpu_pods_while_gpus_are_free_and_then_leaves_them_pendi
                 if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable":
                     return str(c["message"])
             return None
+
         return probe
 
     assert "Insufficient nvidia.com/gpu" in eventually(unschedulable("waits"), "Unschedulable")
@@ -187,14 +215,18 @@ def test_scheduler_binds_gpu_pods_while_gpus_are_free_and_then_leaves_them_pendi
         assert not still["spec"].get("nodeName")
 
     core_v1.delete_namespaced_pod("fits", namespace)
-    freed = eventually(phase_is(core_v1, namespace, "waits", "Running"),
-                       "the pending pod to be bound once GPUs are freed")
+    freed = eventually(
+        phase_is(core_v1, namespace, "waits", "Running"),
+        "the pending pod to be bound once GPUs are freed",
+    )
     assert freed["spec"]["nodeName"] == private_node
 
 
 def test_kubectl_applies_a_crd_and_a_custom_resource_round_trips(
-        kubectl: Callable[..., subprocess.CompletedProcess[str]], kube_api: client.ApiClient,
-        namespace: str) -> None:
+    kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    kube_api: client.ApiClient,
+    namespace: str,
+) -> None:
     group = f"g{uuid.uuid4().hex[:8]}.e2e.crane.io"
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -204,31 +236,46 @@ def test_kubectl_applies_a_crd_and_a_custom_resource_round_trips(
             "group": group,
             "scope": "Namespaced",
             "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [{
-                "name": "v1alpha1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                    "type": "object",
-                    "properties": {"size": {"type": "integer", "minimum": 1},
-                                   "tags": {"type": "array", "items": {"type": "string"}}},
-                }}}},
-            }],
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "size": {"type": "integer", "minimum": 1},
+                                        "tags": {"type": "array", "items": {"type": "string"}},
+                                    },
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
     kubectl("apply", "-f", "-", input=json.dumps(crd))
     try:
-        kubectl("wait", "--for=condition=Established", "--timeout=30s",
-                             f"crd/gadgets.{group}")
+        wait_established(kubectl, f"crd/gadgets.{group}")
         spec = {"size": 3, "tags": ["a", "b"]}
-        gadget = {"apiVersion": f"{group}/v1alpha1", "kind": "Gadget",
-                  "metadata": {"name": "g1"}, "spec": spec}
+        gadget = {
+            "apiVersion": f"{group}/v1alpha1",
+            "kind": "Gadget",
+            "metadata": {"name": "g1"},
+            "spec": spec,
+        }
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(gadget))
         got = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
-            group, "v1alpha1", namespace, "gadgets", "g1", _preload_content=False)
+            group, "v1alpha1", namespace, "gadgets", "g1", _preload_content=False
+        )
         assert as_json(got)["spec"] == spec
         bad = {**gadget, "metadata": {"name": "g2"}, "spec": {"size": 0}}
-        refused = kubectl("apply", "-n", namespace, "-f", "-",
-                                       input=json.dumps(bad), check=False)
+        refused = kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(bad), check=False)
         assert refused.returncode != 0 and "spec.size" in refused.stderr
     finally:
         kubectl("delete", "--wait=false", f"crd/gadgets.{group}")
-

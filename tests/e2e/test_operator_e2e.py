@@ -7,8 +7,6 @@ its own even though the cluster and the operator are shared.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from tests.process import ChildProcess
 from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -32,18 +31,18 @@ NOT_READY_ANNOTATION = "sim.crane.io/not-ready"
 """The kwok stages of the test cluster turn a node with this annotation NotReady and keep it so."""
 
 
-class OperatorProcess:
+class OperatorProcess(ChildProcess):
     """``python -m crane operator`` as a subprocess, logging to a file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
+        """Not started yet: call :meth:`start`."""
+        super().__init__(log)
         self.env = {**env, "PYTHONPATH": str(REPO)}
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port, self.health_port = free_port(), free_port()
 
     def start(self) -> None:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
+        """Start a new operator process (the previous one must be gone)."""
+        self.spawn(
             [
                 sys.executable,
                 "-m",
@@ -60,29 +59,9 @@ class OperatorProcess:
                 "--liveness",
                 f"http://127.0.0.1:{self.health_port}/healthz",
             ],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
+            self.env,
+            REPO,
         )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
     def healthz(self) -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as r:
@@ -356,11 +335,11 @@ def test_rack_local_32_gpu_gang_lands_in_one_rack(
     ("text", "message"),
     [
         (mc_yaml("bad", "H100", 8, 4), "gpus.min must be <= gpus.max"),
-        (mc_yaml("bad", "Z9000", 1, 4), "unknown gpuType"),
+        (mc_yaml("bad", "H100;x", 1, 4), "gpuType must be a GPU product"),
         (mc_yaml("bad", "H100", 1, 4, extra=", topology: {level: pod}"), "unknown topology level"),
         (mc_yaml("bad", "H100", 1, 4, extra=", replicas: 2"), "spec.replicas needs spec.template"),
         (cargo_yaml("bad", "mc", 1, 65), "gpusPerReplica must be between 0 and 64"),
-        (cargo_yaml("bad", "mc", -1, 1), "replicas must be >= 0"),
+        (cargo_yaml("bad", "mc", -1, 1), "replicas must be between 0 and 10000"),
         (cargo_yaml("bad", "mc", 1, 1, policy="Always"), "unknown restartPolicy"),
     ],
 )
@@ -451,7 +430,7 @@ def test_kubectl_scale_grows_and_shrinks_in_cargo_units(
     assert cargos == {"el-0", "el-1", "el-2"}
     kube_cluster.kubectl("scale", "mc/el", "-n", namespace, "--replicas=2")
     wait(lambda: running(crane_pods(core_v1, namespace), 4), "the highest cargo removed", operator)
-    assert get(custom, "cargos", namespace, "el-2") is None
+    wait(lambda: get(custom, "cargos", namespace, "el-2") is None, "el-2 gone", operator)
     kube_cluster.kubectl("scale", "cg/el-0", "-n", namespace, "--replicas=3")
     wait(
         lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=el-0"), 3),
@@ -759,19 +738,76 @@ def test_lowering_max_preempts_borrowed_cargos(
     )
     alive = [p for p in crane_pods(core_v1, namespace) if p.status.phase == "Running"]
     assert [p.metadata.labels["crane.io/cargo"] for p in alive] == [survivor]
-    mc = get(custom, "miniclusters", namespace, "elastic") or {}
-    assert mc["status"]["inUseGpus"] <= 8
+    wait(
+        lambda: (
+            ((get(custom, "miniclusters", namespace, "elastic") or {}).get("status") or {}).get(
+                "inUseGpus", 99
+            )
+            <= 8
+        ),
+        "the MiniCluster's status to show at most 8 GPUs in use",
+        operator,
+    )
     delete_all(custom, core_v1, namespace, operator)
 
 
 def test_app_manager_without_api_flags_says_which_flags_to_set(
-    operator: OperatorProcess, custom: client.CustomObjectsApi, core_v1: client.CoreV1Api,
-    kube_cluster: Any, namespace: str,
+    operator: OperatorProcess,
+    custom: client.CustomObjectsApi,
+    core_v1: client.CoreV1Api,
+    kube_cluster: Any,
+    namespace: str,
 ) -> None:
-    apply(kube_cluster, namespace,
-          mc_yaml("am-noapi", "H100", 0, 8, extra=", appManager: {image: crane-am:test}"))
-    ready = wait(lambda: cond(get(custom, "miniclusters", namespace, "am-noapi"),
-                              "AppManagerReady"), "AppManagerReady", operator)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("am-noapi", "H100", 0, 8, extra=", appManager: {image: crane-am:test}"),
+    )
+    ready = wait(
+        lambda: cond(get(custom, "miniclusters", namespace, "am-noapi"), "AppManagerReady"),
+        "AppManagerReady",
+        operator,
+    )
     assert ready["status"] == "False" and ready["reason"] == "ApiNotConfigured", ready
     assert "--api-url" in ready["message"] and "--api-token" in ready["message"], ready
     assert crane_pods(core_v1, namespace, "crane.io/app-manager=true") == []
+
+
+def test_request_larger_than_any_rack_is_unschedulable_and_does_not_block_a_small_one(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    """Issue 14: a MiniCluster needing 32 GPUs within one rack (racks hold 16) used to hold
+    the queue's head, and a small one behind it waited; any product a node advertises
+    (here NVIDIA-RTX-A6000, once refused as unknown) can be asked for."""
+    nodes("racka6000", "NVIDIA-RTX-A6000", racks=1, per_rack=2)  # the rack holds 16
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("huge", "RTX-A6000", 32, 32, extra=", topology: {level: rack, mode: Required}"),
+    )
+    apply(kube_cluster, namespace, mc_yaml("small", "RTX-A6000", 8, 8))
+    wait(
+        lambda: (
+            cond(get(custom, "miniclusters", namespace, "small"), "Admitted").get("status")
+            == "True"
+        ),
+        "small admitted while huge can never fit",
+        operator,
+    )
+    huge = wait(
+        lambda: (
+            (got := get(custom, "miniclusters", namespace, "huge")) is not None
+            and cond(got, "Admitted").get("reason") == "Unschedulable"
+            and got
+        ),
+        "huge Unschedulable",
+        operator,
+    )
+    assert huge["status"].get("queuePosition") is None
+    assert "the largest rack has 16 RTX-A6000 GPUs in all" in huge["status"]["message"]
+    delete_all(custom, core_v1, namespace, operator)

@@ -17,8 +17,6 @@ CHART = REPO / "helm" / "crane"
 CRDS = CHART / "crds"
 
 
-
-
 def versions() -> dict[str, str]:
     """hack/versions.env as a dict."""
     out: dict[str, str] = {}
@@ -35,8 +33,9 @@ def tools_bin() -> Path | None:
     env_bin = os.environ.get("CRANE_TOOLS_BIN")
     if env_bin:
         return Path(env_bin)
-    proc = subprocess.run([str(REPO / "hack" / "build-tools"), "--check"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [str(REPO / "hack" / "build-tools"), "--check"], capture_output=True, text=True, timeout=60
+    )
     path = Path(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
     return path if path is not None and path.is_dir() else None
 
@@ -57,19 +56,44 @@ class Helm:
     binary: Path
     kube_version: str
 
-    def run(self, *args: str, env: Mapping[str, str] | None = None, check: bool = True,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(self.binary), *args], capture_output=True, text=True,
-                              env=dict(env) if env is not None else None, timeout=timeout)
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            env=dict(env) if env is not None else None,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stderr.strip()}")
+            raise AssertionError(
+                f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.strip()}"
+            )
         return proc
 
-    def template_args(self, *sets: str, values: Sequence[Path] = (), release: str = "t",
-                      namespace: str = "crane-system", extra: Sequence[str] = ()) -> list[str]:
-        args = ["template", release, str(CHART), "--namespace", namespace,
-                "--kube-version", self.kube_version, *extra]
+    def template_args(
+        self,
+        *sets: str,
+        values: Sequence[Path] = (),
+        release: str = "t",
+        namespace: str = "crane-system",
+        extra: Sequence[str] = (),
+    ) -> list[str]:
+        args = [
+            "template",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            self.kube_version,
+            *extra,
+        ]
         for path in values:
             args += ["--values", str(path)]
         for item in sets:
@@ -85,16 +109,24 @@ def load_all(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def find(objects: Sequence[dict[str, Any]], kind: str, component: str | None = None
-         ) -> list[dict[str, Any]]:
+def find(
+    objects: Sequence[dict[str, Any]], kind: str, component: str | None = None
+) -> list[dict[str, Any]]:
     """Objects of one kind (and component label, when given)."""
-    return [o for o in objects if o["kind"] == kind and (
-        component is None
-        or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component)]
+    return [
+        o
+        for o in objects
+        if o["kind"] == kind
+        and (
+            component is None
+            or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+        )
+    ]
 
 
-def one(objects: Sequence[dict[str, Any]], kind: str, component: str | None = None
-        ) -> dict[str, Any]:
+def one(
+    objects: Sequence[dict[str, Any]], kind: str, component: str | None = None
+) -> dict[str, Any]:
     found = find(objects, kind, component)
     assert len(found) == 1, f"expected one {kind} {component or ''}, got {len(found)}"
     return found[0]

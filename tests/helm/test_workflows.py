@@ -33,8 +33,9 @@ def test_actionlint_is_clean() -> None:
     binary = os.environ.get("CRANE_ACTIONLINT") or shutil.which("actionlint")
     if not binary or not Path(binary).is_file():
         unavailable("actionlint not found (run hack/build-tools, or set CRANE_ACTIONLINT)")
-    proc = subprocess.run([binary, "-no-color", str(CI)], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [binary, "-no-color", str(CI)], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -54,8 +55,12 @@ def test_e2e_runs_the_local_e2e_suite(workflow: dict[str, Any]) -> None:
 def test_unit_job_excludes_every_marked_suite(workflow: dict[str, Any]) -> None:
     import tomllib
 
-    declared = {m.split(":")[0] for m in tomllib.loads((REPO / "pyproject.toml").read_text())
-                ["tool"]["pytest"]["ini_options"]["markers"]}
+    declared = {
+        m.split(":")[0]
+        for m in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"][
+            "ini_options"
+        ]["markers"]
+    }
     script = _script(workflow["jobs"]["unit"])
     expr = re.search(r'pytest -m "([^"]+)"', script)
     assert expr, script
@@ -68,9 +73,14 @@ def test_gpu_workers_carry_the_chart_keys(workflow: dict[str, Any]) -> None:
     for alias, key in levels.items():
         if alias != "node":
             assert f"{key}=" in script, f"the kind GPU workers lack the {alias} label {key}"
-    for needle in ("crane.io/managed=true", "nvidia.com/gpu.product=",
-                   "crane.io/managed=true:NoSchedule", "--subresource=status",
-                   "/status/capacity/nvidia.com~1gpu", "crane.io/gpu-islands="):
+    for needle in (
+        "crane.io/managed=true",
+        "nvidia.com/gpu.product=",
+        "crane.io/managed=true:NoSchedule",
+        "--subresource=status",
+        "/status/capacity/nvidia.com~1gpu",
+        "crane.io/gpu-islands=",
+    ):
         assert needle in script, needle
 
 

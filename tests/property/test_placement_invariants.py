@@ -24,17 +24,21 @@ def clusters(draw: Any) -> list[NodeInventory]:
         gpus = draw(st.sampled_from((4, 8)))
         islands = ((0, 1), (2, 3)) if gpus == 4 else ((0, 1, 2, 3), (4, 5, 6, 7))
         rack = draw(st.integers(0, 3))
-        nodes.append(NodeInventory(
-            name=f"n{i}", gpu_product=draw(st.sampled_from(PRODUCTS)), gpu_count=gpus,
-            islands=islands,
-            labels={
-                "topology.kubernetes.io/zone": f"z{rack // 2}",
-                "crane.io/block": f"b{rack // 2}",
-                "crane.io/rack": f"r{rack}",
-                "nvidia.com/gpu.clique": f"c{rack}-{i % 2}",
-            },
-            busy_gpu_ids=frozenset(draw(st.sets(st.integers(0, gpus - 1), max_size=2))),
-        ))
+        nodes.append(
+            NodeInventory(
+                name=f"n{i}",
+                gpu_product=draw(st.sampled_from(PRODUCTS)),
+                gpu_count=gpus,
+                islands=islands,
+                labels={
+                    "topology.kubernetes.io/zone": f"z{rack // 2}",
+                    "crane.io/block": f"b{rack // 2}",
+                    "crane.io/rack": f"r{rack}",
+                    "nvidia.com/gpu.clique": f"c{rack}-{i % 2}",
+                },
+                busy_gpu_ids=frozenset(draw(st.sets(st.integers(0, gpus - 1), max_size=2))),
+            )
+        )
     return nodes
 
 
@@ -45,16 +49,30 @@ mc_keys = st.sampled_from(("t/a", "t/b", "t/c"))
 cargo_keys = st.sampled_from([f"t/g{i}" for i in range(8)])
 
 ops = st.one_of(
-    st.tuples(st.just("mc"), mc_keys, st.sampled_from(TYPES), st.integers(0, 24),
-              st.integers(0, 40), topologies, st.integers(0, 3),
-              st.sampled_from((None, 2, 4, 8))),
+    st.tuples(
+        st.just("mc"),
+        mc_keys,
+        st.sampled_from(TYPES),
+        st.integers(0, 24),
+        st.integers(0, 40),
+        topologies,
+        st.integers(0, 3),
+        st.sampled_from((None, 2, 4, 8)),
+    ),
     st.tuples(st.just("admit")),
-    st.tuples(st.just("cargo"), cargo_keys, mc_keys, st.integers(1, 4),
-              st.sampled_from((1, 2, 4, 8)), topologies),
+    st.tuples(
+        st.just("cargo"),
+        cargo_keys,
+        mc_keys,
+        st.integers(1, 4),
+        st.sampled_from((1, 2, 4, 8)),
+        topologies,
+    ),
     st.tuples(st.just("release"), cargo_keys),
     st.tuples(st.just("remove_mc"), mc_keys),
-    st.tuples(st.just("node"), st.integers(0, 11), st.booleans(),
-              st.sets(st.integers(0, 3), max_size=2)),
+    st.tuples(
+        st.just("node"), st.integers(0, 11), st.booleans(), st.sets(st.integers(0, 3), max_size=2)
+    ),
     st.tuples(st.just("remove_node"), st.integers(0, 11)),
     st.tuples(st.just("preempt"), mc_keys),
 )
@@ -89,6 +107,12 @@ def check_invariants(e: Engine, nodes: dict[str, NodeInventory]) -> None:
             for g in ids:
                 holder = seen.get((name, g))
                 assert holder is None or holder in cargos, "reserved GPU used by a stranger"
+    for name, (resv, _cargo, _free, _path, nominated) in e.dump()["nodes"].items():
+        for g, waiter in nominated:
+            assert resv[g] is None, f"GPU {name}:{g} nominated for {waiter} but reserved"
+            assert e.dump()["miniclusters"][waiter][1] is False or (
+                e.usage(waiter).reserved_gpus < e.dump()["miniclusters"][waiter][0].min_gpus
+            ), "a nomination outlived its MiniCluster's wait"
     assert e.rebuilt_index() == e.dump()["index"], "the index drifted from the GPU states"
 
 
@@ -102,18 +126,26 @@ def test_random_sequences_keep_invariants(nodes: list[NodeInventory], steps: lis
         kind = step[0]
         if kind == "mc":
             _, key, gpu_type, lo, hi, topo, prio, slot = step
-            e.submit_minicluster(MiniClusterRequest(
-                key=key, gpu_type=gpu_type, min_gpus=min(lo, hi), max_gpus=hi, topology=topo,
-                priority=prio, template_gpus_per_replica=slot,
-            ))
+            e.submit_minicluster(
+                MiniClusterRequest(
+                    key=key,
+                    gpu_type=gpu_type,
+                    min_gpus=min(lo, hi),
+                    max_gpus=hi,
+                    topology=topo,
+                    priority=prio,
+                    template_gpus_per_replica=slot,
+                )
+            )
         elif kind == "admit":
             for d in e.admit():
                 if d.outcome is Outcome.ADMITTED:
                     assert e.is_admitted(d.key)
         elif kind == "cargo":
             _, key, mc, replicas, gpus, topo = step
-            req = CargoRequest(key=key, minicluster=mc, replicas=replicas,
-                               gpus_per_replica=gpus, topology=topo)
+            req = CargoRequest(
+                key=key, minicluster=mc, replicas=replicas, gpus_per_replica=gpus, topology=topo
+            )
             before = e.dump()
             dry = e.dry_run_cargo(req)
             e.explain_cargo(req)
@@ -135,10 +167,12 @@ def test_random_sequences_keep_invariants(nodes: list[NodeInventory], steps: lis
             name = f"n{i}"
             if name in by_name:
                 old = by_name[name]
-                new = old.model_copy(update={
-                    "schedulable": schedulable,
-                    "busy_gpu_ids": frozenset(b for b in busy if b < old.gpu_count),
-                })
+                new = old.model_copy(
+                    update={
+                        "schedulable": schedulable,
+                        "busy_gpu_ids": frozenset(b for b in busy if b < old.gpu_count),
+                    }
+                )
                 e.upsert_node(new)
                 by_name[name] = new
         elif kind == "remove_node":
@@ -173,14 +207,25 @@ def test_snapshot_matches_and_release_all_restores_free(
     for step in steps:
         if step[0] == "mc":
             _, key, gpu_type, lo, hi, topo, prio, slot = step
-            e.submit_minicluster(MiniClusterRequest(
-                key=key, gpu_type=gpu_type, min_gpus=min(lo, hi), max_gpus=hi, topology=topo,
-                priority=prio, template_gpus_per_replica=slot))
+            e.submit_minicluster(
+                MiniClusterRequest(
+                    key=key,
+                    gpu_type=gpu_type,
+                    min_gpus=min(lo, hi),
+                    max_gpus=hi,
+                    topology=topo,
+                    priority=prio,
+                    template_gpus_per_replica=slot,
+                )
+            )
             e.admit()
         elif step[0] == "cargo":
             _, key, mc, replicas, gpus, topo = step
-            e.place_cargo(CargoRequest(key=key, minicluster=mc, replicas=replicas,
-                                       gpus_per_replica=gpus, topology=topo))
+            e.place_cargo(
+                CargoRequest(
+                    key=key, minicluster=mc, replicas=replicas, gpus_per_replica=gpus, topology=topo
+                )
+            )
     assert e.snapshot().dump() == e.dump()
     for key in ("t/a", "t/b", "t/c"):
         e.remove_minicluster(key)

@@ -25,8 +25,10 @@ def test_set_condition_moves_transition_time_when_status_changes() -> None:
 
 
 def test_set_condition_appends_new_types_and_keeps_others_in_place() -> None:
-    old = [cond("Admitted", ConditionStatus.TRUE, "Reserved", T0),
-           cond("Ready", ConditionStatus.FALSE, "Starting", T0)]
+    old = [
+        cond("Admitted", ConditionStatus.TRUE, "Reserved", T0),
+        cond("Ready", ConditionStatus.FALSE, "Starting", T0),
+    ]
     out = set_condition(old, cond("Ready", ConditionStatus.TRUE, "Running", T1))
     out = set_condition(out, cond("Resizing", ConditionStatus.TRUE, "Growing", T1))
     assert [c.type for c in out] == ["Admitted", "Ready", "Resizing"]
@@ -42,9 +44,15 @@ def test_find_condition() -> None:
 
 
 def test_condition_wire_form() -> None:
-    c = Condition.model_validate({"type": "Ready", "status": "True", "reason": "Running",
-                                  "observedGeneration": 3,
-                                  "lastTransitionTime": "2025-01-01T00:00:00Z"})
+    c = Condition.model_validate(
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Running",
+            "observedGeneration": 3,
+            "lastTransitionTime": "2025-01-01T00:00:00Z",
+        }
+    )
     assert c.observed_generation == 3
     assert c.last_transition_time == T0
     wire = c.model_dump(by_alias=True, mode="json")

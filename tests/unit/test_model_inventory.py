@@ -16,8 +16,12 @@ def test_parse_islands_empty_is_one_island() -> None:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("0-3,3-7", "repeated [3]"), ("0-2,4-7", "missing [3]"), ("0-8", "out of range [8]"),
-     ("0-3", "missing [4, 5, 6, 7]")],
+    [
+        ("0-3,3-7", "repeated [3]"),
+        ("0-2,4-7", "missing [3]"),
+        ("0-8", "out of range [8]"),
+        ("0-3", "missing [4, 5, 6, 7]"),
+    ],
 )
 def test_parse_islands_overlaps_and_gaps_name_the_ids(text: str, problem: str) -> None:
     with pytest.raises(ValueError) as err:

@@ -29,7 +29,8 @@ def test_spec_defaults_and_unknown_alias() -> None:
     spec = TopologySpec()
     assert (spec.level, spec.mode) == ("node", TopologyMode.PREFERRED)
     assert TopologySpec.model_validate({"level": "rack", "mode": "Required"}).mode is (
-        TopologyMode.REQUIRED)
+        TopologyMode.REQUIRED
+    )
     with pytest.raises(ValidationError, match="unknown topology level 'pod': use one of zone"):
         TopologySpec(level="pod")
     with pytest.raises(ValidationError, match="mode"):
@@ -76,10 +77,19 @@ def test_index_of_unconfigured_level_names_the_configured_ones() -> None:
 
 def test_domain_paths_are_cumulative_and_missing_labels_share_a_domain() -> None:
     lv = TopologyLevels()
-    labels = {"topology.kubernetes.io/zone": "z1", "crane.io/block": "b2",
-              "crane.io/rack": "r3", "nvidia.com/gpu.clique": "c4"}
-    assert lv.domain_path("n1", labels) == ("z1", "z1/b2", "z1/b2/r3", "z1/b2/r3/c4",
-                                            "z1/b2/r3/c4/n1")
+    labels = {
+        "topology.kubernetes.io/zone": "z1",
+        "crane.io/block": "b2",
+        "crane.io/rack": "r3",
+        "nvidia.com/gpu.clique": "c4",
+    }
+    assert lv.domain_path("n1", labels) == (
+        "z1",
+        "z1/b2",
+        "z1/b2/r3",
+        "z1/b2/r3/c4",
+        "z1/b2/r3/c4/n1",
+    )
     bare = lv.domain_path("n2", {"crane.io/rack": "r3"})
     assert bare == ("-", "-/-", "-/-/r3", "-/-/r3/-", "-/-/r3/-/n2")
     assert lv.domain_path("n3", {})[:4] == ("-", "-/-", "-/-/-", "-/-/-/-")

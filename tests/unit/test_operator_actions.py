@@ -8,9 +8,9 @@ import threading
 from typing import Any
 
 from crane.kube.names import CARGOS, MINICLUSTERS
+from crane.lifecycle.plan import Applied, Plan, StatusWrite
 from crane.operator.actions import Actuator
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, Plan, StatusWrite
 
 
 class FakeClient:
@@ -23,11 +23,11 @@ class FakeClient:
         with self.lock:
             self.calls.append((what, name))
 
-    def patch_metadata(self, plural: str, ns: str, name: str, meta: Any) -> bool:
+    def patch_metadata(self, plural: str, ns: str, name: str, meta: Any, *_: Any) -> bool:
         self._record("metadata", name)
         return name not in self.gone
 
-    def patch_status(self, plural: str, ns: str, name: str, status: Any) -> bool:
+    def replace_status(self, plural: str, ns: str, name: str, status: Any, *_: Any) -> bool:
         self._record("status", name)
         return name not in self.gone
 

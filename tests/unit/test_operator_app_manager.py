@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from crane.kube.names import MINICLUSTERS
+from crane.lifecycle import decide
+from crane.lifecycle.decide import Decider, DecideSettings
+from crane.lifecycle.plan import Applied, AppManagerLaunch, Plan, TokenRevocation
 from crane.model.inventory import GPU_RESOURCE
-from crane.operator import decide
 from crane.operator.actions import Actuator
-from crane.operator.decide import Decider, DecideSettings
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, AppManagerLaunch, Plan, TokenRevocation
 from crane.placement import Engine
 from tests.unit.test_operator_decide import minicluster, new_cache, node, settle
 

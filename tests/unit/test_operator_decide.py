@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from crane.kube.names import CARGOS, FINALIZER, MINICLUSTERS
+from crane.lifecycle.decide import Decider
+from crane.lifecycle.plan import Plan
 from crane.operator.cache import ClusterCache
-from crane.operator.decide import Decider
-from crane.operator.plan import Plan
 from crane.placement import Engine
 
 LEVELS = (
@@ -159,13 +159,54 @@ def test_restart_rebuilds_from_status_and_places_nothing_twice() -> None:
 
 
 def test_queued_minicluster_says_why_and_position() -> None:
-    cache = new_cache(("nodes", node("n0")), ("miniclusters", minicluster("big", 16, 16)))
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("first", 4, 4, priority=1)),
+        ("miniclusters", minicluster("big", 16, 16)),
+    )
     settle(Decider(Engine()), cache)
     status = cache.miniclusters["t/big"]["status"]
     assert status["queuePosition"] == 1
     assert "needs 16" in status["message"]
     cond = next(c for c in status["conditions"] if c["type"] == "Admitted")
     assert cond["status"] == "False" and cond["reason"] == "Queued"
+
+
+def test_queued_minicluster_says_whom_it_waits_behind_and_when_it_should_start() -> None:
+    running = cargo("job", "run", 1, 8)
+    running["spec"]["expectedDurationSeconds"] = 600
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("run", 0, 8, priority=5)),
+        ("cargos", running),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    for late in (
+        minicluster("head", 8, 8, priority=1),
+        minicluster("next", 2, 2, created="2026-01-01T00:00:05Z"),
+    ):
+        cache.apply("miniclusters", None, late)
+    settle(decider, cache)
+    head = cache.miniclusters["t/head"]["status"]
+    assert head["queuePosition"] == 1
+    assert str(head["estimatedStart"]).startswith("2026-01-01T00:10:01")
+    assert "expected to start by 2026-01-01T00:10:01Z, when cargo t/job ends" in head["message"]
+    nxt = cache.miniclusters["t/next"]["status"]
+    assert nxt["queuePosition"] == 2
+    assert nxt["waitsBehind"] == ["t/head"]
+    assert "waits behind t/head" in nxt["message"]
+
+
+def test_minicluster_that_can_never_fit_is_unschedulable_without_a_position() -> None:
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", minicluster("big", 16, 16)))
+    settle(Decider(Engine()), cache)
+    status = cache.miniclusters["t/big"]["status"]
+    assert status.get("queuePosition") is None
+    assert "the cluster has 8 H100 GPUs in all" in status["message"]
+    cond = next(c for c in status["conditions"] if c["type"] == "Admitted")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
 
 
 def test_higher_priority_preempts_borrowed_cargo_with_notice() -> None:

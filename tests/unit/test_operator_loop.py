@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from crane.lifecycle.plan import Applied, Plan
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
-from crane.operator.plan import Applied, Plan
 
 
 class Recorder:
@@ -47,6 +47,12 @@ def test_pass_is_decided_during_the_previous_writes_and_written_after_them() -> 
 
     asyncio.run(run())
     assert rec.log == [
-        "decide1", "write-c1", "decide2", "written-c1", "learn-c1",
-        "write-c2", "written-c2", "learn-c2",
+        "decide1",
+        "write-c1",
+        "decide2",
+        "written-c1",
+        "learn-c1",
+        "write-c2",
+        "written-c2",
+        "learn-c2",
     ]

@@ -16,10 +16,10 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from crane.kube.names import CARGOS
-from crane.operator import cargo_lifecycle
+from crane.lifecycle import cargo_lifecycle
+from crane.lifecycle.decide import Decider
 from crane.operator.actions import Actuator
 from crane.operator.cache import ClusterCache
-from crane.operator.decide import Decider
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
 from crane.placement import Engine
@@ -40,11 +40,11 @@ class FlakyApiServer:
         with self.lock:
             self.calls.append((what, name))
 
-    def patch_metadata(self, plural: str, ns: str, name: str, meta: Any) -> bool:
+    def patch_metadata(self, plural: str, ns: str, name: str, meta: Any, *_: Any) -> bool:
         self._record("metadata", name)
         return True
 
-    def patch_status(self, plural: str, ns: str, name: str, status: Any) -> bool:
+    def replace_status(self, plural: str, ns: str, name: str, status: Any, *_: Any) -> bool:
         if plural == CARGOS and self.failing is not None:
             self._record("status-failed", name)
             raise ApiException(status=self.failing, reason="injected")

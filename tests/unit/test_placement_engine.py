@@ -13,14 +13,16 @@ def test_admission_reserves_whole_nodes_within_required_rack() -> None:
     assert len({rack_of(e, n) for n in d.reservation}) == 1
 
 
-def test_required_level_larger_than_any_domain_queues_with_numbers() -> None:
+def test_required_level_larger_than_any_domain_is_rejected_with_numbers() -> None:
     e = cluster(racks=2, nodes_per_rack=2)
     e.submit_minicluster(mc("t/a", 24, 24, topology=topo("rack")))
     [d] = e.admit()
-    assert d.outcome is Outcome.QUEUED and d.queue_position == 1
+    assert d.outcome is Outcome.REJECTED and d.queue_position is None
     assert d.explanation is not None
     assert d.explanation.best is not None and d.explanation.best.free_gpus == 16
-    assert d.explanation.sentence().startswith("needs 24 H100 within one rack; best rack")
+    assert d.explanation.sentence().startswith(
+        "needs 24 H100 within one rack; the largest rack has 16 H100 GPUs in all; best rack"
+    )
 
 
 def test_template_reservation_is_whole_slots() -> None:
@@ -42,7 +44,7 @@ def test_queue_order_priority_then_creation_and_backfill() -> None:
     e.submit_minicluster(mc("t/new", 8, 8, created=3))
     decisions = e.admit()
     assert [d.key for d in decisions] == ["t/big", "t/old", "t/new"]
-    assert decisions[0].outcome is Outcome.QUEUED
+    assert decisions[0].outcome is Outcome.REJECTED
     assert [d.outcome for d in decisions[1:]] == [Outcome.ADMITTED, Outcome.ADMITTED]
 
 
@@ -137,8 +139,10 @@ def test_single_replica_best_fit_node_then_fullest_rack() -> None:
     e = cluster(racks=2, nodes_per_rack=2)
     e.submit_minicluster(mc("t/a", 0, 64))
     e.admit()
-    e.restore_cargo(cargo("t/full", "t/a", 1, 8),
-                    [ReplicaPlacement(replica=0, node="h100-z0-b0-r1-n0", gpu_ids=list(range(8)))])
+    e.restore_cargo(
+        cargo("t/full", "t/a", 1, 8),
+        [ReplicaPlacement(replica=0, node="h100-z0-b0-r1-n0", gpu_ids=list(range(8)))],
+    )
     one = e.place_cargo(cargo("t/one", "t/a", 1, 1))
     assert [p.node for p in one.placements] == ["h100-z0-b0-r1-n1"]
     two = e.place_cargo(cargo("t/two", "t/a", 1, 2))
@@ -298,8 +302,10 @@ def test_restore_roundtrip_and_conflicts() -> None:
     assert fresh.dump() == e.dump()
     fresh.submit_minicluster(mc("t/b", 0, 8))
     try:
-        fresh.restore_cargo(cargo("t/z", "t/b", 1, 1),
-                            [ReplicaPlacement(replica=0, node=d.placements[0].node, gpu_ids=[0])])
+        fresh.restore_cargo(
+            cargo("t/z", "t/b", 1, 1),
+            [ReplicaPlacement(replica=0, node=d.placements[0].node, gpu_ids=[0])],
+        )
     except ValueError as err:
         assert "used by t/c" in str(err)
     else:
@@ -323,5 +329,5 @@ def test_gpu_map_and_family_matching() -> None:
     e.submit_minicluster(MiniClusterRequest(key="t/b", gpu_type="A100", min_gpus=8, max_gpus=8))
     decisions = {d.key: d for d in e.admit()}
     assert decisions["t/a"].outcome is Outcome.ADMITTED
-    assert decisions["t/b"].outcome is Outcome.QUEUED
+    assert decisions["t/b"].outcome is Outcome.REJECTED
     assert {s.reserved_for for s in e.gpu_map()} == {"t/a"}

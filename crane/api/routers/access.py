@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from crane.api.auth import Principal, mint
 from crane.api.db import AuditRow, TenantRow, TokenRow
 from crane.api.deps import Caller, Pages, State
-from crane.api.errors import Conflict, Forbidden, NotFound
+from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from crane.api.podsecurity import apply_level
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import (
     NAME_PATTERN,
@@ -22,10 +23,13 @@ from crane.api.schemas import (
     Scope,
     Tenant,
     TenantCreate,
+    TenantPatch,
     TokenCreate,
     TokenCreated,
     TokenPublic,
 )
+from crane.api.tenancy import reserved_reason
+from crane.model.podsecurity import parse_level
 
 router = APIRouter(tags=["access"], responses=PROBLEMS)
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
@@ -72,16 +76,20 @@ async def list_tenants(who: Caller, state: State, pages: Pages) -> Page[Tenant]:
         return rows[pages.offset : pages.offset + pages.limit], len(rows)
 
     rows, count = await run_in_threadpool(load)
-    return Page(items=[Tenant(name=r.name, created_at=r.created_at) for r in rows], count=count)
+    return Page(items=[_tenant(r) for r in rows], count=count)
 
 
 @router.post("/tenants", operation_id="createTenant", response_model=Tenant, status_code=201)
 async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant:
+    """Add a tenant (a namespace in kube mode); reserved namespaces are refused (422)."""
     who.require(Scope.ADMIN)
+    why = reserved_reason(body.name, state.settings)
+    if why is not None:
+        raise Invalid(why, [FieldError(["body", "name"], why)])
 
     def add() -> TenantRow:
         with Session(state.db) as session:
-            row = TenantRow(name=body.name)
+            row = TenantRow(name=body.name, pod_security=body.pod_security.value)
             session.add(row)
             try:
                 session.commit()
@@ -92,7 +100,38 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
 
     row = await run_in_threadpool(add)
     state.tenants.add(row.name)
-    return Tenant(name=row.name, created_at=row.created_at)
+    await apply_level(state, row.name, body.pod_security)
+    return _tenant(row)
+
+
+def _tenant(row: TenantRow) -> Tenant:
+    return Tenant(
+        name=row.name, created_at=row.created_at, pod_security=parse_level(row.pod_security)
+    )
+
+
+@router.patch("/tenants/{name}", operation_id="patchTenant", response_model=Tenant)
+async def patch_tenant(name: TenantName, body: TenantPatch, who: Caller, state: State) -> Tenant:
+    """Change a tenant's Pod Security level (admin): checked for templates created from now on.
+
+    On Kubernetes the tenant's namespace label ``pod-security.kubernetes.io/enforce`` follows.
+    """
+    who.require(Scope.ADMIN)
+
+    def change() -> TenantRow:
+        with Session(state.db) as session:
+            row = session.get(TenantRow, name)
+            if row is None:
+                raise NotFound(f"tenant {name!r} not found")
+            row.pod_security = body.pod_security.value
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    row = await run_in_threadpool(change)
+    await apply_level(state, name, body.pod_security)
+    return _tenant(row)
 
 
 @router.delete("/tenants/{name}", operation_id="deleteTenant", status_code=204)

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages
 from crane.api.idempotency import fingerprint, run_once
+from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Cargo, CargoCreate, Page, Scope
 
@@ -29,6 +30,7 @@ async def create(
 ) -> Response:
     """Add one cargo to a MiniCluster; it waits Pending until it can be placed whole."""
     ctx.principal.check_minicluster(body.spec.mini_cluster)
+    await check_templates(ctx, [(["body", "spec", "template"], body.spec.template)])
 
     async def call() -> tuple[int, object]:
         cargo = await ctx.backend.create_cargo(ctx.tenant, body)

@@ -23,6 +23,8 @@ from crane.api.schemas import (
     Scope,
     UsageReport,
 )
+from crane.api.tenancy import dry_run_for
+from crane.api.timestamps import Timestamp
 
 router = APIRouter(tags=["cluster"], responses=PROBLEMS)
 OTHER = "other"
@@ -67,18 +69,24 @@ async def dry_run(body: DryRunRequest, ctx: Ctx) -> DryRunResult:
     """Where a MiniCluster or Cargo would go now, or why it would wait; changes nothing."""
     if body.cargo is not None:
         ctx.principal.check_minicluster(body.cargo.mini_cluster)
-    return await ctx.backend.dry_run(ctx.tenant, body)
+        await ctx.backend.get_minicluster(ctx.tenant, body.cargo.mini_cluster)  # else 404
+    return dry_run_for(await ctx.backend.dry_run(ctx.tenant, body), ctx.viewer)
 
 
 @router.get("/usage", operation_id="getUsage", response_model=UsageReport)
 async def get_usage(
     ctx: Ctx,
     request: Request,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        Timestamp | None, Query(description="window start; default: 24 hours before until")
+    ] = None,
+    until: Annotated[Timestamp | None, Query(description="window end; default: now")] = None,
     mini_cluster: Annotated[
         str | None, Query(alias="miniCluster", pattern=NAME_PATTERN, max_length=63)
     ] = None,
+    by_cargo: Annotated[
+        bool, Query(alias="byCargo", description="one row per cargo, like sacct")
+    ] = False,
 ) -> UsageReport:
     """GPU-seconds per tenant and MiniCluster from recorded allocation intervals.
 
@@ -93,7 +101,9 @@ async def get_usage(
             ctx.principal.check_minicluster(mini_cluster)
         mini_cluster = ctx.principal.minicluster
     tenant = None if ctx.principal.is_admin and "tenant" not in request.query_params else ctx.tenant
-    rows = await run_in_threadpool(usage.report, ctx.state.db, start, end, tenant, mini_cluster)
+    rows = await run_in_threadpool(
+        usage.report, ctx.state.db, start, end, tenant, mini_cluster, by_cargo
+    )
     return UsageReport(items=rows, count=len(rows), since=start, until=end)
 
 

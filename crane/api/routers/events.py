@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from crane.api.deps import Ctx
@@ -29,8 +29,21 @@ async def stream(
     mini_cluster: Annotated[
         str | None, Query(alias="miniCluster", pattern=NAME_PATTERN, max_length=63)
     ] = None,
+    cargo: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=63)] = None,
+    follow: Annotated[
+        bool, Query(description="false: send the kept events after Last-Event-ID, then close")
+    ] = True,
+    last_event_id: Annotated[
+        int | None,
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            description="Resume after this event id; 0 replays every kept event (the last 1000)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
-    """Each message is ``event: <type>`` and ``data: <Event JSON>``; comments keep it alive.
+    """Each message is ``id: <n>``, ``event: <type>`` and ``data: <Event JSON>``; comments keep
+    it alive. With ``Last-Event-ID`` the kept events after it come first.
 
     An admin without ``?tenant=`` receives every tenant's events.
     """
@@ -42,22 +55,36 @@ async def stream(
     tenant = ctx.tenant
 
     def wanted(event: Event) -> bool:
-        return (every_tenant or event.tenant == tenant) and (
-            mini_cluster is None or event.mini_cluster == mini_cluster
+        return (
+            (every_tenant or event.tenant == tenant)
+            and (mini_cluster is None or event.mini_cluster == mini_cluster)
+            and (cargo is None or event.cargo == cargo)
         )
 
+    def message(seq: int, event: Event) -> str:
+        data = event.model_dump_json(by_alias=True)
+        return f"id: {seq}\nevent: {event.type.value}\ndata: {data}\n\n"
+
     async def body() -> AsyncIterator[str]:
-        with ctx.state.hub.subscribe() as queue:
+        hub = ctx.state.hub
+        with hub.subscribe_numbered() as queue:
             yield ": connected\n\n"
+            sent = 0
+            if last_event_id is not None:
+                for seq, event in hub.since(last_event_id):
+                    sent = seq
+                    if wanted(event):
+                        yield message(seq, event)
+            if not follow:
+                return
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                    seq, event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                if wanted(event):
-                    data = event.model_dump_json(by_alias=True)
-                    yield f"event: {event.type.value}\ndata: {data}\n\n"
+                if seq > sent and wanted(event):
+                    yield message(seq, event)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages
 from crane.api.idempotency import fingerprint, run_once
+from crane.api.podsecurity import check_templates
 from crane.api.schemas import (
     NAME_PATTERN,
     ExplainResult,
@@ -25,11 +26,14 @@ from crane.api.schemas import (
     ShrinkRequest,
     ShrinkResult,
 )
+from crane.api.tenancy import explain_for
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}}
-    for s in (401, 403, 404, 409, 422)
+    for s in (400, 401, 403, 404, 409, 413, 422, 503)
 }
+"""Every problem status a ``/v1`` operation may answer: 400 an unreadable body, 413 one over the
+body limit, 503 the backend out of reach."""
 router = APIRouter(prefix="/miniclusters", tags=["miniclusters"], responses=PROBLEMS)
 McName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
@@ -46,6 +50,10 @@ async def grow(
 ) -> Response:
     """Add cargos in whole units: granted, partial or denied, with reasons."""
     ctx.principal.check_minicluster(name)
+    await check_templates(
+        ctx,
+        ((["body", "cargos", i, "template"], c.template) for i, c in enumerate(body.cargos or [])),
+    )
 
     async def call() -> tuple[int, object]:
         return 200, _wire(await ctx.backend.grow(ctx.tenant, name, body))
@@ -77,7 +85,7 @@ async def shrink(
 async def explain(name: McName, ctx: Ctx) -> ExplainResult:
     """Why it waits, in numbers, and the state of each of its cargos."""
     ctx.principal.check_minicluster(name)
-    return await ctx.backend.explain(ctx.tenant, name)
+    return explain_for(await ctx.backend.explain(ctx.tenant, name), ctx.viewer)
 
 
 @router.post("", operation_id="createMiniCluster", response_model=MiniCluster, status_code=201)
@@ -85,6 +93,10 @@ async def create(
     body: MiniClusterCreate, ctx: Ctx, request: Request, key: IdempotencyKey = None
 ) -> Response:
     ctx.principal.require(Scope.ADMIN, Scope.TENANT)
+    if body.spec.template is not None:
+        await check_templates(
+            ctx, [(["body", "spec", "template", "template"], body.spec.template.template)]
+        )
 
     async def call() -> tuple[int, object]:
         return 201, _wire(await ctx.backend.create_minicluster(ctx.tenant, body))

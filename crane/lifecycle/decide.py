@@ -6,7 +6,6 @@ memory, mutates the engine, and returns a :class:`Plan` that the loop writes aft
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -18,16 +17,28 @@ from pydantic import ValidationError
 
 from crane.kube import app_manager, resources
 from crane.kube.builders import build_template_cargo, template_cargo_name
-from crane.kube.names import MINICLUSTER_KIND, MINICLUSTERS, TEMPLATE_INDEX_LABEL, key_of
+from crane.kube.names import (
+    CARGO_KIND,
+    MINICLUSTER_KIND,
+    MINICLUSTERS,
+    TEMPLATE_INDEX_LABEL,
+    key_of,
+)
 from crane.kube.nodes import busy_ids, inventory
+from crane.lifecycle import preemption, records
+from crane.lifecycle.cargo_lifecycle import CargoLifecycle
+from crane.lifecycle.finalizer import finalize, hold
+from crane.lifecycle.isolation import isolate_cargo
+from crane.lifecycle.plan import Applied, AppManagerLaunch, Plan, StatusWrite, TokenRevocation
+from crane.lifecycle.restore import gpu_ids_of, restore
+from crane.lifecycle.state import LoopState, Revocation
+from crane.lifecycle.view import ClusterView as ClusterCache
+from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
 from crane.model.specs import MiniClusterSpec, MiniClusterStatus
-from crane.operator.cache import ClusterCache, PodView
-from crane.operator.cargo_lifecycle import CargoLifecycle
-from crane.operator.finalizer import finalize, hold
-from crane.operator.plan import Applied, AppManagerLaunch, Plan, StatusWrite, TokenRevocation
-from crane.operator.state import LoopState, Revocation
 from crane.placement import Engine
+from crane.placement.admission import unschedulable_reason
+from crane.placement.insight import start_time
 from crane.placement.types import AdmissionDecision
 
 log = logging.getLogger(__name__)
@@ -57,18 +68,24 @@ class Decider:
         plan = Plan()
         pods = cache.pods_by_cargo()
         if not self.state.restored:
-            self._restore(cache)
+            self._restore(cache, plan)
         self._sync_nodes(cache, now)
         specs = self._sync_miniclusters(cache, plan)
         decisions = {d.key: d for d in self.engine.admit()}
         lifecycle = CargoLifecycle(self.engine, self.state, cache, plan, pods)
         for key, body in self._by_priority(cache, specs):
-            lifecycle.reconcile(key, body, specs.get(self._mc_key(body)))
+            isolate_cargo(lifecycle, plan, key, body, specs.get(self._mc_key(body)))
         lifecycle.drain_deleted()
         self._remove_gone_miniclusters(cache)
         self._finalize_miniclusters(cache, plan)
         for key, (body, spec) in specs.items():
-            self._minicluster_status(key, body, spec, decisions.get(key), cache, plan, lifecycle)
+            try:
+                self._minicluster_status(
+                    key, body, spec, decisions.get(key), cache, plan, lifecycle
+                )
+            except Exception as err:  # one bad object fails alone (fault isolation)
+                log.exception("MiniCluster %s cannot be realised", key)
+                self._invalid_minicluster(key, body, f"cannot realise the MiniCluster: {err}", plan)
         self._orphans(cache, pods, plan)
         self._forget_gone(cache)
         return plan
@@ -103,60 +120,35 @@ class Decider:
             for uid in [u for u in uids if u not in live]:
                 del uids[uid]
         self.state.revoked &= live
+        for key in [k for k in self.state.repairs if k not in cache.cargos]:
+            del self.state.repairs[key]
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
 
     # --- restore and nodes -------------------------------------------------------------------
 
-    def _restore(self, cache: ClusterCache) -> None:
-        """Rebuild the engine from the statuses written before a restart; nothing placed twice."""
+    def _restore(self, cache: ClusterCache, plan: Plan) -> None:
+        """Rebuild the engine from pods and statuses (see :mod:`crane.lifecycle.restore`);
+        every conflict resolved is reported with an event and counted."""
         self._sync_nodes(cache, datetime.now(UTC))
-        for key, body in cache.miniclusters.items():
-            mc_status = resources.minicluster_status(body)
-            admitted = resources.is_true(mc_status.conditions, "Admitted")
-            if not admitted or body["metadata"].get("deletionTimestamp"):
-                continue
-            try:
-                mc_spec = resources.parse_minicluster_spec(body)
-            except ValidationError:
-                continue
-            mc_req = resources.minicluster_request(body["metadata"], mc_spec)
-            self.engine.submit_minicluster(mc_req)
-            self.engine.restore_reservation(key, mc_status.reservation)
-            self.state.miniclusters[key] = mc_req
-        for key, body in cache.cargos.items():
-            status = resources.cargo_status(body)
-            if not status.placement:
-                continue
-            try:
-                spec = resources.parse_cargo_spec(body)
-            except ValidationError:
-                continue
-            placements = tuple(status.placement)
-            req = dataclasses.replace(
-                resources.cargo_request(body["metadata"], spec), replicas=len(placements)
+        for conflict in restore(self.engine, self.state, cache):
+            body = (cache.cargos if conflict.kind != "reservation" else cache.miniclusters).get(
+                conflict.loser
             )
-            try:
-                self.engine.restore_cargo(req, placements)
-            except (KeyError, ValueError) as err:
-                log.warning("cannot restore cargo %s: %s", key, err)
-                continue
-            self.state.cargos[key] = req
-            self.state.placements[key] = placements
-        self.state.restored = True
-        log.info(
-            "restored %d MiniCluster reservations and %d cargo placements from status",
-            len(self.state.miniclusters),
-            len(self.state.cargos),
-        )
+            plan.conflicts.append((conflict.kind, conflict.reason))
+            if body is not None:
+                kind = MINICLUSTER_KIND if conflict.kind == "reservation" else CARGO_KIND
+                plan.event(_ref(body, kind), "RestoreConflict", conflict.reason, True)
+        self.state.bump()
 
     def _sync_nodes(self, cache: ClusterCache, now: datetime) -> None:
         foreign: dict[str, int] = {}
+        used = self.state.used_ids()
+        held = self._held_elsewhere(cache)
         for pod in cache.pods.values():
             if pod.cargo is None and pod.holds_gpus and pod.node:
                 foreign[pod.node] = foreign.get(pod.node, 0) + pod.gpus
-        used = self.state.used_ids()
         seen: set[str] = set()
         for name, view in cache.nodes.items():
             if not view.managed or view.gpu_count == 0:
@@ -173,9 +165,9 @@ class Decider:
                     self.state.lost_nodes.add(name)
                 continue
             self.state.lost_nodes.discard(name)
-            inv = inventory(
-                view, busy_ids(view.gpu_count, used.get(name, ()), foreign.get(name, 0))
-            )
+            mine = {g for g in held.get(name, ()) if g < view.gpu_count}
+            busy = busy_ids(view.gpu_count, used.get(name, set()) | mine, foreign.get(name, 0))
+            inv = inventory(view, busy | mine)
             if self.state.nodes.get(name) != inv:
                 self.engine.upsert_node(inv)
                 self.state.nodes[name] = inv
@@ -183,6 +175,24 @@ class Decider:
         for name in [n for n in self.state.nodes if n not in seen]:
             self._remove_node(name)
         self.state.lost_nodes &= seen
+
+    def _held_elsewhere(self, cache: ClusterCache) -> dict[str, frozenset[int]]:
+        """node -> GPU ids that live Crane pods hold outside their cargo's placement in the
+        engine (a restore loser, a moved replica, a cargo gone): busy until those pods end, so
+        a GPU is never handed out while something still runs on it."""
+        expected: dict[tuple[str, str], set[int]] = {}
+        for cargo, placements in self.state.placements.items():
+            for p in placements:
+                expected.setdefault((cargo, p.node), set()).update(p.gpu_ids)
+        out: dict[str, set[int]] = {}
+        for pod in cache.pods.values():
+            if pod.cargo is None or not pod.holds_gpus or not pod.node:
+                continue
+            mine = expected.get((pod.cargo, pod.node), set())
+            extra = [g for g in gpu_ids_of(pod.gpu_ids) if g not in mine]
+            if extra:
+                out.setdefault(pod.node, set()).update(extra)
+        return {n: frozenset(ids) for n, ids in out.items()}
 
     def _remove_node(self, name: str) -> None:
         if name in self.state.nodes:
@@ -229,7 +239,7 @@ class Decider:
             except ValidationError as err:
                 self._invalid_minicluster(key, body, resources.validation_message(err), plan)
                 continue
-            req = resources.minicluster_request(body["metadata"], spec, self._quota(key, cache))
+            req = records.minicluster_request(body["metadata"], spec, self._quota(key, cache))
             if self.state.miniclusters.get(key) != req:
                 self.engine.submit_minicluster(req)
                 self.state.miniclusters[key] = req
@@ -344,7 +354,16 @@ class Decider:
         if uid not in self.state.unsaved and resources.same_status(before, wire):
             return
         self.state.written[uid] = wire
-        plan.status(StatusWrite(MINICLUSTERS, meta["namespace"], meta["name"], wire, uid))
+        plan.status(
+            StatusWrite(
+                MINICLUSTERS,
+                meta["namespace"],
+                meta["name"],
+                wire,
+                uid,
+                resource_version=meta.get("resourceVersion"),
+            )
+        )
         if event is not None:
             reason, message, warning = event
             plan.event(_ref(body, MINICLUSTER_KIND), reason, message, warning)
@@ -373,6 +392,7 @@ class Decider:
             status.reserved_gpus, status.in_use_gpus = usage.reserved_gpus, usage.in_use_gpus
             status.borrowed_gpus = usage.borrowed_gpus
             status.queue_position = None
+            status.waits_behind, status.estimated_start = [], None
             msg = f"{usage.reserved_gpus} {spec.gpu_type} GPUs reserved"
             status.conditions = set_condition(
                 status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen)
@@ -400,19 +420,18 @@ class Decider:
                         "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen
                     ),
                 )
-            if usage.in_use_gpus > spec.gpus.max:
-                plan_ = self.engine.plan_max_shrink(key)
-                for victim in plan_.victims:
-                    lifecycle.preempt(
-                        victim, f"MiniCluster {key} uses more than its max of {spec.gpus.max} GPUs"
-                    )
         else:
             position = decision.queue_position if decision else None
             why = decision.explanation if decision else self.engine.explain_minicluster(key)
             message = why.sentence() if why else "waiting in the admission queue"
+            held = sum(len(ids) for ids in self.engine.nominated(key).values())
+            if held:
+                message += f"; {held} GPUs held for it while the preempted cargos stop"
             status.queue_position = position
+            status.waits_behind = list(decision.waits_behind) if decision else []
+            status.estimated_start = start_time(decision)
             status.reservation, status.reserved_gpus = {}, 0
-            reason = "Queued"
+            reason = unschedulable_reason(decision) or "Queued"
             status.conditions = set_condition(
                 status.conditions, resources.condition("Admitted", False, reason, message, gen)
             )
@@ -421,15 +440,10 @@ class Decider:
                 or was_admitted
                 or not status.message
             ):
-                event = ("Queued", f"position {position}: {message}", False)
+                event = (reason, f"position {position}: {message}" if position else message, False)
             status.message = message
-            if decision and decision.preemption and decision.preemption.sufficient:
-                for victim in decision.preemption.victims:
-                    lifecycle.preempt(
-                        victim,
-                        f"MiniCluster {key} (priority {spec.priority}) needs its min of "
-                        f"{spec.gpus.min} GPUs",
-                    )
+        for victim, notice in preemption.victims(self.engine, key, spec, decision):
+            lifecycle.preempt(victim, notice)
         self._template_cargos(key, body, spec, cache, plan)
         self._app_manager(body, spec, admitted, status, cache, plan)
         mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]

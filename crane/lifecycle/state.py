@@ -44,6 +44,8 @@ class LoopState:
     """Deleted MiniCluster uid -> how revoking its app manager token goes."""
     revoked: set[str] = field(default_factory=set)
     """Deleted MiniClusters whose token is revoked (or given up on): free to go."""
+    repairs: dict[str, str] = field(default_factory=dict)
+    """Cargo key -> why its claim lost at restore: its pods are deleted and it waits again."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False

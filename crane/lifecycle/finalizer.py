@@ -12,8 +12,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from crane.kube.names import FINALIZER
-from crane.operator.plan import Plan
-from crane.operator.state import LoopState
+from crane.lifecycle.plan import Plan
+from crane.lifecycle.state import LoopState
 
 
 def hold(plan: Plan, plural: str, meta: MutableMapping[str, Any]) -> None:

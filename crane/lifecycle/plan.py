@@ -18,6 +18,9 @@ class StatusWrite:
     uid: str
     cargo_key: str | None = None
     """Set for a cargo: its pods are created only if this write succeeded."""
+    resource_version: str | None = None
+    """The object's resourceVersion the status was decided on: the write replaces the status
+    only if nothing but Crane's own writes changed the object since."""
 
     @property
     def ref(self) -> ObjectRef:
@@ -88,6 +91,8 @@ class Plan:
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
     token_revocations: list[TokenRevocation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, reason) of each conflicting record repaired at restore (counted in a metric)."""
 
     @property
     def statuses(self) -> list[StatusWrite]:

@@ -31,7 +31,14 @@ from crane.kube.builders import (
     validate_template,
 )
 from crane.kube.names import CARGO_KIND, CARGOS, REPLICAS_ANNOTATION, key_of
+from crane.lifecycle import records
+from crane.lifecycle.finalizer import finalize, hold
+from crane.lifecycle.plan import Plan, StatusWrite
+from crane.lifecycle.state import LoopState
+from crane.lifecycle.view import ClusterView as ClusterCache
+from crane.lifecycle.view import PodView
 from crane.model.conditions import set_condition
+from crane.model.podsecurity import pod_security_message, violations
 from crane.model.specs import (
     CargoPhase,
     CargoSpec,
@@ -40,10 +47,6 @@ from crane.model.specs import (
     ReplicaPlacement,
     RestartPolicy,
 )
-from crane.operator.cache import ClusterCache, PodView
-from crane.operator.finalizer import finalize, hold
-from crane.operator.plan import Plan, StatusWrite
-from crane.operator.state import LoopState
 from crane.placement import Engine
 from crane.placement.types import CargoRequest, Outcome
 
@@ -86,7 +89,11 @@ class CargoLifecycle:
         if uid not in self.state.unsaved and resources.same_status(before, wire):
             return False
         self.state.written[uid] = wire
-        self.plan.status(StatusWrite(CARGOS, meta["namespace"], meta["name"], wire, uid, key))
+        self.plan.status(
+            StatusWrite(
+                CARGOS, meta["namespace"], meta["name"], wire, uid, key, meta.get("resourceVersion")
+            )
+        )
         return True
 
     def _event(
@@ -152,7 +159,6 @@ class CargoLifecycle:
         self, key: str, body: dict[str, Any], mc: tuple[dict[str, Any], MiniClusterSpec] | None
     ) -> None:
         meta = body["metadata"]
-        gen = meta.get("generation")
         status = self._status(body)
         if meta.get("deletionTimestamp"):
             if self._drain(key, release_when="no-pods"):
@@ -166,15 +172,18 @@ class CargoLifecycle:
             message = (
                 resources.validation_message(err) if isinstance(err, ValidationError) else str(err)
             )
-            if status.phase != CargoPhase.FAILED:
-                status.phase, status.message = CargoPhase.FAILED, message
-                self._cond(status, "Failed", True, "InvalidSpec", message, gen)
-                self._write(key, body, status)
-                self._event(body, "InvalidSpec", message, warning=True)
-            self._drain(key, release_when="no-gpu")
+            self.refuse(key, body, "InvalidSpec", message)
             return
+        if key not in self.state.cargos and status.phase not in TERMINAL:
+            level = self.cache.namespace_level(meta["namespace"])
+            issues = violations(spec.template, level)
+            if issues:
+                self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
+                return
         if mc is not None:
             self._adopt(body, mc[0])
+        if key in self.state.repairs and not self._repair(key, body, status):
+            return
         if status.phase in TERMINAL:
             if self._drain(key, release_when="no-gpu") and status.placement:
                 status.placement = []
@@ -194,6 +203,17 @@ class CargoLifecycle:
             self._place(key, body, spec, status, mc)
         else:
             self._run(key, body, spec, status)
+
+    def refuse(self, key: str, body: dict[str, Any], reason: str, message: str) -> None:
+        """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go."""
+        status = self._status(body)
+        gen = body["metadata"].get("generation")
+        if status.phase != CargoPhase.FAILED or status.message != message:
+            status.phase, status.message = CargoPhase.FAILED, message
+            self._cond(status, "Failed", True, reason, message, gen)
+            self._write(key, body, status)
+            self._event(body, reason, message, warning=True)
+        self._drain(key, release_when="no-gpu")
 
     def _adopt(self, body: dict[str, Any], mc_body: dict[str, Any]) -> None:
         """Make the MiniCluster own a free-standing cargo, so deleting it deletes the cargo."""
@@ -226,6 +246,26 @@ class CargoLifecycle:
         if done:
             self._release(key)
         return done
+
+    def _repair(self, key: str, body: dict[str, Any], status: CargoStatus) -> bool:
+        """A cargo whose claim lost at restore: status back to Pending (placement cleared, the
+        reason said), all its pods deleted; True once they are gone and it may be placed."""
+        gen = body["metadata"].get("generation")
+        why = self.state.repairs[key]
+        if status.placement or status.phase not in (CargoPhase.PENDING, *TERMINAL):
+            message = f"restored without its GPUs: {why}; its pods are deleted, then it waits"
+            if status.phase not in TERMINAL:
+                status.phase = CargoPhase.PENDING
+            status.placement, status.replicas, status.message = [], 0, message
+            self._cond(status, "Placed", False, "RestoreConflict", message, gen)
+            self._cond(status, "Ready", False, "RestoreConflict", message, gen)
+            self._write(key, body, status)
+        pods = self.pods.get(key, [])
+        self._delete_pods(pods)
+        if pods:
+            return False
+        del self.state.repairs[key]
+        return True
 
     def drain_deleted(self) -> None:
         """Cargos gone from the API: delete their pods, then release their GPUs."""
@@ -274,7 +314,7 @@ class CargoLifecycle:
         attempt = (self.state.epoch, gen or 0)
         if self.state.attempts.get(uid) == attempt:
             return
-        req = resources.cargo_request(meta, spec)
+        req = records.cargo_request(meta, spec)
         decision = self.engine.place_cargo(req)
         if decision.outcome != Outcome.PLACED:
             self.state.attempts[uid] = attempt
@@ -466,7 +506,7 @@ class CargoLifecycle:
         attempt = (self.state.epoch, gen or 0)
         if self.state.attempts.get(uid) == attempt:
             return True
-        req = resources.cargo_request(meta, spec)
+        req = records.cargo_request(meta, spec)
         self.engine.release_cargo(key)
         decision = self.engine.place_cargo(req)
         if decision.outcome != Outcome.PLACED:

@@ -1,0 +1,134 @@
+"""Transport-level rules every request meets before any router or backend sees it.
+
+* :class:`BodyLimit`: a request body over the limit is a 413 (Content-Length or chunked alike),
+  read off the connection first so the keep-alive connection stays usable.
+* :class:`CatchAll`: a bug answers a 500 problem and the connection stays open (an exception
+  that leaves the app makes the server drop the connection).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crane.api.errors import CraneError, problem_body
+
+log = logging.getLogger("crane.api")
+MEDIA = b"application/problem+json"
+DRAIN_FACTOR = 64
+"""An over-limit body is read and dropped up to this many times the limit; beyond that the
+connection is closed instead."""
+
+
+async def send_problem(
+    send: Send, err: CraneError, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer ``err`` as ``application/problem+json`` straight on the ASGI channel."""
+    body = json.dumps(problem_body(err)).encode()
+    headers = [
+        (b"content-type", MEDIA),
+        (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def too_large(limit: int) -> CraneError:
+    """The 413 problem for a body over ``limit`` bytes."""
+    return CraneError(
+        f"the request body is larger than the limit of {limit} bytes: send less (an admin "
+        "raises the limit with CRANE_MAX_BODY_BYTES)",
+        413,
+        "Content too large",
+    )
+
+
+class BodyLimit:
+    """Buffer each request body up to ``limit`` bytes, then hand it to the app; over the limit,
+    answer 413 without calling the app at all."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body (bounded), then run the app with it or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        declared = _content_length(scope)
+        over = declared is not None and declared > self.limit
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before its body was complete
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                over = True
+            if not over:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+            if size > self.limit * DRAIN_FACTOR:
+                await send_problem(send, too_large(self.limit), [(b"connection", b"close")])
+                return
+        if over:
+            await send_problem(send, too_large(self.limit))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class CatchAll:
+    """Turn an exception that escaped every handler into a 500 problem, logged once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; on an escaped exception answer 500 if nothing was sent yet."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            err = CraneError(
+                f"internal error ({type(exc).__name__}); the server log has the details", 500
+            )
+            await send_problem(send, err)

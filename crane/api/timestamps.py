@@ -1,0 +1,34 @@
+"""Times on the wire: RFC 3339 date-times that carry a time zone, nothing else.
+
+A time without a zone (``2030-01-01T00:00:00``) is ambiguous and a bare number (``0.5``) is
+not a date-time at all: both are a 422 that says how to write one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AwareDatetime, BeforeValidator
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+EXAMPLE = "2030-01-01T00:00:00Z"
+
+
+def _rfc3339(value: object) -> object:
+    """Let datetimes through (pydantic checks their zone); strings must be RFC 3339 with a
+    zone; anything else (numbers) is refused."""
+    if isinstance(value, str):
+        if not RFC3339.match(value):
+            raise ValueError(
+                f"{value!r} is not an RFC 3339 date-time with a time zone: write e.g. {EXAMPLE} "
+                "or 2030-01-01T02:00:00+02:00"
+            )
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"a date-time is text with a time zone such as {EXAMPLE}, not a number")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+"""A date-time with a time zone (``format: date-time`` in the OpenAPI)."""

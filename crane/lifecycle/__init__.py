@@ -1,0 +1,1 @@
+"""The one decision pass shared by both backends (decide -> plan, no I/O)."""

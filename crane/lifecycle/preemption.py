@@ -1,0 +1,32 @@
+"""Which cargos to preempt, and why: decided once for both backends.
+
+A queued MiniCluster that cannot reach its ``min`` takes borrowed cargos of lower priority
+(whole, newest first, only as many as needed); an admitted one using more than its ``max``
+gives back its own borrowed cargos. Posting the notice and honouring the grace period is the
+backend's actuator's job.
+"""
+
+from __future__ import annotations
+
+from crane.model.keys import named_for
+from crane.model.specs import MiniClusterSpec
+from crane.placement import Engine
+from crane.placement.types import AdmissionDecision
+
+
+def victims(
+    engine: Engine, key: str, spec: MiniClusterSpec, decision: AdmissionDecision | None
+) -> list[tuple[str, str]]:
+    """(cargo key, why) of the cargos to preempt for MiniCluster ``key`` after ``admit()``."""
+    if engine.is_admitted(key):
+        if engine.usage(key).in_use_gpus <= spec.gpus.max:
+            return []
+        why = f"MiniCluster {key} uses more than its max of {spec.gpus.max} GPUs"
+        return [(victim, why) for victim in engine.plan_max_shrink(key).victims]
+    if decision is None or decision.preemption is None or not decision.preemption.sufficient:
+        return []
+    need = f"(priority {spec.priority}) needs its min of {spec.gpus.min} GPUs"
+    return [
+        (victim, f"{named_for(key, victim, 'MiniCluster')} {need}")
+        for victim in decision.preemption.victims
+    ]

@@ -1,0 +1,341 @@
+"""Grow, shrink, dry-run and explain, written once for both backends (no I/O).
+
+The backends read their store, describe the MiniCluster's cargos as :class:`CargoFacts`, ask
+this module what to do, carry it out, and shape the answer for the wire. The engine requests
+built from specs (:func:`minicluster_request`, :func:`cargo_request`) and the template cargos'
+names and specs (:func:`template_cargo_name`, :func:`template_cargo_spec`) are built here only.
+
+For a MiniCluster with ``spec.template``, grow and shrink by count change ``spec.replicas``:
+the cargos ``<mc>-<i>`` are kept at that count by the decision pass, and a shrink removes the
+highest indices. Growing by explicit shapes adds free-standing cargos in either case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
+from crane.placement import Engine
+from crane.placement.types import (
+    AdmissionDecision,
+    CargoDecision,
+    CargoRequest,
+    Explanation,
+    MiniClusterRequest,
+)
+
+DRY_RUN_NAME = "crane-dry-run"
+"""Name of the hypothetical object a dry-run places (never stored)."""
+
+
+class ServiceError(ValueError):
+    """A grow or shrink that cannot be done as asked; the message says what to do instead."""
+
+
+class UnknownCargos(ServiceError):
+    """A shrink named cargos that are not the MiniCluster's."""
+
+
+def key_of(tenant: str, name: str) -> str:
+    """``tenant/name``: the engine's key of a MiniCluster or cargo."""
+    return f"{tenant}/{name}"
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+def minicluster_request(
+    key: str, spec: MiniClusterSpec, created: float, namespace_quota: int | None = None
+) -> MiniClusterRequest:
+    """The engine's request for a MiniCluster: its min shaped by its template, if any."""
+    template = spec.template
+    return MiniClusterRequest(
+        key=key,
+        gpu_type=spec.gpu_type,
+        min_gpus=spec.gpus.min,
+        max_gpus=spec.gpus.max,
+        topology=spec.topology,
+        priority=spec.priority,
+        created=created,
+        template_gpus_per_replica=template.gpus_per_replica if template else None,
+        template_replicas=template.replicas if template else None,
+        namespace_quota=namespace_quota,
+    )
+
+
+def cargo_request(
+    key: str, spec: CargoSpec, created: float, started: float | None = None
+) -> CargoRequest:
+    """The engine's request for a cargo (``key`` is ``tenant/name``); its expected end is
+    ``expectedDurationSeconds`` after it started (or was created), when declared."""
+    tenant = key.partition("/")[0]
+    duration = spec.expected_duration_seconds
+    return CargoRequest(
+        key=key,
+        minicluster=key_of(tenant, spec.mini_cluster),
+        replicas=spec.replicas,
+        gpus_per_replica=spec.gpus_per_replica,
+        topology=spec.topology,
+        created=created,
+        expected_end=(started if started is not None else created) + duration if duration else None,
+    )
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def template_cargo_name(minicluster: str, index: int) -> str:
+    """Name of a template cargo: ``<mc>-<index>``."""
+    return f"{minicluster}-{index}"
+
+
+def template_index(minicluster: str, cargo: str) -> int | None:
+    """The index of ``<mc>-<i>``, None for another name."""
+    suffix = cargo.removeprefix(f"{minicluster}-")
+    return int(suffix) if suffix != cargo and suffix.isdigit() else None
+
+
+def template_cargo_spec(minicluster: str, template: CargoTemplate) -> CargoSpec:
+    """The spec of every template cargo of a MiniCluster."""
+    return CargoSpec(
+        mini_cluster=minicluster,
+        replicas=template.replicas,
+        gpus_per_replica=template.gpus_per_replica,
+        template=template.template,
+        topology=template.topology,
+        restart_policy=template.restart_policy,
+        backoff_limit=template.backoff_limit,
+    )
+
+
+def next_names(minicluster: str, taken: set[str], count: int, template: bool = False) -> list[str]:
+    """The ``count`` lowest free names ``<mc>-<i>`` of free-standing cargos; ``<mc>-x<i>`` when
+    the MiniCluster has a template, so they never take a template cargo's name."""
+    names: list[str] = []
+    index = 0
+    while len(names) < count:
+        candidate = (
+            f"{minicluster}-x{index}" if template else template_cargo_name(minicluster, index)
+        )
+        if candidate not in taken:
+            names.append(candidate)
+        index += 1
+    return names
+
+
+# --- grow and shrink ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CargoFacts:
+    """What grow and shrink need to know of one existing cargo of the MiniCluster."""
+
+    name: str
+    gpus: int
+    active: bool
+    """Holds or waits for GPUs: not finished, not being deleted."""
+    template: int | None = None
+    """Its index when it is a template cargo ``<mc>-<i>`` kept by ``spec.replicas``."""
+
+
+@dataclass
+class Grant:
+    """What became of one requested cargo."""
+
+    name: str | None
+    gpus: int
+    added: bool
+    reason: str = ""
+
+
+@dataclass
+class GrowPlan:
+    """What a grow does: new ``spec.replicas`` and/or free cargos to create."""
+
+    grants: list[Grant] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    replicas: int | None = None
+    """The MiniCluster's new ``spec.replicas`` (template grow), None when unchanged."""
+    creates: list[tuple[str, CargoSpec]] = field(default_factory=list)
+    """Free-standing cargos to create: (name, spec)."""
+
+
+def over_max(minicluster: str, used: int, gpus: int, maximum: int) -> str:
+    """The one wording of a grow denied by ``gpus.max``."""
+    return (
+        f"adding {gpus} GPUs would take {minicluster} to {used + gpus} GPUs, over gpus.max "
+        f"{maximum} ({used} in use): raise gpus.max or shrink first"
+    )
+
+
+def template_replicas(spec: MiniClusterSpec, cargos: list[CargoFacts]) -> int:
+    """How many template cargos the MiniCluster keeps now."""
+    if spec.replicas is not None:
+        return spec.replicas
+    return 0
+
+
+def plan_grow(
+    minicluster: str,
+    spec: MiniClusterSpec,
+    cargos: list[CargoFacts],
+    count: int | None,
+    shapes: list[tuple[str | None, CargoSpec]] | None,
+    taken: set[str] | None = None,
+) -> GrowPlan:
+    """Grant what fits within ``gpus.max``; by count on a template MiniCluster, raise replicas.
+
+    ``taken``: every cargo name in use in the tenant (default: the MiniCluster's cargos).
+    """
+    plan = GrowPlan()
+    used = sum(c.gpus for c in cargos if c.active)
+    taken = set(taken or ()) | {c.name for c in cargos}
+    if shapes is None:
+        if spec.template is None:
+            raise ServiceError(
+                f"MiniCluster {minicluster!r} has no spec.template: grow by giving cargos "
+                "(shapes), or add a template with PATCH"
+            )
+        replicas = template_replicas(spec, cargos)
+        shape = template_cargo_spec(minicluster, spec.template)
+        for _ in range(count or 0):
+            if used + shape.gpus > spec.gpus.max:
+                _deny(plan, shape.gpus, over_max(minicluster, used, shape.gpus, spec.gpus.max))
+                continue
+            name = template_cargo_name(minicluster, replicas)
+            replicas += 1
+            used += shape.gpus
+            plan.grants.append(Grant(name=name, gpus=shape.gpus, added=True))
+        if replicas != template_replicas(spec, cargos):
+            plan.replicas = replicas
+        return plan
+    for wanted, cargo in shapes:
+        if used + cargo.gpus > spec.gpus.max:
+            _deny(plan, cargo.gpus, over_max(minicluster, used, cargo.gpus, spec.gpus.max))
+            continue
+        name = wanted or next_names(minicluster, taken, 1, spec.template is not None)[0]
+        if name in taken:
+            _deny(plan, cargo.gpus, f"cargo {name!r} exists: pick another name")
+            continue
+        taken.add(name)
+        used += cargo.gpus
+        plan.creates.append((name, cargo))
+        plan.grants.append(Grant(name=name, gpus=cargo.gpus, added=True))
+    return plan
+
+
+def _deny(plan: GrowPlan, gpus: int, reason: str) -> None:
+    plan.grants.append(Grant(name=None, gpus=gpus, added=False, reason=reason))
+    plan.reasons.append(reason)
+
+
+@dataclass
+class ShrinkPlan:
+    """What a shrink does: new ``spec.replicas`` and/or cargos to delete."""
+
+    removed: list[str] = field(default_factory=list)
+    """Every cargo that goes, in the order it goes."""
+    replicas: int | None = None
+    """The MiniCluster's new ``spec.replicas``, None when unchanged."""
+    deletes: list[str] = field(default_factory=list)
+    """Free-standing cargos to delete (template cargos go with ``replicas``)."""
+
+
+def plan_shrink(
+    minicluster: str,
+    spec: MiniClusterSpec,
+    cargos: list[CargoFacts],
+    count: int | None,
+    names: list[str] | None,
+) -> ShrinkPlan:
+    """By count: the highest template indices first (lowering replicas), else the newest
+    cargos. By name: free cargos go; template cargos only as the highest indices."""
+    plan = ShrinkPlan()
+    kept = template_replicas(spec, cargos) if spec.template is not None else 0
+    templated = sorted(
+        (c for c in cargos if c.template is not None and c.template < kept),
+        key=lambda c: -(c.template or 0),
+    )
+    if names is not None:
+        known = {c.name: c for c in cargos}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise UnknownCargos(
+                f"cargos {', '.join(missing)} not found in MiniCluster {minicluster!r}: "
+                f"see `crane cargo list --mc {minicluster}`"
+            )
+        wanted = list(dict.fromkeys(names))
+        from_template = [n for n in wanted if n in {c.name for c in templated}]
+        if from_template:
+            top = [c.name for c in templated[: len(from_template)]]
+            if sorted(top) != sorted(from_template):
+                raise ServiceError(
+                    f"template cargos leave from the highest index ({', '.join(top)} first): "
+                    f"shrink {minicluster} by count, or lower spec.replicas"
+                )
+            plan.replicas = kept - len(from_template)
+        plan.deletes = [n for n in wanted if n not in from_template]
+        plan.removed = wanted
+        return plan
+    left = count or 0
+    if spec.template is not None and spec.replicas is not None:
+        take = min(left, kept)
+        plan.replicas = kept - take
+        plan.removed = [
+            template_cargo_name(minicluster, i) for i in range(kept - 1, kept - take - 1, -1)
+        ]
+        return plan
+    live = [c for c in cargos if c.active]
+    plan.deletes = [c.name for c in reversed(live)][:left]
+    plan.removed = list(plan.deletes)
+    return plan
+
+
+# --- dry-run and explain ------------------------------------------------------------------------
+
+
+def dry_run_minicluster(engine: Engine, tenant: str, spec: MiniClusterSpec) -> AdmissionDecision:
+    """Admit a hypothetical MiniCluster (last in its priority) against the live state."""
+    req = minicluster_request(key_of(tenant, DRY_RUN_NAME), spec, float("inf"))
+    return engine.dry_run_minicluster(req)
+
+
+def dry_run_cargo(engine: Engine, tenant: str, spec: CargoSpec) -> CargoDecision:
+    """Place a hypothetical cargo of an existing MiniCluster against the live state."""
+    return engine.dry_run_cargo(cargo_request(key_of(tenant, DRY_RUN_NAME), spec, float("inf")))
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Why a MiniCluster waits (or what it holds), in numbers."""
+
+    admitted: bool
+    message: str
+    explanation: Explanation | None
+
+
+def explain_minicluster(
+    engine: Engine,
+    key: str,
+    admitted: bool,
+    waiting_message: str,
+    maximum: int,
+) -> Explained:
+    """One sentence from the engine: why it waits, or what it holds when admitted."""
+    exp = engine.explain_minicluster(key)
+    if exp is not None:
+        return Explained(admitted, exp.sentence(), exp)
+    if admitted and engine.is_admitted(key):
+        usage = engine.usage(key)
+        return Explained(
+            admitted,
+            f"admitted: {usage.reserved_gpus} GPUs reserved, {usage.in_use_gpus} in use, "
+            f"{usage.borrowed_gpus} borrowed (gpus.max {maximum})",
+            None,
+        )
+    return Explained(admitted, waiting_message or "waiting for the next admission pass", None)
+
+
+def explain_cargo(engine: Engine, key: str, spec: CargoSpec, created: float) -> Explanation:
+    """Why a pending cargo waits."""
+    return engine.explain_cargo(cargo_request(key, spec, created))

@@ -1,0 +1,80 @@
+"""What the decision pass reads: a backend-neutral view of the cluster.
+
+Each backend presents its store in this shape: MiniCluster and Cargo records as dicts with
+``metadata`` / ``spec`` / ``status`` (the Kubernetes wire form, which is also what Docker mode's
+rows hold, since a user's template is a pod template in both modes), replicas (pods or
+containers) as :class:`ReplicaView`, and nodes (Nodes or Docker hosts) as ``NodeView``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from crane.kube.names import key_of
+from crane.kube.nodes import NodeView
+from crane.model.podsecurity import PodSecurityLevel
+
+TERMINATED = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """One replica of a cargo (a pod or a container), or a GPU user that is not Crane's."""
+
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    gpus: int
+    cargo: str | None
+    """The cargo's key (``namespace/name``) for Crane's replicas."""
+    replica: int | None
+    gpu_ids: str
+    owner_uid: str | None
+    phase: str
+    """Pending, Running, Succeeded or Failed."""
+    ready: bool
+    deleting: bool
+    message: str
+    app_manager: str | None = None
+    """The MiniCluster's key for its app manager (no GPUs, not a cargo's)."""
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` of the replica."""
+        return key_of(self.namespace, self.name)
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Whether the replica may still use its GPUs (not finished)."""
+        return self.phase not in TERMINATED
+
+
+PodView = ReplicaView
+"""The Kubernetes name of a replica view."""
+
+
+class ClusterView(Protocol):
+    """The inputs of one decision pass, whatever the backend."""
+
+    nodes: dict[str, NodeView]
+    pods: dict[str, ReplicaView]
+    miniclusters: dict[str, dict[str, Any]]
+    cargos: dict[str, dict[str, Any]]
+
+    def pods_by_cargo(self) -> dict[str, list[ReplicaView]]:
+        """Cargo key -> its replicas."""
+        ...
+
+    def app_managers(self) -> dict[str, ReplicaView]:
+        """MiniCluster key -> its app manager."""
+        ...
+
+    def namespace_quota(self, namespace: str) -> int | None:
+        """The GPU quota of a namespace (tenant), if any."""
+        ...
+
+    def namespace_level(self, namespace: str) -> PodSecurityLevel:
+        """The Pod Security Standards level of a namespace (tenant); baseline by default."""
+        ...

@@ -1,0 +1,344 @@
+"""The pod template of a cargo, checked the way Kubernetes checks a PodTemplateSpec.
+
+One schema, :data:`POD_TEMPLATE_SCHEMA`, in OpenAPI v3 form: the CRDs carry it verbatim under
+``spec.template`` (Cargo) and ``spec.template.template`` (MiniCluster), so ``kubectl apply``
+rejects a malformed template, and :func:`template_errors` interprets the same schema for the
+API and the operator (which also sees objects written before the schema existed). Objects
+marked ``x-kubernetes-preserve-unknown-fields`` keep fields the schema does not list; every
+listed field is typed.
+
+Beyond the structure, Crane owns each container's accelerator resources (``nvidia.com/gpu``
+and any other GPU or accelerator resource, and resource claims): a template that asks for
+them is rejected, since Crane sets them from ``gpusPerReplica``.
+
+Pure: no Kubernetes, Docker, FastAPI or SQL imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MASTER_PORT_ANNOTATION = "crane.io/master-port"
+
+_STR: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer"}
+_BOOL: dict[str, Any] = {"type": "boolean"}
+_QUANTITY: dict[str, Any] = {"x-kubernetes-int-or-string": True}
+_OPEN: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+_STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": _STR}
+_STR_LIST: dict[str, Any] = {"type": "array", "items": _STR}
+
+
+def _obj(
+    required: Sequence[str] = (), open_: bool = True, **props: dict[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = list(required)
+    if open_:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def _list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _doc(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """``schema`` with a description (shown by ``kubectl explain``)."""
+    return {**schema, "description": text}
+
+
+_ENV_VAR = _obj(("name",), open_=False, name=_STR, value=_STR, valueFrom=_OPEN)
+_RESOURCES = _obj(
+    open_=False,
+    limits={"type": "object", "additionalProperties": _QUANTITY},
+    requests={"type": "object", "additionalProperties": _QUANTITY},
+    claims=_list(_obj(("name",), name=_STR)),
+)
+_CAPABILITIES = _obj(open_=False, add=_STR_LIST, drop=_STR_LIST)
+_SECCOMP = _obj(type=_STR, localhostProfile=_STR)
+_APPARMOR = _obj(type=_STR, localhostProfile=_STR)
+_SELINUX = _obj(open_=False, user=_STR, role=_STR, type=_STR, level=_STR)
+_WINDOWS = _obj(hostProcess=_BOOL)
+_CONTAINER_SECURITY = _obj(
+    privileged=_BOOL,
+    allowPrivilegeEscalation=_BOOL,
+    capabilities=_CAPABILITIES,
+    procMount=_STR,
+    readOnlyRootFilesystem=_BOOL,
+    runAsNonRoot=_BOOL,
+    runAsUser=_INT,
+    runAsGroup=_INT,
+    seLinuxOptions=_SELINUX,
+    seccompProfile=_SECCOMP,
+    appArmorProfile=_APPARMOR,
+    windowsOptions=_WINDOWS,
+)
+_PORT = _obj(
+    ("containerPort",), containerPort=_INT, hostPort=_INT, hostIP=_STR, name=_STR, protocol=_STR
+)
+_CONTAINER = _obj(
+    ("name",),
+    name=_STR,
+    image=_STR,
+    command=_STR_LIST,
+    args=_STR_LIST,
+    workingDir=_STR,
+    env=_doc(
+        _list(_ENV_VAR), "Environment variables; Crane adds CRANE_*, RANK, WORLD_SIZE, MASTER_*."
+    ),
+    envFrom=_list(_OPEN),
+    ports=_list(_PORT),
+    resources=_doc(
+        _RESOURCES,
+        "CPU, memory and other resources. GPUs and other accelerators are Crane's to set "
+        "(from gpusPerReplica): a template that names them is refused.",
+    ),
+    volumeMounts=_list(_obj(("name", "mountPath"), name=_STR, mountPath=_STR, readOnly=_BOOL)),
+    securityContext=_doc(
+        _CONTAINER_SECURITY, "Checked against the namespace's Pod Security level (baseline)."
+    ),
+    imagePullPolicy=_STR,
+    restartPolicy=_STR,
+    livenessProbe=_OPEN,
+    readinessProbe=_OPEN,
+    startupProbe=_OPEN,
+    lifecycle=_OPEN,
+    stdin=_BOOL,
+    tty=_BOOL,
+)
+_POD_SECURITY = _obj(
+    runAsNonRoot=_BOOL,
+    runAsUser=_INT,
+    runAsGroup=_INT,
+    fsGroup=_INT,
+    supplementalGroups=_list(_INT),
+    sysctls=_list(_obj(("name", "value"), open_=False, name=_STR, value=_STR)),
+    seLinuxOptions=_SELINUX,
+    seccompProfile=_SECCOMP,
+    appArmorProfile=_APPARMOR,
+    windowsOptions=_WINDOWS,
+)
+_TOLERATION = _obj(
+    open_=False,
+    key=_STR,
+    operator=_STR,
+    value=_STR,
+    effect=_STR,
+    tolerationSeconds=_INT,
+)
+_VOLUME = _obj(("name",), name=_STR, hostPath=_obj(("path",), path=_STR, type=_STR))
+_POD_SPEC = _obj(
+    ("containers",),
+    containers=_doc(_list(_CONTAINER), "The replica's containers (at least one)."),
+    initContainers=_list(_CONTAINER),
+    ephemeralContainers=_list(_CONTAINER),
+    volumes=_doc(_list(_VOLUME), "Volumes; hostPath only at the privileged level."),
+    securityContext=_POD_SECURITY,
+    tolerations=_doc(_list(_TOLERATION), "Crane adds the toleration of crane.io/managed."),
+    nodeSelector=_STR_MAP,
+    affinity=_OPEN,
+    hostNetwork=_BOOL,
+    hostPID=_BOOL,
+    hostIPC=_BOOL,
+    hostUsers=_BOOL,
+    shareProcessNamespace=_BOOL,
+    serviceAccountName=_STR,
+    automountServiceAccountToken=_BOOL,
+    terminationGracePeriodSeconds=_INT,
+    activeDeadlineSeconds=_INT,
+    priorityClassName=_STR,
+    imagePullSecrets=_list(_obj(name=_STR)),
+    resourceClaims=_list(_OPEN),
+    dnsPolicy=_STR,
+    schedulerName=_STR,
+    runtimeClassName=_STR,
+)
+_METADATA = _obj(labels=_STR_MAP, annotations=_STR_MAP, name=_STR, generateName=_STR)
+
+POD_TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A pod template (metadata + spec) for each replica, as in a Deployment. "
+    "Crane sets nodeName, restartPolicy, hostname, GPU resources and rendezvous env.",
+    "properties": {"metadata": _METADATA, "spec": _POD_SPEC},
+}
+"""The PodTemplateSpec subset the CRDs carry (structural; open where Kubernetes is richer)."""
+
+MAX_TERMINATION_GRACE_SECONDS = 3600
+"""Largest ``terminationGracePeriodSeconds`` a template may ask for (one hour)."""
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """One problem in a template: the field path (``spec.containers[1].env``) and the fix."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+_TYPE_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_schema(value: Any, schema: Mapping[str, Any], path: str = "") -> list[FieldIssue]:
+    """Issues of ``value`` against a structural OpenAPI v3 ``schema`` (types, required fields)."""
+    if schema.get("x-kubernetes-int-or-string"):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return [FieldIssue(path, f"must be an integer or a string, not {_type_name(value)}")]
+        return []
+    want = schema.get("type")
+    ok = {
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        None: True,
+    }[want]
+    if not ok:
+        return [FieldIssue(path, f"must be of type {want}, not {_type_name(value)}")]
+    issues: list[FieldIssue] = []
+    if want == "array":
+        items = schema.get("items", {})
+        for i, item in enumerate(value):
+            issues += check_schema(item, items, f"{path}[{i}]")
+    elif want == "object":
+        props: Mapping[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for name in schema.get("required", ()):
+            if name not in value:
+                issues.append(FieldIssue(_join(path, name), "is required"))
+        for key, item in value.items():
+            if key in props:
+                issues += check_schema(item, props[key], _join(path, str(key)))
+            elif isinstance(extra, Mapping):
+                issues += check_schema(item, extra, _join(path, str(key)))
+            elif props and not schema.get("x-kubernetes-preserve-unknown-fields"):
+                issues.append(FieldIssue(_join(path, str(key)), "unknown field"))
+    return issues
+
+
+_ACCELERATOR_DOMAINS = ("nvidia.com", "amd.com", "gpu.intel.com", "habana.ai")
+
+
+def is_accelerator_resource(name: str) -> bool:
+    """Whether a resource name is a GPU or accelerator (Crane's to set, never a template's)."""
+    domain, _, resource = name.lower().rpartition("/")
+    return (
+        "gpu" in resource
+        or domain in _ACCELERATOR_DOMAINS
+        or domain.endswith((".nvidia.com", ".amd.com"))
+        or resource.startswith(("tpu", "neuron"))
+    )
+
+
+def containers_of(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every container of a pod spec as (field path, container): init, main and ephemeral."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        items = spec.get(field)
+        if isinstance(items, list):
+            out += [(f"spec.{field}[{i}]", c) for i, c in enumerate(items) if isinstance(c, dict)]
+    return out
+
+
+def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
+    issues: list[FieldIssue] = []
+    for path, container in containers_of(spec):
+        resources = container.get("resources")
+        if not isinstance(resources, dict):
+            continue
+        for kind in ("limits", "requests"):
+            values = resources.get(kind)
+            if isinstance(values, dict):
+                issues += [
+                    FieldIssue(
+                        f"{path}.resources.{kind}[{name}]",
+                        "GPUs are Crane's to assign: remove it and set gpusPerReplica",
+                    )
+                    for name in values
+                    if is_accelerator_resource(str(name))
+                ]
+        if resources.get("claims"):
+            issues.append(
+                FieldIssue(
+                    f"{path}.resources.claims",
+                    "resource claims are Crane's to assign: remove them and set gpusPerReplica",
+                )
+            )
+    if spec.get("resourceClaims"):
+        issues.append(
+            FieldIssue(
+                "spec.resourceClaims",
+                "resource claims are Crane's to assign: remove them and set gpusPerReplica",
+            )
+        )
+    return issues
+
+
+def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[FieldIssue]:
+    spec = template.get("spec") or {}
+    issues: list[FieldIssue] = []
+    containers = spec.get("containers") or []
+    if not containers and require_containers:
+        issues.append(
+            FieldIssue("spec.containers", "is empty: give the pod template at least one container")
+        )
+    for path, container in containers_of(spec):
+        if not container.get("image") and not path.startswith("spec.ephemeral"):
+            issues.append(FieldIssue(f"{path}.image", "is required"))
+    names = [c.get("name") for _, c in containers_of(spec)]
+    for name in {n for n in names if names.count(n) > 1}:
+        issues.append(FieldIssue("spec.containers", f"container name {name!r} is used twice"))
+    grace = spec.get("terminationGracePeriodSeconds")
+    if isinstance(grace, int) and not 0 <= grace <= MAX_TERMINATION_GRACE_SECONDS:
+        issues.append(
+            FieldIssue(
+                "spec.terminationGracePeriodSeconds",
+                f"must be between 0 and {MAX_TERMINATION_GRACE_SECONDS}",
+            )
+        )
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    port = annotations.get(MASTER_PORT_ANNOTATION)
+    if port is not None and not (str(port).isdigit() and 1 <= int(str(port)) <= 65535):
+        issues.append(
+            FieldIssue(
+                f"metadata.annotations[{MASTER_PORT_ANNOTATION}]",
+                "must be a port number (1-65535)",
+            )
+        )
+    return issues + _accelerators(spec)
+
+
+def template_errors(template: Any, require_containers: bool = True) -> list[FieldIssue]:
+    """Every problem of a pod template, each naming its field path (relative to the template).
+
+    Empty when the template can make a pod: the PodTemplateSpec structure, at least one
+    container with a name and an image (unless ``require_containers`` is False), no
+    accelerator resources of its own.
+    """
+    structural = check_schema(template, POD_TEMPLATE_SCHEMA)
+    if structural:
+        return structural
+    return _semantics(template, require_containers)

@@ -1,0 +1,154 @@
+"""Bad objects on a real control plane (issues 10 items 3-4, 11 items 1-2): the CRD schema
+refuses malformed templates and absurd counts at ``kubectl apply``; what gets in but cannot
+become pods (GPUs of the template's own, a template beyond its namespace's Pod Security level)
+fails alone with a condition and a Warning event naming the field, before any pod exists;
+another namespace's MiniCluster and Cargo keep being placed."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.e2e.test_operator_e2e import (  # noqa: F401 (fixtures)
+    OperatorProcess,
+    cond,
+    crane_pods,
+    custom,
+    get,
+    mc_yaml,
+    nodes,
+    operator,
+    running,
+    wait,
+)
+
+pytestmark = pytest.mark.e2e
+
+GPU = "NVIDIA-A10G"
+
+
+def apply(kube_cluster: Any, ns: str, text: str) -> subprocess.CompletedProcess[str]:
+    out: subprocess.CompletedProcess[str] = kube_cluster.kubectl(
+        "apply", "-n", ns, "-f", "-", input=text, check=False
+    )
+    return out
+
+
+def cargo(name: str, containers: str, spec: str = "", replicas: int = 1, gpus: int = 1) -> str:
+    return (
+        f"apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  miniCluster: mc\n  replicas: {replicas}\n  gpusPerReplica: {gpus}\n"
+        f"  template:\n    spec:\n      terminationGracePeriodSeconds: 1\n{spec}"
+        f"      containers: {containers}\n"
+    )
+
+
+MAIN = "{name: main, image: busybox}"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (cargo("env", "[{name: main, image: busybox, env: x}]"), "spec.containers[0].env"),
+        (cargo("env1", "[{name: main, image: busybox, env: [1]}]"), "spec.containers[0].env[0]"),
+        (cargo("res", "[{name: main, image: busybox, resources: x}]"), "resources"),
+        (
+            cargo("lim", "[{name: main, image: busybox, resources: {limits: x}}]"),
+            "resources.limits",
+        ),
+        (cargo("tol", f"[{MAIN}]", spec="      tolerations: x\n"), "spec.tolerations"),
+        (cargo("big", f"[{MAIN}]", replicas=1_000_000_000), "spec.replicas"),
+        (cargo("gpr", f"[{MAIN}]", gpus=65), "spec.gpusPerReplica"),
+        (mc_yaml("huge", "A10G", 1_000_000_000, 1_000_000_000), "spec.gpus.min"),
+        (mc_yaml("pri", "A10G", 0, 8, priority=2**31), "spec.priority"),
+        (
+            mc_yaml("reps", "A10G", 0, 8, extra=", replicas: 1000000000, template: {}"),
+            "spec.replicas",
+        ),
+    ],
+)
+def test_crd_schema_refuses_malformed_templates_and_huge_counts(
+    kube_cluster: Any, crane_crds: str, namespace: str, text: str, field: str
+) -> None:
+    out = apply(kube_cluster, namespace, text)
+    assert out.returncode != 0, out.stdout
+    assert field in out.stderr, out.stderr
+
+
+def warning_events(core: client.CoreV1Api, ns: str, name: str) -> list[tuple[str, str]]:
+    events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items
+    return [(e.reason, e.message) for e in events if e.type == "Warning"]
+
+
+def test_objects_that_cannot_become_pods_fail_alone(
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,  # noqa: F811
+    operator: OperatorProcess,  # noqa: F811
+    nodes: Any,  # noqa: F811
+    namespace: str,
+) -> None:
+    nodes("val", GPU, racks=1, per_rack=2)
+    other = f"{namespace}-b"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    try:
+        for ns in (namespace, other):
+            assert apply(kube_cluster, ns, mc_yaml("mc", "A10G", 0, 16)).returncode == 0
+        gpus = "{name: side, image: busybox, resources: {limits: {nvidia.com/gpu: 8}}}"
+        bad = {
+            "gpus": cargo("gpus", f"[{MAIN}, {gpus}]"),
+            "root": cargo(
+                "root",
+                "[{name: main, image: busybox, securityContext: {privileged: true}}]",
+                spec="      hostPID: true\n",
+            ),
+        }
+        for text in bad.values():
+            out = apply(kube_cluster, namespace, text)
+            assert out.returncode == 0, out.stderr
+        out = apply(kube_cluster, other, cargo("good", f"[{MAIN}]", replicas=2, gpus=4))
+        assert out.returncode == 0, out.stderr
+
+        def failed(name: str) -> dict[str, Any]:
+            c = cond(get(custom, "cargos", namespace, name), "Failed")
+            return c if c.get("status") == "True" else {}
+
+        gpu_fail = wait(lambda: failed("gpus"), "cargo gpus Failed", operator, timeout=90)
+        assert gpu_fail["reason"] == "InvalidSpec"
+        assert "spec.containers[1].resources.limits[nvidia.com/gpu]" in gpu_fail["message"]
+        root_fail = wait(lambda: failed("root"), "cargo root Failed", operator, timeout=90)
+        assert root_fail["reason"] == "PodSecurity"
+        assert "spec.template.spec.hostPID" in root_fail["message"]
+        assert "securityContext.privileged" in root_fail["message"]
+        reasons = wait(
+            lambda: warning_events(core_v1, namespace, "root"), "the Warning event", operator
+        )
+        assert any(r == "PodSecurity" and "hostPID" in m for r, m in reasons)
+        wait(
+            lambda: running(crane_pods(core_v1, other), 2),
+            "the other namespace's cargo running",
+            operator,
+            timeout=120,
+        )
+        assert crane_pods(core_v1, namespace) == []
+        # scheduling goes on afterwards too
+        out = apply(kube_cluster, other, cargo("later", f"[{MAIN}]", replicas=1, gpus=4))
+        assert out.returncode == 0, out.stderr
+        wait(
+            lambda: cond(get(custom, "cargos", other, "later"), "Placed").get("status") == "True",
+            "a later cargo placed",
+            operator,
+            timeout=90,
+        )
+    finally:
+        for ns in (namespace, other):
+            for mc in custom.list_namespaced_custom_object(
+                "crane.io", "v1alpha1", ns, "miniclusters"
+            )["items"]:
+                custom.delete_namespaced_custom_object(
+                    "crane.io", "v1alpha1", ns, "miniclusters", mc["metadata"]["name"]
+                )
+        core_v1.delete_namespace(other, propagation_policy="Background")

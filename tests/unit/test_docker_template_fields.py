@@ -1,0 +1,68 @@
+"""Docker mode honours the template fields training jobs need and refuses the rest by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from crane.docker.containers import container_template
+
+
+def _pod(container: dict[str, object], **spec: object) -> dict[str, object]:
+    return {"spec": {"containers": [{"name": "main", "image": "img:1", **container}], **spec}}
+
+
+def test_volumes_shm_ulimits_and_limits_are_honoured() -> None:
+    template = _pod(
+        {
+            "workingDir": "/work",
+            "resources": {"limits": {"cpu": "1500m", "memory": "2Gi", "nvidia.com/gpu": 8}},
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data", "readOnly": True},
+                {"name": "ckpt", "mountPath": "/ckpt"},
+                {"name": "shm", "mountPath": "/dev/shm"},
+            ],
+        },
+        volumes=[
+            {"name": "data", "hostPath": {"path": "/srv/datasets/imagenet"}},
+            {"name": "ckpt", "persistentVolumeClaim": {"claimName": "ckpt"}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+        ],
+    )
+    template["metadata"] = {"annotations": {"crane.io/ulimits": "memlock=-1,stack=67108864"}}
+    got = container_template(template, "team-a", ("/srv/datasets",))
+    assert got.working_dir == "/work"
+    assert got.volumes == ("/srv/datasets/imagenet:/data:ro", "crane-team-a-ckpt:/ckpt")
+    assert got.shm_size == str(2**30)
+    assert got.ulimits == (("memlock", -1, -1), ("stack", 67108864, 67108864))
+    assert got.nano_cpus == 1_500_000_000 and got.mem_limit == 2 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [
+        (_pod({"ports": [{"containerPort": 80}]}), "ports"),
+        (_pod({}, nodeSelector={"a": "b"}), "nodeSelector"),
+        (_pod({"resources": {"limits": {"ephemeral-storage": "1Gi"}}}), "ephemeral-storage"),
+        (
+            {"spec": {"containers": [{"image": "a"}, {"image": "b"}]}},
+            "one container per replica",
+        ),
+        (
+            _pod({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {}}}]}),
+            "valueFrom",
+        ),
+        (
+            _pod(
+                {"volumeMounts": [{"name": "d", "mountPath": "/d"}]},
+                volumes=[{"name": "d", "hostPath": {"path": "/etc"}}],
+            ),
+            "not under a path the admin allows",
+        ),
+        (_pod({}, volumes=[{"name": "d", "configMap": {"name": "x"}}]), "configMap"),
+    ],
+)
+def test_an_unsupported_field_is_an_error_naming_it(
+    template: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        container_template(template, "t", ("/srv/datasets",))

@@ -1,0 +1,70 @@
+"""Grow and shrink decided once for both backends (crane.lifecycle.service)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crane.lifecycle import service
+from crane.lifecycle.service import CargoFacts
+from crane.model.specs import CargoSpec, CargoTemplate, GpuRange, MiniClusterSpec
+
+
+def _spec(replicas: int | None = 1, maximum: int = 4) -> MiniClusterSpec:
+    return MiniClusterSpec(
+        gpu_type="H100",
+        gpus=GpuRange(min=0, max=maximum),
+        template=CargoTemplate(replicas=1, gpus_per_replica=1),
+        replicas=replicas,
+    )
+
+
+def _templated(n: int) -> list[CargoFacts]:
+    return [CargoFacts(f"job-{i}", 1, True, template=i) for i in range(n)]
+
+
+def test_template_grow_raises_replicas_and_names_the_next_index() -> None:
+    plan = service.plan_grow("job", _spec(1), _templated(1), 2, None)
+    assert plan.replicas == 3 and not plan.creates
+    assert [g.name for g in plan.grants] == ["job-1", "job-2"]
+
+
+def test_grow_past_max_is_denied_with_one_wording() -> None:
+    plan = service.plan_grow("job", _spec(3, maximum=4), _templated(3), 2, None)
+    assert plan.replicas == 4
+    assert [g.added for g in plan.grants] == [True, False]
+    assert plan.reasons == [
+        "adding 1 GPUs would take job to 5 GPUs, over gpus.max 4 (4 in use): "
+        "raise gpus.max or shrink first"
+    ]
+
+
+def test_grow_by_count_without_template_says_what_to_give() -> None:
+    spec = MiniClusterSpec(gpu_type="H100", gpus=GpuRange(min=0, max=4))
+    with pytest.raises(service.ServiceError, match=r"has no spec\.template"):
+        service.plan_grow("free", spec, [], 1, None)
+
+
+def test_shapes_become_free_cargos_with_the_lowest_free_names() -> None:
+    spec = MiniClusterSpec(gpu_type="H100", gpus=GpuRange(min=0, max=8))
+    shape = CargoSpec(mini_cluster="free", gpus_per_replica=2)
+    plan = service.plan_grow(
+        "free", spec, [CargoFacts("free-0", 2, True)], None, [(None, shape), (None, shape)]
+    )
+    assert [n for n, _ in plan.creates] == ["free-1", "free-2"] and plan.replicas is None
+
+
+def test_template_shrink_lowers_replicas_from_the_highest_index() -> None:
+    plan = service.plan_shrink("job", _spec(3), _templated(3), 2, None)
+    assert plan.replicas == 1 and plan.removed == ["job-2", "job-1"]
+
+
+def test_naming_a_template_cargo_that_is_not_the_highest_is_refused() -> None:
+    with pytest.raises(service.ServiceError, match="highest index"):
+        service.plan_shrink("job", _spec(3), _templated(3), None, ["job-0"])
+    plan = service.plan_shrink("job", _spec(3), _templated(3), None, ["job-2"])
+    assert plan.replicas == 2 and plan.removed == ["job-2"]
+
+
+def test_shrinking_unknown_cargos_names_them() -> None:
+    with pytest.raises(service.UnknownCargos, match="nope"):
+        service.plan_shrink("job", _spec(1), _templated(1), None, ["nope"])
