@@ -136,6 +136,19 @@ def browser() -> Iterator[Any]:
         asyncio.events._set_running_loop(None)
 
 
+# Chromium logs this itself when the host's interfaces change under a request (dockerd adding a
+# bridge or veth for the Docker-mode suites); the dashboard retries such GETs, so it is no error
+# of the page.
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+
+
+def console_error(url: str, msg: Any) -> str | None:
+    """The line to record for a console message, or None when it is not a page error."""
+    if msg.type != "error" or NETWORK_CHANGED in msg.text:
+        return None
+    return f"{url}: {msg.text}"
+
+
 class Pages:
     """Opens pages (each in its own context, so its own cookies) and records console errors."""
 
@@ -149,13 +162,14 @@ class Pages:
         self.contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(60_000)
-        page.on(
-            "console",
-            lambda msg: self.errors.append(f"{url}: {msg.text}") if msg.type == "error" else None,
-        )
+        page.on("console", lambda msg: self._record(console_error(url, msg)))
         page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
         page.goto(url)
         return page
+
+    def _record(self, line: str | None) -> None:
+        if line is not None:
+            self.errors.append(line)
 
     def close(self) -> None:
         for context in self.contexts:

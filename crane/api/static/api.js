@@ -8,6 +8,16 @@ export class ApiError extends Error {
   }
 }
 
+/** fetch, retrying a GET once when the network itself failed (for example a network change). */
+async function fetchOnce(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (err) {
+    if (init.method !== "GET") throw err;
+    return fetch(path, init);
+  }
+}
+
 /** fetch JSON from the API; problem+json answers become ApiError with the detail. */
 export async function call(method, path, body) {
   const init = {
@@ -19,7 +29,7 @@ export async function call(method, path, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
+  const res = await fetchOnce(path, init);
   if (res.status === 204) return null;
   const text = await res.text();
   let data = null;
