@@ -863,6 +863,28 @@ class Client(_Base):
         """
         return self._run(_Calls.patch_minicluster(name, patch))
 
+    def hold(self, name: str) -> MiniCluster:
+        """Hold a MiniCluster (``spec.suspend: true``, like ``scontrol hold``): its cargos are
+        stopped (each with its grace period) and its GPUs released; the object, its spec and
+        its placement rules stay.
+
+        Returns:
+            The MiniCluster; its status says ``Held`` once the pass has run.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return self._run(_Calls.patch_minicluster(name, {"suspend": True}))
+
+    def release(self, name: str) -> MiniCluster:
+        """Release a held MiniCluster: it queues for admission again and its template cargos
+        regrow to ``spec.replicas`` once it is admitted.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return self._run(_Calls.patch_minicluster(name, {"suspend": False}))
+
     def delete_minicluster(self, name: str) -> None:
         """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.
 
@@ -1369,6 +1391,28 @@ class AsyncClient(_Base):
             Invalid: The result would not be a valid spec.
         """
         return await self._run(_Calls.patch_minicluster(name, patch))
+
+    async def hold(self, name: str) -> MiniCluster:
+        """Hold a MiniCluster (``spec.suspend: true``, like ``scontrol hold``): its cargos are
+        stopped (each with its grace period) and its GPUs released; the object, its spec and
+        its placement rules stay.
+
+        Returns:
+            The MiniCluster; its status says ``Held`` once the pass has run.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return await self._run(_Calls.patch_minicluster(name, {"suspend": True}))
+
+    async def release(self, name: str) -> MiniCluster:
+        """Release a held MiniCluster: it queues for admission again and its template cargos
+        regrow to ``spec.replicas`` once it is admitted.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return await self._run(_Calls.patch_minicluster(name, {"suspend": False}))
 
     async def delete_minicluster(self, name: str) -> None:
         """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.

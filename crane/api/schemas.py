@@ -83,6 +83,9 @@ class MiniClusterPatch(Wire):
     priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     topology: TopologySpec | None = None
+    suspend: bool | None = Field(
+        default=None, description="true holds it (GPUs released), false releases it"
+    )
     labels: dict[str, str] | None = None
 
 

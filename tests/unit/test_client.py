@@ -279,3 +279,33 @@ def test_the_sdk_imports_no_server_libraries() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hold_and_release_patch_spec_suspend_sync_and_async() -> None:
+    seen: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.method, request.url.path, body))
+        return httpx.Response(200, json={**_mc("study"), "spec": {**MC_SPEC, **body}})
+
+    client = _client(handler)
+    assert client.hold("study").spec.suspend is True
+    assert client.release("study").spec.suspend is False
+
+    async def run() -> None:
+        async with AsyncClient(
+            "http://crane.test", "s", transport=httpx.MockTransport(handler)
+        ) as aclient:
+            assert (await aclient.hold("study")).spec.suspend is True
+            assert (await aclient.release("study")).spec.suspend is False
+
+    asyncio.run(run())
+    assert (
+        seen
+        == [
+            ("PATCH", "/v1/miniclusters/study", {"suspend": True}),
+            ("PATCH", "/v1/miniclusters/study", {"suspend": False}),
+        ]
+        * 2
+    )
