@@ -17,6 +17,7 @@ The wire models are those of :mod:`crane.api.schemas` (pydantic only), re-export
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -475,10 +476,14 @@ class _Calls:
         return _Call("DELETE", f"/cargos/{name}", _nothing, params=params)
 
     @staticmethod
-    def logs(name: str, replica: int, follow: bool, tail: int | None) -> _Call[str]:
+    def logs(
+        name: str, replica: int, follow: bool, tail: int | None, since: float | None
+    ) -> _Call[str]:
         params: dict[str, Any] = {"replica": replica, "follow": str(follow).lower()}
         if tail is not None:
             params["tail"] = tail
+        if since is not None:
+            params["sinceSeconds"] = max(1, math.ceil(since))
         return _Call("GET", f"/cargos/{name}/logs", lambda r: r.text, params=params)
 
     @staticmethod
@@ -1020,31 +1025,37 @@ class Client(_Base):
         """
         self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
-    def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+    def logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> str:
         """The log of one replica of a cargo, as text.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Only the last ``tail`` lines.
+            since: Only lines written in the last ``since`` seconds (rounded up).
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._run(_Calls.logs(name, replica, False, tail))
+        return self._run(_Calls.logs(name, replica, False, tail, since))
 
-    def follow_logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> Iterator[str]:
+    def follow_logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> Iterator[str]:
         """The log lines of one replica as they are written, until the replica ends.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Start with the last ``tail`` lines (default: the whole log so far).
+            since: Start with the lines of the last ``since`` seconds.
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
 
     def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""
@@ -1550,21 +1561,24 @@ class AsyncClient(_Base):
         """
         await self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
-    async def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+    async def logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> str:
         """The log of one replica of a cargo, as text.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Only the last ``tail`` lines.
+            since: Only lines written in the last ``since`` seconds (rounded up).
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return await self._run(_Calls.logs(name, replica, False, tail))
+        return await self._run(_Calls.logs(name, replica, False, tail, since))
 
     def follow_logs(
-        self, name: str, *, replica: int = 0, tail: int | None = None
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
     ) -> AsyncIterator[str]:
         """The log lines of one replica as they are written, until the replica ends.
 
@@ -1572,11 +1586,12 @@ class AsyncClient(_Base):
             name: The cargo.
             replica: The replica's index.
             tail: Start with the last ``tail`` lines (default: the whole log so far).
+            since: Start with the lines of the last ``since`` seconds.
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
 
     async def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""

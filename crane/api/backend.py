@@ -109,9 +109,11 @@ class Backend(Protocol):
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
         """Lines of one replica's log; with ``follow``, until the container ends or the client
-        leaves.
+        leaves. ``tail``: only the last lines; ``since_seconds``: only lines written in the last
+        that many seconds.
 
         Raises NotFound (unknown cargo or replica) before the first line is yielded.
         """

@@ -776,11 +776,18 @@ class KubeBackend:
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
-        return self._logs(tenant, name, replica, follow, tail)
+        return self._logs(tenant, name, replica, follow, tail, since_seconds)
 
     async def _logs(
-        self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
+        self,
+        tenant: str,
+        name: str,
+        replica: int,
+        follow: bool,
+        tail: int | None,
+        since_seconds: int | None,
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
         try:
@@ -794,6 +801,7 @@ class KubeBackend:
                     tenant,
                     follow=follow,
                     tail_lines=tail,
+                    since_seconds=since_seconds,
                     _preload_content=False,
                 ),
             )

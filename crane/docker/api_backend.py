@@ -524,6 +524,7 @@ class DockerBackend:
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
         from crane.docker.logs import replica_log_lines
 
@@ -538,7 +539,9 @@ class DockerBackend:
             host = s.get(store.HostRow, placement.node)
         if host is None:
             raise NotFound(f"host {placement.node!r} of cargo {name!r} was removed")
-        async for line in replica_log_lines(host.host(), tenant, name, replica, follow, tail):
+        async for line in replica_log_lines(
+            host.host(), tenant, name, replica, follow, tail, since_seconds
+        ):
             yield line
 
     # hosts

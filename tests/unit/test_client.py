@@ -309,3 +309,22 @@ def test_hold_and_release_patch_spec_suspend_sync_and_async() -> None:
         ]
         * 2
     )
+
+
+def test_logs_since_is_sent_as_whole_seconds() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="a\n")
+
+    client = _client(handler)
+    assert client.logs("job", replica=1, tail=5, since=90.5) == "a\n"
+    client.logs("job")
+    assert dict(seen[0].url.params) == {
+        "replica": "1",
+        "follow": "false",
+        "tail": "5",
+        "sinceSeconds": "91",
+    }
+    assert "sinceSeconds" not in seen[1].url.params

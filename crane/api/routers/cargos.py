@@ -87,10 +87,19 @@ async def logs(
     replica: Annotated[int, Query(ge=0, le=1023)] = 0,
     follow: bool = False,
     tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    since_seconds: Annotated[
+        int | None,
+        Query(
+            alias="sinceSeconds",
+            ge=1,
+            le=31_536_000,
+            description="only lines written in the last that many seconds",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """One replica's log; ``follow`` streams until the container ends or you disconnect."""
     await _visible(ctx, name)
-    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail)
+    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
     first = await anext(lines, None)
 
     async def body() -> AsyncIterator[str]:
