@@ -41,6 +41,8 @@ from crane.api.schemas import (
     DryRunResult,
     Event,
     EventType,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GpuSlotOut,
     GrowOutcome,
@@ -79,6 +81,7 @@ __all__ = [
     "DryRunResult",
     "Event",
     "EventType",
+    "ExecResult",
     "ExplainResult",
     "Forbidden",
     "GpuSlotOut",
@@ -485,6 +488,13 @@ class _Calls:
         if since is not None:
             params["sinceSeconds"] = max(1, math.ceil(since))
         return _Call("GET", f"/cargos/{name}/logs", lambda r: r.text, params=params)
+
+    @staticmethod
+    def exec(name: str, command: list[str], replica: int, timeout: int) -> _Call[ExecResult]:
+        body = ExecRequest(replica=replica, command=command, timeout_seconds=timeout)
+        return _Call(
+            "POST", f"/cargos/{name}:exec", _one(ExecResult), body=_body(body), timeout=timeout + 30
+        )
 
     @staticmethod
     def nodes() -> _Call[list[NodeOut]]:
@@ -1057,6 +1067,27 @@ class Client(_Base):
         """
         return self._lines(_Calls.logs(name, replica, True, tail, since), {})
 
+    def exec(
+        self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
+    ) -> ExecResult:
+        """Run a command in one replica's container, like ``kubectl exec`` (no TTY, no stdin).
+
+        Args:
+            name: The cargo.
+            command: Program and arguments (not run by a shell).
+            replica: The replica's index.
+            timeout: Seconds after which the server gives up on the command.
+
+        Returns:
+            Its output (stdout and stderr together) and exit code.
+
+        Raises:
+            NotFound: No such cargo or replica.
+            Conflict: The replica is not running, or its node cannot run commands
+                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+        """
+        return self._run(_Calls.exec(name, command, replica, timeout))
+
     def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""
         return self._run(_Calls.nodes())
@@ -1592,6 +1623,27 @@ class AsyncClient(_Base):
             NotFound: No such cargo or replica.
         """
         return self._lines(_Calls.logs(name, replica, True, tail, since), {})
+
+    async def exec(
+        self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
+    ) -> ExecResult:
+        """Run a command in one replica's container, like ``kubectl exec`` (no TTY, no stdin).
+
+        Args:
+            name: The cargo.
+            command: Program and arguments (not run by a shell).
+            replica: The replica's index.
+            timeout: Seconds after which the server gives up on the command.
+
+        Returns:
+            Its output (stdout and stderr together) and exit code.
+
+        Raises:
+            NotFound: No such cargo or replica.
+            Conflict: The replica is not running, or its node cannot run commands
+                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+        """
+        return await self._run(_Calls.exec(name, command, replica, timeout))
 
     async def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""

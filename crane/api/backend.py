@@ -33,6 +33,8 @@ from crane.api.schemas import (
     DryRunRequest,
     DryRunResult,
     Event,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GrowRequest,
     GrowResult,
@@ -117,6 +119,11 @@ class Backend(Protocol):
 
         Raises NotFound (unknown cargo or replica) before the first line is yielded.
         """
+
+    async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
+        """Run ``request.command`` in the replica's container and return its output and exit
+        code. Raises NotFound (unknown cargo or replica) and ExecUnsupported (the replica is
+        not running, or its node cannot run commands, as kwok's simulated nodes)."""
 
     # cluster-wide
 

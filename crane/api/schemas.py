@@ -143,6 +143,25 @@ class Cargo(Wire):
 # --- grow, shrink, explain, dry-run ---------------------------------------------------------
 
 
+class ExecRequest(Wire):
+    """A command to run in one replica's container, as ``kubectl exec`` does (no TTY, no stdin)."""
+
+    replica: int = Field(default=0, ge=0, le=MAX_REPLICAS - 1, description="the replica's index")
+    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1, max_length=256, description="program and arguments, not run by a shell"
+    )
+    timeout_seconds: int = Field(
+        default=60, ge=1, le=3600, description="seconds after which the command is abandoned"
+    )
+
+
+class ExecResult(Wire):
+    """What the command wrote (stdout and stderr, interleaved) and its exit code."""
+
+    exit_code: int
+    output: str
+
+
 class GrowRequest(Wire):
     """Add ``count`` cargos shaped like the MiniCluster's template, or the given ``cargos``."""
 

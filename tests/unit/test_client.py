@@ -16,6 +16,7 @@ import pytest
 from crane.client import (
     AsyncClient,
     Client,
+    Conflict,
     ConnectionFailed,
     CraneError,
     GrowOutcome,
@@ -328,3 +329,27 @@ def test_logs_since_is_sent_as_whole_seconds() -> None:
         "sinceSeconds": "91",
     }
     assert "sinceSeconds" not in seen[1].url.params
+
+
+def test_exec_posts_the_command_and_keeps_exec_unsupported_a_conflict() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/kwok:exec"):
+            return _problem(409, "a node simulated by kwok", type="https://crane.dev/problems/x")
+        return httpx.Response(200, json={"exitCode": 3, "output": "hi\n"})
+
+    client = _client(handler)
+    result = client.exec("job", ["sh", "-c", "echo hi; exit 3"], replica=1, timeout=5)
+    assert (result.exit_code, result.output) == (3, "hi\n")
+    assert seen[0].url.path == "/v1/cargos/job:exec"
+    assert json.loads(seen[0].content) == {
+        "replica": 1,
+        "command": ["sh", "-c", "echo hi; exit 3"],
+        "timeoutSeconds": 5,
+    }
+    with pytest.raises(Conflict, match="kwok") as raised:
+        client.exec("kwok", ["true"])
+    assert raised.value.status == 409
+    assert len(seen) == 2, "exec was retried"

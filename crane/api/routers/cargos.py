@@ -12,7 +12,15 @@ from crane.api.deps import Ctx, IdempotencyKey, Pages
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS
-from crane.api.schemas import NAME_PATTERN, Cargo, CargoCreate, Page, Scope
+from crane.api.schemas import (
+    NAME_PATTERN,
+    Cargo,
+    CargoCreate,
+    ExecRequest,
+    ExecResult,
+    Page,
+    Scope,
+)
 
 router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
@@ -54,6 +62,14 @@ async def list_(
         mini_cluster = ctx.principal.minicluster
     items = await ctx.backend.list_cargos(ctx.tenant, mini_cluster)
     return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
+
+
+@router.post("/{name}:exec", operation_id="execCargo", response_model=ExecResult)
+async def exec_(name: CargoName, body: ExecRequest, ctx: Ctx) -> ExecResult:
+    """Run a command in one replica's container (like ``kubectl exec``): its output and exit
+    code; 409 ``exec-unsupported`` where the replica cannot run one (simulated kwok nodes)."""
+    await _visible(ctx, name)
+    return await ctx.backend.exec_replica(ctx.tenant, name, body)
 
 
 @router.get("/{name}", operation_id="getCargo", response_model=Cargo)
