@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 
 import requests
 from docker.errors import APIError, DockerException
@@ -16,7 +17,7 @@ from crane.docker.hosts import HostSpec, connect
 
 def _run(host: HostSpec, tenant: str, cargo: str, request: ExecRequest) -> ExecResult:
     """Blocking: find the container, run the command, collect stdout and stderr."""
-    with connect(host, timeout=request.timeout_seconds) as client:
+    with closing(connect(host, timeout=request.timeout_seconds)) as client:
         try:
             container = client.containers.get(L.container_name(tenant, cargo, request.replica))
         except DockerNotFound:
