@@ -140,19 +140,23 @@ def _exec(
     """Blocking: run the command through the pods/exec subresource (a websocket of its own, on
     an API client of its own: ``stream`` patches the client it is given)."""
     from kubernetes.stream import stream
+    from websocket import WebSocketException
 
     with client.ApiClient(configuration) as own:
-        ws = stream(
-            client.CoreV1Api(own).connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            command=request.command,
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
-        )
+        try:
+            ws = stream(
+                client.CoreV1Api(own).connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=request.command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except WebSocketException as err:
+            raise ExecUnsupported(f"pod {pod!r} cannot run a command: {err}") from None
         try:
             ws.run_forever(timeout=request.timeout_seconds)
             if ws.is_open():
