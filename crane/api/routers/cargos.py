@@ -64,7 +64,7 @@ async def list_(
     return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
 
 
-@router.post("/{name}:exec", operation_id="execCargo", response_model=ExecResult)
+@router.post("/{name}:exec", operation_id="execCargo", response_model=ExecResult, summary="Exec")
 async def exec_(name: CargoName, body: ExecRequest, ctx: Ctx) -> ExecResult:
     """Run a command in one replica's container (like ``kubectl exec``): its output and exit
     code; 409 ``exec-unsupported`` where the replica cannot run one (simulated kwok nodes)."""
