@@ -76,7 +76,10 @@ class Decider:
         decisions = {d.key: d for d in self.engine.admit()}
         lifecycle = CargoLifecycle(self.engine, self.state, cache, plan, pods)
         for key, body in self._by_priority(cache, specs):
-            isolate_cargo(lifecycle, plan, key, body, specs.get(self._mc_key(body)))
+            mc = specs.get(self._mc_key(body))
+            if mc is not None and self._unplaced_of_held(key, body, mc[1]):
+                continue  # deleted below with the rest of the held MiniCluster's cargos
+            isolate_cargo(lifecycle, plan, key, body, mc)
         lifecycle.drain_deleted()
         self._remove_gone_miniclusters(cache, specs)
         self._finalize_miniclusters(cache, plan)
@@ -263,6 +266,14 @@ class Decider:
         )
         status.message = message
         self._write_mc(body, status, plan, ("InvalidSpec", message, True))
+
+    def _unplaced_of_held(self, key: str, body: Mapping[str, Any], spec: MiniClusterSpec) -> bool:
+        """A live cargo of a held MiniCluster that holds no GPUs: it is never placed."""
+        return (
+            is_held(spec)
+            and not body["metadata"].get("deletionTimestamp")
+            and key not in self.state.cargos
+        )
 
     def _remove_gone_miniclusters(
         self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]

@@ -373,6 +373,23 @@ def test_held_minicluster_stops_its_cargos_releases_its_gpus_and_queues_again_on
     assert admitted["status"] == "True"
 
 
+def test_cargo_added_to_a_held_minicluster_is_never_placed() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("mc", 8, 16)),
+        ("cargos", cargo("job", "mc", 1, 8)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache, passes=1)
+    cache.miniclusters["t/mc"]["spec"]["suspend"] = True
+    apply_statuses(cache, decider.decide(cache))
+    cache.apply("cargos", None, cargo("late", "mc", 1, 8, created="2026-01-01T00:01:00Z"))
+    plan = decider.decide(cache)
+    assert ("t", "late") in plan.cargo_deletes
+    assert not plan.pods and "t/late" not in decider.state.cargos, "a held MC's cargo was placed"
+
+
 def test_held_template_minicluster_regrows_its_cargos_on_release() -> None:
     body = minicluster("mc", 8, 8)
     body["spec"] |= {
