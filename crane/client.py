@@ -17,6 +17,7 @@ The wire models are those of :mod:`crane.api.schemas` (pydantic only), re-export
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -40,6 +41,8 @@ from crane.api.schemas import (
     DryRunResult,
     Event,
     EventType,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GpuSlotOut,
     GrowOutcome,
@@ -78,6 +81,7 @@ __all__ = [
     "DryRunResult",
     "Event",
     "EventType",
+    "ExecResult",
     "ExplainResult",
     "Forbidden",
     "GpuSlotOut",
@@ -475,11 +479,22 @@ class _Calls:
         return _Call("DELETE", f"/cargos/{name}", _nothing, params=params)
 
     @staticmethod
-    def logs(name: str, replica: int, follow: bool, tail: int | None) -> _Call[str]:
+    def logs(
+        name: str, replica: int, follow: bool, tail: int | None, since: float | None
+    ) -> _Call[str]:
         params: dict[str, Any] = {"replica": replica, "follow": str(follow).lower()}
         if tail is not None:
             params["tail"] = tail
+        if since is not None:
+            params["sinceSeconds"] = max(1, math.ceil(since))
         return _Call("GET", f"/cargos/{name}/logs", lambda r: r.text, params=params)
+
+    @staticmethod
+    def exec(name: str, command: list[str], replica: int, timeout: int) -> _Call[ExecResult]:
+        body = ExecRequest(replica=replica, command=command, timeout_seconds=timeout)
+        return _Call(
+            "POST", f"/cargos/{name}:exec", _one(ExecResult), body=_body(body), timeout=timeout + 30
+        )
 
     @staticmethod
     def nodes() -> _Call[list[NodeOut]]:
@@ -863,6 +878,28 @@ class Client(_Base):
         """
         return self._run(_Calls.patch_minicluster(name, patch))
 
+    def hold(self, name: str) -> MiniCluster:
+        """Hold a MiniCluster (``spec.suspend: true``, like ``scontrol hold``): its cargos are
+        stopped (each with its grace period) and its GPUs released; the object, its spec and
+        its placement rules stay.
+
+        Returns:
+            The MiniCluster; its status says ``Held`` once the pass has run.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return self._run(_Calls.patch_minicluster(name, {"suspend": True}))
+
+    def release(self, name: str) -> MiniCluster:
+        """Release a held MiniCluster: it queues for admission again and its template cargos
+        regrow to ``spec.replicas`` once it is admitted.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return self._run(_Calls.patch_minicluster(name, {"suspend": False}))
+
     def delete_minicluster(self, name: str) -> None:
         """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.
 
@@ -998,31 +1035,58 @@ class Client(_Base):
         """
         self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
-    def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+    def logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> str:
         """The log of one replica of a cargo, as text.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Only the last ``tail`` lines.
+            since: Only lines written in the last ``since`` seconds (rounded up).
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._run(_Calls.logs(name, replica, False, tail))
+        return self._run(_Calls.logs(name, replica, False, tail, since))
 
-    def follow_logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> Iterator[str]:
+    def follow_logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> Iterator[str]:
         """The log lines of one replica as they are written, until the replica ends.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Start with the last ``tail`` lines (default: the whole log so far).
+            since: Start with the lines of the last ``since`` seconds.
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
+
+    def exec(
+        self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
+    ) -> ExecResult:
+        """Run a command in one replica's container, like ``kubectl exec`` (no TTY, no stdin).
+
+        Args:
+            name: The cargo.
+            command: Program and arguments (not run by a shell).
+            replica: The replica's index.
+            timeout: Seconds after which the server gives up on the command.
+
+        Returns:
+            Its output (stdout and stderr together) and exit code.
+
+        Raises:
+            NotFound: No such cargo or replica.
+            Conflict: The replica is not running, or its node cannot run commands
+                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+        """
+        return self._run(_Calls.exec(name, command, replica, timeout))
 
     def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""
@@ -1370,6 +1434,28 @@ class AsyncClient(_Base):
         """
         return await self._run(_Calls.patch_minicluster(name, patch))
 
+    async def hold(self, name: str) -> MiniCluster:
+        """Hold a MiniCluster (``spec.suspend: true``, like ``scontrol hold``): its cargos are
+        stopped (each with its grace period) and its GPUs released; the object, its spec and
+        its placement rules stay.
+
+        Returns:
+            The MiniCluster; its status says ``Held`` once the pass has run.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return await self._run(_Calls.patch_minicluster(name, {"suspend": True}))
+
+    async def release(self, name: str) -> MiniCluster:
+        """Release a held MiniCluster: it queues for admission again and its template cargos
+        regrow to ``spec.replicas`` once it is admitted.
+
+        Raises:
+            NotFound: No MiniCluster of that name.
+        """
+        return await self._run(_Calls.patch_minicluster(name, {"suspend": False}))
+
     async def delete_minicluster(self, name: str) -> None:
         """Delete a MiniCluster and its cargos; its GPUs are released once they have stopped.
 
@@ -1506,21 +1592,24 @@ class AsyncClient(_Base):
         """
         await self._run(_Calls.delete_cargo(name, grace_period_seconds))
 
-    async def logs(self, name: str, *, replica: int = 0, tail: int | None = None) -> str:
+    async def logs(
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
+    ) -> str:
         """The log of one replica of a cargo, as text.
 
         Args:
             name: The cargo.
             replica: The replica's index.
             tail: Only the last ``tail`` lines.
+            since: Only lines written in the last ``since`` seconds (rounded up).
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return await self._run(_Calls.logs(name, replica, False, tail))
+        return await self._run(_Calls.logs(name, replica, False, tail, since))
 
     def follow_logs(
-        self, name: str, *, replica: int = 0, tail: int | None = None
+        self, name: str, *, replica: int = 0, tail: int | None = None, since: float | None = None
     ) -> AsyncIterator[str]:
         """The log lines of one replica as they are written, until the replica ends.
 
@@ -1528,11 +1617,33 @@ class AsyncClient(_Base):
             name: The cargo.
             replica: The replica's index.
             tail: Start with the last ``tail`` lines (default: the whole log so far).
+            since: Start with the lines of the last ``since`` seconds.
 
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
+
+    async def exec(
+        self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
+    ) -> ExecResult:
+        """Run a command in one replica's container, like ``kubectl exec`` (no TTY, no stdin).
+
+        Args:
+            name: The cargo.
+            command: Program and arguments (not run by a shell).
+            replica: The replica's index.
+            timeout: Seconds after which the server gives up on the command.
+
+        Returns:
+            Its output (stdout and stderr together) and exit code.
+
+        Raises:
+            NotFound: No such cargo or replica.
+            Conflict: The replica is not running, or its node cannot run commands
+                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+        """
+        return await self._run(_Calls.exec(name, command, replica, timeout))
 
     async def nodes(self) -> list[NodeOut]:
         """The GPU map: every node and, per GPU, who reserves it and which cargo uses it."""

@@ -33,6 +33,8 @@ from crane.api.schemas import (
     DryRunRequest,
     DryRunResult,
     Event,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GrowRequest,
     GrowResult,
@@ -109,12 +111,19 @@ class Backend(Protocol):
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
         """Lines of one replica's log; with ``follow``, until the container ends or the client
-        leaves.
+        leaves. ``tail``: only the last lines; ``since_seconds``: only lines written in the last
+        that many seconds.
 
         Raises NotFound (unknown cargo or replica) before the first line is yielded.
         """
+
+    async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
+        """Run ``request.command`` in the replica's container and return its output and exit
+        code. Raises NotFound (unknown cargo or replica) and ExecUnsupported (the replica is
+        not running, or its node cannot run commands, as kwok's simulated nodes)."""
 
     # cluster-wide
 

@@ -51,6 +51,12 @@ class HostsManagedByKubernetes(Conflict):
         super().__init__("hosts are managed by Kubernetes in kube mode; label nodes instead")
 
 
+class ExecUnsupported(Conflict):
+    """The replica's node cannot run commands (a simulated kwok node, a container not running)."""
+
+    problem = "exec-unsupported"
+
+
 class Invalid(CraneError):
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail, 422, "Invalid request", errors or [])

@@ -26,6 +26,7 @@ from crane.api import kube_snapshot
 from crane.api.errors import (
     Conflict,
     CraneError,
+    ExecUnsupported,
     FieldError,
     HostsManagedByKubernetes,
     Invalid,
@@ -41,6 +42,8 @@ from crane.api.schemas import (
     DryRunResult,
     Event,
     EventType,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GpuSlotOut,
     GrowRequest,
@@ -56,6 +59,7 @@ from crane.api.schemas import (
 )
 from crane.api.settings import ApiSettings
 from crane.api.usage import Holding, Snapshot
+from crane.kube.fleet import KWOK_NODE_ANNOTATION
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
@@ -128,6 +132,43 @@ def _api_error(err: ApiException, what: str) -> CraneError:
     if err.status in (400, 422):
         return Invalid(f"{what} is invalid: {message}")
     return Unavailable(f"the Kubernetes API answered {err.status} for {what}: {message}")
+
+
+def _exec(
+    configuration: client.Configuration, namespace: str, pod: str, request: ExecRequest
+) -> ExecResult:
+    """Blocking: run the command through the pods/exec subresource (a websocket of its own, on
+    an API client of its own: ``stream`` patches the client it is given)."""
+    from kubernetes.stream import stream
+    from websocket import WebSocketException
+
+    with client.ApiClient(configuration) as own:
+        try:
+            ws = stream(
+                client.CoreV1Api(own).connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=request.command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except WebSocketException as err:
+            raise ExecUnsupported(f"pod {pod!r} cannot run a command: {err}") from None
+        try:
+            ws.run_forever(timeout=request.timeout_seconds)
+            if ws.is_open():
+                raise Conflict(
+                    f"the command did not finish within {request.timeout_seconds}s: "
+                    "raise timeoutSeconds or run it in the background"
+                )
+            output = ws.read_all()
+            code = ws.returncode
+        finally:
+            ws.close()
+    return ExecResult(exit_code=code if code is not None else -1, output=output)
 
 
 class KubeBackend:
@@ -776,11 +817,18 @@ class KubeBackend:
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
-        return self._logs(tenant, name, replica, follow, tail)
+        return self._logs(tenant, name, replica, follow, tail, since_seconds)
 
     async def _logs(
-        self, tenant: str, name: str, replica: int, follow: bool, tail: int | None
+        self,
+        tenant: str,
+        name: str,
+        replica: int,
+        follow: bool,
+        tail: int | None,
+        since_seconds: int | None,
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
         try:
@@ -794,6 +842,7 @@ class KubeBackend:
                     tenant,
                     follow=follow,
                     tail_lines=tail,
+                    since_seconds=since_seconds,
                     _preload_content=False,
                 ),
             )
@@ -809,6 +858,28 @@ class KubeBackend:
                 yield line
         finally:
             resp.release_conn()
+
+    async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
+        pod_name = f"{name}-{request.replica}"
+        what = f"pod {pod_name!r} of cargo {name!r} (is it placed? has it that replica?)"
+        pod = await self._call(what, self._core.read_namespaced_pod, pod_name, tenant)
+        phase = pod.status.phase if pod.status is not None else None
+        if phase != "Running":
+            raise ExecUnsupported(
+                f"pod {pod_name!r} is {phase or 'not started'}: exec needs a running replica"
+            )
+        node_name = pod.spec.node_name if pod.spec is not None else None
+        if node_name:
+            node = await self._call(f"node {node_name!r}", self._core.read_node, node_name)
+            annotations = (node.metadata.annotations if node.metadata else None) or {}
+            if KWOK_NODE_ANNOTATION in annotations:
+                raise ExecUnsupported(
+                    f"pod {pod_name!r} runs on {node_name!r}, a node simulated by kwok: it has "
+                    "no container to run a command in"
+                )
+        assert self._api is not None  # _call above raised Unavailable otherwise
+        configuration = self._api.configuration
+        return await self._call(what, _exec, configuration, tenant, pod_name, request)
 
     def events(self) -> AsyncIterator[Event | Snapshot]:
         if self._api is None:

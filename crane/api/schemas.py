@@ -83,6 +83,9 @@ class MiniClusterPatch(Wire):
     priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     topology: TopologySpec | None = None
+    suspend: bool | None = Field(
+        default=None, description="true holds it (GPUs released), false releases it"
+    )
     labels: dict[str, str] | None = None
 
 
@@ -138,6 +141,25 @@ class Cargo(Wire):
 
 
 # --- grow, shrink, explain, dry-run ---------------------------------------------------------
+
+
+class ExecRequest(Wire):
+    """A command to run in one replica's container, as ``kubectl exec`` does (no TTY, no stdin)."""
+
+    replica: int = Field(default=0, ge=0, le=MAX_REPLICAS - 1, description="the replica's index")
+    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1, max_length=256, description="program and arguments, not run by a shell"
+    )
+    timeout_seconds: int = Field(
+        default=60, ge=1, le=3600, description="seconds after which the command is abandoned"
+    )
+
+
+class ExecResult(Wire):
+    """What the command wrote (stdout and stderr, interleaved) and its exit code."""
+
+    exit_code: int
+    output: str
 
 
 class GrowRequest(Wire):

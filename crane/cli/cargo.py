@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -144,26 +145,46 @@ def logs(
     tail: Annotated[
         int | None, typer.Option("--tail", help="Only the last N lines (of each replica).")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only lines of the last DURATION: 30s, 10m, 1h, 1h30m."),
+    ] = None,
 ) -> None:
     """Print a replica's log (or every replica's); -f follows until the replicas end."""
+    seconds = parse_duration(since) if since is not None else None
     api = client()
     if not all_replicas:
         if not follow:
-            typer.echo(api.logs(name, replica=replica, tail=tail), nl=False)
+            typer.echo(api.logs(name, replica=replica, tail=tail, since=seconds), nl=False)
             return
-        for line in api.follow_logs(name, replica=replica, tail=tail):
+        for line in api.follow_logs(name, replica=replica, tail=tail, since=seconds):
             typer.echo(line)
         return
     replicas = range(api.get_cargo(name).spec.replicas)
     if not follow:
         for i in replicas:
-            for line in api.logs(name, replica=i, tail=tail).splitlines():
+            for line in api.logs(name, replica=i, tail=tail, since=seconds).splitlines():
                 typer.echo(f"[replica {i}] {line}")
         return
-    follow_all(name, list(replicas), tail)
+    follow_all(name, list(replicas), tail, seconds)
 
 
-def follow_all(name: str, replicas: list[int], tail: int | None) -> None:
+DURATION = re.compile(r"(\d+)([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``30s``, ``10m``, ``1h30m`` or ``2d`` (as kubectl's)."""
+    parts = DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"--since {text!r} is not a duration: use e.g. 30s, 10m, 1h or 1h30m")
+    seconds = sum(int(n) * UNIT_SECONDS[u] for n, u in parts)
+    if seconds < 1:
+        raise UsageError("--since must be at least 1s")
+    return seconds
+
+
+def follow_all(name: str, replicas: list[int], tail: int | None, since: int | None) -> None:
     """Follow several replicas at once, one thread each, whole lines prefixed by replica."""
     import queue
     import threading
@@ -173,7 +194,7 @@ def follow_all(name: str, replicas: list[int], tail: int | None) -> None:
     def pump(i: int) -> None:
         try:
             with client() as own:
-                for line in own.follow_logs(name, replica=i, tail=tail):
+                for line in own.follow_logs(name, replica=i, tail=tail, since=since):
                     lines.put((i, line))
         finally:
             lines.put((i, None))

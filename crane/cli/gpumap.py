@@ -138,6 +138,8 @@ def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
 
 def mc_status(mc: MiniCluster) -> str:
     """One word for a MiniCluster's state, from its conditions and queue position."""
+    if mc.spec.suspend:
+        return "Held"
     for kind in ("Failed", "Resizing", "Ready", "Admitted"):
         cond = next((c for c in mc.status.conditions if c.type == kind), None)
         if cond is not None and str(cond.status) == "True":

@@ -13,6 +13,7 @@ from typer.models import DefaultPlaceholder
 
 import crane
 from crane.cli import auth, cluster, helptext
+from crane.cli.execute import exec_
 from crane.cli.operator import operator
 from crane.cli.options import Settings
 from crane.cli.serve import serve
@@ -121,6 +122,7 @@ app.command("events")(cluster.events)
 
 app.command("serve")(serve)
 app.command("wait")(wait)
+app.command("exec")(exec_)
 app.command("up")(up)
 app.command("operator")(operator)
 

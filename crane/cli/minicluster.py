@@ -1,4 +1,5 @@
-"""``crane mc``: create, list, get, scale, grow, shrink, explain and delete MiniClusters."""
+"""``crane mc``: create, list, get, scale, hold, release, grow, shrink, explain and delete
+MiniClusters."""
 
 from __future__ import annotations
 
@@ -190,6 +191,24 @@ def set_priority(
     """Change a MiniCluster's priority (like `scontrol update ... Priority=`)."""
     mc = client().patch_minicluster(name, {"priority": priority})
     say(f"minicluster/{mc.name} priority set to {mc.spec.priority}")
+    if output:
+        render(mc, output, columns.MINICLUSTER)
+
+
+@app.command("hold")
+def hold(name: Name, output: MaybeOutput = None) -> None:
+    """Hold a MiniCluster (like `scontrol hold`): stop its cargos and release its GPUs, keep it."""
+    mc = client().hold(name)
+    say(f"minicluster/{mc.name} held: its cargos stop and its GPUs are released")
+    if output:
+        render(mc, output, columns.MINICLUSTER)
+
+
+@app.command("release")
+def release(name: Name, output: MaybeOutput = None) -> None:
+    """Release a held MiniCluster: it queues again and regrows its template cargos."""
+    mc = client().release(name)
+    say(f"minicluster/{mc.name} released: it queues for admission again")
     if output:
         render(mc, output, columns.MINICLUSTER)
 

@@ -22,6 +22,8 @@ from crane.api.schemas import (
     DryRunRequest,
     DryRunResult,
     Event,
+    ExecRequest,
+    ExecResult,
     ExplainResult,
     GpuSlotOut,
     GrowRequest,
@@ -524,6 +526,7 @@ class DockerBackend:
         replica: int = 0,
         follow: bool = False,
         tail: int | None = None,
+        since_seconds: int | None = None,
     ) -> AsyncIterator[str]:
         from crane.docker.logs import replica_log_lines
 
@@ -538,8 +541,26 @@ class DockerBackend:
             host = s.get(store.HostRow, placement.node)
         if host is None:
             raise NotFound(f"host {placement.node!r} of cargo {name!r} was removed")
-        async for line in replica_log_lines(host.host(), tenant, name, replica, follow, tail):
+        async for line in replica_log_lines(
+            host.host(), tenant, name, replica, follow, tail, since_seconds
+        ):
             yield line
+
+    async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
+        from crane.docker.exec import exec_in_replica
+
+        with Session(self.db) as s:
+            row = self._cargo(s, tenant, name)
+            placement = next((p for p in row.placements() if p.replica == request.replica), None)
+            if placement is None:
+                raise NotFound(
+                    f"cargo {name!r} has no placed replica {request.replica}: "
+                    f"it has {row.cargo_spec().replicas} replicas, phase {row.phase}"
+                )
+            host = s.get(store.HostRow, placement.node)
+        if host is None:
+            raise NotFound(f"host {placement.node!r} of cargo {name!r} was removed")
+        return await exec_in_replica(host.host(), tenant, name, request)
 
     # hosts
 

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
+from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 
 IMAGE_PULL_FAILED = "ImagePullFailed"
@@ -21,7 +22,10 @@ def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
 
 
 def admission_reason(row: MiniClusterRow) -> str:
-    """Reserved, Queued (with a position) or Unschedulable (can never fit as the cluster is)."""
+    """Reserved, Held, Queued (with a position) or Unschedulable (can never fit as the cluster
+    is)."""
+    if is_held(row.mc_spec()):
+        return HELD_REASON
     if row.admitted:
         return "Reserved"
     return "Queued" if row.queue_position is not None or not row.message else "Unschedulable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 
 from docker.errors import NotFound as DockerNotFound
@@ -16,9 +17,16 @@ _END = object()
 
 
 async def replica_log_lines(
-    host: HostSpec, tenant: str, cargo: str, replica: int, follow: bool, tail: int | None
+    host: HostSpec,
+    tenant: str,
+    cargo: str,
+    replica: int,
+    follow: bool,
+    tail: int | None,
+    since_seconds: int | None = None,
 ) -> AsyncIterator[str]:
-    """Lines of the replica's container; a thread reads Docker's stream into an async queue."""
+    """Lines of the replica's container (the last ``tail``, those of the last
+    ``since_seconds``); a thread reads Docker's stream into an async queue."""
     client = connect(host, timeout=3600)
     try:
         container = client.containers.get(L.container_name(tenant, cargo, replica))
@@ -32,7 +40,12 @@ async def replica_log_lines(
 
     def pump() -> None:
         try:
-            stream = container.logs(stream=True, follow=follow, tail=tail if tail else "all")
+            stream = container.logs(
+                stream=True,
+                follow=follow,
+                tail=tail if tail else "all",
+                since=int(time.time()) - since_seconds if since_seconds else None,
+            )
             buffer = b""
             for chunk in stream:
                 buffer += chunk

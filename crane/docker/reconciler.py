@@ -44,6 +44,7 @@ from crane.docker.retire import Retirer
 from crane.docker.scheduling import cargo_request, restore
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
+from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.placement import Engine
 from crane.placement.types import Outcome
@@ -123,7 +124,10 @@ class Reconciler:
             clients = self._connect(hosts)
             mcs = store.miniclusters(s)
             cargos = store.cargos(s)
-            engine, lost = self._build(hosts, mcs, cargos, clients)
+            released = self._hold(s, mcs, cargos)
+            engine, lost = self._build(
+                hosts, [m for m in mcs if m.key not in released], cargos, clients
+            )
             for key in lost:
                 mc = next(m for m in mcs if m.key == key)
                 mc.admitted, mc.reservation = False, "{}"
@@ -228,10 +232,33 @@ class Reconciler:
 
     # MiniClusters
 
+    def _hold(self, s: Session, mcs: list[MiniClusterRow], cargos: list[CargoRow]) -> set[str]:
+        """Held MiniClusters (:mod:`crane.lifecycle.suspend`): delete their cargos; returns the
+        keys of those whose cargos hold no GPU any more, which leave the engine unreserved."""
+        released: set[str] = set()
+        for mc in mcs:
+            if mc.deleting or not is_held(mc.mc_spec()):
+                if mc.message == held_message(mc.name, 0):
+                    mc.message = ""
+                    s.add(mc)
+                continue
+            mine = [c for c in cargos if (c.tenant, c.minicluster) == (mc.tenant, mc.name)]
+            for row in mine:
+                if not row.deleting:
+                    row.deleting = True
+                    s.add(row)
+            if not any(c.phase in HOLDING for c in mine):
+                released.add(mc.key)
+                mc.admitted, mc.reservation, mc.queue_position = False, "{}", None
+            mc.message = held_message(mc.name, len(mine))
+            s.add(mc)
+        s.commit()
+        return released
+
     def _admit(
         self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
     ) -> None:
-        by_key = {m.key: m for m in mcs if not m.deleting}
+        by_key = {m.key: m for m in mcs if not m.deleting and not is_held(m.mc_spec())}
         decisions = self.engine.admit()
         for decision in decisions:
             mc = by_key.get(decision.key)
@@ -305,7 +332,7 @@ class Reconciler:
         """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
         for mc in mcs:
             spec = mc.mc_spec()
-            if mc.deleting or spec.template is None or spec.replicas is None:
+            if mc.deleting or is_held(spec) or spec.template is None or spec.replicas is None:
                 continue
             existing = {c.name: c for c in store.cargos(s, mc.tenant, mc.name)}
             for i in range(spec.replicas):
@@ -380,7 +407,7 @@ class Reconciler:
         mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(
             s, row.tenant, row.minicluster
         )
-        if mc is None or mc.deleting:
+        if mc is None or mc.deleting or is_held(mc.mc_spec()):
             return
         decision = self.engine.place_cargo(cargo_request(row))
         if decision.outcome is not Outcome.PLACED:

@@ -32,6 +32,7 @@ from crane.lifecycle.isolation import isolate_cargo
 from crane.lifecycle.plan import Applied, AppManagerLaunch, Plan, StatusWrite, TokenRevocation
 from crane.lifecycle.restore import gpu_ids_of, restore
 from crane.lifecycle.state import LoopState, Revocation
+from crane.lifecycle.suspend import HELD_REASON, held_message, is_held
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
@@ -71,12 +72,16 @@ class Decider:
             self._restore(cache, plan)
         self._sync_nodes(cache, now)
         specs = self._sync_miniclusters(cache, plan)
+        self._remove_gone_miniclusters(cache, specs)
         decisions = {d.key: d for d in self.engine.admit()}
         lifecycle = CargoLifecycle(self.engine, self.state, cache, plan, pods)
         for key, body in self._by_priority(cache, specs):
-            isolate_cargo(lifecycle, plan, key, body, specs.get(self._mc_key(body)))
+            mc = specs.get(self._mc_key(body))
+            if mc is not None and self._unplaced_of_held(key, body, mc[1]):
+                continue  # deleted below with the rest of the held MiniCluster's cargos
+            isolate_cargo(lifecycle, plan, key, body, mc)
         lifecycle.drain_deleted()
-        self._remove_gone_miniclusters(cache)
+        self._remove_gone_miniclusters(cache, specs)
         self._finalize_miniclusters(cache, plan)
         for key, (body, spec) in specs.items():
             try:
@@ -239,12 +244,14 @@ class Decider:
             except ValidationError as err:
                 self._invalid_minicluster(key, body, resources.validation_message(err), plan)
                 continue
+            out[key] = (body, spec)
+            if is_held(spec):
+                continue  # leaves the engine once its cargos are gone
             req = records.minicluster_request(body["metadata"], spec, self._quota(key, cache))
             if self.state.miniclusters.get(key) != req:
                 self.engine.submit_minicluster(req)
                 self.state.miniclusters[key] = req
                 self.state.bump()
-            out[key] = (body, spec)
         return out
 
     def _invalid_minicluster(
@@ -260,9 +267,23 @@ class Decider:
         status.message = message
         self._write_mc(body, status, plan, ("InvalidSpec", message, True))
 
-    def _remove_gone_miniclusters(self, cache: ClusterCache) -> None:
+    def _unplaced_of_held(self, key: str, body: Mapping[str, Any], spec: MiniClusterSpec) -> bool:
+        """A live cargo of a held MiniCluster that holds no GPUs: it is never placed."""
+        return (
+            is_held(spec)
+            and not body["metadata"].get("deletionTimestamp")
+            and key not in self.state.cargos
+        )
+
+    def _remove_gone_miniclusters(
+        self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]
+    ) -> None:
+        """Take deleted and held MiniClusters out of the engine once no cargo holds GPUs."""
+        held = {k for k, (_, spec) in specs.items() if is_held(spec)}
         live = {
-            k for k, b in cache.miniclusters.items() if not b["metadata"].get("deletionTimestamp")
+            k
+            for k, b in cache.miniclusters.items()
+            if not b["metadata"].get("deletionTimestamp") and k not in held
         }
         holding = {req.minicluster for req in self.state.cargos.values()}
         for key in [k for k in self.state.miniclusters if k not in live and k not in holding]:
@@ -378,6 +399,9 @@ class Decider:
         plan: Plan,
         lifecycle: CargoLifecycle,
     ) -> None:
+        if is_held(spec):
+            self._held_status(key, body, spec, cache, plan, lifecycle)
+            return
         meta = body["metadata"]
         gen = meta.get("generation")
         status = self._current_mc_status(body)
@@ -468,6 +492,56 @@ class Decider:
         )
         status.conditions = [c for c in status.conditions if c.type != "Failed"]
         status.observed_generation = gen
+        self._write_mc(body, status, plan, event)
+
+    def _held_status(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: MiniClusterSpec,
+        cache: ClusterCache,
+        plan: Plan,
+        lifecycle: CargoLifecycle,
+    ) -> None:
+        """A held MiniCluster (see :mod:`crane.lifecycle.suspend`): delete its cargos, say so;
+        its reservation goes with it out of the engine once they are gone."""
+        meta = body["metadata"]
+        gen = meta.get("generation")
+        status = self._current_mc_status(body)
+        before = find_condition(status.conditions, "Admitted")
+        mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
+        now = time.monotonic()
+        for cargo in (b["metadata"] for b in mine):
+            if not cargo.get("deletionTimestamp") and self.state.may_request(
+                f"delete:{cargo['uid']}", now
+            ):
+                plan.cargo_deletes.append((cargo["namespace"], cargo["name"]))
+        usage = self.engine.usage(key)
+        status.reservation = {
+            n: list(ids) for n, ids in sorted(self.engine.reservation(key).items())
+        }
+        status.reserved_gpus, status.in_use_gpus = usage.reserved_gpus, usage.in_use_gpus
+        status.borrowed_gpus = usage.borrowed_gpus
+        status.queue_position, status.waits_behind, status.estimated_start = None, [], None
+        status.message = held_message(meta["name"], len(mine))
+        status.conditions = [c for c in status.conditions if c.type not in ("Failed", "Resizing")]
+        status.conditions = set_condition(
+            status.conditions,
+            resources.condition("Admitted", False, HELD_REASON, status.message, gen),
+        )
+        status.conditions = set_condition(
+            status.conditions,
+            resources.condition("Ready", False, HELD_REASON, f"{len(mine)} cargos stopping", gen),
+        )
+        self._app_manager(body, spec, False, status, cache, plan)
+        running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
+        status.cargos, status.ready_cargos = len(mine), len(running)
+        status.replicas = 0
+        status.selector = f"crane.io/minicluster={meta['name']}"
+        status.observed_generation = gen
+        event = None
+        if before is None or before.reason != HELD_REASON:
+            event = (HELD_REASON, status.message, False)
         self._write_mc(body, status, plan, event)
 
     def _app_manager(

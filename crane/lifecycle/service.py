@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crane.lifecycle.suspend import grow_refusal, is_held
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.types import (
@@ -187,6 +188,8 @@ def plan_grow(
 
     ``taken``: every cargo name in use in the tenant (default: the MiniCluster's cargos).
     """
+    if is_held(spec):
+        raise ServiceError(grow_refusal(minicluster))
     plan = GrowPlan()
     used = sum(c.gpus for c in cargos if c.active)
     taken = set(taken or ()) | {c.name for c in cargos}

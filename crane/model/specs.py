@@ -120,6 +120,11 @@ class MiniClusterSpec(_Wire):
         default=None, ge=0, le=MAX_REPLICAS, description="template cargos to keep"
     )
     app_manager: AppManager | None = None
+    suspend: bool = Field(
+        default=False,
+        description="held: its cargos are stopped, its GPUs released and it is not admitted "
+        "until set back to false (crane mc hold / release)",
+    )
 
     @field_validator("gpu_type", mode="before")
     @classmethod

@@ -43,6 +43,7 @@ BODIES: dict[str, Any] = {
             "template": TEMPLATE,
         }
     },
+    "execCargo": {"command": ["true"]},
     "dryRunPlacement": {"cargo": {"miniCluster": "secret-mc", "gpusPerReplica": 1}},
     "createTenant": {"name": "probe-t"},
     "patchTenant": {"podSecurity": "baseline"},

@@ -51,6 +51,7 @@ PRODUCT = "nvidia.com/gpu.product"
 FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
 USAGE = "NVIDIA-T4"
 AM = "NVIDIA-L4"
+HOLD = "NVIDIA-A2"
 
 
 class Proc(ChildProcess):
@@ -113,6 +114,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iter
         NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
         NodeGroup(name=f"kapi-t4-{suffix}", product=USAGE, gpus_per_node=8),
         NodeGroup(name=f"kapi-l4-{suffix}", product=AM, gpus_per_node=4),
+        NodeGroup(name=f"kapi-a2-{suffix}", product=HOLD, gpus_per_node=4),
     ]
     manifests = fleet_manifests(FleetSpec(groups=groups))
     apply_nodes(core_v1, manifests)
@@ -864,3 +866,56 @@ def test_cargo_over_max_is_refused_at_create(stack: Stack) -> None:
     with Client(stack.url, token) as api:
         assert [c.name for c in api.list_cargos("capped")] == []
         api.delete_minicluster("capped")
+
+
+def _admitted(api: Client, mc: str) -> tuple[str, str] | None:
+    conditions = api.get_minicluster(mc).status.conditions
+    cond = next((c for c in conditions if c.type == "Admitted"), None)
+    return (str(cond.status), cond.reason) if cond else None
+
+
+def test_hold_releases_the_gpus_to_the_queue_and_release_regrows(
+    stack: Stack, kubectl: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """Issue 15: `crane mc hold` (spec.suspend) stops the cargos and gives the GPUs to the next
+    in the queue, keeping the object; `crane mc release` queues it again; exec on kwok is 409."""
+    tenant, token = stack.tenant()
+    cli = Cli(stack, token)
+    pod = {"spec": {"containers": [{"name": "c", "image": "x"}]}}
+    template = {"replicas": 1, "gpusPerReplica": 4, "template": pod}
+    with Client(stack.url, token) as api:
+        api.create_minicluster(
+            "keep",
+            {"gpuType": "A2", "gpus": {"min": 4, "max": 4}, "replicas": 1, "template": template},
+        )
+        wait_for(lambda: _phase(api, "keep-0") == "Running", "keep-0 running", stack, timeout=120)
+        api.create_minicluster("next", {"gpuType": "A2", "gpus": {"min": 4, "max": 4}})
+        wait_for(lambda: _admitted(api, "next") == ("False", "Queued"), "next queued", stack)
+        headers = {"Authorization": f"Bearer {token}"}
+        kwok = httpx.post(
+            f"{stack.url}/v1/cargos/keep-0:exec",
+            json={"command": ["true"]},
+            headers=headers,
+            timeout=30,
+        )
+        assert kwok.status_code == 409, kwok.text
+        assert kwok.headers["content-type"] == "application/problem+json"
+        assert kwok.json()["type"].endswith("/exec-unsupported") and "kwok" in kwok.json()["detail"]
+        cli("mc", "hold", "keep", check=True)
+        wait_for(lambda: _phase(api, "keep-0") is None, "keep-0 deleted", stack, timeout=120)
+        wait_for(lambda: _admitted(api, "next") == ("True", "Admitted"), "next admitted", stack)
+        held = api.get_minicluster("keep")
+        assert held.spec.suspend and held.spec.gpus.min == 4 and held.spec.replicas == 1
+        assert _admitted(api, "keep") == ("False", "Held")
+        assert held.status.reserved_gpus == 0 and "crane mc release keep" in held.status.message
+        shown = kubectl("get", "mc", "keep", "-n", tenant)
+        assert shown.returncode == 0, shown.stderr
+        header, row = shown.stdout.splitlines()[:2]
+        assert row.split()[header.split().index("HELD")] == "true", shown.stdout
+        assert "Held" in cli("mc", "get", "keep", check=True).stdout
+        cli("mc", "release", "keep", check=True)
+        wait_for(lambda: _admitted(api, "keep") == ("False", "Queued"), "keep queued", stack)
+        api.delete_minicluster("next")
+        wait_for(lambda: _phase(api, "keep-0") == "Running", "keep-0 again", stack, timeout=120)
+        assert _admitted(api, "keep") == ("True", "Admitted")
+        api.delete_minicluster("keep")

@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
+from crane.cli.cargo import parse_duration
 from crane.cli.errors import describe
 from crane.cli.manifest import parse_manifests
 from crane.cli.objects import listing, manifest
 from crane.cli.render import Column, Format, jsonpath, parse_format, render
+from crane.cli.term import UsageError
 from crane.client import MiniCluster, error_from_response
 from crane.model.specs import MiniClusterSpec
 from tests.support import free_port
@@ -161,3 +164,13 @@ def test_wait_message_when_matching_gpus_are_busy() -> None:
         needed_gpus=4, gpu_type="B200", level="node", required=False, detail="no node has B200 GPUs"
     )
     assert none.sentence().count("no node has") == 1
+
+
+def test_since_takes_kubectl_durations() -> None:
+    assert parse_duration("30s") == 30
+    assert parse_duration("10m") == 600
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("2d") == 172_800
+    for bad in ("10", "m", "1x", "-5m", "0s", "10m "):
+        with pytest.raises(UsageError):
+            parse_duration(bad)

@@ -16,6 +16,7 @@ import pytest
 from crane.client import (
     AsyncClient,
     Client,
+    Conflict,
     ConnectionFailed,
     CraneError,
     GrowOutcome,
@@ -279,3 +280,76 @@ def test_the_sdk_imports_no_server_libraries() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hold_and_release_patch_spec_suspend_sync_and_async() -> None:
+    seen: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.method, request.url.path, body))
+        return httpx.Response(200, json={**_mc("study"), "spec": {**MC_SPEC, **body}})
+
+    client = _client(handler)
+    assert client.hold("study").spec.suspend is True
+    assert client.release("study").spec.suspend is False
+
+    async def run() -> None:
+        async with AsyncClient(
+            "http://crane.test", "s", transport=httpx.MockTransport(handler)
+        ) as aclient:
+            assert (await aclient.hold("study")).spec.suspend is True
+            assert (await aclient.release("study")).spec.suspend is False
+
+    asyncio.run(run())
+    assert (
+        seen
+        == [
+            ("PATCH", "/v1/miniclusters/study", {"suspend": True}),
+            ("PATCH", "/v1/miniclusters/study", {"suspend": False}),
+        ]
+        * 2
+    )
+
+
+def test_logs_since_is_sent_as_whole_seconds() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="a\n")
+
+    client = _client(handler)
+    assert client.logs("job", replica=1, tail=5, since=90.5) == "a\n"
+    client.logs("job")
+    assert dict(seen[0].url.params) == {
+        "replica": "1",
+        "follow": "false",
+        "tail": "5",
+        "sinceSeconds": "91",
+    }
+    assert "sinceSeconds" not in seen[1].url.params
+
+
+def test_exec_posts_the_command_and_keeps_exec_unsupported_a_conflict() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/kwok:exec"):
+            return _problem(409, "a node simulated by kwok", type="https://crane.dev/problems/x")
+        return httpx.Response(200, json={"exitCode": 3, "output": "hi\n"})
+
+    client = _client(handler)
+    result = client.exec("job", ["sh", "-c", "echo hi; exit 3"], replica=1, timeout=5)
+    assert (result.exit_code, result.output) == (3, "hi\n")
+    assert seen[0].url.path == "/v1/cargos/job:exec"
+    assert json.loads(seen[0].content) == {
+        "replica": 1,
+        "command": ["sh", "-c", "echo hi; exit 3"],
+        "timeoutSeconds": 5,
+    }
+    with pytest.raises(Conflict, match="kwok") as raised:
+        client.exec("kwok", ["true"])
+    assert raised.value.status == 409
+    assert len(seen) == 2, "exec was retried"

@@ -335,3 +335,77 @@ def test_deleted_minicluster_deletes_its_cargos_then_lets_go() -> None:
     del cache.cargos["t/job"]
     plan = decider.decide(cache)
     assert plan.finalizer_removals == [(MINICLUSTERS, "t", "mc", 0)]
+
+
+def test_held_minicluster_stops_its_cargos_releases_its_gpus_and_queues_again_on_release() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 8, 8)),
+        ("miniclusters", minicluster("next", 8, 8, created="2026-01-01T00:00:05Z")),
+        ("cargos", cargo("job", "mc", 1, 8)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache, passes=1)
+    assert decider.engine.is_admitted("t/mc") and not decider.engine.is_admitted("t/next")
+    cache.miniclusters["t/mc"]["spec"]["suspend"] = True
+    plan = decider.decide(cache)
+    apply_statuses(cache, plan)
+    assert plan.cargo_deletes == [("t", "job")]
+    status = cache.miniclusters["t/mc"]["status"]
+    admitted = next(c for c in status["conditions"] if c["type"] == "Admitted")
+    assert admitted["status"] == "False" and admitted["reason"] == "Held"
+    assert "crane mc release mc" in status["message"]
+    assert any(e.reason == "Held" for e in plan.events)
+    assert decider.engine.is_admitted("t/mc"), "GPUs released before the cargo is gone"
+    del cache.cargos["t/job"]
+    settle(decider, cache, passes=2)
+    assert not decider.engine.is_admitted("t/mc")
+    assert decider.engine.is_admitted("t/next"), "the held MiniCluster's GPUs were not released"
+    assert cache.miniclusters["t/mc"]["status"]["reservedGpus"] == 0
+    assert "t/mc" in cache.miniclusters, "hold deleted the MiniCluster itself"
+    cache.miniclusters["t/next"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:02:00Z"
+    cache.miniclusters["t/mc"]["spec"]["suspend"] = False
+    settle(decider, cache, passes=2)
+    assert decider.engine.is_admitted("t/mc")
+    admitted = next(
+        c for c in cache.miniclusters["t/mc"]["status"]["conditions"] if c["type"] == "Admitted"
+    )
+    assert admitted["status"] == "True"
+
+
+def test_cargo_added_to_a_held_minicluster_is_never_placed() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("mc", 8, 16)),
+        ("cargos", cargo("job", "mc", 1, 8)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache, passes=1)
+    cache.miniclusters["t/mc"]["spec"]["suspend"] = True
+    apply_statuses(cache, decider.decide(cache))
+    cache.apply("cargos", None, cargo("late", "mc", 1, 8, created="2026-01-01T00:01:00Z"))
+    plan = decider.decide(cache)
+    assert ("t", "late") in plan.cargo_deletes
+    assert not plan.pods and "t/late" not in decider.state.cargos, "a held MC's cargo was placed"
+
+
+def test_held_template_minicluster_regrows_its_cargos_on_release() -> None:
+    body = minicluster("mc", 8, 8)
+    body["spec"] |= {
+        "replicas": 2,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 4,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    }
+    body["spec"]["suspend"] = True
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", body))
+    decider = Decider(Engine())
+    plans = settle(decider, cache, passes=2)
+    assert not any(p.cargo_creates for p in plans), "a held MiniCluster grew cargos"
+    assert not decider.engine.is_admitted("t/mc")
+    cache.miniclusters["t/mc"]["spec"]["suspend"] = False
+    plan = decider.decide(cache)
+    assert sorted(c["metadata"]["name"] for c in plan.cargo_creates) == ["mc-0", "mc-1"]

@@ -12,7 +12,15 @@ from crane.api.deps import Ctx, IdempotencyKey, Pages
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS
-from crane.api.schemas import NAME_PATTERN, Cargo, CargoCreate, Page, Scope
+from crane.api.schemas import (
+    NAME_PATTERN,
+    Cargo,
+    CargoCreate,
+    ExecRequest,
+    ExecResult,
+    Page,
+    Scope,
+)
 
 router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
@@ -56,6 +64,14 @@ async def list_(
     return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
 
 
+@router.post("/{name}:exec", operation_id="execCargo", response_model=ExecResult, summary="Exec")
+async def exec_(name: CargoName, body: ExecRequest, ctx: Ctx) -> ExecResult:
+    """Run a command in one replica's container (like ``kubectl exec``): its output and exit
+    code; 409 ``exec-unsupported`` where the replica cannot run one (simulated kwok nodes)."""
+    await _visible(ctx, name)
+    return await ctx.backend.exec_replica(ctx.tenant, name, body)
+
+
 @router.get("/{name}", operation_id="getCargo", response_model=Cargo)
 async def get(name: CargoName, ctx: Ctx) -> Cargo:
     return await _visible(ctx, name)
@@ -87,10 +103,19 @@ async def logs(
     replica: Annotated[int, Query(ge=0, le=1023)] = 0,
     follow: bool = False,
     tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    since_seconds: Annotated[
+        int | None,
+        Query(
+            alias="sinceSeconds",
+            ge=1,
+            le=31_536_000,
+            description="only lines written in the last that many seconds",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """One replica's log; ``follow`` streams until the container ends or you disconnect."""
     await _visible(ctx, name)
-    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail)
+    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
     first = await anext(lines, None)
 
     async def body() -> AsyncIterator[str]:

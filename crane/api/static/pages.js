@@ -18,6 +18,7 @@ function cond(mc, type) {
 }
 
 export function mcState(mc) {
+  if (mc.spec.suspend) return "Held";
   for (const kind of ["Failed", "Resizing", "Ready", "Admitted"]) if (cond(mc, kind)) return kind;
   if (mc.status.queuePosition !== null && mc.status.queuePosition !== undefined) {
     return `Queued #${mc.status.queuePosition}`;

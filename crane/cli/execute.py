@@ -1,0 +1,27 @@
+"""``crane exec CARGO [--replica N] -- CMD...``: run a command in a replica, like ``kubectl exec``.
+
+The output (stdout and stderr together) goes to stdout; the exit code is the command's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crane.cli import names
+from crane.cli.options import client
+
+
+def exec_(
+    cargo: Annotated[str, typer.Argument(help="Cargo name.", autocompletion=names.cargo)],
+    command: Annotated[list[str], typer.Argument(help="After --: the command and arguments.")],
+    replica: Annotated[int, typer.Option("--replica", "-r", help="Which replica.")] = 0,
+    timeout: Annotated[
+        int, typer.Option("--timeout", help="Seconds before the server gives up on it.")
+    ] = 60,
+) -> None:
+    """Run a command in a cargo's replica (no TTY, no stdin); exits with the command's code."""
+    result = client().exec(cargo, command, replica=replica, timeout=timeout)
+    typer.echo(result.output, nl=False)
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,176 @@
+"""Hold/release, ``logs --since`` and exec on the Docker backend, through the CLI and the API
+of a real ``crane serve --backend docker`` on one dockerd (issue 15)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from crane.docker.hosts import HostSpec
+from tests.dockerd import DockerServer, clean, env, serve_docker
+
+ADMIN = "crane_dockops_" + "o" * 43
+IMAGE = "crane-test:busybox"
+TICK = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done",
+]
+"""A line a second (so a `--since` window holds fewer lines than the whole log); ends on TERM."""
+
+
+@pytest.fixture(scope="module")
+def server(
+    host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerServer]:
+    """h0 (8 H100) alone."""
+    h0 = host_specs[0]
+    clean([h0.url])
+    wire = {
+        "name": h0.name,
+        "dockerHost": h0.url,
+        "gpus": h0.gpu_count,
+        "gpuType": h0.gpu_product,
+        "islands": h0.islands,
+        "labels": h0.labels,
+    }
+    running = serve_docker(tmp_path_factory.mktemp("ops"), ADMIN, [wire])
+    yield running
+    running.stop()
+    clean([h0.url])
+
+
+@pytest.fixture
+def admin(server: DockerServer) -> Iterator[httpx.Client]:
+    with server.client() as api:
+        yield api
+
+
+@pytest.fixture
+def crane(server: DockerServer, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crane", *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+def _until(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+    return got
+
+
+def _template_mc(api: httpx.Client, name: str, replicas: int = 1) -> None:
+    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": TICK}]}}
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 4, "max": 8},
+        "replicas": replicas,
+        "template": {"replicas": 1, "gpusPerReplica": 4, "template": template},
+    }
+    created = api.post("/v1/miniclusters", json={"name": name, "spec": spec})
+    assert created.status_code == 201, created.text
+
+
+def _phase(api: httpx.Client, cargo: str) -> str | None:
+    got = api.get(f"/v1/cargos/{cargo}")
+    return got.json()["status"]["phase"] if got.status_code == 200 else None
+
+
+def _reserved_by(api: httpx.Client, mc: str) -> int:
+    """GPUs of the map that ``mc`` reserves or uses."""
+    return sum(
+        1
+        for node in api.get("/v1/nodes").json()["items"]
+        for gpu in node["gpus"]
+        if any(
+            (gpu.get(field) or "").rpartition("/")[2] == mc
+            for field in ("reservedFor", "miniCluster")
+        )
+    )
+
+
+def test_hold_releases_the_gpus_keeps_the_object_and_release_regrows(
+    admin: httpx.Client, crane: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    _template_mc(admin, "held")
+    try:
+        _until(lambda: _phase(admin, "held-0") == "Running", "held-0 running")
+        assert _reserved_by(admin, "held") >= 4
+        done = crane("mc", "hold", "held")
+        assert done.returncode == 0, done.stderr
+        assert "held" in done.stderr
+        _until(lambda: _phase(admin, "held-0") is None, "held-0 deleted")
+
+        def released() -> dict[str, Any] | None:
+            mc: dict[str, Any] = admin.get("/v1/miniclusters/held").json()
+            gone = mc["status"]["reservedGpus"] == 0 and _reserved_by(admin, "held") == 0
+            return mc if gone else None
+
+        mc = _until(released, "the held MiniCluster's GPUs released")
+        assert mc["spec"]["suspend"] is True and mc["spec"]["gpus"] == {"min": 4, "max": 8}
+        admitted = next(c for c in mc["status"]["conditions"] if c["type"] == "Admitted")
+        assert (admitted["status"], admitted["reason"]) == ("False", "Held")
+        assert "crane mc release held" in mc["status"]["message"]
+        listed = crane("mc", "get", "held")
+        assert "Held" in listed.stdout, listed.stdout
+        grow = admin.post("/v1/miniclusters/held:grow", json={"count": 1})
+        assert grow.status_code == 422 and "release" in grow.json()["detail"], grow.text
+        done = crane("mc", "release", "held")
+        assert done.returncode == 0, done.stderr
+        _until(lambda: _phase(admin, "held-0") == "Running", "held-0 running again")
+        mc = admin.get("/v1/miniclusters/held").json()
+        assert mc["spec"]["suspend"] is False and mc["status"]["reservedGpus"] == 4
+    finally:
+        admin.delete("/v1/miniclusters/held")
+
+
+def test_logs_since_and_exec(
+    admin: httpx.Client, crane: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    _template_mc(admin, "ops")
+    try:
+        _until(lambda: _phase(admin, "ops-0") == "Running", "ops-0 running")
+
+        def whole() -> list[str] | None:
+            lines = admin.get("/v1/cargos/ops-0/logs").text.splitlines()
+            return lines if len(lines) >= 6 else None
+
+        everything = _until(whole, "six log lines")
+        recent = crane("cargo", "logs", "ops-0", "--since", "2s")
+        assert recent.returncode == 0, recent.stderr
+        lines = recent.stdout.splitlines()
+        assert lines and "tick-0" not in lines, lines
+        assert len(lines) < len(everything) and all(line.startswith("tick-") for line in lines)
+        bad = crane("cargo", "logs", "ops-0", "--since", "soon")
+        assert bad.returncode != 0 and "not a duration" in bad.stderr
+
+        ran = crane("exec", "ops-0", "--", "sh", "-c", "echo in-$CRANE_CARGO; exit 3")
+        assert ran.returncode == 3, ran.stderr
+        assert ran.stdout == "in-ops-0\n"
+        ok = crane("exec", "ops-0", "--replica", "0", "--", "true")
+        assert ok.returncode == 0 and ok.stdout == ""
+        missing = admin.post("/v1/cargos/ops-0:exec", json={"replica": 5, "command": ["true"]})
+        assert missing.status_code == 404, missing.text
+        nothing = admin.post("/v1/cargos/nope:exec", json={"command": ["true"]})
+        assert nothing.status_code == 404, nothing.text
+    finally:
+        admin.delete("/v1/miniclusters/ops")

@@ -1,0 +1,88 @@
+"""The Kubernetes backend's logs ``since`` and exec checks against a scripted CoreV1Api (the
+e2e suite runs on kwok nodes, which serve no logs and run no commands)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from crane.api.errors import ExecUnsupported, NotFound
+from crane.api.kube import KubeBackend
+from crane.api.schemas import ExecRequest
+from crane.api.settings import ApiSettings
+
+
+class _Log(list[bytes]):
+    def release_conn(self) -> None:
+        """What urllib3's response offers; nothing to release here."""
+
+
+class _Core:
+    """The CoreV1Api calls the backend makes, answering from a pod and its node."""
+
+    def __init__(self, phase: str = "Running", kwok: bool = True) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.phase, self.kwok = phase, kwok
+
+    def read_namespaced_pod_log(self, *args: Any, **kwargs: Any) -> _Log:
+        self.calls.append(("log", args, kwargs))
+        return _Log([b"recent\n"])
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+        self.calls.append(("pod", (name, namespace), {}))
+        return SimpleNamespace(
+            status=SimpleNamespace(phase=self.phase), spec=SimpleNamespace(node_name="n0")
+        )
+
+    def read_node(self, name: str) -> Any:
+        annotations = {"kwok.x-k8s.io/node": "fake"} if self.kwok else {}
+        return SimpleNamespace(metadata=SimpleNamespace(annotations=annotations))
+
+
+def _backend(monkeypatch: pytest.MonkeyPatch, core: _Core) -> KubeBackend:
+    backend = KubeBackend(ApiSettings(backend="kube"))
+    backend._api = object()  # type: ignore[assignment]  # _call only checks it is set
+    monkeypatch.setattr(KubeBackend, "_core", property(lambda _self: core))
+    return backend
+
+
+def test_logs_pass_since_seconds_and_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = _Core()
+    backend = _backend(monkeypatch, core)
+
+    async def read() -> list[str]:
+        return [line async for line in backend.cargo_logs("t", "job", 1, False, 5, 600)]
+
+    assert asyncio.run(read()) == ["recent\n"]
+    ((_, args, kwargs),) = core.calls
+    assert args == ("job-1", "t")
+    assert kwargs["since_seconds"] == 600 and kwargs["tail_lines"] == 5
+
+
+@pytest.mark.parametrize(
+    ("core", "said"),
+    [(_Core(kwok=True), "simulated by kwok"), (_Core(phase="Pending"), "is Pending")],
+)
+def test_exec_where_no_command_can_run_is_exec_unsupported(
+    monkeypatch: pytest.MonkeyPatch, core: _Core, said: str
+) -> None:
+    backend = _backend(monkeypatch, core)
+    with pytest.raises(ExecUnsupported, match=said) as raised:
+        asyncio.run(backend.exec_replica("t", "job", ExecRequest(command=["true"])))
+    assert raised.value.status == 409 and raised.value.problem == "exec-unsupported"
+
+
+def test_exec_of_a_missing_pod_is_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = _Core()
+
+    def missing(name: str, namespace: str) -> Any:
+        raise ApiException(status=404, reason="Not Found")
+
+    core.read_namespaced_pod = missing  # type: ignore[method-assign]
+    backend = _backend(monkeypatch, core)
+    with pytest.raises(NotFound):
+        asyncio.run(backend.exec_replica("t", "job", ExecRequest(replica=3, command=["true"])))
