@@ -41,19 +41,25 @@ from crane.docker.containers import (
 )
 from crane.docker.hosts import HostSpec, connect, inventory
 from crane.docker.retire import Retirer
-from crane.docker.scheduling import cargo_request, restore
+from crane.docker.scheduling import (
+    HOLDING,
+    LIVE_STATES,
+    LiveReplica,
+    cargo_request,
+    live_replicas,
+    restore,
+)
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
+from crane.model.specs import ReplicaPlacement
 from crane.placement import Engine
 from crane.placement.types import Outcome
 
 log = logging.getLogger(__name__)
 
 ACTIVE = store.ACTIVE
-HOLDING = {*ACTIVE, CargoPhase.PREEMPTED.value}
-"""Phases whose cargo holds its GPUs (a preempted one until its containers are gone)."""
 STOPPING = "; stopping the other replicas"
 
 EmitFn = Callable[[Event], None]
@@ -78,6 +84,7 @@ class Reconciler:
         self.interval = interval
         self.emit: EmitFn = emit or (lambda _event: None)
         self.engine = Engine(self.levels)
+        self._live: dict[str, list[LiveReplica]] = {}
         self.host_errors: dict[str, str] = {}
         self.lock = threading.RLock()
         self._clients: dict[str, tuple[str, docker.DockerClient]] = {}
@@ -125,14 +132,9 @@ class Reconciler:
             mcs = store.miniclusters(s)
             cargos = store.cargos(s)
             released = self._hold(s, mcs, cargos)
-            engine, lost = self._build(
+            self.engine = self._build(
                 hosts, [m for m in mcs if m.key not in released], cargos, clients
             )
-            for key in lost:
-                mc = next(m for m in mcs if m.key == key)
-                mc.admitted, mc.reservation = False, "{}"
-                s.add(mc)
-            self.engine = engine
             by_mc = {(m.tenant, m.name): m for m in mcs}
             preempting = {h.name for h in hosts if h.draining and h.preempt}
             for row in cargos:
@@ -155,14 +157,40 @@ class Reconciler:
         mcs: list[MiniClusterRow],
         cargos: list[CargoRow],
         clients: dict[str, docker.DockerClient],
-    ) -> tuple[Engine, list[str]]:
+    ) -> Engine:
         engine = Engine(self.levels)
         for row in hosts:
             host_health.add_host(
                 engine, row.name, partial(self._node, row, clients), row.host, self.host_errors
             )
-        lost = restore(engine, mcs, [c for c in cargos if c.phase in HOLDING])
-        return engine, lost
+        live = live_replicas({name: self._managed(client) for name, client in clients.items()})
+        self._live = live
+        conflicts = restore(engine, mcs, cargos, live)
+        by_key = {c.key: c for c in cargos}
+        for conflict in conflicts:
+            lost = by_key.get(conflict.loser)
+            if conflict.kind == "cargo" and lost is not None and lost.phase in ACTIVE:
+                self._lost_gpus(lost, conflict.reason, bool(live.get(lost.uid)))
+        return engine
+
+    @staticmethod
+    def _managed(client: docker.DockerClient) -> list[Container]:
+        try:
+            return managed_containers(client)
+        except (DockerException, OSError) as err:
+            log.warning("cannot list containers: %s", err)
+            return []
+
+    def _lost_gpus(self, row: CargoRow, reason: str, has_containers: bool) -> None:
+        """A cargo whose placement clashed with one that keeps the GPUs: with containers it is
+        stopped like a preempted one, without it waits to be placed again."""
+        log.warning("cargo %s lost its GPUs: %s", row.key, reason)
+        if has_containers:
+            row.phase = CargoPhase.PREEMPTED.value
+            row.message = f"{reason}; stopping it to place it again"
+        else:
+            row.phase, row.placement = CargoPhase.PENDING.value, "[]"
+            row.message = f"{reason}; waiting to be placed again"
 
     def _node(self, row: HostRow, clients: dict[str, docker.DockerClient]) -> NodeInventory:
         spec = row.host()
@@ -396,6 +424,24 @@ class Reconciler:
             self._preempted(s, row, clients)
         elif row.phase in ACTIVE:
             self._converge(s, row, by_mc[(row.tenant, row.minicluster)], clients)
+        elif self._live.get(row.uid):
+            self._stop_strays(row, clients)
+
+    def _stop_strays(self, row: CargoRow, clients: dict[str, docker.DockerClient]) -> None:
+        """Live containers of a cargo that holds no placement (finished, failed, or waiting to
+        be placed again): stopped (a waiting cargo's removed); the rebuild keeps their GPUs held
+        until they are."""
+        pending = row.phase == CargoPhase.PENDING.value
+        for node in sorted({f.placement.node for f in self._live.get(row.uid, [])}):
+            client = clients.get(node)
+            if client is None:
+                continue
+            for c in client.containers.list(
+                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}, ignore_removed=True
+            ):
+                if c.status in LIVE_STATES:
+                    remove = pending or c.status == "created"
+                    self.retirer.retire(c, row.grace_seconds, remove=remove)
 
     def _place(
         self,
@@ -469,6 +515,8 @@ class Reconciler:
             return
         for p in placements:
             if p.replica in containers:
+                if containers[p.replica].status == "created":  # created, never started
+                    self._start(s, row, p, containers[p.replica])
                 continue
             replica_spec = ReplicaSpec(
                 tenant=row.tenant,
@@ -491,7 +539,14 @@ class Reconciler:
             except ImagePullFailed as err:
                 for c in containers.values():
                     self.retirer.retire(c, row.grace_seconds)
-                self._finish(s, row, CargoPhase.FAILED, f"{IMAGE_PULL_FAILED}: {err}")
+                # the GPUs of containers still stopping stay held (the next rebuild reads them)
+                self._finish(
+                    s,
+                    row,
+                    CargoPhase.FAILED,
+                    f"{IMAGE_PULL_FAILED}: {err}",
+                    release=not containers,
+                )
                 return
             except APIError as err:
                 row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
@@ -516,6 +571,17 @@ class Reconciler:
                 spec.gpus,
                 "every replica runs",
             )
+
+    def _start(self, s: Session, row: CargoRow, p: ReplicaPlacement, c: Container) -> None:
+        """Start a replica's container created before (a restart came between create and
+        start); a failure is said on the cargo and tried again next pass."""
+        try:
+            c.start()
+            c.reload()
+        except APIError as err:
+            row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
+            s.add(row)
+            s.commit()
 
     def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
         """Say (message, event) that the image is being pulled before the pull blocks."""
@@ -555,18 +621,22 @@ class Reconciler:
         reason = f"{what}{limit}"
         if row.message.endswith(STOPPING):
             reason = row.message.removesuffix(STOPPING)
-        running = [c for c in containers.values() if c.status == "running"]
+        running = [c for c in containers.values() if c.status in LIVE_STATES]
         if running:
             for c in running:
-                self.retirer.retire(c, row.grace_seconds, remove=False)
+                # a created container never started: stopping it is a no-op, so remove it
+                self.retirer.retire(c, row.grace_seconds, remove=c.status == "created")
             row.message = reason + STOPPING
             s.add(row)
             s.commit()
             return
         self._finish(s, row, CargoPhase.FAILED, reason)
 
-    def _finish(self, s: Session, row: CargoRow, phase: CargoPhase, message: str) -> None:
-        self.engine.release_cargo(row.key)
+    def _finish(
+        self, s: Session, row: CargoRow, phase: CargoPhase, message: str, release: bool = True
+    ) -> None:
+        if release:
+            self.engine.release_cargo(row.key)
         row.phase, row.finished_at, row.message = phase.value, _now(), message
         s.add(row)
         s.commit()
