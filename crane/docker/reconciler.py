@@ -53,7 +53,6 @@ from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
-from crane.model.specs import ReplicaPlacement
 from crane.placement import Engine
 from crane.placement.types import Outcome
 
@@ -398,10 +397,14 @@ class Reconciler:
     # cargos
 
     def _containers(
-        self, row: CargoRow, clients: dict[str, docker.DockerClient]
+        self,
+        row: CargoRow,
+        clients: dict[str, docker.DockerClient],
+        nodes: set[str] | None = None,
     ) -> dict[int, Container]:
+        """The cargo's containers (any state) by replica on ``nodes`` (default: its placement's)."""
         found: dict[int, Container] = {}
-        for node in {p.node for p in row.placements()}:
+        for node in nodes if nodes is not None else {p.node for p in row.placements()}:
             client = clients.get(node)
             if client is None:
                 continue
@@ -432,16 +435,11 @@ class Reconciler:
         be placed again): stopped (a waiting cargo's removed); the rebuild keeps their GPUs held
         until they are."""
         pending = row.phase == CargoPhase.PENDING.value
-        for node in sorted({f.placement.node for f in self._live.get(row.uid, [])}):
-            client = clients.get(node)
-            if client is None:
-                continue
-            for c in client.containers.list(
-                all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}, ignore_removed=True
-            ):
-                if c.status in LIVE_STATES:
-                    remove = pending or c.status == "created"
-                    self.retirer.retire(c, row.grace_seconds, remove=remove)
+        nodes = {f.placement.node for f in self._live.get(row.uid, [])}
+        for c in self._containers(row, clients, nodes).values():
+            if c.status in LIVE_STATES:
+                remove = pending or c.status == "created"
+                self.retirer.retire(c, row.grace_seconds, remove=remove)
 
     def _place(
         self,
@@ -514,9 +512,8 @@ class Reconciler:
             self._finish(s, row, CargoPhase.FAILED, str(err))
             return
         for p in placements:
-            if p.replica in containers:
-                if containers[p.replica].status == "created":  # created, never started
-                    self._start(s, row, p, containers[p.replica])
+            created = containers.get(p.replica)
+            if created is not None and created.status != "created":
                 continue
             replica_spec = ReplicaSpec(
                 tenant=row.tenant,
@@ -533,6 +530,10 @@ class Reconciler:
                 attempt=row.restarts,
             )
             try:
+                if created is not None:  # a restart came between its create and its start
+                    created.start()
+                    created.reload()
+                    continue
                 if not has_image(clients[p.node], template.image):
                     self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
@@ -571,17 +572,6 @@ class Reconciler:
                 spec.gpus,
                 "every replica runs",
             )
-
-    def _start(self, s: Session, row: CargoRow, p: ReplicaPlacement, c: Container) -> None:
-        """Start a replica's container created before (a restart came between create and
-        start); a failure is said on the cargo and tried again next pass."""
-        try:
-            c.start()
-            c.reload()
-        except APIError as err:
-            row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
-            s.add(row)
-            s.commit()
 
     def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
         """Say (message, event) that the image is being pulled before the pull blocks."""
