@@ -884,7 +884,7 @@ class KubeBackend:
     def events(self) -> AsyncIterator[Event | Snapshot]:
         if self._api is None:
             return _never()
-        return _thread_iter(self._watch_cargos)
+        return _thread_iter(self._watch_cargos, self._watch_minicluster_deletions)
 
     def _watch_cargos(self) -> Iterator[Event | Snapshot]:
         """List the cargos (a usage snapshot), then watch from the list's resourceVersion and
@@ -916,6 +916,42 @@ class KubeBackend:
                     cargo = _parsed(item["object"])
                     if cargo is not None:
                         yield from self._changes(item["type"], cargo, seen, noticed)
+            except ApiException as err:
+                if err.status != 410:
+                    raise
+                version = None
+
+    def _watch_minicluster_deletions(self) -> Iterator[Event]:
+        """Watch the MiniClusters and say when one is gone (the object itself, after its
+        finalizer): the same ``Deleted`` event without a cargo as Docker mode sends."""
+        custom = self._custom
+        version: str | None = None
+        while True:
+            if version is None:
+                listing = cast(
+                    dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, MCS)
+                )
+                version = listing["metadata"]["resourceVersion"]
+            stream = watch.Watch().stream(
+                custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                MCS,
+                resource_version=version,
+                timeout_seconds=300,
+            )
+            try:
+                for item in stream:
+                    meta = item["object"].get("metadata", {})
+                    version = meta.get("resourceVersion", version)
+                    if item["type"] == "DELETED" and meta.get("namespace") and meta.get("name"):
+                        yield Event(
+                            type=EventType.DELETED,
+                            tenant=meta["namespace"],
+                            mini_cluster=meta["name"],
+                            message="MiniCluster deleted",
+                            time=datetime.now(UTC),
+                        )
             except ApiException as err:
                 if err.status != 410:
                     raise
@@ -996,13 +1032,14 @@ async def _never() -> AsyncIterator[Event]:
     yield  # never reached: it makes this an async generator
 
 
-async def _thread_iter(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Consume a blocking iterator in a daemon thread and yield its items here."""
+async def _thread_iter(*makes: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    """Consume blocking iterators, each in a daemon thread, and yield their items here as they
+    come; ends when all of them ended, raises the first error one of them raised."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(1024)
     stop = threading.Event()
 
-    def pump() -> None:
+    def pump(make: Callable[[], Iterator[T]]) -> None:
         try:
             for value in make():
                 if stop.is_set():
@@ -1013,15 +1050,17 @@ async def _thread_iter(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         else:
             asyncio.run_coroutine_threadsafe(queue.put(("end", None)), loop)
 
-    threading.Thread(target=pump, daemon=True, name="crane-kube-stream").start()
+    for make in makes:
+        threading.Thread(target=pump, args=(make,), daemon=True, name="crane-kube-stream").start()
+    running = len(makes)
     try:
-        while True:
+        while running:
             kind, value = await queue.get()
             if kind == "item":
                 yield value
             elif kind == "error":
                 raise value
             else:
-                return
+                running -= 1
     finally:
         stop.set()

@@ -212,6 +212,27 @@ def test_actions_need_confirmation(crane_server: CraneServer, pages: Pages) -> N
         )
 
 
+def test_a_minicluster_deleted_elsewhere_leaves_its_page_without_errors(
+    crane_server: CraneServer, pages: Pages
+) -> None:
+    """Someone else deletes the MiniCluster on view: the page says it is gone, and the browser
+    logs no failed request (the CI failure of stop 20 was a 404 of this kind)."""
+    tenant, token = crane_server.tenant("gone")
+    mc = f"gone-{uuid.uuid4().hex[:4]}"
+    crane_server.minicluster(token, mc, 2, 4)
+    _grow(crane_server, token, mc)
+    page = pages.open(f"{crane_server.url}/")
+    sign_in(page, token)
+    page.evaluate(f"location.hash = '#/mc/{tenant}/{mc}'")
+    page.wait_for_selector("tr[data-cargo]")
+    with crane_server.api(token) as api:
+        assert api.delete(f"/v1/miniclusters/{mc}").status_code in (200, 202, 204)
+        wait_until(
+            lambda: api.get(f"/v1/miniclusters/{mc}").status_code == 404, "the MiniCluster to go"
+        )
+    page.wait_for_selector("#mc-body:has-text('is gone')")
+
+
 def test_keyboard_and_phone_width(crane_server: CraneServer, pages: Pages) -> None:
     for width, height in ((1280, 720), (390, 844)):
         page = pages.open(crane_server.url, width, height)

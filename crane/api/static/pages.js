@@ -1,5 +1,5 @@
 // The queue, the MiniCluster list and page, and tenants.
-import { ApiError, all, call, esc, get, q } from "./api.js";
+import { all, call, esc, get, q } from "./api.js";
 
 const cache = new Map(); // key -> {t, value}
 
@@ -167,19 +167,23 @@ async function loadMc({ app, root }, tenant, name) {
   let mc;
   let cargos;
   try {
-    [mc, cargos] = await Promise.all([
-      get(`/v1/miniclusters/${q(name)}?${mcq}`),
+    // Lists, never GET /v1/miniclusters/NAME: a MiniCluster deleted while its page is open
+    // (by this page's own Delete, or by anyone) is simply absent, not a 404 in the console.
+    const [mcs, items] = await Promise.all([
+      all(`/v1/miniclusters?${mcq}`),
       all(`/v1/cargos?${mcq}&miniCluster=${q(name)}`),
     ]);
+    mc = mcs.find((m) => m.name === name);
+    cargos = items;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
-      body.innerHTML = `<p>MiniCluster ${esc(name)} is gone (or not yours).</p><p><a href="#/miniclusters">All MiniClusters</a></p>`;
-      return;
-    }
     body.innerHTML = `<p class="error">${esc(err.message)}</p>`;
     return;
   }
   if (app.pageKey !== `${tenant}/${name}`) return;
+  if (!mc) {
+    body.innerHTML = `<p>MiniCluster ${esc(name)} is gone (or not yours).</p><p><a href="#/miniclusters">All MiniClusters</a></p>`;
+    return;
+  }
   const st = mc.status;
   const reservation = Object.entries(st.reservation || {}).sort()
     .map(([node, ids]) => `<tr><td>${esc(node)}</td><td>${esc(ids.join(", "))}</td></tr>`).join("");
