@@ -71,6 +71,9 @@ class UsageIntervalRow(SQLModel, table=True):
     gpus: int
     start: datetime = Field(index=True)
     end: datetime | None = Field(default=None, index=True)
+    state: str | None = Field(default=None, max_length=16)
+    """How the interval ended: the event type (Succeeded, Failed, Preempted, Deleted)."""
+    exit_code: int | None = None
 
 
 class IdempotencyRow(SQLModel, table=True):

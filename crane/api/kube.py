@@ -987,6 +987,7 @@ class KubeBackend:
         at = {EventType.PLACED: cargo.status.placed_at}.get(kind)
         if kind in (EventType.SUCCEEDED, EventType.FAILED, EventType.PREEMPTED):
             at = cargo.status.finished_at
+        ended = kind in (EventType.SUCCEEDED, EventType.FAILED)
         return Event(
             type=kind,
             tenant=cargo.tenant,
@@ -994,6 +995,7 @@ class KubeBackend:
             cargo=cargo.name,
             gpus=cargo.spec.gpus,
             message=message,
+            exit_code=cargo.status.exit_code if ended else None,
             time=at or datetime.now(UTC),
         )
 
@@ -1017,6 +1019,8 @@ def _snapshot(cargos: list[Cargo]) -> Snapshot:
             gpus=c.spec.gpus,
             placed_at=c.status.placed_at,
             finished_at=c.status.finished_at if c.status.phase in TERMINAL else None,
+            state=c.status.phase.value if c.status.phase in TERMINAL else None,
+            exit_code=c.status.exit_code if c.status.phase in TERMINAL else None,
         )
         for c in cargos
         if c.status.placed_at is not None

@@ -420,6 +420,14 @@ class UsageRow(Wire):
     ended_at: datetime | None = Field(
         default=None, description="with byCargo: when it last released them (None: holds them)"
     )
+    state: str | None = Field(
+        default=None,
+        description="with byCargo, like sacct's State: Running while it holds GPUs, else how it "
+        "ended (Succeeded, Failed, Preempted, Deleted)",
+    )
+    exit_code: int | None = Field(
+        default=None, description="with byCargo, like sacct's ExitCode: where the cargo ended"
+    )
 
 
 class UsageReport(Wire):
@@ -449,6 +457,9 @@ class Event(Wire):
     cargo: str | None = None
     gpus: int = Field(default=0, description="GPUs the cargo holds (Placed) or held")
     message: str = ""
+    exit_code: int | None = Field(
+        default=None, description="Succeeded and Failed: the cargo's exit code, where known"
+    )
     time: datetime
 
 

@@ -45,6 +45,8 @@ def record(engine: Engine, event: Event) -> None:
                 )
         elif open_row is not None:
             open_row.end = event.time
+            open_row.state = event.type.value
+            open_row.exit_code = event.exit_code
             session.add(open_row)
         session.commit()
 
@@ -59,6 +61,9 @@ class Holding:
     gpus: int
     placed_at: datetime
     finished_at: datetime | None = None
+    state: str | None = None
+    """An ended cargo's phase (Succeeded, Failed)."""
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ def reconcile(engine: Engine, snapshot: Snapshot) -> None:
                 row.end = max(start, snapshot.time)
             elif holding.finished_at is not None:
                 row.end = max(start, holding.finished_at)
+                row.state, row.exit_code = holding.state, holding.exit_code
             elif holding.placed_at > start:
                 row.end = holding.placed_at
             else:
@@ -103,6 +109,8 @@ def reconcile(engine: Engine, snapshot: Snapshot) -> None:
                         gpus=holding.gpus,
                         start=holding.placed_at,
                         end=holding.finished_at,
+                        state=holding.state,
+                        exit_code=holding.exit_code,
                     )
                 )
         session.commit()
@@ -138,7 +146,7 @@ def _per_cargo(
         query = query.where(UsageIntervalRow.minicluster == minicluster)
     rows: dict[tuple[str, str, str], UsageRow] = {}
     with Session(engine) as session:
-        for row in session.exec(query):
+        for row in session.exec(query.order_by(col(UsageIntervalRow.start))):
             start = max(aware(row.start), since)
             end = min(aware(row.end) if row.end else now, until)
             key = (row.tenant, row.minicluster, row.cargo)
@@ -164,6 +172,9 @@ def _per_cargo(
                 got.ended_at = None
             elif got.ended_at is not None and aware(row.end) > got.ended_at:
                 got.ended_at = aware(row.end)
+            # the latest interval says where the cargo stands (rows come oldest first)
+            got.state = "Running" if row.end is None else row.state
+            got.exit_code = None if row.end is None else row.exit_code
     return [rows[k] for k in sorted(rows)]
 
 

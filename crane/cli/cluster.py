@@ -62,7 +62,10 @@ def top(
 def usage(
     days: Annotated[float, typer.Option("--days", help="Window: the last N days.")] = 30.0,
     cargos: Annotated[
-        bool, typer.Option("--cargos", help="One row per cargo: start, end, GPU-hours (sacct).")
+        bool,
+        typer.Option(
+            "--cargos", help="One row per cargo: start, end, state, exit code, GPU-hours (sacct)."
+        ),
     ] = False,
     output: Output = Format.TABLE,
 ) -> None:
@@ -82,6 +85,8 @@ def usage(
                 Column("cargo", lambda r: r.cargo),
                 Column("start", lambda r: r.started_at),
                 Column("end", lambda r: r.ended_at or "running"),
+                Column("state", lambda r: r.state or "-"),
+                Column("exit", lambda r: "-" if r.exit_code is None else r.exit_code),
                 Column("gpu-hours", lambda r: f"{r.gpu_seconds / 3600:.2f}"),
             ],
         )

@@ -121,6 +121,8 @@ class DockerBackend:
                 gpus=r.cargo_spec().gpus,
                 placed_at=aware(r.placed_at),
                 finished_at=aware(r.finished_at) if r.finished_at else None,
+                state=r.phase if r.phase in FINISHED else None,
+                exit_code=r.exit_code if r.phase in FINISHED else None,
             )
             for r in rows
             if r.placed_at is not None

@@ -66,6 +66,7 @@ def cargo_out(row: CargoRow) -> Cargo:
         placed_at=row.placed_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        exit_code=row.exit_code,
     )
     return Cargo(
         name=row.name,

@@ -620,18 +620,33 @@ class Reconciler:
             s.add(row)
             s.commit()
             return
-        self._finish(s, row, CargoPhase.FAILED, reason)
+        self._finish(s, row, CargoPhase.FAILED, reason, exit_code=code)
 
     def _finish(
-        self, s: Session, row: CargoRow, phase: CargoPhase, message: str, release: bool = True
+        self,
+        s: Session,
+        row: CargoRow,
+        phase: CargoPhase,
+        message: str,
+        release: bool = True,
+        exit_code: int | None = None,
     ) -> None:
         if release:
             self.engine.release_cargo(row.key)
         row.phase, row.finished_at, row.message = phase.value, _now(), message
+        row.exit_code = 0 if phase is CargoPhase.SUCCEEDED else exit_code
         s.add(row)
         s.commit()
         kind = EventType.SUCCEEDED if phase is CargoPhase.SUCCEEDED else EventType.FAILED
-        self._event(kind, row.tenant, row.minicluster, row.name, row.cargo_spec().gpus, message)
+        self._event(
+            kind,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            message,
+            exit_code=row.exit_code,
+        )
 
     def _delete_cargo(
         self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
@@ -717,7 +732,14 @@ class Reconciler:
                         log.info("network %s still in use", net.name)
 
     def _event(
-        self, kind: EventType, tenant: str, mc: str, cargo: str | None, gpus: int, message: str
+        self,
+        kind: EventType,
+        tenant: str,
+        mc: str,
+        cargo: str | None,
+        gpus: int,
+        message: str,
+        exit_code: int | None = None,
     ) -> None:
         self.emit(
             Event(
@@ -727,6 +749,7 @@ class Reconciler:
                 cargo=cargo,
                 gpus=gpus,
                 message=message,
+                exit_code=exit_code,
                 time=_now(),
             )
         )

@@ -89,6 +89,7 @@ class CargoRow(SQLModel, table=True):
     placed_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    exit_code: int | None = None
     deleting: bool = False
     grace_seconds: int = 10
     conditions: str = Field(default="[]", description="Condition list as JSON")

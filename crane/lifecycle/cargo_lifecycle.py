@@ -391,12 +391,16 @@ class CargoLifecycle:
                 else f"replica {failed[0].replica} (pod {failed[0].name}) failed: "
                 f"{failed[0].message or 'exited'}"
             )
-            self._failure(key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why)
+            code = None if lost else failed[0].exit_code
+            self._failure(
+                key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why, code
+            )
             return
         done = [p for p in current.values() if p.phase == "Succeeded"]
         if placements and len(done) == len(placements):
             status.phase = CargoPhase.SUCCEEDED
             status.finished_at = datetime.now(UTC)
+            status.exit_code = 0
             status.placement, status.message = [], ""
             self._cond(
                 status,
@@ -445,6 +449,7 @@ class CargoLifecycle:
         status: CargoStatus,
         reason: str,
         why: str,
+        exit_code: int | None = None,
     ) -> None:
         gen = body["metadata"].get("generation")
         if spec.restart_policy == RestartPolicy.ON_FAILURE and status.restarts < spec.backoff_limit:
@@ -461,6 +466,7 @@ class CargoLifecycle:
             limit = spec.restart_policy == RestartPolicy.ON_FAILURE
             status.phase = CargoPhase.FAILED
             status.finished_at = datetime.now(UTC)
+            status.exit_code = exit_code
             status.message = f"{why}; backoffLimit {spec.backoff_limit} reached" if limit else why
             self._cond(
                 status,

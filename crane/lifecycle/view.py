@@ -39,6 +39,8 @@ class ReplicaView:
     message: str
     app_manager: str | None = None
     """The MiniCluster's key for its app manager (no GPUs, not a cargo's)."""
+    exit_code: int | None = None
+    """The non-zero exit code of a container that terminated, if any."""
 
     @property
     def key(self) -> str:

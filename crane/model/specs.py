@@ -225,4 +225,9 @@ class CargoStatus(_Wire):
     placed_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    exit_code: int | None = Field(
+        default=None,
+        description="how it ended, like sacct's ExitCode: 0 when every replica succeeded, the "
+        "exit code of the replica that failed it, None while it runs or when no code is known",
+    )
     observed_generation: int | None = None

@@ -55,11 +55,13 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     owners = meta.get("ownerReferences") or []
     statuses = status.get("containerStatuses") or []
     message = ""
+    exit_code: int | None = None
     for cs in statuses:
         term = (cs.get("state") or {}).get("terminated")
         if term and term.get("exitCode"):
             code, why = term["exitCode"], term.get("reason", "")
             message = f"container {cs.get('name')} exited with code {code} ({why})"
+            exit_code = int(code)
     return PodView(
         namespace=meta["namespace"],
         name=meta["name"],
@@ -75,6 +77,7 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         deleting=bool(meta.get("deletionTimestamp")),
         message=message or status.get("message", ""),
         app_manager=app_manager if cargo is None else None,
+        exit_code=exit_code,
     )
 
 

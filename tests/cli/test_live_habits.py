@@ -182,7 +182,7 @@ def test_wait_priority_and_all_replica_logs(logged_in: Crane) -> None:
 
 
 def test_usage_per_cargo_like_sacct(logged_in: Crane) -> None:
-    made = logged_in("mc", "create", "habits-u", "--gpu-type", "H100", "--min", "0", "--max", "1")
+    made = logged_in("mc", "create", "habits-u", "--gpu-type", "H100", "--min", "0", "--max", "3")
     assert made.returncode == 0, made.stderr
     try:
         added = logged_in(
@@ -212,6 +212,23 @@ def test_usage_per_cargo_like_sacct(logged_in: Crane) -> None:
         (row,) = rows
         assert row["miniCluster"] == "habits-u" and row["startedAt"]
         assert "endedAt" not in row or row["endedAt"] is None
+        assert row["state"] == "Running" and row.get("exitCode") is None
+        for name, script in (("habits-u-ok", "exit 0"), ("habits-u-bad", "exit 3")):
+            ended = logged_in(
+                "cargo", "add", "habits-u", "--name", name, "--image", "busybox",
+                "--", "sh", "-c", f"sleep 1; {script}",
+            )  # fmt: skip
+            assert ended.returncode == 0, ended.stderr
+        deadline = time.monotonic() + 90
+        while True:
+            report = json.loads(logged_in("usage", "--cargos", "-o", "json").stdout)
+            done = {r["cargo"]: r for r in report["items"] if r.get("endedAt")}
+            if {"habits-u-ok", "habits-u-bad"} <= set(done):
+                break
+            assert time.monotonic() < deadline, report
+            time.sleep(1)
+        assert (done["habits-u-ok"]["state"], done["habits-u-ok"]["exitCode"]) == ("Succeeded", 0)
+        assert (done["habits-u-bad"]["state"], done["habits-u-bad"]["exitCode"]) == ("Failed", 3)
         table = logged_in("usage", "--cargos")
         assert table.stdout.splitlines()[0].split() == [
             "TENANT",
@@ -219,10 +236,14 @@ def test_usage_per_cargo_like_sacct(logged_in: Crane) -> None:
             "CARGO",
             "START",
             "END",
+            "STATE",
+            "EXIT",
             "GPU-HOURS",
         ]
+        lines = table.stdout.splitlines()
+        assert any("habits-u-job" in line and "Running" in line for line in lines), lines
         assert any(
-            "habits-u-job" in line and "running" in line for line in table.stdout.splitlines()
+            "habits-u-bad" in line and " Failed " in line and " 3 " in line for line in lines
         )
     finally:
         logged_in("mc", "delete", "habits-u", "--yes")

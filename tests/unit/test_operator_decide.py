@@ -409,3 +409,27 @@ def test_held_template_minicluster_regrows_its_cargos_on_release() -> None:
     cache.miniclusters["t/mc"]["spec"]["suspend"] = False
     plan = decider.decide(cache)
     assert sorted(c["metadata"]["name"] for c in plan.cargo_creates) == ["mc-0", "mc-1"]
+
+
+def test_a_finished_cargo_says_its_exit_code_like_sacct() -> None:
+    ok, bad = cargo("ok", "mc", 1, 2), cargo("bad", "mc", 1, 2)
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", ok),
+        ("cargos", bad),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    for name, phase, code in (("ok", "Succeeded", 0), ("bad", "Failed", 3)):
+        p = cache.cargos[f"t/{name}"]["status"]["placement"][0]
+        pod = pod_of(name, p["node"], ",".join(map(str, p["gpuIds"])), phase)
+        pod["status"]["containerStatuses"][0]["state"] = {
+            "terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
+        }
+        cache.apply("pods", None, pod)
+    settle(decider, cache, 1)
+    done = {n: cache.cargos[f"t/{n}"]["status"] for n in ("ok", "bad")}
+    assert (done["ok"]["phase"], done["ok"]["exitCode"]) == ("Succeeded", 0)
+    assert (done["bad"]["phase"], done["bad"]["exitCode"]) == ("Failed", 3)
+    assert "exited with code 3" in done["bad"]["message"]
