@@ -107,6 +107,8 @@ def _search_level(
             return None
         name = _island_tiebreak(index, nodes, product, tightest, needed)
         return Fit(level, nodes[name].path[level], product, ((name, needed),))
+    best: tuple[int, Fit] | None = None
+    compared = 0
     for total, domain in _candidates(index, nodes, q, level, product):
         if total < needed or any(overlaps(domain, a) for a in q.avoid):
             continue
@@ -121,12 +123,57 @@ def _search_level(
             hist[free] = hist.get(free, 0) + 1
         if not hist_fits(hist, q.sizes):
             continue
-        score = _island_score(nodes) if not q.overlay else None
+        found = _tightest_fit(nodes, q, level, domain, product, members)
+        if found is None:
+            continue
+        touched, fit = found
+        if best is None or touched < best[0]:
+            best = (touched, fit)
+        compared += 1
+        if touched <= 1 or compared >= DOMAINS_COMPARED:
+            break
+    return best[1] if best is not None else None
+
+
+DOMAINS_COMPARED = 8
+"""Most fitting domains of one level compared on how many sub-domains the gang touches."""
+
+
+def _tightest_fit(
+    nodes: Mapping[str, NodeView],
+    q: Query,
+    level: int,
+    domain: str,
+    product: str,
+    members: list[tuple[int, str]],
+) -> tuple[int, Fit] | None:
+    """The gang inside ``domain``, and how many sub-domains (the level below) it touches.
+
+    When the sub-domains are not nodes themselves (a gang spilling over racks of a block), the
+    gang goes to as few of them as possible: most room first, the last one best fit; then
+    best-fit-decreasing onto their nodes (onto all of ``domain``'s nodes if that fails). A gang
+    that does not span sub-domains touches 1."""
+    score = _island_score(nodes) if not q.overlay else None
+    sizes = sorted(q.sizes, reverse=True)
+    below = level + 1
+    spans = len(sizes) > 1 and below < len(nodes[members[0][1]].path) - 1
+    chosen = members
+    if spans:
+        room: dict[str, int] = {}
+        for free, name in members:
+            child = nodes[name].path[below]
+            room[child] = room.get(child, 0) + free // sizes[0]
+        picked = fewest_nodes(sorted((r, c) for c, r in room.items() if r > 0), len(sizes))
+        if picked is not None:
+            keep = {c for c, _ in picked}
+            chosen = [m for m in members if nodes[m[1]].path[below] in keep]
+    placed = best_fit_nodes(chosen, q.sizes, score)
+    if placed is None and chosen is not members:
         placed = best_fit_nodes(members, q.sizes, score)
-        if placed is not None:
-            sizes = sorted(q.sizes, reverse=True)
-            return Fit(level, domain, product, tuple(zip(placed, sizes, strict=True)))
-    return None
+    if placed is None:
+        return None
+    touched = len({nodes[n].path[below] for n in placed}) if spans else 1
+    return touched, Fit(level, domain, product, tuple(zip(placed, sizes, strict=True)))
 
 
 ISLAND_TIES = 64

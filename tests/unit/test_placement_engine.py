@@ -1,6 +1,7 @@
+from crane.model.inventory import NodeInventory
 from crane.model.specs import ReplicaPlacement
-from crane.placement import MiniClusterRequest, Outcome
-from tests.unit.placement_helpers import cargo, cluster, mc, node, rack_of, topo
+from crane.placement import Engine, MiniClusterRequest, Outcome
+from tests.unit.placement_helpers import H100, cargo, cluster, mc, node, rack_of, topo
 
 
 def test_admission_reserves_whole_nodes_within_required_rack() -> None:
@@ -331,3 +332,46 @@ def test_gpu_map_and_family_matching() -> None:
     assert decisions["t/a"].outcome is Outcome.ADMITTED
     assert decisions["t/b"].outcome is Outcome.REJECTED
     assert {s.reserved_for for s in e.gpu_map()} == {"t/a"}
+
+
+def _racked(engine_racks: dict[str, dict[str, int]]) -> Engine:
+    """Nodes of 8 GPUs: block -> rack -> node count."""
+    e = Engine()
+    for block, racks in engine_racks.items():
+        for rack, count in racks.items():
+            for i in range(count):
+                e.upsert_node(
+                    NodeInventory(
+                        name=f"{rack}-n{i}",
+                        gpu_product=H100,
+                        gpu_count=8,
+                        labels={"crane.io/block": block, "crane.io/rack": rack},
+                    )
+                )
+    return e
+
+
+def test_gang_spilling_over_racks_touches_as_few_racks_as_possible() -> None:
+    # block "a" has 8 racks of 2 nodes, block "b" 2 racks of 8: a 16 x 8 gang that prefers a
+    # rack (no rack holds it) goes to "b" in 2 racks, not to "a" (first by name) in 8
+    e = _racked(
+        {"a": {f"a{i}": 2 for i in range(8)}, "b": {"b0": 8, "b1": 8}},
+    )
+    e.submit_minicluster(mc("t/a", 0, 512))
+    e.admit()
+    d = e.place_cargo(cargo("t/g", "t/a", 16, 8, topology=topo("rack", required=False)))
+    assert d.outcome is Outcome.PLACED
+    assert sorted({rack_of(e, p.node) for p in d.placements}) == ["b0", "b1"]
+
+
+def test_within_one_block_the_gang_fills_the_largest_racks_first() -> None:
+    # one block: a rack of 8 nodes and eight racks of 2: a 10 x 8 gang uses the big rack and
+    # one small one (2 racks), never spread over the small racks
+    racks = {"zbig": 8} | {f"s{i}": 2 for i in range(8)}
+    e = _racked({"only": racks})
+    e.submit_minicluster(mc("t/a", 0, 512))
+    e.admit()
+    d = e.place_cargo(cargo("t/g", "t/a", 10, 8, topology=topo("rack", required=False)))
+    assert d.outcome is Outcome.PLACED
+    used = {rack_of(e, p.node) for p in d.placements}
+    assert len(used) == 2 and "zbig" in used, used
