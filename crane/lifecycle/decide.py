@@ -93,6 +93,7 @@ class Decider:
                 self._invalid_minicluster(key, body, f"cannot realise the MiniCluster: {err}", plan)
         self._orphans(cache, pods, plan)
         self._forget_gone(cache)
+        plan.drop_creates(cache.namespace_terminating)
         return plan
 
     def learn(self, plan: Plan, applied: Applied) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,22 @@ class Plan:
         self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
     ) -> None:
         self.events.append(Event(involved, "Warning" if warning else "Normal", reason, message))
+
+    def drop_creates(self, terminating: Callable[[str], bool]) -> int:
+        """Leave out every create in a namespace being deleted (cargos, Services, pods, app
+        managers): the API server would refuse each one. Returns how many were left out."""
+
+        def keep(namespace: str) -> bool:
+            return not terminating(namespace)
+
+        before = len(self.cargo_creates) + len(self.services) + len(self.pods)
+        before += len(self.app_managers)
+        self.cargo_creates = [c for c in self.cargo_creates if keep(c["metadata"]["namespace"])]
+        self.services = [s for s in self.services if keep(s[1]["metadata"]["namespace"])]
+        self.pods = [p for p in self.pods if keep(p[1]["metadata"]["namespace"])]
+        self.app_managers = [a for a in self.app_managers if keep(a.minicluster["namespace"])]
+        after = len(self.cargo_creates) + len(self.services) + len(self.pods)
+        return before - after - len(self.app_managers)
 
     def empty(self) -> bool:
         return not any(

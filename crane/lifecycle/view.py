@@ -77,6 +77,10 @@ class ClusterView(Protocol):
         """The GPU quota of a namespace (tenant), if any."""
         ...
 
+    def namespace_terminating(self, namespace: str) -> bool:
+        """Whether the namespace (tenant) is being deleted: nothing is created in it."""
+        ...
+
     def namespace_level(self, namespace: str) -> PodSecurityLevel:
         """The Pod Security Standards level of a namespace (tenant); baseline by default."""
         ...

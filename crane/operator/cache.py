@@ -133,6 +133,8 @@ class ClusterCache:
         self.quotas: dict[str, int] = {}
         self.pod_security: dict[str, PodSecurityLevel] = {}
         """Namespace -> its ``pod-security.kubernetes.io/enforce`` level (absent: baseline)."""
+        self.terminating: set[str] = set()
+        """Namespaces being deleted: nothing may be created in them."""
         self.changed = asyncio.Event()
         self._tick = 0
         self._touched: dict[tuple[str, str], int] = {}
@@ -201,9 +203,18 @@ class ClusterCache:
         elif kind == "namespaces":
             label = None if deleted else (meta.get("labels") or {}).get(ENFORCE_LABEL)
             level = parse_level(label)
-            if self.pod_security.get(name, DEFAULT_LEVEL) == level:
+            phase = (body.get("status") or {}).get("phase")
+            ending = not deleted and (bool(meta.get("deletionTimestamp")) or phase == "Terminating")
+            if (
+                self.pod_security.get(name, DEFAULT_LEVEL) == level
+                and (name in self.terminating) == ending
+            ):
                 return
             self.pod_security[name] = level
+            if ending:
+                self.terminating.add(name)
+            else:
+                self.terminating.discard(name)
         elif kind == "resourcequotas":
             key = key_of(meta.get("namespace", ""), name)
             quota = None if deleted else gpu_quota(body)
@@ -238,6 +249,10 @@ class ClusterCache:
     def namespace_level(self, namespace: str) -> PodSecurityLevel:
         """The Pod Security level of a namespace's pods (baseline when not labelled)."""
         return self.pod_security.get(namespace, DEFAULT_LEVEL)
+
+    def namespace_terminating(self, namespace: str) -> bool:
+        """Whether the namespace is being deleted (the API server refuses creates in it)."""
+        return namespace in self.terminating
 
     def namespace_quota(self, namespace: str) -> int | None:
         """The tightest ``requests.nvidia.com/gpu`` quota of a namespace, if any."""

@@ -433,3 +433,32 @@ def test_a_finished_cargo_says_its_exit_code_like_sacct() -> None:
     assert (done["ok"]["phase"], done["ok"]["exitCode"]) == ("Succeeded", 0)
     assert (done["bad"]["phase"], done["bad"]["exitCode"]) == ("Failed", 3)
     assert "exited with code 3" in done["bad"]["message"]
+
+
+def test_nothing_is_created_in_a_namespace_being_deleted() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 2, 2)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    assert cache.cargos["t/job"]["status"]["placement"], "placed while the namespace lives"
+    # the namespace controller deletes the pods; the cargo still stands, the namespace ends
+    cache.apply(
+        "namespaces",
+        None,
+        {
+            "metadata": {"name": "t", "deletionTimestamp": "2026-01-01T00:00:09Z"},
+            "status": {"phase": "Terminating"},
+        },
+    )
+    decider.state.requested.clear()  # as when the pods' creation was asked long ago
+    for plan in settle(decider, cache, 3):
+        assert not plan.pods and not plan.services and not plan.cargo_creates, (
+            "a create in a terminating namespace is refused with 403: never sent"
+        )
+    cache.apply("namespaces", None, {"metadata": {"name": "t"}, "status": {"phase": "Active"}})
+    decider.state.requested.clear()
+    recreated = [pod for p in settle(decider, cache, 2) for _, pod in p.pods]
+    assert recreated, "a namespace that lives again gets its pods"
