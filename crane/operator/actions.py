@@ -50,7 +50,9 @@ class Actuator:
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """One API call in the pool; None (logged) when it failed."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, _logged(fn, *args))
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, _logged(self.metrics, fn, *args)
+        )
 
     async def apply(self, plan: Plan) -> Applied:
         """Write ``plan``; report the status writes that failed and the pods left unsent."""
@@ -151,7 +153,7 @@ class Actuator:
                 return None
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
-        _logged(self.client.create_pod, launch.pod)()
+        _logged(self.metrics, self.client.create_pod, launch.pod)()
         return token_id
 
     def _revoke(self, revocation: TokenRevocation) -> bool:
@@ -216,13 +218,17 @@ class Versions:
         return result
 
 
-def _logged(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+def _logged(metrics: Metrics, fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """``fn(*args)``, or None when it failed: logged and counted by status code."""
+
     def run() -> Any:
         try:
             return fn(*args)
         except ApiException as err:
+            metrics.api_errors.labels(str(err.status)).inc()
             log.warning("API call failed: %s %s", err.status, (err.body or "")[:300])
         except Exception:
+            metrics.api_errors.labels("none").inc()
             log.exception("API call failed")
         return None
 

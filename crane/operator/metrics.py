@@ -39,6 +39,12 @@ class Metrics:
         self.pods_created = Counter(
             "crane_pods_created", "Pods created for cargo replicas", registry=r
         )
+        self.api_errors = Counter(
+            "crane_api_errors",
+            "Writes to the API server that failed, by HTTP status ('none': no answer)",
+            ["code"],
+            registry=r,
+        )
 
         self.restore_conflicts = Counter(
             "crane_restore_conflicts",
