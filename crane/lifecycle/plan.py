@@ -89,6 +89,8 @@ class Plan:
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
+    rendezvous: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    """(Deployment, Service) of a MiniCluster's rendezvous store, created if missing."""
     token_revocations: list[TokenRevocation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
@@ -123,6 +125,7 @@ class Plan:
                 self.pod_annotations,
                 self.pod_deletes,
                 self.app_managers,
+                self.rendezvous,
                 self.token_revocations,
                 self.events,
             )

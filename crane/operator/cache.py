@@ -21,7 +21,7 @@ from crane.kube.names import (
     key_of,
 )
 from crane.kube.nodes import NodeView, node_view
-from crane.lifecycle.view import PodView
+from crane.lifecycle.view import DEFAULT_GRACE_SECONDS, PodView
 from crane.model.inventory import GPU_RESOURCE
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 
@@ -75,6 +75,7 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         deleting=bool(meta.get("deletionTimestamp")),
         message=message or status.get("message", ""),
         app_manager=app_manager if cargo is None else None,
+        grace_seconds=int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)),
     )
 
 
