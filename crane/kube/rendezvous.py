@@ -51,7 +51,6 @@ def build_deployment(mc_meta: Mapping[str, Any], spec: MiniClusterSpec) -> dict[
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
         },
     }
     return {
