@@ -10,8 +10,8 @@ Two worlds are offered to the program in a replica:
   --rdzv-backend=$CRANE_RDZV_BACKEND --rdzv-endpoint=$CRANE_RDZV_ENDPOINT
   --rdzv-id=$CRANE_RDZV_ID`` forms one world across cargos that grows and shrinks with them.
 
-``CRANE_NOTICE_FILE`` names a file that is empty until the replica's cargo is about to be
-removed (shrink, delete, preemption); then it holds one JSON line with the reason, a message
+``CRANE_NOTICE_FILE`` names a file that is empty or absent until the replica's cargo is about
+to be removed (shrink, delete, preemption); then it holds one JSON line with the reason, a message
 and the deadline (:func:`notice_text`). Only the host names differ between backends: each
 backend passes its own for ``MASTER_ADDR`` and the rendezvous endpoint.
 

@@ -1,7 +1,7 @@
 """One elastic world per MiniCluster in Docker mode (issue 13, items 1 and 2), on a real dockerd:
 every replica of every cargo gets the MiniCluster's rendezvous env, Crane runs the rendezvous
-store container on the MiniCluster's network, and a cargo removed by a shrink finds the notice
-in ``/crane/notice`` while it still runs, within its grace period."""
+store container on the MiniCluster's network, and a cargo removed by a shrink or a preemption
+finds the notice in ``/crane/notice`` while it still runs, within its grace period."""
 
 from __future__ import annotations
 
@@ -156,3 +156,54 @@ def _check(api: httpx.Client, engine: docker.DockerClient) -> None:
         code, _ = container.exec_run(["test", "-e", "/crane/notice"])
         assert code != 0, "a cargo that stays gets no notice"
     _until(lambda: set(_replicas(engine)) == {c.name for c in staying}, "world-1 removed", 120)
+
+
+def test_a_preempted_cargo_finds_the_notice_while_it_still_runs(
+    server: DockerServer, h0: HostSpec
+) -> None:
+    engine = docker.DockerClient(base_url=h0.url)
+
+    def mc(name: str, gpus: int, replicas: int, per_replica: int, priority: int) -> None:
+        template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": STAYS}]}}
+        spec = {
+            "gpuType": "H100",
+            "gpus": {"min": 4, "max": gpus},
+            "priority": priority,
+            "replicas": replicas,
+            "template": {"replicas": 1, "gpusPerReplica": per_replica, "template": template},
+        }
+        created = api.post("/v1/miniclusters", json={"name": name, "spec": spec})
+        assert created.status_code == 201, created.text
+
+    def of(name: str) -> dict[str, Container]:
+        return {
+            str(c.name): c
+            for c in managed_containers(engine)
+            if c.labels.get(L.MINICLUSTER) == name and c.status == "running"
+        }
+
+    with server.client() as api:
+        try:
+            mc("low", 8, 2, 4, 0)  # 4 GPUs reserved, 4 borrowed
+            two: dict[str, Container] = _until(
+                lambda: (found := of("low")) and len(found) == 2 and found, "2 low cargos"
+            )
+            mc("high", 4, 1, 4, 10)
+            seen: dict[str, dict[str, Any]] = {}
+
+            def noticed() -> bool:
+                for name, c in two.items():
+                    code, out = c.exec_run(["cat", "/crane/notice"])
+                    if code == 0 and out.strip():
+                        seen[name] = json.loads(out)
+                return bool(seen)
+
+            _until(noticed, "the notice in the borrowed cargo")
+            [(name, notice)] = seen.items()
+            assert notice["reason"] == "Preempted" and "preempted" in notice["message"]
+            _until(lambda: len(of("high")) == 1, "the preemptor running", seconds=120)
+            assert name not in of("low"), "the preempted cargo's container is gone"
+        finally:
+            api.delete("/v1/miniclusters/high")
+            api.delete("/v1/miniclusters/low")
+    _until(lambda: not of("low") and not of("high"), "both gone", seconds=120)
