@@ -6,9 +6,12 @@ finds the notice in ``/crane/notice`` while it still runs, within its grace peri
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -19,7 +22,7 @@ from docker.models.containers import Container
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, serve_docker
+from tests.dockerd import DockerServer, clean, env, serve_docker
 
 ADMIN = "crane_elastic_" + "w" * 43
 IMAGE = "crane-test:busybox"
@@ -111,13 +114,13 @@ def _check(api: httpx.Client, engine: docker.DockerClient) -> None:
     four: dict[str, Container] = _until(running, "4 replicas of 2 cargos running")
     envs = {name: _env(c) for name, c in four.items()}
     uid = next(iter(four.values())).labels[L.MINICLUSTER_UID]
-    for name, env in envs.items():
-        assert env["CRANE_RDZV_ENDPOINT"] == "world-rdzv:29400", name
-        assert env["CRANE_RDZV_ID"] == uid, name
-        assert env["CRANE_RDZV_BACKEND"] == "c10d", name
-        assert env["CRANE_NNODES"] == "2:4", name  # 1 to 2 cargos of 2 replicas
-        assert env["CRANE_NOTICE_FILE"] == "/crane/notice", name
-        assert env["MASTER_ADDR"] == f"{env['CRANE_CARGO']}-0", "the gang-local world stays"
+    for name, got in envs.items():
+        assert got["CRANE_RDZV_ENDPOINT"] == "world-rdzv:29400", name
+        assert got["CRANE_RDZV_ID"] == uid, name
+        assert got["CRANE_RDZV_BACKEND"] == "c10d", name
+        assert got["CRANE_NNODES"] == "2:4", name  # 1 to 2 cargos of 2 replicas
+        assert got["CRANE_NOTICE_FILE"] == "/crane/notice", name
+        assert got["MASTER_ADDR"] == f"{got['CRANE_CARGO']}-0", "the gang-local world stays"
     assert {e["CRANE_CARGO"] for e in envs.values()} == {"world-0", "world-1"}
 
     [store] = _until(
@@ -207,3 +210,44 @@ def test_a_preempted_cargo_finds_the_notice_while_it_still_runs(
             api.delete("/v1/miniclusters/high")
             api.delete("/v1/miniclusters/low")
     _until(lambda: not of("low") and not of("high"), "both gone", seconds=120)
+
+
+def test_cli_creates_a_minicluster_with_one_world(
+    server: DockerServer, h0: HostSpec, tmp_path: Path
+) -> None:
+    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
+
+    def crane(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crane", *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+
+    refused = crane("mc", "create", "nope", "--gpu-type", "H100", "--min", "4", "--rendezvous")
+    assert refused.returncode != 0 and "rendezvous needs a template" in refused.stderr
+    made = crane(
+        *("mc", "create", "cliw", "--gpu-type", "H100", "--min", "4", "--max", "8"),
+        *("--replicas", "1", "--cargo-replicas", "2", "--gpus-per-replica", "2"),
+        *("--image", IMAGE, "--rendezvous", "--", "sleep", "600"),
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        got = json.loads(crane("mc", "get", "cliw", "-o", "json").stdout)
+        assert got["spec"]["rendezvous"] == {"enabled": True, "port": 29400}
+        engine = docker.DockerClient(base_url=h0.url)
+
+        def worlds() -> set[str] | None:
+            found = [
+                _env(c)
+                for c in managed_containers(engine)
+                if c.labels.get(L.MINICLUSTER) == "cliw" and c.labels.get(L.CARGO)
+            ]
+            return {e["CRANE_NNODES"] for e in found} if len(found) == 2 else None
+
+        assert _until(worlds, "cliw's 2 replicas") == {"2:4"}
+    finally:
+        crane("mc", "delete", "cliw", "--yes")
