@@ -416,6 +416,7 @@ class RendezvousSpec:
 
     @property
     def name(self) -> str:
+        """The store's container name on its host."""
         return L.rendezvous_container_name(self.tenant, self.minicluster)
 
 

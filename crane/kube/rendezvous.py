@@ -1,7 +1,8 @@
 """A MiniCluster's rendezvous store on Kubernetes: Deployment and Service ``<mc>-rdzv``.
 
-One replica, no GPU, no nodeName: kube-scheduler places it off Crane's GPU nodes (no toleration
-for their taint), so it outlives every cargo and never holds a GPU a cargo could use. It runs
+One replica, no GPU, no nodeName: kube-scheduler places it, preferably off Crane's GPU nodes,
+on one of them (it tolerates their taint) when the cluster has no other node; it outlives
+every cargo and never holds a GPU a cargo could use. It runs
 the MiniCluster template's image (which has torch) under the ``restricted`` Pod Security level.
 Both objects are owned by the MiniCluster: deleting it deletes them (garbage collector).
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from crane.kube.builders import owner_reference
 from crane.kube.names import MINICLUSTER_KIND, MINICLUSTER_LABEL, RENDEZVOUS_LABEL
+from crane.model.inventory import MANAGED_LABEL
 from crane.model.specs import MiniClusterSpec
 from crane.model.world import rendezvous_command, rendezvous_name
 
@@ -65,6 +67,21 @@ def build_deployment(mc_meta: Mapping[str, Any], spec: MiniClusterSpec) -> dict[
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
+                    "tolerations": [{"key": MANAGED_LABEL, "operator": "Exists"}],
+                    "affinity": {
+                        "nodeAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 100,
+                                    "preference": {
+                                        "matchExpressions": [
+                                            {"key": MANAGED_LABEL, "operator": "DoesNotExist"}
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    },
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": NOBODY,

@@ -95,6 +95,12 @@ def test_example_runs_one_world_across_its_cargos_with_the_store(
         operator,
     )
     assert [p.port for p in service.spec.ports] == [29400]
+    wait(
+        lambda: running(crane_pods(core_v1, namespace, "crane.io/rendezvous=llm-train"), 1),
+        "the store's pod Running (placed by kube-scheduler, no GPU)",
+        operator,
+        90,
+    )
     assert [o.uid for o in service.metadata.owner_references] == [uid]
     delete_all(custom, core_v1, namespace, operator)
     wait(

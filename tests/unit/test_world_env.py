@@ -206,7 +206,15 @@ def test_kube_store_is_a_restricted_gpu_less_deployment_and_a_service() -> None:
     assert container["image"] == "trainer:1"
     assert "TCPStore('0.0.0.0', 29411" in container["command"][2]
     assert "nvidia.com/gpu" not in json.dumps(container)
-    assert "nodeName" not in pod["spec"] and "tolerations" not in pod["spec"]
+    assert "nodeName" not in pod["spec"]
+    # any node will do (it asks for no GPU), nodes without GPUs first
+    assert pod["spec"]["tolerations"] == [{"key": "crane.io/managed", "operator": "Exists"}]
+    [pref] = pod["spec"]["affinity"]["nodeAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert pref["preference"]["matchExpressions"] == [
+        {"key": "crane.io/managed", "operator": "DoesNotExist"}
+    ]
     assert service["spec"]["ports"][0]["port"] == 29411
     assert service["spec"]["selector"] == {"crane.io/rendezvous": "llm"}
     assert pod["metadata"]["labels"]["crane.io/rendezvous"] == "llm"
