@@ -770,8 +770,12 @@ class Reconciler:
         mc_uids = {m.uid for m in store.miniclusters(s)}
         for client in clients.values():
             for c in managed_containers(client):
-                owner = c.labels.get(L.RENDEZVOUS)
-                if owner not in mc_uids if owner else c.labels.get(L.CARGO_UID) not in cargo_uids:
+                store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
+                if store_of is not None:
+                    orphan = store_of not in mc_uids
+                else:
+                    orphan = c.labels.get(L.CARGO_UID) not in cargo_uids
+                if orphan:
                     self.retirer.retire(c, 0)
             for net in managed_networks(client):
                 if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:

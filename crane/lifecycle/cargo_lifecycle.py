@@ -180,9 +180,8 @@ class CargoLifecycle:
 
     # --- the pass ----------------------------------------------------------------------------
 
-    def reconcile(
-        self, key: str, body: dict[str, Any], mc: tuple[dict[str, Any], MiniClusterSpec] | None
-    ) -> None:
+    def reconcile(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
+        """Move one cargo on by one step; ``mc`` is its MiniCluster, when there is one."""
         meta = body["metadata"]
         status = self._status(body)
         if meta.get("deletionTimestamp"):
@@ -307,7 +306,7 @@ class CargoLifecycle:
         body: dict[str, Any],
         spec: CargoSpec,
         status: CargoStatus,
-        mc: tuple[dict[str, Any], MiniClusterSpec] | None,
+        mc: Owner | None,
     ) -> None:
         meta = body["metadata"]
         gen = meta.get("generation")
