@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     gpu = torch.cuda.is_available()
-    dist.init_process_group("nccl" if gpu else "gloo")
+    # a node that leaves makes the others' next collective fail within a minute at most, so
+    # torchrun re-forms the world instead of waiting for gloo's or nccl's default 30 minutes
+    dist.init_process_group("nccl" if gpu else "gloo", timeout=timedelta(seconds=60))
     rank, world = dist.get_rank(), dist.get_world_size()
     device = torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if gpu else "cpu")
     checkpoint = Path(os.environ.get("CRANE_CHECKPOINT", "/tmp/crane-train.pt"))
