@@ -61,6 +61,14 @@ def create(
     ] = 1,
     gpus_per_replica: Annotated[int, typer.Option("--gpus-per-replica")] = 1,
     image: Image = None,
+    rendezvous: Annotated[
+        bool,
+        typer.Option(
+            "--rendezvous",
+            help="One torchrun world across the cargos: Crane runs the rendezvous store and "
+            "sets CRANE_RDZV_* (needs --image; docs/elastic-training.md).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only say whether and where it would be admitted.")
     ] = False,
@@ -91,6 +99,8 @@ def create(
             "template": pod_template(image, command),
         }
         spec["replicas"] = replicas
+    if rendezvous:
+        spec["rendezvous"] = {"enabled": True}
     if dry_run:
         result = api.dryrun(minicluster=spec)
         render(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,13 @@ from docker.models.networks import Network
 from docker.types import DeviceRequest, Ulimit
 
 from crane.docker import labels as L
+from crane.model.world import (
+    NOTICE_DIR,
+    NOTICE_FILE,
+    rendezvous_command,
+    rendezvous_name,
+    replica_env,
+)
 
 ULIMITS_ANNOTATION = "crane.io/ulimits"
 """Pod templates have no ulimits: ``crane.io/ulimits: memlock=-1,stack=67108864:67108864``."""
@@ -30,6 +39,8 @@ CONTAINER_FIELDS = frozenset(
 )
 POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds"})
 GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
+NOBODY = 65534
+"""The rendezvous store runs as this non-root user."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,8 @@ class ReplicaSpec:
     restart_policy: str
     attempt: int = 0
     extra_hosts: dict[str, str] | None = None
+    world: dict[str, str] | None = None
+    """The MiniCluster's rendezvous env (crane/model/world.py), if it has one."""
 
     @property
     def name(self) -> str:
@@ -248,22 +261,23 @@ class ReplicaSpec:
         return L.network_name(self.tenant, self.minicluster)
 
     def env(self) -> dict[str, str]:
-        ids = ",".join(str(i) for i in self.gpu_ids)
+        """The template's env with Crane's (crane/model/world.py) over it, and the tenant."""
         env = {
             **(self.template.env or {}),
-            "CRANE_MINICLUSTER": self.minicluster,
-            "CRANE_CARGO": self.cargo,
+            **replica_env(
+                minicluster=self.minicluster,
+                cargo=self.cargo,
+                replica=self.replica,
+                replicas=self.replicas,
+                master_addr=L.replica_alias(self.cargo, 0),
+                master_port=L.MASTER_PORT,
+                gpu_ids=self.gpu_ids,
+                world=self.world or {},
+            ),
             "CRANE_TENANT": self.tenant,
-            "CRANE_REPLICA": str(self.replica),
-            "CRANE_REPLICAS": str(self.replicas),
-            "CRANE_GPU_IDS": ids,
-            "RANK": str(self.replica),
-            "WORLD_SIZE": str(self.replicas),
-            "MASTER_ADDR": L.replica_alias(self.cargo, 0),
-            "MASTER_PORT": str(L.MASTER_PORT),
         }
         if self.simulated:
-            env["CUDA_VISIBLE_DEVICES"] = ids
+            env["CUDA_VISIBLE_DEVICES"] = env["CRANE_GPU_IDS"]
         return env
 
     def labels(self) -> dict[str, str]:
@@ -319,20 +333,23 @@ class ReplicaSpec:
         return kwargs
 
 
-def ensure_network(client: docker.DockerClient, spec: ReplicaSpec) -> Network:
+def ensure_network(
+    client: docker.DockerClient, tenant: str, minicluster: str, minicluster_uid: str
+) -> Network:
     """The MiniCluster's bridge network on this host, created on first use."""
-    found = client.networks.list(names=[spec.network])
+    name = L.network_name(tenant, minicluster)
+    found = client.networks.list(names=[name])
     for net in found:
-        if net.name == spec.network:
+        if net.name == name:
             return net
     return client.networks.create(
-        spec.network,
+        name,
         driver="bridge",
         labels={
             L.MANAGED: "true",
-            L.TENANT: spec.tenant,
-            L.MINICLUSTER: spec.minicluster,
-            L.MINICLUSTER_UID: spec.minicluster_uid,
+            L.TENANT: tenant,
+            L.MINICLUSTER: minicluster,
+            L.MINICLUSTER_UID: minicluster_uid,
         },
     )
 
@@ -362,7 +379,7 @@ def has_image(client: docker.DockerClient, image: str) -> bool:
 def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
     """Create and start the replica's container, or adopt the one already there (the image
     is pulled first when the host lacks it)."""
-    network = ensure_network(client, spec)
+    network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
     try:
         container = client.containers.get(spec.name)
     except NotFound:
@@ -385,6 +402,78 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
         container.start()
         container.reload()
     return container
+
+
+@dataclass(frozen=True)
+class RendezvousSpec:
+    """A MiniCluster's rendezvous store: one container on its network, alias ``<mc>-rdzv``."""
+
+    tenant: str
+    minicluster: str
+    minicluster_uid: str
+    image: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        """The store's container name on its host."""
+        return L.rendezvous_container_name(self.tenant, self.minicluster)
+
+
+def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Container:
+    """Create and start the store's container (image pulled when missing); Docker restarts it
+    if it exits, until Crane removes it with the MiniCluster."""
+    network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+    if not has_image(client, spec.image):
+        pull_image(client, spec.image)
+    container = client.containers.create(
+        image=spec.image,
+        command=rendezvous_command(spec.port),
+        name=spec.name,
+        hostname=rendezvous_name(spec.minicluster),
+        labels={
+            L.MANAGED: "true",
+            L.TENANT: spec.tenant,
+            L.MINICLUSTER: spec.minicluster,
+            L.MINICLUSTER_UID: spec.minicluster_uid,
+            L.RENDEZVOUS: spec.minicluster_uid,
+        },
+        restart_policy={"Name": "unless-stopped"},
+        user=f"{NOBODY}:{NOBODY}",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        network=network.name,
+        networking_config={
+            network.name: client.api.create_endpoint_config(
+                aliases=[rendezvous_name(spec.minicluster)]
+            )
+        },
+        detach=True,
+    )
+    container.start()
+    return container
+
+
+def rendezvous_containers(client: docker.DockerClient) -> list[Container]:
+    """Every rendezvous store container on this host, running or not."""
+    return list(
+        client.containers.list(all=True, filters={"label": L.RENDEZVOUS}, ignore_removed=True)
+    )
+
+
+def write_notice(container: Container, text: str) -> None:
+    """Put the notice into the running container as ``/crane/notice`` (no shell needed, any
+    host: the Docker API's archive upload)."""
+    data = text.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder = tarfile.TarInfo(NOTICE_DIR.strip("/"))
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        info = tarfile.TarInfo(NOTICE_FILE.strip("/"))
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    container.put_archive("/", buf.getvalue())
 
 
 def managed_containers(client: docker.DockerClient) -> list[Container]:

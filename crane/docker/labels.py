@@ -13,6 +13,8 @@ REPLICA = "crane.io/replica"
 GPU_IDS = "crane.io/gpu-ids"
 RESTART_POLICY = "crane.io/restart-policy"
 ATTEMPT = "crane.io/attempt"
+RENDEZVOUS = "crane.io/rendezvous"
+"""On a MiniCluster's rendezvous store container: the MiniCluster's uid."""
 
 MASTER_PORT = 29500
 
@@ -30,3 +32,8 @@ def replica_alias(cargo: str, replica: int) -> str:
 def container_name(tenant: str, cargo: str, replica: int) -> str:
     """Unique per Docker host: the tenant is part of it because cargo names are per tenant."""
     return f"crane.{tenant}.{replica_alias(cargo, replica)}"
+
+
+def rendezvous_container_name(tenant: str, minicluster: str) -> str:
+    """The rendezvous store's container (its alias on the network is ``<mc>-rdzv``)."""
+    return f"crane.{tenant}.{minicluster}-rdzv"

@@ -31,12 +31,16 @@ from crane.docker import labels as L
 from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, store_conditions
 from crane.docker.containers import (
     ImagePullFailed,
+    RendezvousSpec,
     ReplicaSpec,
     busy_gpu_ids,
     container_template,
     has_image,
     managed_containers,
     managed_networks,
+    remove_container,
+    rendezvous_containers,
+    run_rendezvous,
     run_replica,
 )
 from crane.docker.hosts import HostSpec, connect, inventory
@@ -53,6 +57,7 @@ from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
+from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
 from crane.placement.types import Outcome
 
@@ -142,6 +147,7 @@ class Reconciler:
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
             self._admit(s, mcs, clients)
+            self._rendezvous(mcs, clients)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
                 if row.phase == CargoPhase.PENDING.value and not row.deleting:
@@ -347,13 +353,56 @@ class Reconciler:
     ) -> None:
         """A preempted cargo: once its containers are gone, release its GPUs; it waits to be
         placed again (behind the MiniCluster it made room for)."""
-        if any(p.node not in clients for p in row.placements()) or self._retire_all(row, clients):
+        notice = ("Preempted", row.message)
+        if any(p.node not in clients for p in row.placements()) or self._retire_all(
+            row, clients, notice
+        ):
             return
         self.engine.release_cargo(row.key)
         row.phase, row.placement = CargoPhase.PENDING.value, "[]"
         row.message = "preempted; waiting to be placed again"
         s.add(row)
         s.commit()
+
+    def _rendezvous(
+        self, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """Keep one rendezvous store per admitted MiniCluster that asks (spec.rendezvous), on
+        the first host of its reservation; one that exists anywhere (any state) is kept:
+        Docker restarts it, and it goes with the MiniCluster (:meth:`_delete_miniclusters`)."""
+        wanted = {
+            m.uid: m
+            for m in mcs
+            if m.admitted
+            and not m.deleting
+            and (spec := m.mc_spec()).rendezvous is not None
+            and spec.rendezvous.enabled
+            and spec.template is not None
+        }
+        if not wanted or not clients:
+            return
+        for client in clients.values():
+            for c in rendezvous_containers(client):
+                wanted.pop(c.labels.get(L.RENDEZVOUS, ""), None)
+        for mc in wanted.values():
+            spec = mc.mc_spec()
+            hosts = [h for h in sorted(mc.reserved()) if h in clients] or sorted(clients)
+            try:
+                image = container_template(
+                    spec.template.template if spec.template else {}, mc.tenant
+                ).image
+                run_rendezvous(
+                    clients[hosts[0]],
+                    RendezvousSpec(
+                        mc.tenant,
+                        mc.name,
+                        mc.uid,
+                        image,
+                        spec.rendezvous.port if spec.rendezvous else 0,
+                    ),
+                )
+            except (ValueError, ImagePullFailed, DockerException) as err:
+                log.warning("rendezvous store of %s on %s: %s", mc.key, hosts[0], err)
 
     def _expand_templates(self, s: Session, mcs: list[MiniClusterRow]) -> None:
         """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
@@ -386,6 +435,9 @@ class Reconciler:
             if remaining:
                 continue
             for client in clients.values():
+                for c in rendezvous_containers(client):
+                    if c.labels.get(L.RENDEZVOUS) == mc.uid:
+                        remove_container(c, 0)
                 for net in managed_networks(client):
                     if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) == mc.uid:
                         net.remove()
@@ -511,6 +563,8 @@ class Reconciler:
         except ValueError as err:
             self._finish(s, row, CargoPhase.FAILED, str(err))
             return
+        mc_spec = mc.mc_spec()
+        world = world_env(mc.uid, mc_spec, rendezvous_name(mc.name))
         for p in placements:
             created = containers.get(p.replica)
             if created is not None and created.status != "created":
@@ -528,6 +582,7 @@ class Reconciler:
                 template=template,
                 restart_policy=spec.restart_policy.value,
                 attempt=row.restarts,
+                world=world,
             )
             try:
                 if created is not None:  # a restart came between its create and its start
@@ -653,7 +708,8 @@ class Reconciler:
     ) -> None:
         if any(p.node not in clients for p in row.placements()) and row.phase in HOLDING:
             return
-        if self._retire_all(row, clients):
+        notice = ("Removed", f"cargo {row.name} is being deleted (shrink or delete)")
+        if self._retire_all(row, clients, notice):
             return
         if row.phase in HOLDING:
             self.engine.release_cargo(row.key)
@@ -668,11 +724,18 @@ class Reconciler:
             "cargo deleted",
         )
 
-    def _retire_all(self, row: CargoRow, clients: dict[str, docker.DockerClient]) -> bool:
-        """Hand the cargo's containers to the retirer; whether any is still there."""
+    def _retire_all(
+        self,
+        row: CargoRow,
+        clients: dict[str, docker.DockerClient],
+        notice: tuple[str, str] | None = None,
+    ) -> bool:
+        """Hand the cargo's containers to the retirer; whether any is still there. A
+        ``notice`` (reason, message) is written into each first (crane/model/world.py)."""
         left = self._containers(row, clients)
+        text = notice_text(*notice, _now(), row.grace_seconds) if notice else None
         for c in left.values():
-            self.retirer.retire(c, row.grace_seconds)
+            self.retirer.retire(c, row.grace_seconds, notice=text)
         return bool(left)
 
     # hosts leaving
@@ -722,7 +785,12 @@ class Reconciler:
         mc_uids = {m.uid for m in store.miniclusters(s)}
         for client in clients.values():
             for c in managed_containers(client):
-                if c.labels.get(L.CARGO_UID) not in cargo_uids:
+                store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
+                if store_of is not None:
+                    orphan = store_of not in mc_uids
+                else:
+                    orphan = c.labels.get(L.CARGO_UID) not in cargo_uids
+                if orphan:
                     self.retirer.retire(c, 0)
             for net in managed_networks(client):
                 if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
-from crane.docker.containers import remove_container
+from crane.docker.containers import remove_container, write_notice
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +29,35 @@ class Retirer:
         self._lock = threading.Lock()
         self._busy: set[str] = set()
 
-    def retire(self, container: Container, grace_seconds: int, remove: bool = True) -> None:
-        """Stop ``container`` within ``grace_seconds`` (and remove it) in the background."""
+    def retire(
+        self,
+        container: Container,
+        grace_seconds: int,
+        remove: bool = True,
+        notice: str | None = None,
+    ) -> None:
+        """Stop ``container`` within ``grace_seconds`` (and remove it) in the background; a
+        ``notice`` is written into it as ``/crane/notice`` first."""
         with self._lock:
             if container.id in self._busy:
                 return
             self._busy.add(str(container.id))
         threading.Thread(
             target=self._run,
-            args=(container, grace_seconds, remove),
+            args=(container, grace_seconds, remove, notice),
             name=f"crane-stop-{container.name}",
             daemon=True,
         ).start()
 
-    def _run(self, container: Container, grace_seconds: int, remove: bool) -> None:
+    def _run(
+        self, container: Container, grace_seconds: int, remove: bool, notice: str | None
+    ) -> None:
         try:
+            if notice is not None and container.status == "running":
+                try:
+                    write_notice(container, notice)
+                except (DockerException, OSError) as err:
+                    log.warning("notice to container %s failed: %s", container.name, err)
             if remove:
                 remove_container(container, grace_seconds)
             else:

@@ -16,6 +16,8 @@ from crane.kube.names import (
     MASTER_PORT_ANNOTATION,
     MINICLUSTER_KIND,
     MINICLUSTER_LABEL,
+    NOTICE_ANNOTATION,
+    NOTICE_VOLUME,
     REPLICA_LABEL,
     REPLICAS_ANNOTATION,
     TEMPLATE_INDEX_LABEL,
@@ -23,6 +25,7 @@ from crane.kube.names import (
 from crane.model.inventory import GPU_RESOURCE, MANAGED_LABEL
 from crane.model.podtemplate import containers_of, is_accelerator_resource, template_errors
 from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
+from crane.model.world import NOTICE_DIR, NOTICE_FILE, rendezvous_name, replica_env
 
 
 class InvalidTemplateError(ValueError):
@@ -89,33 +92,47 @@ def _own_gpus(pspec: dict[str, Any], gpus: int) -> None:
     pspec.pop("resourceClaims", None)
 
 
-def _env(
-    namespace: str,
-    minicluster: str,
-    cargo: str,
-    replica: int,
-    replicas: int,
-    port: int,
-    gpu_ids: list[int],
-) -> list[dict[str, str]]:
-    values = {
-        "CRANE_MINICLUSTER": minicluster,
-        "CRANE_CARGO": cargo,
-        "CRANE_REPLICA": str(replica),
-        "RANK": str(replica),
-        "CRANE_REPLICAS": str(replicas),
-        "WORLD_SIZE": str(replicas),
-        "MASTER_ADDR": f"{pod_name(cargo, 0)}.{cargo}.{namespace}.svc",
-        "MASTER_PORT": str(port),
-        "CRANE_GPU_IDS": ",".join(str(i) for i in gpu_ids),
-    }
-    return [{"name": k, "value": v} for k, v in values.items()]
+def rendezvous_host(namespace: str, minicluster: str) -> str:
+    """The DNS name of a MiniCluster's rendezvous Service."""
+    return f"{rendezvous_name(minicluster)}.{namespace}.svc"
+
+
+def _notice_volume(pspec: dict[str, Any]) -> None:
+    """Mount the pod's notice annotation at ``/crane/notice`` in every container (downward API:
+    the file is empty until Crane sets the annotation, then the kubelet writes it in)."""
+    volumes = [v for v in pspec.get("volumes") or [] if v.get("name") != NOTICE_VOLUME]
+    pspec["volumes"] = [
+        *volumes,
+        {
+            "name": NOTICE_VOLUME,
+            "downwardAPI": {
+                "items": [
+                    {
+                        "path": NOTICE_FILE.rsplit("/", 1)[1],
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{NOTICE_ANNOTATION}']"},
+                    }
+                ]
+            },
+        },
+    ]
+    for _path, container in containers_of(pspec):
+        mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != NOTICE_VOLUME]
+        container["volumeMounts"] = [
+            *mounts,
+            {"name": NOTICE_VOLUME, "mountPath": NOTICE_DIR, "readOnly": True},
+        ]
 
 
 def build_pod(
-    cargo_meta: Mapping[str, Any], spec: CargoSpec, placement: ReplicaPlacement
+    cargo_meta: Mapping[str, Any],
+    spec: CargoSpec,
+    placement: ReplicaPlacement,
+    world: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The pod of one replica: on its node, with its GPUs, Crane's env, labels and owner."""
+    """The pod of one replica: on its node, with its GPUs, Crane's env, labels and owner.
+
+    ``world`` is the MiniCluster's rendezvous env (crane/model/world.py), if it has one.
+    """
     validate_template(spec)
     namespace, cargo = cargo_meta["namespace"], cargo_meta["name"]
     template = copy.deepcopy(spec.template)
@@ -132,21 +149,24 @@ def build_pod(
         GPU_IDS_ANNOTATION: ",".join(str(i) for i in placement.gpu_ids),
         REPLICAS_ANNOTATION: str(spec.replicas),
     }
-    env = _env(
-        namespace,
-        spec.mini_cluster,
-        cargo,
-        placement.replica,
-        spec.replicas,
-        master_port(spec),
-        placement.gpu_ids,
+    values = replica_env(
+        minicluster=spec.mini_cluster,
+        cargo=cargo,
+        replica=placement.replica,
+        replicas=spec.replicas,
+        master_addr=f"{pod_name(cargo, 0)}.{cargo}.{namespace}.svc",
+        master_port=master_port(spec),
+        gpu_ids=placement.gpu_ids,
+        world=dict(world or {}),
     )
-    names = {e["name"] for e in env}
+    env = [{"name": k, "value": v} for k, v in values.items()]
+    names = set(values)
     for container in pspec["containers"]:
         container["env"] = env + [
             e for e in container.get("env") or [] if e.get("name") not in names
         ]
     _own_gpus(pspec, spec.gpus_per_replica)
+    _notice_volume(pspec)
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"
     pspec["hostname"] = pod_name(cargo, placement.replica)

@@ -46,6 +46,7 @@ class KubeClient:
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.coordination = client.CoordinationV1Api(api)
+        self.apps = client.AppsV1Api(api)
 
     def _json(self, resp: Any) -> Any:
         return json.loads(resp.data)
@@ -93,6 +94,11 @@ class KubeClient:
 
     def create_service(self, body: Mapping[str, Any]) -> None:
         self._create(self.core.create_namespaced_service, body)
+
+    def create_rendezvous(self, deployment: Mapping[str, Any], svc: Mapping[str, Any]) -> None:
+        """Create a MiniCluster's rendezvous Deployment and Service; ones there already stay."""
+        self._create(self.apps.create_namespaced_deployment, deployment)
+        self._create(self.core.create_namespaced_service, svc)
 
     def create_secret(self, body: Mapping[str, Any]) -> bool:
         """Create a Secret; False when it exists already (the operator cannot read Secrets)."""

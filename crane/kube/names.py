@@ -25,6 +25,12 @@ GPU_IDS_ANNOTATION = "crane.io/gpu-ids"
 REPLICAS_ANNOTATION = "crane.io/replicas"
 MASTER_PORT_ANNOTATION = "crane.io/master-port"
 DEFAULT_MASTER_PORT = 29500
+NOTICE_ANNOTATION = "crane.io/notice"
+"""Set on a replica's pod when its cargo is about to be removed; the pod's downward-API volume
+shows it as ``/crane/notice`` (crane/model/world.py)."""
+NOTICE_VOLUME = "crane-notice"
+RENDEZVOUS_LABEL = "crane.io/rendezvous"
+"""On a MiniCluster's rendezvous Deployment, its pods and its Service."""
 GPU_QUOTA_KEY = "requests.nvidia.com/gpu"
 
 

@@ -28,9 +28,10 @@ from crane.kube.builders import (
     build_pod,
     build_service,
     pod_name,
+    rendezvous_host,
     validate_template,
 )
-from crane.kube.names import CARGO_KIND, CARGOS, REPLICAS_ANNOTATION, key_of
+from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANNOTATION, key_of
 from crane.lifecycle import records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import Plan, StatusWrite
@@ -47,10 +48,15 @@ from crane.model.specs import (
     ReplicaPlacement,
     RestartPolicy,
 )
+from crane.model.world import notice_text, world_env
 from crane.placement import Engine
 from crane.placement.types import CargoRequest, Outcome
 
 TERMINAL = (CargoPhase.SUCCEEDED, CargoPhase.FAILED)
+Owner = tuple[dict[str, Any], MiniClusterSpec]
+"""A cargo's MiniCluster: its body and parsed spec."""
+Notice = tuple[str, str]
+"""Why a cargo's replicas are about to go: (reason, message), as the notice file shows it."""
 
 
 class CargoLifecycle:
@@ -125,12 +131,29 @@ class CargoLifecycle:
     def _gpu_holders(self, key: str) -> list[PodView]:
         return [p for p in self.pods.get(key, []) if p.holds_gpus]
 
-    def _delete_pods(self, pods: list[PodView], grace: int | None = None) -> None:
+    def _delete_pods(
+        self, pods: list[PodView], grace: int | None = None, notice: Notice | None = None
+    ) -> None:
+        """Delete ``pods``; with a ``notice`` (reason, message), each pod's notice annotation is
+        set first, so ``/crane/notice`` shows it while the program has its grace period."""
+        now = datetime.now(UTC)
         for pod in pods:
             self.state.requested.pop(pod.key, None)
             lost = pod.node in self.state.lost_nodes
             if not pod.deleting or lost:
+                if notice is not None and not lost:
+                    text = notice_text(*notice, now, pod.grace_seconds if grace is None else grace)
+                    self.plan.pod_annotations.append(
+                        (pod.namespace, pod.name, {NOTICE_ANNOTATION: text})
+                    )
                 self.plan.pod_deletes.append((pod.namespace, pod.name, 0 if lost else grace))
+
+    def _world(self, mc: Owner | None) -> dict[str, str]:
+        """The MiniCluster's rendezvous env for its replicas (empty without one)."""
+        if mc is None:
+            return {}
+        meta = mc[0]["metadata"]
+        return world_env(meta["uid"], mc[1], rendezvous_host(meta["namespace"], meta["name"]))
 
     def _create_pods(
         self,
@@ -138,6 +161,7 @@ class CargoLifecycle:
         meta: Mapping[str, Any],
         spec: CargoSpec,
         missing: Iterable[ReplicaPlacement],
+        mc: Owner | None,
     ) -> None:
         now = time.monotonic()
         pods = [
@@ -150,18 +174,19 @@ class CargoLifecycle:
         if not pods:
             return
         self.plan.services.append((key, build_service(meta, spec)))
+        world = self._world(mc)
         for p in pods:
-            self.plan.pods.append((key, build_pod(meta, spec, p)))
+            self.plan.pods.append((key, build_pod(meta, spec, p, world)))
 
     # --- the pass ----------------------------------------------------------------------------
 
-    def reconcile(
-        self, key: str, body: dict[str, Any], mc: tuple[dict[str, Any], MiniClusterSpec] | None
-    ) -> None:
+    def reconcile(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
+        """Move one cargo on by one step; ``mc`` is its MiniCluster, when there is one."""
         meta = body["metadata"]
         status = self._status(body)
         if meta.get("deletionTimestamp"):
-            if self._drain(key, release_when="no-pods"):
+            notice = ("Removed", f"cargo {meta['name']} is being deleted (shrink or delete)")
+            if self._drain(key, release_when="no-pods", notice=notice):
                 finalize(self.plan, self.state, CARGOS, meta)
             return
         hold(self.plan, CARGOS, meta)
@@ -202,7 +227,7 @@ class CargoLifecycle:
         if key not in self.state.cargos:
             self._place(key, body, spec, status, mc)
         else:
-            self._run(key, body, spec, status)
+            self._run(key, body, spec, status, mc)
 
     def refuse(self, key: str, body: dict[str, Any], reason: str, message: str) -> None:
         """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go."""
@@ -234,14 +259,15 @@ class CargoLifecycle:
             (CARGOS, meta["namespace"], meta["name"]), {"ownerReferences": meta["ownerReferences"]}
         )
 
-    def _drain(self, key: str, release_when: str) -> bool:
+    def _drain(self, key: str, release_when: str, notice: Notice | None = None) -> bool:
         """Delete the cargo's running pods; release its GPUs once none hold them. True when done.
 
-        ``no-pods`` waits until the pods are gone altogether (their names are reused).
+        ``no-pods`` waits until the pods are gone altogether (their names are reused). A
+        ``notice`` is posted to the pods first (:meth:`_delete_pods`).
         """
         holders = self._gpu_holders(key)
         every = self.pods.get(key, [])
-        self._delete_pods(every if release_when == "no-pods" else holders)
+        self._delete_pods(every if release_when == "no-pods" else holders, notice=notice)
         done = not (every if release_when == "no-pods" else holders)
         if done:
             self._release(key)
@@ -270,7 +296,7 @@ class CargoLifecycle:
     def drain_deleted(self) -> None:
         """Cargos gone from the API: delete their pods, then release their GPUs."""
         for key in [k for k in self.state.cargos if k not in self.cache.cargos]:
-            self._drain(key, release_when="no-gpu")
+            self._drain(key, release_when="no-gpu", notice=("Removed", f"cargo {key} is deleted"))
 
     # --- placement ---------------------------------------------------------------------------
 
@@ -280,7 +306,7 @@ class CargoLifecycle:
         body: dict[str, Any],
         spec: CargoSpec,
         status: CargoStatus,
-        mc: tuple[dict[str, Any], MiniClusterSpec] | None,
+        mc: Owner | None,
     ) -> None:
         meta = body["metadata"]
         gen = meta.get("generation")
@@ -348,7 +374,7 @@ class CargoLifecycle:
             )
         self._write(key, body, status)
         self._event(body, "Placed", message)
-        self._create_pods(key, meta, spec, decision.placements)
+        self._create_pods(key, meta, spec, decision.placements, mc)
 
     def _pending(
         self, key: str, body: dict[str, Any], status: CargoStatus, reason: str, message: str
@@ -364,7 +390,14 @@ class CargoLifecycle:
 
     # --- running -----------------------------------------------------------------------------
 
-    def _run(self, key: str, body: dict[str, Any], spec: CargoSpec, status: CargoStatus) -> None:
+    def _run(
+        self,
+        key: str,
+        body: dict[str, Any],
+        spec: CargoSpec,
+        status: CargoStatus,
+        mc: Owner | None,
+    ) -> None:
         meta = body["metadata"]
         gen = meta.get("generation")
         placements = self.state.placements[key]
@@ -381,7 +414,8 @@ class CargoLifecycle:
         for pod in current.values():
             self.state.requested.pop(pod.key, None)
         if not stale and not any(p.deleting for p in pods):
-            self._create_pods(key, meta, spec, [p for r, p in expected.items() if r not in current])
+            missing = [p for r, p in expected.items() if r not in current]
+            self._create_pods(key, meta, spec, missing, mc)
         lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
         failed = [p for p in current.values() if p.phase == "Failed"]
         if lost or failed:
@@ -496,7 +530,8 @@ class CargoLifecycle:
         n = spec.replicas
         if n < len(placements):
             extra = [p for p in self.pods.get(key, []) if p.replica is None or p.replica >= n]
-            self._delete_pods(extra)
+            why = f"cargo {meta['name']} shrinks from {len(placements)} to {n} replicas"
+            self._delete_pods(extra, notice=("Shrunk", why))
             if extra:
                 return False
             kept = placements[:n]
@@ -577,7 +612,7 @@ class CargoLifecycle:
         self._cond(status, "Ready", False, "Preempted", message, gen)
         self._write(key, body, status)
         self._event(body, "Preempted", message, warning=True)
-        self._drain(key, release_when="no-gpu")
+        self._drain(key, release_when="no-gpu", notice=("Preempted", message))
 
 
 def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -> bool:

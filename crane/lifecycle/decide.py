@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crane.kube import app_manager, resources
+from crane.kube import app_manager, rendezvous, resources
 from crane.kube.builders import build_template_cargo, template_cargo_name
 from crane.kube.names import (
     CARGO_KIND,
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 REVOKE_GIVE_UP_SECONDS = 300.0
 """How long a deleted MiniCluster waits for its app manager token to be revoked."""
+RENDEZVOUS_RETRY_SECONDS = 300.0
+"""How often an admitted MiniCluster's rendezvous objects are created again (409 when there)."""
 
 
 @dataclass(frozen=True)
@@ -471,6 +473,8 @@ class Decider:
             lifecycle.preempt(victim, notice)
         self._template_cargos(key, body, spec, cache, plan)
         self._app_manager(body, spec, admitted, status, cache, plan)
+        if admitted:
+            self._rendezvous(body, spec, plan)
         mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
         active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
@@ -598,6 +602,22 @@ class Decider:
         status.conditions = set_condition(
             status.conditions, resources.condition("AppManagerReady", ready, reason, message, gen)
         )
+
+    def _rendezvous(self, body: dict[str, Any], spec: MiniClusterSpec, plan: Plan) -> None:
+        """Keep an admitted MiniCluster's rendezvous store (``spec.rendezvous.enabled``).
+
+        Its objects are not watched: creating them is asked again every few minutes (one
+        there already stays), so a store deleted by hand or lost in a restart comes back.
+        """
+        if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
+            return
+        meta = body["metadata"]
+        if self.state.may_request(
+            f"rendezvous:{meta['uid']}", time.monotonic(), RENDEZVOUS_RETRY_SECONDS
+        ):
+            plan.rendezvous.append(
+                (rendezvous.build_deployment(meta, spec), rendezvous.build_service(meta, spec))
+            )
 
     def _template_cargos(
         self, key: str, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan

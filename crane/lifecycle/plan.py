@@ -90,6 +90,8 @@ class Plan:
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
+    rendezvous: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    """(Deployment, Service) of a MiniCluster's rendezvous store, created if missing."""
     token_revocations: list[TokenRevocation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
@@ -113,19 +115,28 @@ class Plan:
 
     def drop_creates(self, terminating: Callable[[str], bool]) -> int:
         """Leave out every create in a namespace being deleted (cargos, Services, pods, app
-        managers): the API server would refuse each one. Returns how many were left out."""
+        managers, rendezvous stores): the API server would refuse each one. Returns how many
+        were left out."""
 
         def keep(namespace: str) -> bool:
             return not terminating(namespace)
 
-        before = len(self.cargo_creates) + len(self.services) + len(self.pods)
-        before += len(self.app_managers)
+        def count() -> int:
+            return (
+                len(self.cargo_creates)
+                + len(self.services)
+                + len(self.pods)
+                + len(self.app_managers)
+                + len(self.rendezvous)
+            )
+
+        before = count()
         self.cargo_creates = [c for c in self.cargo_creates if keep(c["metadata"]["namespace"])]
         self.services = [s for s in self.services if keep(s[1]["metadata"]["namespace"])]
         self.pods = [p for p in self.pods if keep(p[1]["metadata"]["namespace"])]
         self.app_managers = [a for a in self.app_managers if keep(a.minicluster["namespace"])]
-        after = len(self.cargo_creates) + len(self.services) + len(self.pods)
-        return before - after - len(self.app_managers)
+        self.rendezvous = [r for r in self.rendezvous if keep(r[0]["metadata"]["namespace"])]
+        return before - count()
 
     def empty(self) -> bool:
         return not any(
@@ -140,6 +151,7 @@ class Plan:
                 self.pod_annotations,
                 self.pod_deletes,
                 self.app_managers,
+                self.rendezvous,
                 self.token_revocations,
                 self.events,
             )

@@ -18,6 +18,10 @@ from crane.model.podsecurity import PodSecurityLevel
 TERMINATED = ("Succeeded", "Failed")
 
 
+DEFAULT_GRACE_SECONDS = 30
+"""Kubernetes' default terminationGracePeriodSeconds."""
+
+
 @dataclass(frozen=True)
 class ReplicaView:
     """One replica of a cargo (a pod or a container), or a GPU user that is not Crane's."""
@@ -41,6 +45,8 @@ class ReplicaView:
     """The MiniCluster's key for its app manager (no GPUs, not a cargo's)."""
     exit_code: int | None = None
     """The non-zero exit code of a container that terminated, if any."""
+    grace_seconds: int = DEFAULT_GRACE_SECONDS
+    """Between SIGTERM and SIGKILL when it is stopped (the pod's terminationGracePeriodSeconds)."""
 
     @property
     def key(self) -> str:

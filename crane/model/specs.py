@@ -96,6 +96,25 @@ class CargoTemplate(_Wire):
         return self.replicas * self.gpus_per_replica
 
 
+DEFAULT_RENDEZVOUS_PORT = 29400
+"""Port of a MiniCluster's rendezvous store (torchrun's default c10d port)."""
+
+
+class Rendezvous(_Wire):
+    """The MiniCluster-wide rendezvous store Crane runs: one elastic torch world across cargos.
+
+    Enabled, every replica of every cargo of the MiniCluster gets ``CRANE_RDZV_*`` and
+    ``CRANE_NNODES`` (crane/model/world.py); the store runs the template's image.
+    """
+
+    enabled: bool = Field(
+        default=False, description="run a rendezvous store for the MiniCluster's cargos"
+    )
+    port: int = Field(
+        default=DEFAULT_RENDEZVOUS_PORT, ge=1, le=65535, description="the store's TCP port"
+    )
+
+
 class AppManager(_Wire):
     """A container that drives the MiniCluster through the API (gets CRANE_API_URL and a token)."""
 
@@ -120,6 +139,11 @@ class MiniClusterSpec(_Wire):
         default=None, ge=0, le=MAX_REPLICAS, description="template cargos to keep"
     )
     app_manager: AppManager | None = None
+    rendezvous: Rendezvous | None = Field(
+        default=None,
+        description="a MiniCluster-wide torch rendezvous store (needs template: it runs the "
+        "template's image)",
+    )
     suspend: bool = Field(
         default=False,
         description="held: its cargos are stopped, its GPUs released and it is not admitted "
@@ -139,6 +163,11 @@ class MiniClusterSpec(_Wire):
     def _replicas_need_template(self) -> MiniClusterSpec:
         if self.replicas and self.template is None:
             raise ValueError("replicas needs a template: add spec.template or drop spec.replicas")
+        if self.rendezvous is not None and self.rendezvous.enabled and self.template is None:
+            raise ValueError(
+                "rendezvous needs a template (the store runs its image): add spec.template "
+                "or set rendezvous.enabled to false"
+            )
         if self.template is not None and self.replicas is not None:
             wanted = self.replicas * self.template.gpus
             if wanted > self.gpus.max:

@@ -63,6 +63,9 @@ class Actuator:
         for key, pod in plan.pods:
             pods[key].append(pod)
         services = dict(plan.services)
+        annotations: dict[tuple[str, str], dict[str, str]] = {}
+        for namespace, name, values in plan.pod_annotations:
+            annotations.setdefault((namespace, name), {}).update(values)
 
         async def realise(key: str) -> None:
             calls = [self._call(c.create_pod, p) for p in pods.pop(key, [])]
@@ -103,9 +106,10 @@ class Actuator:
             *(realise(k) for k in {*pods, *services} if k not in chained),
             *(self._call(c.create_cargo, b) for b in plan.cargo_creates),
             *(self._call(c.delete_cargo, *d) for d in plan.cargo_deletes),
-            *(self._call(c.delete_pod, *d) for d in plan.pod_deletes),
-            *(self._call(c.patch_pod_annotations, *a) for a in plan.pod_annotations),
+            *(self._delete_pod(d, annotations.pop(d[:2], None)) for d in plan.pod_deletes),
+            *(self._call(c.patch_pod_annotations, *ref, a) for ref, a in annotations.items()),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
+            *(self._call(c.create_rendezvous, *r) for r in plan.rendezvous),
         ]
         launches = [self._call(self._launch, a) for a in plan.app_managers]
         revocations = [self._call(self._revoke, r) for r in plan.token_revocations]
@@ -126,6 +130,14 @@ class Actuator:
                 r.uid for r, ok in zip(plan.token_revocations, revoked, strict=True) if ok
             ),
         )
+
+    async def _delete_pod(
+        self, delete: tuple[str, str, int | None], annotations: dict[str, str] | None
+    ) -> None:
+        """Delete a pod, setting its annotations (a notice) first when the plan has some."""
+        if annotations:
+            await self._call(self.client.patch_pod_annotations, *delete[:2], annotations)
+        await self._call(self.client.delete_pod, *delete)
 
     def _launch(self, launch: AppManagerLaunch) -> str | None:
         """Mint a token, record its id in the MiniCluster's status, put it into Secret

@@ -21,7 +21,7 @@ from crane.kube.names import (
     key_of,
 )
 from crane.kube.nodes import NodeView, node_view
-from crane.lifecycle.view import PodView
+from crane.lifecycle.view import DEFAULT_GRACE_SECONDS, PodView
 from crane.model.inventory import GPU_RESOURCE
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 
@@ -78,6 +78,7 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         message=message or status.get("message", ""),
         app_manager=app_manager if cargo is None else None,
         exit_code=exit_code,
+        grace_seconds=int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)),
     )
 
 

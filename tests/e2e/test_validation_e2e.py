@@ -68,6 +68,14 @@ MAIN = "{name: main, image: busybox}"
             mc_yaml("reps", "A10G", 0, 8, extra=", replicas: 1000000000, template: {}"),
             "spec.replicas",
         ),
+        (
+            mc_yaml("rdzv", "A10G", 0, 8, extra=", rendezvous: {enabled: true}"),
+            "rendezvous needs a template",
+        ),
+        (
+            mc_yaml("port", "A10G", 0, 8, extra=", rendezvous: {port: 70000}"),
+            "spec.rendezvous.port",
+        ),
     ],
 )
 def test_crd_schema_refuses_malformed_templates_and_huge_counts(

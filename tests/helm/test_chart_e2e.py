@@ -234,10 +234,12 @@ FORBIDDEN_EVERYWHERE = [
     ["delete", "customresourcedefinitions.apiextensions.k8s.io"],
     ["delete", "namespaces"],
     ["deletecollection", "pods"],
-    ["create", "deployments.apps"],
+    ["update", "deployments.apps"],
+    ["delete", "deployments.apps"],
     ["*", "*"],
 ]
 FORBIDDEN_FOR_API = [
+    ["create", "deployments.apps"],
     ["create", "pods"],
     ["delete", "pods"],
     ["patch", "pods"],

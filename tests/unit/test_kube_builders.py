@@ -65,6 +65,7 @@ def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
         "MASTER_ADDR": "job-0.job.team.svc",
         "MASTER_PORT": "29500",
         "CRANE_GPU_IDS": "4,5,6,7",
+        "CRANE_NOTICE_FILE": "/crane/notice",
         "KEEP": "1",
     }
 

@@ -38,6 +38,12 @@ class FakeClient:
     def create_service(self, body: dict[str, Any]) -> None:
         self._record("service", body["metadata"]["name"])
 
+    def patch_pod_annotations(self, ns: str, name: str, annotations: dict[str, str]) -> None:
+        self._record("annotate", name)
+
+    def delete_pod(self, ns: str, name: str, grace: int | None = None) -> None:
+        self._record("delete", name)
+
     def post_event(self, involved: Any, *args: Any) -> None:
         self._record("event", involved["metadata"]["name"])
 
@@ -78,3 +84,19 @@ def test_metadata_then_status_then_pods_and_none_when_the_status_failed() -> Non
     assert ("event", "a") in calls
     assert applied.failed_status == {(CARGOS, "t", "b")}
     assert sorted(applied.unsent_pods) == ["t/b-0", "t/b-1"]
+
+
+def test_a_pod_gets_its_notice_before_it_is_deleted() -> None:
+    plan = Plan()
+    for i in range(20):
+        plan.pod_deletes.append(("t", f"p-{i}", None))
+        plan.pod_annotations.append(("t", f"p-{i}", {"crane.io/notice": "{}"}))
+    plan.pod_annotations.append(("t", "kept", {"crane.io/replicas": "1"}))
+    client = FakeClient(gone=set())
+    actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
+    asyncio.run(actuator.apply(plan))
+    actuator.close()
+    calls = client.calls
+    for i in range(20):
+        assert calls.index(("annotate", f"p-{i}")) < calls.index(("delete", f"p-{i}"))
+    assert ("annotate", "kept") in calls and ("delete", "kept") not in calls

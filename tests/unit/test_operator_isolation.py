@@ -105,10 +105,10 @@ def test_malformed_metadata_or_tolerations_fail_alone(where: tuple[str, str]) ->
 def test_any_error_building_pods_fails_that_cargo_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     real = cargo_lifecycle.build_pod
 
-    def exploding(meta: Any, spec: Any, placement: Any) -> dict[str, Any]:
+    def exploding(meta: Any, spec: Any, placement: Any, world: Any) -> dict[str, Any]:
         if meta["name"] == "bad":
             raise TypeError("unexpected template shape")
-        return real(meta, spec, placement)
+        return real(meta, spec, placement, world)
 
     monkeypatch.setattr(cargo_lifecycle, "build_pod", exploding)
     cache = two_namespaces(in_ns(cargo("bad", "mc", 1, 4), "a"))

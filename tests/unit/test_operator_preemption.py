@@ -4,6 +4,8 @@ admitted; the notice stays on the victims."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crane.lifecycle.decide import Decider
@@ -55,12 +57,24 @@ def test_victims_drain_one_by_one_and_are_never_placed_back_on_the_preemptors_gp
     )
     # b2's pod takes its time to stop (grace period); b1's goes at once.
     placed_again = []
+    notices: dict[str, dict[str, Any]] = {}
     for _ in range(6):
         plan = run_pass(decider, cache, {"b2-0"})
+        for _ns, name, values in plan.pod_annotations:
+            if "crane.io/notice" in values:
+                notices[name] = json.loads(values["crane.io/notice"])
+        deleted = {name for _ns, name, _grace in plan.pod_deletes}
+        assert {name for _ns, name, _values in plan.pod_annotations} >= deleted
         placed_again += [
             w.name for w in plan.statuses if w.status.get("phase") in ("Placed", "Running")
         ]
     assert placed_again == [], "a victim was placed back while the preemptor waits"
+    # every victim's pod was told why and until when before it was deleted
+    assert set(notices) == {"b1-0", "b2-0"}
+    for notice in notices.values():
+        assert notice["reason"] == "Preempted" and "t/high" in notice["message"]
+        deadline = datetime.fromisoformat(notice["deadline"]) - datetime.now(UTC)
+        assert timedelta(0) < deadline <= timedelta(seconds=30)
     b1 = cache.cargos["t/b1"]
     assert b1["status"]["phase"] == "Pending" and b1["status"]["placement"] == []
     notice = cond(b1, "Preempted")

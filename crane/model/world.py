@@ -1,0 +1,126 @@
+"""The env a replica gets, written once for both backends: its gang and its MiniCluster's world.
+
+Two worlds are offered to the program in a replica:
+
+- the cargo's own (gang-local): ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``,
+  for a job that lives and dies with one cargo (an AutoML trial);
+- the MiniCluster's (elastic), when ``spec.rendezvous.enabled``: ``CRANE_RDZV_ENDPOINT``,
+  ``CRANE_RDZV_ID``, ``CRANE_RDZV_BACKEND`` and ``CRANE_NNODES``, the same for every replica of
+  every cargo of the MiniCluster, so ``torchrun --nnodes=$CRANE_NNODES
+  --rdzv-backend=$CRANE_RDZV_BACKEND --rdzv-endpoint=$CRANE_RDZV_ENDPOINT
+  --rdzv-id=$CRANE_RDZV_ID`` forms one world across cargos that grows and shrinks with them.
+
+``CRANE_NOTICE_FILE`` names a file that is empty or absent until the replica's cargo is about
+to be removed (shrink, delete, preemption); then it holds one JSON line with the reason, a message
+and the deadline (:func:`notice_text`). Only the host names differ between backends: each
+backend passes its own for ``MASTER_ADDR`` and the rendezvous endpoint.
+
+Pure: no Kubernetes, Docker or torch imports (docs/elastic-training.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from crane.model.specs import MiniClusterSpec
+
+RDZV_BACKEND = "c10d"
+NOTICE_DIR = "/crane"
+"""Where the notice file is (a directory of its own: a Kubernetes volume is mounted there)."""
+NOTICE_FILE = f"{NOTICE_DIR}/notice"
+RDZV_SUFFIX = "-rdzv"
+
+
+def rendezvous_name(minicluster: str) -> str:
+    """The rendezvous store's name: Deployment and Service (Kubernetes), network alias (Docker)."""
+    return f"{minicluster}{RDZV_SUFFIX}"
+
+
+def node_bounds(spec: MiniClusterSpec) -> tuple[int, int]:
+    """``(min, max)`` torchrun nodes of the MiniCluster's world: a node is a replica.
+
+    The world grows in whole template cargos (``r`` replicas of ``g`` GPUs, ``c = r x g``):
+    ``min = max(1, gpus.min // c) x r`` (the cargos the reservation guarantees, at least one)
+    and ``max = max(min, gpus.max // c x r)``. A template without GPUs (``c = 0``) has a fixed
+    size: ``max(1, spec.replicas) x r`` both. Without a template there is no world: (0, 0).
+    """
+    t = spec.template
+    if t is None:
+        return (0, 0)
+    if t.gpus == 0:
+        fixed = max(1, spec.replicas or 0) * t.replicas
+        return (fixed, fixed)
+    low = max(1, spec.gpus.min // t.gpus) * t.replicas
+    return (low, max(low, spec.gpus.max // t.gpus * t.replicas))
+
+
+def world_env(minicluster_uid: str, spec: MiniClusterSpec, host: str) -> dict[str, str]:
+    """The MiniCluster-wide rendezvous env (empty when ``spec.rendezvous`` is not enabled).
+
+    ``host`` is where the backend serves the store; the id is the MiniCluster's uid, stable
+    for its life and never reused by a MiniCluster of the same name.
+    """
+    if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
+        return {}
+    low, high = node_bounds(spec)
+    return {
+        "CRANE_RDZV_ENDPOINT": f"{host}:{spec.rendezvous.port}",
+        "CRANE_RDZV_ID": minicluster_uid,
+        "CRANE_RDZV_BACKEND": RDZV_BACKEND,
+        "CRANE_NNODES": f"{low}:{high}",
+    }
+
+
+def replica_env(
+    *,
+    minicluster: str,
+    cargo: str,
+    replica: int,
+    replicas: int,
+    master_addr: str,
+    master_port: int,
+    gpu_ids: Iterable[int],
+    world: dict[str, str],
+) -> dict[str, str]:
+    """Every variable Crane sets in a replica: its gang, its GPUs, its MiniCluster's world."""
+    return {
+        "CRANE_MINICLUSTER": minicluster,
+        "CRANE_CARGO": cargo,
+        "CRANE_REPLICA": str(replica),
+        "RANK": str(replica),
+        "CRANE_REPLICAS": str(replicas),
+        "WORLD_SIZE": str(replicas),
+        "MASTER_ADDR": master_addr,
+        "MASTER_PORT": str(master_port),
+        "CRANE_GPU_IDS": ",".join(str(i) for i in gpu_ids),
+        "CRANE_NOTICE_FILE": NOTICE_FILE,
+        **world,
+    }
+
+
+def notice_text(reason: str, message: str, now: datetime, grace_seconds: int) -> str:
+    """The notice file's content: one JSON line with reason, message and deadline (UTC, ISO).
+
+    The deadline is when the replica is killed at the latest: SIGTERM comes with the notice,
+    SIGKILL ``grace_seconds`` later.
+    """
+    deadline = now + timedelta(seconds=grace_seconds)
+    body = {"reason": reason, "message": message, "deadline": deadline.isoformat()}
+    return json.dumps(body, separators=(",", ":")) + "\n"
+
+
+def rendezvous_command(port: int) -> list[str]:
+    """The store's command: a torch TCPStore server on ``port`` until SIGTERM (any image with
+    torch and ``python3``)."""
+    script = (
+        "import signal, sys\n"
+        "import torch.distributed as dist\n"
+        f"store = dist.TCPStore('0.0.0.0', {port}, is_master=True, wait_for_workers=False)\n"
+        f"print('crane rendezvous store listening on port {port}', flush=True)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "while True:\n"
+        "    signal.pause()\n"
+    )
+    return ["python3", "-c", script]
