@@ -29,6 +29,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from crane.kube.client import drained
 from crane.model.fleet import FleetSpec, NodeGroup, expand_group
 from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL
 
@@ -139,15 +140,15 @@ def _create_or_update(api: client.CoreV1Api, node: Manifest) -> bool:
     Returns True when the node was created.
     """
     try:
-        api.create_node(cast(Any, node), _preload_content=False)
+        drained(api.create_node(cast(Any, node), _preload_content=False))
         return True
     except ApiException as exc:
         if exc.status != 409:
             raise
     name = node["metadata"]["name"]
     meta = {"metadata": node["metadata"], "spec": node["spec"]}
-    api.patch_node(name, meta, _preload_content=False)
-    api.patch_node_status(name, {"status": node["status"]}, _preload_content=False)
+    drained(api.patch_node(name, meta, _preload_content=False))
+    drained(api.patch_node_status(name, {"status": node["status"]}, _preload_content=False))
     return False
 
 
@@ -165,7 +166,7 @@ def delete_nodes(api: client.CoreV1Api, names: Iterable[str], *, workers: int = 
 
     def delete(name: str) -> bool:
         try:
-            api.delete_node(name, _preload_content=False)
+            drained(api.delete_node(name, _preload_content=False))
             return True
         except ApiException as exc:
             if exc.status == 404:

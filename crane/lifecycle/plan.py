@@ -66,6 +66,8 @@ class Applied:
     """(MiniCluster uid, token id) of the app manager tokens minted (and recorded in status)."""
     revoked: frozenset[str] = frozenset()
     """uids of the MiniClusters whose app manager token was revoked."""
+    terminating: frozenset[str] = frozenset()
+    """Namespaces whose creates the API server refused because they are being deleted."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +28,8 @@ from crane.operator.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 COMPONENT = "crane-operator"
+TERMINATING = "because it is being terminated"
+"""What the API server says when it refuses a create in a namespace being deleted."""
 MAX_CHAINS = 50_000
 """Objects whose own-write versions are remembered at most (entries go once the watch shows
 the latest write; a deleted object's stays until this bound clears them all)."""
@@ -47,6 +49,8 @@ class Actuator:
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="crane-write")
         self._background: set[asyncio.Future[Any]] = set()
         self._versions = Versions()
+        self._terminating: set[str] = set()
+        """Namespaces the API server said are being deleted (403 on a create), this plan."""
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """One API call in the pool; None (logged) when it failed."""
@@ -54,9 +58,19 @@ class Actuator:
             self.pool, _logged(self.metrics, fn, *args)
         )
 
+    async def _create(self, fn: Callable[..., Any], body: Mapping[str, Any], *rest: Any) -> Any:
+        """Create ``body`` (a namespaced object) unless its namespace turned out to be ending
+        during this plan: the first 403 "being terminated" stops the other creates there."""
+        namespace = body["metadata"]["namespace"]
+        seen = self._terminating
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, _logged(self.metrics, fn, body, *rest, ending=(namespace, seen))
+        )
+
     async def apply(self, plan: Plan) -> Applied:
         """Write ``plan``; report the status writes that failed and the pods left unsent."""
         c = self.client
+        self._terminating = set()
         failed: set[ObjectRef] = set()
         unsent: list[str] = []
         pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -68,9 +82,9 @@ class Actuator:
             annotations.setdefault((namespace, name), {}).update(values)
 
         async def realise(key: str) -> None:
-            calls = [self._call(c.create_pod, p) for p in pods.pop(key, [])]
+            calls = [self._create(c.create_pod, p) for p in pods.pop(key, [])]
             if key in services:
-                calls.append(self._call(c.create_service, services.pop(key)))
+                calls.append(self._create(c.create_service, services.pop(key)))
             created = await asyncio.gather(*calls)
             self.metrics.pods_created.inc(sum(1 for ok in created if ok is True))
 
@@ -104,12 +118,12 @@ class Actuator:
         chained = {key_of(ns, name) for plural, ns, name in refs if plural == CARGOS}
         rest: list[Awaitable[Any]] = [
             *(realise(k) for k in {*pods, *services} if k not in chained),
-            *(self._call(c.create_cargo, b) for b in plan.cargo_creates),
+            *(self._create(c.create_cargo, b) for b in plan.cargo_creates),
             *(self._call(c.delete_cargo, *d) for d in plan.cargo_deletes),
             *(self._delete_pod(d, annotations.pop(d[:2], None)) for d in plan.pod_deletes),
             *(self._call(c.patch_pod_annotations, *ref, a) for ref, a in annotations.items()),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
-            *(self._call(c.create_rendezvous, *r) for r in plan.rendezvous),
+            *(self._create(c.create_rendezvous, *r) for r in plan.rendezvous),
         ]
         launches = [self._call(self._launch, a) for a in plan.app_managers]
         revocations = [self._call(self._revoke, r) for r in plan.token_revocations]
@@ -121,6 +135,7 @@ class Actuator:
         return Applied(
             frozenset(failed),
             tuple(unsent),
+            terminating=frozenset(self._terminating),
             minted=tuple(
                 (a.minicluster["uid"], token_id)
                 for a, token_id in zip(plan.app_managers, minted, strict=True)
@@ -230,14 +245,29 @@ class Versions:
         return result
 
 
-def _logged(metrics: Metrics, fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    """``fn(*args)``, or None when it failed: logged and counted by status code."""
+def _logged(
+    metrics: Metrics,
+    fn: Callable[..., Any],
+    *args: Any,
+    ending: tuple[str, set[str]] | None = None,
+) -> Callable[[], Any]:
+    """``fn(*args)``, or None when it failed: logged and counted by status code.
+
+    ``ending``: (the namespace a create writes into, the namespaces known to be ending): the
+    create is not sent into one of those, and a refusal because the namespace is being
+    deleted adds it there."""
 
     def run() -> Any:
+        if ending is not None and ending[0] in ending[1]:
+            return None
         try:
             return fn(*args)
         except ApiException as err:
             metrics.api_errors.labels(str(err.status)).inc()
+            if ending is not None and err.status == 403 and TERMINATING in (err.body or ""):
+                ending[1].add(ending[0])
+                log.info("namespace %s is being deleted: no more creates in it", ending[0])
+                return None
             log.warning("API call failed: %s %s", err.status, (err.body or "")[:300])
         except Exception:
             metrics.api_errors.labels("none").inc()

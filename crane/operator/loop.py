@@ -106,7 +106,10 @@ class SchedulingLoop:
             return
         decider, plan, writing = self._writing
         self._writing = None
-        decider.learn(plan, await writing)
+        applied = await writing
+        # a namespace whose deletion the watch has not shown yet: no more creates in it
+        self.cache.terminating.update(applied.terminating)
+        decider.learn(plan, applied)
 
     def _observe(self, decider: Decider) -> None:
         now = time.monotonic()

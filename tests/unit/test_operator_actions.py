@@ -100,3 +100,31 @@ def test_a_pod_gets_its_notice_before_it_is_deleted() -> None:
     for i in range(20):
         assert calls.index(("annotate", f"p-{i}")) < calls.index(("delete", f"p-{i}"))
     assert ("annotate", "kept") in calls and ("delete", "kept") not in calls
+
+
+class EndingNamespace(FakeClient):
+    """An API server that refuses every create in namespace ``t``: it is being deleted."""
+
+    def create_pod(self, body: dict[str, Any]) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        self._record("pod", body["metadata"]["name"])
+        err = ApiException(status=403, reason="Forbidden")
+        err.body = (
+            '{"message":"pods \\"x\\" is forbidden: unable to create new content in namespace '
+            't because it is being terminated"}'
+        )
+        raise err
+
+
+def test_the_first_refusal_in_an_ending_namespace_stops_the_other_creates() -> None:
+    plan = Plan()
+    for i in range(200):
+        plan.pods.append((f"t/c{i}", pod(f"c{i}-0")))
+    client = EndingNamespace(gone=set())
+    actuator = Actuator(client, Metrics(), in_flight=4)  # type: ignore[arg-type]
+    applied = asyncio.run(actuator.apply(plan))
+    actuator.close()
+    sent = [c for c in client.calls if c[0] == "pod"]
+    assert 1 <= len(sent) <= 4, f"{len(sent)} creates sent into a namespace being deleted"
+    assert applied.terminating == {"t"}
