@@ -107,8 +107,8 @@ class SchedulingLoop:
         decider, plan, writing = self._writing
         self._writing = None
         applied = await writing
-        # a namespace whose deletion the watch has not shown yet: no more creates in it
-        self.cache.terminating.update(applied.terminating)
+        if applied.terminating:  # a namespace being deleted that the watch has not shown yet
+            self.cache.terminating.update(applied.terminating)
         decider.learn(plan, applied)
 
     def _observe(self, decider: Decider) -> None:
