@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -187,13 +188,15 @@ def apiserver_pid(api: client.ApiClient) -> int:
     raise SystemExit(f"no kube-apiserver process listens on port {port} on this machine")
 
 
-def write_counts(api: client.ApiClient) -> tuple[float, float]:
-    """(writes, failed writes) the API server has answered so far, leases excluded."""
+def write_counts(api: client.ApiClient) -> tuple[float, float, Counter[str]]:
+    """(writes, failed writes, writes by ``VERB resource[/subresource]``) the API server has
+    answered so far, leases excluded."""
     method, url, headers, body, post = api.param_serialize(
         "GET", "/metrics", auth_settings=["BearerToken"]
     )
     text = api.call_api(method, url, headers, body, post).read().decode()
     writes = failed = 0.0
+    by: Counter[str] = Counter()
     for line in text.splitlines():
         match = _SAMPLE.match(line)
         if match is None:
@@ -203,9 +206,11 @@ def write_counts(api: client.ApiClient) -> tuple[float, float]:
             continue
         value = float(match.group(2))
         writes += value
+        sub = labels.get("subresource")
+        by[f"{labels['verb']} {labels.get('resource')}{'/' + sub if sub else ''}"] += value
         if labels.get("code", "").startswith(("4", "5")):
             failed += value
-    return writes, failed
+    return writes, failed, by
 
 
 class Probe:
@@ -218,15 +223,19 @@ class Probe:
         self.metrics_port = metrics_port
 
     def start(self) -> None:
-        self.writes, self.failed = write_counts(self.api)
+        self.writes, self.failed, self.by = write_counts(self.api)
         self.cpu = {k: cpu_seconds(p) for k, p in self.pids.items()}
         self.refused = operator_metric(self.metrics_port, "crane_api_errors_total{")
 
     def stop(self, pods: int) -> dict[str, float]:
         """Per pod: writes, and CPU ms of each process; plus the failed writes in all (every
         client's, from the API server) and the operator's own (from its metrics)."""
-        writes, failed = write_counts(self.api)
+        writes, failed, by = write_counts(self.api)
         out = {"writes_per_pod": round((writes - self.writes) / pods, 2)}
+        by.subtract(self.by)
+        for what, count in by.most_common(6):
+            if count >= pods / 20:
+                out[f"  {what}"] = round(count / pods, 2)
         for name, pid in self.pids.items():
             out[f"{name}_cpu_ms_per_pod"] = round(
                 1000 * (cpu_seconds(pid) - self.cpu[name]) / pods, 2

@@ -154,7 +154,7 @@ def build_pod(
         cargo=cargo,
         replica=placement.replica,
         replicas=spec.replicas,
-        master_addr=f"{pod_name(cargo, 0)}.{cargo}.{namespace}.svc",
+        master_addr=f"{pod_name(cargo, 0)}.{spec.mini_cluster}.{namespace}.svc",
         master_port=master_port(spec),
         gpu_ids=placement.gpu_ids,
         world=dict(world or {}),
@@ -170,7 +170,7 @@ def build_pod(
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"
     pspec["hostname"] = pod_name(cargo, placement.replica)
-    pspec["subdomain"] = cargo
+    pspec["subdomain"] = spec.mini_cluster
     pspec.pop("nodeSelector", None)
     pspec.pop("affinity", None)
     tolerations = [t for t in pspec.get("tolerations") or [] if t.get("key") != MANAGED_LABEL]
@@ -189,23 +189,26 @@ def build_pod(
     }
 
 
-def build_service(cargo_meta: Mapping[str, Any], spec: CargoSpec) -> dict[str, Any]:
-    """The headless Service that gives each replica a DNS name (``<cargo>-<i>.<cargo>``)."""
-    cargo = cargo_meta["name"]
+def build_service(minicluster_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The MiniCluster's headless Service: every replica of every cargo of the MiniCluster has a
+    DNS name under it (``<cargo>-<i>.<minicluster>.<namespace>.svc``). One per MiniCluster, not
+    one per cargo: a cargo costs no Service write, nor the Endpoints and EndpointSlice writes
+    the control plane makes for each Service."""
+    name = minicluster_meta["name"]
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": cargo,
-            "namespace": cargo_meta["namespace"],
-            "labels": {MINICLUSTER_LABEL: spec.mini_cluster, CARGO_LABEL: cargo},
-            "ownerReferences": [owner_reference(CARGO_KIND, cargo_meta)],
+            "name": name,
+            "namespace": minicluster_meta["namespace"],
+            "labels": {MINICLUSTER_LABEL: name},
+            "ownerReferences": [owner_reference(MINICLUSTER_KIND, minicluster_meta)],
         },
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
-            "selector": {CARGO_LABEL: cargo},
-            "ports": [{"name": "rendezvous", "port": master_port(spec), "protocol": "TCP"}],
+            "selector": {MINICLUSTER_LABEL: name},
+            "ports": [{"name": "rendezvous", "port": DEFAULT_MASTER_PORT, "protocol": "TCP"}],
         },
     }
 

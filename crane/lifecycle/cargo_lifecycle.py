@@ -54,6 +54,9 @@ from crane.placement.types import CargoRequest, Outcome
 
 TERMINAL = (CargoPhase.SUCCEEDED, CargoPhase.FAILED)
 Owner = tuple[dict[str, Any], MiniClusterSpec]
+SERVICE_RETRY_SECONDS = 300.0
+"""How often a MiniCluster's headless Service is asked for again while its cargos get pods
+(409 when it is there: a Service deleted by hand comes back)."""
 """A cargo's MiniCluster: its body and parsed spec."""
 Notice = tuple[str, str]
 """Why a cargo's replicas are about to go: (reason, message), as the notice file shows it."""
@@ -173,7 +176,10 @@ class CargoLifecycle:
         ]
         if not pods:
             return
-        self.plan.services.append((key, build_service(meta, spec)))
+        if mc is not None:
+            owner = mc[0]["metadata"]
+            if self.state.may_request(f"service:{owner['uid']}", now, SERVICE_RETRY_SECONDS):
+                self.plan.services.append((key, build_service(owner)))
         world = self._world(mc)
         for p in pods:
             self.plan.pods.append((key, build_pod(meta, spec, p, world)))

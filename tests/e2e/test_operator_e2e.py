@@ -261,7 +261,8 @@ def test_elastic_training_example_runs_gangs_on_h100_within_a_rack(
         env = {e.name: e.value for e in pod.spec.containers[0].env}
         cargo = pod.metadata.labels["crane.io/cargo"]
         assert (
-            env["MASTER_ADDR"] == f"{cargo}-0.{cargo}.{namespace}.svc" and env["WORLD_SIZE"] == "2"
+            env["MASTER_ADDR"] == f"{cargo}-0.llm-train.{namespace}.svc"
+            and env["WORLD_SIZE"] == "2"
         )
         assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "4"
     for cargo in ("llm-train-0", "llm-train-1"):
@@ -270,7 +271,7 @@ def test_elastic_training_example_runs_gangs_on_h100_within_a_rack(
             for p in crane_pods(core_v1, namespace, f"crane.io/cargo={cargo}")
         }
         assert len(racks) == 1, f"{cargo} spans racks {racks} though one rack can hold it"
-        core_v1.read_namespaced_service(cargo, namespace)
+    core_v1.read_namespaced_service("llm-train", namespace)  # one Service for every cargo
     wait(
         lambda: (
             cond(get(custom, "miniclusters", namespace, "llm-train"), "Ready").get("status")

@@ -49,7 +49,7 @@ def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
     assert pod["metadata"]["annotations"]["crane.io/gpu-ids"] == "4,5,6,7"
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     spec = pod["spec"]
-    assert spec["nodeName"] == "n7" and spec["subdomain"] == "job" and spec["hostname"] == "job-1"
+    assert spec["nodeName"] == "n7" and spec["subdomain"] == "mc" and spec["hostname"] == "job-1"
     assert {"key": "crane.io/managed", "operator": "Exists"} in spec["tolerations"]
     assert {"key": "other", "operator": "Exists"} in spec["tolerations"]
     main = spec["containers"][0]
@@ -62,7 +62,7 @@ def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
         "RANK": "1",
         "CRANE_REPLICAS": "2",
         "WORLD_SIZE": "2",
-        "MASTER_ADDR": "job-0.job.team.svc",
+        "MASTER_ADDR": "job-0.mc.team.svc",
         "MASTER_PORT": "29500",
         "CRANE_GPU_IDS": "4,5,6,7",
         "CRANE_NOTICE_FILE": "/crane/notice",
@@ -70,11 +70,14 @@ def test_pod_runs_its_replica_on_its_node_with_its_gpus() -> None:
     }
 
 
-def test_service_is_headless_and_selects_the_cargo() -> None:
-    svc = build_service(META, SPEC)
+def test_one_headless_service_per_minicluster_selects_all_its_replicas() -> None:
+    svc = build_service({"name": "mc", "namespace": "team", "uid": "m-1"})
+    assert svc["metadata"]["name"] == "mc"
     assert svc["spec"]["clusterIP"] == "None"
-    assert svc["spec"]["selector"] == {"crane.io/cargo": "job"}
+    assert svc["spec"]["selector"] == {"crane.io/minicluster": "mc"}
     assert svc["spec"]["publishNotReadyAddresses"] is True
+    owner = svc["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"]) == ("MiniCluster", "m-1"), "gone with its MiniCluster"
 
 
 def test_template_without_containers_says_what_to_fix() -> None:

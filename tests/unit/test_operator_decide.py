@@ -129,7 +129,7 @@ def test_placement_written_before_pods_and_pods_carry_rendezvous_env() -> None:
     first = next(p for p in plans if p.pods)
     assert any(w.cargo_key == "t/job" and w.status["placement"] for w in first.statuses)
     env = {e["name"]: e["value"] for e in pods[0]["spec"]["containers"][0]["env"]}
-    assert env["WORLD_SIZE"] == "2" and env["MASTER_ADDR"] == "job-0.job.t.svc"
+    assert env["WORLD_SIZE"] == "2" and env["MASTER_ADDR"] == "job-0.mc.t.svc"
     assert pods[0]["spec"]["nodeName"] in ("n0", "n1")
     mc_status = cache.miniclusters["t/mc"]["status"]
     admitted = {c["type"]: c["status"] for c in mc_status["conditions"]}

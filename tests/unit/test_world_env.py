@@ -141,7 +141,7 @@ def test_every_replica_of_every_cargo_joins_one_world_on_both_backends() -> None
         same = set(kube) - {"MASTER_ADDR", "CRANE_RDZV_ENDPOINT"}
         assert {k: kube[k] for k in same} == {k: docker[k] for k in same}
         assert kube["WORLD_SIZE"] == "2" and kube["RANK"] == "1"
-        assert kube["MASTER_ADDR"] == f"{cargo}-0.{cargo}.team.svc"
+        assert kube["MASTER_ADDR"] == f"{cargo}-0.llm.team.svc"
         assert docker["MASTER_ADDR"] == L.replica_alias(cargo, 0)
 
 
