@@ -1,0 +1,116 @@
+"""Tenant shares (DESIGN section 2, "Tenants and shares"): per tenant and GPU type, a
+guaranteed share (``nominal``), a borrowing limit, a lending limit and a weight.
+
+The same model is the spec of a ``TenantShare`` custom resource (Kubernetes), the share
+fields of a tenant row (Docker) and the body of ``PUT /v1/tenants/{name}/shares``. The
+engine (``crane.placement``) reads a :class:`ShareTable` built from them. How the numbers are
+used is documented in ``docs/tenants.md``:
+
+- a tenant's *use* of a GPU type is the GPUs of that type its MiniClusters reserve plus those
+  their cargos borrow outside a reservation;
+- use never goes above ``nominal + borrowingLimit`` (no limit when unset);
+- of a tenant's unused guarantee, at most ``lendingLimit`` GPUs may be taken by other tenants
+  (all of it when unset);
+- idle GPUs go first to the waiting MiniCluster whose tenant has the lowest weighted share
+  ``max(0, use - nominal) / weight`` of the MiniCluster's GPU type;
+- a tenant below ``nominal`` reclaims it by preempting borrowed cargos of tenants above theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from crane.model.gpu import gpu_types, normalize_gpu_type
+from crane.model.specs import MAX_GPUS
+
+MAX_WEIGHT = 1000.0
+"""Largest weight of a share."""
+MAX_SHARES = 32
+"""Most GPU types one tenant's shares may name."""
+
+
+class TenantShare(BaseModel):
+    """A tenant's share of one GPU type."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    gpu_type: str = Field(
+        min_length=1,
+        max_length=128,
+        description="the GPU type (family rule as in a MiniCluster's gpuType, e.g. H100)",
+    )
+    nominal: int = Field(
+        default=0, ge=0, le=MAX_GPUS, description="GPUs guaranteed to the tenant (reclaimable)"
+    )
+    borrowing_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GPUS,
+        description="GPUs the tenant may use beyond nominal; unset: no limit",
+    )
+    lending_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GPUS,
+        description="GPUs of its unused nominal other tenants may use; unset: all of it",
+    )
+    weight: float = Field(
+        default=1.0,
+        gt=0,
+        le=MAX_WEIGHT,
+        description="the tenant's weight in the fair division of idle GPUs",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TenantShare:
+        if len(gpu_types(self.gpu_type)) != 1:
+            raise ValueError(f"gpuType {self.gpu_type!r} must name one GPU type, not a list")
+        normalize_gpu_type(self.gpu_type)
+        if self.lending_limit is not None and self.lending_limit > self.nominal:
+            raise ValueError(
+                f"lendingLimit {self.lending_limit} is more than nominal {self.nominal}: "
+                "a tenant can lend only what it is guaranteed"
+            )
+        return self
+
+
+class TenantShares(BaseModel):
+    """Every share of one tenant, at most one per GPU type."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    shares: list[TenantShare] = Field(default_factory=list, max_length=MAX_SHARES)
+
+    @model_validator(mode="after")
+    def _unique(self) -> TenantShares:
+        seen: set[str] = set()
+        for share in self.shares:
+            name = normalize_gpu_type(share.gpu_type)
+            if name in seen:
+                raise ValueError(f"gpuType {share.gpu_type} has more than one share")
+            seen.add(name)
+        return self
+
+
+@dataclass(frozen=True)
+class ShareTable:
+    """What the engine needs: each tenant's shares, and which tenant a MiniCluster key's
+    prefix (namespace or tenant) belongs to. A prefix not in ``members`` is its own tenant
+    (Docker mode: the prefix is the tenant)."""
+
+    shares: Mapping[str, Sequence[TenantShare]] = field(default_factory=dict)
+    members: Mapping[str, str] = field(default_factory=dict)
+
+    def tenant_of(self, key: str) -> str:
+        """The tenant of MiniCluster ``prefix/name``."""
+        prefix = key.partition("/")[0]
+        return self.members.get(prefix, prefix)
+
+    def __bool__(self) -> bool:
+        return any(self.shares.values())
