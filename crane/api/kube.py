@@ -31,6 +31,7 @@ from crane.api.errors import (
     HostsManagedByKubernetes,
     Invalid,
     NotFound,
+    SharesManagedByKubernetes,
     Unavailable,
 )
 from crane.api.schemas import (
@@ -56,8 +57,10 @@ from crane.api.schemas import (
     NodeOut,
     ShrinkRequest,
     ShrinkResult,
+    TenantShareStatus,
 )
 from crane.api.settings import ApiSettings
+from crane.api.shares import share_statuses
 from crane.api.usage import Holding, Snapshot
 from crane.kube.fleet import KWOK_NODE_ANNOTATION
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
@@ -70,6 +73,7 @@ from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, Min
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
+from crane.model.shares import TenantShares
 from crane.placement import Engine
 from crane.placement.admission import cargo_over_max
 
@@ -787,6 +791,12 @@ class KubeBackend:
 
     async def add_host(self, body: HostCreate) -> Host:
         raise HostsManagedByKubernetes()
+
+    async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
+        return share_statuses(await self._snapshot())
+
+    async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
+        raise SharesManagedByKubernetes()
 
     async def list_hosts(self) -> list[Host]:
         raise HostsManagedByKubernetes()
