@@ -14,6 +14,15 @@ from crane.model.specs import MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
 
+RECLAIM = "reclaimed for a tenant below its guaranteed share"
+"""How a notice of a reclaim starts (after the backend's ``preempted:`` prefix)."""
+
+
+def condition_reason(notice: str) -> str:
+    """The reason of a preempted cargo's ``Preempted`` condition: ``ReclaimedForShare`` when
+    a tenant reclaimed its guarantee, else ``PreemptedByPriority``."""
+    return "ReclaimedForShare" if RECLAIM in notice else "PreemptedByPriority"
+
 
 def victims(
     engine: Engine, key: str, spec: MiniClusterSpec, decision: AdmissionDecision | None
@@ -32,6 +41,6 @@ def victims(
     for victim in decision.preemption.victims:
         notice = f"{named_for(key, victim, 'MiniCluster')} {need}"
         if engine.shares and engine.shares.tenant_of(victim) != tenant:
-            notice = f"reclaimed for a tenant below its guaranteed share: {notice}"
+            notice = f"{RECLAIM}: {notice}"
         out.append((victim, notice))
     return out

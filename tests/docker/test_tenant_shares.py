@@ -144,13 +144,14 @@ def test_guarantee_borrowing_and_reclaim_with_notice(
         )
         assert reserved
         notices = {
-            c["name"]: cond["message"]
+            c["name"]: (cond["reason"], cond["message"])
             for c in a.get("/v1/cargos").json()["items"]
             for cond in c["status"]["conditions"]
             if cond["type"] == "Preempted" and cond["status"] == "True"
         }
         assert sorted(notices) == ["trial-2", "trial-3"]  # newest first, only as many as needed
-        for notice in notices.values():
+        for reason, notice in notices.values():
+            assert reason == "ReclaimedForShare"
             assert "reclaimed for a tenant below its guaranteed share" in notice
             assert "train" not in notice  # names no object of another tenant
         settled = {"team-a": (8, 8, 0), "team-b": (8, 8, 0)}  # both at their guarantee
