@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -98,6 +99,89 @@ class TenantShares(BaseModel):
         return self
 
 
+MAX_NAMESPACES = 256
+"""Most namespaces one TenantShare may list."""
+
+
+class SelectorRequirement(BaseModel):
+    """One ``matchExpressions`` entry of a label selector."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+    key: str = Field(min_length=1, max_length=317)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list, max_length=64)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether ``labels`` satisfy the requirement (Kubernetes' rules)."""
+        if self.operator == "In":
+            return labels.get(self.key) in self.values
+        if self.operator == "NotIn":
+            return labels.get(self.key) not in self.values
+        if self.operator == "Exists":
+            return self.key in labels
+        return self.key not in labels
+
+
+class LabelSelector(BaseModel):
+    """A Kubernetes label selector; an empty one selects every namespace."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    match_labels: dict[str, str] = Field(default_factory=dict, max_length=64)
+    match_expressions: list[SelectorRequirement] = Field(default_factory=list, max_length=64)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether ``labels`` satisfy every label and expression."""
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            r.matches(labels) for r in self.match_expressions
+        )
+
+
+class TenantShareSpec(TenantShares):
+    """The spec of a ``TenantShare`` (``tenantshares.crane.io``, cluster-scoped): the tenant
+    (named by the resource) is the namespaces listed in ``namespaces`` plus those
+    ``namespaceSelector`` selects."""
+
+    namespaces: list[str] = Field(default_factory=list, max_length=MAX_NAMESPACES)
+    namespace_selector: LabelSelector | None = None
+
+    @model_validator(mode="after")
+    def _selects(self) -> TenantShareSpec:
+        if not self.namespaces and self.namespace_selector is None:
+            raise ValueError(
+                "a TenantShare selects namespaces: set namespaces or namespaceSelector"
+            )
+        return self
+
+    def selects(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether the tenant includes ``namespace`` (whose labels are ``labels``)."""
+        if namespace in self.namespaces:
+            return True
+        return self.namespace_selector is not None and self.namespace_selector.matches(labels)
+
+
+def share_table(
+    specs: Mapping[str, TenantShareSpec], namespaces: Mapping[str, Mapping[str, str]]
+) -> ShareTable:
+    """The engine's table from TenantShares (name -> spec) and the cluster's namespaces (name ->
+    labels). A namespace two TenantShares select belongs to the first by name."""
+    members: dict[str, str] = {}
+    for tenant in sorted(specs):
+        for namespace in sorted({*namespaces, *specs[tenant].namespaces}):
+            if namespace not in members and specs[tenant].selects(
+                namespace, namespaces.get(namespace, {})
+            ):
+                members[namespace] = tenant
+    return ShareTable(
+        shares={name: list(spec.shares) for name, spec in specs.items()},
+        members=members,
+        unselected="namespace:",
+    )
+
+
 @dataclass(frozen=True)
 class ShareTable:
     """What the engine needs: each tenant's shares, and which tenant a MiniCluster key's
@@ -106,11 +190,14 @@ class ShareTable:
 
     shares: Mapping[str, Sequence[TenantShare]] = field(default_factory=dict)
     members: Mapping[str, str] = field(default_factory=dict)
+    unselected: str = ""
+    """Prepended to a prefix no tenant selects, to make its own tenant (kube: a namespace no
+    TenantShare selects is a tenant without shares, whatever its name)."""
 
     def tenant_of(self, key: str) -> str:
         """The tenant of MiniCluster ``prefix/name``."""
         prefix = key.partition("/")[0]
-        return self.members.get(prefix, prefix)
+        return self.members.get(prefix, self.unselected + prefix)
 
     def __bool__(self) -> bool:
         return any(self.shares.values())
