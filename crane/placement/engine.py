@@ -400,7 +400,8 @@ class Engine:
             yield from waiting
             return
         while waiting:
-            ranks = [shares.weighted_share(self, mc) for mc in waiting]
+            memo: dict[tuple[str, tuple[str, ...]], float] = {}
+            ranks = [shares.weighted_share(self, mc, memo) for mc in waiting]
             best = min(range(len(waiting)), key=lambda i: (ranks[i], i))
             yield waiting.pop(best)
 

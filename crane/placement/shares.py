@@ -128,13 +128,19 @@ def share_name(share: TenantShare, mc: McState) -> str:
     return share.gpu_type if share is not DEFAULT else mc.req.gpu_type
 
 
-def weighted_share(engine: Engine, mc: McState) -> float:
-    """``max(0, use - nominal) / weight`` of ``mc``'s tenant for its first usable GPU type."""
+def weighted_share(
+    engine: Engine, mc: McState, memo: dict[tuple[str, tuple[str, ...]], float]
+) -> float:
+    """``max(0, use - nominal) / weight`` of ``mc``'s tenant for its first usable GPU type;
+    ``memo`` keeps each tenant's figure while nothing changes (one admission step)."""
     products = _first_products(engine, mc)
     tenant = engine.shares.tenant_of(mc.key)
-    share = share_for(engine, tenant, products)
-    mine = use(engine, tenant, scope(engine, tenant, products))
-    return max(0, mine - share.nominal) / share.weight
+    found = memo.get((tenant, products))
+    if found is None:
+        share = share_for(engine, tenant, products)
+        mine = use(engine, tenant, scope(engine, tenant, products))
+        found = memo[(tenant, products)] = max(0, mine - share.nominal) / share.weight
+    return found
 
 
 def _first_products(engine: Engine, mc: McState) -> tuple[str, ...]:
