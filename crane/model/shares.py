@@ -44,6 +44,7 @@ class TenantShare(BaseModel):
     gpu_type: str = Field(
         min_length=1,
         max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]*$",
         description="the GPU type (family rule as in a MiniCluster's gpuType, e.g. H100)",
     )
     nominal: int = Field(

@@ -27,6 +27,9 @@ def spec_schema() -> dict[str, Any]:
     doc = yaml.safe_load(CRD.read_text())
     assert doc["spec"]["scope"] == "Cluster"
     assert doc["spec"]["names"]["categories"] == ["crane"]
+    known = {"name", "type", "jsonPath", "description", "priority", "format"}
+    for column in doc["spec"]["versions"][0]["additionalPrinterColumns"]:
+        assert set(column) <= known, column  # a stray key is refused by the API server
     props: dict[str, Any] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     return props["spec"]
 
