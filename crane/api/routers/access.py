@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from crane.api.auth import Principal, mint
 from crane.api.db import AuditRow, TenantRow, TokenRow
 from crane.api.deps import AppState, Caller, Pages, State
-from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from crane.api.podsecurity import apply_level
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import (
@@ -33,6 +34,7 @@ from crane.api.tenancy import reserved_reason
 from crane.model.podsecurity import parse_level
 from crane.model.shares import TenantShares
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["access"], responses=PROBLEMS)
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TokenId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,32}$")]
@@ -78,8 +80,18 @@ async def list_tenants(who: Caller, state: State, pages: Pages) -> Page[Tenant]:
         return rows[pages.offset : pages.offset + pages.limit], len(rows)
 
     rows, count = await run_in_threadpool(load)
-    shares = await state.backend.tenant_shares()
+    shares = await _shares(state)
     return Page(items=[_tenant(r, shares.get(r.name, [])) for r in rows], count=count)
+
+
+async def _shares(state: AppState) -> dict[str, list[TenantShareStatus]]:
+    """Every tenant's shares with their use; none while the backend cannot be reached (the
+    tenants themselves are the API's, and listed all the same)."""
+    try:
+        return await state.backend.tenant_shares()
+    except Unavailable as err:
+        log.warning("tenants listed without their shares: %s", err.detail)
+        return {}
 
 
 @router.get("/tenants/{name}", operation_id="getTenant", response_model=Tenant)
@@ -87,7 +99,7 @@ async def get_tenant(name: TenantName, who: Caller, state: State) -> Tenant:
     """One tenant with its shares per GPU type and what it uses and borrows of them (admin)."""
     who.require(Scope.ADMIN)
     row = await run_in_threadpool(_load_tenant, state, name)
-    return _tenant(row, (await state.backend.tenant_shares()).get(name, []))
+    return _tenant(row, (await _shares(state)).get(name, []))
 
 
 @router.put("/tenants/{name}/shares", operation_id="putTenantShares", response_model=Tenant)
