@@ -492,7 +492,8 @@ class Engine:
         return self.queue_strategies.get(queue, self.queueing)
 
     def queue(self) -> list[AdmissionDecision]:
-        """Waiting MiniClusters in queue order, without admitting anything."""
+        """Waiting MiniClusters in queue order (with tenant shares, the fair order as use is
+        now), without admitting anything."""
         return [
             AdmissionDecision(
                 mc.key,
@@ -501,7 +502,8 @@ class Engine:
                 explanation=self._explain_mc(mc, PreemptionPlan(mc.key), ""),
             )
             for i, mc in enumerate(
-                (m for m in self._waiting() if admission.impossible(self, m) is None), start=1
+                (m for m in self._admission_order() if admission.impossible(self, m) is None),
+                start=1,
             )
         ]
 

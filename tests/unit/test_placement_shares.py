@@ -101,6 +101,17 @@ def test_idle_gpus_are_divided_by_weighted_fair_share() -> None:
     assert in_use(weighted) == {"a": (12, 12), "b": (4, 4)}
 
 
+def test_the_queue_shows_the_fair_order() -> None:
+    engine = two_nodes()
+    engine.set_shares(table(a=share(), b=share()))
+    engine.submit_minicluster(mc("a/full", 16, 16, created=0.0))
+    engine.admit()
+    for i in range(2):
+        engine.submit_minicluster(mc(f"a/m{i}", 1, 1, created=1.0 + i))
+    engine.submit_minicluster(mc("b/m0", 1, 1, created=9.0))
+    assert [d.key for d in engine.queue()] == ["b/m0", "a/m0", "a/m1"]  # a borrows 16 already
+
+
 def test_without_shares_the_first_tenant_takes_everything_idle() -> None:
     engine = two_nodes()
     queue_ones(engine, 16)
