@@ -638,6 +638,7 @@ class Engine:
         MiniClusters (of ``mc``'s tenant only, when shares are set), and, when ``mc``'s tenant
         reclaims its guarantee, of tenants above theirs (``crane/placement/shares.py``)."""
         products = set(self._products(mc.req.gpu_type))
+        tenanted = bool(self.shares)
         tenant = self.shares.tenant_of(mc.key)
         reclaim = shares.reclaims(self, mc)
         above: dict[str, bool] = {}
@@ -646,8 +647,8 @@ class Engine:
             owner = self._mcs.get(cargo.req.minicluster)
             if cargo.borrowed == 0 or owner is None:
                 continue
-            theirs = self.shares.tenant_of(owner.key)
-            if self.shares and theirs != tenant:
+            theirs = self.shares.tenant_of(owner.key) if tenanted else tenant
+            if theirs != tenant:
                 if not reclaim:
                     continue
                 if theirs not in above:
