@@ -59,12 +59,14 @@ from crane.api.schemas import (
     ShrinkResult,
     Tenant,
     TenantCreate,
+    TenantShareStatus,
     TokenCreate,
     TokenCreated,
     TokenPublic,
     UsageReport,
     UsageRow,
 )
+from crane.model.shares import TenantShare, TenantShares
 from crane.model.specs import CargoSpec, MiniClusterSpec
 
 __all__ = [
@@ -99,6 +101,9 @@ __all__ = [
     "ServerError",
     "ShrinkResult",
     "Tenant",
+    "TenantShare",
+    "TenantShareStatus",
+    "TenantShares",
     "TokenCreated",
     "TokenPublic",
     "Unauthorized",
@@ -543,6 +548,16 @@ class _Calls:
     @staticmethod
     def delete_tenant(name: str) -> _Call[None]:
         return _Call("DELETE", f"/tenants/{name}", _nothing, tenant_scoped=False)
+
+    @staticmethod
+    def get_tenant(name: str) -> _Call[Tenant]:
+        return _Call("GET", f"/tenants/{name}", _one(Tenant), tenant_scoped=False)
+
+    @staticmethod
+    def set_tenant_shares(name: str, shares: TenantShares) -> _Call[Tenant]:
+        return _Call(
+            "PUT", f"/tenants/{name}/shares", _one(Tenant), body=_body(shares), tenant_scoped=False
+        )
 
     @staticmethod
     def add_host(body: HostCreate) -> _Call[Host]:
@@ -1176,6 +1191,35 @@ class Client(_Base):
         """
         self._run(_Calls.delete_tenant(name))
 
+    def get_tenant(self, name: str) -> Tenant:
+        """One tenant with its shares per GPU type and what it uses and borrows (admin).
+
+        Raises:
+            NotFound: No tenant of that name.
+        """
+        return self._run(_Calls.get_tenant(name))
+
+    def set_tenant_shares(self, name: str, shares: TenantShares | dict[str, Any]) -> Tenant:
+        """Replace a tenant's shares per GPU type (admin); an empty list removes them.
+
+        Args:
+            name: The tenant.
+            shares: Its shares: per GPU type, ``nominal`` (guaranteed GPUs),
+                ``borrowingLimit`` and ``lendingLimit`` (None: no limit) and ``weight`` in
+                the fair division of idle GPUs; a :class:`TenantShares` or its wire dict
+                (``{"shares": [{"gpuType": "H100", "nominal": 8}]}``).
+
+        Returns:
+            The tenant with its shares and what it uses of them.
+
+        Raises:
+            NotFound: No tenant of that name.
+            Invalid: A share is out of range (e.g. lendingLimit above nominal).
+            Conflict: Kube mode, where shares are TenantShare resources.
+        """
+        body = shares if isinstance(shares, TenantShares) else TenantShares.model_validate(shares)
+        return self._run(_Calls.set_tenant_shares(name, body))
+
     def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
         """Add a Docker host to the fleet (Docker mode, admin).
 
@@ -1732,6 +1776,35 @@ class AsyncClient(_Base):
             Conflict: It still holds MiniClusters, or it is the default tenant.
         """
         await self._run(_Calls.delete_tenant(name))
+
+    async def get_tenant(self, name: str) -> Tenant:
+        """One tenant with its shares per GPU type and what it uses and borrows (admin).
+
+        Raises:
+            NotFound: No tenant of that name.
+        """
+        return await self._run(_Calls.get_tenant(name))
+
+    async def set_tenant_shares(self, name: str, shares: TenantShares | dict[str, Any]) -> Tenant:
+        """Replace a tenant's shares per GPU type (admin); an empty list removes them.
+
+        Args:
+            name: The tenant.
+            shares: Its shares: per GPU type, ``nominal`` (guaranteed GPUs),
+                ``borrowingLimit`` and ``lendingLimit`` (None: no limit) and ``weight`` in
+                the fair division of idle GPUs; a :class:`TenantShares` or its wire dict
+                (``{"shares": [{"gpuType": "H100", "nominal": 8}]}``).
+
+        Returns:
+            The tenant with its shares and what it uses of them.
+
+        Raises:
+            NotFound: No tenant of that name.
+            Invalid: A share is out of range (e.g. lendingLimit above nominal).
+            Conflict: Kube mode, where shares are TenantShare resources.
+        """
+        body = shares if isinstance(shares, TenantShares) else TenantShares.model_validate(shares)
+        return await self._run(_Calls.set_tenant_shares(name, body))
 
     async def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
         """Add a Docker host to the fleet (Docker mode, admin).

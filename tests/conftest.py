@@ -164,7 +164,12 @@ def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
     """Crane's CRDs applied and Established, and the operator's Lease namespace; yields its name."""
     crds = str(REPO / "helm" / "crane" / "crds")
     kube_cluster.kubectl("apply", "--server-side", "-f", crds)
-    wait_established(kube_cluster.kubectl, "crd/miniclusters.crane.io", "crd/cargos.crane.io")
+    wait_established(
+        kube_cluster.kubectl,
+        "crd/miniclusters.crane.io",
+        "crd/cargos.crane.io",
+        "crd/tenantshares.crane.io",
+    )
     try:
         core_v1.create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))

@@ -19,9 +19,11 @@ CROSS_FIELD = {
     "createCargo",
     "createHost",
     "getUsage",
+    "putTenantShares",
 }
 """Operations whose valid input obeys rules JSON Schema cannot state (gpus.min <= gpus.max,
-a GPU type of a known family, since before until, islands covering the GPU ids): their
+a GPU type of a known family, since before until, islands covering the GPU ids, a share's
+lendingLimit <= nominal and one share per GPU type): their
 schema-valid data may be refused with a 422 naming the rule, so the positive-data-acceptance
 check is the one check left out for them. Every other check runs on every operation."""
 

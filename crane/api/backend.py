@@ -46,8 +46,10 @@ from crane.api.schemas import (
     NodeOut,
     ShrinkRequest,
     ShrinkResult,
+    TenantShareStatus,
 )
 from crane.api.usage import Snapshot
+from crane.model.shares import TenantShares
 
 
 @runtime_checkable
@@ -138,6 +140,13 @@ class Backend(Protocol):
         usage intervals from Placed / Succeeded / Failed / Preempted / Deleted), after a
         :class:`Snapshot` of the placed cargos first and whenever the backend lists again (the
         API reconciles the usage intervals with it and sends it to no subscriber)."""
+
+    async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
+        """tenant -> its shares per GPU type with what it uses and borrows now."""
+
+    async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
+        """Replace a tenant's shares (Docker mode: its row). Raises NotFound (no such
+        tenant) and, in kube mode, SharesManagedByKubernetes."""
 
     # hosts (Docker mode)
 

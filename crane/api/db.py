@@ -26,6 +26,9 @@ class TenantRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     pod_security: str = Field(default="baseline", max_length=16)
     """The tenant's Pod Security Standards level: privileged, baseline or restricted."""
+    shares: str = Field(default="[]")
+    """The tenant's shares per GPU type (``crane.model.shares.TenantShares.shares``) as JSON;
+    Docker mode's engine reads them (``crane.docker.store.share_table``)."""
 
 
 class TokenRow(SQLModel, table=True):

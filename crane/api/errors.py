@@ -42,6 +42,18 @@ class Conflict(CraneError):
         super().__init__(detail, 409, "Conflict")
 
 
+class SharesManagedByKubernetes(Conflict):
+    """Kube mode's shares are TenantShare resources, not API writes."""
+
+    problem = "shares-managed-by-kubernetes"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "shares are TenantShare resources (tenantshares.crane.io) in kube mode; "
+            "apply one with kubectl instead"
+        )
+
+
 class HostsManagedByKubernetes(Conflict):
     """Kube mode adds no hosts: its nodes are Kubernetes'."""
 

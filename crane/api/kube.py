@@ -31,6 +31,7 @@ from crane.api.errors import (
     HostsManagedByKubernetes,
     Invalid,
     NotFound,
+    SharesManagedByKubernetes,
     Unavailable,
 )
 from crane.api.schemas import (
@@ -56,20 +57,25 @@ from crane.api.schemas import (
     NodeOut,
     ShrinkRequest,
     ShrinkResult,
+    TenantShareStatus,
 )
 from crane.api.settings import ApiSettings
+from crane.api.shares import share_statuses
 from crane.api.usage import Holding, Snapshot
+from crane.kube import shares as kube_shares
 from crane.kube.fleet import KWOK_NODE_ANNOTATION
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
 from crane.kube.nodes import node_view
+from crane.kube.shares import TENANTSHARES
 from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
+from crane.model.shares import ShareTable, TenantShares
 from crane.placement import Engine
 from crane.placement.admission import cargo_over_max
 
@@ -781,12 +787,34 @@ class KubeBackend:
             "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
         )
         pods = await self._live_pods()
-        return await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos, None, pods)
+        engine = await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos, None, pods)
+        engine.set_shares(await self._share_table())
+        return engine
+
+    async def _share_table(self) -> ShareTable:
+        """The TenantShares and the namespaces they select (none before the CRD is installed)."""
+        try:
+            bodies = await self._raw(
+                TENANTSHARES, self._custom.list_cluster_custom_object, GROUP, VERSION, TENANTSHARES
+            )
+        except NotFound:
+            return ShareTable()
+        if not bodies:
+            return ShareTable()
+        namespaces = await self._raw("namespaces", self._core.list_namespace)
+        labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces}
+        return kube_shares.table(bodies, labels)
 
     # --- hosts: Kubernetes nodes are not Crane's to add ---------------------------------------
 
     async def add_host(self, body: HostCreate) -> Host:
         raise HostsManagedByKubernetes()
+
+    async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
+        return share_statuses(await self._snapshot())
+
+    async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
+        raise SharesManagedByKubernetes()
 
     async def list_hosts(self) -> list[Host]:
         raise HostsManagedByKubernetes()

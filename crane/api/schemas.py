@@ -487,10 +487,29 @@ class TenantPatch(Wire):
     pod_security: PodSecurityLevel = Field(description="privileged, baseline or restricted")
 
 
+class TenantShareStatus(Wire):
+    """A tenant's share of one GPU type and how much of it the tenant uses now."""
+
+    gpu_type: str
+    nominal: int = Field(description="GPUs guaranteed to the tenant")
+    borrowing_limit: int | None = Field(
+        default=None, description="GPUs it may use beyond nominal; null: no limit"
+    )
+    lending_limit: int | None = Field(
+        default=None, description="GPUs of its unused nominal others may use; null: all"
+    )
+    weight: float = Field(description="weight in the fair division of idle GPUs")
+    in_use: int = Field(default=0, description="GPUs its MiniClusters reserve or borrow")
+    borrowing: int = Field(default=0, description="GPUs in use beyond nominal")
+
+
 class Tenant(Wire):
     name: str
     created_at: datetime
     pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE
+    shares: list[TenantShareStatus] = Field(
+        default_factory=list, description="its shares per GPU type with their use"
+    )
 
 
 NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
@@ -15,6 +15,9 @@ from crane.cli.gpumap import gpu_map, gpu_state, top_table
 from crane.cli.options import NoHeaders, Output, client
 from crane.cli.render import Column, Format, console, render
 from crane.cli.term import is_tty, say
+
+if TYPE_CHECKING:
+    from crane.client import Client, TenantShareStatus
 
 NODE_COLUMNS = [
     Column("name", lambda n: n.name),
@@ -30,8 +33,10 @@ NODE_COLUMNS = [
 
 
 def nodes(output: Output = Format.TABLE) -> None:
-    """The GPU map: one row per node, one cell per GPU with its MiniCluster's letter and state."""
-    found = client().nodes()
+    """The GPU map: one row per node, one cell per GPU with its MiniCluster's letter and state;
+    for an admin, then each tenant's guaranteed GPUs, use and borrowing per GPU type."""
+    api = client()
+    found = api.nodes()
     if output != Format.TABLE:
         render(found, output, NODE_COLUMNS)
         return
@@ -39,6 +44,30 @@ def nodes(output: Output = Format.TABLE) -> None:
         say("no GPU nodes yet: add one with `crane node add` (Docker) or label Kubernetes nodes")
         return
     console().print(gpu_map(found))
+    shares = _tenant_shares(api)
+    if shares:
+        render(shares, Format.TABLE, SHARE_COLUMNS)
+
+
+SHARE_COLUMNS = [
+    Column("tenant", lambda row: row[0]),
+    Column("gpu type", lambda row: row[1].gpu_type),
+    Column("guaranteed", lambda row: row[1].nominal),
+    Column("in use", lambda row: row[1].in_use),
+    Column("borrowing", lambda row: row[1].borrowing),
+]
+
+
+def _tenant_shares(api: Client) -> list[tuple[str, TenantShareStatus]]:
+    """(tenant, share) of every tenant with shares; none for a token that is not an admin's
+    (tenants' shares are an admin's view)."""
+    from crane.client import Forbidden
+
+    try:
+        tenants = api.list_tenants()
+    except Forbidden:
+        return []
+    return [(t.name, share) for t in tenants for share in t.shares]
 
 
 def top(

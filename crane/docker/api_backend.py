@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from crane.api import kube_snapshot
+from crane.api.db import TenantRow
 from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
 from crane.api.schemas import (
@@ -36,8 +37,10 @@ from crane.api.schemas import (
     NodeOut,
     ShrinkRequest,
     ShrinkResult,
+    TenantShareStatus,
 )
 from crane.api.settings import ApiSettings
+from crane.api.shares import share_statuses
 from crane.api.usage import Holding, Snapshot, aware
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
@@ -46,6 +49,7 @@ from crane.docker.reconciler import ACTIVE, Reconciler
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
+from crane.model.shares import TenantShares
 from crane.placement.admission import cargo_over_max
 from crane.placement.types import Outcome
 
@@ -583,6 +587,28 @@ class DockerBackend:
         host = await self.get_host(name)
         self.reconciler.wake()
         return host
+
+    # tenants
+
+    async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
+        await self._pass()
+        with self.reconciler.lock:
+            return share_statuses(self.reconciler.engine)
+
+    async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
+        def write() -> None:
+            with Session(self.db) as s:
+                row = s.get(TenantRow, tenant)
+                if row is None:
+                    raise NotFound(f"tenant {tenant!r} not found")
+                row.shares = json.dumps(
+                    [share.model_dump(mode="json", by_alias=True) for share in shares.shares]
+                )
+                s.add(row)
+                s.commit()
+
+        await asyncio.to_thread(write)
+        await self._pass()
 
     # cluster-wide
 

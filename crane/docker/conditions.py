@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
+from crane.lifecycle import preemption
 from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 
@@ -56,7 +57,8 @@ def cargo_conditions(row: CargoRow) -> list[Condition]:
     elif any(c.type == "Pulling" for c in store.stored_conditions(row.conditions)):
         current.append(_cond("Pulling", False, "Pulled", "images are on their hosts"))
     if phase is CargoPhase.PREEMPTED:
-        current.append(_cond("Preempted", True, "PreemptedByPriority", row.message))
+        reason = preemption.condition_reason(row.message)
+        current.append(_cond("Preempted", True, reason, row.message))
     elif phase.value in ACTIVE:
         stored = store.stored_conditions(row.conditions)
         if any(c.type == "Preempted" and c.status is ConditionStatus.TRUE for c in stored):

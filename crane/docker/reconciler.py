@@ -139,6 +139,7 @@ class Reconciler:
             self.engine = self._build(
                 hosts, [m for m in mcs if m.key not in released], cargos, clients
             )
+            self.engine.set_shares(store.share_table(s))
             by_mc = {(m.tenant, m.name): m for m in mcs}
             preempting = {h.name for h in hosts if h.draining and h.preempt}
             for row in cargos:

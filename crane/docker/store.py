@@ -8,18 +8,24 @@ twice.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
 from crane.model.conditions import Condition, set_condition
+from crane.model.shares import ShareTable, TenantShare, TenantShares
 
 ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
 """Phases of a placed cargo."""
+
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -125,6 +131,25 @@ def merged_conditions(stored: str, current: list[Condition]) -> list[Condition]:
 def dump_conditions(conditions: list[Condition]) -> str:
     """Conditions as a row stores them."""
     return json.dumps([c.model_dump(mode="json", by_alias=True) for c in conditions])
+
+
+TENANTS = sa.table("tenants", sa.column("name", sa.String), sa.column("shares", sa.Text))
+"""The tenant rows' share fields (the API's table; Docker mode's engine reads them)."""
+
+
+def share_table(session: Session) -> ShareTable:
+    """Every tenant's shares, as the engine reads them; a row whose shares do not parse (written
+    by hand) counts as none and is logged."""
+    out: dict[str, list[TenantShare]] = {}
+    for name, text in session.connection().execute(sa.select(TENANTS.c.name, TENANTS.c.shares)):
+        try:
+            parsed = TenantShares.model_validate({"shares": json.loads(text or "[]")})
+        except ValueError as err:
+            log.warning("tenant %s: shares ignored: %s", name, err)
+            continue
+        if parsed.shares:
+            out[name] = parsed.shares
+    return ShareTable(shares=out)
 
 
 def hosts(session: Session) -> list[HostRow]:

@@ -61,8 +61,8 @@ class KubeClient:
         return json.loads(resp.data)
 
     def list_items(self, kind: str) -> list[dict[str, Any]]:
-        """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``miniclusters`` or
-        ``cargos``."""
+        """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``tenantshares``,
+        ``miniclusters`` or ``cargos``."""
         resp: Any
         if kind == "nodes":
             resp = self.core.list_node(_preload_content=False)

@@ -32,7 +32,7 @@ from crane.kube.builders import (
     validate_template,
 )
 from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANNOTATION, key_of
-from crane.lifecycle import records
+from crane.lifecycle import preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import Plan, StatusWrite
 from crane.lifecycle.state import LoopState
@@ -614,7 +614,8 @@ class CargoLifecycle:
         message = f"preempted: {why}; pods get their termination grace period to checkpoint"
         status.phase = CargoPhase.PREEMPTED
         status.message = message
-        self._cond(status, "Preempted", True, "PreemptedByPriority", message, gen)
+        reason = preemption.condition_reason(message)
+        self._cond(status, "Preempted", True, reason, message, gen)
         self._cond(status, "Ready", False, "Preempted", message, gen)
         self._write(key, body, status)
         self._event(body, "Preempted", message, warning=True)

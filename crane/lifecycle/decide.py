@@ -73,6 +73,7 @@ class Decider:
         if not self.state.restored:
             self._restore(cache, plan)
         self._sync_nodes(cache, now)
+        self.engine.set_shares(cache.share_table())
         specs = self._sync_miniclusters(cache, plan)
         self._remove_gone_miniclusters(cache, specs)
         decisions = {d.key: d for d in self.engine.admit()}

@@ -1,9 +1,10 @@
 """Which cargos to preempt, and why: decided once for both backends.
 
 A queued MiniCluster that cannot reach its ``min`` takes borrowed cargos of lower priority
-(whole, newest first, only as many as needed); an admitted one using more than its ``max``
-gives back its own borrowed cargos. Posting the notice and honouring the grace period is the
-backend's actuator's job.
+(whole, newest first, only as many as needed), and, when its tenant is below its guaranteed
+share, borrowed cargos of tenants above theirs (the notice says the share is reclaimed); an
+admitted one using more than its ``max`` gives back its own borrowed cargos. Posting the
+notice and honouring the grace period is the backend's actuator's job.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from crane.model.keys import named_for
 from crane.model.specs import MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
+
+RECLAIM = "reclaimed for a tenant below its guaranteed share"
+"""How a notice of a reclaim starts (after the backend's ``preempted:`` prefix)."""
+
+
+def condition_reason(notice: str) -> str:
+    """The reason of a preempted cargo's ``Preempted`` condition: ``ReclaimedForShare`` when
+    a tenant reclaimed its guarantee, else ``PreemptedByPriority``."""
+    return "ReclaimedForShare" if RECLAIM in notice else "PreemptedByPriority"
 
 
 def victims(
@@ -26,7 +36,11 @@ def victims(
     if decision is None or decision.preemption is None or not decision.preemption.sufficient:
         return []
     need = f"(priority {spec.priority}) needs its min of {spec.gpus.min} GPUs"
-    return [
-        (victim, f"{named_for(key, victim, 'MiniCluster')} {need}")
-        for victim in decision.preemption.victims
-    ]
+    tenant = engine.shares.tenant_of(key)
+    out = []
+    for victim in decision.preemption.victims:
+        notice = f"{named_for(key, victim, 'MiniCluster')} {need}"
+        if engine.shares and engine.shares.tenant_of(victim) != tenant:
+            notice = f"{RECLAIM}: {notice}"
+        out.append((victim, notice))
+    return out

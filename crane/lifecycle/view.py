@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from crane.kube.names import key_of
 from crane.kube.nodes import NodeView
 from crane.model.podsecurity import PodSecurityLevel
+from crane.model.shares import ShareTable
 
 TERMINATED = ("Succeeded", "Failed")
 
@@ -85,6 +86,10 @@ class ClusterView(Protocol):
 
     def namespace_terminating(self, namespace: str) -> bool:
         """Whether the namespace (tenant) is being deleted: nothing is created in it."""
+        ...
+
+    def share_table(self) -> ShareTable:
+        """The tenants' shares and which namespaces (key prefixes) each tenant holds."""
         ...
 
     def namespace_level(self, namespace: str) -> PodSecurityLevel:

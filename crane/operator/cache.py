@@ -1,7 +1,8 @@
 """What the operator knows of the cluster, fed by watch events and read by the scheduling loop.
 
 Only the fields the loop needs are kept: Nodes as :class:`NodeView`, Pods that hold GPUs or
-belong to Crane as :class:`PodView`, MiniClusters and Cargos as trimmed bodies, and GPU quotas.
+belong to Crane as :class:`PodView`, MiniClusters and Cargos as trimmed bodies, GPU quotas,
+namespace labels and TenantShares.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from crane.kube import shares as kube_shares
 from crane.kube.names import (
     APP_MANAGER_LABEL,
     CARGO_LABEL,
@@ -21,9 +23,11 @@ from crane.kube.names import (
     key_of,
 )
 from crane.kube.nodes import NodeView, node_view
+from crane.kube.shares import TENANTSHARES
 from crane.lifecycle.view import DEFAULT_GRACE_SECONDS, PodView
 from crane.model.inventory import GPU_RESOURCE
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
+from crane.model.shares import ShareTable
 
 
 def _gpus(pod_spec: Mapping[str, Any]) -> int:
@@ -111,7 +115,7 @@ def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
 def _key(kind: str, body: Mapping[str, Any]) -> str:
     """The cache key of an object: its name (cluster-scoped kinds) or ``namespace/name``."""
     meta = body.get("metadata") or {}
-    if kind in ("nodes", "namespaces"):
+    if kind in ("nodes", "namespaces", TENANTSHARES):
         return str(meta.get("name", ""))
     return key_of(meta.get("namespace", ""), meta.get("name", ""))
 
@@ -136,6 +140,10 @@ class ClusterCache:
         """Namespace -> its ``pod-security.kubernetes.io/enforce`` level (absent: baseline)."""
         self.terminating: set[str] = set()
         """Namespaces being deleted: nothing may be created in them."""
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        """Namespace -> its labels (TenantShares select namespaces by label)."""
+        self.tenant_shares: dict[str, dict[str, Any]] = {}
+        """TenantShare name -> its body (cluster-scoped)."""
         self.changed = asyncio.Event()
         self._tick = 0
         self._touched: dict[tuple[str, str], int] = {}
@@ -169,7 +177,8 @@ class ClusterCache:
         stores: dict[str, Mapping[str, Any]] = {
             "nodes": self.nodes,
             "pods": self.pods,
-            "namespaces": self.pod_security,
+            "namespaces": self.namespace_labels,
+            TENANTSHARES: self.tenant_shares,
             "resourcequotas": self.quotas,
             "miniclusters": self.miniclusters,
             "cargos": self.cargos,
@@ -202,12 +211,14 @@ class ClusterCache:
                     return
                 self.pods[key] = pod
         elif kind == "namespaces":
-            label = None if deleted else (meta.get("labels") or {}).get(ENFORCE_LABEL)
-            level = parse_level(label)
+            labels = {} if deleted else dict(meta.get("labels") or {})
+            level = parse_level(labels.get(ENFORCE_LABEL))
             phase = (body.get("status") or {}).get("phase")
             ending = not deleted and (bool(meta.get("deletionTimestamp")) or phase == "Terminating")
+            known = self.namespace_labels.get(name)
             if (
                 self.pod_security.get(name, DEFAULT_LEVEL) == level
+                and known == labels
                 and (name in self.terminating) == ending
             ):
                 return
@@ -216,6 +227,15 @@ class ClusterCache:
                 self.terminating.add(name)
             else:
                 self.terminating.discard(name)
+            if deleted:
+                self.namespace_labels.pop(name, None)
+            else:
+                self.namespace_labels[name] = labels
+        elif kind == TENANTSHARES:
+            if deleted:
+                self.tenant_shares.pop(name, None)
+            else:
+                self.tenant_shares[name] = {"metadata": {"name": name}, "spec": body.get("spec")}
         elif kind == "resourcequotas":
             key = key_of(meta.get("namespace", ""), name)
             quota = None if deleted else gpu_quota(body)
@@ -254,6 +274,12 @@ class ClusterCache:
     def namespace_terminating(self, namespace: str) -> bool:
         """Whether the namespace is being deleted (the API server refuses creates in it)."""
         return namespace in self.terminating
+
+    def share_table(self) -> ShareTable:
+        """The TenantShares and the namespaces each selects, as the engine reads them."""
+        if not self.tenant_shares:
+            return ShareTable()
+        return kube_shares.table(self.tenant_shares.values(), self.namespace_labels)
 
     def namespace_quota(self, namespace: str) -> int | None:
         """The tightest ``requests.nvidia.com/gpu`` quota of a namespace, if any."""

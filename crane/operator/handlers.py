@@ -75,6 +75,11 @@ async def namespace_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     _feed("namespaces", memo, event)
 
 
+@kopf.on.event(GROUP, VERSION, "tenantshares")
+async def tenantshare_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed("tenantshares", memo, event)
+
+
 @kopf.on.event(GROUP, VERSION, "miniclusters")
 async def minicluster_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     _feed("miniclusters", memo, event)

@@ -23,7 +23,15 @@ from crane.placement import Engine
 
 log = logging.getLogger(__name__)
 
-WATCHED = ("nodes", "pods", "resourcequotas", "namespaces", "miniclusters", "cargos")
+WATCHED = (
+    "nodes",
+    "pods",
+    "resourcequotas",
+    "namespaces",
+    "tenantshares",
+    "miniclusters",
+    "cargos",
+)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from typing import Any
 
 from crane.model.gpu import gpu_type_matches
 from crane.model.inventory import NodeInventory
+from crane.model.shares import ShareTable
 from crane.model.specs import ReplicaPlacement
 from crane.model.topology import ALIASES, TopologyLevels, TopologyMode
-from crane.placement import admission, insight
+from crane.placement import admission, insight, shares
 from crane.placement.admission import QueueingStrategy
 from crane.placement.fit import pick_gpu_ids
 from crane.placement.index import FreeIndex
@@ -64,6 +65,8 @@ class Engine:
         self._estimating = False
         self._type_cache: dict[str, tuple[str, ...]] = {}
         self._noms = Nominations(self._index, self._log)
+        self.shares = ShareTable()
+        """Tenant shares (``crane/placement/shares.py``); empty: no tenant rules."""
 
     # ----------------------------------------------------------------- journal primitives
 
@@ -322,6 +325,15 @@ class Engine:
         self._put_mc(key, None)
         return cargos
 
+    def set_shares(self, table: ShareTable) -> None:
+        """Replace the tenant shares; the next ``admit`` and placements follow them."""
+        self._no_trial()
+        self.shares = table
+
+    def tenant_usage(self) -> list[shares.TenantUsage]:
+        """Each configured share with its tenant's use and borrowing, by tenant and type."""
+        return shares.usage(self)
+
     def is_admitted(self, key: str) -> bool:
         mc = self._mcs.get(key)
         return mc is not None and mc.admitted
@@ -379,6 +391,20 @@ class Engine:
         waiting = [mc for mc in self._mcs.values() if mc.waiting]
         return sorted(waiting, key=lambda m: (-m.req.priority, m.req.created, m.key))
 
+    def _admission_order(self) -> Iterator[McState]:
+        """Waiting MiniClusters in the order ``admit`` looks at them: priority, creation time,
+        key; with tenant shares, lowest weighted share of the tenant first, recomputed after
+        each decision (``crane/placement/shares.py``)."""
+        waiting = self._waiting()
+        if not self.shares:
+            yield from waiting
+            return
+        while waiting:
+            memo: dict[tuple[str, tuple[str, ...]], float] = {}
+            ranks = [shares.weighted_share(self, mc, memo) for mc in waiting]
+            best = min(range(len(waiting)), key=lambda i: (ranks[i], i))
+            yield waiting.pop(best)
+
     def admit(self) -> list[AdmissionDecision]:
         """One pass over the queue (priority desc, created asc, key): reserve for each
         MiniCluster that fits. Backfill: a later MiniCluster may be admitted while one ahead
@@ -387,7 +413,8 @@ class Engine:
         the cluster as it is is REJECTED and takes no position; a StrictFIFO queue holds those
         behind its first waiting MiniCluster (``crane/placement/admission.py``). Queued
         decisions name what they wait behind and, when running cargos' ends are known, their
-        estimated start."""
+        estimated start. With tenant shares, the order is lowest weighted share of the tenant
+        first and the tenants' limits apply (``crane/placement/shares.py``)."""
         decisions: list[AdmissionDecision] = []
         claims: list[tuple[str, str]] = []
         heads: dict[str, str] = {}
@@ -395,7 +422,7 @@ class Engine:
         for key in sorted(self._noms.by_mc):
             if key not in self._mcs or not self._mcs[key].waiting:
                 self._noms.clear(self._nodes, key)
-        for mc in self._waiting():
+        for mc in self._admission_order():
             never = admission.impossible(self, mc)
             if never is not None:
                 self._noms.clear(self._nodes, mc.key)
@@ -465,7 +492,8 @@ class Engine:
         return self.queue_strategies.get(queue, self.queueing)
 
     def queue(self) -> list[AdmissionDecision]:
-        """Waiting MiniClusters in queue order, without admitting anything."""
+        """Waiting MiniClusters in queue order (with tenant shares, the fair order as use is
+        now), without admitting anything."""
         return [
             AdmissionDecision(
                 mc.key,
@@ -474,7 +502,8 @@ class Engine:
                 explanation=self._explain_mc(mc, PreemptionPlan(mc.key), ""),
             )
             for i, mc in enumerate(
-                (m for m in self._waiting() if admission.impossible(self, m) is None), start=1
+                (m for m in self._admission_order() if admission.impossible(self, m) is None),
+                start=1,
             )
         ]
 
@@ -493,13 +522,18 @@ class Engine:
         if not groups:
             return admission.products_note(self, req.gpu_type)
         lent = self._noms.lend(self._nodes, self._ranked_from(mc))
+        limits = [shares.blocked(self, mc, products, need) for _, products in groups]
         fit = None
-        for _, products in groups:
+        for (_, products), limit in zip(groups, limits, strict=True):
+            if limit is not None:
+                continue
             fit = self._find_reservation(mc, need, products, avoid)
             if fit is not None:
                 self._reserve(mc, fit)
                 break
         self._noms.give_back(self._nodes, lent, mc.key if fit is not None else None)
+        if fit is None and all(limits):
+            return "; ".join(str(why) for why in limits)
         return None if fit is not None else ""
 
     def _ranked_from(self, mc: McState) -> list[str]:
@@ -600,13 +634,29 @@ class Engine:
     # ------------------------------------------------------------------------ preemption
 
     def _victims(self, mc: McState) -> list[CargoState]:
-        """Borrowed cargos of lower-priority MiniClusters on GPUs of ``mc``'s type, newest
-        first."""
+        """Borrowed cargos on GPUs of ``mc``'s type, newest first: of lower-priority
+        MiniClusters (of ``mc``'s tenant only, when shares are set), and, when ``mc``'s tenant
+        reclaims its guarantee, of tenants above theirs (``crane/placement/shares.py``)."""
         products = set(self._products(mc.req.gpu_type))
+        tenanted = bool(self.shares)
+        tenant = self.shares.tenant_of(mc.key)
+        reclaim = shares.reclaims(self, mc)
+        above: dict[str, bool] = {}
         out = []
         for cargo in self._cargos.values():
             owner = self._mcs.get(cargo.req.minicluster)
-            if cargo.borrowed == 0 or owner is None or owner.req.priority >= mc.req.priority:
+            if cargo.borrowed == 0 or owner is None:
+                continue
+            theirs = self.shares.tenant_of(owner.key) if tenanted else tenant
+            if theirs != tenant:
+                if not reclaim:
+                    continue
+                if theirs not in above:
+                    owned = admission.mc_products(self, owner)
+                    above[theirs] = shares.above_nominal(self, owner.key, owned)
+                if not above[theirs]:
+                    continue
+            elif owner.req.priority >= mc.req.priority:
                 continue
             if self._noms.placed_again(cargo.req.key, mc.key, cargo.placements):
                 continue
@@ -722,16 +772,21 @@ class Engine:
             attempts.append((Query(products, sizes, scoped, overlay=overlay, within=within), True))
         if mc.used + needed <= mc.req.max_gpus:
             attempts.append((Query(products, sizes, levels, overlay=overlay), False))
+        limit = ""
         for query, exchange in attempts:
             if not query.levels:
                 continue
             fit = search(self._index, self._nodes, query)
+            if fit is not None and self.shares and query.base and not exchange:
+                limit = shares.blocked(self, mc, products, self._borrowing(mc, fit)) or ""
+                if limit:
+                    continue
             if fit is not None:
                 placements = self._apply_cargo(req, mc, fit, query.base, exchange)
                 return CargoDecision(
                     req.key, Outcome.PLACED, placements, domain=self._display(fit.domain)
                 )
-        detail = ""
+        detail = limit
         if mc.used + needed > mc.req.max_gpus:
             detail = (
                 f"MiniCluster {mc.key} would exceed max ({mc.used} in use + {needed} > "
@@ -739,6 +794,17 @@ class Engine:
             )
         return CargoDecision(
             req.key, Outcome.PENDING, explanation=self._explain_cargo(req, mc, detail)
+        )
+
+    def _borrowing(self, mc: McState, fit: Fit) -> int:
+        """GPUs outside ``mc``'s reservation that placing ``fit`` would take (idle reserved
+        GPUs of a node are used first)."""
+        per_node: dict[str, int] = {}
+        for name, size in fit.chunks:
+            per_node[name] = per_node.get(name, 0) + size
+        return sum(
+            max(0, size - len(self._nodes[name].idle_ids(mc.key)))
+            for name, size in per_node.items()
         )
 
     def _refusal(self, req: CargoRequest, mc: McState | None) -> CargoDecision | None:
@@ -1031,6 +1097,7 @@ class Engine:
             c = self._cargos[key]
             copy._cargos[key] = CargoState(c.req, self._copy(c.placements), c.borrowed)
         copy.ends = self.ends
+        copy.shares = self.shares
         for name in sorted(self._nodes):
             node = self._nodes[name]
             copy._set_gpus(

@@ -47,6 +47,7 @@ BODIES: dict[str, Any] = {
     "dryRunPlacement": {"cargo": {"miniCluster": "secret-mc", "gpusPerReplica": 1}},
     "createTenant": {"name": "probe-t"},
     "patchTenant": {"podSecurity": "baseline"},
+    "putTenantShares": {"shares": [{"gpuType": "H100", "nominal": 1}]},
     "createToken": {"scope": "tenant", "tenant": "iso-a"},
     "createHost": {
         "name": "h-probe",

@@ -298,3 +298,54 @@ def test_the_queue_shows_position_and_why(crane_server: CraneServer, pages: Page
         page.close()  # before the deletes: a queue page may still be asking about them
         for name in (big, blocker):
             assert api.delete(f"/v1/miniclusters/{name}").status_code == 204
+
+
+def _share(server: CraneServer, request: pytest.FixtureRequest, tenant: str, nominal: int) -> None:
+    """Give ``tenant`` a share of the server's GPU type: through the API in Docker mode, as a
+    TenantShare selecting its namespace on Kubernetes; ``nominal`` 0 removes it."""
+    if server.backend == "docker":
+        shares = [{"gpuType": server.gpu_type, "nominal": nominal}] if nominal else []
+        with server.api() as api:
+            put = api.put(f"/v1/tenants/{tenant}/shares", json={"shares": shares})
+            assert put.status_code == 200, put.text
+        return
+    kube = request.getfixturevalue("kube_cluster")
+    if not nominal:
+        kube.kubectl("delete", "tenantshare", tenant)
+        return
+    manifest = (
+        f"apiVersion: crane.io/v1alpha1\nkind: TenantShare\nmetadata: {{name: {tenant}}}\n"
+        f"spec: {{namespaces: [{tenant}], shares: [{{gpuType: {server.gpu_type}, "
+        f"nominal: {nominal}}}]}}\n"
+    )
+    kube.kubectl("apply", "-f", "-", input=manifest)
+
+
+def test_the_tenants_page_shows_each_share_with_its_use(
+    crane_server: CraneServer, pages: Pages, request: pytest.FixtureRequest
+) -> None:
+    tenant, token = crane_server.tenant("share")
+    mc = f"held-{uuid.uuid4().hex[:4]}"
+    _share(crane_server, request, tenant, 4)
+    try:
+        crane_server.minicluster(token, mc, 2, 2)
+        with crane_server.api() as api:
+
+            def used() -> bool:
+                listed = api.get("/v1/tenants", params={"limit": 500}).json()["items"]
+                mine = next(t for t in listed if t["name"] == tenant)
+                return bool(mine["shares"]) and mine["shares"][0]["inUse"] == 2
+
+            wait_until(used, f"{tenant}'s share to count its 2 reserved GPUs")
+        page = pages.open(crane_server.url)
+        sign_in(page, ADMIN)
+        page.evaluate("location.hash = '#/tenants'")
+        row = page.wait_for_selector(f'tr[data-share="{tenant}/{crane_server.gpu_type}"]')
+        cells = [c.inner_text().strip() for c in row.query_selector_all("td")]
+        # tenant, GPU type, guaranteed, in use, borrowing
+        assert cells[:5] == [tenant, crane_server.gpu_type, "4", "2", "0"], cells
+        page.close()
+    finally:
+        with crane_server.api(token) as api:
+            api.delete(f"/v1/miniclusters/{mc}")
+        _share(crane_server, request, tenant, 0)

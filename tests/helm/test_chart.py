@@ -39,9 +39,9 @@ def test_app_version_is_the_project_version() -> None:
     assert chart["appVersion"] == project["version"]
 
 
-def test_crds_are_the_operators_two_kinds() -> None:
+def test_crds_are_the_operators_three_kinds() -> None:
     names = sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in CRDS.glob("*.yaml"))
-    assert names == ["cargos.crane.io", "miniclusters.crane.io"]
+    assert names == ["cargos.crane.io", "miniclusters.crane.io", "tenantshares.crane.io"]
 
 
 def test_lint_strict(helm: Helm) -> None:
@@ -456,7 +456,9 @@ def test_operator_lease_role_is_the_documented_one(default: list[dict[str, Any]]
 API_RULES = {
     *(Rule("crane.io", "miniclusters", v) for v in ("get", "list", "create", "patch", "delete")),
     *(Rule("crane.io", "cargos", v) for v in ("get", "list", "watch", "create", "delete")),
+    Rule("crane.io", "tenantshares", "list"),  # tenants' shares (GET /v1/tenants, dry-runs)
     Rule("", "namespaces", "get"),
+    Rule("", "namespaces", "list"),  # the namespaces TenantShares select
     Rule("", "namespaces", "create"),
     Rule("", "namespaces", "patch"),  # the tenant's pod-security.kubernetes.io/enforce label
     Rule("", "nodes", "list"),
@@ -519,6 +521,6 @@ def test_rendered_yaml_round_trips(helm: Helm) -> None:
     """No template emits a duplicate key or a stray document (yaml would hide it)."""
     text = helm.run(*helm.template_args(extra=["--include-crds"])).stdout
     objects = load_all(text)
-    assert len(find(objects, "CustomResourceDefinition")) == 2
+    assert len(find(objects, "CustomResourceDefinition")) == 3
     names = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert len(names) == len(set(names))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -12,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from crane.api.auth import Principal, mint
 from crane.api.db import AuditRow, TenantRow, TokenRow
-from crane.api.deps import Caller, Pages, State
-from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from crane.api.deps import AppState, Caller, Pages, State
+from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from crane.api.podsecurity import apply_level
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import (
@@ -24,13 +25,16 @@ from crane.api.schemas import (
     Tenant,
     TenantCreate,
     TenantPatch,
+    TenantShareStatus,
     TokenCreate,
     TokenCreated,
     TokenPublic,
 )
 from crane.api.tenancy import reserved_reason
 from crane.model.podsecurity import parse_level
+from crane.model.shares import TenantShares
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["access"], responses=PROBLEMS)
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TokenId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,32}$")]
@@ -76,7 +80,47 @@ async def list_tenants(who: Caller, state: State, pages: Pages) -> Page[Tenant]:
         return rows[pages.offset : pages.offset + pages.limit], len(rows)
 
     rows, count = await run_in_threadpool(load)
-    return Page(items=[_tenant(r) for r in rows], count=count)
+    shares = await _shares(state)
+    return Page(items=[_tenant(r, shares.get(r.name, [])) for r in rows], count=count)
+
+
+async def _shares(state: AppState) -> dict[str, list[TenantShareStatus]]:
+    """Every tenant's shares with their use; none while the backend cannot be reached (the
+    tenants themselves are the API's, and listed all the same)."""
+    try:
+        return await state.backend.tenant_shares()
+    except Unavailable as err:
+        log.warning("tenants listed without their shares: %s", err.detail)
+        return {}
+
+
+@router.get("/tenants/{name}", operation_id="getTenant", response_model=Tenant)
+async def get_tenant(name: TenantName, who: Caller, state: State) -> Tenant:
+    """One tenant with its shares per GPU type and what it uses and borrows of them (admin)."""
+    who.require(Scope.ADMIN)
+    row = await run_in_threadpool(_load_tenant, state, name)
+    return _tenant(row, (await _shares(state)).get(name, []))
+
+
+@router.put("/tenants/{name}/shares", operation_id="putTenantShares", response_model=Tenant)
+async def put_tenant_shares(
+    name: TenantName, body: TenantShares, who: Caller, state: State
+) -> Tenant:
+    """Replace a tenant's shares per GPU type (admin): guaranteed GPUs (nominal), borrowing
+    and lending limits and weight; an empty list removes them. Docker mode stores them on the
+    tenant row; kube mode answers 409: there they are TenantShare resources."""
+    who.require(Scope.ADMIN)
+    await run_in_threadpool(_load_tenant, state, name)
+    await state.backend.set_tenant_shares(name, body)
+    return await get_tenant(name, who, state)
+
+
+def _load_tenant(state: AppState, name: str) -> TenantRow:
+    with Session(state.db) as session:
+        row = session.get(TenantRow, name)
+    if row is None:
+        raise NotFound(f"tenant {name!r} not found")
+    return row
 
 
 @router.post("/tenants", operation_id="createTenant", response_model=Tenant, status_code=201)
@@ -104,9 +148,12 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
     return _tenant(row)
 
 
-def _tenant(row: TenantRow) -> Tenant:
+def _tenant(row: TenantRow, shares: list[TenantShareStatus] | None = None) -> Tenant:
     return Tenant(
-        name=row.name, created_at=row.created_at, pod_security=parse_level(row.pod_security)
+        name=row.name,
+        created_at=row.created_at,
+        pod_security=parse_level(row.pod_security),
+        shares=shares or [],
     )
 
 

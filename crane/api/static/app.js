@@ -12,6 +12,7 @@ export const app = {
   nodes: [],
   mcs: [],
   tenants: [],
+  shares: [], // admin: every tenant's shares per GPU type, with use and borrowing
   events: [],
   map: null,
   source: null,
@@ -82,7 +83,9 @@ function start(session) {
 
 async function loadMiniClusters() {
   if (app.who.scope !== "admin") return all("/v1/miniclusters");
-  app.tenants = (await all("/v1/tenants")).map((t) => t.name);
+  const tenants = await all("/v1/tenants");
+  app.tenants = tenants.map((t) => t.name);
+  app.shares = tenants.flatMap((t) => (t.shares || []).map((s) => ({ tenant: t.name, ...s })));
   const lists = await Promise.all(
     app.tenants.map((t) => all(`/v1/miniclusters?tenant=${q(t)}`).catch(() => [])),
   );

@@ -284,10 +284,24 @@ export function tenants({ app, root }) {
     for (const n of app.nodes) for (const g of n.gpus) if ((g.miniCluster || g.reservedFor) === "other") held += 1;
     others = `<p id="others">Other tenants hold <strong>${held}</strong> GPUs (their names are not shown).</p>`;
   }
+  const limit = (n) => (n === null || n === undefined ? "-" : n);
+  const shareRows = app.shares.map((s) => `<tr data-share="${esc(s.tenant)}/${esc(s.gpuType)}">`
+    + `<td>${esc(s.tenant)}</td><td>${esc(s.gpuType)}</td><td class="num">${s.nominal}</td>`
+    + `<td class="num">${s.inUse}</td><td class="num">${s.borrowing}</td>`
+    + `<td class="num">${limit(s.borrowingLimit)}</td><td class="num">${limit(s.lendingLimit)}</td>`
+    + `<td class="num">${s.weight}</td></tr>`).join("");
+  const shares = app.who.scope !== "admin" || !app.shares.length ? ""
+    : `<h2>Shares</h2><div class="table-wrap"><table aria-label="Tenant shares" id="shares"><thead><tr>`
+      + `<th>tenant</th><th>GPU type</th><th class="num">guaranteed</th><th class="num">in use</th>`
+      + `<th class="num">borrowing</th><th class="num">borrowing limit</th>`
+      + `<th class="num">lending limit</th><th class="num">weight</th></tr></thead>`
+      + `<tbody>${shareRows}</tbody></table></div>`
+      + `<p class="hint">Idle GPUs go first to the tenant with the lowest max(0, in use - guaranteed)`
+      + ` / weight; a tenant below its guarantee reclaims it from borrowers (docs/tenants.md).</p>`;
   root.innerHTML = `<h1>Tenants</h1><div class="table-wrap"><table aria-label="Tenants"><thead><tr>`
     + `<th>tenant</th><th class="num">MiniClusters</th><th class="num">guaranteed (admitted min)</th>`
     + `<th class="num">reserved</th><th class="num">in use</th><th class="num">borrowing</th>`
     + `<th class="num">max</th></tr></thead><tbody>${rows}</tbody></table></div>${others}`
     + `<p class="hint">Guaranteed GPUs are the admitted MiniClusters' minimum; borrowing is use beyond it`
-    + ` (preemptible). Tenant-wide shares show here once the API has them.</p>`;
+    + ` (preemptible).</p>${shares}`;
 }
