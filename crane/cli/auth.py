@@ -14,7 +14,9 @@ from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError, is_tty, say
 
 config_app = typer.Typer(
-    help="View and change saved contexts (server URL + token).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="View and change saved contexts (server URL + token).",
+    no_args_is_help=True,
 )
 
 

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 CargoName = Annotated[str, typer.Argument(help="Cargo name.", autocompletion=names.cargo)]
 
 app = typer.Typer(
-    help="Cargos: gangs of GPU containers, placed all-or-nothing.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Cargos: gangs of GPU containers, placed all-or-nothing.",
+    no_args_is_help=True,
 )
 
 

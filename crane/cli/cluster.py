@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
 
 from crane.cli import names
-from crane.cli.gpumap import gpu_map, gpu_state, top_table
 from crane.cli.options import NoHeaders, Output, client
 from crane.cli.render import Column, Format, console, render
 from crane.cli.term import is_tty, say
 
 if TYPE_CHECKING:
-    from crane.client import Client, TenantShareStatus
+    from crane.client import Client, NodeOut, TenantShareStatus
+
+
+def _gpus_in(state: str) -> Callable[[NodeOut], int]:
+    """A node's GPUs in ``state`` (the GPU map's rule); the map's module loads on first use."""
+
+    def count(node: NodeOut) -> int:
+        from crane.cli.gpumap import gpu_state
+
+        return sum(1 for g in node.gpus if gpu_state(g) == state)
+
+    return count
+
 
 NODE_COLUMNS = [
     Column("name", lambda n: n.name),
     Column("gpu", lambda n: n.gpu_product),
     Column("gpus", lambda n: n.gpu_count),
-    Column("free", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "free")),
+    Column("free", _gpus_in("free")),
     Column("reserved", lambda n: sum(1 for g in n.gpus if g.reserved_for)),
-    Column("in-use", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "in-use")),
-    Column("borrowed", lambda n: sum(1 for g in n.gpus if gpu_state(g) == "borrowed")),
+    Column("in-use", _gpus_in("in-use")),
+    Column("borrowed", _gpus_in("borrowed")),
     Column("busy", lambda n: sum(1 for g in n.gpus if g.busy)),
     Column("ready", lambda n: n.ready),
 ]
@@ -43,6 +54,8 @@ def nodes(output: Output = Format.TABLE) -> None:
     if not found:
         say("no GPU nodes yet: add one with `crane node add` (Docker) or label Kubernetes nodes")
         return
+    from crane.cli.gpumap import gpu_map
+
     console().print(gpu_map(found))
     shares = _tenant_shares(api)
     if shares:
@@ -75,6 +88,10 @@ def top(
     once: Annotated[bool, typer.Option("--once", help="Print once and exit.")] = False,
 ) -> None:
     """MiniClusters with reserved / in-use / borrowed GPUs; refreshes live on a terminal."""
+    from rich.live import Live
+
+    from crane.cli.gpumap import top_table
+
     api = client()
     if once or not is_tty():
         console().print(top_table(api.list_miniclusters()))

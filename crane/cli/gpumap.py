@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich loads when a map is drawn, not when a command module is imported
+    from rich.console import RenderableType
+    from rich.text import Text
 
-if TYPE_CHECKING:
     from crane.client import GpuSlotOut, MiniCluster, NodeOut
 
 GpuState = Literal["free", "reserved", "in-use", "borrowed", "busy"]
@@ -83,6 +82,8 @@ def colours(nodes: Sequence[NodeOut]) -> dict[str, str]:
 
 
 def _cell(gpu: GpuSlotOut, palette: dict[str, str], marks: dict[str, str]) -> Text:
+    from rich.text import Text
+
     state = gpu_state(gpu)
     name = owner(gpu)
     style = {"free": "dim", "busy": "grey50"}.get(state) or palette.get(name or "", "")
@@ -94,6 +95,10 @@ def _cell(gpu: GpuSlotOut, palette: dict[str, str], marks: dict[str, str]) -> Te
 
 def gpu_map(nodes: Sequence[NodeOut]) -> RenderableType:
     """One row per node, one cell per GPU (MiniCluster letter + state), then a legend."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     palette = colours(nodes)
     marks = letters(palette)
     grid = Table(
@@ -116,6 +121,8 @@ def gpu_map(nodes: Sequence[NodeOut]) -> RenderableType:
 
 def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
     """Symbols, then each MiniCluster in its colour with its reserved / in-use / borrowed GPUs."""
+    from rich.text import Text
+
     out = Text("  ".join(f"{sym} {state}" for state, sym in SYMBOLS.items()))
     marks = letters(palette)
     for name, colour in palette.items():
@@ -157,6 +164,8 @@ BAR = {"in-use": "█", "borrowed": "▒", "reserved": "░", "free": "·"}
 
 
 def _bar(mc: MiniCluster, width: int = 10) -> Text:
+    from rich.text import Text
+
     top = max(mc.spec.gpus.max, 1)
     used = min(mc.status.in_use_gpus, top)
     borrowed = min(mc.status.borrowed_gpus, top - used)
@@ -178,6 +187,10 @@ def top_table(mcs: Sequence[MiniCluster]) -> RenderableType:
 
     Fits 80 columns with names up to about 20 characters; the bar's glyphs are in the caption.
     """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(
         box=None, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True
     )

@@ -75,6 +75,7 @@ class _LazyGroups(TyperGroup):
 
 
 app = typer.Typer(
+    rich_markup_mode=None,
     cls=_LazyGroups,
     name="crane",
     help="Crane: elastic GPU MiniClusters and all-or-nothing Cargos, on Kubernetes or Docker.",

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from crane.client import MiniCluster
 
 app = typer.Typer(
-    help="MiniClusters: elastic, topology-shaped shares of the GPUs.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="MiniClusters: elastic, topology-shaped shares of the GPUs.",
+    no_args_is_help=True,
 )
 
 Name = Annotated[str, typer.Argument(help="MiniCluster name.", autocompletion=names.minicluster)]

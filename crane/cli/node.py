@@ -14,7 +14,9 @@ from crane.cli.term import confirm, say
 if TYPE_CHECKING:
     from crane.client import Host
 
-node_app = typer.Typer(help="Docker hosts of plain-Docker mode (admin).", no_args_is_help=True)
+node_app = typer.Typer(
+    rich_markup_mode=None, help="Docker hosts of plain-Docker mode (admin).", no_args_is_help=True
+)
 
 COLUMNS = [
     Column("NAME", lambda h: h.name),

@@ -9,13 +9,12 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rich.live import Live
-from rich.table import Table
-
 from crane.cli.render import console
 from crane.cli.term import is_tty, say
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich loads when progress is drawn
+    from rich.table import Table
+
     from crane.client import Cargo, Client
 
 POLL_SECONDS = 0.25
@@ -23,6 +22,8 @@ POLL_SECONDS = 0.25
 
 
 def _table(cargos: list[Cargo], wanted: list[str]) -> Table:
+    from rich.table import Table
+
     by_name = {c.name: c for c in cargos}
     grid = Table(
         box=None,
@@ -53,6 +54,8 @@ def wait_for(client: Client, names: Iterable[str], timeout: float) -> list[Cargo
     if not wanted:
         return []
     if is_tty(sys.stderr):
+        from rich.live import Live
+
         with Live(_table([], wanted), console=console(sys.stderr), transient=True) as live:
             return client.wait_for_cargos(
                 wanted,

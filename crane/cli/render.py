@@ -15,12 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import IO, Any
-
-from rich.console import Console, RenderableType
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from crane.cli.term import is_tty
+
+if TYPE_CHECKING:  # rich loads when something is drawn, not for `crane --help`
+    from rich.console import Console, RenderableType
+    from rich.table import Table
 
 
 class Format(StrEnum):
@@ -131,6 +132,8 @@ def cell(value: Any) -> str:
 
 def console(stream: IO[str] | None = None, *, width: int | None = None) -> Console:
     """A rich console on ``stream``: coloured on a terminal, plain and wide otherwise."""
+    from rich.console import Console
+
     stream = stream or sys.stdout
     tty = is_tty(stream)
     return Console(
@@ -147,6 +150,8 @@ def table(
     items: Sequence[Any], columns: Sequence[Column], *, wide: bool = False, headers: bool = True
 ) -> Table:
     """A kubectl-style table: upper-case headers (unless ``headers`` is False), no borders."""
+    from rich.table import Table
+
     shown = [c for c in columns if wide or not c.wide]
     grid = Table(
         box=None, pad_edge=False, show_edge=False, header_style="bold", show_header=headers
@@ -169,6 +174,8 @@ def _name(item: Any) -> str:
 
 def render_text(renderable: RenderableType, *, width: int = 250) -> str:
     """A rich renderable as plain text (for tests and pipes)."""
+    from rich.console import Console
+
     buf = io.StringIO()
     Console(file=buf, no_color=True, width=width, highlight=False).print(renderable)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"

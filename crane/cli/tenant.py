@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from crane.client import Tenant, TenantShare, TenantShareStatus
 
 app = typer.Typer(
-    help="Tenants: who owns MiniClusters and tokens (admin tokens only).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Tenants: who owns MiniClusters and tokens (admin tokens only).",
+    no_args_is_help=True,
 )
 
 Name = Annotated[str, typer.Argument(help="Tenant name.")]
@@ -43,6 +45,7 @@ SHARE_COLUMNS = [
     Column("weight", lambda s: f"{s.weight:g}"),
 ]
 share_app = typer.Typer(
+    rich_markup_mode=None,
     help="Tenant shares per GPU type: guaranteed GPUs, borrowing and lending limits, weight "
     "(admin; Docker mode; on Kubernetes apply TenantShare resources).",
     no_args_is_help=True,

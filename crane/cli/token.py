@@ -23,7 +23,9 @@ class TokenScope(StrEnum):
 
 
 app = typer.Typer(
-    help="API tokens: admin, tenant, or one MiniCluster's (for app managers).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="API tokens: admin, tenant, or one MiniCluster's (for app managers).",
+    no_args_is_help=True,
 )
 
 

@@ -353,3 +353,16 @@ def test_exec_posts_the_command_and_keeps_exec_unsupported_a_conflict() -> None:
         client.exec("kwok", ["true"])
     assert raised.value.status == 409
     assert len(seen) == 2, "exec was retried"
+
+
+def test_an_https_api_is_always_verified_and_plain_http_loads_no_ca_bundle() -> None:
+    import ssl
+
+    from crane.client import Client
+
+    with Client("https://crane.example:8443", "t") as secure:
+        pool = secure._http._transport._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
+        assert pool._ssl_context.check_hostname
+    with Client("http://127.0.0.1:8080", "t") as plain:
+        assert not plain._tls(), "no TLS connection is ever made to an http:// API"
