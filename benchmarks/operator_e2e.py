@@ -312,6 +312,19 @@ def raw_round(
     return out
 
 
+def create_cargos(custom: client.CustomObjectsApi, bodies: list[dict[str, Any]]) -> None:
+    """Create the cargos from 16 threads, as many users at once would."""
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda b: custom.create_namespaced_custom_object(
+                    "crane.io", "v1alpha1", NS, "cargos", b
+                ),
+                bodies,
+            )
+        )
+
+
 def crane_round(
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
@@ -326,15 +339,7 @@ def crane_round(
     pods = cargos * replicas
     probe.start()
     t0 = time.monotonic()
-    with ThreadPoolExecutor(16) as pool:
-        list(
-            pool.map(
-                lambda b: custom.create_namespaced_custom_object(
-                    "crane.io", "v1alpha1", NS, "cargos", b
-                ),
-                bulk,
-            )
-        )
+    create_cargos(custom, bulk)
     t1 = wait_for(
         lambda: running_pods(core, NS, "crane.io/cargo") >= pods, "cargo pods Running", 900
     )
@@ -434,16 +439,9 @@ def main() -> int:
         memory = rss_mib(proc.pid)
 
         # teardown: the namespace of 500 running cargos goes; count the writes that fail
-        bulk = [cargo(f"t-{i}", "bench", args.replicas, args.gpus) for i in range(args.cargos)]
-        with ThreadPoolExecutor(16) as pool:
-            list(
-                pool.map(
-                    lambda b: custom.create_namespaced_custom_object(
-                        "crane.io", "v1alpha1", NS, "cargos", b
-                    ),
-                    bulk,
-                )
-            )
+        create_cargos(
+            custom, [cargo(f"t-{i}", "bench", args.replicas, args.gpus) for i in range(args.cargos)]
+        )
         wait_for(lambda: running_pods(core, NS, "crane.io/cargo") >= pods, "teardown set", 900)
         probe.start()
         core.delete_namespace(NS)
@@ -451,17 +449,20 @@ def main() -> int:
         teardown = probe.stop(pods)
 
         def median(side: str, key: str) -> float:
-            return round(statistics.median(r[key] for r in rounds[side]), 2)
+            return round(statistics.median(r.get(key, 0.0) for r in rounds[side]), 2)
 
-        keys = rounds["raw"][0].keys()
+        def sides(side: str) -> dict[str, float]:
+            keys = dict.fromkeys(k for r in rounds[side] for k in r)
+            return {k: median(side, k) for k in keys}
+
         print(
             json.dumps(
                 {
                     "gpu_nodes": len(managed),
                     "rounds": args.rounds,
                     "pods_per_round": pods,
-                    "raw": {k: median("raw", k) for k in keys},
-                    "crane": {k: median("crane", k) for k in keys},
+                    "raw": sides("raw"),
+                    "crane": sides("crane"),
                     "crane_to_raw_ratio": round(
                         median("crane", "pods_per_s") / median("raw", "pods_per_s"), 2
                     ),

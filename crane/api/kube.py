@@ -919,71 +919,29 @@ class KubeBackend:
         turn phase changes into events; list again when the watch answers 410 Gone."""
         seen: dict[str, CargoPhase] = {}
         noticed: set[str] = set()
-        custom = self._custom
-        version: str | None = None
-        while True:
-            if version is None:
-                listing = cast(
-                    dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, CARGOS)
-                )
-                version = listing["metadata"]["resourceVersion"]
-                cargos = [c for c in map(_parsed, listing["items"]) if c is not None]
+        for kind, body in _list_and_watch(self._custom, CARGOS):
+            if kind == LISTED:
+                cargos = [c for c in map(_parsed, body["items"]) if c is not None]
                 seen = {f"{c.tenant}/{c.name}": c.status.phase for c in cargos}
                 yield _snapshot(cargos)
-            stream = watch.Watch().stream(
-                custom.list_cluster_custom_object,
-                GROUP,
-                VERSION,
-                CARGOS,
-                resource_version=version,
-                timeout_seconds=300,
-            )
-            try:
-                for item in stream:
-                    version = item["object"]["metadata"].get("resourceVersion", version)
-                    cargo = _parsed(item["object"])
-                    if cargo is not None:
-                        yield from self._changes(item["type"], cargo, seen, noticed)
-            except ApiException as err:
-                if err.status != 410:
-                    raise
-                version = None
+                continue
+            cargo = _parsed(body)
+            if cargo is not None:
+                yield from self._changes(kind, cargo, seen, noticed)
 
     def _watch_minicluster_deletions(self) -> Iterator[Event]:
         """Watch the MiniClusters and say when one is gone (the object itself, after its
         finalizer): the same ``Deleted`` event without a cargo as Docker mode sends."""
-        custom = self._custom
-        version: str | None = None
-        while True:
-            if version is None:
-                listing = cast(
-                    dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, MCS)
+        for kind, body in _list_and_watch(self._custom, MCS):
+            meta = body.get("metadata", {})
+            if kind == "DELETED" and meta.get("namespace") and meta.get("name"):
+                yield Event(
+                    type=EventType.DELETED,
+                    tenant=meta["namespace"],
+                    mini_cluster=meta["name"],
+                    message="MiniCluster deleted",
+                    time=datetime.now(UTC),
                 )
-                version = listing["metadata"]["resourceVersion"]
-            stream = watch.Watch().stream(
-                custom.list_cluster_custom_object,
-                GROUP,
-                VERSION,
-                MCS,
-                resource_version=version,
-                timeout_seconds=300,
-            )
-            try:
-                for item in stream:
-                    meta = item["object"].get("metadata", {})
-                    version = meta.get("resourceVersion", version)
-                    if item["type"] == "DELETED" and meta.get("namespace") and meta.get("name"):
-                        yield Event(
-                            type=EventType.DELETED,
-                            tenant=meta["namespace"],
-                            mini_cluster=meta["name"],
-                            message="MiniCluster deleted",
-                            time=datetime.now(UTC),
-                        )
-            except ApiException as err:
-                if err.status != 410:
-                    raise
-                version = None
 
     def _changes(
         self, kind: str, cargo: Cargo, seen: dict[str, CargoPhase], noticed: set[str]
@@ -1026,6 +984,41 @@ class KubeBackend:
             exit_code=cargo.status.exit_code if ended else None,
             time=at or datetime.now(UTC),
         )
+
+
+LISTED = "LISTED"
+"""What :func:`_list_and_watch` yields, with the whole listing, when it lists."""
+
+
+def _list_and_watch(
+    custom: client.CustomObjectsApi, plural: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(LISTED, listing)``, then ``(ADDED|MODIFIED|DELETED, object)`` for each change after
+    the listing's resourceVersion; listed again when the watch answers 410 Gone. Endless."""
+    version: str | None = None
+    while True:
+        if version is None:
+            listing = cast(
+                dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            )
+            version = listing["metadata"]["resourceVersion"]
+            yield LISTED, listing
+        stream = watch.Watch().stream(
+            custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            plural,
+            resource_version=version,
+            timeout_seconds=300,
+        )
+        try:
+            for item in stream:
+                version = item["object"]["metadata"].get("resourceVersion", version)
+                yield item["type"], item["object"]
+        except ApiException as err:
+            if err.status != 410:
+                raise
+            version = None
 
 
 def _parsed(body: dict[str, Any]) -> Cargo | None:
