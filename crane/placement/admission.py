@@ -28,7 +28,7 @@ from crane.model.topology import TopologyMode
 from crane.placement.types import AdmissionDecision, Outcome
 
 if TYPE_CHECKING:
-    from crane.placement.engine import Engine
+    from crane.placement.ledger import Ledger
     from crane.placement.state import McState
 
 
@@ -41,7 +41,7 @@ class QueueingStrategy(StrEnum):
     """Those behind wait until the blocked one is admitted."""
 
 
-def type_groups(engine: Engine, mc: McState) -> list[tuple[str, tuple[str, ...]]]:
+def type_groups(engine: Ledger, mc: McState) -> list[tuple[str, tuple[str, ...]]]:
     """The GPU types ``mc`` may reserve, in its order of preference, each with its matching
     products. Once it holds a reservation, only the type of that reservation (a reservation
     stays on one type)."""
@@ -53,7 +53,7 @@ def type_groups(engine: Engine, mc: McState) -> list[tuple[str, tuple[str, ...]]
     return groups
 
 
-def mc_products(engine: Engine, mc: McState) -> tuple[str, ...]:
+def mc_products(engine: Ledger, mc: McState) -> tuple[str, ...]:
     """Products a MiniCluster's cargos and growth may use: those of its reservation's type
     when it has one, else every type it accepts."""
     groups = type_groups(engine, mc)
@@ -62,7 +62,7 @@ def mc_products(engine: Engine, mc: McState) -> tuple[str, ...]:
     return engine._products(mc.req.gpu_type)
 
 
-def products_note(engine: Engine, gpu_type: str) -> str:
+def products_note(engine: Ledger, gpu_type: str) -> str:
     """``no node has X GPUs; the cluster has: <products with counts>``."""
     counts: dict[str, int] = {}
     for node in engine._nodes.values():
@@ -71,7 +71,7 @@ def products_note(engine: Engine, gpu_type: str) -> str:
     return f"no node has {gpu_type} GPUs; the cluster has {describe_products(counts.items())}"
 
 
-def impossible(engine: Engine, mc: McState) -> str | None:
+def impossible(engine: Ledger, mc: McState) -> str | None:
     """Why ``mc``'s ``min`` can never be reserved in the cluster as it is, or None.
 
     Never: ``min`` above ``max``; no node of an accepted type; a template replica larger than
@@ -105,7 +105,7 @@ def impossible(engine: Engine, mc: McState) -> str | None:
     return "; ".join(reasons)
 
 
-def cargo_impossible(engine: Engine, mc: McState, needed: int, required: bool) -> str | None:
+def cargo_impossible(engine: Ledger, mc: McState, needed: int, required: bool) -> str | None:
     """Why a cargo of ``needed`` GPUs can never be placed (no node of the type, or more than
     the cluster holds of it when not Required), or None. Required levels, replica sizes and
     ``max`` are checked by the engine's refusal."""
@@ -119,7 +119,7 @@ def cargo_impossible(engine: Engine, mc: McState, needed: int, required: bool) -
     return None
 
 
-def claim_level(engine: Engine, mc: McState) -> int:
+def claim_level(engine: Ledger, mc: McState) -> int:
     """The level at which a blocked MiniCluster claims a domain: its level when Required; when
     Preferred, the narrowest level whose largest domain can hold its ``min`` (claiming a node
     for a MiniCluster that needs several would protect nothing)."""

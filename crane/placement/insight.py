@@ -20,13 +20,13 @@ from crane.placement import admission
 from crane.placement.types import AdmissionDecision, Outcome
 
 if TYPE_CHECKING:
-    from crane.placement.engine import Engine
+    from crane.placement.admitting import Admitting
 
 MAX_RELEASES = 64
 """Most cargo ends one estimate replays."""
 
 
-def estimated_start(engine: Engine, key: str) -> tuple[float, str] | None:
+def estimated_start(engine: Admitting, key: str) -> tuple[float, str] | None:
     """(time, cargo whose end lets ``key`` in) for a waiting MiniCluster, or None. Never
     mutates the engine."""
     mc = engine._mcs.get(key)
@@ -58,7 +58,7 @@ MAX_ESTIMATED = 8
 """Queued MiniClusters (first in queue order) that get an estimate in one admission pass."""
 
 
-def with_estimates(engine: Engine, decisions: list[AdmissionDecision]) -> list[AdmissionDecision]:
+def with_estimates(engine: Admitting, decisions: list[AdmissionDecision]) -> list[AdmissionDecision]:
     """The decisions with ``estimated_start`` (and a sentence in the explanation) for the
     first :data:`MAX_ESTIMATED` queued MiniClusters. Never mutates the engine."""
     out: list[AdmissionDecision] = []

@@ -30,7 +30,7 @@ from crane.model.shares import TenantShare
 from crane.placement.admission import type_groups
 
 if TYPE_CHECKING:
-    from crane.placement.engine import Engine
+    from crane.placement.ledger import Ledger
     from crane.placement.state import McState
 
 DEFAULT = TenantShare(gpu_type="any")
@@ -56,7 +56,7 @@ class TenantUsage:
         return max(0, self.in_use - self.nominal)
 
 
-def share_for(engine: Engine, tenant: str, products: tuple[str, ...]) -> TenantShare:
+def share_for(engine: Ledger, tenant: str, products: tuple[str, ...]) -> TenantShare:
     """The tenant's share whose type covers ``products``, else :data:`DEFAULT`."""
     wanted = set(products)
     for share in engine.shares.shares.get(tenant, ()):
@@ -65,14 +65,14 @@ def share_for(engine: Engine, tenant: str, products: tuple[str, ...]) -> TenantS
     return DEFAULT
 
 
-def scope(engine: Engine, tenant: str, products: tuple[str, ...]) -> tuple[str, ...]:
+def scope(engine: Ledger, tenant: str, products: tuple[str, ...]) -> tuple[str, ...]:
     """The products a tenant's use is counted over: those of its share's type, or
     ``products`` when it has none for them."""
     share = share_for(engine, tenant, products)
     return engine._products(share.gpu_type) if share is not DEFAULT else products
 
 
-def use(engine: Engine, tenant: str, products: tuple[str, ...]) -> int:
+def use(engine: Ledger, tenant: str, products: tuple[str, ...]) -> int:
     """GPUs of ``products`` reserved by the tenant's MiniClusters or borrowed by their cargos."""
     wanted = set(products)
     total = 0
@@ -90,11 +90,11 @@ def use(engine: Engine, tenant: str, products: tuple[str, ...]) -> int:
     return total
 
 
-def _tenants(engine: Engine) -> set[str]:
+def _tenants(engine: Ledger) -> set[str]:
     return set(engine.shares.shares) | {engine.shares.tenant_of(k) for k in engine._mcs}
 
 
-def blocked(engine: Engine, mc: McState, products: tuple[str, ...], need: int) -> str | None:
+def blocked(engine: Ledger, mc: McState, products: tuple[str, ...], need: int) -> str | None:
     """Why ``mc``'s tenant may not take ``need`` more GPUs of ``products``, or None."""
     if not engine.shares or need <= 0:
         return None
@@ -129,7 +129,7 @@ def share_name(share: TenantShare, mc: McState) -> str:
 
 
 def weighted_share(
-    engine: Engine, mc: McState, memo: dict[tuple[str, tuple[str, ...]], float]
+    engine: Ledger, mc: McState, memo: dict[tuple[str, tuple[str, ...]], float]
 ) -> float:
     """``max(0, use - nominal) / weight`` of ``mc``'s tenant for its first usable GPU type;
     ``memo`` keeps each tenant's figure while nothing changes (one admission step)."""
@@ -143,12 +143,12 @@ def weighted_share(
     return found
 
 
-def _first_products(engine: Engine, mc: McState) -> tuple[str, ...]:
+def _first_products(engine: Ledger, mc: McState) -> tuple[str, ...]:
     groups = type_groups(engine, mc)
     return groups[0][1] if groups else engine._products(mc.req.gpu_type)
 
 
-def reclaims(engine: Engine, mc: McState) -> bool:
+def reclaims(engine: Ledger, mc: McState) -> bool:
     """Whether ``mc``'s tenant is below its guarantee by at least what ``mc`` still needs."""
     if not engine.shares:
         return False
@@ -162,14 +162,14 @@ def reclaims(engine: Engine, mc: McState) -> bool:
     )
 
 
-def above_nominal(engine: Engine, minicluster: str, products: tuple[str, ...]) -> bool:
+def above_nominal(engine: Ledger, minicluster: str, products: tuple[str, ...]) -> bool:
     """Whether the tenant of ``minicluster`` uses more of ``products``' type than its nominal."""
     tenant = engine.shares.tenant_of(minicluster)
     share = share_for(engine, tenant, products)
     return use(engine, tenant, scope(engine, tenant, products)) > share.nominal
 
 
-def usage(engine: Engine) -> list[TenantUsage]:
+def usage(engine: Ledger) -> list[TenantUsage]:
     """Every configured share with its tenant's use, by tenant then type."""
     out = []
     for tenant in sorted(engine.shares.shares):
