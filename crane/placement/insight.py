@@ -58,7 +58,9 @@ MAX_ESTIMATED = 8
 """Queued MiniClusters (first in queue order) that get an estimate in one admission pass."""
 
 
-def with_estimates(engine: Admitting, decisions: list[AdmissionDecision]) -> list[AdmissionDecision]:
+def with_estimates(
+    engine: Admitting, decisions: list[AdmissionDecision]
+) -> list[AdmissionDecision]:
     """The decisions with ``estimated_start`` (and a sentence in the explanation) for the
     first :data:`MAX_ESTIMATED` queued MiniClusters. Never mutates the engine."""
     out: list[AdmissionDecision] = []
