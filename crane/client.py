@@ -554,9 +554,10 @@ class _Calls:
         return _Call("GET", f"/tenants/{name}", _one(Tenant), tenant_scoped=False)
 
     @staticmethod
-    def set_tenant_shares(name: str, shares: TenantShares) -> _Call[Tenant]:
+    def set_tenant_shares(name: str, shares: TenantShares | dict[str, Any]) -> _Call[Tenant]:
+        body = TenantShares.model_validate(shares)
         return _Call(
-            "PUT", f"/tenants/{name}/shares", _one(Tenant), body=_body(shares), tenant_scoped=False
+            "PUT", f"/tenants/{name}/shares", _one(Tenant), body=_body(body), tenant_scoped=False
         )
 
     @staticmethod
@@ -1224,8 +1225,7 @@ class Client(_Base):
             Invalid: A share is out of range (e.g. lendingLimit above nominal).
             Conflict: Kube mode, where shares are TenantShare resources.
         """
-        body = shares if isinstance(shares, TenantShares) else TenantShares.model_validate(shares)
-        return self._run(_Calls.set_tenant_shares(name, body))
+        return self._run(_Calls.set_tenant_shares(name, shares))
 
     def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
         """Add a Docker host to the fleet (Docker mode, admin).
@@ -1810,8 +1810,7 @@ class AsyncClient(_Base):
             Invalid: A share is out of range (e.g. lendingLimit above nominal).
             Conflict: Kube mode, where shares are TenantShare resources.
         """
-        body = shares if isinstance(shares, TenantShares) else TenantShares.model_validate(shares)
-        return await self._run(_Calls.set_tenant_shares(name, body))
+        return await self._run(_Calls.set_tenant_shares(name, shares))
 
     async def add_host(self, body: HostCreate | dict[str, Any]) -> Host:
         """Add a Docker host to the fleet (Docker mode, admin).

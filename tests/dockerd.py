@@ -10,7 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,16 @@ import docker
 import httpx
 
 from crane.docker.containers import managed_containers, managed_networks
+from crane.docker.hosts import HostSpec
 from tests.support import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "hack" / "dockerd"
 IMAGE = "crane-test:busybox"
+WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+"""Ends at once on SIGTERM, so deletions do not wait out the grace period."""
+SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
+"""A cargo template of one container running :data:`WORK`."""
 
 
 def _hack(step: str, count: int) -> str:
@@ -140,3 +146,35 @@ def serve_docker(data: Path, token: str, hosts: list[dict[str, object]]) -> Dock
             assert time.monotonic() < deadline, api.get("/readyz").text
             time.sleep(0.2)
     return server
+
+
+def host_wire(spec: HostSpec, **override: object) -> dict[str, object]:
+    """The ``POST /v1/hosts`` body of a test host (fields in ``override`` replace its own)."""
+    wire: dict[str, object] = {
+        "name": spec.name,
+        "dockerHost": spec.url,
+        "gpus": spec.gpu_count,
+        "gpuType": spec.gpu_product,
+        "islands": spec.islands,
+        "labels": spec.labels,
+    }
+    return {**wire, **override}
+
+
+@contextmanager
+def serving(
+    data: Path,
+    token: str,
+    hosts: Sequence[HostSpec],
+    wire: Sequence[dict[str, object]] | None = None,
+) -> Iterator[DockerServer]:
+    """A Docker-mode server serving ``hosts`` (as ``wire`` when given, else as they are), with
+    every Crane container and network of those hosts removed before and after."""
+    urls = [h.url for h in hosts]
+    clean(urls)
+    running = serve_docker(data, token, list(wire or [host_wire(h) for h in hosts]))
+    try:
+        yield running
+    finally:
+        running.stop()
+        clean(urls)

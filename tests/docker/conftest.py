@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
 from crane.docker.hosts import HostSpec
+from tests.dockerd import DockerServer
 from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +89,10 @@ def clients(host_specs: list[HostSpec]) -> Iterator[dict[str, docker.DockerClien
     clean()
     for client in out.values():
         client.close()
+
+
+@pytest.fixture
+def admin(server: DockerServer) -> Iterator[httpx.Client]:
+    """An admin client of the module's ``server`` fixture."""
+    with server.client() as api:
+        yield api

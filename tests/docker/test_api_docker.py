@@ -25,24 +25,9 @@ import pytest
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, env, serve_docker
+from tests.dockerd import IMAGE, SLEEP, WORK, DockerServer, env, host_wire, serving
 
 ADMIN = "crane_dockapi_" + "a" * 43
-IMAGE = "crane-test:busybox"
-WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-"""Ends at once on SIGTERM, so deletions do not wait out the grace period."""
-SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
-
-
-def _wire(spec: HostSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "dockerHost": spec.url,
-        "gpus": spec.gpu_count,
-        "gpuType": spec.gpu_product,
-        "islands": spec.islands,
-        "labels": spec.labels,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +35,9 @@ def server(
     host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerServer]:
     """h0 and h1 (8 H100 each) added through the API; h2 (4 A100) is the drain test's."""
-    urls = [h.url for h in host_specs]
-    clean(urls)
-    running = serve_docker(
-        tmp_path_factory.mktemp("api"), ADMIN, [_wire(h) for h in host_specs[:2]]
-    )
-    yield running
-    running.stop()
-    clean(urls)
-
-
-@pytest.fixture
-def admin(server: DockerServer) -> Iterator[httpx.Client]:
-    with server.client() as api:
-        yield api
+    wire = [host_wire(h) for h in host_specs[:2]]
+    with serving(tmp_path_factory.mktemp("api"), ADMIN, host_specs, wire) as running:
+        yield running
 
 
 def _mc(api: httpx.Client, name: str, gpu_type: str, lo: int, hi: int, **extra: Any) -> None:

@@ -11,12 +11,9 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, serve_docker
+from tests.dockerd import SLEEP, DockerServer, serving
 
 ADMIN = "crane_dockapi_" + "l" * 43
-IMAGE = "crane-test:busybox"
-WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
 
 
 @pytest.fixture(scope="module")
@@ -24,29 +21,8 @@ def server(
     host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerServer]:
     """h0 and h1: 8 H100 each, in racks r1 and r2."""
-    urls = [h.url for h in host_specs]
-    clean(urls)
-    hosts: list[dict[str, object]] = [
-        {
-            "name": h.name,
-            "dockerHost": h.url,
-            "gpus": h.gpu_count,
-            "gpuType": h.gpu_product,
-            "islands": h.islands,
-            "labels": h.labels,
-        }
-        for h in host_specs[:2]
-    ]
-    running = serve_docker(tmp_path_factory.mktemp("limits"), ADMIN, hosts)
-    yield running
-    running.stop()
-    clean(urls)
-
-
-@pytest.fixture
-def admin(server: DockerServer) -> Iterator[httpx.Client]:
-    with server.client() as api:
-        yield api
+    with serving(tmp_path_factory.mktemp("limits"), ADMIN, host_specs[:2]) as running:
+        yield running
 
 
 def _problem(answer: httpx.Response) -> str:

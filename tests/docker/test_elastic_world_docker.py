@@ -22,10 +22,9 @@ from docker.models.containers import Container
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, env, serve_docker
+from tests.dockerd import IMAGE, DockerServer, env, serving
 
 ADMIN = "crane_elastic_" + "w" * 43
-IMAGE = "crane-test:busybox"
 STAYS = ["sh", "-c", "trap 'echo term' TERM; while true; do sleep 1; done"]
 """Keeps running after SIGTERM (a training loop writing its checkpoint), until SIGKILL."""
 GRACE = 30
@@ -39,19 +38,8 @@ def h0(host_specs: list[HostSpec]) -> HostSpec:
 @pytest.fixture(scope="module")
 def server(h0: HostSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerServer]:
     """h0 (8 H100) alone."""
-    clean([h0.url])
-    wire = {
-        "name": h0.name,
-        "dockerHost": h0.url,
-        "gpus": h0.gpu_count,
-        "gpuType": h0.gpu_product,
-        "islands": h0.islands,
-        "labels": h0.labels,
-    }
-    running = serve_docker(tmp_path_factory.mktemp("world"), ADMIN, [wire])
-    yield running
-    running.stop()
-    clean([h0.url])
+    with serving(tmp_path_factory.mktemp("world"), ADMIN, [h0]) as running:
+        yield running
 
 
 def _until(check: Callable[[], Any], what: str, seconds: float = 90) -> Any:

@@ -19,12 +19,9 @@ import pytest
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, serve_docker
+from tests.dockerd import IMAGE, SLEEP, WORK, DockerServer, serving
 
 ADMIN = "crane_parity_" + "a" * 43
-IMAGE = "crane-test:busybox"
-WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
 TIMEOUT = 90.0
 
 
@@ -32,16 +29,13 @@ TIMEOUT = 90.0
 def server(
     host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerServer]:
-    urls = [h.url for h in host_specs]
-    clean(urls)
-    hosts = [
+    hosts = host_specs[:2]
+    wire = [
         {"name": h.name, "dockerHost": h.url, "gpus": 5, "gpuType": "NVIDIA-H100-80GB-HBM3"}
-        for h in host_specs[:2]
+        for h in hosts
     ]
-    running = serve_docker(tmp_path_factory.mktemp("parity"), ADMIN, hosts)
-    yield running
-    running.stop()
-    clean(urls)
+    with serving(tmp_path_factory.mktemp("parity"), ADMIN, hosts, wire) as running:
+        yield running
 
 
 @pytest.fixture

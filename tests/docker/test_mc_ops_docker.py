@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, env, serve_docker
+from tests.dockerd import IMAGE, DockerServer, env, serving
 
 ADMIN = "crane_dockops_" + "o" * 43
-IMAGE = "crane-test:busybox"
 TICK = [
     "sh",
     "-c",
@@ -31,26 +30,8 @@ def server(
     host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerServer]:
     """h0 (8 H100) alone."""
-    h0 = host_specs[0]
-    clean([h0.url])
-    wire = {
-        "name": h0.name,
-        "dockerHost": h0.url,
-        "gpus": h0.gpu_count,
-        "gpuType": h0.gpu_product,
-        "islands": h0.islands,
-        "labels": h0.labels,
-    }
-    running = serve_docker(tmp_path_factory.mktemp("ops"), ADMIN, [wire])
-    yield running
-    running.stop()
-    clean([h0.url])
-
-
-@pytest.fixture
-def admin(server: DockerServer) -> Iterator[httpx.Client]:
-    with server.client() as api:
-        yield api
+    with serving(tmp_path_factory.mktemp("ops"), ADMIN, host_specs[:1]) as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,41 +12,17 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer, clean, serve_docker
+from tests.dockerd import SLEEP, DockerServer, serving
 
 ADMIN = "crane_dockapi_" + "s" * 43
-IMAGE = "crane-test:busybox"
-WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
 
 
 @pytest.fixture(scope="module")
 def server(
     host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerServer]:
-    urls = [h.url for h in host_specs]
-    clean(urls)
-    hosts: list[dict[str, object]] = [
-        {
-            "name": h.name,
-            "dockerHost": h.url,
-            "gpus": h.gpu_count,
-            "gpuType": h.gpu_product,
-            "islands": h.islands,
-            "labels": h.labels,
-        }
-        for h in host_specs[:2]
-    ]
-    running = serve_docker(tmp_path_factory.mktemp("shares"), ADMIN, hosts)
-    yield running
-    running.stop()
-    clean(urls)
-
-
-@pytest.fixture
-def admin(server: DockerServer) -> Iterator[httpx.Client]:
-    with server.client() as api:
-        yield api
+    with serving(tmp_path_factory.mktemp("shares"), ADMIN, host_specs[:2]) as running:
+        yield running
 
 
 def _until(check: Callable[[], Any], what: str, show: Callable[[str], Any] | None = None) -> Any:

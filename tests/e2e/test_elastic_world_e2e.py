@@ -16,23 +16,19 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.test_operator_e2e import (
+from tests.e2e.operator_support import (
     REPO,
     OperatorProcess,
     apply,
     crane_pods,
-    custom,
     delete_all,
     get,
     mc_yaml,
-    nodes,
-    operator,
     running,
     wait,
 )
 
 pytestmark = pytest.mark.e2e
-__all__ = ["custom", "nodes", "operator"]  # module fixtures shared with test_operator_e2e
 
 NOTICE = "crane.io/notice"
 

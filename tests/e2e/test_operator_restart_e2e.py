@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.e2e.test_operator_e2e import (
+from tests.e2e.operator_support import (
     GROUP,
     VERSION,
     OperatorProcess,
@@ -21,12 +21,9 @@ from tests.e2e.test_operator_e2e import (
     cargo_yaml,
     cond,
     crane_pods,
-    custom,  # noqa: F401 (fixture)
     delete_all,
     get,
     mc_yaml,
-    nodes,  # noqa: F401 (fixture)
-    operator,  # noqa: F401 (fixture)
     running,
     wait,
 )
@@ -51,12 +48,12 @@ def release_pod(core: client.CoreV1Api, ns: str, name: str) -> None:
 
 
 def test_stale_reservation_after_min_lowered_to_zero_and_a_restart_keeps_scheduling(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
-    nodes: Callable[..., list[str]],  # noqa: F811
+    nodes: Callable[..., list[str]],
 ) -> None:
     nodes("stalea16", "NVIDIA-A16", racks=1, per_rack=1)
     rack = ", topology: {level: rack, mode: Required}"
@@ -95,12 +92,12 @@ def test_stale_reservation_after_min_lowered_to_zero_and_a_restart_keeps_schedul
 
 
 def test_cargo_of_a_minicluster_being_deleted_keeps_its_gpus_across_a_restart(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
-    nodes: Callable[..., list[str]],  # noqa: F811
+    nodes: Callable[..., list[str]],
 ) -> None:
     nodes("restoreh20", "NVIDIA-H20", racks=1, per_rack=1)
     apply(
@@ -151,12 +148,12 @@ def test_cargo_of_a_minicluster_being_deleted_keeps_its_gpus_across_a_restart(
 
 
 def test_preemption_converges_victims_stay_off_the_preemptors_gpus(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
-    nodes: Callable[..., list[str]],  # noqa: F811
+    nodes: Callable[..., list[str]],
 ) -> None:
     nodes("convgh200", "NVIDIA-GH200", racks=1, per_rack=2)
     apply(

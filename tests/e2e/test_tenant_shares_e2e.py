@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.e2e.test_operator_e2e import (  # noqa: F401 (fixtures)
+from tests.e2e.operator_support import (
     GROUP,
     VERSION,
     OperatorProcess,
@@ -21,12 +21,9 @@ from tests.e2e.test_operator_e2e import (  # noqa: F401 (fixtures)
     cargo_yaml,
     cond,
     crane_pods,
-    custom,
     delete_all,
     get,
     mc_yaml,
-    nodes,
-    operator,
     running,
     wait,
 )
@@ -56,13 +53,13 @@ def second_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
 
 
 def test_a_tenant_below_its_guarantee_reclaims_it_from_a_borrower(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     second_namespace: str,
-    nodes: Callable[..., list[str]],  # noqa: F811
+    nodes: Callable[..., list[str]],
 ) -> None:
     a, b = namespace, second_namespace
     nodes("ts", GPU, racks=1, per_rack=2, gpus=8)
@@ -114,13 +111,13 @@ def test_a_tenant_below_its_guarantee_reclaims_it_from_a_borrower(
 
 
 def test_idle_gpus_go_to_tenants_by_weight_not_by_arrival(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     second_namespace: str,
-    nodes: Callable[..., list[str]],  # noqa: F811
+    nodes: Callable[..., list[str]],
 ) -> None:
     a, b = namespace, second_namespace
     nodes("tw", GPU, racks=1, per_rack=2, gpus=8)

@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.e2e.test_operator_e2e import (  # noqa: F401 (fixtures)
+from tests.e2e.operator_support import (
     OperatorProcess,
     cond,
     crane_pods,
-    custom,
     get,
     mc_yaml,
-    nodes,
-    operator,
     running,
     wait,
 )
@@ -94,9 +91,9 @@ def warning_events(core: client.CoreV1Api, ns: str, name: str) -> list[tuple[str
 def test_objects_that_cannot_become_pods_fail_alone(
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
-    operator: OperatorProcess,  # noqa: F811
-    nodes: Any,  # noqa: F811
+    custom: client.CustomObjectsApi,
+    operator: OperatorProcess,
+    nodes: Any,
     namespace: str,
 ) -> None:
     nodes("val", GPU, racks=1, per_rack=2)

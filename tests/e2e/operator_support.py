@@ -1,0 +1,204 @@
+"""Helpers of the operator e2e tests: the operator as a subprocess, simulated nodes, object
+reads, manifests, waits and the GPU double-booking check. The fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from crane.kube.fleet import apply_nodes, fleet_manifests, wait_ready
+from crane.model.fleet import FleetSpec, NodeGroup
+from tests.process import ChildProcess
+from tests.support import LEASE_NAMESPACE, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP, VERSION = "crane.io", "v1alpha1"
+NOT_READY_ANNOTATION = "sim.crane.io/not-ready"
+"""The kwok stages of the test cluster turn a node with this annotation NotReady and keep it so."""
+
+
+class OperatorProcess(ChildProcess):
+    """``python -m crane operator`` as a subprocess, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        """Not started yet: call :meth:`start`."""
+        super().__init__(log)
+        self.env = {**env, "PYTHONPATH": str(REPO)}
+        self.metrics_port, self.health_port = free_port(), free_port()
+
+    def start(self) -> None:
+        """Start a new operator process (the previous one must be gone)."""
+        self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "crane",
+                "operator",
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-seconds",
+                "3",
+                "--node-grace",
+                "5",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--liveness",
+                f"http://127.0.0.1:{self.health_port}/healthz",
+            ],
+            self.env,
+            REPO,
+        )
+
+    def healthz(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as r:
+            return int(r.status)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return str(r.read().decode())
+
+
+def wait(check: Callable[[], Any], what: str, proc: OperatorProcess, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n"
+        f"operator log:\n{proc.tail()}"
+    )
+
+
+def add_nodes(
+    core: client.CoreV1Api, group: str, product: str, racks: int, per_rack: int, gpus: int = 8
+) -> list[str]:
+    spec = FleetSpec(
+        groups=[
+            NodeGroup(
+                name=group,
+                product=product,
+                gpus_per_node=gpus,
+                racks_per_block=racks,
+                nodes_per_rack=per_rack,
+            )
+        ]
+    )
+    nodes = fleet_manifests(spec)
+    apply_nodes(core, nodes)
+    names = [n["metadata"]["name"] for n in nodes]
+    wait_ready(core, names, timeout=60)
+    return names
+
+
+def get(custom: client.CustomObjectsApi, plural: str, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
+        return obj
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def cond(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return dict(c)
+    return {}
+
+
+def crane_pods(
+    core: client.CoreV1Api, ns: str, selector: str = "crane.io/cargo"
+) -> list[client.V1Pod]:
+    return list(core.list_namespaced_pod(ns, label_selector=selector).items)
+
+
+def running(pods: list[client.V1Pod], count: int) -> bool:
+    return len(pods) == count and all(p.status.phase == "Running" for p in pods)
+
+
+def apply(kube_cluster: Any, ns: str, text: str) -> None:
+    kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=text)
+
+
+def mc_yaml(name: str, gpu: str, lo: int, hi: int, priority: int = 0, extra: str = "") -> str:
+    return (
+        f"apiVersion: crane.io/v1alpha1\nkind: MiniCluster\nmetadata: {{name: {name}}}\n"
+        f"spec: {{gpuType: {gpu}, gpus: {{min: {lo}, max: {hi}}}, priority: {priority}{extra}}}\n"
+    )
+
+
+def cargo_yaml(
+    name: str,
+    mc: str,
+    replicas: int,
+    gpus: int,
+    policy: str = "Never",
+    grace: int = 1,
+    annotations: str = "{}",
+) -> str:
+    return (
+        f"apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  miniCluster: {mc}\n  replicas: {replicas}\n  gpusPerReplica: {gpus}\n"
+        f"  restartPolicy: {policy}\n  template:\n    metadata: {{annotations: {annotations}}}\n"
+        f"    spec:\n      terminationGracePeriodSeconds: {grace}\n"
+        f"      containers: [{{name: main, image: busybox}}]\n"
+    )
+
+
+def assert_no_gpu_double_booked(core: client.CoreV1Api) -> None:
+    """Per node: GPU requests of live pods <= capacity, and no GPU id given to two Crane pods.
+
+    Pods left on nodes that no longer exist (another test's, until pod GC removes them) hold no
+    GPU and are not counted.
+    """
+    capacity = {
+        n.metadata.name: int((n.status.allocatable or {}).get("nvidia.com/gpu", "0"))
+        for n in core.list_node().items
+    }
+    used: dict[str, int] = {}
+    ids: dict[str, list[int]] = {}
+    for pod in core.list_pod_for_all_namespaces().items:
+        if pod.status.phase in ("Succeeded", "Failed") or pod.spec.node_name not in capacity:
+            continue
+        gpus = sum(
+            int(((c.resources and c.resources.limits) or {}).get("nvidia.com/gpu", "0"))
+            for c in pod.spec.containers
+        )
+        used[pod.spec.node_name] = used.get(pod.spec.node_name, 0) + gpus
+        gpu_ids = (pod.metadata.annotations or {}).get("crane.io/gpu-ids", "")
+        ids.setdefault(pod.spec.node_name, []).extend(int(i) for i in gpu_ids.split(",") if i)
+    for node, count in used.items():
+        if node not in capacity:
+            continue  # a node another test deleted: its pods hold nothing any more
+        assert count <= capacity[node], (
+            f"node {node}: {count} GPUs requested, capacity {capacity.get(node)}"
+        )
+    for node, given in ids.items():
+        assert len(given) == len(set(given)), f"node {node}: GPU ids given twice: {sorted(given)}"
+
+
+def delete_all(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str, proc: OperatorProcess
+) -> None:
+    for mc in custom.list_namespaced_custom_object(GROUP, VERSION, ns, "miniclusters")["items"]:
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, ns, "miniclusters", mc["metadata"]["name"]
+        )
+    wait(lambda: not crane_pods(core, ns), "the test's pods to go", proc, timeout=90)
+
+
+def node_labels(core: client.CoreV1Api, name: str) -> dict[str, str]:
+    return dict(core.read_node(name).metadata.labels or {})
