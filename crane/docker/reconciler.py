@@ -411,15 +411,19 @@ class Reconciler:
             spec = mc.mc_spec()
             if mc.deleting or is_held(spec) or spec.template is None or spec.replicas is None:
                 continue
-            existing = {c.name: c for c in store.cargos(s, mc.tenant, mc.name)}
-            for i in range(spec.replicas):
-                if service.template_cargo_name(mc.name, i) not in existing:
-                    s.add(template_cargo(mc, i))
-            for name, row in existing.items():
-                index = service.template_index(mc.name, name)
-                if index is not None and index >= spec.replicas and not row.deleting:
-                    row.deleting = True
-                    s.add(row)
+            by_index = {
+                index: row
+                for row in store.cargos(s, mc.tenant, mc.name)
+                if (index := service.template_index(mc.name, row.name)) is not None
+            }
+            changes = service.template_changes(
+                spec.replicas, {i: row.deleting for i, row in by_index.items()}
+            )
+            for i in changes.create:
+                s.add(template_cargo(mc, i))
+            for i in changes.delete:
+                by_index[i].deleting = True
+                s.add(by_index[i])
         s.commit()
 
     def _delete_miniclusters(

@@ -25,7 +25,7 @@ from crane.kube.names import (
     key_of,
 )
 from crane.kube.nodes import busy_ids, inventory
-from crane.lifecycle import preemption, records
+from crane.lifecycle import preemption, records, service
 from crane.lifecycle.cargo_lifecycle import CargoLifecycle
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.isolation import isolate_cargo
@@ -636,15 +636,11 @@ class Decider:
         now = time.monotonic()
         for i in existing:
             self.state.requested.pop(f"create:{meta['uid']}:{i}", None)
+        changes = service.template_changes(spec.replicas, existing)
         missing = [
-            i
-            for i in range(spec.replicas)
-            if i not in existing and self.state.may_request(f"create:{meta['uid']}:{i}", now)
+            i for i in changes.create if self.state.may_request(f"create:{meta['uid']}:{i}", now)
         ]
-        extra = sorted(
-            (i for i, deleting in existing.items() if i >= spec.replicas and not deleting),
-            reverse=True,
-        )
+        extra = changes.delete
         for i in missing:
             plan.cargo_creates.append(build_template_cargo(meta, spec.template, i))
         for i in extra:

@@ -12,6 +12,7 @@ highest indices. Growing by explicit shapes adds free-standing cargos in either 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from crane.lifecycle.suspend import grow_refusal, is_held
@@ -93,7 +94,31 @@ def template_cargo_name(minicluster: str, index: int) -> str:
 def template_index(minicluster: str, cargo: str) -> int | None:
     """The index of ``<mc>-<i>``, None for another name."""
     suffix = cargo.removeprefix(f"{minicluster}-")
-    return int(suffix) if suffix != cargo and suffix.isdigit() else None
+    if suffix == cargo or not suffix.isdigit() or str(int(suffix)) != suffix:
+        return None  # not <mc>-<i> as template_cargo_name writes it (e.g. "job-01")
+    return int(suffix)
+
+
+@dataclass(frozen=True)
+class TemplateChanges:
+    """What keeps a template MiniCluster at ``spec.replicas`` cargos ``<mc>-<i>``."""
+
+    create: tuple[int, ...] = ()
+    """Missing indices below ``replicas``, lowest first."""
+    delete: tuple[int, ...] = ()
+    """Indices at or above ``replicas`` not already being deleted, highest first."""
+
+
+def template_changes(replicas: int, existing: Mapping[int, bool]) -> TemplateChanges:
+    """The cargos to create and delete so that exactly indices ``0..replicas-1`` remain;
+    ``existing`` maps each template cargo's index to whether it is already being deleted.
+    Both backends' decision passes keep template cargos with this."""
+    return TemplateChanges(
+        create=tuple(i for i in range(replicas) if i not in existing),
+        delete=tuple(
+            sorted((i for i, gone in existing.items() if i >= replicas and not gone), reverse=True)
+        ),
+    )
 
 
 def template_cargo_spec(minicluster: str, template: CargoTemplate) -> CargoSpec:

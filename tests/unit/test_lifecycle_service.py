@@ -68,3 +68,16 @@ def test_naming_a_template_cargo_that_is_not_the_highest_is_refused() -> None:
 def test_shrinking_unknown_cargos_names_them() -> None:
     with pytest.raises(service.UnknownCargos, match="nope"):
         service.plan_shrink("job", _spec(1), _templated(1), None, ["nope"])
+
+
+def test_template_changes_add_missing_lowest_first_and_drop_highest_first() -> None:
+    changes = service.template_changes(3, {0: False, 4: False, 5: False, 3: True})
+    assert changes.create == (1, 2)
+    assert changes.delete == (5, 4)  # 3 is already being deleted
+
+
+def test_a_cargo_named_like_a_template_index_with_a_leading_zero_is_not_one() -> None:
+    assert service.template_index("job", "job-1") == 1
+    assert service.template_index("job", "job-01") is None
+    assert service.template_index("job", "job-x") is None
+    assert service.template_index("job", "other-1") is None
