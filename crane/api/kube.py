@@ -285,6 +285,12 @@ class KubeBackend:
             await self._call(f"namespace {tenant!r}", self._core.patch_namespace, tenant, patch)
 
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
+        engine = await self._snapshot()
+        never = await asyncio.to_thread(
+            service.never_admitted, engine, tenant, body.name, body.spec
+        )
+        if never is not None:
+            raise Invalid(never, [FieldError(["body", "spec", "gpus", "min"], never)])
         await self._ensure_namespace(tenant)
         obj = {
             "apiVersion": f"{GROUP}/{VERSION}",
@@ -455,7 +461,11 @@ class KubeBackend:
             )
             why = cargo_over_max(mc_name, _mc(mc).spec.gpus.max, used, body.spec.gpus)
             if why is not None:
-                raise Invalid(why)
+                raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
+            engine = await self._snapshot()
+            never = await asyncio.to_thread(service.never_placed, engine, tenant, body.spec)
+            if never is not None:
+                raise Invalid(never)
             name = (
                 body.name
                 or service.next_names(
@@ -520,6 +530,12 @@ class KubeBackend:
             shapes = (
                 None if request.cargos is None else [(c.name, c.spec(name)) for c in request.cargos]
             )
+            engine = await self._snapshot()
+            never = await asyncio.to_thread(
+                service.impossible_grow, engine, tenant, name, mc.spec, shapes
+            )
+            if never is not None:
+                raise Invalid(never)
             try:
                 plan = service.plan_grow(
                     name,

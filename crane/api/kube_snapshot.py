@@ -17,6 +17,7 @@ from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION
 from crane.kube.nodes import busy_ids, inventory, node_view
 from crane.kube.resources import (
     cargo_status,
+    is_true,
     minicluster_status,
     parse_cargo_spec,
     parse_minicluster_spec,
@@ -96,10 +97,11 @@ def build(
         except ValidationError:
             continue
         engine.submit_minicluster(req)
-        reservation = minicluster_status(body).reservation
-        if reservation:
+        mc_status = minicluster_status(body)
+        # admitted with nothing reserved (min 0) is admitted too, as the operator's engine has it
+        if mc_status.reservation or is_true(mc_status.conditions, "Admitted"):
             try:
-                engine.restore_reservation(req.key, reservation)
+                engine.restore_reservation(req.key, mc_status.reservation)
             except (KeyError, ValueError) as err:
                 log.warning("what-if snapshot: %s", err)
     for body in cargos:

@@ -51,7 +51,6 @@ from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
 from crane.model.shares import TenantShares
 from crane.placement.admission import cargo_over_max
-from crane.placement.types import Outcome
 
 SETTLED = frozenset(
     p.value
@@ -277,18 +276,11 @@ class DockerBackend:
             self._check_template(tenant, shape.template)
         with Session(self.db) as s:
             mc_spec = self._mc(s, tenant, name).mc_spec()
-        if shapes is not None:
-            candidates = [shape for _, shape in shapes]
-        elif mc_spec.template is not None:
-            candidates = [service.template_cargo_spec(name, mc_spec.template)]
-        else:
-            candidates = []
-        for shape in {c.model_dump_json(): c for c in candidates}.values():
-            never = cargo_over_max(name, mc_spec.gpus.max, 0, shape.gpus)
-            if never is None:
-                never = await asyncio.to_thread(self._never_placed, tenant, shape)
-            if never is not None:
-                raise Invalid(never)
+        never = await asyncio.to_thread(
+            service.impossible_grow, self.reconciler.snapshot(), tenant, name, mc_spec, shapes
+        )
+        if never is not None:
+            raise Invalid(never)
         with Session(self.db) as s:
             mc = self._mc(s, tenant, name)
             try:
@@ -455,27 +447,10 @@ class DockerBackend:
         )
 
     def _never_placed(self, tenant: str, spec: CargoSpec) -> str | None:
-        """Why a cargo of this shape can never be placed as the cluster is (None: it can)."""
-        engine = self.reconciler.snapshot()
-        if not engine.node_names():
-            return None
-        decision = service.dry_run_cargo(engine, tenant, spec)
-        if decision.outcome is Outcome.REJECTED:
-            return f"the cargo can never be placed: {_sentence(decision.explanation)}"
-        return None
+        return service.never_placed(self.reconciler.snapshot(), tenant, spec)
 
     def _never_admitted(self, tenant: str, name: str, spec: MiniClusterSpec) -> str | None:
-        """Why a MiniCluster can never be admitted as the cluster is (None: it can)."""
-        engine = self.reconciler.snapshot()
-        if not engine.node_names():
-            return None
-        decision = service.dry_run_minicluster(engine, tenant, spec)
-        if decision.outcome is Outcome.REJECTED:
-            return (
-                f"MiniCluster {name!r} can never be admitted as the cluster is: "
-                f"{_sentence(decision.explanation)}"
-            )
-        return None
+        return service.never_admitted(self.reconciler.snapshot(), tenant, name, spec)
 
     async def _create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         with Session(self.db) as s:
@@ -665,8 +640,3 @@ def _grant(grant: service.Grant, phase: str) -> CargoGrant:
     return CargoGrant(
         name=grant.name, gpus=grant.gpus, added=grant.added, phase=phase, reason=grant.reason
     )
-
-
-def _sentence(explanation: object) -> str:
-    sentence = getattr(explanation, "sentence", None)
-    return sentence() if callable(sentence) else "does not fit now"

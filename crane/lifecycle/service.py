@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from crane.lifecycle.suspend import grow_refusal, is_held
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
+from crane.placement.admission import cargo_over_max
 from crane.placement.types import (
     AdmissionDecision,
     CargoDecision,
     CargoRequest,
     Explanation,
     MiniClusterRequest,
+    Outcome,
 )
 
 DRY_RUN_NAME = "crane-dry-run"
@@ -331,6 +333,60 @@ def dry_run_minicluster(engine: Engine, tenant: str, spec: MiniClusterSpec) -> A
 def dry_run_cargo(engine: Engine, tenant: str, spec: CargoSpec) -> CargoDecision:
     """Place a hypothetical cargo of an existing MiniCluster against the live state."""
     return engine.dry_run_cargo(cargo_request(key_of(tenant, DRY_RUN_NAME), spec, float("inf")))
+
+
+def _sentence(explanation: Explanation | None) -> str:
+    return explanation.sentence() if explanation is not None else "does not fit now"
+
+
+def never_admitted(engine: Engine, tenant: str, name: str, spec: MiniClusterSpec) -> str | None:
+    """Why MiniCluster ``name`` can never be admitted as the cluster is, or None (it can, or no
+    node is known yet). Both backends refuse such a create at once (422)."""
+    if not engine.node_names():
+        return None
+    decision = dry_run_minicluster(engine, tenant, spec)
+    if decision.outcome is not Outcome.REJECTED:
+        return None
+    return (
+        f"MiniCluster {name!r} can never be admitted as the cluster is: "
+        f"{_sentence(decision.explanation)}"
+    )
+
+
+def impossible_grow(
+    engine: Engine,
+    tenant: str,
+    name: str,
+    spec: MiniClusterSpec,
+    shapes: list[tuple[str | None, CargoSpec]] | None,
+) -> str | None:
+    """Why a grow of MiniCluster ``name`` (by ``shapes``, or by its template when None) can
+    never be granted: a cargo over ``gpus.max`` or one no node could ever hold. None when it
+    can. Both backends refuse such a grow at once (422), before anything is created."""
+    if shapes is not None:
+        candidates = [shape for _, shape in shapes]
+    elif spec.template is not None:
+        candidates = [template_cargo_spec(name, spec.template)]
+    else:
+        candidates = []
+    for shape in {c.model_dump_json(): c for c in candidates}.values():
+        never = cargo_over_max(name, spec.gpus.max, 0, shape.gpus) or never_placed(
+            engine, tenant, shape
+        )
+        if never is not None:
+            return never
+    return None
+
+
+def never_placed(engine: Engine, tenant: str, spec: CargoSpec) -> str | None:
+    """Why a cargo of this shape can never be placed as the cluster is, or None (it can, or no
+    node is known yet). Both backends refuse such a create at once (422)."""
+    if not engine.node_names():
+        return None
+    decision = dry_run_cargo(engine, tenant, spec)
+    if decision.outcome is not Outcome.REJECTED:
+        return None
+    return f"the cargo can never be placed: {_sentence(decision.explanation)}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -202,3 +203,34 @@ def delete_all(
 
 def node_labels(core: client.CoreV1Api, name: str) -> dict[str, str]:
     return dict(core.read_node(name).metadata.labels or {})
+
+
+class Proc(ChildProcess):
+    """A ``python -m crane ...`` subprocess logging to a file, started at once."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        """Start ``python -m crane <args>``."""
+        super().__init__(log)
+        self.spawn([sys.executable, "-m", "crane", *args], env, REPO)
+
+
+def crane_env(kube_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a crane subprocess: the cluster's, no CRANE_* of the caller."""
+    env = {k: v for k, v in kube_env.items() if not k.startswith("CRANE_")}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
+def wait_serving(server: Proc, url: str) -> None:
+    """Wait until ``crane serve`` at ``url`` answers ``/readyz`` (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.proc is not None and server.proc.poll() is None, (
+            f"crane serve exited:\n{server.tail()}"
+        )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
+        time.sleep(0.2)

@@ -37,7 +37,7 @@ from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
-from tests.process import ChildProcess
+from tests.e2e.operator_support import Proc, crane_env, wait_serving
 from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -52,15 +52,6 @@ FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A
 USAGE = "NVIDIA-T4"
 AM = "NVIDIA-L4"
 HOLD = "NVIDIA-A2"
-
-
-class Proc(ChildProcess):
-    """A ``python -m crane ...`` subprocess logging to a file, started at once."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        """Start ``python -m crane <args>``."""
-        super().__init__(log)
-        self.spawn([sys.executable, "-m", "crane", *args], env, REPO)
 
 
 @dataclass
@@ -93,15 +84,10 @@ class Stack:
         self.server.stop()
         down_for()
         self.server = Proc(self.serve, self.env, self.tmp / "serve.log")
-        _wait_ready(self.server, self.url)
+        wait_serving(self.server, self.url)
 
     def logs(self) -> str:
         return f"--- operator log:\n{self.operator.tail()}\n--- server log:\n{self.server.tail()}"
-
-
-def _env(kube_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in kube_env.items() if not k.startswith("CRANE_")}
-    return {**env, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +109,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iter
     for m in manifests:
         nodes[m["metadata"]["labels"][PRODUCT]].append(m["metadata"]["name"])
     tmp = Path(tempfile.mkdtemp(prefix="crane-kapi-"))
-    env = _env(kube_cluster.env)
+    env = crane_env(kube_cluster.env)
     operator = server = None
     tenants: list[str] = []
     try:
@@ -163,7 +149,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iter
             env,
             tmp / "operator.log",
         )
-        _wait_ready(server, url)
+        wait_serving(server, url)
         stack = Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants, serve, env)
         yield stack
         server = stack.server  # restarted by a test
@@ -181,19 +167,6 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iter
         if operator is not None and server is not None:
             print(f"--- operator log:\n{operator.tail()}\n--- server log:\n{server.tail()}")
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _wait_ready(server: Proc, url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert server.proc.poll() is None, f"crane serve exited:\n{server.tail()}"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
-        time.sleep(0.2)
 
 
 def wait_for(check: Callable[[], Any], what: str, stack: Stack, timeout: float = 60) -> Any:
@@ -214,7 +187,7 @@ class Cli:
 
     def __init__(self, stack: Stack, token: str) -> None:
         self.env = {
-            **_env(dict(os.environ)),
+            **crane_env(dict(os.environ)),
             "CRANE_CONFIG_DIR": tempfile.mkdtemp(prefix="cli-", dir=stack.tmp),
         }
         self.stack = stack
