@@ -348,12 +348,18 @@ def test_user_grows_watches_shrinks_and_reads_usage(stack: Stack, namespace: str
     rows = [r for r in usage["items"] if r["miniCluster"] == "train"]
     assert rows and rows[0]["gpuSeconds"] > 0 and rows[0]["cargos"] == 2, usage
 
+    # more than the cluster holds: refused at create, as in Docker mode (one rule, issue 12)
+    refused = cli(
+        "mc", "create", "-f", "-", input=MANIFEST % {"name": "huge", "min": 64, "max": 64}
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "can never be admitted" in refused.stderr, refused.stderr
     cli(
         "mc",
         "create",
         "-f",
         "-",
-        input=MANIFEST % {"name": "huge", "min": 64, "max": 64},
+        input=MANIFEST % {"name": "huge", "min": 14, "max": 14},
         check=True,
     )
     said: list[str] = []
@@ -365,7 +371,7 @@ def test_user_grows_watches_shrinks_and_reads_usage(stack: Stack, namespace: str
     wait_for(explained, "the operator to look at it", stack, timeout=30)
     # the engine's numbers, the same the GPU map shows
     assert "not admitted" in said[-1], said[-1]
-    assert "needs 64 L40S" in said[-1], said[-1]
+    assert "needs 14 L40S" in said[-1], said[-1]
     best = re.search(r"best node (\S+) has (\d+) free", said[-1])
     assert best is not None, said[-1]
     assert int(best.group(2)) == free_on(_items(cli.json("nodes")), best.group(1)), said[-1]
