@@ -314,6 +314,21 @@ def test_a_queued_minicluster_is_explained_the_same_way(
     assert reason["totalFreeGpus"] == 0, reason
     assert _status(api, "third")["queuePosition"] == 1
 
+    # a cargo that waits is explained too, in the MiniCluster's explanation, on both backends
+    _mc(api, "extra", 0, 4)
+    grown = api.post(
+        "/miniclusters/extra:grow",
+        json={
+            "cargos": [{"name": "extra-0", "gpusPerReplica": 2, "template": SLEEP}],
+            "allowPending": True,
+        },
+    )
+    assert grown.status_code == 200, grown.text
+    _until(backend, lambda: _phase(api, "extra-0") == "Pending", "extra-0 to wait")
+    [waiting] = api.get("/miniclusters/extra:explain").json()["cargos"]
+    assert waiting["name"] == "extra-0" and waiting["phase"] == "Pending", waiting
+    assert waiting["explanation"]["neededGpus"] == 2, waiting
+
 
 def test_growing_past_max_is_denied_in_the_same_words(backend: Backend, api: httpx.Client) -> None:
     _mc(api, "small", 0, 2)
