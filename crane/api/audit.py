@@ -47,6 +47,7 @@ class AuditMiddleware:
         self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the call on; for a mutating ``/v1`` call, record its row before the answer."""
         if (
             scope["type"] != "http"
             or scope["method"] not in MUTATING

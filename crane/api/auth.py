@@ -34,6 +34,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
+        """Whether the token has the admin scope."""
         return self.scope is Scope.ADMIN
 
     def require(self, *scopes: Scope) -> None:

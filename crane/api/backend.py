@@ -76,7 +76,8 @@ class Backend(Protocol):
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         """Oldest first."""
 
-    async def get_minicluster(self, tenant: str, name: str) -> MiniCluster: ...
+    async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
+        """MiniCluster ``name`` of ``tenant``; raises NotFound when there is none."""
 
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
@@ -86,11 +87,14 @@ class Backend(Protocol):
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         """Deletes its cargos too (after their grace periods)."""
 
-    async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult: ...
+    async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
+        """Add cargos to MiniCluster ``name`` within ``gpus.max`` (see the module's contract)."""
 
-    async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult: ...
+    async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
+        """Remove whole cargos, the named or the newest, with their grace period."""
 
-    async def explain(self, tenant: str, name: str) -> ExplainResult: ...
+    async def explain(self, tenant: str, name: str) -> ExplainResult:
+        """Whether MiniCluster ``name`` is admitted, and why it or its cargos wait."""
 
     # Cargos
 
@@ -100,11 +104,16 @@ class Backend(Protocol):
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
         """Oldest first; only those of ``minicluster`` when given."""
 
-    async def get_cargo(self, tenant: str, name: str) -> Cargo: ...
+    async def get_cargo(self, tenant: str, name: str) -> Cargo:
+        """Cargo ``name`` of ``tenant``; raises NotFound when there is none."""
 
     async def delete_cargo(
         self, tenant: str, name: str, grace_period_seconds: int | None = None
-    ) -> None: ...
+    ) -> None:
+        """Stop the cargo (SIGTERM, then the grace period) and free its GPUs; NotFound if absent.
+
+        ``grace_period_seconds``, when given, replaces the default grace period.
+        """
 
     def cargo_logs(
         self,
@@ -156,7 +165,8 @@ class Backend(Protocol):
     async def list_hosts(self) -> list[Host]:
         """Oldest first."""
 
-    async def get_host(self, name: str) -> Host: ...
+    async def get_host(self, name: str) -> Host:
+        """Host ``name``; raises NotFound when there is none."""
 
     async def remove_host(self, name: str, preempt: bool) -> Host:
         """Start draining (see the module's contract); returns the host as it now is."""

@@ -135,6 +135,7 @@ class CookieAuth:
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Act with the session's token on cookie-authenticated ``/v1`` calls; pass the rest on."""
         if (
             scope["type"] != "http"
             or not scope["path"].startswith("/v1/")
@@ -169,6 +170,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the call on, adding the security headers to the dashboard's responses."""
         path = scope.get("path", "")
         if scope["type"] != "http" or not (path == "/" or path.startswith("/ui/")):
             await self.app(scope, receive, send)

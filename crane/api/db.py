@@ -16,10 +16,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (timezone-aware)."""
     return datetime.now(UTC)
 
 
 class TenantRow(SQLModel, table=True):
+    """A tenant of the API, with its Pod Security level and (Docker mode) its GPU shares."""
+
     __tablename__ = "tenants"
 
     name: str = Field(primary_key=True, max_length=63)

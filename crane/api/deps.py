@@ -22,6 +22,8 @@ from crane.api.tenancy import Viewer
 
 @dataclass
 class AppState:
+    """What the routes share: settings, database, backend, event hub, known tenants."""
+
     settings: ApiSettings
     db: Engine
     backend: Backend
@@ -31,6 +33,7 @@ class AppState:
 
 
 def app_state(request: Request) -> AppState:
+    """The app's :class:`AppState` (a dependency)."""
     state: AppState = request.app.state.crane
     return state
 
@@ -43,6 +46,7 @@ async def principal(
     state: State,
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
 ) -> Principal:
+    """The caller authenticated by its bearer token (a dependency); 401 without a valid one."""
     who = await run_in_threadpool(authenticate, state.db, authorization)
     request.state.principal = who
     return who
@@ -66,6 +70,7 @@ class Context:
 
     @property
     def backend(self) -> Backend:
+        """The backend calls go to."""
         return self.state.backend
 
     @property
@@ -75,6 +80,7 @@ class Context:
 
     @property
     def idempotency_principal(self) -> str:
+        """Whose idempotency keys these are: ``tenant/token id``."""
         return f"{self.tenant}/{self.principal.token_id}"
 
 
@@ -91,6 +97,10 @@ async def context(
         ),
     ] = None,
 ) -> Context:
+    """The call's :class:`Context` (a dependency): the caller and the tenant it acts in.
+
+    Raises NotFound when that tenant does not exist (or is not the caller's).
+    """
     name = who.tenant_for(tenant, state.settings.default_tenant)
     if name not in state.tenants:
         if not await run_in_threadpool(_tenant_exists, state.db, name):
@@ -105,6 +115,8 @@ Ctx = Annotated[Context, Depends(context)]
 
 @dataclass(frozen=True)
 class Paging:
+    """One page of a list: at most ``limit`` items after skipping ``offset``."""
+
     limit: int
     offset: int
 
@@ -113,6 +125,7 @@ def paging(
     limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="items to skip")] = 0,
 ) -> Paging:
+    """The ``limit`` and ``offset`` query parameters as a :class:`Paging` (a dependency)."""
     return Paging(limit, offset)
 
 

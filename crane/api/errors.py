@@ -33,11 +33,15 @@ class CraneError(Exception):
 
 
 class NotFound(CraneError):
+    """404: the object does not exist, or belongs to another tenant."""
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 404, "Not found")
 
 
 class Conflict(CraneError):
+    """409: the call conflicts with the current state, e.g. a name already taken."""
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 409, "Conflict")
 
@@ -70,16 +74,22 @@ class ExecUnsupported(Conflict):
 
 
 class Invalid(CraneError):
+    """422: the request is not valid; ``errors`` names the fields."""
+
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail, 422, "Invalid request", errors or [])
 
 
 class Unauthorized(CraneError):
+    """401: no token, or a malformed, unknown, revoked or expired one."""
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 401, "Unauthorized")
 
 
 class Forbidden(CraneError):
+    """403: the token's scope does not allow the call."""
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail, 403, "Forbidden")
 

@@ -63,6 +63,7 @@ class EventHub:
             self._numbered.discard(queue)
 
     async def run(self) -> None:
+        """Consume the backend's events forever: record usage, publish; resume when it breaks."""
         while True:
             try:
                 async for event in self._backend.events():

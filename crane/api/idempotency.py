@@ -29,6 +29,7 @@ WAIT_SECONDS = 3700.0
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
+    """SHA-256 hex digest of a request's method, path and JSON body (keys sorted)."""
     text = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(f"{method} {path} {text}".encode()).hexdigest()
 

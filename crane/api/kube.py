@@ -20,9 +20,11 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
+from typing_extensions import override
 from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
+from crane.api.backend import Backend
 from crane.api.errors import (
     Conflict,
     CraneError,
@@ -177,7 +179,7 @@ def _exec(
     return ExecResult(exit_code=code if code is not None else -1, output=output)
 
 
-class KubeBackend:
+class KubeBackend(Backend):
     """Reads and writes ``miniclusters.crane.io`` and ``cargos.crane.io`` v1alpha1."""
 
     name = "kube"
@@ -207,6 +209,7 @@ class KubeBackend:
         cfg.connection_pool_maxsize = 32
         self._api = client.ApiClient(cfg)
 
+    @override
     async def close(self) -> None:
         if self._api is not None:
             self._api.close()
@@ -239,6 +242,7 @@ class KubeBackend:
         """A custom-objects call: the client types its answer ``object``; it is the JSON body."""
         return cast(dict[str, Any], await self._call(what, fn, *args, **kwargs))
 
+    @override
     async def ready(self) -> str | None:
         if self._api is None:
             return self._no_config
@@ -284,6 +288,7 @@ class KubeBackend:
             patch = {"metadata": {"labels": {ENFORCE_LABEL: level.value}}}
             await self._call(f"namespace {tenant!r}", self._core.patch_namespace, tenant, patch)
 
+    @override
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
         engine = await self._snapshot()
         never = await asyncio.to_thread(
@@ -309,6 +314,7 @@ class KubeBackend:
         )
         return _mc(created)
 
+    @override
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         try:
             got = await self._object(
@@ -335,9 +341,11 @@ class KubeBackend:
             name,
         )
 
+    @override
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
         return _mc(await self._get_mc_body(tenant, name))
 
+    @override
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
@@ -368,6 +376,7 @@ class KubeBackend:
         )
         return _mc(updated)
 
+    @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         await self._call(
             f"minicluster {name!r}",
@@ -399,10 +408,12 @@ class KubeBackend:
             return items
         return [b for b in items if (b.get("spec") or {}).get("miniCluster") == minicluster]
 
+    @override
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
         items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
         return sorted(items, key=lambda c: (c.created_at, c.name))
 
+    @override
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
         body = await self._object(
             f"cargo {name!r}",
@@ -449,6 +460,7 @@ class KubeBackend:
         )
         return _cargo(created)
 
+    @override
     async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         mc_name = body.spec.mini_cluster
         async with self._locks[f"{tenant}/{mc_name}"]:
@@ -477,6 +489,7 @@ class KubeBackend:
             )
             return await self._create_cargo(tenant, mc, name, body.spec)
 
+    @override
     async def delete_cargo(
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
@@ -521,6 +534,7 @@ class KubeBackend:
             {"spec": {"replicas": replicas}},
         )
 
+    @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
         async with self._locks[f"{tenant}/{name}"]:
             mc_body = await self._get_mc_body(tenant, name)
@@ -648,6 +662,7 @@ class KubeBackend:
             await asyncio.sleep(POLL_SECONDS)
         return False
 
+    @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
         async with self._locks[f"{tenant}/{name}"]:
             mc = _mc(await self._get_mc_body(tenant, name))
@@ -669,6 +684,7 @@ class KubeBackend:
                     await self.delete_cargo(tenant, victim, request.grace_period_seconds)
         return ShrinkResult(removed=plan.removed, grace_period_seconds=request.grace_period_seconds)
 
+    @override
     async def explain(self, tenant: str, name: str) -> ExplainResult:
         mc = await self.get_minicluster(tenant, name)
         admitted = find_condition(mc.status.conditions, "Admitted")
@@ -717,6 +733,7 @@ class KubeBackend:
 
     # --- cluster-wide -----------------------------------------------------------------------
 
+    @override
     async def nodes(self) -> list[NodeOut]:
         nodes = await self._raw("nodes", self._core.list_node)
         pods = await self._live_pods()
@@ -823,24 +840,31 @@ class KubeBackend:
 
     # --- hosts: Kubernetes nodes are not Crane's to add ---------------------------------------
 
+    @override
     async def add_host(self, body: HostCreate) -> Host:
         raise HostsManagedByKubernetes()
 
+    @override
     async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
         return share_statuses(await self._snapshot())
 
+    @override
     async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
         raise SharesManagedByKubernetes()
 
+    @override
     async def list_hosts(self) -> list[Host]:
         raise HostsManagedByKubernetes()
 
+    @override
     async def get_host(self, name: str) -> Host:
         raise HostsManagedByKubernetes()
 
+    @override
     async def remove_host(self, name: str, preempt: bool) -> Host:
         raise HostsManagedByKubernetes()
 
+    @override
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         if request.cargo is not None:
             await self._get_mc_body(tenant, request.cargo.mini_cluster)
@@ -854,6 +878,7 @@ class KubeBackend:
             kube_snapshot.dry_run_minicluster, engine, tenant, request.mini_cluster
         )
 
+    @override
     def cargo_logs(
         self,
         tenant: str,
@@ -903,6 +928,7 @@ class KubeBackend:
         finally:
             resp.release_conn()
 
+    @override
     async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
         pod_name = f"{name}-{request.replica}"
         what = f"pod {pod_name!r} of cargo {name!r} (is it placed? has it that replica?)"
@@ -925,6 +951,7 @@ class KubeBackend:
         configuration = self._api.configuration
         return await self._call(what, _exec, configuration, tenant, pod_name, request)
 
+    @override
     def events(self) -> AsyncIterator[Event | Snapshot]:
         if self._api is None:
             return _never()

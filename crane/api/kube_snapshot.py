@@ -118,6 +118,7 @@ def build(
 
 
 def explanation_out(exp: Explanation | None) -> ExplanationOut | None:
+    """The engine's explanation as the API's :class:`ExplanationOut`; None for None."""
     if exp is None:
         return None
     best = None

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
+    """The API's Prometheus registry: request counts and latencies per route template."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -34,6 +36,7 @@ class Metrics:
         )
 
     def render(self, _request: Request) -> Response:
+        """The ``/metrics`` response: every metric in Prometheus' text format."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -45,6 +48,7 @@ class MetricsMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the call on; for HTTP, count it and time it by route template, method and status."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -42,6 +42,8 @@ def _validation(exc: RequestValidationError) -> Invalid:
 
 
 def install(app: FastAPI) -> None:
+    """Answer Crane's errors, validation errors and HTTP errors as problem+json on ``app``."""
+
     @app.exception_handler(CraneError)
     async def _crane(request: Request, exc: CraneError) -> JSONResponse:
         return _response(request, exc)

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_database_url() -> str:
+    """SQLite in the user's data directory: ``sqlite:///<data dir>/crane.db``."""
     path = Path(user_data_dir("crane")) / "crane.db"
     return f"sqlite:///{path}"
 
@@ -28,11 +29,15 @@ def own_namespace() -> str | None:
 
 
 class BackendKind(StrEnum):
+    """Where MiniClusters and Cargos live: Kubernetes CRs or plain Docker hosts."""
+
     KUBE = "kube"
     DOCKER = "docker"
 
 
 class ApiSettings(BaseSettings):
+    """The API server's settings, from ``CRANE_*`` environment variables."""
+
     model_config = SettingsConfigDict(env_prefix="CRANE_", extra="ignore")
 
     database_url: str = Field(default_factory=default_database_url)

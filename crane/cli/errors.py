@@ -47,6 +47,7 @@ class Failure:
     code: int
 
     def line(self) -> str:
+        """The one line printed for it: ``error: <message>; <remedy>``, whitespace collapsed."""
         text = f"error: {self.message}" + (f"; {self.remedy}" if self.remedy else "")
         return re.sub(r"\s+", " ", text).strip()
 

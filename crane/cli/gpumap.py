@@ -51,6 +51,7 @@ def gpu_state(gpu: GpuSlotOut) -> GpuState:
 
 
 def owner(gpu: GpuSlotOut) -> str | None:
+    """The MiniCluster a GPU belongs to: the one its cargo runs for, else the one reserving it."""
     return gpu.mini_cluster or gpu.reserved_for
 
 

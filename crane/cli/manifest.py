@@ -32,6 +32,8 @@ class ManifestError(UsageError):
 
 @dataclass(frozen=True)
 class Manifest:
+    """One document of a manifest: its kind, name, validated spec and where it was read."""
+
     kind: Literal["MiniCluster", "Cargo"]
     name: str
     spec: MiniClusterSpec | CargoSpec

@@ -10,6 +10,8 @@ from pydantic.alias_generators import to_camel
 
 
 class ConditionStatus(StrEnum):
+    """A condition's status, spelt as in Kubernetes."""
+
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
@@ -49,4 +51,5 @@ def set_condition(conditions: list[Condition], new: Condition) -> list[Condition
 
 
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    """The condition of type ``type_``, or None when there is none."""
     return next((c for c in conditions if c.type == type_), None)

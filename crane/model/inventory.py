@@ -85,4 +85,5 @@ class NodeInventory(BaseModel):
 
     @property
     def gpu_ids(self) -> tuple[int, ...]:
+        """The node's GPU ids, ``0`` to ``gpu_count - 1``."""
         return tuple(range(self.gpu_count))

@@ -60,6 +60,9 @@ class _Wire(BaseModel):
 
 
 class RestartPolicy(StrEnum):
+    """What a failed replica does: ``Never`` fails the cargo, ``OnFailure`` restarts the gang
+    (up to ``backoffLimit`` times)."""
+
     NEVER = "Never"
     ON_FAILURE = "OnFailure"
 
@@ -93,6 +96,7 @@ class CargoTemplate(_Wire):
 
     @property
     def gpus(self) -> int:
+        """GPUs of one cargo made from the template: ``replicas * gpusPerReplica``."""
         return self.replicas * self.gpus_per_replica
 
 
@@ -125,6 +129,9 @@ class AppManager(_Wire):
 
 
 class MiniClusterSpec(_Wire):
+    """A MiniCluster: ``gpus.min`` GPUs reserved as one topology-shaped whole, up to ``gpus.max``
+    used by its cargos."""
+
     gpu_type: str = Field(
         min_length=1,
         pattern=r"\S",
@@ -179,6 +186,8 @@ class MiniClusterSpec(_Wire):
 
 
 class CargoSpec(_Wire):
+    """A cargo: a gang of ``replicas`` containers of one MiniCluster, placed all or nothing."""
+
     mini_cluster: str = Field(min_length=1, description="the MiniCluster this cargo belongs to")
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS, description="containers in the gang")
     gpus_per_replica: int = Field(default=1, ge=0, le=MAX_GPUS_PER_REPLICA)
@@ -196,6 +205,7 @@ class CargoSpec(_Wire):
 
     @property
     def gpus(self) -> int:
+        """GPUs the cargo needs in all: ``replicas * gpusPerReplica``."""
         return self.replicas * self.gpus_per_replica
 
 
@@ -209,6 +219,8 @@ class ReplicaPlacement(_Wire):
 
 
 class MiniClusterStatus(_Wire):
+    """What the scheduler reports of a MiniCluster: reservation, GPUs in use, cargos, queue."""
+
     conditions: list[Condition] = Field(default_factory=list)
     reserved_gpus: int = 0
     in_use_gpus: int = 0
@@ -235,6 +247,8 @@ class MiniClusterStatus(_Wire):
 
 
 class CargoPhase(StrEnum):
+    """Where a cargo is: Pending, Placed, Running, then Succeeded, Failed or Preempted."""
+
     PENDING = "Pending"
     PLACED = "Placed"
     RUNNING = "Running"
@@ -244,6 +258,8 @@ class CargoPhase(StrEnum):
 
 
 class CargoStatus(_Wire):
+    """What the scheduler reports of a cargo: phase, placement per replica, restarts, times."""
+
     phase: CargoPhase = CargoPhase.PENDING
     conditions: list[Condition] = Field(default_factory=list)
     placement: list[ReplicaPlacement] = Field(default_factory=list)

@@ -100,6 +100,7 @@ class TopologyLevels(BaseModel):
 
     @property
     def aliases(self) -> tuple[str, ...]:
+        """The configured levels' aliases, widest first."""
         return tuple(lv.alias for lv in self.levels)
 
     def index(self, alias: str) -> int:
@@ -112,6 +113,7 @@ class TopologyLevels(BaseModel):
             ) from None
 
     def key(self, alias: str) -> str:
+        """The node label key of level ``alias``; raises ValueError for an unknown alias."""
         return self.levels[self.index(alias)].key
 
     def domain_path(self, node_name: str, labels: dict[str, str]) -> tuple[str, ...]:

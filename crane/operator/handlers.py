@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import kopf
+from typing_extensions import override
 
 from crane.kube.names import GROUP, KOPF_FINALIZER, PREFIX, VERSION
 from crane.operator.runtime import Operator
@@ -18,12 +19,15 @@ class NoDiffBase(kopf.DiffBaseStorage):
     with 1,000 pods starting).
     """
 
+    @override
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
 
+    @override
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         return None
 
+    @override
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         return None
 
@@ -46,6 +50,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """kopf cleanup: stop the operator (see :meth:`Operator.stop`)."""
     operator: Operator = memo["operator"]
     await operator.stop()
 
@@ -57,34 +62,41 @@ def _feed(kind: str, memo: kopf.Memo, event: Any) -> None:
 
 @kopf.on.event("v1", "nodes")
 async def node_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a Node watch event to the cache."""
     _feed("nodes", memo, event)
 
 
 @kopf.on.event("v1", "pods")
 async def pod_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a Pod watch event to the cache."""
     _feed("pods", memo, event)
 
 
 @kopf.on.event("v1", "resourcequotas")
 async def quota_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a ResourceQuota watch event to the cache."""
     _feed("resourcequotas", memo, event)
 
 
 @kopf.on.event("v1", "namespaces")
 async def namespace_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a Namespace watch event to the cache."""
     _feed("namespaces", memo, event)
 
 
 @kopf.on.event(GROUP, VERSION, "tenantshares")
 async def tenantshare_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a TenantShare watch event to the cache."""
     _feed("tenantshares", memo, event)
 
 
 @kopf.on.event(GROUP, VERSION, "miniclusters")
 async def minicluster_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a MiniCluster watch event to the cache."""
     _feed("miniclusters", memo, event)
 
 
 @kopf.on.event(GROUP, VERSION, "cargos")
 async def cargo_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a Cargo watch event to the cache."""
     _feed("cargos", memo, event)

@@ -27,6 +27,8 @@ METRICS_SECONDS = 5.0
 
 
 class SchedulingLoop:
+    """Runs scheduling passes while this operator holds the leader lease."""
+
     def __init__(
         self,
         cache: ClusterCache,
@@ -63,6 +65,7 @@ class SchedulingLoop:
         return leading
 
     async def run(self) -> None:
+        """Loop forever: renew the lease and, while leading, run a pass on each change (or tick)."""
         renew_every = max(0.5, self.elector.duration / 3)
         renew_at = 0.0
         leading = False
@@ -83,6 +86,9 @@ class SchedulingLoop:
             await self.one_pass(self.decider)
 
     async def one_pass(self, decider: Decider) -> None:
+        """Decide a plan from the cache and, once the previous pass's writes are learnt, start
+        writing it. A failed decision drops the decider: the next pass starts from the API's state.
+        """
         started = time.perf_counter()
         try:
             plan = decider.decide(self.cache)

@@ -9,6 +9,8 @@ from crane.placement.types import GpuSlot
 
 
 class Metrics:
+    """The operator's Prometheus gauges, counters and histograms, in a registry of its own."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -55,6 +57,7 @@ class Metrics:
         )
 
     def serve(self, port: int) -> None:
+        """Serve the registry to Prometheus over HTTP on ``port``, from a background thread."""
         start_http_server(port, registry=self.registry)
 
     def observe_gpus(self, slots: list[GpuSlot], products: dict[str, str], queued: int) -> None:

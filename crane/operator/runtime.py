@@ -36,6 +36,8 @@ WATCHED = (
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """The operator's settings: kubeconfig, leader lease, node grace, metrics, topology, API."""
+
     kubeconfig: str | None = None
     lease_namespace: str = "crane-system"
     lease_name: str = "crane-operator"
@@ -52,6 +54,8 @@ class OperatorConfig:
 
 
 class Operator:
+    """The operator process: the cluster cache, the scheduling loop and the leader election."""
+
     def __init__(self, config: OperatorConfig) -> None:
         self.config = config
         self.cache = ClusterCache(lv.key for lv in config.topology.levels)
@@ -125,6 +129,7 @@ class Operator:
                     log.warning("cache resync: %d %s the watch had missed were gone", dropped, kind)
 
     async def stop(self) -> None:
+        """Stop the resync and scheduling tasks, release the leader lease, close the actuator."""
         if self.resync_task is not None:
             self.resync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,5 +29,6 @@ class TokenMinter:
         return created.id, created.token
 
     def revoke(self, token_id: str) -> None:
+        """Revoke the API token ``token_id``."""
         with self._client() as api:
             api.revoke_token(token_id)

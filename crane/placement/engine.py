@@ -47,12 +47,14 @@ class Engine(Answering):
         return copy
 
     def usage(self, key: str) -> MiniClusterUsage:
+        """Reserved, used and borrowed GPUs and cargos of MiniCluster ``key``; zeros if unknown."""
         mc = self._mcs.get(key)
         if mc is None:
             return MiniClusterUsage(0, 0, 0, 0)
         return MiniClusterUsage(mc.reserved_count, mc.used, mc.borrowed, len(mc.cargos))
 
     def gpu_map(self) -> list[GpuSlot]:
+        """Every GPU of every node, by node name then GPU id: who reserves it and who uses it."""
         slots = []
         for name in sorted(self._nodes):
             node = self._nodes[name]

@@ -105,9 +105,11 @@ class FreeIndex:
                 del self._sizes[(level, product)]
 
     def total(self, level: int, domain: str, product: str) -> int:
+        """Free GPUs of ``product`` in ``domain`` at ``level`` (0 when none)."""
         return self._total.get((level, domain, product), 0)
 
     def hist(self, level: int, domain: str, product: str) -> Mapping[int, int]:
+        """Histogram of the domain's nodes: free GPUs (above 0) -> nodes with that many."""
         return self._hist.get((level, domain, product), _EMPTY_HIST)
 
     def members(self, level: int, domain: str, product: str) -> list[tuple[int, str]]:
@@ -133,6 +135,7 @@ class FreeIndex:
         return members[bisect_left(members, (free, ""))]
 
     def fullest(self, level: int, product: str) -> tuple[int, str] | None:
+        """The (free, domain) of ``level`` with most free GPUs of ``product``; None if none."""
         order = self._order.get((level, product))
         return order[-1] if order else None
 
@@ -142,6 +145,7 @@ class FreeIndex:
         return max(self._sizes.get((level, product), _EMPTY_HIST), default=0)
 
     def products(self) -> list[str]:
+        """The GPU products with capacity in the index (nodes counted, used or not), sorted."""
         return sorted({p for (_, _, p) in self._capacity})
 
     def canonical(self) -> dict[str, Any]:

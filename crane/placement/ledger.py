@@ -208,6 +208,7 @@ class Ledger:
         return cargos
 
     def node_names(self) -> list[str]:
+        """The names of the known nodes, sorted."""
         return sorted(self._nodes)
 
     def _products(self, gpu_type: str) -> tuple[str, ...]:
@@ -279,10 +280,12 @@ class Ledger:
                 return
 
     def is_admitted(self, key: str) -> bool:
+        """Whether MiniCluster ``key`` is known and admitted."""
         mc = self._mcs.get(key)
         return mc is not None and mc.admitted
 
     def reservation(self, key: str) -> dict[str, tuple[int, ...]]:
+        """MiniCluster ``key``'s reservation: node -> reserved GPU ids, sorted ({} if unknown)."""
         mc = self._mcs.get(key)
         if mc is None:
             return {}
@@ -333,6 +336,7 @@ class Ledger:
         self._put_cargo(key, None)
 
     def cargo_placements(self, key: str) -> tuple[ReplicaPlacement, ...]:
+        """Copies of where cargo ``key``'s replicas run; () when it is not placed."""
         cargo = self._cargos.get(key)
         return self._copy(cargo.placements) if cargo is not None else ()
 

@@ -122,6 +122,7 @@ class Nominations:
         self._journal(lambda: self._restore_victim(victim, old))
 
     def forget(self, victim: str) -> None:
+        """Forget that ``victim`` was preempted for a waiter (journalled: a trial rolls it back)."""
         old = self.preempted_for.pop(victim, None)
         if old is not None:
             self._journal(lambda: self._restore_victim(victim, old))

@@ -72,6 +72,8 @@ class RestoreConflict:
 
 @dataclass
 class RestoreResult:
+    """What restoring cargo claims into the engine did: the cargos restored and the conflicts."""
+
     restored: list[str] = field(default_factory=list)
     """Cargo keys restored, in precedence order."""
     conflicts: list[RestoreConflict] = field(default_factory=list)

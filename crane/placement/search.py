@@ -16,14 +16,23 @@ class NodeView(Protocol):
     """What the search needs of a node."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The node's name."""
+
     @property
-    def product(self) -> str: ...
+    def product(self) -> str:
+        """The node's GPU product."""
+
     @property
-    def path(self) -> tuple[str, ...]: ...
+    def path(self) -> tuple[str, ...]:
+        """The node's domain at each topology level, widest first."""
+
     @property
-    def avail(self) -> int: ...
-    def island_fit(self, size: int) -> tuple[int, int]: ...
+    def avail(self) -> int:
+        """Free GPUs the index counts on the node (0 on a closed node)."""
+
+    def island_fit(self, size: int) -> tuple[int, int]:
+        """How well ``size`` free GPUs sit in the node's islands, lower is better."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class Query:
 
     @property
     def needed(self) -> int:
+        """GPUs the gang needs in all: the sum of ``sizes``."""
         return sum(self.sizes)
 
 
@@ -66,6 +76,7 @@ def overlaps(a: str, b: str) -> bool:
 
 
 def inside(domain: str, container: str) -> bool:
+    """Whether domain path ``domain`` is ``container`` or lies inside it."""
     return domain == container or domain.startswith(container + "/")
 
 

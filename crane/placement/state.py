@@ -26,10 +26,12 @@ class NodeState:
 
     @property
     def name(self) -> str:
+        """The node's name."""
         return self.inv.name
 
     @property
     def product(self) -> str:
+        """The node's GPU product (e.g. ``NVIDIA-H100-80GB-HBM3``)."""
         return self.inv.gpu_product
 
     @property
@@ -43,6 +45,7 @@ class NodeState:
         return self.free if self.open else 0
 
     def is_free(self, gpu: int) -> bool:
+        """Whether GPU ``gpu`` is unreserved, unused, not busy and not nominated."""
         return (
             self.resv[gpu] is None
             and self.cargo[gpu] is None
@@ -51,6 +54,7 @@ class NodeState:
         )
 
     def free_ids(self) -> list[int]:
+        """The ids of the node's free GPUs (see :meth:`is_free`), ascending."""
         return [g for g in range(len(self.resv)) if self.is_free(g)]
 
     def idle_ids(self, minicluster: str) -> list[int]:
@@ -79,11 +83,14 @@ class NodeState:
         return (1, spanned)
 
     def count_free(self) -> int:
+        """How many of the node's GPUs are free (see :meth:`is_free`)."""
         return sum(1 for g in range(len(self.resv)) if self.is_free(g))
 
 
 @dataclass
 class McState:
+    """A MiniCluster: its request, whether it is admitted, its reservation and its cargos."""
+
     req: MiniClusterRequest
     admitted: bool = False
     reserved: dict[str, set[int]] = field(default_factory=dict)
@@ -93,10 +100,12 @@ class McState:
 
     @property
     def key(self) -> str:
+        """The MiniCluster's key, as in its request."""
         return self.req.key
 
     @property
     def reserved_count(self) -> int:
+        """GPUs reserved for the MiniCluster, over all nodes."""
         return sum(len(ids) for ids in self.reserved.values())
 
     @property
@@ -107,6 +116,8 @@ class McState:
 
 @dataclass
 class CargoState:
+    """A placed cargo: its request, where each replica runs and its borrowed GPUs."""
+
     req: CargoRequest
     placements: tuple[ReplicaPlacement, ...]
     borrowed: int
@@ -114,4 +125,5 @@ class CargoState:
 
     @property
     def gpus(self) -> int:
+        """GPUs the cargo uses, over all its replicas."""
         return sum(len(p.gpu_ids) for p in self.placements)

@@ -51,6 +51,8 @@ class CargoRequest:
 
 
 class Outcome(StrEnum):
+    """What a decision came to: cargo Placed/Pending, MiniCluster Admitted/Queued, or Rejected."""
+
     PLACED = "Placed"
     ADMITTED = "Admitted"
     PENDING = "Pending"
@@ -144,6 +146,8 @@ class AdmissionDecision:
 
 @dataclass(frozen=True)
 class CargoDecision:
+    """The result of trying to place a cargo: where its replicas go, or why it waits."""
+
     key: str
     outcome: Outcome
     placements: tuple[ReplicaPlacement, ...] = ()
@@ -165,6 +169,8 @@ class PreemptionPlan:
 
 @dataclass(frozen=True)
 class MiniClusterUsage:
+    """A MiniCluster's GPUs reserved, in use and borrowed, and how many cargos it has."""
+
     reserved_gpus: int
     in_use_gpus: int
     borrowed_gpus: int

@@ -72,6 +72,7 @@ async def whoami(who: Caller, state: State) -> TokenPublic:
 
 @router.get("/tenants", operation_id="listTenants", response_model=Page[Tenant])
 async def list_tenants(who: Caller, state: State, pages: Pages) -> Page[Tenant]:
+    """Every tenant, by name, with its shares per GPU type and their use (admin)."""
     who.require(Scope.ADMIN)
 
     def load() -> tuple[list[TenantRow], int]:
@@ -267,6 +268,9 @@ async def list_tokens(who: Caller, state: State, pages: Pages) -> Page[TokenPubl
 
 @router.delete("/tokens/{token_id}", operation_id="revokeToken", status_code=204)
 async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response:
+    """Revoke a token: it stops working at once. Admins revoke any; a tenant token revokes its
+    tenant's non-admin tokens (an admin token is 403, another tenant's token 404)."""
+
     def revoke() -> None:
         with Session(state.db) as session:
             row = session.get(TokenRow, token_id)

@@ -56,6 +56,7 @@ async def list_(
         str | None, Query(alias="miniCluster", pattern=NAME_PATTERN, max_length=63)
     ] = None,
 ) -> Page[Cargo]:
+    """The tenant's cargos, oldest first; ``miniCluster`` keeps those of one MiniCluster."""
     if ctx.principal.scope is Scope.MINICLUSTER:
         if mini_cluster is not None:
             ctx.principal.check_minicluster(mini_cluster)
@@ -74,6 +75,7 @@ async def exec_(name: CargoName, body: ExecRequest, ctx: Ctx) -> ExecResult:
 
 @router.get("/{name}", operation_id="getCargo", response_model=Cargo)
 async def get(name: CargoName, ctx: Ctx) -> Cargo:
+    """One cargo: its spec and status (phase, placement, conditions)."""
     return await _visible(ctx, name)
 
 

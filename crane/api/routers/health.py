@@ -15,6 +15,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", operation_id="healthz", response_model=Health)
 async def healthz() -> Health:
+    """Liveness: 200 while the process answers."""
     return Health(status="ok")
 
 
@@ -25,6 +26,8 @@ async def healthz() -> Health:
     responses={503: {"model": Health, "description": "database or backend unavailable"}},
 )
 async def readyz(state: State) -> JSONResponse:
+    """Readiness: 200 when the database and the backend answer, else 503 with the reason."""
+
     def ping() -> None:
         with state.db.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -23,6 +23,7 @@ async def create(body: HostCreate, who: Caller, state: State) -> Host:
 
 @router.get("", operation_id="listHosts", response_model=Page[Host])
 async def list_(who: Caller, state: State, pages: Pages) -> Page[Host]:
+    """Every Docker host, oldest first (admin)."""
     who.require(Scope.ADMIN)
     items = await state.backend.list_hosts()
     return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
@@ -30,6 +31,7 @@ async def list_(who: Caller, state: State, pages: Pages) -> Page[Host]:
 
 @router.get("/{name}", operation_id="getHost", response_model=Host)
 async def get(name: HostName, who: Caller, state: State) -> Host:
+    """One Docker host: its GPUs, labels, drain state and whether it answers (admin)."""
     who.require(Scope.ADMIN)
     return await state.backend.get_host(name)
 

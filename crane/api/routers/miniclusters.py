@@ -92,6 +92,8 @@ async def explain(name: McName, ctx: Ctx) -> ExplainResult:
 async def create(
     body: MiniClusterCreate, ctx: Ctx, request: Request, key: IdempotencyKey = None
 ) -> Response:
+    """Create a MiniCluster; 409 when the name is taken. It is admitted (``min`` GPUs reserved)
+    when they fit, else it waits in the queue."""
     ctx.principal.require(Scope.ADMIN, Scope.TENANT)
     if body.spec.template is not None:
         await check_templates(
@@ -107,6 +109,7 @@ async def create(
 
 @router.get("", operation_id="listMiniClusters", response_model=Page[MiniCluster])
 async def list_(ctx: Ctx, pages: Pages) -> Page[MiniCluster]:
+    """The tenant's MiniClusters, oldest first (a MiniCluster token sees its own only)."""
     items = await ctx.backend.list_miniclusters(ctx.tenant)
     if ctx.principal.scope is Scope.MINICLUSTER:
         items = [mc for mc in items if mc.name == ctx.principal.minicluster]
@@ -115,6 +118,7 @@ async def list_(ctx: Ctx, pages: Pages) -> Page[MiniCluster]:
 
 @router.get("/{name}", operation_id="getMiniCluster", response_model=MiniCluster)
 async def get(name: McName, ctx: Ctx) -> MiniCluster:
+    """One MiniCluster: its spec and status (reservation, GPUs in use, queue position)."""
     ctx.principal.check_minicluster(name)
     return await ctx.backend.get_minicluster(ctx.tenant, name)
 
