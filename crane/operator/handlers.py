@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from crane.kube.dra import RESOURCE_GROUP, RESOURCE_VERSION, RESOURCECLAIMS, RESOURCESLICES
 from crane.kube.names import GROUP, KOPF_FINALIZER, PREFIX, VERSION
 from crane.operator.runtime import Operator
 
@@ -63,6 +64,16 @@ async def node_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
 @kopf.on.event("v1", "pods")
 async def pod_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     _feed("pods", memo, event)
+
+
+@kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES)
+async def slice_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed(RESOURCESLICES, memo, event)
+
+
+@kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCECLAIMS)
+async def claim_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed(RESOURCECLAIMS, memo, event)
 
 
 @kopf.on.event("v1", "resourcequotas")
