@@ -19,7 +19,7 @@ root attribute); a node whose GPUs carry none of them is one island.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -335,3 +335,41 @@ def pod_claim(pod_spec: Mapping[str, Any]) -> str:
         if ref.get("name") == POD_CLAIM:
             return str(ref.get("resourceClaimName") or "")
     return ""
+
+
+def nodes_of(slices: Iterable[SliceView]) -> dict[str, DraNode]:
+    """node name -> its GPUs (:func:`dra_node`), for the nodes some GPU driver's slice names."""
+    by_node: dict[str, list[SliceView]] = {}
+    for s in slices:
+        by_node.setdefault(s.node, []).append(s)
+    out: dict[str, DraNode] = {}
+    for node, views in by_node.items():
+        found = dra_node(views)
+        if found is not None:
+            out[node] = found
+    return out
+
+
+def held_devices(
+    nodes: Mapping[str, DraNode],
+    claims: Iterable[ClaimView],
+    own: Callable[[ClaimView], tuple[str, frozenset[int]] | None],
+) -> dict[str, set[int]]:
+    """node -> GPU ids that allocated claims hold, except those a live Crane pod holds through
+    its own claim: ``own(claim)`` says (node, GPU ids) of that pod, or None when the claim is
+    not a live Crane pod's (another's claim, or one whose pod is gone, done or replaced)."""
+    pools = {(d.driver, d.pool): (name, d) for name, d in nodes.items()}
+    out: dict[str, set[int]] = {}
+    for claim in claims:
+        if not claim.devices:
+            continue
+        mine = own(claim)
+        for driver, pool, device in claim.devices:
+            found = pools.get((driver, pool))
+            gpu = found[1].gpu_id(driver, pool, device) if found else None
+            if found is None or gpu is None:
+                continue
+            if mine is not None and mine[0] == found[0] and gpu in mine[1]:
+                continue
+            out.setdefault(found[0], set()).add(gpu)
+    return out

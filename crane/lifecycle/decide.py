@@ -227,26 +227,15 @@ class Decider:
         Crane pod holds through its own claim (they count through its cargo): the devices of
         claims Crane did not make, and of Crane's claims whose pod is gone, done or replaced,
         until the claim goes. So a device is never in two allocated claims."""
-        pools = {
-            (v.dra.driver, v.dra.pool): (name, v.dra) for name, v in cache.nodes.items() if v.dra
-        }
-        out: dict[str, set[int]] = {}
-        for claim in cache.claims.values():
-            if not claim.devices:
-                continue
+        nodes = {name: v.dra for name, v in cache.nodes.items() if v.dra is not None}
+
+        def own(claim: dra.ClaimView) -> tuple[str, frozenset[int]] | None:
             pod = cache.pods.get(key_of(claim.namespace, claim.pod)) if claim.pod else None
-            own: frozenset[int] = frozenset()
-            if pod is not None and _holds_claim(pod, claim):
-                own = frozenset(gpu_ids_of(pod.gpu_ids))
-            for driver, pool, device in claim.devices:
-                found = pools.get((driver, pool))
-                gpu = found[1].gpu_id(driver, pool, device) if found else None
-                if found is None or gpu is None:
-                    continue
-                if pod is not None and pod.node == found[0] and gpu in own:
-                    continue
-                out.setdefault(found[0], set()).add(gpu)
-        return out
+            if pod is None or not _holds_claim(pod, claim):
+                return None
+            return pod.node, frozenset(gpu_ids_of(pod.gpu_ids))
+
+        return dra.held_devices(nodes, cache.claims.values(), own)
 
     def _claims(self, cache: ClusterCache, plan: Plan) -> None:
         """Keep each replica on a DRA node with its own allocated claim: delete Crane's claims

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crane.api import kube_snapshot
 from crane.kube import dra
 from crane.kube.fleet import fleet_manifests, fleet_slices, slice_manifest
 from crane.lifecycle.decide import Decider
@@ -219,3 +220,25 @@ def test_stale_crane_claims_are_deleted_and_missing_ones_made_again() -> None:
         "gpu-2",
         "gpu-3",
     ]
+
+
+def test_api_snapshot_reads_dra_nodes_and_counts_other_claims_busy() -> None:
+    theirs = allocated("theirs", ["gpu-0", "gpu-1"])
+    mine = allocated("job-0-gpus", ["gpu-2"], pod="job-0", uid="p1")
+    pod = {
+        "metadata": {
+            "name": "job-0",
+            "namespace": "t",
+            "uid": "p1",
+            "labels": {"crane.io/cargo": "job"},
+            "annotations": {"crane.io/gpu-ids": "2"},
+        },
+        "spec": {"nodeName": "d0"},
+    }
+    state = kube_snapshot.DraState(
+        [slice_manifest("d0", "NVIDIA-H100-80GB-HBM3", "0-3,4-7", 8, 81559)], [theirs, mine]
+    )
+    assert kube_snapshot.busy_gpus([dra_node_body("d0")], [pod], state) == {"d0": frozenset({0, 1})}
+    engine = kube_snapshot.build([dra_node_body("d0")], [], [], None, [pod], state)
+    slots = [s for s in engine.gpu_map() if s.node == "d0"]
+    assert len(slots) == 8 and sorted(s.gpu_id for s in slots if s.busy) == [0, 1]
