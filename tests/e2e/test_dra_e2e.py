@@ -275,3 +275,69 @@ def test_mixed_fleet_uses_claims_on_dra_nodes_and_gpu_limits_elsewhere(
     assert sorted(claims(custom, namespace)) == [f"{dra_pod.metadata.name}-gpus"]
     delete_all(custom, core_v1, namespace, operator)
     wait(lambda: not claims(custom, namespace), "no claim left behind", operator, 90)
+
+
+def test_claims_lost_or_left_while_the_operator_was_down_are_repaired(
+    operator: OperatorProcess,  # noqa: F811
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,  # noqa: F811
+    namespace: str,
+    dra_nodes: Callable[..., list[str]],
+) -> None:
+    (node,) = dra_nodes("drarepair", "NVIDIA-B300A", gpus=8)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("mc", "B300A", 0, 8) + "---\n" + cargo_yaml("a", "mc", 1, 4),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 1), "the cargo Running", operator)
+    (pod,) = crane_pods(core_v1, namespace)
+    wait(lambda: claimed_pods(custom, [pod], namespace), "its claim allocated", operator)
+    before = devices(claims(custom, namespace)["a-0-gpus"])
+    operator.kill()
+    # As if the operator had died between a pod's create and its claim's: the claim is gone.
+    custom.delete_namespaced_custom_object(*RESOURCE, namespace, "resourceclaims", "a-0-gpus")
+    # And a claim of Crane's whose pod is gone holds the other four GPUs.
+    ghost = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": "ghost-0-gpus", "labels": {"crane.io/pod": "ghost-0"}},
+        "spec": {
+            "devices": {
+                "requests": [
+                    {"name": "gpus", "exactly": {"deviceClassName": "gpu.nvidia.com", "count": 4}}
+                ]
+            }
+        },
+    }
+    custom.create_namespaced_custom_object(*RESOURCE, namespace, "resourceclaims", ghost)
+    rest = [f"gpu-{i}" for i in range(8) if f"gpu-{i}" not in before]
+    results = [
+        {"request": "gpus", "driver": "gpu.nvidia.com", "pool": node, "device": d} for d in rest
+    ]
+    custom.patch_namespaced_custom_object_status(
+        *RESOURCE,
+        namespace,
+        "resourceclaims",
+        "ghost-0-gpus",
+        {"status": {"allocation": {"devices": {"results": results}}}},
+    )
+    apply(kube_cluster, namespace, cargo_yaml("b", "mc", 1, 4))
+    operator.start()
+    wait(lambda: claimed_pods(custom, [pod], namespace), "the lost claim made again", operator)
+    assert devices(claims(custom, namespace)["a-0-gpus"]) == before
+    wait(
+        lambda: "ghost-0-gpus" not in claims(custom, namespace), "the stale claim deleted", operator
+    )
+    wait(
+        lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=b"), 1),
+        "b Running on the GPUs the stale claim held",
+        operator,
+    )
+    (second,) = crane_pods(core_v1, namespace, "crane.io/cargo=b")
+    wait(lambda: claimed_pods(custom, [second], namespace), "b's claim allocated", operator)
+    assert sorted(devices(claims(custom, namespace)["b-0-gpus"])) == sorted(rest)
+    assert not double_allocated_devices(all_claims(custom))
+    delete_all(custom, core_v1, namespace, operator)
+    wait(lambda: not claims(custom, namespace), "no claim left behind", operator, 90)
