@@ -278,15 +278,10 @@ def build_claim(
 
 
 def pod_owner(name: str, uid: str) -> dict[str, Any]:
-    """An ownerReference to a pod (the claim goes with it)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    """An ownerReference to a pod (the claim goes with it). Without ``blockOwnerDeletion``:
+    setting it would need ``pods/finalizers`` rights where OwnerReferencesPermissionEnforcement
+    is on, and a pod's deletion need not wait for its claim."""
+    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid, "controller": True}
 
 
 def allocation(node_name: str, node: DraNode, gpu_ids: Iterable[int]) -> dict[str, Any]:

@@ -4,11 +4,12 @@ busy, stale claims deleted)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from crane.api import kube_snapshot
 from crane.kube import dra
-from crane.kube.fleet import fleet_manifests, fleet_slices, slice_manifest
+from crane.kube.fleet import fleet_manifests, fleet_slices, load_spec, slice_manifest
 from crane.lifecycle.decide import Decider
 from crane.model.fleet import FleetSpec, NodeGroup
 from crane.model.inventory import GPU_RESOURCE
@@ -242,3 +243,14 @@ def test_api_snapshot_reads_dra_nodes_and_counts_other_claims_busy() -> None:
     engine = kube_snapshot.build([dra_node_body("d0")], [], [], None, [pod], state)
     slots = [s for s in engine.gpu_map() if s.node == "d0"]
     assert len(slots) == 8 and sorted(s.gpu_id for s in slots if s.busy) == [0, 1]
+
+
+def test_shipped_dra_fleets_publish_slices_for_their_dra_groups_only() -> None:
+    fleets = Path(__file__).resolve().parents[2] / "hack" / "fleets"
+    for name, dra_nodes in (("dra-mixed.yaml", 2), ("chaos.yaml", 2), ("small.yaml", 0)):
+        spec = load_spec(fleets / name)
+        slices = fleet_slices(spec)
+        assert len(slices) == dra_nodes, name
+        nodes = {n["metadata"]["name"]: n for n in fleet_manifests(spec)}
+        for s in slices:
+            assert GPU_RESOURCE not in nodes[s["spec"]["nodeName"]]["status"]["capacity"]
