@@ -4,6 +4,7 @@ busy, stale claims deleted)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ from crane.api import kube_snapshot
 from crane.kube import dra
 from crane.kube.fleet import fleet_manifests, fleet_slices, load_spec, slice_manifest
 from crane.lifecycle.decide import Decider
+from crane.lifecycle.plan import ClaimWrite, Plan
 from crane.model.fleet import FleetSpec, NodeGroup
 from crane.model.inventory import GPU_RESOURCE
+from crane.operator.actions import Actuator
+from crane.operator.metrics import Metrics
 from crane.placement import Engine
 from tests.unit.test_operator_decide import cargo, minicluster, new_cache, settle
 
@@ -254,3 +258,58 @@ def test_shipped_dra_fleets_publish_slices_for_their_dra_groups_only() -> None:
         nodes = {n["metadata"]["name"]: n for n in fleet_manifests(spec)}
         for s in slices:
             assert GPU_RESOURCE not in nodes[s["spec"]["nodeName"]]["status"]["capacity"]
+
+
+class RecordingClient:
+    """What the actuator asks of the API for DRA: pods with their uid, claims, deletions."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def create_pod_uid(self, body: dict[str, Any]) -> str:
+        self.calls.append(("pod", body["metadata"]["name"]))
+        return f"uid-{body['metadata']['name']}"
+
+    def ensure_claim(self, body: dict[str, Any], status: dict[str, Any]) -> bool:
+        self.calls.append(("claim", (body, status)))
+        return True
+
+    def delete_claim(self, namespace: str, name: str) -> None:
+        self.calls.append(("delete", name))
+
+
+def test_actuator_creates_the_pod_then_its_claim_owned_and_reserved_for_it() -> None:
+    node = dra.dra_node([dra.slice_view(slice_manifest("n0", "NVIDIA-H100", "", 8, 1))])  # type: ignore[list-item]
+    assert node is not None
+    new = ClaimWrite(
+        claim=dra.build_claim("t", "job-0", {}, 1),
+        allocation=dra.allocation("n0", node, (3,)),
+        pod="job-0",
+    )
+    again = ClaimWrite(
+        claim=dra.build_claim("t", "old-0", {}, 1),
+        allocation=dra.allocation("n0", node, (4,)),
+        pod="old-0",
+        pod_uid="uid-old",
+    )
+    plan = Plan()
+    plan.pods.append(("t/job", {"metadata": {"name": "job-0", "namespace": "t"}}))
+    plan.pod_claims["t/job-0"] = new
+    plan.claims.append(again)
+    plan.claim_deletes.append(("t", "gone-0-gpus"))
+    client = RecordingClient()
+    actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
+    asyncio.run(actuator.apply(plan))
+    actuator.close()
+    kinds = [kind for kind, _ in client.calls]
+    assert kinds.index("pod") < max(i for i, k in enumerate(kinds) if k == "claim")
+    assert ("delete", "gone-0-gpus") in client.calls
+    made = {
+        body["metadata"]["name"]: (body, status)
+        for kind, (body, status) in (c for c in client.calls if c[0] == "claim")
+    }
+    for name, uid in (("job-0-gpus", "uid-job-0"), ("old-0-gpus", "uid-old")):
+        body, status = made[name]
+        assert body["metadata"]["ownerReferences"][0]["uid"] == uid
+        assert status["reservedFor"][0]["uid"] == uid
+    assert made["job-0-gpus"][1]["allocation"]["devices"]["results"][0]["device"] == "gpu-3"
