@@ -8,12 +8,17 @@ slices) afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from crane.api.kube import KubeBackend
+from crane.api.schemas import NodeOut
+from crane.api.settings import ApiSettings
 from crane.kube.fleet import (
     apply_nodes,
     apply_slices,
@@ -79,6 +84,16 @@ def dra_nodes(
     yield add
     delete_slices(custom, slices)
     delete_nodes(core_v1, added)
+
+
+async def gpu_map(kubeconfig: Path) -> list[NodeOut]:
+    """``GET /v1/nodes`` of Crane's API with the Kubernetes backend (in process)."""
+    backend = KubeBackend(ApiSettings(kubeconfig=str(kubeconfig)))
+    await backend.start()
+    try:
+        return await backend.nodes()
+    finally:
+        await backend.close()
 
 
 def claims(custom_api: client.CustomObjectsApi, ns: str) -> dict[str, dict[str, Any]]:
@@ -206,6 +221,11 @@ def test_devices_of_a_claim_crane_did_not_make_are_not_handed_out(
     assert (big.get("status") or {}).get("phase") == "Pending"
     assert not crane_pods(core_v1, namespace, "crane.io/cargo=big")
     assert not double_allocated_devices(all_claims(custom))
+    # The API's GPU map reads the node from its slice and shows the other claim's GPUs busy.
+    (shown,) = [n for n in asyncio.run(gpu_map(kube_cluster.kubeconfig)) if n.name == node]
+    assert (shown.gpu_product, shown.gpu_count) == ("NVIDIA-L20", 4)
+    assert [g.id for g in shown.gpus if g.busy] == [0, 1]
+    assert [g.id for g in shown.gpus if g.cargo] == [2, 3]
     delete_all(custom, core_v1, namespace, operator)
 
 
