@@ -1,8 +1,9 @@
 """What the operator knows of the cluster, fed by watch events and read by the scheduling loop.
 
-Only the fields the loop needs are kept: Nodes as :class:`NodeView`, Pods that hold GPUs or
-belong to Crane as :class:`PodView`, MiniClusters and Cargos as trimmed bodies, GPU quotas,
-namespace labels and TenantShares.
+Only the fields the loop needs are kept: Nodes as :class:`NodeView` (with their GPUs from the
+ResourceSlices of a GPU DRA driver, where one publishes them), Pods that hold GPUs or belong to
+Crane as :class:`PodView`, ResourceClaims as :class:`~crane.kube.dra.ClaimView`, MiniClusters
+and Cargos as trimmed bodies, GPU quotas, namespace labels and TenantShares.
 """
 
 from __future__ import annotations
