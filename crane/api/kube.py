@@ -64,13 +64,14 @@ from crane.api.schemas import (
 from crane.api.settings import ApiSettings
 from crane.api.shares import share_statuses
 from crane.api.usage import Holding, Snapshot
+from crane.kube import dra
 from crane.kube import shares as kube_shares
 from crane.kube.fleet import KWOK_NODE_ANNOTATION
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
-from crane.kube.nodes import node_view
+from crane.kube.nodes import node_view, with_dra
 from crane.kube.shares import TENANTSHARES
 from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
@@ -761,10 +762,12 @@ class KubeBackend(Backend):
             )
             for gpu in filter(None, gpu_ids.split(",")):
                 used[(node_name, int(gpu))] = holder
-        busy = kube_snapshot.busy_gpus(nodes, pods)
+        published = await self._dra_state()
+        busy = kube_snapshot.busy_gpus(nodes, pods, published)
         out: list[NodeOut] = []
         for body in nodes:
             view = node_view(body, ())
+            view = with_dra(view, published.nodes.get(view.name))
             if not view.gpu_count or not view.managed:
                 continue
             gpus = []
@@ -780,10 +783,11 @@ class KubeBackend(Backend):
                     )
                 )
             labels = body["metadata"].get("labels") or {}
+            product = view.gpu_product if view.dra else labels.get(GPU_PRODUCT_LABEL, "")
             out.append(
                 NodeOut(
                     name=view.name,
-                    gpu_product=labels.get(GPU_PRODUCT_LABEL, ""),
+                    gpu_product=product,
                     gpu_count=view.gpu_count,
                     ready=view.ready,
                     schedulable=view.schedulable,
@@ -805,6 +809,25 @@ class KubeBackend(Backend):
         items: list[dict[str, Any]] = json.loads(resp.data)["items"]
         return items
 
+    async def _dra_state(self) -> kube_snapshot.DraState:
+        """The GPUs DRA drivers publish and the claims holding them (none where the API server
+        does not serve ``resource.k8s.io/v1``)."""
+        lists: list[list[dict[str, Any]]] = []
+        for plural in (dra.RESOURCESLICES, dra.RESOURCECLAIMS):
+            try:
+                lists.append(
+                    await self._raw(
+                        plural,
+                        self._custom.list_cluster_custom_object,
+                        dra.RESOURCE_GROUP,
+                        dra.RESOURCE_VERSION,
+                        plural,
+                    )
+                )
+            except NotFound:
+                lists.append([])
+        return kube_snapshot.DraState(*lists)
+
     async def _raw(self, what: str, fn: Callable[..., Any], *args: Any) -> list[dict[str, Any]]:
         resp = await self._call(what, fn, *args, _preload_content=False)
         items: list[dict[str, Any]] = json.loads(resp.data)["items"]
@@ -820,7 +843,10 @@ class KubeBackend(Backend):
             "cargos", self._custom.list_cluster_custom_object, GROUP, VERSION, CARGOS
         )
         pods = await self._live_pods()
-        engine = await asyncio.to_thread(kube_snapshot.build, nodes, mcs, cargos, None, pods)
+        published = await self._dra_state()
+        engine = await asyncio.to_thread(
+            kube_snapshot.build, nodes, mcs, cargos, None, pods, published
+        )
         engine.set_shares(await self._share_table())
         return engine
 

@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.api.schemas import DryRunPlacement, DryRunResult, ExplanationOut
+from crane.kube import dra
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION
-from crane.kube.nodes import busy_ids, inventory, node_view
+from crane.kube.nodes import busy_ids, inventory, node_view, with_dra
 from crane.kube.resources import (
     cargo_status,
     is_true,
@@ -44,14 +45,50 @@ def _pod_gpus(pod: Mapping[str, Any]) -> int:
     return total
 
 
+class DraState:
+    """The GPUs DRA drivers publish (ResourceSlices) and the claims that hold them."""
+
+    def __init__(
+        self, slices: Iterable[Mapping[str, Any]] = (), claims: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
+        views = (dra.slice_view(s) for s in slices)
+        self.nodes = dra.nodes_of(v for v in views if v is not None)
+        self.claims = [dra.claim_view(c) for c in claims]
+
+    def busy(self, pods: Iterable[Mapping[str, Any]]) -> dict[str, set[int]]:
+        """node -> GPU ids allocated claims hold, except a live Crane pod's through its own
+        claim (``pods``: those not Succeeded or Failed), as the operator counts them."""
+        if not self.claims:
+            return {}
+        live: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            if CARGO_LABEL in (meta.get("labels") or {}):
+                live[(meta.get("namespace", ""), meta.get("name", ""))] = pod
+
+        def own(claim: dra.ClaimView) -> tuple[str, frozenset[int]] | None:
+            pod = live.get((claim.namespace, claim.pod or ""))
+            if pod is None or claim.owner_uid not in (None, pod["metadata"].get("uid")):
+                return None
+            ids = (pod["metadata"].get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
+            node = (pod.get("spec") or {}).get("nodeName") or ""
+            return node, frozenset(int(g) for g in ids.split(",") if g.strip())
+
+        return dra.held_devices(self.nodes, self.claims, own)
+
+
 def busy_gpus(
-    nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+    nodes: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    dra_state: DraState | None = None,
 ) -> dict[str, frozenset[int]]:
     """Per node, the GPU ids held by pods that are not Crane's, as the operator counts them.
 
     Kubernetes does not say which GPUs such a pod got: the highest ids Crane's pods do not hold
-    stand for them (``crane.kube.nodes.busy_ids``). ``pods``: those not Succeeded or Failed.
+    stand for them (``crane.kube.nodes.busy_ids``). ``pods``: those not Succeeded or Failed. On
+    DRA nodes (``dra_state``), the devices of claims that are not a live Crane pod's own.
     """
+    pods = list(pods)
     crane_ids: dict[str, set[int]] = {}
     foreign: dict[str, int] = {}
     for pod in pods:
@@ -64,12 +101,15 @@ def busy_gpus(
             crane_ids.setdefault(node, set()).update(int(g) for g in ids.split(",") if g.strip())
         else:
             foreign[node] = foreign.get(node, 0) + _pod_gpus(pod)
+    claimed = dra_state.busy(pods) if dra_state is not None else {}
     out: dict[str, frozenset[int]] = {}
     for body in nodes:
         name = (body.get("metadata") or {}).get("name", "")
         if foreign.get(name):
             view = node_view(body, ())
             out[name] = busy_ids(view.gpu_count, crane_ids.get(name, ()), foreign[name])
+        if claimed.get(name):
+            out[name] = out.get(name, frozenset()) | frozenset(claimed[name])
     return out
 
 
@@ -79,16 +119,19 @@ def build(
     cargos: Iterable[Mapping[str, Any]],
     levels: TopologyLevels | None = None,
     pods: Iterable[Mapping[str, Any]] = (),
+    dra_state: DraState | None = None,
 ) -> Engine:
-    """An engine holding every node Crane manages (GPUs of other pods busy), admitted
-    reservation and placed cargo; bad objects skipped."""
+    """An engine holding every node Crane manages (GPUs of other pods and claims busy; a DRA
+    node's GPUs from its slices), admitted reservation and placed cargo; bad objects skipped."""
     levels = levels or TopologyLevels()
     engine = Engine(levels)
     keys = [lv.key for lv in levels.levels]
     nodes = list(nodes)
-    busy = busy_gpus(nodes, pods)
+    busy = busy_gpus(nodes, pods, dra_state)
+    published = dra_state.nodes if dra_state is not None else {}
     for body in nodes:
         view = node_view(body, keys)
+        view = with_dra(view, published.get(view.name))
         if view.gpu_count and view.managed:
             engine.upsert_node(inventory(view, busy.get(view.name, frozenset())))
     for body in miniclusters:

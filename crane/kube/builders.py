@@ -6,6 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from crane.kube.dra import claim_pod_spec
 from crane.kube.names import (
     API_VERSION,
     CARGO_KIND,
@@ -69,11 +70,13 @@ def validate_template(spec: CargoSpec) -> None:
     master_port(spec)
 
 
-def _own_gpus(pspec: dict[str, Any], gpus: int) -> None:
+def _own_gpus(pspec: dict[str, Any], gpus: int, claim_for: str | None = None) -> None:
     """Crane's GPU resources on every container: the replica's GPUs on the first, none elsewhere.
 
     Accelerator resources the template names are dropped (validation refuses them already),
-    so a pod never asks for GPUs the engine did not count.
+    so a pod never asks for GPUs the engine did not count. With ``claim_for`` (the pod's name,
+    on a DRA node) the first container gets its GPUs from the pod's ResourceClaim instead of
+    ``nvidia.com/gpu`` limits.
     """
     for path, container in containers_of(pspec):
         resources = container.get("resources")
@@ -84,12 +87,14 @@ def _own_gpus(pspec: dict[str, Any], gpus: int) -> None:
                     for name in [n for n in values if is_accelerator_resource(str(n))]:
                         del values[name]
             resources.pop("claims", None)
-        if path == "spec.containers[0]" and gpus:
+        if path == "spec.containers[0]" and gpus and claim_for is None:
             resources = container.setdefault("resources", {})
             count = str(gpus)
             resources.setdefault("limits", {})[GPU_RESOURCE] = count
             resources.setdefault("requests", {})[GPU_RESOURCE] = count
     pspec.pop("resourceClaims", None)
+    if claim_for is not None and gpus:
+        claim_pod_spec(pspec, claim_for)
 
 
 def rendezvous_host(namespace: str, minicluster: str) -> str:
@@ -128,10 +133,13 @@ def build_pod(
     spec: CargoSpec,
     placement: ReplicaPlacement,
     world: Mapping[str, str] | None = None,
+    dra: bool = False,
 ) -> dict[str, Any]:
     """The pod of one replica: on its node, with its GPUs, Crane's env, labels and owner.
 
     ``world`` is the MiniCluster's rendezvous env (crane/model/world.py), if it has one.
+    ``dra``: the node's GPUs are a DRA driver's; the pod refers to its ResourceClaim
+    (:func:`crane.kube.dra.build_claim`) instead of asking for ``nvidia.com/gpu``.
     """
     validate_template(spec)
     namespace, cargo = cargo_meta["namespace"], cargo_meta["name"]
@@ -165,7 +173,8 @@ def build_pod(
         container["env"] = env + [
             e for e in container.get("env") or [] if e.get("name") not in names
         ]
-    _own_gpus(pspec, spec.gpus_per_replica)
+    name = pod_name(cargo, placement.replica)
+    _own_gpus(pspec, spec.gpus_per_replica, name if dra else None)
     _notice_volume(pspec)
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"

@@ -10,6 +10,12 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from crane.kube.dra import (
+    RESOURCE_GROUP,
+    RESOURCE_VERSION,
+    RESOURCECLAIMS,
+    RESOURCESLICES,
+)
 from crane.kube.names import (
     CARGO_KIND,
     CARGOS,
@@ -62,9 +68,18 @@ class KubeClient:
 
     def list_items(self, kind: str) -> list[dict[str, Any]]:
         """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``tenantshares``,
-        ``miniclusters`` or ``cargos``."""
+        ``miniclusters``, ``cargos``, ``resourceslices`` or ``resourceclaims`` (none where the
+        API server does not serve ``resource.k8s.io/v1``)."""
         resp: Any
-        if kind == "nodes":
+        if kind in (RESOURCESLICES, RESOURCECLAIMS):
+            try:
+                resp = self.custom.list_cluster_custom_object(
+                    RESOURCE_GROUP, RESOURCE_VERSION, kind, _preload_content=False
+                )
+            except ApiException as err:
+                _ok_if(404, err)
+                return []
+        elif kind == "nodes":
             resp = self.core.list_node(_preload_content=False)
         elif kind == "pods":
             resp = self.core.list_pod_for_all_namespaces(_preload_content=False)
@@ -92,6 +107,76 @@ class KubeClient:
     def create_pod(self, body: Mapping[str, Any]) -> bool:
         """Create a pod; False when one of that name exists already."""
         return self._create(self.core.create_namespaced_pod, body)
+
+    def create_pod_uid(self, body: Mapping[str, Any]) -> str | None:
+        """Create a pod and return its uid; None when one of that name exists already."""
+        try:
+            resp = self.core.create_namespaced_pod(
+                body["metadata"]["namespace"], cast(Any, body), _preload_content=False
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+            return None
+        return str(self._json(resp)["metadata"]["uid"])
+
+    def ensure_claim(self, body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+        """Create a ResourceClaim and write its ``status`` (the allocation) through the status
+        subresource, as a scheduler does. A claim of that name there already keeps its status
+        unless it has the same owner. False when nothing was written."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        owners = body["metadata"].get("ownerReferences") or [{}]
+        try:
+            drained(
+                self.custom.create_namespaced_custom_object(
+                    RESOURCE_GROUP,
+                    RESOURCE_VERSION,
+                    namespace,
+                    RESOURCECLAIMS,
+                    dict(body),
+                    _preload_content=False,
+                )
+            )
+        except ApiException as err:
+            _ok_if(409, err)
+            there: Any = self.custom.get_namespaced_custom_object(
+                RESOURCE_GROUP, RESOURCE_VERSION, namespace, RESOURCECLAIMS, name
+            )
+            if (there["metadata"].get("ownerReferences") or [{}])[0].get("uid") != owners[0].get(
+                "uid"
+            ):
+                return False
+        try:
+            drained(
+                self.custom.patch_namespaced_custom_object_status(
+                    RESOURCE_GROUP,
+                    RESOURCE_VERSION,
+                    namespace,
+                    RESOURCECLAIMS,
+                    name,
+                    {"status": dict(status)},
+                    _preload_content=False,
+                )
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+            return False
+        return True
+
+    def delete_claim(self, namespace: str, name: str) -> None:
+        """Delete a ResourceClaim; one gone already is fine."""
+        try:
+            drained(
+                self.custom.delete_namespaced_custom_object(
+                    RESOURCE_GROUP,
+                    RESOURCE_VERSION,
+                    namespace,
+                    RESOURCECLAIMS,
+                    name,
+                    _preload_content=False,
+                )
+            )
+        except ApiException as err:
+            _ok_if(404, err)
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         try:

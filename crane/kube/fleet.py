@@ -6,6 +6,15 @@ of :func:`crane.model.fleet.expand_group`, the ``crane.io/gpu-islands`` annotati
 ``crane.io/managed`` label and taint; and the spec's ``workers``: untainted nodes without GPUs
 for the pods kube-scheduler places. kwok then marks the nodes Ready and keeps them alive.
 
+The nodes of a group with ``dra: true`` have no ``nvidia.com/gpu`` capacity and no islands
+annotation: their GPUs are published in a ResourceSlice per node, shaped like those of NVIDIA's
+DRA driver for GPUs (driver ``gpu.nvidia.com``, pool = node name, devices ``gpu-<i>`` with the
+attributes ``type``, ``index``, ``minor``, ``uuid``, ``productName``, ``brand``,
+``architecture``, ``cudaComputeCapability``, ``driverVersion``, ``cudaDriverVersion``,
+``resource.kubernetes.io/pciBusID`` and ``resource.kubernetes.io/pcieRoot`` (one PCIe root per
+island of the group's ``islands``) and capacity ``memory``), beside the DeviceClass
+``gpu.nvidia.com``.
+
 Command line::
 
     python -m crane.kube.fleet hack/fleets/small.yaml            # print the Nodes as YAML
@@ -19,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +40,17 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from crane.kube.client import drained
+from crane.kube.dra import (
+    DEVICE_CLASS,
+    DEVICECLASSES,
+    RESOURCE_API,
+    RESOURCE_GROUP,
+    RESOURCE_VERSION,
+    RESOURCESLICES,
+)
 from crane.model.fleet import FleetSpec, NodeGroup, expand_group
-from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL
+from crane.model.gpu import family_of
+from crane.model.inventory import GPU_PRODUCT_LABEL, GPU_RESOURCE, MANAGED_LABEL, parse_islands
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
@@ -73,11 +92,111 @@ def node_resources(gpus: int) -> dict[str, str]:
     }
 
 
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "V100": ("Volta", "7.0.0"),
+    "T4": ("Turing", "7.5.0"),
+    "A10": ("Ampere", "8.6.0"),
+    "A30": ("Ampere", "8.0.0"),
+    "A100": ("Ampere", "8.0.0"),
+    "L4": ("Ada Lovelace", "8.9.0"),
+    "L40": ("Ada Lovelace", "8.9.0"),
+    "L40S": ("Ada Lovelace", "8.9.0"),
+    "H100": ("Hopper", "9.0.0"),
+    "H200": ("Hopper", "9.0.0"),
+    "GH200": ("Hopper", "9.0.0"),
+    "B200": ("Blackwell", "10.0.0"),
+    "GB200": ("Blackwell", "10.0.0"),
+}
+"""Model -> (architecture, CUDA compute capability) the simulated DRA devices report; other
+models report ``Unknown`` and ``1.0.0``."""
+DRIVER_VERSION = "580.95.5"
+CUDA_DRIVER_VERSION = "13.0.0"
+
+
+def _string(value: str) -> dict[str, str]:
+    return {"string": value}
+
+
+def slice_manifest(node: str, product: str, islands: str, gpus: int, memory_mib: int) -> Manifest:
+    """The ResourceSlice NVIDIA's DRA driver for GPUs would publish for a node of ``gpus`` GPUs
+    of ``product``; each island of ``islands`` (``0-3,4-7``) has its own PCIe root."""
+    arch, capability = ARCHITECTURES.get((family_of(product) or "").upper(), ("Unknown", "1.0.0"))
+    root_of = {
+        gpu: f"pci0000:{0x10 * (i + 1):02x}"
+        for i, island in enumerate(parse_islands(islands, gpus))
+        for gpu in island
+    }
+    devices = [
+        {
+            "name": f"gpu-{i}",
+            "attributes": {
+                "type": _string("gpu"),
+                "index": {"int": i},
+                "minor": {"int": i},
+                "uuid": _string(f"GPU-{uuid.uuid5(uuid.NAMESPACE_DNS, f'{node}.gpu-{i}')}"),
+                "productName": _string(" ".join(product.split("-"))),
+                "brand": _string("Nvidia"),
+                "architecture": _string(arch),
+                "cudaComputeCapability": {"version": capability},
+                "driverVersion": {"version": DRIVER_VERSION},
+                "cudaDriverVersion": {"version": CUDA_DRIVER_VERSION},
+                "resource.kubernetes.io/pciBusID": _string(f"0000:{0x18 + i:02x}:00.0"),
+                "resource.kubernetes.io/pcieRoot": _string(root_of[i]),
+            },
+            "capacity": {"memory": {"value": f"{memory_mib}Mi"}},
+        }
+        for i in range(gpus)
+    ]
+    return {
+        "apiVersion": RESOURCE_API,
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node}-{DEVICE_CLASS}"},
+        "spec": {
+            "driver": DEVICE_CLASS,
+            "nodeName": node,
+            "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+            "devices": devices,
+        },
+    }
+
+
+def device_class_manifest() -> Manifest:
+    """The DeviceClass ``gpu.nvidia.com`` (every device of that driver), as the driver's chart
+    installs it."""
+    return {
+        "apiVersion": RESOURCE_API,
+        "kind": "DeviceClass",
+        "metadata": {"name": DEVICE_CLASS},
+        "spec": {"selectors": [{"cel": {"expression": f"device.driver == '{DEVICE_CLASS}'"}}]},
+    }
+
+
+def group_slices(group: NodeGroup) -> list[Manifest]:
+    """The ResourceSlices of a DRA group's nodes (none for a device-plugin group)."""
+    if not group.dra:
+        return []
+    return [
+        slice_manifest(
+            node.name, group.product, group.islands, group.gpus_per_node, group.memory_mib
+        )
+        for node, _ in expand_group(group)
+    ]
+
+
+def fleet_slices(spec: FleetSpec) -> list[Manifest]:
+    """The ResourceSlices of every DRA node of the fleet."""
+    return [m for group in spec.groups for m in group_slices(group)]
+
+
 def group_manifests(group: NodeGroup) -> list[Manifest]:
     """The Node objects of one group."""
     resources = node_resources(group.gpus_per_node)
+    if group.dra:
+        del resources[GPU_RESOURCE]
     out: list[Manifest] = []
     for node, extra in expand_group(group):
+        if group.dra:
+            extra = {}
         labels = {
             **node.labels,
             "kubernetes.io/os": "linux",
@@ -177,6 +296,50 @@ def delete_nodes(api: client.CoreV1Api, names: Iterable[str], *, workers: int = 
         return sum(pool.map(delete, names))
 
 
+def apply_slices(custom: client.CustomObjectsApi, slices: Sequence[Manifest]) -> int:
+    """Create (or replace) ResourceSlices, and the DeviceClass ``gpu.nvidia.com`` when there
+    are any. Returns how many slices were created."""
+    if not slices:
+        return 0
+    try:
+        custom.create_cluster_custom_object(
+            RESOURCE_GROUP, RESOURCE_VERSION, DEVICECLASSES, device_class_manifest()
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    created = 0
+    for body in slices:
+        try:
+            custom.create_cluster_custom_object(
+                RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES, body
+            )
+            created += 1
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            name = body["metadata"]["name"]
+            custom.patch_cluster_custom_object(
+                RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES, name, {"spec": body["spec"]}
+            )
+    return created
+
+
+def delete_slices(custom: client.CustomObjectsApi, names: Iterable[str]) -> int:
+    """Delete the named ResourceSlices. Returns how many existed."""
+    gone = 0
+    for name in names:
+        try:
+            custom.delete_cluster_custom_object(
+                RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES, name
+            )
+            gone += 1
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    return gone
+
+
 def _schedulable(node: Manifest) -> bool:
     ready = any(
         c["type"] == "Ready" and c["status"] == "True"
@@ -238,25 +401,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
     args = parser.parse_args(argv)
     try:
-        nodes = fleet_manifests(load_spec(args.spec))
+        spec = load_spec(args.spec)
     except ValueError as exc:
         print(f"crane.kube.fleet: {exc}", file=sys.stderr)
         return 2
+    nodes = fleet_manifests(spec)
+    slices = fleet_slices(spec)
     if not (args.apply or args.delete):
-        yaml.safe_dump_all(nodes, sys.stdout, sort_keys=False)
+        extra = [device_class_manifest(), *slices] if slices else []
+        yaml.safe_dump_all([*nodes, *extra], sys.stdout, sort_keys=False)
         return 0
     cfg = client.Configuration()
     config.load_kube_config(config_file=args.kubeconfig, client_configuration=cfg)
     cfg.connection_pool_maxsize = max(1, args.workers)
-    api = client.CoreV1Api(client.ApiClient(cfg))
+    api_client = client.ApiClient(cfg)
+    api = client.CoreV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
     names = [n["metadata"]["name"] for n in nodes]
     start = time.monotonic()
     try:
         if args.delete:
             gone = delete_nodes(api, names, workers=args.workers)
+            delete_slices(custom, [s["metadata"]["name"] for s in slices])
             print(f"deleted {gone} of {len(names)} nodes", file=sys.stderr)
             return 0
         created = apply_nodes(api, nodes, workers=args.workers)
+        apply_slices(custom, slices)
         took = time.monotonic() - start
         print(
             f"{created} nodes created, {len(nodes) - created} updated in {took:.1f}s",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from crane.kube.dra import DraNode
 from crane.model.inventory import (
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
@@ -33,6 +34,8 @@ class NodeView:
     ready: bool
     schedulable: bool
     not_ready_since: datetime | None
+    dra: DraNode | None = None
+    """Set when a GPU DRA driver publishes the node's GPUs: they come from its ResourceSlices."""
 
 
 def _quantity(value: Any) -> int:
@@ -72,6 +75,20 @@ def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
         ready=ready,
         schedulable=not (body.get("spec") or {}).get("unschedulable", False),
         not_ready_since=since,
+    )
+
+
+def with_dra(view: NodeView, dra: DraNode | None) -> NodeView:
+    """The node with its GPUs as its DRA driver publishes them (product, count, islands); the
+    view unchanged when no driver publishes GPUs for it (device-plugin mode)."""
+    if dra is None or not dra.devices:
+        return view
+    return replace(
+        view,
+        gpu_product=dra.product or view.gpu_product,
+        gpu_count=len(dra.devices),
+        islands=dra.islands,
+        dra=dra,
     )
 
 

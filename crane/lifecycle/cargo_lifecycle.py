@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crane.kube import resources
+from crane.kube import dra, resources
 from crane.kube.builders import (
     InvalidTemplateError,
     build_pod,
@@ -34,7 +34,7 @@ from crane.kube.builders import (
 from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANNOTATION, key_of
 from crane.lifecycle import preemption, records
 from crane.lifecycle.finalizer import finalize, hold
-from crane.lifecycle.plan import Plan, StatusWrite
+from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
 from crane.lifecycle.state import LoopState
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
@@ -182,7 +182,25 @@ class CargoLifecycle:
                 self.plan.services.append((key, build_service(owner)))
         world = self._world(mc)
         for p in pods:
-            self.plan.pods.append((key, build_pod(meta, spec, p, world)))
+            view = self.cache.nodes.get(p.node)
+            node = view.dra if view is not None else None
+            if node is None or not p.gpu_ids:
+                self.plan.pods.append((key, build_pod(meta, spec, p, world)))
+                continue
+            pod = build_pod(meta, spec, p, world, dra=True)
+            self.plan.pods.append((key, pod))
+            pod_key = key_of(meta["namespace"], pod["metadata"]["name"])
+            self.state.claims_asked[pod_key] = now
+            self.plan.pod_claims[pod_key] = ClaimWrite(
+                claim=dra.build_claim(
+                    meta["namespace"],
+                    pod["metadata"]["name"],
+                    pod["metadata"]["labels"],
+                    len(p.gpu_ids),
+                ),
+                allocation=dra.allocation(p.node, node, p.gpu_ids),
+                pod=pod["metadata"]["name"],
+            )
 
     # --- the pass ----------------------------------------------------------------------------
 

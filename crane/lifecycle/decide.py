@@ -15,21 +15,31 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crane.kube import app_manager, rendezvous, resources
+from crane.kube import app_manager, dra, rendezvous, resources
 from crane.kube.builders import build_template_cargo, template_cargo_name
 from crane.kube.names import (
     CARGO_KIND,
+    CARGO_LABEL,
     MINICLUSTER_KIND,
     MINICLUSTERS,
+    REPLICA_LABEL,
     TEMPLATE_INDEX_LABEL,
     key_of,
+    split_key,
 )
 from crane.kube.nodes import busy_ids, inventory
 from crane.lifecycle import preemption, records, service
 from crane.lifecycle.cargo_lifecycle import CargoLifecycle
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.isolation import isolate_cargo
-from crane.lifecycle.plan import Applied, AppManagerLaunch, Plan, StatusWrite, TokenRevocation
+from crane.lifecycle.plan import (
+    Applied,
+    AppManagerLaunch,
+    ClaimWrite,
+    Plan,
+    StatusWrite,
+    TokenRevocation,
+)
 from crane.lifecycle.restore import gpu_ids_of, restore
 from crane.lifecycle.state import LoopState, Revocation
 from crane.lifecycle.suspend import HELD_REASON, held_message, is_held
@@ -48,6 +58,8 @@ REVOKE_GIVE_UP_SECONDS = 300.0
 """How long a deleted MiniCluster waits for its app manager token to be revoked."""
 RENDEZVOUS_RETRY_SECONDS = 300.0
 """How often an admitted MiniCluster's rendezvous objects are created again (409 when there)."""
+CLAIM_RETRY_SECONDS = 15.0
+"""How long a ResourceClaim made or deleted waits for the watch before it is asked again."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class Decider:
         self.engine = engine
         self.settings = settings or DecideSettings()
         self.state = LoopState()
+        self._dra = False
+        """Whether the last pass saw a node whose GPUs a DRA driver publishes."""
 
     def decide(self, cache: ClusterCache, now: datetime | None = None) -> Plan:
         now = now or datetime.now(UTC)
@@ -95,6 +109,7 @@ class Decider:
                 log.exception("MiniCluster %s cannot be realised", key)
                 self._invalid_minicluster(key, body, f"cannot realise the MiniCluster: {err}", plan)
         self._orphans(cache, pods, plan)
+        self._claims(cache, plan)
         self._forget_gone(cache)
         plan.drop_creates(cache.namespace_terminating)
         return plan
@@ -155,14 +170,17 @@ class Decider:
         foreign: dict[str, int] = {}
         used = self.state.used_ids()
         held = self._held_elsewhere(cache)
+        claimed = self._claimed(cache) if cache.claims else {}
         for pod in cache.pods.values():
             if pod.cargo is None and pod.holds_gpus and pod.node:
                 foreign[pod.node] = foreign.get(pod.node, 0) + pod.gpus
         seen: set[str] = set()
+        self._dra = False
         for name, view in cache.nodes.items():
             if not view.managed or view.gpu_count == 0:
                 continue
             seen.add(name)
+            self._dra = self._dra or view.dra is not None
             lost = (
                 not view.ready
                 and view.not_ready_since is not None
@@ -175,6 +193,7 @@ class Decider:
                 continue
             self.state.lost_nodes.discard(name)
             mine = {g for g in held.get(name, ()) if g < view.gpu_count}
+            mine |= claimed.get(name, set())
             busy = busy_ids(view.gpu_count, used.get(name, set()) | mine, foreign.get(name, 0))
             inv = inventory(view, busy | mine)
             if self.state.nodes.get(name) != inv:
@@ -202,6 +221,76 @@ class Decider:
             if extra:
                 out.setdefault(pod.node, set()).update(extra)
         return {n: frozenset(ids) for n, ids in out.items()}
+
+    def _claimed(self, cache: ClusterCache) -> dict[str, set[int]]:
+        """node -> GPU ids of DRA nodes that allocated ResourceClaims hold, except those a live
+        Crane pod holds through its own claim (they count through its cargo): the devices of
+        claims Crane did not make, and of Crane's claims whose pod is gone, done or replaced,
+        until the claim goes. So a device is never in two allocated claims."""
+        nodes = {name: v.dra for name, v in cache.nodes.items() if v.dra is not None}
+
+        def own(claim: dra.ClaimView) -> tuple[str, frozenset[int]] | None:
+            pod = cache.pods.get(key_of(claim.namespace, claim.pod)) if claim.pod else None
+            if pod is None or not _holds_claim(pod, claim):
+                return None
+            return pod.node, frozenset(gpu_ids_of(pod.gpu_ids))
+
+        return dra.held_devices(nodes, cache.claims.values(), own)
+
+    def _claims(self, cache: ClusterCache, plan: Plan) -> None:
+        """Keep each replica on a DRA node with its own allocated claim: delete Crane's claims
+        whose pod is gone, done or replaced; make again (and allocate) the claim of a live pod
+        that lacks it or its allocation (a write lost to a crash or an error)."""
+        if not self._dra and not cache.claims:
+            return
+        now = time.monotonic()
+        asked = self.state.claims_asked
+        for key in [k for k, at in asked.items() if now - at > 4 * CLAIM_RETRY_SECONDS]:
+            del asked[key]
+
+        def ask(key: str) -> bool:
+            if now - asked.get(key, -CLAIM_RETRY_SECONDS) < CLAIM_RETRY_SECONDS:
+                return False
+            asked[key] = now
+            return True
+
+        held: dict[str, dra.ClaimView] = {}
+        for claim in cache.claims.values():
+            if claim.pod is None or claim.deleting:
+                continue
+            pod_key = key_of(claim.namespace, claim.pod)
+            pod = cache.pods.get(pod_key)
+            if pod is not None and _holds_claim(pod, claim):
+                held[pod_key] = claim
+            elif pod is None and pod_key in self.state.requested:
+                continue  # its pod is being created: the watch has not shown it yet
+            elif ask(f"delete:{claim.key}"):
+                plan.claim_deletes.append((claim.namespace, claim.name))
+        for pod in cache.pods.values():
+            if not pod.claim or not pod.holds_gpus or pod.deleting or pod.cargo is None:
+                continue
+            own = held.get(pod.key)
+            if (own is not None and own.devices) or (
+                pod.key not in held and f"{pod.namespace}/{pod.claim}" in cache.claims
+            ):
+                continue  # allocated, or a stale claim of that name that is being deleted
+            view = cache.nodes.get(pod.node)
+            ids = gpu_ids_of(pod.gpu_ids)
+            if view is None or view.dra is None or not ids or max(ids) >= len(view.dra.devices):
+                continue
+            if not ask(pod.key):
+                continue
+            labels = {CARGO_LABEL: split_key(pod.cargo)[1]}
+            if pod.replica is not None:
+                labels[REPLICA_LABEL] = str(pod.replica)
+            plan.claims.append(
+                ClaimWrite(
+                    claim=dra.build_claim(pod.namespace, pod.name, labels, len(ids)),
+                    allocation=dra.allocation(pod.node, view.dra, ids),
+                    pod=pod.name,
+                    pod_uid=pod.uid,
+                )
+            )
 
     def _remove_node(self, name: str) -> None:
         if name in self.state.nodes:
@@ -667,6 +756,15 @@ class Decider:
             for pod in cargo_pods:
                 if not pod.deleting:
                     plan.pod_deletes.append((pod.namespace, pod.name, None))
+
+
+def _holds_claim(pod: PodView, claim: dra.ClaimView) -> bool:
+    """Whether ``claim`` is the live pod's own: the one it refers to, made for this pod."""
+    return (
+        pod.holds_gpus
+        and pod.claim == claim.name
+        and (claim.owner_uid is None or claim.owner_uid == pod.uid)
+    )
 
 
 def _ref(body: Mapping[str, Any], kind: str) -> dict[str, Any]:

@@ -55,6 +55,26 @@ class TokenRevocation:
 
 
 @dataclass(frozen=True)
+class ClaimWrite:
+    """A replica's ResourceClaim on a DRA node: create it, owned by its pod, then write its
+    allocation (exactly the GPUs Crane chose) through the status subresource."""
+
+    claim: dict[str, Any]
+    """The claim, without owner (:func:`crane.kube.dra.build_claim`)."""
+    allocation: dict[str, Any]
+    """Its ``status.allocation`` (:func:`crane.kube.dra.allocation`)."""
+    pod: str
+    """The pod's name."""
+    pod_uid: str = ""
+    """The pod's uid; "" when the pod is created in the same plan (its uid comes from that)."""
+
+    @property
+    def namespace(self) -> str:
+        """The claim's (and its pod's) namespace."""
+        return str(self.claim["metadata"]["namespace"])
+
+
+@dataclass(frozen=True)
 class Applied:
     """What the actuator reports back about a plan: the writes that did not go through."""
 
@@ -89,6 +109,12 @@ class Plan:
     """(cargo key, headless Service) pairs."""
     pods: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(cargo key, pod) pairs."""
+    pod_claims: dict[str, ClaimWrite] = field(default_factory=dict)
+    """Pod key -> the claim made right after that pod of ``pods`` is created (DRA nodes)."""
+    claims: list[ClaimWrite] = field(default_factory=list)
+    """Claims of pods that exist but lack one (or its allocation): made again."""
+    claim_deletes: list[tuple[str, str]] = field(default_factory=list)
+    """(namespace, name) of Crane's claims whose pod is gone, finished or replaced."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
@@ -130,6 +156,7 @@ class Plan:
                 + len(self.pods)
                 + len(self.app_managers)
                 + len(self.rendezvous)
+                + len(self.claims)
             )
 
         before = count()
@@ -138,6 +165,7 @@ class Plan:
         self.pods = [p for p in self.pods if keep(p[1]["metadata"]["namespace"])]
         self.app_managers = [a for a in self.app_managers if keep(a.minicluster["namespace"])]
         self.rendezvous = [r for r in self.rendezvous if keep(r[0]["metadata"]["namespace"])]
+        self.claims = [c for c in self.claims if keep(c.namespace)]
         return before - count()
 
     def empty(self) -> bool:
@@ -152,6 +180,8 @@ class Plan:
                 self.pods,
                 self.pod_annotations,
                 self.pod_deletes,
+                self.claims,
+                self.claim_deletes,
                 self.app_managers,
                 self.rendezvous,
                 self.token_revocations,

@@ -44,6 +44,9 @@ class LoopState:
     """Deleted MiniCluster uid -> how revoking its app manager token goes."""
     revoked: set[str] = field(default_factory=set)
     """Deleted MiniClusters whose token is revoked (or given up on): free to go."""
+    claims_asked: dict[str, float] = field(default_factory=dict)
+    """Pod key -> when its ResourceClaim was last asked for (made or deleted) on a DRA node;
+    not asked again within a retry interval, so a watch that lags does not repeat it."""
     repairs: dict[str, str] = field(default_factory=dict)
     """Cargo key -> why its claim lost at restore: its pods are deleted and it waits again."""
     epoch: int = 0

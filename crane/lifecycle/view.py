@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from crane.kube.dra import ClaimView
 from crane.kube.names import key_of
 from crane.kube.nodes import NodeView
 from crane.model.podsecurity import PodSecurityLevel
@@ -48,6 +49,8 @@ class ReplicaView:
     """The non-zero exit code of a container that terminated, if any."""
     grace_seconds: int = DEFAULT_GRACE_SECONDS
     """Between SIGTERM and SIGKILL when it is stopped (the pod's terminationGracePeriodSeconds)."""
+    claim: str = ""
+    """The ResourceClaim the replica gets its GPUs from, on a DRA node ("" otherwise)."""
 
     @property
     def key(self) -> str:
@@ -69,6 +72,8 @@ class ClusterView(Protocol):
 
     nodes: dict[str, NodeView]
     pods: dict[str, ReplicaView]
+    claims: dict[str, ClaimView]
+    """ResourceClaims (Kubernetes with DRA; empty elsewhere)."""
     miniclusters: dict[str, dict[str, Any]]
     cargos: dict[str, dict[str, Any]]
 

@@ -14,6 +14,7 @@ demos and measurements describe clusters the same way. Example (YAML)::
         nodesPerRack: 4
         nodesPerClique: 2
       - name: a100
+        dra: true       # GPUs in ResourceSlices (DRA driver), not nvidia.com/gpu
         product: NVIDIA-A100-SXM4-80GB
         gpusPerNode: 4
         nodesPerRack: 16
@@ -46,6 +47,9 @@ class NodeGroup(BaseModel):
     nodes_per_rack: int = Field(default=1, ge=1)
     nodes_per_clique: int = Field(default=0, ge=0, description="0: no nvidia.com/gpu.clique label")
     labels: dict[str, str] = Field(default_factory=dict)
+    dra: bool = False
+    """The nodes' GPUs are published in ResourceSlices, as NVIDIA's DRA driver for GPUs does
+    (no ``nvidia.com/gpu`` capacity); otherwise through the device plugin's capacity."""
 
     @field_validator("product")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,10 +20,17 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from crane.client import NotFound
-from crane.kube import app_manager
+from crane.kube import app_manager, dra
 from crane.kube.client import KubeClient
 from crane.kube.names import CARGOS, MINICLUSTERS, key_of
-from crane.lifecycle.plan import Applied, AppManagerLaunch, ObjectRef, Plan, TokenRevocation
+from crane.lifecycle.plan import (
+    Applied,
+    AppManagerLaunch,
+    ClaimWrite,
+    ObjectRef,
+    Plan,
+    TokenRevocation,
+)
 from crane.operator.metrics import Metrics
 from crane.operator.tokens import TokenMinter
 
@@ -82,7 +90,16 @@ class Actuator:
             annotations.setdefault((namespace, name), {}).update(values)
 
         async def realise(key: str) -> None:
-            calls = [self._create(c.create_pod, p) for p in pods.pop(key, [])]
+            calls = [
+                self._pod_with_claim(p, claim)
+                if (
+                    claim := plan.pod_claims.get(
+                        key_of(p["metadata"]["namespace"], p["metadata"]["name"])
+                    )
+                )
+                else self._create(c.create_pod, p)
+                for p in pods.pop(key, [])
+            ]
             if key in services:
                 calls.append(self._create(c.create_service, services.pop(key)))
             created = await asyncio.gather(*calls)
@@ -124,6 +141,8 @@ class Actuator:
             *(self._call(c.patch_pod_annotations, *ref, a) for ref, a in annotations.items()),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
             *(self._create(c.create_rendezvous, *r) for r in plan.rendezvous),
+            *(self._claim(w, w.pod_uid) for w in plan.claims),
+            *(self._call(c.delete_claim, *d) for d in plan.claim_deletes),
         ]
         launches = [self._call(self._launch, a) for a in plan.app_managers]
         revocations = [self._call(self._revoke, r) for r in plan.token_revocations]
@@ -145,6 +164,21 @@ class Actuator:
                 r.uid for r, ok in zip(plan.token_revocations, revoked, strict=True) if ok
             ),
         )
+
+    async def _pod_with_claim(self, pod: dict[str, Any], claim: ClaimWrite) -> bool:
+        """Create a pod on a DRA node, then its claim, owned by it and allocated for it."""
+        uid = await self._create(self.client.create_pod_uid, pod)
+        if not uid:
+            return False
+        await self._claim(claim, uid)
+        return True
+
+    async def _claim(self, claim: ClaimWrite, pod_uid: str) -> Any:
+        """Create a replica's claim owned by its pod and write the allocation (reserved for it)."""
+        body = copy.deepcopy(claim.claim)
+        body["metadata"]["ownerReferences"] = [dra.pod_owner(claim.pod, pod_uid)]
+        status = dra.claim_status(claim.allocation, claim.pod, pod_uid)
+        return await self._call(self.client.ensure_claim, body, status)
 
     async def _delete_pod(
         self, delete: tuple[str, str, int | None], annotations: dict[str, str] | None

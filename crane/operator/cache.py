@@ -1,8 +1,9 @@
 """What the operator knows of the cluster, fed by watch events and read by the scheduling loop.
 
-Only the fields the loop needs are kept: Nodes as :class:`NodeView`, Pods that hold GPUs or
-belong to Crane as :class:`PodView`, MiniClusters and Cargos as trimmed bodies, GPU quotas,
-namespace labels and TenantShares.
+Only the fields the loop needs are kept: Nodes as :class:`NodeView` (with their GPUs from the
+ResourceSlices of a GPU DRA driver, where one publishes them), Pods that hold GPUs or belong to
+Crane as :class:`PodView`, ResourceClaims as :class:`~crane.kube.dra.ClaimView`, MiniClusters
+and Cargos as trimmed bodies, GPU quotas, namespace labels and TenantShares.
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crane.kube import shares as kube_shares
+from crane.kube.dra import (
+    RESOURCECLAIMS,
+    RESOURCESLICES,
+    ClaimView,
+    SliceView,
+    claim_view,
+    dra_node,
+    pod_claim,
+    slice_view,
+)
 from crane.kube.names import (
     APP_MANAGER_LABEL,
     CARGO_LABEL,
@@ -22,7 +33,7 @@ from crane.kube.names import (
     REPLICA_LABEL,
     key_of,
 )
-from crane.kube.nodes import NodeView, node_view
+from crane.kube.nodes import NodeView, node_view, with_dra
 from crane.kube.shares import TENANTSHARES
 from crane.lifecycle.view import DEFAULT_GRACE_SECONDS, PodView
 from crane.model.inventory import GPU_RESOURCE
@@ -83,6 +94,7 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         app_manager=app_manager if cargo is None else None,
         exit_code=exit_code,
         grace_seconds=int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)),
+        claim=pod_claim(spec) if cargo else "",
     )
 
 
@@ -115,7 +127,7 @@ def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
 def _key(kind: str, body: Mapping[str, Any]) -> str:
     """The cache key of an object: its name (cluster-scoped kinds) or ``namespace/name``."""
     meta = body.get("metadata") or {}
-    if kind in ("nodes", "namespaces", TENANTSHARES):
+    if kind in ("nodes", "namespaces", TENANTSHARES, RESOURCESLICES):
         return str(meta.get("name", ""))
     return key_of(meta.get("namespace", ""), meta.get("name", ""))
 
@@ -132,6 +144,14 @@ class ClusterCache:
     def __init__(self, label_keys: Iterable[str]) -> None:
         self.label_keys = tuple(label_keys)
         self.nodes: dict[str, NodeView] = {}
+        """Nodes as the engine sees them: with their DRA GPUs where a driver publishes them."""
+        self._plain_nodes: dict[str, NodeView] = {}
+        """Nodes as their Node objects say (before ResourceSlices are taken in)."""
+        self.slices: dict[str, SliceView] = {}
+        """ResourceSlice name -> its GPUs (only GPU drivers' slices that name a node)."""
+        self._node_slices: dict[str, set[str]] = defaultdict(set)
+        self.claims: dict[str, ClaimView] = {}
+        """ResourceClaims (every namespace), ``namespace/name`` -> who holds which devices."""
         self.pods: dict[str, PodView] = {}
         self.miniclusters: dict[str, dict[str, Any]] = {}
         self.cargos: dict[str, dict[str, Any]] = {}
@@ -177,6 +197,8 @@ class ClusterCache:
         stores: dict[str, Mapping[str, Any]] = {
             "nodes": self.nodes,
             "pods": self.pods,
+            RESOURCESLICES: self.slices,
+            RESOURCECLAIMS: self.claims,
             "namespaces": self.namespace_labels,
             TENANTSHARES: self.tenant_shares,
             "resourcequotas": self.quotas,
@@ -195,11 +217,34 @@ class ClusterCache:
         if kind == "nodes":
             if deleted:
                 self.nodes.pop(name, None)
+                self._plain_nodes.pop(name, None)
             else:
-                view = node_view(body, self.label_keys)
-                if self.nodes.get(name) == view:
+                self._plain_nodes[name] = node_view(body, self.label_keys)
+                if not self._merge_node(name):
                     return
-                self.nodes[name] = view
+        elif kind == RESOURCESLICES:
+            old = self.slices.pop(name, None)
+            new = None if deleted else slice_view(body)
+            if old == new:
+                if new is not None:
+                    self.slices[name] = new
+                return
+            if old is not None:
+                self._node_slices[old.node].discard(name)
+            if new is not None:
+                self.slices[name] = new
+                self._node_slices[new.node].add(name)
+            for node in {s.node for s in (old, new) if s is not None}:
+                self._merge_node(node)
+        elif kind == RESOURCECLAIMS:
+            key = key_of(meta.get("namespace", ""), name)
+            claim = None if deleted else claim_view(body)
+            if self.claims.get(key) == claim:
+                return
+            if claim is None:
+                self.claims.pop(key, None)
+            else:
+                self.claims[key] = claim
         elif kind == "pods":
             key = key_of(meta.get("namespace", ""), name)
             pod = None if deleted else pod_view(body)
@@ -251,6 +296,19 @@ class ClusterCache:
             else:
                 store[key] = trimmed(body)
         self.changed.set()
+
+    def _merge_node(self, name: str) -> bool:
+        """Recompute a node's view from its Node and its GPU slices; True when it changed."""
+        plain = self._plain_nodes.get(name)
+        if plain is None:
+            return False
+        names = self._node_slices.get(name) or ()
+        dra = dra_node(self.slices[n] for n in names) if names else None
+        view = with_dra(plain, dra)
+        if self.nodes.get(name) == view:
+            return False
+        self.nodes[name] = view
+        return True
 
     def load(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
         for item in items:

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 from typing_extensions import override
 
+from crane.kube.dra import RESOURCE_GROUP, RESOURCE_VERSION, RESOURCECLAIMS, RESOURCESLICES
 from crane.kube.names import GROUP, KOPF_FINALIZER, PREFIX, VERSION
 from crane.operator.runtime import Operator
 
@@ -70,6 +71,16 @@ async def node_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
 async def pod_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
     """Feed a Pod watch event to the cache."""
     _feed("pods", memo, event)
+
+
+@kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES)
+async def slice_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed(RESOURCESLICES, memo, event)
+
+
+@kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCECLAIMS)
+async def claim_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    _feed(RESOURCECLAIMS, memo, event)
 
 
 @kopf.on.event("v1", "resourcequotas")

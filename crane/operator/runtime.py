@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass, field
 
 from crane.kube.client import KubeClient, load_config
+from crane.kube.dra import RESOURCECLAIMS, RESOURCESLICES
 from crane.lifecycle.decide import Decider, DecideSettings
 from crane.model.topology import TopologyLevels
 from crane.operator.actions import Actuator
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 WATCHED = (
     "nodes",
     "pods",
+    RESOURCESLICES,
+    RESOURCECLAIMS,
     "resourcequotas",
     "namespaces",
     "tenantshares",

@@ -15,18 +15,19 @@ import pytest
 from tests.chaos.kube_harness import REPO, Cluster, dedicated_cluster, tools_bin
 from tests.support import unavailable
 
-SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
+CHAOS_FLEET = REPO / "hack" / "fleets" / "chaos.yaml"
+"""The small fleet's shape with DRA nodes (the A100s), so claims are made under the kills."""
 
 
 @pytest.fixture(scope="session")
 def chaos_cluster() -> Iterator[Cluster]:
-    """A cluster named ``crane-test-chaos-<pid>`` with the small fleet, deleted afterwards."""
+    """A cluster named ``crane-test-chaos-<pid>`` with the chaos fleet, deleted afterwards."""
     try:
         tools_bin()
     except RuntimeError as err:
         unavailable(f"no chaos cluster: {err}")
     try:
-        with dedicated_cluster(f"crane-test-chaos-{os.getpid()}", SMALL_FLEET) as cluster:
+        with dedicated_cluster(f"crane-test-chaos-{os.getpid()}", CHAOS_FLEET) as cluster:
             yield cluster
     except RuntimeError as err:
         if "hack/cluster up failed" in str(err):

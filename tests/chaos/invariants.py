@@ -1,6 +1,7 @@
 """Crane's safety and consistency invariants, checked from the outside only.
 
-Kubernetes mode reads the kube-apiserver alone (Nodes, Pods, MiniClusters, Cargos), never the
+Kubernetes mode reads the kube-apiserver alone (Nodes, Pods, MiniClusters, Cargos,
+ResourceClaims), never the
 operator's memory; Docker mode reads the SQL database and the Docker engines alone. Both the
 chaos tests (``tests/chaos``) and the long chaos benchmark (``benchmarks/chaos.py``) use them.
 
@@ -102,10 +103,24 @@ class KubeSnapshot:
     miniclusters: list[dict[str, Any]]
     not_ready: set[str] = field(default_factory=set)
     """Nodes whose Ready condition is not True: their pods cannot be confirmed gone."""
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    """ResourceClaims (every namespace; none where ``resource.k8s.io/v1`` is not served)."""
+
+
+def read_claims(custom: Any) -> list[dict[str, Any]]:
+    """Every ResourceClaim (``resource.k8s.io/v1``); none when the API server lacks DRA."""
+    try:
+        items = custom.list_cluster_custom_object("resource.k8s.io", "v1", "resourceclaims")
+    except Exception as err:
+        if getattr(err, "status", None) == 404:
+            return []
+        raise
+    return list(items["items"])
 
 
 def read_kube(core: Any, custom: Any) -> KubeSnapshot:
-    """Read Nodes, Pods (every namespace), Cargos and MiniClusters from the API server.
+    """Read Nodes, Pods (every namespace), Cargos, MiniClusters and ResourceClaims from the API
+    server.
 
     ``core`` is a ``CoreV1Api``, ``custom`` a ``CustomObjectsApi``; pods come back as plain dicts
     (the API's JSON) so the checks do not depend on the client's model classes.
@@ -121,7 +136,9 @@ def read_kube(core: Any, custom: Any) -> KubeSnapshot:
     pods = core.api_client.sanitize_for_serialization(core.list_pod_for_all_namespaces().items)
     cargos = custom.list_cluster_custom_object(GROUP, VERSION, "cargos")["items"]
     mcs = custom.list_cluster_custom_object(GROUP, VERSION, "miniclusters")["items"]
-    return KubeSnapshot(allocatable, list(pods), list(cargos), list(mcs), not_ready)
+    return KubeSnapshot(
+        allocatable, list(pods), list(cargos), list(mcs), not_ready, read_claims(custom)
+    )
 
 
 def _live(pod: Mapping[str, Any]) -> bool:
@@ -160,10 +177,27 @@ def _name(obj: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
+def double_allocated_devices(claims: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each DRA device (driver/pool/device) in the ``status.allocation`` of two claims."""
+    holders: dict[str, list[str]] = defaultdict(list)
+    for claim in claims:
+        allocation = (claim.get("status") or {}).get("allocation") or {}
+        for result in (allocation.get("devices") or {}).get("results") or []:
+            device = f"{result.get('driver')}/{result.get('pool')}/{result.get('device')}"
+            holders[device].append(_name(claim))
+    return [
+        f"device {device} allocated to claims {sorted(names)}"
+        for device, names in sorted(holders.items())
+        if len(names) > 1
+    ]
+
+
 def kube_safety(snap: KubeSnapshot) -> Violations:
-    """No GPU id of a node held by two live pods; per node, GPU requests <= allocatable; no
-    (node, GPU) claimed by two Cargos' ``status.placement``."""
+    """No GPU id of a node held by two live pods and no DRA device in two allocated claims; per
+    node, GPU requests <= allocatable; no (node, GPU) claimed by two Cargos'
+    ``status.placement``."""
     out = empty(SAFETY)
+    out["double_booked_gpus"].extend(double_allocated_devices(snap.claims))
     holders: dict[tuple[str, int], list[str]] = defaultdict(list)
     requested: dict[str, int] = defaultdict(int)
     for pod in snap.pods:

@@ -464,6 +464,8 @@ API_RULES = {
     Rule("", "nodes", "list"),
     Rule("", "pods", "list"),
     Rule("", "pods/log", "get"),
+    Rule("resource.k8s.io", "resourceslices", "list"),  # DRA nodes' GPUs (GPU map, dry-runs)
+    Rule("resource.k8s.io", "resourceclaims", "list"),  # devices other claims hold
 }
 
 
