@@ -30,7 +30,7 @@ from crane.kube.fleet import (
 )
 from crane.model.fleet import FleetSpec, NodeGroup
 from tests.chaos.invariants import double_allocated_devices
-from tests.e2e.test_operator_e2e import (
+from tests.e2e.operator_support import (
     GROUP,
     VERSION,
     OperatorProcess,
@@ -38,11 +38,9 @@ from tests.e2e.test_operator_e2e import (
     assert_no_gpu_double_booked,
     cargo_yaml,
     crane_pods,
-    custom,  # noqa: F401 (fixture)
     delete_all,
     get,
     mc_yaml,
-    operator,  # noqa: F401 (fixture)
     running,
     wait,
 )
@@ -56,7 +54,7 @@ GPU_LIMIT = "nvidia.com/gpu"
 @pytest.fixture
 def dra_nodes(
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
 ) -> Iterator[Callable[..., list[str]]]:
     """Add simulated GPU nodes for one test (``dra=True``: GPUs in ResourceSlices); they and
     their slices are deleted afterwards."""
@@ -121,10 +119,10 @@ def claimed_pods(custom_api: client.CustomObjectsApi, pods: list[client.V1Pod], 
 
 
 def test_claims_allocate_exactly_the_devices_in_the_cargo_status_within_one_island(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     dra_nodes: Callable[..., list[str]],
 ) -> None:
@@ -165,10 +163,10 @@ def test_claims_allocate_exactly_the_devices_in_the_cargo_status_within_one_isla
 
 
 def test_devices_of_a_claim_crane_did_not_make_are_not_handed_out(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     dra_nodes: Callable[..., list[str]],
 ) -> None:
@@ -230,10 +228,10 @@ def test_devices_of_a_claim_crane_did_not_make_are_not_handed_out(
 
 
 def test_operator_restart_allocates_no_device_twice(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     dra_nodes: Callable[..., list[str]],
 ) -> None:
@@ -267,10 +265,10 @@ def test_operator_restart_allocates_no_device_twice(
 
 
 def test_mixed_fleet_uses_claims_on_dra_nodes_and_gpu_limits_elsewhere(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     dra_nodes: Callable[..., list[str]],
 ) -> None:
@@ -298,10 +296,10 @@ def test_mixed_fleet_uses_claims_on_dra_nodes_and_gpu_limits_elsewhere(
 
 
 def test_claims_lost_or_left_while_the_operator_was_down_are_repaired(
-    operator: OperatorProcess,  # noqa: F811
+    operator: OperatorProcess,
     kube_cluster: Any,
     core_v1: client.CoreV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     namespace: str,
     dra_nodes: Callable[..., list[str]],
 ) -> None:
