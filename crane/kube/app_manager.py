@@ -17,10 +17,12 @@ TOKEN_KEY = "token"
 
 
 def pod_name(minicluster: str) -> str:
+    """The app manager pod's name, ``<minicluster>-am``."""
     return f"{minicluster}-am"
 
 
 def secret_name(minicluster: str) -> str:
+    """The name of the Secret with the app manager's token, ``<minicluster>-am-token``."""
     return f"{minicluster}-am-token"
 
 
@@ -34,6 +36,7 @@ def _meta(mc_meta: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_secret(mc_meta: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """The Secret with ``token`` under key ``token``, owned by the MiniCluster."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -44,6 +47,8 @@ def build_secret(mc_meta: Mapping[str, Any], token: str) -> dict[str, Any]:
 
 
 def build_pod(mc_meta: Mapping[str, Any], am: AppManager, api_url: str) -> dict[str, Any]:
+    """The app manager pod: ``am``'s image, command, args and env, plus ``CRANE_API_URL``,
+    ``CRANE_MINICLUSTER``, ``CRANE_NAMESPACE`` and ``CRANE_TOKEN`` (from the Secret)."""
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(am.env.items())]
     env += [
         {"name": "CRANE_API_URL", "value": api_url},

@@ -34,6 +34,7 @@ class InvalidTemplateError(ValueError):
 
 
 def owner_reference(kind: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A controller owner reference to the Crane object of ``kind`` with metadata ``meta``."""
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
@@ -45,10 +46,14 @@ def owner_reference(kind: str, meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pod_name(cargo: str, replica: int) -> str:
+    """The pod name of a cargo's replica, ``<cargo>-<replica>``."""
     return f"{cargo}-{replica}"
 
 
 def master_port(spec: CargoSpec) -> int:
+    """The rendezvous port from the template's master-port annotation, else the default.
+
+    Raises :class:`InvalidTemplateError` when the annotation is not a number."""
     annotations = (spec.template.get("metadata") or {}).get("annotations") or {}
     try:
         return int(annotations.get(MASTER_PORT_ANNOTATION, DEFAULT_MASTER_PORT))
@@ -223,6 +228,7 @@ def build_service(minicluster_meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def template_cargo_name(minicluster: str, index: int) -> str:
+    """The name of a MiniCluster's template cargo, ``<minicluster>-<index>``."""
     return f"{minicluster}-{index}"
 
 

@@ -179,6 +179,7 @@ class KubeClient:
             _ok_if(404, err)
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        """Delete a pod, with ``grace_seconds`` if given; one gone already is fine."""
         try:
             drained(
                 self.core.delete_namespaced_pod(
@@ -189,6 +190,7 @@ class KubeClient:
             _ok_if(404, err)
 
     def create_service(self, body: Mapping[str, Any]) -> None:
+        """Create a Service; one of that name there already is fine."""
         self._create(self.core.create_namespaced_service, body)
 
     def create_rendezvous(self, deployment: Mapping[str, Any], svc: Mapping[str, Any]) -> None:
@@ -201,12 +203,14 @@ class KubeClient:
         return self._create(self.core.create_namespaced_secret, body)
 
     def delete_service(self, namespace: str, name: str) -> None:
+        """Delete a Service; one gone already is fine."""
         try:
             drained(self.core.delete_namespaced_service(name, namespace, _preload_content=False))
         except ApiException as err:
             _ok_if(404, err)
 
     def create_cargo(self, body: Mapping[str, Any]) -> None:
+        """Create a Cargo in its ``metadata.namespace``; one of that name there already is fine."""
         try:
             drained(
                 self.custom.create_namespaced_custom_object(
@@ -222,6 +226,7 @@ class KubeClient:
             _ok_if(409, err)
 
     def delete_cargo(self, namespace: str, name: str) -> None:
+        """Delete a Cargo; one gone already is fine."""
         try:
             drained(
                 self.custom.delete_namespaced_custom_object(
@@ -344,6 +349,7 @@ class KubeClient:
     def patch_pod_annotations(
         self, namespace: str, name: str, annotations: Mapping[str, str]
     ) -> None:
+        """Merge ``annotations`` into a pod's; a pod gone already is fine."""
         try:
             drained(
                 self.core.patch_namespaced_pod(

@@ -380,6 +380,9 @@ def wait_ready(api: client.CoreV1Api, names: Iterable[str], *, timeout: float = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Print a fleet spec's nodes (and ResourceSlices) as YAML, or create or delete them.
+
+    Returns the exit status: 0 on success, 1 on an API error or timeout, 2 on a bad spec."""
     parser = argparse.ArgumentParser(
         prog="python -m crane.kube.fleet",
         description="Simulated GPU nodes for kwok from a fleet spec.",

@@ -40,5 +40,6 @@ def key_of(namespace: str, name: str) -> str:
 
 
 def split_key(key: str) -> tuple[str, str]:
+    """The namespace and name of an engine key ``namespace/name``."""
     namespace, _, name = key.partition("/")
     return namespace, name

@@ -18,6 +18,7 @@ from crane.model.specs import (
 
 
 def created_at(meta: Mapping[str, Any]) -> float:
+    """The object's ``creationTimestamp`` as a Unix timestamp; 0.0 when it has none."""
     text = meta.get("creationTimestamp")
     if not text:
         return 0.0
@@ -34,14 +35,17 @@ def validation_message(err: ValidationError) -> str:
 
 
 def parse_minicluster_spec(body: Mapping[str, Any]) -> MiniClusterSpec:
+    """The validated spec of a MiniCluster body; raises pydantic's ValidationError."""
     return MiniClusterSpec.model_validate(body.get("spec") or {})
 
 
 def parse_cargo_spec(body: Mapping[str, Any]) -> CargoSpec:
+    """The validated spec of a Cargo body; raises pydantic's ValidationError."""
     return CargoSpec.model_validate(body.get("spec") or {})
 
 
 def minicluster_status(body: Mapping[str, Any]) -> MiniClusterStatus:
+    """A MiniCluster's status; an empty one when it is missing or invalid."""
     try:
         return MiniClusterStatus.model_validate(body.get("status") or {})
     except ValidationError:
@@ -49,6 +53,7 @@ def minicluster_status(body: Mapping[str, Any]) -> MiniClusterStatus:
 
 
 def cargo_status(body: Mapping[str, Any]) -> CargoStatus:
+    """A Cargo's status; an empty one when it is missing or invalid."""
     try:
         return CargoStatus.model_validate(body.get("status") or {})
     except ValidationError:
@@ -58,6 +63,7 @@ def cargo_status(body: Mapping[str, Any]) -> CargoStatus:
 def condition(
     type_: str, status: bool, reason: str, message: str = "", generation: int | None = None
 ) -> Condition:
+    """A condition of ``type_``, True or False as ``status`` says, observed at ``generation``."""
     return Condition(
         type=type_,
         status=ConditionStatus.TRUE if status else ConditionStatus.FALSE,
@@ -68,6 +74,7 @@ def condition(
 
 
 def is_true(conditions: list[Condition], type_: str) -> bool:
+    """Whether the condition of ``type_`` is there and True."""
     cond = find_condition(conditions, type_)
     return cond is not None and cond.status == ConditionStatus.TRUE
 
@@ -95,4 +102,5 @@ def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def now() -> datetime:
+    """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)

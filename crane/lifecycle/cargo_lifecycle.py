@@ -63,6 +63,8 @@ Notice = tuple[str, str]
 
 
 class CargoLifecycle:
+    """Moves each cargo through its states within one pass, recording the writes in ``plan``."""
+
     def __init__(
         self,
         engine: Engine,
@@ -86,6 +88,7 @@ class CargoLifecycle:
         return resources.cargo_status(body)
 
     def phase_of(self, body: Mapping[str, Any]) -> str:
+        """The cargo's phase as this loop last wrote it, else as its body says."""
         return str(self._status(body).phase)
 
     def _write(self, key: str, body: Mapping[str, Any], status: CargoStatus) -> bool:

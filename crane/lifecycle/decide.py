@@ -64,6 +64,8 @@ CLAIM_RETRY_SECONDS = 15.0
 
 @dataclass(frozen=True)
 class DecideSettings:
+    """Settings of the :class:`Decider`."""
+
     node_grace_seconds: float = 60.0
     """How long a node may be NotReady before its cargos are failed or moved."""
     api_url: str | None = None
@@ -81,6 +83,9 @@ class Decider:
         """Whether the last pass saw a node whose GPUs a DRA driver publishes."""
 
     def decide(self, cache: ClusterCache, now: datetime | None = None) -> Plan:
+        """Run one pass over ``cache`` at ``now`` (default: the current time) and return its writes.
+
+        One MiniCluster that cannot be realised is marked invalid; the rest go on."""
         now = now or datetime.now(UTC)
         plan = Plan()
         pods = cache.pods_by_cargo()

@@ -12,6 +12,8 @@ ObjectRef = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class StatusWrite:
+    """The new status of one MiniCluster or Cargo, decided this pass."""
+
     plural: str
     namespace: str
     name: str
@@ -25,11 +27,14 @@ class StatusWrite:
 
     @property
     def ref(self) -> ObjectRef:
+        """The object's (plural, namespace, name)."""
         return (self.plural, self.namespace, self.name)
 
 
 @dataclass(frozen=True)
 class Event:
+    """A core/v1 Event to post about ``involved``; ``type`` is Normal or Warning."""
+
     involved: dict[str, Any]
     type: str
     reason: str
@@ -49,6 +54,8 @@ class AppManagerLaunch:
 
 @dataclass(frozen=True)
 class TokenRevocation:
+    """Revoke the app manager token ``token_id`` of a deleted MiniCluster."""
+
     uid: str
     """The deleted MiniCluster's uid."""
     token_id: str
@@ -127,6 +134,7 @@ class Plan:
 
     @property
     def statuses(self) -> list[StatusWrite]:
+        """The status writes of this pass, one per object."""
         return list(self.status_writes.values())
 
     def status(self, write: StatusWrite) -> None:
@@ -134,11 +142,13 @@ class Plan:
         self.status_writes[write.ref] = write
 
     def patch_metadata(self, ref: ObjectRef, metadata: dict[str, Any]) -> None:
+        """Merge ``metadata`` into this pass's metadata patch of ``ref``."""
         self.metadata.setdefault(ref, {}).update(metadata)
 
     def event(
         self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
     ) -> None:
+        """Queue an Event about ``involved``: a Warning if ``warning``, else Normal."""
         self.events.append(Event(involved, "Warning" if warning else "Normal", reason, message))
 
     def drop_creates(self, terminating: Callable[[str], bool]) -> int:
@@ -169,6 +179,7 @@ class Plan:
         return before - count()
 
     def empty(self) -> bool:
+        """Whether the plan has nothing to write."""
         return not any(
             (
                 self.status_writes,

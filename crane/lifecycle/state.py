@@ -21,6 +21,8 @@ class Revocation:
 
 @dataclass
 class LoopState:
+    """The loop's memory between passes: what the engine holds and what was last written."""
+
     nodes: dict[str, NodeInventory] = field(default_factory=dict)
     """Nodes as last given to the engine."""
     lost_nodes: set[str] = field(default_factory=set)
@@ -54,6 +56,7 @@ class LoopState:
     restored: bool = False
 
     def bump(self) -> None:
+        """Advance the capacity epoch, so that cargos that did not fit are tried again."""
         self.epoch += 1
 
     def may_request(self, pod_key: str, now: float, retry_seconds: float = 15.0) -> bool:

@@ -67,10 +67,13 @@ class NodeGroup(BaseModel):
 
     @property
     def node_count(self) -> int:
+        """How many nodes the group has: zones x blocks x racks x nodes per rack."""
         return self.zones * self.blocks_per_zone * self.racks_per_block * self.nodes_per_rack
 
 
 class FleetSpec(BaseModel):
+    """A fleet: groups of GPU nodes, plus worker nodes without GPUs."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     groups: list[NodeGroup] = Field(min_length=1)
@@ -80,10 +83,12 @@ class FleetSpec(BaseModel):
 
     @property
     def node_count(self) -> int:
+        """How many GPU nodes the groups have (workers not counted)."""
         return sum(g.node_count for g in self.groups)
 
     @property
     def gpu_count(self) -> int:
+        """How many GPUs the fleet has in all."""
         return sum(g.node_count * g.gpus_per_node for g in self.groups)
 
 

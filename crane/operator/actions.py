@@ -44,6 +44,8 @@ the latest write; a deleted object's stays until this bound clears them all)."""
 
 
 class Actuator:
+    """Writes each pass's :class:`Plan` to the API server, the calls running in a thread pool."""
+
     def __init__(
         self,
         client: KubeClient,
@@ -236,6 +238,7 @@ class Actuator:
         task.add_done_callback(self._background.discard)
 
     def close(self) -> None:
+        """Cancel the event posts still running and shut the pool down without waiting."""
         for task in self._background:
             task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)

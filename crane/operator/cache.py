@@ -133,6 +133,7 @@ def _key(kind: str, body: Mapping[str, Any]) -> str:
 
 
 def gpu_quota(body: Mapping[str, Any]) -> int | None:
+    """A ResourceQuota's hard ``requests.nvidia.com/gpu``; None when it sets none."""
     hard = (body.get("spec") or {}).get("hard") or {}
     value = hard.get(GPU_QUOTA_KEY)
     return int(str(value)) if value is not None else None
@@ -311,10 +312,12 @@ class ClusterCache:
         return True
 
     def load(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
+        """Take in the items of a listing of ``kind`` (:meth:`apply` with no event type)."""
         for item in items:
             self.apply(kind, None, item)
 
     def pods_by_cargo(self) -> dict[str, list[PodView]]:
+        """Cargo key -> its pods (pods of no cargo left out)."""
         out: dict[str, list[PodView]] = defaultdict(list)
         for pod in self.pods.values():
             if pod.cargo is not None:
