@@ -15,6 +15,7 @@ import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
 from crane.docker.hosts import HostSpec
+from tests.dockerd import NetnsHost, netns_hosts, stop_netns_hosts
 from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +88,13 @@ def clients(host_specs: list[HostSpec]) -> Iterator[dict[str, docker.DockerClien
     clean()
     for client in out.values():
         client.close()
+
+
+@pytest.fixture(scope="session")
+def separate_hosts() -> Iterator[list[NetnsHost]]:
+    """Three dockerd, each in a network namespace of its own with its own address on one test
+    bridge (hack/dockerd-netns): hosts that reach each other over a network, not one stack.
+    Stopped, namespaces and all, when the session ends."""
+    hosts = netns_hosts(3)
+    yield hosts
+    stop_netns_hosts()
