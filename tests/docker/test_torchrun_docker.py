@@ -2,7 +2,9 @@
 runs ``examples/elastic/train.py`` in one world per MiniCluster over three dockerd, each in a
 network namespace of its own (hack/dockerd-netns). ``crane mc grow`` adds a cargo and the
 workers print the bigger world; ``crane mc shrink`` removes it and the world re-forms from the
-last checkpoint: the step never goes back to 0 and the loss keeps falling.
+last checkpoint: the step never goes back to 0 and the loss keeps falling. Grown again, the
+third cargo (on borrowed GPUs) is preempted by a MiniCluster of higher priority, and the world
+re-forms the same way.
 
 The image is busybox plus links, made by ``docker import``; the torch environment
 (hack/torch-env, built with Debian's python3) and this machine's ``/usr`` are read-only bind
@@ -177,6 +179,28 @@ def test_torchrun_grows_and_shrinks_with_the_minicluster_across_hosts(
     def printed(cargo: str, world: int, after: int = 0) -> Callable[[], bool]:
         return lambda: any(w == world for w, _, _ in lines(cargo)[after:])
 
+    def grow() -> None:
+        start = len(lines("elastic-0"))
+        crane("mc", "grow", "elastic", "1")
+        _until(printed("elastic-0", 3, start), "the world of 3 after the grow", seen, 300)
+        _until(printed("elastic-2", 3), "the new cargo in the world of 3", seen, 120)
+        grown = len(lines("elastic-0"))
+        _until(
+            lambda: len(lines("elastic-0")) >= grown + 2,
+            "a checkpoint in the world of 3",
+            seen,
+            120,
+        )
+
+    def back_to_two(start: int, what: str) -> None:
+        _until(printed("elastic-0", 2, start), f"the world of 2 after the {what}", seen, 300)
+        _until(
+            lambda: len([w for w, _, _ in lines("elastic-0")[start:] if w == 2]) >= 2,
+            f"training going on in the world of 2 after the {what}",
+            seen,
+            120,
+        )
+
     with api_server.client() as api:
         created = api.post(
             "/v1/miniclusters", json={"name": "elastic", "spec": _spec(torch_env, checkpoints)}
@@ -186,42 +210,41 @@ def test_torchrun_grows_and_shrinks_with_the_minicluster_across_hosts(
             _until(printed("elastic-0", 2), "a world of 2 training", seen, 300)
             used = [any(c.labels.get(L.CARGO) for c in managed_containers(e)) for e in engines]
             assert sum(used) == 2, "the two cargos run on two hosts"
-            crane("mc", "grow", "elastic", "1")
-            _until(printed("elastic-0", 3), "the world of 3 after the grow", seen, 300)
-            _until(printed("elastic-2", 3), "the new cargo in the world of 3", seen, 120)
-            grown = len(lines("elastic-0"))
-            _until(
-                lambda: len(lines("elastic-0")) >= grown + 2,
-                "a checkpoint in the world of 3",
-                seen,
-                120,
-            )
+            grow()
+            start = len(lines("elastic-0"))
             crane("mc", "shrink", "elastic", "1", "--yes", "--grace-period", "20")
-            shrunk = len(lines("elastic-0"))
-            _until(printed("elastic-0", 2, shrunk), "the world of 2 after the shrink", seen, 300)
-            _until(
-                lambda: len([w for w, _, _ in lines("elastic-0")[shrunk:] if w == 2]) >= 2,
-                "training going on in the world of 2",
-                seen,
-                120,
-            )
+            back_to_two(start, "shrink")
+            grow()
+            # the third cargo borrows the third host's GPUs: a MiniCluster of higher priority
+            # that needs them preempts it, and the world re-forms without it
+            start = len(lines("elastic-0"))
+            urgent = {"gpuType": "H100", "gpus": {"min": 4, "max": 4}, "priority": 100}
+            made = api.post("/v1/miniclusters", json={"name": "urgent", "spec": urgent})
+            assert made.status_code == 201, made.text
+            back_to_two(start, "preemption")
+            status = api.get("/v1/miniclusters/urgent").json()["status"]
+            admitted = next(c for c in status["conditions"] if c["type"] == "Admitted")
+            assert admitted["status"] == "True", status
+            third = api.get("/v1/cargos/elastic-2").json()["status"]
+            assert third["phase"] == "Pending", third
             _check(lines("elastic-0"))
         finally:
-            api.delete("/v1/miniclusters/elastic")
+            for name in ("urgent", "elastic"):
+                api.delete(f"/v1/miniclusters/{name}")
     for engine in engines:
         engine.close()
 
 
 def _check(printed: list[tuple[int, int, float]]) -> None:
-    """Worlds 2, 3, 2 in turn; each world resumes from a checkpoint (never from step 0, at most
-    one checkpoint interval back); the loss of the end is below the start's."""
+    """Worlds 2, 3, 2, 3, 2 in turn; each world resumes from a checkpoint (never from step 0, at
+    most one checkpoint interval back); the loss of the end is below the start's."""
     phases: list[list[tuple[int, int, float]]] = []
     for line in printed:
         if not phases or phases[-1][-1][0] != line[0]:
             phases.append([])
         phases[-1].append(line)
     worlds = [p[0][0] for p in phases]
-    assert worlds[0] == 2 and 3 in worlds and worlds[-1] == 2, worlds
+    assert worlds == [2, 3, 2, 3, 2], worlds
     for before, after in itertools.pairwise(phases):
         first, last = after[0][1], before[-1][1]
         assert first > CHECKPOINT_EVERY, (first, printed)
