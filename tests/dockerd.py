@@ -6,9 +6,12 @@ Crane containers it does not know, so two servers must never share a daemon.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -24,11 +27,81 @@ from tests.support import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "hack" / "dockerd"
+NETNS_SCRIPT = ROOT / "hack" / "dockerd-netns"
 IMAGE = "crane-test:busybox"
 WORK = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
 """Ends at once on SIGTERM, so deletions do not wait out the grace period."""
 SLEEP = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": WORK}]}}
 """A cargo template of one container running :data:`WORK`."""
+
+
+@dataclass(frozen=True)
+class NetnsHost:
+    """A dockerd in a network namespace of its own (hack/dockerd-netns): its API and address."""
+
+    url: str
+    address: str
+
+
+def netns_hosts(count: int) -> list[NetnsHost]:
+    """Start ``count`` daemons each in its own network namespace with its own address (running
+    ones are kept) and import the busybox test image into them."""
+    hosts = []
+    for step in ("start", "image"):
+        try:
+            done = subprocess.run(
+                [str(NETNS_SCRIPT), step, str(count)], capture_output=True, text=True, timeout=300
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            unavailable(f"hack/dockerd-netns {step} failed: {err}")
+        if done.returncode != 0:
+            unavailable(f"hack/dockerd-netns {step} failed: {done.stderr.strip()[-600:]}")
+        if step == "start":
+            hosts = [NetnsHost(*line.split()) for line in done.stdout.splitlines()]
+    return hosts
+
+
+def import_busybox_image(
+    urls: list[str],
+    repository: str,
+    tag: str,
+    applets: tuple[str, ...],
+    files: dict[str, bytes] | None = None,
+    links: dict[str, str] | None = None,
+    changes: list[str] | None = None,
+) -> None:
+    """``docker import`` into every daemon of ``urls`` a root filesystem of busybox, links to
+    its ``applets`` in /bin, executable ``files`` and symbolic ``links`` (path -> target);
+    ``changes`` are Dockerfile lines (``ENV PATH=...``)."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        unavailable("busybox not found: apt-get install -y busybox-static")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for folder, mode in (("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777)):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            tar.addfile(info)
+        tar.add(busybox, "bin/busybox")
+        every_link = {f"bin/{a}": "busybox" for a in applets} | (links or {})
+        for path, target in every_link.items():
+            link = tarfile.TarInfo(path)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
+        for path, data in (files or {}).items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    for url in urls:
+        with closing(docker.DockerClient(base_url=url)) as engine:
+            engine.api.import_image_from_data(
+                buf.getvalue(), repository=repository, tag=tag, changes=changes
+            )
+
+
+def stop_netns_hosts() -> None:
+    """Stop every daemon of hack/dockerd-netns and delete its namespaces, veths and bridge."""
+    subprocess.run([str(NETNS_SCRIPT), "stop"], capture_output=True, timeout=120, check=True)
 
 
 def _hack(step: str, count: int) -> str:
@@ -108,9 +181,12 @@ class DockerServer:
             self.process.kill()
 
 
-def serve_docker(data: Path, token: str, hosts: list[dict[str, object]]) -> DockerServer:
-    """Start the server on a fresh SQLite database and add ``hosts`` through ``POST /v1/hosts``;
-    returns once ``/readyz`` is green."""
+def serve_docker(
+    data: Path, token: str, hosts: list[dict[str, object]], **settings: str
+) -> DockerServer:
+    """Start the server on a fresh SQLite database (with ``settings`` in its environment, e.g.
+    ``CRANE_DOCKER_ALLOWED_MOUNTS``) and add ``hosts`` through ``POST /v1/hosts``; returns once
+    ``/readyz`` is green."""
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = data / "serve.log"
@@ -131,7 +207,7 @@ def serve_docker(data: Path, token: str, hosts: list[dict[str, object]]) -> Dock
             "--log-level",
             "warning",
         ],
-        env=env(CRANE_CONFIG_DIR=str(data / "cfg")),
+        env=env(CRANE_CONFIG_DIR=str(data / "cfg"), **settings),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

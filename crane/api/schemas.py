@@ -385,6 +385,13 @@ class HostCreate(Wire):
     tls_ca: str | None = Field(default=None, description="CA file on the server")
     tls_cert: str | None = Field(default=None, description="client certificate file")
     tls_key: str | None = Field(default=None, description="client key file")
+    address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="the IP address or DNS name other hosts reach this host by: MiniClusters' "
+        "containers there run with host networking (docs/docker-mode.md)",
+    )
 
 
 class HostState(StrEnum):
@@ -400,6 +407,9 @@ class Host(Wire):
     islands: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     simulated: bool = Field(description="declared GPUs: CUDA_VISIBLE_DEVICES, no device request")
+    address: str | None = Field(
+        default=None, description="how other hosts reach it; set: host networking"
+    )
     state: HostState
     preempt: bool = Field(default=False, description="the drain preempts the host's cargos")
     ready: bool = Field(description="the Docker API answered the last reconcile pass")

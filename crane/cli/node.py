@@ -51,6 +51,13 @@ def add(
     tls_ca: Annotated[str | None, typer.Option(help="CA certificate (path on the server).")] = None,
     tls_cert: Annotated[str | None, typer.Option(help="Client certificate.")] = None,
     tls_key: Annotated[str | None, typer.Option(help="Client key.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="IP or DNS name other hosts reach this one by: its MiniCluster containers "
+            "then use host networking."
+        ),
+    ] = None,
 ) -> None:
     """Add a Docker host; its labels act as topology levels."""
     host = client().add_host(
@@ -64,6 +71,7 @@ def add(
             "tlsCa": tls_ca,
             "tlsCert": tls_cert,
             "tlsKey": tls_key,
+            "address": address,
         }
     )
     ready = "" if host.ready else f" (not reachable yet: {host.message})"

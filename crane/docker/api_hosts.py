@@ -32,6 +32,7 @@ def spec_of(body: HostCreate) -> HostSpec:
             tls_ca=body.tls_ca,
             tls_cert=body.tls_cert,
             tls_key=body.tls_key,
+            address=body.address,
         )
         parse_islands(spec.islands, spec.gpu_count)
     except (ValidationError, ValueError) as err:
@@ -83,6 +84,7 @@ def host_out(s: Session, found: HostRow, errors: dict[str, str]) -> Host:
         islands=spec.islands,
         labels=spec.labels,
         simulated=spec.simulated,
+        address=spec.address,
         state=HostState.DRAINING if found.draining else HostState.ACTIVE,
         preempt=found.preempt,
         ready=found.name not in errors,

@@ -1,4 +1,5 @@
-"""Docker objects of a cargo: one container per replica on its MiniCluster's network."""
+"""Docker objects of a cargo: one container per replica, on its MiniCluster's bridge network, or
+with host networking on a host that declares its address (docs/docker-mode.md)."""
 
 from __future__ import annotations
 
@@ -251,6 +252,13 @@ class ReplicaSpec:
     extra_hosts: dict[str, str] | None = None
     world: dict[str, str] | None = None
     """The MiniCluster's rendezvous env (crane/model/world.py), if it has one."""
+    host: str = ""
+    """The hostname with host networking (crane/docker/hosts.py, ``network_hostname``)."""
+    address: str | None = None
+    """The host's address when it declares one: the replica runs with host networking."""
+    master_addr: str | None = None
+    """``MASTER_ADDR``; default the alias of replica 0 on the MiniCluster's network."""
+    master_port: int = L.MASTER_PORT
 
     @property
     def name(self) -> str:
@@ -269,8 +277,8 @@ class ReplicaSpec:
                 cargo=self.cargo,
                 replica=self.replica,
                 replicas=self.replicas,
-                master_addr=L.replica_alias(self.cargo, 0),
-                master_port=L.MASTER_PORT,
+                master_addr=self.master_addr or L.replica_alias(self.cargo, 0),
+                master_port=self.master_port,
                 gpu_ids=self.gpu_ids,
                 world=self.world or {},
             ),
@@ -281,7 +289,10 @@ class ReplicaSpec:
         return env
 
     def labels(self) -> dict[str, str]:
+        """Crane's labels on the container (the port too with host networking)."""
+        port = {L.PORT: str(self.master_port)} if self.address else {}
         return {
+            **port,
             L.MANAGED: "true",
             L.TENANT: self.tenant,
             L.MINICLUSTER: self.minicluster,
@@ -301,7 +312,7 @@ class ReplicaSpec:
             "image": self.template.image,
             "command": self.template.command,
             "name": self.name,
-            "hostname": L.replica_alias(self.cargo, self.replica),
+            "hostname": self.host if self.address else L.replica_alias(self.cargo, self.replica),
             "environment": self.env(),
             "labels": self.labels(),
             "working_dir": self.template.working_dir,
@@ -309,6 +320,8 @@ class ReplicaSpec:
             "extra_hosts": self.extra_hosts or None,
             "detach": True,
         }
+        if self.address:
+            kwargs["network_mode"] = "host"
         t = self.template
         if t.volumes:
             kwargs["volumes"] = list(t.volumes)
@@ -379,17 +392,18 @@ def has_image(client: docker.DockerClient, image: str) -> bool:
 def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
     """Create and start the replica's container, or adopt the one already there (the image
     is pulled first when the host lacks it)."""
-    network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
     try:
         container = client.containers.get(spec.name)
     except NotFound:
         kwargs = spec.create_kwargs()
-        kwargs["network"] = network.name
-        kwargs["networking_config"] = {
-            network.name: client.api.create_endpoint_config(
-                aliases=[L.replica_alias(spec.cargo, spec.replica)]
-            )
-        }
+        if not spec.address:
+            network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+            kwargs["network"] = network.name
+            kwargs["networking_config"] = {
+                network.name: client.api.create_endpoint_config(
+                    aliases=[L.replica_alias(spec.cargo, spec.replica)]
+                )
+            }
         if not has_image(client, spec.template.image):
             pull_image(client, spec.template.image)
         try:
@@ -406,13 +420,18 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
 
 @dataclass(frozen=True)
 class RendezvousSpec:
-    """A MiniCluster's rendezvous store: one container on its network, alias ``<mc>-rdzv``."""
+    """A MiniCluster's rendezvous store: one container on its network, alias ``<mc>-rdzv``, or
+    with host networking on ``port`` of a host that declares ``address``."""
 
     tenant: str
     minicluster: str
     minicluster_uid: str
     image: str
     port: int
+    host: str = ""
+    address: str | None = None
+    volumes: tuple[str, ...] = ()
+    """The template's read-only volumes (an environment with torch mounted into the image)."""
 
     @property
     def name(self) -> str:
@@ -423,35 +442,59 @@ class RendezvousSpec:
 def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Container:
     """Create and start the store's container (image pulled when missing); Docker restarts it
     if it exits, until Crane removes it with the MiniCluster."""
-    network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+    where: dict[str, Any]
+    if spec.address:
+        where = {"network_mode": "host", "hostname": spec.host}
+    else:
+        network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+        where = {
+            "hostname": rendezvous_name(spec.minicluster),
+            "network": network.name,
+            "networking_config": {
+                network.name: client.api.create_endpoint_config(
+                    aliases=[rendezvous_name(spec.minicluster)]
+                )
+            },
+        }
+    if spec.volumes:
+        where["volumes"] = list(spec.volumes)
     if not has_image(client, spec.image):
         pull_image(client, spec.image)
     container = client.containers.create(
         image=spec.image,
         command=rendezvous_command(spec.port),
         name=spec.name,
-        hostname=rendezvous_name(spec.minicluster),
         labels={
             L.MANAGED: "true",
             L.TENANT: spec.tenant,
             L.MINICLUSTER: spec.minicluster,
             L.MINICLUSTER_UID: spec.minicluster_uid,
             L.RENDEZVOUS: spec.minicluster_uid,
+            **({L.PORT: str(spec.port)} if spec.address else {}),
         },
         restart_policy={"Name": "unless-stopped"},
         user=f"{NOBODY}:{NOBODY}",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        network=network.name,
-        networking_config={
-            network.name: client.api.create_endpoint_config(
-                aliases=[rendezvous_name(spec.minicluster)]
-            )
-        },
         detach=True,
+        **where,
     )
     container.start()
     return container
+
+
+def free_port(client: docker.DockerClient, start: int) -> int:
+    """The lowest port from ``start`` that no Crane container of this host holds (label
+    ``crane.io/port``): with host networking, containers of a host share its ports."""
+    taken = {
+        int(port)
+        for c in managed_containers(client)
+        if (port := c.labels.get(L.PORT, "")).isdigit()
+    }
+    for port in range(start, L.PORT_LIMIT + 1):
+        if port not in taken:
+            return port
+    raise ValueError(f"no free port from {start} on this host: {len(taken)} are Crane's")
 
 
 def rendezvous_containers(client: docker.DockerClient) -> list[Container]:

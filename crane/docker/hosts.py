@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from collections.abc import Iterable
+
 import docker
 from docker.tls import TLSConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +22,10 @@ class HostSpec(BaseModel):
     """A Docker engine Crane places containers on, with its GPUs and topology labels.
 
     ``simulated`` GPUs are declared rather than found: containers get ``CUDA_VISIBLE_DEVICES``
-    but no device request.
+    but no device request. ``address`` is how the other hosts reach this one (an IP address or a
+    DNS name): a host that declares one runs MiniClusters' containers with host networking
+    (docs/docker-mode.md, "Networking across hosts"); without one, on a bridge network of the
+    MiniCluster's, reachable from this host only.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +40,16 @@ class HostSpec(BaseModel):
     islands: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     simulated: bool = True
+    address: str | None = Field(
+        default=None, description="the address other hosts reach this host by (host networking)"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_address(value)
 
     @field_validator("gpu_product")
     @classmethod
@@ -43,6 +60,41 @@ class HostSpec(BaseModel):
                 "NVIDIA-H100-80GB-HBM3"
             )
         return value
+
+
+_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def check_address(value: str) -> str:
+    """``value`` if it is an IP address or a DNS name (no port, no scheme); else ValueError."""
+    if _is_ip(value) or (DNS_NAME.match(value) and not value.replace(".", "").isdigit()):
+        return value
+    raise ValueError(
+        f"address {value!r} is neither an IP address nor a DNS name (give 10.0.0.12 or "
+        "gpu-02.example.internal, without a port)"
+    )
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def network_hostname(spec: HostSpec) -> str:
+    """The hostname of a container with host networking on this host: the host's name when its
+    address is an IP (:func:`host_names` maps the name to it), else the address (a DNS name)."""
+    return spec.name if spec.address is None or _is_ip(spec.address) else spec.address
+
+
+def host_names(hosts: Iterable[HostSpec]) -> dict[str, str]:
+    """Extra ``/etc/hosts`` lines of containers with host networking: every host that declares
+    an IP address, by name, so a program (gloo, NCCL, torchrun's agent) that advertises its
+    hostname is reached at its host's address."""
+    return {h.name: h.address for h in hosts if h.address is not None and _is_ip(h.address)}
 
 
 def topology_labels(labels: dict[str, str], levels: TopologyLevels) -> dict[str, str]:

@@ -15,8 +15,12 @@ RESTART_POLICY = "crane.io/restart-policy"
 ATTEMPT = "crane.io/attempt"
 RENDEZVOUS = "crane.io/rendezvous"
 """On a MiniCluster's rendezvous store container: the MiniCluster's uid."""
+PORT = "crane.io/port"
+"""With host networking: the port Crane gave the container on its host (a cargo's
+``MASTER_PORT``, a store's port); no two containers of one host share one."""
 
 MASTER_PORT = 29500
+PORT_LIMIT = 65535
 
 
 def network_name(tenant: str, minicluster: str) -> str:

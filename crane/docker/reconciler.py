@@ -35,6 +35,7 @@ from crane.docker.containers import (
     ReplicaSpec,
     busy_gpu_ids,
     container_template,
+    free_port,
     has_image,
     managed_containers,
     managed_networks,
@@ -43,7 +44,7 @@ from crane.docker.containers import (
     run_rendezvous,
     run_replica,
 )
-from crane.docker.hosts import HostSpec, connect, inventory
+from crane.docker.hosts import HostSpec, connect, host_names, inventory, network_hostname
 from crane.docker.retire import Retirer
 from crane.docker.scheduling import (
     HOLDING,
@@ -148,7 +149,7 @@ class Reconciler:
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
             self._admit(s, mcs, clients)
-            self._rendezvous(mcs, clients)
+            self._rendezvous(mcs, {h.name: h.host() for h in hosts}, clients)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
                 if row.phase == CargoPhase.PENDING.value and not row.deleting:
@@ -366,10 +367,14 @@ class Reconciler:
         s.commit()
 
     def _rendezvous(
-        self, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
+        self,
+        mcs: list[MiniClusterRow],
+        hosts: dict[str, HostSpec],
+        clients: dict[str, docker.DockerClient],
     ) -> None:
         """Keep one rendezvous store per admitted MiniCluster that asks (spec.rendezvous), on
-        the first host of its reservation; one that exists anywhere (any state) is kept:
+        the first host of its reservation (with host networking and a port of its own there
+        when the host declares an address); one that exists anywhere (any state) is kept:
         Docker restarts it, and it goes with the MiniCluster (:meth:`_delete_miniclusters`)."""
         wanted = {
             m.uid: m
@@ -387,23 +392,51 @@ class Reconciler:
                 wanted.pop(c.labels.get(L.RENDEZVOUS, ""), None)
         for mc in wanted.values():
             spec = mc.mc_spec()
-            hosts = [h for h in sorted(mc.reserved()) if h in clients] or sorted(clients)
+            node = _store_host(mc, clients)
+            address = hosts[node].address if node in hosts else None
             try:
-                image = container_template(
+                template = container_template(
                     spec.template.template if spec.template else {}, mc.tenant
-                ).image
+                )
+                port = spec.rendezvous.port if spec.rendezvous else 0
                 run_rendezvous(
-                    clients[hosts[0]],
+                    clients[node],
                     RendezvousSpec(
                         mc.tenant,
                         mc.name,
                         mc.uid,
-                        image,
-                        spec.rendezvous.port if spec.rendezvous else 0,
+                        template.image,
+                        free_port(clients[node], port) if address else port,
+                        host=network_hostname(hosts[node]) if address else node,
+                        address=address,
+                        volumes=tuple(v for v in template.volumes if v.endswith(":ro")),
                     ),
                 )
             except (ValueError, ImagePullFailed, DockerException) as err:
-                log.warning("rendezvous store of %s on %s: %s", mc.key, hosts[0], err)
+                log.warning("rendezvous store of %s on %s: %s", mc.key, node, err)
+
+    @staticmethod
+    def _world(
+        mc: MiniClusterRow, hosts: dict[str, HostSpec], clients: dict[str, docker.DockerClient]
+    ) -> dict[str, str]:
+        """The MiniCluster's rendezvous env: the store's alias on the MiniCluster's network, or
+        its host's address and the port Crane gave it there (host networking)."""
+        spec = mc.mc_spec()
+        if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
+            return {}
+        node, port = _store_host(mc, clients), None
+        for name, client in clients.items():
+            found = client.containers.list(
+                all=True, filters={"label": f"{L.RENDEZVOUS}={mc.uid}"}, ignore_removed=True
+            )
+            if found:
+                node, label = name, found[0].labels.get(L.PORT, "")
+                port = int(label) if label.isdigit() else None
+                break
+        address = hosts[node].address if node in hosts else None
+        if address:
+            return world_env(mc.uid, spec, f"[{address}]" if ":" in address else address, port)
+        return world_env(mc.uid, spec, rendezvous_name(mc.name))
 
     def _expand_templates(self, s: Session, mcs: list[MiniClusterRow]) -> None:
         """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
@@ -568,12 +601,17 @@ class Reconciler:
         except ValueError as err:
             self._finish(s, row, CargoPhase.FAILED, str(err))
             return
-        mc_spec = mc.mc_spec()
-        world = world_env(mc.uid, mc_spec, rendezvous_name(mc.name))
-        for p in placements:
+        missing = [
+            p
+            for p in placements
+            if (c := containers.get(p.replica)) is None or c.status == "created"
+        ]
+        world = self._world(mc, hosts, clients) if missing else {}
+        master_addr, master_port = _master(row, containers, hosts, clients)
+        names = host_names(hosts.values())
+        for p in missing:
             created = containers.get(p.replica)
-            if created is not None and created.status != "created":
-                continue
+            address = hosts[p.node].address
             replica_spec = ReplicaSpec(
                 tenant=row.tenant,
                 minicluster=row.minicluster,
@@ -588,6 +626,11 @@ class Reconciler:
                 restart_policy=spec.restart_policy.value,
                 attempt=row.restarts,
                 world=world,
+                host=network_hostname(hosts[p.node]),
+                address=address,
+                extra_hosts=names if address else None,
+                master_addr=master_addr,
+                master_port=master_port,
             )
             try:
                 if created is not None:  # a restart came between its create and its start
@@ -826,6 +869,30 @@ class Reconciler:
                 time=_now(),
             )
         )
+
+
+def _store_host(mc: MiniClusterRow, clients: dict[str, docker.DockerClient]) -> str:
+    """Where a MiniCluster's store goes: the first host of its reservation that answers."""
+    return next((h for h in sorted(mc.reserved()) if h in clients), None) or sorted(clients)[0]
+
+
+def _master(
+    row: CargoRow,
+    containers: dict[int, Container],
+    hosts: dict[str, HostSpec],
+    clients: dict[str, docker.DockerClient],
+) -> tuple[str | None, int]:
+    """``MASTER_ADDR`` and ``MASTER_PORT`` of a cargo: replica 0's alias and 29500 on the
+    MiniCluster's network; with host networking, the address of replica 0's host and a port
+    no other Crane container of that host holds (the one its containers already carry)."""
+    first = next((p for p in row.placements() if p.replica == 0), None)
+    address = hosts[first.node].address if first is not None else None
+    if first is None or not address:
+        return None, L.MASTER_PORT
+    for c in containers.values():
+        if (label := c.labels.get(L.PORT, "")).isdigit():
+            return address, int(label)
+    return address, free_port(clients[first.node], L.MASTER_PORT)
 
 
 def _connect_row(row: HostRow) -> docker.DockerClient:

@@ -6,7 +6,8 @@ Two worlds are offered to the program in a replica:
   for a job that lives and dies with one cargo (an AutoML trial);
 - the MiniCluster's (elastic), when ``spec.rendezvous.enabled``: ``CRANE_RDZV_ENDPOINT``,
   ``CRANE_RDZV_ID``, ``CRANE_RDZV_BACKEND`` and ``CRANE_NNODES``, the same for every replica of
-  every cargo of the MiniCluster, so ``torchrun --nnodes=$CRANE_NNODES
+  every cargo of the MiniCluster (with ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``, so that a
+  node joining a running world is not left waiting), so ``torchrun --nnodes=$CRANE_NNODES
   --rdzv-backend=$CRANE_RDZV_BACKEND --rdzv-endpoint=$CRANE_RDZV_ENDPOINT
   --rdzv-id=$CRANE_RDZV_ID`` forms one world across cargos that grows and shrinks with them.
 
@@ -27,6 +28,10 @@ from datetime import datetime, timedelta
 from crane.model.specs import MiniClusterSpec
 
 RDZV_BACKEND = "c10d"
+NO_SHARED_STORE = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE"
+"""torchrun's opt-out of sharing rank 0's bootstrap store across rounds: with sharing, a node
+that joins a running world (a grow) waits forever for the round's ``MASTER_ADDR`` key, which
+the nodes already in the world do not write again."""
 NOTICE_DIR = "/crane"
 """Where the notice file is (a directory of its own: a Kubernetes volume is mounted there)."""
 NOTICE_FILE = f"{NOTICE_DIR}/notice"
@@ -56,20 +61,24 @@ def node_bounds(spec: MiniClusterSpec) -> tuple[int, int]:
     return (low, max(low, spec.gpus.max // t.gpus * t.replicas))
 
 
-def world_env(minicluster_uid: str, spec: MiniClusterSpec, host: str) -> dict[str, str]:
+def world_env(
+    minicluster_uid: str, spec: MiniClusterSpec, host: str, port: int | None = None
+) -> dict[str, str]:
     """The MiniCluster-wide rendezvous env (empty when ``spec.rendezvous`` is not enabled).
 
-    ``host`` is where the backend serves the store; the id is the MiniCluster's uid, stable
-    for its life and never reused by a MiniCluster of the same name.
+    ``host`` is where the backend serves the store, on ``port`` (default ``spec.rendezvous.port``;
+    Docker hosts with host networking give the store a port of their own); the id is the
+    MiniCluster's uid, stable for its life and never reused by a MiniCluster of the same name.
     """
     if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
         return {}
     low, high = node_bounds(spec)
     return {
-        "CRANE_RDZV_ENDPOINT": f"{host}:{spec.rendezvous.port}",
+        "CRANE_RDZV_ENDPOINT": f"{host}:{port or spec.rendezvous.port}",
         "CRANE_RDZV_ID": minicluster_uid,
         "CRANE_RDZV_BACKEND": RDZV_BACKEND,
         "CRANE_NNODES": f"{low}:{high}",
+        NO_SHARED_STORE: "1",
     }
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from crane.docker.containers import managed_containers, managed_networks
 from crane.docker.hosts import HostSpec
-from tests.dockerd import DockerServer
+from tests.dockerd import DockerServer, NetnsHost, netns_hosts, stop_netns_hosts
 from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +96,13 @@ def admin(server: DockerServer) -> Iterator[httpx.Client]:
     """An admin client of the module's ``server`` fixture."""
     with server.client() as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def separate_hosts() -> Iterator[list[NetnsHost]]:
+    """Three dockerd, each in a network namespace of its own with its own address on one test
+    bridge (hack/dockerd-netns): hosts that reach each other over a network, not one stack.
+    Stopped, namespaces and all, when the session ends."""
+    hosts = netns_hosts(3)
+    yield hosts
+    stop_netns_hosts()

@@ -62,6 +62,7 @@ def test_world_env_names_the_minicluster_store_and_bounds() -> None:
         "CRANE_RDZV_ID": "uid-7",
         "CRANE_RDZV_BACKEND": "c10d",
         "CRANE_NNODES": "2:6",
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
     }
 
 
