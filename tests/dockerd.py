@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,3 +254,21 @@ def serving(
     finally:
         running.stop()
         clean(urls)
+
+
+def cli(url: str, token: str, config_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m crane ARGS`` against ``url`` as ``token`` with its own config directory;
+    the completed process (exit code, stdout and stderr as text) is returned, never raised."""
+    cli_env = env(CRANE_CONFIG_DIR=str(config_dir), CRANE_API_URL=url, CRANE_TOKEN=token)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crane", *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+
+    return run

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import IMAGE, SLEEP, WORK, DockerServer, env, host_wire, serving
+from tests.dockerd import IMAGE, SLEEP, WORK, DockerServer, cli, host_wire, serving
 
 ADMIN = "crane_dockapi_" + "a" * 43
 
@@ -264,17 +262,7 @@ def test_explain_answers_in_numbers(admin: httpx.Client) -> None:
 def test_node_remove_drains_waits_then_preempts(
     admin: httpx.Client, server: DockerServer, host_specs: list[HostSpec], tmp_path: Path
 ) -> None:
-    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
-
-    def crane(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crane", *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            timeout=120,
-            check=False,
-        )
+    crane = cli(server.url, ADMIN, tmp_path)
 
     h2 = host_specs[2]
     added = crane(

@@ -6,8 +6,6 @@ finds the notice in ``/crane/notice`` while it still runs, within its grace peri
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,7 @@ from docker.models.containers import Container
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import IMAGE, DockerServer, env, serving
+from tests.dockerd import IMAGE, DockerServer, cli, serving
 
 ADMIN = "crane_elastic_" + "w" * 43
 STAYS = ["sh", "-c", "trap 'echo term' TERM; while true; do sleep 1; done"]
@@ -203,17 +201,7 @@ def test_a_preempted_cargo_finds_the_notice_while_it_still_runs(
 def test_cli_creates_a_minicluster_with_one_world(
     server: DockerServer, h0: HostSpec, tmp_path: Path
 ) -> None:
-    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
-
-    def crane(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crane", *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            timeout=120,
-            check=False,
-        )
+    crane = cli(server.url, ADMIN, tmp_path)
 
     refused = crane("mc", "create", "nope", "--gpu-type", "H100", "--min", "4", "--rendezvous")
     assert refused.returncode != 0 and "rendezvous needs a template" in refused.stderr

@@ -4,7 +4,6 @@ of a real ``crane serve --backend docker`` on one dockerd (issue 15)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
-from tests.dockerd import IMAGE, DockerServer, env, serving
+from tests.dockerd import IMAGE, DockerServer, cli, serving
 
 ADMIN = "crane_dockops_" + "o" * 43
 TICK = [
@@ -36,19 +35,8 @@ def server(
 
 @pytest.fixture
 def crane(server: DockerServer, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=server.url, CRANE_TOKEN=ADMIN)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crane", *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            timeout=120,
-            check=False,
-        )
-
-    return run
+    """``crane`` as the admin against the module's server."""
+    return cli(server.url, ADMIN, tmp_path)
 
 
 def _until(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:

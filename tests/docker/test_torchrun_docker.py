@@ -18,7 +18,6 @@ import itertools
 import json
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from tests.dockerd import (
     DockerServer,
     NetnsHost,
     clean,
-    env,
+    cli,
     import_busybox_image,
     serve_docker,
 )
@@ -148,17 +147,10 @@ def test_torchrun_grows_and_shrinks_with_the_minicluster_across_hosts(
 ) -> None:
     api_server, checkpoints, urls = server
     engines = [docker.DockerClient(base_url=u) for u in urls]
-    cli_env = env(CRANE_CONFIG_DIR=str(tmp_path), CRANE_API_URL=api_server.url, CRANE_TOKEN=ADMIN)
+    run = cli(api_server.url, ADMIN, tmp_path)
 
     def crane(*args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "crane", *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            timeout=120,
-            check=False,
-        )
+        done = run(*args)
         assert done.returncode == 0, done.stderr
 
     def lines(cargo: str) -> list[tuple[int, int, float]]:

@@ -234,3 +234,23 @@ def wait_serving(server: Proc, url: str) -> None:
             pass
         assert time.monotonic() < deadline, f"crane serve not ready in 60 s:\n{server.tail()}"
         time.sleep(0.2)
+
+
+def serve_kube_args(port: int, token: str, data: Path, kubeconfig: Path) -> list[str]:
+    """``crane serve --backend kube`` arguments: ``port``, bootstrap ``token``, an SQLite
+    database under ``data``, the test cluster's ``kubeconfig``."""
+    return [
+        "serve",
+        "--backend",
+        "kube",
+        "--port",
+        str(port),
+        "--bootstrap-token",
+        token,
+        "--database-url",
+        f"sqlite:///{data / 'crane.db'}",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--log-level",
+        "warning",
+    ]

@@ -37,7 +37,7 @@ from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
-from tests.e2e.operator_support import Proc, crane_env, wait_serving
+from tests.e2e.operator_support import Proc, crane_env, serve_kube_args, wait_serving
 from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -115,21 +115,7 @@ def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iter
     try:
         wait_ready(core_v1, added, timeout=60)
         port = free_port()
-        serve = [
-            "serve",
-            "--backend",
-            "kube",
-            "--port",
-            str(port),
-            "--bootstrap-token",
-            ADMIN,
-            "--database-url",
-            f"sqlite:///{tmp / 'crane.db'}",
-            "--kubeconfig",
-            str(kube_cluster.kubeconfig),
-            "--log-level",
-            "warning",
-        ]
+        serve = serve_kube_args(port, ADMIN, tmp, kube_cluster.kubeconfig)
         server = Proc(serve, env, tmp / "serve.log")
         url = f"http://127.0.0.1:{port}"
         operator = Proc(

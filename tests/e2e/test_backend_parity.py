@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
 from tests.dockerd import SLEEP, clean, daemons, serve_docker
-from tests.e2e.operator_support import Proc, crane_env, wait_serving
+from tests.e2e.operator_support import Proc, crane_env, serve_kube_args, wait_serving
 from tests.support import LEASE_NAMESPACE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -105,21 +105,7 @@ def _kube_backend(kube_cluster: Any, core: client.CoreV1Api, tmp: Path) -> Itera
     env = crane_env(kube_cluster.env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    serve = [
-        "serve",
-        "--backend",
-        "kube",
-        "--port",
-        str(port),
-        "--bootstrap-token",
-        ADMIN,
-        "--database-url",
-        f"sqlite:///{tmp / 'crane.db'}",
-        "--kubeconfig",
-        str(kube_cluster.kubeconfig),
-        "--log-level",
-        "warning",
-    ]
+    serve = serve_kube_args(port, ADMIN, tmp, kube_cluster.kubeconfig)
     operator = [
         "operator",
         "--lease-namespace",
