@@ -57,6 +57,8 @@ def one_of(*fields: str) -> dict[str, Any]:
 
 
 class Wire(BaseModel):
+    """Base of the API's bodies: camelCase on the wire (snake_case accepted), no unknown fields."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
@@ -71,6 +73,8 @@ class Page(Wire, Generic[T]):
 
 
 class MiniClusterCreate(Wire):
+    """A MiniCluster to create in the caller's tenant: its name, spec and labels."""
+
     name: Name
     spec: MiniClusterSpec
     labels: dict[str, str] = Field(default_factory=dict)
@@ -90,6 +94,8 @@ class MiniClusterPatch(Wire):
 
 
 class MiniCluster(Wire):
+    """A MiniCluster as the API shows it: its spec, observed status and metadata."""
+
     name: str
     tenant: str
     uid: str
@@ -115,6 +121,7 @@ class CargoShape(Wire):
     backoff_limit: int = Field(default=3, ge=0, le=MAX_BACKOFF_LIMIT)
 
     def spec(self, minicluster: str) -> CargoSpec:
+        """This shape as the :class:`CargoSpec` of a cargo of MiniCluster ``minicluster``."""
         return CargoSpec(
             mini_cluster=minicluster,
             replicas=self.replicas,
@@ -127,11 +134,15 @@ class CargoShape(Wire):
 
 
 class CargoCreate(Wire):
+    """A Cargo to create; ``spec.miniCluster`` names a MiniCluster of the same tenant."""
+
     name: Name | None = Field(default=None, description="default: <minicluster>-<next index>")
     spec: CargoSpec
 
 
 class Cargo(Wire):
+    """A Cargo as the API shows it: its spec, observed status and metadata."""
+
     name: str
     tenant: str
     uid: str
@@ -189,6 +200,8 @@ class GrowRequest(Wire):
 
 
 class GrowOutcome(StrEnum):
+    """Whether a grow added every requested cargo, some of them, or none."""
+
     GRANTED = "granted"
     PARTIAL = "partial"
     DENIED = "denied"
@@ -205,6 +218,8 @@ class CargoGrant(Wire):
 
 
 class GrowResult(Wire):
+    """The answer to a grow: what became of each requested cargo, and why any was denied."""
+
     result: GrowOutcome
     requested: int
     added: int
@@ -252,11 +267,15 @@ class ShrinkRequest(Wire):
 
 
 class ShrinkResult(Wire):
+    """The answer to a shrink: the cargos removed and their grace period."""
+
     removed: list[str]
     grace_period_seconds: int | None = None
 
 
 class DomainFitOut(Wire):
+    """The topology domain (node, rack, ...) that comes closest to fitting, and its GPUs."""
+
     level: str
     domain: str
     free_gpus: int
@@ -286,6 +305,8 @@ class ExplanationOut(Wire):
 
 
 class CargoExplain(Wire):
+    """Why one cargo of a MiniCluster is in its phase (a waiting one: what it waits for)."""
+
     name: str
     phase: str
     message: str = ""
@@ -293,6 +314,8 @@ class CargoExplain(Wire):
 
 
 class ExplainResult(Wire):
+    """Whether a MiniCluster is admitted, its queue position, why it or its cargos wait."""
+
     name: str
     admitted: bool
     message: str = Field(description="one sentence a person can act on")
@@ -317,6 +340,8 @@ class DryRunRequest(Wire):
 
 
 class DryRunPlacement(Wire):
+    """Where a dry run would place one replica: its node and GPU ids."""
+
     replica: int
     node: str
     gpu_ids: list[int]
@@ -324,6 +349,8 @@ class DryRunPlacement(Wire):
 
 
 class DryRunResult(Wire):
+    """What would happen to the hypothetical object now, and where its replicas would run."""
+
     outcome: str = Field(description="Admitted, Placed, Queued, Pending or Rejected")
     fits: bool
     message: str
@@ -349,6 +376,8 @@ class GpuSlotOut(Wire):
 
 
 class NodeOut(Wire):
+    """A GPU node (kube mode) or Docker host (Docker mode) and what holds each GPU."""
+
     name: str
     gpu_product: str
     gpu_count: int
@@ -395,11 +424,15 @@ class HostCreate(Wire):
 
 
 class HostState(StrEnum):
+    """A Docker host takes new cargos while Active; a Draining host takes none."""
+
     ACTIVE = "Active"
     DRAINING = "Draining"
 
 
 class Host(Wire):
+    """A Docker host of Docker mode: its GPUs, state and whether its Docker API answers."""
+
     name: str
     docker_host: str
     gpu_type: str
@@ -419,6 +452,8 @@ class Host(Wire):
 
 
 class UsageRow(Wire):
+    """GPU-seconds used in the window by one MiniCluster (with byCargo: one cargo)."""
+
     tenant: str
     mini_cluster: str
     gpu_seconds: float
@@ -441,6 +476,8 @@ class UsageRow(Wire):
 
 
 class UsageReport(Wire):
+    """GPU usage from ``since`` to ``until``, one row per MiniCluster or cargo."""
+
     items: list[UsageRow]
     count: int
     since: datetime
@@ -448,6 +485,8 @@ class UsageReport(Wire):
 
 
 class EventType(StrEnum):
+    """What happened: a MiniCluster was admitted, or a cargo changed phase or was deleted."""
+
     ADMITTED = "Admitted"
     PLACED = "Placed"
     RUNNING = "Running"
@@ -477,12 +516,16 @@ class Event(Wire):
 
 
 class Scope(StrEnum):
+    """What a token may act on: everything (admin), one tenant, or one MiniCluster."""
+
     ADMIN = "admin"
     TENANT = "tenant"
     MINICLUSTER = "minicluster"
 
 
 class TenantCreate(Wire):
+    """A tenant to create, with the Pod Security Standards level of its templates."""
+
     name: Name
     pod_security: PodSecurityLevel = Field(
         default=PodSecurityLevel.BASELINE,
@@ -514,6 +557,8 @@ class TenantShareStatus(Wire):
 
 
 class Tenant(Wire):
+    """A tenant, its Pod Security Standards level and its GPU shares with their use."""
+
     name: str
     created_at: datetime
     pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE
@@ -574,6 +619,8 @@ class TokenCreate(Wire):
 
 
 class TokenPublic(Wire):
+    """A token without its secret: scope, description, expiry and whether it is revoked."""
+
     id: str
     scope: Scope
     tenant: str | None
@@ -585,10 +632,14 @@ class TokenPublic(Wire):
 
 
 class TokenCreated(TokenPublic):
+    """A newly minted token, with its secret (shown only in this answer)."""
+
     token: str = Field(description="the secret; shown only in this answer")
 
 
 class AuditEntry(Wire):
+    """One audited request: who (token, tenant) did what to which object, and its status."""
+
     id: int
     time: datetime
     token_id: str | None
@@ -612,5 +663,7 @@ class Problem(BaseModel):
 
 
 class Health(Wire):
+    """Whether the server can serve requests (``ok``), and if not, why."""
+
     status: Literal["ok", "unavailable"]
     detail: str = ""

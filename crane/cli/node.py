@@ -31,6 +31,7 @@ COLUMNS = [
 
 
 def parse_labels(items: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` items as a dict; raises :class:`typer.BadParameter` for one without ``=``."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")

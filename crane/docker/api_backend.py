@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
+from typing_extensions import override
 
 from crane.api import kube_snapshot
+from crane.api.backend import Backend
 from crane.api.db import TenantRow
 from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
@@ -60,7 +62,7 @@ SETTLED = frozenset(
 FINISHED = SETTLED - {CargoPhase.RUNNING.value}
 
 
-class DockerBackend:
+class DockerBackend(Backend):
     """Implements :class:`crane.api.backend.Backend` over the Docker mode tables."""
 
     name = "docker"
@@ -80,10 +82,12 @@ class DockerBackend:
 
     # lifecycle
 
+    @override
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.reconciler.start()
 
+    @override
     async def close(self) -> None:
         await asyncio.to_thread(self.reconciler.stop)
 
@@ -154,6 +158,7 @@ class DockerBackend:
             )
         return row
 
+    @override
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
         if body.spec.template is not None:
             self._check_template(tenant, body.spec.template.template)
@@ -177,14 +182,17 @@ class DockerBackend:
         await self._pass()
         return await self.get_minicluster(tenant, body.name)
 
+    @override
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         with Session(self.db) as s:
             return [minicluster_out(s, r) for r in store.miniclusters(s, tenant) if not r.deleting]
 
+    @override
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
         with Session(self.db) as s:
             return minicluster_out(s, self._mc(s, tenant, name))
 
+    @override
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
@@ -205,6 +213,7 @@ class DockerBackend:
         await self._pass()
         return await self.get_minicluster(tenant, name)
 
+    @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         with Session(self.db) as s:
             row = self._mc(s, tenant, name)
@@ -213,6 +222,7 @@ class DockerBackend:
             s.commit()
         self.reconciler.wake()
 
+    @override
     async def explain(self, tenant: str, name: str) -> ExplainResult:
         await self._pass()
         return await asyncio.to_thread(self._explain, tenant, name)
@@ -264,6 +274,7 @@ class DockerBackend:
             for c in store.cargos(s, mc.tenant, mc.name)
         ]
 
+    @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
         async with self._locks[f"{tenant}/{name}"]:
             return await self._grow(tenant, name, request)
@@ -394,6 +405,7 @@ class DockerBackend:
                 s.delete(row)
                 s.commit()
 
+    @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
         async with self._locks[f"{tenant}/{name}"]:
             with Session(self.db) as s:
@@ -472,6 +484,7 @@ class DockerBackend:
         await self._pass()
         return await self.get_cargo(tenant, name)
 
+    @override
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
         with Session(self.db) as s:
             return [cargo_out(r) for r in store.cargos(s, tenant, minicluster) if not r.deleting]
@@ -484,10 +497,12 @@ class DockerBackend:
             )
         return row
 
+    @override
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
         with Session(self.db) as s:
             return cargo_out(self._cargo(s, tenant, name))
 
+    @override
     async def delete_cargo(
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
@@ -500,6 +515,7 @@ class DockerBackend:
             s.commit()
         self.reconciler.wake()
 
+    @override
     async def cargo_logs(
         self,
         tenant: str,
@@ -527,6 +543,7 @@ class DockerBackend:
         ):
             yield line
 
+    @override
     async def exec_replica(self, tenant: str, name: str, request: ExecRequest) -> ExecResult:
         from crane.docker.exec import exec_in_replica
 
@@ -545,18 +562,22 @@ class DockerBackend:
 
     # hosts
 
+    @override
     async def add_host(self, body: HostCreate) -> Host:
         await asyncio.to_thread(api_hosts.add, self.db, api_hosts.spec_of(body))
         await self._pass()
         return await self.get_host(body.name)
 
+    @override
     async def list_hosts(self) -> list[Host]:
         return await asyncio.to_thread(api_hosts.hosts_out, self.db, self.reconciler.host_errors)
 
+    @override
     async def get_host(self, name: str) -> Host:
         with Session(self.db) as s:
             return api_hosts.host_out(s, api_hosts.row(s, name), self.reconciler.host_errors)
 
+    @override
     async def remove_host(self, name: str, preempt: bool) -> Host:
         await asyncio.to_thread(api_hosts.drain, self.db, name, preempt)
         host = await self.get_host(name)
@@ -565,11 +586,13 @@ class DockerBackend:
 
     # tenants
 
+    @override
     async def tenant_shares(self) -> dict[str, list[TenantShareStatus]]:
         await self._pass()
         with self.reconciler.lock:
             return share_statuses(self.reconciler.engine)
 
+    @override
     async def set_tenant_shares(self, tenant: str, shares: TenantShares) -> None:
         def write() -> None:
             with Session(self.db) as s:
@@ -587,6 +610,7 @@ class DockerBackend:
 
     # cluster-wide
 
+    @override
     async def nodes(self) -> list[NodeOut]:
         await self._pass()
         return await asyncio.to_thread(self._nodes)
@@ -623,6 +647,7 @@ class DockerBackend:
                 )
             return out
 
+    @override
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         return await asyncio.to_thread(self._dry_run, tenant, request)
 

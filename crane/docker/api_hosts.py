@@ -47,6 +47,7 @@ def _first_error(err: Exception) -> str:
 
 
 def add(db: Engine, spec: HostSpec) -> None:
+    """Store a new host row; raises Conflict when a host of that name exists."""
     with Session(db) as s:
         if s.get(HostRow, spec.name) is not None:
             raise Conflict(
@@ -58,6 +59,7 @@ def add(db: Engine, spec: HostSpec) -> None:
 
 
 def row(s: Session, name: str) -> HostRow:
+    """The row of host ``name``; raises NotFound when there is none."""
     found = s.get(HostRow, name)
     if found is None:
         raise NotFound(f"host {name!r} not found: list them with `crane node list`")
@@ -75,6 +77,7 @@ def drain(db: Engine, name: str, preempt: bool) -> None:
 
 
 def host_out(s: Session, found: HostRow, errors: dict[str, str]) -> Host:
+    """Host row ``found`` on the wire: ready unless ``errors`` (host -> why) names it."""
     spec = found.host()
     return Host(
         name=found.name,
@@ -95,5 +98,6 @@ def host_out(s: Session, found: HostRow, errors: dict[str, str]) -> Host:
 
 
 def hosts_out(db: Engine, errors: dict[str, str]) -> list[Host]:
+    """Every host on the wire, oldest first (see :func:`host_out`)."""
     with Session(db) as s:
         return [host_out(s, r, errors) for r in store.hosts(s)]

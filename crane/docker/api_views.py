@@ -18,6 +18,7 @@ from crane.model import (
 
 
 def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
+    """The MiniCluster row on the wire, its status counted from its cargos not being deleted."""
     spec = row.mc_spec()
     cargos = [c for c in store.cargos(s, row.tenant, row.name) if not c.deleting]
     active = [c for c in cargos if c.phase in ACTIVE]
@@ -52,6 +53,7 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
 
 
 def cargo_out(row: CargoRow) -> Cargo:
+    """The cargo row on the wire, with its phase, conditions and placement."""
     phase = CargoPhase(row.phase)
     spec = row.cargo_spec()
     conditions = cargo_conditions(row)

@@ -262,10 +262,12 @@ class ReplicaSpec:
 
     @property
     def name(self) -> str:
+        """The replica's container name (``labels.container_name``)."""
         return L.container_name(self.tenant, self.cargo, self.replica)
 
     @property
     def network(self) -> str:
+        """The MiniCluster's Docker network on each host it uses (``labels.network_name``)."""
         return L.network_name(self.tenant, self.minicluster)
 
     def env(self) -> dict[str, str]:
@@ -529,6 +531,7 @@ def managed_containers(client: docker.DockerClient) -> list[Container]:
 
 
 def managed_networks(client: docker.DockerClient) -> list[Network]:
+    """The networks Crane created on this host (labelled managed)."""
     return list(client.networks.list(filters={"label": f"{L.MANAGED}=true"}))
 
 

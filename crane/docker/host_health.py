@@ -20,10 +20,12 @@ class HostLike(Protocol):
     """What a stand-in needs of a host's spec (:class:`crane.docker.hosts.HostSpec`)."""
 
     @property
-    def gpu_product(self) -> str: ...
+    def gpu_product(self) -> str:
+        """The GFD product name of the host's GPUs."""
 
     @property
-    def gpu_count(self) -> int: ...
+    def gpu_count(self) -> int:
+        """How many GPUs the host has."""
 
 
 def guarded(errors: dict[str, str], host: str, what: str, step: Callable[[], T]) -> T | None:

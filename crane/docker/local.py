@@ -44,6 +44,7 @@ def local_host(
 
 
 def register(db: Engine, spec: HostSpec) -> None:
+    """Add the host row, or replace its spec and end its drain when it exists."""
     with Session(db) as s:
         row = s.get(HostRow, spec.name) or HostRow(name=spec.name, spec="")
         row.spec, row.draining = spec.model_dump_json(), False

@@ -19,6 +19,8 @@ host bridge; NODE a common NUMA node; SYSTEM neither. Up to NODE joins an island
 
 @dataclass(frozen=True)
 class DiscoveredGpus:
+    """The GPUs NVML found on this machine: their product, count and islands."""
+
     product: str
     count: int
     islands: str

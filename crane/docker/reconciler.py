@@ -102,6 +102,7 @@ class Reconciler:
     # lifecycle
 
     def start(self) -> None:
+        """Start the reconcile loop in a daemon thread; :meth:`stop` ends it."""
         self._thread = threading.Thread(target=self._run, name="crane-reconciler", daemon=True)
         self._thread.start()
 
@@ -117,6 +118,7 @@ class Reconciler:
             client.close()
 
     def wake(self) -> None:
+        """Run the next reconcile pass now instead of after the interval."""
         self._wake.set()
 
     def _run(self) -> None:
@@ -131,6 +133,7 @@ class Reconciler:
     # one pass
 
     def reconcile_once(self) -> None:
+        """One pass: build the engine from rows and live containers, then act and commit."""
         with self.lock, Session(self.db) as s:
             hosts = store.hosts(s)
             clients = self._connect(hosts)

@@ -42,10 +42,12 @@ class LabelledContainer(Protocol):
     """What the rebuild reads of a container (the Docker SDK's ``Container``)."""
 
     @property
-    def status(self) -> str: ...
+    def status(self) -> str:
+        """Docker's container state: created, running, exited, ..."""
 
     @property
-    def labels(self) -> dict[str, str]: ...
+    def labels(self) -> dict[str, str]:
+        """The container's labels, where Crane writes its cargo, replica, host and GPUs."""
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,18 @@ log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (a time zone aware datetime)."""
     return datetime.now(UTC)
 
 
 def new_uid() -> str:
+    """A new random UUID4 as a string, for a row's ``uid``."""
     return str(uuid.uuid4())
 
 
 class HostRow(SQLModel, table=True):
+    """A Docker host: its :class:`HostSpec` as JSON and whether it drains."""
+
     __tablename__ = "docker_hosts"
 
     name: str = Field(primary_key=True, max_length=63)
@@ -46,10 +50,13 @@ class HostRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
     def host(self) -> HostSpec:
+        """The stored spec, parsed."""
         return HostSpec.model_validate_json(self.spec)
 
 
 class MiniClusterRow(SQLModel, table=True):
+    """A MiniCluster of Docker mode: spec, reservation, admission and conditions."""
+
     __tablename__ = "docker_miniclusters"
     __table_args__ = (UniqueConstraint("tenant", "name", name="uq_docker_mc_tenant_name"),)
 
@@ -69,16 +76,21 @@ class MiniClusterRow(SQLModel, table=True):
 
     @property
     def key(self) -> str:
+        """``tenant/name``."""
         return f"{self.tenant}/{self.name}"
 
     def mc_spec(self) -> MiniClusterSpec:
+        """The stored spec, parsed."""
         return MiniClusterSpec.model_validate_json(self.spec)
 
     def reserved(self) -> dict[str, list[int]]:
+        """The reservation: node -> reserved GPU ids."""
         return {k: list(v) for k, v in json.loads(self.reservation).items()}
 
 
 class CargoRow(SQLModel, table=True):
+    """A cargo of Docker mode: spec, phase, placement and how it ended."""
+
     __tablename__ = "docker_cargos"
     __table_args__ = (UniqueConstraint("tenant", "name", name="uq_docker_cargo_tenant_name"),)
 
@@ -102,15 +114,19 @@ class CargoRow(SQLModel, table=True):
 
     @property
     def key(self) -> str:
+        """``tenant/name``."""
         return f"{self.tenant}/{self.name}"
 
     def cargo_spec(self) -> CargoSpec:
+        """The stored spec, parsed."""
         return CargoSpec.model_validate_json(self.spec)
 
     def placements(self) -> list[ReplicaPlacement]:
+        """Where each replica was placed (empty until placed)."""
         return [ReplicaPlacement.model_validate(p) for p in json.loads(self.placement)]
 
     def set_placements(self, placements: list[ReplicaPlacement]) -> None:
+        """Store ``placements`` as the row's placement."""
         self.placement = json.dumps([p.model_dump(mode="json") for p in placements])
 
 
@@ -153,10 +169,12 @@ def share_table(session: Session) -> ShareTable:
 
 
 def hosts(session: Session) -> list[HostRow]:
+    """Every host, oldest first."""
     return list(session.exec(select(HostRow).order_by(col(HostRow.created_at))))
 
 
 def miniclusters(session: Session, tenant: str | None = None) -> list[MiniClusterRow]:
+    """The MiniClusters, oldest first; only ``tenant``'s when given."""
     query = select(MiniClusterRow).order_by(col(MiniClusterRow.created_at))
     if tenant is not None:
         query = query.where(MiniClusterRow.tenant == tenant)
@@ -166,6 +184,7 @@ def miniclusters(session: Session, tenant: str | None = None) -> list[MiniCluste
 def cargos(
     session: Session, tenant: str | None = None, minicluster: str | None = None
 ) -> list[CargoRow]:
+    """The cargos, oldest first; only ``tenant``'s and ``minicluster``'s when given."""
     query = select(CargoRow).order_by(col(CargoRow.created_at))
     if tenant is not None:
         query = query.where(CargoRow.tenant == tenant)
@@ -175,6 +194,7 @@ def cargos(
 
 
 def minicluster(session: Session, tenant: str, name: str) -> MiniClusterRow | None:
+    """MiniCluster ``name`` of ``tenant``, or None."""
     query = select(MiniClusterRow).where(
         MiniClusterRow.tenant == tenant, MiniClusterRow.name == name
     )
@@ -182,6 +202,7 @@ def minicluster(session: Session, tenant: str, name: str) -> MiniClusterRow | No
 
 
 def cargo(session: Session, tenant: str, name: str) -> CargoRow | None:
+    """Cargo ``name`` of ``tenant``, or None."""
     return session.exec(
         select(CargoRow).where(CargoRow.tenant == tenant, CargoRow.name == name)
     ).first()

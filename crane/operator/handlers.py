@@ -75,11 +75,13 @@ async def pod_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
 
 @kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCESLICES)
 async def slice_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a ResourceSlice watch event to the cache."""
     _feed(RESOURCESLICES, memo, event)
 
 
 @kopf.on.event(RESOURCE_GROUP, RESOURCE_VERSION, RESOURCECLAIMS)
 async def claim_event(memo: kopf.Memo, event: Any, **_: Any) -> None:
+    """Feed a ResourceClaim watch event to the cache."""
     _feed(RESOURCECLAIMS, memo, event)
 
 
