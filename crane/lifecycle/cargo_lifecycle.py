@@ -101,9 +101,18 @@ class CargoLifecycle:
         if uid not in self.state.unsaved and resources.same_status(before, wire):
             return False
         self.state.written[uid] = wire
+        stored, placed = _placed_gpus(body.get("status") or {}), _placed_gpus(wire)
         self.plan.status(
             StatusWrite(
-                CARGOS, meta["namespace"], meta["name"], wire, uid, key, meta.get("resourceVersion")
+                CARGOS,
+                meta["namespace"],
+                meta["name"],
+                wire,
+                uid,
+                key,
+                meta.get("resourceVersion"),
+                releases=bool(stored - placed),
+                claims=bool(placed - stored),
             )
         )
         return True
@@ -653,3 +662,12 @@ def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _placed_gpus(status: Mapping[str, Any]) -> set[tuple[str, int]]:
+    """(node, GPU id) of every replica in a wire status's ``placement``."""
+    return {
+        (str(p.get("node")), int(g))
+        for p in status.get("placement") or []
+        for g in p.get("gpuIds") or []
+    }

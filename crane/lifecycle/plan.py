@@ -24,6 +24,12 @@ class StatusWrite:
     resource_version: str | None = None
     """The object's resourceVersion the status was decided on: the write replaces the status
     only if nothing but Crane's own writes changed the object since."""
+    releases: bool = False
+    """The stored ``status.placement`` holds GPUs this status gives back. Such writes land before
+    any write that claims GPUs, and those wait for them: a pass may place a cargo on GPUs it
+    just released, and the stored statuses must never show one GPU in two placements."""
+    claims: bool = False
+    """This status places the cargo on GPUs its stored placement does not hold."""
 
     @property
     def ref(self) -> ObjectRef:

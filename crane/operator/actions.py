@@ -133,7 +133,26 @@ class Actuator:
             if plural == CARGOS:
                 await realise(key_of(namespace, name))
 
+        async def chains(group: list[ObjectRef]) -> None:
+            await asyncio.gather(*(chain(r) for r in group))
+
+        async def in_order(releasing: list[ObjectRef], others: list[ObjectRef]) -> None:
+            """Statuses that give GPUs back first; if one of them failed, no status that claims
+            GPUs is written this pass (it may claim those very GPUs): the next pass writes both
+            again, releases first."""
+            await chains(releasing)
+            if failed & set(releasing):
+                for ref in [r for r in others if plan.status_writes[r].claims]:
+                    others.remove(ref)
+                    failed.add(ref)
+                    key = key_of(ref[1], ref[2])
+                    unsent.extend(key_of(ref[1], p["metadata"]["name"]) for p in pods.pop(key, []))
+                    services.pop(key, None)
+            await chains(others)
+
         refs = [*plan.metadata, *(r for r in plan.status_writes if r not in plan.metadata)]
+        releasing = [r for r in refs if r in plan.status_writes and plan.status_writes[r].releases]
+        others = [r for r in refs if r not in releasing]
         chained = {key_of(ns, name) for plural, ns, name in refs if plural == CARGOS}
         rest: list[Awaitable[Any]] = [
             *(realise(k) for k in {*pods, *services} if k not in chained),
@@ -148,7 +167,7 @@ class Actuator:
         ]
         launches = [self._call(self._launch, a) for a in plan.app_managers]
         revocations = [self._call(self._revoke, r) for r in plan.token_revocations]
-        done = await asyncio.gather(*launches, *revocations, *(chain(r) for r in refs), *rest)
+        done = await asyncio.gather(*launches, *revocations, in_order(releasing, others), *rest)
         minted: list[str | None] = done[: len(launches)]
         revoked: list[bool | None] = done[len(launches) : len(launches) + len(revocations)]
         if plan.events:

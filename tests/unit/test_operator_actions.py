@@ -128,3 +128,48 @@ def test_the_first_refusal_in_an_ending_namespace_stops_the_other_creates() -> N
     sent = [c for c in client.calls if c[0] == "pod"]
     assert 1 <= len(sent) <= 4, f"{len(sent)} creates sent into a namespace being deleted"
     assert applied.terminating == {"t"}
+
+
+def _release_and_claim(client: FakeClient) -> Applied:
+    """A pass that gives back GPUs of cargo ``old`` and places cargo ``new`` (on them)."""
+    plan = Plan()
+    plan.status(
+        StatusWrite(CARGOS, "t", "old", {"phase": "Pending"}, "old", "t/old", releases=True)
+    )
+    plan.status(StatusWrite(CARGOS, "t", "new", {"phase": "Placed"}, "new", "t/new", claims=True))
+    plan.pods.append(("t/new", pod("new-0")))
+    plan.status(StatusWrite(MINICLUSTERS, "t", "mc", {"cargos": 2}, "mc"))
+    actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
+
+    async def run() -> Applied:
+        applied = await actuator.apply(plan)
+        await asyncio.gather(*actuator._background)
+        return applied
+
+    try:
+        return asyncio.run(run())
+    finally:
+        actuator.close()
+
+
+def test_a_status_that_gives_gpus_back_lands_before_one_that_claims_gpus() -> None:
+    client = FakeClient(gone=set())
+    applied = _release_and_claim(client)
+    calls = client.calls
+    assert (
+        calls.index(("status", "old"))
+        < calls.index(("status", "new"))
+        < calls.index(("pod", "new-0"))
+    )
+    assert not applied.failed_status
+
+
+def test_no_gpu_is_claimed_in_a_pass_whose_release_failed() -> None:
+    """Two stored statuses must never hold one GPU: a killed operator or a refused write between
+    the two would leave exactly that."""
+    client = FakeClient(gone={"old"})
+    applied = _release_and_claim(client)
+    assert ("status", "new") not in client.calls and ("pod", "new-0") not in client.calls
+    assert {(CARGOS, "t", "old"), (CARGOS, "t", "new")} <= applied.failed_status
+    assert applied.unsent_pods == ("t/new-0",)
+    assert ("status", "mc") in client.calls, "writes that claim nothing go on"

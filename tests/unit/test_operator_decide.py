@@ -462,3 +462,25 @@ def test_nothing_is_created_in_a_namespace_being_deleted() -> None:
     decider.state.requested.clear()
     recreated = [pod for p in settle(decider, cache, 2) for _, pod in p.pods]
     assert recreated, "a namespace that lives again gets its pods"
+
+
+def test_a_pass_that_reuses_released_gpus_marks_the_release_and_the_claim() -> None:
+    """``done`` finishes and ``next`` takes its GPUs in the same pass: the actuator must write
+    the release first and the claim only after it (tests/unit/test_operator_actions.py)."""
+    cache = new_cache(
+        ("nodes", node("n0", gpus=2)),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("done", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    p = cache.cargos["t/done"]["status"]["placement"][0]
+    cache.apply(
+        "pods", None, pod_of("done", p["node"], ",".join(map(str, p["gpuIds"])), "Succeeded")
+    )
+    cache.apply("cargos", None, cargo("next", "mc", 1, 2, created="2026-01-01T00:00:02Z"))
+    plan = decider.decide(cache)
+    writes = {w.name: w for w in plan.statuses if w.plural == CARGOS}
+    assert writes["done"].status["phase"] == "Succeeded" and writes["done"].releases
+    assert writes["next"].status["placement"] and writes["next"].claims
+    assert not writes["done"].claims and not writes["next"].releases
