@@ -142,7 +142,10 @@ class Actuator:
             again, releases first."""
             await chains(releasing)
             if failed & set(releasing):
-                for ref in [r for r in others if plan.status_writes[r].claims]:
+                claiming = [
+                    r for r in others if (w := plan.status_writes.get(r)) is not None and w.claims
+                ]
+                for ref in claiming:
                     others.remove(ref)
                     failed.add(ref)
                     key = key_of(ref[1], ref[2])

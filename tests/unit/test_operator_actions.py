@@ -139,6 +139,7 @@ def _release_and_claim(client: FakeClient) -> Applied:
     plan.status(StatusWrite(CARGOS, "t", "new", {"phase": "Placed"}, "new", "t/new", claims=True))
     plan.pods.append(("t/new", pod("new-0")))
     plan.status(StatusWrite(MINICLUSTERS, "t", "mc", {"cargos": 2}, "mc"))
+    plan.patch_metadata((CARGOS, "t", "adopted"), {"ownerReferences": []})
     actuator = Actuator(client, Metrics())  # type: ignore[arg-type]
 
     async def run() -> Applied:
@@ -173,3 +174,4 @@ def test_no_gpu_is_claimed_in_a_pass_whose_release_failed() -> None:
     assert {(CARGOS, "t", "old"), (CARGOS, "t", "new")} <= applied.failed_status
     assert applied.unsent_pods == ("t/new-0",)
     assert ("status", "mc") in client.calls, "writes that claim nothing go on"
+    assert ("metadata", "adopted") in client.calls
