@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -66,33 +67,68 @@ class KubeClient:
     def _json(self, resp: Any) -> Any:
         return json.loads(resp.data)
 
+    def _list_call(self, kind: str) -> Callable[..., Any]:
+        """The list (and watch) call of ``kind``."""
+        if kind in (RESOURCESLICES, RESOURCECLAIMS):
+            return partial(
+                self.custom.list_cluster_custom_object, RESOURCE_GROUP, RESOURCE_VERSION, kind
+            )
+        calls: dict[str, Callable[..., Any]] = {
+            "nodes": self.core.list_node,
+            "pods": self.core.list_pod_for_all_namespaces,
+            "resourcequotas": self.core.list_resource_quota_for_all_namespaces,
+            "namespaces": self.core.list_namespace,
+        }
+        return calls.get(kind) or partial(
+            self.custom.list_cluster_custom_object, GROUP, VERSION, kind
+        )
+
     def list_items(self, kind: str) -> list[dict[str, Any]]:
         """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``tenantshares``,
         ``miniclusters``, ``cargos``, ``resourceslices`` or ``resourceclaims`` (none where the
         API server does not serve ``resource.k8s.io/v1``)."""
-        resp: Any
-        if kind in (RESOURCESLICES, RESOURCECLAIMS):
-            try:
-                resp = self.custom.list_cluster_custom_object(
-                    RESOURCE_GROUP, RESOURCE_VERSION, kind, _preload_content=False
-                )
-            except ApiException as err:
-                _ok_if(404, err)
-                return []
-        elif kind == "nodes":
-            resp = self.core.list_node(_preload_content=False)
-        elif kind == "pods":
-            resp = self.core.list_pod_for_all_namespaces(_preload_content=False)
-        elif kind == "resourcequotas":
-            resp = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
-        elif kind == "namespaces":
-            resp = self.core.list_namespace(_preload_content=False)
-        else:
-            resp = self.custom.list_cluster_custom_object(
-                GROUP, VERSION, kind, _preload_content=False
-            )
-        items: list[dict[str, Any]] = self._json(resp)["items"]
-        return items
+        return self.list_versioned(kind)[0]
+
+    def list_versioned(self, kind: str) -> tuple[list[dict[str, Any]], str | None]:
+        """:meth:`list_items` and the list's resourceVersion, to watch from (None when the
+        API server does not serve the kind)."""
+        try:
+            body = self._json(self._list_call(kind)(_preload_content=False))
+        except ApiException as err:
+            if kind not in (RESOURCESLICES, RESOURCECLAIMS):
+                raise
+            _ok_if(404, err)
+            return [], None
+        return body["items"], (body.get("metadata") or {}).get("resourceVersion")
+
+    def watch(
+        self, kind: str, resource_version: str, timeout_seconds: int = 300
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events of ``kind`` from ``resource_version`` (``type`` and ``object``,
+        bookmarks included) until the server ends the watch after ``timeout_seconds``."""
+        resp = self._list_call(kind)(
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            _preload_content=False,
+            _request_timeout=(10, timeout_seconds + 30),
+        )
+        try:
+            pending = bytearray()
+            for chunk in resp.stream(amt=None, decode_content=True):  # each chunk as it comes
+                pending.extend(chunk)
+                end = pending.find(b"\n")
+                while end != -1:
+                    if end:
+                        yield json.loads(pending[:end])
+                    del pending[: end + 1]
+                    end = pending.find(b"\n")
+            if pending.strip():
+                yield json.loads(pending)
+        finally:
+            resp.close()  # a watch left early has unread data: its connection is not reused
+            resp.release_conn()
 
     @staticmethod
     def _create(create: Callable[..., Any], body: Mapping[str, Any]) -> bool:

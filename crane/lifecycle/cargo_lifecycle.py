@@ -89,7 +89,22 @@ class CargoLifecycle:
 
     def phase_of(self, body: Mapping[str, Any]) -> str:
         """The cargo's phase as this loop last wrote it, else as its body says."""
-        return str(self._status(body).phase)
+        uid = body["metadata"]["uid"]
+        source = self.state.written.get(uid)
+        if source is None:
+            source = body.get("status") or {}
+        return self.state.phases.get(uid, source, lambda: str(self._status(body).phase))
+
+    def spec_of(self, body: Mapping[str, Any]) -> CargoSpec:
+        """The cargo's validated spec with its template checked (parsed once per spec); raises
+        pydantic's ValidationError or :class:`InvalidTemplateError`."""
+
+        def parse() -> CargoSpec:
+            spec = resources.parse_cargo_spec(body)
+            validate_template(spec)
+            return spec
+
+        return self.state.cargo_specs.get(body["metadata"]["uid"], body.get("spec"), parse)
 
     def _write(self, key: str, body: Mapping[str, Any], status: CargoStatus) -> bool:
         meta = body["metadata"]
@@ -227,8 +242,7 @@ class CargoLifecycle:
             return
         hold(self.plan, CARGOS, meta)
         try:
-            spec = resources.parse_cargo_spec(body)
-            validate_template(spec)
+            spec = self.spec_of(body)
         except (ValidationError, InvalidTemplateError) as err:
             message = (
                 resources.validation_message(err) if isinstance(err, ValidationError) else str(err)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,10 @@ class Decider:
         self.state = LoopState()
         self._dra = False
         """Whether the last pass saw a node whose GPUs a DRA driver publishes."""
+        self._mine: dict[str, list[dict[str, Any]]] = {}
+        """This pass's cargos by MiniCluster key."""
+        self._app_managers: dict[str, PodView] = {}
+        """This pass's app manager pods by MiniCluster key."""
 
     def decide(self, cache: ClusterCache, now: datetime | None = None) -> Plan:
         """Run one pass over ``cache`` at ``now`` (default: the current time) and return its writes.
@@ -89,6 +94,10 @@ class Decider:
         now = now or datetime.now(UTC)
         plan = Plan()
         pods = cache.pods_by_cargo()
+        self._mine = defaultdict(list)
+        for cargo in cache.cargos.values():
+            self._mine[self._mc_key(cargo)].append(cargo)
+        self._app_managers = cache.app_managers()
         if not self.state.restored:
             self._restore(cache, plan)
         self._sync_nodes(cache, now)
@@ -149,6 +158,8 @@ class Decider:
             for uid in [u for u in uids if u not in live]:
                 del uids[uid]
         self.state.revoked &= live
+        self.state.cargo_specs.keep(live)
+        self.state.phases.keep(live)
         for key in [k for k in self.state.repairs if k not in cache.cargos]:
             del self.state.repairs[key]
         for key in [k for k in self.state.requested if ":" in k]:
@@ -200,7 +211,12 @@ class Decider:
             mine = {g for g in held.get(name, ()) if g < view.gpu_count}
             mine |= claimed.get(name, set())
             busy = busy_ids(view.gpu_count, used.get(name, set()) | mine, foreign.get(name, 0))
-            inv = inventory(view, busy | mine)
+            inputs = (view, frozenset(busy | mine))
+            known = self.state.node_inputs.get(name)
+            if known is not None and known[0] is view and known[1] == inputs[1]:
+                continue  # the same node with the same busy GPUs: the engine has it already
+            self.state.node_inputs[name] = inputs
+            inv = inventory(view, inputs[1])
             if self.state.nodes.get(name) != inv:
                 self.engine.upsert_node(inv)
                 self.state.nodes[name] = inv
@@ -298,6 +314,7 @@ class Decider:
             )
 
     def _remove_node(self, name: str) -> None:
+        self.state.node_inputs.pop(name, None)
         if name in self.state.nodes:
             self.engine.remove_node(name)
             del self.state.nodes[name]
@@ -396,7 +413,7 @@ class Decider:
             meta = body["metadata"]
             if not meta.get("deletionTimestamp"):
                 continue
-            mine = [b["metadata"] for b in cache.cargos.values() if self._mc_key(b) == key]
+            mine = [b["metadata"] for b in self._mine.get(key, ())]
             for cargo in mine:
                 if not cargo.get("deletionTimestamp") and self.state.may_request(
                     f"delete:{cargo['uid']}", now
@@ -570,7 +587,7 @@ class Decider:
         self._app_manager(body, spec, admitted, status, cache, plan)
         if admitted:
             self._rendezvous(body, spec, plan)
-        mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
+        mine = self._mine.get(key, [])
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
         active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
         status.cargos, status.ready_cargos = len(mine), len(running)
@@ -609,7 +626,7 @@ class Decider:
         gen = meta.get("generation")
         status = self._current_mc_status(body)
         before = find_condition(status.conditions, "Admitted")
-        mine = [b for b in cache.cargos.values() if self._mc_key(b) == key]
+        mine = self._mine.get(key, [])
         now = time.monotonic()
         for cargo in (b["metadata"] for b in mine):
             if not cargo.get("deletionTimestamp") and self.state.may_request(
@@ -656,7 +673,7 @@ class Decider:
         """Keep pod ``<mc>-am`` (with its token Secret) for an admitted MiniCluster that asks."""
         meta = body["metadata"]
         key = key_of(meta["namespace"], meta["name"])
-        pod = cache.app_managers().get(key)
+        pod = self._app_managers.get(key)
         if spec.app_manager is None:
             status.conditions = [c for c in status.conditions if c.type != "AppManagerReady"]
             if pod is not None and not pod.deleting:
@@ -723,9 +740,9 @@ class Decider:
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         existing: dict[int, bool] = {}  # index -> being deleted
-        for b in cache.cargos.values():
+        for b in self._mine.get(key, ()):
             index = (b["metadata"].get("labels") or {}).get(TEMPLATE_INDEX_LABEL, "")
-            if self._mc_key(b) == key and index.isdigit():
+            if index.isdigit():
                 existing[int(index)] = bool(b["metadata"].get("deletionTimestamp"))
         now = time.monotonic()
         for i in existing:

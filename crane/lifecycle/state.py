@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from crane.lifecycle.memo import Memo
 from crane.model.inventory import NodeInventory
-from crane.model.specs import ReplicaPlacement
+from crane.model.specs import CargoSpec, ReplicaPlacement
 from crane.placement.types import CargoRequest, MiniClusterRequest
 
 
@@ -51,6 +52,13 @@ class LoopState:
     not asked again within a retry interval, so a watch that lags does not repeat it."""
     repairs: dict[str, str] = field(default_factory=dict)
     """Cargo key -> why its claim lost at restore: its pods are deleted and it waits again."""
+    cargo_specs: Memo[CargoSpec] = field(default_factory=Memo)
+    """Cargo uid -> its validated spec (template checked), parsed once per spec object."""
+    phases: Memo[str] = field(default_factory=Memo)
+    """Cargo uid -> the phase of the status last written or read, parsed once per status."""
+    node_inputs: dict[str, tuple[object, frozenset[int]]] = field(default_factory=dict)
+    """Node -> the view and busy GPU ids its engine inventory was last made from: a node
+    whose view is the same object with the same busy GPUs is not made again."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False

@@ -290,12 +290,22 @@ class ClusterCache:
             else:
                 self.quotas[key] = quota
         else:
-            store = self.miniclusters if kind == "miniclusters" else self.cargos
+            records: dict[str, dict[str, Any]] = (
+                self.miniclusters if kind == "miniclusters" else self.cargos
+            )
             key = key_of(meta.get("namespace", ""), name)
             if deleted:
-                store.pop(key, None)
+                records.pop(key, None)
             else:
-                store[key] = trimmed(body)
+                cached = records.get(key)
+                version = meta.get("resourceVersion")
+                if (
+                    cached is not None
+                    and version
+                    and cached["metadata"].get("resourceVersion") == version
+                ):
+                    return  # a listing (resync) of what the cache holds: nothing changed
+                records[key] = trimmed(body)
         self.changed.set()
 
     def _merge_node(self, name: str) -> bool:

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 """Longest sleep without a change: time-based decisions (node grace) need a pass now and then."""
 METRICS_SECONDS = 5.0
+PASS_SHARE = 2.0
+"""After a change, wait this many times the last pass's duration (at least the debounce) to
+gather more changes into the next pass: a pass costs the same for one change as for a hundred,
+so under a burst of changes deciding takes at most a third of the loop's time."""
 
 
 class SchedulingLoop:
@@ -46,6 +50,8 @@ class SchedulingLoop:
         self.metrics = metrics
         self.debounce = debounce_seconds
         self._metrics_at = 0.0
+        self._pass_seconds = 0.0
+        """How long the last decision took (seconds)."""
         self._writing: tuple[Decider, Plan, asyncio.Future[Applied]] | None = None
         """The previous pass's plan while the actuator writes it."""
 
@@ -79,11 +85,15 @@ class SchedulingLoop:
                 continue
             try:
                 await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
-                await asyncio.sleep(self.debounce)
+                await asyncio.sleep(self._gather_seconds())
             except TimeoutError:
                 pass
             self.cache.changed.clear()
             await self.one_pass(self.decider)
+
+    def _gather_seconds(self) -> float:
+        """How long to gather changes before the next pass (see :data:`PASS_SHARE`)."""
+        return min(TICK_SECONDS, max(self.debounce, PASS_SHARE * self._pass_seconds))
 
     async def one_pass(self, decider: Decider) -> None:
         """Decide a plan from the cache and, once the previous pass's writes are learnt, start
@@ -98,7 +108,8 @@ class SchedulingLoop:
             self.decider = None
             self.cache.changed.set()
             return
-        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        self._pass_seconds = time.perf_counter() - started
+        self.metrics.decision_seconds.observe(self._pass_seconds)
         for kind, _ in plan.conflicts:
             self.metrics.restore_conflicts.labels(kind).inc()
         self._observe(decider)

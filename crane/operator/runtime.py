@@ -20,6 +20,7 @@ from crane.operator.leader import LeaseElector
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
 from crane.operator.tokens import TokenMinter
+from crane.operator.watch import KindStream
 from crane.placement import Engine
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class OperatorConfig:
     api_url: str | None = None
     api_token: str | None = None
     """An admin token of Crane's API: the operator mints app managers' tokens with it."""
-    resync_seconds: float = 30.0
+    resync_seconds: float = 300.0
     """How often the cache is compared with full listings (events a watch lost are healed)."""
 
 
@@ -67,6 +68,8 @@ class Operator:
         self.actuator: Actuator | None = None
         self.task: asyncio.Task[None] | None = None
         self.resync_task: asyncio.Task[None] | None = None
+        self.streams: list[asyncio.Task[None]] = []
+        """One :class:`KindStream` per kind the cache holds."""
         self.elector: LeaseElector | None = None
 
     def _decider(self) -> Decider:
@@ -78,11 +81,14 @@ class Operator:
         return Decider(Engine(self.config.topology), settings)
 
     async def start(self) -> None:
-        """Prime the cache with full listings (before kopf's watches start), then start the loop."""
+        """Prime the cache with full listings, then start the loop and the watches (from the
+        listings' resourceVersions, so no event between the two is lost)."""
         api = load_config(self.config.kubeconfig)
         self.client = KubeClient(api)
+        versions: dict[str, str | None] = {}
         for kind in WATCHED:
-            self.cache.load(kind, await asyncio.to_thread(self.client.list_items, kind))
+            items, versions[kind] = await asyncio.to_thread(self.client.list_versioned, kind)
+            self.cache.load(kind, items)
         gc.collect()
         gc.freeze()  # the primed cache lives on: keep it out of the collector's full passes
         log.info(
@@ -111,12 +117,21 @@ class Operator:
         )
         loop = SchedulingLoop(self.cache, self._decider, self.actuator, self.elector, self.metrics)
         self.task = asyncio.create_task(loop.run(), name="crane-scheduling-loop")
+        # the watches hold their connections for minutes: a pool of their own
+        watching = KubeClient(load_config(self.config.kubeconfig, pool_size=len(WATCHED)))
+        self.streams = [
+            asyncio.create_task(
+                KindStream(watching, self.cache, kind, versions[kind]).run(),
+                name=f"crane-watch-{kind}",
+            )
+            for kind in WATCHED
+        ]
         self.resync_task = asyncio.create_task(self._resync(), name="crane-cache-resync")
 
     async def _resync(self) -> None:
-        """Every ``resync_seconds``, heal the cache from full listings (what kopf's watches
-        lost across an API server restart: a deleted pod still cached would hold a cargo's
-        deletion, and with it its MiniCluster's, forever)."""
+        """Every ``resync_seconds``, compare the cache with full listings: a safety net, as
+        each watch lists again after any failure (:mod:`crane.operator.watch`); a deleted pod
+        still cached would hold a cargo's deletion, and with it its MiniCluster's, forever."""
         assert self.client is not None
         while True:
             await asyncio.sleep(self.config.resync_seconds)
@@ -133,10 +148,11 @@ class Operator:
 
     async def stop(self) -> None:
         """Stop the resync and scheduling tasks, release the leader lease, close the actuator."""
-        if self.resync_task is not None:
-            self.resync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.resync_task
+        for task in [self.resync_task, *self.streams]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
