@@ -519,6 +519,7 @@ class KubeBackend(Backend):
                     gpus=cargo.spec.gpus,
                     active=cargo.status.phase not in TERMINAL and not _taken_back(body),
                     template=int(index) if index.isdigit() else None,
+                    created=cargo.created_at.timestamp(),
                 )
             )
         return facts

@@ -270,6 +270,7 @@ class DockerBackend(Backend):
                 gpus=c.cargo_spec().gpus,
                 active=not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value},
                 template=service.template_index(mc.name, c.name) if templated else None,
+                created=c.created_at.timestamp(),
             )
             for c in store.cargos(s, mc.tenant, mc.name)
         ]

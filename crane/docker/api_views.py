@@ -37,6 +37,8 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
         replicas=len(cargos),
         selector=f"crane.io/minicluster={row.name}",
         queue_position=row.queue_position,
+        waits_behind=json.loads(row.waits_behind),
+        estimated_start=row.estimated_start,
         message=row.message,
         observed_generation=row.generation,
     )

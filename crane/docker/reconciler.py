@@ -56,6 +56,8 @@ from crane.docker.scheduling import (
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
+from crane.lifecycle.queued import queued
+from crane.lifecycle.restart import after_failure, replica_failed
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.model.world import notice_text, rendezvous_name, world_env
@@ -288,6 +290,7 @@ class Reconciler:
             if not any(c.phase in HOLDING for c in mine):
                 released.add(mc.key)
                 mc.admitted, mc.reservation, mc.queue_position = False, "{}", None
+                mc.waits_behind, mc.estimated_start = "[]", None
             mc.message = held_message(mc.name, len(mine))
             s.add(mc)
         s.commit()
@@ -305,6 +308,7 @@ class Reconciler:
             if decision.outcome is Outcome.ADMITTED:
                 was = mc.admitted
                 mc.admitted, mc.queue_position, mc.message = True, None, ""
+                mc.waits_behind, mc.estimated_start = "[]", None
                 mc.reservation = json.dumps(
                     {n: list(ids) for n, ids in decision.reservation.items()}
                 )
@@ -318,9 +322,10 @@ class Reconciler:
                         "reserved gpus.min",
                     )
             else:
-                mc.queue_position = decision.queue_position
-                if decision.explanation is not None:
-                    mc.message = decision.explanation.sentence()
+                waiting = queued(self.engine, decision.key, decision)
+                mc.queue_position, mc.message = waiting.position, waiting.message
+                mc.waits_behind = json.dumps(waiting.waits_behind)
+                mc.estimated_start = waiting.estimated_start
             s.add(mc)
         s.commit()
         by_decision = {d.key: d for d in decisions}
@@ -702,19 +707,17 @@ class Reconciler:
     ) -> None:
         spec = row.cargo_spec()
         replica, code = failed[0]
-        what = f"replica {replica} " + (
-            "disappeared" if code is None else f"exited with code {code}"
-        )
-        if spec.restart_policy is RestartPolicy.ON_FAILURE and row.restarts < spec.backoff_limit:
-            row.restarts += 1
+        what = replica_failed(replica, code, "its container disappeared")
+        then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
+        if then.restart:
+            row.restarts = then.restarts
             row.phase = CargoPhase.PLACED.value
-            row.message = f"{what}; restarted the gang ({row.restarts} of {spec.backoff_limit})"
+            row.message = then.message
             s.add(row)
             s.commit()
             self._wake.set()
             return
-        limit = "" if spec.restart_policy is RestartPolicy.NEVER else " (backoff limit reached)"
-        reason = f"{what}{limit}"
+        reason = then.message
         if row.message.endswith(STOPPING):
             reason = row.message.removesuffix(STOPPING)
         running = [c for c in containers.values() if c.status in LIVE_STATES]

@@ -71,6 +71,10 @@ class MiniClusterRow(SQLModel, table=True):
     reservation: str = Field(default="{}", description="node -> reserved GPU ids, as JSON")
     admitted: bool = False
     queue_position: int | None = None
+    waits_behind: str = Field(
+        default="[]", description="the MiniClusters (tenant/name) it waits for, as JSON"
+    )
+    estimated_start: datetime | None = None
     message: str = ""
     conditions: str = Field(default="[]", description="Condition list as JSON")
 

@@ -35,6 +35,7 @@ from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANN
 from crane.lifecycle import preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
+from crane.lifecycle.restart import BACKOFF_LIMIT_EXCEEDED, after_failure, replica_failed
 from crane.lifecycle.state import LoopState
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
@@ -46,7 +47,6 @@ from crane.model.specs import (
     CargoStatus,
     MiniClusterSpec,
     ReplicaPlacement,
-    RestartPolicy,
 )
 from crane.model.world import notice_text, world_env
 from crane.placement import Engine
@@ -472,8 +472,7 @@ class CargoLifecycle:
             why = (
                 f"node {', '.join(lost)} NotReady past the grace period"
                 if lost
-                else f"replica {failed[0].replica} (pod {failed[0].name}) failed: "
-                f"{failed[0].message or 'exited'}"
+                else replica_failed(failed[0].replica, failed[0].exit_code, failed[0].message)
             )
             code = None if lost else failed[0].exit_code
             self._failure(
@@ -536,27 +535,23 @@ class CargoLifecycle:
         exit_code: int | None = None,
     ) -> None:
         gen = body["metadata"].get("generation")
-        if spec.restart_policy == RestartPolicy.ON_FAILURE and status.restarts < spec.backoff_limit:
-            status.restarts += 1
+        then = after_failure(spec.restart_policy, status.restarts, spec.backoff_limit, why)
+        status.restarts, status.message = then.restarts, then.message
+        if then.restart:
             status.phase = CargoPhase.PENDING
-            status.message = (
-                f"{why}; restarting the gang (restart {status.restarts} of {spec.backoff_limit})"
-            )
             self._cond(status, "Placed", False, "Restarting", status.message, gen)
             self._cond(status, "Ready", False, reason, why, gen)
             self._write(key, body, status)
             self._event(body, "Restarting", status.message, warning=True)
         else:
-            limit = spec.restart_policy == RestartPolicy.ON_FAILURE
             status.phase = CargoPhase.FAILED
             status.finished_at = datetime.now(UTC)
             status.exit_code = exit_code
-            status.message = f"{why}; backoffLimit {spec.backoff_limit} reached" if limit else why
             self._cond(
                 status,
                 "Failed",
                 True,
-                "BackoffLimitExceeded" if limit else reason,
+                BACKOFF_LIMIT_EXCEEDED if then.limit_reached else reason,
                 status.message,
                 gen,
             )

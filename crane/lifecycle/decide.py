@@ -41,6 +41,7 @@ from crane.lifecycle.plan import (
     StatusWrite,
     TokenRevocation,
 )
+from crane.lifecycle.queued import queued
 from crane.lifecycle.restore import gpu_ids_of, restore
 from crane.lifecycle.state import LoopState, Revocation
 from crane.lifecycle.suspend import HELD_REASON, held_message, is_held
@@ -49,8 +50,6 @@ from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
 from crane.model.specs import MiniClusterSpec, MiniClusterStatus
 from crane.placement import Engine
-from crane.placement.admission import unschedulable_reason
-from crane.placement.insight import start_time
 from crane.placement.types import AdmissionDecision
 
 log = logging.getLogger(__name__)
@@ -560,17 +559,12 @@ class Decider:
                     ),
                 )
         else:
-            position = decision.queue_position if decision else None
-            why = decision.explanation if decision else self.engine.explain_minicluster(key)
-            message = why.sentence() if why else "waiting in the admission queue"
-            held = sum(len(ids) for ids in self.engine.nominated(key).values())
-            if held:
-                message += f"; {held} GPUs held for it while the preempted cargos stop"
+            waiting = queued(self.engine, key, decision)
+            position, message, reason = waiting.position, waiting.message, waiting.reason
             status.queue_position = position
-            status.waits_behind = list(decision.waits_behind) if decision else []
-            status.estimated_start = start_time(decision)
+            status.waits_behind = waiting.waits_behind
+            status.estimated_start = waiting.estimated_start
             status.reservation, status.reserved_gpus = {}, 0
-            reason = unschedulable_reason(decision) or "Queued"
             status.conditions = set_condition(
                 status.conditions, resources.condition("Admitted", False, reason, message, gen)
             )

@@ -164,6 +164,8 @@ class CargoFacts:
     """Holds or waits for GPUs: not finished, not being deleted."""
     template: int | None = None
     """Its index when it is a template cargo ``<mc>-<i>`` kept by ``spec.replicas``."""
+    created: float = 0.0
+    """When it was created (a timestamp): a shrink by count takes the newest first."""
 
 
 @dataclass
@@ -315,7 +317,8 @@ def plan_shrink(
             template_cargo_name(minicluster, i) for i in range(kept - 1, kept - take - 1, -1)
         ]
         return plan
-    live = [c for c in cargos if c.active]
+    # newest by creation time, whatever order the backend lists them in (equal times: as listed)
+    live = sorted((c for c in cargos if c.active), key=lambda c: c.created)
     plan.deletes = [c.name for c in reversed(live)][:left]
     plan.removed = list(plan.deletes)
     return plan

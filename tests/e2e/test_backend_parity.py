@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
-from tests.dockerd import SLEEP, clean, daemons, serve_docker
+from tests.dockerd import IMAGE, SLEEP, clean, daemons, serve_docker
 from tests.e2e.operator_support import Proc, crane_env, serve_kube_args, wait_serving
 from tests.support import LEASE_NAMESPACE, free_port
 
@@ -37,6 +38,14 @@ GPUS_PER_NODE = 5
 DAEMONS = range(9, 11)
 """hack/dockerd daemons 9 and 10: no other suite uses them."""
 TIMEOUT = 120.0
+EXIT_3 = {
+    "metadata": {"annotations": {"sim.crane.io/exit-code": "3", "sim.crane.io/run-for": "1s"}},
+    "spec": {
+        "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "sleep 1; exit 3"]}]
+    },
+}
+"""A cargo template whose replica runs a second and exits with code 3: the command on Docker,
+the ``sim.crane.io`` annotations on kwok's simulated nodes (hack/kwok/stages.yaml)."""
 
 
 @dataclass
@@ -190,6 +199,13 @@ def _status(api: httpx.Client, mc: str) -> dict[str, Any]:
     return dict(api.get(f"/miniclusters/{mc}").json()["status"])
 
 
+def _created(api: httpx.Client, name: str) -> datetime:
+    made = datetime.fromisoformat(
+        str((_cargo(api, name) or {})["createdAt"]).replace("Z", "+00:00")
+    )
+    return made if made.tzinfo else made.replace(tzinfo=UTC)
+
+
 def _template(gpus: int) -> dict[str, Any]:
     return {"replicas": 1, "gpusPerReplica": gpus, "template": SLEEP}
 
@@ -341,3 +357,144 @@ def test_condition_times_are_when_they_changed_not_when_read(
     first = admitted_at()
     time.sleep(1.1)  # a read a second later must show the same time, not the time of the read
     assert admitted_at() == first
+
+
+def test_free_cargos_grown_by_shape_shrink_by_name_and_by_count_for_good(
+    backend: Backend, api: httpx.Client
+) -> None:
+    _mc(api, "free", 0, 6)
+    names = ["free-a", "free-b", "free-c"]
+    grown = api.post(
+        "/miniclusters/free:grow",
+        json={
+            "cargos": [{"name": n, "gpusPerReplica": 2, "template": SLEEP} for n in names],
+            "wait": True,
+        },
+    )
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "granted", grown.text
+    assert [c["name"] for c in grown.json()["cargos"]] == names
+    _until(backend, lambda: all(_phase(api, n) == "Running" for n in names), "the cargos to run")
+    _until(backend, lambda: _status(api, "free")["inUseGpus"] == 6, "free to hold 6 GPUs")
+
+    shrunk = api.post("/miniclusters/free:shrink", json={"cargos": ["free-b"]})
+    assert shrunk.status_code == 200, shrunk.text
+    assert shrunk.json()["removed"] == ["free-b"], shrunk.text
+    _until(backend, lambda: _phase(api, "free-b") is None, "free-b to go")
+    _until(backend, lambda: _status(api, "free")["inUseGpus"] == 4, "free to hold 4 GPUs")
+    # a free cargo is no template replica: no pass brings it back, and no replicas appear
+    for _ in range(10):
+        assert api.get("/miniclusters/free:explain").status_code == 200
+        assert _phase(api, "free-b") is None
+        time.sleep(0.3)
+    assert _phase(api, "free-a") == "Running" and _phase(api, "free-c") == "Running"
+    assert api.get("/miniclusters/free").json()["spec"].get("replicas") is None
+    unknown = api.post("/miniclusters/free:shrink", json={"cargos": ["free-b"]})
+    assert unknown.status_code == 404, unknown.text
+
+    # by count the newest goes, by creation time: Kubernetes lists cargos by name, so a newer
+    # cargo whose name sorts first must still go first
+    made_c = _created(api, "free-c")
+    _until(
+        backend,
+        lambda: datetime.now(UTC) - made_c > timedelta(seconds=1),
+        "a second past free-c's creation (Kubernetes keeps whole seconds)",
+    )
+    grown = api.post(
+        "/miniclusters/free:grow",
+        json={"cargos": [{"name": "free-0", "gpusPerReplica": 2, "template": SLEEP}], "wait": True},
+    )
+    assert grown.json()["result"] == "granted", grown.text
+    assert _created(api, "free-0") > made_c
+    newest = api.post("/miniclusters/free:shrink", json={"count": 1})
+    assert newest.status_code == 200, newest.text
+    assert newest.json()["removed"] == ["free-0"], newest.text
+    _until(backend, lambda: _phase(api, "free-0") is None, "free-0 to go")
+    assert _phase(api, "free-a") == "Running" and _phase(api, "free-c") == "Running"
+    left = api.get("/cargos", params={"miniCluster": "free"}).json()["items"]
+    assert sorted(c["name"] for c in left) == ["free-a", "free-c"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "restarts", "message"),
+    [
+        ("OnFailure", 1, "replica 0 exited with code 3; backoffLimit 1 reached"),
+        ("Never", 0, "replica 0 exited with code 3"),
+    ],
+)
+def test_a_failing_replica_restarts_the_gang_per_policy_then_fails_in_the_same_words(
+    backend: Backend, api: httpx.Client, policy: str, restarts: int, message: str
+) -> None:
+    _mc(api, "flaky", 0, 2)
+    shape = {
+        "name": "flaky-0",
+        "gpusPerReplica": 1,
+        "template": EXIT_3,
+        "restartPolicy": policy,
+        "backoffLimit": 1,
+    }
+    grown = api.post("/miniclusters/flaky:grow", json={"cargos": [shape]})
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "granted", grown.text
+    failed = _until(
+        backend,
+        lambda: (c := _cargo(api, "flaky-0")) and c["status"]["phase"] == "Failed" and c,
+        "flaky-0 to fail",
+    )
+    status = failed["status"]
+    assert status["message"] == message, status
+    assert status["restarts"] == restarts, status
+    assert status["exitCode"] == 3, status
+    _until(backend, lambda: _status(api, "flaky")["inUseGpus"] == 0, "its GPU to be given back")
+    # Failed is final: no later pass restarts it or changes what it says
+    for _ in range(5):
+        again = _cargo(api, "flaky-0") or {}
+        assert again["status"]["phase"] == "Failed", again
+        assert again["status"]["message"] == message and again["status"]["restarts"] == restarts
+        time.sleep(0.3)
+
+
+def test_a_small_minicluster_backfills_outside_the_claim_of_a_larger_one_ahead(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Two 5-GPU nodes, 3 GPUs held on each: "big" (5 on one node) waits first in the queue
+    and claims a node; "small" (2) is admitted on the other node (backfill); "small2" (2) would
+    fit only in the claimed node, so it waits behind "big"; when the claimed node frees, "big"
+    is admitted there before "small2" (BestEffortFIFO, docs/architecture.md)."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    for name in ("a", "b"):
+        _mc(api, name, 3, 3, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 3, f"{name} admitted")
+    _mc(api, "big", 5, 5, **node)
+    _until(backend, lambda: _status(api, "big").get("queuePosition") == 1, "big to queue first")
+
+    _mc(api, "small", 2, 2, **node)
+    _until(backend, lambda: _status(api, "small")["reservedGpus"] == 2, "small to backfill")
+    big = _status(api, "big")
+    assert big["queuePosition"] == 1 and big["reservedGpus"] == 0, big
+    [small_node] = _status(api, "small")["reservation"]
+
+    _mc(api, "small2", 2, 2, **node)
+    waiting = _until(
+        backend,
+        lambda: (st := _status(api, "small2")).get("queuePosition") == 2 and st,
+        "small2 to queue behind big",
+    )
+    assert waiting["reservedGpus"] == 0, waiting
+    [ahead] = waiting["waitsBehind"]
+    assert ahead.endswith("/big"), waiting
+    assert f"waits behind {ahead} (" in waiting["message"], waiting
+    assert "they claim the domains where it would fit" in waiting["message"], waiting
+
+    # free the claimed node (the one small did not take): big goes first, small2 keeps waiting
+    [claimed] = [n for n in ("a", "b") if small_node not in _status(api, n)["reservation"]]
+    assert api.delete(f"/miniclusters/{claimed}").status_code in (200, 202, 204)
+    _until(backend, lambda: _status(api, "big")["reservedGpus"] == 5, "big to be admitted")
+    after = _until(
+        backend,
+        lambda: (st := _status(api, "small2")).get("queuePosition") == 1 and st,
+        "small2 to be first in line",
+    )
+    assert after["reservedGpus"] == 0, after
+    assert after["waitsBehind"] == [], after
+    assert _status(api, "small")["reservedGpus"] == 2

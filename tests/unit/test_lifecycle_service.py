@@ -81,3 +81,21 @@ def test_a_cargo_named_like_a_template_index_with_a_leading_zero_is_not_one() ->
     assert service.template_index("job", "job-01") is None
     assert service.template_index("job", "job-x") is None
     assert service.template_index("job", "other-1") is None
+
+
+def test_free_shrink_by_count_takes_the_newest_whatever_the_listed_order() -> None:
+    """Kubernetes lists cargos by name, Docker mode by creation: both shrink the newest."""
+    spec = MiniClusterSpec(gpu_type="H100", gpus=GpuRange(min=0, max=8))
+    by_name = [
+        CargoFacts("free-a", 1, True, created=30.0),
+        CargoFacts("free-b", 1, False, created=40.0),
+        CargoFacts("free-m", 1, True, created=10.0),
+        CargoFacts("free-z", 1, True, created=20.0),
+    ]
+    plan = service.plan_shrink("free", spec, by_name, 2, None)
+    assert plan.removed == plan.deletes == ["free-a", "free-z"] and plan.replicas is None
+    same_time = [
+        CargoFacts("free-a", 1, True, created=5.0),
+        CargoFacts("free-b", 1, True, created=5.0),
+    ]
+    assert service.plan_shrink("free", spec, same_time, 1, None).removed == ["free-b"]

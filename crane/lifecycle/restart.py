@@ -1,0 +1,72 @@
+"""The restart-policy rule, written once for both backends (no I/O).
+
+When a replica of a running gang fails (a container or pod exits non-zero, disappears, or its
+node is lost), both backends describe what happened with :func:`replica_failed` (or their own
+sentence for a lost node), then ask :func:`after_failure` whether the gang restarts or the
+cargo fails, with which restart count and which message. Kubernetes mode (the decision pass,
+``crane/lifecycle/cargo_lifecycle.py``) and Docker mode (``crane/docker/reconciler.py``) carry
+the answer out on pods or containers; the user reads the same words in ``status.message`` on
+either backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crane.model.specs import RestartPolicy
+
+BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+"""Condition reason of a cargo failed because its ``OnFailure`` restarts were used up."""
+
+
+@dataclass(frozen=True)
+class AfterFailure:
+    """What a failed gang does next."""
+
+    restart: bool
+    """True: the gang is recreated whole (same or new GPUs); False: the cargo is Failed."""
+    restarts: int
+    """``status.restarts`` from now on (one more than before when it restarts)."""
+    message: str
+    """``status.message``: what happened, and what Crane does about it."""
+    limit_reached: bool
+    """The cargo fails because ``OnFailure`` restarts reached ``backoffLimit`` (condition
+    reason :data:`BACKOFF_LIMIT_EXCEEDED`), not because its policy is ``Never``."""
+
+
+def replica_failed(replica: int | None, exit_code: int | None, detail: str = "") -> str:
+    """What happened to a replica, in the same words on both backends: "replica 1 exited with
+    code 3" when its exit code is known, else "replica 1 failed: <detail>" (a pod's status
+    message, "its container disappeared")."""
+    who = "a replica" if replica is None else f"replica {replica}"
+    if exit_code is not None:
+        return f"{who} exited with code {exit_code}"
+    return f"{who} failed: {detail}" if detail else f"{who} failed"
+
+
+def after_failure(
+    policy: RestartPolicy, restarts: int, backoff_limit: int, what: str
+) -> AfterFailure:
+    """Restart or fail a gang one of whose replicas failed (``what`` says how).
+
+    ``OnFailure`` with fewer than ``backoff_limit`` restarts so far: restart the whole gang,
+    counting one more restart ("...; restarting the gang (restart 1 of 3)"). ``OnFailure`` at
+    the limit: fail ("...; backoffLimit 3 reached"). ``Never``: fail, the message being
+    ``what`` alone. The restart count never changes when the cargo fails.
+    """
+    if policy is RestartPolicy.ON_FAILURE and restarts < backoff_limit:
+        n = restarts + 1
+        return AfterFailure(
+            restart=True,
+            restarts=n,
+            message=f"{what}; restarting the gang (restart {n} of {backoff_limit})",
+            limit_reached=False,
+        )
+    if policy is RestartPolicy.ON_FAILURE:
+        return AfterFailure(
+            restart=False,
+            restarts=restarts,
+            message=f"{what}; backoffLimit {backoff_limit} reached",
+            limit_reached=True,
+        )
+    return AfterFailure(restart=False, restarts=restarts, message=what, limit_reached=False)

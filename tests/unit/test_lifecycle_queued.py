@@ -1,0 +1,56 @@
+"""A waiting MiniCluster's status, said once for both backends (crane/lifecycle/queued.py)."""
+
+from __future__ import annotations
+
+from crane.lifecycle.queued import queued
+from crane.placement import Engine
+from crane.placement.types import Outcome
+from tests.unit.placement_helpers import mc, node, topo
+
+
+def _engine() -> Engine:
+    engine = Engine()
+    for name, rack in (("n0", "r0"), ("n1", "r1")):
+        engine.upsert_node(node(name, rack, gpus=4))
+    return engine
+
+
+def test_a_minicluster_behind_a_claim_says_whom_it_waits_for() -> None:
+    engine = _engine()
+    for key in ("t/a", "t/b"):
+        engine.submit_minicluster(mc(key, 3, 3, topology=topo("node"), created=0.0))
+    engine.admit()
+    engine.submit_minicluster(mc("t/big", 4, 4, topology=topo("node"), created=1.0))
+    engine.submit_minicluster(mc("t/small", 1, 1, topology=topo("node"), created=2.0))
+    engine.submit_minicluster(mc("t/small2", 1, 1, topology=topo("node"), created=3.0))
+    decisions = {d.key: d for d in engine.admit()}
+    assert decisions["t/small"].outcome is Outcome.ADMITTED
+
+    big = queued(engine, "t/big", decisions["t/big"])
+    assert (big.position, big.waits_behind, big.reason) == (1, [], "Queued")
+    small2 = queued(engine, "t/small2", decisions["t/small2"])
+    assert (small2.position, small2.waits_behind) == (2, ["t/big"])
+    assert "waits behind t/big (they claim the domains where it would fit)" in small2.message
+    assert small2.estimated_start is None and small2.reason == "Queued"
+
+
+def test_one_that_can_never_fit_is_unschedulable_with_no_position() -> None:
+    engine = _engine()
+    engine.submit_minicluster(mc("t/wide", 6, 6, topology=topo("node"), created=0.0))
+    [decision] = engine.admit()
+    said = queued(engine, "t/wide", decision)
+    assert (said.position, said.waits_behind, said.reason) == (None, [], "Unschedulable")
+    assert decision.explanation is not None
+    assert said.message == decision.explanation.sentence()
+
+
+def test_without_a_decision_the_engine_explains_it() -> None:
+    engine = _engine()
+    engine.submit_minicluster(mc("t/a", 4, 4, topology=topo("node"), created=0.0))
+    engine.submit_minicluster(mc("t/b", 4, 4, topology=topo("node"), created=1.0))
+    engine.submit_minicluster(mc("t/c", 4, 4, topology=topo("node"), created=2.0))
+    engine.admit()
+    said = queued(engine, "t/c", None)
+    assert said.position is None and said.waits_behind == [] and said.reason == "Queued"
+    explained = engine.explain_minicluster("t/c")
+    assert explained is not None and said.message == explained.sentence()

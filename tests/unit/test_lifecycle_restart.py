@@ -1,0 +1,51 @@
+"""The restart-policy rule both backends use (crane/lifecycle/restart.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crane.lifecycle.restart import after_failure, replica_failed
+from crane.model.specs import RestartPolicy
+
+WHAT = "replica 1 exited with code 3"
+
+
+@pytest.mark.parametrize(
+    ("replica", "code", "detail", "said"),
+    [
+        (1, 3, "", "replica 1 exited with code 3"),
+        (0, 137, "ignored when the code is known", "replica 0 exited with code 137"),
+        (2, None, "its container disappeared", "replica 2 failed: its container disappeared"),
+        (0, None, "", "replica 0 failed"),
+        (None, None, "evicted", "a replica failed: evicted"),
+    ],
+)
+def test_what_happened_to_a_replica_is_said_one_way(
+    replica: int | None, code: int | None, detail: str, said: str
+) -> None:
+    assert replica_failed(replica, code, detail) == said
+
+
+def test_on_failure_restarts_the_gang_until_the_backoff_limit() -> None:
+    first = after_failure(RestartPolicy.ON_FAILURE, 0, 2, WHAT)
+    assert (first.restart, first.restarts, first.limit_reached) == (True, 1, False)
+    assert first.message == f"{WHAT}; restarting the gang (restart 1 of 2)"
+    second = after_failure(RestartPolicy.ON_FAILURE, first.restarts, 2, WHAT)
+    assert (second.restart, second.restarts) == (True, 2)
+    assert second.message == f"{WHAT}; restarting the gang (restart 2 of 2)"
+    last = after_failure(RestartPolicy.ON_FAILURE, second.restarts, 2, WHAT)
+    assert (last.restart, last.restarts, last.limit_reached) == (False, 2, True)
+    assert last.message == f"{WHAT}; backoffLimit 2 reached"
+
+
+def test_on_failure_with_backoff_limit_zero_fails_at_once() -> None:
+    then = after_failure(RestartPolicy.ON_FAILURE, 0, 0, WHAT)
+    assert (then.restart, then.restarts, then.limit_reached) == (False, 0, True)
+    assert then.message == f"{WHAT}; backoffLimit 0 reached"
+
+
+@pytest.mark.parametrize("restarts", [0, 5])
+def test_never_fails_at_once_with_what_happened_only(restarts: int) -> None:
+    then = after_failure(RestartPolicy.NEVER, restarts, 3, WHAT)
+    assert (then.restart, then.restarts, then.limit_reached) == (False, restarts, False)
+    assert then.message == WHAT
