@@ -21,6 +21,7 @@ node_app = typer.Typer(
 COLUMNS = [
     Column("NAME", lambda h: h.name),
     Column("DOCKER HOST", lambda h: h.docker_host),
+    Column("ADDRESS", lambda h: h.address),
     Column("GPUS", lambda h: h.gpus),
     Column("TYPE", lambda h: h.gpu_type),
     Column("LABELS", lambda h: [f"{k}={v}" for k, v in h.labels.items()]),
@@ -81,7 +82,7 @@ def add(
 
 @node_app.command("list")
 def list_(output: Output = Format.TABLE) -> None:
-    """Docker hosts with GPUs, labels, state and the cargos on them."""
+    """Docker hosts with their address, GPUs, labels, state and the cargos on them."""
     render(client().list_hosts(), output, COLUMNS)
 
 

@@ -250,7 +250,8 @@ def _kube_server(request: pytest.FixtureRequest, tmp: Path) -> Iterator[CraneSer
 
     from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
     from crane.model.fleet import FleetSpec, NodeGroup
-    from tests.support import LEASE_NAMESPACE, free_port
+    from tests.e2e.operator_support import operator_args
+    from tests.support import free_port
 
     cluster = request.getfixturevalue("kube_cluster")
     core = request.getfixturevalue("core_v1")
@@ -296,13 +297,7 @@ def _kube_server(request: pytest.FixtureRequest, tmp: Path) -> Iterator[CraneSer
             ],
             "serve.log",
         )  # fmt: skip
-        run(
-            [
-                "operator", "--lease-namespace", LEASE_NAMESPACE, "--lease-seconds", "3",
-                "--metrics-port", str(free_port()), "--api-url", url, "--api-token", ADMIN,
-            ],
-            "operator.log",
-        )  # fmt: skip
+        run(operator_args(api_url=url, api_token=ADMIN), "operator.log")
 
         def ready() -> bool:
             assert all(p.poll() is None for p in procs), (tmp / "serve.log").read_text()

@@ -265,6 +265,19 @@ def test_node_remove_drains_waits_then_preempts(
     crane = cli(server.url, ADMIN, tmp_path)
 
     h2 = host_specs[2]
+    far = crane(
+        "node", "add", "far", "--docker-host", h2.url, "--gpus", "1", "--gpu-type", "T4",
+        "--address", "10.0.0.9",
+    )  # fmt: skip
+    assert far.returncode == 0, far.stderr
+    rows = [line.split() for line in crane("node", "list").stdout.splitlines()]
+    assert rows[0][:4] == ["NAME", "DOCKER", "HOST", "ADDRESS"]
+    assert [row[:4] for row in rows if row[0] == "far"] == [["far", h2.url, "10.0.0.9", "1"]]
+    hosts = {h["name"]: h for h in json.loads(crane("node", "list", "-o", "json").stdout)}
+    assert hosts["far"]["address"] == "10.0.0.9"
+    gone = crane("node", "remove", "far", "--yes", "--timeout", "60")
+    assert gone.returncode == 0, gone.stderr
+
     added = crane(
         "node", "add", "h2", "--docker-host", h2.url, "--gpus", "4", "--gpu-type", "A100",
         "--label", "rack=r1",
@@ -274,7 +287,8 @@ def test_node_remove_drains_waits_then_preempts(
     listed = json.loads(crane("node", "list", "-o", "json").stdout)
     assert [h["name"] for h in listed] == ["h0", "h1", "h2"]
     table = crane("node", "list").stdout.splitlines()
-    assert table[0].split()[:3] == ["NAME", "DOCKER", "HOST"]
+    assert table[0].split()[:4] == ["NAME", "DOCKER", "HOST", "ADDRESS"]
+    assert table[3].split()[:3] == ["h2", h2.url, "-"]  # no address: bridge networking
     assert "rack=r1" in table[3] and "Active" in table[3]
 
     _mc(admin, "on-a100", "A100", 0, 4)

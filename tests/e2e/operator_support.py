@@ -1,12 +1,16 @@
 """Helpers of the operator e2e tests: the operator as a subprocess, simulated nodes, object
-reads, manifests, waits and the GPU double-booking check. The fixtures are in conftest.py."""
+reads, manifests, waits and the GPU double-booking check; the API-on-Kubernetes stack
+(``crane serve --backend kube`` and ``crane operator``) of the API e2e tests. The fixtures are in
+conftest.py."""
 
 from __future__ import annotations
 
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ import httpx
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from crane.client import Client
 from crane.kube.fleet import apply_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
 from tests.process import ChildProcess
@@ -36,26 +41,12 @@ class OperatorProcess(ChildProcess):
 
     def start(self) -> None:
         """Start a new operator process (the previous one must be gone)."""
-        self.spawn(
-            [
-                sys.executable,
-                "-m",
-                "crane",
-                "operator",
-                "--lease-namespace",
-                LEASE_NAMESPACE,
-                "--lease-seconds",
-                "3",
-                "--node-grace",
-                "5",
-                "--metrics-port",
-                str(self.metrics_port),
-                "--liveness",
-                f"http://127.0.0.1:{self.health_port}/healthz",
-            ],
-            self.env,
-            REPO,
+        args = operator_args(
+            self.metrics_port,
+            node_grace=5,
+            liveness=f"http://127.0.0.1:{self.health_port}/healthz",
         )
+        self.spawn([sys.executable, "-m", "crane", *args], self.env, REPO)
 
     def healthz(self) -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as r:
@@ -68,18 +59,30 @@ class OperatorProcess(ChildProcess):
             return str(r.read().decode())
 
 
-def wait(check: Callable[[], Any], what: str, proc: OperatorProcess, timeout: float = 60) -> Any:
+def poll(
+    check: Callable[[], Any],
+    what: str,
+    logs: Callable[[], str],
+    timeout: float = 60,
+    interval: float = 0.5,
+) -> Any:
+    """Call ``check`` every ``interval`` seconds until it returns something true, and return
+    that; after ``timeout`` seconds fail naming ``what``, the last value and ``logs()``."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
             return last
-        time.sleep(0.5)
+        time.sleep(interval)
     raise AssertionError(
-        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n"
-        f"operator log:\n{proc.tail()}"
+        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n{logs()}"
     )
+
+
+def wait(check: Callable[[], Any], what: str, proc: OperatorProcess, timeout: float = 60) -> Any:
+    """:func:`poll` that prints the operator's log on a timeout."""
+    return poll(check, what, lambda: f"operator log:\n{proc.tail()}", timeout)
 
 
 def add_nodes(
@@ -254,3 +257,78 @@ def serve_kube_args(port: int, token: str, data: Path, kubeconfig: Path) -> list
         "--log-level",
         "warning",
     ]
+
+
+def operator_args(
+    metrics_port: int | None = None,
+    *,
+    lease_seconds: float = 3,
+    node_grace: float | None = None,
+    liveness: str | None = None,
+    api_url: str | None = None,
+    api_token: str | None = None,
+) -> list[str]:
+    """``crane operator`` arguments: the tests' lease namespace, a ``lease_seconds`` lease,
+    metrics on ``metrics_port`` (a free port when None); ``--node-grace``, ``--liveness``,
+    ``--api-url`` and ``--api-token`` only when given."""
+    args = ["operator", "--lease-namespace", LEASE_NAMESPACE, "--lease-seconds", str(lease_seconds)]
+    if node_grace is not None:
+        args += ["--node-grace", str(node_grace)]
+    args += ["--metrics-port", str(free_port() if metrics_port is None else metrics_port)]
+    if liveness is not None:
+        args += ["--liveness", liveness]
+    if api_url is not None:
+        args += ["--api-url", api_url]
+    if api_token is not None:
+        args += ["--api-token", api_token]
+    return args
+
+
+ADMIN = "crane_kapiadmin_" + "k" * 43
+"""The bootstrap token of the API stack (fixture ``stack``)."""
+PRODUCT = "nvidia.com/gpu.product"
+# The GPU families of the API stack's simulated nodes: one per test, none used by the other
+# e2e modules, so each test's free capacity is its own.
+FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
+USAGE = "NVIDIA-T4"
+AM = "NVIDIA-L4"
+HOLD = "NVIDIA-A2"
+
+
+@dataclass
+class Stack:
+    """``crane serve --backend kube`` and ``crane operator`` on the session cluster, with
+    simulated nodes of the GPU families above (fixture ``stack`` in conftest.py)."""
+
+    url: str
+    operator: Proc
+    server: Proc
+    nodes: dict[str, list[str]]
+    """GPU product -> names of the simulated nodes added for it."""
+    core: client.CoreV1Api
+    tmp: Path
+    tenants: list[str]
+    serve: list[str]
+    env: dict[str, str]
+
+    def admin(self, tenant: str | None = None) -> Client:
+        return Client(self.url, ADMIN, tenant=tenant, timeout=120)
+
+    def tenant(self) -> tuple[str, str]:
+        """A new tenant (a namespace in kube mode) and a tenant-scoped token for it."""
+        name = f"kapi-{uuid.uuid4().hex[:8]}"
+        with self.admin() as api:
+            api.create_tenant(name)
+            token = api.create_token({"scope": "tenant", "tenant": name}).token
+        self.tenants.append(name)
+        return name, token
+
+    def restart_server(self, down_for: Callable[[], None]) -> None:
+        """Stop ``crane serve``, run ``down_for`` meanwhile, start it again on the same database."""
+        self.server.stop()
+        down_for()
+        self.server = Proc(self.serve, self.env, self.tmp / "serve.log")
+        wait_serving(self.server, self.url)
+
+    def logs(self) -> str:
+        return f"--- operator log:\n{self.operator.tail()}\n--- server log:\n{self.server.tail()}"

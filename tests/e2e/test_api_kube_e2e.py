@@ -2,7 +2,7 @@
 as real processes on the session cluster, driven through the SDK and the CLI.
 
 Each test places its cargos on simulated nodes of a GPU family no other e2e test uses, added
-by the module fixture, so free capacity is its own.
+by the module fixture ``stack`` (conftest.py), so free capacity is its own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,9 +20,8 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,137 +33,18 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
-from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
-from crane.model.fleet import FleetSpec, NodeGroup
-from tests.e2e.operator_support import Proc, crane_env, serve_kube_args, wait_serving
-from tests.support import LEASE_NAMESPACE, free_port
+from tests.e2e.operator_support import FLOW, PRODUCT, RACE, USAGE, Stack, crane_env, poll
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-ADMIN = "crane_kapiadmin_" + "k" * 43
 GPU_IDS = "crane.io/gpu-ids"
 MC_LABEL = "crane.io/minicluster"
-PRODUCT = "nvidia.com/gpu.product"
-# one GPU family per test, none used by the other e2e modules
-FLOW, RACE, EVENTS, HPO = "NVIDIA-L40S", "NVIDIA-H800", "NVIDIA-V100", "NVIDIA-A40"
-USAGE = "NVIDIA-T4"
-AM = "NVIDIA-L4"
-HOLD = "NVIDIA-A2"
-
-
-@dataclass
-class Stack:
-    url: str
-    operator: Proc
-    server: Proc
-    nodes: dict[str, list[str]]
-    """GPU product -> names of the simulated nodes added for it."""
-    core: client.CoreV1Api
-    tmp: Path
-    tenants: list[str]
-    serve: list[str]
-    env: dict[str, str]
-
-    def admin(self, tenant: str | None = None) -> Client:
-        return Client(self.url, ADMIN, tenant=tenant, timeout=120)
-
-    def tenant(self) -> tuple[str, str]:
-        """A new tenant (a namespace in kube mode) and a tenant-scoped token for it."""
-        name = f"kapi-{uuid.uuid4().hex[:8]}"
-        with self.admin() as api:
-            api.create_tenant(name)
-            token = api.create_token({"scope": "tenant", "tenant": name}).token
-        self.tenants.append(name)
-        return name, token
-
-    def restart_server(self, down_for: Callable[[], None]) -> None:
-        """Stop ``crane serve``, run ``down_for`` meanwhile, start it again on the same database."""
-        self.server.stop()
-        down_for()
-        self.server = Proc(self.serve, self.env, self.tmp / "serve.log")
-        wait_serving(self.server, self.url)
-
-    def logs(self) -> str:
-        return f"--- operator log:\n{self.operator.tail()}\n--- server log:\n{self.server.tail()}"
-
-
-@pytest.fixture(scope="module")
-def stack(kube_cluster: Any, core_v1: client.CoreV1Api, crane_crds: str) -> Iterator[Stack]:
-    suffix = uuid.uuid4().hex[:5]
-    groups = [
-        NodeGroup(name=f"kapi-l40s-{suffix}", product=FLOW, gpus_per_node=8, nodes_per_rack=2),
-        NodeGroup(name=f"kapi-h800-{suffix}", product=RACE, gpus_per_node=8, nodes_per_rack=2),
-        NodeGroup(name=f"kapi-v100-{suffix}", product=EVENTS, gpus_per_node=8),
-        NodeGroup(name=f"kapi-a40-{suffix}", product=HPO, gpus_per_node=4),
-        NodeGroup(name=f"kapi-t4-{suffix}", product=USAGE, gpus_per_node=8),
-        NodeGroup(name=f"kapi-l4-{suffix}", product=AM, gpus_per_node=4),
-        NodeGroup(name=f"kapi-a2-{suffix}", product=HOLD, gpus_per_node=4),
-    ]
-    manifests = fleet_manifests(FleetSpec(groups=groups))
-    apply_nodes(core_v1, manifests)
-    added = [m["metadata"]["name"] for m in manifests]
-    nodes: dict[str, list[str]] = defaultdict(list)
-    for m in manifests:
-        nodes[m["metadata"]["labels"][PRODUCT]].append(m["metadata"]["name"])
-    tmp = Path(tempfile.mkdtemp(prefix="crane-kapi-"))
-    env = crane_env(kube_cluster.env)
-    operator = server = None
-    tenants: list[str] = []
-    try:
-        wait_ready(core_v1, added, timeout=60)
-        port = free_port()
-        serve = serve_kube_args(port, ADMIN, tmp, kube_cluster.kubeconfig)
-        server = Proc(serve, env, tmp / "serve.log")
-        url = f"http://127.0.0.1:{port}"
-        operator = Proc(
-            [
-                "operator",
-                "--lease-namespace",
-                LEASE_NAMESPACE,
-                "--lease-seconds",
-                "3",
-                "--metrics-port",
-                str(free_port()),
-                "--api-url",
-                url,
-                "--api-token",
-                ADMIN,
-            ],
-            env,
-            tmp / "operator.log",
-        )
-        wait_serving(server, url)
-        stack = Stack(url, operator, server, dict(nodes), core_v1, tmp, tenants, serve, env)
-        yield stack
-        server = stack.server  # restarted by a test
-    finally:
-        for proc in (server, operator):
-            if proc is not None:
-                proc.stop()
-        for tenant in tenants:
-            try:
-                core_v1.delete_namespace(tenant, propagation_policy="Background")
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-        delete_nodes(core_v1, added)
-        if operator is not None and server is not None:
-            print(f"--- operator log:\n{operator.tail()}\n--- server log:\n{server.tail()}")
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wait_for(check: Callable[[], Any], what: str, stack: Stack, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what} (last: {last!r})\n{stack.logs()}"
-    )
+    """:func:`poll` that prints the stack's logs on a timeout."""
+    return poll(check, what, stack.logs, timeout, interval=0.3)
 
 
 class Cli:

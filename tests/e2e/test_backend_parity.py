@@ -27,8 +27,8 @@ from kubernetes.client.exceptions import ApiException
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
 from tests.dockerd import IMAGE, SLEEP, clean, daemons, serve_docker
-from tests.e2e.operator_support import Proc, crane_env, serve_kube_args, wait_serving
-from tests.support import LEASE_NAMESPACE, free_port
+from tests.e2e.operator_support import Proc, crane_env, operator_args, serve_kube_args, wait_serving
+from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -115,15 +115,7 @@ def _kube_backend(kube_cluster: Any, core: client.CoreV1Api, tmp: Path) -> Itera
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     serve = serve_kube_args(port, ADMIN, tmp, kube_cluster.kubeconfig)
-    operator = [
-        "operator",
-        "--lease-namespace",
-        LEASE_NAMESPACE,
-        "--lease-seconds",
-        "3",
-        "--metrics-port",
-        str(free_port()),
-    ]
+    operator = operator_args()
     procs: list[Proc] = []
     backend = Backend("kube", url, lambda: "")
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_api_kube_e2e import ADMIN, Stack, stack  # noqa: F401 (fixture)
+from tests.e2e.operator_support import ADMIN, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -41,9 +41,7 @@ ESCAPES = [
 ]
 
 
-def test_tenant_level_is_the_namespace_label_and_escapes_are_422(
-    stack: Stack,  # noqa: F811
-) -> None:
+def test_tenant_level_is_the_namespace_label_and_escapes_are_422(stack: Stack) -> None:
     tenant = f"psa-{uuid.uuid4().hex[:8]}"
     headers = {"Authorization": f"Bearer {ADMIN}"}
     with httpx.Client(base_url=stack.url, headers=headers, timeout=60) as api:

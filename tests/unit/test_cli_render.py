@@ -7,8 +7,9 @@ import json
 
 import yaml
 
+from crane.cli import node
 from crane.cli.render import Column, Format, cell, render
-from crane.client import MiniCluster
+from crane.client import Host, MiniCluster
 
 MC = MiniCluster.model_validate(
     {
@@ -66,3 +67,18 @@ def test_cells() -> None:
     assert cell(True) == "yes"
     assert cell(["a", "b"]) == "a,b"
     assert cell([]) == "-"
+
+
+def test_node_list_shows_the_address_a_host_declares() -> None:
+    wire = {"dockerHost": "tcp://h:2376", "gpuType": "H100", "gpus": 8, "simulated": True}
+    wire |= {"state": "Active", "ready": True, "createdAt": "2026-01-01T00:00:00Z"}
+    hosts = [
+        Host.model_validate({**wire, "name": "gpu-01", "address": "10.0.0.1"}),
+        Host.model_validate({**wire, "name": "gpu-02"}),
+    ]
+    out = io.StringIO()
+    render(hosts, Format.TABLE, node.COLUMNS, stream=out)
+    lines = [line.split() for line in out.getvalue().splitlines()]
+    assert lines[0][:4] == ["NAME", "DOCKER", "HOST", "ADDRESS"]
+    assert lines[1][:4] == ["gpu-01", "tcp://h:2376", "10.0.0.1", "8"]
+    assert lines[2][:4] == ["gpu-02", "tcp://h:2376", "-", "8"]
