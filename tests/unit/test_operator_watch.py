@@ -14,24 +14,14 @@ import pytest
 from crane.operator import watch
 from crane.operator.cache import ClusterCache
 from crane.operator.watch import KindStream
+from tests.unit.test_operator_decide import pod_of
 
 
 def _pod(name: str, rv: str = "1") -> dict[str, Any]:
-    return {
-        "metadata": {
-            "namespace": "t",
-            "name": name,
-            "uid": f"uid-{name}",
-            "resourceVersion": rv,
-            "labels": {"crane.io/cargo": name.rsplit("-", 1)[0], "crane.io/replica": "0"},
-            "annotations": {"crane.io/gpu-ids": "0"},
-        },
-        "spec": {
-            "nodeName": "n1",
-            "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
-        },
-        "status": {"phase": "Running"},
-    }
+    """Pod ``<cargo>-0`` of cargo ``name[:-2]`` at resourceVersion ``rv``."""
+    body = pod_of(name.rsplit("-", 1)[0], "n1", "0")
+    body["metadata"]["resourceVersion"] = rv
+    return body
 
 
 @pytest.fixture(autouse=True)
