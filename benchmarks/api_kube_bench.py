@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crane.client import Client, GrowOutcome
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from tests.e2e.operator_support import serve_kube_args
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = "crane_benchadmin_" + "b" * 43
@@ -112,21 +113,7 @@ def main(args: argparse.Namespace) -> None:
         tmp / "operator.log",
     )
     server = _start(
-        [
-            "serve",
-            "--backend",
-            "kube",
-            "--port",
-            str(port),
-            "--bootstrap-token",
-            ADMIN,
-            "--database-url",
-            f"sqlite:///{tmp / 'crane.db'}",
-            "--kubeconfig",
-            kubeconfig,
-            "--log-level",
-            "warning",
-        ],
+        serve_kube_args(port, ADMIN, tmp, Path(kubeconfig)),
         env,
         tmp / "serve.log",
     )

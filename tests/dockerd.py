@@ -46,18 +46,9 @@ class NetnsHost:
 def netns_hosts(count: int) -> list[NetnsHost]:
     """Start ``count`` daemons each in its own network namespace with its own address (running
     ones are kept) and import the busybox test image into them."""
-    hosts = []
-    for step in ("start", "image"):
-        try:
-            done = subprocess.run(
-                [str(NETNS_SCRIPT), step, str(count)], capture_output=True, text=True, timeout=300
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            unavailable(f"hack/dockerd-netns {step} failed: {err}")
-        if done.returncode != 0:
-            unavailable(f"hack/dockerd-netns {step} failed: {done.stderr.strip()[-600:]}")
-        if step == "start":
-            hosts = [NetnsHost(*line.split()) for line in done.stdout.splitlines()]
+    started = _hack("start", count, NETNS_SCRIPT)
+    hosts = [NetnsHost(*line.split()) for line in started.splitlines()]
+    _hack("image", count, NETNS_SCRIPT)
     return hosts
 
 
@@ -104,15 +95,17 @@ def stop_netns_hosts() -> None:
     subprocess.run([str(NETNS_SCRIPT), "stop"], capture_output=True, timeout=120, check=True)
 
 
-def _hack(step: str, count: int) -> str:
+def _hack(step: str, count: int, script: Path = SCRIPT) -> str:
+    """Run ``hack/dockerd`` (or ``hack/dockerd-netns``) ``step count``; its stdout."""
+    what = f"hack/{script.name} {step}"
     try:
         done = subprocess.run(
-            [str(SCRIPT), step, str(count)], capture_output=True, text=True, timeout=300
+            [str(script), step, str(count)], capture_output=True, text=True, timeout=300
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        unavailable(f"hack/dockerd {step} failed: {err}")
+        unavailable(f"{what} failed: {err}")
     if done.returncode != 0:
-        unavailable(f"hack/dockerd {step} failed: {done.stderr.strip()[-600:]}")
+        unavailable(f"{what} failed: {done.stderr.strip()[-600:]}")
     return done.stdout
 
 

@@ -40,7 +40,3 @@ class Memo(Generic[T]):
         live = set(keys)
         for key in [k for k in self._entries if k not in live]:
             del self._entries[key]
-
-    def forget(self, key: str) -> None:
-        """Forget ``key``: its next ``get`` parses again."""
-        self._entries.pop(key, None)
