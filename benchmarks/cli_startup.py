@@ -70,7 +70,7 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
     env.update(
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])),
         CRANE_API_URL=f"http://127.0.0.1:{server.server_address[1]}",
         CRANE_TOKEN="crane_bench_x",
         CRANE_CONFIG_DIR=tempfile.mkdtemp(prefix="crane-bench-"),

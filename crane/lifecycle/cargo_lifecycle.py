@@ -232,7 +232,42 @@ class CargoLifecycle:
     # --- the pass ----------------------------------------------------------------------------
 
     def reconcile(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
-        """Move one cargo on by one step; ``mc`` is its MiniCluster, when there is one."""
+        """Move one cargo on by one step; ``mc`` is its MiniCluster, when there is one.
+
+        A Running cargo whose step wrote nothing is skipped while everything that step read is
+        the same: its record, the status last written, its placement, its MiniCluster's uid
+        and its replicas (pod views), and no node of its placement lost. Nothing else moves a
+        Running cargo, and with those inputs unchanged its step would write nothing again."""
+        inputs = self._step_inputs(key, body, mc)
+        if inputs is not None and self.state.steady.get(key) == inputs:
+            return
+        self.state.steady.pop(key, None)
+        before = self.plan.size()
+        self._step(key, body, mc)
+        if (
+            inputs is not None
+            and self.plan.size() == before
+            and self.phase_of(body) == CargoPhase.RUNNING
+        ):
+            self.state.steady[key] = inputs
+
+    def _step_inputs(
+        self, key: str, body: dict[str, Any], mc: Owner | None
+    ) -> tuple[object, ...] | None:
+        """What a placed cargo's step reads (compared by identity first, then by value), or
+        None when its step may depend on more (time, a repair, a failed write, a lost node)."""
+        placements = self.state.placements.get(key)
+        uid = body["metadata"]["uid"]
+        if placements is None or key in self.state.repairs or uid in self.state.unsaved:
+            return None
+        lost = self.state.lost_nodes
+        if lost and any(p.node in lost for p in placements):
+            return None
+        owner = mc[0]["metadata"].get("uid") if mc is not None else None
+        written = self.state.written.get(uid)
+        return (body, written, placements, owner, *self.pods.get(key, ()))
+
+    def _step(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
         meta = body["metadata"]
         status = self._status(body)
         if meta.get("deletionTimestamp"):

@@ -62,6 +62,9 @@ CLAIM_RETRY_SECONDS = 15.0
 """How long a ResourceClaim made or deleted waits for the watch before it is asked again."""
 
 
+_NONE: frozenset[int] = frozenset()
+
+
 @dataclass(frozen=True)
 class DecideSettings:
     """Settings of the :class:`Decider`."""
@@ -161,6 +164,8 @@ class Decider:
         self.state.phases.keep(live)
         for key in [k for k in self.state.repairs if k not in cache.cargos]:
             del self.state.repairs[key]
+        for key in [k for k in self.state.steady if k not in cache.cargos]:
+            del self.state.steady[key]
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
@@ -207,15 +212,18 @@ class Decider:
                     self.state.lost_nodes.add(name)
                 continue
             self.state.lost_nodes.discard(name)
-            mine = {g for g in held.get(name, ()) if g < view.gpu_count}
-            mine |= claimed.get(name, set())
-            busy = busy_ids(view.gpu_count, used.get(name, set()) | mine, foreign.get(name, 0))
-            inputs = (view, frozenset(busy | mine))
-            known = self.state.node_inputs.get(name)
-            if known is not None and known[0] is view and known[1] == inputs[1]:
-                continue  # the same node with the same busy GPUs: the engine has it already
+            crane_ids = used.get(name, _NONE)
+            mine: frozenset[int] = _NONE
+            if name in held or name in claimed:
+                mine = frozenset(
+                    {g for g in held.get(name, ()) if g < view.gpu_count} | claimed.get(name, set())
+                )
+            inputs = (view, crane_ids, mine, foreign.get(name, 0))
+            if self.state.node_inputs.get(name) == inputs:
+                continue  # the same node, Crane's GPUs and others' use: the engine has it
             self.state.node_inputs[name] = inputs
-            inv = inventory(view, inputs[1])
+            busy = busy_ids(view.gpu_count, crane_ids | mine, inputs[3]) | mine
+            inv = inventory(view, busy)
             if self.state.nodes.get(name) != inv:
                 self.engine.upsert_node(inv)
                 self.state.nodes[name] = inv

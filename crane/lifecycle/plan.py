@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,22 +186,25 @@ class Plan:
 
     def empty(self) -> bool:
         """Whether the plan has nothing to write."""
-        return not any(
-            (
-                self.status_writes,
-                self.metadata,
-                self.finalizer_removals,
-                self.cargo_creates,
-                self.cargo_deletes,
-                self.services,
-                self.pods,
-                self.pod_annotations,
-                self.pod_deletes,
-                self.claims,
-                self.claim_deletes,
-                self.app_managers,
-                self.rendezvous,
-                self.token_revocations,
-                self.events,
-            )
+        return self.size() == 0
+
+    def size(self) -> int:
+        """How many writes (and events) the plan holds so far."""
+        parts: tuple[Sized, ...] = (
+            self.status_writes,
+            self.metadata,
+            self.finalizer_removals,
+            self.cargo_creates,
+            self.cargo_deletes,
+            self.services,
+            self.pods,
+            self.pod_annotations,
+            self.pod_deletes,
+            self.claims,
+            self.claim_deletes,
+            self.app_managers,
+            self.rendezvous,
+            self.token_revocations,
+            self.events,
         )
+        return sum(map(len, parts))

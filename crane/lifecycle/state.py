@@ -56,9 +56,14 @@ class LoopState:
     """Cargo uid -> its validated spec (template checked), parsed once per spec object."""
     phases: Memo[str] = field(default_factory=Memo)
     """Cargo uid -> the phase of the status last written or read, parsed once per status."""
-    node_inputs: dict[str, tuple[object, frozenset[int]]] = field(default_factory=dict)
-    """Node -> the view and busy GPU ids its engine inventory was last made from: a node
-    whose view is the same object with the same busy GPUs is not made again."""
+    node_inputs: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """Node -> what its engine inventory was last made from (its view, the GPU ids Crane's
+    cargos and stray Crane pods hold, the GPUs others' pods use): a node whose inputs are the
+    same is not made again."""
+    steady: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """Cargo key -> what its last step read (record, last written status, placement, owner,
+    replicas) when that step found it Running and wrote nothing: a pass that reads the very
+    same inputs again skips it (see :meth:`CargoLifecycle.reconcile`)."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False

@@ -1,0 +1,123 @@
+"""Running cargos that nothing touched are skipped by the pass (the steady memo), and every
+change a user can make or suffer still reaches them: a replica that stops being ready, a node
+lost, preemption, a resize, a failed status write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_operator_decide import apply_statuses, cargo, minicluster, new_cache, node, pod_of
+
+from crane.lifecycle.decide import Decider
+from crane.operator.cache import ClusterCache
+from crane.placement import Engine
+
+
+def running(cache: ClusterCache, decider: Decider, *names: str) -> None:
+    """Place ``names``, give each its pod (Running, ready) and settle until all are Running."""
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    for name in names:
+        p = cache.cargos[f"t/{name}"]["status"]["placement"][0]
+        cache.apply("pods", None, pod_of(name, p["node"], ",".join(map(str, p["gpuIds"]))))
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    for name in names:
+        assert cache.cargos[f"t/{name}"]["status"]["phase"] == "Running"
+
+
+def quiet(cache: ClusterCache, decider: Decider, passes: int = 3) -> None:
+    for _ in range(passes):
+        plan = decider.decide(cache)
+        assert plan.empty(), f"a pass over quiet Running cargos wrote {plan}"
+
+
+def status(cache: ClusterCache, name: str) -> dict[str, Any]:
+    return cache.cargos[f"t/{name}"]["status"]
+
+
+def test_a_replica_that_stops_being_ready_turns_a_quiet_cargo_back_to_placed() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "job")
+    quiet(cache, decider)
+    p = status(cache, "job")["placement"][0]
+    pod = pod_of("job", p["node"], ",".join(map(str, p["gpuIds"])))
+    pod["status"]["containerStatuses"][0]["ready"] = False
+    cache.apply("pods", None, pod)
+    apply_statuses(cache, decider.decide(cache))
+    assert status(cache, "job")["phase"] == "Placed"
+
+
+def test_a_lost_node_fails_a_quiet_cargo_on_it_and_leaves_the_other_alone() -> None:
+    cache = new_cache(
+        ("nodes", node("n0", rack="r0")),
+        ("nodes", node("n1", rack="r1")),
+        ("miniclusters", minicluster("mc", 0, 16)),
+        ("cargos", cargo("a", "mc", 1, 8)),
+        ("cargos", cargo("b", "mc", 1, 8, created="2026-01-01T00:00:02Z")),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "a", "b")
+    quiet(cache, decider)
+    lost = status(cache, "a")["placement"][0]["node"]
+    cache.apply("nodes", None, node(lost, ready=False, rack="r0" if lost == "n0" else "r1"))
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    assert status(cache, "a")["phase"] == "Failed"
+    assert status(cache, "b")["phase"] == "Running"
+
+
+def test_a_quiet_borrowed_cargo_is_still_preempted() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("low", 0, 8)),
+        ("cargos", cargo("borrower", "low", 1, 8)),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "borrower")
+    quiet(cache, decider)
+    cache.apply(
+        "miniclusters", None, minicluster("high", 8, 8, priority=10, created="2026-01-02T00:00:00Z")
+    )
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    assert status(cache, "borrower")["phase"] == "Preempted"
+
+
+def test_a_quiet_cargo_grows_when_its_replicas_change() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "job")
+    quiet(cache, decider)
+    grown = cargo("job", "mc", 2, 2)
+    grown["metadata"]["generation"] = 2
+    grown["status"] = status(cache, "job")
+    cache.apply("cargos", None, grown)
+    plan = decider.decide(cache)
+    apply_statuses(cache, plan)
+    assert len(status(cache, "job")["placement"]) == 2
+    assert [pod["metadata"]["name"] for _, pod in plan.pods] == ["job-1"]
+
+
+def test_a_failed_status_write_of_a_quiet_cargo_is_written_again() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "job")
+    quiet(cache, decider)
+    uid = cache.cargos["t/job"]["metadata"]["uid"]
+    decider.state.unsaved.add(uid)
+    plan = decider.decide(cache)
+    assert [w.name for w in plan.statuses] == ["job"], "an unsaved status is written again"
