@@ -135,4 +135,4 @@ class SchedulingLoop:
         self._metrics_at = now
         products = {n: v.gpu_product for n, v in self.cache.nodes.items()}
         queued = sum(1 for d in decider.engine.queue() if str(d.outcome) == "Queued")
-        self.metrics.observe_gpus(decider.engine.gpu_map(), products, queued)
+        self.metrics.observe_gpus(decider.engine.gpu_counts(), products, queued)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from crane.model.gpu import family_of
-from crane.placement.types import GpuSlot
+from crane.placement.types import GpuCounts
 
 
 class Metrics:
@@ -60,17 +60,20 @@ class Metrics:
         """Serve the registry to Prometheus over HTTP on ``port``, from a background thread."""
         start_http_server(port, registry=self.registry)
 
-    def observe_gpus(self, slots: list[GpuSlot], products: dict[str, str], queued: int) -> None:
-        """Set the GPU gauges from the engine's GPU map; ``products`` maps node -> GPU product."""
+    def observe_gpus(
+        self, nodes: dict[str, GpuCounts], products: dict[str, str], queued: int
+    ) -> None:
+        """Set the GPU gauges from the engine's per-node GPU counts; ``products`` maps node ->
+        GPU product."""
         counts: dict[str, list[int]] = {}
         types = {p: family_of(p) or p or "unknown" for p in set(products.values())}
-        for slot in slots:
-            gpu_type = types.get(products.get(slot.node, ""), "unknown")
+        for node, c in nodes.items():
+            gpu_type = types.get(products.get(node, ""), "unknown")
             row = counts.setdefault(gpu_type, [0, 0, 0, 0])
-            row[0] += 1
-            row[1] += slot.reserved_for is not None
-            row[2] += slot.cargo is not None
-            row[3] += slot.cargo is not None and slot.reserved_for != slot.minicluster
+            row[0] += c.total
+            row[1] += c.reserved
+            row[2] += c.in_use
+            row[3] += c.borrowed
         for gpu_type, (total, reserved, in_use, borrowed) in counts.items():
             self.gpus_total.labels(gpu_type).set(total)
             self.gpus_reserved.labels(gpu_type).set(reserved)

@@ -53,6 +53,9 @@ class KindStream:
         self.version = resource_version
         """Where the next watch starts; None: list first."""
         self.timeout = timeout_seconds
+        self._pending: list[tuple[str | None, dict[str, Any]]] = []
+        """Events the watch thread read and the event loop has not applied yet, in order."""
+        self._lock = threading.Lock()
 
     async def run(self) -> None:
         """List and watch until cancelled; failures are logged and retried with backoff."""
@@ -121,7 +124,8 @@ class KindStream:
         await done
 
     def _follow(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One watch, in a worker thread; each event is applied on the event loop."""
+        """One watch, in a worker thread; its events are applied on the event loop, in order,
+        before the watch's end is (both go through the loop's FIFO of callbacks)."""
         assert self.version is not None
         for event in self.client.watch(self.kind, self.version, self.timeout):
             if self.stopped:
@@ -133,9 +137,17 @@ class KindStream:
                 raise RuntimeError(f"watch error: {body.get('message', body)}")
             version = (body.get("metadata") or {}).get("resourceVersion")
             if kind != "BOOKMARK":
-                loop.call_soon_threadsafe(self._apply, kind, body)
+                with self._lock:
+                    wake = not self._pending
+                    self._pending.append((kind, body))
+                if wake:  # one wake-up of the loop per batch, not per event
+                    loop.call_soon_threadsafe(self._apply)
             if version:
                 self.version = version
 
-    def _apply(self, event_type: str | None, body: dict[str, Any]) -> None:
-        self.cache.apply(self.kind, event_type, body)
+    def _apply(self) -> None:
+        """On the event loop: apply every event read so far, in the order read."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for event_type, body in batch:
+            self.cache.apply(self.kind, event_type, body)

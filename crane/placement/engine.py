@@ -14,6 +14,7 @@ from typing import Any
 from crane.placement.index import FreeIndex
 from crane.placement.state import CargoState, McState
 from crane.placement.types import (
+    GpuCounts,
     GpuSlot,
     MiniClusterUsage,
 )
@@ -65,6 +66,21 @@ class Engine(Answering):
                     GpuSlot(name, g, node.resv[g], cargo, owner, g in node.inv.busy_gpu_ids)
                 )
         return slots
+
+    def gpu_counts(self) -> dict[str, GpuCounts]:
+        """Per node: its GPUs, how many are reserved, in use, and in use by a cargo whose
+        MiniCluster does not reserve them (borrowed). What :meth:`gpu_map` adds up to, without
+        one object per GPU (the metrics read this every few seconds on large clusters)."""
+        out = {}
+        for name, node in self._nodes.items():
+            reserved = in_use = borrowed = 0
+            for resv, cargo in zip(node.resv, node.cargo, strict=True):
+                reserved += resv is not None
+                if cargo is not None:
+                    in_use += 1
+                    borrowed += self._cargos[cargo].req.minicluster != resv
+            out[name] = GpuCounts(len(node.resv), reserved, in_use, borrowed)
+        return out
 
     def has_gpu(self, node: str, gpu: int) -> bool:
         """Whether ``node`` is known and has GPU id ``gpu``."""

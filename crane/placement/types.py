@@ -178,6 +178,16 @@ class MiniClusterUsage:
 
 
 @dataclass(frozen=True)
+class GpuCounts:
+    """A node's GPUs by state (see :meth:`crane.placement.engine.Engine.gpu_counts`)."""
+
+    total: int
+    reserved: int
+    in_use: int
+    borrowed: int
+
+
+@dataclass(frozen=True)
 class GpuSlot:
     """One GPU of the GPU map: who reserves it and who uses it."""
 

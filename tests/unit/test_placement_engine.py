@@ -334,6 +334,29 @@ def test_gpu_map_and_family_matching() -> None:
     assert {s.reserved_for for s in e.gpu_map()} == {"t/a"}
 
 
+def test_gpu_counts_add_up_the_gpu_map_with_borrowed_gpus() -> None:
+    """The metrics' per-node counts say what the GPU map says: a cargo of ``t/b`` (no
+    reservation) runs on GPUs ``t/a`` reserves and does not use, so those are borrowed."""
+    e = cluster(racks=1, nodes_per_rack=2)
+    e.submit_minicluster(mc("t/a", 8, 8))
+    e.submit_minicluster(mc("t/b", 0, 16))
+    e.admit()
+    e.place_cargo(cargo("t/own", "t/a", 1, 2))
+    e.place_cargo(cargo("t/lent", "t/b", 2, 4))
+    counts = e.gpu_counts()
+    slots = e.gpu_map()
+    for name, c in counts.items():
+        mine = [s for s in slots if s.node == name]
+        assert c.total == len(mine) == 8
+        assert c.reserved == sum(s.reserved_for is not None for s in mine)
+        assert c.in_use == sum(s.cargo is not None for s in mine)
+        assert c.borrowed == sum(
+            s.cargo is not None and s.reserved_for != s.minicluster for s in mine
+        )
+    assert sum(c.in_use for c in counts.values()) == 10
+    assert sum(c.borrowed for c in counts.values()) == 8
+
+
 def _racked(engine_racks: dict[str, dict[str, int]]) -> Engine:
     """Nodes of 8 GPUs: block -> rack -> node count."""
     e = Engine()
