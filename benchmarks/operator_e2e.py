@@ -226,10 +226,13 @@ class Probe:
         self.writes, self.failed, self.by = write_counts(self.api)
         self.cpu = {k: cpu_seconds(p) for k, p in self.pids.items()}
         self.refused = operator_metric(self.metrics_port, "crane_api_errors_total{")
+        self.passes = operator_metric(self.metrics_port, "crane_decision_seconds_count ")
+        self.deciding = operator_metric(self.metrics_port, "crane_decision_seconds_sum ")
 
     def stop(self, pods: int) -> dict[str, float]:
         """Per pod: writes, and CPU ms of each process; plus the failed writes in all (every
-        client's, from the API server) and the operator's own (from its metrics)."""
+        client's, from the API server) and the operator's own (from its metrics), and the
+        operator's passes and the wall time it spent deciding (per pod)."""
         writes, failed, by = write_counts(self.api)
         out = {"writes_per_pod": round((writes - self.writes) / pods, 2)}
         by.subtract(self.by)
@@ -243,6 +246,10 @@ class Probe:
         out["failed_writes_all_clients"] = failed - self.failed
         refused = operator_metric(self.metrics_port, "crane_api_errors_total{")
         out["failed_writes_operator"] = refused - self.refused
+        passes = operator_metric(self.metrics_port, "crane_decision_seconds_count ") - self.passes
+        deciding = operator_metric(self.metrics_port, "crane_decision_seconds_sum ")
+        out["operator_passes"] = passes
+        out["operator_deciding_ms_per_pod"] = round(1000 * (deciding - self.deciding) / pods, 2)
         return out
 
 

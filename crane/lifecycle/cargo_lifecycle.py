@@ -234,22 +234,30 @@ class CargoLifecycle:
     def reconcile(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
         """Move one cargo on by one step; ``mc`` is its MiniCluster, when there is one.
 
-        A Running cargo whose step wrote nothing is skipped while everything that step read is
-        the same: its record, the status last written, its placement, its MiniCluster's uid
-        and its replicas (pod views), and no node of its placement lost. Nothing else moves a
-        Running cargo, and with those inputs unchanged its step would write nothing again."""
+        A settled cargo (:meth:`_settled`) whose step wrote nothing is skipped while everything
+        that step read is the same: its record, the status last written, its placement, its
+        MiniCluster's uid and its replicas (pod views), and no node of its placement lost.
+        Nothing else moves such a cargo, and with those inputs unchanged its step would write
+        nothing again."""
         inputs = self._step_inputs(key, body, mc)
         if inputs is not None and self.state.steady.get(key) == inputs:
             return
         self.state.steady.pop(key, None)
         before = self.plan.size()
         self._step(key, body, mc)
-        if (
-            inputs is not None
-            and self.plan.size() == before
-            and self.phase_of(body) == CargoPhase.RUNNING
-        ):
+        if inputs is not None and self.plan.size() == before and self._settled(key, body):
             self.state.steady[key] = inputs
+
+    def _settled(self, key: str, body: Mapping[str, Any]) -> bool:
+        """Running, or Placed with a live pod for every replica: a step of such a cargo depends
+        on nothing but its inputs (a missing pod is asked for again after a while: time)."""
+        phase = self.phase_of(body)
+        if phase == CargoPhase.RUNNING:
+            return True
+        if phase != CargoPhase.PLACED:
+            return False
+        live = {p.replica for p in self.pods.get(key, ()) if not p.deleting}
+        return all(p.replica in live for p in self.state.placements.get(key, ()))
 
     def _step_inputs(
         self, key: str, body: dict[str, Any], mc: Owner | None

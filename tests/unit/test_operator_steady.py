@@ -121,3 +121,38 @@ def test_a_failed_status_write_of_a_quiet_cargo_is_written_again() -> None:
     decider.state.unsaved.add(uid)
     plan = decider.decide(cache)
     assert [w.name for w in plan.statuses] == ["job"], "an unsaved status is written again"
+
+
+def test_a_placed_cargo_waiting_for_its_pods_is_quiet_then_runs() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    p = status(cache, "job")["placement"][0]
+    ids = ",".join(map(str, p["gpuIds"]))
+    cache.apply("pods", None, pod_of("job", p["node"], ids, phase="Pending"))
+    quiet(cache, decider)
+    assert status(cache, "job")["phase"] == "Placed"
+    cache.apply("pods", None, pod_of("job", p["node"], ids))
+    apply_statuses(cache, decider.decide(cache))
+    assert status(cache, "job")["phase"] == "Running"
+
+
+def test_a_placed_cargo_missing_a_pod_asks_for_it_again_after_the_retry_interval() -> None:
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    first = [pod for _ in range(3) for _, pod in decider.decide(cache).pods]
+    apply_statuses(cache, decider.decide(cache))
+    assert [pod["metadata"]["name"] for pod in first] == ["job-0"], "asked for once, then waits"
+    for key in decider.state.requested:
+        decider.state.requested[key] -= 60.0  # the create was lost; the retry interval passed
+    again = [pod["metadata"]["name"] for _, pod in decider.decide(cache).pods]
+    assert again == ["job-0"]
