@@ -157,7 +157,11 @@ class Reconciler:
             self._rendezvous(mcs, {h.name: h.host() for h in hosts}, clients)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
-                if row.phase == CargoPhase.PENDING.value and not row.deleting:
+                if (
+                    row.phase == CargoPhase.PENDING.value
+                    and not row.deleting
+                    and not row.placements()
+                ):
                     self._place(s, row, by_mc, clients)
             self._remove_orphans(s, clients)
             store_conditions(s)
@@ -358,6 +362,19 @@ class Reconciler:
         )
         self._preempted(s, row, clients)
 
+    def _restarting(
+        self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """A gang restarting after a failure (Pending, its placement kept, as in Kubernetes
+        mode): once its containers are gone, release its GPUs and clear its placement; the pass
+        then places it again (on the same GPUs when they are still free)."""
+        if any(p.node not in clients for p in row.placements()) or self._retire_all(row, clients):
+            return
+        self.engine.release_cargo(row.key)
+        row.placement = "[]"
+        s.add(row)
+        s.commit()
+
     def _preempted(
         self, s: Session, row: CargoRow, clients: dict[str, docker.DockerClient]
     ) -> None:
@@ -523,6 +540,8 @@ class Reconciler:
             self._delete_cargo(s, row, clients)
         elif row.phase == CargoPhase.PREEMPTED.value:
             self._preempted(s, row, clients)
+        elif row.phase == CargoPhase.PENDING.value and row.placements():
+            self._restarting(s, row, clients)
         elif row.phase in ACTIVE:
             self._converge(s, row, by_mc[(row.tenant, row.minicluster)], clients)
         elif self._live.get(row.uid):
@@ -710,9 +729,7 @@ class Reconciler:
         what = replica_failed(replica, code, "its container disappeared")
         then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
         if then.restart:
-            row.restarts = then.restarts
-            row.phase = CargoPhase.PLACED.value
-            row.message = then.message
+            row.phase, row.restarts, row.message = then.phase.value, then.restarts, then.message
             s.add(row)
             s.commit()
             self._wake.set()
@@ -729,7 +746,7 @@ class Reconciler:
             s.add(row)
             s.commit()
             return
-        self._finish(s, row, CargoPhase.FAILED, reason, exit_code=code)
+        self._finish(s, row, then.phase, reason, exit_code=code)
 
     def _finish(
         self,

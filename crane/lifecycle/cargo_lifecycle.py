@@ -579,15 +579,13 @@ class CargoLifecycle:
     ) -> None:
         gen = body["metadata"].get("generation")
         then = after_failure(spec.restart_policy, status.restarts, spec.backoff_limit, why)
-        status.restarts, status.message = then.restarts, then.message
+        status.phase, status.restarts, status.message = then.phase, then.restarts, then.message
         if then.restart:
-            status.phase = CargoPhase.PENDING
             self._cond(status, "Placed", False, "Restarting", status.message, gen)
             self._cond(status, "Ready", False, reason, why, gen)
             self._write(key, body, status)
             self._event(body, "Restarting", status.message, warning=True)
         else:
-            status.phase = CargoPhase.FAILED
             status.finished_at = datetime.now(UTC)
             status.exit_code = exit_code
             self._cond(

@@ -3,17 +3,19 @@
 When a replica of a running gang fails (a container or pod exits non-zero, disappears, or its
 node is lost), both backends describe what happened with :func:`replica_failed` (or their own
 sentence for a lost node), then ask :func:`after_failure` whether the gang restarts or the
-cargo fails, with which restart count and which message. Kubernetes mode (the decision pass,
+cargo fails, with which phase, restart count and message. Kubernetes mode (the decision pass,
 ``crane/lifecycle/cargo_lifecycle.py``) and Docker mode (``crane/docker/reconciler.py``) carry
-the answer out on pods or containers; the user reads the same words in ``status.message`` on
-either backend.
+the answer out on pods or containers; the user reads the same ``status.phase``,
+``status.restarts`` and ``status.message`` on either backend: a restarting gang is ``Pending``
+(its placement kept) until its old pods or containers are gone, then placed again, elsewhere if
+needed, and ``Placed`` once more with the message cleared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crane.model.specs import RestartPolicy
+from crane.model.specs import CargoPhase, RestartPolicy
 
 BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
 """Condition reason of a cargo failed because its ``OnFailure`` restarts were used up."""
@@ -25,6 +27,9 @@ class AfterFailure:
 
     restart: bool
     """True: the gang is recreated whole (same or new GPUs); False: the cargo is Failed."""
+    phase: CargoPhase
+    """``status.phase`` from now on: Pending while the gang restarts (until its old replicas
+    are gone and it is placed again), else Failed."""
     restarts: int
     """``status.restarts`` from now on (one more than before when it restarts)."""
     message: str
@@ -50,14 +55,16 @@ def after_failure(
     """Restart or fail a gang one of whose replicas failed (``what`` says how).
 
     ``OnFailure`` with fewer than ``backoff_limit`` restarts so far: restart the whole gang,
-    counting one more restart ("...; restarting the gang (restart 1 of 3)"). ``OnFailure`` at
-    the limit: fail ("...; backoffLimit 3 reached"). ``Never``: fail, the message being
-    ``what`` alone. The restart count never changes when the cargo fails.
+    counting one more restart ("...; restarting the gang (restart 1 of 3)"), the cargo Pending
+    meanwhile. ``OnFailure`` at the limit: fail ("...; backoffLimit 3 reached"). ``Never``:
+    fail, the message being ``what`` alone. The restart count never changes when the cargo
+    fails (phase Failed).
     """
     if policy is RestartPolicy.ON_FAILURE and restarts < backoff_limit:
         n = restarts + 1
         return AfterFailure(
             restart=True,
+            phase=CargoPhase.PENDING,
             restarts=n,
             message=f"{what}; restarting the gang (restart {n} of {backoff_limit})",
             limit_reached=False,
@@ -65,8 +72,15 @@ def after_failure(
     if policy is RestartPolicy.ON_FAILURE:
         return AfterFailure(
             restart=False,
+            phase=CargoPhase.FAILED,
             restarts=restarts,
             message=f"{what}; backoffLimit {backoff_limit} reached",
             limit_reached=True,
         )
-    return AfterFailure(restart=False, restarts=restarts, message=what, limit_reached=False)
+    return AfterFailure(
+        restart=False,
+        phase=CargoPhase.FAILED,
+        restarts=restarts,
+        message=what,
+        limit_reached=False,
+    )

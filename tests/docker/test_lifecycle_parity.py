@@ -251,3 +251,44 @@ def test_template_fields_reach_the_container_and_unsupported_ones_are_refused(
         assert (
             mounts["/ckpt"]["Type"] == "volume" and mounts["/ckpt"]["Name"] == "crane-default-ckpt"
         )
+
+
+def test_a_restarting_gang_reads_pending_while_its_containers_go_then_is_placed_again(
+    api: httpx.Client,
+) -> None:
+    """Replica 0 exits 3; replica 1 ignores SIGTERM, so its container takes the whole grace
+    period (10 s) to go. Meanwhile the cargo reads Pending with its restart count and the
+    restart message, as in Kubernetes mode (it used to read Placed); then it is placed again,
+    the message cleared."""
+    _mc(api, "again", 0, 4)
+    script = 'if [ "$CRANE_REPLICA" = 0 ]; then sleep 1; exit 3; fi; trap "" TERM; sleep 300'
+    template = {
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", script]}]}
+    }
+    shape = {
+        "name": "again-0",
+        "replicas": 2,
+        "gpusPerReplica": 1,
+        "template": template,
+        "restartPolicy": "OnFailure",
+        "backoffLimit": 1,
+    }
+    grown = api.post("/v1/miniclusters/again:grow", json={"cargos": [shape]})
+    assert grown.json()["result"] == "granted", grown.text
+    _until(lambda: (_cargo(api, "again-0") or {})["status"]["restarts"] == 1, api)
+    status = (_cargo(api, "again-0") or {})["status"]
+    assert status["phase"] == "Pending", status
+    assert status["message"] == "replica 0 exited with code 3; restarting the gang (restart 1 of 1)"
+    assert len(status["placement"]) == 2, status  # held until the old containers are gone
+    [placed] = [c for c in status["conditions"] if c["type"] == "Placed"]
+    assert placed["status"] == "False", placed
+    seen: list[dict[str, Any]] = []
+
+    def placed_again() -> bool:
+        seen.append((_cargo(api, "again-0") or {})["status"])
+        return bool(seen[-1]["phase"] in ("Placed", "Running"))
+
+    _until(placed_again, api)
+    again = seen[-1]
+    assert again["restarts"] == 1 and again["message"] == "", again
+    assert len(again["placement"]) == 2, again

@@ -446,6 +446,61 @@ def test_a_failing_replica_restarts_the_gang_per_policy_then_fails_in_the_same_w
         time.sleep(0.3)
 
 
+def _event_types(api: httpx.Client, cargo: str) -> list[str]:
+    """The types of the kept API events of ``cargo``, oldest first (``/events`` replayed)."""
+    got = api.get(
+        "/events", params={"cargo": cargo, "follow": "false"}, headers={"Last-Event-ID": "0"}
+    )
+    assert got.status_code == 200, got.text
+    return [
+        line.removeprefix("event: ") for line in got.text.splitlines() if line.startswith("event: ")
+    ]
+
+
+def test_a_restarting_gang_reads_pending_with_its_restart_count_then_is_placed_again(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """OnFailure, backoffLimit 2: the replica fails three times. Whenever the status says the
+    gang restarts, its phase is Pending (Docker mode used to say Placed, then Running, with
+    the restart message); each restart places the gang again (a Placed event each time)."""
+    _mc(api, "again", 0, 2)
+    shape = {
+        "name": "again-0",
+        "gpusPerReplica": 1,
+        "template": EXIT_3,
+        "restartPolicy": "OnFailure",
+        "backoffLimit": 2,
+    }
+    grown = api.post("/miniclusters/again:grow", json={"cargos": [shape]})
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "granted", grown.text
+    seen: list[tuple[str, int, str]] = []
+
+    def failed() -> bool:
+        status = (_cargo(api, "again-0") or {})["status"]
+        seen.append((status["phase"], status["restarts"], status["message"]))
+        return bool(status["phase"] == "Failed")
+
+    _until(backend, failed, "again-0 to fail")
+    # the polls may or may not catch a restart (Kubernetes mode places again at once); every
+    # one that did must read Pending, with the restart count the message says
+    restarting = [s for s in seen if "restarting the gang" in s[2]]
+    assert all(
+        phase == "Pending" and message.endswith(f"(restart {restarts} of 2)")
+        for phase, restarts, message in restarting
+    ), restarting
+    counts = [restarts for _, restarts, _ in seen]
+    assert counts == sorted(counts), seen
+    assert seen[-1] == ("Failed", 2, "replica 0 exited with code 3; backoffLimit 2 reached")
+    types = _until(
+        backend,
+        lambda: (t := _event_types(api, "again-0")) and t[-1] == "Failed" and t,
+        "again-0's Failed event",
+    )
+    # placed once, then again at each of its two restarts
+    assert types.count("Placed") == 3, types
+
+
 def test_a_small_minicluster_backfills_outside_the_claim_of_a_larger_one_ahead(
     backend: Backend, api: httpx.Client
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crane.lifecycle.restart import after_failure, replica_failed
-from crane.model.specs import RestartPolicy
+from crane.model.specs import CargoPhase, RestartPolicy
 
 WHAT = "replica 1 exited with code 3"
 
@@ -29,12 +29,14 @@ def test_what_happened_to_a_replica_is_said_one_way(
 def test_on_failure_restarts_the_gang_until_the_backoff_limit() -> None:
     first = after_failure(RestartPolicy.ON_FAILURE, 0, 2, WHAT)
     assert (first.restart, first.restarts, first.limit_reached) == (True, 1, False)
+    assert first.phase is CargoPhase.PENDING  # until the gang is placed again
     assert first.message == f"{WHAT}; restarting the gang (restart 1 of 2)"
     second = after_failure(RestartPolicy.ON_FAILURE, first.restarts, 2, WHAT)
     assert (second.restart, second.restarts) == (True, 2)
     assert second.message == f"{WHAT}; restarting the gang (restart 2 of 2)"
     last = after_failure(RestartPolicy.ON_FAILURE, second.restarts, 2, WHAT)
     assert (last.restart, last.restarts, last.limit_reached) == (False, 2, True)
+    assert last.phase is CargoPhase.FAILED
     assert last.message == f"{WHAT}; backoffLimit 2 reached"
 
 
@@ -48,4 +50,5 @@ def test_on_failure_with_backoff_limit_zero_fails_at_once() -> None:
 def test_never_fails_at_once_with_what_happened_only(restarts: int) -> None:
     then = after_failure(RestartPolicy.NEVER, restarts, 3, WHAT)
     assert (then.restart, then.restarts, then.limit_reached) == (False, restarts, False)
+    assert then.phase is CargoPhase.FAILED
     assert then.message == WHAT
