@@ -600,10 +600,21 @@ def _events_call(mini_cluster: str | None, cargo: str | None, follow: bool) -> _
 class _Waiter:
     """The decision of :meth:`Client.wait_for_cargos`, shared by both clients."""
 
+    FIRST_POLL = 0.05
+    """Seconds before the second poll; each wait after doubles, up to the caller's interval."""
+
     def __init__(self, names: Iterable[str], phases: Iterable[str], timeout: float) -> None:
         self.names, self.phases = set(names), set(phases)
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
+        self._delay = self.FIRST_POLL
+
+    def delay(self, interval: float) -> float:
+        """Seconds to wait before the next poll: 50 ms at first (a cargo often runs within a
+        fraction of a second), doubling up to ``interval``."""
+        now = min(self._delay, interval)
+        self._delay = now * 2
+        return now
 
     def pick(self, cargos: list[Cargo]) -> list[Cargo]:
         return [c for c in cargos if c.name in self.names]
@@ -1280,7 +1291,7 @@ class Client(_Base):
             names: The cargos to wait for.
             phases: The phases that end the wait (default: ``Running`` or ``Succeeded``).
             timeout: Seconds before giving up.
-            interval: Seconds between polls.
+            interval: The longest wait between polls (the first is 50 ms, then doubling).
             on_update: Called with the cargos after each poll (for progress displays).
 
         Returns:
@@ -1297,7 +1308,7 @@ class Client(_Base):
                 on_update(cargos)
             if waiter.done(cargos):
                 return cargos
-            time.sleep(interval)
+            time.sleep(waiter.delay(interval))
 
     def events(
         self,
@@ -1865,7 +1876,7 @@ class AsyncClient(_Base):
             names: The cargos to wait for.
             phases: The phases that end the wait (default: ``Running`` or ``Succeeded``).
             timeout: Seconds before giving up.
-            interval: Seconds between polls.
+            interval: The longest wait between polls (the first is 50 ms, then doubling).
             on_update: Called with the cargos after each poll (for progress displays).
 
         Returns:
@@ -1884,7 +1895,7 @@ class AsyncClient(_Base):
                 return cargos
             import asyncio  # deferred: the sync client (the CLI) never needs it
 
-            await asyncio.sleep(interval)
+            await asyncio.sleep(waiter.delay(interval))
 
     async def events(
         self,

@@ -260,8 +260,7 @@ def grow(
     for reason in result.reasons:
         say(f"  {reason}")
     if wait and added:
-        wait_for(api, added, timeout)
-        by_name = {c.name: c for c in api.list_cargos(name)}
+        by_name = {c.name: c for c in wait_for(api, added, timeout)}
         for grant in result.cargos:
             if grant.name in by_name:
                 grant.phase = str(by_name[grant.name].status.phase)

@@ -195,6 +195,22 @@ def test_wait_for_cargos_until_running_with_updates() -> None:
     assert str(cargos[0].status.phase) == "Running"
 
 
+def test_wait_for_cargos_polls_soon_then_backs_off_to_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cargo often runs within a fraction of a second: the first polls come 50 ms apart, so
+    ``--wait`` ends soon after; a long wait settles at one poll per ``interval``."""
+    phases = iter(["Pending"] * 6 + ["Running"])
+    slept: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [_cargo("c1", next(phases))], "count": 1})
+
+    monkeypatch.setattr("crane.client.time.sleep", slept.append)
+    _client(handler).wait_for_cargos(["c1"], interval=0.25)
+    assert slept == [0.05, 0.1, 0.2, 0.25, 0.25, 0.25]
+
+
 def test_wait_for_cargos_fails_fast_and_times_out() -> None:
     def failed(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"items": [_cargo("c1", "Failed", "OOM")], "count": 1})
