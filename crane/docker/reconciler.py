@@ -660,7 +660,7 @@ class Reconciler:
                 master_port=master_port,
             )
             try:
-                if created is not None:  # a restart came between its create and its start
+                if created is not None:  # created, never started (the reconciler stopped between)
                     created.start()
                     created.reload()
                     continue
