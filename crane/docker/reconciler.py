@@ -291,7 +291,7 @@ class Reconciler:
                 if not row.deleting:
                     row.deleting = True
                     s.add(row)
-            if not any(c.phase in HOLDING for c in mine):
+            if not any(c.phase in HOLDING and c.placements() for c in mine):
                 released.add(mc.key)
                 mc.admitted, mc.reservation, mc.queue_position = False, "{}", None
                 mc.waits_behind, mc.estimated_start = "[]", None

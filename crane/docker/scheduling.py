@@ -34,8 +34,16 @@ log = logging.getLogger(__name__)
 LIVE_STATES = frozenset({"running", "restarting", "created", "paused"})
 """Container states whose process runs or may start: their GPUs are in use."""
 
-HOLDING = frozenset({CargoPhase.PLACED.value, CargoPhase.RUNNING.value, CargoPhase.PREEMPTED.value})
-"""Phases whose row holds its placement (a preempted one until its containers are gone)."""
+HOLDING = frozenset(
+    {
+        CargoPhase.PLACED.value,
+        CargoPhase.RUNNING.value,
+        CargoPhase.PREEMPTED.value,
+        CargoPhase.PENDING.value,
+    }
+)
+"""Phases whose row holds the placement it has (a preempted one, and a Pending one whose gang
+restarts, until their containers are gone; a Pending row waiting to be placed has none)."""
 
 
 class LabelledContainer(Protocol):

@@ -127,3 +127,19 @@ def test_exited_containers_hold_nothing() -> None:
     live = live_replicas({"n0": [FakeContainer(done, 0, [0], "exited")]})
     restore(engine, [mc_row("mc")], [done], live)
     assert engine.gpu_user("n0", 0) is None
+
+
+def test_a_restarting_gang_keeps_its_gpus_through_a_restart_of_the_reconciler() -> None:
+    """A gang restarting after a failure is Pending with its placement kept until its old
+    containers are gone. Restored with none of them running (the failed one exited), its GPUs
+    stay its own, so no other cargo is placed on GPUs its stored placement still lists."""
+    engine = engine_with_node()
+    restarting = cargo_row("restarting", [0, 1], 1)
+    restarting.phase = "Pending"
+    restore(engine, [mc_row("mc")], [restarting])
+    assert [p.gpu_ids for p in engine.cargo_placements("t/restarting")] == [[0, 1]]
+    waiting = cargo_row("waiting", [], 2)
+    waiting.phase, waiting.placement = "Pending", "[]"
+    fresh = engine_with_node()
+    restore(fresh, [mc_row("mc")], [waiting])
+    assert fresh.cargo_placements("t/waiting") == (), "a cargo waiting to be placed holds nothing"
