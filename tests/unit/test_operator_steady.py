@@ -32,17 +32,22 @@ def quiet(cache: ClusterCache, decider: Decider, passes: int = 3) -> None:
         assert plan.empty(), f"a pass over quiet Running cargos wrote {plan}"
 
 
-def status(cache: ClusterCache, name: str) -> dict[str, Any]:
-    return cache.cargos[f"t/{name}"]["status"]
-
-
-def test_a_replica_that_stops_being_ready_turns_a_quiet_cargo_back_to_placed() -> None:
+def one_job() -> tuple[ClusterCache, Decider]:
+    """One node, one MiniCluster, one cargo ``job`` of 1 replica x 2 GPUs, not yet placed."""
     cache = new_cache(
         ("nodes", node("n0")),
         ("miniclusters", minicluster("mc", 0, 8)),
         ("cargos", cargo("job", "mc", 1, 2)),
     )
-    decider = Decider(Engine())
+    return cache, Decider(Engine())
+
+
+def status(cache: ClusterCache, name: str) -> dict[str, Any]:
+    return cache.cargos[f"t/{name}"]["status"]
+
+
+def test_a_replica_that_stops_being_ready_turns_a_quiet_cargo_back_to_placed() -> None:
+    cache, decider = one_job()
     running(cache, decider, "job")
     quiet(cache, decider)
     p = status(cache, "job")["placement"][0]
@@ -90,12 +95,7 @@ def test_a_quiet_borrowed_cargo_is_still_preempted() -> None:
 
 
 def test_a_quiet_cargo_grows_when_its_replicas_change() -> None:
-    cache = new_cache(
-        ("nodes", node("n0")),
-        ("miniclusters", minicluster("mc", 0, 8)),
-        ("cargos", cargo("job", "mc", 1, 2)),
-    )
-    decider = Decider(Engine())
+    cache, decider = one_job()
     running(cache, decider, "job")
     quiet(cache, decider)
     grown = cargo("job", "mc", 2, 2)
@@ -109,12 +109,7 @@ def test_a_quiet_cargo_grows_when_its_replicas_change() -> None:
 
 
 def test_a_failed_status_write_of_a_quiet_cargo_is_written_again() -> None:
-    cache = new_cache(
-        ("nodes", node("n0")),
-        ("miniclusters", minicluster("mc", 0, 8)),
-        ("cargos", cargo("job", "mc", 1, 2)),
-    )
-    decider = Decider(Engine())
+    cache, decider = one_job()
     running(cache, decider, "job")
     quiet(cache, decider)
     uid = cache.cargos["t/job"]["metadata"]["uid"]
@@ -124,12 +119,7 @@ def test_a_failed_status_write_of_a_quiet_cargo_is_written_again() -> None:
 
 
 def test_a_placed_cargo_waiting_for_its_pods_is_quiet_then_runs() -> None:
-    cache = new_cache(
-        ("nodes", node("n0")),
-        ("miniclusters", minicluster("mc", 0, 8)),
-        ("cargos", cargo("job", "mc", 1, 2)),
-    )
-    decider = Decider(Engine())
+    cache, decider = one_job()
     for _ in range(2):
         apply_statuses(cache, decider.decide(cache))
     p = status(cache, "job")["placement"][0]
@@ -143,12 +133,7 @@ def test_a_placed_cargo_waiting_for_its_pods_is_quiet_then_runs() -> None:
 
 
 def test_a_placed_cargo_missing_a_pod_asks_for_it_again_after_the_retry_interval() -> None:
-    cache = new_cache(
-        ("nodes", node("n0")),
-        ("miniclusters", minicluster("mc", 0, 8)),
-        ("cargos", cargo("job", "mc", 1, 2)),
-    )
-    decider = Decider(Engine())
+    cache, decider = one_job()
     first = [pod for _ in range(3) for _, pod in decider.decide(cache).pods]
     apply_statuses(cache, decider.decide(cache))
     assert [pod["metadata"]["name"] for pod in first] == ["job-0"], "asked for once, then waits"
