@@ -8,6 +8,7 @@ from sqlmodel import Session
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
 from crane.lifecycle import preemption
+from crane.lifecycle.restart import RESTARTING, is_restarting
 from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 
@@ -47,7 +48,8 @@ def minicluster_conditions(s: Session, row: MiniClusterRow) -> list[Condition]:
 def cargo_conditions(row: CargoRow) -> list[Condition]:
     """The cargo's conditions now, over the stored ones (transition times kept)."""
     phase = CargoPhase(row.phase)
-    current = [_cond("Placed", phase is not CargoPhase.PENDING, phase.value, row.message)]
+    placed = RESTARTING if is_restarting(phase, bool(row.placements())) else phase.value
+    current = [_cond("Placed", phase is not CargoPhase.PENDING, placed, row.message)]
     if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
         reason = row.message.partition(":")[0]
         why = reason if reason in (IMAGE_PULL_FAILED,) else "ContainersExited"

@@ -57,7 +57,7 @@ from crane.docker.scheduling import (
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import preemption, service
 from crane.lifecycle.queued import queued
-from crane.lifecycle.restart import after_failure, replica_failed
+from crane.lifecycle.restart import after_failure, first_start, is_restarting, replica_failed
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.model.world import notice_text, rendezvous_name, world_env
@@ -540,7 +540,7 @@ class Reconciler:
             self._delete_cargo(s, row, clients)
         elif row.phase == CargoPhase.PREEMPTED.value:
             self._preempted(s, row, clients)
-        elif row.phase == CargoPhase.PENDING.value and row.placements():
+        elif is_restarting(CargoPhase(row.phase), bool(row.placements())):
             self._restarting(s, row, clients)
         elif row.phase in ACTIVE:
             self._converge(s, row, by_mc[(row.tenant, row.minicluster)], clients)
@@ -691,7 +691,10 @@ class Reconciler:
         if row.phase == CargoPhase.PLACED.value and all(
             c.status in ("running", "exited") for c in containers.values()
         ):
-            row.phase, row.started_at = CargoPhase.RUNNING.value, row.started_at or _now()
+            row.phase, row.started_at = (
+                CargoPhase.RUNNING.value,
+                first_start(row.started_at, _now()),
+            )
             s.add(row)
             s.commit()
             self._event(

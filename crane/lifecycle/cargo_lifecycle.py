@@ -35,7 +35,14 @@ from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANN
 from crane.lifecycle import preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
-from crane.lifecycle.restart import BACKOFF_LIMIT_EXCEEDED, after_failure, replica_failed
+from crane.lifecycle.restart import (
+    BACKOFF_LIMIT_EXCEEDED,
+    RESTARTING,
+    after_failure,
+    first_start,
+    is_restarting,
+    replica_failed,
+)
 from crane.lifecycle.state import LoopState
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
@@ -313,7 +320,7 @@ class CargoLifecycle:
                 status.message = "preempted; waiting to be placed again"
                 self._write(key, body, status)
             return
-        if key in self.state.cargos and status.phase == CargoPhase.PENDING and status.placement:
+        if key in self.state.cargos and is_restarting(status.phase, bool(status.placement)):
             if not self._drain(key, release_when="no-pods"):
                 return
             status.placement, status.replicas = [], 0
@@ -544,8 +551,7 @@ class CargoLifecycle:
         running = [p for p in current.values() if p.phase == "Running" and p.ready]
         status.replicas = len(placements)
         if placements and len(running) == len(placements):
-            if status.phase != CargoPhase.RUNNING:
-                status.started_at = datetime.now(UTC)
+            status.started_at = first_start(status.started_at, datetime.now(UTC))
             status.phase = CargoPhase.RUNNING
             self._cond(
                 status,
@@ -581,10 +587,10 @@ class CargoLifecycle:
         then = after_failure(spec.restart_policy, status.restarts, spec.backoff_limit, why)
         status.phase, status.restarts, status.message = then.phase, then.restarts, then.message
         if then.restart:
-            self._cond(status, "Placed", False, "Restarting", status.message, gen)
+            self._cond(status, "Placed", False, RESTARTING, status.message, gen)
             self._cond(status, "Ready", False, reason, why, gen)
             self._write(key, body, status)
-            self._event(body, "Restarting", status.message, warning=True)
+            self._event(body, RESTARTING, status.message, warning=True)
         else:
             status.finished_at = datetime.now(UTC)
             status.exit_code = exit_code

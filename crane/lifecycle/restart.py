@@ -9,16 +9,24 @@ the answer out on pods or containers; the user reads the same ``status.phase``,
 ``status.restarts`` and ``status.message`` on either backend: a restarting gang is ``Pending``
 (its placement kept) until its old pods or containers are gone, then placed again, elsewhere if
 needed, and ``Placed`` once more with the message cleared.
+
+While the gang restarts, both backends show the same ``Placed`` condition (False, reason
+:data:`RESTARTING`, the restart message), recognising a restart with :func:`is_restarting`;
+once it runs again, ``status.startedAt`` is still its first start (:func:`first_start`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from crane.model.specs import CargoPhase, RestartPolicy
 
 BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
 """Condition reason of a cargo failed because its ``OnFailure`` restarts were used up."""
+RESTARTING = "Restarting"
+"""Reason of the ``Placed`` condition (False, the restart message) while the gang restarts, and
+of Kubernetes mode's Warning event when it starts to."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +92,19 @@ def after_failure(
         message=what,
         limit_reached=False,
     )
+
+
+def is_restarting(phase: CargoPhase, placed: bool) -> bool:
+    """Whether a cargo is in a gang restart, as both backends store one: ``Pending`` with its
+    placement kept (``placed``) until its old pods or containers are gone. Every other way
+    back to ``Pending`` (preemption, lost GPUs, a restore conflict) clears the placement."""
+    return phase is CargoPhase.PENDING and placed
+
+
+def first_start(started_at: datetime | None, now: datetime) -> datetime:
+    """``status.startedAt`` of a cargo whose replicas all run ``now``: its first start, kept
+    across gang restarts, preemptions and resizes (as a Kubernetes Job keeps ``startTime``),
+    so it agrees with the cargo's accounting row (``crane usage --cargos``, which bills every
+    attempt from the first placement); ``status.placedAt`` is the current attempt's placement.
+    ``now`` only when it never ran before."""
+    return started_at or now

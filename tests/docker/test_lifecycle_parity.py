@@ -258,8 +258,8 @@ def test_a_restarting_gang_reads_pending_while_its_containers_go_then_is_placed_
 ) -> None:
     """Replica 0 exits 3; replica 1 ignores SIGTERM, so its container takes the whole grace
     period (10 s) to go. Meanwhile the cargo reads Pending with its restart count and the
-    restart message, as in Kubernetes mode (it used to read Placed); then it is placed again,
-    the message cleared."""
+    restart message, its Placed condition False with reason Restarting, as in Kubernetes mode
+    (it used to read Placed); then it is placed again, the message cleared."""
     _mc(api, "again", 0, 4)
     script = 'if [ "$CRANE_REPLICA" = 0 ]; then sleep 1; exit 3; fi; trap "" TERM; sleep 300'
     template = {
@@ -282,6 +282,8 @@ def test_a_restarting_gang_reads_pending_while_its_containers_go_then_is_placed_
     assert len(status["placement"]) == 2, status  # held until the old containers are gone
     [placed] = [c for c in status["conditions"] if c["type"] == "Placed"]
     assert placed["status"] == "False", placed
+    # the reason Kubernetes mode gives (it used to be the phase, Pending)
+    assert (placed["reason"], placed["message"]) == ("Restarting", status["message"]), placed
     seen: list[dict[str, Any]] = []
 
     def placed_again() -> bool:

@@ -24,6 +24,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from crane.kube.builders import pod_name
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
 from tests.dockerd import IMAGE, SLEEP, clean, daemons, serve_docker
@@ -46,6 +47,8 @@ EXIT_3 = {
 }
 """A cargo template whose replica runs a second and exits with code 3: the command on Docker,
 the ``sim.crane.io`` annotations on kwok's simulated nodes (hack/kwok/stages.yaml)."""
+HOLD = "test.crane.io/hold"
+"""A finalizer of the tests: a pod that has it stays after it is deleted, until taken off."""
 
 
 @dataclass
@@ -56,6 +59,10 @@ class Backend:
     url: str
     logs: Callable[[], str]
     tenant_tokens: dict[str, str] = field(default_factory=dict)
+    hold: Callable[[str, str, int, bool], None] = lambda tenant, cargo, replicas, on: None
+    """Make the replicas of a cargo slow to go (``on``), or let them go: Kubernetes mode puts
+    the :data:`HOLD` finalizer on its pods (or takes it off); Docker mode needs nothing (a
+    replica that ignores SIGTERM keeps its container for the grace period)."""
 
     def admin(self) -> httpx.Client:
         """An admin client."""
@@ -118,6 +125,17 @@ def _kube_backend(kube_cluster: Any, core: client.CoreV1Api, tmp: Path) -> Itera
     operator = operator_args()
     procs: list[Proc] = []
     backend = Backend("kube", url, lambda: "")
+
+    def hold(tenant: str, cargo: str, replicas: int, on: bool) -> None:
+        for replica in range(replicas):
+            body = {"metadata": {"finalizers": [HOLD] if on else None}}
+            try:
+                core.patch_namespaced_pod(pod_name(cargo, replica), tenant, body)
+            except ApiException as err:
+                if on or err.status != 404:
+                    raise
+
+    backend.hold = hold
     try:
         wait_ready(core, names, timeout=60)
         procs.append(Proc(serve, env, tmp / "serve.log"))
@@ -499,6 +517,72 @@ def test_a_restarting_gang_reads_pending_with_its_restart_count_then_is_placed_a
     )
     # placed once, then again at each of its two restarts
     assert types.count("Placed") == 3, types
+
+
+def _when(value: str) -> datetime:
+    """A status time as both backends write it (``Z`` or an offset, or no zone: UTC)."""
+    got = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return got if got.tzinfo else got.replace(tzinfo=UTC)
+
+
+def test_a_restart_reads_restarting_on_placed_and_keeps_the_first_start(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Two replicas exit with code 3 after 8 s (replica 0 alone on Docker, replica 1 ignoring
+    SIGTERM there; Kubernetes mode holds the old pods with a finalizer), OnFailure. While the
+    old replicas go, the cargo's Placed condition is False with reason Restarting and the
+    restart message (Docker mode said Pending); once it runs again, ``startedAt`` is still its
+    first start (Kubernetes mode reset it), ``placedAt`` the new placement."""
+    _mc(api, "hold", 0, 2)
+    script = 'if [ "$CRANE_REPLICA" = 0 ]; then sleep 8; exit 3; fi; trap "" TERM; sleep 300'
+    template = {
+        "metadata": {"annotations": {"sim.crane.io/exit-code": "3", "sim.crane.io/run-for": "8s"}},
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", script]}]},
+    }
+    shape = {
+        "name": "hold-0",
+        "replicas": 2,
+        "gpusPerReplica": 1,
+        "template": template,
+        "restartPolicy": "OnFailure",
+        "backoffLimit": 1,
+    }
+    grown = api.post("/miniclusters/hold:grow", json={"cargos": [shape]})
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "granted", grown.text
+    first = _until(
+        backend,
+        lambda: (c := _cargo(api, "hold-0")) and c["status"]["phase"] == "Running" and c,
+        "hold-0 to run",
+    )
+    tenant, started = first["tenant"], first["status"]["startedAt"]
+    backend.hold(tenant, "hold-0", 2, True)
+    try:
+        restarting = _until(
+            backend,
+            lambda: (c := _cargo(api, "hold-0")) and c["status"]["restarts"] == 1 and c,
+            "hold-0 to restart",
+        )
+        status = restarting["status"]
+        assert status["phase"] == "Pending" and status["placement"], status
+        assert status["message"].endswith("restarting the gang (restart 1 of 1)"), status
+        placed = _condition(restarting, "Placed")
+        assert placed["status"] == "False", placed
+        assert placed["reason"] == "Restarting", placed
+        assert placed["message"] == status["message"], placed
+    finally:
+        backend.hold(tenant, "hold-0", 2, False)
+    again = _until(
+        backend,
+        lambda: (c := _cargo(api, "hold-0")) and c["status"]["phase"] == "Running" and c,
+        "hold-0 to run again",
+    )["status"]
+    assert again["restarts"] == 1, again
+    assert again["startedAt"] is not None and _when(again["startedAt"]) == _when(started), (
+        started,
+        again,
+    )
+    assert _when(again["placedAt"]) > _when(started), (started, again)
 
 
 def test_a_small_minicluster_backfills_outside_the_claim_of_a_larger_one_ahead(

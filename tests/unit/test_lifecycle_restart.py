@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from crane.lifecycle.restart import after_failure, replica_failed
+from crane.lifecycle.restart import after_failure, first_start, is_restarting, replica_failed
 from crane.model.specs import CargoPhase, RestartPolicy
 
 WHAT = "replica 1 exited with code 3"
@@ -52,3 +54,24 @@ def test_never_fails_at_once_with_what_happened_only(restarts: int) -> None:
     assert (then.restart, then.restarts, then.limit_reached) == (False, restarts, False)
     assert then.phase is CargoPhase.FAILED
     assert then.message == WHAT
+
+
+@pytest.mark.parametrize(
+    ("phase", "placed", "restarting"),
+    [
+        (CargoPhase.PENDING, True, True),  # the old replicas still go
+        (CargoPhase.PENDING, False, False),  # waiting (also after preemption or lost GPUs)
+        (CargoPhase.PLACED, True, False),
+        (CargoPhase.PREEMPTED, True, False),
+    ],
+)
+def test_a_restart_is_pending_with_its_placement_kept(
+    phase: CargoPhase, placed: bool, restarting: bool
+) -> None:
+    assert is_restarting(phase, placed) is restarting
+
+
+def test_started_at_is_the_first_start_kept_across_restarts() -> None:
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    assert first_start(None, first) == first
+    assert first_start(first, first + timedelta(hours=2)) == first
