@@ -368,10 +368,31 @@ class CargoLifecycle:
         holders = self._gpu_holders(key)
         every = self.pods.get(key, [])
         self._delete_pods(every if release_when == "no-pods" else holders, notice=notice)
-        done = not (every if release_when == "no-pods" else holders)
+        done = not (every if release_when == "no-pods" else holders) and not self._in_flight(key)
         if done:
             self._release(key)
         return done
+
+    def unsent(self, key: str) -> None:
+        """The cargo's pods asked for this pass are not sent after all: not in flight."""
+        namespace, name = key.split("/", 1)
+        for p in self.state.placements.get(key, ()):
+            self.state.requested.pop(key_of(namespace, pod_name(name, p.replica)), None)
+
+    def _in_flight(self, key: str, from_replica: int = 0) -> bool:
+        """Whether a pod of the cargo's placement (replica ``from_replica`` or above) was asked
+        for and not seen yet (see :meth:`LoopState.in_flight`): draining or shrinking waits for
+        it, then deletes it."""
+        namespace, name = key.split("/", 1)
+        seen = {p.key for p in self.pods.get(key, [])}
+        now = time.monotonic()
+        for p in self.state.placements.get(key, ()):
+            if p.replica < from_replica:
+                continue
+            pod_key = key_of(namespace, pod_name(name, p.replica))
+            if pod_key not in seen and self.state.in_flight(pod_key, now):
+                return True
+        return False
 
     def _repair(self, key: str, body: dict[str, Any], status: CargoStatus) -> bool:
         """A cargo whose claim lost at restore: status back to Pending (placement cleared, the
@@ -624,7 +645,7 @@ class CargoLifecycle:
             extra = [p for p in self.pods.get(key, []) if p.replica is None or p.replica >= n]
             why = f"cargo {meta['name']} shrinks from {len(placements)} to {n} replicas"
             self._delete_pods(extra, notice=("Shrunk", why))
-            if extra:
+            if extra or self._in_flight(key, from_replica=n):
                 return False
             kept = placements[:n]
             self.engine.release_cargo(key)

@@ -127,7 +127,10 @@ class Decider:
         self._orphans(cache, pods, plan)
         self._claims(cache, plan)
         self._forget_gone(cache)
-        plan.drop_creates(cache.namespace_terminating)
+        if plan.drop_creates(cache.namespace_terminating):
+            for pod_key in [k for k in self.state.requested if "/" in k and ":" not in k]:
+                if cache.namespace_terminating(pod_key.split("/", 1)[0]):
+                    del self.state.requested[pod_key]  # never sent: not in flight
         return plan
 
     def learn(self, plan: Plan, applied: Applied) -> None:

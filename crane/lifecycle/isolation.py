@@ -31,6 +31,7 @@ def isolate_cargo(
     except Exception as err:
         log.exception("cargo %s cannot be realised; failing it alone", key)
         plan.pods[:] = [(k, pod) for k, pod in plan.pods if k != key]
+        lifecycle.unsent(key)
         plan.services[:] = [(k, svc) for k, svc in plan.services if k != key]
         try:
             why = f"cannot make the cargo's pods: {type(err).__name__}: {err}"

@@ -10,6 +10,9 @@ from crane.model.inventory import NodeInventory
 from crane.model.specs import CargoSpec, ReplicaPlacement
 from crane.placement.types import CargoRequest, MiniClusterRequest
 
+REQUEST_RETRY_SECONDS = 15.0
+"""How long a create asked for waits for the watch to show it before it is asked again."""
+
 
 @dataclass
 class Revocation:
@@ -73,7 +76,16 @@ class LoopState:
         """Advance the capacity epoch, so that cargos that did not fit are tried again."""
         self.epoch += 1
 
-    def may_request(self, pod_key: str, now: float, retry_seconds: float = 15.0) -> bool:
+    def in_flight(self, pod_key: str, now: float) -> bool:
+        """Whether a pod's creation was asked for within :data:`REQUEST_RETRY_SECONDS` and the
+        watch has not shown the pod since (the pass drops the entry when it sees the pod): the
+        pod may exist, so its GPUs are not free."""
+        asked = self.requested.get(pod_key)
+        return asked is not None and now - asked < REQUEST_RETRY_SECONDS
+
+    def may_request(
+        self, pod_key: str, now: float, retry_seconds: float = REQUEST_RETRY_SECONDS
+    ) -> bool:
         """Whether to ask for a pod's creation now (not asked within ``retry_seconds``)."""
         if now - self.requested.get(pod_key, -retry_seconds) < retry_seconds:
             return False

@@ -102,6 +102,25 @@ def apply_statuses(cache: ClusterCache, plan: Plan) -> None:
         store[f"{w.namespace}/{w.name}"]["status"] = w.status
 
 
+def created(cache: ClusterCache, plans: list[Plan]) -> list[dict[str, Any]]:
+    """What the API server and the watch make of the plans' pod creates: the pods exist
+    (Pending); returns them, for a test to delete them again."""
+    pods = []
+    for plan in plans:
+        for _, pod in plan.pods:
+            meta = {**pod["metadata"], "uid": f"p-{pod['metadata']['name']}"}
+            pods.append({**pod, "metadata": meta, "status": {"phase": "Pending"}})
+            cache.apply("pods", None, pods[-1])
+    return pods
+
+
+def gone(cache: ClusterCache, cargo_key: str, pods: list[dict[str, Any]]) -> None:
+    """The API server deleted a cargo and garbage-collected its pods; the watch showed it."""
+    del cache.cargos[cargo_key]
+    for pod in pods:
+        cache.apply("pods", "DELETED", pod)
+
+
 def settle(decider: Decider, cache: ClusterCache, passes: int = 3) -> list[Plan]:
     plans = []
     for _ in range(passes):
@@ -328,11 +347,11 @@ def test_deleted_minicluster_deletes_its_cargos_then_lets_go() -> None:
         ("cargos", cargo("job", "mc", 1, 8)),
     )
     decider = Decider(Engine())
-    settle(decider, cache, passes=1)
+    pods = created(cache, settle(decider, cache, passes=1))
     cache.miniclusters["t/mc"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
     plan = decider.decide(cache)
     assert plan.cargo_deletes == [("t", "job")] and not plan.finalizer_removals
-    del cache.cargos["t/job"]
+    gone(cache, "t/job", pods)
     plan = decider.decide(cache)
     assert plan.finalizer_removals == [(MINICLUSTERS, "t", "mc", 0)]
 
@@ -345,7 +364,7 @@ def test_held_minicluster_stops_its_cargos_releases_its_gpus_and_queues_again_on
         ("cargos", cargo("job", "mc", 1, 8)),
     )
     decider = Decider(Engine())
-    settle(decider, cache, passes=1)
+    pods = created(cache, settle(decider, cache, passes=1))
     assert decider.engine.is_admitted("t/mc") and not decider.engine.is_admitted("t/next")
     cache.miniclusters["t/mc"]["spec"]["suspend"] = True
     plan = decider.decide(cache)
@@ -357,7 +376,7 @@ def test_held_minicluster_stops_its_cargos_releases_its_gpus_and_queues_again_on
     assert "crane mc release mc" in status["message"]
     assert any(e.reason == "Held" for e in plan.events)
     assert decider.engine.is_admitted("t/mc"), "GPUs released before the cargo is gone"
-    del cache.cargos["t/job"]
+    gone(cache, "t/job", pods)
     settle(decider, cache, passes=2)
     assert not decider.engine.is_admitted("t/mc")
     assert decider.engine.is_admitted("t/next"), "the held MiniCluster's GPUs were not released"

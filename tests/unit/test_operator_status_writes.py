@@ -34,6 +34,9 @@ class VersionedServer:
         self.version = 10
         self.conflicts: list[str] = []
         self.interfere: tuple[str, str] | None = None
+        self.pods: dict[str, dict[str, Any] | None] = {}
+        """Pods created (None: deleted since the watch last delivered them)."""
+        self.gone: dict[str, dict[str, Any]] = {}
         for plural, store in ((CARGOS, cache.cargos), (MINICLUSTERS, cache.miniclusters)):
             for key, body in store.items():
                 body["metadata"]["resourceVersion"] = self._bump()
@@ -75,9 +78,23 @@ class VersionedServer:
         for (plural, key), obj in self.objects.items():
             store = self.cache.cargos if plural == CARGOS else self.cache.miniclusters
             store[key] = copy.deepcopy(obj)
+        for key, pod in self.pods.items():
+            self.cache.apply("pods", "DELETED" if pod is None else None, pod or self.gone[key])
+        self.pods = {k: p for k, p in self.pods.items() if p is not None}
 
     def create_pod(self, body: Any) -> bool:
+        meta = {**body["metadata"], "uid": f"p-{body['metadata']['name']}"}
+        pod = {**body, "metadata": meta, "status": {"phase": "Pending"}}
+        self.pods[f"{meta['namespace']}/{meta['name']}"] = pod
         return True
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        key = f"{namespace}/{name}"
+        if self.pods.get(key) is not None:
+            self.gone[key], self.pods[key] = self.pods[key], None
+
+    def patch_pod_annotations(self, *args: Any) -> None:
+        pass
 
     def create_service(self, body: Any) -> None:
         pass
@@ -109,13 +126,17 @@ def test_own_writes_chain_while_the_watch_lags_and_a_foreign_change_is_a_learned
     assert server.objects[(CARGOS, "t/job")]["status"]["placement"]
     # The user scales the cargo to 1 (the watch shows it), and just before Crane's write about
     # it goes out someone else writes the cargo: the write fails (409), is learned, and goes
-    # through on a later pass.
+    # through on a later pass. (The shrink writes once the extra replica's pod is gone.)
     server.deliver_watch()
     server.objects[(CARGOS, "t/job")]["spec"]["replicas"] = 1
     server.someone_else_writes(CARGOS, "t/job")
     server.deliver_watch()
     server.interfere = (CARGOS, "t/job")
-    asyncio.run(passes(1, watch=False))
+    for _ in range(5):
+        asyncio.run(passes(1, watch=False))
+        if server.conflicts:
+            break
+        server.deliver_watch()
     assert "job" in server.conflicts
     assert decider.state.unsaved, "the failed write is learned"
     asyncio.run(passes(3, watch=True))

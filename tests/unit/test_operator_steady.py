@@ -141,3 +141,38 @@ def test_a_placed_cargo_missing_a_pod_asks_for_it_again_after_the_retry_interval
         decider.state.requested[key] -= 60.0  # the create was lost; the retry interval passed
     again = [pod["metadata"]["name"] for _, pod in decider.decide(cache).pods]
     assert again == ["job-0"]
+
+
+def test_a_pod_asked_for_but_not_yet_seen_keeps_its_gpus_through_a_drain() -> None:
+    """The pass asks for a pod; before the watch shows it, the cargo is deleted. Its GPUs are
+    not handed out while that pod may exist: ``next`` waits until the pod is seen (and deleted)
+    and gone. Releasing at once gave two live pods the same GPUs (a chaos run found it)."""
+    cache = new_cache(
+        ("nodes", node("n0", gpus=2)),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    asked = []
+    for _ in range(2):
+        plan = decider.decide(cache)
+        apply_statuses(cache, plan)
+        asked += [pod for _, pod in plan.pods]
+    assert [p["metadata"]["name"] for p in asked] == ["job-0"]
+    deleted = {**cache.cargos["t/job"]}
+    deleted["metadata"] = {**deleted["metadata"], "deletionTimestamp": "2026-01-01T00:01:00Z"}
+    cache.apply("cargos", None, deleted)
+    cache.apply("cargos", None, cargo("next", "mc", 1, 2, created="2026-01-01T00:00:02Z"))
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    assert not status(cache, "next").get("placement"), "job-0 may exist: its GPUs are not free"
+    p = cache.cargos["t/job"]["status"]["placement"][0]
+    cache.apply("pods", None, pod_of("job", p["node"], ",".join(map(str, p["gpuIds"]))))
+    plan = decider.decide(cache)
+    apply_statuses(cache, plan)
+    assert ("t", "job-0") in [d[:2] for d in plan.pod_deletes]
+    assert not status(cache, "next").get("placement"), "job-0 still runs"
+    cache.apply("pods", "DELETED", pod_of("job", p["node"], ""))
+    for _ in range(2):
+        apply_statuses(cache, decider.decide(cache))
+    assert status(cache, "next")["placement"], "job-0 is gone: its GPUs are free"
