@@ -256,15 +256,25 @@ class CargoLifecycle:
             self.state.steady[key] = inputs
 
     def _settled(self, key: str, body: Mapping[str, Any]) -> bool:
-        """Running, or Placed with a live pod for every replica: a step of such a cargo depends
-        on nothing but its inputs (a missing pod is asked for again after a while: time)."""
+        """Running, or Placed with a live pod for every replica, at the replica count its spec
+        asks for, with no pod in flight: a step of such a cargo depends on nothing but its
+        inputs. Not settled: a missing pod (asked for again after a while), a pod in flight
+        (waited for up to a while), a gang waiting to grow (tried again when capacity frees)."""
         phase = self.phase_of(body)
+        if phase not in (CargoPhase.RUNNING, CargoPhase.PLACED):
+            return False
+        placements = self.state.placements.get(key, ())
+        try:
+            if self.spec_of(body).replicas != len(placements):
+                return False
+        except (ValidationError, InvalidTemplateError):
+            return False
+        if self._in_flight(key):
+            return False
         if phase == CargoPhase.RUNNING:
             return True
-        if phase != CargoPhase.PLACED:
-            return False
         live = {p.replica for p in self.pods.get(key, ()) if not p.deleting}
-        return all(p.replica in live for p in self.state.placements.get(key, ()))
+        return all(p.replica in live for p in placements)
 
     def _step_inputs(
         self, key: str, body: dict[str, Any], mc: Owner | None

@@ -176,3 +176,33 @@ def test_a_pod_asked_for_but_not_yet_seen_keeps_its_gpus_through_a_drain() -> No
     for _ in range(2):
         apply_statuses(cache, decider.decide(cache))
     assert status(cache, "next")["placement"], "job-0 is gone: its GPUs are free"
+
+
+def test_a_quiet_cargo_waiting_to_grow_grows_when_capacity_frees() -> None:
+    """``job`` asks for 2 replicas of 8 GPUs on a cluster where ``other`` holds the second
+    node: it runs 1 and waits. Nothing about ``job`` changes, but when ``other`` finishes the
+    freed node must let it grow (a waiting grow is never skipped as quiet)."""
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("nodes", node("n1")),
+        ("miniclusters", minicluster("mc", 0, 16)),
+        ("cargos", cargo("job", "mc", 1, 8)),
+        ("cargos", cargo("other", "mc", 1, 8, created="2026-01-01T00:00:02Z")),
+    )
+    decider = Decider(Engine())
+    running(cache, decider, "job", "other")
+    grown = cargo("job", "mc", 2, 8)
+    grown["metadata"]["generation"] = 2
+    grown["status"] = status(cache, "job")
+    cache.apply("cargos", None, grown)
+    for _ in range(3):
+        apply_statuses(cache, decider.decide(cache))
+    assert len(status(cache, "job")["placement"]) == 1
+    assert "cannot grow to 2 replicas yet" in status(cache, "job")["message"]
+    quiet(cache, decider)
+    p = status(cache, "other")["placement"][0]
+    ids = ",".join(map(str, p["gpuIds"]))
+    cache.apply("pods", None, pod_of("other", p["node"], ids, phase="Succeeded"))
+    for _ in range(3):
+        apply_statuses(cache, decider.decide(cache))
+    assert len(status(cache, "job")["placement"]) == 2, "the freed node went unused"
