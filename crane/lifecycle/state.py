@@ -66,8 +66,8 @@ class LoopState:
     steady: dict[str, tuple[object, ...]] = field(default_factory=dict)
     """Cargo key -> what its last step read (record, last written status, placement, owner,
     replicas) when that step left it settled (Running, or Placed with every pod there, at its
-    spec's replica count, no pod in flight) and wrote nothing: a pass that reads the same inputs again skips it (see
-    :meth:`CargoLifecycle.reconcile`)."""
+    spec's replica count, no pod in flight) and wrote nothing: a pass that reads the same
+    inputs again skips it (see :meth:`CargoLifecycle.reconcile`)."""
     epoch: int = 0
     """Bumped whenever capacity may have freed, so waiting cargos are tried again."""
     restored: bool = False
