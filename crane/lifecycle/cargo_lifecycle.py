@@ -383,26 +383,30 @@ class CargoLifecycle:
             self._release(key)
         return done
 
+    def _pod_keys(self, key: str, from_replica: int = 0) -> list[str]:
+        """Pod keys of the cargo's placed replicas, replica ``from_replica`` and above."""
+        namespace, name = key.split("/", 1)
+        return [
+            key_of(namespace, pod_name(name, p.replica))
+            for p in self.state.placements.get(key, ())
+            if p.replica >= from_replica
+        ]
+
     def unsent(self, key: str) -> None:
         """The cargo's pods asked for this pass are not sent after all: not in flight."""
-        namespace, name = key.split("/", 1)
-        for p in self.state.placements.get(key, ()):
-            self.state.requested.pop(key_of(namespace, pod_name(name, p.replica)), None)
+        for pod_key in self._pod_keys(key):
+            self.state.requested.pop(pod_key, None)
 
     def _in_flight(self, key: str, from_replica: int = 0) -> bool:
         """Whether a pod of the cargo's placement (replica ``from_replica`` or above) was asked
         for and not seen yet (see :meth:`LoopState.in_flight`): draining or shrinking waits for
         it, then deletes it."""
-        namespace, name = key.split("/", 1)
         seen = {p.key for p in self.pods.get(key, [])}
         now = time.monotonic()
-        for p in self.state.placements.get(key, ()):
-            if p.replica < from_replica:
-                continue
-            pod_key = key_of(namespace, pod_name(name, p.replica))
-            if pod_key not in seen and self.state.in_flight(pod_key, now):
-                return True
-        return False
+        return any(
+            k not in seen and self.state.in_flight(k, now)
+            for k in self._pod_keys(key, from_replica)
+        )
 
     def _repair(self, key: str, body: dict[str, Any], status: CargoStatus) -> bool:
         """A cargo whose claim lost at restore: status back to Pending (placement cleared, the

@@ -201,6 +201,13 @@ def _cargo(api: httpx.Client, name: str) -> dict[str, Any] | None:
     return dict(got.json()) if got.status_code == 200 else None
 
 
+def _grow(api: httpx.Client, mc: str, shape: dict[str, Any]) -> None:
+    """Grow ``mc`` by the one cargo ``shape``; it must be granted."""
+    grown = api.post(f"/miniclusters/{mc}:grow", json={"cargos": [shape]})
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "granted", grown.text
+
+
 def _phase(api: httpx.Client, name: str) -> str | None:
     return ((_cargo(api, name) or {}).get("status") or {}).get("phase")
 
@@ -443,9 +450,7 @@ def test_a_failing_replica_restarts_the_gang_per_policy_then_fails_in_the_same_w
         "restartPolicy": policy,
         "backoffLimit": 1,
     }
-    grown = api.post("/miniclusters/flaky:grow", json={"cargos": [shape]})
-    assert grown.status_code == 200, grown.text
-    assert grown.json()["result"] == "granted", grown.text
+    _grow(api, "flaky", shape)
     failed = _until(
         backend,
         lambda: (c := _cargo(api, "flaky-0")) and c["status"]["phase"] == "Failed" and c,
@@ -489,9 +494,7 @@ def test_a_restarting_gang_reads_pending_with_its_restart_count_then_is_placed_a
         "restartPolicy": "OnFailure",
         "backoffLimit": 2,
     }
-    grown = api.post("/miniclusters/again:grow", json={"cargos": [shape]})
-    assert grown.status_code == 200, grown.text
-    assert grown.json()["result"] == "granted", grown.text
+    _grow(api, "again", shape)
     seen: list[tuple[str, int, str]] = []
 
     def failed() -> bool:
@@ -547,9 +550,7 @@ def test_a_restart_reads_restarting_on_placed_and_keeps_the_first_start(
         "restartPolicy": "OnFailure",
         "backoffLimit": 1,
     }
-    grown = api.post("/miniclusters/hold:grow", json={"cargos": [shape]})
-    assert grown.status_code == 200, grown.text
-    assert grown.json()["result"] == "granted", grown.text
+    _grow(api, "hold", shape)
     first = _until(
         backend,
         lambda: (c := _cargo(api, "hold-0")) and c["status"]["phase"] == "Running" and c,
