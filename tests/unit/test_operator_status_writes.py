@@ -157,13 +157,15 @@ def test_versions_chain_only_on_crane_s_own_writes() -> None:
     assert v.current("u", "5") == "5", "after a conflict nothing is chained"
 
 
-class _Custom:
+class _Sender:
+    """Stands for ``KubeClient._send``: records each request, answers or fails."""
+
     def __init__(self, fail: int | None = None) -> None:
         self.fail = fail
-        self.calls: list[tuple[str, Any]] = []
+        self.calls: list[tuple[str, str, Any]] = []
 
-    def replace_namespaced_custom_object_status(self, *args: Any, **kw: Any) -> Any:
-        self.calls.append(("replace", args))
+    def __call__(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
+        self.calls.append((method, path, body))
         if self.fail:
             raise ApiException(status=self.fail)
         return SimpleNamespace(data=json.dumps({"metadata": {"resourceVersion": "8"}}))
@@ -171,12 +173,13 @@ class _Custom:
 
 def test_client_replaces_the_whole_status_at_a_version() -> None:
     client = KubeClient.__new__(KubeClient)
-    custom = _Custom()
-    client.custom = custom  # type: ignore[assignment]
+    send = _Sender()
+    client._send = send  # type: ignore[method-assign]
     status = {"reservation": {}, "reservedGpus": 0}
     assert client.replace_status(MINICLUSTERS, "t", "r1", status, "7") == "8"
-    body = custom.calls[0][1][-1]
+    method, path, body = send.calls[0]
+    assert (method, path) == ("PUT", "/apis/crane.io/v1alpha1/namespaces/t/miniclusters/r1/status")
     assert body["status"] == status, "the whole status: a node gone from the map disappears"
     assert body["metadata"]["resourceVersion"] == "7" and body["kind"] == "MiniCluster"
-    client.custom = _Custom(fail=409)  # type: ignore[assignment]
+    client._send = _Sender(fail=409)  # type: ignore[method-assign]
     assert client.replace_status(MINICLUSTERS, "t", "r1", status, "7") is None
