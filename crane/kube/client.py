@@ -47,6 +47,26 @@ def _ok_if(status: int, err: ApiException) -> None:
         raise err
 
 
+POD_SECURITY_REFUSAL = "violates PodSecurity"
+"""What the API server's pod security admission says when it refuses a pod."""
+
+
+def refusal(err: ApiException) -> tuple[str, str] | None:
+    """(reason, the API server's message) when it refused an object for good: invalid (400,
+    422) or against its namespace's pod security (403). None for a refusal that may pass
+    later (quota, a namespace being deleted, conflicts, server errors)."""
+    try:
+        message = str(json.loads(err.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        message = ""
+    message = message or str(err.body or err.reason or err.status)
+    if err.status in (400, 422):
+        return "InvalidSpec", message
+    if err.status == 403 and POD_SECURITY_REFUSAL in message:
+        return "PodSecurity", message
+    return None
+
+
 def drained(resp: Any) -> Any:
     """Read a raw (``_preload_content=False``) answer to its end, so that its connection goes
     back to the pool: an unread answer keeps its connection, and the next call opens a new

@@ -283,7 +283,12 @@ class CargoLifecycle:
         None when its step may depend on more (time, a repair, a failed write, a lost node)."""
         placements = self.state.placements.get(key)
         uid = body["metadata"]["uid"]
-        if placements is None or key in self.state.repairs or uid in self.state.unsaved:
+        if (
+            placements is None
+            or key in self.state.repairs
+            or key in self.state.refused
+            or uid in self.state.unsaved
+        ):
             return None
         lost = self.state.lost_nodes
         if lost and any(p.node in lost for p in placements):
@@ -295,6 +300,7 @@ class CargoLifecycle:
     def _step(self, key: str, body: dict[str, Any], mc: Owner | None) -> None:
         meta = body["metadata"]
         status = self._status(body)
+        refused = self.state.refused.pop(key, None)
         if meta.get("deletionTimestamp"):
             notice = ("Removed", f"cargo {meta['name']} is being deleted (shrink or delete)")
             if self._drain(key, release_when="no-pods", notice=notice):
@@ -308,6 +314,10 @@ class CargoLifecycle:
                 resources.validation_message(err) if isinstance(err, ValidationError) else str(err)
             )
             self.refuse(key, body, "InvalidSpec", message)
+            return
+        if refused is not None and status.phase not in TERMINAL:
+            reason, why = refused
+            self.refuse(key, body, reason, f"the API server refused a pod of the cargo: {why}")
             return
         if key not in self.state.cargos and status.phase not in TERMINAL:
             level = self.cache.namespace_level(meta["namespace"])

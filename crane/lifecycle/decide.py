@@ -147,6 +147,9 @@ class Decider:
                 self.state.unsaved.discard(write.uid)
         for pod_key in applied.unsent_pods:
             self.state.requested.pop(pod_key, None)
+        for cargo_key, pod_key, reason, message in applied.refused:
+            self.state.requested.pop(pod_key, None)  # refused: it does not exist
+            self.state.refused[cargo_key] = (reason, message)
         self.state.tokens.update(applied.minted)
         self.state.revoked |= applied.revoked
 

@@ -101,6 +101,9 @@ class Applied:
     """uids of the MiniClusters whose app manager token was revoked."""
     terminating: frozenset[str] = frozenset()
     """Namespaces whose creates the API server refused because they are being deleted."""
+    refused: tuple[tuple[str, str, str, str], ...] = ()
+    """(cargo key, pod key, reason, message) of each pod the API server refused for good
+    (invalid, or against pod security): never created, and never will be."""
 
 
 @dataclass

@@ -53,6 +53,9 @@ class LoopState:
     claims_asked: dict[str, float] = field(default_factory=dict)
     """Pod key -> when its ResourceClaim was last asked for (made or deleted) on a DRA node;
     not asked again within a retry interval, so a watch that lags does not repeat it."""
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Cargo key -> (reason, message) of a pod of it the API server refused for good: the
+    cargo fails next pass (its template can never make a pod there) and lets its GPUs go."""
     repairs: dict[str, str] = field(default_factory=dict)
     """Cargo key -> why its claim lost at restore: its pods are deleted and it waits again."""
     cargo_specs: Memo[CargoSpec] = field(default_factory=Memo)

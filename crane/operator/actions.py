@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.client import NotFound
 from crane.kube import app_manager, dra
-from crane.kube.client import KubeClient
+from crane.kube.client import KubeClient, refusal
 from crane.kube.names import CARGOS, MINICLUSTERS, key_of
 from crane.lifecycle.plan import (
     Applied,
@@ -61,6 +61,8 @@ class Actuator:
         self._versions = Versions()
         self._terminating: set[str] = set()
         """Namespaces the API server said are being deleted (403 on a create), this plan."""
+        self._refused: dict[str, tuple[str, str]] = {}
+        """Pod key -> (reason, message) of the pods the API server refused for good, this plan."""
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """One API call in the pool; None (logged) when it failed."""
@@ -77,10 +79,27 @@ class Actuator:
             self.pool, _logged(self.metrics, fn, body, *rest, ending=(namespace, seen))
         )
 
+    def _refusing(self, create: Callable[..., Any]) -> Callable[..., Any]:
+        """``create`` (of a pod) that notes a refusal for good (:func:`refusal`) before it
+        raises: the cargo of such a pod fails instead of asking for it again forever."""
+
+        def run(pod: Mapping[str, Any], *rest: Any) -> Any:
+            try:
+                return create(pod, *rest)
+            except ApiException as err:
+                why = refusal(err)
+                if why is not None:
+                    meta = pod["metadata"]
+                    self._refused[key_of(meta["namespace"], meta["name"])] = why
+                raise
+
+        return run
+
     async def apply(self, plan: Plan) -> Applied:
         """Write ``plan``; report the status writes that failed and the pods left unsent."""
         c = self.client
         self._terminating = set()
+        self._refused = {}
         failed: set[ObjectRef] = set()
         unsent: list[str] = []
         pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -99,7 +118,7 @@ class Actuator:
                         key_of(p["metadata"]["namespace"], p["metadata"]["name"])
                     )
                 )
-                else self._create(c.create_pod, p)
+                else self._create(self._refusing(c.create_pod), p)
                 for p in pods.pop(key, [])
             ]
             if key in services:
@@ -175,10 +194,18 @@ class Actuator:
         revoked: list[bool | None] = done[len(launches) : len(launches) + len(revocations)]
         if plan.events:
             self._post_events(plan)
+        cargo_of = {
+            key_of(p["metadata"]["namespace"], p["metadata"]["name"]): k for k, p in plan.pods
+        }
         return Applied(
             frozenset(failed),
             tuple(unsent),
             terminating=frozenset(self._terminating),
+            refused=tuple(
+                (cargo_of[pod], pod, reason, message)
+                for pod, (reason, message) in self._refused.items()
+                if pod in cargo_of
+            ),
             minted=tuple(
                 (a.minicluster["uid"], token_id)
                 for a, token_id in zip(plan.app_managers, minted, strict=True)
@@ -191,7 +218,7 @@ class Actuator:
 
     async def _pod_with_claim(self, pod: dict[str, Any], claim: ClaimWrite) -> bool:
         """Create a pod on a DRA node, then its claim, owned by it and allocated for it."""
-        uid = await self._create(self.client.create_pod_uid, pod)
+        uid = await self._create(self._refusing(self.client.create_pod_uid), pod)
         if not uid:
             return False
         await self._claim(claim, uid)

@@ -604,3 +604,45 @@ def test_request_larger_than_any_rack_is_unschedulable_and_does_not_block_a_smal
     assert huge["status"].get("queuePosition") is None
     assert "the largest rack has 16 RTX-A6000 GPUs in all" in huge["status"]["message"]
     delete_all(custom, core_v1, namespace, operator)
+
+
+def test_a_pod_the_api_server_refuses_fails_its_cargo_and_frees_its_gpus(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    """A template Crane and the CRD accept but the API server refuses as a pod (a container
+    name with capitals) used to leave the cargo Placed, holding its GPUs for good and asking
+    for the pod every 15 s, with the reason only in the operator's log."""
+    nodes("refusedp100", "Tesla-P100-PCIE-16GB", racks=1, per_rack=1)
+    apply(kube_cluster, namespace, mc_yaml("refused", "P100", 0, 8))
+    bad = cargo_yaml("bad-name", "refused", 1, 8).replace("name: main", "name: Main_X")
+    apply(kube_cluster, namespace, bad)
+    failed = wait(
+        lambda: (
+            (got := get(custom, "cargos", namespace, "bad-name")) is not None
+            and got.get("status", {}).get("phase") == "Failed"
+            and got
+        ),
+        "the cargo with the refused pod Failed",
+        operator,
+    )
+    assert cond(failed, "Failed").get("reason") == "InvalidSpec"
+    assert "Main_X" in failed["status"]["message"] and "RFC 1123" in failed["status"]["message"]
+    assert not failed["status"].get("placement"), "its GPUs are let go"
+    events = core_v1.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=bad-name"
+    ).items
+    assert any(e.type == "Warning" and "Main_X" in (e.message or "") for e in events)
+    apply(kube_cluster, namespace, cargo_yaml("good-name", "refused", 1, 8))
+    wait(
+        lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=good-name"), 1),
+        "the next cargo Running on the GPUs the refused one held",
+        operator,
+    )
+    log = operator.log_path.read_text(errors="replace")
+    assert log.count('Pod \\"bad-name-0\\" is invalid') == 1, "the pod was asked for once"
+    delete_all(custom, core_v1, namespace, operator)
