@@ -558,7 +558,13 @@ class CargoLifecycle:
             )
             code = None if lost else failed[0].exit_code
             self._failure(
-                key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why, code
+                key,
+                body,
+                spec,
+                status,
+                "NodeLost" if lost else cargo_status.REPLICA_FAILED,
+                why,
+                code,
             )
             return
         done = [p for p in current.values() if p.phase == "Succeeded"]
@@ -607,7 +613,7 @@ class CargoLifecycle:
         status.phase, status.restarts, status.message = then.phase, then.restarts, then.message
         if then.restart:
             self._cond(status, "Placed", False, RESTARTING, status.message, gen)
-            self._cond(status, "Ready", False, reason, why, gen)
+            self._ready(status, cargo_status.not_ready(reason, why), gen)
             self._write(key, body, status)
             self._event(body, RESTARTING, status.message, warning=True)
         else:
@@ -621,7 +627,7 @@ class CargoLifecycle:
                 status.message,
                 gen,
             )
-            self._cond(status, "Ready", False, reason, why, gen)
+            self._ready(status, cargo_status.not_ready(reason, why), gen)
             self._write(key, body, status)
             self._event(body, "Failed", status.message, warning=True)
         self._drain(key, release_when="no-pods" if status.phase == CargoPhase.PENDING else "no-gpu")

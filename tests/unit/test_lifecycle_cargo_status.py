@@ -12,7 +12,9 @@ from crane.lifecycle.cargo_status import Verdict, expected_end, replicas_ready, 
 from crane.lifecycle.service import cargo_request
 from crane.model import CargoPhase, CargoSpec
 from crane.model.conditions import find_condition
+from crane.placement import Engine
 from crane.placement.types import CargoDecision, Explanation, Outcome
+from tests.unit.placement_helpers import cargo, mc, node
 
 
 def test_a_cargo_waits_for_its_minicluster_first_then_for_replicas() -> None:
@@ -89,3 +91,20 @@ def test_docker_mode_keeps_why_a_cargo_waits_and_sets_ready_as_kubernetes_mode()
     row.phase = CargoPhase.SUCCEEDED.value
     done = find_condition(cargo_conditions(row), "Ready")
     assert done is not None and (done.status, done.reason) == ("False", "Finished")
+
+
+def test_the_engine_takes_a_placed_cargos_new_expected_end_for_its_estimates() -> None:
+    engine = Engine()
+    engine.upsert_node(node("n0", "r0", gpus=4))
+    engine.submit_minicluster(mc("t/run", 0, 4, created=0.0))
+    engine.admit()
+    placed = engine.place_cargo(cargo("t/job", "t/run", 1, 4, expected_end=100.0))
+    assert placed.outcome is Outcome.PLACED
+    engine.submit_minicluster(mc("t/next", 4, 4, created=1.0))
+    [before] = [d for d in engine.admit() if d.key == "t/next"]
+    assert before.estimated_start == 100.0, before
+    engine.set_expected_end("t/job", 250.0)
+    [after] = [d for d in engine.admit() if d.key == "t/next"]
+    assert after.estimated_start == 250.0, after
+    engine.set_expected_end("t/none", 1.0)  # not placed: nothing to change
+    assert engine.ends == 1
