@@ -153,7 +153,8 @@ def build(
             continue
         try:
             engine.restore_cargo(
-                cargo_request(body["metadata"], parse_cargo_spec(body)), status.placement
+                cargo_request(body["metadata"], parse_cargo_spec(body), status),
+                status.placement,
             )
         except (KeyError, ValueError, ValidationError) as err:
             log.warning("what-if snapshot: %s", err)

@@ -7,10 +7,12 @@ from sqlmodel import Session
 
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
-from crane.lifecycle import preemption
+from crane.lifecycle import cargo_status, preemption
+from crane.lifecycle.cargo_status import Verdict
 from crane.lifecycle.restart import RESTARTING, is_restarting
 from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
+from crane.model.conditions import find_condition
 
 IMAGE_PULL_FAILED = "ImagePullFailed"
 """Reason (and message prefix) of a cargo whose image could not be pulled."""
@@ -45,28 +47,85 @@ def minicluster_conditions(s: Session, row: MiniClusterRow) -> list[Condition]:
     return store.merged_conditions(row.conditions, current)
 
 
+def record(row: CargoRow, type_: str, verdict: Verdict) -> None:
+    """Store ``verdict`` as the row's ``type_`` condition, as the reconciler decides it (why a
+    cargo waits, how many replicas run, why one failed); its transition time is kept while its
+    status does not change. :func:`cargo_conditions` keeps it."""
+    cond = _cond(type_, verdict.ok, verdict.reason, verdict.message)
+    row.conditions = store.dump_conditions(store.merged_conditions(row.conditions, [cond]))
+
+
+def _stored(stored: list[Condition], type_: str, *reasons: str) -> bool:
+    """Whether the stored ``type_`` condition is False with one of ``reasons``."""
+    cond = find_condition(stored, type_)
+    return cond is not None and cond.status is ConditionStatus.FALSE and cond.reason in reasons
+
+
+_WAITING = (
+    cargo_status.MINICLUSTER_NOT_FOUND,
+    cargo_status.MINICLUSTER_NOT_ADMITTED,
+    cargo_status.SCALED_TO_ZERO,
+    cargo_status.UNSCHEDULABLE,
+    cargo_status.UNPLACEABLE,
+)
+"""``Placed`` reasons of a waiting cargo, which the reconciler stores (:func:`record`)."""
+
+
+def _placed(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Condition | None:
+    """The ``Placed`` condition now; None when the stored one (why it waits) stays."""
+    if is_restarting(phase, bool(row.placements())):
+        return _cond("Placed", False, RESTARTING, row.message)
+    if phase is not CargoPhase.PENDING:
+        return _cond("Placed", True, phase.value, row.message)
+    if _stored(stored, "Placed", *_WAITING):
+        return None
+    return _cond("Placed", False, phase.value, row.message)
+
+
+def _ready(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Verdict | None:
+    """The ``Ready`` condition now (as Kubernetes mode sets it); None when the stored one stays
+    (the running count while Placed, a failure's reason, or a Pending cargo's last)."""
+    replicas = len(row.placements()) or row.cargo_spec().replicas
+    if phase is CargoPhase.RUNNING:
+        return cargo_status.replicas_ready(replicas, replicas)
+    if phase is CargoPhase.PLACED:
+        starting = _stored(stored, "Ready", cargo_status.STARTING)
+        return None if starting else cargo_status.replicas_ready(0, replicas)
+    if phase is CargoPhase.SUCCEEDED:
+        return cargo_status.FINISHED
+    if phase is CargoPhase.PREEMPTED:
+        return cargo_status.not_ready(cargo_status.PREEMPTED, row.message)
+    if phase is CargoPhase.FAILED and row.message.startswith(IMAGE_PULL_FAILED):
+        return cargo_status.not_ready(IMAGE_PULL_FAILED, row.message)
+    failed = phase is CargoPhase.FAILED or is_restarting(phase, bool(row.placements()))
+    if failed and not _stored(stored, "Ready", cargo_status.REPLICA_FAILED):
+        return cargo_status.not_ready(cargo_status.REPLICA_FAILED, row.message)
+    return None
+
+
 def cargo_conditions(row: CargoRow) -> list[Condition]:
     """The cargo's conditions now, over the stored ones (transition times kept)."""
     phase = CargoPhase(row.phase)
-    placed = RESTARTING if is_restarting(phase, bool(row.placements())) else phase.value
-    current = [_cond("Placed", phase is not CargoPhase.PENDING, placed, row.message)]
+    stored = store.stored_conditions(row.conditions)
+    current = [c for c in (_placed(row, phase, stored),) if c is not None]
+    ready = _ready(row, phase, stored)
+    if ready is not None:
+        current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
     if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
         reason = row.message.partition(":")[0]
         why = reason if reason in (IMAGE_PULL_FAILED,) else "ContainersExited"
         current.append(_cond(phase.value, True, why, row.message))
     if phase is CargoPhase.PLACED and row.message.startswith(PULLING):
         current.append(_cond("Pulling", True, PULLING, row.message))
-    elif any(c.type == "Pulling" for c in store.stored_conditions(row.conditions)):
+    elif any(c.type == "Pulling" for c in stored):
         current.append(_cond("Pulling", False, "Pulled", "images are on their hosts"))
     if phase is CargoPhase.PREEMPTED:
         reason = preemption.condition_reason(row.message)
         current.append(_cond("Preempted", True, reason, row.message))
-    elif phase.value in ACTIVE:
-        stored = store.stored_conditions(row.conditions)
-        if any(c.type == "Preempted" and c.status is ConditionStatus.TRUE for c in stored):
-            current.append(
-                _cond("Preempted", False, "PlacedAgain", "placed again after preemption")
-            )
+    elif phase.value in ACTIVE and any(
+        c.type == "Preempted" and c.status is ConditionStatus.TRUE for c in stored
+    ):
+        current.append(_cond("Preempted", False, "PlacedAgain", "placed again after preemption"))
     return store.merged_conditions(row.conditions, current)
 
 

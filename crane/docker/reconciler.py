@@ -28,7 +28,7 @@ from sqlmodel import Session
 from crane.api.schemas import Event, EventType
 from crane.docker import host_health, store
 from crane.docker import labels as L
-from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, store_conditions
+from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, record, store_conditions
 from crane.docker.containers import (
     ImagePullFailed,
     RendezvousSpec,
@@ -55,14 +55,14 @@ from crane.docker.scheduling import (
     restore,
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
-from crane.lifecycle import preemption, service
+from crane.lifecycle import cargo_status, preemption, service
 from crane.lifecycle.queued import queued
 from crane.lifecycle.restart import after_failure, first_start, is_restarting, replica_failed
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
-from crane.placement.types import Outcome
+from crane.placement.types import CargoDecision, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -570,15 +570,34 @@ class Reconciler:
         )
         if mc is None or mc.deleting or is_held(mc.mc_spec()):
             return
-        decision = self.engine.place_cargo(cargo_request(row))
-        if decision.outcome is not Outcome.PLACED:
-            explanation = decision.explanation.sentence() if decision.explanation else ""
-            row.message = f"{decision.outcome.value}: {explanation}".rstrip(": ")
-            s.add(row)
-            s.commit()
-            return
+        spec = row.cargo_spec()
+        admitted = self.engine.is_admitted(mc.key)
+        verdict = cargo_status.waiting(
+            row.tenant, row.minicluster, True, admitted, mc.message, spec.replicas
+        )
+        if verdict is None:
+            decision = self.engine.place_cargo(cargo_request(row))
+            if decision.outcome is Outcome.PLACED:
+                self._placed(s, row, mc, clients, decision)
+                return
+            verdict = cargo_status.unplaced(decision)
+        row.message = verdict.message
+        record(row, "Placed", verdict)
+        s.add(row)
+        s.commit()
+
+    def _placed(
+        self,
+        s: Session,
+        row: CargoRow,
+        mc: MiniClusterRow,
+        clients: dict[str, docker.DockerClient],
+        decision: CargoDecision,
+    ) -> None:
+        """The engine placed the cargo: store its placement, then start its containers."""
         row.set_placements(list(decision.placements))
         row.phase, row.placed_at, row.message = CargoPhase.PLACED.value, _now(), ""
+        record(row, "Ready", cargo_status.replicas_ready(0, len(decision.placements)))
         s.add(row)
         s.commit()
         self._event(
@@ -688,9 +707,23 @@ class Reconciler:
             row.message = ""
             s.add(row)
             s.commit()
-        if row.phase == CargoPhase.PLACED.value and all(
-            c.status in ("running", "exited") for c in containers.values()
-        ):
+        if row.phase != CargoPhase.PLACED.value:
+            return
+        ready = cargo_status.replicas_ready(
+            sum(
+                1
+                for p in placements
+                if (c := containers.get(p.replica)) is not None
+                and c.status in ("running", "exited")
+            ),
+            len(placements),
+        )
+        before = row.conditions
+        record(row, "Ready", ready)
+        if row.conditions != before:
+            s.add(row)
+            s.commit()
+        if ready.ok:
             row.phase, row.started_at = (
                 CargoPhase.RUNNING.value,
                 first_start(row.started_at, _now()),
@@ -731,6 +764,7 @@ class Reconciler:
         replica, code = failed[0]
         what = replica_failed(replica, code, "its container disappeared")
         then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
+        record(row, "Ready", cargo_status.not_ready(cargo_status.REPLICA_FAILED, what))
         if then.restart:
             row.phase, row.restarts, row.message = then.phase.value, then.restarts, then.message
             s.add(row)

@@ -17,6 +17,7 @@ from typing import Protocol
 from crane.docker import labels as L
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
+from crane.lifecycle.cargo_status import timestamp
 from crane.model import CargoPhase
 from crane.model.specs import ReplicaPlacement
 from crane.placement import Engine
@@ -105,12 +106,12 @@ def minicluster_request(row: MiniClusterRow) -> MiniClusterRequest:
 
 def cargo_request(row: CargoRow) -> CargoRequest:
     """The engine's request for a cargo row (built once, in crane.lifecycle.service)."""
-    started = row.started_at or row.placed_at
     return service.cargo_request(
         row.key,
         row.cargo_spec(),
         row.created_at.timestamp(),
-        started.timestamp() if started else None,
+        timestamp(row.placed_at),
+        timestamp(row.started_at),
     )
 
 

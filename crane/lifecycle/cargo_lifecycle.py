@@ -32,7 +32,7 @@ from crane.kube.builders import (
     validate_template,
 )
 from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANNOTATION, key_of
-from crane.lifecycle import preemption, records
+from crane.lifecycle import cargo_status, preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
 from crane.lifecycle.restart import (
@@ -155,6 +155,22 @@ class CargoLifecycle:
         status.conditions = set_condition(
             status.conditions, resources.condition(type_, ok, reason, message, gen)
         )
+
+    def _ready(self, status: CargoStatus, ready: cargo_status.Verdict, gen: Any) -> None:
+        """Set the ``Ready`` condition to ``ready``."""
+        self._cond(status, "Ready", ready.ok, ready.reason, ready.message, gen)
+
+    def _expect(
+        self, key: str, meta: Mapping[str, Any], spec: CargoSpec, status: CargoStatus
+    ) -> None:
+        """The cargo was placed or started: its expected end counts from then (the engine's
+        request and the loop's record of it both say so)."""
+        end = records.cargo_request(meta, spec, status).expected_end
+        req = self.state.cargos.get(key)
+        if req is None or req.expected_end == end:
+            return
+        self.state.cargos[key] = dataclasses.replace(req, expected_end=end)
+        self.engine.set_expected_end(key, end)
 
     # --- engine helpers ----------------------------------------------------------------------
 
@@ -456,42 +472,24 @@ class CargoLifecycle:
         meta = body["metadata"]
         gen = meta.get("generation")
         mc_key = key_of(meta["namespace"], spec.mini_cluster)
-        if mc is None:
-            self._pending(
-                key,
-                body,
-                status,
-                "MiniClusterNotFound",
-                f"MiniCluster {spec.mini_cluster} not found in namespace {meta['namespace']}: "
-                "create it",
-            )
-            return
-        if not self.engine.is_admitted(mc_key):
-            why = (mc[0].get("status") or {}).get("message") or "waiting in the admission queue"
-            self._pending(
-                key,
-                body,
-                status,
-                "MiniClusterNotAdmitted",
-                f"MiniCluster {spec.mini_cluster} is not admitted: {why}",
-            )
-            return
-        if spec.replicas == 0:
-            self._pending(
-                key, body, status, "ScaledToZero", "replicas is 0: scale the cargo up to run it"
-            )
+        admitted = mc is not None and self.engine.is_admitted(mc_key)
+        why = ((mc[0].get("status") or {}).get("message") or "") if mc is not None else ""
+        verdict = cargo_status.waiting(
+            meta["namespace"], spec.mini_cluster, mc is not None, admitted, why, spec.replicas
+        )
+        if verdict is not None:
+            self._pending(key, body, status, verdict.reason, verdict.message)
             return
         uid = meta["uid"]
         attempt = (self.state.epoch, gen or 0)
         if self.state.attempts.get(uid) == attempt:
             return
-        req = records.cargo_request(meta, spec)
+        req = records.cargo_request(meta, spec, status)
         decision = self.engine.place_cargo(req)
         if decision.outcome != Outcome.PLACED:
             self.state.attempts[uid] = attempt
-            why = decision.explanation.sentence() if decision.explanation else str(decision.outcome)
-            reason = "Unplaceable" if decision.outcome == Outcome.REJECTED else "Unschedulable"
-            self._pending(key, body, status, reason, why)
+            verdict = cargo_status.unplaced(decision)
+            self._pending(key, body, status, verdict.reason, verdict.message)
             return
         self.state.attempts.pop(uid, None)
         self.state.cargos[key] = req
@@ -509,10 +507,9 @@ class CargoLifecycle:
         status.replicas = spec.replicas
         status.placed_at = datetime.now(UTC)
         status.message = ""
+        self._expect(key, meta, spec, status)
         self._cond(status, "Placed", True, "Placed", message, gen)
-        self._cond(
-            status, "Ready", False, "Starting", f"0 of {spec.replicas} replicas running", gen
-        )
+        self._ready(status, cargo_status.replicas_ready(0, spec.replicas), gen)
         if any(c.type == "Preempted" for c in status.conditions):
             self._cond(
                 status, "Preempted", False, "PlacedAgain", "placed again after preemption", gen
@@ -571,7 +568,13 @@ class CargoLifecycle:
             )
             code = None if lost else failed[0].exit_code
             self._failure(
-                key, body, spec, status, "NodeLost" if lost else "ReplicaFailed", why, code
+                key,
+                body,
+                spec,
+                status,
+                "NodeLost" if lost else cargo_status.REPLICA_FAILED,
+                why,
+                code,
             )
             return
         done = [p for p in current.values() if p.phase == "Succeeded"]
@@ -588,34 +591,21 @@ class CargoLifecycle:
                 f"{len(done)} replicas succeeded",
                 gen,
             )
-            self._cond(status, "Ready", False, "Finished", "all replicas finished", gen)
+            self._ready(status, cargo_status.FINISHED, gen)
             self._release(key)
             self._write(key, body, status)
             self._event(body, "Succeeded", f"all {len(done)} replicas succeeded")
             return
         running = [p for p in current.values() if p.phase == "Running" and p.ready]
         status.replicas = len(placements)
-        if placements and len(running) == len(placements):
+        ready = cargo_status.replicas_ready(len(running), len(placements))
+        if ready.ok:
             status.started_at = first_start(status.started_at, datetime.now(UTC))
             status.phase = CargoPhase.RUNNING
-            self._cond(
-                status,
-                "Ready",
-                True,
-                "AllReplicasRunning",
-                f"{len(running)} of {len(placements)} replicas running",
-                gen,
-            )
+            self._expect(key, meta, spec, status)
         else:
             status.phase = CargoPhase.PLACED
-            self._cond(
-                status,
-                "Ready",
-                False,
-                "Starting",
-                f"{len(running)} of {len(placements)} replicas running",
-                gen,
-            )
+        self._ready(status, ready, gen)
         self._write(key, body, status)
 
     def _failure(
@@ -633,7 +623,7 @@ class CargoLifecycle:
         status.phase, status.restarts, status.message = then.phase, then.restarts, then.message
         if then.restart:
             self._cond(status, "Placed", False, RESTARTING, status.message, gen)
-            self._cond(status, "Ready", False, reason, why, gen)
+            self._ready(status, cargo_status.not_ready(reason, why), gen)
             self._write(key, body, status)
             self._event(body, RESTARTING, status.message, warning=True)
         else:
@@ -647,7 +637,7 @@ class CargoLifecycle:
                 status.message,
                 gen,
             )
-            self._cond(status, "Ready", False, reason, why, gen)
+            self._ready(status, cargo_status.not_ready(reason, why), gen)
             self._write(key, body, status)
             self._event(body, "Failed", status.message, warning=True)
         self._drain(key, release_when="no-pods" if status.phase == CargoPhase.PENDING else "no-gpu")
@@ -684,7 +674,7 @@ class CargoLifecycle:
         attempt = (self.state.epoch, gen or 0)
         if self.state.attempts.get(uid) == attempt:
             return True
-        req = records.cargo_request(meta, spec)
+        req = records.cargo_request(meta, spec, status)
         self.engine.release_cargo(key)
         decision = self.engine.place_cargo(req)
         if decision.outcome != Outcome.PLACED:
@@ -747,7 +737,7 @@ class CargoLifecycle:
         status.message = message
         reason = preemption.condition_reason(message)
         self._cond(status, "Preempted", True, reason, message, gen)
-        self._cond(status, "Ready", False, "Preempted", message, gen)
+        self._ready(status, cargo_status.not_ready(cargo_status.PREEMPTED, message), gen)
         self._write(key, body, status)
         self._event(body, "Preempted", message, warning=True)
         self._drain(key, release_when="no-gpu", notice=("Preempted", message))

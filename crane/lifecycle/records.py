@@ -13,7 +13,8 @@ from typing import Any
 from crane.kube.names import key_of
 from crane.kube.resources import created_at
 from crane.lifecycle import service
-from crane.model.specs import CargoSpec, MiniClusterSpec
+from crane.lifecycle.cargo_status import timestamp
+from crane.model.specs import CargoSpec, CargoStatus, MiniClusterSpec
 from crane.placement.types import CargoRequest, MiniClusterRequest
 
 
@@ -26,6 +27,15 @@ def minicluster_request(
     )
 
 
-def cargo_request(meta: Mapping[str, Any], spec: CargoSpec) -> CargoRequest:
-    """The engine's request for a Cargo record."""
-    return service.cargo_request(key_of(meta["namespace"], meta["name"]), spec, created_at(meta))
+def cargo_request(
+    meta: Mapping[str, Any], spec: CargoSpec, status: CargoStatus | None = None
+) -> CargoRequest:
+    """The engine's request for a Cargo record; its ``status`` (when given) says when it was
+    placed and started, which its expected end counts from."""
+    return service.cargo_request(
+        key_of(meta["namespace"], meta["name"]),
+        spec,
+        created_at(meta),
+        timestamp(status.placed_at) if status else None,
+        timestamp(status.started_at) if status else None,
+    )

@@ -72,7 +72,7 @@ def cargo_claim(
     spec = body.get("spec") or {}
     try:
         parsed = resources.parse_cargo_spec(body)
-        req = records.cargo_request(meta, parsed)
+        req = records.cargo_request(meta, parsed, status)
     except ValidationError:
         req = CargoRequest(
             key=key_of(meta["namespace"], meta["name"]),

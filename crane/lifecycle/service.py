@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from crane.lifecycle.cargo_status import expected_end
 from crane.lifecycle.suspend import grow_refusal, is_held
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
@@ -68,12 +69,15 @@ def minicluster_request(
 
 
 def cargo_request(
-    key: str, spec: CargoSpec, created: float, started: float | None = None
+    key: str,
+    spec: CargoSpec,
+    created: float,
+    placed: float | None = None,
+    started: float | None = None,
 ) -> CargoRequest:
     """The engine's request for a cargo (``key`` is ``tenant/name``); its expected end is
-    ``expectedDurationSeconds`` after it started (or was created), when declared."""
+    :func:`crane.lifecycle.cargo_status.expected_end` of its times."""
     tenant = key.partition("/")[0]
-    duration = spec.expected_duration_seconds
     return CargoRequest(
         key=key,
         minicluster=key_of(tenant, spec.mini_cluster),
@@ -81,7 +85,7 @@ def cargo_request(
         gpus_per_replica=spec.gpus_per_replica,
         topology=spec.topology,
         created=created,
-        expected_end=(started if started is not None else created) + duration if duration else None,
+        expected_end=expected_end(spec.expected_duration_seconds, created, placed, started),
     )
 
 

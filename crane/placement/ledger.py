@@ -8,6 +8,7 @@ here; releasing a cargo is bookkeeping every layer above needs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -316,6 +317,15 @@ class Ledger:
 
     def _free_in(self, domain: str, level: int, products: Sequence[str]) -> int:
         return sum(self._index.total(level, domain, p) for p in products)
+
+    def set_expected_end(self, key: str, end: float | None) -> None:
+        """Set a placed cargo's expected end (it was placed or started since it was asked for:
+        its estimate counts from then); a cargo not placed is ignored."""
+        cargo = self._cargos.get(key)
+        if cargo is None or cargo.req.expected_end == end:
+            return
+        req = dataclasses.replace(cargo.req, expected_end=end)
+        self._put_cargo(key, dataclasses.replace(cargo, req=req))
 
     def release_cargo(self, key: str) -> None:
         """Free a cargo's GPUs (idempotent). Reserved GPUs beyond ``min`` leave the reservation."""

@@ -630,3 +630,162 @@ def test_a_small_minicluster_backfills_outside_the_claim_of_a_larger_one_ahead(
     assert after["reservedGpus"] == 0, after
     assert after["waitsBehind"] == [], after
     assert _status(api, "small")["reservedGpus"] == 2
+
+
+EXIT_0 = {
+    "metadata": {"annotations": {"sim.crane.io/exit-code": "0", "sim.crane.io/run-for": "1s"}},
+    "spec": {
+        "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "sleep 1; exit 0"]}]
+    },
+}
+"""A cargo template whose replica runs a second and exits 0 (as :data:`EXIT_3`)."""
+
+
+def _post_cargo(
+    api: httpx.Client, name: str, mc: str, replicas: int, gpus: int, **extra: Any
+) -> None:
+    """Create cargo ``name`` of ``mc`` (``POST /cargos``): it waits Pending until placed."""
+    spec = {
+        "miniCluster": mc,
+        "replicas": replicas,
+        "gpusPerReplica": gpus,
+        "template": SLEEP,
+        **extra,
+    }
+    made = api.post("/cargos", json={"name": name, "spec": spec})
+    assert made.status_code == 201, made.text
+
+
+def _waiting(api: httpx.Client, name: str, reason: str) -> dict[str, Any] | None:
+    """The cargo once it is Pending with ``Placed`` False for ``reason``, else None."""
+    got = _cargo(api, name)
+    placed = _condition(got, "Placed")
+    if got and got["status"]["phase"] == "Pending" and placed.get("reason") == reason:
+        return got
+    return None
+
+
+def test_a_waiting_cargo_says_why_with_the_same_reason_and_message(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A cargo that waits is Pending with ``Placed`` False, its reason saying why (its
+    MiniCluster is not admitted, it has 0 replicas, it does not fit now) and the message the
+    same as ``status.message``: Docker mode said the phase word ``Pending``, and placed (then
+    finished) a cargo of 0 replicas."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    for name in ("a", "b"):
+        _mc(api, name, 5, 5, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    _mc(api, "later", 1, 2)
+    _until(backend, lambda: _status(api, "later").get("queuePosition") == 1, "later to queue")
+    _post_cargo(api, "later-0", "later", 1, 1)
+    got = _until(
+        backend,
+        lambda: _waiting(api, "later-0", "MiniClusterNotAdmitted"),
+        "later-0 to wait for its MiniCluster",
+    )
+    placed = _condition(got, "Placed")
+    assert placed["status"] == "False", placed
+    assert placed["message"].startswith("MiniCluster later is not admitted: "), placed
+    assert placed["message"] == got["status"]["message"], got
+
+    _mc(api, "idle", 0, 4)
+    _until(
+        backend,
+        lambda: (
+            _condition(api.get("/miniclusters/idle").json(), "Admitted").get("status") == "True"
+        ),
+        "idle to be admitted",
+    )
+    _post_cargo(api, "idle-0", "idle", 0, 1)
+    got = _until(backend, lambda: _waiting(api, "idle-0", "ScaledToZero"), "idle-0 to wait")
+    assert got["status"]["message"] == "replicas is 0: scale the cargo up to run it", got
+    assert _condition(got, "Placed")["message"] == got["status"]["message"], got
+
+    _post_cargo(api, "idle-1", "idle", 1, 2)
+    got = _until(backend, lambda: _waiting(api, "idle-1", "Unschedulable"), "idle-1 to wait")
+    assert got["status"]["message"], got
+    assert _condition(got, "Placed")["message"] == got["status"]["message"], got
+    assert _phase(api, "idle-0") == "Pending"
+
+
+def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``Ready`` (as Kubernetes mode always had it; Docker mode had none): True with reason
+    ``AllReplicasRunning`` once every replica runs, its transition time stored (the same on a
+    later read); False with reason ``Finished`` once every replica exited 0."""
+    _mc(api, "ready", 0, 4)
+    _grow(api, "ready", {"name": "ready-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP})
+    running = _until(
+        backend,
+        lambda: (c := _cargo(api, "ready-0")) and c["status"]["phase"] == "Running" and c,
+        "ready-0 to run",
+    )
+    ready = _until(
+        backend,
+        lambda: (r := _condition(_cargo(api, "ready-0"), "Ready")).get("status") == "True" and r,
+        "ready-0 to be Ready",
+    )
+    assert ready["reason"] == "AllReplicasRunning", ready
+    assert ready["message"] == "2 of 2 replicas running", ready
+    assert _when(ready["lastTransitionTime"]) >= _when(running["status"]["placedAt"]), ready
+
+    _grow(api, "ready", {"name": "ready-1", "gpusPerReplica": 1, "template": EXIT_0})
+    done = _until(
+        backend,
+        lambda: (c := _cargo(api, "ready-1")) and c["status"]["phase"] == "Succeeded" and c,
+        "ready-1 to succeed",
+    )
+    finished = _condition(done, "Ready")
+    assert finished["status"] == "False", finished
+    assert finished["reason"] == "Finished", finished
+    assert finished["message"] == "all replicas finished", finished
+    again = _condition(_cargo(api, "ready-0"), "Ready")
+    assert again["lastTransitionTime"] == ready["lastTransitionTime"], (ready, again)
+
+
+def test_the_estimated_start_counts_from_when_the_cargo_ahead_started(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A cargo with ``expectedDurationSeconds`` that waited before it ran is expected to end
+    that long after it started, so a MiniCluster queued behind it is expected to start then:
+    Kubernetes mode counted from the cargo's creation, Docker mode from its start."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    for name in ("a", "b"):
+        _mc(api, name, 5, 5, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    _mc(api, "job", 0, 5)
+    _post_cargo(api, "job-0", "job", 1, 5, expectedDurationSeconds=3600)
+    created = _created(api, "job-0")
+    # it waits (no GPU is free) for 3 s at least: its start is then well after its creation
+    _until(
+        backend,
+        lambda: (
+            _phase(api, "job-0") == "Pending"
+            and datetime.now(UTC) >= created + timedelta(seconds=3)
+        ),
+        "job-0 to have waited 3 s",
+    )
+    assert api.delete("/miniclusters/a").status_code in (200, 202, 204)
+    started = _when(
+        _until(
+            backend,
+            lambda: (c := _cargo(api, "job-0")) and c["status"]["phase"] == "Running" and c,
+            "job-0 to run",
+        )["status"]["startedAt"]
+    )
+    assert started - created >= timedelta(seconds=3), (created, started)
+    _mc(api, "next", 5, 5, **node)
+    expected = started + timedelta(seconds=3600)
+
+    def on_time() -> bool:
+        at = _status(api, "next").get("estimatedStart")
+        return bool(at) and abs((_when(at) - expected).total_seconds()) < 1.5
+
+    _until(
+        backend,
+        on_time,
+        f"next to be expected to start at {expected} (job-0's start + 3600 s), "
+        f"not {created + timedelta(seconds=3600)} (its creation + 3600 s)",
+    )

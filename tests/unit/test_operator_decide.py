@@ -4,6 +4,7 @@ before pods, restarts rebuild from status without placing twice, preemption post
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -210,12 +211,24 @@ def test_queued_minicluster_says_whom_it_waits_behind_and_when_it_should_start()
     settle(decider, cache)
     head = cache.miniclusters["t/head"]["status"]
     assert head["queuePosition"] == 1
-    assert str(head["estimatedStart"]).startswith("2026-01-01T00:10:01")
-    assert "expected to start by 2026-01-01T00:10:01Z, when cargo t/job ends" in head["message"]
+    # the expected end counts from the cargo's start (its placement until it runs), not from
+    # its creation (2026-01-01T00:00:01Z): as in Docker mode (crane.lifecycle.cargo_status)
+    job = cache.cargos["t/job"]["status"]
+    since = _when(job.get("startedAt") or job["placedAt"])
+    end = (since + timedelta(seconds=600)).replace(microsecond=0)
+    assert _when(head["estimatedStart"]).replace(microsecond=0) == end, (head, job)
+    said = f"expected to start by {end.strftime('%Y-%m-%dT%H:%M:%SZ')}, when cargo t/job ends"
+    assert said in head["message"]
     nxt = cache.miniclusters["t/next"]["status"]
     assert nxt["queuePosition"] == 2
     assert nxt["waitsBehind"] == ["t/head"]
     assert "waits behind t/head" in nxt["message"]
+
+
+def _when(value: Any) -> datetime:
+    """A status time (a string with ``Z`` or a datetime) as an aware datetime."""
+    got = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return got if got.tzinfo else got.replace(tzinfo=UTC)
 
 
 def test_minicluster_that_can_never_fit_is_unschedulable_without_a_position() -> None:

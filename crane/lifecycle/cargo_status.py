@@ -1,0 +1,117 @@
+"""What a cargo's status says, written once for both backends (no I/O).
+
+Kubernetes mode (``crane/lifecycle/cargo_lifecycle.py``) and Docker mode
+(``crane/docker/reconciler.py``, ``crane/docker/conditions.py``) both build from here:
+
+- why a cargo is ``Pending`` (the ``Placed`` condition's reason and the message):
+  :func:`waiting` before the engine is asked, :func:`unplaced` for the engine's answer;
+- its ``Ready`` condition: :func:`replicas_ready`, :data:`FINISHED`, :func:`not_ready`;
+- its expected end, which the estimated start of a queued MiniCluster reads:
+  :func:`expected_end`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crane.placement.types import CargoDecision, Outcome
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One condition's ``status`` (``ok``), ``reason`` and ``message``."""
+
+    ok: bool
+    reason: str
+    message: str
+
+
+MINICLUSTER_NOT_FOUND = "MiniClusterNotFound"
+"""``Placed`` reason: the cargo's MiniCluster does not exist."""
+MINICLUSTER_NOT_ADMITTED = "MiniClusterNotAdmitted"
+"""``Placed`` reason: the cargo's MiniCluster waits in the admission queue."""
+SCALED_TO_ZERO = "ScaledToZero"
+"""``Placed`` reason: ``replicas`` is 0."""
+UNSCHEDULABLE = "Unschedulable"
+"""``Placed`` reason: the gang does not fit now."""
+UNPLACEABLE = "Unplaceable"
+"""``Placed`` reason: the gang can never fit the cluster as it is."""
+
+STARTING = "Starting"
+"""``Ready`` reason: placed, not every replica runs yet."""
+ALL_REPLICAS_RUNNING = "AllReplicasRunning"
+"""``Ready`` reason (True): every replica runs."""
+REPLICA_FAILED = "ReplicaFailed"
+"""``Ready`` reason: a replica failed (the gang restarts, or the cargo failed)."""
+PREEMPTED = "Preempted"
+"""``Ready`` reason: the cargo was preempted."""
+FINISHED = Verdict(False, "Finished", "all replicas finished")
+"""``Ready`` of a cargo whose replicas all succeeded."""
+
+
+def waiting(
+    tenant: str,
+    minicluster: str,
+    exists: bool,
+    admitted: bool,
+    why_not_admitted: str,
+    replicas: int,
+) -> Verdict | None:
+    """Why a cargo waits before the engine is asked to place it, or None when it may be asked:
+    its MiniCluster in ``tenant`` is missing, not admitted yet (``why_not_admitted`` is the
+    MiniCluster's message, if any), or the cargo has 0 replicas."""
+    if not exists:
+        message = f"MiniCluster {minicluster} not found in namespace {tenant}: create it"
+        return Verdict(False, MINICLUSTER_NOT_FOUND, message)
+    if not admitted:
+        why = why_not_admitted or "waiting in the admission queue"
+        message = f"MiniCluster {minicluster} is not admitted: {why}"
+        return Verdict(False, MINICLUSTER_NOT_ADMITTED, message)
+    if replicas == 0:
+        return Verdict(False, SCALED_TO_ZERO, "replicas is 0: scale the cargo up to run it")
+    return None
+
+
+def unplaced(decision: CargoDecision) -> Verdict:
+    """Why the engine did not place a cargo: ``Unplaceable`` (can never fit) or
+    ``Unschedulable`` (not now), with the explanation's sentence."""
+    why = decision.explanation.sentence() if decision.explanation else str(decision.outcome)
+    reason = UNPLACEABLE if decision.outcome == Outcome.REJECTED else UNSCHEDULABLE
+    return Verdict(False, reason, why)
+
+
+def replicas_ready(running: int, replicas: int) -> Verdict:
+    """``Ready`` of a placed cargo: True (``AllReplicasRunning``) once each of its ``replicas``
+    runs, else False (``Starting``); the message counts them."""
+    message = f"{running} of {replicas} replicas running"
+    if replicas and running == replicas:
+        return Verdict(True, ALL_REPLICAS_RUNNING, message)
+    return Verdict(False, STARTING, message)
+
+
+def not_ready(reason: str, message: str) -> Verdict:
+    """``Ready`` False for ``reason`` (a failure, a preemption), saying ``message``."""
+    return Verdict(False, reason, message)
+
+
+def expected_end(
+    duration_seconds: int | None,
+    created: float,
+    placed: float | None = None,
+    started: float | None = None,
+) -> float | None:
+    """When a cargo is expected to end (epoch seconds): ``expectedDurationSeconds`` after it
+    started running, or else after it was placed, or else after it was created; None when it
+    declares no duration."""
+    if not duration_seconds:
+        return None
+    since = started if started is not None else placed if placed is not None else created
+    return since + duration_seconds
+
+
+def timestamp(when: datetime | None) -> float | None:
+    """``when`` as epoch seconds (a time without a zone is UTC), or None."""
+    if when is None:
+        return None
+    return when.timestamp() if when.tzinfo else when.replace(tzinfo=UTC).timestamp()
