@@ -134,6 +134,10 @@ def test_rack_local_32_gpu_gang_lands_in_one_rack(
         (cargo_yaml("bad", "mc", 1, 65), "gpusPerReplica must be between 0 and 64"),
         (cargo_yaml("bad", "mc", -1, 1), "replicas must be between 0 and 10000"),
         (cargo_yaml("bad", "mc", 1, 1, policy="Always"), "unknown restartPolicy"),
+        (mc_yaml("a" * 51, "H100", 1, 4), "a MiniCluster's name is at most 50"),
+        (mc_yaml("a.b", "H100", 1, 4), "(no dots)"),
+        (cargo_yaml("c" * 58, "mc", 1, 1), "a Cargo's name is at most 57"),
+        (cargo_yaml("c.d", "mc", 1, 1), "(no dots)"),
     ],
 )
 def test_invalid_objects_are_rejected_with_what_to_fix(
@@ -146,6 +150,16 @@ def test_invalid_objects_are_rejected_with_what_to_fix(
     proc = kube_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
+
+
+def test_names_at_the_limits_are_accepted(
+    operator: OperatorProcess, kube_cluster: Any, namespace: str
+) -> None:
+    """The longest names the API takes (50 for a MiniCluster; its template cargos add
+    ``-<index>``, so 57 for a Cargo) still make valid pods, labels and Services."""
+    apply(kube_cluster, namespace, mc_yaml("m" * 50, "H100", 0, 4))
+    apply(kube_cluster, namespace, cargo_yaml("c" * 57, "m" * 50, 0, 1))
+    kube_cluster.kubectl("delete", "-n", namespace, "cargos,miniclusters", "--all", "--wait=false")
 
 
 # --- (h) deleting a MiniCluster removes everything ---------------------------------------------
