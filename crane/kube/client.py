@@ -53,14 +53,14 @@ POD_SECURITY_REFUSAL = "violates PodSecurity"
 
 def refusal(err: ApiException) -> tuple[str, str] | None:
     """(reason, the API server's message) when it refused an object for good: invalid (400,
-    422) or against its namespace's pod security (403). None for a refusal that may pass
-    later (quota, a namespace being deleted, conflicts, server errors)."""
+    422), too large (413) or against its namespace's pod security (403). None for a refusal
+    that may pass later (quota, a namespace being deleted, conflicts, server errors)."""
     try:
         message = str(json.loads(err.body or "{}").get("message") or "")
     except (ValueError, AttributeError):
         message = ""
     message = message or str(err.body or err.reason or err.status)
-    if err.status in (400, 422):
+    if err.status in (400, 413, 422):
         return "InvalidSpec", message
     if err.status == 403 and POD_SECURITY_REFUSAL in message:
         return "PodSecurity", message

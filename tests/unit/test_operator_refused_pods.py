@@ -25,6 +25,7 @@ def test_invalid_and_pod_security_refusals_are_for_good_others_are_not() -> None
     bad_name = 'Pod "a-0" is invalid: spec.containers[0].name: Invalid value: "Main_X"'
     assert refusal(_refused(422, bad_name)) == ("InvalidSpec", bad_name)
     assert refusal(_refused(400, "bad request")) == ("InvalidSpec", "bad request")
+    assert refusal(_refused(413, "too large")) == ("InvalidSpec", "too large")
     security = 'pods "a-0" is forbidden: violates PodSecurity "restricted:latest": privileged'
     assert refusal(_refused(403, security)) == ("PodSecurity", security)
     assert refusal(_refused(403, 'pods "a-0" is forbidden: exceeded quota: gpus')) is None
