@@ -13,11 +13,14 @@ from crane.lifecycle.restart import RESTARTING, is_restarting
 from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 from crane.model.conditions import find_condition
+from crane.model.refusal import INVALID_SPEC, POD_SECURITY
 
 IMAGE_PULL_FAILED = "ImagePullFailed"
 """Reason (and message prefix) of a cargo whose image could not be pulled."""
 PULLING = "Pulling"
 """Reason (and message prefix) of a cargo whose image is being pulled."""
+_REFUSALS = (IMAGE_PULL_FAILED, INVALID_SPEC, POD_SECURITY)
+"""Reasons (and message prefixes) of a cargo failed because no replica could be made."""
 
 
 def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
@@ -95,8 +98,8 @@ def _ready(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Verdict
         return cargo_status.FINISHED
     if phase is CargoPhase.PREEMPTED:
         return cargo_status.not_ready(cargo_status.PREEMPTED, row.message)
-    if phase is CargoPhase.FAILED and row.message.startswith(IMAGE_PULL_FAILED):
-        return cargo_status.not_ready(IMAGE_PULL_FAILED, row.message)
+    if phase is CargoPhase.FAILED and row.message.partition(":")[0] in _REFUSALS:
+        return cargo_status.not_ready(row.message.partition(":")[0], row.message)
     failed = phase is CargoPhase.FAILED or is_restarting(phase, bool(row.placements()))
     if failed and not _stored(stored, "Ready", cargo_status.REPLICA_FAILED):
         return cargo_status.not_ready(cargo_status.REPLICA_FAILED, row.message)
@@ -113,7 +116,7 @@ def cargo_conditions(row: CargoRow) -> list[Condition]:
         current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
     if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
         reason = row.message.partition(":")[0]
-        why = reason if reason in (IMAGE_PULL_FAILED,) else "ContainersExited"
+        why = reason if reason in _REFUSALS else "ContainersExited"
         current.append(_cond(phase.value, True, why, row.message))
     if phase is CargoPhase.PLACED and row.message.startswith(PULLING):
         current.append(_cond("Pulling", True, PULLING, row.message))

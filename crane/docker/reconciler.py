@@ -12,6 +12,7 @@ pass, once the containers are gone, so API calls that run a pass never wait for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -60,6 +61,7 @@ from crane.lifecycle.queued import queued
 from crane.lifecycle.restart import after_failure, first_start, is_restarting, replica_failed
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
+from crane.model.refusal import refusal_reason
 from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
 from crane.placement.types import CargoDecision, Outcome
@@ -699,9 +701,24 @@ class Reconciler:
                 )
                 return
             except APIError as err:
-                row.message = f"replica {p.replica} on {p.node}: {err.explanation or err}"
-                s.add(row)
-                s.commit()
+                why = f"replica {p.replica} on {p.node}: {err.explanation or err}"
+                reason = refusal_reason(err.status_code, why)
+                if reason is None:  # may pass later: asked again next pass
+                    row.message = why
+                    s.add(row)
+                    s.commit()
+                    return
+                with contextlib.suppress(APIError):  # created, refused at start: goes too
+                    containers[p.replica] = clients[p.node].containers.get(replica_spec.name)
+                for c in containers.values():
+                    self.retirer.retire(c, row.grace_seconds)
+                self._finish(
+                    s,
+                    row,
+                    CargoPhase.FAILED,
+                    f"{reason}: dockerd refused {why}",
+                    release=not containers,
+                )
                 return
         if row.message.startswith(PULLING):
             row.message = ""

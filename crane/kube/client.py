@@ -27,6 +27,7 @@ from crane.kube.names import (
     MINICLUSTERS,
     VERSION,
 )
+from crane.model.refusal import refusal_reason
 
 KINDS = {CARGOS: CARGO_KIND, MINICLUSTERS: MINICLUSTER_KIND}
 
@@ -47,24 +48,16 @@ def _ok_if(status: int, err: ApiException) -> None:
         raise err
 
 
-POD_SECURITY_REFUSAL = "violates PodSecurity"
-"""What the API server's pod security admission says when it refuses a pod."""
-
-
 def refusal(err: ApiException) -> tuple[str, str] | None:
-    """(reason, the API server's message) when it refused an object for good: invalid (400,
-    422), too large (413) or against its namespace's pod security (403). None for a refusal
-    that may pass later (quota, a namespace being deleted, conflicts, server errors)."""
+    """(reason, the API server's message) when it refused an object for good
+    (:func:`crane.model.refusal.refusal_reason`); None for a refusal that may pass later."""
     try:
         message = str(json.loads(err.body or "{}").get("message") or "")
     except (ValueError, AttributeError):
         message = ""
     message = message or str(err.body or err.reason or err.status)
-    if err.status in (400, 413, 422):
-        return "InvalidSpec", message
-    if err.status == 403 and POD_SECURITY_REFUSAL in message:
-        return "PodSecurity", message
-    return None
+    reason = refusal_reason(err.status, message)
+    return None if reason is None else (reason, message)
 
 
 def drained(resp: Any) -> Any:

@@ -372,6 +372,7 @@ class CargoLifecycle:
         if status.phase != CargoPhase.FAILED or status.message != message:
             status.phase, status.message = CargoPhase.FAILED, message
             self._cond(status, "Failed", True, reason, message, gen)
+            self._ready(status, cargo_status.not_ready(reason, message), gen)
             self._write(key, body, status)
             self._event(body, reason, message, warning=True)
         self._drain(key, release_when="no-gpu")

@@ -238,3 +238,47 @@ def test_a_restarted_reconciler_adopts_containers_and_starts_nothing_twice(
     _cargo(second, "keep", "keep-1", replicas=1, gpus=8)
     second.reconciler.reconcile_once()
     assert run(second.get_cargo("t1", "keep-1")).status.phase is CargoPhase.PENDING
+
+
+@pytest.mark.parametrize(
+    ("container", "said"),
+    [
+        ({"command": ["/no-such-binary"]}, "no such file or directory"),
+        ({"command": ["sh", "-c", "true"], "workingDir": "relative/dir"}, "absolute path"),
+    ],
+)
+def test_a_replica_dockerd_refuses_fails_its_cargo_and_frees_its_gpus(
+    backend: DockerBackend,
+    clients: dict[str, docker.DockerClient],
+    container: dict[str, Any],
+    said: str,
+) -> None:
+    """dockerd refused the container for good (400) and the cargo stayed Placed, holding its
+    GPUs and asking again every pass; as on Kubernetes it fails with dockerd's own words."""
+    _mc(backend, "refused", "H100", 8)
+    main = {"name": "main", "image": IMAGE, **container}
+    spec = CargoSpec(
+        mini_cluster="refused",
+        replicas=1,
+        gpus_per_replica=8,
+        template={"spec": {"containers": [main]}},
+    )
+    run(backend.create_cargo("t1", CargoCreate(name="bad", spec=spec)))
+    _until(
+        lambda: (
+            backend.reconciler.reconcile_once() is None
+            and run(backend.get_cargo("t1", "bad")).status.phase is CargoPhase.FAILED
+        )
+    )
+    bad = run(backend.get_cargo("t1", "bad"))
+    assert said in bad.status.message and bad.status.message.startswith("InvalidSpec")
+    reasons = {c.type: c.reason for c in bad.status.conditions}
+    assert reasons["Failed"] == "InvalidSpec" and reasons["Ready"] == "InvalidSpec"
+    _cargo(backend, "refused", "good", replicas=1, gpus=8)
+    _until(
+        lambda: (
+            backend.reconciler.reconcile_once() is None
+            and run(backend.get_cargo("t1", "good")).status.phase is CargoPhase.RUNNING
+        )
+    )
+    _until(lambda: not [c for cs in _everywhere(clients).values() for c in cs if "bad" in c.name])

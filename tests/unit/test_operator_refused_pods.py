@@ -54,8 +54,8 @@ def test_a_refused_pod_fails_its_cargo_and_frees_its_gpus_for_the_next() -> None
     apply_statuses(cache, plan)
     status = cache.cargos["t/bad"]["status"]
     assert status["phase"] == "Failed" and "Main_X" in status["message"]
-    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
-    assert failed["reason"] == "InvalidSpec"
+    reasons = {c["type"]: c["reason"] for c in status["conditions"]}
+    assert reasons["Failed"] == "InvalidSpec" and reasons["Ready"] == "InvalidSpec"
     assert any(e.type == "Warning" and "Main_X" in e.message for e in plan.events)
     placed = [p["metadata"]["name"] for _, p in plan.pods]
     for _ in range(3):
