@@ -46,6 +46,7 @@ def parse_format(text: str) -> str:
             raise ValueError(
                 "jsonpath= needs a template, e.g. jsonpath='{.items[*].metadata.name}'"
             )
+        check_jsonpath(low[len(JSONPATH) :])
         return low
     try:
         return Format(low.lower())
@@ -60,6 +61,21 @@ class Column:
     header: str
     get: Callable[[Any], Any]
     wide: bool = False
+
+
+def check_jsonpath(template: str) -> None:
+    """Raise ValueError saying what is wrong unless ``template`` is in the subset
+    :func:`jsonpath` reads: ``{...}`` expressions (not nested) of fields, ``[N]`` and ``[*]``."""
+    example = "e.g. jsonpath='{.items[*].metadata.name}'"
+    if template.count("{") != template.count("}") or re.search(r"\{[^}]*\{|\}[^{]*\}", template):
+        raise ValueError(f"jsonpath {template!r}: unbalanced or nested braces; {example}")
+    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
+        rest = re.sub(r"[^.\[\]]+|\[\s*(\*|-?\d+)?\s*\]|\.", "", expr.strip())
+        if rest:
+            raise ValueError(
+                f"jsonpath {template!r}: cannot read {rest!r} in {{{expr}}}: use fields, "
+                f"[N] and [*]; {example}"
+            )
 
 
 def _steps(template: str) -> list[list[str | int | None]]:
