@@ -1,0 +1,172 @@
+"""Input a careless or hostile client sends, each answered with a 422 naming the field, nothing
+stored, and the server serving on: JSON booleans and strings where numbers or booleans belong,
+labels Kubernetes would refuse, a gpuType or miniCluster the CRDs refuse, a template nested
+past any real pod's depth. The server runs the Docker backend without hosts (no daemon)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dockerd import DockerServer, serve_docker
+
+ADMIN = "crane_advinput_" + "a" * 43
+TENANT = "adv"
+SPEC: dict[str, Any] = {"gpuType": "H100", "gpus": {"min": 0, "max": 8}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerServer]:
+    running = serve_docker(tmp_path_factory.mktemp("adv-input"), ADMIN, [])
+    with running.client() as admin:
+        assert admin.post("/v1/tenants", json={"name": TENANT}).status_code == 201
+        made = admin.post(
+            "/v1/miniclusters",
+            params={"tenant": TENANT},
+            json={"name": "keep", "spec": SPEC, "labels": {"team": "ml"}},
+        )
+        assert made.status_code == 201, made.text
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def admin(server: DockerServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def _refused(answer: httpx.Response, field: str, words: str) -> None:
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert any(".".join(map(str, e["loc"][1:])) == field for e in problem["errors"]), problem
+    assert words in problem["detail"], problem["detail"]
+
+
+def _names(admin: httpx.Client) -> list[str]:
+    listed = admin.get("/v1/miniclusters", params={"tenant": TENANT})
+    assert listed.status_code == 200, listed.text
+    return [mc["name"] for mc in listed.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({**SPEC, "gpus": {"min": True, "max": 8}}, "spec.gpus.min", "not a boolean"),
+        ({**SPEC, "gpus": {"min": 0, "max": "8"}}, "spec.gpus.max", "not a string"),
+        ({**SPEC, "priority": "5"}, "spec.priority", "not a string"),
+        ({**SPEC, "suspend": 1}, "spec.suspend", "true or false"),
+        ({**SPEC, "suspend": "false"}, "spec.suspend", "true or false"),
+    ],
+)
+def test_json_booleans_and_strings_are_not_numbers_or_flags(
+    admin: httpx.Client, spec: dict[str, Any], field: str, words: str
+) -> None:
+    made = admin.post(
+        "/v1/miniclusters", params={"tenant": TENANT}, json={"name": "typed", "spec": spec}
+    )
+    _refused(made, field, words)
+    assert "typed" not in _names(admin)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/miniclusters/keep", {"replicas": False}, "replicas"),
+        ("/v1/miniclusters/keep", {"suspend": "yes"}, "suspend"),
+        ("/v1/miniclusters/keep:grow", {"count": True}, "count"),
+        ("/v1/miniclusters/keep:grow", {"count": 1, "wait": "true"}, "wait"),
+        ("/v1/miniclusters/keep:grow", {"count": 1, "timeoutSeconds": True}, "timeoutSeconds"),
+        ("/v1/miniclusters/keep:shrink", {"count": "1"}, "count"),
+    ],
+)
+def test_patch_grow_and_shrink_take_json_types_only(
+    admin: httpx.Client, path: str, body: dict[str, Any], field: str
+) -> None:
+    method = "PATCH" if ":" not in path else "POST"
+    answer = admin.request(method, path, params={"tenant": TENANT}, json=body)
+    _refused(answer, field, "Input should be")
+    kept = admin.get("/v1/miniclusters/keep", params={"tenant": TENANT}).json()
+    assert kept["spec"]["suspend"] is False and kept["spec"]["replicas"] is None
+    assert kept["status"]["cargos"] == 0
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"a/b/c": "x"},
+        {"team": "\x00"},
+        {"ü": "x"},
+        {"k" * 64: "v"},
+        {"team": "v" * 64},
+        {"": "x"},
+        {f"k{i}": "v" for i in range(65)},
+    ],
+)
+def test_labels_kubernetes_would_refuse_are_422_and_change_nothing(
+    admin: httpx.Client, labels: dict[str, str]
+) -> None:
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "labelled", "spec": SPEC, "labels": labels},
+    )
+    assert made.status_code == 422 and made.json()["errors"][0]["loc"][-1] == "labels", made.text
+    patched = admin.patch(
+        "/v1/miniclusters/keep", params={"tenant": TENANT}, json={"labels": labels}
+    )
+    assert patched.status_code == 422, patched.text
+    assert "labelled" not in _names(admin)
+    kept = admin.get("/v1/miniclusters/keep", params={"tenant": TENANT}).json()
+    assert kept["labels"] == {"team": "ml"}
+
+
+def test_prefixed_labels_are_kept(admin: httpx.Client) -> None:
+    labels = {"crane.io/study": "s-1", "team": "", "A.b_c": "V.1"}
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "prefixed", "spec": SPEC, "labels": labels},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["labels"] == labels
+    assert admin.delete("/v1/miniclusters/prefixed", params={"tenant": TENANT}).status_code in (
+        200,
+        202,
+        204,
+    )
+
+
+def test_gpu_type_and_minicluster_names_the_crds_refuse_are_422(admin: httpx.Client) -> None:
+    long_type = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "long", "spec": {**SPEC, "gpuType": "H" * 129}},
+    )
+    _refused(long_type, "spec.gpuType", "at most 128 characters")
+    assert "long" not in _names(admin)
+    cargo = admin.post(
+        "/v1/cargos", params={"tenant": TENANT}, json={"spec": {"miniCluster": "../keep"}}
+    )
+    _refused(cargo, "spec.miniCluster", "should match pattern")
+
+
+def test_a_template_nested_too_deep_is_422_and_the_server_serves_on(admin: httpx.Client) -> None:
+    deep: dict[str, Any] = {"a": 1}
+    for _ in range(900):
+        deep = {"a": deep}
+    container = {"name": "main", "image": "crane-test:busybox", "x": deep}
+    template = {"template": {"spec": {"containers": [container]}}}
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "deep", "spec": {**SPEC, "template": template}},
+    )
+    assert made.status_code == 422, made.text
+    assert "nests deeper than 64 levels" in made.json()["detail"]
+    assert "deep" not in _names(admin)
+    assert admin.get("/healthz").status_code == 200
