@@ -76,3 +76,28 @@ def test_a_jsonpath_the_renderer_cannot_read_is_a_usage_error(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "jsonpath" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "--days", "nan"],
+        ["usage", "--days", "1e309"],
+        ["usage", "--days", "999999999"],
+        ["token", "create", "--for-tenant", "adv", "--expires-in-days", "-1"],
+        ["token", "create", "--for-tenant", "adv", "--expires-in-days", "inf"],
+        ["wait", "mc/none", "--for", "delete", "--timeout", "nan"],
+        ["wait", "mc/none", "--for", "delete", "--interval", "-1"],
+        ["mc", "grow", "none", "1", "--wait", "--timeout", "-5"],
+        ["top", "--interval", "0"],
+    ],
+)
+def test_non_finite_zero_or_negative_seconds_and_days_are_usage_errors(
+    crane: Crane, bare: DockerServer, args: list[str]
+) -> None:
+    done = crane("--server", bare.url, "--token", ADMIN, "--tenant", "adv", *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "give a number above 0" in done.stderr and "Traceback" not in done.stderr
+    with bare.client() as admin:
+        tokens = admin.get("/v1/tokens").json()["items"]
+    assert not any(t["tenant"] == "adv" for t in tokens), tokens
