@@ -606,9 +606,15 @@ class TokenCreate(Wire):
     mini_cluster: Name | None = Field(
         default=None, description="required for the minicluster scope"
     )
-    description: str = Field(default="", max_length=200)
+    description: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="no control characters",
+    )
     expires_at: Timestamp | None = Field(
-        default=None, description="when it stops working; a date-time with a time zone"
+        default=None,
+        description="when it stops working; a date-time with a time zone",
     )
 
     @model_validator(mode="after")

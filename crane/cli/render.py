@@ -143,7 +143,17 @@ def cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value) or "-"
-    return str(value)
+    return printable(str(value))
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (ESC, NUL, bidi overrides) written as
+    escapes, so that data from the server cannot move the cursor or recolour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def console(stream: IO[str] | None = None, *, width: int | None = None) -> Console:
@@ -157,6 +167,7 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
         force_terminal=tty,
         no_color=not tty,
         highlight=False,
+        markup=False,
         soft_wrap=False,
         width=width or (None if tty else 250),
     )
@@ -193,7 +204,7 @@ def render_text(renderable: RenderableType, *, width: int = 250) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    Console(file=buf, no_color=True, width=width, highlight=False).print(renderable)
+    Console(file=buf, no_color=True, width=width, highlight=False, markup=False).print(renderable)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 

@@ -170,3 +170,13 @@ def test_a_template_nested_too_deep_is_422_and_the_server_serves_on(admin: httpx
     assert "nests deeper than 64 levels" in made.json()["detail"]
     assert "deep" not in _names(admin)
     assert admin.get("/healthz").status_code == 200
+
+
+def test_a_token_description_with_control_characters_is_422(admin: httpx.Client) -> None:
+    before = admin.get("/v1/tokens").json()["count"]
+    for text in ("\x1b[31mred", "line\nbreak", "nul\x00"):
+        made = admin.post(
+            "/v1/tokens", json={"scope": "tenant", "tenant": TENANT, "description": text}
+        )
+        _refused(made, "description", "should match pattern")
+    assert admin.get("/v1/tokens").json()["count"] == before
