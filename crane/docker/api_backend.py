@@ -166,7 +166,13 @@ class DockerBackend(Backend):
         if never is not None:
             raise Invalid(never, [FieldError(["body", "spec", "gpus", "min"], never)])
         with Session(self.db) as s:
-            if store.minicluster(s, tenant, body.name) is not None:
+            existing = store.minicluster(s, tenant, body.name)
+            if existing is not None and existing.deleting:
+                raise Conflict(
+                    f"MiniCluster {body.name!r} of tenant {tenant!r} is being deleted (its cargos "
+                    "stop first): create it again in a few seconds, or pick another name"
+                )
+            if existing is not None:
                 raise Conflict(
                     f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
                     "pick another name or delete it first"
@@ -472,6 +478,11 @@ class DockerBackend(Backend):
             template = mc.mc_spec().template is not None
             name = body.name or service.next_names(body.spec.mini_cluster, taken, 1, template)[0]
             if name in taken:
+                if any(c.name == name and c.deleting for c in store.cargos(s, tenant)):
+                    raise Conflict(
+                        f"cargo {name!r} of tenant {tenant!r} is being deleted: create it again "
+                        "in a few seconds, or pick another name"
+                    )
                 raise Conflict(f"cargo {name!r} exists in tenant {tenant!r}: pick another name")
             s.add(
                 CargoRow(

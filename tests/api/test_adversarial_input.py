@@ -5,6 +5,7 @@ past any real pod's depth. The server runs the Docker backend without hosts (no 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,3 +181,30 @@ def test_a_token_description_with_control_characters_is_422(admin: httpx.Client)
         )
         _refused(made, "description", "should match pattern")
     assert admin.get("/v1/tokens").json()["count"] == before
+
+
+def test_a_name_being_deleted_says_so_instead_of_delete_it_first(admin: httpx.Client) -> None:
+    """Right after DELETE the MiniCluster reads as gone (404) while its cargos stop; a create
+    of the same name meanwhile must not tell the user to delete what they cannot see."""
+    template = {"spec": {"containers": [{"name": "main", "image": "crane-test:busybox"}]}}
+    spec = {**SPEC, "template": {"template": template}}
+    body = {"name": "again", "spec": spec}
+    assert admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body).status_code == 201
+    grown = admin.post(
+        "/v1/miniclusters/again:grow",
+        params={"tenant": TENANT},
+        json={"count": 2, "allowPending": True},
+    )
+    assert grown.status_code == 200 and grown.json()["added"] == 2, grown.text
+    assert admin.delete("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 204
+    deadline = time.monotonic() + 60
+    while True:
+        made = admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body)
+        if made.status_code == 201:
+            break
+        assert made.status_code == 409, made.text
+        assert "is being deleted" in made.json()["detail"], made.text
+        assert admin.get("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 404
+        assert time.monotonic() < deadline, "the deleted MiniCluster never went away"
+        time.sleep(0.05)
+    assert admin.delete("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 204
