@@ -208,3 +208,18 @@ def test_a_name_being_deleted_says_so_instead_of_delete_it_first(admin: httpx.Cl
         assert time.monotonic() < deadline, "the deleted MiniCluster never went away"
         time.sleep(0.05)
     assert admin.delete("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 204
+
+
+def test_head_answers_wherever_the_allow_header_says_it_does(admin: httpx.Client) -> None:
+    """Every 405 lists HEAD where GET is; HEAD then answers as GET does, without the body."""
+    refused = admin.put("/v1/miniclusters")
+    assert "HEAD" in refused.headers["allow"]
+    for path in ("/v1/miniclusters", "/v1/miniclusters/keep"):
+        got = admin.get(path, params={"tenant": TENANT})
+        head = admin.head(path, params={"tenant": TENANT})
+        assert head.status_code == got.status_code == 200, head.text
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"]
+    missing = admin.head("/v1/miniclusters/nope", params={"tenant": TENANT})
+    assert missing.status_code == 404 and missing.content == b""
+    assert admin.get("/healthz").status_code == 200
