@@ -387,7 +387,12 @@ class DockerBackend(Backend):
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
             return grant
-        cargo = await self.get_cargo(tenant, grant.name)
+        try:
+            cargo = await self.get_cargo(tenant, grant.name)
+        except NotFound:  # deleted while the grow waited (its MiniCluster, a shrink)
+            return grant.model_copy(
+                update={"phase": "Deleted", "reason": "deleted while the grow waited"}
+            )
         update = {"phase": cargo.status.phase.value}
         if cargo.status.phase is CargoPhase.FAILED:
             update["reason"] = cargo.status.message
@@ -397,8 +402,9 @@ class DockerBackend(Backend):
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             with Session(self.db) as s:
-                phases = [getattr(store.cargo(s, tenant, n), "phase", None) for n in names]
-            if all(p in SETTLED for p in phases):
+                rows = [store.cargo(s, tenant, n) for n in names]
+            # a cargo deleted meanwhile (gone, or going) will never run: stop waiting for it
+            if all(r is None or r.deleting or r.phase in SETTLED for r in rows):
                 return True
             if asyncio.get_running_loop().time() >= deadline:
                 return False

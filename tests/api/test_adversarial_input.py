@@ -5,6 +5,7 @@ past any real pod's depth. The server runs the Docker backend without hosts (no 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -223,3 +224,39 @@ def test_head_answers_wherever_the_allow_header_says_it_does(admin: httpx.Client
     missing = admin.head("/v1/miniclusters/nope", params={"tenant": TENANT})
     assert missing.status_code == 404 and missing.content == b""
     assert admin.get("/healthz").status_code == 200
+
+
+def test_deleting_the_minicluster_ends_a_waiting_grow_at_once(server: DockerServer) -> None:
+    """A grow with wait=true whose cargos are deleted meanwhile answers promptly, each cargo
+    Deleted, instead of a 404 after the whole timeout."""
+    template = {"spec": {"containers": [{"name": "main", "image": "crane-test:busybox"}]}}
+    body = {"name": "waited", "spec": {**SPEC, "template": {"template": template}}}
+    answer: dict[str, Any] = {}
+    with server.client() as admin:
+        made = admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body)
+        assert made.status_code == 201, made.text
+
+        def grow() -> None:
+            with server.client() as other:
+                started = time.monotonic()
+                answer["response"] = other.post(
+                    "/v1/miniclusters/waited:grow",
+                    params={"tenant": TENANT},
+                    json={"count": 2, "allowPending": True, "wait": True, "timeoutSeconds": 120},
+                )
+                answer["seconds"] = time.monotonic() - started
+
+        waiting = threading.Thread(target=grow)
+        waiting.start()
+        deadline = time.monotonic() + 30
+        params = {"tenant": TENANT, "miniCluster": "waited"}
+        while admin.get("/v1/cargos", params=params).json()["count"] < 2:
+            assert time.monotonic() < deadline, "the grow added no cargos"
+            time.sleep(0.05)
+        assert admin.delete("/v1/miniclusters/waited", params={"tenant": TENANT}).status_code == 204
+        waiting.join(timeout=90)
+        assert not waiting.is_alive(), "the grow still waits for cargos that were deleted"
+    grown = answer["response"]
+    assert grown.status_code == 200, grown.text
+    assert answer["seconds"] < 60
+    assert [c["phase"] for c in grown.json()["cargos"]] == ["Deleted", "Deleted"], grown.text
