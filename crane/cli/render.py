@@ -190,10 +190,15 @@ def table(
     return grid
 
 
+KINDS = {"tokenpublic": "token", "tokencreated": "token", "nodeout": "node"}
+"""``-o name`` kinds of the wire models whose class name is not the noun users type."""
+
+
 def _name(item: Any) -> str:
     plain = to_plain(item)
     if isinstance(plain, dict):
         kind = str(plain.get("kind") or type(item).__name__).lower()
+        kind = KINDS.get(kind, kind)
         name = (plain.get("metadata") or {}).get("name") or plain.get("name") or plain.get("id")
         return f"{kind}/{name}"
     return str(plain)

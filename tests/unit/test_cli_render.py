@@ -94,3 +94,24 @@ def test_server_text_in_a_table_is_neither_markup_nor_terminal_control() -> None
     text = out.getvalue()
     assert "[/bad] [red]x[/red]" in text
     assert "\\x1b[2J\\x00ok" in text and "\x1b" not in text and "\x00" not in text
+
+
+def test_name_output_says_token_and_node_not_the_wire_class() -> None:
+    from crane.client import NodeOut, TokenCreated, TokenPublic
+
+    made = {
+        "id": "abc",
+        "scope": "admin",
+        "tenant": None,
+        "miniCluster": None,
+        "description": "",
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    items = [
+        TokenPublic.model_validate(made),
+        TokenCreated.model_validate({**made, "token": "crane_abc_s"}),
+        NodeOut.model_validate({"name": "n1", "gpuProduct": "H100", "gpuCount": 8}),
+    ]
+    out = io.StringIO()
+    render(items, Format.NAME, [], stream=out)
+    assert out.getvalue().split() == ["token/abc", "token/abc", "node/n1"]
