@@ -260,3 +260,25 @@ def test_deleting_the_minicluster_ends_a_waiting_grow_at_once(server: DockerServ
     assert grown.status_code == 200, grown.text
     assert answer["seconds"] < 60
     assert [c["phase"] for c in grown.json()["cargos"]] == ["Deleted", "Deleted"], grown.text
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "words"),
+    [
+        (b'{"name": "ct", "spec": {}}', "text/plain", "Content-Type 'text/plain'"),
+        (b"name=ct", "application/x-www-form-urlencoded", "must be JSON"),
+        (b'{"name": "ct", "spec": {}}', None, "no Content-Type"),
+        (b'{"name": ', "application/json", "not valid JSON"),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_400_saying_so(
+    admin: httpx.Client, content: bytes, media: str | None, words: str
+) -> None:
+    headers = {"content-type": media} if media else {}
+    made = admin.post(
+        "/v1/miniclusters", params={"tenant": TENANT}, content=content, headers=headers
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert words in made.json()["detail"], made.json()["detail"]
+    assert "ct" not in _names(admin)
