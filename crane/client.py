@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -191,6 +192,10 @@ class Invalid(CraneError):
         return self.problem.errors if self.problem else []
 
 
+class InvalidName(Invalid):
+    """A name given to a call that no object can have; nothing was sent."""
+
+
 class ServerError(CraneError):
     """5xx: the server failed."""
 
@@ -209,6 +214,10 @@ class ConnectionFailed(CraneError):
 
 class NotConfigured(CraneError):
     """No API URL was given, set in the environment, or saved by ``crane login``."""
+
+
+class InvalidURL(NotConfigured):
+    """The API URL given, set in the environment or saved is not an ``http(s)://HOST`` URL."""
 
 
 class WaitTimeout(CraneError):
@@ -329,7 +338,22 @@ def resolve_settings(
             token = token or saved[1].token
     if not url:
         raise NotConfigured(f"no Crane API URL: pass url=, set {ENV_URL}, or run `crane login URL`")
-    return url.rstrip("/"), token
+    return check_url(url), token
+
+
+def check_url(url: str) -> str:
+    """``url`` without a trailing ``/`` if it is an ``http://`` or ``https://`` URL with a host
+    (and a valid port); else :class:`InvalidURL` saying what a URL looks like."""
+    try:
+        parsed = httpx.URL(url.strip())
+        valid = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InvalidURL(
+            f"the API URL {url!r} is not a URL: write http://HOST:PORT or https://HOST"
+        )
+    return url.strip().rstrip("/")
 
 
 # ---------------------------------------------------------------- request building
@@ -373,6 +397,18 @@ def _body(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _segment(name: str) -> str:
+    """``name`` as one path segment of a URL, percent-encoded; a name no object can have that a
+    URL would read as more than one segment (``/``, ``.``, ``..``: ``../tenants/x`` would reach
+    another route) raises :class:`InvalidName` instead."""
+    if "/" in name or name.strip(".") == "":
+        raise InvalidName(
+            f"invalid name {name!r}: use lower-case letters, digits and '-', starting and "
+            "ending with a letter or digit"
+        )
+    return quote(name, safe="")
+
+
 def _key(given: str | None) -> str:
     return given or str(uuid.uuid4())
 
@@ -404,18 +440,20 @@ class _Calls:
 
     @staticmethod
     def get_minicluster(name: str) -> _Call[MiniCluster]:
-        return _Call("GET", f"/miniclusters/{name}", _one(MiniCluster))
+        return _Call("GET", f"/miniclusters/{_segment(name)}", _one(MiniCluster))
 
     @staticmethod
     def patch_minicluster(
         name: str, patch: MiniClusterPatch | dict[str, Any]
     ) -> _Call[MiniCluster]:
         body = MiniClusterPatch.model_validate(patch)
-        return _Call("PATCH", f"/miniclusters/{name}", _one(MiniCluster), body=_body(body))
+        return _Call(
+            "PATCH", f"/miniclusters/{_segment(name)}", _one(MiniCluster), body=_body(body)
+        )
 
     @staticmethod
     def delete_minicluster(name: str) -> _Call[None]:
-        return _Call("DELETE", f"/miniclusters/{name}", _nothing)
+        return _Call("DELETE", f"/miniclusters/{_segment(name)}", _nothing)
 
     @staticmethod
     def grow(
@@ -436,7 +474,7 @@ class _Calls:
         )
         return _Call(
             "POST",
-            f"/miniclusters/{name}:grow",
+            f"/miniclusters/{_segment(name)}:grow",
             _one(GrowResult),
             body=_body(body),
             idempotency_key=_key(key),
@@ -452,7 +490,7 @@ class _Calls:
         )
         return _Call(
             "POST",
-            f"/miniclusters/{name}:shrink",
+            f"/miniclusters/{_segment(name)}:shrink",
             _one(ShrinkResult),
             body=_body(body),
             idempotency_key=_key(key),
@@ -460,7 +498,7 @@ class _Calls:
 
     @staticmethod
     def explain(name: str) -> _Call[ExplainResult]:
-        return _Call("GET", f"/miniclusters/{name}:explain", _one(ExplainResult))
+        return _Call("GET", f"/miniclusters/{_segment(name)}:explain", _one(ExplainResult))
 
     @staticmethod
     def create_cargo(
@@ -476,12 +514,12 @@ class _Calls:
 
     @staticmethod
     def get_cargo(name: str) -> _Call[Cargo]:
-        return _Call("GET", f"/cargos/{name}", _one(Cargo))
+        return _Call("GET", f"/cargos/{_segment(name)}", _one(Cargo))
 
     @staticmethod
     def delete_cargo(name: str, grace: int | None) -> _Call[None]:
         params = {} if grace is None else {"gracePeriodSeconds": grace}
-        return _Call("DELETE", f"/cargos/{name}", _nothing, params=params)
+        return _Call("DELETE", f"/cargos/{_segment(name)}", _nothing, params=params)
 
     @staticmethod
     def logs(
@@ -492,13 +530,17 @@ class _Calls:
             params["tail"] = tail
         if since is not None:
             params["sinceSeconds"] = max(1, math.ceil(since))
-        return _Call("GET", f"/cargos/{name}/logs", lambda r: r.text, params=params)
+        return _Call("GET", f"/cargos/{_segment(name)}/logs", lambda r: r.text, params=params)
 
     @staticmethod
     def exec(name: str, command: list[str], replica: int, timeout: int) -> _Call[ExecResult]:
         body = ExecRequest(replica=replica, command=command, timeout_seconds=timeout)
         return _Call(
-            "POST", f"/cargos/{name}:exec", _one(ExecResult), body=_body(body), timeout=timeout + 30
+            "POST",
+            f"/cargos/{_segment(name)}:exec",
+            _one(ExecResult),
+            body=_body(body),
+            timeout=timeout + 30,
         )
 
     @staticmethod
@@ -534,7 +576,7 @@ class _Calls:
 
     @staticmethod
     def revoke_token(token_id: str) -> _Call[None]:
-        return _Call("DELETE", f"/tokens/{token_id}", _nothing, tenant_scoped=False)
+        return _Call("DELETE", f"/tokens/{_segment(token_id)}", _nothing, tenant_scoped=False)
 
     @staticmethod
     def list_tenants() -> _Call[list[Tenant]]:
@@ -547,17 +589,21 @@ class _Calls:
 
     @staticmethod
     def delete_tenant(name: str) -> _Call[None]:
-        return _Call("DELETE", f"/tenants/{name}", _nothing, tenant_scoped=False)
+        return _Call("DELETE", f"/tenants/{_segment(name)}", _nothing, tenant_scoped=False)
 
     @staticmethod
     def get_tenant(name: str) -> _Call[Tenant]:
-        return _Call("GET", f"/tenants/{name}", _one(Tenant), tenant_scoped=False)
+        return _Call("GET", f"/tenants/{_segment(name)}", _one(Tenant), tenant_scoped=False)
 
     @staticmethod
     def set_tenant_shares(name: str, shares: TenantShares | dict[str, Any]) -> _Call[Tenant]:
         body = TenantShares.model_validate(shares)
         return _Call(
-            "PUT", f"/tenants/{name}/shares", _one(Tenant), body=_body(body), tenant_scoped=False
+            "PUT",
+            f"/tenants/{_segment(name)}/shares",
+            _one(Tenant),
+            body=_body(body),
+            tenant_scoped=False,
         )
 
     @staticmethod
@@ -570,12 +616,14 @@ class _Calls:
 
     @staticmethod
     def get_host(name: str) -> _Call[Host]:
-        return _Call("GET", f"/hosts/{name}", _one(Host), tenant_scoped=False)
+        return _Call("GET", f"/hosts/{_segment(name)}", _one(Host), tenant_scoped=False)
 
     @staticmethod
     def remove_host(name: str, preempt: bool) -> _Call[Host]:
         params = {"preempt": str(preempt).lower()}
-        return _Call("DELETE", f"/hosts/{name}", _one(Host), params=params, tenant_scoped=False)
+        return _Call(
+            "DELETE", f"/hosts/{_segment(name)}", _one(Host), params=params, tenant_scoped=False
+        )
 
 
 # ---------------------------------------------------------------- waiting and SSE, shared

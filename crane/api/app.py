@@ -19,7 +19,7 @@ from crane.api.db import make_engine, migrate
 from crane.api.deps import AppState
 from crane.api.events import EventHub
 from crane.api.factory import make_backend
-from crane.api.hygiene import BodyLimit, CatchAll
+from crane.api.hygiene import BodyLimit, CatchAll, HeadAsGet
 from crane.api.metrics import Metrics, MetricsMiddleware
 from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
 from crane.api.settings import ApiSettings
@@ -68,6 +68,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     dashboard.install(app)
     metrics = Metrics()
     app.add_route("/metrics", metrics.render, include_in_schema=False)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, engine=db)

@@ -2,6 +2,7 @@
 
 * :class:`BodyLimit`: a request body over the limit is a 413 (Content-Length or chunked alike),
   read off the connection first so the keep-alive connection stays usable.
+* :class:`HeadAsGet`: HEAD answers as GET without the body, wherever GET is allowed.
 * :class:`CatchAll`: a bug answers a 500 problem and the connection stays open (an exception
   that leaves the app makes the server drop the connection).
 """
@@ -132,3 +133,36 @@ class CatchAll:
                 f"internal error ({type(exc).__name__}); the server log has the details", 500
             )
             await send_problem(send, err)
+
+
+class HeadAsGet:
+    """Answer ``HEAD`` as the ``GET`` of the same URL without its body (RFC 9110 section 9.3.2):
+    the ``Allow`` header of every 405 names HEAD wherever GET is, so HEAD must work there.
+    The status and headers (``Content-Length`` included) are the GET's; once the first body
+    chunk is due the answer ends, and a streaming route hears the client leave."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a HEAD request as GET and drop the body; pass anything else through."""
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def head_send(message: Message) -> None:
+            nonlocal done
+            if done:
+                return
+            if message["type"] == "http.response.body":
+                done = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        async def head_receive() -> Message:
+            if done:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        await self.app({**scope, "method": "GET"}, head_receive, head_send)

@@ -41,6 +41,31 @@ def _validation(exc: RequestValidationError) -> Invalid:
     return Invalid(f"{summary}{more}. Fix the request and send it again.", fields)
 
 
+def _unreadable(request: Request, exc: RequestValidationError) -> CraneError | None:
+    """A 400 saying why the body could not be read as JSON at all, if that is what failed: sent
+    with another Content-Type (or none), or not valid JSON. Else None: the fields are at fault."""
+    body_errors = [e for e in exc.errors() if tuple(e["loc"][:1]) == ("body",)]
+    if not body_errors:
+        return None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    json_media = media == "application/json" or media.endswith("+json")
+    length = request.headers.get("content-length", "0")
+    sent = (length.isdigit() and int(length) > 0) or "transfer-encoding" in request.headers
+    if sent and not json_media:
+        got = f"Content-Type {media!r}" if media else "no Content-Type"
+        return CraneError(
+            f"the body must be JSON sent with Content-Type: application/json; this request has "
+            f"{got}",
+            400,
+            "Bad request",
+        )
+    broken = [e for e in body_errors if e["type"] == "json_invalid"]
+    if broken:
+        why = str((broken[0].get("ctx") or {}).get("error", "")) or broken[0]["msg"]
+        return CraneError(f"the body is not valid JSON: {why}", 400, "Bad request")
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Answer Crane's errors, validation errors and HTTP errors as problem+json on ``app``."""
 
@@ -50,7 +75,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _response(request, _validation(exc))
+        return _response(request, _unreadable(request, exc) or _validation(exc))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -23,6 +23,8 @@ from crane.model import (
     RestartPolicy,
     TopologySpec,
 )
+from crane.model.jsontypes import JsonTyped
+from crane.model.labels import Labels
 from crane.model.podsecurity import PodSecurityLevel
 from crane.model.specs import (
     MAX_BACKOFF_LIMIT,
@@ -56,7 +58,7 @@ def one_of(*fields: str) -> dict[str, Any]:
     }
 
 
-class Wire(BaseModel):
+class Wire(JsonTyped):
     """Base of the API's bodies: camelCase on the wire (snake_case accepted), no unknown fields."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -77,7 +79,7 @@ class MiniClusterCreate(Wire):
 
     name: Name
     spec: MiniClusterSpec
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
 
 class MiniClusterPatch(Wire):
@@ -90,7 +92,7 @@ class MiniClusterPatch(Wire):
     suspend: bool | None = Field(
         default=None, description="true holds it (GPUs released), false releases it"
     )
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
 
 
 class MiniCluster(Wire):
@@ -410,7 +412,7 @@ class HostCreate(Wire):
         "host without GPUs is refused",
     )
     islands: str = Field(default="", max_length=200, description="GPU islands, e.g. 0-3,4-7")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     tls_ca: str | None = Field(default=None, description="CA file on the server")
     tls_cert: str | None = Field(default=None, description="client certificate file")
     tls_key: str | None = Field(default=None, description="client key file")
@@ -604,9 +606,15 @@ class TokenCreate(Wire):
     mini_cluster: Name | None = Field(
         default=None, description="required for the minicluster scope"
     )
-    description: str = Field(default="", max_length=200)
+    description: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="no control characters",
+    )
     expires_at: Timestamp | None = Field(
-        default=None, description="when it stops working; a date-time with a time zone"
+        default=None,
+        description="when it stops working; a date-time with a time zone",
     )
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import names
-from crane.cli.options import NoHeaders, Output, client
+from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, positive
 from crane.cli.render import Column, Format, console, render
 from crane.cli.term import is_tty, say
 
@@ -84,7 +84,10 @@ def _tenant_shares(api: Client) -> list[tuple[str, TenantShareStatus]]:
 
 
 def top(
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 2.0,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", help="Seconds between refreshes.", parser=positive(3600)),
+    ] = 2.0,
     once: Annotated[bool, typer.Option("--once", help="Print once and exit.")] = False,
 ) -> None:
     """MiniClusters with reserved / in-use / borrowed GPUs; refreshes live on a terminal."""
@@ -106,7 +109,10 @@ def top(
 
 
 def usage(
-    days: Annotated[float, typer.Option("--days", help="Window: the last N days.")] = 30.0,
+    days: Annotated[
+        float,
+        typer.Option("--days", help="Window: the last N days.", parser=positive(MAX_DAYS)),
+    ] = 30.0,
     cargos: Annotated[
         bool,
         typer.Option(

@@ -26,6 +26,8 @@ from crane.client import (
     CraneError,
     Forbidden,
     Invalid,
+    InvalidName,
+    InvalidURL,
     NotConfigured,
     NotFound,
     ServerError,
@@ -138,6 +140,12 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (UsageError, lambda e: Failure(str(e), "", USAGE)),
     (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),
     (
+        InvalidURL,
+        lambda e: Failure(
+            str(e), "pass it with --server, CRANE_API_URL or `crane login URL`", USAGE
+        ),
+    ),
+    (
         NotConfigured,
         lambda e: Failure(
             "no Crane API configured",
@@ -172,6 +180,7 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     ),
     (NotFound, _not_found),
     (Conflict, _conflict),
+    (InvalidName, lambda e: Failure(str(e), "check the name with `crane mc list`", USAGE)),
     (Invalid, _invalid),
     (
         BadRequest,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli.options import Output, Yes, client
+from crane.cli.options import YEAR_SECONDS, Output, Yes, client, positive
 from crane.cli.render import Column, Format, render
 from crane.cli.term import confirm, say
 
@@ -95,7 +95,9 @@ def remove(
             "--preempt", help="Move OnFailure cargos now and fail Never ones, instead of waiting."
         ),
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the drain.")] = 300,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the drain.", parser=positive(YEAR_SECONDS))
+    ] = 300,
     yes: Yes = False,
 ) -> None:
     """Drain a host (no new placements), wait until its cargos are gone, then forget it."""

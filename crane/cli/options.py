@@ -5,6 +5,8 @@ Command modules (ours and colleagues') import these so that options read the sam
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +23,29 @@ def _format(text: str) -> str:
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
 
+
+def positive(high: float) -> Callable[[str], float]:
+    """A parser for a finite number above 0 and at most ``high`` (seconds, days): NaN, infinity,
+    0, negative numbers and words are usage errors naming the range."""
+
+    def parse(text: str | float) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= high):
+            raise typer.BadParameter(f"{text!r}: give a number above 0 and at most {high:.10g}")
+        return value
+
+    return parse
+
+
+MAX_WAIT_SECONDS = 3600.0
+"""Longest --timeout of a waiting grow (the API's timeoutSeconds maximum)."""
+YEAR_SECONDS = 365 * 86400.0
+"""Longest --timeout of ``crane wait`` and of a drain: a year."""
+MAX_DAYS = 36500.0
+"""Longest --days or --expires-in-days: a hundred years."""
 
 Output = Annotated[
     str,
@@ -67,7 +92,13 @@ Wait = Annotated[
     bool, typer.Option("--wait", help="Return only when the cargos run (live progress).")
 ]
 Timeout = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait with --wait.", metavar="SECONDS")
+    float,
+    typer.Option(
+        "--timeout",
+        help="Seconds to wait with --wait.",
+        metavar="SECONDS",
+        parser=positive(MAX_WAIT_SECONDS),
+    ),
 ]
 Image = Annotated[
     str | None,

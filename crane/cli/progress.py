@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from crane.cli.render import console
+from crane.cli.render import console, printable
 from crane.cli.term import is_tty, say
 
 if TYPE_CHECKING:  # rich loads when progress is drawn
@@ -23,6 +23,7 @@ POLL_SECONDS = 0.25
 
 def _table(cargos: list[Cargo], wanted: list[str]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     by_name = {c.name: c for c in cargos}
     grid = Table(
@@ -42,9 +43,8 @@ def _table(cargos: list[Cargo], wanted: list[str]) -> Table:
         phase = str(cargo.status.phase)
         style = {"Running": "green", "Succeeded": "green", "Failed": "red"}.get(phase, "yellow")
         nodes = ",".join(sorted({p.node for p in cargo.status.placement})) or "-"
-        grid.add_row(
-            name, f"[{style}]{phase}[/]", str(cargo.spec.gpus), nodes, cargo.status.message or "-"
-        )
+        message = printable(cargo.status.message) or "-"
+        grid.add_row(name, Text(phase, style=style), str(cargo.spec.gpus), nodes, message)
     return grid
 
 

@@ -46,6 +46,7 @@ def parse_format(text: str) -> str:
             raise ValueError(
                 "jsonpath= needs a template, e.g. jsonpath='{.items[*].metadata.name}'"
             )
+        check_jsonpath(low[len(JSONPATH) :])
         return low
     try:
         return Format(low.lower())
@@ -60,6 +61,21 @@ class Column:
     header: str
     get: Callable[[Any], Any]
     wide: bool = False
+
+
+def check_jsonpath(template: str) -> None:
+    """Raise ValueError saying what is wrong unless ``template`` is in the subset
+    :func:`jsonpath` reads: ``{...}`` expressions (not nested) of fields, ``[N]`` and ``[*]``."""
+    example = "e.g. jsonpath='{.items[*].metadata.name}'"
+    if template.count("{") != template.count("}") or re.search(r"\{[^}]*\{|\}[^{]*\}", template):
+        raise ValueError(f"jsonpath {template!r}: unbalanced or nested braces; {example}")
+    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
+        rest = re.sub(r"[^.\[\]]+|\[\s*(\*|-?\d+)?\s*\]|\.", "", expr.strip())
+        if rest:
+            raise ValueError(
+                f"jsonpath {template!r}: cannot read {rest!r} in {{{expr}}}: use fields, "
+                f"[N] and [*]; {example}"
+            )
 
 
 def _steps(template: str) -> list[list[str | int | None]]:
@@ -127,7 +143,17 @@ def cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value) or "-"
-    return str(value)
+    return printable(str(value))
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (ESC, NUL, bidi overrides) written as
+    escapes, so that data from the server cannot move the cursor or recolour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def console(stream: IO[str] | None = None, *, width: int | None = None) -> Console:
@@ -141,6 +167,7 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
         force_terminal=tty,
         no_color=not tty,
         highlight=False,
+        markup=False,
         soft_wrap=False,
         width=width or (None if tty else 250),
     )
@@ -163,10 +190,15 @@ def table(
     return grid
 
 
+KINDS = {"tokenpublic": "token", "tokencreated": "token", "nodeout": "node"}
+"""``-o name`` kinds of the wire models whose class name is not the noun users type."""
+
+
 def _name(item: Any) -> str:
     plain = to_plain(item)
     if isinstance(plain, dict):
         kind = str(plain.get("kind") or type(item).__name__).lower()
+        kind = KINDS.get(kind, kind)
         name = (plain.get("metadata") or {}).get("name") or plain.get("name") or plain.get("id")
         return f"{kind}/{name}"
     return str(plain)
@@ -177,7 +209,7 @@ def render_text(renderable: RenderableType, *, width: int = 250) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    Console(file=buf, no_color=True, width=width, highlight=False).print(renderable)
+    Console(file=buf, no_color=True, width=width, highlight=False, markup=False).print(renderable)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from crane.cli import columns
-from crane.cli.options import Output, Yes, client
+from crane.cli.options import MAX_DAYS, Output, Yes, client, positive
 from crane.cli.render import Format, render
 from crane.cli.term import UsageError, confirm, say
 
@@ -39,7 +39,9 @@ def create(
         str | None, typer.Option("--minicluster", help="For minicluster scope.")
     ] = None,
     description: Annotated[str, typer.Option("--description", "-d")] = "",
-    days: Annotated[float | None, typer.Option("--expires-in-days")] = None,
+    days: Annotated[
+        float | None, typer.Option("--expires-in-days", parser=positive(MAX_DAYS))
+    ] = None,
     create_tenant: Annotated[
         bool, typer.Option("--create-tenant", help="Create the --for-tenant tenant if missing.")
     ] = False,

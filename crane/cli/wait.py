@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crane.cli.options import client
+from crane.cli.options import YEAR_SECONDS, client, positive
 from crane.cli.term import UsageError
 
 KINDS = {
@@ -66,8 +66,12 @@ def wait(
             "--for", help="condition=NAME[=True|False], phase=PHASE or delete.", metavar="WHAT"
         ),
     ],
-    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS")] = 300.0,
-    interval: Annotated[float, typer.Option("--interval", metavar="SECONDS")] = 1.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", parser=positive(YEAR_SECONDS))
+    ] = 300.0,
+    interval: Annotated[
+        float, typer.Option("--interval", metavar="SECONDS", parser=positive(3600))
+    ] = 1.0,
 ) -> None:
     """Wait until every object meets --for; prints each one as it does (like kubectl wait)."""
     from crane.client import NotFound, WaitTimeout

@@ -166,7 +166,13 @@ class DockerBackend(Backend):
         if never is not None:
             raise Invalid(never, [FieldError(["body", "spec", "gpus", "min"], never)])
         with Session(self.db) as s:
-            if store.minicluster(s, tenant, body.name) is not None:
+            existing = store.minicluster(s, tenant, body.name)
+            if existing is not None and existing.deleting:
+                raise Conflict(
+                    f"MiniCluster {body.name!r} of tenant {tenant!r} is being deleted (its cargos "
+                    "stop first): create it again in a few seconds, or pick another name"
+                )
+            if existing is not None:
                 raise Conflict(
                     f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
                     "pick another name or delete it first"
@@ -381,7 +387,12 @@ class DockerBackend(Backend):
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
             return grant
-        cargo = await self.get_cargo(tenant, grant.name)
+        try:
+            cargo = await self.get_cargo(tenant, grant.name)
+        except NotFound:  # deleted while the grow waited (its MiniCluster, a shrink)
+            return grant.model_copy(
+                update={"phase": "Deleted", "reason": "deleted while the grow waited"}
+            )
         update = {"phase": cargo.status.phase.value}
         if cargo.status.phase is CargoPhase.FAILED:
             update["reason"] = cargo.status.message
@@ -391,8 +402,9 @@ class DockerBackend(Backend):
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             with Session(self.db) as s:
-                phases = [getattr(store.cargo(s, tenant, n), "phase", None) for n in names]
-            if all(p in SETTLED for p in phases):
+                rows = [store.cargo(s, tenant, n) for n in names]
+            # a cargo deleted meanwhile (gone, or going) will never run: stop waiting for it
+            if all(r is None or r.deleting or r.phase in SETTLED for r in rows):
                 return True
             if asyncio.get_running_loop().time() >= deadline:
                 return False
@@ -472,6 +484,11 @@ class DockerBackend(Backend):
             template = mc.mc_spec().template is not None
             name = body.name or service.next_names(body.spec.mini_cluster, taken, 1, template)[0]
             if name in taken:
+                if any(c.name == name and c.deleting for c in store.cargos(s, tenant)):
+                    raise Conflict(
+                        f"cargo {name!r} of tenant {tenant!r} is being deleted: create it again "
+                        "in a few seconds, or pick another name"
+                    )
                 raise Conflict(f"cargo {name!r} exists in tenant {tenant!r}: pick another name")
             s.add(
                 CargoRow(

@@ -201,6 +201,27 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+MAX_TEMPLATE_DEPTH = 64
+"""Deepest nesting of objects and arrays a template may have: a real PodTemplateSpec nests a
+dozen levels; far deeper input only costs the server (and past ~250 it cannot be stored)."""
+
+
+def nesting_issue(value: Any, limit: int = MAX_TEMPLATE_DEPTH) -> FieldIssue | None:
+    """An issue naming the first path nested deeper than ``limit`` objects and arrays, if any."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return FieldIssue(path, f"nests deeper than {limit} levels: flatten it")
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            where = f"{path}[{key}]" if isinstance(item, list) else _join(path, str(key))
+            stack.append((child, where, depth + 1))
+    return None
+
+
 def check_schema(value: Any, schema: Mapping[str, Any], path: str = "") -> list[FieldIssue]:
     """Issues of ``value`` against a structural OpenAPI v3 ``schema`` (types, required fields)."""
     if schema.get("x-kubernetes-int-or-string"):
@@ -338,6 +359,9 @@ def template_errors(template: Any, require_containers: bool = True) -> list[Fiel
     container with a name and an image (unless ``require_containers`` is False), no
     accelerator resources of its own.
     """
+    too_deep = nesting_issue(template)
+    if too_deep is not None:
+        return [too_deep]
     structural = check_schema(template, POD_TEMPLATE_SCHEMA)
     if structural:
         return structural

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from crane.model.gpu import gpu_types, normalize_gpu_type
+from crane.model.jsontypes import JsonTyped
 from crane.model.specs import MAX_GPUS
 
 MAX_WEIGHT = 1000.0
@@ -34,7 +35,7 @@ MAX_SHARES = 32
 """Most GPU types one tenant's shares may name."""
 
 
-class TenantShare(BaseModel):
+class TenantShare(JsonTyped):
     """A tenant's share of one GPU type."""
 
     model_config = ConfigDict(
@@ -82,7 +83,7 @@ class TenantShare(BaseModel):
         return self
 
 
-class TenantShares(BaseModel):
+class TenantShares(JsonTyped):
     """Every share of one tenant, at most one per GPU type."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")

@@ -10,12 +10,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from crane.model.conditions import Condition
 from crane.model.gpu import normalize_gpu_type
+from crane.model.jsontypes import JsonTyped
 from crane.model.podtemplate import template_errors
 from crane.model.topology import TopologySpec
 
@@ -32,6 +33,8 @@ MAX_PRIORITY = 1_000_000_000
 """Priority range, as for a Kubernetes PriorityClass of users' workloads."""
 MAX_BACKOFF_LIMIT = 1_000
 """Largest backoffLimit (gang restarts with restartPolicy OnFailure)."""
+MAX_GPU_TYPE_LENGTH = 128
+"""Longest gpuType (one name or a comma-separated list), as the CRD's maxLength."""
 
 
 def _check_template(template: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +58,7 @@ PodTemplate = Annotated[
 """A PodTemplateSpec, checked for structure and for GPU resources (Crane's to set)."""
 
 
-class _Wire(BaseModel):
+class _Wire(JsonTyped):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
@@ -134,6 +137,7 @@ class MiniClusterSpec(_Wire):
 
     gpu_type: str = Field(
         min_length=1,
+        max_length=MAX_GPU_TYPE_LENGTH,
         pattern=r"\S",
         description="a GPU family such as H100, a full product name, or an ordered list of "
         "acceptable types (H100,A100 or a YAML list); the reservation stays on one type",
@@ -188,7 +192,12 @@ class MiniClusterSpec(_Wire):
 class CargoSpec(_Wire):
     """A cargo: a gang of ``replicas`` containers of one MiniCluster, placed all or nothing."""
 
-    mini_cluster: str = Field(min_length=1, description="the MiniCluster this cargo belongs to")
+    mini_cluster: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the MiniCluster this cargo belongs to",
+    )
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS, description="containers in the gang")
     gpus_per_replica: int = Field(default=1, ge=0, le=MAX_GPUS_PER_REPLICA)
     template: PodTemplate = Field(default_factory=dict)

@@ -82,3 +82,36 @@ def test_node_list_shows_the_address_a_host_declares() -> None:
     assert lines[0][:4] == ["NAME", "DOCKER", "HOST", "ADDRESS"]
     assert lines[1][:4] == ["gpu-01", "tcp://h:2376", "10.0.0.1", "8"]
     assert lines[2][:4] == ["gpu-02", "tcp://h:2376", "-", "8"]
+
+
+def test_server_text_in_a_table_is_neither_markup_nor_terminal_control() -> None:
+    """A description or message from the server such as ``[/x]`` or ``ESC[2J`` prints as
+    itself: no rich markup error, no escape sequence reaching the terminal."""
+    rows = [{"name": "a", "text": "[/bad] [red]x[/red]"}, {"name": "b", "text": "\x1b[2J\x00ok"}]
+    columns = [Column("name", lambda r: r["name"]), Column("text", lambda r: r["text"])]
+    out = io.StringIO()
+    render(rows, Format.TABLE, columns, stream=out)
+    text = out.getvalue()
+    assert "[/bad] [red]x[/red]" in text
+    assert "\\x1b[2J\\x00ok" in text and "\x1b" not in text and "\x00" not in text
+
+
+def test_name_output_says_token_and_node_not_the_wire_class() -> None:
+    from crane.client import NodeOut, TokenCreated, TokenPublic
+
+    made = {
+        "id": "abc",
+        "scope": "admin",
+        "tenant": None,
+        "miniCluster": None,
+        "description": "",
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    items = [
+        TokenPublic.model_validate(made),
+        TokenCreated.model_validate({**made, "token": "crane_abc_s"}),
+        NodeOut.model_validate({"name": "n1", "gpuProduct": "H100", "gpuCount": 8}),
+    ]
+    out = io.StringIO()
+    render(items, Format.NAME, [], stream=out)
+    assert out.getvalue().split() == ["token/abc", "token/abc", "node/n1"]

@@ -1,0 +1,284 @@
+"""Input a careless or hostile client sends, each answered with a 422 naming the field, nothing
+stored, and the server serving on: JSON booleans and strings where numbers or booleans belong,
+labels Kubernetes would refuse, a gpuType or miniCluster the CRDs refuse, a template nested
+past any real pod's depth. The server runs the Docker backend without hosts (no daemon)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dockerd import DockerServer, serve_docker
+
+ADMIN = "crane_advinput_" + "a" * 43
+TENANT = "adv"
+SPEC: dict[str, Any] = {"gpuType": "H100", "gpus": {"min": 0, "max": 8}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerServer]:
+    running = serve_docker(tmp_path_factory.mktemp("adv-input"), ADMIN, [])
+    with running.client() as admin:
+        assert admin.post("/v1/tenants", json={"name": TENANT}).status_code == 201
+        made = admin.post(
+            "/v1/miniclusters",
+            params={"tenant": TENANT},
+            json={"name": "keep", "spec": SPEC, "labels": {"team": "ml"}},
+        )
+        assert made.status_code == 201, made.text
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def admin(server: DockerServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def _refused(answer: httpx.Response, field: str, words: str) -> None:
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert any(".".join(map(str, e["loc"][1:])) == field for e in problem["errors"]), problem
+    assert words in problem["detail"], problem["detail"]
+
+
+def _names(admin: httpx.Client) -> list[str]:
+    listed = admin.get("/v1/miniclusters", params={"tenant": TENANT})
+    assert listed.status_code == 200, listed.text
+    return [mc["name"] for mc in listed.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({**SPEC, "gpus": {"min": True, "max": 8}}, "spec.gpus.min", "not a boolean"),
+        ({**SPEC, "gpus": {"min": 0, "max": "8"}}, "spec.gpus.max", "not a string"),
+        ({**SPEC, "priority": "5"}, "spec.priority", "not a string"),
+        ({**SPEC, "suspend": 1}, "spec.suspend", "true or false"),
+        ({**SPEC, "suspend": "false"}, "spec.suspend", "true or false"),
+    ],
+)
+def test_json_booleans_and_strings_are_not_numbers_or_flags(
+    admin: httpx.Client, spec: dict[str, Any], field: str, words: str
+) -> None:
+    made = admin.post(
+        "/v1/miniclusters", params={"tenant": TENANT}, json={"name": "typed", "spec": spec}
+    )
+    _refused(made, field, words)
+    assert "typed" not in _names(admin)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/miniclusters/keep", {"replicas": False}, "replicas"),
+        ("/v1/miniclusters/keep", {"suspend": "yes"}, "suspend"),
+        ("/v1/miniclusters/keep:grow", {"count": True}, "count"),
+        ("/v1/miniclusters/keep:grow", {"count": 1, "wait": "true"}, "wait"),
+        ("/v1/miniclusters/keep:grow", {"count": 1, "timeoutSeconds": True}, "timeoutSeconds"),
+        ("/v1/miniclusters/keep:shrink", {"count": "1"}, "count"),
+    ],
+)
+def test_patch_grow_and_shrink_take_json_types_only(
+    admin: httpx.Client, path: str, body: dict[str, Any], field: str
+) -> None:
+    method = "PATCH" if ":" not in path else "POST"
+    answer = admin.request(method, path, params={"tenant": TENANT}, json=body)
+    _refused(answer, field, "Input should be")
+    kept = admin.get("/v1/miniclusters/keep", params={"tenant": TENANT}).json()
+    assert kept["spec"]["suspend"] is False and kept["spec"]["replicas"] is None
+    assert kept["status"]["cargos"] == 0
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"a/b/c": "x"},
+        {"team": "\x00"},
+        {"ü": "x"},
+        {"k" * 64: "v"},
+        {"team": "v" * 64},
+        {"": "x"},
+        {f"k{i}": "v" for i in range(65)},
+    ],
+)
+def test_labels_kubernetes_would_refuse_are_422_and_change_nothing(
+    admin: httpx.Client, labels: dict[str, str]
+) -> None:
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "labelled", "spec": SPEC, "labels": labels},
+    )
+    assert made.status_code == 422 and made.json()["errors"][0]["loc"][-1] == "labels", made.text
+    patched = admin.patch(
+        "/v1/miniclusters/keep", params={"tenant": TENANT}, json={"labels": labels}
+    )
+    assert patched.status_code == 422, patched.text
+    assert "labelled" not in _names(admin)
+    kept = admin.get("/v1/miniclusters/keep", params={"tenant": TENANT}).json()
+    assert kept["labels"] == {"team": "ml"}
+
+
+def test_prefixed_labels_are_kept(admin: httpx.Client) -> None:
+    labels = {"crane.io/study": "s-1", "team": "", "A.b_c": "V.1"}
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "prefixed", "spec": SPEC, "labels": labels},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["labels"] == labels
+    assert admin.delete("/v1/miniclusters/prefixed", params={"tenant": TENANT}).status_code in (
+        200,
+        202,
+        204,
+    )
+
+
+def test_gpu_type_and_minicluster_names_the_crds_refuse_are_422(admin: httpx.Client) -> None:
+    long_type = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "long", "spec": {**SPEC, "gpuType": "H" * 129}},
+    )
+    _refused(long_type, "spec.gpuType", "at most 128 characters")
+    assert "long" not in _names(admin)
+    cargo = admin.post(
+        "/v1/cargos", params={"tenant": TENANT}, json={"spec": {"miniCluster": "../keep"}}
+    )
+    _refused(cargo, "spec.miniCluster", "should match pattern")
+
+
+def test_a_template_nested_too_deep_is_422_and_the_server_serves_on(admin: httpx.Client) -> None:
+    deep: dict[str, Any] = {"a": 1}
+    for _ in range(900):
+        deep = {"a": deep}
+    container = {"name": "main", "image": "crane-test:busybox", "x": deep}
+    template = {"template": {"spec": {"containers": [container]}}}
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        json={"name": "deep", "spec": {**SPEC, "template": template}},
+    )
+    assert made.status_code == 422, made.text
+    assert "nests deeper than 64 levels" in made.json()["detail"]
+    assert "deep" not in _names(admin)
+    assert admin.get("/healthz").status_code == 200
+
+
+def test_a_token_description_with_control_characters_is_422(admin: httpx.Client) -> None:
+    before = admin.get("/v1/tokens").json()["count"]
+    for text in ("\x1b[31mred", "line\nbreak", "nul\x00"):
+        made = admin.post(
+            "/v1/tokens", json={"scope": "tenant", "tenant": TENANT, "description": text}
+        )
+        _refused(made, "description", "should match pattern")
+    assert admin.get("/v1/tokens").json()["count"] == before
+
+
+def test_a_name_being_deleted_says_so_instead_of_delete_it_first(admin: httpx.Client) -> None:
+    """Right after DELETE the MiniCluster reads as gone (404) while its cargos stop; a create
+    of the same name meanwhile must not tell the user to delete what they cannot see."""
+    template = {"spec": {"containers": [{"name": "main", "image": "crane-test:busybox"}]}}
+    spec = {**SPEC, "template": {"template": template}}
+    body = {"name": "again", "spec": spec}
+    assert admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body).status_code == 201
+    grown = admin.post(
+        "/v1/miniclusters/again:grow",
+        params={"tenant": TENANT},
+        json={"count": 2, "allowPending": True},
+    )
+    assert grown.status_code == 200 and grown.json()["added"] == 2, grown.text
+    assert admin.delete("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 204
+    deadline = time.monotonic() + 60
+    while True:
+        made = admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body)
+        if made.status_code == 201:
+            break
+        assert made.status_code == 409, made.text
+        assert "is being deleted" in made.json()["detail"], made.text
+        assert admin.get("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 404
+        assert time.monotonic() < deadline, "the deleted MiniCluster never went away"
+        time.sleep(0.05)
+    assert admin.delete("/v1/miniclusters/again", params={"tenant": TENANT}).status_code == 204
+
+
+def test_head_answers_wherever_the_allow_header_says_it_does(admin: httpx.Client) -> None:
+    """Every 405 lists HEAD where GET is; HEAD then answers as GET does, without the body."""
+    refused = admin.put("/v1/miniclusters")
+    assert "HEAD" in refused.headers["allow"]
+    for path in ("/v1/miniclusters", "/v1/miniclusters/keep"):
+        got = admin.get(path, params={"tenant": TENANT})
+        head = admin.head(path, params={"tenant": TENANT})
+        assert head.status_code == got.status_code == 200, head.text
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"]
+    missing = admin.head("/v1/miniclusters/nope", params={"tenant": TENANT})
+    assert missing.status_code == 404 and missing.content == b""
+    assert admin.get("/healthz").status_code == 200
+
+
+def test_deleting_the_minicluster_ends_a_waiting_grow_at_once(server: DockerServer) -> None:
+    """A grow with wait=true whose cargos are deleted meanwhile answers promptly, each cargo
+    Deleted, instead of a 404 after the whole timeout."""
+    template = {"spec": {"containers": [{"name": "main", "image": "crane-test:busybox"}]}}
+    body = {"name": "waited", "spec": {**SPEC, "template": {"template": template}}}
+    answer: dict[str, Any] = {}
+    with server.client() as admin:
+        made = admin.post("/v1/miniclusters", params={"tenant": TENANT}, json=body)
+        assert made.status_code == 201, made.text
+
+        def grow() -> None:
+            with server.client() as other:
+                started = time.monotonic()
+                answer["response"] = other.post(
+                    "/v1/miniclusters/waited:grow",
+                    params={"tenant": TENANT},
+                    json={"count": 2, "allowPending": True, "wait": True, "timeoutSeconds": 120},
+                )
+                answer["seconds"] = time.monotonic() - started
+
+        waiting = threading.Thread(target=grow)
+        waiting.start()
+        deadline = time.monotonic() + 30
+        params = {"tenant": TENANT, "miniCluster": "waited"}
+        while admin.get("/v1/cargos", params=params).json()["count"] < 2:
+            assert time.monotonic() < deadline, "the grow added no cargos"
+            time.sleep(0.05)
+        assert admin.delete("/v1/miniclusters/waited", params={"tenant": TENANT}).status_code == 204
+        waiting.join(timeout=90)
+        assert not waiting.is_alive(), "the grow still waits for cargos that were deleted"
+    grown = answer["response"]
+    assert grown.status_code == 200, grown.text
+    assert answer["seconds"] < 60
+    assert [c["phase"] for c in grown.json()["cargos"]] == ["Deleted", "Deleted"], grown.text
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "words"),
+    [
+        (b'{"name": "ct", "spec": {}}', "text/plain", "Content-Type 'text/plain'"),
+        (b"name=ct", "application/x-www-form-urlencoded", "must be JSON"),
+        (b'{"name": "ct", "spec": {}}', None, "no Content-Type"),
+        (b'{"name": ', "application/json", "not valid JSON"),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_400_saying_so(
+    admin: httpx.Client, content: bytes, media: str | None, words: str
+) -> None:
+    headers = {"content-type": media} if media else {}
+    made = admin.post(
+        "/v1/miniclusters", params={"tenant": TENANT}, content=content, headers=headers
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert words in made.json()["detail"], made.json()["detail"]
+    assert "ct" not in _names(admin)

@@ -1,0 +1,103 @@
+"""CLI misuse answered with one line on stderr and exit 2, never a traceback and never a request
+to the wrong place: names with ``/`` or dot segments, an API URL without a scheme or host, a
+jsonpath the renderer cannot read. The server runs the Docker backend without hosts."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.conftest import Crane
+from tests.dockerd import DockerServer, serve_docker
+
+ADMIN = "crane_advcli_" + "c" * 43
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerServer]:
+    running = serve_docker(tmp_path_factory.mktemp("adv-cli"), ADMIN, [])
+    with running.client() as admin:
+        for tenant in ("adv", "victim"):
+            assert admin.post("/v1/tenants", json={"name": tenant}).status_code == 201
+    yield running
+    running.stop()
+
+
+def _usage(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    """``done`` is a usage error (exit 2) of one stderr line that says ``words``."""
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mc", "delete", "../tenants/victim", "--yes"],
+        ["cargo", "delete", "../tenants/victim", "--yes"],
+        ["mc", "get", "../../v1/tenants/victim"],
+        ["tenant", "delete", "../tenants/victim", "--yes"],
+        ["mc", "delete", "..", "--yes"],
+    ],
+)
+def test_a_name_with_dot_segments_reaches_no_other_route(
+    crane: Crane, bare: DockerServer, args: list[str]
+) -> None:
+    done = crane("--server", bare.url, "--token", ADMIN, "--tenant", "adv", *args)
+    _usage(done, "invalid name")
+    with bare.client() as admin:
+        assert admin.get("/v1/tenants/victim").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8080", "localhost:8080", "ftp://x", "http://[::1", "http://", "http:///v1"]
+)
+def test_an_api_url_without_scheme_or_host_is_a_usage_error(crane: Crane, url: str) -> None:
+    done = crane("--server", url, "--token", ADMIN, "mc", "list")
+    _usage(done, "is not a URL", "http://HOST:PORT")
+    env_done = crane("mc", "list", CRANE_API_URL=url, CRANE_TOKEN=ADMIN)
+    _usage(env_done, "is not a URL")
+
+
+@pytest.mark.parametrize(
+    "template", ["{.items[", "{{.items}}", "{.items[abc]}", "{.items]}", ".items["]
+)
+def test_a_jsonpath_the_renderer_cannot_read_is_a_usage_error(
+    crane: Crane, bare: DockerServer, template: str
+) -> None:
+    done = crane(
+        "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list",
+        "-o", f"jsonpath={template}",
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "jsonpath" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "--days", "nan"],
+        ["usage", "--days", "1e309"],
+        ["usage", "--days", "999999999"],
+        ["token", "create", "--for-tenant", "adv", "--expires-in-days", "-1"],
+        ["token", "create", "--for-tenant", "adv", "--expires-in-days", "inf"],
+        ["wait", "mc/none", "--for", "delete", "--timeout", "nan"],
+        ["wait", "mc/none", "--for", "delete", "--interval", "-1"],
+        ["mc", "grow", "none", "1", "--wait", "--timeout", "-5"],
+        ["top", "--interval", "0"],
+    ],
+)
+def test_non_finite_zero_or_negative_seconds_and_days_are_usage_errors(
+    crane: Crane, bare: DockerServer, args: list[str]
+) -> None:
+    done = crane("--server", bare.url, "--token", ADMIN, "--tenant", "adv", *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "give a number above 0" in done.stderr and "Traceback" not in done.stderr
+    with bare.client() as admin:
+        tokens = admin.get("/v1/tokens").json()["items"]
+    assert not any(t["tenant"] == "adv" for t in tokens), tokens
