@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import httpx
+import typer
 import yaml
 from pydantic import ValidationError
 
@@ -52,6 +53,25 @@ class Failure:
         """The one line printed for it: ``error: <message>; <remedy>``, whitespace collapsed."""
         text = f"error: {self.message}" + (f"; {self.remedy}" if self.remedy else "")
         return re.sub(r"\s+", " ", text).strip()
+
+
+def _command_line(exc: typer.TyperException) -> Failure:
+    """A mistake the command-line parser found (an unknown option or command, a value of the
+    wrong type, a missing argument): its message and where the command's help is, one line
+    instead of click's usage block."""
+    ctx = getattr(exc, "ctx", None)
+    remedy = f"see `{ctx.command_path} --help`" if ctx is not None else ""
+    return Failure(exc.format_message().rstrip("."), remedy, getattr(exc, "exit_code", USAGE))
+
+
+def _is_help(exc: BaseException) -> bool:
+    """Whether ``exc`` is a group called without a command: its help is the answer."""
+    ctx = getattr(exc, "ctx", None)
+    return (
+        isinstance(exc, typer.TyperException)
+        and ctx is not None
+        and exc.format_message() == ctx.get_help()
+    )
 
 
 def _validation(exc: ValidationError) -> Failure:
@@ -138,6 +158,8 @@ def _conflict(exc: Conflict) -> Failure:
 
 _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (UsageError, lambda e: Failure(str(e), "", USAGE)),
+    (typer.TyperException, _command_line),
+    (typer.Abort, lambda e: Failure("aborted", "", FAILED)),
     (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),
     (
         InvalidURL,
@@ -238,6 +260,9 @@ def describe(exc: BaseException) -> Failure:
 def report(exc: BaseException, stream: IO[str] | None = None) -> int:
     """Write the one-line failure (with ``CRANE_DEBUG=1`` the traceback too); give the exit code."""
     stream = stream or sys.stderr
+    if _is_help(exc):
+        stream.write(str(exc) + "\n")
+        return USAGE
     failure = describe(exc)
     if os.environ.get(DEBUG_ENV) == "1":
         traceback.print_exception(exc, file=stream)

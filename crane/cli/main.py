@@ -135,7 +135,7 @@ def main() -> None:
     # absent makes httpx keep its documented fallback (`httpx.main` says to install httpx[cli]).
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        app()
+        code = app(standalone_mode=False)  # errors come here: one line each (errors.report)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
@@ -143,3 +143,4 @@ def main() -> None:
         from crane.cli.errors import report
 
         sys.exit(report(exc))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -101,3 +101,28 @@ def test_non_finite_zero_or_negative_seconds_and_days_are_usage_errors(
     with bare.client() as admin:
         tokens = admin.get("/v1/tokens").json()["items"]
     assert not any(t["tenant"] == "adv" for t in tokens), tokens
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["mc", "list", "--bogus"], "No such option: --bogus"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["mc", "grow", "x", "notanumber"], "'count'"),
+        (["mc", "grow"], "Missing argument 'name'"),
+        (["mc", "list", "-o", "bogus"], "is not an output format"),
+    ],
+)
+def test_a_command_line_the_parser_refuses_is_one_line_and_exit_2(
+    crane: Crane, args: list[str], said: str
+) -> None:
+    """click's usage block (Usage:, Try ..., a blank line, Error:) was four lines; the
+    standard is one line naming the mistake and where the help is, and exit 2."""
+    done = crane(*args, CRANE_API_URL="http://127.0.0.1:9", CRANE_TOKEN=ADMIN)
+    _usage(done, said, "--help`")
+    assert done.stdout == ""
+
+
+def test_a_group_without_its_command_shows_its_help(crane: Crane) -> None:
+    done = crane("mc")
+    assert done.returncode == 2 and "crane mc [OPTIONS]" in done.stderr and "grow" in done.stderr
