@@ -170,8 +170,9 @@ class Decider:
         self.state.phases.keep(live)
         for key in [k for k in self.state.repairs if k not in cache.cargos]:
             del self.state.repairs[key]
-        for key in [k for k in self.state.steady if k not in cache.cargos]:
-            del self.state.steady[key]
+        for memory in (self.state.steady, self.state.refused):
+            for key in [k for k in memory if k not in cache.cargos]:
+                del memory[key]
         for key in [k for k in self.state.requested if ":" in k]:
             if key.split(":")[1] not in live:
                 del self.state.requested[key]
