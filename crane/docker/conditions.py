@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import Session
 
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption
 from crane.lifecycle.cargo_status import Verdict
-from crane.lifecycle.restart import RESTARTING, is_restarting
+from crane.lifecycle.restart import BACKOFF_LIMIT_EXCEEDED, RESTARTING, is_restarting
 from crane.lifecycle.suspend import HELD_REASON, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 from crane.model.conditions import find_condition
@@ -79,7 +81,7 @@ def _placed(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Condit
     if is_restarting(phase, bool(row.placements())):
         return _cond("Placed", False, RESTARTING, row.message)
     if phase is not CargoPhase.PENDING:
-        return _cond("Placed", True, phase.value, row.message)
+        return _cond("Placed", True, "Placed", row.message)
     if _stored(stored, "Placed", *_WAITING):
         return None
     return _cond("Placed", False, phase.value, row.message)
@@ -106,6 +108,21 @@ def _ready(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Verdict
     return None
 
 
+def _end_reason(phase: CargoPhase, message: str) -> str:
+    """The ``Succeeded`` or ``Failed`` reason Kubernetes mode gives the same end, read from the
+    message the reconciler stored (:func:`crane.lifecycle.restart.after_failure` words it)."""
+    if phase is CargoPhase.SUCCEEDED:
+        return cargo_status.ALL_REPLICAS_SUCCEEDED
+    prefix = message.partition(":")[0]
+    if prefix in _REFUSALS:
+        return prefix
+    if re.search(r"backoffLimit \d+ reached", message):
+        return BACKOFF_LIMIT_EXCEEDED
+    if message.startswith("host ") and message.endswith(" drained"):
+        return cargo_status.NODE_LOST
+    return cargo_status.REPLICA_FAILED
+
+
 def cargo_conditions(row: CargoRow) -> list[Condition]:
     """The cargo's conditions now, over the stored ones (transition times kept)."""
     phase = CargoPhase(row.phase)
@@ -115,9 +132,7 @@ def cargo_conditions(row: CargoRow) -> list[Condition]:
     if ready is not None:
         current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
     if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
-        reason = row.message.partition(":")[0]
-        why = reason if reason in _REFUSALS else "ContainersExited"
-        current.append(_cond(phase.value, True, why, row.message))
+        current.append(_cond(phase.value, True, _end_reason(phase, row.message), row.message))
     if phase is CargoPhase.PLACED and row.message.startswith(PULLING):
         current.append(_cond("Pulling", True, PULLING, row.message))
     elif any(c.type == "Pulling" for c in stored):

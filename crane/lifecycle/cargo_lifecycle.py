@@ -573,7 +573,7 @@ class CargoLifecycle:
                 body,
                 spec,
                 status,
-                "NodeLost" if lost else cargo_status.REPLICA_FAILED,
+                cargo_status.NODE_LOST if lost else cargo_status.REPLICA_FAILED,
                 why,
                 code,
             )
@@ -588,7 +588,7 @@ class CargoLifecycle:
                 status,
                 "Succeeded",
                 True,
-                "AllReplicasSucceeded",
+                cargo_status.ALL_REPLICAS_SUCCEEDED,
                 f"{len(done)} replicas succeeded",
                 gen,
             )

@@ -459,6 +459,9 @@ def test_a_failing_replica_restarts_the_gang_per_policy_then_fails_in_the_same_w
     status = failed["status"]
     assert status["message"] == message, status
     assert status["restarts"] == restarts, status
+    ended = _condition(failed, "Failed")
+    want = "BackoffLimitExceeded" if policy == "OnFailure" else "ReplicaFailed"
+    assert ended["status"] == "True" and ended["reason"] == want, ended
     assert status["exitCode"] == 3, status
     _until(backend, lambda: _status(api, "flaky")["inUseGpus"] == 0, "its GPU to be given back")
     # Failed is final: no later pass restarts it or changes what it says
@@ -729,6 +732,8 @@ def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
     )
     assert ready["reason"] == "AllReplicasRunning", ready
     assert ready["message"] == "2 of 2 replicas running", ready
+    placed = _condition(_cargo(api, "ready-0"), "Placed")
+    assert placed["status"] == "True" and placed["reason"] == "Placed", placed
     assert _when(ready["lastTransitionTime"]) >= _when(running["status"]["placedAt"]), ready
 
     _grow(api, "ready", {"name": "ready-1", "gpusPerReplica": 1, "template": EXIT_0})
@@ -737,6 +742,9 @@ def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
         lambda: (c := _cargo(api, "ready-1")) and c["status"]["phase"] == "Succeeded" and c,
         "ready-1 to succeed",
     )
+    succeeded = _condition(done, "Succeeded")
+    assert succeeded["status"] == "True", succeeded
+    assert succeeded["reason"] == "AllReplicasSucceeded", succeeded
     finished = _condition(done, "Ready")
     assert finished["status"] == "False", finished
     assert finished["reason"] == "Finished", finished
