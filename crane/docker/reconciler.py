@@ -689,16 +689,7 @@ class Reconciler:
                     self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
             except ImagePullFailed as err:
-                for c in containers.values():
-                    self.retirer.retire(c, row.grace_seconds)
-                # the GPUs of containers still stopping stay held (the next rebuild reads them)
-                self._finish(
-                    s,
-                    row,
-                    CargoPhase.FAILED,
-                    f"{IMAGE_PULL_FAILED}: {err}",
-                    release=not containers,
-                )
+                self._unmade(s, row, containers, f"{IMAGE_PULL_FAILED}: {err}")
                 return
             except APIError as err:
                 why = f"replica {p.replica} on {p.node}: {err.explanation or err}"
@@ -710,15 +701,7 @@ class Reconciler:
                     return
                 with contextlib.suppress(APIError):  # created, refused at start: goes too
                     containers[p.replica] = clients[p.node].containers.get(replica_spec.name)
-                for c in containers.values():
-                    self.retirer.retire(c, row.grace_seconds)
-                self._finish(
-                    s,
-                    row,
-                    CargoPhase.FAILED,
-                    f"{reason}: dockerd refused {why}",
-                    release=not containers,
-                )
+                self._unmade(s, row, containers, f"{reason}: dockerd refused {why}")
                 return
         if row.message.startswith(PULLING):
             row.message = ""
@@ -801,6 +784,16 @@ class Reconciler:
             s.commit()
             return
         self._finish(s, row, then.phase, reason, exit_code=code)
+
+    def _unmade(
+        self, s: Session, row: CargoRow, containers: dict[int, Container], message: str
+    ) -> None:
+        """A replica could not be made, for good: stop the gang's containers and fail the cargo
+        with ``message``. The GPUs of containers still stopping stay held (the next rebuild reads
+        them); with none, they are released now."""
+        for c in containers.values():
+            self.retirer.retire(c, row.grace_seconds)
+        self._finish(s, row, CargoPhase.FAILED, message, release=not containers)
 
     def _finish(
         self,
