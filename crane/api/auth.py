@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from crane.api.db import TenantRow, TokenRow
-from crane.api.errors import Forbidden, NotFound, Unauthorized
+from crane.api.errors import Forbidden, Invalid, NotFound, Unauthorized
 from crane.api.schemas import Scope
 
 PREFIX = "crane_"
@@ -31,6 +31,7 @@ class Principal:
     scope: Scope
     tenant: str | None
     minicluster: str | None
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -58,6 +59,21 @@ class Principal:
         """A MiniCluster-scoped token sees only its MiniCluster (and its cargos): others are 404."""
         if self.scope is Scope.MINICLUSTER and name != self.minicluster:
             raise NotFound(f"{kind} {obj or name!r} not found")
+
+    def lifetime(self, requested: datetime | None) -> datetime | None:
+        """The expiry of a token this one mints: never later than this token's own (422 if
+        asked), and this token's when none is asked, so a short-lived token cannot mint a
+        permanent one."""
+        if self.expires_at is None:
+            return requested
+        if requested is None:
+            return self.expires_at
+        if requested > self.expires_at:
+            raise Invalid(
+                f"a token cannot outlive the token that mints it: yours expires "
+                f"{self.expires_at:%Y-%m-%d %H:%M}Z; ask for that or earlier"
+            )
+        return requested
 
 
 def _sha256(secret: str) -> str:
@@ -110,7 +126,8 @@ def authenticate(engine: Engine, header: str | None) -> Principal:
         raise Unauthorized(f"token {token_id} was revoked: ask an admin for a new one")
     if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
         raise Unauthorized(f"token {token_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z")
-    return Principal(token_id, Scope(row.scope), row.tenant, row.minicluster)
+    expires = None if row.expires_at is None else _aware(row.expires_at)
+    return Principal(token_id, Scope(row.scope), row.tenant, row.minicluster, expires)
 
 
 def _aware(value: datetime) -> datetime:

@@ -6,7 +6,7 @@ Backends take and return these models; routers never expose a table or a CR dire
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -623,6 +623,10 @@ class TokenCreate(Wire):
             raise ValueError(f"a {self.scope.value} token needs a tenant")
         if (self.scope is Scope.MINICLUSTER) != (self.mini_cluster is not None):
             raise ValueError("miniCluster is given exactly for the minicluster scope")
+        if self.scope is Scope.ADMIN and self.tenant is not None:
+            raise ValueError("an admin token has no tenant: leave tenant out")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise ValueError(f"expiresAt {self.expires_at:%Y-%m-%d %H:%M}Z is in the past")
         return self
 
 

@@ -99,3 +99,28 @@ def test_tokens_are_stored_hashed_and_mutations_audited(server: Server, database
     assert all(secret not in row.secret_sha256 for row in rows)
     assert ("POST", "/v1/tenants", 201, "admin0") in [tuple(r) for r in audit]
     assert ("POST", "/v1/tokens", 201, "admin0") in [tuple(r) for r in audit]
+
+
+def test_a_token_cannot_be_minted_already_expired_or_outlive_its_minter(server: Server) -> None:
+    """An expiry in the past is a 422; a tenant token's children expire no later than it does,
+    so a leaked short-lived token cannot mint a permanent one."""
+    _tenant(server, "team-e")
+    with server.client() as admin:
+        r = admin.post(
+            "/v1/tokens",
+            json={"scope": "tenant", "tenant": "team-e", "expiresAt": "2001-01-01T00:00:00Z"},
+        )
+        assert r.status_code == 422 and "past" in r.text, r.text
+        r = admin.post("/v1/tokens", json={"scope": "admin", "tenant": "team-e"})
+        assert r.status_code == 422 and "tenant" in r.text, r.text
+    short = _token(server, scope="tenant", tenant="team-e", expiresAt="2099-01-01T00:00:00Z")
+    with server.client(token=short) as user:
+        child = user.post("/v1/tokens", json={"scope": "tenant", "tenant": "team-e"})
+        assert child.status_code == 201, child.text
+        assert child.json()["expiresAt"].startswith("2099-01-01"), child.json()
+        r = user.post(
+            "/v1/tokens",
+            json={"scope": "minicluster", "tenant": "team-e", "miniCluster": "m"}
+            | {"expiresAt": "2100-01-01T00:00:00Z"},
+        )
+        assert r.status_code == 422 and "2099-01-01" in r.json()["detail"], r.text

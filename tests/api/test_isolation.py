@@ -86,8 +86,13 @@ def world(server: DockerServer) -> dict[str, Any]:
             return dict(made.json())
 
         own = token(scope="tenant", tenant="iso-a")
-        past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-        expired = token(scope="tenant", tenant="iso-a", expiresAt=past)
+        soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        expired = token(scope="tenant", tenant="iso-a", expiresAt=soon)
+        bearer = {"Authorization": f"Bearer {expired['token']}"}
+        deadline = time.monotonic() + 60
+        while admin.get("/v1/whoami", headers=bearer).status_code != 401:
+            assert time.monotonic() < deadline, "a token past its expiry still works"
+            time.sleep(0.2)
         revoked = token(scope="tenant", tenant="iso-a")
         assert admin.delete(f"/v1/tokens/{revoked['id']}").status_code == 204
         return {

@@ -232,13 +232,14 @@ def _may_manage(who: Principal, tenant: str | None, scope: Scope) -> None:
 async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCreated:
     """Mint a token; its secret is in this answer only. Give app managers a minicluster token."""
     _may_manage(who, body.tenant, body.scope)
+    expires_at = who.lifetime(body.expires_at)
 
     def add() -> tuple[TokenRow, str]:
         with Session(state.db) as session:
             if body.tenant is not None and session.get(TenantRow, body.tenant) is None:
                 raise NotFound(f"tenant {body.tenant!r} not found: create it first")
             row, text = mint(
-                body.scope, body.tenant, body.mini_cluster, body.description, body.expires_at
+                body.scope, body.tenant, body.mini_cluster, body.description, expires_at
             )
             session.add(row)
             session.commit()
