@@ -48,6 +48,8 @@ class TokenRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
     revoked: bool = False
+    minted_by: str | None = Field(default=None, max_length=32, index=True)
+    """The id of the token that minted this one (None: an admin's bootstrap or the operator's)."""
 
 
 class AuditRow(SQLModel, table=True):

@@ -124,3 +124,30 @@ def test_a_token_cannot_be_minted_already_expired_or_outlive_its_minter(server: 
             | {"expiresAt": "2100-01-01T00:00:00Z"},
         )
         assert r.status_code == 422 and "2099-01-01" in r.json()["detail"], r.text
+
+
+def test_revoking_a_tenant_token_revokes_the_tokens_it_minted(server: Server) -> None:
+    """A leaked tenant token's children die with it; an admin token's children survive it, so
+    rotating an admin token does not cut off every tenant."""
+    _tenant(server, "team-r")
+    parent = _token(server, scope="tenant", tenant="team-r")
+    with server.client(token=parent) as user:
+        parent_id = user.get("/v1/whoami").json()["id"]
+        child = user.post("/v1/tokens", json={"scope": "tenant", "tenant": "team-r"}).json()
+    with server.client(token=child["token"]) as user:
+        grandchild = user.post(
+            "/v1/tokens", json={"scope": "minicluster", "tenant": "team-r", "miniCluster": "m"}
+        ).json()
+    rotated = _token(server, scope="admin")
+    with server.client(token=rotated) as admin:
+        kept = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "team-r"}).json()
+    with server.client() as admin:
+        assert admin.delete(f"/v1/tokens/{parent_id}").status_code == 204
+        rotated_id = admin.get("/v1/whoami", headers={"Authorization": f"Bearer {rotated}"})
+        assert admin.delete(f"/v1/tokens/{rotated_id.json()['id']}").status_code == 204
+    for gone in (parent, child["token"], grandchild["token"], rotated):
+        with server.client(token=gone) as user:
+            r = user.get("/v1/whoami")
+            assert r.status_code == 401 and "revoked" in r.json()["detail"], r.text
+    with server.client(token=kept["token"]) as user:
+        assert user.get("/v1/whoami").status_code == 200

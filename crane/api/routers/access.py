@@ -241,6 +241,7 @@ async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCre
             row, text = mint(
                 body.scope, body.tenant, body.mini_cluster, body.description, expires_at
             )
+            row.minted_by = who.token_id
             session.add(row)
             session.commit()
             session.refresh(row)
@@ -267,10 +268,33 @@ async def list_tokens(who: Caller, state: State, pages: Pages) -> Page[TokenPubl
     return Page(items=items, count=len(rows))
 
 
+def _with_minted(session: Session, root: TokenRow) -> list[TokenRow]:
+    """``root`` and, unless it is an admin token, every token minted from it, transitively.
+
+    An admin token's tokens survive it, so rotating an admin token does not cut off every
+    tenant; a leaked tenant token takes what it minted down with it.
+    """
+    found = [root]
+    if root.scope == Scope.ADMIN.value:
+        return found
+    frontier = [root.id]
+    seen = {root.id}
+    while frontier:
+        children = session.exec(select(TokenRow).where(col(TokenRow.minted_by).in_(frontier)))
+        frontier = []
+        for child in children:
+            if child.id not in seen and child.scope != Scope.ADMIN.value:
+                seen.add(child.id)
+                found.append(child)
+                frontier.append(child.id)
+    return found
+
+
 @router.delete("/tokens/{token_id}", operation_id="revokeToken", status_code=204)
 async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response:
-    """Revoke a token: it stops working at once. Admins revoke any; a tenant token revokes its
-    tenant's non-admin tokens (an admin token is 403, another tenant's token 404)."""
+    """Revoke a token: it stops working at once, and so do the tokens a tenant or MiniCluster
+    token minted, and theirs. Admins revoke any; a tenant token revokes its tenant's non-admin
+    tokens (an admin token is 403, another tenant's token 404)."""
 
     def revoke() -> None:
         with Session(state.db) as session:
@@ -278,8 +302,9 @@ async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response
             if row is None or (not who.is_admin and row.tenant != who.tenant):
                 raise NotFound(f"token {token_id!r} not found")
             _may_manage(who, row.tenant, Scope(row.scope))
-            row.revoked = True
-            session.add(row)
+            for revoked in _with_minted(session, row):
+                revoked.revoked = True
+                session.add(revoked)
             session.commit()
 
     await run_in_threadpool(revoke)
