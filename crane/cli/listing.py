@@ -4,6 +4,7 @@ and ``--no-headers``; for MiniClusters and Cargos alike. No typer here.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -12,41 +13,76 @@ from typing import Any
 from crane.cli.objects import listing, manifest
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError
+from crane.model.labels import label_key_issue, label_value_issue
 
 Fetch = Callable[[str | None], Sequence[Any]]
 """Objects of one tenant (``None``: the caller's)."""
 
 
-def parse_selector(text: str | None) -> list[tuple[str, str, str | None]]:
-    """``k=v,k!=v,k,!k`` as ``(key, op, value)``; op ``=``, ``!=``, ``exists`` or ``!exists``."""
-    out: list[tuple[str, str, str | None]] = []
-    for raw in (text or "").split(","):
-        term = raw.strip()
-        if not term:
-            continue
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            out.append((key.strip(), "!=", value.strip()))
-        elif "=" in term:
-            key, value = term.split("=", 1)
-            out.append((key.strip().rstrip("="), "=", value.strip()))
-        elif term.startswith("!"):
-            out.append((term[1:].strip(), "!exists", None))
-        else:
-            out.append((term, "exists", None))
-    for key, _, _ in out:
-        if not key:
-            raise UsageError(f"-l {text!r}: write key=value, key!=value, key or !key")
-    return out
+Term = tuple[str, str, frozenset[str]]
+"""One requirement of a label selector: key, operator, values (empty for exists and !exists)."""
+
+_SET_TERM = re.compile(r"^(?P<key>[^\s()!=,]+)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$")
+_SYNTAX = "e.g. team=a, team!=a, team in (a,b), team notin (a,b), team, !team"
 
 
-def matches(labels: Mapping[str, str], selector: list[tuple[str, str, str | None]]) -> bool:
+def _terms(text: str) -> list[str]:
+    """``text`` split at the commas that are not inside ``( )``."""
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0 or depth > 1:
+            raise UsageError(f"-l {text!r}: unbalanced parentheses; {_SYNTAX}")
+        if char == "," and depth == 0:
+            terms.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise UsageError(f"-l {text!r}: unbalanced parentheses; {_SYNTAX}")
+    return [*terms, text[start:]]
+
+
+def _term(raw: str, text: str) -> Term:
+    """One requirement, as kubectl reads it; a UsageError naming what is wrong otherwise."""
+    term = raw.strip()
+    found = _SET_TERM.match(term)
+    if found:
+        values = frozenset(v.strip() for v in found["values"].split(","))
+        key, op = found["key"], found["op"]
+    elif "!=" in term:
+        key, _, value = term.partition("!=")
+        key, op, values = key.strip(), "!=", frozenset({value.strip()})
+    elif "=" in term:
+        key, _, value = term.partition("==" if "==" in term else "=")
+        key, op, values = key.strip(), "=", frozenset({value.strip()})
+    elif term.startswith("!"):
+        key, op, values = term[1:].strip(), "!exists", frozenset()
+    else:
+        key, op, values = term, "exists", frozenset()
+    issue = label_key_issue(key) if key else f"a term without a key ({raw.strip()!r})"
+    if op in ("in", "notin") and "" in values:
+        issue = issue or f"{key} {op} (...): list one or more values, none empty"
+    issue = issue or next(filter(None, (label_value_issue(v) for v in sorted(values))), None)
+    if issue:
+        raise UsageError(f"-l {text!r}: {issue}; {_SYNTAX}")
+    return key, op, values
+
+
+def parse_selector(text: str | None) -> list[Term]:
+    """A Kubernetes label selector (``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k notin
+    (a,b)``, ``k``, ``!k``; comma-separated, all must hold) as terms; a UsageError (exit 2)
+    naming the bad term, never a selector that silently matches nothing."""
+    if not text or not text.strip():
+        return []
+    return [_term(raw, text) for raw in _terms(text)]
+
+
+def matches(labels: Mapping[str, str], selector: list[Term]) -> bool:
     """Whether ``labels`` satisfy every term of ``selector``."""
-    for key, op, value in selector:
+    for key, op, values in selector:
         have = labels.get(key)
         if (
-            (op == "=" and have != value)
-            or (op == "!=" and have == value)
+            (op in ("=", "in") and have not in values)
+            or (op in ("!=", "notin") and have in values)
             or (op == "exists" and have is None)
             or (op == "!exists" and have is not None)
         ):

@@ -66,7 +66,7 @@ Selector = Annotated[
     typer.Option(
         "--selector",
         "-l",
-        help="Label selector: k=v, k!=v, k, !k, comma-separated (AND).",
+        help="Label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k; comma-separated (AND).",
         metavar="SELECTOR",
     ),
 ]

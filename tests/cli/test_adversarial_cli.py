@@ -126,3 +126,31 @@ def test_a_command_line_the_parser_refuses_is_one_line_and_exit_2(
 def test_a_group_without_its_command_shows_its_help(crane: Crane) -> None:
     done = crane("mc")
     assert done.returncode == 2 and "crane mc [OPTIONS]" in done.stderr and "grow" in done.stderr
+
+
+def test_label_selectors_read_as_kubectl_reads_them(crane: Crane, bare: DockerServer) -> None:
+    """``in``/``notin``/``==`` select as in kubectl; a selector kubectl would refuse is exit 2
+    naming the bad term, not a list that silently matches nothing."""
+    with bare.client() as admin:
+        for name, team in (("sel-a", "a"), ("sel-b", "b"), ("sel-c", "c")):
+            spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 1}}
+            body = {"name": name, "labels": {"team": team}, "spec": spec}
+            made = admin.post("/v1/miniclusters", params={"tenant": "adv"}, json=body)
+            assert made.status_code == 201, made.text
+
+    def names(selector: str) -> set[str]:
+        done = crane(
+            "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list", "-l",
+            selector, "-o", "name",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return {line.removeprefix("minicluster/") for line in done.stdout.split()}
+
+    assert names("team in (a, b)") == {"sel-a", "sel-b"}
+    assert names("team notin (a),team") == {"sel-b", "sel-c"}
+    assert names("team==c") == {"sel-c"}
+    for bad, word in (("team=a=b", "'a=b'"), ("team in (a", "parentheses"), ("a b", "'a b'")):
+        done = crane(
+            "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list", "-l", bad
+        )  # fmt: skip
+        _usage(done, word)
