@@ -13,7 +13,6 @@ from typing import Any
 from crane.cli.objects import listing, manifest
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError
-from crane.model.labels import label_key_issue, label_value_issue
 
 Fetch = Callable[[str | None], Sequence[Any]]
 """Objects of one tenant (``None``: the caller's)."""
@@ -43,6 +42,9 @@ def _terms(text: str) -> list[str]:
 
 def _term(raw: str, text: str) -> Term:
     """One requirement, as kubectl reads it; a UsageError naming what is wrong otherwise."""
+    # crane.model.labels brings pydantic, which `crane --help` must not load (issue 15).
+    from crane.model.labels import label_key_issue, label_value_issue
+
     term = raw.strip()
     found = _SET_TERM.match(term)
     if found:
