@@ -72,6 +72,7 @@ from crane.model.specs import CargoSpec, MiniClusterSpec
 
 __all__ = [
     "AsyncClient",
+    "BadConfig",
     "BadRequest",
     "Cargo",
     "CargoGrant",
@@ -216,6 +217,10 @@ class NotConfigured(CraneError):
     """No API URL was given, set in the environment, or saved by ``crane login``."""
 
 
+class BadConfig(CraneError):
+    """The config file cannot be read: not YAML, not UTF-8, not readable, or not Crane's shape."""
+
+
 class InvalidURL(NotConfigured):
     """The API URL given, set in the environment or saved is not an ``http(s)://HOST`` URL."""
 
@@ -295,14 +300,25 @@ def config_path() -> Path:
 
 
 def load_config(path: Path | None = None) -> CraneConfig:
-    """Read the config file (missing: empty). Raises yaml.YAMLError or ValidationError."""
+    """Read the config file (missing: empty). Raises :class:`BadConfig`, naming the file and
+    what is wrong with it, when it cannot be read."""
     path = path or config_path()
     if not path.exists():
         return CraneConfig()
     import yaml  # deferred: a command that needs no config file does not load YAML
 
-    data = yaml.safe_load(path.read_text()) or {}
-    return CraneConfig.model_validate(data)
+    try:
+        return CraneConfig.model_validate(yaml.safe_load(path.read_text("utf-8")) or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the top level"
+        raise BadConfig(f"config file {path}: {where}: {first['msg']}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise BadConfig(f"config file {path} is not valid YAML{at}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise BadConfig(f"config file {path} cannot be read: {exc}") from None
 
 
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:

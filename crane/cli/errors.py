@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from crane.cli.term import Declined, UsageError
 from crane.client import (
+    BadConfig,
     BadRequest,
     Conflict,
     ConnectionFailed,
@@ -165,6 +166,12 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         InvalidURL,
         lambda e: Failure(
             str(e), "pass it with --server, CRANE_API_URL or `crane login URL`", USAGE
+        ),
+    ),
+    (
+        BadConfig,
+        lambda e: Failure(
+            str(e), "fix it, or delete it and run `crane login URL --token TOKEN`", USAGE
         ),
     ),
     (

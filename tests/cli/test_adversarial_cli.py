@@ -154,3 +154,26 @@ def test_label_selectors_read_as_kubectl_reads_them(crane: Crane, bare: DockerSe
             "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list", "-l", bad
         )  # fmt: skip
         _usage(done, word)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (b"{{{", "not valid YAML at line 1"),
+        (b"current-context: 5\n", "current-context"),
+        (b"contexts: {local: 7}\n", "contexts.local"),
+        (b"\x00\xff\xfe", "cannot be read"),
+    ],
+)
+def test_a_broken_config_file_is_named_with_what_to_do(
+    crane: Crane, text: bytes, says: str
+) -> None:
+    """A config file the CLI cannot read is one line naming the file and the remedy, exit 2;
+    never a traceback, an 'unexpected' error, or advice about manifests."""
+    crane.config_dir.mkdir(parents=True, exist_ok=True)
+    path = crane.config_dir / "config.yaml"
+    path.write_bytes(text)
+    for args in (["mc", "list"], ["config", "view"]):
+        done = crane(*args)
+        _usage(done, str(path), says, "crane login")
+        assert "manifest" not in done.stderr and "unexpected" not in done.stderr
