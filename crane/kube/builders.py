@@ -179,7 +179,9 @@ def build_pod(
             e for e in container.get("env") or [] if e.get("name") not in names
         ]
     name = pod_name(cargo, placement.replica)
-    _own_gpus(pspec, spec.gpus_per_replica, name if dra else None)
+    # The GPUs Crane assigned, never spec.gpusPerReplica: that may have been edited since the
+    # placement, and a pod asking the device plugin for more would get GPUs no one assigned.
+    _own_gpus(pspec, len(placement.gpu_ids), name if dra else None)
     _notice_volume(pspec)
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"
