@@ -576,3 +576,39 @@ def test_a_template_edited_past_the_namespace_level_after_placement_makes_no_pod
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["status"] == "True" and failed["reason"] == "PodSecurity"
     assert "spec.template.spec.hostPID" in failed["message"]
+
+
+def test_a_template_cargo_name_held_by_another_cargo_is_reported_not_retried_silently() -> None:
+    """``kubectl scale mc/mc --replicas=2`` while a hand-made cargo ``mc-1`` (of another
+    MiniCluster) exists: the MiniCluster says which name is taken and how to free it, and makes
+    the cargo once the name is free."""
+    body = minicluster("mc", 0, 16)
+    body["spec"] |= {
+        "replicas": 2,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    }
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", body),
+        ("miniclusters", minicluster("other", 0, 8)),
+        ("cargos", cargo("mc-1", "other", 1, 1)),
+    )
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    made = [c["metadata"]["name"] for p in plans for c in p.cargo_creates]
+    assert made == ["mc-0"], "a create the API server refuses (AlreadyExists) is asked for"
+    status = cache.miniclusters["t/mc"]["status"]
+    taken = next(c for c in status["conditions"] if c["type"] == "ReplicaFailure")
+    assert taken["status"] == "True" and taken["reason"] == "NameTaken"
+    assert "mc-1" in taken["message"] and "delete or rename it" in taken["message"]
+    warnings = [e for p in plans for e in p.events if e.reason == "NameTaken"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning"
+    del cache.cargos["t/mc-1"]
+    plans = settle(decider, cache)
+    assert [c["metadata"]["name"] for p in plans for c in p.cargo_creates] == ["mc-1"]
+    status = cache.miniclusters["t/mc"]["status"]
+    assert not [c for c in status["conditions"] if c["type"] == "ReplicaFailure"]
