@@ -24,7 +24,13 @@ from crane.kube.names import (
     TEMPLATE_INDEX_LABEL,
 )
 from crane.model.inventory import GPU_RESOURCE, MANAGED_LABEL
-from crane.model.podtemplate import containers_of, is_accelerator_resource, template_errors
+from crane.model.podtemplate import (
+    DEVICE_ENV,
+    NO_DEVICES,
+    containers_of,
+    is_accelerator_resource,
+    template_errors,
+)
 from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
 from crane.model.world import NOTICE_DIR, NOTICE_FILE, rendezvous_name, replica_env
 
@@ -92,11 +98,17 @@ def _own_gpus(pspec: dict[str, Any], gpus: int, claim_for: str | None = None) ->
                     for name in [n for n in values if is_accelerator_resource(str(n))]:
                         del values[name]
             resources.pop("claims", None)
-        if path == "spec.containers[0]" and gpus and claim_for is None:
-            resources = container.setdefault("resources", {})
-            count = str(gpus)
-            resources.setdefault("limits", {})[GPU_RESOURCE] = count
-            resources.setdefault("requests", {})[GPU_RESOURCE] = count
+        if path == "spec.containers[0]" and gpus:
+            if claim_for is None:
+                resources = container.setdefault("resources", {})
+                count = str(gpus)
+                resources.setdefault("limits", {})[GPU_RESOURCE] = count
+                resources.setdefault("requests", {})[GPU_RESOURCE] = count
+            continue
+        # No GPU for this container: the NVIDIA runtime would otherwise expose every GPU of
+        # the node to an image that sets NVIDIA_VISIBLE_DEVICES=all (the CUDA images do).
+        env = [e for e in container.get("env") or [] if e.get("name") not in DEVICE_ENV]
+        container["env"] = [*env, {"name": "NVIDIA_VISIBLE_DEVICES", "value": NO_DEVICES}]
     pspec.pop("resourceClaims", None)
     if claim_for is not None and gpus:
         claim_pod_spec(pspec, claim_for)
@@ -179,7 +191,9 @@ def build_pod(
             e for e in container.get("env") or [] if e.get("name") not in names
         ]
     name = pod_name(cargo, placement.replica)
-    _own_gpus(pspec, spec.gpus_per_replica, name if dra else None)
+    # The GPUs Crane assigned, never spec.gpusPerReplica: that may have been edited since the
+    # placement, and a pod asking the device plugin for more would get GPUs no one assigned.
+    _own_gpus(pspec, len(placement.gpu_ids), name if dra else None)
     _notice_volume(pspec)
     pspec["nodeName"] = placement.node
     pspec["restartPolicy"] = "Never"

@@ -558,6 +558,14 @@ class CargoLifecycle:
             self.state.requested.pop(pod.key, None)
         if not stale and not any(p.deleting for p in pods):
             missing = [p for r, p in expected.items() if r not in current]
+            if missing:
+                # Every new pod meets the namespace's level, as Pod Security Admission checks
+                # each pod: the template may have been edited since the placement was checked.
+                level = self.cache.namespace_level(meta["namespace"])
+                issues = violations(spec.template, level)
+                if issues:
+                    self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
+                    return
             self._create_pods(key, meta, spec, missing, mc)
         lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
         failed = [p for p in current.values() if p.phase == "Failed"]

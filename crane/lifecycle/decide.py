@@ -592,7 +592,8 @@ class Decider:
             status.message = message
         for victim, notice in preemption.victims(self.engine, key, spec, decision):
             lifecycle.preempt(victim, notice)
-        self._template_cargos(key, body, spec, cache, plan)
+        taken = self._template_cargos(key, body, spec, cache, plan)
+        self._name_taken(body, taken, status, plan)
         self._app_manager(body, spec, admitted, status, cache, plan)
         if admitted:
             self._rendezvous(body, spec, plan)
@@ -740,12 +741,38 @@ class Decider:
                 (rendezvous.build_deployment(meta, spec), rendezvous.build_service(meta, spec))
             )
 
+    def _name_taken(
+        self, body: dict[str, Any], taken: list[str], status: MiniClusterStatus, plan: Plan
+    ) -> None:
+        """Say (condition ``ReplicaFailure``, reason ``NameTaken``, a Warning event) which
+        template cargo names another cargo holds; clear it once none is."""
+        if not taken:
+            status.conditions = [c for c in status.conditions if c.type != "ReplicaFailure"]
+            return
+        name = body["metadata"]["name"]
+        message = (
+            f"cannot create template cargo {', '.join(taken)}: a cargo of that name exists that "
+            f"is not one of {name}'s template cargos; delete or rename it and {name} makes its own"
+        )
+        before = find_condition(status.conditions, "ReplicaFailure")
+        if before is None or before.message != message:
+            plan.event(_ref(body, MINICLUSTER_KIND), "NameTaken", message, warning=True)
+        status.conditions = set_condition(
+            status.conditions,
+            resources.condition(
+                "ReplicaFailure", True, "NameTaken", message, body["metadata"].get("generation")
+            ),
+        )
+
     def _template_cargos(
         self, key: str, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan
-    ) -> None:
-        """Keep ``spec.replicas`` cargos ``<mc>-<i>``: add the missing, drop the highest."""
+    ) -> list[str]:
+        """Keep ``spec.replicas`` cargos ``<mc>-<i>``: add the missing, drop the highest.
+
+        Returns the names of missing template cargos that another cargo holds (one made by hand,
+        or of another MiniCluster): those are not created (the API server would refuse them)."""
         if spec.template is None or spec.replicas is None:
-            return
+            return []
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         existing: dict[int, bool] = {}  # index -> being deleted
@@ -757,8 +784,15 @@ class Decider:
         for i in existing:
             self.state.requested.pop(f"create:{meta['uid']}:{i}", None)
         changes = service.template_changes(spec.replicas, existing)
+        taken = [
+            i
+            for i in changes.create
+            if key_of(namespace, template_cargo_name(name, i)) in cache.cargos
+        ]
         missing = [
-            i for i in changes.create if self.state.may_request(f"create:{meta['uid']}:{i}", now)
+            i
+            for i in changes.create
+            if i not in taken and self.state.may_request(f"create:{meta['uid']}:{i}", now)
         ]
         extra = changes.delete
         for i in missing:
@@ -778,6 +812,7 @@ class Decider:
                 f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} "
                 "(highest first)",
             )
+        return [template_cargo_name(name, i) for i in taken]
 
     def _orphans(self, cache: ClusterCache, pods: Mapping[str, list[PodView]], plan: Plan) -> None:
         """Delete Crane pods whose cargo is gone and that the engine holds nothing for."""

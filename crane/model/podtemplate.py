@@ -284,9 +284,27 @@ def containers_of(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+DEVICE_ENV = frozenset({"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA_VISIBLE_DEVICES"})
+"""Env the GPU container runtimes read to expose devices (``NVIDIA_VISIBLE_DEVICES=all`` gives a
+container every GPU of its node, whatever it asked for): Crane's to set, never a template's."""
+
+NO_DEVICES = "void"
+"""The value of ``NVIDIA_VISIBLE_DEVICES`` that exposes no GPU (set on containers without any)."""
+
+
 def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
     issues: list[FieldIssue] = []
     for path, container in containers_of(spec):
+        env = container.get("env")
+        for i, var in enumerate(env if isinstance(env, list) else []):
+            if isinstance(var, dict) and var.get("name") in DEVICE_ENV:
+                issues.append(
+                    FieldIssue(
+                        f"{path}.env[{i}]",
+                        f"{var['name']} makes the container runtime expose GPUs Crane did not "
+                        "assign: remove it and set gpusPerReplica",
+                    )
+                )
         resources = container.get("resources")
         if not isinstance(resources, dict):
             continue

@@ -14,6 +14,7 @@ from kubernetes import client
 
 from tests.e2e.operator_support import (
     OperatorProcess,
+    assert_no_gpu_double_booked,
     cond,
     crane_pods,
     get,
@@ -157,3 +158,73 @@ def test_objects_that_cannot_become_pods_fail_alone(
                     "crane.io", "v1alpha1", ns, "miniclusters", mc["metadata"]["name"]
                 )
         core_v1.delete_namespace(other, propagation_policy="Background")
+
+
+def test_a_placed_cargo_edited_with_kubectl_never_gets_more_than_it_was_given(
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    operator: OperatorProcess,
+    nodes: Any,
+    namespace: str,
+) -> None:
+    """``gpusPerReplica`` raised on a running gang, then a pod lost: the pod made again asks the
+    device plugin for the GPUs Crane placed it on, no more. A template edited to privileged
+    after placement makes no pod: the cargo fails (PodSecurity)."""
+    nodes("edit", "NVIDIA-GeForce-RTX-4090", racks=1, per_rack=1)
+    assert apply(kube_cluster, namespace, mc_yaml("mc", "RTX-4090", 0, 8)).returncode == 0
+    for name in ("wide", "root"):
+        out = apply(kube_cluster, namespace, cargo(name, f"[{MAIN}]", replicas=2, gpus=1))
+        assert out.returncode == 0, out.stderr
+    try:
+        wait(
+            lambda: running(crane_pods(core_v1, namespace), 4), "both gangs running", operator, 120
+        )
+        edits = {
+            "wide": {"spec": {"gpusPerReplica": 8}},
+            "root": {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "hostPID": True,
+                            "containers": [
+                                {
+                                    "name": "main",
+                                    "image": "busybox",
+                                    "securityContext": {"privileged": True},
+                                }
+                            ],
+                        }
+                    }
+                }
+            },
+        }
+        for name, edit in edits.items():
+            custom.patch_namespaced_custom_object(
+                "crane.io", "v1alpha1", namespace, "cargos", name, edit
+            )
+            core_v1.delete_namespaced_pod(f"{name}-1", namespace, grace_period_seconds=0)
+
+        def remade() -> client.V1Pod | None:
+            pods = crane_pods(core_v1, namespace, "crane.io/cargo=wide")
+            pod = next((p for p in pods if p.metadata.name == "wide-1"), None)
+            return pod if pod is not None and pod.metadata.deletion_timestamp is None else None
+
+        pod = wait(remade, "pod wide-1 made again", operator, timeout=90)
+        ids = pod.metadata.annotations["crane.io/gpu-ids"].split(",")
+        assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == str(len(ids)) == "1"
+
+        def failed() -> dict[str, Any]:
+            c = cond(get(custom, "cargos", namespace, "root"), "Failed")
+            return c if c.get("status") == "True" else {}
+
+        root_fail = wait(failed, "cargo root Failed", operator, timeout=90)
+        assert root_fail["reason"] == "PodSecurity"
+        assert "spec.template.spec.hostPID" in root_fail["message"]
+        for pod in crane_pods(core_v1, namespace, "crane.io/cargo=root"):
+            assert not pod.spec.host_pid, "a pod beyond the namespace's level was created"
+        assert_no_gpu_double_booked(core_v1)
+    finally:
+        custom.delete_namespaced_custom_object(
+            "crane.io", "v1alpha1", namespace, "miniclusters", "mc"
+        )

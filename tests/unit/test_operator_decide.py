@@ -4,6 +4,7 @@ before pods, restarts rebuild from status without placing twice, preemption post
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -516,3 +517,98 @@ def test_a_pass_that_reuses_released_gpus_marks_the_release_and_the_claim() -> N
     assert writes["done"].status["phase"] == "Succeeded" and writes["done"].releases
     assert writes["next"].status["placement"] and writes["next"].claims
     assert not writes["done"].claims and not writes["next"].releases
+
+
+def _running_gang(cargo_body: dict[str, Any]) -> tuple[Decider, ClusterCache, list[dict[str, Any]]]:
+    """A cargo placed and its pods running (as the API server and kubelet would report them)."""
+    cache = new_cache(
+        ("nodes", node("n0")), ("miniclusters", minicluster("mc", 0, 8)), ("cargos", cargo_body)
+    )
+    decider = Decider(Engine())
+    pods = created(cache, settle(decider, cache))
+    for pod in pods:
+        pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "m", "ready": True}]}
+        cache.apply("pods", None, pod)
+    settle(decider, cache)
+    assert cache.cargos["t/job"]["status"]["phase"] == "Running"
+    return decider, cache, pods
+
+
+def _edit_and_lose_a_pod(
+    cache: ClusterCache, pods: list[dict[str, Any]], edit: dict[str, Any]
+) -> None:
+    """``kubectl edit cargo job`` (a new generation), then replica 1's pod is deleted."""
+    body = copy.deepcopy(cache.cargos["t/job"])
+    body["spec"] |= edit
+    body["metadata"]["generation"] += 1
+    cache.apply("cargos", None, body)
+    cache.apply("pods", "DELETED", next(p for p in pods if p["metadata"]["name"] == "job-1"))
+
+
+def test_a_pod_made_again_after_gpus_per_replica_was_edited_asks_only_for_its_assigned_gpus() -> (
+    None
+):
+    decider, cache, pods = _running_gang(cargo("job", "mc", 2, 1))
+    _edit_and_lose_a_pod(cache, pods, {"gpusPerReplica": 8})
+    remade = [pod for p in settle(decider, cache) for _, pod in p.pods]
+    assert [p["metadata"]["name"] for p in remade] == ["job-1"]
+    ids = remade[0]["metadata"]["annotations"]["crane.io/gpu-ids"].split(",")
+    limits = remade[0]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == str(len(ids)) == "1", (
+        "the pod asks the device plugin for GPUs Crane never assigned it"
+    )
+
+
+def test_a_template_edited_past_the_namespace_level_after_placement_makes_no_pod() -> None:
+    decider, cache, pods = _running_gang(cargo("job", "mc", 2, 1))
+    privileged = {
+        "spec": {
+            "hostPID": True,
+            "containers": [
+                {"name": "main", "image": "busybox", "securityContext": {"privileged": True}}
+            ],
+        }
+    }
+    _edit_and_lose_a_pod(cache, pods, {"template": privileged})
+    plans = settle(decider, cache)
+    assert not [pod for p in plans for _, pod in p.pods], "a privileged pod was created"
+    status = cache.cargos["t/job"]["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "PodSecurity"
+    assert "spec.template.spec.hostPID" in failed["message"]
+
+
+def test_a_template_cargo_name_held_by_another_cargo_is_reported_not_retried_silently() -> None:
+    """``kubectl scale mc/mc --replicas=2`` while a hand-made cargo ``mc-1`` (of another
+    MiniCluster) exists: the MiniCluster says which name is taken and how to free it, and makes
+    the cargo once the name is free."""
+    body = minicluster("mc", 0, 16)
+    body["spec"] |= {
+        "replicas": 2,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    }
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", body),
+        ("miniclusters", minicluster("other", 0, 8)),
+        ("cargos", cargo("mc-1", "other", 1, 1)),
+    )
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    made = [c["metadata"]["name"] for p in plans for c in p.cargo_creates]
+    assert made == ["mc-0"], "a create the API server refuses (AlreadyExists) is asked for"
+    status = cache.miniclusters["t/mc"]["status"]
+    taken = next(c for c in status["conditions"] if c["type"] == "ReplicaFailure")
+    assert taken["status"] == "True" and taken["reason"] == "NameTaken"
+    assert "mc-1" in taken["message"] and "delete or rename it" in taken["message"]
+    warnings = [e for p in plans for e in p.events if e.reason == "NameTaken"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning"
+    del cache.cargos["t/mc-1"]
+    plans = settle(decider, cache)
+    assert [c["metadata"]["name"] for p in plans for c in p.cargo_creates] == ["mc-1"]
+    status = cache.miniclusters["t/mc"]["status"]
+    assert not [c for c in status["conditions"] if c["type"] == "ReplicaFailure"]

@@ -157,6 +157,44 @@ def test_pod_gets_only_cranes_gpus_on_every_container() -> None:
     assert "spec.template.spec.initContainers[0].resources.requests[amd.com/gpu]" in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES"])
+def test_env_that_makes_the_runtime_expose_gpus_is_refused(name: str) -> None:
+    """``NVIDIA_VISIBLE_DEVICES=all`` in any container gives it every GPU of the node under the
+    NVIDIA runtime, whatever Crane assigned: the template is refused, naming the variable."""
+    template = good()
+    template["spec"]["initContainers"] = [
+        {"name": "init", "image": "busybox", "env": [{"name": name, "value": "all"}]}
+    ]
+    issues = template_errors(template)
+    assert [i.path for i in issues] == ["spec.initContainers[0].env[0]"]
+    assert name in issues[0].message
+    with pytest.raises(ValidationError, match=name):
+        CargoSpec.model_validate({"miniCluster": "mc", "gpusPerReplica": 1, "template": template})
+
+
+@pytest.mark.parametrize("gpus", [0, 2])
+def test_containers_without_cranes_gpus_see_none(gpus: int) -> None:
+    """A CUDA image sets NVIDIA_VISIBLE_DEVICES=all itself: every container that Crane gave no
+    GPU says ``void``, so the runtime exposes none of the node's GPUs to it."""
+    template = good()
+    template["spec"]["containers"].append({"name": "side", "image": "nvidia/cuda"})
+    template["spec"]["initContainers"] = [{"name": "init", "image": "nvidia/cuda"}]
+    spec = CargoSpec(mini_cluster="mc", replicas=1, gpus_per_replica=gpus, template=template)
+    ids = list(range(gpus))
+    pod = build_pod(
+        {"name": "c", "namespace": "t", "uid": "u"},
+        spec,
+        ReplicaPlacement(replica=0, node="n0", gpu_ids=ids),
+    )
+    visible = {
+        c["name"]: {e["name"]: e.get("value") for e in c.get("env") or []}.get(
+            "NVIDIA_VISIBLE_DEVICES"
+        )
+        for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]
+    }
+    assert visible == {"main": "void" if gpus == 0 else None, "side": "void", "init": "void"}
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
