@@ -162,6 +162,24 @@ def test_names_at_the_limits_are_accepted(
     kube_cluster.kubectl("delete", "-n", namespace, "cargos,miniclusters", "--all", "--wait=false")
 
 
+def test_a_minicluster_keeps_its_gpu_type(
+    operator: OperatorProcess, kube_cluster: Any, namespace: str
+) -> None:
+    """``gpuType`` cannot change under a reservation: an operator restart used to rebuild the
+    reservation on the new type while the cargos stayed on the old one (twice gpus.max)."""
+    apply(kube_cluster, namespace, mc_yaml("typed", "H100", 0, 4))
+    proc = kube_cluster.kubectl(
+        "patch", "mc/typed", "-n", namespace, "--type=merge", "-p", '{"spec":{"gpuType":"A100"}}',
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "gpuType is immutable" in proc.stderr, proc.stderr
+    kept = kube_cluster.kubectl(
+        "get", "mc/typed", "-n", namespace, "-o", "jsonpath={.spec.gpuType}"
+    )
+    assert kept.stdout == "H100"
+    kube_cluster.kubectl("delete", "-n", namespace, "mc/typed", "--wait=false")
+
+
 # --- (h) deleting a MiniCluster removes everything ---------------------------------------------
 
 
