@@ -162,11 +162,12 @@ def test_names_at_the_limits_are_accepted(
     kube_cluster.kubectl("delete", "-n", namespace, "cargos,miniclusters", "--all", "--wait=false")
 
 
-def test_a_minicluster_keeps_its_gpu_type(
+def test_a_minicluster_keeps_its_gpu_type_and_a_cargo_its_gpus_per_replica(
     operator: OperatorProcess, kube_cluster: Any, namespace: str
 ) -> None:
     """``gpuType`` cannot change under a reservation: an operator restart used to rebuild the
-    reservation on the new type while the cargos stayed on the old one (twice gpus.max)."""
+    reservation on the new type while the cargos stayed on the old one (twice gpus.max). Nor
+    can a cargo's ``gpusPerReplica`` under its placed replicas (it was accepted and ignored)."""
     apply(kube_cluster, namespace, mc_yaml("typed", "H100", 0, 4))
     proc = kube_cluster.kubectl(
         "patch", "mc/typed", "-n", namespace, "--type=merge", "-p", '{"spec":{"gpuType":"A100"}}',

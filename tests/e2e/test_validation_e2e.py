@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.operator_support import (
     OperatorProcess,
@@ -168,9 +169,9 @@ def test_a_placed_cargo_edited_with_kubectl_never_gets_more_than_it_was_given(
     nodes: Any,
     namespace: str,
 ) -> None:
-    """``gpusPerReplica`` raised on a running gang, then a pod lost: the pod made again asks the
-    device plugin for the GPUs Crane placed it on, no more. A template edited to privileged
-    after placement makes no pod: the cargo fails (PodSecurity)."""
+    """``gpusPerReplica`` raised on a running gang is refused by the CRD; a pod lost then is
+    made again asking the device plugin for the GPUs Crane placed it on, no more. A template
+    edited to privileged after placement makes no pod: the cargo fails (PodSecurity)."""
     nodes("edit", "NVIDIA-GeForce-RTX-4090", racks=1, per_rack=1)
     assert apply(kube_cluster, namespace, mc_yaml("mc", "RTX-4090", 0, 8)).returncode == 0
     for name in ("wide", "root"):
@@ -200,9 +201,14 @@ def test_a_placed_cargo_edited_with_kubectl_never_gets_more_than_it_was_given(
             },
         }
         for name, edit in edits.items():
-            custom.patch_namespaced_custom_object(
-                "crane.io", "v1alpha1", namespace, "cargos", name, edit
-            )
+            try:
+                custom.patch_namespaced_custom_object(
+                    "crane.io", "v1alpha1", namespace, "cargos", name, edit
+                )
+            except ApiException as refused:  # the CRD keeps gpusPerReplica as placed
+                assert name == "wide" and "gpusPerReplica is immutable" in str(refused.body)
+            else:
+                assert name == "root", "the API server took an edit of gpusPerReplica"
             core_v1.delete_namespaced_pod(f"{name}-1", namespace, grace_period_seconds=0)
 
         def remade() -> client.V1Pod | None:
