@@ -4,6 +4,7 @@ with host networking on a host that declares its address (docs/docker-mode.md)."
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from docker.models.networks import Network
 from docker.types import DeviceRequest, Ulimit
 
 from crane.docker import labels as L
+from crane.model.podsecurity import host_path_allowed, plain_host_path
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -40,6 +42,10 @@ CONTAINER_FIELDS = frozenset(
 )
 POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds"})
 GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
+CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+"""A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
+NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
+"""Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
 NOBODY = 65534
 """The rendezvous store runs as this non-root user."""
 
@@ -122,9 +128,12 @@ def _volumes(
             shm = str(int(_quantity(limit, where))) if limit else "1g"
         elif "hostPath" in vol:
             path = str((vol["hostPath"] or {}).get("path", ""))
-            if allowed_paths is not None and not any(
-                path == p or path.startswith(p.rstrip("/") + "/") for p in allowed_paths
-            ):
+            if not plain_host_path(path):
+                raise ValueError(
+                    f"{where}: hostPath {path!r} must be an absolute path without '.', '..' "
+                    "or ':' (name the directory itself)"
+                )
+            if allowed_paths is not None and not host_path_allowed(path, allowed_paths):
                 allowed = ", ".join(allowed_paths) or "none (CRANE_DOCKER_ALLOWED_MOUNTS is empty)"
                 raise ValueError(
                     f"{where}: hostPath {path!r} is not under a path the admin allows: {allowed}"
@@ -132,9 +141,12 @@ def _volumes(
             out.append(f"{path}:{target}{mode}")
         else:
             claim = str((vol["persistentVolumeClaim"] or {}).get("claimName", ""))
-            if not claim:
-                raise ValueError(f"{where}: persistentVolumeClaim needs claimName")
-            out.append(f"crane-{tenant}-{claim}:{target}{mode}")
+            if not CLAIM_NAME.fullmatch(claim):
+                raise ValueError(
+                    f"{where}: persistentVolumeClaim.claimName {claim!r} must be a lowercase "
+                    "DNS name (a-z, 0-9, '-', '.'; at most 253 characters)"
+                )
+            out.append(f"{L.volume_name(tenant, claim)}:{target}{mode}")
     return tuple(out), shm
 
 
@@ -271,7 +283,11 @@ class ReplicaSpec:
         return L.network_name(self.tenant, self.minicluster)
 
     def env(self) -> dict[str, str]:
-        """The template's env with Crane's (crane/model/world.py) over it, and the tenant."""
+        """The template's env with Crane's (crane/model/world.py) over it, and the tenant.
+
+        ``NVIDIA_VISIBLE_DEVICES`` is always Crane's: the replica's GPU ids with a device
+        request, else ``void``. On a host whose default runtime is NVIDIA's, that variable (from
+        the template or the image, as CUDA images set ``all``) alone hands out GPUs."""
         env = {
             **(self.template.env or {}),
             **replica_env(
@@ -285,6 +301,11 @@ class ReplicaSpec:
                 world=self.world or {},
             ),
             "CRANE_TENANT": self.tenant,
+            NVIDIA_VISIBLE_DEVICES: (
+                ",".join(str(i) for i in self.gpu_ids)
+                if self.gpu_ids and not self.simulated
+                else "void"
+            ),
         }
         if self.simulated:
             env["CUDA_VISIBLE_DEVICES"] = env["CRANE_GPU_IDS"]
@@ -475,6 +496,7 @@ def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Contain
             **({L.PORT: str(spec.port)} if spec.address else {}),
         },
         restart_policy={"Name": "unless-stopped"},
+        environment={NVIDIA_VISIBLE_DEVICES: "void"},  # no GPU, whatever the image says
         user=f"{NOBODY}:{NOBODY}",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
