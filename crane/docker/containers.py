@@ -4,6 +4,7 @@ with host networking on a host that declares its address (docs/docker-mode.md)."
 from __future__ import annotations
 
 import io
+import math
 import re
 import tarfile
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 """A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
 NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 """Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
+INT64_LIMIT = 2**63
+"""Docker's numbers (CPU, memory, shm size, ulimits) are int64."""
 NOBODY = 65534
 """The rendezvous store runs as this non-root user."""
 
@@ -80,16 +83,25 @@ def _quantity(value: Any, where: str) -> float:
         "T": 10**12,
         "m": 1e-3,
     }
-    for suffix, factor in units.items():
+    number, factor = text, 1.0
+    for suffix, scale in units.items():
         if text.endswith(suffix):
-            try:
-                return float(text[: -len(suffix)]) * factor
-            except ValueError:
-                break
+            number, factor = text[: -len(suffix)], float(scale)
+            break
     try:
-        return float(text)
+        amount = float(number) * factor
     except ValueError:
-        raise ValueError(f"{where}: {text!r} is not a quantity (e.g. 2, 500m, 16Gi)") from None
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"{where}: {text!r} is not a quantity (e.g. 2, 500m, 16Gi)")
+    return amount
+
+
+def _int64(value: float, where: str) -> int:
+    """``value`` as Docker's int64, or ValueError when it does not fit."""
+    if not value < INT64_LIMIT:
+        raise ValueError(f"{where}: {value:g} is more than Docker takes (below 2^63)")
+    return int(value)
 
 
 def _volumes(
@@ -108,6 +120,9 @@ def _volumes(
                 f"{where}: Docker mode supports hostPath, persistentVolumeClaim (a named Docker "
                 f"volume) and emptyDir at /dev/shm, not {', '.join(sorted(kinds)) or 'nothing'}"
             )
+        source = vol[kinds.pop()]
+        if source is not None and not isinstance(source, dict):
+            raise ValueError(f"{where}: the volume's source must be an object, not {source!r}")
         by_name[str(vol.get("name"))] = vol
     out: list[str] = []
     shm: str | None = None
@@ -125,7 +140,7 @@ def _volumes(
             if target != "/dev/shm":
                 raise ValueError(f"{where}: Docker mode mounts an emptyDir only at /dev/shm")
             limit = (vol["emptyDir"] or {}).get("sizeLimit")
-            shm = str(int(_quantity(limit, where))) if limit else "1g"
+            shm = str(_int64(_quantity(limit, where), where)) if limit else "1g"
         elif "hostPath" in vol:
             path = str((vol["hostPath"] or {}).get("path", ""))
             if not plain_host_path(path):
@@ -156,7 +171,10 @@ def _ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
         name, _, value = item.partition("=")
         soft, _, hard = value.partition(":")
         try:
-            out.append((name, int(soft), int(hard or soft)))
+            limits = int(soft), int(hard or soft)
+            if not all(-1 <= n < INT64_LIMIT for n in limits):
+                raise ValueError(item)
+            out.append((name, *limits))
         except ValueError:
             raise ValueError(
                 f"annotation {ULIMITS_ANNOTATION}: {item!r} is not name=soft[:hard]"
@@ -228,8 +246,8 @@ def container_template(
             f"memory, not {', '.join(sorted(unsupported))}"
         )
     where = "template.spec.containers[0].resources.limits"
-    nano_cpus = int(_quantity(limits["cpu"], where) * 1e9) if "cpu" in limits else None
-    mem_limit = int(_quantity(limits["memory"], where)) if "memory" in limits else None
+    nano_cpus = _int64(_quantity(limits["cpu"], where) * 1e9, where) if "cpu" in limits else None
+    mem_limit = _int64(_quantity(limits["memory"], where), where) if "memory" in limits else None
     volumes, shm = _volumes(pod, list(body.get("volumeMounts") or []), tenant, allowed_paths)
     ulimits = _ulimits(str((meta.get("annotations") or {}).get(ULIMITS_ANNOTATION, "")))
     return ContainerTemplate(
