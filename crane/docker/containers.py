@@ -47,6 +47,9 @@ CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 """A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
 NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 """Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
+HOST_NETWORK_CAP_DROP = ("NET_RAW",)
+"""Dropped from a replica with host networking: Docker's default set keeps NET_RAW, which in the
+host's network namespace sniffs and spoofs the traffic of every container and the host."""
 INT64_LIMIT = 2**63
 """Docker's numbers (CPU, memory, shm size, ulimits) are int64."""
 NOBODY = 65534
@@ -363,6 +366,8 @@ class ReplicaSpec:
         }
         if self.address:
             kwargs["network_mode"] = "host"
+            # raw sockets on the host's own interfaces would read every tenant's traffic
+            kwargs["cap_drop"] = list(HOST_NETWORK_CAP_DROP)
         t = self.template
         if t.volumes:
             kwargs["volumes"] = list(t.volumes)
