@@ -142,12 +142,12 @@ def test_the_nvidia_runtime_never_reads_a_tenants_gpu_list(
     main = {"name": "main", "image": IMAGE, "command": WORK, "env": env}
     spec = {
         "gpuType": "H100",
-        "gpus": {"min": 0, "max": 2},
+        "gpus": {"min": 2, "max": 2},
         "replicas": 2,
         "rendezvous": {"enabled": True},
         "template": {
             "replicas": 1,
-            "gpusPerReplica": 0,
+            "gpusPerReplica": 1,
             "template": {"spec": {"containers": [main]}},
         },
     }
@@ -162,7 +162,11 @@ def test_the_nvidia_runtime_never_reads_a_tenants_gpu_list(
                     time.sleep(0.3)
                     seen = {
                         c.name: next(
-                            (e for e in c.attrs["Config"]["Env"] if e.startswith("NVIDIA_VIS")),
+                            (
+                                e
+                                for e in c.attrs["Config"]["Env"] or []
+                                if e.startswith("NVIDIA_VIS")
+                            ),
                             "NVIDIA_VISIBLE_DEVICES unset",
                         )
                         for c in managed_containers(client)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crane.docker.containers import container_template
+from crane.docker.containers import ReplicaSpec, container_template
 from crane.model.podsecurity import docker_violations
 
 
@@ -106,3 +106,31 @@ def test_claims_of_two_tenants_never_name_one_volume() -> None:
     assert volume("team", "ml-data") != volume("team-ml", "data")
     with pytest.raises(ValueError, match="claimName"):
         volume("team", "../x")
+
+
+@pytest.mark.parametrize(
+    ("gpu_ids", "simulated", "visible"),
+    [((2, 3), False, "2,3"), ((), False, "void"), ((2, 3), True, "void")],
+)
+def test_only_crane_says_which_gpus_nvidias_runtime_hands_out(
+    gpu_ids: tuple[int, ...], simulated: bool, visible: str
+) -> None:
+    """A template's (or a CUDA image's) ``NVIDIA_VISIBLE_DEVICES=all`` never reaches the
+    runtime: a replica without a device request (no GPUs, declared GPUs) gets ``void``."""
+    template = container_template(
+        _pod({"env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]})
+    )
+    spec = ReplicaSpec(
+        tenant="t",
+        minicluster="m",
+        minicluster_uid="u1",
+        cargo="c",
+        cargo_uid="u2",
+        replica=0,
+        replicas=1,
+        gpu_ids=gpu_ids,
+        simulated=simulated,
+        template=template,
+        restart_policy="Never",
+    )
+    assert spec.create_kwargs()["environment"]["NVIDIA_VISIBLE_DEVICES"] == visible
