@@ -4,6 +4,8 @@ with host networking on a host that declares its address (docs/docker-mode.md)."
 from __future__ import annotations
 
 import io
+import math
+import re
 import tarfile
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,7 @@ from docker.models.networks import Network
 from docker.types import DeviceRequest, Ulimit
 
 from crane.docker import labels as L
+from crane.model.podsecurity import host_path_allowed, plain_host_path
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -40,6 +43,15 @@ CONTAINER_FIELDS = frozenset(
 )
 POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds"})
 GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
+CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+"""A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
+NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
+"""Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
+HOST_NETWORK_CAP_DROP = ("NET_RAW",)
+"""Dropped from a replica with host networking: Docker's default set keeps NET_RAW, which in the
+host's network namespace sniffs and spoofs the traffic of every container and the host."""
+INT64_LIMIT = 2**63
+"""Docker's numbers (CPU, memory, shm size, ulimits) are int64."""
 NOBODY = 65534
 """The rendezvous store runs as this non-root user."""
 
@@ -74,16 +86,25 @@ def _quantity(value: Any, where: str) -> float:
         "T": 10**12,
         "m": 1e-3,
     }
-    for suffix, factor in units.items():
+    number, factor = text, 1.0
+    for suffix, scale in units.items():
         if text.endswith(suffix):
-            try:
-                return float(text[: -len(suffix)]) * factor
-            except ValueError:
-                break
+            number, factor = text[: -len(suffix)], float(scale)
+            break
     try:
-        return float(text)
+        amount = float(number) * factor
     except ValueError:
-        raise ValueError(f"{where}: {text!r} is not a quantity (e.g. 2, 500m, 16Gi)") from None
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"{where}: {text!r} is not a quantity (e.g. 2, 500m, 16Gi)")
+    return amount
+
+
+def _int64(value: float, where: str) -> int:
+    """``value`` as Docker's int64, or ValueError when it does not fit."""
+    if not value < INT64_LIMIT:
+        raise ValueError(f"{where}: {value:g} is more than Docker takes (below 2^63)")
+    return int(value)
 
 
 def _volumes(
@@ -102,6 +123,9 @@ def _volumes(
                 f"{where}: Docker mode supports hostPath, persistentVolumeClaim (a named Docker "
                 f"volume) and emptyDir at /dev/shm, not {', '.join(sorted(kinds)) or 'nothing'}"
             )
+        source = vol[kinds.pop()]
+        if source is not None and not isinstance(source, dict):
+            raise ValueError(f"{where}: the volume's source must be an object, not {source!r}")
         by_name[str(vol.get("name"))] = vol
     out: list[str] = []
     shm: str | None = None
@@ -119,12 +143,15 @@ def _volumes(
             if target != "/dev/shm":
                 raise ValueError(f"{where}: Docker mode mounts an emptyDir only at /dev/shm")
             limit = (vol["emptyDir"] or {}).get("sizeLimit")
-            shm = str(int(_quantity(limit, where))) if limit else "1g"
+            shm = str(_int64(_quantity(limit, where), where)) if limit else "1g"
         elif "hostPath" in vol:
             path = str((vol["hostPath"] or {}).get("path", ""))
-            if allowed_paths is not None and not any(
-                path == p or path.startswith(p.rstrip("/") + "/") for p in allowed_paths
-            ):
+            if not plain_host_path(path):
+                raise ValueError(
+                    f"{where}: hostPath {path!r} must be an absolute path without '.', '..' "
+                    "or ':' (name the directory itself)"
+                )
+            if allowed_paths is not None and not host_path_allowed(path, allowed_paths):
                 allowed = ", ".join(allowed_paths) or "none (CRANE_DOCKER_ALLOWED_MOUNTS is empty)"
                 raise ValueError(
                     f"{where}: hostPath {path!r} is not under a path the admin allows: {allowed}"
@@ -132,9 +159,12 @@ def _volumes(
             out.append(f"{path}:{target}{mode}")
         else:
             claim = str((vol["persistentVolumeClaim"] or {}).get("claimName", ""))
-            if not claim:
-                raise ValueError(f"{where}: persistentVolumeClaim needs claimName")
-            out.append(f"crane-{tenant}-{claim}:{target}{mode}")
+            if not CLAIM_NAME.fullmatch(claim):
+                raise ValueError(
+                    f"{where}: persistentVolumeClaim.claimName {claim!r} must be a lowercase "
+                    "DNS name (a-z, 0-9, '-', '.'; at most 253 characters)"
+                )
+            out.append(f"{L.volume_name(tenant, claim)}:{target}{mode}")
     return tuple(out), shm
 
 
@@ -144,7 +174,10 @@ def _ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
         name, _, value = item.partition("=")
         soft, _, hard = value.partition(":")
         try:
-            out.append((name, int(soft), int(hard or soft)))
+            limits = int(soft), int(hard or soft)
+            if not all(-1 <= n < INT64_LIMIT for n in limits):
+                raise ValueError(item)
+            out.append((name, *limits))
         except ValueError:
             raise ValueError(
                 f"annotation {ULIMITS_ANNOTATION}: {item!r} is not name=soft[:hard]"
@@ -216,8 +249,8 @@ def container_template(
             f"memory, not {', '.join(sorted(unsupported))}"
         )
     where = "template.spec.containers[0].resources.limits"
-    nano_cpus = int(_quantity(limits["cpu"], where) * 1e9) if "cpu" in limits else None
-    mem_limit = int(_quantity(limits["memory"], where)) if "memory" in limits else None
+    nano_cpus = _int64(_quantity(limits["cpu"], where) * 1e9, where) if "cpu" in limits else None
+    mem_limit = _int64(_quantity(limits["memory"], where), where) if "memory" in limits else None
     volumes, shm = _volumes(pod, list(body.get("volumeMounts") or []), tenant, allowed_paths)
     ulimits = _ulimits(str((meta.get("annotations") or {}).get(ULIMITS_ANNOTATION, "")))
     return ContainerTemplate(
@@ -271,7 +304,11 @@ class ReplicaSpec:
         return L.network_name(self.tenant, self.minicluster)
 
     def env(self) -> dict[str, str]:
-        """The template's env with Crane's (crane/model/world.py) over it, and the tenant."""
+        """The template's env with Crane's (crane/model/world.py) over it, and the tenant.
+
+        ``NVIDIA_VISIBLE_DEVICES`` is always Crane's: the replica's GPU ids with a device
+        request, else ``void``. On a host whose default runtime is NVIDIA's, that variable (from
+        the template or the image, as CUDA images set ``all``) alone hands out GPUs."""
         env = {
             **(self.template.env or {}),
             **replica_env(
@@ -285,6 +322,11 @@ class ReplicaSpec:
                 world=self.world or {},
             ),
             "CRANE_TENANT": self.tenant,
+            NVIDIA_VISIBLE_DEVICES: (
+                ",".join(str(i) for i in self.gpu_ids)
+                if self.gpu_ids and not self.simulated
+                else "void"
+            ),
         }
         if self.simulated:
             env["CUDA_VISIBLE_DEVICES"] = env["CRANE_GPU_IDS"]
@@ -324,6 +366,8 @@ class ReplicaSpec:
         }
         if self.address:
             kwargs["network_mode"] = "host"
+            # raw sockets on the host's own interfaces would read every tenant's traffic
+            kwargs["cap_drop"] = list(HOST_NETWORK_CAP_DROP)
         t = self.template
         if t.volumes:
             kwargs["volumes"] = list(t.volumes)
@@ -475,6 +519,7 @@ def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Contain
             **({L.PORT: str(spec.port)} if spec.address else {}),
         },
         restart_policy={"Name": "unless-stopped"},
+        environment={NVIDIA_VISIBLE_DEVICES: "void"},  # no GPU, whatever the image says
         user=f"{NOBODY}:{NOBODY}",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],

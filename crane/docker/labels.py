@@ -38,6 +38,12 @@ def container_name(tenant: str, cargo: str, replica: int) -> str:
     return f"crane.{tenant}.{replica_alias(cargo, replica)}"
 
 
+def volume_name(tenant: str, claim: str) -> str:
+    """The tenant's named Docker volume for a persistentVolumeClaim ``claim``. A tenant name
+    has no dot, so no claim of one tenant names another tenant's volume."""
+    return f"crane.{tenant}.{claim}"
+
+
 def rendezvous_container_name(tenant: str, minicluster: str) -> str:
     """The rendezvous store's container (its alias on the network is ``<mc>-rdzv``)."""
     return f"crane.{tenant}.{minicluster}-rdzv"

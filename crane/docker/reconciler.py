@@ -151,6 +151,10 @@ class Reconciler:
             by_mc = {(m.tenant, m.name): m for m in mcs}
             preempting = {h.name for h in hosts if h.draining and h.preempt}
             for row in cargos:
+                if not row.deleting and (row.tenant, row.minicluster) not in by_mc:
+                    # made in the moment its MiniCluster was deleted: it goes as theirs went
+                    row.deleting = True
+                    s.add(row)
                 if not any(p.node in preempting for p in row.placements()):
                     self._cargo_pass(s, row, by_mc, clients)
             self._delete_miniclusters(s, mcs, clients)

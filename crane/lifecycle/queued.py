@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from crane.model.keys import owner
 from crane.placement import Engine
 from crane.placement.admission import unschedulable_reason
 from crane.placement.insight import start_time
 from crane.placement.types import AdmissionDecision
+
+OTHER_TENANT = "(another tenant)"
+"""What ``waitsBehind`` says for a MiniCluster of a tenant other than the waiting one's."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,8 @@ class Queued:
     position: int | None
     """``queuePosition``: 1 for the first in line; None when it holds no position."""
     waits_behind: list[str]
-    """``waitsBehind``: the MiniClusters (``tenant/name``) it waits for."""
+    """``waitsBehind``: the MiniClusters (``tenant/name``) it waits for; one of another tenant
+    reads ``OTHER_TENANT`` (the status is its own tenant's to read)."""
     estimated_start: datetime | None
     """``estimatedStart``, when running cargos' ends are known."""
     message: str
@@ -43,7 +48,10 @@ def queued(engine: Engine, key: str, decision: AdmissionDecision | None) -> Queu
         message += f"; {held} GPUs held for it while the preempted cargos stop"
     return Queued(
         position=decision.queue_position if decision else None,
-        waits_behind=list(decision.waits_behind) if decision else [],
+        waits_behind=[
+            k if owner(k) == owner(key) else OTHER_TENANT
+            for k in (decision.waits_behind if decision else ())
+        ],
         estimated_start=start_time(decision),
         message=message,
         reason=unschedulable_reason(decision) or "Queued",

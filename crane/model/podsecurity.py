@@ -14,6 +14,7 @@ Pure: no Kubernetes, Docker, FastAPI or SQL imports.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -257,9 +258,17 @@ def docker_violations(
     spec = _dict(template.get("spec"))
     for i, volume in enumerate(_list(spec.get("volumes"))):
         host = _dict(_dict(volume).get("hostPath"))
-        if host and level == PodSecurityLevel.PRIVILEGED:
+        if host and not plain_host_path(str(host.get("path", ""))):
+            issues.append(
+                FieldIssue(
+                    f"spec.volumes[{i}].hostPath.path",
+                    f"{host.get('path', '')!r} must be an absolute path without '.', '..' "
+                    "or ':' (name the directory itself)",
+                )
+            )
+        elif host and level == PodSecurityLevel.PRIVILEGED:
             path = str(host.get("path", ""))
-            if not _under(path, allowed_mounts):
+            if not host_path_allowed(path, allowed_mounts):
                 issues.append(
                     FieldIssue(
                         f"spec.volumes[{i}].hostPath.path",
@@ -274,10 +283,24 @@ def docker_violations(
     return issues
 
 
-def _under(path: str, allowed: Iterable[str]) -> bool:
-    clean = "/" + path.strip("/")
+def plain_host_path(path: str) -> bool:
+    """Whether ``path`` is absolute and names itself: no ``.`` or ``..`` segment (dockerd
+    cleans ``/data/../etc`` to ``/etc`` before it binds), no ``:`` (Docker's volume spec
+    separator) and no NUL."""
+    if not path.startswith("/") or ":" in path or "\x00" in path:
+        return False
+    return not any(part in (".", "..") for part in path.split("/"))
+
+
+def host_path_allowed(path: str, allowed: Iterable[str]) -> bool:
+    """Whether a bind mount of ``path`` stays inside one of the admin's ``allowed`` roots
+    (CRANE_DOCKER_ALLOWED_MOUNTS): a plain path (:func:`plain_host_path`) equal to a root or
+    below it. The one check of both the pod-security pass and the container builder."""
+    if not plain_host_path(path):
+        return False
+    clean = posixpath.normpath(path)
     for root in allowed:
-        base = "/" + root.strip("/")
+        base = posixpath.normpath("/" + str(root).strip("/"))
         if clean == base or clean.startswith(base.rstrip("/") + "/"):
             return True
     return False
@@ -293,7 +316,7 @@ def _mount_allowed(template: Mapping[str, Any], issue_path: str, allowed: Iterab
         return False
     volumes = _list(_dict(template.get("spec")).get("volumes"))
     host = _dict(_dict(volumes[int(index)]).get("hostPath")) if int(index) < len(volumes) else {}
-    return bool(host) and _under(str(host.get("path", "")), allowed)
+    return bool(host) and host_path_allowed(str(host.get("path", "")), allowed)
 
 
 def pod_security_message(level: PodSecurityLevel | str, issues: list[FieldIssue]) -> str:

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from crane.model.gpu import describe_products, gpu_types
+from crane.model.keys import owner
 from crane.model.topology import TopologyMode
 from crane.placement.types import AdmissionDecision, Outcome
 
@@ -133,9 +134,18 @@ def claim_level(engine: Ledger, mc: McState) -> int:
     return 0
 
 
-def waits_behind_sentence(keys: Sequence[str], why: str) -> str:
-    """``waits behind t/a, t/b (why)``."""
-    return f"waits behind {', '.join(keys)} ({why})"
+def waits_behind_sentence(keys: Sequence[str], why: str, reader: str = "") -> str:
+    """``waits behind t/a, t/b (why)``, said to the owner of the ``reader`` key: MiniClusters of
+    another tenant are counted, never named (the sentence is stored on the reader's object)."""
+    named = [k for k in keys if not reader or owner(k) == owner(reader)]
+    hidden = len(keys) - len(named)
+    if hidden:
+        named.append(
+            "a MiniCluster of another tenant"
+            if hidden == 1
+            else f"{hidden} MiniClusters of other tenants"
+        )
+    return f"waits behind {', '.join(named)} ({why})"
 
 
 def unschedulable_reason(decision: AdmissionDecision | None) -> str | None:

@@ -74,7 +74,7 @@ class Admitting(Reasons):
             behind: tuple[str, ...] = ()
             detail: str | None
             if strict and head is not None:
-                detail = admission.waits_behind_sentence((head,), "StrictFIFO queue")
+                detail = admission.waits_behind_sentence((head,), "StrictFIFO queue", mc.key)
                 behind = (head,)
             else:
                 detail = self._try_reserve(mc, tuple(d for d, _ in claims))
@@ -94,11 +94,12 @@ class Admitting(Reasons):
                         "they claim the domains where it would fit"
                         if backfill_only
                         else "ahead in the queue; no room now",
+                        mc.key,
                     )
                 elif not detail and head is not None:
                     behind = (head,)
                     detail = admission.waits_behind_sentence(
-                        behind, "ahead in the queue; no room now"
+                        behind, "ahead in the queue; no room now", mc.key
                     )
             position += 1
             heads.setdefault(queue, mc.key)

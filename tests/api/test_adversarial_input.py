@@ -174,6 +174,54 @@ def test_a_template_nested_too_deep_is_422_and_the_server_serves_on(admin: httpx
     assert admin.get("/healthz").status_code == 200
 
 
+def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    main = {"name": "main", "image": "crane-test:busybox", **container}
+    return {"spec": {"containers": [main], **spec}}
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        (_docker_template({"resources": {"limits": {"cpu": "1e400"}}}), "not a quantity"),
+        (_docker_template({"resources": {"limits": {"cpu": "1e300"}}}), "below 2^63"),
+        (_docker_template({"resources": {"limits": {"memory": "nan"}}}), "not a quantity"),
+        (_docker_template({"resources": {"limits": {"memory": "-5Gi"}}}), "not a quantity"),
+        (
+            _docker_template(
+                {"volumeMounts": [{"name": "s", "mountPath": "/dev/shm"}]},
+                volumes=[{"name": "s", "emptyDir": "big"}],
+            ),
+            "must be an object",
+        ),
+        (
+            _docker_template(
+                {"volumeMounts": [{"name": "c", "mountPath": "/c"}]},
+                volumes=[{"name": "c", "persistentVolumeClaim": ["x"]}],
+            ),
+            "must be an object",
+        ),
+        (
+            {
+                "metadata": {"annotations": {"crane.io/ulimits": "nofile=99999999999999999999"}},
+                **_docker_template({}),
+            },
+            "crane.io/ulimits",
+        ),
+    ],
+)
+def test_absurd_docker_template_values_are_422_not_500(
+    admin: httpx.Client, template: dict[str, Any], words: str
+) -> None:
+    """Numbers Docker cannot take (infinite, NaN, negative, past int64) and volume sources that
+    are not objects: a 422 saying which, nothing stored, never a 500."""
+    cargo = {"miniCluster": "keep", "gpusPerReplica": 0, "template": template}
+    made = admin.post("/v1/cargos", params={"tenant": TENANT}, json={"name": "odd", "spec": cargo})
+    assert made.status_code == 422, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert words in made.json()["detail"], made.json()["detail"]
+    assert admin.get("/v1/cargos/odd", params={"tenant": TENANT}).status_code == 404
+
+
 def test_a_token_description_with_control_characters_is_422(admin: httpx.Client) -> None:
     before = admin.get("/v1/tokens").json()["count"]
     for text in ("\x1b[31mred", "line\nbreak", "nul\x00"):

@@ -249,7 +249,7 @@ def test_template_fields_reach_the_container_and_unsupported_ones_are_refused(
         assert container.attrs["Config"]["WorkingDir"] == "/tmp"
         mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
         assert (
-            mounts["/ckpt"]["Type"] == "volume" and mounts["/ckpt"]["Name"] == "crane-default-ckpt"
+            mounts["/ckpt"]["Type"] == "volume" and mounts["/ckpt"]["Name"] == "crane.default.ckpt"
         )
 
 

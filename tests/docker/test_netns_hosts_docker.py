@@ -173,6 +173,7 @@ def _check(engines: dict[str, docker.DockerClient], address: dict[str, str]) -> 
         mc = c.labels[L.MINICLUSTER]
         env = _env(c)
         assert c.attrs["HostConfig"]["NetworkMode"] == "host", c.name
+        assert "NET_RAW" in (c.attrs["HostConfig"]["CapDrop"] or []), c.name
         store_host, store = stores[mc]
         endpoint = f"{address[store_host]}:{store.labels[L.PORT]}"
         assert env["CRANE_RDZV_ENDPOINT"] == endpoint, c.name

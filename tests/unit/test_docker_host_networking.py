@@ -75,6 +75,7 @@ def test_a_replica_on_a_host_with_an_address_uses_host_networking_and_its_ports(
     )
     kwargs = spec.create_kwargs()
     assert kwargs["network_mode"] == "host"
+    assert "NET_RAW" in kwargs["cap_drop"], "raw sockets on the host's interfaces"
     assert kwargs["hostname"] == "n1"
     assert kwargs["extra_hosts"] == {"n0": "10.0.0.10", "n1": "10.0.0.11"}
     assert kwargs["labels"][L.PORT] == "29501"
@@ -87,6 +88,7 @@ def test_a_replica_on_a_host_with_an_address_uses_host_networking_and_its_ports(
 def test_a_replica_on_a_host_without_an_address_stays_on_the_bridge_network() -> None:
     kwargs = replica().create_kwargs()
     assert "network_mode" not in kwargs
+    assert "cap_drop" not in kwargs
     assert kwargs["hostname"] == "llm-1-1"
     assert L.PORT not in kwargs["labels"]
     assert (kwargs["environment"]["MASTER_ADDR"], kwargs["environment"]["MASTER_PORT"]) == (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crane.docker.containers import container_template
+from crane.docker.containers import ReplicaSpec, container_template
+from crane.model.podsecurity import docker_violations
 
 
 def _pod(container: dict[str, object], **spec: object) -> dict[str, object]:
@@ -31,7 +32,7 @@ def test_volumes_shm_ulimits_and_limits_are_honoured() -> None:
     template["metadata"] = {"annotations": {"crane.io/ulimits": "memlock=-1,stack=67108864"}}
     got = container_template(template, "team-a", ("/srv/datasets",))
     assert got.working_dir == "/work"
-    assert got.volumes == ("/srv/datasets/imagenet:/data:ro", "crane-team-a-ckpt:/ckpt")
+    assert got.volumes == ("/srv/datasets/imagenet:/data:ro", "crane.team-a.ckpt:/ckpt")
     assert got.shm_size == str(2**30)
     assert got.ulimits == (("memlock", -1, -1), ("stack", 67108864, 67108864))
     assert got.nano_cpus == 1_500_000_000 and got.mem_limit == 2 * 2**30
@@ -66,3 +67,70 @@ def test_an_unsupported_field_is_an_error_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=named):
         container_template(template, "t", ("/srv/datasets",))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/srv/datasets/../../etc",
+        "/srv/datasets/..",
+        "/srv/datasets/./../../var/run/docker.sock",
+        "/srv/datasets/x:/etc",
+        "srv/datasets",
+    ],
+)
+def test_a_host_path_that_climbs_out_of_the_allowed_root_is_refused(path: str) -> None:
+    """dockerd cleans ``/srv/datasets/../../etc`` to ``/etc`` before it binds: a path that is
+    under an allowed root only as text is refused by the builder and by the policy."""
+    template = _pod(
+        {"volumeMounts": [{"name": "d", "mountPath": "/d"}]},
+        volumes=[{"name": "d", "hostPath": {"path": path}}],
+    )
+    with pytest.raises(ValueError, match="hostPath"):
+        container_template(template, "t", ("/srv/datasets",))
+    for level in ("baseline", "privileged"):
+        issues = docker_violations(template, level, ["/srv/datasets"])
+        assert any(i.path == "spec.volumes[0].hostPath.path" for i in issues), (level, issues)
+
+
+def test_claims_of_two_tenants_never_name_one_volume() -> None:
+    """Tenant ``team`` asking for claim ``ml-data`` must not get tenant ``team-ml``'s ``data``."""
+
+    def volume(tenant: str, claim: str) -> str:
+        template = _pod(
+            {"volumeMounts": [{"name": "c", "mountPath": "/c"}]},
+            volumes=[{"name": "c", "persistentVolumeClaim": {"claimName": claim}}],
+        )
+        return container_template(template, tenant, ()).volumes[0].split(":")[0]
+
+    assert volume("team", "ml-data") != volume("team-ml", "data")
+    with pytest.raises(ValueError, match="claimName"):
+        volume("team", "../x")
+
+
+@pytest.mark.parametrize(
+    ("gpu_ids", "simulated", "visible"),
+    [((2, 3), False, "2,3"), ((), False, "void"), ((2, 3), True, "void")],
+)
+def test_only_crane_says_which_gpus_nvidias_runtime_hands_out(
+    gpu_ids: tuple[int, ...], simulated: bool, visible: str
+) -> None:
+    """A template's (or a CUDA image's) ``NVIDIA_VISIBLE_DEVICES=all`` never reaches the
+    runtime: a replica without a device request (no GPUs, declared GPUs) gets ``void``."""
+    template = container_template(
+        _pod({"env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]})
+    )
+    spec = ReplicaSpec(
+        tenant="t",
+        minicluster="m",
+        minicluster_uid="u1",
+        cargo="c",
+        cargo_uid="u2",
+        replica=0,
+        replicas=1,
+        gpu_ids=gpu_ids,
+        simulated=simulated,
+        template=template,
+        restart_policy="Never",
+    )
+    assert spec.create_kwargs()["environment"]["NVIDIA_VISIBLE_DEVICES"] == visible

@@ -21,7 +21,7 @@ def test_docker_example_runs_in_docker_mode_with_the_minicluster_world() -> None
     spec = MiniClusterSpec.model_validate(doc["spec"])
     assert spec.template is not None
     template = container_template(spec.template.template, "team", allowed_paths=())
-    assert template.volumes == ("crane-team-llm-docker-ckpt:/ckpt",)
+    assert template.volumes == ("crane.team.llm-docker-ckpt:/ckpt",)
     assert world_env("uid", spec, "llm-docker-rdzv")["CRANE_NNODES"] == "2:4"
     assert "--rdzv-endpoint=$CRANE_RDZV_ENDPOINT" in " ".join(template.command or [])
 

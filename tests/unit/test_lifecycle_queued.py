@@ -54,3 +54,26 @@ def test_without_a_decision_the_engine_explains_it() -> None:
     assert said.position is None and said.waits_behind == [] and said.reason == "Queued"
     explained = engine.explain_minicluster("t/c")
     assert explained is not None and said.message == explained.sentence()
+
+
+def test_a_minicluster_behind_another_tenants_never_learns_its_name() -> None:
+    """Every MiniCluster is in the cluster's one queue, so one tenant's may wait behind
+    another's: its status (message, ``waitsBehind``) and its explanation count that one and
+    never name it, as the rest of the API does; its own tenant's are still named."""
+    engine = _engine()
+    for key in ("secret/a", "t/b"):
+        engine.submit_minicluster(mc(key, 3, 3, topology=topo("node"), created=0.0))
+    engine.admit()
+    engine.submit_minicluster(mc("secret/big-launch", 4, 4, topology=topo("node"), created=1.0))
+    engine.submit_minicluster(mc("t/small", 1, 1, topology=topo("node"), created=2.0))
+    engine.submit_minicluster(mc("t/small2", 1, 1, topology=topo("node"), created=3.0))
+    decisions = {d.key: d for d in engine.admit()}
+    assert decisions["t/small2"].waits_behind == ("secret/big-launch",)  # the engine knows
+
+    said = queued(engine, "t/small2", decisions["t/small2"])
+    explained = engine.explain_minicluster("t/small2")
+    assert explained is not None
+    for text in (said.message, explained.sentence(), str(said.waits_behind)):
+        assert "secret" not in text and "big-launch" not in text, text
+    assert said.waits_behind == ["(another tenant)"]
+    assert "waits behind a MiniCluster of another tenant (" in said.message

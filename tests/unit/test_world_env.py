@@ -138,7 +138,8 @@ def test_every_replica_of_every_cargo_joins_one_world_on_both_backends() -> None
     # the gang-local world stays per cargo, and both backends give the same variables
     for cargo in ("llm-0", "llm-1"):
         kube, docker = worlds[("kube", cargo, 1)], worlds[("docker", cargo, 1)]
-        assert set(docker) - set(kube) == {"CRANE_TENANT"}
+        # on Kubernetes the device plugin, not the pod spec, sets NVIDIA_VISIBLE_DEVICES
+        assert set(docker) - set(kube) == {"CRANE_TENANT", "NVIDIA_VISIBLE_DEVICES"}
         same = set(kube) - {"MASTER_ADDR", "CRANE_RDZV_ENDPOINT"}
         assert {k: kube[k] for k in same} == {k: docker[k] for k in same}
         assert kube["WORLD_SIZE"] == "2" and kube["RANK"] == "1"
