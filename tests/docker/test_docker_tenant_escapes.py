@@ -22,7 +22,14 @@ import pytest
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import IMAGE, WORK, DockerServer, clean, host_wire, serve_docker
+from tests.dockerd import (
+    IMAGE,
+    WORK,
+    DockerServer,
+    clean,
+    host_wire,
+    serve_docker,
+)
 
 ADMIN = "crane_dockmnt_" + "a" * 43
 
@@ -134,12 +141,15 @@ def test_a_claim_never_mounts_another_tenants_volume(
 def test_the_nvidia_runtime_never_reads_a_tenants_gpu_list(
     server: DockerServer, host_specs: list[HostSpec]
 ) -> None:
-    """``NVIDIA_VISIBLE_DEVICES=all`` (a template's, or a CUDA image's) alone hands every GPU
-    of a host to a container where NVIDIA's runtime is the default: Crane sets the variable on
-    every container it makes, the replica's own GPUs or ``void`` (declared GPUs, no GPUs, the
-    rendezvous store)."""
-    env = [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]
-    main = {"name": "main", "image": IMAGE, "command": WORK, "env": env}
+    """``NVIDIA_VISIBLE_DEVICES=all`` (a CUDA image's) alone hands every GPU of a host to a
+    container where NVIDIA's runtime is the default: Crane sets the variable on every container
+    it makes, the replica's own GPUs or ``void`` (declared GPUs, no GPUs, the rendezvous store);
+    a template that sets it is refused at create."""
+    with closing(docker.DockerClient(base_url=host_specs[0].url)) as client:
+        base = client.containers.create(IMAGE, command=["true"])
+        base.commit("crane-test", "cuda-like", changes=["ENV NVIDIA_VISIBLE_DEVICES=all"])
+        base.remove()
+    main = {"name": "main", "image": "crane-test:cuda-like", "command": WORK}
     spec = {
         "gpuType": "H100",
         "gpus": {"min": 2, "max": 2},
@@ -152,6 +162,13 @@ def test_the_nvidia_runtime_never_reads_a_tenants_gpu_list(
         },
     }
     with server.client() as admin, _tenant(admin, "gpuenv") as api:
+        env = [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]
+        asked = {"spec": {"containers": [main | {"env": env}]}}
+        refused = api.post(
+            "/v1/miniclusters",
+            json={"name": "v", "spec": spec | {"template": spec["template"] | {"template": asked}}},
+        )
+        assert refused.status_code == 422 and "NVIDIA_VISIBLE_DEVICES" in refused.text
         assert api.post("/v1/miniclusters", json={"name": "w", "spec": spec}).status_code == 201
         try:
             seen: dict[str, str] = {}
