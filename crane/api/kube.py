@@ -414,9 +414,8 @@ class KubeBackend(Backend):
         items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
         return sorted(items, key=lambda c: (c.created_at, c.name))
 
-    @override
-    async def get_cargo(self, tenant: str, name: str) -> Cargo:
-        body = await self._object(
+    async def _get_cargo_body(self, tenant: str, name: str) -> dict[str, Any]:
+        return await self._object(
             f"cargo {name!r}",
             self._custom.get_namespaced_custom_object,
             GROUP,
@@ -425,7 +424,10 @@ class KubeBackend(Backend):
             CARGOS,
             name,
         )
-        return _cargo(body)
+
+    @override
+    async def get_cargo(self, tenant: str, name: str) -> Cargo:
+        return _cargo(await self._get_cargo_body(tenant, name))
 
     async def _create_cargo(
         self, tenant: str, mc: dict[str, Any], name: str, spec: CargoSpec
@@ -581,7 +583,7 @@ class KubeBackend(Backend):
             templated = {g.name for g in plan.grants if g.added} - {n for n, _ in plan.creates}
             await self._settle(tenant, name, grants, request, reasons, templated, mc.spec.replicas)
         if request.wait:
-            timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
+            timed_out = await self._wait_running(tenant, name, grants, request.timeout_seconds)
         else:
             timed_out = False
         return GrowResult.of(grants, reasons, timed_out)
@@ -645,24 +647,44 @@ class KubeBackend(Backend):
                 tenant, mc, None if (before is None and current + kept == 0) else current + kept
             )
 
-    async def _wait_running(self, tenant: str, grants: list[CargoGrant], timeout: float) -> bool:
+    async def _wait_running(
+        self, tenant: str, mc: str, grants: list[CargoGrant], timeout: float
+    ) -> bool:
+        """Wait until each granted cargo ran or never will (:func:`service.grow_wait_over`);
+        True when ``timeout`` passed first. 404 when the MiniCluster is deleted meanwhile."""
         deadline = time.monotonic() + timeout
         waiting = [g for g in grants if g.added and g.name]
-        while waiting:
-            for grant in list(waiting):
+        while True:
+            try:
+                deleted = bool(
+                    (await self._get_mc_body(tenant, mc))["metadata"].get("deletionTimestamp")
+                )
+            except NotFound:
+                deleted = True
+            phases: dict[str, str | None] = {}
+            for grant in waiting:
                 assert grant.name is not None
-                cargo = await self.get_cargo(tenant, grant.name)
-                grant.phase = cargo.status.phase.value
-                if cargo.status.phase is not CargoPhase.PENDING and (
-                    cargo.status.phase is not CargoPhase.PLACED
-                ):
-                    waiting.remove(grant)
-            if not waiting:
-                return False
+                try:
+                    body = await self._get_cargo_body(tenant, grant.name)
+                except NotFound:
+                    body = None
+                gone = body is None or bool(body["metadata"].get("deletionTimestamp"))
+                cargo = None if body is None else _cargo(body)
+                phase = None if gone or cargo is None else cargo.status.phase.value
+                phases[grant.name] = phase
+                grant.phase, reason = service.grant_after_wait(
+                    phase, cargo.status.message if cargo is not None else ""
+                )
+                if reason is not None:
+                    grant.reason = reason
+            try:
+                if service.grow_wait_over(mc, deleted, phases):
+                    return False
+            except service.MiniClusterDeleted as err:
+                raise NotFound(str(err)) from None
             if time.monotonic() > deadline:
                 return True
             await asyncio.sleep(POLL_SECONDS)
-        return False
 
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:

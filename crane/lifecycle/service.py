@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from crane.lifecycle.cargo_status import expected_end
 from crane.lifecycle.suspend import grow_refusal, is_held
+from crane.model import CargoPhase
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.admission import cargo_over_max
@@ -258,6 +259,45 @@ def plan_grow(
         plan.creates.append((name, cargo))
         plan.grants.append(Grant(name=name, gpus=cargo.gpus, added=True))
     return plan
+
+
+class MiniClusterDeleted(ServiceError):
+    """The MiniCluster was deleted while a grow waited for its cargos (both backends: 404)."""
+
+
+GROW_WAIT_OVER = frozenset(
+    p.value
+    for p in (CargoPhase.RUNNING, CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
+)
+"""Phases a grow with ``wait`` stops waiting at: the cargo ran, or never will."""
+DELETED_GRANT = "Deleted"
+"""The phase a grow's answer gives a cargo deleted while the grow waited (a shrink)."""
+DELETED_WHILE_WAITING = "deleted while the grow waited"
+"""The reason a grow's answer gives a cargo deleted while the grow waited."""
+
+
+def grow_wait_over(minicluster: str, deleted: bool, phases: Mapping[str, str | None]) -> bool:
+    """One look of a grow's ``wait``, the same on both backends: whether each new cargo ran or
+    never will (its phase in :data:`GROW_WAIT_OVER`, or None when it was deleted meanwhile).
+    When the MiniCluster itself was deleted (gone, or being deleted), the wait ends at once
+    with :class:`MiniClusterDeleted`, saying so."""
+    if deleted:
+        raise MiniClusterDeleted(
+            f"MiniCluster {minicluster!r} was deleted while the grow waited; its cargos go "
+            f"with it: create it again to run them"
+        )
+    return all(p is None or p in GROW_WAIT_OVER for p in phases.values())
+
+
+def grant_after_wait(phase: str | None, message: str) -> tuple[str, str | None]:
+    """A grant's phase and reason after a grow's wait, from its cargo's ``phase`` now (None
+    when deleted meanwhile) and status ``message``: a failed cargo says why; None keeps the
+    grant's reason."""
+    if phase is None:
+        return DELETED_GRANT, DELETED_WHILE_WAITING
+    if phase == CargoPhase.FAILED.value:
+        return phase, message
+    return phase, None
 
 
 def _deny(plan: GrowPlan, gpus: int, reason: str) -> None:

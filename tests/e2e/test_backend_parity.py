@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -745,6 +746,9 @@ def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
     succeeded = _condition(done, "Succeeded")
     assert succeeded["status"] == "True", succeeded
     assert succeeded["reason"] == "AllReplicasSucceeded", succeeded
+    # Docker mode said "every replica exited 0", in the condition and in status.message
+    assert succeeded["message"] == "1 replicas succeeded", succeeded
+    assert not done["status"].get("message"), done
     finished = _condition(done, "Ready")
     assert finished["status"] == "False", finished
     assert finished["reason"] == "Finished", finished
@@ -797,3 +801,86 @@ def test_the_estimated_start_counts_from_when_the_cargo_ahead_started(
         f"next to be expected to start at {expected} (job-0's start + 3600 s), "
         f"not {created + timedelta(seconds=3600)} (its creation + 3600 s)",
     )
+
+
+def _ready_of(api: httpx.Client, mc: str) -> dict[str, Any]:
+    return _condition(api.get(f"/miniclusters/{mc}").json(), "Ready")
+
+
+def test_a_minicluster_is_ready_once_each_cargo_runs_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A MiniCluster's ``Ready`` counts its running cargos against those not finished, and says
+    ``Held`` while held: Docker mode said reason ``CargosRunning`` with no message, counted only
+    placed cargos (so one waiting to be placed left it Ready), and was Ready while held."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    _mc(api, "job", 0, 10, template=_template(1), replicas=1)
+    ready = _until(
+        backend, lambda: (r := _ready_of(api, "job")).get("status") == "True" and r, "job Ready"
+    )
+    assert (ready["reason"], ready["message"]) == ("AllCargosRunning", "1 of 1 cargos running")
+    # a cargo that cannot be placed now (the 5-GPU nodes each hold a 5-GPU reservation)
+    for name in ("a", "b"):
+        _mc(api, name, 5, 5, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    _post_cargo(api, "job-big", "job", 1, 5)
+    _until(backend, lambda: _waiting(api, "job-big", "Unschedulable"), "job-big to wait")
+    waiting = _until(
+        backend,
+        lambda: (r := _ready_of(api, "job")).get("status") == "False" and r,
+        "job not Ready while job-big waits",
+    )
+    assert (waiting["reason"], waiting["message"]) == ("NotReady", "1 of 2 cargos running")
+
+    held = api.patch("/miniclusters/job", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    got = _until(
+        backend,
+        lambda: (
+            (r := _ready_of(api, "job")).get("reason") == "Held"
+            and r["message"] == "0 cargos stopping"
+            and r
+        ),
+        "job Ready=False Held with no cargo left",
+    )
+    assert got["status"] == "False", got
+
+
+def test_a_grow_waiting_for_its_cargos_ends_at_once_when_the_minicluster_is_deleted(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``grow --wait`` (``wait: true``) whose MiniCluster is deleted meanwhile answers 404 at
+    once, saying the MiniCluster was deleted: Kubernetes mode answered 404 naming a cargo,
+    Docker mode 200 with each cargo ``Deleted``."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    for name in ("a", "b"):
+        _mc(api, name, 5, 5, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    _mc(api, "job", 0, 5)
+    answer: dict[str, httpx.Response] = {}
+
+    def grow() -> None:
+        with httpx.Client(base_url=api.base_url, headers=api.headers, timeout=120) as other:
+            answer["grow"] = other.post(
+                "/miniclusters/job:grow",
+                json={
+                    "cargos": [{"name": "job-0", "gpusPerReplica": 5, "template": SLEEP}],
+                    "wait": True,
+                    "allowPending": True,
+                    "timeoutSeconds": 90,
+                },
+            )
+
+    waiter = threading.Thread(target=grow)
+    waiter.start()
+    try:
+        _until(backend, lambda: _waiting(api, "job-0", "Unschedulable"), "job-0 to wait")
+        assert "grow" not in answer, answer["grow"].text
+        started = time.monotonic()
+        assert api.delete("/miniclusters/job").status_code in (200, 202, 204)
+    finally:
+        waiter.join(timeout=TIMEOUT)
+    got = answer["grow"]
+    assert time.monotonic() - started < 30, "the grow waited on after its MiniCluster went"
+    assert got.status_code == 404, got.text
+    assert "MiniCluster 'job' was deleted while the grow waited" in got.text, got.text
