@@ -128,6 +128,27 @@ def _taken_back(body: dict[str, Any]) -> bool:
     return bool(body["metadata"].get("deletionTimestamp")) and not status.get("placement")
 
 
+class _Subject(str):
+    """What a call is about (``minicluster 'x'``), with the one wording of its 404 both
+    backends give (:func:`service.minicluster_not_found`, :func:`service.cargo_not_found`)."""
+
+    missing: str
+
+    @classmethod
+    def minicluster(cls, name: str, tenant: str) -> _Subject:
+        """A MiniCluster of ``tenant``."""
+        subject = cls(f"minicluster {name!r}")
+        subject.missing = service.minicluster_not_found(name, tenant)
+        return subject
+
+    @classmethod
+    def cargo(cls, name: str, tenant: str) -> _Subject:
+        """A cargo of ``tenant``."""
+        subject = cls(f"cargo {name!r}")
+        subject.missing = service.cargo_not_found(name, tenant)
+        return subject
+
+
 def _api_error(err: ApiException, what: str) -> CraneError:
     """Map the Kubernetes API's answer to an error a person can act on."""
     try:
@@ -135,7 +156,7 @@ def _api_error(err: ApiException, what: str) -> CraneError:
     except ValueError:
         message = str(err.reason)
     if err.status == 404:
-        return NotFound(f"{what} not found")
+        return NotFound(getattr(what, "missing", f"{what} not found"))
     if err.status == 409:
         return Conflict(f"{what} exists already or changed meanwhile: {message}")
     if err.status in (400, 422):
@@ -333,7 +354,7 @@ class KubeBackend(Backend):
 
     async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
         return await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.get_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -366,7 +387,7 @@ class KubeBackend(Backend):
         if labels is not None:
             body["metadata"] = {"labels": labels}
         updated = await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -380,7 +401,7 @@ class KubeBackend(Backend):
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         await self._call(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.delete_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -416,7 +437,7 @@ class KubeBackend(Backend):
 
     async def _get_cargo_body(self, tenant: str, name: str) -> dict[str, Any]:
         return await self._object(
-            f"cargo {name!r}",
+            _Subject.cargo(name, tenant),
             self._custom.get_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -497,7 +518,7 @@ class KubeBackend(Backend):
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
         await self._call(
-            f"cargo {name!r}",
+            _Subject.cargo(name, tenant),
             self._custom.delete_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -528,7 +549,7 @@ class KubeBackend(Backend):
 
     async def _set_replicas(self, tenant: str, name: str, replicas: int | None) -> None:
         await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,

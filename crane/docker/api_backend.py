@@ -147,10 +147,7 @@ class DockerBackend(Backend):
     def _mc(self, s: Session, tenant: str, name: str) -> MiniClusterRow:
         row = store.minicluster(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(
-                f"MiniCluster {name!r} not found in tenant {tenant!r}: "
-                "list them with `crane mc list`"
-            )
+            raise NotFound(service.minicluster_not_found(name, tenant))
         return row
 
     @override
@@ -508,9 +505,7 @@ class DockerBackend(Backend):
     def _cargo(self, s: Session, tenant: str, name: str) -> CargoRow:
         row = store.cargo(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(
-                f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"
-            )
+            raise NotFound(service.cargo_not_found(name, tenant))
         return row
 
     @override

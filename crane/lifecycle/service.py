@@ -47,6 +47,16 @@ def key_of(tenant: str, name: str) -> str:
     return f"{tenant}/{name}"
 
 
+def minicluster_not_found(name: str, tenant: str) -> str:
+    """The one wording of a 404 for a MiniCluster that does not exist (or is being deleted)."""
+    return f"MiniCluster {name!r} not found in tenant {tenant!r}: list them with `crane mc list`"
+
+
+def cargo_not_found(name: str, tenant: str) -> str:
+    """The one wording of a 404 for a cargo that does not exist (or is being deleted)."""
+    return f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"
+
+
 # --- requests -----------------------------------------------------------------------------------
 
 

@@ -884,3 +884,30 @@ def test_a_grow_waiting_for_its_cargos_ends_at_once_when_the_minicluster_is_dele
     assert time.monotonic() - started < 30, "the grow waited on after its MiniCluster went"
     assert got.status_code == 404, got.text
     assert "MiniCluster 'job' was deleted while the grow waited" in got.text, got.text
+
+
+def test_a_missing_minicluster_or_cargo_is_404_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A MiniCluster or cargo that does not exist is 404 with one wording and its remedy: the
+    Kubernetes backend said only "minicluster 'nope' not found"."""
+    for path, words in (
+        (
+            "/miniclusters/nope",
+            "MiniCluster 'nope' not found in tenant '{}': list them with `crane mc list`",
+        ),
+        (
+            "/miniclusters/nope:shrink",
+            "MiniCluster 'nope' not found in tenant '{}': list them with `crane mc list`",
+        ),
+        (
+            "/cargos/nope",
+            "cargo 'nope' not found in tenant '{}': list them with `crane cargo list`",
+        ),
+    ):
+        got = api.post(path, json={"count": 1}) if ":" in path else api.get(path)
+        assert got.status_code == 404, got.text
+        tenant = got.json()["detail"].split("tenant '")[1].split("'")[0]
+        assert tenant.startswith("parity-"), got.text
+        assert got.json()["detail"] == words.format(tenant), got.text
+    assert api.delete("/cargos/nope").status_code == 404
