@@ -374,13 +374,11 @@ class KubeBackend(Backend):
         current = await self.get_minicluster(tenant, name)
         changes = patch.model_dump(mode="json", by_alias=True, exclude_none=True)
         labels = changes.pop("labels", None)
-        merged = current.spec.model_dump(mode="json", by_alias=True, exclude_none=True) | changes
         try:
-            spec = MiniClusterSpec.model_validate(merged)
-        except ValidationError as err:
-            fields = [FieldError(["body", *e["loc"]], e["msg"]) for e in err.errors()]
-            summary = "; ".join(f.msg.removeprefix("Value error, ") for f in fields)
-            raise Invalid(f"the patched spec is invalid: {summary}", fields) from None
+            spec = service.patched_spec(current.spec, changes)
+        except service.InvalidPatch as err:
+            fields = [FieldError(loc, msg) for loc, msg in err.fields]
+            raise Invalid(str(err), fields) from None
         body: dict[str, Any] = {
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         }

@@ -196,12 +196,14 @@ class DockerBackend(Backend):
     ) -> MiniCluster:
         with Session(self.db) as s:
             row = self._mc(s, tenant, name)
-            spec = row.mc_spec().model_dump(by_alias=True)
-            changes = patch.model_dump(by_alias=True, exclude_unset=True, exclude={"labels"})
+            changes = patch.model_dump(
+                mode="json", by_alias=True, exclude_none=True, exclude={"labels"}
+            )
             try:
-                new = type(row.mc_spec()).model_validate({**spec, **changes})
-            except ValueError as err:
-                raise Invalid(f"the patched spec is invalid: {err}") from None
+                new = service.patched_spec(row.mc_spec(), changes)
+            except service.InvalidPatch as err:
+                fields = [FieldError(loc, msg) for loc, msg in err.fields]
+                raise Invalid(str(err), fields) from None
             row.spec = new.model_dump_json(by_alias=True)
             if patch.labels is not None:
                 row.labels = json.dumps(patch.labels)

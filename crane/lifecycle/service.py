@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
 
 from crane.lifecycle.cargo_status import expected_end
 from crane.lifecycle.suspend import grow_refusal, is_held
@@ -45,6 +48,29 @@ class UnknownCargos(ServiceError):
 def key_of(tenant: str, name: str) -> str:
     """``tenant/name``: the engine's key of a MiniCluster or cargo."""
     return f"{tenant}/{name}"
+
+
+class InvalidPatch(ServiceError):
+    """A patch that would leave the MiniCluster's spec invalid; ``fields`` are the (location,
+    message) of each error, the location from ``body``."""
+
+    def __init__(self, message: str, fields: list[tuple[list[str | int], str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def patched_spec(current: MiniClusterSpec, changes: Mapping[str, Any]) -> MiniClusterSpec:
+    """``current`` with ``changes`` (the patch's fields that are set and not null) merged in, the
+    same on both backends; :class:`InvalidPatch` says in one line why the result is invalid."""
+    merged = current.model_dump(mode="json", by_alias=True, exclude_none=True) | dict(changes)
+    try:
+        return MiniClusterSpec.model_validate(merged)
+    except ValidationError as err:
+        fields: list[tuple[list[str | int], str]] = [
+            (["body", *e["loc"]], e["msg"]) for e in err.errors()
+        ]
+        summary = "; ".join(msg.removeprefix("Value error, ") for _, msg in fields)
+        raise InvalidPatch(f"the patched spec is invalid: {summary}", fields) from None
 
 
 def minicluster_not_found(name: str, tenant: str) -> str:

@@ -911,3 +911,19 @@ def test_a_missing_minicluster_or_cargo_is_404_in_the_same_words(
         assert tenant.startswith("parity-"), got.text
         assert got.json()["detail"] == words.format(tenant), got.text
     assert api.delete("/cargos/nope").status_code == 404
+
+
+def test_a_patch_that_leaves_the_spec_invalid_is_422_in_one_line(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A patch whose result is invalid is 422 saying why in one line, with the field errors:
+    Docker mode answered pydantic's multi-line dump (its type, input and documentation link)."""
+    _mc(api, "plain", 0, 4)
+    got = api.patch("/miniclusters/plain", json={"replicas": 2})
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"] == (
+        "the patched spec is invalid: replicas needs a template: add spec.template or drop "
+        "spec.replicas"
+    ), got.text
+    assert got.json()["errors"], got.text
+    assert api.get("/miniclusters/plain").json()["spec"].get("replicas") is None
