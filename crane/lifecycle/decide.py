@@ -603,7 +603,7 @@ class Decider:
         template_count = sum(
             1 for b in mine if TEMPLATE_INDEX_LABEL in (b["metadata"].get("labels") or {})
         )
-        status.replicas = template_count if spec.template is not None else len(mine)
+        status.replicas = service.status_replicas(spec, template_count, len(mine))
         status.selector = f"crane.io/minicluster={meta['name']}"
         ready = cargo_status.minicluster_ready(admitted, len(running), len(active))
         status.conditions = set_condition(

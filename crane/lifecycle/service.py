@@ -177,6 +177,15 @@ def template_cargo_spec(minicluster: str, template: CargoTemplate) -> CargoSpec:
     )
 
 
+def status_replicas(spec: MiniClusterSpec, template_cargos: int, cargos: int) -> int:
+    """A MiniCluster's ``status.replicas`` (what ``crane mc get`` and the scale subresource
+    read), the same on both backends: 0 while held; with a template, its ``template_cargos``
+    ``<mc>-<i>`` (not the free cargos grown by shape); else all its ``cargos``."""
+    if is_held(spec):
+        return 0
+    return template_cargos if spec.template is not None else cargos
+
+
 def next_names(minicluster: str, taken: set[str], count: int, template: bool = False) -> list[str]:
     """The ``count`` lowest free names ``<mc>-<i>`` of free-standing cargos; ``<mc>-x<i>`` when
     the MiniCluster has a template, so they never take a template cargo's name."""

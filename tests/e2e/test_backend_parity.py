@@ -927,3 +927,16 @@ def test_a_patch_that_leaves_the_spec_invalid_is_422_in_one_line(
     ), got.text
     assert got.json()["errors"], got.text
     assert api.get("/miniclusters/plain").json()["spec"].get("replicas") is None
+
+
+def test_status_replicas_counts_the_template_cargos_only(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``status.replicas`` of a template MiniCluster counts its template cargos ``<mc>-<i>``,
+    not a free cargo grown by shape (Docker mode counted every cargo)."""
+    _mc(api, "job", 0, 4, template=_template(1), replicas=1)
+    _until(backend, lambda: _phase(api, "job-0") == "Running", "job-0 to run")
+    _grow(api, "job", {"gpusPerReplica": 1, "template": SLEEP})
+    _until(backend, lambda: _status(api, "job").get("cargos") == 2, "job to count 2 cargos")
+    status = _status(api, "job")
+    assert status["replicas"] == 1, status
