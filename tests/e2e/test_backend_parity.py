@@ -814,15 +814,20 @@ def test_a_minicluster_is_ready_once_each_cargo_runs_in_the_same_words(
     ``Held`` while held: Docker mode said reason ``CargosRunning`` with no message, counted only
     placed cargos (so one waiting to be placed left it Ready), and was Ready while held."""
     node = {"topology": {"level": "node", "mode": "Required"}}
-    _mc(api, "job", 0, 10, template=_template(1), replicas=1)
+    _mc(api, "job", 1, 10, template=_template(1), replicas=1)
     ready = _until(
         backend, lambda: (r := _ready_of(api, "job")).get("status") == "True" and r, "job Ready"
     )
     assert (ready["reason"], ready["message"]) == ("AllCargosRunning", "1 of 1 cargos running")
-    # a cargo that cannot be placed now (the 5-GPU nodes each hold a 5-GPU reservation)
-    for name in ("a", "b"):
-        _mc(api, name, 5, 5, **node)
-        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    # a cargo that cannot be placed now: the other 9 GPUs are reserved (5 on one node, 4 on
+    # job-0's)
+    for name, gpus in (("a", 5), ("b", 4)):
+        _mc(api, name, gpus, gpus, **node)
+        _until(
+            backend,
+            lambda n=name, g=gpus: _status(api, n)["reservedGpus"] == g,
+            f"{name} admitted",
+        )
     _post_cargo(api, "job-big", "job", 1, 5)
     _until(backend, lambda: _waiting(api, "job-big", "Unschedulable"), "job-big to wait")
     waiting = _until(
