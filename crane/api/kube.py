@@ -128,6 +128,27 @@ def _taken_back(body: dict[str, Any]) -> bool:
     return bool(body["metadata"].get("deletionTimestamp")) and not status.get("placement")
 
 
+class _Subject(str):
+    """What a call is about (``minicluster 'x'``), with the one wording of its 404 both
+    backends give (:func:`service.minicluster_not_found`, :func:`service.cargo_not_found`)."""
+
+    missing: str
+
+    @classmethod
+    def minicluster(cls, name: str, tenant: str) -> _Subject:
+        """A MiniCluster of ``tenant``."""
+        subject = cls(f"minicluster {name!r}")
+        subject.missing = service.minicluster_not_found(name, tenant)
+        return subject
+
+    @classmethod
+    def cargo(cls, name: str, tenant: str) -> _Subject:
+        """A cargo of ``tenant``."""
+        subject = cls(f"cargo {name!r}")
+        subject.missing = service.cargo_not_found(name, tenant)
+        return subject
+
+
 def _api_error(err: ApiException, what: str) -> CraneError:
     """Map the Kubernetes API's answer to an error a person can act on."""
     try:
@@ -135,7 +156,7 @@ def _api_error(err: ApiException, what: str) -> CraneError:
     except ValueError:
         message = str(err.reason)
     if err.status == 404:
-        return NotFound(f"{what} not found")
+        return NotFound(getattr(what, "missing", f"{what} not found"))
     if err.status == 409:
         return Conflict(f"{what} exists already or changed meanwhile: {message}")
     if err.status in (400, 422):
@@ -333,7 +354,7 @@ class KubeBackend(Backend):
 
     async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
         return await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.get_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -353,20 +374,18 @@ class KubeBackend(Backend):
         current = await self.get_minicluster(tenant, name)
         changes = patch.model_dump(mode="json", by_alias=True, exclude_none=True)
         labels = changes.pop("labels", None)
-        merged = current.spec.model_dump(mode="json", by_alias=True, exclude_none=True) | changes
         try:
-            spec = MiniClusterSpec.model_validate(merged)
-        except ValidationError as err:
-            fields = [FieldError(["body", *e["loc"]], e["msg"]) for e in err.errors()]
-            summary = "; ".join(f.msg.removeprefix("Value error, ") for f in fields)
-            raise Invalid(f"the patched spec is invalid: {summary}", fields) from None
+            spec = service.patched_spec(current.spec, changes)
+        except service.InvalidPatch as err:
+            fields = [FieldError(loc, msg) for loc, msg in err.fields]
+            raise Invalid(str(err), fields) from None
         body: dict[str, Any] = {
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         }
         if labels is not None:
             body["metadata"] = {"labels": labels}
         updated = await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -380,7 +399,7 @@ class KubeBackend(Backend):
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         await self._call(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.delete_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -414,10 +433,9 @@ class KubeBackend(Backend):
         items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
         return sorted(items, key=lambda c: (c.created_at, c.name))
 
-    @override
-    async def get_cargo(self, tenant: str, name: str) -> Cargo:
-        body = await self._object(
-            f"cargo {name!r}",
+    async def _get_cargo_body(self, tenant: str, name: str) -> dict[str, Any]:
+        return await self._object(
+            _Subject.cargo(name, tenant),
             self._custom.get_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -425,7 +443,10 @@ class KubeBackend(Backend):
             CARGOS,
             name,
         )
-        return _cargo(body)
+
+    @override
+    async def get_cargo(self, tenant: str, name: str) -> Cargo:
+        return _cargo(await self._get_cargo_body(tenant, name))
 
     async def _create_cargo(
         self, tenant: str, mc: dict[str, Any], name: str, spec: CargoSpec
@@ -495,7 +516,7 @@ class KubeBackend(Backend):
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
         await self._call(
-            f"cargo {name!r}",
+            _Subject.cargo(name, tenant),
             self._custom.delete_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -526,7 +547,7 @@ class KubeBackend(Backend):
 
     async def _set_replicas(self, tenant: str, name: str, replicas: int | None) -> None:
         await self._object(
-            f"minicluster {name!r}",
+            _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -581,7 +602,7 @@ class KubeBackend(Backend):
             templated = {g.name for g in plan.grants if g.added} - {n for n, _ in plan.creates}
             await self._settle(tenant, name, grants, request, reasons, templated, mc.spec.replicas)
         if request.wait:
-            timed_out = await self._wait_running(tenant, grants, request.timeout_seconds)
+            timed_out = await self._wait_running(tenant, name, grants, request.timeout_seconds)
         else:
             timed_out = False
         return GrowResult.of(grants, reasons, timed_out)
@@ -645,24 +666,44 @@ class KubeBackend(Backend):
                 tenant, mc, None if (before is None and current + kept == 0) else current + kept
             )
 
-    async def _wait_running(self, tenant: str, grants: list[CargoGrant], timeout: float) -> bool:
+    async def _wait_running(
+        self, tenant: str, mc: str, grants: list[CargoGrant], timeout: float
+    ) -> bool:
+        """Wait until each granted cargo ran or never will (:func:`service.grow_wait_over`);
+        True when ``timeout`` passed first. 404 when the MiniCluster is deleted meanwhile."""
         deadline = time.monotonic() + timeout
         waiting = [g for g in grants if g.added and g.name]
-        while waiting:
-            for grant in list(waiting):
+        while True:
+            try:
+                deleted = bool(
+                    (await self._get_mc_body(tenant, mc))["metadata"].get("deletionTimestamp")
+                )
+            except NotFound:
+                deleted = True
+            phases: dict[str, str | None] = {}
+            for grant in waiting:
                 assert grant.name is not None
-                cargo = await self.get_cargo(tenant, grant.name)
-                grant.phase = cargo.status.phase.value
-                if cargo.status.phase is not CargoPhase.PENDING and (
-                    cargo.status.phase is not CargoPhase.PLACED
-                ):
-                    waiting.remove(grant)
-            if not waiting:
-                return False
+                try:
+                    body = await self._get_cargo_body(tenant, grant.name)
+                except NotFound:
+                    body = None
+                gone = body is None or bool(body["metadata"].get("deletionTimestamp"))
+                cargo = None if body is None else _cargo(body)
+                phase = None if gone or cargo is None else cargo.status.phase.value
+                phases[grant.name] = phase
+                grant.phase, reason = service.grant_after_wait(
+                    phase, cargo.status.message if cargo is not None else ""
+                )
+                if reason is not None:
+                    grant.reason = reason
+            try:
+                if service.grow_wait_over(mc, deleted, phases):
+                    return False
+            except service.MiniClusterDeleted as err:
+                raise NotFound(str(err)) from None
             if time.monotonic() > deadline:
                 return True
             await asyncio.sleep(POLL_SECONDS)
-        return False
 
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:

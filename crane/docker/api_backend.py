@@ -54,12 +54,7 @@ from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
 from crane.model.shares import TenantShares
 from crane.placement.admission import cargo_over_max
 
-SETTLED = frozenset(
-    p.value
-    for p in (CargoPhase.RUNNING, CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
-)
-"""Phases a grow with ``wait`` stops waiting at: the cargo ran, or never will."""
-FINISHED = SETTLED - {CargoPhase.RUNNING.value}
+FINISHED = service.GROW_WAIT_OVER - {CargoPhase.RUNNING.value}
 
 
 class DockerBackend(Backend):
@@ -152,10 +147,7 @@ class DockerBackend(Backend):
     def _mc(self, s: Session, tenant: str, name: str) -> MiniClusterRow:
         row = store.minicluster(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(
-                f"MiniCluster {name!r} not found in tenant {tenant!r}: "
-                "list them with `crane mc list`"
-            )
+            raise NotFound(service.minicluster_not_found(name, tenant))
         return row
 
     @override
@@ -204,12 +196,14 @@ class DockerBackend(Backend):
     ) -> MiniCluster:
         with Session(self.db) as s:
             row = self._mc(s, tenant, name)
-            spec = row.mc_spec().model_dump(by_alias=True)
-            changes = patch.model_dump(by_alias=True, exclude_unset=True, exclude={"labels"})
+            changes = patch.model_dump(
+                mode="json", by_alias=True, exclude_none=True, exclude={"labels"}
+            )
             try:
-                new = type(row.mc_spec()).model_validate({**spec, **changes})
-            except ValueError as err:
-                raise Invalid(f"the patched spec is invalid: {err}") from None
+                new = service.patched_spec(row.mc_spec(), changes)
+            except service.InvalidPatch as err:
+                fields = [FieldError(loc, msg) for loc, msg in err.fields]
+                raise Invalid(str(err), fields) from None
             row.spec = new.model_dump_json(by_alias=True)
             if patch.labels is not None:
                 row.labels = json.dumps(patch.labels)
@@ -368,7 +362,7 @@ class DockerBackend(Backend):
         timed_out = False
         if request.wait:
             timed_out = not await self._wait_running(
-                tenant, [g.name for g in grants if g.name], request.timeout_seconds
+                tenant, name, [g.name for g in grants if g.name], request.timeout_seconds
             )
             grants = [await self._refresh_grant(tenant, g) for g in grants]
         return GrowResult.of(grants, reasons, timed_out)
@@ -387,24 +381,27 @@ class DockerBackend(Backend):
     async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
             return grant
-        try:
-            cargo = await self.get_cargo(tenant, grant.name)
-        except NotFound:  # deleted while the grow waited (its MiniCluster, a shrink)
-            return grant.model_copy(
-                update={"phase": "Deleted", "reason": "deleted while the grow waited"}
-            )
-        update = {"phase": cargo.status.phase.value}
-        if cargo.status.phase is CargoPhase.FAILED:
-            update["reason"] = cargo.status.message
+        with Session(self.db) as s:
+            row = store.cargo(s, tenant, grant.name)
+            phase = None if row is None or row.deleting else row.phase
+            message = row.message if row is not None else ""
+        phase, reason = service.grant_after_wait(phase, message)
+        update = {"phase": phase} if reason is None else {"phase": phase, "reason": reason}
         return grant.model_copy(update=update)
 
-    async def _wait_running(self, tenant: str, names: list[str], timeout: float) -> bool:
+    async def _wait_running(self, tenant: str, mc: str, names: list[str], timeout: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             with Session(self.db) as s:
-                rows = [store.cargo(s, tenant, n) for n in names]
+                rows = {n: store.cargo(s, tenant, n) for n in names}
+                mc_row = store.minicluster(s, tenant, mc)
             # a cargo deleted meanwhile (gone, or going) will never run: stop waiting for it
-            if all(r is None or r.deleting or r.phase in SETTLED for r in rows):
+            phases = {n: None if r is None or r.deleting else r.phase for n, r in rows.items()}
+            try:
+                over = service.grow_wait_over(mc, mc_row is None or mc_row.deleting, phases)
+            except service.MiniClusterDeleted as err:
+                raise NotFound(str(err)) from None
+            if over:
                 return True
             if asyncio.get_running_loop().time() >= deadline:
                 return False
@@ -510,9 +507,7 @@ class DockerBackend(Backend):
     def _cargo(self, s: Session, tenant: str, name: str) -> CargoRow:
         row = store.cargo(s, tenant, name)
         if row is None or row.deleting:
-            raise NotFound(
-                f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"
-            )
+            raise NotFound(service.cargo_not_found(name, tenant))
         return row
 
     @override

@@ -10,6 +10,7 @@ from crane.api.schemas import Cargo, MiniCluster
 from crane.docker import store
 from crane.docker.conditions import cargo_conditions, minicluster_conditions
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
+from crane.lifecycle import service
 from crane.model import (
     CargoPhase,
     CargoStatus,
@@ -34,7 +35,11 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
         reservation=reservation,
         cargos=len(cargos),
         ready_cargos=len(running),
-        replicas=len(cargos),
+        replicas=service.status_replicas(
+            spec,
+            sum(1 for c in cargos if service.template_index(row.name, c.name) is not None),
+            len(cargos),
+        ),
         selector=f"crane.io/minicluster={row.name}",
         queue_position=row.queue_position,
         waits_behind=json.loads(row.waits_behind),

@@ -3,26 +3,21 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlmodel import Session
 
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption
 from crane.lifecycle.cargo_status import Verdict
-from crane.lifecycle.restart import BACKOFF_LIMIT_EXCEEDED, RESTARTING, is_restarting
-from crane.lifecycle.suspend import HELD_REASON, is_held
+from crane.lifecycle.restart import RESTARTING, is_restarting
+from crane.lifecycle.suspend import HELD_REASON, held_ready, is_held
 from crane.model import CargoPhase, Condition, ConditionStatus
 from crane.model.conditions import find_condition
-from crane.model.refusal import INVALID_SPEC, POD_SECURITY
 
 IMAGE_PULL_FAILED = "ImagePullFailed"
 """Reason (and message prefix) of a cargo whose image could not be pulled."""
 PULLING = "Pulling"
 """Reason (and message prefix) of a cargo whose image is being pulled."""
-_REFUSALS = (IMAGE_PULL_FAILED, INVALID_SPEC, POD_SECURITY)
-"""Reasons (and message prefixes) of a cargo failed because no replica could be made."""
 
 
 def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
@@ -42,13 +37,17 @@ def admission_reason(row: MiniClusterRow) -> str:
 
 def minicluster_conditions(s: Session, row: MiniClusterRow) -> list[Condition]:
     """The MiniCluster's conditions now, over the stored ones (transition times kept)."""
-    cargos = [c for c in store.cargos(s, row.tenant, row.name) if not c.deleting]
-    active = [c for c in cargos if c.phase in ACTIVE]
+    every = store.cargos(s, row.tenant, row.name)
+    cargos = [c for c in every if not c.deleting]
+    ended = (CargoPhase.SUCCEEDED.value, CargoPhase.FAILED.value)
+    active = [c for c in cargos if c.phase not in ended]  # as Kubernetes mode counts them
     running = [c for c in cargos if c.phase == CargoPhase.RUNNING.value]
-    current = [
-        _cond("Admitted", row.admitted, admission_reason(row), row.message),
-        _cond("Ready", row.admitted and len(running) == len(active), "CargosRunning"),
-    ]
+    current = [_cond("Admitted", row.admitted, admission_reason(row), row.message)]
+    if is_held(row.mc_spec()):
+        current.append(_cond("Ready", False, HELD_REASON, held_ready(len(every))))
+    else:
+        ready = cargo_status.minicluster_ready(row.admitted, len(running), len(active))
+        current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
     return store.merged_conditions(row.conditions, current)
 
 
@@ -100,27 +99,11 @@ def _ready(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Verdict
         return cargo_status.FINISHED
     if phase is CargoPhase.PREEMPTED:
         return cargo_status.not_ready(cargo_status.PREEMPTED, row.message)
-    if phase is CargoPhase.FAILED and row.message.partition(":")[0] in _REFUSALS:
-        return cargo_status.not_ready(row.message.partition(":")[0], row.message)
-    failed = phase is CargoPhase.FAILED or is_restarting(phase, bool(row.placements()))
-    if failed and not _stored(stored, "Ready", cargo_status.REPLICA_FAILED):
+    # a failed cargo's Ready is stored by the reconciler as it fails (with the reason it decided)
+    restarting = is_restarting(phase, bool(row.placements()))
+    if restarting and not _stored(stored, "Ready", cargo_status.REPLICA_FAILED):
         return cargo_status.not_ready(cargo_status.REPLICA_FAILED, row.message)
     return None
-
-
-def _end_reason(phase: CargoPhase, message: str) -> str:
-    """The ``Succeeded`` or ``Failed`` reason Kubernetes mode gives the same end, read from the
-    message the reconciler stored (:func:`crane.lifecycle.restart.after_failure` words it)."""
-    if phase is CargoPhase.SUCCEEDED:
-        return cargo_status.ALL_REPLICAS_SUCCEEDED
-    prefix = message.partition(":")[0]
-    if prefix in _REFUSALS:
-        return prefix
-    if re.search(r"backoffLimit \d+ reached", message):
-        return BACKOFF_LIMIT_EXCEEDED
-    if message.startswith("host ") and message.endswith(" drained"):
-        return cargo_status.NODE_LOST
-    return cargo_status.REPLICA_FAILED
 
 
 def cargo_conditions(row: CargoRow) -> list[Condition]:
@@ -131,8 +114,6 @@ def cargo_conditions(row: CargoRow) -> list[Condition]:
     ready = _ready(row, phase, stored)
     if ready is not None:
         current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
-    if phase in (CargoPhase.SUCCEEDED, CargoPhase.FAILED):
-        current.append(_cond(phase.value, True, _end_reason(phase, row.message), row.message))
     if phase is CargoPhase.PLACED and row.message.startswith(PULLING):
         current.append(_cond("Pulling", True, PULLING, row.message))
     elif any(c.type == "Pulling" for c in stored):

@@ -57,11 +57,19 @@ from crane.docker.scheduling import (
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption, service
+from crane.lifecycle.cargo_status import Verdict, not_ready
 from crane.lifecycle.queued import queued
-from crane.lifecycle.restart import after_failure, first_start, is_restarting, replica_failed
+from crane.lifecycle.restart import (
+    BACKOFF_LIMIT_EXCEEDED,
+    after_failure,
+    failed_reason,
+    first_start,
+    is_restarting,
+    replica_failed,
+)
 from crane.lifecycle.suspend import held_message, is_held
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
-from crane.model.refusal import refusal_reason
+from crane.model.refusal import INVALID_SPEC, refusal_reason
 from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
 from crane.placement.types import CargoDecision, Outcome
@@ -644,14 +652,14 @@ class Reconciler:
             return
         done = [c for c in containers.values() if c.status == "exited"]
         if len(done) == len(placements):
-            self._finish(s, row, CargoPhase.SUCCEEDED, "every replica exited 0")
+            self._succeed(s, row, len(done))
             return
         hosts = {h.name: h.host() for h in store.hosts(s)}
         spec = row.cargo_spec()
         try:
             template = container_template(spec.template, row.tenant)
         except ValueError as err:
-            self._finish(s, row, CargoPhase.FAILED, str(err))
+            self._finish(s, row, not_ready(INVALID_SPEC, str(err)))
             return
         missing = [
             p
@@ -693,7 +701,7 @@ class Reconciler:
                     self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
             except ImagePullFailed as err:
-                self._unmade(s, row, containers, f"{IMAGE_PULL_FAILED}: {err}")
+                self._unmade(s, row, containers, IMAGE_PULL_FAILED, f"{IMAGE_PULL_FAILED}: {err}")
                 return
             except APIError as err:
                 why = f"replica {p.replica} on {p.node}: {err.explanation or err}"
@@ -705,35 +713,27 @@ class Reconciler:
                     return
                 with contextlib.suppress(APIError):  # created, refused at start: goes too
                     containers[p.replica] = clients[p.node].containers.get(replica_spec.name)
-                self._unmade(s, row, containers, f"{reason}: dockerd refused {why}")
+                self._unmade(s, row, containers, reason, f"{reason}: dockerd refused {why}")
                 return
         if row.message.startswith(PULLING):
             row.message = ""
             s.add(row)
             s.commit()
-        if row.phase != CargoPhase.PLACED.value:
-            return
-        ready = cargo_status.replicas_ready(
-            sum(
-                1
-                for p in placements
-                if (c := containers.get(p.replica)) is not None
-                and c.status in ("running", "exited")
-            ),
-            len(placements),
+        running = sum(
+            1
+            for p in placements
+            if (c := containers.get(p.replica)) is not None and c.status == "running"
         )
-        before = row.conditions
+        phase, ready = cargo_status.placed_progress(running, len(placements))
+        before, was = row.conditions, row.phase
         record(row, "Ready", ready)
-        if row.conditions != before:
-            s.add(row)
-            s.commit()
+        row.phase = phase.value
         if ready.ok:
-            row.phase, row.started_at = (
-                CargoPhase.RUNNING.value,
-                first_start(row.started_at, _now()),
-            )
+            row.started_at = first_start(row.started_at, _now())
+        if row.conditions != before or row.phase != was:
             s.add(row)
             s.commit()
+        if ready.ok and was != CargoPhase.RUNNING.value:
             self._event(
                 EventType.RUNNING,
                 row.tenant,
@@ -775,48 +775,79 @@ class Reconciler:
             s.commit()
             self._wake.set()
             return
-        reason = then.message
+        message = then.message
         if row.message.endswith(STOPPING):
-            reason = row.message.removesuffix(STOPPING)
+            message = row.message.removesuffix(STOPPING)
         running = [c for c in containers.values() if c.status in LIVE_STATES]
         if running:
             for c in running:
                 # a created container never started: stopping it is a no-op, so remove it
                 self.retirer.retire(c, row.grace_seconds, remove=c.status == "created")
-            row.message = reason + STOPPING
+            row.message = message + STOPPING
             s.add(row)
             s.commit()
             return
-        self._finish(s, row, then.phase, reason, exit_code=code)
+        reason = failed_reason(cargo_status.REPLICA_FAILED, then)
+        self._finish(s, row, not_ready(reason, message), exit_code=code)
 
     def _unmade(
-        self, s: Session, row: CargoRow, containers: dict[int, Container], message: str
+        self,
+        s: Session,
+        row: CargoRow,
+        containers: dict[int, Container],
+        reason: str,
+        message: str,
     ) -> None:
         """A replica could not be made, for good: stop the gang's containers and fail the cargo
-        with ``message``. The GPUs of containers still stopping stay held (the next rebuild reads
-        them); with none, they are released now."""
+        for ``reason``, saying ``message``. The GPUs of containers still stopping stay held (the
+        next rebuild reads them); with none, they are released now."""
         for c in containers.values():
             self.retirer.retire(c, row.grace_seconds)
-        self._finish(s, row, CargoPhase.FAILED, message, release=not containers)
+        self._finish(s, row, not_ready(reason, message), release=not containers)
+
+    def _succeed(self, s: Session, row: CargoRow, replicas: int) -> None:
+        """Every one of the cargo's ``replicas`` exited 0: it succeeded, as on Kubernetes."""
+        done = cargo_status.succeeded(replicas)
+        record(row, CargoPhase.SUCCEEDED.value, done)
+        record(row, "Ready", cargo_status.FINISHED)
+        self.engine.release_cargo(row.key)
+        row.phase, row.finished_at, row.message = CargoPhase.SUCCEEDED.value, _now(), ""
+        row.exit_code = 0
+        s.add(row)
+        s.commit()
+        self._event(
+            EventType.SUCCEEDED,
+            row.tenant,
+            row.minicluster,
+            row.name,
+            row.cargo_spec().gpus,
+            cargo_status.succeeded_event(replicas),
+            exit_code=0,
+        )
 
     def _finish(
         self,
         s: Session,
         row: CargoRow,
-        phase: CargoPhase,
-        message: str,
+        failed: Verdict,
         release: bool = True,
         exit_code: int | None = None,
     ) -> None:
+        """The cargo failed: store its ``Failed`` condition with the reason decided here (never
+        read back from the message), its ``Ready`` (the same reason, unless the backoff limit
+        was reached, as on Kubernetes), and post the event."""
+        message = failed.message
+        record(row, CargoPhase.FAILED.value, Verdict(True, failed.reason, message))
+        if failed.reason != BACKOFF_LIMIT_EXCEEDED:
+            record(row, "Ready", failed)
         if release:
             self.engine.release_cargo(row.key)
-        row.phase, row.finished_at, row.message = phase.value, _now(), message
-        row.exit_code = 0 if phase is CargoPhase.SUCCEEDED else exit_code
+        row.phase, row.finished_at, row.message = CargoPhase.FAILED.value, _now(), message
+        row.exit_code = exit_code
         s.add(row)
         s.commit()
-        kind = EventType.SUCCEEDED if phase is CargoPhase.SUCCEEDED else EventType.FAILED
         self._event(
-            kind,
+            EventType.FAILED,
             row.tenant,
             row.minicluster,
             row.name,
@@ -884,7 +915,8 @@ class Reconciler:
                     row.message = f"host {host.name} drained; placing the gang again"
                     s.add(row)
                 else:
-                    self._finish(s, row, CargoPhase.FAILED, f"host {host.name} drained")
+                    drained = f"host {host.name} drained"
+                    self._finish(s, row, not_ready(cargo_status.NODE_LOST, drained))
             client = clients.get(host.name)
             leftovers = managed_containers(client) if client is not None else []
             for c in leftovers:

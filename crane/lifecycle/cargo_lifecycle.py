@@ -36,9 +36,9 @@ from crane.lifecycle import cargo_status, preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
 from crane.lifecycle.restart import (
-    BACKOFF_LIMIT_EXCEEDED,
     RESTARTING,
     after_failure,
+    failed_reason,
     first_start,
     is_restarting,
     replica_failed,
@@ -597,23 +597,20 @@ class CargoLifecycle:
                 "Succeeded",
                 True,
                 cargo_status.ALL_REPLICAS_SUCCEEDED,
-                f"{len(done)} replicas succeeded",
+                cargo_status.succeeded(len(done)).message,
                 gen,
             )
             self._ready(status, cargo_status.FINISHED, gen)
             self._release(key)
             self._write(key, body, status)
-            self._event(body, "Succeeded", f"all {len(done)} replicas succeeded")
+            self._event(body, "Succeeded", cargo_status.succeeded_event(len(done)))
             return
         running = [p for p in current.values() if p.phase == "Running" and p.ready]
         status.replicas = len(placements)
-        ready = cargo_status.replicas_ready(len(running), len(placements))
+        status.phase, ready = cargo_status.placed_progress(len(running), len(placements))
         if ready.ok:
             status.started_at = first_start(status.started_at, datetime.now(UTC))
-            status.phase = CargoPhase.RUNNING
             self._expect(key, meta, spec, status)
-        else:
-            status.phase = CargoPhase.PLACED
         self._ready(status, ready, gen)
         self._write(key, body, status)
 
@@ -642,7 +639,7 @@ class CargoLifecycle:
                 status,
                 "Failed",
                 True,
-                BACKOFF_LIMIT_EXCEEDED if then.limit_reached else reason,
+                failed_reason(reason, then),
                 status.message,
                 gen,
             )

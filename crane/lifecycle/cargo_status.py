@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from crane.model import CargoPhase
 from crane.placement.types import CargoDecision, Outcome
 
 
@@ -92,6 +93,41 @@ def replicas_ready(running: int, replicas: int) -> Verdict:
     if replicas and running == replicas:
         return Verdict(True, ALL_REPLICAS_RUNNING, message)
     return Verdict(False, STARTING, message)
+
+
+def placed_progress(running: int, replicas: int) -> tuple[CargoPhase, Verdict]:
+    """The phase and ``Ready`` of a placed cargo of which ``running`` replicas run now: only a
+    replica that runs counts (a pod ``Running`` and ready; a container ``running``), never one
+    that exited, so a gang whose replica finished early reads ``Placed``, "1 of 2 replicas
+    running", on both backends."""
+    ready = replicas_ready(running, replicas)
+    return (CargoPhase.RUNNING if ready.ok else CargoPhase.PLACED), ready
+
+
+ALL_CARGOS_RUNNING = "AllCargosRunning"
+"""A MiniCluster's ``Ready`` reason (True): admitted, and every active cargo runs."""
+NOT_READY = "NotReady"
+"""A MiniCluster's ``Ready`` reason (False): not admitted, or a cargo does not run."""
+
+
+def minicluster_ready(admitted: bool, running: int, active: int) -> Verdict:
+    """A MiniCluster's ``Ready`` condition: True once it is admitted and each of its ``active``
+    cargos (not finished) runs; the message counts them ("1 of 2 cargos running")."""
+    ok = admitted and running == active
+    return Verdict(
+        ok, ALL_CARGOS_RUNNING if ok else NOT_READY, f"{running} of {active} cargos running"
+    )
+
+
+def succeeded(replicas: int) -> Verdict:
+    """The ``Succeeded`` condition of a cargo whose ``replicas`` all exited 0 (its status
+    message is then empty)."""
+    return Verdict(True, ALL_REPLICAS_SUCCEEDED, f"{replicas} replicas succeeded")
+
+
+def succeeded_event(replicas: int) -> str:
+    """The message of the ``Succeeded`` event of a cargo whose ``replicas`` all exited 0."""
+    return f"all {replicas} replicas succeeded"
 
 
 def not_ready(reason: str, message: str) -> Verdict:

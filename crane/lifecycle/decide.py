@@ -29,7 +29,7 @@ from crane.kube.names import (
     split_key,
 )
 from crane.kube.nodes import busy_ids, inventory
-from crane.lifecycle import preemption, records, service
+from crane.lifecycle import cargo_status, preemption, records, service
 from crane.lifecycle.cargo_lifecycle import CargoLifecycle
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.isolation import isolate_cargo
@@ -44,7 +44,7 @@ from crane.lifecycle.plan import (
 from crane.lifecycle.queued import queued
 from crane.lifecycle.restore import gpu_ids_of, restore
 from crane.lifecycle.state import LoopState, Revocation
-from crane.lifecycle.suspend import HELD_REASON, held_message, is_held
+from crane.lifecycle.suspend import HELD_REASON, held_message, held_ready, is_held
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
@@ -604,18 +604,12 @@ class Decider:
         template_count = sum(
             1 for b in mine if TEMPLATE_INDEX_LABEL in (b["metadata"].get("labels") or {})
         )
-        status.replicas = template_count if spec.template is not None else len(mine)
+        status.replicas = service.status_replicas(spec, template_count, len(mine))
         status.selector = f"crane.io/minicluster={meta['name']}"
-        ready = admitted and len(running) == len(active)
+        ready = cargo_status.minicluster_ready(admitted, len(running), len(active))
         status.conditions = set_condition(
             status.conditions,
-            resources.condition(
-                "Ready",
-                ready,
-                "AllCargosRunning" if ready else "NotReady",
-                f"{len(running)} of {len(active)} cargos running",
-                gen,
-            ),
+            resources.condition("Ready", ready.ok, ready.reason, ready.message, gen),
         )
         status.conditions = [c for c in status.conditions if c.type != "Failed"]
         status.observed_generation = gen
@@ -658,7 +652,7 @@ class Decider:
         )
         status.conditions = set_condition(
             status.conditions,
-            resources.condition("Ready", False, HELD_REASON, f"{len(mine)} cargos stopping", gen),
+            resources.condition("Ready", False, HELD_REASON, held_ready(len(mine)), gen),
         )
         self._app_manager(body, spec, False, status, cache, plan)
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]

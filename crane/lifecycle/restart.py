@@ -94,6 +94,13 @@ def after_failure(
     )
 
 
+def failed_reason(reason: str, then: AfterFailure) -> str:
+    """The ``Failed`` condition's reason of a gang that failed for ``reason`` (``ReplicaFailed``,
+    ``NodeLost``): :data:`BACKOFF_LIMIT_EXCEEDED` when ``then`` reached the limit. Both
+    backends store this reason when the cargo fails; neither reads it back from the message."""
+    return BACKOFF_LIMIT_EXCEEDED if then.limit_reached else reason
+
+
 def is_restarting(phase: CargoPhase, placed: bool) -> bool:
     """Whether a cargo is in a gang restart, as both backends store one: ``Pending`` with its
     placement kept (``placed``) until its old pods or containers are gone. Every other way

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
 
 from crane.lifecycle.cargo_status import expected_end
 from crane.lifecycle.suspend import grow_refusal, is_held
+from crane.model import CargoPhase
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.admission import cargo_over_max
@@ -44,6 +48,39 @@ class UnknownCargos(ServiceError):
 def key_of(tenant: str, name: str) -> str:
     """``tenant/name``: the engine's key of a MiniCluster or cargo."""
     return f"{tenant}/{name}"
+
+
+class InvalidPatch(ServiceError):
+    """A patch that would leave the MiniCluster's spec invalid; ``fields`` are the (location,
+    message) of each error, the location from ``body``."""
+
+    def __init__(self, message: str, fields: list[tuple[list[str | int], str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def patched_spec(current: MiniClusterSpec, changes: Mapping[str, Any]) -> MiniClusterSpec:
+    """``current`` with ``changes`` (the patch's fields that are set and not null) merged in, the
+    same on both backends; :class:`InvalidPatch` says in one line why the result is invalid."""
+    merged = current.model_dump(mode="json", by_alias=True, exclude_none=True) | dict(changes)
+    try:
+        return MiniClusterSpec.model_validate(merged)
+    except ValidationError as err:
+        fields: list[tuple[list[str | int], str]] = [
+            (["body", *e["loc"]], e["msg"]) for e in err.errors()
+        ]
+        summary = "; ".join(msg.removeprefix("Value error, ") for _, msg in fields)
+        raise InvalidPatch(f"the patched spec is invalid: {summary}", fields) from None
+
+
+def minicluster_not_found(name: str, tenant: str) -> str:
+    """The one wording of a 404 for a MiniCluster that does not exist (or is being deleted)."""
+    return f"MiniCluster {name!r} not found in tenant {tenant!r}: list them with `crane mc list`"
+
+
+def cargo_not_found(name: str, tenant: str) -> str:
+    """The one wording of a 404 for a cargo that does not exist (or is being deleted)."""
+    return f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -138,6 +175,15 @@ def template_cargo_spec(minicluster: str, template: CargoTemplate) -> CargoSpec:
         restart_policy=template.restart_policy,
         backoff_limit=template.backoff_limit,
     )
+
+
+def status_replicas(spec: MiniClusterSpec, template_cargos: int, cargos: int) -> int:
+    """A MiniCluster's ``status.replicas`` (what ``crane mc get`` and the scale subresource
+    read), the same on both backends: 0 while held; with a template, its ``template_cargos``
+    ``<mc>-<i>`` (not the free cargos grown by shape); else all its ``cargos``."""
+    if is_held(spec):
+        return 0
+    return template_cargos if spec.template is not None else cargos
 
 
 def next_names(minicluster: str, taken: set[str], count: int, template: bool = False) -> list[str]:
@@ -258,6 +304,45 @@ def plan_grow(
         plan.creates.append((name, cargo))
         plan.grants.append(Grant(name=name, gpus=cargo.gpus, added=True))
     return plan
+
+
+class MiniClusterDeleted(ServiceError):
+    """The MiniCluster was deleted while a grow waited for its cargos (both backends: 404)."""
+
+
+GROW_WAIT_OVER = frozenset(
+    p.value
+    for p in (CargoPhase.RUNNING, CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED)
+)
+"""Phases a grow with ``wait`` stops waiting at: the cargo ran, or never will."""
+DELETED_GRANT = "Deleted"
+"""The phase a grow's answer gives a cargo deleted while the grow waited (a shrink)."""
+DELETED_WHILE_WAITING = "deleted while the grow waited"
+"""The reason a grow's answer gives a cargo deleted while the grow waited."""
+
+
+def grow_wait_over(minicluster: str, deleted: bool, phases: Mapping[str, str | None]) -> bool:
+    """One look of a grow's ``wait``, the same on both backends: whether each new cargo ran or
+    never will (its phase in :data:`GROW_WAIT_OVER`, or None when it was deleted meanwhile).
+    When the MiniCluster itself was deleted (gone, or being deleted), the wait ends at once
+    with :class:`MiniClusterDeleted`, saying so."""
+    if deleted:
+        raise MiniClusterDeleted(
+            f"MiniCluster {minicluster!r} was deleted while the grow waited; its cargos go "
+            f"with it: create it again to run them"
+        )
+    return all(p is None or p in GROW_WAIT_OVER for p in phases.values())
+
+
+def grant_after_wait(phase: str | None, message: str) -> tuple[str, str | None]:
+    """A grant's phase and reason after a grow's wait, from its cargo's ``phase`` now (None
+    when deleted meanwhile) and status ``message``: a failed cargo says why; None keeps the
+    grant's reason."""
+    if phase is None:
+        return DELETED_GRANT, DELETED_WHILE_WAITING
+    if phase == CargoPhase.FAILED.value:
+        return phase, message
+    return phase, None
 
 
 def _deny(plan: GrowPlan, gpus: int, reason: str) -> None:

@@ -32,3 +32,8 @@ def held_message(name: str, stopping: int) -> str:
 def grow_refusal(name: str) -> str:
     """Why a held MiniCluster cannot grow, and what to do."""
     return f"MiniCluster {name!r} is held: release it first with `crane mc release {name}`"
+
+
+def held_ready(stopping: int) -> str:
+    """The message of a held MiniCluster's ``Ready=False`` (reason :data:`HELD_REASON`)."""
+    return f"{stopping} cargos stopping"

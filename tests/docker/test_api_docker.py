@@ -322,6 +322,9 @@ def test_node_remove_drains_waits_then_preempts(
         assert admin.get("/v1/hosts/h2").status_code == 404
         first = admin.get("/v1/cargos/on-a100-0").json()["status"]
         assert first["phase"] == "Failed" and "drained" in first["message"]
+        # as Kubernetes mode says of a cargo whose node went: Failed and Ready, reason NodeLost
+        reasons = {c["type"]: c["reason"] for c in first["conditions"]}
+        assert (reasons["Failed"], reasons["Ready"]) == ("NodeLost", "NodeLost"), first
         with closing(docker.DockerClient(base_url=h2.url)) as client:
             assert managed_containers(client) == []
     finally:

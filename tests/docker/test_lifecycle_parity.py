@@ -294,3 +294,33 @@ def test_a_restarting_gang_reads_pending_while_its_containers_go_then_is_placed_
     again = seen[-1]
     assert again["restarts"] == 1 and again["message"] == "", again
     assert len(again["placement"]) == 2, again
+
+
+def test_a_replica_that_exited_is_not_counted_as_running(api: httpx.Client) -> None:
+    """A gang whose replica 0 exits 0 while replica 1 runs reads as on Kubernetes (which counts
+    only running pods): ``Placed``, ``Ready`` False "1 of 2 replicas running". Docker mode
+    counted the exited container: ``Running``, "2 of 2 replicas running"."""
+    early = ["sh", "-c", '[ "$CRANE_REPLICA" = 0 ] && exit 0; ' + WORK[-1]]
+    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": early}]}}
+    _mc(api, "gang", 0, 4)
+    grown = api.post(
+        "/v1/miniclusters/gang:grow",
+        json={
+            "cargos": [{"name": "gang-0", "replicas": 2, "gpusPerReplica": 1, "template": template}]
+        },
+    )
+    assert grown.status_code == 200, grown.text
+
+    def ready() -> dict[str, Any]:
+        got = _cargo(api, "gang-0") or {}
+        return next(
+            (c for c in got.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {}
+        )
+
+    _until(lambda: ready().get("message") == "1 of 2 replicas running", api, 30)
+    for _ in range(5):  # and so it stays, pass after pass
+        api.get("/v1/nodes")
+        got = _cargo(api, "gang-0") or {}
+        assert got["status"]["phase"] == "Placed", got
+        assert (ready()["status"], ready()["reason"]) == ("False", "Starting"), got
+        assert ready()["message"] == "1 of 2 replicas running", got

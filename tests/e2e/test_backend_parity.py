@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -745,6 +746,9 @@ def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
     succeeded = _condition(done, "Succeeded")
     assert succeeded["status"] == "True", succeeded
     assert succeeded["reason"] == "AllReplicasSucceeded", succeeded
+    # Docker mode said "every replica exited 0", in the condition and in status.message
+    assert succeeded["message"] == "1 replicas succeeded", succeeded
+    assert not done["status"].get("message"), done
     finished = _condition(done, "Ready")
     assert finished["status"] == "False", finished
     assert finished["reason"] == "Finished", finished
@@ -797,3 +801,147 @@ def test_the_estimated_start_counts_from_when_the_cargo_ahead_started(
         f"next to be expected to start at {expected} (job-0's start + 3600 s), "
         f"not {created + timedelta(seconds=3600)} (its creation + 3600 s)",
     )
+
+
+def _ready_of(api: httpx.Client, mc: str) -> dict[str, Any]:
+    return _condition(api.get(f"/miniclusters/{mc}").json(), "Ready")
+
+
+def test_a_minicluster_is_ready_once_each_cargo_runs_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A MiniCluster's ``Ready`` counts its running cargos against those not finished, and says
+    ``Held`` while held: Docker mode said reason ``CargosRunning`` with no message, counted only
+    placed cargos (so one waiting to be placed left it Ready), and was Ready while held."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    _mc(api, "job", 1, 10, template=_template(1), replicas=1)
+    ready = _until(
+        backend, lambda: (r := _ready_of(api, "job")).get("status") == "True" and r, "job Ready"
+    )
+    assert (ready["reason"], ready["message"]) == ("AllCargosRunning", "1 of 1 cargos running")
+    # a cargo that cannot be placed now: the other 9 GPUs are reserved (5 on one node, 4 on
+    # job-0's)
+    for name, gpus in (("a", 5), ("b", 4)):
+        _mc(api, name, gpus, gpus, **node)
+        _until(
+            backend,
+            lambda n=name, g=gpus: _status(api, n)["reservedGpus"] == g,
+            f"{name} admitted",
+        )
+    _post_cargo(api, "job-big", "job", 1, 5)
+    _until(backend, lambda: _waiting(api, "job-big", "Unschedulable"), "job-big to wait")
+    waiting = _until(
+        backend,
+        lambda: (r := _ready_of(api, "job")).get("status") == "False" and r,
+        "job not Ready while job-big waits",
+    )
+    assert (waiting["reason"], waiting["message"]) == ("NotReady", "1 of 2 cargos running")
+
+    held = api.patch("/miniclusters/job", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    got = _until(
+        backend,
+        lambda: (
+            (r := _ready_of(api, "job")).get("reason") == "Held"
+            and r["message"] == "0 cargos stopping"
+            and r
+        ),
+        "job Ready=False Held with no cargo left",
+    )
+    assert got["status"] == "False", got
+
+
+def test_a_grow_waiting_for_its_cargos_ends_at_once_when_the_minicluster_is_deleted(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``grow --wait`` (``wait: true``) whose MiniCluster is deleted meanwhile answers 404 at
+    once, saying the MiniCluster was deleted: Kubernetes mode answered 404 naming a cargo,
+    Docker mode 200 with each cargo ``Deleted``."""
+    node = {"topology": {"level": "node", "mode": "Required"}}
+    for name in ("a", "b"):
+        _mc(api, name, 5, 5, **node)
+        _until(backend, lambda n=name: _status(api, n)["reservedGpus"] == 5, f"{name} admitted")
+    _mc(api, "job", 0, 5)
+    answer: dict[str, httpx.Response] = {}
+
+    def grow() -> None:
+        with httpx.Client(base_url=api.base_url, headers=api.headers, timeout=120) as other:
+            answer["grow"] = other.post(
+                "/miniclusters/job:grow",
+                json={
+                    "cargos": [{"name": "job-0", "gpusPerReplica": 5, "template": SLEEP}],
+                    "wait": True,
+                    "allowPending": True,
+                    "timeoutSeconds": 90,
+                },
+            )
+
+    waiter = threading.Thread(target=grow)
+    waiter.start()
+    try:
+        _until(backend, lambda: _waiting(api, "job-0", "Unschedulable"), "job-0 to wait")
+        assert "grow" not in answer, answer["grow"].text
+        started = time.monotonic()
+        assert api.delete("/miniclusters/job").status_code in (200, 202, 204)
+    finally:
+        waiter.join(timeout=TIMEOUT)
+    got = answer["grow"]
+    assert time.monotonic() - started < 30, "the grow waited on after its MiniCluster went"
+    assert got.status_code == 404, got.text
+    assert "MiniCluster 'job' was deleted while the grow waited" in got.text, got.text
+
+
+def test_a_missing_minicluster_or_cargo_is_404_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A MiniCluster or cargo that does not exist is 404 with one wording and its remedy: the
+    Kubernetes backend said only "minicluster 'nope' not found"."""
+    for path, words in (
+        (
+            "/miniclusters/nope",
+            "MiniCluster 'nope' not found in tenant '{}': list them with `crane mc list`",
+        ),
+        (
+            "/miniclusters/nope:shrink",
+            "MiniCluster 'nope' not found in tenant '{}': list them with `crane mc list`",
+        ),
+        (
+            "/cargos/nope",
+            "cargo 'nope' not found in tenant '{}': list them with `crane cargo list`",
+        ),
+    ):
+        got = api.post(path, json={"count": 1}) if ":" in path else api.get(path)
+        assert got.status_code == 404, got.text
+        tenant = got.json()["detail"].split("tenant '")[1].split("'")[0]
+        assert tenant.startswith("parity-"), got.text
+        assert got.json()["detail"] == words.format(tenant), got.text
+    assert api.delete("/cargos/nope").status_code == 404
+
+
+def test_a_patch_that_leaves_the_spec_invalid_is_422_in_one_line(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """A patch whose result is invalid is 422 saying why in one line, with the field errors:
+    Docker mode answered pydantic's multi-line dump (its type, input and documentation link)."""
+    _mc(api, "plain", 0, 4)
+    got = api.patch("/miniclusters/plain", json={"replicas": 2})
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"] == (
+        "the patched spec is invalid: replicas needs a template: add spec.template or drop "
+        "spec.replicas"
+    ), got.text
+    assert got.json()["errors"], got.text
+    assert api.get("/miniclusters/plain").json()["spec"].get("replicas") is None
+
+
+def test_status_replicas_counts_the_template_cargos_only(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``status.replicas`` of a template MiniCluster counts its template cargos ``<mc>-<i>``,
+    not a free cargo grown by shape (Docker mode counted every cargo)."""
+    _mc(api, "job", 0, 4, template=_template(1), replicas=1)
+    _until(backend, lambda: _phase(api, "job-0") == "Running", "job-0 to run")
+    _grow(api, "job", {"gpusPerReplica": 1, "template": SLEEP})
+    _until(backend, lambda: _status(api, "job").get("cargos") == 2, "job to count 2 cargos")
+    status = _status(api, "job")
+    assert status["replicas"] == 1, status

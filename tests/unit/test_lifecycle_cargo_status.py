@@ -108,3 +108,19 @@ def test_the_engine_takes_a_placed_cargos_new_expected_end_for_its_estimates() -
     assert after.estimated_start == 250.0, after
     engine.set_expected_end("t/none", 1.0)  # not placed: nothing to change
     assert engine.ends == 1
+
+
+def test_docker_mode_keeps_the_failed_reason_it_stored_not_one_read_from_the_message() -> None:
+    """A failed cargo's ``Failed`` and ``Ready`` reasons are those the reconciler decided and
+    stored (here ``InvalidSpec``: its template cannot become a container), as Kubernetes mode
+    stores them; Docker mode used to guess them again from the message's words on each read
+    (``ReplicaFailed`` for any message it did not recognise)."""
+    message = "template.spec.containers[0].volumes[0]: /data is not an allowed bind"
+    row = _row(CargoPhase.FAILED, message)
+    record(row, "Failed", Verdict(True, "InvalidSpec", message))
+    record(row, "Ready", cargo_status.not_ready("InvalidSpec", message))
+    failed = find_condition(cargo_conditions(row), "Failed")
+    assert failed is not None and (failed.status, failed.reason) == ("True", "InvalidSpec")
+    assert failed.message == message
+    ready = find_condition(cargo_conditions(row), "Ready")
+    assert ready is not None and (ready.status, ready.reason) == ("False", "InvalidSpec")
