@@ -382,8 +382,9 @@ class KubeBackend(Backend):
         body: dict[str, Any] = {
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         }
-        if labels is not None:
-            body["metadata"] = {"labels": labels}
+        if labels is not None:  # the labels given replace the set, as in Docker mode
+            gone: dict[str, str | None] = {key: None for key in current.labels}
+            body["metadata"] = {"labels": gone | labels}
         updated = await self._object(
             _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,

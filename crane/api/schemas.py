@@ -92,7 +92,9 @@ class MiniClusterPatch(Wire):
     suspend: bool | None = Field(
         default=None, description="true holds it (GPUs released), false releases it"
     )
-    labels: Labels | None = None
+    labels: Labels | None = Field(
+        default=None, description="replaces its labels (`{}` removes them all)"
+    )
 
 
 class MiniCluster(Wire):

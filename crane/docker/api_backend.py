@@ -199,15 +199,17 @@ class DockerBackend(Backend):
             changes = patch.model_dump(
                 mode="json", by_alias=True, exclude_none=True, exclude={"labels"}
             )
+            current = row.mc_spec()
             try:
-                new = service.patched_spec(row.mc_spec(), changes)
+                new = service.patched_spec(current, changes)
             except service.InvalidPatch as err:
                 fields = [FieldError(loc, msg) for loc, msg in err.fields]
                 raise Invalid(str(err), fields) from None
-            row.spec = new.model_dump_json(by_alias=True)
+            if new != current:  # as Kubernetes: the generation counts changes of the spec
+                row.spec = new.model_dump_json(by_alias=True)
+                row.generation += 1
             if patch.labels is not None:
                 row.labels = json.dumps(patch.labels)
-            row.generation += 1
             s.add(row)
             s.commit()
         await self._pass()

@@ -934,6 +934,26 @@ def test_a_patch_that_leaves_the_spec_invalid_is_422_in_one_line(
     assert api.get("/miniclusters/plain").json()["spec"].get("replicas") is None
 
 
+def test_a_patch_keeps_null_fields_replaces_labels_and_counts_only_changes(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Omitted and ``null`` fields stay; the labels given replace the set (Kubernetes mode
+    merged them into the old ones); a patch that changes nothing leaves the generation (Docker
+    mode counted every patch)."""
+    body = {"name": "relabel", "labels": {"team": "a", "tier": "x"}}
+    body["spec"] = {"gpuType": "L20", "gpus": {"min": 0, "max": 2}, "priority": 5}
+    assert api.post("/miniclusters", json=body).status_code == 201
+    first = api.get("/miniclusters/relabel").json()["generation"]
+    kept = api.patch("/miniclusters/relabel", json={"priority": None, "suspend": None})
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["spec"]["priority"] == 5 and kept.json()["generation"] == first
+    relabelled = api.patch("/miniclusters/relabel", json={"labels": {"team": "b"}, "priority": 7})
+    assert relabelled.status_code == 200, relabelled.text
+    assert relabelled.json()["labels"] == {"team": "b"}, relabelled.text
+    assert relabelled.json()["spec"]["priority"] == 7
+    assert relabelled.json()["generation"] > first
+
+
 def test_status_replicas_counts_the_template_cargos_only(
     backend: Backend, api: httpx.Client
 ) -> None:
