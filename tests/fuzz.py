@@ -20,10 +20,11 @@ CROSS_FIELD = {
     "createHost",
     "getUsage",
     "putTenantShares",
+    "createToken",
 }
 """Operations whose valid input obeys rules JSON Schema cannot state (gpus.min <= gpus.max,
 a GPU type of a known family, since before until, islands covering the GPU ids, a share's
-lendingLimit <= nominal and one share per GPU type): their
+lendingLimit <= nominal and one share per GPU type, a token's expiry in the future): their
 schema-valid data may be refused with a 422 naming the rule, so the positive-data-acceptance
 check is the one check left out for them. Every other check runs on every operation."""
 

@@ -574,7 +574,13 @@ class Tenant(Wire):
 NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
 TOKEN_SCOPES: dict[str, Any] = {
     "oneOf": [
-        {"properties": {"scope": {"const": "admin"}, "miniCluster": {"type": "null"}}},
+        {
+            "properties": {
+                "scope": {"const": "admin"},
+                "tenant": {"type": "null"},
+                "miniCluster": {"type": "null"},
+            }
+        },
         {
             "required": ["tenant"],
             "properties": {
