@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
+from crane.api.errors import FieldError, Invalid
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -49,7 +50,20 @@ from crane.api.schemas import (
     TenantShareStatus,
 )
 from crane.api.usage import Snapshot
+from crane.lifecycle import service
+from crane.model import MiniClusterSpec
 from crane.model.shares import TenantShares
+
+
+def patched_spec(current: MiniClusterSpec, patch: MiniClusterPatch) -> MiniClusterSpec:
+    """``current`` with ``patch``'s spec fields merged by the lifecycle's one rule (omitted and
+    null fields kept), for every backend; an invalid result is a 422 naming each field. Labels
+    are the caller's to apply."""
+    changes = patch.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"labels"})
+    try:
+        return service.patched_spec(current, changes)
+    except service.InvalidPatch as err:
+        raise Invalid(str(err), [FieldError(loc, msg) for loc, msg in err.fields]) from None
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from typing_extensions import override
 from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
-from crane.api.backend import Backend
+from crane.api.backend import Backend, patched_spec
 from crane.api.errors import (
     Conflict,
     CraneError,
@@ -372,13 +372,8 @@ class KubeBackend(Backend):
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
         current = await self.get_minicluster(tenant, name)
-        changes = patch.model_dump(mode="json", by_alias=True, exclude_none=True)
-        labels = changes.pop("labels", None)
-        try:
-            spec = service.patched_spec(current.spec, changes)
-        except service.InvalidPatch as err:
-            fields = [FieldError(loc, msg) for loc, msg in err.fields]
-            raise Invalid(str(err), fields) from None
+        spec = patched_spec(current.spec, patch)
+        labels = patch.labels
         body: dict[str, Any] = {
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         }

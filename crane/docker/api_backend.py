@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from typing_extensions import override
 
 from crane.api import kube_snapshot
-from crane.api.backend import Backend
+from crane.api.backend import Backend, patched_spec
 from crane.api.db import TenantRow
 from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
@@ -196,15 +196,8 @@ class DockerBackend(Backend):
     ) -> MiniCluster:
         with Session(self.db) as s:
             row = self._mc(s, tenant, name)
-            changes = patch.model_dump(
-                mode="json", by_alias=True, exclude_none=True, exclude={"labels"}
-            )
             current = row.mc_spec()
-            try:
-                new = service.patched_spec(current, changes)
-            except service.InvalidPatch as err:
-                fields = [FieldError(loc, msg) for loc, msg in err.fields]
-                raise Invalid(str(err), fields) from None
+            new = patched_spec(current, patch)
             if new != current:  # as Kubernetes: the generation counts changes of the spec
                 row.spec = new.model_dump_json(by_alias=True)
                 row.generation += 1
