@@ -366,16 +366,23 @@ class CargoLifecycle:
             self._run(key, body, spec, status, mc)
 
     def refuse(self, key: str, body: dict[str, Any], reason: str, message: str) -> None:
-        """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go."""
+        """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go:
+        when no pod holds its GPUs (a refused pod never existed), the same write that says
+        Failed clears its placement."""
         status = self._status(body)
         gen = body["metadata"].get("generation")
-        if status.phase != CargoPhase.FAILED or status.message != message:
+        released = self._drain(key, release_when="no-gpu")
+        new = status.phase != CargoPhase.FAILED or status.message != message
+        if new:
             status.phase, status.message = CargoPhase.FAILED, message
             self._cond(status, "Failed", True, reason, message, gen)
             self._ready(status, cargo_status.not_ready(reason, message), gen)
+        if new or (released and status.placement):
+            if released:
+                status.placement = []
             self._write(key, body, status)
+        if new:
             self._event(body, reason, message, warning=True)
-        self._drain(key, release_when="no-gpu")
 
     def _adopt(self, body: dict[str, Any], mc_body: dict[str, Any]) -> None:
         """Make the MiniCluster own a free-standing cargo, so deleting it deletes the cargo."""
