@@ -175,14 +175,21 @@ class DockerServer:
 
 
 def serve_docker(
-    data: Path, token: str, hosts: list[dict[str, object]], **settings: str
+    data: Path,
+    token: str,
+    hosts: list[dict[str, object]],
+    *,
+    database_url: str | None = None,
+    name: str = "serve",
+    **settings: str,
 ) -> DockerServer:
-    """Start the server on a fresh SQLite database (with ``settings`` in its environment, e.g.
-    ``CRANE_DOCKER_ALLOWED_MOUNTS``) and add ``hosts`` through ``POST /v1/hosts``; returns once
-    ``/readyz`` is green."""
+    """Start the server on ``database_url`` (default: a SQLite file in ``data``), with
+    ``settings`` in its environment (e.g. ``CRANE_DOCKER_ALLOWED_MOUNTS``), and add ``hosts``
+    through ``POST /v1/hosts``; returns once ``/readyz`` is green. ``name`` names its log and
+    CLI config directory in ``data`` (a second server on one database needs its own)."""
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = data / "serve.log"
+    log = data / f"{name}.log"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -194,13 +201,13 @@ def serve_docker(
             "--port",
             str(port),
             "--database-url",
-            f"sqlite:///{data / 'crane.db'}",
+            database_url or f"sqlite:///{data / 'crane.db'}",
             "--bootstrap-token",
             token,
             "--log-level",
             "warning",
         ],
-        env=env(CRANE_CONFIG_DIR=str(data / "cfg"), **settings),
+        env=env(CRANE_CONFIG_DIR=str(data / f"{name}-cfg"), **settings),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -236,12 +243,14 @@ def serving(
     token: str,
     hosts: Sequence[HostSpec],
     wire: Sequence[dict[str, object]] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[DockerServer]:
     """A Docker-mode server serving ``hosts`` (as ``wire`` when given, else as they are), with
     every Crane container and network of those hosts removed before and after."""
     urls = [h.url for h in hosts]
     clean(urls)
-    running = serve_docker(data, token, list(wire or [host_wire(h) for h in hosts]))
+    hosts_wire = list(wire or [host_wire(h) for h in hosts])
+    running = serve_docker(data, token, hosts_wire, database_url=database_url)
     try:
         yield running
     finally:

@@ -47,7 +47,7 @@ from crane.api.usage import Holding, Snapshot, aware
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.containers import container_template
-from crane.docker.reconciler import ACTIVE, Reconciler
+from crane.docker.reconciler import ACTIVE, Reconciler, same_daemon
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
@@ -572,7 +572,11 @@ class DockerBackend(Backend):
 
     @override
     async def add_host(self, body: HostCreate) -> Host:
-        await asyncio.to_thread(api_hosts.add, self.db, api_hosts.spec_of(body))
+        spec = api_hosts.spec_of(body)
+        twin = await asyncio.to_thread(self.reconciler.twin_of, spec)
+        if twin is not None:
+            raise Conflict(same_daemon(spec.name, twin))
+        await asyncio.to_thread(api_hosts.add, self.db, spec)
         await self._pass()
         return await self.get_host(body.name)
 

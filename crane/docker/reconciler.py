@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 
@@ -46,6 +47,7 @@ from crane.docker.containers import (
     run_replica,
 )
 from crane.docker.hosts import HostSpec, connect, host_names, inventory, network_hostname
+from crane.docker.pass_lock import PassLock
 from crane.docker.retire import Retirer
 from crane.docker.scheduling import (
     HOLDING,
@@ -101,10 +103,12 @@ class Reconciler:
         self.interval = interval
         self.emit: EmitFn = emit or (lambda _event: None)
         self.engine = Engine(self.levels)
+        self.pass_lock = PassLock(db)
         self._live: dict[str, list[LiveReplica]] = {}
         self.host_errors: dict[str, str] = {}
         self.lock = threading.RLock()
-        self._clients: dict[str, tuple[str, docker.DockerClient]] = {}
+        self._clients: dict[str, tuple[str, docker.DockerClient, str]] = {}
+        """Host name -> (its stored spec, its client, its daemon's ID once read)."""
         self._watchers: dict[str, tuple[threading.Thread, docker.DockerClient]] = {}
         self._wake = threading.Event()
         self.retirer = Retirer(self.wake)
@@ -126,7 +130,7 @@ class Reconciler:
             self._thread.join(timeout=30)
         for _thread, client in self._watchers.values():
             client.close()
-        for _spec, client in self._clients.values():
+        for _spec, client, _id in self._clients.values():
             client.close()
 
     def wake(self) -> None:
@@ -145,8 +149,18 @@ class Reconciler:
     # one pass
 
     def reconcile_once(self) -> None:
-        """One pass: build the engine from rows and live containers, then act and commit."""
-        with self.lock, Session(self.db) as s:
+        """One pass: build the engine from rows and live containers, then act and commit.
+
+        Skipped while another server on this database runs one (:mod:`crane.docker.pass_lock`):
+        two passes deciding at once would give the same GPUs twice."""
+        with self.lock, self.pass_lock.held() as mine:
+            if not mine:
+                log.debug("another server on this database is running a pass; skipping")
+                return
+            self._pass()
+
+    def _pass(self) -> None:
+        with Session(self.db) as s:
             hosts = store.hosts(s)
             clients = self._connect(hosts)
             mcs = store.miniclusters(s)
@@ -230,6 +244,21 @@ class Reconciler:
             spec, self.levels, ready=client is not None, schedulable=not row.draining, busy=busy
         )
 
+    def twin_of(self, spec: HostSpec) -> str | None:
+        """The known host whose Docker daemon ``spec`` reaches too (None: none, or the daemon
+        does not answer now; the passes check again once it does)."""
+        try:
+            with closing(connect(spec)) as client:
+                wanted = daemon_id(client)
+        except (DockerException, OSError):
+            return None
+        with self.lock, Session(self.db) as s:
+            stored = {h.name for h in store.hosts(s)}
+            for name, (_spec, _client, known) in self._clients.items():
+                if known == wanted and name != spec.name and name in stored:
+                    return name
+        return None
+
     def snapshot(self) -> Engine:
         """A copy of the engine after the last pass, for what-if questions."""
         with self.lock:
@@ -238,7 +267,10 @@ class Reconciler:
     # hosts
 
     def _connect(self, hosts: list[HostRow]) -> dict[str, docker.DockerClient]:
+        """A client per host that answers. A host whose daemon is one an older host already
+        is (two names, one machine) is not ready: its GPUs would be handed out twice."""
         ready: dict[str, docker.DockerClient] = {}
+        hosts_of: dict[str, str] = {}
         for row in hosts:
             known = self._clients.get(row.name)
             if known is None or known[0] != row.spec:
@@ -250,12 +282,19 @@ class Reconciler:
                 )
                 if client is None:
                     continue
-                known = (row.spec, client)
+                known = (row.spec, client, "")
                 self._clients[row.name] = known
             try:
                 known[1].ping()
+                if not known[2]:
+                    known = (known[0], known[1], daemon_id(known[1]))
+                    self._clients[row.name] = known
             except (DockerException, OSError) as err:
                 self.host_errors[row.name] = str(err)
+                continue
+            twin = hosts_of.setdefault(known[2], row.name)
+            if twin != row.name:
+                self.host_errors[row.name] = same_daemon(row.name, twin)
                 continue
             self.host_errors.pop(row.name, None)
             ready[row.name] = known[1]
@@ -999,6 +1038,21 @@ def _master(
         if (label := c.labels.get(L.PORT, "")).isdigit():
             return address, int(label)
     return address, free_port(clients[first.node], L.MASTER_PORT)
+
+
+def daemon_id(client: docker.DockerClient) -> str:
+    """Who a Docker daemon is, through every URL that reaches it: its ID (shared by the
+    daemons of one machine that share a key), its machine's name, and its data root."""
+    info = client.info()
+    return f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}"
+
+
+def same_daemon(name: str, twin: str) -> str:
+    """Why host ``name`` takes no work: it is host ``twin``'s daemon under a second name."""
+    return (
+        f"host {name!r} reaches the same Docker daemon as host {twin!r}: one machine's GPUs "
+        f"would be given twice; remove one of them (`crane node remove {name}`)"
+    )
 
 
 def _connect_row(row: HostRow) -> docker.DockerClient:

@@ -6,14 +6,10 @@ With CI=true a missing PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, unavailable
+from tests.postgres import new_database, throwaway_postgres
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crane_admin0_" + "s" * 43
@@ -30,31 +27,8 @@ ADMIN = "crane_admin0_" + "s" * 43
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A PostgreSQL cluster of our own on a free port; yields a URL without a database name."""
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    initdb = shutil.which("initdb") or (bins and f"{bins[-1]}/initdb")
-    if not initdb or not Path(initdb).exists():
-        unavailable("PostgreSQL is not installed (apt-get install postgresql)")
-    bindir = Path(str(initdb)).resolve().parent
-    root = Path(
-        tempfile.mkdtemp(prefix="crane-pg-")
-    )  # pytest's tmp dirs are 0700: not for postgres
-    root.chmod(0o777)
-    data = root / "data"
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    port = free_port()
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "crane", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data)]
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"
-    subprocess.run([*ctl, "-o", opts, "-l", str(root / "log"), "-w", "start"], check=True)
-    try:
-        yield f"postgresql://crane@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -62,13 +36,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'crane.db'}"
-    import psycopg
-
-    base = request.getfixturevalue("postgres")
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{base}/{name}"
+    return new_database(request.getfixturevalue("postgres"))
 
 
 @dataclass
