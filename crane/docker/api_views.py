@@ -68,7 +68,7 @@ def cargo_out(row: CargoRow) -> Cargo:
         phase=phase,
         conditions=conditions,
         placement=row.placements(),
-        replicas=spec.replicas,
+        replicas=len(row.placements()),
         selector=f"crane.io/cargo={row.name}",
         restarts=row.restarts,
         message=row.message,

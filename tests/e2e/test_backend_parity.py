@@ -709,6 +709,8 @@ def test_a_waiting_cargo_says_why_with_the_same_reason_and_message(
     _post_cargo(api, "idle-1", "idle", 1, 2)
     got = _until(backend, lambda: _waiting(api, "idle-1", "Unschedulable"), "idle-1 to wait")
     assert got["status"]["message"], got
+    # status.replicas counts the replicas placed: Docker mode said spec.replicas (1) here
+    assert got["status"]["replicas"] == 0, got
     assert _condition(got, "Placed")["message"] == got["status"]["message"], got
     assert _phase(api, "idle-0") == "Pending"
 
@@ -733,6 +735,7 @@ def test_a_cargo_is_ready_once_every_replica_runs_and_not_once_finished(
     )
     assert ready["reason"] == "AllReplicasRunning", ready
     assert ready["message"] == "2 of 2 replicas running", ready
+    assert running["status"]["replicas"] == 2, running
     placed = _condition(_cargo(api, "ready-0"), "Placed")
     assert placed["status"] == "True" and placed["reason"] == "Placed", placed
     assert _when(ready["lastTransitionTime"]) >= _when(running["status"]["placedAt"]), ready
