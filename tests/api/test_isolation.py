@@ -231,3 +231,35 @@ def test_a_host_without_gpus_is_refused_and_nothing_is_stored(server: DockerServ
         )
         assert made.status_code == 201, made.text
         assert admin.get("/v1/miniclusters/after-h0:explain").status_code == 200
+
+
+def test_a_revoked_token_ends_its_event_stream(server: DockerServer, world: dict[str, Any]) -> None:
+    """A stream opened before its token was revoked sends nothing after, and ends."""
+    with server.client() as admin:
+        made = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "iso-a"})
+        assert made.status_code == 201, made.text
+        token = made.json()
+        lines: list[str] = []
+        stop = threading.Event()
+
+        def collect() -> None:
+            _collect(server.url, token["token"], lines, stop)
+            lines.append("<closed>")
+
+        thread = threading.Thread(target=collect, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any("connected" in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+        assert admin.delete(f"/v1/tokens/{token['id']}").status_code == 204
+        cargo = {"name": "after-revoke", "spec": {"miniCluster": "secret-mc", "template": TEMPLATE}}
+        made = admin.post("/v1/cargos", params={"tenant": "iso-a"}, json=cargo)
+        assert made.status_code == 201, made.text
+        gone = admin.delete("/v1/cargos/after-revoke", params={"tenant": "iso-a"})
+        assert gone.status_code == 204
+        while "<closed>" not in lines:
+            assert not any("after-revoke" in line for line in lines), lines
+            assert time.monotonic() < deadline, f"the stream outlived its revoked token: {lines}"
+            time.sleep(0.1)
+        assert not any("after-revoke" in line for line in lines), lines
