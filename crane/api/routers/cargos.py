@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages, StillValid
+from crane.api.errors import NotFound
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS
@@ -29,7 +30,14 @@ LOG_RECHECK_SECONDS = 1.0
 
 
 async def _visible(ctx: Ctx, name: str) -> Cargo:
-    cargo = await ctx.backend.get_cargo(ctx.tenant, name)
+    """The cargo, or 404: for a MiniCluster token, one of another MiniCluster answers the very
+    same 404 as one that does not exist (no existence oracle)."""
+    try:
+        cargo = await ctx.backend.get_cargo(ctx.tenant, name)
+    except NotFound:
+        if ctx.principal.scope is Scope.MINICLUSTER:
+            raise NotFound(f"cargo {name!r} not found") from None
+        raise
     ctx.principal.check_minicluster(cargo.spec.mini_cluster, "cargo", name)
     return cargo
 
