@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from crane.api.auth import Principal, authenticate
 from crane.api.backend import Backend
 from crane.api.db import TenantRow
-from crane.api.errors import NotFound
+from crane.api.errors import NotFound, Unauthorized
 from crane.api.events import EventHub
 from crane.api.schemas import NAME_PATTERN
 from crane.api.settings import ApiSettings
@@ -53,6 +54,32 @@ async def principal(
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+class StillValid:
+    """Whether the token of a long-lived answer (an event stream, a followed log) still works:
+    a token revoked or expired while the answer streams ends it, as it ends every other call.
+
+    The token is looked up again at most once per ``every`` seconds (0: at every check).
+    """
+
+    def __init__(self, request: Request, state: AppState, every: float = 0.0) -> None:
+        self._db = state.db
+        self._header = request.headers.get("authorization")
+        self._every = every
+        self._checked = time.monotonic()
+
+    async def __call__(self) -> bool:
+        """False once the caller's token no longer authenticates."""
+        now = time.monotonic()
+        if now - self._checked < self._every:
+            return True
+        self._checked = now
+        try:
+            await run_in_threadpool(authenticate, self._db, self._header)
+        except Unauthorized:
+            return False
+        return True
 
 
 def _tenant_exists(db: Engine, name: str) -> bool:

@@ -214,7 +214,7 @@ class Reconciler:
         for conflict in conflicts:
             lost = by_key.get(conflict.loser)
             if conflict.kind == "cargo" and lost is not None and lost.phase in ACTIVE:
-                self._lost_gpus(lost, conflict.reason, bool(live.get(lost.uid)))
+                self._lost_gpus(lost, conflict.reason, bool(live.get(lost.uid)), conflict.winner)
         return engine
 
     @staticmethod
@@ -225,10 +225,12 @@ class Reconciler:
             log.warning("cannot list containers: %s", err)
             return []
 
-    def _lost_gpus(self, row: CargoRow, reason: str, has_containers: bool) -> None:
+    def _lost_gpus(
+        self, row: CargoRow, reason: str, has_containers: bool, winner: str | None = None
+    ) -> None:
         """A cargo whose placement clashed with one that keeps the GPUs: with containers it is
         stopped like a preempted one, without it waits to be placed again."""
-        log.warning("cargo %s lost its GPUs: %s", row.key, reason)
+        log.warning("cargo %s lost its GPUs: %s (kept by %s)", row.key, reason, winner)
         if has_containers:
             row.phase = CargoPhase.PREEMPTED.value
             row.message = f"{reason}; stopping it to place it again"

@@ -11,6 +11,7 @@ from typing import Any
 
 from crane.kube.builders import owner_reference
 from crane.kube.names import APP_MANAGER_LABEL, MINICLUSTER_KIND, MINICLUSTER_LABEL
+from crane.model.podtemplate import DEVICE_ENV, NO_DEVICES
 from crane.model.specs import AppManager
 
 TOKEN_KEY = "token"
@@ -49,8 +50,13 @@ def build_secret(mc_meta: Mapping[str, Any], token: str) -> dict[str, Any]:
 def build_pod(mc_meta: Mapping[str, Any], am: AppManager, api_url: str) -> dict[str, Any]:
     """The app manager pod: ``am``'s image, command, args and env, plus ``CRANE_API_URL``,
     ``CRANE_MINICLUSTER``, ``CRANE_NAMESPACE`` and ``CRANE_TOKEN`` (from the Secret)."""
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(am.env.items())]
+    env: list[dict[str, Any]] = [
+        {"name": k, "value": v} for k, v in sorted(am.env.items()) if k not in DEVICE_ENV
+    ]
     env += [
+        # It holds no GPU: the NVIDIA runtime would otherwise expose every GPU of its node to
+        # an image (or an env) that sets NVIDIA_VISIBLE_DEVICES=all.
+        {"name": "NVIDIA_VISIBLE_DEVICES", "value": NO_DEVICES},
         {"name": "CRANE_API_URL", "value": api_url},
         {"name": "CRANE_MINICLUSTER", "value": mc_meta["name"]},
         {"name": "CRANE_NAMESPACE", "value": mc_meta["namespace"]},

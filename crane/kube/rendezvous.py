@@ -15,6 +15,7 @@ from typing import Any
 from crane.kube.builders import owner_reference
 from crane.kube.names import MINICLUSTER_KIND, MINICLUSTER_LABEL, RENDEZVOUS_LABEL
 from crane.model.inventory import MANAGED_LABEL
+from crane.model.podtemplate import NO_DEVICES
 from crane.model.specs import MiniClusterSpec
 from crane.model.world import rendezvous_command, rendezvous_name
 
@@ -49,6 +50,10 @@ def build_deployment(mc_meta: Mapping[str, Any], spec: MiniClusterSpec) -> dict[
         "image": _image(spec),
         "command": rendezvous_command(port),
         "ports": [{"name": "rendezvous", "containerPort": port, "protocol": "TCP"}],
+        # It holds no GPU: without this, the NVIDIA runtime would expose every GPU of its node
+        # to an image that sets NVIDIA_VISIBLE_DEVICES=all (the CUDA images do), as Docker mode's
+        # store already says.
+        "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": NO_DEVICES}],
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,

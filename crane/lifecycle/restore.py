@@ -130,7 +130,12 @@ def restore(engine: Engine, state: LoopState, cache: ClusterCache) -> list[Resto
         *restore_reservations(engine, requests, reservations),
     ]
     for conflict in conflicts:
-        log.warning("restore conflict (%s): %s", conflict.kind, conflict.reason)
+        log.warning(
+            "restore conflict (%s): %s (kept by %s)",
+            conflict.kind,
+            conflict.reason,
+            conflict.winner,
+        )
         if conflict.kind in ("cargo", "node"):
             state.repairs[conflict.loser] = conflict.reason
     state.restored = True

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from crane.model.keys import named_for
 from crane.placement import admission
 from crane.placement.types import AdmissionDecision, Outcome
 
@@ -46,12 +47,14 @@ def estimated_start(engine: Admitting, key: str) -> tuple[float, str] | None:
     return None
 
 
-def start_sentence(estimate: tuple[float, str] | None) -> str:
-    """``expected to start by 2026-11-30T15:00:00Z, when cargo t/c ends`` or ``""``."""
+def start_sentence(estimate: tuple[float, str] | None, reader: str) -> str:
+    """``expected to start by 2026-11-30T15:00:00Z, when cargo t/c ends`` or ``""``, said to
+    the owner of the ``reader`` key: a cargo of another tenant is not named (the sentence is
+    stored on the reader's object)."""
     if estimate is None:
         return ""
     when = datetime.fromtimestamp(estimate[0], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"expected to start by {when}, when cargo {estimate[1]} ends"
+    return f"expected to start by {when}, when {named_for(estimate[1], reader, 'cargo')} ends"
 
 
 MAX_ESTIMATED = 8
@@ -78,7 +81,8 @@ def with_estimates(
                 continue
             explanation = d.explanation
             if explanation is not None:
-                detail = "; ".join(p for p in (explanation.detail, start_sentence(found)) if p)
+                said = start_sentence(found, d.key)
+                detail = "; ".join(p for p in (explanation.detail, said) if p)
                 explanation = replace(explanation, detail=detail)
             out.append(replace(d, estimated_start=found[0], explanation=explanation))
     finally:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from crane.model.keys import named_for
 from crane.model.specs import ReplicaPlacement
 from crane.placement.engine import Engine
 from crane.placement.types import CargoRequest, MiniClusterRequest
@@ -67,7 +68,8 @@ class RestoreConflict:
     """Key of the cargo or MiniCluster that keeps the GPUs (None when none does)."""
     gpus: tuple[Gpu, ...]
     reason: str
-    """One sentence for an event or a log line."""
+    """One sentence for an event or a log line, stored on the loser's object: an object of
+    another tenant than the loser's is not named (``winner`` names it)."""
 
 
 @dataclass
@@ -125,14 +127,15 @@ def restore_cargos(engine: Engine, claims: Iterable[CargoClaim]) -> RestoreResul
         clash = sorted(set(taken) | _duplicates(gpus))
         if clash:
             winner = taken.get(clash[0])
+            them = named_for(winner, key, "cargo") if winner else f"cargo {key}"
             result.conflicts.append(
                 RestoreConflict(
                     "cargo",
                     key,
                     winner,
                     tuple(clash),
-                    f"cargo {key} and cargo {winner or key} both claim GPU "
-                    f"{clash[0][0]}:{clash[0][1]}; {winner or 'neither'} keeps it "
+                    f"cargo {key} and {them} both claim GPU "
+                    f"{clash[0][0]}:{clash[0][1]}; {them if winner else 'neither'} keeps it "
                     f"({_why(claim)})",
                 )
             )
@@ -187,14 +190,18 @@ def restore_reservations(
         own: list[Gpu] = []
         other: list[Gpu] = []
         clashes: dict[str, list[Gpu]] = {}
+        nouns: dict[str, str] = {}
         for node, ids in sorted(by_key[key].reservation.items()):
             for g in sorted(set(ids)):
                 gpu = (node, g)
                 if not engine.has_gpu(node, g):
                     continue
-                holder = reserver.get(gpu) or _other_user(engine, gpu, key)
+                holder, noun = reserver.get(gpu), "MiniCluster"
+                if holder is None:
+                    holder, noun = _other_user(engine, gpu, key), "cargo"
                 if holder is not None:
                     clashes.setdefault(holder, []).append(gpu)
+                    nouns[holder] = noun
                 elif engine.gpu_user_minicluster(node, g) == key:
                     own.append(gpu)
                 else:
@@ -202,14 +209,15 @@ def restore_reservations(
         keep = own + other[: max(0, req.min_gpus - len(own))]
         stale = other[max(0, req.min_gpus - len(own)) :]
         for holder, gpus in sorted(clashes.items()):
+            them = named_for(holder, key, nouns[holder])
             conflicts.append(
                 RestoreConflict(
                     "reservation",
                     key,
                     holder,
                     tuple(gpus),
-                    f"MiniCluster {key}'s reservation and {holder} both claim "
-                    f"{_count(len(gpus))} ({_first(gpus)}); {holder} keeps them",
+                    f"MiniCluster {key}'s reservation and {them} both claim "
+                    f"{_count(len(gpus))} ({_first(gpus)}); {them} keeps them",
                 )
             )
         if stale:

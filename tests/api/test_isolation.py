@@ -231,3 +231,69 @@ def test_a_host_without_gpus_is_refused_and_nothing_is_stored(server: DockerServ
         )
         assert made.status_code == 201, made.text
         assert admin.get("/v1/miniclusters/after-h0:explain").status_code == 200
+
+
+def test_a_revoked_token_ends_its_event_stream(server: DockerServer, world: dict[str, Any]) -> None:
+    """A stream opened before its token was revoked sends nothing after, and ends."""
+    with server.client() as admin:
+        made = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "iso-a"})
+        assert made.status_code == 201, made.text
+        token = made.json()
+        lines: list[str] = []
+        stop = threading.Event()
+
+        def collect() -> None:
+            _collect(server.url, token["token"], lines, stop)
+            lines.append("<closed>")
+
+        thread = threading.Thread(target=collect, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any("connected" in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+        assert admin.delete(f"/v1/tokens/{token['id']}").status_code == 204
+        cargo = {"name": "after-revoke", "spec": {"miniCluster": "secret-mc", "template": TEMPLATE}}
+        made = admin.post("/v1/cargos", params={"tenant": "iso-a"}, json=cargo)
+        assert made.status_code == 201, made.text
+        gone = admin.delete("/v1/cargos/after-revoke", params={"tenant": "iso-a"})
+        assert gone.status_code == 204
+        while "<closed>" not in lines:
+            assert not any("after-revoke" in line for line in lines), lines
+            assert time.monotonic() < deadline, f"the stream outlived its revoked token: {lines}"
+            time.sleep(0.1)
+        assert not any("after-revoke" in line for line in lines), lines
+
+
+ORACLE_PROBES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/v1/cargos/{cargo}", None),
+    ("DELETE", "/v1/cargos/{cargo}", None),
+    ("GET", "/v1/cargos/{cargo}/logs", None),
+    ("POST", "/v1/cargos/{cargo}:exec", {"command": ["true"]}),
+    ("GET", "/v1/miniclusters/{mc}", None),
+    ("GET", "/v1/miniclusters/{mc}:explain", None),
+    ("PATCH", "/v1/miniclusters/{mc}", {"priority": 1}),
+    ("POST", "/v1/miniclusters/{mc}:grow", {"count": 1}),
+    ("POST", "/v1/miniclusters/{mc}:shrink", {"count": 1}),
+    ("DELETE", "/v1/miniclusters/{mc}", None),
+]
+"""Calls addressing one object by name: a foreign one must answer as an absent one does."""
+
+
+@pytest.mark.parametrize("who", ["other-tenant", "other-minicluster"])
+def test_a_foreign_object_answers_exactly_as_an_absent_one(
+    server: DockerServer, world: dict[str, Any], who: str
+) -> None:
+    """No existence oracle: the status and the whole problem body are the same for another
+    tenant's (or MiniCluster's) object and for one that does not exist."""
+    differ = []
+    with server.client(world[who]) as api:
+        for method, path, body in ORACLE_PROBES:
+            answers = [
+                api.request(method, path.format(cargo=cargo, mc=mc), json=body)
+                for cargo, mc in (("secret-cargo", "secret-mc"), ("no-such-cargo", "no-such-mc"))
+            ]
+            seen = [(r.status_code, r.text.replace("no-such-", "secret-")) for r in answers]
+            if seen[0] != seen[1]:
+                differ.append(f"{method} {path}: {seen[0]} vs {seen[1]}")
+    assert not differ, "\n".join(differ)

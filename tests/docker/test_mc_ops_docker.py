@@ -143,3 +143,31 @@ def test_logs_since_and_exec(
         assert nothing.status_code == 404, nothing.text
     finally:
         admin.delete("/v1/miniclusters/ops")
+
+
+def test_a_followed_log_ends_when_its_token_is_revoked(
+    server: DockerServer, admin: httpx.Client
+) -> None:
+    _template_mc(admin, "follow")
+    try:
+        _until(lambda: _phase(admin, "follow-0") == "Running", "follow-0 running")
+        made = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "default"})
+        assert made.status_code == 201, made.text
+        token = made.json()
+        headers = {"Authorization": f"Bearer {token['token']}"}
+        url = f"{server.url}/v1/cargos/follow-0/logs"
+        with httpx.stream("GET", url, params={"follow": "true"}, headers=headers, timeout=60) as r:
+            assert r.status_code == 200, r.read()
+            lines = r.iter_lines()
+            assert next(lines).startswith("tick-")
+            assert admin.delete(f"/v1/tokens/{token['id']}").status_code == 204
+            revoked = time.monotonic()
+            after: list[str] = []
+            for line in lines:
+                if time.monotonic() - revoked > 5:
+                    after.append(line)
+                if len(after) >= 3:
+                    break
+        assert not after, f"the log kept streaming to a revoked token: {after[:3]}"
+    finally:
+        admin.delete("/v1/miniclusters/follow")

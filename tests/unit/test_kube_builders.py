@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from crane.kube import app_manager, rendezvous
 from crane.kube.builders import (
     InvalidTemplateError,
     build_pod,
@@ -12,7 +15,14 @@ from crane.kube.builders import (
     validate_template,
 )
 from crane.kube.nodes import busy_ids, inventory, node_view
-from crane.model.specs import CargoSpec, CargoTemplate, ReplicaPlacement
+from crane.model.podtemplate import NO_DEVICES
+from crane.model.specs import (
+    AppManager,
+    CargoSpec,
+    CargoTemplate,
+    MiniClusterSpec,
+    ReplicaPlacement,
+)
 
 META = {"name": "job", "namespace": "team", "uid": "u-1"}
 SPEC = CargoSpec.model_validate(
@@ -128,3 +138,34 @@ def test_bad_islands_annotation_falls_back_to_one_island() -> None:
         "status": {"capacity": {"nvidia.com/gpu": "4"}},
     }
     assert node_view(node, []).islands == ((0, 1, 2, 3),)
+
+
+def _visible_devices(pod_spec: dict[str, Any]) -> list[str | None]:
+    return [
+        e.get("value")
+        for c in pod_spec["containers"]
+        for e in c.get("env") or []
+        if e.get("name") == "NVIDIA_VISIBLE_DEVICES"
+    ]
+
+
+def test_the_rendezvous_store_sees_no_gpu_of_its_node() -> None:
+    """It runs the template's (CUDA) image, which says NVIDIA_VISIBLE_DEVICES=all, and may run
+    on a GPU node: the NVIDIA runtime would hand it every GPU there, other tenants' too."""
+    spec = MiniClusterSpec.model_validate(
+        {
+            "gpuType": "H100",
+            "gpus": {"min": 0, "max": 8},
+            "template": {"template": {"spec": {"containers": [{"name": "m", "image": "cuda"}]}}},
+            "rendezvous": {"enabled": True},
+        }
+    )
+    deployment = rendezvous.build_deployment(META, spec)
+    assert _visible_devices(deployment["spec"]["template"]["spec"]) == [NO_DEVICES]
+
+
+def test_the_app_manager_sees_no_gpu_whatever_its_env_says() -> None:
+    am = AppManager(image="cuda", env={"NVIDIA_VISIBLE_DEVICES": "all", "KEEP": "1"})
+    pod = app_manager.build_pod(META, am, "http://crane")
+    assert _visible_devices(pod["spec"]) == [NO_DEVICES]
+    assert {"name": "KEEP", "value": "1"} in pod["spec"]["containers"][0]["env"]

@@ -281,6 +281,21 @@ def test_queued_minicluster_gets_an_estimated_start_from_expected_ends() -> None
     assert e.dump() == before
 
 
+def test_an_estimated_start_names_no_cargo_of_another_tenant() -> None:
+    e = one_host()
+    e.submit_minicluster(mc("other/run", 0, 8))
+    e.admit()
+    e.place_cargo(cargo("other/secret", "other/run", 1, 8, expected_end=100.0))
+    e.submit_minicluster(mc("t/wait", 4, 4, created=1))
+    wait = {d.key: d for d in e.admit()}["t/wait"]
+    assert wait.estimated_start == 100.0 and wait.explanation is not None
+    said = wait.explanation.sentence()
+    assert "expected to start by 1970-01-01T00:01:40Z, when a cargo of another tenant ends" in said
+    assert "other/" not in said
+    explained = e.explain_minicluster("t/wait")
+    assert explained is not None and "other/" not in explained.sentence()
+
+
 def test_no_estimate_without_known_ends() -> None:
     e = one_host()
     e.submit_minicluster(mc("t/run", 0, 8))

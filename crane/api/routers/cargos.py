@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from crane.api.deps import Ctx, IdempotencyKey, Pages
+from crane.api.deps import Ctx, IdempotencyKey, Pages, StillValid
+from crane.api.errors import NotFound
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS
@@ -24,10 +25,19 @@ from crane.api.schemas import (
 
 router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+LOG_RECHECK_SECONDS = 1.0
+"""How often a followed log looks its token up again (a revoked one ends the stream)."""
 
 
 async def _visible(ctx: Ctx, name: str) -> Cargo:
-    cargo = await ctx.backend.get_cargo(ctx.tenant, name)
+    """The cargo, or 404: for a MiniCluster token, one of another MiniCluster answers the very
+    same 404 as one that does not exist (no existence oracle)."""
+    try:
+        cargo = await ctx.backend.get_cargo(ctx.tenant, name)
+    except NotFound:
+        if ctx.principal.scope is Scope.MINICLUSTER:
+            raise NotFound(f"cargo {name!r} not found") from None
+        raise
     ctx.principal.check_minicluster(cargo.spec.mini_cluster, "cargo", name)
     return cargo
 
@@ -102,6 +112,7 @@ async def delete(
 async def logs(
     name: CargoName,
     ctx: Ctx,
+    request: Request,
     replica: Annotated[int, Query(ge=0, le=1023)] = 0,
     follow: bool = False,
     tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
@@ -115,8 +126,10 @@ async def logs(
         ),
     ] = None,
 ) -> StreamingResponse:
-    """One replica's log; ``follow`` streams until the container ends or you disconnect."""
+    """One replica's log; ``follow`` streams until the container ends, you disconnect, or the
+    token is revoked or expires."""
     await _visible(ctx, name)
+    valid = StillValid(request, ctx.state, every=LOG_RECHECK_SECONDS)
     lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
     first = await anext(lines, None)
 
@@ -125,6 +138,8 @@ async def logs(
             return
         yield first if first.endswith("\n") else first + "\n"
         async for line in lines:
+            if not await valid():
+                return
             yield line if line.endswith("\n") else line + "\n"
 
     return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

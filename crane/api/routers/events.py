@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from crane.api.deps import Ctx
+from crane.api.deps import Ctx, StillValid
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Event, Scope
 
@@ -45,7 +45,8 @@ async def stream(
     """Each message is ``id: <n>``, ``event: <type>`` and ``data: <Event JSON>``; comments keep
     it alive. With ``Last-Event-ID`` the kept events after it come first.
 
-    An admin without ``?tenant=`` receives every tenant's events.
+    An admin without ``?tenant=`` receives every tenant's events. The stream ends when the
+    token is revoked or expires (checked before each event and each keep-alive).
     """
     if ctx.principal.scope is Scope.MINICLUSTER:
         if mini_cluster is not None:
@@ -53,6 +54,7 @@ async def stream(
         mini_cluster = ctx.principal.minicluster
     every_tenant = ctx.principal.is_admin and "tenant" not in request.query_params
     tenant = ctx.tenant
+    valid = StillValid(request, ctx.state)
 
     def wanted(event: Event) -> bool:
         return (
@@ -81,9 +83,13 @@ async def stream(
                 try:
                     seq, event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
+                    if not await valid():
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if seq > sent and wanted(event):
+                    if not await valid():
+                        return
                     yield message(seq, event)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
