@@ -20,6 +20,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """``value`` with UTC where it has no zone (SQLite stores none)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class TenantRow(SQLModel, table=True):
     """A tenant of the API, with its Pod Security level and (Docker mode) its GPU shares."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crane.api.auth import Principal, authenticate
 from crane.api.backend import Backend
-from crane.api.db import TenantRow
+from crane.api.db import TenantRow, aware
 from crane.api.errors import NotFound, Unauthorized
 from crane.api.events import EventHub
 from crane.api.schemas import NAME_PATTERN
@@ -104,6 +105,16 @@ class Context:
     def viewer(self) -> Viewer:
         """What this caller may see by name (see :mod:`crane.api.tenancy`)."""
         return Viewer(self.principal, self.tenant)
+
+    def history_starts(self) -> datetime | None:
+        """When the past this caller may read begins (blocking: a database read). An admin
+        reads all of it; a tenant's token, what happened since its tenant was created, so a
+        tenant made again under a deleted one's name inherits none of its events or usage."""
+        if self.principal.is_admin:
+            return None
+        with Session(self.state.db) as session:
+            row = session.get(TenantRow, self.tenant)
+        return aware(row.created_at) if row is not None else None
 
     @property
     def idempotency_principal(self) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
-from crane.api.db import UsageIntervalRow
+from crane.api.db import UsageIntervalRow, aware
 from crane.api.schemas import Event, EventType, UsageRow
 
 ENDS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.PREEMPTED, EventType.DELETED})
@@ -176,11 +176,6 @@ def _per_cargo(
             got.state = "Running" if row.end is None else row.state
             got.exit_code = None if row.end is None else row.exit_code
     return [rows[k] for k in sorted(rows)]
-
-
-def aware(value: datetime) -> datetime:
-    """``value`` with UTC where it has no zone (SQLite stores none)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def report(

@@ -14,7 +14,7 @@ from typing_extensions import override
 
 from crane.api import kube_snapshot
 from crane.api.backend import Backend, patched_spec
-from crane.api.db import TenantRow
+from crane.api.db import TenantRow, aware
 from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
 from crane.api.schemas import (
@@ -43,7 +43,7 @@ from crane.api.schemas import (
 )
 from crane.api.settings import ApiSettings
 from crane.api.shares import share_statuses
-from crane.api.usage import Holding, Snapshot, aware
+from crane.api.usage import Holding, Snapshot
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.containers import container_template

@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 
+from crane.api.db import UsageIntervalRow, make_engine
 from tests.dockerd import DockerServer, serve_docker
 
 ADMIN = "crane_isoadmin_" + "i" * 43
@@ -297,3 +299,59 @@ def test_a_foreign_object_answers_exactly_as_an_absent_one(
             if seen[0] != seen[1]:
                 differ.append(f"{method} {path}: {seen[0]} vs {seen[1]}")
     assert not differ, "\n".join(differ)
+
+
+def test_a_tenant_made_again_under_a_deleted_ones_name_inherits_none_of_its_past(
+    server: DockerServer,
+) -> None:
+    """Tenant ``reborn`` is deleted and an admin creates a new ``reborn`` for someone else: its
+    token replays none of the old tenant's events and counts none of its usage (an admin still
+    reads both)."""
+    old = {"mc": "old-secret-mc", "cargo": "old-secret-cargo"}
+    with server.client() as admin:
+        assert admin.post("/v1/tenants", json={"name": "reborn"}).status_code == 201
+        mc = {"name": old["mc"], "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 2}}}
+        assert admin.post("/v1/miniclusters", params={"tenant": "reborn"}, json=mc).status_code
+        cargo = {"name": old["cargo"], "spec": {"miniCluster": old["mc"], "template": TEMPLATE}}
+        made = admin.post("/v1/cargos", params={"tenant": "reborn"}, json=cargo)
+        assert made.status_code == 201, made.text
+        gone = admin.delete(f"/v1/cargos/{old['cargo']}", params={"tenant": "reborn"})
+        assert gone.status_code == 204
+        now = datetime.now(UTC)
+        with Session(make_engine(f"sqlite:///{server.log.parent / 'crane.db'}")) as s:
+            s.add(
+                UsageIntervalRow(
+                    tenant="reborn",
+                    minicluster=old["mc"],
+                    cargo=old["cargo"],
+                    gpus=8,
+                    start=now - timedelta(hours=2),
+                    end=now - timedelta(hours=1),
+                    state="Succeeded",
+                )
+            )
+            s.commit()
+        assert admin.delete(f"/v1/miniclusters/{old['mc']}", params={"tenant": "reborn"})
+        deadline = time.monotonic() + 60
+        while (deleted := admin.delete("/v1/tenants/reborn")).status_code == 409:
+            assert time.monotonic() < deadline, deleted.text
+            time.sleep(0.2)
+        assert deleted.status_code == 204, deleted.text
+        assert admin.post("/v1/tenants", json={"name": "reborn"}).status_code == 201
+        made = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "reborn"})
+        assert made.status_code == 201, made.text
+        new_owner = {"Authorization": f"Bearer {made.json()['token']}"}
+
+        replay = {"Last-Event-ID": "0"}
+        params = {"follow": "false"}
+        history = admin.get("/v1/events", params={**params, "tenant": "reborn"}, headers=replay)
+        assert old["cargo"] in history.text, history.text  # an admin reads the past
+        theirs = admin.get("/v1/events", params=params, headers={**replay, **new_owner})
+        assert theirs.status_code == 200, theirs.text
+        assert old["mc"] not in theirs.text and old["cargo"] not in theirs.text, theirs.text
+
+        audit = admin.get("/v1/usage", params={"tenant": "reborn", "byCargo": "true"})
+        assert [r["cargo"] for r in audit.json()["items"]] == [old["cargo"]], audit.text
+        usage = admin.get("/v1/usage", params={"byCargo": "true"}, headers=new_owner)
+        assert usage.status_code == 200, usage.text
+        assert usage.json()["items"] == [], usage.text

@@ -91,6 +91,8 @@ async def get_usage(
     """GPU-seconds per tenant and MiniCluster from recorded allocation intervals.
 
     The window defaults to the last 24 hours; an admin without ``?tenant=`` sees every tenant.
+    A tenant's token counts nothing from before its tenant was created (a deleted tenant's
+    namesake inherits none of its usage).
     """
     end = _utc(until) if until else datetime.now(UTC)
     start = _utc(since) if since else end - timedelta(days=1)
@@ -101,8 +103,14 @@ async def get_usage(
             ctx.principal.check_minicluster(mini_cluster)
         mini_cluster = ctx.principal.minicluster
     tenant = None if ctx.principal.is_admin and "tenant" not in request.query_params else ctx.tenant
-    rows = await run_in_threadpool(
-        usage.report, ctx.state.db, start, end, tenant, mini_cluster, by_cargo
+    born = await run_in_threadpool(ctx.history_starts)
+    counted_from = max(start, born) if born is not None else start  # not a namesake's past
+    rows = (
+        await run_in_threadpool(
+            usage.report, ctx.state.db, counted_from, end, tenant, mini_cluster, by_cargo
+        )
+        if counted_from < end
+        else []
     )
     return UsageReport(items=rows, count=len(rows), since=start, until=end)
 

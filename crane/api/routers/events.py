@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from crane.api.db import aware
 from crane.api.deps import Ctx, StillValid
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Event, Scope
@@ -45,8 +47,9 @@ async def stream(
     """Each message is ``id: <n>``, ``event: <type>`` and ``data: <Event JSON>``; comments keep
     it alive. With ``Last-Event-ID`` the kept events after it come first.
 
-    An admin without ``?tenant=`` receives every tenant's events. The stream ends when the
-    token is revoked or expires (checked before each event and each keep-alive).
+    An admin without ``?tenant=`` receives every tenant's events; a tenant's token, none from
+    before its tenant was created (a deleted tenant's namesake inherits nothing). The stream
+    ends when the token is revoked or expires (checked before each event and each keep-alive).
     """
     if ctx.principal.scope is Scope.MINICLUSTER:
         if mini_cluster is not None:
@@ -55,10 +58,12 @@ async def stream(
     every_tenant = ctx.principal.is_admin and "tenant" not in request.query_params
     tenant = ctx.tenant
     valid = StillValid(request, ctx.state)
+    born = await run_in_threadpool(ctx.history_starts)
 
     def wanted(event: Event) -> bool:
         return (
             (every_tenant or event.tenant == tenant)
+            and (born is None or aware(event.time) >= born)  # not a namesake tenant's past
             and (mini_cluster is None or event.mini_cluster == mini_cluster)
             and (cargo is None or event.cargo == cargo)
         )
