@@ -19,10 +19,12 @@ from crane.model import (
 
 
 def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
-    """The MiniCluster row on the wire, its status counted from its cargos not being deleted."""
+    """The MiniCluster row on the wire: its cargos counted without those being deleted, its
+    GPUs in use with them (a stopping cargo holds its GPUs until its containers are gone)."""
     spec = row.mc_spec()
-    cargos = [c for c in store.cargos(s, row.tenant, row.name) if not c.deleting]
-    active = [c for c in cargos if c.phase in ACTIVE]
+    every = store.cargos(s, row.tenant, row.name)
+    cargos = [c for c in every if not c.deleting]
+    active = [c for c in every if c.phase in ACTIVE]
     in_use = sum(c.cargo_spec().gpus for c in active)
     borrowed = sum(len(p.gpu_ids) for c in active for p in c.placements() if p.borrowed)
     reservation = row.reserved()

@@ -597,7 +597,8 @@ class Decider:
         self._app_manager(body, spec, admitted, status, cache, plan)
         if admitted:
             self._rendezvous(body, spec, plan)
-        mine = self._mine.get(key, [])
+        # a cargo being deleted is no longer one of its cargos (its GPUs count until released)
+        mine = [b for b in self._mine.get(key, []) if not b["metadata"].get("deletionTimestamp")]
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
         active = [b for b in mine if lifecycle.phase_of(b) not in ("Succeeded", "Failed")]
         status.cargos, status.ready_cargos = len(mine), len(running)

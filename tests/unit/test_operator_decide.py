@@ -612,3 +612,33 @@ def test_a_template_cargo_name_held_by_another_cargo_is_reported_not_retried_sil
     assert [c["metadata"]["name"] for p in plans for c in p.cargo_creates] == ["mc-1"]
     status = cache.miniclusters["t/mc"]["status"]
     assert not [c for c in status["conditions"] if c["type"] == "ReplicaFailure"]
+
+
+def _mc_status(cache: ClusterCache, name: str) -> dict[str, Any]:
+    return dict(cache.miniclusters[f"t/{name}"]["status"])
+
+
+def test_a_cargo_being_deleted_leaves_the_counts_at_once_and_its_gpus_once_its_pods_go() -> None:
+    """As Docker mode counts: a cargo being deleted is no longer one of the MiniCluster's cargos
+    (``cargos``, ``readyCargos``, ``Ready``), while the GPUs its stopping pod still holds stay in
+    ``inUseGpus`` until the pod is gone."""
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 4)),
+        ("cargos", cargo("keep", "mc", 1, 4)),
+    )
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    for pod in created(cache, plans):
+        pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "m", "ready": True}]}
+        cache.apply("pods", "MODIFIED", pod)
+    settle(decider, cache)
+    status = _mc_status(cache, "mc")
+    assert (status["cargos"], status["readyCargos"], status["inUseGpus"]) == (2, 2, 8), status
+    cache.cargos["t/job"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    settle(decider, cache)
+    status = _mc_status(cache, "mc")
+    assert (status["cargos"], status["readyCargos"], status["inUseGpus"]) == (1, 1, 8), status
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["message"] == "1 of 1 cargos running", ready
