@@ -325,15 +325,23 @@ class KubeBackend(Backend):
             "metadata": {"name": body.name, "namespace": tenant, "labels": body.labels},
             "spec": body.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
-        created = await self._object(
-            f"minicluster {body.name!r}",
-            self._custom.create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            tenant,
-            MCS,
-            obj,
-        )
+        try:
+            created = await self._object(
+                f"minicluster {body.name!r}",
+                self._custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                MCS,
+                obj,
+            )
+        except Conflict:
+            with contextlib.suppress(NotFound):
+                if (await self._get_mc_body(tenant, body.name))["metadata"].get(
+                    "deletionTimestamp"
+                ):
+                    raise Conflict(service.minicluster_being_deleted(body.name, tenant)) from None
+            raise
         return _mc(created)
 
     @override
@@ -349,7 +357,7 @@ class KubeBackend(Backend):
             )
         except NotFound:
             return []
-        items = [_mc(b) for b in got["items"]]
+        items = [_mc(b) for b in got["items"] if not b["metadata"].get("deletionTimestamp")]
         return sorted(items, key=lambda m: (m.created_at, m.name))
 
     async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
@@ -363,9 +371,17 @@ class KubeBackend(Backend):
             name,
         )
 
+    async def _live_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
+        """The MiniCluster's object; NotFound once it is being deleted, as in Docker mode (the
+        object lingers until its cargos are gone, but it is no longer one to act on)."""
+        body = await self._get_mc_body(tenant, name)
+        if body["metadata"].get("deletionTimestamp"):
+            raise NotFound(service.minicluster_not_found(name, tenant))
+        return body
+
     @override
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
-        return _mc(await self._get_mc_body(tenant, name))
+        return _mc(await self._live_mc_body(tenant, name))
 
     @override
     async def patch_minicluster(
@@ -394,6 +410,7 @@ class KubeBackend(Backend):
 
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
+        await self._live_mc_body(tenant, name)  # one being deleted is gone already, as in Docker
         await self._call(
             _Subject.minicluster(name, tenant),
             self._custom.delete_namespaced_custom_object,
@@ -426,7 +443,8 @@ class KubeBackend(Backend):
 
     @override
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
-        items = [_cargo(b) for b in await self._cargo_bodies(tenant, minicluster)]
+        bodies = await self._cargo_bodies(tenant, minicluster)
+        items = [_cargo(b) for b in bodies if not b["metadata"].get("deletionTimestamp")]
         return sorted(items, key=lambda c: (c.created_at, c.name))
 
     async def _get_cargo_body(self, tenant: str, name: str) -> dict[str, Any]:
@@ -440,9 +458,16 @@ class KubeBackend(Backend):
             name,
         )
 
+    async def _live_cargo_body(self, tenant: str, name: str) -> dict[str, Any]:
+        """The cargo's object; NotFound once it is being deleted, as in Docker mode."""
+        body = await self._get_cargo_body(tenant, name)
+        if body["metadata"].get("deletionTimestamp"):
+            raise NotFound(service.cargo_not_found(name, tenant))
+        return body
+
     @override
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
-        return _cargo(await self._get_cargo_body(tenant, name))
+        return _cargo(await self._live_cargo_body(tenant, name))
 
     async def _create_cargo(
         self, tenant: str, mc: dict[str, Any], name: str, spec: CargoSpec
@@ -482,7 +507,7 @@ class KubeBackend(Backend):
     async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         mc_name = body.spec.mini_cluster
         async with self._locks[f"{tenant}/{mc_name}"]:
-            mc = await self._get_mc_body(tenant, mc_name)
+            mc = await self._live_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
             used = sum(
                 c.spec.gpus
@@ -511,6 +536,7 @@ class KubeBackend(Backend):
     async def delete_cargo(
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
+        await self._live_cargo_body(tenant, name)  # one being deleted is gone already
         await self._call(
             _Subject.cargo(name, tenant),
             self._custom.delete_namespaced_custom_object,
@@ -556,7 +582,7 @@ class KubeBackend(Backend):
     @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
         async with self._locks[f"{tenant}/{name}"]:
-            mc_body = await self._get_mc_body(tenant, name)
+            mc_body = await self._live_mc_body(tenant, name)
             mc = _mc(mc_body)
             existing = await self._cargo_bodies(tenant, None)
             mine = [b for b in existing if (b.get("spec") or {}).get("miniCluster") == name]
@@ -621,7 +647,7 @@ class KubeBackend(Backend):
         while pending:
             for cargo_name, grant in list(pending.items()):
                 try:
-                    cargo = await self.get_cargo(tenant, cargo_name)
+                    cargo = _cargo(await self._get_cargo_body(tenant, cargo_name))
                 except NotFound:
                     continue  # a template cargo the operator has not created yet
                 placed = find_condition(cargo.status.conditions, "Placed")
@@ -704,7 +730,7 @@ class KubeBackend(Backend):
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
         async with self._locks[f"{tenant}/{name}"]:
-            mc = _mc(await self._get_mc_body(tenant, name))
+            mc = _mc(await self._live_mc_body(tenant, name))
             mine = await self._cargo_bodies(tenant, name)
             try:
                 plan = service.plan_shrink(
@@ -931,7 +957,7 @@ class KubeBackend(Backend):
     @override
     async def dry_run(self, tenant: str, request: DryRunRequest) -> DryRunResult:
         if request.cargo is not None:
-            await self._get_mc_body(tenant, request.cargo.mini_cluster)
+            await self._live_mc_body(tenant, request.cargo.mini_cluster)
             engine = await self._snapshot()
             return await asyncio.to_thread(
                 kube_snapshot.dry_run_cargo, engine, tenant, request.cargo

@@ -160,10 +160,7 @@ class DockerBackend(Backend):
         with Session(self.db) as s:
             existing = store.minicluster(s, tenant, body.name)
             if existing is not None and existing.deleting:
-                raise Conflict(
-                    f"MiniCluster {body.name!r} of tenant {tenant!r} is being deleted (its cargos "
-                    "stop first): create it again in a few seconds, or pick another name"
-                )
+                raise Conflict(service.minicluster_being_deleted(body.name, tenant))
             if existing is not None:
                 raise Conflict(
                     f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "

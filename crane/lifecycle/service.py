@@ -78,6 +78,14 @@ def minicluster_not_found(name: str, tenant: str) -> str:
     return f"MiniCluster {name!r} not found in tenant {tenant!r}: list them with `crane mc list`"
 
 
+def minicluster_being_deleted(name: str, tenant: str) -> str:
+    """The one wording of a 409 for creating a MiniCluster whose namesake is still going."""
+    return (
+        f"MiniCluster {name!r} of tenant {tenant!r} is being deleted (its cargos stop first): "
+        "create it again in a few seconds, or pick another name"
+    )
+
+
 def cargo_not_found(name: str, tenant: str) -> str:
     """The one wording of a 404 for a cargo that does not exist (or is being deleted)."""
     return f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"

@@ -31,7 +31,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from crane.client import Client, Event, GrowOutcome, NotFound, Unauthorized
+from crane.client import Client, Conflict, Event, GrowOutcome, NotFound, Unauthorized
 from crane.client import Forbidden as ForbiddenError
 from tests.e2e.operator_support import FLOW, PRODUCT, RACE, USAGE, Stack, crane_env, poll
 
@@ -646,12 +646,15 @@ def test_deleting_the_minicluster_revokes_its_app_manager_token(stack: Stack) ->
         assert app.whoami().mini_cluster == "gone"
     with Client(stack.url, token) as api:
         api.delete_minicluster("gone")
-        wait_for(
-            lambda: "gone" not in {m.name for m in api.list_miniclusters()},
-            "MiniCluster gone",
-            stack,
-        )
-        api.create_minicluster("gone", {**_am_spec(lo=0), "appManager": None})
+
+        def made_again() -> bool:
+            try:
+                api.create_minicluster("gone", {**_am_spec(lo=0), "appManager": None})
+            except Conflict:  # "is being deleted" until its finalizer lets go
+                return False
+            return True
+
+        wait_for(made_again, "MiniCluster gone and made again", stack)
     with Client(stack.url, am_token) as app, pytest.raises(Unauthorized):
         app.get_minicluster("gone")
 
@@ -763,3 +766,60 @@ def test_hold_releases_the_gpus_to_the_queue_and_release_regrows(
         wait_for(lambda: _phase(api, "keep-0") == "Running", "keep-0 again", stack, timeout=120)
         assert _admitted(api, "keep") == ("True", "Admitted")
         api.delete_minicluster("keep")
+
+
+def test_a_minicluster_being_deleted_is_gone_from_the_api_as_in_docker_mode(stack: Stack) -> None:
+    """Issue 12: on Kubernetes a MiniCluster kept by a finalizer after DELETE could still be
+    read, listed, grown and deleted again; Docker mode answered 404 at once. Now both: 404,
+    absent from the list, and creating it again says it is being deleted."""
+    tenant, token = stack.tenant()
+    custom = client.CustomObjectsApi(stack.core.api_client)
+    spec = {"gpuType": "V100", "gpus": {"min": 0, "max": 2}}
+    with Client(stack.url, token) as api:
+        api.create_minicluster("lingers", spec)
+        template = {"spec": {"containers": [{"name": "c", "image": "x"}]}}
+        api.create_cargo(
+            {"miniCluster": "lingers", "replicas": 0, "template": template}, name="stays"
+        )
+        for plural, name in (("cargos", "stays"), ("miniclusters", "lingers")):
+            _hold(custom, tenant, plural, name, True)
+        api.delete_cargo("stays")
+        with pytest.raises(NotFound, match="'stays' not found"):
+            api.get_cargo("stays")
+        assert "stays" not in {c.name for c in api.list_cargos()}
+        with pytest.raises(NotFound):
+            api.delete_cargo("stays")
+        _hold(custom, tenant, "cargos", "stays", False)
+        api.delete_minicluster("lingers")
+        body = custom.get_namespaced_custom_object(
+            "crane.io", "v1alpha1", tenant, "miniclusters", "lingers"
+        )
+        assert body["metadata"].get("deletionTimestamp"), body["metadata"]
+        try:
+            with pytest.raises(NotFound, match="'lingers' not found"):
+                api.get_minicluster("lingers")
+            assert "lingers" not in {m.name for m in api.list_miniclusters()}
+            with pytest.raises(NotFound):
+                api.grow("lingers", 1)
+            with pytest.raises(NotFound):
+                api.delete_minicluster("lingers")
+            with pytest.raises(Conflict, match="is being deleted"):
+                api.create_minicluster("lingers", spec)
+        finally:
+            _hold(custom, tenant, "miniclusters", "lingers", False)
+
+
+def _hold(custom: client.CustomObjectsApi, tenant: str, plural: str, name: str, on: bool) -> None:
+    """Add (or take away) a finalizer of the test's own, keeping the object after DELETE."""
+    mine = "tests.crane.io/hold"
+    body = custom.get_namespaced_custom_object("crane.io", "v1alpha1", tenant, plural, name)
+    others = [f for f in body["metadata"].get("finalizers") or [] if f != mine]
+    finalizers = [*others, mine] if on else others
+    custom.patch_namespaced_custom_object(
+        "crane.io",
+        "v1alpha1",
+        tenant,
+        plural,
+        name,
+        {"metadata": {"finalizers": finalizers or None}},
+    )

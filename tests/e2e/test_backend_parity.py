@@ -177,9 +177,23 @@ def api(backend: Backend) -> Iterator[httpx.Client]:
     """A new tenant's client; its MiniClusters are deleted, and gone, after the test."""
     with backend.tenant() as tenant:
         yield tenant
-        for mc in tenant.get("/miniclusters").json()["items"]:
-            tenant.delete(f"/miniclusters/{mc['name']}")
+        names = {mc["name"] for mc in tenant.get("/miniclusters").json()["items"]}
+        for name in names:
+            tenant.delete(f"/miniclusters/{name}")
         _until(backend, lambda: not tenant.get("/cargos").json()["items"], "cargos to go")
+        # gone from the API at once; their GPUs are free once their pods or containers are
+        _until(backend, lambda: not _holding(tenant) & names, "their GPUs to be free")
+
+
+def _holding(api: httpx.Client) -> set[str]:
+    """The caller's MiniClusters that reserve or use a GPU of some node."""
+    return {
+        name
+        for node in api.get("/nodes").json()["items"]
+        for gpu in node["gpus"]
+        for name in (gpu.get("reservedFor"), gpu.get("miniCluster"))
+        if name
+    }
 
 
 def _until(backend: Backend, check: Callable[[], Any], what: str) -> Any:
