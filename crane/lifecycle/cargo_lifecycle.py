@@ -89,14 +89,21 @@ class CargoLifecycle:
     # --- status helpers ----------------------------------------------------------------------
 
     def _status(self, body: Mapping[str, Any]) -> CargoStatus:
-        """The status this loop last wrote, else the stored one, whose placement is replaced by
-        what the engine holds when the two differ: a placement edited by hand (``kubectl patch
-        --subresource=status``), restored from the pods that really hold the GPUs, is written
-        back as they hold them, never kept beside another cargo's claim to the same GPUs."""
+        """The status this loop last wrote until the watch shows it, else the stored one, whose
+        placement is replaced by what the engine holds when the two differ: a placement edited
+        by hand (``kubectl patch --subresource=status``) is written back as the pods (restore)
+        or this loop's own writes hold the GPUs, never kept beside another cargo's claim to
+        the same GPUs."""
         meta = body["metadata"]
-        written = self.state.written.get(meta["uid"])
+        uid = meta["uid"]
+        written = self.state.written.get(uid)
         if written is not None:
-            return CargoStatus.model_validate(written)
+            stored = body.get("status") or {}
+            if uid in self.state.unsaved or not resources.same_status(stored, written):
+                return CargoStatus.model_validate(written)
+            # the watch shows the last write: from now on the stored status is read, so an
+            # edit made by hand is seen (and undone) rather than hidden by this memory
+            del self.state.written[uid]
         status = resources.cargo_status(body)
         held = self.state.placements.get(key_of(meta["namespace"], meta["name"]))
         if held and status.placement and _where(held) != _where(status.placement):

@@ -262,3 +262,25 @@ def test_a_status_placement_edited_by_hand_is_rewritten_from_the_pods_on_restart
     assert [r["gpuIds"] for r in status["t/b"]] == [[4, 5]], "b's status says what its pod holds"
     assert [r["gpuIds"] for r in status["t/a"]] == [[0, 1]]
     assert not any(p.pod_deletes or p.pods for p in plans), "no pod was touched"
+
+
+def test_a_status_placement_edited_by_hand_while_the_operator_runs_is_written_back() -> None:
+    """The same edit without a restart: once the watch has shown the operator's own write,
+    the stored status is what it compares with, so the edit is seen and undone."""
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 16)),
+        ("cargos", cargo("a", "mc", 1, 2)),
+        ("cargos", cargo("b", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    truth = {k: copy.deepcopy(b["status"]["placement"]) for k, b in cache.cargos.items()}
+    assert truth["t/a"] != truth["t/b"]
+    forged = copy.deepcopy(cache.cargos["t/b"])
+    forged["status"]["placement"] = copy.deepcopy(truth["t/a"])
+    forged["metadata"]["resourceVersion"] = "forged"
+    cache.apply("cargos", "MODIFIED", forged)
+    plans = settle(decider, cache)
+    assert cache.cargos["t/b"]["status"]["placement"] == truth["t/b"]
+    assert not any(p.pod_deletes for p in plans)
