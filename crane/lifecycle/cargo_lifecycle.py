@@ -89,10 +89,26 @@ class CargoLifecycle:
     # --- status helpers ----------------------------------------------------------------------
 
     def _status(self, body: Mapping[str, Any]) -> CargoStatus:
-        written = self.state.written.get(body["metadata"]["uid"])
+        """The status this loop last wrote until the watch shows it, else the stored one, whose
+        placement is replaced by what the engine holds when the two differ: a placement edited
+        by hand (``kubectl patch --subresource=status``) is written back as the pods (restore)
+        or this loop's own writes hold the GPUs, never kept beside another cargo's claim to
+        the same GPUs."""
+        meta = body["metadata"]
+        uid = meta["uid"]
+        written = self.state.written.get(uid)
         if written is not None:
-            return CargoStatus.model_validate(written)
-        return resources.cargo_status(body)
+            stored = body.get("status") or {}
+            if uid in self.state.unsaved or not resources.same_status(stored, written):
+                return CargoStatus.model_validate(written)
+            # the watch shows the last write: from now on the stored status is read, so an
+            # edit made by hand is seen (and undone) rather than hidden by this memory
+            del self.state.written[uid]
+        status = resources.cargo_status(body)
+        held = self.state.placements.get(key_of(meta["namespace"], meta["name"]))
+        if held and status.placement and _where(held) != _where(status.placement):
+            status.placement = [p.model_copy(deep=True) for p in held]
+        return status
 
     def phase_of(self, body: Mapping[str, Any]) -> str:
         """The cargo's phase as this loop last wrote it, else as its body says."""
@@ -766,6 +782,11 @@ def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _where(placements: Iterable[ReplicaPlacement]) -> list[tuple[int, str, list[int]]]:
+    """(replica, node, GPU ids) of each replica placement, in replica order."""
+    return sorted((p.replica, p.node, sorted(p.gpu_ids)) for p in placements)
 
 
 def _placed_gpus(status: Mapping[str, Any]) -> set[tuple[str, int]]:

@@ -52,8 +52,13 @@ class Actuator:
         metrics: Metrics,
         in_flight: int = 32,
         minter: TokenMinter | None = None,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
         self.client = client
+        self.fence = fence
+        """Whether this instance still holds the leader lease (:meth:`LeaseElector.holds`):
+        each write checks it when its turn in the pool comes, so writes queued when a pause
+        outlived the lease are never sent (their status writes count as failed)."""
         self.minter = minter
         self.metrics = metrics
         self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="crane-write")
@@ -67,7 +72,7 @@ class Actuator:
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """One API call in the pool; None (logged) when it failed."""
         return await asyncio.get_running_loop().run_in_executor(
-            self.pool, _logged(self.metrics, fn, *args)
+            self.pool, _logged(self.metrics, fn, *args, fence=self.fence)
         )
 
     async def _create(self, fn: Callable[..., Any], body: Mapping[str, Any], *rest: Any) -> Any:
@@ -76,7 +81,8 @@ class Actuator:
         namespace = body["metadata"]["namespace"]
         seen = self._terminating
         return await asyncio.get_running_loop().run_in_executor(
-            self.pool, _logged(self.metrics, fn, body, *rest, ending=(namespace, seen))
+            self.pool,
+            _logged(self.metrics, fn, body, *rest, ending=(namespace, seen), fence=self.fence),
         )
 
     def _refusing(self, create: Callable[..., Any]) -> Callable[..., Any]:
@@ -265,7 +271,7 @@ class Actuator:
                 return None
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
-        _logged(self.metrics, self.client.create_pod, launch.pod)()
+        _logged(self.metrics, self.client.create_pod, launch.pod, fence=self.fence)()
         return token_id
 
     def _revoke(self, revocation: TokenRevocation) -> bool:
@@ -336,15 +342,19 @@ def _logged(
     fn: Callable[..., Any],
     *args: Any,
     ending: tuple[str, set[str]] | None = None,
+    fence: Callable[[], bool] | None = None,
 ) -> Callable[[], Any]:
     """``fn(*args)``, or None when it failed: logged and counted by status code.
 
     ``ending``: (the namespace a create writes into, the namespaces known to be ending): the
     create is not sent into one of those, and a refusal because the namespace is being
-    deleted adds it there."""
+    deleted adds it there. ``fence``: the call is not sent unless it says yes (the lease)."""
 
     def run() -> Any:
         if ending is not None and ending[0] in ending[1]:
+            return None
+        if fence is not None and not fence():
+            metrics.api_errors.labels("fenced").inc()
             return None
         try:
             return fn(*args)

@@ -6,12 +6,19 @@ Standby instances keep their caches warm and take over when the holder stops ren
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
+
+SAFE_SHARE = 2 / 3
+"""This instance counts on its lease for this share of the lease's duration from the start of
+the last renewal that succeeded (client-go's renew deadline is 10 s of a 15 s lease): the rest
+covers clocks that differ between instances and a write that was already on its way."""
 
 
 class LeaseNamespaceMissing(RuntimeError):
@@ -29,6 +36,7 @@ class LeaseElector:
         identity: str,
         duration: float,
         core: client.CoreV1Api | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self.core = core
@@ -37,6 +45,19 @@ class LeaseElector:
         self.identity = identity
         self.duration = duration
         self.leading = False
+        self.clock = clock
+        """A monotonic clock; it runs on while the process is stopped (SIGSTOP), as the
+        other instances' wall clocks do."""
+        self.valid_until = 0.0
+        """Until when (on ``clock``) no other instance can have taken the lease over."""
+        self.term = 0
+        """Counts the times this instance took the lease when it was not its own: the
+        holder of a new term must not trust what it remembers of an earlier one."""
+
+    def holds(self) -> bool:
+        """Whether this instance leads and no other can have taken the lease over since its
+        last renewal: false after a pause past the lease, however ``leading`` was left."""
+        return self.leading and self.clock() < self.valid_until
 
     def _spec(
         self, now: datetime, transitions: int, acquired: datetime | None
@@ -51,6 +72,7 @@ class LeaseElector:
 
     def try_acquire(self) -> bool:
         """Acquire or renew the lease (blocking: run it in a thread); True while leading."""
+        started = self.clock()
         now = datetime.now(UTC)
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
@@ -67,7 +89,7 @@ class LeaseElector:
                 if create_err.status != 409:
                     raise
                 return self._set(False)
-            return self._set(True)
+            return self._set(True, started, new_term=True)
         spec = lease.spec or client.V1LeaseSpec()
         mine = spec.holder_identity == self.identity
         renewed = spec.renew_time or spec.acquire_time
@@ -84,7 +106,7 @@ class LeaseElector:
             if err.status != 409:
                 raise
             return self._set(False)
-        return self._set(True)
+        return self._set(True, started, new_term=not mine)
 
     def _create_lease(self, body: client.V1Lease) -> None:
         """Create the Lease; when its namespace is missing, create the namespace first."""
@@ -138,9 +160,18 @@ class LeaseElector:
                 self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as err:
             log.warning("could not release lease %s: %s", self.name, err.status)
-        self.leading = False
+        self._set(False)
 
-    def _set(self, leading: bool) -> bool:
+    def stand_by(self) -> None:
+        """Count the lease as lost (a renewal that could not be made)."""
+        self._set(False)
+
+    def _set(self, leading: bool, started: float = 0.0, new_term: bool = False) -> bool:
+        if leading:
+            self.valid_until = started + SAFE_SHARE * max(1, int(self.duration))
+            self.term += new_term
+        else:
+            self.valid_until = 0.0
         if leading != self.leading:
             log.info(
                 "%s the lease %s/%s", "acquired" if leading else "lost", self.namespace, self.name

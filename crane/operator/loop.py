@@ -8,6 +8,7 @@ each other, and a failed status write is known before the next plan goes out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -54,42 +55,74 @@ class SchedulingLoop:
         """How long the last decision took (seconds)."""
         self._writing: tuple[Decider, Plan, asyncio.Future[Applied]] | None = None
         """The previous pass's plan while the actuator writes it."""
+        self._term = -1
+        """The lease term the decider was made in."""
+        self._lease_changed = asyncio.Event()
+        """Set by each renewal: a standby's loop wakes at once when it takes the lease."""
+        self._renew_now = asyncio.Event()
+        """Set by the loop when the lease may have lapsed: renew before the next pass."""
 
-    async def _lead(self) -> bool:
-        try:
-            leading = await asyncio.to_thread(self.elector.try_acquire)
-        except LeaseNamespaceMissing as err:
-            log.error("cannot take the leader lease: %s; standing by", err)
-            leading = False
-        except Exception:
-            log.exception("lease renewal failed; standing by")
-            leading = False
-        if not leading:
+    async def _renew(self) -> None:
+        """Acquire or renew the lease every third of its duration, or at once when the loop
+        finds it may have lapsed; on its own task, so long writes never starve it."""
+        elector = self.elector
+        renew_every = max(0.5, elector.duration / 3)
+        while True:
+            try:
+                await asyncio.to_thread(elector.try_acquire)
+            except LeaseNamespaceMissing as err:
+                log.error("cannot take the leader lease: %s; standing by", err)
+                elector.stand_by()
+            except Exception:
+                log.exception("lease renewal failed; standing by")
+                elector.stand_by()
+            self._lease_changed.set()
+            self._renew_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._renew_now.wait(), timeout=renew_every)
+
+    def _leads(self) -> bool:
+        """Whether this instance may decide now: it holds the lease and no other instance can
+        have taken it over (a pause past the lease, SIGSTOP or a stalled host, asks for a
+        renewal first). A new term starts from a new decider: what the old one remembers may
+        have been changed by the instance that led meanwhile."""
+        if not self.elector.holds():
+            if self.elector.leading:
+                self._renew_now.set()
             self.decider = None
-        elif self.decider is None:
+            return False
+        if self.decider is None or self._term != self.elector.term:
             self.decider = self.new_decider()
-        return leading
+            self._term = self.elector.term
+        return True
 
     async def run(self) -> None:
-        """Loop forever: renew the lease and, while leading, run a pass on each change (or tick)."""
-        renew_every = max(0.5, self.elector.duration / 3)
-        renew_at = 0.0
-        leading = False
-        while True:
-            if time.monotonic() >= renew_at:
-                leading = await self._lead()
-                renew_at = time.monotonic() + renew_every
-            if not leading or self.decider is None:
-                await self.flush()
-                await asyncio.sleep(renew_every)
-                continue
-            try:
-                await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
-                await asyncio.sleep(self._gather_seconds())
-            except TimeoutError:
-                pass
-            self.cache.changed.clear()
-            await self.one_pass(self.decider)
+        """Loop forever: while leading, run a pass on each change (or tick); the lease is
+        renewed on a task of its own."""
+        self._lease_changed = asyncio.Event()
+        self._renew_now = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(), name="crane-lease-renewal")
+        try:
+            while True:
+                if not self._leads():
+                    await self.flush()
+                    self._lease_changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lease_changed.wait(), timeout=TICK_SECONDS)
+                    continue
+                try:
+                    await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
+                    await asyncio.sleep(self._gather_seconds())
+                except TimeoutError:
+                    pass
+                if not self._leads() or self.decider is None:
+                    continue  # the changes stay pending for the next leader's pass
+                self.cache.changed.clear()
+                await self.one_pass(self.decider)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
 
     def _gather_seconds(self) -> float:
         """How long to gather changes before the next pass (see :data:`PASS_SHARE`)."""

@@ -43,7 +43,8 @@ class Metrics:
         )
         self.api_errors = Counter(
             "crane_api_errors",
-            "Writes to the API server that failed, by HTTP status ('none': no answer)",
+            "Writes to the API server that failed, by HTTP status ('none': no answer; "
+            "'fenced': not sent, the leader lease may have lapsed)",
             ["code"],
             registry=r,
         )

@@ -105,7 +105,6 @@ class Operator:
             if self.config.api_url and self.config.api_token
             else None
         )
-        self.actuator = Actuator(self.client, self.metrics, minter=minter)
         c = self.config
         self.elector = LeaseElector(
             self.client.coordination,
@@ -115,6 +114,7 @@ class Operator:
             c.lease_seconds,
             core=self.client.core,
         )
+        self.actuator = Actuator(self.client, self.metrics, minter=minter, fence=self.elector.holds)
         loop = SchedulingLoop(self.cache, self._decider, self.actuator, self.elector, self.metrics)
         self.task = asyncio.create_task(loop.run(), name="crane-scheduling-loop")
         # the watches hold their connections for minutes: a pool of their own

@@ -215,3 +215,40 @@ def test_preemption_converges_victims_stay_off_the_preemptors_gpus(
         assert reasons.count("Placed") == 1, f"{name} was placed again after preemption: {reasons}"
     assert_no_gpu_double_booked(core_v1)
     delete_all(custom, core_v1, namespace, operator)
+
+
+def test_a_placement_forged_in_status_is_written_back_from_the_pods_on_restart(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("forgedm60", "NVIDIA-M60", racks=1, per_rack=1)
+    apply(kube_cluster, namespace, mc_yaml("mc", "M60", 0, 8))
+    apply(kube_cluster, namespace, cargo_yaml("a", "mc", 1, 4))
+    apply(kube_cluster, namespace, cargo_yaml("b", "mc", 1, 4))
+    wait(lambda: running(crane_pods(core_v1, namespace), 2), "a and b Running", operator)
+    uids = {p.metadata.name: p.metadata.uid for p in crane_pods(core_v1, namespace)}
+    a_placement = status(custom, "cargos", namespace, "a")["placement"]
+    # kubectl patch cargo b --subresource=status: b claims a's GPUs
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "cargos", "b", {"status": {"placement": a_placement}}
+    )
+    restart(operator)
+    b0 = core_v1.read_namespaced_pod("b-0", namespace)
+    held = [int(i) for i in b0.metadata.annotations["crane.io/gpu-ids"].split(",")]
+    wait(
+        lambda: (
+            [r["gpuIds"] for r in status(custom, "cargos", namespace, "b")["placement"]] == [held]
+        ),
+        "b's status to say the GPUs its pod holds again",
+        operator,
+    )
+    assert status(custom, "cargos", namespace, "a")["placement"] == a_placement
+    assert {p.metadata.name: p.metadata.uid for p in crane_pods(core_v1, namespace)} == uids, (
+        "no pod was deleted or made again"
+    )
+    assert_no_gpu_double_booked(core_v1)
+    delete_all(custom, core_v1, namespace, operator)

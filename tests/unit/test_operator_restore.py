@@ -236,3 +236,51 @@ def test_each_repair_is_counted_in_the_restore_conflicts_metric() -> None:
     actuator.close()
     value = metrics.registry.get_sample_value("crane_restore_conflicts_total", {"kind": "cargo"})
     assert value == 1
+
+
+def test_a_status_placement_edited_by_hand_is_rewritten_from_the_pods_on_restart() -> None:
+    """``kubectl patch --subresource=status`` gave b the GPUs of a while b's pod holds others:
+    the restarted operator trusts the pods and writes b's status back to what they hold, so
+    no two statuses show one GPU and nothing is deleted."""
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 16)),
+        ("cargos", placed("a", "mc", "n0", [0, 1], "2026-01-01T00:00:05Z")),
+        ("pods", pod("a", 0, "n0", "0,1")),
+        ("cargos", placed("b", "mc", "n0", [0, 1], "2026-01-01T00:00:06Z")),
+        ("pods", pod("b", 0, "n0", "4,5")),
+    )
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    assert sorted(gpus_used(decider)) == [
+        ("n0", 0, "t/a"),
+        ("n0", 1, "t/a"),
+        ("n0", 4, "t/b"),
+        ("n0", 5, "t/b"),
+    ]
+    status = {k: b["status"]["placement"] for k, b in cache.cargos.items()}
+    assert [r["gpuIds"] for r in status["t/b"]] == [[4, 5]], "b's status says what its pod holds"
+    assert [r["gpuIds"] for r in status["t/a"]] == [[0, 1]]
+    assert not any(p.pod_deletes or p.pods for p in plans), "no pod was touched"
+
+
+def test_a_status_placement_edited_by_hand_while_the_operator_runs_is_written_back() -> None:
+    """The same edit without a restart: once the watch has shown the operator's own write,
+    the stored status is what it compares with, so the edit is seen and undone."""
+    cache = new_cache(
+        ("nodes", node("n0")),
+        ("miniclusters", minicluster("mc", 0, 16)),
+        ("cargos", cargo("a", "mc", 1, 2)),
+        ("cargos", cargo("b", "mc", 1, 2)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    truth = {k: copy.deepcopy(b["status"]["placement"]) for k, b in cache.cargos.items()}
+    assert truth["t/a"] != truth["t/b"]
+    forged = copy.deepcopy(cache.cargos["t/b"])
+    forged["status"]["placement"] = copy.deepcopy(truth["t/a"])
+    forged["metadata"]["resourceVersion"] = "forged"
+    cache.apply("cargos", "MODIFIED", forged)
+    plans = settle(decider, cache)
+    assert cache.cargos["t/b"]["status"]["placement"] == truth["t/b"]
+    assert not any(p.pod_deletes for p in plans)

@@ -1,0 +1,176 @@
+"""One writer at a time: an operator paused past its lease (SIGSTOP, a stalled host, a long
+garbage collection) decides and writes nothing until it has the lease again, and one that takes
+the lease back from another holder starts from the API's state, not from its own memory.
+
+The elector runs on a clock of the test's: moving it past the lease is the pause (a paused
+process's monotonic clock moves on while it is stopped). The Lease lives in a fake
+coordination API; another instance taking it over is a write to that Lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client
+
+from crane.kube.names import CARGOS
+from crane.lifecycle.plan import Applied, Plan, StatusWrite
+from crane.operator.actions import Actuator
+from crane.operator.leader import LeaseElector
+from crane.operator.loop import SchedulingLoop
+from crane.operator.metrics import Metrics
+from tests.unit.test_operator_actions import FakeClient, pod
+from tests.unit.test_operator_lease import FakeApis
+
+LEASE = 3.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+
+class Decisions:
+    """Deciders that number their passes; the actuator that records what it was asked to write."""
+
+    def __init__(self) -> None:
+        self.deciders = 0
+        self.passes: list[tuple[int, int]] = []
+        """(decider, pass) of every pass decided."""
+        self.written: list[str] = []
+
+    def new_decider(self) -> Any:
+        self.deciders += 1
+        number = self.deciders
+        outer = self
+
+        class Decider:
+            def decide(self, cache: Any) -> Plan:
+                outer.passes.append((number, len(outer.passes) + 1))
+                plan = Plan()
+                plan.cargo_deletes.append(("t", f"c{len(outer.passes)}"))
+                return plan
+
+            def learn(self, plan: Plan, applied: Applied) -> None:
+                pass
+
+        return Decider()
+
+    async def apply(self, plan: Plan) -> Applied:
+        self.written.extend(name for _, name in plan.cargo_deletes)
+        return Applied()
+
+
+def lease_held_by(apis: FakeApis, holder: str, renewed: datetime) -> None:
+    """Another instance writes the Lease, as its elector would."""
+    lease = apis.leases[("crane-system", "crane-operator")]
+    lease.spec.holder_identity = holder
+    lease.spec.renew_time = renewed
+    lease.spec.acquire_time = renewed
+
+
+async def until(what: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def run_loop(scenario: Callable[[SchedulingLoop, Decisions, FakeApis, Clock], Any]) -> None:
+    apis = FakeApis({"crane-system"})
+    clock = Clock()
+    elector = LeaseElector(apis, "crane-system", "crane-operator", "me", LEASE, clock=clock)  # type: ignore[arg-type]
+    decisions = Decisions()
+    cache = Cache()
+    loop = SchedulingLoop(cache, decisions.new_decider, decisions, elector, Metrics())  # type: ignore[arg-type]
+    loop._observe = lambda decider: None  # type: ignore[method-assign]
+
+    async def main() -> None:
+        task = asyncio.create_task(loop.run())
+        try:
+            cache.changed.set()
+            assert await until(lambda: len(decisions.passes) == 1), "the leader decides a pass"
+            await scenario(loop, decisions, apis, clock)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_an_operator_paused_past_its_lease_decides_nothing_once_another_holds_it() -> None:
+    async def scenario(
+        loop: SchedulingLoop, decisions: Decisions, apis: FakeApis, clock: Clock
+    ) -> None:
+        clock.now += 10 * LEASE  # paused; meanwhile a standby took the expired lease over
+        lease_held_by(apis, "standby", datetime.now(UTC))
+        loop.cache.changed.set()  # the changes the watches gathered during the pause
+        assert await until(lambda: not loop.elector.leading or len(decisions.passes) > 1)
+        assert decisions.passes == [(1, 1)], "no pass decided on a lease another instance holds"
+        assert decisions.written == ["c1"]
+        assert loop.decider is None
+
+    run_loop(scenario)
+
+
+def test_a_lease_taken_back_from_another_holder_starts_from_a_fresh_decider() -> None:
+    async def scenario(
+        loop: SchedulingLoop, decisions: Decisions, apis: FakeApis, clock: Clock
+    ) -> None:
+        # paused; a standby led meanwhile (it placed and moved cargos) and then died: its
+        # lease has expired too when this one wakes up
+        clock.now += 10 * LEASE
+        lease_held_by(apis, "standby", datetime.now(UTC) - timedelta(seconds=10 * LEASE))
+        loop.cache.changed.set()
+        assert await until(lambda: len(decisions.passes) > 1)
+        assert decisions.passes[1][0] == 2, (
+            "the memory of the first term is stale: the pass after taking the lease back is "
+            "decided by a new decider, restored from the API's state"
+        )
+
+    run_loop(scenario)
+
+
+def test_writes_still_queued_when_the_lease_lapses_are_not_sent() -> None:
+    fake = FakeClient(gone=set())
+    held = [False]
+    actuator = Actuator(fake, Metrics(), fence=lambda: held[0])  # type: ignore[arg-type]
+    plan = Plan()
+    plan.status(StatusWrite(CARGOS, "t", "a", {"phase": "Placed"}, "a", "t/a", claims=True))
+    plan.pods.append(("t/a", pod("a-0")))
+    plan.pod_deletes.append(("t", "b-0", None))
+    applied = asyncio.run(actuator.apply(plan))
+    actuator.close()
+    assert fake.calls == [], "a paused operator that lost its lease sends nothing"
+    assert (CARGOS, "t", "a") in applied.failed_status
+    assert applied.unsent_pods == ("t/a-0",)
+
+
+def test_the_elector_counts_terms_and_knows_when_its_lease_may_have_lapsed() -> None:
+    apis = FakeApis({"crane-system"})
+    clock = Clock()
+    elector = LeaseElector(apis, "crane-system", "crane-operator", "me", 15.0, clock=clock)  # type: ignore[arg-type]
+    assert elector.try_acquire() and elector.holds()
+    term = elector.term
+    clock.now += 5
+    assert elector.try_acquire() and elector.term == term, "renewing keeps the term"
+    clock.now += 14
+    assert not elector.holds(), "no renewal for most of the lease: it may be another's"
+    lease_held_by(apis, "standby", datetime.now(UTC) - timedelta(seconds=60))
+    assert elector.try_acquire() and elector.holds()
+    assert elector.term == term + 1, "taken back from another holder: a new term"
+    assert isinstance(apis.leases[("crane-system", "crane-operator")], client.V1Lease)
