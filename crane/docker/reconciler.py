@@ -82,6 +82,9 @@ ACTIVE = store.ACTIVE
 STOPPING = "; stopping the other replicas"
 
 EmitFn = Callable[[Event], None]
+TWIN_CHECK_SECONDS = 5
+"""How long adding a host waits for its daemon to say who it is (a host that does not answer
+is added; the passes check it once it does)."""
 
 
 def _now() -> datetime:
@@ -250,15 +253,16 @@ class Reconciler:
         """The known host whose Docker daemon ``spec`` reaches too (None: none, or the daemon
         does not answer now; the passes check again once it does)."""
         try:
-            with closing(connect(spec)) as client:
+            with closing(connect(spec, timeout=TWIN_CHECK_SECONDS)) as client:
                 wanted = daemon_id(client)
         except (DockerException, OSError):
             return None
-        with self.lock, Session(self.db) as s:
+        with Session(self.db) as s:
             stored = {h.name for h in store.hosts(s)}
-            for name, (_spec, _client, known) in self._clients.items():
-                if known == wanted and name != spec.name and name in stored:
-                    return name
+        known = list(self._clients.items())  # a copy: a pass (holding the lock) may pull for long
+        for name, (_spec, _client, daemon) in known:
+            if daemon == wanted and name != spec.name and name in stored:
+                return name
         return None
 
     def snapshot(self) -> Engine:
