@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from crane.lifecycle.decide import Decider
 from crane.lifecycle.plan import Applied, Plan
@@ -42,8 +42,12 @@ class SchedulingLoop:
         elector: LeaseElector,
         metrics: Metrics,
         debounce_seconds: float = 0.05,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.cache = cache
+        self.refresh = refresh
+        """Lists the cluster into the cache again (watches restarted from those listings);
+        awaited before every new decider: a standby may have primed its cache long ago."""
         self.new_decider = new_decider
         self.decider: Decider | None = None
         self.actuator = actuator
@@ -81,20 +85,30 @@ class SchedulingLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._renew_now.wait(), timeout=renew_every)
 
-    def _leads(self) -> bool:
-        """Whether this instance may decide now: it holds the lease and no other instance can
-        have taken it over (a pause past the lease, SIGSTOP or a stalled host, asks for a
-        renewal first). A new term starts from a new decider: what the old one remembers may
-        have been changed by the instance that led meanwhile."""
+    async def _lead(self) -> Decider | None:
+        """The decider of this pass, or None when this instance may not decide now: it must
+        hold the lease with no other instance able to have taken it over (a pause past the
+        lease, SIGSTOP or a stalled host, asks for a renewal first). A new term starts from a
+        new decider, since what the old one remembers may have been changed by the instance
+        that led meanwhile, on a cache listed again (:attr:`refresh`), since what the watches
+        had buffered while this instance stood by (or was stopped) may be old."""
         if not self.elector.holds():
             if self.elector.leading:
                 self._renew_now.set()
             self.decider = None
-            return False
+            return None
         if self.decider is None or self._term != self.elector.term:
+            if self.refresh is not None:
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("cannot list the cluster again for a new term; retrying")
+                    return None
+                if not self.elector.holds():
+                    return None
             self.decider = self.new_decider()
             self._term = self.elector.term
-        return True
+        return self.decider
 
     async def run(self) -> None:
         """Loop forever: while leading, run a pass on each change (or tick); the lease is
@@ -104,7 +118,7 @@ class SchedulingLoop:
         renewing = asyncio.create_task(self._renew(), name="crane-lease-renewal")
         try:
             while True:
-                if not self._leads():
+                if await self._lead() is None:
                     await self.flush()
                     self._lease_changed.clear()
                     with contextlib.suppress(TimeoutError):
@@ -115,10 +129,11 @@ class SchedulingLoop:
                     await asyncio.sleep(self._gather_seconds())
                 except TimeoutError:
                     pass
-                if not self._leads() or self.decider is None:
+                decider = await self._lead()
+                if decider is None:
                     continue  # the changes stay pending for the next leader's pass
                 self.cache.changed.clear()
-                await self.one_pass(self.decider)
+                await self.one_pass(decider)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

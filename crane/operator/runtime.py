@@ -70,6 +70,8 @@ class Operator:
         self.resync_task: asyncio.Task[None] | None = None
         self.streams: list[asyncio.Task[None]] = []
         """One :class:`KindStream` per kind the cache holds."""
+        self._watching: KubeClient | None = None
+        """The streams' client (a connection pool of their own)."""
         self.elector: LeaseElector | None = None
 
     def _decider(self) -> Decider:
@@ -115,18 +117,49 @@ class Operator:
             core=self.client.core,
         )
         self.actuator = Actuator(self.client, self.metrics, minter=minter, fence=self.elector.holds)
-        loop = SchedulingLoop(self.cache, self._decider, self.actuator, self.elector, self.metrics)
+        loop = SchedulingLoop(
+            self.cache,
+            self._decider,
+            self.actuator,
+            self.elector,
+            self.metrics,
+            refresh=self.refresh,
+        )
         self.task = asyncio.create_task(loop.run(), name="crane-scheduling-loop")
         # the watches hold their connections for minutes: a pool of their own
-        watching = KubeClient(load_config(self.config.kubeconfig, pool_size=len(WATCHED)))
+        self._watching = KubeClient(load_config(self.config.kubeconfig, pool_size=len(WATCHED)))
+        self._watch(versions)
+        self.resync_task = asyncio.create_task(self._resync(), name="crane-cache-resync")
+
+    def _watch(self, versions: dict[str, str | None]) -> None:
+        """Start a watch stream per kind, each from its listing's resourceVersion."""
+        assert self._watching is not None
         self.streams = [
             asyncio.create_task(
-                KindStream(watching, self.cache, kind, versions[kind]).run(),
+                KindStream(self._watching, self.cache, kind, versions[kind]).run(),
                 name=f"crane-watch-{kind}",
             )
             for kind in WATCHED
         ]
-        self.resync_task = asyncio.create_task(self._resync(), name="crane-cache-resync")
+
+    async def refresh(self) -> None:
+        """List every kind again into the cache and restart the watches from those listings
+        (a new leader term decides on the API server's state: the events a standby's watches
+        had not read yet, or a stopped process had buffered, go with the old streams)."""
+        assert self.client is not None
+        for task in self.streams:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        versions: dict[str, str | None] = {}
+        try:
+            for kind in WATCHED:
+                since = self.cache.mark()
+                items, versions[kind] = await asyncio.to_thread(self.client.list_versioned, kind)
+                self.cache.resync(kind, items, since)
+        finally:  # what was not listed again lists first (a version of None)
+            self._watch({kind: versions.get(kind) for kind in WATCHED})
+        log.info("cache listed again for a new leader term")
 
     async def _resync(self) -> None:
         """Every ``resync_seconds``, compare the cache with full listings: a safety net, as

@@ -146,8 +146,11 @@ class KindStream:
                 self.version = version
 
     def _apply(self) -> None:
-        """On the event loop: apply every event read so far, in the order read."""
+        """On the event loop: apply every event read so far, in the order read (none once the
+        stream is stopped: a listing that replaced it is newer than what it had buffered)."""
         with self._lock:
             batch, self._pending = self._pending, []
+        if self.stopped:
+            return
         for event_type, body in batch:
             self.cache.apply(self.kind, event_type, body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from crane.operator.actions import Actuator
 from crane.operator.leader import LeaseElector
 from crane.operator.loop import SchedulingLoop
 from crane.operator.metrics import Metrics
+from crane.operator.watch import KindStream
 from tests.unit.test_operator_actions import FakeClient, pod
 from tests.unit.test_operator_lease import FakeApis
 
@@ -90,13 +91,23 @@ async def until(what: Callable[[], bool], timeout: float = 10.0) -> bool:
     return True
 
 
-def run_loop(scenario: Callable[[SchedulingLoop, Decisions, FakeApis, Clock], Any]) -> None:
+def run_loop(
+    scenario: Callable[[SchedulingLoop, Decisions, FakeApis, Clock], Any],
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     apis = FakeApis({"crane-system"})
     clock = Clock()
     elector = LeaseElector(apis, "crane-system", "crane-operator", "me", LEASE, clock=clock)  # type: ignore[arg-type]
     decisions = Decisions()
     cache = Cache()
-    loop = SchedulingLoop(cache, decisions.new_decider, decisions, elector, Metrics())  # type: ignore[arg-type]
+    loop = SchedulingLoop(
+        cache,  # type: ignore[arg-type]
+        decisions.new_decider,
+        decisions,  # type: ignore[arg-type]
+        elector,
+        Metrics(),
+        refresh=refresh,
+    )
     loop._observe = lambda decider: None  # type: ignore[method-assign]
 
     async def main() -> None:
@@ -143,6 +154,51 @@ def test_a_lease_taken_back_from_another_holder_starts_from_a_fresh_decider() ->
         )
 
     run_loop(scenario)
+
+
+def test_each_new_term_decides_on_a_cache_listed_again() -> None:
+    """A standby stopped (or slow) while another led has old events buffered in its watches:
+    its first pass after taking the lease over must see the API server's state, so the cache
+    is listed again before each new decider (the first one included: a standby primed its
+    cache when it started, perhaps long ago)."""
+    log: list[str] = []
+    decisions_seen: list[Decisions] = []
+
+    async def refresh() -> None:
+        log.append(f"listed before decider {len(decisions_seen and decisions_seen[0].passes)}")
+
+    async def scenario(
+        loop: SchedulingLoop, decisions: Decisions, apis: FakeApis, clock: Clock
+    ) -> None:
+        decisions_seen.append(decisions)
+        clock.now += 10 * LEASE  # stopped; another instance led and died meanwhile
+        lease_held_by(apis, "standby", datetime.now(UTC) - timedelta(seconds=10 * LEASE))
+        loop.cache.changed.set()
+        assert await until(lambda: len(decisions.passes) > 1)
+        assert decisions.passes[1][0] == 2, decisions.passes
+
+    run_loop(scenario, refresh)
+    assert log == ["listed before decider 0", "listed before decider 1"], log
+
+
+def test_a_stopped_watch_stream_applies_nothing_it_had_buffered() -> None:
+    """The events a replaced stream had read but not applied are older than the listing that
+    replaced it: applying them would take the cache back in time."""
+    applied: list[Any] = []
+
+    class Recorder:
+        def apply(self, *event: Any) -> None:
+            applied.append(event)
+
+    stream = KindStream(None, Recorder(), "pods")  # type: ignore[arg-type]
+    stream._pending = [("MODIFIED", {"metadata": {"name": "old"}})]
+    stream.stopped = True
+    stream._apply()
+    assert applied == []
+    stream.stopped = False
+    stream._pending = [("MODIFIED", {"metadata": {"name": "new"}})]
+    stream._apply()
+    assert [body["metadata"]["name"] for _, _, body in applied] == ["new"]
 
 
 def test_writes_still_queued_when_the_lease_lapses_are_not_sent() -> None:
