@@ -256,12 +256,13 @@ def test_template_fields_reach_the_container_and_unsupported_ones_are_refused(
 def test_a_restarting_gang_reads_pending_while_its_containers_go_then_is_placed_again(
     api: httpx.Client,
 ) -> None:
-    """Replica 0 exits 3; replica 1 ignores SIGTERM, so its container takes the whole grace
-    period (10 s) to go. Meanwhile the cargo reads Pending with its restart count and the
+    """Replica 0 exits 3 after 6 s; replica 1 ignores SIGTERM, so its container takes the whole
+    grace period (10 s) to go. Meanwhile the cargo reads Pending with its restart count and the
     restart message, its Placed condition False with reason Restarting, as in Kubernetes mode
-    (it used to read Placed); then it is placed again, the message cleared."""
+    (it used to read Placed); then it is placed again, the message cleared (read within the
+    6 s before replica 0 exits again: with 1 s, a loaded machine read the second failure)."""
     _mc(api, "again", 0, 4)
-    script = 'if [ "$CRANE_REPLICA" = 0 ]; then sleep 1; exit 3; fi; trap "" TERM; sleep 300'
+    script = 'if [ "$CRANE_REPLICA" = 0 ]; then sleep 6; exit 3; fi; trap "" TERM; sleep 300'
     template = {
         "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", script]}]}
     }
