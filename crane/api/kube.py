@@ -492,15 +492,24 @@ class KubeBackend(Backend):
             },
             "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
-        created = await self._object(
-            f"cargo {name!r}",
-            self._custom.create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            tenant,
-            CARGOS,
-            obj,
-        )
+        try:
+            created = await self._object(
+                f"cargo {name!r}",
+                self._custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                CARGOS,
+                obj,
+            )
+        except Conflict:
+            try:
+                body = await self._get_cargo_body(tenant, name)
+                going = bool(body["metadata"].get("deletionTimestamp"))
+            except NotFound:
+                going = True  # gone between the two calls: it was being deleted
+            why = service.cargo_being_deleted if going else service.cargo_name_taken
+            raise Conflict(why(name, tenant)) from None
         return _cargo(created)
 
     @override

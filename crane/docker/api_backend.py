@@ -474,11 +474,8 @@ class DockerBackend(Backend):
             name = body.name or service.next_names(body.spec.mini_cluster, taken, 1, template)[0]
             if name in taken:
                 if any(c.name == name and c.deleting for c in store.cargos(s, tenant)):
-                    raise Conflict(
-                        f"cargo {name!r} of tenant {tenant!r} is being deleted: create it again "
-                        "in a few seconds, or pick another name"
-                    )
-                raise Conflict(f"cargo {name!r} exists in tenant {tenant!r}: pick another name")
+                    raise Conflict(service.cargo_being_deleted(name, tenant))
+                raise Conflict(service.cargo_name_taken(name, tenant))
             s.add(
                 CargoRow(
                     tenant=tenant,

@@ -86,6 +86,19 @@ def minicluster_being_deleted(name: str, tenant: str) -> str:
     )
 
 
+def cargo_being_deleted(name: str, tenant: str) -> str:
+    """The one wording of a 409 for creating a cargo whose namesake is still stopping."""
+    return (
+        f"cargo {name!r} of tenant {tenant!r} is being deleted: create it again in a few "
+        "seconds, or pick another name"
+    )
+
+
+def cargo_name_taken(name: str, tenant: str) -> str:
+    """The one wording of a 409 for creating a cargo under a name another cargo has."""
+    return f"cargo {name!r} exists in tenant {tenant!r}: pick another name"
+
+
 def cargo_not_found(name: str, tenant: str) -> str:
     """The one wording of a 404 for a cargo that does not exist (or is being deleted)."""
     return f"cargo {name!r} not found in tenant {tenant!r}: list them with `crane cargo list`"

@@ -771,7 +771,7 @@ def test_hold_releases_the_gpus_to_the_queue_and_release_regrows(
 def test_a_minicluster_being_deleted_is_gone_from_the_api_as_in_docker_mode(stack: Stack) -> None:
     """Issue 12: on Kubernetes a MiniCluster kept by a finalizer after DELETE could still be
     read, listed, grown and deleted again; Docker mode answered 404 at once. Now both: 404,
-    absent from the list, and creating it again says it is being deleted."""
+    absent from the list, and creating it (or the cargo) again says it is being deleted."""
     tenant, token = stack.tenant()
     custom = client.CustomObjectsApi(stack.core.api_client)
     spec = {"gpuType": "V100", "gpus": {"min": 0, "max": 2}}
@@ -789,6 +789,10 @@ def test_a_minicluster_being_deleted_is_gone_from_the_api_as_in_docker_mode(stac
         assert "stays" not in {c.name for c in api.list_cargos()}
         with pytest.raises(NotFound):
             api.delete_cargo("stays")
+        with pytest.raises(Conflict, match=r"'stays' of tenant .* is being deleted: create it"):
+            api.create_cargo(
+                {"miniCluster": "lingers", "replicas": 0, "template": template}, name="stays"
+            )
         _hold(custom, tenant, "cargos", "stays", False)
         api.delete_minicluster("lingers")
         body = custom.get_namespaced_custom_object(
