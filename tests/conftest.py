@@ -1,4 +1,5 @@
-"""Fixtures for end-to-end tests on a real Kubernetes control plane with simulated GPU nodes.
+"""Fixtures for end-to-end tests on a real Kubernetes control plane with simulated GPU nodes,
+and the databases (SQLite and a throwaway PostgreSQL) every server test runs on.
 
 ``kube_cluster`` reuses the cluster KUBECONFIG points at when it answers, else starts one with
 ``hack/cluster up hack/fleets/small.yaml`` (a cluster of its own, named per session) and deletes
@@ -21,6 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
+from tests.postgres import new_database, throwaway_postgres
 from tests.support import LEASE_NAMESPACE, unavailable, wait_established
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,3 +208,18 @@ def _wait_default_service_account(core_v1: client.CoreV1Api, namespace: str) -> 
                 "(is kube-controller-manager running?)"
             )
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL cluster of our own on a free port; yields a URL without a database name."""
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'crane.db'}"
+    return new_database(request.getfixturevalue("postgres"))

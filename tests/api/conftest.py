@@ -1,5 +1,5 @@
-"""Fixtures of the API tests: a throwaway PostgreSQL, a database per test (SQLite and
-PostgreSQL), and a real ``crane serve`` process.
+"""Fixtures of the API tests: a real ``crane serve`` process on a database per test (SQLite and
+PostgreSQL: ``database_url`` in tests/conftest.py).
 
 With CI=true a missing PostgreSQL fails the run instead of skipping.
 """
@@ -17,26 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.postgres import new_database, throwaway_postgres
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "crane_admin0_" + "s" * 43
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """A PostgreSQL cluster of our own on a free port; yields a URL without a database name."""
-    with throwaway_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'crane.db'}"
-    return new_database(request.getfixturevalue("postgres"))
 
 
 @dataclass

@@ -26,7 +26,6 @@ from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
 from crane.docker.pass_lock import PassLock
 from tests.dockerd import IMAGE, DockerServer, serve_docker, serving
-from tests.postgres import new_database, throwaway_postgres
 
 ADMIN = "crane_twoserv_" + "a" * 43
 HOST_GPUS = 4
@@ -34,25 +33,12 @@ CARGOS = 20
 SHORT = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "1"]}]}}
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with throwaway_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'crane.db'}"
-    return new_database(request.getfixturevalue("postgres"))
-
-
 @pytest.fixture
 def servers(
-    database: str, host_specs: list[HostSpec], tmp_path: Path
+    database_url: str, host_specs: list[HostSpec], tmp_path: Path
 ) -> Iterator[list[DockerServer]]:
     """Two servers on one fresh database, serving two 4-GPU hosts."""
-    url = database
+    url = database_url
     hosts = host_specs[:2]
     wire = [
         {"name": h.name, "dockerHost": h.url, "gpus": HOST_GPUS, "gpuType": "NVIDIA-H100-80GB-HBM3"}
@@ -143,12 +129,12 @@ def test_two_servers_on_one_database_never_give_a_gpu_twice(
 
 
 def test_a_server_places_nothing_while_another_servers_pass_holds_the_database(
-    servers: list[DockerServer], database: str
+    servers: list[DockerServer], database_url: str
 ) -> None:
     """The deterministic half of the race above: while a pass of another server is deciding
     (it holds the pass lock), neither server places a cargo; once it ends, one does."""
     apis = [s.client() for s in servers]
-    other = PassLock(make_engine(database))
+    other = PassLock(make_engine(database_url))
     try:
         made = apis[0].post(
             "/v1/miniclusters",
