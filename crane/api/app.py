@@ -23,6 +23,7 @@ from crane.api.hygiene import BodyLimit, CatchAll, HeadAsGet
 from crane.api.metrics import Metrics, MetricsMiddleware
 from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
 from crane.api.settings import ApiSettings
+from crane.api.streams import StreamSlots
 
 
 def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI:
@@ -58,7 +59,9 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
         description="Elastic GPU MiniClusters and all-or-nothing Cargos.",
         lifespan=lifespan,
     )
-    app.state.crane = AppState(settings, db, chosen, hub, set())
+    app.state.crane = AppState(
+        settings, db, chosen, hub, set(), StreamSlots(settings.max_streams_per_tenant)
+    )
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
     for router in (miniclusters, cargos, cluster, hosts, events, access):

@@ -19,12 +19,14 @@ from crane.api.errors import NotFound, Unauthorized
 from crane.api.events import EventHub
 from crane.api.schemas import NAME_PATTERN
 from crane.api.settings import ApiSettings
+from crane.api.streams import StreamSlots
 from crane.api.tenancy import Viewer
 
 
 @dataclass
 class AppState:
-    """What the routes share: settings, database, backend, event hub, known tenants."""
+    """What the routes share: settings, database, backend, event hub, known tenants, open
+    streams."""
 
     settings: ApiSettings
     db: Engine
@@ -32,6 +34,7 @@ class AppState:
     hub: EventHub
     tenants: set[str]
     """Tenants known to exist (a cache of positive lookups)."""
+    streams: StreamSlots
 
 
 def app_state(request: Request) -> AppState:

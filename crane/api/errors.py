@@ -73,6 +73,15 @@ class ExecUnsupported(Conflict):
     problem = "exec-unsupported"
 
 
+class TooManyStreams(CraneError):
+    """429: the caller holds as many event streams and followed logs open as the server allows."""
+
+    problem = "too-many-streams"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 429, "Too many streams")
+
+
 class Invalid(CraneError):
     """422: the request is not valid; ``errors`` names the fields."""
 

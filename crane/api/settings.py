@@ -53,6 +53,13 @@ class ApiSettings(BaseSettings):
     )
     default_tenant: str = "default"
     event_buffer: int = Field(default=1024, ge=16, description="events kept per SSE subscriber")
+    max_streams_per_tenant: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="event streams and followed logs one tenant (or admin token) may hold open "
+        "at once; past it a new one is a 429",
+    )
     docker_allowed_mounts: list[str] = Field(
         default_factory=list,
         description="Docker mode: host paths that templates may bind-mount (hostPath volumes); "

@@ -187,29 +187,42 @@ def parse_duration(text: str) -> int:
 
 
 def follow_all(name: str, replicas: list[int], tail: int | None, since: int | None) -> None:
-    """Follow several replicas at once, one thread each, whole lines prefixed by replica."""
+    """Follow several replicas at once, one thread each, whole lines prefixed by replica. A
+    replica whose log cannot be followed (not started, the server's stream limit) is one
+    ``[replica N] error: ...`` line on stderr while the others go on; the exit code is then
+    that error's."""
     import queue
     import threading
 
-    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+    from crane.cli.errors import describe
+
+    lines: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
 
     def pump(i: int) -> None:
         try:
             with client() as own:
                 for line in own.follow_logs(name, replica=i, tail=tail, since=since):
                     lines.put((i, line))
+        except Exception as exc:  # each is reported below, as the CLI reports any error
+            lines.put((i, exc))
         finally:
             lines.put((i, None))
 
     for i in replicas:
         threading.Thread(target=pump, args=(i,), daemon=True).start()
-    open_streams = len(replicas)
+    open_streams, code = len(replicas), 0
     while open_streams:
         i, line = lines.get()
         if line is None:
             open_streams -= 1
+        elif isinstance(line, BaseException):
+            failure = describe(line)
+            say(f"[replica {i}] {failure.line()}")
+            code = code or failure.code
         else:
             typer.echo(f"[replica {i}] {line}")
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("delete")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from crane.api.deps import Ctx, IdempotencyKey, Pages, StillValid
 from crane.api.errors import NotFound
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
-from crane.api.routers.miniclusters import PROBLEMS
+from crane.api.routers.miniclusters import PROBLEMS, STREAM_PROBLEMS
 from crane.api.schemas import (
     NAME_PATTERN,
     Cargo,
@@ -107,7 +108,7 @@ async def delete(
     "/{name}/logs",
     operation_id="getCargoLogs",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "log lines"}},
+    responses={200: {"content": {"text/plain": {}}, "description": "log lines"}, **STREAM_PROBLEMS},
 )
 async def logs(
     name: CargoName,
@@ -127,11 +128,14 @@ async def logs(
     ] = None,
 ) -> StreamingResponse:
     """One replica's log; ``follow`` streams until the container ends, you disconnect, or the
-    token is revoked or expires."""
+    token is revoked or expires. A followed log counts against the tenant's open streams
+    (``max_streams_per_tenant``; 429 past it)."""
     await _visible(ctx, name)
     valid = StillValid(request, ctx.state, every=LOG_RECHECK_SECONDS)
-    lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
-    first = await anext(lines, None)
+    slot = ctx.state.streams.take(ctx.principal) if follow else None
+    with slot or contextlib.nullcontext():
+        lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
+        first = await anext(lines, None)
 
     async def body() -> AsyncIterator[str]:
         if first is None:
@@ -142,4 +146,5 @@ async def logs(
                 return
             yield line if line.endswith("\n") else line + "\n"
 
-    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+    stream = slot.hold(body()) if slot is not None else body()
+    return StreamingResponse(stream, media_type="text/plain; charset=utf-8")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crane.api.db import aware
 from crane.api.deps import Ctx, StillValid
-from crane.api.routers.miniclusters import PROBLEMS
+from crane.api.routers.miniclusters import PROBLEMS, STREAM_PROBLEMS
 from crane.api.schemas import NAME_PATTERN, Event, Scope
 
 router = APIRouter(tags=["events"], responses=PROBLEMS)
@@ -23,7 +23,10 @@ HEARTBEAT_SECONDS = 15.0
     "/events",
     operation_id="streamEvents",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Event per message"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Event per message"},
+        **STREAM_PROBLEMS,
+    },
 )
 async def stream(
     ctx: Ctx,
@@ -50,6 +53,7 @@ async def stream(
     An admin without ``?tenant=`` receives every tenant's events; a tenant's token, none from
     before its tenant was created (a deleted tenant's namesake inherits nothing). The stream
     ends when the token is revoked or expires (checked before each event and each keep-alive).
+    A tenant holds at most ``max_streams_per_tenant`` streams and followed logs open: 429 past it.
     """
     if ctx.principal.scope is Scope.MINICLUSTER:
         if mini_cluster is not None:
@@ -98,4 +102,5 @@ async def stream(
                     yield message(seq, event)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    stream = ctx.state.streams.take(ctx.principal).hold(body())
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)

@@ -34,6 +34,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 """Every problem status a ``/v1`` operation may answer: 400 an unreadable body, 413 one over the
 body limit, 503 the backend out of reach."""
+STREAM_PROBLEMS: dict[int | str, dict[str, Any]] = {429: PROBLEMS[400]}
+"""What a stream operation adds: 429, the tenant's open streams at the server's limit."""
 router = APIRouter(prefix="/miniclusters", tags=["miniclusters"], responses=PROBLEMS)
 McName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
