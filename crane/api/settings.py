@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crane.model.podsecurity import mount_root
 
 
 def default_database_url() -> str:
@@ -35,6 +38,13 @@ class BackendKind(StrEnum):
     DOCKER = "docker"
 
 
+def _mount_roots(entries: list[str]) -> list[str]:
+    """The allowed mounts, each checked (:func:`crane.model.podsecurity.mount_root`)."""
+    for entry in entries:
+        mount_root(entry)
+    return entries
+
+
 class ApiSettings(BaseSettings):
     """The API server's settings, from ``CRANE_*`` environment variables."""
 
@@ -60,10 +70,11 @@ class ApiSettings(BaseSettings):
         description="event streams and followed logs one tenant (or admin token) may hold open "
         "at once; past it a new one is a 429",
     )
-    docker_allowed_mounts: list[str] = Field(
+    docker_allowed_mounts: Annotated[list[str], AfterValidator(_mount_roots)] = Field(
         default_factory=list,
-        description="Docker mode: host paths that templates may bind-mount (hostPath volumes); "
-        'CRANE_DOCKER_ALLOWED_MOUNTS=\'["/data", "/scratch"]\'. Empty: none',
+        description="Docker mode: host paths that templates may bind-mount (hostPath volumes), "
+        "read-only, whole or below; ':rw' after one lets tenants write to it, bound whole only; "
+        'CRANE_DOCKER_ALLOWED_MOUNTS=\'["/data", "/scratch:rw"]\'. Empty: none',
     )
     max_body_bytes: int = Field(
         default=1024 * 1024,

@@ -17,7 +17,7 @@ from docker.models.networks import Network
 from docker.types import DeviceRequest, Ulimit
 
 from crane.docker import labels as L
-from crane.model.podsecurity import host_path_allowed, plain_host_path
+from crane.model.podsecurity import bind_issue, plain_host_path
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -151,11 +151,9 @@ def _volumes(
                     f"{where}: hostPath {path!r} must be an absolute path without '.', '..' "
                     "or ':' (name the directory itself)"
                 )
-            if allowed_paths is not None and not host_path_allowed(path, allowed_paths):
-                allowed = ", ".join(allowed_paths) or "none (CRANE_DOCKER_ALLOWED_MOUNTS is empty)"
-                raise ValueError(
-                    f"{where}: hostPath {path!r} is not under a path the admin allows: {allowed}"
-                )
+            issue = None if allowed_paths is None else bind_issue(path, bool(mode), allowed_paths)
+            if issue is not None:
+                raise ValueError(f"{where}: {issue}")
             out.append(f"{path}:{target}{mode}")
         else:
             claim = str((vol["persistentVolumeClaim"] or {}).get("claimName", ""))
@@ -191,8 +189,9 @@ def container_template(
     """The container a pod template describes (``spec.containers[0]``, or a bare container).
 
     Honoured: image, command, args, env (values), workingDir, cpu/memory limits, volumes
-    (hostPath under ``allowed_paths``, persistentVolumeClaim as a named volume of the tenant,
-    an emptyDir at /dev/shm as the shm size) and ulimits (annotation ``crane.io/ulimits``).
+    (hostPath under ``allowed_paths`` as :func:`crane.model.podsecurity.bind_issue` allows,
+    persistentVolumeClaim as a named volume of the tenant, an emptyDir at /dev/shm as the shm
+    size) and ulimits (annotation ``crane.io/ulimits``).
     Raises ValueError naming any other field, never dropping it silently.
     """
     pod: dict[str, Any] = template.get("spec", {}) if "spec" in template else {}

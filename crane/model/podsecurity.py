@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -292,18 +293,73 @@ def plain_host_path(path: str) -> bool:
     return not any(part in (".", "..") for part in path.split("/"))
 
 
+@dataclass(frozen=True)
+class MountRoot:
+    """One entry of the admin's allowed bind mounts (CRANE_DOCKER_ALLOWED_MOUNTS)."""
+
+    path: str
+    writable: bool
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` (clean, absolute) is this root or below it."""
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+
+
+def mount_root(entry: str) -> MountRoot:
+    """An allowed-mounts entry: ``/data`` (read-only: bound whole or below it, never writable)
+    or ``/scratch:rw`` (writable: bound whole only, since a tenant who writes there could
+    plant a symbolic link below it, which the kernel follows when it binds). ValueError for
+    anything else."""
+    text = str(entry)
+    path, writable = text, False
+    for suffix, rw in ((":rw", True), (":ro", False)):
+        if text.endswith(suffix):
+            path, writable = text.removesuffix(suffix), rw
+    if not plain_host_path(path):
+        raise ValueError(
+            f"allowed mount {text!r}: give an absolute path without '.', '..' or ':', "
+            "optionally followed by :rw (writable, bound whole) or :ro (the default)"
+        )
+    return MountRoot(posixpath.normpath(path), writable)
+
+
 def host_path_allowed(path: str, allowed: Iterable[str]) -> bool:
     """Whether a bind mount of ``path`` stays inside one of the admin's ``allowed`` roots
     (CRANE_DOCKER_ALLOWED_MOUNTS): a plain path (:func:`plain_host_path`) equal to a root or
-    below it. The one check of both the pod-security pass and the container builder."""
+    below it. The one check of both the pod-security pass and the container builder; the
+    builder adds :func:`bind_issue`'s rules on writing and symbolic links."""
     if not plain_host_path(path):
         return False
     clean = posixpath.normpath(path)
-    for root in allowed:
-        base = posixpath.normpath("/" + str(root).strip("/"))
-        if clean == base or clean.startswith(base.rstrip("/") + "/"):
-            return True
-    return False
+    return any(mount_root(root).holds(clean) for root in allowed)
+
+
+def bind_issue(path: str, read_only: bool, allowed: Iterable[str]) -> str | None:
+    """Why a bind of host ``path`` (``read_only`` or not) is refused, or None when allowed.
+
+    The kernel follows symbolic links when it binds, and the path is checked as written: so
+    nothing is bound below a writable root (a tenant could have planted ``link -> /`` there),
+    and nothing is bound writable except a writable root itself (so no container can plant
+    such a link where another bind could pass)."""
+    allowed = [str(e) for e in allowed]
+    roots = [mount_root(entry) for entry in allowed]
+    listed = ", ".join(allowed) or "none (CRANE_DOCKER_ALLOWED_MOUNTS is empty)"
+    if not host_path_allowed(path, allowed):
+        return f"hostPath {path!r} is not under a path the admin allows: {listed}"
+    clean = posixpath.normpath(path)
+    below = next((r for r in roots if r.writable and r.holds(clean) and r.path != clean), None)
+    if below is not None:
+        return (
+            f"hostPath {path!r} is below {below.path!r}, which tenants may write to: bind "
+            f"{below.path!r} itself (a symbolic link planted below it would take the bind "
+            "anywhere on the host)"
+        )
+    if not read_only and not any(r.writable and r.path == clean for r in roots):
+        return (
+            f"hostPath {path!r} is read-only for tenants: mount it with readOnly: true (an admin "
+            "allows writing to a directory by listing it as '<path>:rw', bound whole)"
+        )
+    return None
 
 
 def _mount_allowed(template: Mapping[str, Any], issue_path: str, allowed: Iterable[str]) -> bool:

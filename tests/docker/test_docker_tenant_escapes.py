@@ -41,17 +41,27 @@ def allowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one directory the admin lets tenants write to (``<path>:rw``)."""
+    return tmp_path_factory.mktemp("scratch")
+
+
+@pytest.fixture(scope="module")
 def server(
-    host_specs: list[HostSpec], tmp_path_factory: pytest.TempPathFactory, allowed: Path
+    host_specs: list[HostSpec],
+    tmp_path_factory: pytest.TempPathFactory,
+    allowed: Path,
+    scratch: Path,
 ) -> Iterator[DockerServer]:
-    """h0 (8 H100) with ``allowed`` as the only bind mount the admin allows."""
+    """h0 (8 H100) with ``allowed`` (read-only) and ``scratch`` (writable) as the bind mounts
+    the admin allows."""
     urls = [host_specs[0].url]
     clean(urls)
     running = serve_docker(
         tmp_path_factory.mktemp("mounts"),
         ADMIN,
         [host_wire(host_specs[0])],
-        CRANE_DOCKER_ALLOWED_MOUNTS=json.dumps([str(allowed)]),
+        CRANE_DOCKER_ALLOWED_MOUNTS=json.dumps([str(allowed), f"{scratch}:rw"]),
     )
     try:
         yield running
@@ -71,21 +81,59 @@ def _tenant(admin: httpx.Client, name: str) -> httpx.Client:
     )
 
 
-def _template(volume: dict[str, Any]) -> dict[str, Any]:
+def _template(
+    volume: dict[str, Any], command: list[str] = WORK, read_only: bool = False
+) -> dict[str, Any]:
     main = {
         "name": "main",
         "image": IMAGE,
-        "command": WORK,
-        "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+        "command": command,
+        "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": read_only}],
     }
     return {"spec": {"containers": [main], "volumes": [{"name": "v", **volume}]}}
 
 
-def _cargo(api: httpx.Client, mc: str, name: str, volume: dict[str, Any]) -> httpx.Response:
+def _cargo(
+    api: httpx.Client, mc: str, name: str, volume: dict[str, Any], **how: Any
+) -> httpx.Response:
     body = {"name": mc, "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 2}}}
-    assert api.post("/v1/miniclusters", json=body).status_code == 201
-    cargo = {"miniCluster": mc, "gpusPerReplica": 1, "template": _template(volume)}
+    if api.get(f"/v1/miniclusters/{mc}").status_code == 404:
+        assert api.post("/v1/miniclusters", json=body).status_code == 201
+    cargo = {"miniCluster": mc, "gpusPerReplica": 1, "template": _template(volume, **how)}
     return api.post("/v1/cargos", json={"name": name, "spec": cargo})
+
+
+PLANT = ["sh", "-c", "ln -sfn / /v/link && trap 'exit 0' TERM; sleep 300 & wait"]
+"""A replica that plants ``link -> /`` in its bind mount, then stays."""
+
+
+def test_no_bind_can_follow_a_link_a_tenant_planted_to_the_hosts_root(
+    server: DockerServer, allowed: Path, scratch: Path
+) -> None:
+    """The kernel follows symbolic links when it binds, and Crane checks the path as written:
+    a tenant who could write ``link -> /`` into an allowed directory could bind the host's
+    ``/`` with ``hostPath: <dir>/link``. A read-only root is never bound writable (nothing can
+    be planted there), and nothing is bound below a writable root (where something could)."""
+    with server.client() as admin, _tenant(admin, "planter") as api:
+        try:
+            into_read_only = _cargo(
+                api, "m", "a", {"hostPath": {"path": str(allowed)}}, command=PLANT
+            )
+            assert into_read_only.status_code == 422, into_read_only.text
+            assert "mount it with readOnly: true" in into_read_only.json()["detail"]
+            planted = _cargo(api, "m", "b", {"hostPath": {"path": str(scratch)}}, command=PLANT)
+            assert planted.status_code == 201, planted.text
+            deadline = time.monotonic() + 120
+            while not (scratch / "link").is_symlink():
+                assert time.monotonic() < deadline, api.get("/v1/cargos/b").text
+                time.sleep(0.2)
+            for name, path in (("c", scratch / "link"), ("d", scratch / "link" / "etc")):
+                escape = _cargo(api, "m", name, {"hostPath": {"path": str(path)}}, read_only=True)
+                assert escape.status_code == 422, escape.text
+                assert "which tenants may write to" in escape.json()["detail"], escape.text
+                assert api.get(f"/v1/cargos/{name}").status_code == 404
+        finally:
+            assert api.delete("/v1/miniclusters/m").status_code in (204, 404)
 
 
 @pytest.mark.parametrize("climb", ["../../etc", "./../..", "sub/../../../var/run"])

@@ -81,7 +81,7 @@ def server(
         changes=[f"ENV PATH={torch_env / 'bin'}:/usr/bin:/bin"],
     )
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    allowed = ["/usr", str(torch_env), str(ROOT / "examples" / "elastic"), str(checkpoints)]
+    allowed = ["/usr", str(torch_env), str(ROOT / "examples" / "elastic"), f"{checkpoints}:rw"]
     wire = [
         {
             "name": f"n{i}",

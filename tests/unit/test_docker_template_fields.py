@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crane.api.settings import ApiSettings
 from crane.docker.containers import ReplicaSpec, container_template
 from crane.model.podsecurity import docker_violations
 
@@ -134,3 +135,46 @@ def test_only_crane_says_which_gpus_nvidias_runtime_hands_out(
         restart_policy="Never",
     )
     assert spec.create_kwargs()["environment"]["NVIDIA_VISIBLE_DEVICES"] == visible
+
+
+ROOTS = ("/srv/datasets", "/scratch:rw", "/srv/datasets/shared:rw")
+"""A read-only root, a writable one, and a writable one inside the read-only one."""
+
+
+@pytest.mark.parametrize(
+    ("path", "read_only", "refused"),
+    [
+        ("/srv/datasets", True, None),
+        ("/srv/datasets/imagenet", True, None),
+        ("/srv/datasets/imagenet", False, "mount it with readOnly: true"),
+        ("/scratch", False, None),
+        ("/scratch", True, None),
+        ("/scratch/link", True, "which tenants may write to"),
+        ("/scratch/job/ckpt", False, "which tenants may write to"),
+        ("/srv/datasets/shared", False, None),
+        ("/srv/datasets/shared/link", True, "which tenants may write to"),
+        ("/srv", True, "not under a path the admin allows"),
+    ],
+)
+def test_no_bind_passes_where_a_tenant_could_have_planted_a_link(
+    path: str, read_only: bool, refused: str | None
+) -> None:
+    """The kernel follows a symbolic link when it binds and the path is checked as written:
+    nothing is bound below a writable root, and only a writable root is bound writable."""
+    template = _pod(
+        {"volumeMounts": [{"name": "d", "mountPath": "/d", "readOnly": read_only}]},
+        volumes=[{"name": "d", "hostPath": {"path": path}}],
+    )
+    if refused is None:
+        got = container_template(template, "t", ROOTS)
+        assert got.volumes == (f"{path}:/d{':ro' if read_only else ''}",)
+    else:
+        with pytest.raises(ValueError, match=refused):
+            container_template(template, "t", ROOTS)
+
+
+@pytest.mark.parametrize("entry", ["data", "/data:rwx", "/a:/b", "/data/../etc", ""])
+def test_an_allowed_mount_the_server_cannot_read_stops_it_at_start(entry: str) -> None:
+    with pytest.raises(ValueError, match="allowed mount"):
+        ApiSettings(docker_allowed_mounts=["/ok", entry])
+    assert ApiSettings(docker_allowed_mounts=["/ok", "/w:rw", "/r:ro"]).docker_allowed_mounts
