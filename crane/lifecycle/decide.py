@@ -795,17 +795,14 @@ class Decider:
         for i in extra:
             plan.cargo_deletes.append((namespace, template_cargo_name(name, i)))
         if missing:
-            plan.event(
-                _ref(body, MINICLUSTER_KIND),
-                "ScaledUp",
-                f"creating cargos {', '.join(template_cargo_name(name, i) for i in missing)}",
-            )
+            made = service.listed([template_cargo_name(name, i) for i in missing])
+            plan.event(_ref(body, MINICLUSTER_KIND), "ScaledUp", f"creating cargos {made}")
         if extra:
+            going = service.listed([template_cargo_name(name, i) for i in extra])
             plan.event(
                 _ref(body, MINICLUSTER_KIND),
                 "ScaledDown",
-                f"deleting cargos {', '.join(template_cargo_name(name, i) for i in extra)} "
-                "(highest first)",
+                f"deleting cargos {going} (highest first)",
             )
         return [template_cargo_name(name, i) for i in taken]
 

@@ -12,7 +12,7 @@ highest indices. Growing by explicit shapes adds free-standing cargos in either 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,16 +173,32 @@ class TemplateChanges:
     """Indices at or above ``replicas`` not already being deleted, highest first."""
 
 
-def template_changes(replicas: int, existing: Mapping[int, bool]) -> TemplateChanges:
-    """The cargos to create and delete so that exactly indices ``0..replicas-1`` remain;
-    ``existing`` maps each template cargo's index to whether it is already being deleted.
-    Both backends' decision passes keep template cargos with this."""
-    return TemplateChanges(
-        create=tuple(i for i in range(replicas) if i not in existing),
-        delete=tuple(
-            sorted((i for i, gone in existing.items() if i >= replicas and not gone), reverse=True)
-        ),
-    )
+TEMPLATE_STEP = 100
+"""Template cargos one pass creates, and deletes, for one MiniCluster at most: a MiniCluster
+scaled to 10,000 gets its cargos over a hundred passes, and every other MiniCluster's decisions
+go on between them instead of waiting for 10,000 writes."""
+
+
+def template_changes(
+    replicas: int, existing: Mapping[int, bool], step: int = TEMPLATE_STEP
+) -> TemplateChanges:
+    """The next cargos to create and delete (``step`` of each at most) so that exactly indices
+    ``0..replicas-1`` remain; ``existing`` maps each template cargo's index to whether it is
+    already being deleted. Both backends' decision passes keep template cargos with this."""
+    create: list[int] = []
+    for i in range(replicas):
+        if len(create) == step:
+            break
+        if i not in existing:
+            create.append(i)
+    going = sorted((i for i, gone in existing.items() if i >= replicas and not gone), reverse=True)
+    return TemplateChanges(create=tuple(create), delete=tuple(going[:step]))
+
+
+def listed(names: Sequence[str], shown: int = 5) -> str:
+    """``names`` for a message a person reads: the first ``shown``, then how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def template_cargo_spec(minicluster: str, template: CargoTemplate) -> CargoSpec:

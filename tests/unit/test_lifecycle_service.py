@@ -76,6 +76,19 @@ def test_template_changes_add_missing_lowest_first_and_drop_highest_first() -> N
     assert changes.delete == (5, 4)  # 3 is already being deleted
 
 
+def test_a_huge_template_scale_is_made_and_unmade_a_step_per_pass() -> None:
+    """10,000 replicas (the CRD's maximum) are not 10,000 writes in one pass of a decision
+    loop every tenant shares: each pass makes the next ``TEMPLATE_STEP``, lowest first."""
+    step = service.TEMPLATE_STEP
+    first = service.template_changes(10_000, {})
+    assert first.create == tuple(range(step))
+    made = dict.fromkeys(first.create, False)
+    assert service.template_changes(10_000, made).create == tuple(range(step, 2 * step))
+    down = service.template_changes(0, dict.fromkeys(range(250), False))
+    assert down.delete == tuple(range(249, 249 - step, -1))
+    assert service.listed([f"c-{i}" for i in range(100)]) == "c-0, c-1, c-2, c-3, c-4 and 95 more"
+
+
 def test_a_cargo_named_like_a_template_index_with_a_leading_zero_is_not_one() -> None:
     assert service.template_index("job", "job-1") == 1
     assert service.template_index("job", "job-01") is None

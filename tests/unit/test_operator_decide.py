@@ -444,6 +444,27 @@ def test_held_template_minicluster_regrows_its_cargos_on_release() -> None:
     assert sorted(c["metadata"]["name"] for c in plan.cargo_creates) == ["mc-0", "mc-1"]
 
 
+def test_a_minicluster_scaled_to_thousands_grows_a_step_per_pass_with_a_short_event() -> None:
+    """A template MiniCluster at 5,000 replicas of a GPU-less template: one pass asks for the
+    first hundred cargos (not 5,000 writes while every other tenant waits) and its event names
+    five of them."""
+    body = minicluster("mc", 0, 8)
+    body["spec"] |= {
+        "replicas": 5_000,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 0,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    }
+    cache = new_cache(("nodes", node("n0")), ("miniclusters", body))
+    plan = Decider(Engine()).decide(cache)
+    names = [c["metadata"]["name"] for c in plan.cargo_creates]
+    assert names == [f"mc-{i}" for i in range(100)]
+    (scaled,) = [e for e in plan.events if e.reason == "ScaledUp"]
+    assert scaled.message == "creating cargos mc-0, mc-1, mc-2, mc-3, mc-4 and 95 more"
+
+
 def test_a_finished_cargo_says_its_exit_code_like_sacct() -> None:
     ok, bad = cargo("ok", "mc", 1, 2), cargo("bad", "mc", 1, 2)
     cache = new_cache(
