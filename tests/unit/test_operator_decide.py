@@ -65,6 +65,19 @@ def minicluster(
     }
 
 
+def templated(body: dict[str, Any], replicas: int, gpus_per_replica: int) -> dict[str, Any]:
+    """``body`` with ``replicas`` template cargos of one replica of ``gpus_per_replica`` GPUs."""
+    body["spec"] |= {
+        "replicas": replicas,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": gpus_per_replica,
+            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    }
+    return body
+
+
 def cargo(
     name: str, mc: str, replicas: int, gpus: int, created: str = "2026-01-01T00:00:01Z"
 ) -> dict[str, Any]:
@@ -424,15 +437,7 @@ def test_cargo_added_to_a_held_minicluster_is_never_placed() -> None:
 
 
 def test_held_template_minicluster_regrows_its_cargos_on_release() -> None:
-    body = minicluster("mc", 8, 8)
-    body["spec"] |= {
-        "replicas": 2,
-        "template": {
-            "replicas": 1,
-            "gpusPerReplica": 4,
-            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
-        },
-    }
+    body = templated(minicluster("mc", 8, 8), 2, 4)
     body["spec"]["suspend"] = True
     cache = new_cache(("nodes", node("n0")), ("miniclusters", body))
     decider = Decider(Engine())
@@ -448,15 +453,7 @@ def test_a_minicluster_scaled_to_thousands_grows_a_step_per_pass_with_a_short_ev
     """A template MiniCluster at 5,000 replicas of a GPU-less template: one pass asks for the
     first hundred cargos (not 5,000 writes while every other tenant waits) and its event names
     five of them."""
-    body = minicluster("mc", 0, 8)
-    body["spec"] |= {
-        "replicas": 5_000,
-        "template": {
-            "replicas": 1,
-            "gpusPerReplica": 0,
-            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
-        },
-    }
+    body = templated(minicluster("mc", 0, 8), 5_000, 0)
     cache = new_cache(("nodes", node("n0")), ("miniclusters", body))
     plan = Decider(Engine()).decide(cache)
     names = [c["metadata"]["name"] for c in plan.cargo_creates]
@@ -603,15 +600,7 @@ def test_a_template_cargo_name_held_by_another_cargo_is_reported_not_retried_sil
     """``kubectl scale mc/mc --replicas=2`` while a hand-made cargo ``mc-1`` (of another
     MiniCluster) exists: the MiniCluster says which name is taken and how to free it, and makes
     the cargo once the name is free."""
-    body = minicluster("mc", 0, 16)
-    body["spec"] |= {
-        "replicas": 2,
-        "template": {
-            "replicas": 1,
-            "gpusPerReplica": 1,
-            "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
-        },
-    }
+    body = templated(minicluster("mc", 0, 16), 2, 1)
     cache = new_cache(
         ("nodes", node("n0")),
         ("miniclusters", body),
