@@ -58,7 +58,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
         description="Elastic GPU MiniClusters and all-or-nothing Cargos.",
         lifespan=lifespan,
     )
-    app.state.crane = AppState(settings, db, chosen, hub, set())
+    app.state.crane = AppState(settings, db, chosen, hub)
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
     for router in (miniclusters, cargos, cluster, hosts, events, access):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from sqlalchemy import func
@@ -144,7 +144,6 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
             return row
 
     row = await run_in_threadpool(add)
-    state.tenants.add(row.name)
     await apply_level(state, row.name, body.pod_security)
     return _tenant(row)
 
@@ -184,7 +183,12 @@ async def patch_tenant(name: TenantName, body: TenantPatch, who: Caller, state: 
 
 @router.delete("/tenants/{name}", operation_id="deleteTenant", status_code=204)
 async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response:
-    """Delete a tenant with no MiniClusters left and revoke its tokens."""
+    """Delete a tenant with no MiniClusters left and revoke its tokens.
+
+    Its MiniClusters are looked for again once the tenant is gone: a MiniCluster created
+    meanwhile either is found then (the tenant comes back as it was, 409) or finds its tenant
+    gone (its create answers 404 and takes it back), on any server of the database.
+    """
     who.require(Scope.ADMIN)
     if name == state.settings.default_tenant:
         raise Conflict(f"{name!r} is the default tenant and stays")
@@ -193,24 +197,43 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
         with Session(state.db) as session:
             return session.get(TenantRow, name) is not None
 
-    if not await run_in_threadpool(exists):
-        raise NotFound(f"tenant {name!r} not found")
-    if await state.backend.list_miniclusters(name):
-        raise Conflict(f"tenant {name!r} still has MiniClusters: delete them first")
-
-    def drop() -> None:
+    def drop() -> dict[str, Any]:
         with Session(state.db) as session:
             row = session.get(TenantRow, name)
             if row is None:
                 raise NotFound(f"tenant {name!r} not found")
+            kept = row.model_dump()
+            session.delete(row)
+            session.commit()
+            return kept
+
+    def restore(kept: dict[str, Any]) -> None:
+        with Session(state.db) as session:
+            session.add(TenantRow.model_validate(kept))
+            session.commit()
+
+    def revoke_tokens() -> None:
+        with Session(state.db) as session:
             for token in session.exec(select(TokenRow).where(TokenRow.tenant == name)):
                 token.revoked = True
                 session.add(token)
-            session.delete(row)
             session.commit()
 
-    await run_in_threadpool(drop)
-    state.tenants.discard(name)
+    still_has = f"tenant {name!r} still has MiniClusters: delete them first"
+    if not await run_in_threadpool(exists):
+        raise NotFound(f"tenant {name!r} not found")
+    if await state.backend.list_miniclusters(name):
+        raise Conflict(still_has)
+    kept = await run_in_threadpool(drop)
+    try:
+        left = await state.backend.list_miniclusters(name)
+    except BaseException:
+        await run_in_threadpool(restore, kept)
+        raise
+    if left:  # created while this delete ran: the tenant stays as it was
+        await run_in_threadpool(restore, kept)
+        raise Conflict(still_has)
+    await run_in_threadpool(revoke_tokens)
     return Response(status_code=204)
 
 
