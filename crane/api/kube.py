@@ -11,7 +11,6 @@ import contextlib
 import json
 import threading
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -25,6 +24,7 @@ from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
 from crane.api.backend import Backend, patched_spec
+from crane.api.db import make_engine
 from crane.api.errors import (
     Conflict,
     CraneError,
@@ -36,6 +36,7 @@ from crane.api.errors import (
     SharesManagedByKubernetes,
     Unavailable,
 )
+from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -210,7 +211,10 @@ class KubeBackend(Backend):
         self._settings = settings
         self._api: client.ApiClient | None = None
         self._no_config = "the Kubernetes backend has not started"
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock_db = make_engine(settings.database_url)
+        self._exclusive = MiniClusterLock(self._lock_db).held
+        """Holds a MiniCluster for one read-decide-write (grow, shrink, cargo create), against
+        every other API server on the database too (``api.replicas`` > 1)."""
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -235,6 +239,7 @@ class KubeBackend(Backend):
     async def close(self) -> None:
         if self._api is not None:
             self._api.close()
+        self._lock_db.dispose()
 
     @property
     def _custom(self) -> client.CustomObjectsApi:
@@ -506,7 +511,7 @@ class KubeBackend(Backend):
     @override
     async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         mc_name = body.spec.mini_cluster
-        async with self._locks[f"{tenant}/{mc_name}"]:
+        async with self._exclusive(tenant, mc_name):
             mc = await self._live_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
             used = sum(
@@ -581,7 +586,7 @@ class KubeBackend(Backend):
 
     @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
-        async with self._locks[f"{tenant}/{name}"]:
+        async with self._exclusive(tenant, name):
             mc_body = await self._live_mc_body(tenant, name)
             mc = _mc(mc_body)
             existing = await self._cargo_bodies(tenant, None)
@@ -729,7 +734,7 @@ class KubeBackend(Backend):
 
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
-        async with self._locks[f"{tenant}/{name}"]:
+        async with self._exclusive(tenant, name):
             mc = _mc(await self._live_mc_body(tenant, name))
             mine = await self._cargo_bodies(tenant, name)
             try:
