@@ -14,7 +14,15 @@ from starlette.concurrency import run_in_threadpool
 from crane.api.auth import Principal, mint
 from crane.api.db import AuditRow, TenantRow, TokenRow
 from crane.api.deps import AppState, Caller, Pages, State
-from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from crane.api.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from crane.api.podsecurity import apply_level
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import (
@@ -268,6 +276,15 @@ async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCre
             session.add(row)
             session.commit()
             session.refresh(row)
+            if not who.is_admin:  # stored first, then its minter looked at: see revoke_token
+                minter = session.get(TokenRow, who.token_id, populate_existing=True)
+                if minter is None or minter.revoked:
+                    row.revoked = True
+                    session.add(row)
+                    session.commit()
+                    raise Unauthorized(
+                        f"token {who.token_id} was revoked: ask an admin for a new one"
+                    )
             return row, text
 
     row, text = await run_in_threadpool(add)
@@ -325,10 +342,14 @@ async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response
             if row is None or (not who.is_admin and row.tenant != who.tenant):
                 raise NotFound(f"token {token_id!r} not found")
             _may_manage(who, row.tenant, Scope(row.scope))
-            for revoked in _with_minted(session, row):
-                revoked.revoked = True
-                session.add(revoked)
-            session.commit()
+            # Until a look finds nothing more to revoke, each committed before the next: a token
+            # minted meanwhile is either found by a later look, or stored after its minter was
+            # revoked, and then its mint (which looks at the minter once stored) revokes it.
+            while found := [t for t in _with_minted(session, row) if not t.revoked]:
+                for revoked in found:
+                    revoked.revoked = True
+                    session.add(revoked)
+                session.commit()
 
     await run_in_threadpool(revoke)
     return Response(status_code=204)
