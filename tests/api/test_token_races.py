@@ -66,3 +66,33 @@ def test_a_token_minted_while_its_parent_is_revoked_does_not_work(
         assert answer.status_code == 401, answer.text
     listed = {t["id"]: t for t in api.get("/v1/tokens").json()["items"]}
     assert all(t["revoked"] for t in listed.values() if t["id"] != ADMIN.split("_")[1])
+
+
+def test_a_token_minted_while_its_tenant_is_deleted_does_not_serve_the_tenant_made_again(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mint passed its check of the tenant, then the tenant was deleted (204) before the
+    token was stored: a tenant made again under the name must not answer to that token."""
+    assert api.post("/v1/tenants", json={"name": "acme"}).status_code == 201
+    entered, release = threading.Event(), threading.Event()
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(60), "the test never released the mint"
+        return auth.mint(*args, **kwargs)
+
+    monkeypatch.setattr(access, "mint", paused)
+    with ThreadPoolExecutor(1) as pool:
+        minted = pool.submit(api.post, "/v1/tokens", json={"scope": "tenant", "tenant": "acme"})
+        try:
+            assert entered.wait(60), "the mint never started"
+            assert api.delete("/v1/tenants/acme").status_code == 204
+        finally:
+            release.set()
+        answer = minted.result(60)
+    assert api.post("/v1/tenants", json={"name": "acme"}).status_code == 201
+    if answer.status_code == 201:
+        old = {"Authorization": f"Bearer {answer.json()['token']}"}
+        assert api.get("/v1/miniclusters", headers=old).status_code == 401
+    else:
+        assert answer.status_code == 404, answer.text

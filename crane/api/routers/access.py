@@ -16,6 +16,7 @@ from crane.api.db import AuditRow, TenantRow, TokenRow
 from crane.api.deps import AppState, Caller, Pages, State
 from crane.api.errors import (
     Conflict,
+    CraneError,
     FieldError,
     Forbidden,
     Invalid,
@@ -195,7 +196,8 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
 
     Its MiniClusters are looked for again once the tenant is gone: a MiniCluster created
     meanwhile either is found then (the tenant comes back as it was, 409) or finds its tenant
-    gone (its create answers 404 and takes it back), on any server of the database.
+    gone (its create answers 404 and takes it back), on any server of the database. Its
+    tokens are revoked last; a token minted for it meanwhile finds it gone and is revoked too.
     """
     who.require(Scope.ADMIN)
     if name == state.settings.default_tenant:
@@ -259,6 +261,18 @@ def _may_manage(who: Principal, tenant: str | None, scope: Scope) -> None:
         raise NotFound(f"tenant {tenant!r} not found")
 
 
+def _gone_meanwhile(session: Session, who: Principal, tenant: str | None) -> CraneError | None:
+    """Why a token just stored must not work: its minter (not an admin token) was revoked,
+    or its tenant deleted, while it was minted. None when neither happened."""
+    if not who.is_admin:
+        minter = session.get(TokenRow, who.token_id, populate_existing=True)
+        if minter is None or minter.revoked:
+            return Unauthorized(f"token {who.token_id} was revoked: ask an admin for a new one")
+    if tenant is not None and session.get(TenantRow, tenant, populate_existing=True) is None:
+        return NotFound(f"tenant {tenant!r} was deleted while the token was minted")
+    return None
+
+
 @router.post("/tokens", operation_id="createToken", response_model=TokenCreated, status_code=201)
 async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCreated:
     """Mint a token; its secret is in this answer only. Give app managers a minicluster token."""
@@ -276,15 +290,13 @@ async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCre
             session.add(row)
             session.commit()
             session.refresh(row)
-            if not who.is_admin:  # stored first, then its minter looked at: see revoke_token
-                minter = session.get(TokenRow, who.token_id, populate_existing=True)
-                if minter is None or minter.revoked:
-                    row.revoked = True
-                    session.add(row)
-                    session.commit()
-                    raise Unauthorized(
-                        f"token {who.token_id} was revoked: ask an admin for a new one"
-                    )
+            # stored first, then its minter and tenant looked at: see revoke_token, delete_tenant
+            why = _gone_meanwhile(session, who, body.tenant)
+            if why is not None:
+                row.revoked = True
+                session.add(row)
+                session.commit()
+                raise why
             return row, text
 
     row, text = await run_in_threadpool(add)
