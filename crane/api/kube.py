@@ -392,26 +392,29 @@ class KubeBackend(Backend):
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
-        current = await self.get_minicluster(tenant, name)
-        spec = patched_spec(current.spec, patch)
-        labels = patch.labels
-        body: dict[str, Any] = {
-            "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        }
-        if labels is not None:  # the labels given replace the set, as in Docker mode
-            gone: dict[str, str | None] = {key: None for key in current.labels}
-            body["metadata"] = {"labels": gone | labels}
-        updated = await self._object(
-            _Subject.minicluster(name, tenant),
-            self._custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            tenant,
-            MCS,
-            name,
-            body,
-        )
-        return _mc(updated)
+        # the whole spec is written back: under the MiniCluster's lock, so that a grow's or
+        # another patch's change made between this read and this write is not undone
+        async with self._exclusive(tenant, name):
+            current = await self.get_minicluster(tenant, name)
+            spec = patched_spec(current.spec, patch)
+            labels = patch.labels
+            body: dict[str, Any] = {
+                "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+            }
+            if labels is not None:  # the labels given replace the set, as in Docker mode
+                gone: dict[str, str | None] = {key: None for key in current.labels}
+                body["metadata"] = {"labels": gone | labels}
+            updated = await self._object(
+                _Subject.minicluster(name, tenant),
+                self._custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                MCS,
+                name,
+                body,
+            )
+            return _mc(updated)
 
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
