@@ -212,7 +212,8 @@ class KubeBackend(Backend):
         self._api: client.ApiClient | None = None
         self._no_config = "the Kubernetes backend has not started"
         self._lock_db = make_engine(settings.database_url)
-        self._exclusive = MiniClusterLock(self._lock_db).held
+        self._lock = MiniClusterLock(self._lock_db)
+        self._exclusive = self._lock.held
         """Holds a MiniCluster for one read-decide-write (grow, shrink, cargo create), against
         every other API server on the database too (``api.replicas`` > 1)."""
 
@@ -239,6 +240,7 @@ class KubeBackend(Backend):
     async def close(self) -> None:
         if self._api is not None:
             self._api.close()
+        self._lock.dispose()
         self._lock_db.dispose()
 
     @property

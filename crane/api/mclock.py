@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 MINICLUSTER_CLASS = 0x6D63  # "mc"
 """The first key of the PostgreSQL advisory locks of :class:`MiniClusterLock` (the second is
 the MiniCluster's bucket); two-key advisory locks never meet Docker mode's one-key pass lock."""
-BUCKETS = 64
+BUCKETS = 16
 """MiniClusters share this many locks (a hash of ``tenant/name`` picks one): two MiniClusters
 in one bucket only wait for each other, and the lock files of SQLite stay few."""
 POLL_SECONDS = 0.02
@@ -37,30 +38,39 @@ class MiniClusterLock:
     """What serialises the grows, shrinks and cargo creates of one MiniCluster across every
     server on one database.
 
-    An asyncio lock per MiniCluster within the server, then a PostgreSQL advisory lock (on a
-    connection of its own, gone if the server dies) or for SQLite an ``flock`` on a file beside
-    the database; an in-memory database has only the first (one process uses it). Waiting
-    polls, so a caller cancelled while waiting leaves nothing held.
+    An asyncio lock per bucket within the server, then a PostgreSQL advisory lock or for
+    SQLite an ``flock`` on a file beside the database; an in-memory database has only the
+    first (one process uses it). The advisory lock is held on a connection of its own, outside
+    the database's pool (gone if the server dies): a server holds at most :data:`BUCKETS` of
+    them, and its pool stays free for the work done under them. Waiting polls, so a caller
+    cancelled while waiting leaves nothing held.
     """
 
     def __init__(self, db: Engine) -> None:
         self.db = db
         self._dir = _lock_dir(db)
-        self._here: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._here: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._own: Engine | None = None
 
     @asynccontextmanager
     async def held(self, tenant: str, name: str) -> AsyncIterator[None]:
         """Hold MiniCluster ``name`` of ``tenant``, waiting as long as another call of this
         server or of another server on the database holds it."""
-        key = f"{tenant}/{name}"
-        async with self._here[key], self._across(key):
+        slot = bucket(f"{tenant}/{name}")
+        async with self._here[slot], self._across(slot):
             yield
 
+    def dispose(self) -> None:
+        """Close the connections of the advisory locks (none is held once calls ended)."""
+        if self._own is not None:
+            self._own.dispose()
+
     @asynccontextmanager
-    async def _across(self, key: str) -> AsyncIterator[None]:
-        slot = bucket(key)
+    async def _across(self, slot: int) -> AsyncIterator[None]:
         if self.db.dialect.name == "postgresql":
-            conn = await asyncio.to_thread(self.db.connect)
+            if self._own is None:
+                self._own = create_engine(self.db.url, poolclass=NullPool)
+            conn = await asyncio.to_thread(self._own.connect)
             try:
                 while not await asyncio.to_thread(self._try_advisory, conn, slot):
                     await asyncio.sleep(POLL_SECONDS)

@@ -74,7 +74,8 @@ class DockerBackend(Backend):
             reconciler.emit = self._emit
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.event_buffer)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._exclusive = MiniClusterLock(self.db).held
+        self._lock = MiniClusterLock(self.db)
+        self._exclusive = self._lock.held
         """Holds a MiniCluster for one read-decide-write (create, patch, delete, grow, shrink,
         cargo create), against every other server on the database too."""
 
@@ -88,6 +89,7 @@ class DockerBackend(Backend):
     @override
     async def close(self) -> None:
         await asyncio.to_thread(self.reconciler.stop)
+        self._lock.dispose()
 
     async def ready(self) -> str | None:
         """Not ready only while hosts exist and none answers: one host down is reported on
