@@ -60,7 +60,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.crane = AppState(
-        settings, db, chosen, hub, set(), StreamSlots(settings.max_streams_per_tenant)
+        settings, db, chosen, hub, StreamSlots(settings.max_streams_per_tenant)
     )
     problems.install(app)
     v1 = APIRouter(prefix="/v1")

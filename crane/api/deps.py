@@ -25,15 +25,12 @@ from crane.api.tenancy import Viewer
 
 @dataclass
 class AppState:
-    """What the routes share: settings, database, backend, event hub, known tenants, open
-    streams."""
+    """What the routes share: settings, database, backend, event hub, open streams."""
 
     settings: ApiSettings
     db: Engine
     backend: Backend
     hub: EventHub
-    tenants: set[str]
-    """Tenants known to exist (a cache of positive lookups)."""
     streams: StreamSlots
 
 
@@ -86,7 +83,8 @@ class StillValid:
         return True
 
 
-def _tenant_exists(db: Engine, name: str) -> bool:
+def tenant_exists(db: Engine, name: str) -> bool:
+    """Whether tenant ``name`` exists now (blocking: a database read)."""
     with Session(db) as session:
         return session.get(TenantRow, name) is not None
 
@@ -140,13 +138,13 @@ async def context(
 ) -> Context:
     """The call's :class:`Context` (a dependency): the caller and the tenant it acts in.
 
-    Raises NotFound when that tenant does not exist (or is not the caller's).
+    Raises NotFound when that tenant does not exist (or is not the caller's). The database is
+    asked at every call, never a cache: another server on the same database may have deleted
+    the tenant a moment ago.
     """
     name = who.tenant_for(tenant, state.settings.default_tenant)
-    if name not in state.tenants:
-        if not await run_in_threadpool(_tenant_exists, state.db, name):
-            raise NotFound(f"tenant {name!r} not found: an admin creates it with POST /v1/tenants")
-        state.tenants.add(name)
+    if not await run_in_threadpool(tenant_exists, state.db, name):
+        raise NotFound(f"tenant {name!r} not found: an admin creates it with POST /v1/tenants")
     request.state.tenant = name
     return Context(who, name, state)
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import threading
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -25,6 +24,7 @@ from urllib3 import HTTPResponse
 
 from crane.api import kube_snapshot
 from crane.api.backend import Backend, patched_spec
+from crane.api.db import make_engine
 from crane.api.errors import (
     Conflict,
     CraneError,
@@ -36,6 +36,7 @@ from crane.api.errors import (
     SharesManagedByKubernetes,
     Unavailable,
 )
+from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -210,7 +211,11 @@ class KubeBackend(Backend):
         self._settings = settings
         self._api: client.ApiClient | None = None
         self._no_config = "the Kubernetes backend has not started"
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock_db = make_engine(settings.database_url)
+        self._lock = MiniClusterLock(self._lock_db)
+        self._exclusive = self._lock.held
+        """Holds a MiniCluster for one read-decide-write (grow, shrink, cargo create), against
+        every other API server on the database too (``api.replicas`` > 1)."""
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -235,6 +240,8 @@ class KubeBackend(Backend):
     async def close(self) -> None:
         if self._api is not None:
             self._api.close()
+        self._lock.dispose()
+        self._lock_db.dispose()
 
     @property
     def _custom(self) -> client.CustomObjectsApi:
@@ -387,26 +394,29 @@ class KubeBackend(Backend):
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
-        current = await self.get_minicluster(tenant, name)
-        spec = patched_spec(current.spec, patch)
-        labels = patch.labels
-        body: dict[str, Any] = {
-            "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        }
-        if labels is not None:  # the labels given replace the set, as in Docker mode
-            gone: dict[str, str | None] = {key: None for key in current.labels}
-            body["metadata"] = {"labels": gone | labels}
-        updated = await self._object(
-            _Subject.minicluster(name, tenant),
-            self._custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            tenant,
-            MCS,
-            name,
-            body,
-        )
-        return _mc(updated)
+        # the whole spec is written back: under the MiniCluster's lock, so that a grow's or
+        # another patch's change made between this read and this write is not undone
+        async with self._exclusive(tenant, name):
+            current = await self.get_minicluster(tenant, name)
+            spec = patched_spec(current.spec, patch)
+            labels = patch.labels
+            body: dict[str, Any] = {
+                "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+            }
+            if labels is not None:  # the labels given replace the set, as in Docker mode
+                gone: dict[str, str | None] = {key: None for key in current.labels}
+                body["metadata"] = {"labels": gone | labels}
+            updated = await self._object(
+                _Subject.minicluster(name, tenant),
+                self._custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                tenant,
+                MCS,
+                name,
+                body,
+            )
+            return _mc(updated)
 
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
@@ -515,7 +525,7 @@ class KubeBackend(Backend):
     @override
     async def create_cargo(self, tenant: str, body: CargoCreate) -> Cargo:
         mc_name = body.spec.mini_cluster
-        async with self._locks[f"{tenant}/{mc_name}"]:
+        async with self._exclusive(tenant, mc_name):
             mc = await self._live_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
             used = sum(
@@ -590,7 +600,7 @@ class KubeBackend(Backend):
 
     @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
-        async with self._locks[f"{tenant}/{name}"]:
+        async with self._exclusive(tenant, name):
             mc_body = await self._live_mc_body(tenant, name)
             mc = _mc(mc_body)
             existing = await self._cargo_bodies(tenant, None)
@@ -738,7 +748,7 @@ class KubeBackend(Backend):
 
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
-        async with self._locks[f"{tenant}/{name}"]:
+        async with self._exclusive(tenant, name):
             mc = _mc(await self._live_mc_body(tenant, name))
             mine = await self._cargo_bodies(tenant, name)
             try:

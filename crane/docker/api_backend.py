@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from typing_extensions import override
 
@@ -17,6 +17,7 @@ from crane.api.backend import Backend, patched_spec
 from crane.api.db import TenantRow, aware
 from crane.api.errors import Conflict, FieldError, Invalid, NotFound
 from crane.api.kube_snapshot import explanation_out
+from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
     Cargo,
     CargoCreate,
@@ -73,7 +74,10 @@ class DockerBackend(Backend):
             reconciler.emit = self._emit
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.event_buffer)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock = MiniClusterLock(self.db)
+        self._exclusive = self._lock.held
+        """Holds a MiniCluster for one read-decide-write (create, patch, delete, grow, shrink,
+        cargo create), against every other server on the database too."""
 
     # lifecycle
 
@@ -85,6 +89,7 @@ class DockerBackend(Backend):
     @override
     async def close(self) -> None:
         await asyncio.to_thread(self.reconciler.stop)
+        self._lock.dispose()
 
     async def ready(self) -> str | None:
         """Not ready only while hosts exist and none answers: one host down is reported on
@@ -157,23 +162,24 @@ class DockerBackend(Backend):
         never = await asyncio.to_thread(self._never_admitted, tenant, body.name, body.spec)
         if never is not None:
             raise Invalid(never, [FieldError(["body", "spec", "gpus", "min"], never)])
-        with Session(self.db) as s:
-            existing = store.minicluster(s, tenant, body.name)
-            if existing is not None and existing.deleting:
-                raise Conflict(service.minicluster_being_deleted(body.name, tenant))
-            if existing is not None:
-                raise Conflict(
-                    f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
-                    "pick another name or delete it first"
+        async with self._exclusive(tenant, body.name):
+            with Session(self.db) as s:
+                existing = store.minicluster(s, tenant, body.name)
+                if existing is not None and existing.deleting:
+                    raise Conflict(service.minicluster_being_deleted(body.name, tenant))
+                if existing is not None:
+                    raise Conflict(
+                        f"MiniCluster {body.name!r} exists in tenant {tenant!r}: "
+                        "pick another name or delete it first"
+                    )
+                row = MiniClusterRow(
+                    tenant=tenant,
+                    name=body.name,
+                    spec=body.spec.model_dump_json(by_alias=True),
+                    labels=json.dumps(body.labels),
                 )
-            row = MiniClusterRow(
-                tenant=tenant,
-                name=body.name,
-                spec=body.spec.model_dump_json(by_alias=True),
-                labels=json.dumps(body.labels),
-            )
-            s.add(row)
-            s.commit()
+                s.add(row)
+                s.commit()
         await self._pass()
         return await self.get_minicluster(tenant, body.name)
 
@@ -191,27 +197,29 @@ class DockerBackend(Backend):
     async def patch_minicluster(
         self, tenant: str, name: str, patch: MiniClusterPatch
     ) -> MiniCluster:
-        with Session(self.db) as s:
-            row = self._mc(s, tenant, name)
-            current = row.mc_spec()
-            new = patched_spec(current, patch)
-            if new != current:  # as Kubernetes: the generation counts changes of the spec
-                row.spec = new.model_dump_json(by_alias=True)
-                row.generation += 1
-            if patch.labels is not None:
-                row.labels = json.dumps(patch.labels)
-            s.add(row)
-            s.commit()
+        async with self._exclusive(tenant, name):
+            with Session(self.db) as s:
+                row = self._mc(s, tenant, name)
+                current = row.mc_spec()
+                new = patched_spec(current, patch)
+                if new != current:  # as Kubernetes: the generation counts changes of the spec
+                    row.spec = new.model_dump_json(by_alias=True)
+                    row.generation += 1
+                if patch.labels is not None:
+                    row.labels = json.dumps(patch.labels)
+                s.add(row)
+                s.commit()
         await self._pass()
         return await self.get_minicluster(tenant, name)
 
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
-        with Session(self.db) as s:
-            row = self._mc(s, tenant, name)
-            row.deleting = True
-            s.add(row)
-            s.commit()
+        async with self._exclusive(tenant, name):
+            with Session(self.db) as s:
+                row = self._mc(s, tenant, name)
+                row.deleting = True
+                s.add(row)
+                s.commit()
         self.reconciler.wake()
 
     @override
@@ -269,10 +277,20 @@ class DockerBackend(Backend):
 
     @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
-        async with self._locks[f"{tenant}/{name}"]:
-            return await self._grow(tenant, name, request)
+        async with self._exclusive(tenant, name):
+            grants, reasons = await self._grow(tenant, name, request)
+        timed_out = False
+        if request.wait:  # the decision is stored: others may grow, shrink or delete meanwhile
+            timed_out = not await self._wait_running(
+                tenant, name, [g.name for g in grants if g.name], request.timeout_seconds
+            )
+            grants = [await self._refresh_grant(tenant, g) for g in grants]
+        return GrowResult.of(grants, reasons, timed_out)
 
-    async def _grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
+    async def _grow(
+        self, tenant: str, name: str, request: GrowRequest
+    ) -> tuple[list[CargoGrant], list[str]]:
+        """Decide and store a grow: each requested cargo's grant, and the reasons to tell."""
         shapes = (
             None if request.cargos is None else [(c.name, c.spec(name)) for c in request.cargos]
         )
@@ -310,7 +328,7 @@ class DockerBackend(Backend):
                         spec=spec.model_dump_json(by_alias=True),
                     )
                 )
-            s.commit()
+            _commit_cargos(s, tenant, [n for n, _ in plan.creates])
         await self._pass()
         grants: list[CargoGrant] = []
         reasons = list(plan.reasons)
@@ -351,13 +369,7 @@ class DockerBackend(Backend):
                 self._set_replicas(s, mc, plan.replicas - taken_back, before)
             s.commit()
         grants.reverse()
-        timed_out = False
-        if request.wait:
-            timed_out = not await self._wait_running(
-                tenant, name, [g.name for g in grants if g.name], request.timeout_seconds
-            )
-            grants = [await self._refresh_grant(tenant, g) for g in grants]
-        return GrowResult.of(grants, reasons, timed_out)
+        return grants, reasons
 
     @staticmethod
     def _set_replicas(
@@ -409,7 +421,7 @@ class DockerBackend(Backend):
 
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
-        async with self._locks[f"{tenant}/{name}"]:
+        async with self._exclusive(tenant, name):
             with Session(self.db) as s:
                 mc = self._mc(s, tenant, name)
                 try:
@@ -440,7 +452,7 @@ class DockerBackend(Backend):
         """Create a cargo; 422 when it would take its MiniCluster over ``gpus.max`` or can
         never be placed. Serialised with grow, so concurrent creates cannot overshoot max."""
         self._check_template(tenant, body.spec.template)
-        async with self._locks[f"{tenant}/{body.spec.mini_cluster}"]:
+        async with self._exclusive(tenant, body.spec.mini_cluster):
             with Session(self.db) as s:
                 mc = self._mc(s, tenant, body.spec.mini_cluster)
                 used = self._used_gpus(s, tenant, mc.name)
@@ -484,7 +496,7 @@ class DockerBackend(Backend):
                     spec=body.spec.model_dump_json(by_alias=True),
                 )
             )
-            s.commit()
+            _commit_cargos(s, tenant, [name])
         await self._pass()
         return await self.get_cargo(tenant, name)
 
@@ -665,6 +677,19 @@ class DockerBackend(Backend):
         with Session(self.db) as s:
             self._mc(s, tenant, request.cargo.mini_cluster)
         return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+
+
+def _commit_cargos(s: Session, tenant: str, names: list[str]) -> None:
+    """Commit new cargos ``names``; 409 when another server took one of the names meanwhile
+    (for a cargo of another MiniCluster: cargo names are the tenant's)."""
+    try:
+        s.commit()
+    except IntegrityError:
+        s.rollback()
+        raise Conflict(
+            f"cargo {' or '.join(repr(n) for n in names)} was just created in tenant "
+            f"{tenant!r} by another request: pick another name, or grow again"
+        ) from None
 
 
 def _grant(grant: service.Grant, phase: str) -> CargoGrant:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from sqlalchemy import func
@@ -14,7 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from crane.api.auth import Principal, mint
 from crane.api.db import AuditRow, TenantRow, TokenRow
 from crane.api.deps import AppState, Caller, Pages, State
-from crane.api.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from crane.api.errors import (
+    Conflict,
+    CraneError,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from crane.api.podsecurity import apply_level
 from crane.api.routers.miniclusters import PROBLEMS
 from crane.api.schemas import (
@@ -144,7 +153,6 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
             return row
 
     row = await run_in_threadpool(add)
-    state.tenants.add(row.name)
     await apply_level(state, row.name, body.pod_security)
     return _tenant(row)
 
@@ -184,7 +192,13 @@ async def patch_tenant(name: TenantName, body: TenantPatch, who: Caller, state: 
 
 @router.delete("/tenants/{name}", operation_id="deleteTenant", status_code=204)
 async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response:
-    """Delete a tenant with no MiniClusters left and revoke its tokens."""
+    """Delete a tenant with no MiniClusters left and revoke its tokens.
+
+    Its MiniClusters are looked for again once the tenant is gone: a MiniCluster created
+    meanwhile either is found then (the tenant comes back as it was, 409) or finds its tenant
+    gone (its create answers 404 and takes it back), on any server of the database. Its
+    tokens are revoked last; a token minted for it meanwhile finds it gone and is revoked too.
+    """
     who.require(Scope.ADMIN)
     if name == state.settings.default_tenant:
         raise Conflict(f"{name!r} is the default tenant and stays")
@@ -193,24 +207,43 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
         with Session(state.db) as session:
             return session.get(TenantRow, name) is not None
 
-    if not await run_in_threadpool(exists):
-        raise NotFound(f"tenant {name!r} not found")
-    if await state.backend.list_miniclusters(name):
-        raise Conflict(f"tenant {name!r} still has MiniClusters: delete them first")
-
-    def drop() -> None:
+    def drop() -> dict[str, Any]:
         with Session(state.db) as session:
             row = session.get(TenantRow, name)
             if row is None:
                 raise NotFound(f"tenant {name!r} not found")
+            kept = row.model_dump()
+            session.delete(row)
+            session.commit()
+            return kept
+
+    def restore(kept: dict[str, Any]) -> None:
+        with Session(state.db) as session:
+            session.add(TenantRow.model_validate(kept))
+            session.commit()
+
+    def revoke_tokens() -> None:
+        with Session(state.db) as session:
             for token in session.exec(select(TokenRow).where(TokenRow.tenant == name)):
                 token.revoked = True
                 session.add(token)
-            session.delete(row)
             session.commit()
 
-    await run_in_threadpool(drop)
-    state.tenants.discard(name)
+    still_has = f"tenant {name!r} still has MiniClusters: delete them first"
+    if not await run_in_threadpool(exists):
+        raise NotFound(f"tenant {name!r} not found")
+    if await state.backend.list_miniclusters(name):
+        raise Conflict(still_has)
+    kept = await run_in_threadpool(drop)
+    try:
+        left = await state.backend.list_miniclusters(name)
+    except BaseException:
+        await run_in_threadpool(restore, kept)
+        raise
+    if left:  # created while this delete ran: the tenant stays as it was
+        await run_in_threadpool(restore, kept)
+        raise Conflict(still_has)
+    await run_in_threadpool(revoke_tokens)
     return Response(status_code=204)
 
 
@@ -226,6 +259,18 @@ def _may_manage(who: Principal, tenant: str | None, scope: Scope) -> None:
         raise Forbidden("only an admin token can create or revoke admin tokens")
     if tenant != who.tenant:
         raise NotFound(f"tenant {tenant!r} not found")
+
+
+def _gone_meanwhile(session: Session, who: Principal, tenant: str | None) -> CraneError | None:
+    """Why a token just stored must not work: its minter (not an admin token) was revoked,
+    or its tenant deleted, while it was minted. None when neither happened."""
+    if not who.is_admin:
+        minter = session.get(TokenRow, who.token_id, populate_existing=True)
+        if minter is None or minter.revoked:
+            return Unauthorized(f"token {who.token_id} was revoked: ask an admin for a new one")
+    if tenant is not None and session.get(TenantRow, tenant, populate_existing=True) is None:
+        return NotFound(f"tenant {tenant!r} was deleted while the token was minted")
+    return None
 
 
 @router.post("/tokens", operation_id="createToken", response_model=TokenCreated, status_code=201)
@@ -245,6 +290,13 @@ async def create_token(body: TokenCreate, who: Caller, state: State) -> TokenCre
             session.add(row)
             session.commit()
             session.refresh(row)
+            # stored first, then its minter and tenant looked at: see revoke_token, delete_tenant
+            why = _gone_meanwhile(session, who, body.tenant)
+            if why is not None:
+                row.revoked = True
+                session.add(row)
+                session.commit()
+                raise why
             return row, text
 
     row, text = await run_in_threadpool(add)
@@ -302,10 +354,14 @@ async def revoke_token(token_id: TokenId, who: Caller, state: State) -> Response
             if row is None or (not who.is_admin and row.tenant != who.tenant):
                 raise NotFound(f"token {token_id!r} not found")
             _may_manage(who, row.tenant, Scope(row.scope))
-            for revoked in _with_minted(session, row):
-                revoked.revoked = True
-                session.add(revoked)
-            session.commit()
+            # Until a look finds nothing more to revoke, each committed before the next: a token
+            # minted meanwhile is either found by a later look, or stored after its minter was
+            # revoked, and then its mint (which looks at the minter once stored) revokes it.
+            while found := [t for t in _with_minted(session, row) if not t.revoked]:
+                for revoked in found:
+                    revoked.revoked = True
+                    session.add(revoked)
+                session.commit()
 
     await run_in_threadpool(revoke)
     return Response(status_code=204)

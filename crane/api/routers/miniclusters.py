@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from crane.api.deps import Ctx, IdempotencyKey, Pages
+from crane.api.deps import Ctx, IdempotencyKey, Pages, tenant_exists
+from crane.api.errors import NotFound
 from crane.api.idempotency import fingerprint, run_once
 from crane.api.podsecurity import check_templates
 from crane.api.schemas import (
@@ -95,7 +97,12 @@ async def create(
     body: MiniClusterCreate, ctx: Ctx, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Create a MiniCluster; 409 when the name is taken. It is admitted (``min`` GPUs reserved)
-    when they fit, else it waits in the queue."""
+    when they fit, else it waits in the queue.
+
+    A tenant deleted while the create ran (its check of the tenant passed before the delete)
+    takes the new MiniCluster with it: 404, and nothing of it is left. The tenant delete drops
+    the tenant before it looks for MiniClusters, so one of the two always sees the other.
+    """
     ctx.principal.require(Scope.ADMIN, Scope.TENANT)
     if body.spec.template is not None:
         await check_templates(
@@ -103,7 +110,11 @@ async def create(
         )
 
     async def call() -> tuple[int, object]:
-        return 201, _wire(await ctx.backend.create_minicluster(ctx.tenant, body))
+        made = await ctx.backend.create_minicluster(ctx.tenant, body)
+        if not await run_in_threadpool(tenant_exists, ctx.state.db, ctx.tenant):
+            await ctx.backend.delete_minicluster(ctx.tenant, body.name)
+            raise NotFound(f"tenant {ctx.tenant!r} was deleted while the MiniCluster was created")
+        return 201, _wire(made)
 
     fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
     return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)

@@ -1,0 +1,145 @@
+"""Grows of one MiniCluster at once, on two Docker-mode servers of one database (a second
+``crane serve`` for availability): together they never grant more than ``gpus.max``, never
+the same cargo name twice, and never answer 500.
+
+Servers without hosts: the grown cargos wait (``allowPending``), which needs no Docker daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from crane.api.db import make_engine, migrate
+from crane.api.schemas import CargoShape, GrowRequest, MiniClusterCreate
+from crane.api.settings import ApiSettings, BackendKind
+from crane.docker.api_backend import DockerBackend
+from crane.docker.reconciler import Reconciler
+from crane.lifecycle import service
+from tests.dockerd import DockerServer, serve_docker
+
+ADMIN = "crane_growrace_" + "g" * 43
+MAX = 8
+TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+MC = {
+    "name": "g",
+    "spec": {
+        "gpuType": "H100",
+        "gpus": {"min": 0, "max": MAX},
+        "template": {"gpusPerReplica": 1, "template": TEMPLATE},
+    },
+}
+GROWS = 24
+
+
+@pytest.fixture
+def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[DockerServer]]:
+    """Two hostless Docker-mode servers on one database (SQLite, PostgreSQL)."""
+    first = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="first")
+    try:
+        second = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="second")
+        try:
+            yield [first, second]
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def _grow(server: DockerServer, body: dict[str, Any]) -> httpx.Response:
+    with server.client() as api:
+        return api.post("/v1/miniclusters/g:grow", json={**body, "allowPending": True})
+
+
+def test_grows_on_two_servers_at_once_stay_within_gpus_max(
+    two_servers: list[DockerServer],
+) -> None:
+    """24 one-GPU grows, by template count and by shape, half on each server: 8 granted at
+    most, each cargo granted once, and the MiniCluster lists no more than gpus.max."""
+    with two_servers[0].client() as api:
+        assert api.post("/v1/miniclusters", json=MC).status_code == 201
+    bodies = [
+        {"count": 1} if i % 2 else {"cargos": [{"gpusPerReplica": 1, "template": TEMPLATE}]}
+        for i in range(GROWS)
+    ]
+    with ThreadPoolExecutor(GROWS) as pool:
+        answers = list(pool.map(lambda i: _grow(two_servers[i % 4 // 2], bodies[i]), range(GROWS)))
+    assert [a.status_code for a in answers] == [200] * GROWS, [a.text for a in answers]
+    granted = Counter(
+        cargo["name"] for a in answers for cargo in a.json()["cargos"] if cargo["added"]
+    )
+    assert sum(granted.values()) == MAX, granted
+    assert max(granted.values()) == 1, granted
+    for server in two_servers:
+        with server.client() as api:
+            listed = api.get("/v1/cargos", params={"miniCluster": "g"}).json()["items"]
+            assert sorted(c["name"] for c in listed) == sorted(granted)
+            assert sum(c["spec"]["gpusPerReplica"] for c in listed) <= MAX
+
+
+def _two_grows_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grows: list[tuple[str, str]]
+) -> list[int | str]:
+    """Two in-process Docker backends on one SQLite database (two servers) grow MiniClusters
+    ``g`` and ``h``: ``grows`` are (MiniCluster, cargo name), one per backend, each a cargo of
+    gpus.max GPUs. The first decides while the second arrives: the second's decision comes
+    in at once unless it waits for the first. The cargos added by each, or the error raised."""
+    url = f"sqlite:///{tmp_path / 'crane.db'}"
+    settings = ApiSettings(database_url=url, backend=BackendKind.DOCKER)
+    migrate(make_engine(url))
+    servers = [DockerBackend(settings, Reconciler(make_engine(url))) for _ in range(2)]
+    for name in ("g", "h"):
+        body = MiniClusterCreate.model_validate({**MC, "name": name})
+        asyncio.run(servers[0].create_minicluster("t", body))
+    deciding, second = threading.Event(), threading.Event()
+    plan = service.plan_grow
+
+    def paused(*args: Any, **kwargs: Any) -> service.GrowPlan:
+        if deciding.is_set():
+            second.set()
+        else:
+            deciding.set()
+            second.wait(5)  # the second grow comes in now, unless it waits for this one
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(service, "plan_grow", paused)
+
+    def grow(backend: DockerBackend, minicluster: str, cargo: str) -> int | str:
+        shape = CargoShape(name=cargo, gpus_per_replica=MAX, template=TEMPLATE)
+        request = GrowRequest(cargos=[shape], allow_pending=True)
+        try:
+            return asyncio.run(backend.grow("t", minicluster, request)).added
+        except Exception as err:
+            return type(err).__name__
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(grow, servers[0], *grows[0])
+        assert deciding.wait(30), "the first grow never decided"
+        later = pool.submit(grow, servers[1], *grows[1])
+        return [first.result(60), later.result(60)]
+
+
+def test_a_grow_on_another_server_waits_for_one_deciding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic: of two grows of gpus.max GPUs each, on two servers at once, one is
+    granted and one denied (both were granted)."""
+    added = _two_grows_at_once(tmp_path, monkeypatch, [("g", "one"), ("g", "two")])
+    assert sorted(added, key=str) == [0, 1], added
+
+
+def test_one_cargo_name_grown_on_two_servers_at_once_is_409_not_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cargo names are the tenant's: two servers growing two MiniClusters by one cargo name
+    at once grant it once and answer the other 409 (it was a 500, an IntegrityError)."""
+    added = _two_grows_at_once(tmp_path, monkeypatch, [("g", "same"), ("h", "same")])
+    assert sorted(added, key=str) == [1, "Conflict"], added
