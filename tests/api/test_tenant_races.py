@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from crane.api.app import create_app
+from crane.api.db import TenantRow, make_engine
 from crane.api.schemas import MiniCluster, MiniClusterCreate
 from crane.api.settings import ApiSettings, BackendKind
 from crane.docker.api_backend import DockerBackend
@@ -106,3 +108,26 @@ def test_a_minicluster_created_while_its_tenant_is_deleted_goes_with_the_tenant(
     assert answer.status_code == 404, answer.text
     assert api.post("/v1/tenants", json={"name": "gone"}).status_code == 201
     assert _names(api, "gone") == []
+
+
+def test_a_tenant_delete_cut_short_by_a_crash_leaves_no_token_for_the_namesake(
+    tmp_path: Path,
+) -> None:
+    """A delete drops the tenant, then revokes its tokens: a server killed between the two
+    left them working for a tenant made again under that name. Creating the tenant revokes
+    whatever tokens a namesake left."""
+    url = f"sqlite:///{tmp_path / 'crane.db'}"
+    settings = ApiSettings(database_url=url, backend=BackendKind.DOCKER, bootstrap_token=ADMIN)
+    with TestClient(create_app(settings)) as api:
+        api.headers["Authorization"] = f"Bearer {ADMIN}"
+        assert api.post("/v1/tenants", json={"name": "crashed"}).status_code == 201
+        minted = api.post("/v1/tokens", json={"scope": "tenant", "tenant": "crashed"})
+        assert minted.status_code == 201, minted.text
+        old = {"Authorization": f"Bearer {minted.json()['token']}"}
+        assert api.get("/v1/miniclusters", headers=old).status_code == 200
+        with Session(make_engine(url)) as session:  # the drop, and then the crash
+            session.delete(session.get(TenantRow, "crashed"))
+            session.commit()
+        assert api.post("/v1/tenants", json={"name": "crashed"}).status_code == 201
+        answer = api.get("/v1/miniclusters", headers=old)
+        assert answer.status_code == 401, answer.text

@@ -145,6 +145,7 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
         with Session(state.db) as session:
             row = TenantRow(name=body.name, pod_security=body.pod_security.value)
             session.add(row)
+            _revoke_tenant_tokens(session, body.name)  # of a namesake a crash left unrevoked
             try:
                 session.commit()
             except IntegrityError:
@@ -155,6 +156,15 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
     row = await run_in_threadpool(add)
     await apply_level(state, row.name, body.pod_security)
     return _tenant(row)
+
+
+def _revoke_tenant_tokens(session: Session, tenant: str) -> None:
+    """Mark every token of ``tenant`` revoked (in ``session``, not committed): at a delete,
+    and at a create, for the tokens of a deleted namesake whose delete a crash cut short."""
+    for token in session.exec(select(TokenRow).where(TokenRow.tenant == tenant)):
+        if not token.revoked:
+            token.revoked = True
+            session.add(token)
 
 
 def _tenant(row: TenantRow, shares: list[TenantShareStatus] | None = None) -> Tenant:
@@ -197,7 +207,8 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
     Its MiniClusters are looked for again once the tenant is gone: a MiniCluster created
     meanwhile either is found then (the tenant comes back as it was, 409) or finds its tenant
     gone (its create answers 404 and takes it back), on any server of the database. Its
-    tokens are revoked last; a token minted for it meanwhile finds it gone and is revoked too.
+    tokens are revoked last (and again when a tenant of the name is made: a crash between the
+    two leaves none working); a token minted for it meanwhile finds it gone and is revoked too.
     """
     who.require(Scope.ADMIN)
     if name == state.settings.default_tenant:
@@ -224,9 +235,7 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
 
     def revoke_tokens() -> None:
         with Session(state.db) as session:
-            for token in session.exec(select(TokenRow).where(TokenRow.tenant == name)):
-                token.revoked = True
-                session.add(token)
+            _revoke_tenant_tokens(session, name)
             session.commit()
 
     still_has = f"tenant {name!r} still has MiniClusters: delete them first"
