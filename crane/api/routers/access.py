@@ -144,8 +144,8 @@ async def create_tenant(body: TenantCreate, who: Caller, state: State) -> Tenant
     def add() -> TenantRow:
         with Session(state.db) as session:
             row = TenantRow(name=body.name, pod_security=body.pod_security.value)
-            session.add(row)
             _revoke_tenant_tokens(session, body.name)  # of a namesake a crash left unrevoked
+            session.add(row)  # a tenant of the name already: the commit fails, nothing changes
             try:
                 session.commit()
             except IntegrityError:
