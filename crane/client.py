@@ -319,6 +319,8 @@ def load_config(path: Path | None = None) -> CraneConfig:
         raise BadConfig(f"config file {path} is not valid YAML{at}") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise BadConfig(f"config file {path} cannot be read: {exc}") from None
+    except RecursionError:
+        raise BadConfig(f"config file {path} is nested too deep to be a config") from None
 
 
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:
