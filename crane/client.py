@@ -225,6 +225,11 @@ class InvalidURL(NotConfigured):
     """The API URL given, set in the environment or saved is not an ``http(s)://HOST`` URL."""
 
 
+class InvalidToken(NotConfigured):
+    """The token given, set in the environment or saved holds a character that no
+    ``Authorization`` header can carry (a space, a control character, a non-ASCII letter)."""
+
+
 class WaitTimeout(CraneError):
     """A wait ran past its timeout."""
 
@@ -356,7 +361,23 @@ def resolve_settings(
             token = token or saved[1].token
     if not url:
         raise NotConfigured(f"no Crane API URL: pass url=, set {ENV_URL}, or run `crane login URL`")
-    return check_url(url), token
+    return check_url(url), check_token(token)
+
+
+def check_token(token: str | None) -> str | None:
+    """``token`` without surrounding whitespace, if every character of it can be sent in an
+    ``Authorization`` header (visible ASCII); else :class:`InvalidToken`, which never repeats
+    the token (it is a secret)."""
+    if token is None:
+        return None
+    token = token.strip()
+    for i, char in enumerate(token):
+        if not "!" <= char <= "~":
+            raise InvalidToken(
+                f"the token has {char!r} at character {i + 1}, which no HTTP header can carry "
+                "(a Crane token is crane_ID_SECRET in ASCII letters, digits and '_')"
+            )
+    return token
 
 
 def check_url(url: str) -> str:
@@ -364,7 +385,13 @@ def check_url(url: str) -> str:
     (and a valid port); else :class:`InvalidURL` saying what a URL looks like."""
     try:
         parsed = httpx.URL(url.strip())
-        valid = parsed.scheme in ("http", "https") and bool(parsed.host)
+        valid = (
+            parsed.scheme in ("http", "https")
+            and bool(parsed.host)
+            and (parsed.port is None or 0 < parsed.port < 65536)
+        )
+        if valid:
+            parsed.host.encode("idna")  # a label over 63 characters: UnicodeError
     except (httpx.InvalidURL, ValueError, TypeError):
         valid = False
     if not valid:

@@ -29,6 +29,7 @@ from crane.client import (
     Forbidden,
     Invalid,
     InvalidName,
+    InvalidToken,
     InvalidURL,
     NotConfigured,
     NotFound,
@@ -166,6 +167,12 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         InvalidURL,
         lambda e: Failure(
             str(e), "pass it with --server, CRANE_API_URL or `crane login URL`", USAGE
+        ),
+    ),
+    (
+        InvalidToken,
+        lambda e: Failure(
+            str(e), "pass it as `crane token create` printed it (--token or CRANE_TOKEN)", USAGE
         ),
     ),
     (

@@ -54,13 +54,41 @@ def test_a_name_with_dot_segments_reaches_no_other_route(
 
 
 @pytest.mark.parametrize(
-    "url", ["127.0.0.1:8080", "localhost:8080", "ftp://x", "http://[::1", "http://", "http:///v1"]
+    "url",
+    [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "ftp://x",
+        "http://[::1",
+        "http://",
+        "http:///v1",
+        "http://" + "a" * 300,
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:0",
+    ],
 )
 def test_an_api_url_without_scheme_or_host_is_a_usage_error(crane: Crane, url: str) -> None:
+    """Also a host no resolver takes (a label over 63 characters) and a port outside 1-65535:
+    the URL is the mistake, not an unreachable server or an 'unexpected UnicodeError'."""
     done = crane("--server", url, "--token", ADMIN, "mc", "list")
     _usage(done, "is not a URL", "http://HOST:PORT")
     env_done = crane("mc", "list", CRANE_API_URL=url, CRANE_TOKEN=ADMIN)
     _usage(env_done, "is not a URL")
+
+
+@pytest.mark.parametrize("token", ["crane_\u00e4", "crane_a\nb", "crane_a b", "crane_\x7f"])
+def test_a_token_no_header_can_carry_is_a_usage_error_that_keeps_it_secret(
+    crane: Crane, token: str
+) -> None:
+    """A token with a non-ASCII letter, a line break, a space or a control character is one
+    line saying so, exit 2, nothing sent (the URL below answers nothing); never an 'unexpected
+    UnicodeEncodeError' or advice to check the API URL, and never the token itself."""
+    for done in (
+        crane("--server", "http://127.0.0.1:9", "--token", token, "mc", "list"),
+        crane("mc", "list", CRANE_API_URL="http://127.0.0.1:9", CRANE_TOKEN=token),
+    ):
+        _usage(done, "the token has", "no HTTP header can carry", "CRANE_TOKEN")
+        assert token not in done.stderr
 
 
 @pytest.mark.parametrize(
