@@ -207,13 +207,22 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
             },
             "crane.io/ulimits",
         ),
+        (
+            _docker_template({"env": [{"name": "NVIDIA_VISIBLE_DEVICES=all,", "value": ""}]}),
+            "env[0].name: 'NVIDIA_VISIBLE_DEVICES=all,' has '='",
+        ),
+        (_docker_template({"env": [{"name": "A=B", "value": "c"}]}), "without '='"),
+        (_docker_template({"env": [{"name": "", "value": "c"}]}), "env[0].name: must not be"),
+        (_docker_template({"env": [{"name": "T\u00e4g", "value": "c"}]}), "printable ASCII"),
     ],
 )
 def test_absurd_docker_template_values_are_422_not_500(
     admin: httpx.Client, template: dict[str, Any], words: str
 ) -> None:
-    """Numbers Docker cannot take (infinite, NaN, negative, past int64) and volume sources that
-    are not objects: a 422 saying which, nothing stored, never a 500."""
+    """Numbers Docker cannot take (infinite, NaN, negative, past int64), volume sources that
+    are not objects, and env names Kubernetes refuses (Docker would set another variable from
+    ``A=B``, or with ``NVIDIA_VISIBLE_DEVICES=all,`` one Crane did not choose): a 422 saying
+    which, nothing stored, never a 500."""
     cargo = {"miniCluster": "keep", "gpusPerReplica": 0, "template": template}
     made = admin.post("/v1/cargos", params={"tenant": TENANT}, json={"name": "odd", "spec": cargo})
     assert made.status_code == 422, made.text
