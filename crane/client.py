@@ -326,6 +326,8 @@ def load_config(path: Path | None = None) -> CraneConfig:
         raise BadConfig(f"config file {path} cannot be read: {exc}") from None
     except RecursionError:
         raise BadConfig(f"config file {path} is nested too deep to be a config") from None
+    except ValueError as exc:  # an integer past 4300 digits
+        raise BadConfig(f"config file {path} cannot be read: {str(exc).split(';')[0]}") from None
 
 
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:

@@ -171,7 +171,7 @@ def logs(
     follow_all(name, list(replicas), tail, seconds)
 
 
-DURATION = re.compile(r"(\d+)([smhd])")
+DURATION = re.compile(r"([0-9]{1,12})([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

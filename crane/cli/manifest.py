@@ -73,6 +73,16 @@ class _Loader(yaml.SafeLoader):
             _check_expansion(node)
         return node
 
+    def construct_yaml_int(self, node: Node) -> int:
+        """The integer of ``node``; one Python will not convert (past 4300 digits) is a
+        ConstructorError at its line, not a ValueError."""
+        try:
+            return super().construct_yaml_int(node)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConstructorError(
+                None, None, f"the number is too long: {exc}".split(";")[0], node.start_mark
+            ) from None
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         """The mapping of ``node``, refusing a key given twice (``<<`` merges still override)."""
         seen: set[Any] = set()
@@ -93,6 +103,9 @@ class _Loader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
         return super().construct_mapping(node, deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def _check_expansion(root: Node) -> None:

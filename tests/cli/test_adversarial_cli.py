@@ -192,6 +192,7 @@ def test_label_selectors_read_as_kubectl_reads_them(crane: Crane, bare: DockerSe
         (b"contexts: {local: 7}\n", "contexts.local"),
         (b"\x00\xff\xfe", "cannot be read"),
         (b"[" * 5000 + b"]" * 5000, "nested too deep"),
+        (b"current-context: " + b"9" * 5000 + b"\n", "Exceeds the limit"),
     ],
 )
 def test_a_broken_config_file_is_named_with_what_to_do(

@@ -86,6 +86,7 @@ def _bomb(levels: int) -> str:
         ("a: &a [*a]\n", "an alias refers to itself"),
         ("[" * 5000 + "]" * 5000, "nested deeper than 100 levels"),
         (MC + "spec: {gpuType: A100}\n", "found the key 'spec' twice"),
+        (MC.replace("min: 8", "min: " + "9" * 5000), "the number is too long"),
     ],
 )
 def test_hostile_yaml_is_refused_at_once_naming_the_file(text: str, says: str) -> None:
