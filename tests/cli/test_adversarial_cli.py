@@ -115,6 +115,8 @@ def test_a_jsonpath_the_renderer_cannot_read_is_a_usage_error(
         ["token", "create", "--for-tenant", "adv", "--expires-in-days", "-1"],
         ["token", "create", "--for-tenant", "adv", "--expires-in-days", "inf"],
         ["wait", "mc/none", "--for", "delete", "--timeout", "nan"],
+        ["wait", "mc/none", "--for", "delete", "--timeout", "\u0661"],
+        ["usage", "--days", "\uff17"],
         ["wait", "mc/none", "--for", "delete", "--interval", "-1"],
         ["mc", "grow", "none", "1", "--wait", "--timeout", "-5"],
         ["top", "--interval", "0"],
