@@ -340,3 +340,22 @@ def test_a_body_that_is_not_json_is_a_400_saying_so(
     assert made.headers["content-type"] == "application/problem+json"
     assert words in made.json()["detail"], made.json()["detail"]
     assert "ct" not in _names(admin)
+
+
+def test_the_log_of_a_replica_past_1023_can_be_asked_for(admin: httpx.Client) -> None:
+    """A cargo may have 10000 replicas: the log of replica 1500 is asked like any other (here
+    the cargo waits for a host, so it has no container yet), while past the cargo's maximum it
+    is a 422 naming the range."""
+    template = _docker_template({})
+    cargo = {"miniCluster": "keep", "replicas": 2000, "gpusPerReplica": 0, "template": template}
+    made = admin.post("/v1/cargos", params={"tenant": TENANT}, json={"name": "wide", "spec": cargo})
+    assert made.status_code == 201, made.text
+    try:
+        url = "/v1/cargos/wide/logs"
+        answer = admin.get(url, params={"tenant": TENANT, "replica": 1500})
+        assert answer.status_code == 404, answer.text
+        assert "no placed replica 1500: it has 2000 replicas" in answer.json()["detail"]
+        past = admin.get(url, params={"tenant": TENANT, "replica": 10_000})
+        assert past.status_code == 422 and "9999" in past.json()["detail"], past.text
+    finally:
+        admin.delete("/v1/cargos/wide", params={"tenant": TENANT})
