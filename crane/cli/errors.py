@@ -102,6 +102,8 @@ _MEANINGS = {
     r"^[^\x00-\x1f\x7f]*$": "has a control character (an escape sequence, a tab or a line "
     "break): use printable text",
     r"^[A-Za-z0-9-]{1,32}$": "not a token id: use the ID column of `crane token list`",
+    r"^crane_[A-Za-z0-9-]{1,32}_[!-~]+$": "not a token: write crane_ID_SECRET, the ID at most "
+    "32 letters, digits or '-', the SECRET visible ASCII",
 }
 """What each pattern of the models and the API means, in words; another pattern is kept."""
 

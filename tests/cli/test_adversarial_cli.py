@@ -209,3 +209,30 @@ def test_a_broken_config_file_is_named_with_what_to_do(
         done = crane(*args)
         _usage(done, str(path), says, "crane login")
         assert "manifest" not in done.stderr and "unexpected" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--database-url", "garbage"], 2, "is not a database URL: write sqlite:///PATH"),
+        (["--database-url", "sqlite:////proc/x/y.db"], 2, "cannot make the database's folder"),
+        (
+            ["--database-url", "postgresql://crane:secretpw@127.0.0.1:1/crane"],
+            1,
+            "cannot open the database",
+        ),
+        (["--log-level", "nonsense"], 2, "'nonsense' is not one of 'critical'"),
+        (["--bootstrap-token", "short"], 2, "not a token: write crane_ID_SECRET"),
+    ],
+)
+def test_crane_serve_refuses_bad_settings_in_one_line(
+    crane: Crane, args: list[str], code: int, says: str
+) -> None:
+    """A database URL SQLAlchemy cannot read or reach, a log level uvicorn does not know and a
+    bootstrap token of the wrong form were an 'unexpected' error or uvicorn's startup traceback;
+    each is one line saying what to fix, never the URL's password."""
+    done = crane("serve", "--backend", "docker", "--port", "0", *args)
+    assert done.returncode == code, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert says in lines[0] and "secretpw" not in done.stderr, lines[0]
