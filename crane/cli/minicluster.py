@@ -250,6 +250,11 @@ def grow(
         for m in load_manifests(files):
             if not isinstance(m.spec, CargoSpec):
                 raise UsageError(f"{m.source}: grow takes Cargo manifests, not {m.kind}")
+            if m.spec.mini_cluster != name:
+                raise UsageError(
+                    f"{m.source}: Cargo {m.name} is for MiniCluster {m.spec.mini_cluster}, "
+                    f"not {name}: grow {m.spec.mini_cluster}, or fix its spec.miniCluster"
+                )
             shapes.append(
                 {"name": m.name, **m.spec.model_dump(by_alias=True, exclude={"mini_cluster"})}
             )

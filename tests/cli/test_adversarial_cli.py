@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,40 @@ def test_crane_serve_refuses_bad_settings_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert says in lines[0] and "secretpw" not in done.stderr, lines[0]
+
+
+def test_grow_refuses_a_cargo_manifest_of_another_minicluster(crane: Crane, tmp_path: Path) -> None:
+    """``crane mc grow a -f`` with a Cargo whose spec.miniCluster is b added it to a, silently;
+    it is a usage error naming both (nothing is sent: the URL below answers nothing)."""
+    path = tmp_path / "cargo.yaml"
+    path.write_text(
+        "apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {name: t1}\n"
+        "spec: {miniCluster: b, replicas: 1, gpusPerReplica: 1}\n"
+    )
+    done = crane(
+        "--server", "http://127.0.0.1:9", "--token", ADMIN, "mc", "grow", "a", "-f", str(path)
+    )
+    _usage(done, "Cargo t1 is for MiniCluster b, not a")
+
+
+def test_grow_takes_the_cargo_manifests_crane_cargo_get_writes(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """Every Cargo manifest was refused by ``crane mc grow NAME -f`` ('expectedDurationSeconds:
+    Extra inputs are not permitted'), the field a Cargo's spec has and a grow's cargo lacked;
+    the cargo is added with its expected duration."""
+    path = tmp_path / "cargo.yaml"
+    path.write_text(
+        "apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {name: grown-1}\n"
+        "spec: {miniCluster: grown, replicas: 1, gpusPerReplica: 1, expectedDurationSeconds: 600,"
+        " template: {spec: {containers: [{name: main, image: crane-test:busybox}]}}}\n"
+    )
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    made = crane(*admin, "mc", "create", "grown", "--gpu-type", "H100", "--min", "0", "--max", "8")
+    assert made.returncode == 0, made.stderr
+    done = crane(*admin, "mc", "grow", "grown", "-f", str(path), "--allow-pending")
+    assert done.returncode == 0, done.stderr
+    with bare.client() as client:
+        cargo = client.get("/v1/cargos/grown-1", params={"tenant": "adv"})
+        assert cargo.status_code == 200, cargo.text
+        assert cargo.json()["spec"]["expectedDurationSeconds"] == 600
