@@ -19,7 +19,9 @@ def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Ca
     created: list[MiniCluster | Cargo] = []
     for manifest in load_manifests(paths):
         if isinstance(manifest.spec, MiniClusterSpec):
-            created.append(client.create_minicluster(manifest.name, manifest.spec))
+            created.append(
+                client.create_minicluster(manifest.name, manifest.spec, labels=manifest.labels)
+            )
             say(f"minicluster/{manifest.name} created")
         elif isinstance(manifest.spec, CargoSpec):
             created.append(client.create_cargo(manifest.spec, name=manifest.name))

@@ -9,7 +9,7 @@ and ``spec``; documents are separated by ``---``; ``-`` reads stdin.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -152,6 +152,8 @@ class Manifest:
     name: str
     spec: MiniClusterSpec | CargoSpec
     source: str
+    labels: dict[str, str] = field(default_factory=dict)
+    """``metadata.labels`` (MiniClusters only; the server checks them as Kubernetes would)."""
 
 
 def _field_errors(exc: ValidationError) -> str:
@@ -175,11 +177,24 @@ def _one(doc: Any, where: str) -> Manifest:
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise ManifestError(f"{where}: metadata.name is missing; give the {kind} a name")
+    labels = metadata.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise ManifestError(
+            f"{where} ({kind} {name}): metadata.labels must map names to strings "
+            "(quote values such as 'true' or '1')"
+        )
+    if labels and kind == "Cargo":
+        raise ManifestError(
+            f"{where} (Cargo {name}): a Cargo has no labels; remove metadata.labels "
+            "(label its MiniCluster)"
+        )
     try:
         spec = SPECS[kind].model_validate(doc.get("spec") or {})
     except ValidationError as exc:
         raise ManifestError(f"{where} ({kind} {name}): {_field_errors(exc)}") from exc
-    return Manifest(kind=kind, name=name, spec=spec, source=where)
+    return Manifest(kind=kind, name=name, spec=spec, source=where, labels=labels)
 
 
 def _documents(text: str, source: str) -> list[Any]:

@@ -274,3 +274,27 @@ def test_grow_takes_the_cargo_manifests_crane_cargo_get_writes(
         cargo = client.get("/v1/cargos/grown-1", params={"tenant": "adv"})
         assert cargo.status_code == 200, cargo.text
         assert cargo.json()["spec"]["expectedDurationSeconds"] == 600
+
+
+def test_a_minicluster_written_by_get_is_created_again_with_its_labels(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """``crane mc get -o yaml`` then ``crane mc create -f`` lost the labels: the manifest's
+    metadata.labels were read for nothing."""
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    with bare.client() as client:
+        made = client.post(
+            "/v1/miniclusters",
+            params={"tenant": "adv"},
+            json={"name": "lab", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 2}},
+                  "labels": {"team": "ml", "crane.io/owner": "ana"}},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        shown = crane(*admin, "mc", "get", "lab", "-o", "yaml")
+        assert shown.returncode == 0, shown.stderr
+        (tmp_path / "lab.yaml").write_text(shown.stdout)
+        assert client.delete("/v1/miniclusters/lab", params={"tenant": "adv"}).status_code == 204
+        again = crane(*admin, "mc", "create", "-f", str(tmp_path / "lab.yaml"))
+        assert again.returncode == 0, again.stderr
+        got = client.get("/v1/miniclusters/lab", params={"tenant": "adv"}).json()
+        assert got["labels"] == {"team": "ml", "crane.io/owner": "ana"}

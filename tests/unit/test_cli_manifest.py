@@ -127,3 +127,13 @@ def test_a_file_that_is_not_text_or_never_ends_is_refused(tmp_path: Path) -> Non
         load_manifests([str(path)])
     with pytest.raises(ManifestError, match="/dev/zero: larger than 16 MiB"):
         load_manifests(["/dev/zero"])
+
+
+def test_labels_are_read_and_checked() -> None:
+    """metadata.labels of a MiniCluster were dropped without a word; a Cargo has none."""
+    labelled = MC.replace("metadata: {name: study}", "metadata: {name: study, labels: {team: ml}}")
+    assert parse_manifests(labelled)[0].labels == {"team": "ml"}
+    with pytest.raises(ManifestError, match="must map names to strings"):
+        parse_manifests(labelled.replace("team: ml", "team: 1"), "mc.yaml")
+    with pytest.raises(ManifestError, match="a Cargo has no labels"):
+        parse_manifests(CARGO.replace("{name: trial-1}", "{name: t, labels: {a: b}}"), "c.yaml")
