@@ -1,7 +1,9 @@
-"""Creating what ``-f`` manifests describe, for ``crane mc create`` and ``crane cargo add``."""
+"""Creating what ``-f`` manifests describe, for ``crane mc create`` and ``crane cargo add``,
+and deleting several objects in turn."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from crane.cli.term import say
@@ -27,3 +29,24 @@ def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Ca
             created.append(client.create_cargo(manifest.spec, name=manifest.name))
             say(f"cargo/{manifest.name} created")
     return created
+
+
+def delete_each(names: Sequence[str], delete: Callable[[str], object], kind: str) -> None:
+    """Delete each of ``names`` in turn, as kubectl does: one not found or in conflict is
+    reported and the others are still deleted, then the last such failure is raised (exit 1);
+    any other error (an unreachable server, a bad token) stops at once."""
+    from crane.cli.errors import describe
+    from crane.client import Conflict, NotFound
+
+    failed: NotFound | Conflict | None = None
+    for name in names:
+        try:
+            delete(name)
+        except (NotFound, Conflict) as exc:
+            if failed is not None:
+                say(describe(failed).line())
+            failed = exc
+            continue
+        say(f"{kind}/{name} deleted")
+    if failed is not None:
+        raise failed

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import columns, listing, names
-from crane.cli.apply import create_from_files
+from crane.cli.apply import create_from_files, delete_each
 from crane.cli.objects import manifest
 from crane.cli.options import (
     AllTenants,
@@ -223,6 +223,4 @@ def delete(
     """Delete cargos (their containers get SIGTERM and the grace period)."""
     confirm(f"delete cargo {', '.join(cargos)}?", yes=yes)
     api = client()
-    for name in cargos:
-        api.delete_cargo(name, grace_period_seconds=grace)
-        say(f"cargo/{name} deleted")
+    delete_each(cargos, lambda name: api.delete_cargo(name, grace_period_seconds=grace), "cargo")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import columns, listing, names
-from crane.cli.apply import create_from_files
+from crane.cli.apply import create_from_files, delete_each
 from crane.cli.objects import manifest
 from crane.cli.options import (
     AllTenants,
@@ -335,7 +335,4 @@ def delete(
     if not targets:
         raise UsageError("give NAME... or -f FILE")
     confirm(f"delete minicluster {', '.join(targets)} and all its cargos?", yes=yes)
-    api = client()
-    for name in targets:
-        api.delete_minicluster(name)
-        say(f"minicluster/{name} deleted")
+    delete_each(targets, client().delete_minicluster, "minicluster")

@@ -298,3 +298,21 @@ def test_a_minicluster_written_by_get_is_created_again_with_its_labels(
         assert again.returncode == 0, again.stderr
         got = client.get("/v1/miniclusters/lab", params={"tenant": "adv"}).json()
         assert got["labels"] == {"team": "ml", "crane.io/owner": "ana"}
+
+
+def test_deleting_several_goes_past_one_that_is_not_there(crane: Crane, bare: DockerServer) -> None:
+    """``crane mc delete a nope b`` deleted a, failed on nope and left b without a word about
+    it; as kubectl, a and b are deleted and nope is reported (exit 1)."""
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    for name in ("del-a", "del-b"):
+        made = crane(*admin, "mc", "create", name, "--gpu-type", "H100", "--min", "0", "--max", "1")
+        assert made.returncode == 0, made.stderr
+    done = crane(*admin, "mc", "delete", "del-a", "del-nope", "del-b", "--yes")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[:2] == ["minicluster/del-a deleted", "minicluster/del-b deleted"], lines
+    assert len(lines) == 3 and "del-nope" in lines[2] and "not found" in lines[2], lines
+    with bare.client() as client:
+        for name in ("del-a", "del-b"):
+            gone = client.get(f"/v1/miniclusters/{name}", params={"tenant": "adv"})
+            assert gone.status_code == 404, gone.text
