@@ -14,20 +14,32 @@ if TYPE_CHECKING:
 
 def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Cargo]:
     """Create every manifest of ``paths`` in order (all are parsed first, so a bad file creates
-    nothing); a message per object on stderr."""
+    nothing); a message per object on stderr. As kubectl, one the server refuses (it exists,
+    its MiniCluster is missing, a field is invalid) is reported and the others are still
+    created, then the last such failure is raised."""
+    from crane.cli.errors import describe
     from crane.cli.manifest import load_manifests
+    from crane.client import Conflict, Invalid, NotFound
     from crane.model.specs import CargoSpec, MiniClusterSpec
 
     created: list[MiniCluster | Cargo] = []
+    failed: Conflict | Invalid | NotFound | None = None
     for manifest in load_manifests(paths):
-        if isinstance(manifest.spec, MiniClusterSpec):
-            created.append(
-                client.create_minicluster(manifest.name, manifest.spec, labels=manifest.labels)
-            )
-            say(f"minicluster/{manifest.name} created")
-        elif isinstance(manifest.spec, CargoSpec):
-            created.append(client.create_cargo(manifest.spec, name=manifest.name))
-            say(f"cargo/{manifest.name} created")
+        try:
+            if isinstance(manifest.spec, MiniClusterSpec):
+                created.append(
+                    client.create_minicluster(manifest.name, manifest.spec, labels=manifest.labels)
+                )
+                say(f"minicluster/{manifest.name} created")
+            elif isinstance(manifest.spec, CargoSpec):
+                created.append(client.create_cargo(manifest.spec, name=manifest.name))
+                say(f"cargo/{manifest.name} created")
+        except (Conflict, Invalid, NotFound) as exc:
+            if failed is not None:
+                say(describe(failed).line())
+            failed = exc
+    if failed is not None:
+        raise failed
     return created
 
 

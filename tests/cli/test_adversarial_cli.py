@@ -316,3 +316,25 @@ def test_deleting_several_goes_past_one_that_is_not_there(crane: Crane, bare: Do
         for name in ("del-a", "del-b"):
             gone = client.get(f"/v1/miniclusters/{name}", params={"tenant": "adv"})
             assert gone.status_code == 404, gone.text
+
+
+def test_creating_a_file_goes_past_an_object_that_exists(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """A manifest file whose second MiniCluster exists already created the first and stopped:
+    the third was never created and never mentioned. As kubectl, it is created too, and the
+    one that exists is reported (exit 1)."""
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    made = crane(*admin, "mc", "create", "mf-2", "--gpu-type", "H100", "--min", "0", "--max", "1")
+    assert made.returncode == 0, made.stderr
+    docs = [
+        "apiVersion: crane.io/v1alpha1\nkind: MiniCluster\n"
+        f"metadata: {{name: mf-{i}}}\nspec: {{gpuType: H100, gpus: {{min: 0, max: 1}}}}\n"
+        for i in (1, 2, 3)
+    ]
+    (tmp_path / "three.yaml").write_text("---\n".join(docs))
+    done = crane(*admin, "mc", "create", "-f", str(tmp_path / "three.yaml"))
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[:2] == ["minicluster/mf-1 created", "minicluster/mf-3 created"], lines
+    assert len(lines) == 3 and "mf-2" in lines[2] and "exists" in lines[2], lines
