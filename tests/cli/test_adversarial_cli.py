@@ -338,3 +338,21 @@ def test_creating_a_file_goes_past_an_object_that_exists(
     lines = done.stderr.strip().splitlines()
     assert lines[:2] == ["minicluster/mf-1 created", "minicluster/mf-3 created"], lines
     assert len(lines) == 3 and "mf-2" in lines[2] and "exists" in lines[2], lines
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["x", "--server", "http://127.0.0.1:9", "--token", "crane_\u00e4"], "no HTTP header"),
+        (["x", "--server", "http://" + "a" * 300], "is not a URL"),
+        (["", "--server", "http://127.0.0.1:9"], "a context needs a name"),
+    ],
+)
+def test_config_set_saves_nothing_every_later_command_would_refuse(
+    crane: Crane, args: list[str], says: str
+) -> None:
+    """A token no header carries, a URL no resolver takes and an empty context name were
+    saved, and every later command failed on them; each is refused when given."""
+    done = crane("config", "set", *args)
+    _usage(done, says)
+    assert not (crane.config_dir / "config.yaml").exists()
