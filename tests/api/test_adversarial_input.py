@@ -359,3 +359,31 @@ def test_the_log_of_a_replica_past_1023_can_be_asked_for(admin: httpx.Client) ->
         assert past.status_code == 422 and "9999" in past.json()["detail"], past.text
     finally:
         admin.delete("/v1/cargos/wide", params={"tenant": TENANT})
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_no_json_numbers(admin: httpx.Client, constant: str) -> None:
+    """Python's JSON parser takes NaN and Infinity; a template holding one was stored and came
+    back as null (and Kubernetes refuses them). A 400 says so; the word in a string is fine."""
+    container = '{"name": "main", "image": "crane-test:busybox"}'
+    template = f'{{"metadata": {{"x": {constant}}}, "spec": {{"containers": [{container}]}}}}'
+    spec = f'{{"miniCluster": "keep", "gpusPerReplica": 0, "template": {template}}}'
+    body = f'{{"name": "nonfinite", "spec": {spec}}}'
+    made = admin.post(
+        "/v1/cargos",
+        params={"tenant": TENANT},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert f"{constant.lstrip('-')} is no JSON number" in made.json()["detail"]
+    assert admin.get("/v1/cargos/nonfinite", params={"tenant": TENANT}).status_code == 404
+    words = admin.patch(
+        "/v1/miniclusters/keep",
+        params={"tenant": TENANT},
+        content='{"labels": {"team": "ml", "note": "NaN-Infinity"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert words.status_code == 200, words.text
+    admin.patch("/v1/miniclusters/keep", params={"tenant": TENANT}, json={"labels": {"team": "ml"}})
