@@ -186,30 +186,48 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+MAX_FOLLOWED_REPLICAS = 128
+"""Most replicas ``--all-replicas -f`` follows at once (one connection and thread each)."""
+
+
 def follow_all(name: str, replicas: list[int], tail: int | None, since: int | None) -> None:
-    """Follow several replicas at once, one thread each, whole lines prefixed by replica."""
+    """Follow several replicas at once, one thread each, whole lines prefixed by replica; a
+    replica whose log cannot be read ends its stream, and the first such error is raised once
+    every stream has ended (never a thread's traceback)."""
     import queue
     import threading
 
-    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+    if len(replicas) > MAX_FOLLOWED_REPLICAS:
+        raise UsageError(
+            f"--all-replicas -f follows each replica over its own connection; cargo {name} has "
+            f"{len(replicas)} (at most {MAX_FOLLOWED_REPLICAS}): follow one with -r N, or drop -f"
+        )
+    lines: queue.Queue[tuple[int, str | Exception | None]] = queue.Queue()
 
     def pump(i: int) -> None:
         try:
             with client() as own:
                 for line in own.follow_logs(name, replica=i, tail=tail, since=since):
                     lines.put((i, line))
+        except Exception as exc:  # reported by the reader below, once all streams end
+            lines.put((i, exc))
         finally:
             lines.put((i, None))
 
     for i in replicas:
         threading.Thread(target=pump, args=(i,), daemon=True).start()
     open_streams = len(replicas)
+    failed: Exception | None = None
     while open_streams:
-        i, line = lines.get()
-        if line is None:
+        i, item = lines.get()
+        if item is None:
             open_streams -= 1
+        elif isinstance(item, Exception):
+            failed = failed or item
         else:
-            typer.echo(f"[replica {i}] {line}")
+            typer.echo(f"[replica {i}] {item}")
+    if failed is not None:
+        raise failed
 
 
 @app.command("delete")

@@ -356,3 +356,28 @@ def test_config_set_saves_nothing_every_later_command_would_refuse(
     done = crane("config", "set", *args)
     _usage(done, says)
     assert not (crane.config_dir / "config.yaml").exists()
+
+
+def test_following_every_replica_reports_an_unreadable_log_in_one_line(
+    crane: Crane, bare: DockerServer
+) -> None:
+    """``crane cargo logs X --all-replicas -f`` printed a thread's traceback per replica whose
+    log could not be read, and exited 0; it is one line, exit 1. Following more replicas than
+    connections are sensible is a usage error."""
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    made = crane(
+        *admin, "mc", "create", "logs-mc", "--gpu-type", "H100", "--min", "0", "--max", "1"
+    )
+    assert made.returncode == 0, made.stderr
+    template = {"spec": {"containers": [{"name": "main", "image": "crane-test:busybox"}]}}
+    with bare.client() as client:
+        for name, replicas in (("two", 2), ("many", 200)):
+            spec = {"miniCluster": "logs-mc", "replicas": replicas, "gpusPerReplica": 0}
+            cargo = {"name": name, "spec": {**spec, "template": template}}
+            made_cargo = client.post("/v1/cargos", params={"tenant": "adv"}, json=cargo)
+            assert made_cargo.status_code == 201, made_cargo.text
+    done = crane(*admin, "cargo", "logs", "two", "--all-replicas", "-f")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no placed replica" in lines[0], done.stderr
+    _usage(crane(*admin, "cargo", "logs", "many", "--all-replicas", "-f"), "has 200 (at most 128)")
