@@ -98,6 +98,7 @@ __all__ = [
     "MiniClusterSpec",
     "NodeOut",
     "NotConfigured",
+    "NotCrane",
     "NotFound",
     "Scope",
     "ServerError",
@@ -219,6 +220,10 @@ class NotConfigured(CraneError):
 
 class BadConfig(CraneError):
     """The config file cannot be read: not YAML, not UTF-8, not readable, or not Crane's shape."""
+
+
+class NotCrane(CraneError):
+    """The API URL answered, but not as the Crane API does (a web page, another service)."""
 
 
 class InvalidURL(NotConfigured):
@@ -400,7 +405,15 @@ def check_url(url: str) -> str:
         raise InvalidURL(
             f"the API URL {url!r} is not a URL: write http://HOST:PORT or https://HOST"
         )
-    return url.strip().rstrip("/")
+    if valid and (parsed.query or parsed.fragment):
+        raise InvalidURL(
+            f"the API URL {url!r} has a query or fragment: write http://HOST:PORT or https://HOST"
+        )
+    base = url.strip().rstrip("/")
+    if parsed.path.rstrip("/").endswith(API_PREFIX):
+        # the API's own prefix, as pasted from its docs: requests would go to /v1/v1/...
+        base = base.removesuffix(API_PREFIX).rstrip("/")
+    return base
 
 
 # ---------------------------------------------------------------- request building
@@ -428,12 +441,30 @@ _PAGE = 500
 _M = TypeVar("_M", bound=BaseModel)
 
 
+def _json(response: httpx.Response) -> Any:
+    """The JSON of a successful answer; :class:`NotCrane` when it has none (a web page, say)."""
+    try:
+        return response.json()
+    except ValueError:
+        media = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        raise NotCrane(
+            f"{response.request.url.copy_with(query=None)} answered {response.status_code} with "
+            f"{media}, not the Crane API's JSON"
+        ) from None
+
+
 def _one(model: type[_M]) -> Callable[[httpx.Response], _M]:
-    return lambda r: model.model_validate(r.json())
+    return lambda r: model.model_validate(_json(r))
 
 
 def _items(model: type[_M]) -> Callable[[httpx.Response], list[_M]]:
-    return lambda r: [model.model_validate(x) for x in r.json()["items"]]
+    def parse(response: httpx.Response) -> list[_M]:
+        body = _json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise NotCrane(f"{response.request.url.copy_with(query=None)} answered no list")
+        return [model.model_validate(x) for x in body["items"]]
+
+    return parse
 
 
 def _nothing(_: httpx.Response) -> None:
@@ -855,7 +886,7 @@ class _Base:
         """Add this page's items to ``acc``; the next page's call, or None after the last."""
         got = cast(list[Any], page.parse(response))  # a paged call parses to a list
         acc.extend(got)
-        if not got or len(acc) >= int(response.json().get("count", 0)):
+        if not got or len(acc) >= int(_json(response).get("count", 0)):
             return None
         return replace(page, params={**page.params, "offset": len(acc)})
 

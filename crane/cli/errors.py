@@ -32,6 +32,7 @@ from crane.client import (
     InvalidToken,
     InvalidURL,
     NotConfigured,
+    NotCrane,
     NotFound,
     ServerError,
     Unauthorized,
@@ -197,6 +198,14 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         BadConfig,
         lambda e: Failure(
             str(e), "fix it, or delete it and run `crane login URL --token TOKEN`", USAGE
+        ),
+    ),
+    (
+        NotCrane,
+        lambda e: Failure(
+            str(e),
+            "is the API URL the Crane API's? check it with `crane config current`",
+            FAILED,
         ),
     ),
     (

@@ -381,3 +381,43 @@ def test_following_every_replica_reports_an_unreadable_log_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "has no placed replica" in lines[0], done.stderr
     _usage(crane(*admin, "cargo", "logs", "many", "--all-replicas", "-f"), "has 200 (at most 128)")
+
+
+def test_an_api_url_ending_in_v1_reaches_the_api(crane: Crane, bare: DockerServer) -> None:
+    """The URL as pasted from the API's docs (``.../v1``) sent every request to /v1/v1/...:
+    'not found: no route'; the prefix is the client's to add. A query or fragment is refused."""
+    for url in (bare.url + "/v1", bare.url + "/v1/"):
+        done = crane("--server", url, "--token", ADMIN, "--tenant", "adv", "mc", "list")
+        assert done.returncode == 0, done.stderr
+    _usage(crane("--server", bare.url + "?x=1", "--token", ADMIN, "mc", "list"), "query")
+
+
+def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
+    """A web server answering HTML was an 'unexpected JSONDecodeError'; one line now asks
+    whether the URL is the Crane API's (exit 1)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        done = crane("--server", url, "--token", ADMIN, "mc", "list")
+    finally:
+        web.shutdown()
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "text/html, not the Crane API's JSON" in lines[0], done.stderr
+    assert "is the API URL the Crane API's?" in lines[0]
