@@ -171,7 +171,9 @@ def _specific(exc: CraneError, generic: str) -> bool:
 def _conflict(exc: Conflict) -> Failure:
     remedy = (
         ""
-        if _specific(exc, "conflict") or _has_remedy(exc.message)
+        if _specific(exc, "conflict")
+        or _has_remedy(exc.message)
+        or "pick another name" in exc.message
         else "pick another name, or fetch the object again and retry"
     )
     return Failure(f"conflict: {_server(exc.message)}", remedy, FAILED)

@@ -87,6 +87,9 @@ def test_a_specific_conflict_keeps_the_servers_remedy_alone() -> None:
     assert describe(_problem(409, type=kind, detail=detail)).line() == f"error: conflict: {detail}"
     generic = describe(_problem(409, type="https://crane.dev/problems/conflict")).line()
     assert generic.endswith("; pick another name, or fetch the object again and retry")
+    exists = "MiniCluster 'a' exists in tenant 't': pick another name or delete it first"
+    told = describe(_problem(409, type="https://crane.dev/problems/conflict", detail=exists))
+    assert told.line() == f"error: conflict: {exists}"  # its own remedy, not a second one
 
 
 def test_problem_json_is_kept_on_the_exception() -> None:
