@@ -98,6 +98,7 @@ __all__ = [
     "MiniClusterSpec",
     "NodeOut",
     "NotConfigured",
+    "NotCrane",
     "NotFound",
     "Scope",
     "ServerError",
@@ -221,8 +222,17 @@ class BadConfig(CraneError):
     """The config file cannot be read: not YAML, not UTF-8, not readable, or not Crane's shape."""
 
 
+class NotCrane(CraneError):
+    """The API URL answered, but not as the Crane API does (a web page, another service)."""
+
+
 class InvalidURL(NotConfigured):
     """The API URL given, set in the environment or saved is not an ``http(s)://HOST`` URL."""
+
+
+class InvalidToken(NotConfigured):
+    """The token given, set in the environment or saved holds a character that no
+    ``Authorization`` header can carry (a space, a control character, a non-ASCII letter)."""
 
 
 class WaitTimeout(CraneError):
@@ -319,6 +329,10 @@ def load_config(path: Path | None = None) -> CraneConfig:
         raise BadConfig(f"config file {path} is not valid YAML{at}") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise BadConfig(f"config file {path} cannot be read: {exc}") from None
+    except RecursionError:
+        raise BadConfig(f"config file {path} is nested too deep to be a config") from None
+    except ValueError as exc:  # an integer past 4300 digits
+        raise BadConfig(f"config file {path} cannot be read: {str(exc).split(';')[0]}") from None
 
 
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:
@@ -354,7 +368,23 @@ def resolve_settings(
             token = token or saved[1].token
     if not url:
         raise NotConfigured(f"no Crane API URL: pass url=, set {ENV_URL}, or run `crane login URL`")
-    return check_url(url), token
+    return check_url(url), check_token(token)
+
+
+def check_token(token: str | None) -> str | None:
+    """``token`` without surrounding whitespace, if every character of it can be sent in an
+    ``Authorization`` header (visible ASCII); else :class:`InvalidToken`, which never repeats
+    the token (it is a secret)."""
+    if token is None:
+        return None
+    token = token.strip()
+    for i, char in enumerate(token):
+        if not "!" <= char <= "~":
+            raise InvalidToken(
+                f"the token has {char!r} at character {i + 1}, which no HTTP header can carry "
+                "(a Crane token is crane_ID_SECRET in ASCII letters, digits and '_')"
+            )
+    return token
 
 
 def check_url(url: str) -> str:
@@ -362,14 +392,28 @@ def check_url(url: str) -> str:
     (and a valid port); else :class:`InvalidURL` saying what a URL looks like."""
     try:
         parsed = httpx.URL(url.strip())
-        valid = parsed.scheme in ("http", "https") and bool(parsed.host)
+        valid = (
+            parsed.scheme in ("http", "https")
+            and bool(parsed.host)
+            and (parsed.port is None or 0 < parsed.port < 65536)
+        )
+        if valid:
+            parsed.host.encode("idna")  # a label over 63 characters: UnicodeError
     except (httpx.InvalidURL, ValueError, TypeError):
         valid = False
     if not valid:
         raise InvalidURL(
             f"the API URL {url!r} is not a URL: write http://HOST:PORT or https://HOST"
         )
-    return url.strip().rstrip("/")
+    if valid and (parsed.query or parsed.fragment):
+        raise InvalidURL(
+            f"the API URL {url!r} has a query or fragment: write http://HOST:PORT or https://HOST"
+        )
+    base = url.strip().rstrip("/")
+    if parsed.path.rstrip("/").endswith(API_PREFIX):
+        # the API's own prefix, as pasted from its docs: requests would go to /v1/v1/...
+        base = base.removesuffix(API_PREFIX).rstrip("/")
+    return base
 
 
 # ---------------------------------------------------------------- request building
@@ -397,12 +441,30 @@ _PAGE = 500
 _M = TypeVar("_M", bound=BaseModel)
 
 
+def _json(response: httpx.Response) -> Any:
+    """The JSON of a successful answer; :class:`NotCrane` when it has none (a web page, say)."""
+    try:
+        return response.json()
+    except ValueError:
+        media = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        raise NotCrane(
+            f"{response.request.url.copy_with(query=None)} answered {response.status_code} with "
+            f"{media}, not the Crane API's JSON"
+        ) from None
+
+
 def _one(model: type[_M]) -> Callable[[httpx.Response], _M]:
-    return lambda r: model.model_validate(r.json())
+    return lambda r: model.model_validate(_json(r))
 
 
 def _items(model: type[_M]) -> Callable[[httpx.Response], list[_M]]:
-    return lambda r: [model.model_validate(x) for x in r.json()["items"]]
+    def parse(response: httpx.Response) -> list[_M]:
+        body = _json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise NotCrane(f"{response.request.url.copy_with(query=None)} answered no list")
+        return [model.model_validate(x) for x in body["items"]]
+
+    return parse
 
 
 def _nothing(_: httpx.Response) -> None:
@@ -824,7 +886,7 @@ class _Base:
         """Add this page's items to ``acc``; the next page's call, or None after the last."""
         got = cast(list[Any], page.parse(response))  # a paged call parses to a list
         acc.extend(got)
-        if not got or len(acc) >= int(response.json().get("count", 0)):
+        if not got or len(acc) >= int(_json(response).get("count", 0)):
             return None
         return replace(page, params={**page.params, "offset": len(acc)})
 

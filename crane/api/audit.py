@@ -20,17 +20,23 @@ def _write(engine: Engine, row: AuditRow) -> None:
         session.commit()
 
 
+def _storable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with each NUL written ``\\x00``: PostgreSQL text
+    cannot hold NUL, and a path or an echoed field with one must not fail the call."""
+    return text.replace("\x00", "\\x00")[:limit]
+
+
 def _row(scope: Scope, status: int) -> AuditRow:
     state: dict[str, Any] = scope.get("state", {})
     who = state.get("principal")
-    query = scope.get("query_string") or b""
+    query = (scope.get("query_string") or b"").decode("utf-8", "replace")
     return AuditRow(
         token_id=who.token_id if who else None,
         tenant=state.get("tenant") or (who.tenant if who else None),
         action=scope["method"],
-        target=(scope["path"] + ("?" + query.decode() if query else ""))[:300],
+        target=_storable(scope["path"] + ("?" + query if query else ""), 300),
         status=status,
-        detail=str(state.get("error_detail", ""))[:1000],
+        detail=_storable(str(state.get("error_detail", "")), 1000),
     )
 
 

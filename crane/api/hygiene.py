@@ -2,6 +2,7 @@
 
 * :class:`BodyLimit`: a request body over the limit is a 413 (Content-Length or chunked alike),
   read off the connection first so the keep-alive connection stays usable.
+  A JSON body with ``NaN`` or ``Infinity`` is a 400 (:func:`non_finite`).
 * :class:`HeadAsGet`: HEAD answers as GET without the body, wherever GET is allowed.
 * :class:`CatchAll`: a bug answers a 500 problem and the connection stays open (an exception
   that leaves the app makes the server drop the connection).
@@ -82,6 +83,10 @@ class BodyLimit:
         if over:
             await send_problem(send, too_large(self.limit))
             return
+        refused = non_finite(scope, b"".join(chunks))
+        if refused is not None:
+            await send_problem(send, refused)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -92,6 +97,36 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def non_finite(scope: Scope, body: bytes) -> CraneError | None:
+    """A 400 for a JSON body holding ``NaN``, ``Infinity`` or ``-Infinity``: no JSON number
+    (RFC 8259) though Python's parser takes them; stored, they came back as ``null``, and
+    Kubernetes refuses them. Else None (a body that is not JSON is the router's to answer)."""
+    if b"NaN" not in body and b"Infinity" not in body:
+        return None
+    media = dict(scope.get("headers", [])).get(b"content-type", b"").split(b";")[0].strip()
+    if media.lower() != b"application/json" and not media.lower().endswith(b"+json"):
+        return None
+    try:
+        json.loads(body, parse_constant=_reject_constant)
+    except _NonFinite as exc:
+        return CraneError(
+            f"the body is not valid JSON: {exc} is no JSON number; send a number or a string",
+            400,
+            "Bad request",
+        )
+    except ValueError:
+        return None
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

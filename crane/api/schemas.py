@@ -123,6 +123,12 @@ class CargoShape(Wire):
     topology: TopologySpec = Field(default_factory=TopologySpec)
     restart_policy: RestartPolicy = RestartPolicy.NEVER
     backoff_limit: int = Field(default=3, ge=0, le=MAX_BACKOFF_LIMIT)
+    expected_duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=31_536_000,
+        description="how long it is expected to run, if known (as in a Cargo's spec)",
+    )
 
     def spec(self, minicluster: str) -> CargoSpec:
         """This shape as the :class:`CargoSpec` of a cargo of MiniCluster ``minicluster``."""
@@ -134,6 +140,7 @@ class CargoShape(Wire):
             topology=self.topology,
             restart_policy=self.restart_policy,
             backoff_limit=self.backoff_limit,
+            expected_duration_seconds=self.expected_duration_seconds,
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from platformdirs import user_data_dir
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crane.model.podsecurity import mount_root
@@ -45,6 +45,11 @@ def _mount_roots(entries: list[str]) -> list[str]:
     return entries
 
 
+BOOTSTRAP_TOKEN_PATTERN = r"^crane_[A-Za-z0-9-]{1,32}_[!-~]+$"
+"""A token as ``crane token create`` prints it: ``crane_<id>_<secret>``, the id as the API's
+token paths take it, the secret visible ASCII (an ``Authorization`` header carries it)."""
+
+
 class ApiSettings(BaseSettings):
     """The API server's settings, from ``CRANE_*`` environment variables."""
 
@@ -56,11 +61,19 @@ class ApiSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     bootstrap_token: str | None = Field(
         default=None,
+        pattern=BOOTSTRAP_TOKEN_PATTERN,
         description="admin token to create on start if absent (else one is generated once)",
     )
     kubeconfig: str | None = Field(
         default=None, description="default: in-cluster, then ~/.kube/config"
     )
+
+    @field_validator("bootstrap_token", mode="before")
+    @classmethod
+    def _strip_token(cls, value: object) -> object:
+        """A token from a file or Secret may end with a line break: it is not part of it."""
+        return value.strip() if isinstance(value, str) else value
+
     default_tenant: str = "default"
     event_buffer: int = Field(default=1024, ge=16, description="events kept per SSE subscriber")
     max_streams_per_tenant: int = Field(

@@ -1,7 +1,9 @@
-"""Creating what ``-f`` manifests describe, for ``crane mc create`` and ``crane cargo add``."""
+"""Creating what ``-f`` manifests describe, for ``crane mc create`` and ``crane cargo add``,
+and deleting several objects in turn."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from crane.cli.term import say
@@ -12,16 +14,51 @@ if TYPE_CHECKING:
 
 def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Cargo]:
     """Create every manifest of ``paths`` in order (all are parsed first, so a bad file creates
-    nothing); a message per object on stderr."""
+    nothing); a message per object on stderr. As kubectl, one the server refuses (it exists,
+    its MiniCluster is missing, a field is invalid) is reported and the others are still
+    created, then the last such failure is raised."""
+    from crane.cli.errors import describe
     from crane.cli.manifest import load_manifests
+    from crane.client import Conflict, Invalid, NotFound
     from crane.model.specs import CargoSpec, MiniClusterSpec
 
     created: list[MiniCluster | Cargo] = []
+    failed: Conflict | Invalid | NotFound | None = None
     for manifest in load_manifests(paths):
-        if isinstance(manifest.spec, MiniClusterSpec):
-            created.append(client.create_minicluster(manifest.name, manifest.spec))
-            say(f"minicluster/{manifest.name} created")
-        elif isinstance(manifest.spec, CargoSpec):
-            created.append(client.create_cargo(manifest.spec, name=manifest.name))
-            say(f"cargo/{manifest.name} created")
+        try:
+            if isinstance(manifest.spec, MiniClusterSpec):
+                created.append(
+                    client.create_minicluster(manifest.name, manifest.spec, labels=manifest.labels)
+                )
+                say(f"minicluster/{manifest.name} created")
+            elif isinstance(manifest.spec, CargoSpec):
+                created.append(client.create_cargo(manifest.spec, name=manifest.name))
+                say(f"cargo/{manifest.name} created")
+        except (Conflict, Invalid, NotFound) as exc:
+            if failed is not None:
+                say(describe(failed).line())
+            failed = exc
+    if failed is not None:
+        raise failed
     return created
+
+
+def delete_each(names: Sequence[str], delete: Callable[[str], object], kind: str) -> None:
+    """Delete each of ``names`` in turn, as kubectl does: one not found or in conflict is
+    reported and the others are still deleted, then the last such failure is raised (exit 1);
+    any other error (an unreachable server, a bad token) stops at once."""
+    from crane.cli.errors import describe
+    from crane.client import Conflict, NotFound
+
+    failed: NotFound | Conflict | None = None
+    for name in names:
+        try:
+            delete(name)
+        except (NotFound, Conflict) as exc:
+            if failed is not None:
+                say(describe(failed).line())
+            failed = exc
+            continue
+        say(f"{kind}/{name} deleted")
+    if failed is not None:
+        raise failed

@@ -64,9 +64,12 @@ def login(
         if not is_tty(sys.stdin):
             raise UsageError("no token: pass --token TOKEN or set CRANE_TOKEN")
         secret = typer.prompt("Token", hide_input=True)
+    if not name.strip():
+        raise UsageError("a context needs a name: pass --name NAME")
     url = with_scheme(url)
     with Client(url, secret) as client:
         client.whoami()
+        url, secret = client.url, client.token or secret
     config = load_config()
     config.contexts[name] = Context(url=url, token=secret)
     config.current_context = name
@@ -130,14 +133,17 @@ def set_context(
     api_token: Annotated[str | None, typer.Option("--token", help="Bearer token.")] = None,
 ) -> None:
     """Create or change a context without contacting the server."""
-    from crane.client import Context, load_config, save_config
+    from crane.client import Context, check_token, check_url, load_config, save_config
 
+    if not name.strip():
+        raise UsageError("a context needs a name: crane config set NAME --server URL")
     config = load_config()
     old = config.contexts.get(name)
-    url = with_scheme(server) if server else (old.url if old else None)
+    url = check_url(with_scheme(server)) if server else (old.url if old else None)
     if url is None:
         raise UsageError(f"context {name!r} is new: pass --server URL")
-    config.contexts[name] = Context(url=url, token=api_token or (old.token if old else None))
+    token = check_token(api_token) if api_token else (old.token if old else None)
+    config.contexts[name] = Context(url=url, token=token)
     config.current_context = config.current_context or name
     save_config(config)
     say(f"context {name!r} saved")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import columns, listing, names
-from crane.cli.apply import create_from_files
+from crane.cli.apply import create_from_files, delete_each
 from crane.cli.objects import manifest
 from crane.cli.options import (
     AllTenants,
@@ -171,7 +171,7 @@ def logs(
     follow_all(name, list(replicas), tail, seconds)
 
 
-DURATION = re.compile(r"(\d+)([smhd])")
+DURATION = re.compile(r"([0-9]{1,12})([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -186,17 +186,26 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+MAX_FOLLOWED_REPLICAS = 128
+"""Most replicas ``--all-replicas -f`` follows at once (one connection and thread each)."""
+
+
 def follow_all(name: str, replicas: list[int], tail: int | None, since: int | None) -> None:
     """Follow several replicas at once, one thread each, whole lines prefixed by replica. A
     replica whose log cannot be followed (not started, the server's stream limit) is one
-    ``[replica N] error: ...`` line on stderr while the others go on; the exit code is then
-    that error's."""
+    ``[replica N] error: ...`` line on stderr while the others go on (never a thread's
+    traceback); the exit code is then that error's."""
     import queue
     import threading
 
     from crane.cli.errors import describe
 
-    lines: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
+    if len(replicas) > MAX_FOLLOWED_REPLICAS:
+        raise UsageError(
+            f"--all-replicas -f follows each replica over its own connection; cargo {name} has "
+            f"{len(replicas)} (at most {MAX_FOLLOWED_REPLICAS}): follow one with -r N, or drop -f"
+        )
+    lines: queue.Queue[tuple[int, str | Exception | None]] = queue.Queue()
 
     def pump(i: int) -> None:
         try:
@@ -212,15 +221,15 @@ def follow_all(name: str, replicas: list[int], tail: int | None, since: int | No
         threading.Thread(target=pump, args=(i,), daemon=True).start()
     open_streams, code = len(replicas), 0
     while open_streams:
-        i, line = lines.get()
-        if line is None:
+        i, item = lines.get()
+        if item is None:
             open_streams -= 1
-        elif isinstance(line, BaseException):
-            failure = describe(line)
+        elif isinstance(item, Exception):
+            failure = describe(item)
             say(f"[replica {i}] {failure.line()}")
             code = code or failure.code
         else:
-            typer.echo(f"[replica {i}] {line}")
+            typer.echo(f"[replica {i}] {item}")
     if code:
         raise typer.Exit(code)
 
@@ -236,6 +245,4 @@ def delete(
     """Delete cargos (their containers get SIGTERM and the grace period)."""
     confirm(f"delete cargo {', '.join(cargos)}?", yes=yes)
     api = client()
-    for name in cargos:
-        api.delete_cargo(name, grace_period_seconds=grace)
-        say(f"cargo/{name} deleted")
+    delete_each(cargos, lambda name: api.delete_cargo(name, grace_period_seconds=grace), "cargo")

@@ -29,8 +29,10 @@ from crane.client import (
     Forbidden,
     Invalid,
     InvalidName,
+    InvalidToken,
     InvalidURL,
     NotConfigured,
+    NotCrane,
     NotFound,
     ServerError,
     Unauthorized,
@@ -87,12 +89,30 @@ NAME_RULE = (
     "use lower-case letters, digits and '-', starting and ending with a letter or digit "
     "(at most 63 characters)"
 )
-_PATTERN = re.compile(r"String should match pattern '[^']*'")
+_PATTERN = re.compile(r"String should match pattern '([^']*)'")
+_MEANINGS = {
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": f"not a valid name: {NAME_RULE}",
+    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$": f"not a valid name: {NAME_RULE}",
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$": "not a valid name: use lower-case letters, digits, '-' "
+    "and '.', starting and ending with a letter or digit",
+    r"^[A-Za-z0-9][A-Za-z0-9_. -]*$": "not a GPU type: use letters, digits, '_', '.', '-' or "
+    "spaces, starting with a letter or digit, e.g. H100",
+    r"\S": "must not be blank",
+    r"^(tcp|unix|ssh|http|https)://": "must start with tcp://, unix://, ssh://, http:// or "
+    "https://",
+    r"^[^\x00-\x1f\x7f]*$": "has a control character (an escape sequence, a tab or a line "
+    "break): use printable text",
+    r"^[A-Za-z0-9-]{1,32}$": "not a token id: use the ID column of `crane token list`",
+    r"^crane_[A-Za-z0-9-]{1,32}_[!-~]+$": "not a token: write crane_ID_SECRET, the ID at most "
+    "32 letters, digits or '-', the SECRET visible ASCII",
+}
+"""What each pattern of the models and the API means, in words; another pattern is kept."""
 
 
 def plain_words(message: str) -> str:
-    """A validation message with any raw regular expression replaced by what it means."""
-    return _PATTERN.sub(f"not a valid name: {NAME_RULE}", message)
+    """A validation message with each raw regular expression it names replaced by what it
+    means (never by a rule of another field: a GPU type is not told to be lower-case)."""
+    return _PATTERN.sub(lambda m: _MEANINGS.get(m.group(1), m.group(0)), message)
 
 
 def _invalid(exc: Invalid) -> Failure:
@@ -151,7 +171,9 @@ def _specific(exc: CraneError, generic: str) -> bool:
 def _conflict(exc: Conflict) -> Failure:
     remedy = (
         ""
-        if _specific(exc, "conflict") or _has_remedy(exc.message)
+        if _specific(exc, "conflict")
+        or _has_remedy(exc.message)
+        or "pick another name" in exc.message
         else "pick another name, or fetch the object again and retry"
     )
     return Failure(f"conflict: {_server(exc.message)}", remedy, FAILED)
@@ -169,9 +191,23 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         ),
     ),
     (
+        InvalidToken,
+        lambda e: Failure(
+            str(e), "pass it as `crane token create` printed it (--token or CRANE_TOKEN)", USAGE
+        ),
+    ),
+    (
         BadConfig,
         lambda e: Failure(
             str(e), "fix it, or delete it and run `crane login URL --token TOKEN`", USAGE
+        ),
+    ),
+    (
+        NotCrane,
+        lambda e: Failure(
+            str(e),
+            "is the API URL the Crane API's? check it with `crane config current`",
+            FAILED,
         ),
     ),
     (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import columns, listing, names
-from crane.cli.apply import create_from_files
+from crane.cli.apply import create_from_files, delete_each
 from crane.cli.objects import manifest
 from crane.cli.options import (
     AllTenants,
@@ -250,6 +250,11 @@ def grow(
         for m in load_manifests(files):
             if not isinstance(m.spec, CargoSpec):
                 raise UsageError(f"{m.source}: grow takes Cargo manifests, not {m.kind}")
+            if m.spec.mini_cluster != name:
+                raise UsageError(
+                    f"{m.source}: Cargo {m.name} is for MiniCluster {m.spec.mini_cluster}, "
+                    f"not {name}: grow {m.spec.mini_cluster}, or fix its spec.miniCluster"
+                )
             shapes.append(
                 {"name": m.name, **m.spec.model_dump(by_alias=True, exclude={"mini_cluster"})}
             )
@@ -330,7 +335,4 @@ def delete(
     if not targets:
         raise UsageError("give NAME... or -f FILE")
     confirm(f"delete minicluster {', '.join(targets)} and all its cargos?", yes=yes)
-    api = client()
-    for name in targets:
-        api.delete_minicluster(name)
-        say(f"minicluster/{name} deleted")
+    delete_each(targets, client().delete_minicluster, "minicluster")

@@ -26,11 +26,12 @@ def _format(text: str) -> str:
 
 def positive(high: float) -> Callable[[str], float]:
     """A parser for a finite number above 0 and at most ``high`` (seconds, days): NaN, infinity,
-    0, negative numbers and words are usage errors naming the range."""
+    0, negative numbers, words and non-ASCII digits are usage errors naming the range."""
 
     def parse(text: str | float) -> float:
         try:
-            value = float(text)
+            # float() also reads Arabic-Indic and full-width digits: those are no numbers here
+            value = float(text) if not isinstance(text, str) or text.isascii() else math.nan
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and 0 < value <= high):

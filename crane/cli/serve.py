@@ -8,6 +8,17 @@ from typing import Annotated, Any
 import typer
 
 
+class LogLevel(StrEnum):
+    """uvicorn's log levels."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+
+
 class Backend(StrEnum):
     """The API's backends (as ``crane.api.settings.BackendKind``, without importing the API)."""
 
@@ -36,7 +47,7 @@ def serve(
     kubeconfig: Annotated[
         str | None, typer.Option(help="Kubeconfig file (env CRANE_KUBECONFIG).")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.")] = LogLevel.INFO,
 ) -> None:
     """Serve the Crane API (migrates the database first; prints a new admin token once)."""
     import uvicorn
@@ -53,10 +64,46 @@ def serve(
         "kubeconfig": kubeconfig,
     }
     settings = ApiSettings(**{k: v for k, v in given.items() if v is not None})
+    _check_database(settings.database_url)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level=log_level,
+        log_level=str(log_level),
         proxy_headers=True,
     )
+
+
+def _check_database(url: str) -> None:
+    """Open the database once before serving: a URL SQLAlchemy cannot read is a usage error, a
+    database that cannot be reached a failure, each one line (never the URL: it may hold a
+    password)."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    from crane.api.db import make_engine
+    from crane.cli.term import UsageError
+    from crane.client import CraneError
+
+    try:
+        engine = make_engine(url)
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        raise UsageError(
+            f"cannot make the database's folder {exc.filename}: {exc.strerror}; "
+            "fix --database-url or CRANE_DATABASE_URL"
+        ) from None
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise UsageError(
+            "the database URL (--database-url or CRANE_DATABASE_URL) is not a database URL: "
+            "write sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise CraneError(
+            f"cannot open the database (--database-url or CRANE_DATABASE_URL): {reason}; "
+            "start it or fix the URL"
+        ) from None
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from crane.cli.apply import delete_each
 from crane.cli.options import Output, Yes, client
 from crane.cli.render import Column, Format, render
 from crane.cli.term import confirm, say
@@ -153,7 +154,4 @@ def delete(
 ) -> None:
     """Delete tenants without MiniClusters; their tokens are revoked."""
     confirm(f"delete tenant {', '.join(names)} and revoke its tokens?", yes=yes)
-    api = client()
-    for name in names:
-        api.delete_tenant(name)
-        say(f"tenant/{name} deleted")
+    delete_each(names, client().delete_tenant, "tenant")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ISLANDS_ANNOTATION = "crane.io/gpu-islands"
@@ -26,7 +28,9 @@ def parse_islands(text: str, gpu_count: int) -> tuple[tuple[int, ...], ...]:
                 lo, hi = (int(x) for x in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
-                islands.append(tuple(range(lo, hi + 1)))
+                # past the node's GPUs, the first id out of range says enough: 0-999999999999
+                # must not build a trillion ids
+                islands.append(tuple(range(lo, min(hi, max(lo, gpu_count)) + 1)))
             else:
                 islands.append((int(part),))
         except ValueError:
@@ -35,7 +39,7 @@ def parse_islands(text: str, gpu_count: int) -> tuple[tuple[int, ...], ...]:
             ) from None
     seen = [i for isl in islands for i in isl]
     if sorted(seen) != list(range(gpu_count)):
-        twice = sorted({i for i in seen if seen.count(i) > 1})
+        twice = sorted(i for i, n in Counter(seen).items() if n > 1)
         missing = sorted(set(range(gpu_count)) - set(seen))
         outside = sorted({i for i in seen if i >= gpu_count})
         problems = [

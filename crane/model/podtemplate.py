@@ -336,6 +336,29 @@ def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
     return issues
 
 
+def env_name_issue(name: str) -> str | None:
+    """Why ``name`` cannot name an environment variable, if it cannot: Kubernetes takes any
+    printable ASCII but ``=`` (a Docker container given ``A=B`` would set ``A`` instead)."""
+    if not name:
+        return "must not be empty"
+    bad = next((c for c in name if c == "=" or not " " <= c <= "~"), None)
+    if bad is not None:
+        return f"{name[:40]!r} has {bad!r}: use printable ASCII without '='"
+    return None
+
+
+def _env_names(spec: Mapping[str, Any]) -> list[FieldIssue]:
+    issues: list[FieldIssue] = []
+    for path, container in containers_of(spec):
+        env = container.get("env")
+        for i, var in enumerate(env if isinstance(env, list) else []):
+            name = var.get("name") if isinstance(var, dict) else None
+            problem = env_name_issue(name) if isinstance(name, str) else None
+            if problem is not None:
+                issues.append(FieldIssue(f"{path}.env[{i}].name", problem))
+    return issues
+
+
 def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[FieldIssue]:
     spec = template.get("spec") or {}
     issues: list[FieldIssue] = []
@@ -347,6 +370,7 @@ def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[Fi
     for path, container in containers_of(spec):
         if not container.get("image") and not path.startswith("spec.ephemeral"):
             issues.append(FieldIssue(f"{path}.image", "is required"))
+    issues += _env_names(spec)
     names = [c.get("name") for _, c in containers_of(spec)]
     for name in {n for n in names if names.count(n) > 1}:
         issues.append(FieldIssue("spec.containers", f"container name {name!r} is used twice"))

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from crane.model.conditions import Condition
 from crane.model.gpu import normalize_gpu_type
 from crane.model.jsontypes import JsonTyped
-from crane.model.podtemplate import template_errors
+from crane.model.podtemplate import env_name_issue, template_errors
 from crane.model.topology import TopologySpec
 
 # Documented maxima of every count in a spec (docs/operator.md, "Limits"); the CRDs carry the
@@ -129,6 +129,15 @@ class AppManager(_Wire):
     command: list[str] = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        problems = [p for p in map(env_name_issue, env) if p is not None]
+        if problems:
+            message = "; ".join(f"env name {p}" for p in problems)
+            raise PydanticCustomError("env_name", "{message}", {"message": message})
+        return env
 
 
 class MiniClusterSpec(_Wire):

@@ -207,13 +207,22 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
             },
             "crane.io/ulimits",
         ),
+        (
+            _docker_template({"env": [{"name": "NVIDIA_VISIBLE_DEVICES=all,", "value": ""}]}),
+            "env[0].name: 'NVIDIA_VISIBLE_DEVICES=all,' has '='",
+        ),
+        (_docker_template({"env": [{"name": "A=B", "value": "c"}]}), "without '='"),
+        (_docker_template({"env": [{"name": "", "value": "c"}]}), "env[0].name: must not be"),
+        (_docker_template({"env": [{"name": "T\u00e4g", "value": "c"}]}), "printable ASCII"),
     ],
 )
 def test_absurd_docker_template_values_are_422_not_500(
     admin: httpx.Client, template: dict[str, Any], words: str
 ) -> None:
-    """Numbers Docker cannot take (infinite, NaN, negative, past int64) and volume sources that
-    are not objects: a 422 saying which, nothing stored, never a 500."""
+    """Numbers Docker cannot take (infinite, NaN, negative, past int64), volume sources that
+    are not objects, and env names Kubernetes refuses (Docker would set another variable from
+    ``A=B``, or with ``NVIDIA_VISIBLE_DEVICES=all,`` one Crane did not choose): a 422 saying
+    which, nothing stored, never a 500."""
     cargo = {"miniCluster": "keep", "gpusPerReplica": 0, "template": template}
     made = admin.post("/v1/cargos", params={"tenant": TENANT}, json={"name": "odd", "spec": cargo})
     assert made.status_code == 422, made.text
@@ -331,3 +340,50 @@ def test_a_body_that_is_not_json_is_a_400_saying_so(
     assert made.headers["content-type"] == "application/problem+json"
     assert words in made.json()["detail"], made.json()["detail"]
     assert "ct" not in _names(admin)
+
+
+def test_the_log_of_a_replica_past_1023_can_be_asked_for(admin: httpx.Client) -> None:
+    """A cargo may have 10000 replicas: the log of replica 1500 is asked like any other (here
+    the cargo waits for a host, so it has no container yet), while past the cargo's maximum it
+    is a 422 naming the range."""
+    template = _docker_template({})
+    cargo = {"miniCluster": "keep", "replicas": 2000, "gpusPerReplica": 0, "template": template}
+    made = admin.post("/v1/cargos", params={"tenant": TENANT}, json={"name": "wide", "spec": cargo})
+    assert made.status_code == 201, made.text
+    try:
+        url = "/v1/cargos/wide/logs"
+        answer = admin.get(url, params={"tenant": TENANT, "replica": 1500})
+        assert answer.status_code == 404, answer.text
+        assert "no placed replica 1500: it has 2000 replicas" in answer.json()["detail"]
+        past = admin.get(url, params={"tenant": TENANT, "replica": 10_000})
+        assert past.status_code == 422 and "9999" in past.json()["detail"], past.text
+    finally:
+        admin.delete("/v1/cargos/wide", params={"tenant": TENANT})
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_no_json_numbers(admin: httpx.Client, constant: str) -> None:
+    """Python's JSON parser takes NaN and Infinity; a template holding one was stored and came
+    back as null (and Kubernetes refuses them). A 400 says so; the word in a string is fine."""
+    container = '{"name": "main", "image": "crane-test:busybox"}'
+    template = f'{{"metadata": {{"x": {constant}}}, "spec": {{"containers": [{container}]}}}}'
+    spec = f'{{"miniCluster": "keep", "gpusPerReplica": 0, "template": {template}}}'
+    body = f'{{"name": "nonfinite", "spec": {spec}}}'
+    made = admin.post(
+        "/v1/cargos",
+        params={"tenant": TENANT},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert f"{constant.lstrip('-')} is no JSON number" in made.json()["detail"]
+    assert admin.get("/v1/cargos/nonfinite", params={"tenant": TENANT}).status_code == 404
+    words = admin.patch(
+        "/v1/miniclusters/keep",
+        params={"tenant": TENANT},
+        content='{"labels": {"team": "ml", "note": "NaN-Infinity"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert words.status_code == 200, words.text
+    admin.patch("/v1/miniclusters/keep", params={"tenant": TENANT}, json={"labels": {"team": "ml"}})

@@ -27,6 +27,10 @@ def _app(database_url: str) -> FastAPI:
     async def taken() -> None:
         raise Conflict("thing a exists: pick another name")
 
+    @app.post("/v1/echo")
+    async def echo() -> None:
+        raise Conflict("thing 'a\x00b' exists: pick another name")
+
     @app.post("/v1/bug")
     async def bug() -> None:
         raise RuntimeError("boom")
@@ -38,7 +42,9 @@ def _app(database_url: str) -> FastAPI:
     return app
 
 
-async def _call(app: FastAPI, path: str) -> tuple[int, list[tuple[object, ...]]]:
+async def _call(
+    app: FastAPI, path: str, query: bytes = b""
+) -> tuple[int, list[tuple[object, ...]]]:
     """POST ``path``; the status and the audit rows as they were when the answer started."""
     seen: list[tuple[int, list[tuple[object, ...]]]] = []
 
@@ -61,7 +67,7 @@ async def _call(app: FastAPI, path: str) -> tuple[int, list[tuple[object, ...]]]
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "headers": [],
         "server": ("test", 80),
         "client": ("127.0.0.1", 1),
@@ -92,3 +98,32 @@ def test_audit_row_is_committed_before_the_answer(
         app.state.engine.dispose()
     assert answered == status
     assert rows == [("POST", path, status, detail)]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "target", "detail"),
+    [
+        (
+            "/v1/no\x00such",
+            b"",
+            404,
+            "/v1/no\\x00such",
+            "no route POST /v1/no\\x00such: see /docs for the API",
+        ),
+        ("/v1/things", b"a=%00&b=\xff\x00", 201, "/v1/things?a=%00&b=\ufffd\\x00", ""),
+        ("/v1/echo", b"", 409, "/v1/echo", "thing 'a\\x00b' exists: pick another name"),
+    ],
+)
+def test_a_nul_or_bad_byte_in_the_path_query_or_echoed_input_is_audited_not_a_500(
+    database_url: str, path: str, query: bytes, status: int, target: str, detail: str
+) -> None:
+    """PostgreSQL text cannot hold NUL: a path with %00, a query with a raw NUL or non-UTF-8
+    byte, or an error message echoing such input answered a bare 500 and dropped the
+    connection (anyone could, unauthenticated); each is answered and audited, NUL as \\x00."""
+    app = _app(database_url)
+    try:
+        answered, rows = asyncio.run(_call(app, path, query))
+    finally:
+        app.state.engine.dispose()
+    assert answered == status
+    assert rows == [("POST", target, status, detail)]

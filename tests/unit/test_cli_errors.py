@@ -87,6 +87,9 @@ def test_a_specific_conflict_keeps_the_servers_remedy_alone() -> None:
     assert describe(_problem(409, type=kind, detail=detail)).line() == f"error: conflict: {detail}"
     generic = describe(_problem(409, type="https://crane.dev/problems/conflict")).line()
     assert generic.endswith("; pick another name, or fetch the object again and retry")
+    exists = "MiniCluster 'a' exists in tenant 't': pick another name or delete it first"
+    told = describe(_problem(409, type="https://crane.dev/problems/conflict", detail=exists))
+    assert told.line() == f"error: conflict: {exists}"  # its own remedy, not a second one
 
 
 def test_problem_json_is_kept_on_the_exception() -> None:
@@ -154,3 +157,31 @@ def test_cli_bad_option_is_usage_exit_2(tmp_path: Path) -> None:
     proc = _crane("config", "view", "-o", "xml", tmp_path=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "not a valid name: use lower-case letters"),
+        (r"^[^\x00-\x1f\x7f]*$", "has a control character"),
+        (r"^[A-Za-z0-9][A-Za-z0-9_. -]*$", "not a GPU type"),
+        (r"^(tcp|unix|ssh|http|https)://", "must start with tcp://"),
+        (r"\S", "must not be blank"),
+    ],
+)
+def test_each_pattern_is_told_in_its_own_words(pattern: str, says: str) -> None:
+    """A token description with an escape sequence, a GPU type or a Docker host of the wrong
+    form were each told 'not a valid name: use lower-case letters...'; each is told its rule."""
+    from crane.cli.errors import plain_words
+
+    told = plain_words(f"description: String should match pattern '{pattern}'")
+    assert told == f"description: {says}" or told.startswith(f"description: {says}"), told
+    if "name" not in says:
+        assert "lower-case" not in told
+
+
+def test_a_pattern_without_words_is_kept_as_it_is() -> None:
+    from crane.cli.errors import plain_words
+
+    message = "x: String should match pattern '^a+$'"
+    assert plain_words(message) == message

@@ -174,3 +174,11 @@ def test_since_takes_kubectl_durations() -> None:
     for bad in ("10", "m", "1x", "-5m", "0s", "10m "):
         with pytest.raises(UsageError):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize("text", ["9" * 5000 + "s", "\u0661s", "\uff11m"])
+def test_a_duration_of_absurd_or_foreign_digits_is_a_usage_error(text: str) -> None:
+    """5000 digits were an 'unexpected ValueError' (Python's integer limit); Arabic-Indic or
+    full-width digits were read as 1s or 1m."""
+    with pytest.raises(UsageError, match="is not a duration"):
+        parse_duration(text)

@@ -68,3 +68,72 @@ def test_files_and_missing_file(tmp_path: Path) -> None:
     assert load_manifests([str(path)])[0].name == "study"
     with pytest.raises(FileNotFoundError):
         load_manifests([str(tmp_path / "nope.yaml")])
+
+
+def _bomb(levels: int) -> str:
+    """A billion-laughs document: a few hundred bytes that alias into 10**levels strings."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    junk = f"template: {{spec: {{junk: *l{levels - 1}}}}}, "
+    return "\n".join(lines) + CARGO.replace("spec: {", "spec: {" + junk)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (_bomb(8), "expands to more than 1000000 values"),
+        ("a: &a [*a]\n", "an alias refers to itself"),
+        ("[" * 5000 + "]" * 5000, "nested deeper than 100 levels"),
+        (MC + "spec: {gpuType: A100}\n", "found the key 'spec' twice"),
+        (MC.replace("min: 8", "min: " + "9" * 5000), "the number is too long"),
+    ],
+)
+def test_hostile_yaml_is_refused_at_once_naming_the_file(text: str, says: str) -> None:
+    """A YAML bomb, a self-referring alias, absurd nesting and a key given twice are refused
+    as invalid YAML in the named file: no minutes of validation, no RecursionError, and never
+    a manifest built from the last of two keys."""
+    with pytest.raises(yaml.YAMLError, match=says) as info:
+        parse_manifests(text, "evil.yaml")
+    assert "evil.yaml" in str(info.value)
+
+
+def test_aliases_and_merge_keys_within_reason_still_work() -> None:
+    text = "base: &gpus {min: 1, max: 2}\n" + MC.replace("gpus: {min: 8, max: 16}", "gpus: *gpus")
+    text += "\n---\n" + CARGO.replace("spec: {", "spec: {<<: {replicas: 5}, ")
+    found = parse_manifests(text)
+    assert isinstance(found[0].spec, MiniClusterSpec) and found[0].spec.gpus.max == 2
+    assert isinstance(found[1].spec, CargoSpec) and found[1].spec.replicas == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (MC.replace("metadata: {name: study}", "metadata: [study]"), "metadata must be a mapping"),
+        ("apiVersion: v1\nkind: List\nitems: 5\n", "items of a List must be a list"),
+    ],
+)
+def test_wrong_shapes_are_named(text: str, says: str) -> None:
+    with pytest.raises(ManifestError, match=says):
+        parse_manifests(text, "mc.yaml")
+
+
+def test_a_file_that_is_not_text_or_never_ends_is_refused(tmp_path: Path) -> None:
+    """Binary or non-UTF-8 input is one message naming the byte; an endless file such as
+    /dev/zero is refused after the size limit instead of filling memory."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MC.replace("study", "stüdy").encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"latin1.yaml: not UTF-8 text \(byte 0xfc"):
+        load_manifests([str(path)])
+    with pytest.raises(ManifestError, match="/dev/zero: larger than 16 MiB"):
+        load_manifests(["/dev/zero"])
+
+
+def test_labels_are_read_and_checked() -> None:
+    """metadata.labels of a MiniCluster were dropped without a word; a Cargo has none."""
+    labelled = MC.replace("metadata: {name: study}", "metadata: {name: study, labels: {team: ml}}")
+    assert parse_manifests(labelled)[0].labels == {"team": "ml"}
+    with pytest.raises(ManifestError, match="must map names to strings"):
+        parse_manifests(labelled.replace("team: ml", "team: 1"), "mc.yaml")
+    with pytest.raises(ManifestError, match="a Cargo has no labels"):
+        parse_manifests(CARGO.replace("{name: trial-1}", "{name: t, labels: {a: b}}"), "c.yaml")

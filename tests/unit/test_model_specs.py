@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from crane.model.specs import (
+    AppManager,
     CargoPhase,
     CargoSpec,
     CargoStatus,
@@ -145,3 +146,11 @@ def test_statuses_on_the_wire() -> None:
         {"reservedGpus": 8, "queuePosition": 2, "reservation": {"n1": [0, 1]}}
     )
     assert (mcs.reserved_gpus, mcs.queue_position, mcs.reservation) == (8, 2, {"n1": [0, 1]})
+
+
+@pytest.mark.parametrize("name", ["A=B", "", "T\u00e4g", "NVIDIA_VISIBLE_DEVICES=all"])
+def test_an_app_manager_env_name_kubernetes_refuses_is_refused_here(name: str) -> None:
+    """Else the MiniCluster is stored and its app manager's pod is refused later."""
+    with pytest.raises(ValidationError, match="env name"):
+        AppManager(image="busybox", env={name: "x"})
+    assert AppManager(image="busybox", env={"RANK_HINT.x-y z": "x"}).env

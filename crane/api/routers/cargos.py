@@ -23,6 +23,7 @@ from crane.api.schemas import (
     Page,
     Scope,
 )
+from crane.model.specs import MAX_REPLICAS
 
 router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
@@ -114,7 +115,9 @@ async def logs(
     name: CargoName,
     ctx: Ctx,
     request: Request,
-    replica: Annotated[int, Query(ge=0, le=1023)] = 0,
+    replica: Annotated[
+        int, Query(ge=0, le=MAX_REPLICAS - 1, description="the replica's index")
+    ] = 0,
     follow: bool = False,
     tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
     since_seconds: Annotated[
