@@ -16,7 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from crane.api.app import create_app
+from crane.api.settings import ApiSettings, BackendKind
+from tests.dockerd import DockerServer, serve_docker
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +91,32 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture
+def local_api(tmp_path: Path) -> Iterator[TestClient]:
+    """One hostless Docker-mode server in this process (SQLite), as the admin ``ADMIN``: for
+    races a test stages by pausing a step of the server."""
+    settings = ApiSettings(
+        database_url=f"sqlite:///{tmp_path / 'crane.db'}",
+        backend=BackendKind.DOCKER,
+        bootstrap_token=ADMIN,
+    )
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN}"
+        yield client
+
+
+@pytest.fixture
+def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[DockerServer]]:
+    """Two hostless Docker-mode ``crane serve`` processes on one database (SQLite, PostgreSQL),
+    the admin token ``ADMIN`` on both."""
+    first = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="first")
+    try:
+        second = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="second")
+        try:
+            yield [first, second]
+        finally:
+            second.stop()
+    finally:
+        first.stop()

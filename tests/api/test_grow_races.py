@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from crane.api.settings import ApiSettings, BackendKind
 from crane.docker.api_backend import DockerBackend
 from crane.docker.reconciler import Reconciler
 from crane.lifecycle import service
-from tests.dockerd import DockerServer, serve_docker
+from tests.dockerd import DockerServer
 
-ADMIN = "crane_growrace_" + "g" * 43
 MAX = 8
 TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
 MC = {
@@ -38,20 +36,6 @@ MC = {
     },
 }
 GROWS = 24
-
-
-@pytest.fixture
-def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[DockerServer]]:
-    """Two hostless Docker-mode servers on one database (SQLite, PostgreSQL)."""
-    first = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="first")
-    try:
-        second = serve_docker(tmp_path, ADMIN, [], database_url=database_url, name="second")
-        try:
-            yield [first, second]
-        finally:
-            second.stop()
-    finally:
-        first.stop()
 
 
 def _grow(server: DockerServer, body: dict[str, Any]) -> httpx.Response:
