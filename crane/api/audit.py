@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crane.api.db import AuditRow
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger("crane.api.audit")
 
 
 def _write(engine: Engine, row: AuditRow) -> None:
@@ -45,7 +47,9 @@ class AuditMiddleware:
 
     The row is committed before the response starts, so a client that got its answer finds the
     row. Also the calls refused with 401/403/404 (probing shows up in the log) and those that
-    raised (500, committed before the error response is sent).
+    raised (500, committed before the error response is sent). A row that cannot be written
+    (the database down or locked) is logged as an error with what it held, and the call's own
+    answer is still sent: the call has happened, and a bare 500 would make its caller retry it.
     """
 
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
@@ -66,7 +70,17 @@ class AuditMiddleware:
         async def record(status: int) -> None:
             nonlocal recorded
             recorded = True
-            await run_in_threadpool(_write, self.engine, _row(scope, status))
+            row = _row(scope, status)
+            try:
+                await run_in_threadpool(_write, self.engine, row)
+            except Exception:  # the call is done: its answer must still reach the caller
+                log.exception(
+                    "audit row not written (database unavailable?): %s %s -> %s by token %s",
+                    row.action,
+                    row.target,
+                    row.status,
+                    row.token_id,
+                )
 
         async def send_recorded(message: Message) -> None:
             if message["type"] == "http.response.start" and not recorded:
