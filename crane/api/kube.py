@@ -406,17 +406,7 @@ class KubeBackend(Backend):
             if labels is not None:  # the labels given replace the set, as in Docker mode
                 gone: dict[str, str | None] = {key: None for key in current.labels}
                 body["metadata"] = {"labels": gone | labels}
-            updated = await self._object(
-                _Subject.minicluster(name, tenant),
-                self._custom.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                tenant,
-                MCS,
-                name,
-                body,
-            )
-            return _mc(updated)
+            return _mc(await self._patch_mc(tenant, name, body))
 
     @override
     async def delete_minicluster(self, tenant: str, name: str) -> None:
@@ -586,8 +576,9 @@ class KubeBackend(Backend):
             )
         return facts
 
-    async def _set_replicas(self, tenant: str, name: str, replicas: int | None) -> None:
-        await self._object(
+    async def _patch_mc(self, tenant: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the MiniCluster's object with ``body``; the object as stored after."""
+        return await self._object(
             _Subject.minicluster(name, tenant),
             self._custom.patch_namespaced_custom_object,
             GROUP,
@@ -595,8 +586,11 @@ class KubeBackend(Backend):
             tenant,
             MCS,
             name,
-            {"spec": {"replicas": replicas}},
+            body,
         )
+
+    async def _set_replicas(self, tenant: str, name: str, replicas: int | None) -> None:
+        await self._patch_mc(tenant, name, {"spec": {"replicas": replicas}})
 
     @override
     async def grow(self, tenant: str, name: str, request: GrowRequest) -> GrowResult:
