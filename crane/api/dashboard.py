@@ -37,6 +37,8 @@ from crane.api.schemas import Wire
 COOKIE = "crane_session"
 CSRF_HEADER = "x-crane-csrf"
 SESSION_SECONDS = 12 * 3600
+SESSIONS_PER_TOKEN = 32
+"""Live dashboard sessions one token may hold; a sign-in past it signs the oldest out."""
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STATIC = Path(str(resources.files("crane.api").joinpath("static")))
 ASSETS = "/ui/assets"
@@ -60,15 +62,21 @@ class Sessions:
     """Signed-in browsers: a random session id -> the token it stands for, until it expires.
 
     Kept in memory: a restart of the server signs every browser out, and nothing about a
-    session is ever written to disk.
+    session is ever written to disk. One token holds at most ``per_token`` sessions, so a
+    script signing in in a loop cannot grow the server without end.
     """
 
     ttl: float = SESSION_SECONDS
+    per_token: int = SESSIONS_PER_TOKEN
     _by_id: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def open(self, token: str) -> str:
-        """A new session for ``token``; returns its id (the cookie's value)."""
+        """A new session for ``token``; returns its id (the cookie's value). When ``token``
+        already holds ``per_token`` sessions, the oldest of them is signed out."""
         self._expire()
+        held = [s for s, (t, _) in self._by_id.items() if t == token]
+        for sid in held[: max(0, len(held) - self.per_token + 1)]:
+            del self._by_id[sid]
         sid = secrets.token_urlsafe(32)
         self._by_id[sid] = (token, time.monotonic() + self.ttl)
         return sid

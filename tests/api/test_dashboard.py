@@ -129,3 +129,30 @@ def test_the_wheel_ships_every_asset() -> None:
     for asset in STATIC.iterdir():
         rel = str(Path("static") / asset.name)
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is not package data"
+
+
+def test_one_token_holds_a_bounded_number_of_sessions_and_the_oldest_signs_out(
+    server: Server,
+) -> None:
+    """Each sign-in kept a session in the server's memory for 12 hours, however many one token
+    opened: a script signing in in a loop grew the server without end. A token now holds at
+    most ``SESSIONS_PER_TOKEN``; a sign-in past that signs its oldest session out, and other
+    tokens' sessions are untouched."""
+    from crane.api.dashboard import SESSIONS_PER_TOKEN
+
+    with server.client() as api:
+        other = api.post("/v1/tokens", json={"scope": "admin"}).json()["token"]
+    csrf = {"X-Crane-CSRF": "1"}
+    browsers = [httpx.Client(base_url=server.url) for _ in range(SESSIONS_PER_TOKEN + 2)]
+    bystander = httpx.Client(base_url=server.url)
+    try:
+        assert bystander.post("/ui/session", json={"token": other}, headers=csrf).is_success
+        for web in browsers:
+            assert web.post("/ui/session", json={"token": ADMIN}, headers=csrf).is_success
+        signed = [web.get("/ui/session").json()["signedIn"] for web in browsers]
+        assert signed == [False, False] + [True] * SESSIONS_PER_TOKEN
+        assert browsers[0].get("/v1/whoami").status_code == 401
+        assert bystander.get("/v1/whoami").json()["scope"] == "admin"
+    finally:
+        for web in [*browsers, bystander]:
+            web.close()
