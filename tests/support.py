@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from typing import NoReturn
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import pytest
 
@@ -47,3 +51,42 @@ def wait_established(
         if time.monotonic() > deadline:
             raise AssertionError(f"{' '.join(crds)} not Established: {waited.stderr.strip()}")
         time.sleep(0.5)
+
+
+@dataclass
+class Gate:
+    """Holds a call at its start until the test lets it go: the way a race test pauses one
+    request at a chosen step while another acts.
+
+    ``gate.hold(monkeypatch, owner, "name")`` patches ``owner.name`` (sync or async); the test
+    waits on ``gate.entered`` and then sets ``gate.release``.
+    """
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    seconds: float = 60.0
+
+    def hold(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        """Replace ``owner.name`` with a version that waits at the gate, then calls it."""
+        call = getattr(owner, name)
+        if inspect.iscoroutinefunction(call):
+
+            async def held_async(*args: Any, **kwargs: Any) -> Any:
+                self.entered.set()
+                released = await asyncio.to_thread(self.release.wait, self.seconds)
+                assert released, f"the test never released {name}"
+                return await call(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, held_async)
+            return
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.entered.set()
+            assert self.release.wait(self.seconds), f"the test never released {name}"
+            return call(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, held)
+
+    def wait_entered(self, what: str) -> None:
+        """Wait until the held call has started; fail saying ``what`` never did."""
+        assert self.entered.wait(self.seconds), f"{what} never started"

@@ -7,8 +7,6 @@ Docker-mode servers without hosts: MiniClusters queue, which needs no Docker dae
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,9 +15,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from crane.api.db import TenantRow, make_engine
-from crane.api.schemas import MiniCluster, MiniClusterCreate
 from crane.docker.api_backend import DockerBackend
 from tests.dockerd import DockerServer
+from tests.support import Gate
 
 MC = {"name": "orphan", "spec": {"gpuType": "H100", "gpus": {"min": 1, "max": 2}}}
 
@@ -54,23 +52,16 @@ def test_a_minicluster_created_while_its_tenant_is_deleted_goes_with_the_tenant(
     """The create passed its check of the tenant, then the tenant was deleted (204) before
     the MiniCluster was stored: the create answers 404 and a tenant made again under the name
     finds no MiniCluster."""
-    entered, release = threading.Event(), threading.Event()
-    create = DockerBackend.create_minicluster
-
-    async def paused(self: DockerBackend, tenant: str, body: MiniClusterCreate) -> MiniCluster:
-        entered.set()
-        assert await asyncio.to_thread(release.wait, 60), "the test never released the create"
-        return await create(self, tenant, body)
-
-    monkeypatch.setattr(DockerBackend, "create_minicluster", paused)
+    gate = Gate()
+    gate.hold(monkeypatch, DockerBackend, "create_minicluster")
     assert local_api.post("/v1/tenants", json={"name": "gone"}).status_code == 201
     with ThreadPoolExecutor(1) as pool:
         made = pool.submit(local_api.post, "/v1/miniclusters", params={"tenant": "gone"}, json=MC)
         try:
-            assert entered.wait(60), "the create never reached the backend"
+            gate.wait_entered("the create in the backend")
             assert local_api.delete("/v1/tenants/gone").status_code == 204
         finally:
-            release.set()
+            gate.release.set()
         answer = made.result(60)
     assert answer.status_code == 404, answer.text
     assert local_api.post("/v1/tenants", json={"name": "gone"}).status_code == 201

@@ -3,16 +3,14 @@ it minted does (it outlived its revoked parent)."""
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from crane.api import auth
 from crane.api.routers import access
 from tests.api.conftest import ADMIN
+from tests.support import Gate
 
 
 def test_a_token_minted_while_its_parent_is_revoked_does_not_work(
@@ -22,23 +20,17 @@ def test_a_token_minted_while_its_parent_is_revoked_does_not_work(
     stored: the new token must not authenticate."""
     assert local_api.post("/v1/tenants", json={"name": "acme"}).status_code == 201
     parent = local_api.post("/v1/tokens", json={"scope": "tenant", "tenant": "acme"}).json()
-    entered, release = threading.Event(), threading.Event()
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(60), "the test never released the mint"
-        return auth.mint(*args, **kwargs)
-
-    monkeypatch.setattr(access, "mint", paused)
+    gate = Gate()
+    gate.hold(monkeypatch, access, "mint")
     as_parent = {"Authorization": f"Bearer {parent['token']}"}
     body = {"scope": "tenant", "tenant": "acme"}
     with ThreadPoolExecutor(1) as pool:
         minted = pool.submit(local_api.post, "/v1/tokens", json=body, headers=as_parent)
         try:
-            assert entered.wait(60), "the mint never started"
+            gate.wait_entered("the mint")
             assert local_api.delete(f"/v1/tokens/{parent['id']}").status_code == 204
         finally:
-            release.set()
+            gate.release.set()
         answer = minted.result(60)
     assert local_api.get("/v1/whoami", headers=as_parent).status_code == 401
     if answer.status_code == 201:
@@ -56,23 +48,17 @@ def test_a_token_minted_while_its_tenant_is_deleted_does_not_serve_the_tenant_ma
     """The mint passed its check of the tenant, then the tenant was deleted (204) before the
     token was stored: a tenant made again under the name must not answer to that token."""
     assert local_api.post("/v1/tenants", json={"name": "acme"}).status_code == 201
-    entered, release = threading.Event(), threading.Event()
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(60), "the test never released the mint"
-        return auth.mint(*args, **kwargs)
-
-    monkeypatch.setattr(access, "mint", paused)
+    gate = Gate()
+    gate.hold(monkeypatch, access, "mint")
     with ThreadPoolExecutor(1) as pool:
         minted = pool.submit(
             local_api.post, "/v1/tokens", json={"scope": "tenant", "tenant": "acme"}
         )
         try:
-            assert entered.wait(60), "the mint never started"
+            gate.wait_entered("the mint")
             assert local_api.delete("/v1/tenants/acme").status_code == 204
         finally:
-            release.set()
+            gate.release.set()
         answer = minted.result(60)
     assert local_api.post("/v1/tenants", json={"name": "acme"}).status_code == 201
     if answer.status_code == 201:
