@@ -6,6 +6,11 @@
 cost: start-up, one request, rendering. CPU time (user + system) of the child processes, the
 median over ``--runs``; wall time is printed too but depends on the machine's load. A
 benchmark, never a timed test: issue 15 asks for --help <= 0.12 s and mc list <= 0.2 s CPU.
+
+It also times the floor of the libraries the CLI is built on: a one-command typer app whose
+command makes the same request with httpx and prints the answer, nothing of Crane's. Typer
+0.29 coerces every parameter through a pydantic ``TypeAdapter``, so running any command imports
+pydantic; the figure above that floor is what Crane itself costs.
 """
 
 from __future__ import annotations
@@ -24,6 +29,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+FLOOR = """
+import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def get(path: str = "/v1/miniclusters", limit: int = 100) -> None:
+    import os
+
+    import httpx
+
+    with httpx.Client(verify=False) as http:  # plain http: no CA bundle, as Crane's client
+        print(http.get(os.environ["CRANE_API_URL"] + path, params={"limit": limit}).json())
+
+
+@app.command()
+def other() -> None:
+    pass
+
+
+app()
+"""
+"""The libraries' floor: typer parsing two options, httpx making one request, a print."""
 
 
 class _EmptyApi(BaseHTTPRequestHandler):
@@ -78,11 +109,17 @@ def main() -> None:
     python = [sys.executable]
     base_cpu, base_wall = measure([*python, "-c", "pass"], env, args.runs)
     print(f"python -c pass: {base_cpu * 1000:.0f} ms CPU, {base_wall * 1000:.0f} ms wall")
+    floor_cpu, floor_wall = measure([*python, "-c", FLOOR, "get", "--limit", "5"], env, args.runs)
+    print(
+        f"floor (a typer command making one httpx request): {floor_cpu * 1000:.0f} ms CPU "
+        f"({floor_cpu / base_cpu:.1f}x python -c pass), {floor_wall * 1000:.0f} ms wall"
+    )
     for words in (["--help"], ["mc", "list"]):
         cpu, wall = measure([*python, "-m", "crane", *words], env, args.runs)
         print(
             f"crane {' '.join(words)}: {cpu * 1000:.0f} ms CPU ({cpu / base_cpu:.1f}x python -c "
-            f"pass), {wall * 1000:.0f} ms wall"
+            f"pass, {(cpu - floor_cpu) * 1000:+.0f} ms against the floor), "
+            f"{wall * 1000:.0f} ms wall"
         )
     server.shutdown()
 
