@@ -387,3 +387,26 @@ def test_nan_and_infinity_are_no_json_numbers(admin: httpx.Client, constant: str
     )
     assert words.status_code == 200, words.text
     admin.patch("/v1/miniclusters/keep", params={"tenant": TENANT}, json={"labels": {"team": "ml"}})
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"until": "0001-01-01T00:00:00Z"}, "until"),  # the default window starts a day before
+        ({"until": "0001-01-01T12:00:00+14:00"}, "until"),  # before year 1 in UTC
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),  # after year 9999 in UTC
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_422_not_500(
+    admin: httpx.Client, params: dict[str, str], field: str
+) -> None:
+    """``GET /v1/usage?until=0001-01-01T00:00:00Z`` answered 500 (OverflowError: the default
+    window starts a day earlier), and a date past year 9999 in UTC a 500 from the database."""
+    _refused(admin.get("/v1/usage", params=params), field, "outside the dates Crane takes")
+    assert admin.get("/v1/usage").status_code == 200
+
+
+def test_a_token_expiring_past_the_calendar_is_422(admin: httpx.Client) -> None:
+    body = {"scope": "tenant", "tenant": TENANT, "expiresAt": "9999-12-31T23:59:59-14:00"}
+    _refused(admin.post("/v1/tokens", json=body), "expiresAt", "outside the dates Crane takes")
