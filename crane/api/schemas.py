@@ -23,6 +23,7 @@ from crane.model import (
     RestartPolicy,
     TopologySpec,
 )
+from crane.model.inventory import MAX_NODE_GPUS
 from crane.model.jsontypes import JsonTyped
 from crane.model.labels import Labels
 from crane.model.podsecurity import PodSecurityLevel
@@ -416,7 +417,7 @@ class HostCreate(Wire):
     )
     gpus: int = Field(
         ge=1,
-        le=64,
+        le=MAX_NODE_GPUS,
         description="GPUs of the host (required, at least 1): Crane places GPU work only, so a "
         "host without GPUs is refused",
     )

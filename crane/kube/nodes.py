@@ -14,6 +14,7 @@ from crane.model.inventory import (
     GPU_RESOURCE,
     ISLANDS_ANNOTATION,
     MANAGED_LABEL,
+    MAX_NODE_GPUS,
     NodeInventory,
     parse_islands,
 )
@@ -45,6 +46,20 @@ def _quantity(value: Any) -> int:
         return 0
 
 
+def _gpu_count(name: Any, count: int) -> int:
+    """The node's GPU count, or 0 (the node left out) when no real node has it: a device
+    plugin's bad count must not make the pass build millions of GPU ids for every tenant."""
+    if 0 <= count <= MAX_NODE_GPUS:
+        return count
+    log.warning(
+        "node %s reports %d GPUs (Crane takes 0 to %d per node); leaving it out",
+        name,
+        count,
+        MAX_NODE_GPUS,
+    )
+    return 0
+
+
 def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
     """Reduce a Node (wire form) to what the engine needs: GPUs, islands, topology labels."""
     meta = body.get("metadata") or {}
@@ -52,7 +67,7 @@ def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
     labels: Mapping[str, str] = meta.get("labels") or {}
     annotations: Mapping[str, str] = meta.get("annotations") or {}
     alloc = status.get("allocatable") or status.get("capacity") or {}
-    count = _quantity(alloc.get(GPU_RESOURCE, 0))
+    count = _gpu_count(meta.get("name"), _quantity(alloc.get(GPU_RESOURCE, 0)))
     try:
         islands = parse_islands(annotations.get(ISLANDS_ANNOTATION, ""), count)
     except ValueError as err:
@@ -83,6 +98,8 @@ def with_dra(view: NodeView, dra: DraNode | None) -> NodeView:
     view unchanged when no driver publishes GPUs for it (device-plugin mode)."""
     if dra is None or not dra.devices:
         return view
+    if not _gpu_count(view.name, len(dra.devices)):
+        return replace(view, gpu_count=0, islands=(), dra=None)
     return replace(
         view,
         gpu_product=dra.product or view.gpu_product,

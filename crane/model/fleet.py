@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from crane.model.gpu import is_product_name
-from crane.model.inventory import ISLANDS_ANNOTATION, NodeInventory, parse_islands
+from crane.model.inventory import ISLANDS_ANNOTATION, MAX_NODE_GPUS, NodeInventory, parse_islands
 from crane.model.topology import DEFAULT_LEVEL_KEYS
 
 
@@ -38,7 +38,7 @@ class NodeGroup(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     product: str
-    gpus_per_node: int = Field(default=8, ge=0, le=64)
+    gpus_per_node: int = Field(default=8, ge=0, le=MAX_NODE_GPUS)
     memory_mib: int = Field(default=81559, ge=0)
     islands: str = ""
     zones: int = Field(default=1, ge=1)

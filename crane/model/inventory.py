@@ -10,6 +10,8 @@ ISLANDS_ANNOTATION = "crane.io/gpu-islands"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_RESOURCE = "nvidia.com/gpu"
 MANAGED_LABEL = "crane.io/managed"
+MAX_NODE_GPUS = 64
+"""The most GPUs Crane takes from one node or host; a node reporting more is left out."""
 
 
 def parse_islands(text: str, gpu_count: int) -> tuple[tuple[int, ...], ...]:

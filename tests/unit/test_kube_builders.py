@@ -14,7 +14,8 @@ from crane.kube.builders import (
     build_template_cargo,
     validate_template,
 )
-from crane.kube.nodes import busy_ids, inventory, node_view
+from crane.kube.dra import DraNode
+from crane.kube.nodes import busy_ids, inventory, node_view, with_dra
 from crane.model.podtemplate import NO_DEVICES
 from crane.model.specs import (
     AppManager,
@@ -169,3 +170,35 @@ def test_the_app_manager_sees_no_gpu_whatever_its_env_says() -> None:
     pod = app_manager.build_pod(META, am, "http://crane")
     assert _visible_devices(pod["spec"]) == [NO_DEVICES]
     assert {"name": "KEEP", "value": "1"} in pod["spec"]["containers"][0]["env"]
+
+
+@pytest.mark.parametrize("count", ["100000000", "65", "-5"])
+def test_a_node_reporting_an_impossible_gpu_count_is_left_out_at_once(count: str) -> None:
+    """A device plugin that reported ``nvidia.com/gpu: 100000000`` made the decision pass
+    build a hundred million GPU ids for one node (23 s of CPU before anything was placed, every
+    tenant waiting), and a negative count raised in the pass. Such a node is left out (no GPUs)
+    with a warning."""
+    node = {
+        "metadata": {
+            "name": "n",
+            "labels": {"crane.io/managed": "true", "nvidia.com/gpu.product": "H100"},
+        },
+        "status": {"allocatable": {"nvidia.com/gpu": count}},
+    }
+    view = node_view(node, [])
+    assert (view.gpu_count, view.islands) == (0, ())
+    assert inventory(view).gpu_count == 0
+    assert (
+        node_view({**node, "status": {"allocatable": {"nvidia.com/gpu": "64"}}}, []).gpu_count == 64
+    )
+
+
+def test_a_dra_driver_publishing_more_gpus_than_a_node_has_leaves_it_out() -> None:
+    node = {
+        "metadata": {"name": "n", "labels": {"crane.io/managed": "true"}},
+        "status": {"allocatable": {}},
+    }
+    many = DraNode("gpu.nvidia.com", "n", tuple(f"gpu-{i}" for i in range(65)), "H100", ())
+    assert with_dra(node_view(node, []), many).gpu_count == 0
+    eight = DraNode("gpu.nvidia.com", "n", tuple(f"gpu-{i}" for i in range(8)), "H100", ())
+    assert with_dra(node_view(node, []), eight).gpu_count == 8
