@@ -1,0 +1,112 @@
+"""A tenant's hand-made pods that carry Crane's labels and GPU ids annotation, on a real control
+plane: such a pod asks for no GPU of its own, so the GPU ids it names are no claim on anything;
+it never keeps GPUs from another tenant, nor takes theirs when the operator restarts.
+
+The operator is a real process (this module has its own); each test adds simulated nodes of a
+GPU family no other test uses, and a tenant is a namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.e2e.operator_support import (
+    OperatorProcess,
+    apply,
+    cargo_yaml,
+    cond,
+    crane_pods,
+    delete_all,
+    forged_pod,
+    get,
+    mc_yaml,
+    poll,
+    running,
+    wait,
+    wait_pass,
+)
+
+pytestmark = pytest.mark.e2e
+
+ALL = ",".join(str(i) for i in range(8))
+
+
+def phase(custom: client.CustomObjectsApi, ns: str, name: str) -> str | None:
+    return ((get(custom, "cargos", ns, name) or {}).get("status") or {}).get("phase")
+
+
+def pod_phase(core: client.CoreV1Api, ns: str, name: str) -> str | None:
+    return core.read_namespaced_pod(name, ns).status.phase
+
+
+def test_a_hand_made_pod_naming_gpu_ids_keeps_no_gpu_from_another_tenant(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    (node,) = nodes("forgehold", "NVIDIA-FORGEHOLD", racks=1, per_rack=1)
+    # Tenant 1: a cargo that waits (its MiniCluster does not exist), and a pod of its own making
+    # that says it is that cargo's replica holding every GPU of the node.
+    apply(kube_cluster, namespace, cargo_yaml("bait", "nowhere", 1, 8))
+    wait(lambda: phase(custom, namespace, "bait") == "Pending", "bait Pending", operator)
+    core_v1.create_namespaced_pod(namespace, forged_pod("squat", node, "bait", ALL))
+    wait(lambda: pod_phase(core_v1, namespace, "squat") == "Running", "squat Running", operator)
+    # Tenant 2 asks for the node's 8 GPUs, which no pod asks the node for.
+    apply(
+        kube_cluster,
+        other_namespace,
+        mc_yaml("work", "FORGEHOLD", 0, 8) + "---\n" + cargo_yaml("job", "work", 1, 8),
+    )
+    poll(
+        lambda: running(crane_pods(core_v1, other_namespace), 1),
+        "the other tenant's cargo Running on the GPUs the hand-made pod only names",
+        lambda: f"job: {get(custom, 'cargos', other_namespace, 'job')}\n{operator.tail()}",
+    )
+    core_v1.delete_namespaced_pod("squat", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)
+
+
+def test_a_hand_made_pod_does_not_take_another_tenants_gpus_when_the_operator_restarts(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    (node,) = nodes("forgesteal", "NVIDIA-FORGESTEAL", racks=1, per_rack=1)
+    apply(kube_cluster, namespace, cargo_yaml("bait", "nowhere", 1, 8))
+    wait(lambda: phase(custom, namespace, "bait") == "Pending", "bait Pending", operator)
+    apply(
+        kube_cluster,
+        other_namespace,
+        mc_yaml("work", "FORGESTEAL", 0, 8) + "---\n" + cargo_yaml("job", "work", 1, 8),
+    )
+    wait(lambda: running(crane_pods(core_v1, other_namespace), 1), "job Running", operator)
+    (victim,) = crane_pods(core_v1, other_namespace)
+    ids = victim.metadata.annotations["crane.io/gpu-ids"]
+    # Tenant 1 writes a pod that names the GPUs of tenant 2's replica as its waiting cargo's.
+    core_v1.create_namespaced_pod(namespace, forged_pod("steal", node, "bait", ids))
+    wait(lambda: pod_phase(core_v1, namespace, "steal") == "Running", "steal Running", operator)
+    operator.kill()
+    operator.start()
+    wait_pass(kube_cluster, custom, namespace, operator)
+    job = get(custom, "cargos", other_namespace, "job")
+    assert cond(job, "Placed").get("reason") != "RestoreConflict", cond(job, "Placed")
+    assert phase(custom, other_namespace, "job") == "Running"
+    after = crane_pods(core_v1, other_namespace)
+    assert [(p.metadata.uid, p.metadata.deletion_timestamp) for p in after] == [
+        (victim.metadata.uid, None)
+    ], "the other tenant's running replica was stopped"
+    assert phase(custom, namespace, "bait") == "Pending"
+    core_v1.delete_namespaced_pod("steal", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)
