@@ -198,9 +198,12 @@ class Decider:
         used = self.state.used_ids()
         held = self._held_elsewhere(cache)
         claimed = self._claimed(cache) if cache.claims else {}
+        asked: dict[str, int] = {}  # node -> nvidia.com/gpu that live Crane-labelled pods ask
         for pod in cache.pods.values():
-            if pod.cargo is None and pod.holds_gpus and pod.node:
-                foreign[pod.node] = foreign.get(pod.node, 0) + pod.gpus
+            if not pod.holds_gpus or not pod.node:
+                continue
+            into = foreign if pod.cargo is None else asked
+            into[pod.node] = into.get(pod.node, 0) + pod.gpus
         seen: set[str] = set()
         self._dra = False
         for name, view in cache.nodes.items():
@@ -225,7 +228,11 @@ class Decider:
                 mine = frozenset(
                     {g for g in held.get(name, ()) if g < view.gpu_count} | claimed.get(name, set())
                 )
-            inputs = (view, crane_ids, mine, foreign.get(name, 0))
+            # Crane's replicas ask for exactly the GPUs counted for them; what pods with Crane's
+            # labels ask for beyond those (a second pod of a replica written by hand) is in use
+            # all the same, as another's pod's GPUs are.
+            beyond = max(0, asked.get(name, 0) - len(crane_ids | mine))
+            inputs = (view, crane_ids, mine, foreign.get(name, 0) + beyond)
             if self.state.node_inputs.get(name) == inputs:
                 continue  # the same node, Crane's GPUs and others' use: the engine has it
             self.state.node_inputs[name] = inputs

@@ -1,6 +1,7 @@
 """A tenant's hand-made pods that carry Crane's labels and GPU ids annotation, on a real control
 plane: such a pod asks for no GPU of its own, so the GPU ids it names are no claim on anything;
-it never keeps GPUs from another tenant, nor takes theirs when the operator restarts.
+it never keeps GPUs from another tenant, nor takes theirs when the operator restarts; and the
+GPUs such a pod does ask the node for are counted as in use.
 
 The operator is a real process (this module has its own); each test adds simulated nodes of a
 GPU family no other test uses, and a tenant is a namespace.
@@ -17,6 +18,7 @@ from kubernetes import client
 from tests.e2e.operator_support import (
     OperatorProcess,
     apply,
+    assert_no_gpu_double_booked,
     cargo_yaml,
     cond,
     crane_pods,
@@ -109,4 +111,56 @@ def test_a_hand_made_pod_does_not_take_another_tenants_gpus_when_the_operator_re
     ], "the other tenant's running replica was stopped"
     assert phase(custom, namespace, "bait") == "Pending"
     core_v1.delete_namespaced_pod("steal", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)
+
+
+def test_a_hand_made_copy_of_a_replica_that_asks_for_gpus_has_them_counted(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    (node,) = nodes("forgedup", "NVIDIA-FORGEDUP", racks=1, per_rack=1)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("mine", "FORGEDUP", 0, 8) + "---\n" + cargo_yaml("job", "mine", 1, 2),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 1), "job Running", operator)
+    (replica,) = crane_pods(core_v1, namespace)
+    job = get(custom, "cargos", namespace, "job") or {}
+    owner = {
+        "apiVersion": "crane.io/v1alpha1",
+        "kind": "Cargo",
+        "name": "job",
+        "uid": job["metadata"]["uid"],
+    }
+    # A second pod of replica 0 written by hand: the same labels, GPU ids and owner, and six
+    # more GPUs of the node for itself through nvidia.com/gpu.
+    ids = replica.metadata.annotations["crane.io/gpu-ids"]
+    dup = forged_pod("dup", node, "job", ids, owner=owner)
+    dup["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": "6"}}
+    core_v1.create_namespaced_pod(namespace, dup)
+    wait(lambda: pod_phase(core_v1, namespace, "dup") == "Running", "dup Running", operator)
+    apply(
+        kube_cluster,
+        other_namespace,
+        mc_yaml("work", "FORGEDUP", 0, 8) + "---\n" + cargo_yaml("other", "work", 1, 6),
+    )
+    wait(lambda: phase(custom, other_namespace, "other"), "the other tenant's cargo", operator)
+    wait_pass(kube_cluster, custom, namespace, operator)
+    assert phase(custom, other_namespace, "other") == "Pending", (
+        "GPUs a running pod asks the node for were handed out"
+    )
+    core_v1.delete_namespaced_pod("dup", namespace, grace_period_seconds=0)
+    wait(
+        lambda: running(crane_pods(core_v1, other_namespace), 1),
+        "the other tenant's cargo Running once the pod is gone",
+        operator,
+    )
+    assert_no_gpu_double_booked(core_v1)
+    delete_all(custom, core_v1, namespace, operator)
     delete_all(custom, core_v1, other_namespace, operator)
