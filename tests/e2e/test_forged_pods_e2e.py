@@ -164,3 +164,47 @@ def test_a_hand_made_copy_of_a_replica_that_asks_for_gpus_has_them_counted(
     assert_no_gpu_double_booked(core_v1)
     delete_all(custom, core_v1, namespace, operator)
     delete_all(custom, core_v1, other_namespace, operator)
+
+
+def test_a_pod_asking_for_gpus_in_another_notation_stops_no_one(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("forgeqty", "NVIDIA-FORGEQTY", racks=1, per_rack=1)
+    # Any pod of any tenant: 1k GPUs is a valid quantity (1000); no node can run it.
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "thousand"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": "1k"}},
+                }
+            ]
+        },
+    }
+    core_v1.create_namespaced_pod(namespace, body)
+    apply(
+        kube_cluster,
+        other_namespace,
+        mc_yaml("work", "FORGEQTY", 0, 8) + "---\n" + cargo_yaml("first", "work", 1, 4),
+    )
+    wait(lambda: phase(custom, other_namespace, "first") == "Running", "first Running", operator)
+    operator.kill()
+    operator.start()
+    apply(kube_cluster, other_namespace, cargo_yaml("second", "work", 1, 4))
+    wait(
+        lambda: phase(custom, other_namespace, "second") == "Running",
+        "second Running after a restart",
+        operator,
+    )
+    core_v1.delete_namespaced_pod("thousand", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)
