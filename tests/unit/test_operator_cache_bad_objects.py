@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from crane.api import kube_snapshot
+from crane.kube.fleet import fleet_manifests
+from crane.model.fleet import FleetSpec, NodeGroup
 from tests.unit.test_operator_decide import new_cache
 
 
@@ -36,3 +39,16 @@ def test_an_unreadable_object_is_left_out_and_the_others_are_kept() -> None:
     assert set(cache.pods) == {"t/fine"}
     cache.apply("pods", "MODIFIED", pod("later", {"nvidia.com/gpu": "3"}))
     assert cache.pods["t/later"].gpus == 3
+
+
+def test_the_apis_gpu_map_reads_any_quantity_and_skips_unreadable_gpu_ids() -> None:
+    node = fleet_manifests(
+        FleetSpec(groups=[NodeGroup(name="q", product="NVIDIA-L4", gpus_per_node=8)])
+    )[0]
+    name = node["metadata"]["name"]
+    thousand = pod("thousand", {"nvidia.com/gpu": "2k"}, node=name)
+    odd = pod("odd", {}, node=name)
+    odd["metadata"]["labels"] = {"crane.io/cargo": "job"}
+    odd["metadata"]["annotations"] = {"crane.io/gpu-ids": "x,1"}
+    busy = kube_snapshot.busy_gpus([node], [thousand, odd])
+    assert busy == {name: frozenset(range(8))}
