@@ -1,7 +1,8 @@
 """A tenant's hand-made pods that carry Crane's labels and GPU ids annotation, on a real control
 plane: such a pod asks for no GPU of its own, so the GPU ids it names are no claim on anything;
 it never keeps GPUs from another tenant, nor takes theirs when the operator restarts; and the
-GPUs such a pod does ask the node for are counted as in use.
+GPUs such a pod does ask the node for are counted as in use. A cargo deleted past Crane's
+finalizer keeps its GPUs until its pod is gone.
 
 The operator is a real process (this module has its own); each test adds simulated nodes of a
 GPU family no other test uses, and a tenant is a namespace.
@@ -35,6 +36,8 @@ from tests.e2e.operator_support import (
 pytestmark = pytest.mark.e2e
 
 ALL = ",".join(str(i) for i in range(8))
+HOLD = "test.crane.io/hold"
+"""A finalizer of the tests: a pod that has it keeps running after it is deleted."""
 
 
 def phase(custom: client.CustomObjectsApi, ns: str, name: str) -> str | None:
@@ -207,4 +210,54 @@ def test_a_pod_asking_for_gpus_in_another_notation_stops_no_one(
         operator,
     )
     core_v1.delete_namespaced_pod("thousand", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)
+
+
+def test_a_cargo_deleted_past_cranes_finalizer_keeps_its_gpus_until_its_pod_is_gone(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    nodes("forgefin", "NVIDIA-FORGEFIN", racks=1, per_rack=1)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("mine", "FORGEFIN", 0, 8) + "---\n" + cargo_yaml("job", "mine", 1, 8),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 1), "job Running", operator)
+    # The pod is slow to stop; the tenant strips Crane's finalizer and deletes the cargo.
+    core_v1.patch_namespaced_pod("job-0", namespace, {"metadata": {"finalizers": [HOLD]}})
+    try:
+        custom.patch_namespaced_custom_object(
+            "crane.io", "v1alpha1", namespace, "cargos", "job", {"metadata": {"finalizers": None}}
+        )
+        custom.delete_namespaced_custom_object("crane.io", "v1alpha1", namespace, "cargos", "job")
+        wait(lambda: get(custom, "cargos", namespace, "job") is None, "job gone", operator)
+        apply(
+            kube_cluster,
+            other_namespace,
+            mc_yaml("work", "FORGEFIN", 0, 8) + "---\n" + cargo_yaml("other", "work", 1, 8),
+        )
+        wait(
+            lambda: core_v1.read_namespaced_pod("job-0", namespace).metadata.deletion_timestamp,
+            "the operator to delete job-0",
+            operator,
+        )
+        wait(lambda: phase(custom, other_namespace, "other"), "other's status", operator)
+        wait_pass(kube_cluster, custom, namespace, operator)
+        assert phase(custom, other_namespace, "other") == "Pending", (
+            "the GPUs of a pod still running were handed out"
+        )
+    finally:
+        core_v1.patch_namespaced_pod("job-0", namespace, {"metadata": {"finalizers": None}})
+    wait(
+        lambda: running(crane_pods(core_v1, other_namespace), 1),
+        "other Running once job-0 is gone",
+        operator,
+    )
+    assert_no_gpu_double_booked(core_v1)
     delete_all(custom, core_v1, other_namespace, operator)
