@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from crane.api.schemas import DryRunPlacement, DryRunResult, ExplanationOut
 from crane.kube import dra
 from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION
-from crane.kube.nodes import busy_ids, inventory, node_view, with_dra
+from crane.kube.nodes import busy_ids, inventory, node_view, quantity, with_dra
 from crane.kube.resources import (
     cargo_status,
     is_true,
@@ -25,6 +25,7 @@ from crane.kube.resources import (
 )
 from crane.lifecycle import service
 from crane.lifecycle.records import cargo_request, minicluster_request
+from crane.lifecycle.restore import gpu_ids_of
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, TopologyLevels
 from crane.model.inventory import GPU_RESOURCE
 from crane.placement import Engine, Explanation, Outcome
@@ -41,7 +42,7 @@ def _pod_gpus(pod: Mapping[str, Any]) -> int:
             GPU_RESOURCE
         )
         if value:
-            total += int(str(value))
+            total += quantity(value)
     return total
 
 
@@ -72,7 +73,7 @@ class DraState:
                 return None
             ids = (pod["metadata"].get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
             node = (pod.get("spec") or {}).get("nodeName") or ""
-            return node, frozenset(int(g) for g in ids.split(",") if g.strip())
+            return node, frozenset(gpu_ids_of(ids))
 
         return dra.held_devices(self.nodes, self.claims, own)
 
@@ -98,7 +99,7 @@ def busy_gpus(
             continue
         if CARGO_LABEL in (meta.get("labels") or {}):
             ids = (meta.get("annotations") or {}).get(GPU_IDS_ANNOTATION, "")
-            crane_ids.setdefault(node, set()).update(int(g) for g in ids.split(",") if g.strip())
+            crane_ids.setdefault(node, set()).update(gpu_ids_of(ids))
         else:
             foreign[node] = foreign.get(node, 0) + _pod_gpus(pod)
     claimed = dra_state.busy(pods) if dra_state is not None else {}

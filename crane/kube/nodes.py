@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crane.kube.dra import DraNode
@@ -39,11 +41,35 @@ class NodeView:
     """Set when a GPU DRA driver publishes the node's GPUs: they come from its ResourceSlices."""
 
 
-def _quantity(value: Any) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE])?"
+)
+_SUFFIXES = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    **{s: Decimal(10) ** (3 * (i + 1)) for i, s in enumerate("kMGTPE")},
+    **{f"{s}i": Decimal(2) ** (10 * (i + 1)) for i, s in enumerate("KMGTPE")},
+}
+
+
+_MAX_DIGITS = 18
+"""A quantity past 10**18 (int64's range, as the API server keeps them) reads as unreadable."""
+
+
+def quantity(value: Any) -> int:
+    """A whole count from a Kubernetes quantity (``8``, ``1k``, ``2000m``, ``1e3``); 0 when
+    unreadable or past int64. The API server accepts every notation, so a pod may ask for
+    ``1k`` GPUs."""
+    found = _QUANTITY.fullmatch(str(value).strip())
+    if found is None:
         return 0
+    try:
+        number = Decimal(found.group(1)) * _SUFFIXES[found.group(2) or ""]
+    except (InvalidOperation, ValueError, OverflowError):
+        return 0
+    if not number.is_finite() or number.adjusted() > _MAX_DIGITS:
+        return 0  # 9e999999 would be a million-digit int: no node has that many of anything
+    return int(number)
 
 
 def _gpu_count(name: Any, count: int) -> int:
@@ -67,7 +93,7 @@ def node_view(body: Mapping[str, Any], label_keys: Iterable[str]) -> NodeView:
     labels: Mapping[str, str] = meta.get("labels") or {}
     annotations: Mapping[str, str] = meta.get("annotations") or {}
     alloc = status.get("allocatable") or status.get("capacity") or {}
-    count = _gpu_count(meta.get("name"), _quantity(alloc.get(GPU_RESOURCE, 0)))
+    count = _gpu_count(meta.get("name"), quantity(alloc.get(GPU_RESOURCE, 0)))
     try:
         islands = parse_islands(annotations.get(ISLANDS_ANNOTATION, ""), count)
     except ValueError as err:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.kube import app_manager, dra, rendezvous, resources
-from crane.kube.builders import build_template_cargo, template_cargo_name
+from crane.kube.builders import build_template_cargo, pod_name, template_cargo_name
 from crane.kube.names import (
     CARGO_KIND,
     CARGO_LABEL,
@@ -42,7 +42,7 @@ from crane.lifecycle.plan import (
     TokenRevocation,
 )
 from crane.lifecycle.queued import queued
-from crane.lifecycle.restore import gpu_ids_of, restore
+from crane.lifecycle.restore import gpu_ids_of, held_ids, restore
 from crane.lifecycle.state import LoopState, Revocation
 from crane.lifecycle.suspend import HELD_REASON, held_message, held_ready, is_held
 from crane.lifecycle.view import ClusterView as ClusterCache
@@ -198,9 +198,12 @@ class Decider:
         used = self.state.used_ids()
         held = self._held_elsewhere(cache)
         claimed = self._claimed(cache) if cache.claims else {}
+        asked: dict[str, int] = {}  # node -> nvidia.com/gpu that live Crane-labelled pods ask
         for pod in cache.pods.values():
-            if pod.cargo is None and pod.holds_gpus and pod.node:
-                foreign[pod.node] = foreign.get(pod.node, 0) + pod.gpus
+            if not pod.holds_gpus or not pod.node:
+                continue
+            into = foreign if pod.cargo is None else asked
+            into[pod.node] = into.get(pod.node, 0) + pod.gpus
         seen: set[str] = set()
         self._dra = False
         for name, view in cache.nodes.items():
@@ -225,7 +228,11 @@ class Decider:
                 mine = frozenset(
                     {g for g in held.get(name, ()) if g < view.gpu_count} | claimed.get(name, set())
                 )
-            inputs = (view, crane_ids, mine, foreign.get(name, 0))
+            # Crane's replicas ask for exactly the GPUs counted for them; what pods with Crane's
+            # labels ask for beyond those (a second pod of a replica written by hand) is in use
+            # all the same, as another's pod's GPUs are.
+            beyond = max(0, asked.get(name, 0) - len(crane_ids | mine))
+            inputs = (view, crane_ids, mine, foreign.get(name, 0) + beyond)
             if self.state.node_inputs.get(name) == inputs:
                 continue  # the same node, Crane's GPUs and others' use: the engine has it
             self.state.node_inputs[name] = inputs
@@ -242,7 +249,9 @@ class Decider:
     def _held_elsewhere(self, cache: ClusterCache) -> dict[str, frozenset[int]]:
         """node -> GPU ids that live Crane pods hold outside their cargo's placement in the
         engine (a restore loser, a moved replica, a cargo gone): busy until those pods end, so
-        a GPU is never handed out while something still runs on it."""
+        a GPU is never handed out while something still runs on it. Only the GPUs a pod really
+        asks for count (:func:`~crane.lifecycle.restore.held_ids`): a pod written by hand with
+        Crane's labels keeps no GPU from anyone."""
         expected: dict[tuple[str, str], set[int]] = {}
         for cargo, placements in self.state.placements.items():
             for p in placements:
@@ -252,7 +261,7 @@ class Decider:
             if pod.cargo is None or not pod.holds_gpus or not pod.node:
                 continue
             mine = expected.get((pod.cargo, pod.node), set())
-            extra = [g for g in gpu_ids_of(pod.gpu_ids) if g not in mine]
+            extra = [g for g in held_ids(pod, cache.claims) if g not in mine]
             if extra:
                 out.setdefault(pod.node, set()).update(extra)
         return {n: frozenset(ids) for n, ids in out.items()}
@@ -275,7 +284,9 @@ class Decider:
     def _claims(self, cache: ClusterCache, plan: Plan) -> None:
         """Keep each replica on a DRA node with its own allocated claim: delete Crane's claims
         whose pod is gone, done or replaced; make again (and allocate) the claim of a live pod
-        that lacks it or its allocation (a write lost to a crash or an error)."""
+        that lacks it or its allocation (a write lost to a crash or an error), when that pod is
+        the one Crane made for a replica of its cargo's placement (:meth:`_placed_replica`):
+        never for a pod written by hand that names GPU ids."""
         if not self._dra and not cache.claims:
             return
         now = time.monotonic()
@@ -313,6 +324,8 @@ class Decider:
             ids = gpu_ids_of(pod.gpu_ids)
             if view is None or view.dra is None or not ids or max(ids) >= len(view.dra.devices):
                 continue
+            if not self._placed_replica(pod, cache):
+                continue
             if not ask(pod.key):
                 continue
             labels = {CARGO_LABEL: split_key(pod.cargo)[1]}
@@ -326,6 +339,22 @@ class Decider:
                     pod_uid=pod.uid,
                 )
             )
+
+    def _placed_replica(self, pod: PodView, cache: ClusterCache) -> bool:
+        """Whether ``pod`` is the pod Crane makes for a replica its cargo is placed with: named
+        for that replica, owned by the cargo, on the replica's node with its GPU ids."""
+        body = cache.cargos.get(pod.cargo or "")
+        if body is None or pod.replica is None or pod.cargo is None:
+            return False
+        if pod.owner_uid != body["metadata"].get("uid"):
+            return False
+        if pod.name != pod_name(split_key(pod.cargo)[1], pod.replica):
+            return False
+        ids = gpu_ids_of(pod.gpu_ids)
+        return any(
+            p.replica == pod.replica and p.node == pod.node and tuple(p.gpu_ids) == ids
+            for p in self.state.placements.get(pod.cargo, ())
+        )
 
     def _remove_node(self, name: str) -> None:
         self.state.node_inputs.pop(name, None)

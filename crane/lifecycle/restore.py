@@ -4,8 +4,11 @@ Total and grounded in what holds GPUs: every cargo with a placement or with live
 claimed, whatever the state of its MiniCluster (a MiniCluster being deleted, not admitted, with
 an invalid spec or gone is submitted so its cargos' GPUs stay held). A cargo's GPU ids come from
 its live pods (annotation ``crane.io/gpu-ids``) where they exist, from ``status.placement``
-otherwise. Clashes are resolved by :mod:`crane.placement.restore` (same rule for every
-backend); the losers are returned for the pass to repair, with an event and a metric.
+otherwise. A pod names GPU ids that count only when it really asks for that many GPUs
+(:func:`held_ids`): a tenant may write a pod with Crane's labels and annotation by hand. Clashes
+are resolved by :mod:`crane.placement.restore` (same rule for every backend: a cargo whose pods
+and status agree comes first); the losers are returned for the pass to repair, with an event and
+a metric.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.kube import resources
+from crane.kube.dra import ClaimView
 from crane.kube.names import key_of
 from crane.lifecycle import records
 from crane.lifecycle.state import LoopState
@@ -52,22 +56,52 @@ def gpu_ids_of(text: str) -> tuple[int, ...]:
     return tuple(parse_gpu_ids(text) or ())
 
 
+def held_ids(pod: PodView, claims: Mapping[str, ClaimView]) -> tuple[int, ...]:
+    """The GPU ids a live replica holds: those its ``crane.io/gpu-ids`` annotation names, when it
+    really asks for that many GPUs, through ``nvidia.com/gpu`` (``gpus``) or through its own
+    allocated ResourceClaim (``claims``: ``namespace/name`` -> claim); () otherwise.
+
+    Crane's replicas always ask for the GPUs they name. A pod a tenant writes by hand with
+    Crane's labels and annotation but no GPU of its own holds nothing: the ids it names are
+    neither kept from others nor restored to a cargo."""
+    ids = gpu_ids_of(pod.gpu_ids)
+    if not ids or not pod.holds_gpus or not pod.node:
+        return ()
+    if pod.gpus >= len(ids):
+        return ids
+    claim = claims.get(key_of(pod.namespace, pod.claim)) if pod.claim else None
+    if claim is not None and claim.owner_uid in (None, pod.uid) and len(claim.devices) >= len(ids):
+        return ids
+    return ()
+
+
+def _where(p: ReplicaPlacement) -> tuple[str, tuple[int, ...]]:
+    return p.node, tuple(sorted(p.gpu_ids))
+
+
 def cargo_claim(
-    body: Mapping[str, Any], pods: list[PodView]
+    body: Mapping[str, Any], pods: list[PodView], claims: Mapping[str, ClaimView] | None = None
 ) -> tuple[CargoClaim, CargoRequest] | None:
-    """The claim of one cargo: its live pods' GPUs first, its status placement for the rest."""
+    """The claim of one cargo: its live pods' GPUs first (those they hold, :func:`held_ids`;
+    ``claims`` are the ResourceClaims), its status placement for the rest."""
     meta = body["metadata"]
     status = resources.cargo_status(body)
-    by_replica = {p.replica: p for p in status.placement}
+    recorded = {p.replica: p for p in status.placement}
+    by_replica = dict(recorded)
     grounded = False
     for pod in sorted(pods, key=lambda p: (p.replica is None, p.replica or 0, p.name)):
-        ids = parse_gpu_ids(pod.gpu_ids)
-        if not pod.holds_gpus or pod.replica is None or not pod.node or ids is None:
+        ids = held_ids(pod, claims or {})
+        if pod.replica is None or not ids:
             continue
         grounded = True
-        by_replica[pod.replica] = ReplicaPlacement(replica=pod.replica, node=pod.node, gpu_ids=ids)
+        by_replica[pod.replica] = ReplicaPlacement(
+            replica=pod.replica, node=pod.node, gpu_ids=list(ids)
+        )
     if not by_replica:
         return None
+    agreed = grounded and all(
+        r in recorded and _where(p) == _where(recorded[r]) for r, p in by_replica.items()
+    )
     placements = tuple(by_replica[r] for r in sorted(by_replica))
     spec = body.get("spec") or {}
     try:
@@ -83,7 +117,7 @@ def cargo_claim(
         )
     req = dataclasses.replace(req, replicas=len(placements))
     since = status.placed_at.timestamp() if status.placed_at else 0.0
-    return CargoClaim(req, placements, grounded, since), req
+    return CargoClaim(req, placements, grounded, since, agreed), req
 
 
 def _placeholder(key: str) -> MiniClusterRequest:
@@ -111,7 +145,7 @@ def restore(engine: Engine, state: LoopState, cache: ClusterCache) -> list[Resto
     claims: list[CargoClaim] = []
     cargo_reqs: dict[str, CargoRequest] = {}
     for key, body in sorted(cache.cargos.items()):
-        found = cargo_claim(body, pods.get(key, []))
+        found = cargo_claim(body, pods.get(key, []), cache.claims)
         if found is None:
             continue
         claim, req = found

@@ -9,6 +9,7 @@ and Cargos as trimmed bodies, GPU quotas, namespace labels and TenantShares.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,12 +34,14 @@ from crane.kube.names import (
     REPLICA_LABEL,
     key_of,
 )
-from crane.kube.nodes import NodeView, node_view, with_dra
+from crane.kube.nodes import NodeView, node_view, quantity, with_dra
 from crane.kube.shares import TENANTSHARES
 from crane.lifecycle.view import DEFAULT_GRACE_SECONDS, PodView
 from crane.model.inventory import GPU_RESOURCE
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 from crane.model.shares import ShareTable
+
+log = logging.getLogger(__name__)
 
 
 def _gpus(pod_spec: Mapping[str, Any]) -> int:
@@ -49,7 +52,7 @@ def _gpus(pod_spec: Mapping[str, Any]) -> int:
             GPU_RESOURCE
         )
         if value:
-            total += int(str(value))
+            total += quantity(value)
     return total
 
 
@@ -136,7 +139,7 @@ def gpu_quota(body: Mapping[str, Any]) -> int | None:
     """A ResourceQuota's hard ``requests.nvidia.com/gpu``; None when it sets none."""
     hard = (body.get("spec") or {}).get("hard") or {}
     value = hard.get(GPU_QUOTA_KEY)
-    return int(str(value)) if value is not None else None
+    return quantity(value) if value is not None else None
 
 
 class ClusterCache:
@@ -209,7 +212,21 @@ class ClusterCache:
         return stores[kind]
 
     def apply(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``/None for a listing)."""
+        """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``/None for a listing).
+
+        An object that cannot be read is logged and left out (as if it were deleted): one bad
+        object never stops the watch, the start or the other objects."""
+        try:
+            self._apply(kind, event_type, body)
+        except Exception:
+            meta = body.get("metadata") or {}
+            log.exception(
+                "cannot read %s %s; left out", kind, _key(kind, {"metadata": meta}) or "?"
+            )
+            if event_type != "DELETED":
+                self._apply(kind, "DELETED", {"metadata": meta})
+
+    def _apply(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         deleted = event_type == "DELETED"
         meta = body.get("metadata") or {}
         name = meta.get("name", "")

@@ -6,8 +6,10 @@ and every clash is resolved, never skipped silently and never raised:
 
 Cargos first, in precedence order (the rule is the same for every backend):
 
-1. a claim grounded in what runs (live pods / containers hold those GPUs) beats one read from a
-   record alone (status / SQL row);
+1. a claim grounded in what runs (live pods / containers hold those GPUs) and that its record
+   (status / SQL row) agrees with beats one grounded in what runs alone, which beats one read
+   from a record alone (on Kubernetes a tenant may write a pod with Crane's labels by hand, but
+   not a status: a hand-made pod never wins over a cargo whose pods and status agree);
 2. then the claim placed earlier (``since``: when it was placed, else its creation time);
 3. then the cargo key, so the result never depends on input order.
 
@@ -45,6 +47,8 @@ class CargoClaim:
     """True when live pods / containers hold these GPUs (not only a record says so)."""
     since: float = 0.0
     """When the cargo was placed (seconds since the epoch); earlier wins a clash."""
+    agreed: bool = False
+    """True when it is grounded and its record says the same placement for every replica."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,8 @@ class RestoreResult:
 
 
 def _order(claim: CargoClaim) -> tuple[int, float, str]:
-    return (0 if claim.grounded else 1, claim.since or claim.req.created, claim.req.key)
+    rank = (0 if claim.agreed else 1) if claim.grounded else 2
+    return (rank, claim.since or claim.req.created, claim.req.key)
 
 
 def _gpus(placements: Iterable[ReplicaPlacement]) -> list[Gpu]:
@@ -166,6 +171,8 @@ def _duplicates(gpus: Sequence[Gpu]) -> set[Gpu]:
 
 
 def _why(loser: CargoClaim) -> str:
+    if loser.grounded and not loser.agreed:
+        return "its pods and its record do not agree; one they agree on, or placed earlier, wins"
     if loser.grounded:
         return "its pods started earlier, or tie-broken by key"
     return "the other's pods hold it; this claim is only in a record"

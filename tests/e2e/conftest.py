@@ -34,6 +34,7 @@ from tests.e2e.operator_support import (
     add_nodes,
     crane_env,
     operator_args,
+    poll,
     serve_kube_args,
     wait_serving,
 )
@@ -52,6 +53,29 @@ def operator(
     finally:
         proc.stop()
         print(f"operator log (tail):\n{proc.tail()}")
+
+
+@pytest.fixture
+def other_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A second fresh namespace for one test (another tenant), deleted afterwards."""
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    core_v1.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"crane.io/e2e": "true"}))
+    )
+    try:
+        poll(
+            lambda: any(
+                sa.metadata.name == "default"
+                for sa in core_v1.list_namespaced_service_account(name).items
+            ),
+            f"namespace {name}'s default ServiceAccount",
+            lambda: "",
+            timeout=120,
+            interval=0.2,
+        )
+        yield name
+    finally:
+        core_v1.delete_namespace(name, propagation_policy="Background")
 
 
 @pytest.fixture(scope="module")

@@ -194,6 +194,54 @@ def assert_no_gpu_double_booked(core: client.CoreV1Api) -> None:
         assert len(given) == len(set(given)), f"node {node}: GPU ids given twice: {sorted(given)}"
 
 
+def forged_pod(
+    name: str,
+    node: str,
+    cargo: str,
+    gpu_ids: str,
+    replica: int = 0,
+    claim: str = "",
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A pod a tenant writes by hand with Crane's cargo and replica labels and GPU ids
+    annotation, bound to ``node`` (``spec.nodeName``, past the scheduler and Crane's taint), that
+    asks for no GPU of its own; with ``claim``, it refers to a ResourceClaim of that name as
+    Crane's replicas on DRA nodes do; with ``owner``, it names that object as its owner."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {"crane.io/cargo": cargo, "crane.io/replica": str(replica)},
+        "annotations": {"crane.io/gpu-ids": gpu_ids},
+    }
+    if owner is not None:
+        meta["ownerReferences"] = [owner]
+    spec: dict[str, Any] = {
+        "nodeName": node,
+        "terminationGracePeriodSeconds": 1,
+        "tolerations": [{"operator": "Exists"}],
+        "containers": [{"name": "main", "image": "busybox"}],
+    }
+    if claim:
+        spec["resourceClaims"] = [{"name": "crane-gpus", "resourceClaimName": claim}]
+        spec["containers"][0]["resources"] = {"claims": [{"name": "crane-gpus"}]}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def wait_pass(
+    kube_cluster: Any, custom: client.CustomObjectsApi, ns: str, proc: OperatorProcess
+) -> None:
+    """Wait until the operator has made a pass that started after this call: a probe cargo (of
+    a MiniCluster that does not exist) gets its Pending status, then is deleted."""
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    apply(kube_cluster, ns, cargo_yaml(name, f"{name}-none", 1, 1))
+    wait(
+        lambda: ((get(custom, "cargos", ns, name) or {}).get("status") or {}).get("phase"),
+        f"the operator's pass over cargo {name}",
+        proc,
+        90,
+    )
+    custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "cargos", name)
+
+
 def delete_all(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str, proc: OperatorProcess
 ) -> None:

@@ -39,10 +39,12 @@ from tests.e2e.operator_support import (
     cargo_yaml,
     crane_pods,
     delete_all,
+    forged_pod,
     get,
     mc_yaml,
     running,
     wait,
+    wait_pass,
 )
 
 pytestmark = pytest.mark.e2e
@@ -359,3 +361,37 @@ def test_claims_lost_or_left_while_the_operator_was_down_are_repaired(
     assert not double_allocated_devices(all_claims(custom))
     delete_all(custom, core_v1, namespace, operator)
     wait(lambda: not claims(custom, namespace), "no claim left behind", operator, 90)
+
+
+def test_a_hand_made_pod_gets_no_claim_on_another_tenants_devices(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    other_namespace: str,
+    dra_nodes: Callable[..., list[str]],
+) -> None:
+    (node,) = dra_nodes("draforge", "NVIDIA-FORGEDRA", gpus=8)
+    apply(
+        kube_cluster,
+        other_namespace,
+        mc_yaml("work", "FORGEDRA", 0, 8) + "---\n" + cargo_yaml("job", "work", 1, 4),
+    )
+    wait(lambda: running(crane_pods(core_v1, other_namespace), 1), "job Running", operator)
+    (victim,) = crane_pods(core_v1, other_namespace)
+    wait(lambda: claimed_pods(custom, [victim], other_namespace), "job's claim", operator)
+    # Another tenant writes a pod of their own that says it is their cargo's replica on the
+    # victim's GPUs and refers to a claim that does not exist (as if its write had been lost).
+    apply(kube_cluster, namespace, cargo_yaml("bait", "nowhere", 1, 4))
+    ids = victim.metadata.annotations["crane.io/gpu-ids"]
+    core_v1.create_namespaced_pod(
+        namespace, forged_pod("grab", node, "bait", ids, claim="grab-gpus")
+    )
+    wait(lambda: core_v1.read_namespaced_pod("grab", namespace).status.phase, "grab", operator)
+    wait_pass(kube_cluster, custom, namespace, operator)
+    wait_pass(kube_cluster, custom, namespace, operator)
+    assert "grab-gpus" not in claims(custom, namespace), "Crane allocated the victim's devices"
+    assert not double_allocated_devices(all_claims(custom))
+    core_v1.delete_namespaced_pod("grab", namespace, grace_period_seconds=0)
+    delete_all(custom, core_v1, other_namespace, operator)

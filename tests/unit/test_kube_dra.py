@@ -203,28 +203,67 @@ def test_stale_crane_claims_are_deleted_and_missing_ones_made_again() -> None:
     decider = Decider(Engine())
     decider.decide(cache)
     assert 0 in decider.state.nodes["d0"].busy_gpu_ids, "held until the claim goes"
-    pod = {
-        "metadata": {
-            "name": "job-0",
-            "namespace": "t",
-            "uid": "p1",
-            "labels": {"crane.io/cargo": "job", "crane.io/replica": "0"},
-            "annotations": {"crane.io/gpu-ids": "2,3"},
-        },
-        "spec": {
-            "nodeName": "d0",
-            "containers": [{"name": "main"}],
-            "resourceClaims": [{"name": dra.POD_CLAIM, "resourceClaimName": "job-0-gpus"}],
-        },
-        "status": {"phase": "Running"},
+    job = cargo("job", "mc", 1, 2)
+    job["status"] = {
+        "phase": "Running",
+        "placement": [{"replica": 0, "node": "d0", "gpuIds": [2, 3]}],
+        "placedAt": "2026-01-01T00:00:02Z",
     }
-    cache.apply("pods", None, pod)
+    cache.apply("miniclusters", None, minicluster("mc", 0, 8))
+    cache.apply("cargos", None, job)
+    cache.apply("pods", None, replica_pod("job-0", "job", "2,3", owner="uid-job"))
     plan = Decider(Engine()).decide(cache)
-    assert [(w.pod, w.pod_uid) for w in plan.claims] == [("job-0", "p1")]
+    assert [(w.pod, w.pod_uid) for w in plan.claims] == [("job-0", "p-job-0")]
     assert [r["device"] for r in plan.claims[0].allocation["devices"]["results"]] == [
         "gpu-2",
         "gpu-3",
     ]
+
+
+def replica_pod(name: str, cargo_name: str, ids: str, owner: str | None = None) -> dict[str, Any]:
+    """A running pod on d0 with a cargo's labels and GPU ids that refers to claim
+    ``<name>-gpus`` (which does not exist)."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": "t",
+        "uid": f"p-{name}",
+        "labels": {"crane.io/cargo": cargo_name, "crane.io/replica": "0"},
+        "annotations": {"crane.io/gpu-ids": ids},
+    }
+    if owner is not None:
+        meta["ownerReferences"] = [{"kind": "Cargo", "name": cargo_name, "uid": owner}]
+    return {
+        "metadata": meta,
+        "spec": {
+            "nodeName": "d0",
+            "containers": [{"name": "main"}],
+            "resourceClaims": [{"name": dra.POD_CLAIM, "resourceClaimName": f"{name}-gpus"}],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def test_a_hand_made_pod_naming_gpu_ids_gets_no_claim_and_keeps_no_gpu() -> None:
+    cache = dra_cache(
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 4)),
+        ("cargos", cargo("bait", "none", 1, 8)),
+    )
+    decider = Decider(Engine())
+    settle(decider, cache)
+    held = cache.cargos["t/job"]["status"]["placement"][0]["gpuIds"]
+    # A tenant's own pods with Crane's labels that name the job's GPUs, and all eight.
+    cache.apply("pods", None, replica_pod("grab", "bait", ",".join(map(str, held))))
+    cache.apply("pods", None, replica_pod("bait-0", "bait", "0,1,2,3,4,5,6,7", "uid-bait"))
+    for fresh in (decider, Decider(Engine())):
+        plan = fresh.decide(cache)
+        assert not plan.claims, "a claim on GPUs Crane did not give that pod"
+        free = set(range(8)) - set(held)
+        assert set(fresh.state.nodes["d0"].busy_gpu_ids) & free == set(), (
+            "GPUs that no pod asks for are kept from others"
+        )
+        assert fresh.state.placements["t/job"][0].gpu_ids == held
+        assert "t/bait" not in fresh.state.placements
 
 
 def test_api_snapshot_reads_dra_nodes_and_counts_other_claims_busy() -> None:

@@ -127,9 +127,14 @@ def test_both_pods_run_on_one_gpu_earliest_wins_loser_pods_deleted_and_gpus_held
     plan = decider.decide(cache)
     assert sorted(gpus_used(decider)) == [("n0", 0, "t/a"), ("n0", 1, "t/a")]
     assert ("t", "b-0", None) in plan.pod_deletes, "the loser's pods are deleted"
-    # While b's pod still runs, GPU 2 (which it holds) is not handed out: only GPU 3 is free.
+    # While b's pod still runs, GPU 2 (which it holds) is not handed out; nor is GPU 3: the two
+    # pods ask the node for 4 GPUs in all, so the device plugin gave out every one.
     slots = {s.gpu_id: s for s in decider.engine.gpu_map()}
-    assert slots[2].busy and not slots[3].busy
+    assert slots[2].busy and slots[3].busy
+    cache.apply("pods", "DELETED", pod("b", 0, "n0", "1,2"))
+    decider.decide(cache)
+    slots = {s.gpu_id: s for s in decider.engine.gpu_map()}
+    assert not slots[2].busy and not slots[3].busy, "free once b's pod is gone"
 
 
 def test_pods_ground_the_gpu_ids_over_a_stale_status() -> None:
