@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import names
-from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, positive
+from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, duration, positive
 from crane.cli.render import Column, Format, console, render
 from crane.cli.term import is_tty, say
 
@@ -86,7 +86,12 @@ def _tenant_shares(api: Client) -> list[tuple[str, TenantShareStatus]]:
 def top(
     interval: Annotated[
         float,
-        typer.Option("--interval", help="Seconds between refreshes.", parser=positive(3600)),
+        typer.Option(
+            "--interval",
+            help="Between refreshes: seconds or a duration such as 5s, 1m.",
+            metavar="DURATION",
+            parser=duration(3600),
+        ),
     ] = 2.0,
     once: Annotated[bool, typer.Option("--once", help="Print once and exit.")] = False,
 ) -> None:
