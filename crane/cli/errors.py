@@ -19,6 +19,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from crane.cli.render import JsonPathError
 from crane.cli.term import Declined, UsageError
 from crane.client import (
     BadConfig,
@@ -181,6 +182,10 @@ def _conflict(exc: Conflict) -> Failure:
 
 _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (UsageError, lambda e: Failure(str(e), "", USAGE)),
+    (
+        JsonPathError,
+        lambda e: Failure(str(e), "see what there is with -o json", FAILED),
+    ),
     (typer.TyperException, _command_line),
     (typer.Abort, lambda e: Failure("aborted", "", FAILED)),
     (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),

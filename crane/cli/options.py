@@ -78,7 +78,8 @@ def duration(high: float, low: float = 0.0) -> Callable[[str], float]:
         value = seconds_in(text) if isinstance(text, str) else float(text)
         if value is None:
             raise typer.BadParameter(
-                f"{text!r} is not a duration: give seconds or e.g. 30s, 2m, 1h, 1h30m"
+                f"{text!r} is not a duration: give a duration such as 30s, 2m or 1h30m, or "
+                f"plain seconds, at most {_spoken(high)}"
             )
         if not (max(low, 0.001) <= value <= high):
             raise typer.BadParameter(

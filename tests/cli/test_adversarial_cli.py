@@ -128,7 +128,8 @@ def test_non_finite_zero_or_negative_seconds_and_days_are_usage_errors(
 ) -> None:
     done = crane("--server", bare.url, "--token", ADMIN, "--tenant", "adv", *args)
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "give a number above 0" in done.stderr and "Traceback" not in done.stderr
+    said = "duration" if "--days" not in args and "--expires-in-days" not in args else "number"
+    assert f"give a {said}" in done.stderr and "Traceback" not in done.stderr
     with bare.client() as admin:
         tokens = admin.get("/v1/tokens").json()["items"]
     assert not any(t["tenant"] == "adv" for t in tokens), tokens
@@ -422,3 +423,16 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "text/html, not the Crane API's JSON" in lines[0], done.stderr
     assert "is the API URL the Crane API's?" in lines[0]
+
+
+def test_a_jsonpath_index_past_the_end_says_so(crane: Crane, bare: DockerServer) -> None:
+    """Fewer MiniClusters than ``{.items[9999]...}`` asks for: kubectl's 'array index out of
+    bounds', exit 1, not an empty line a script would take for an empty name."""
+    done = crane(
+        "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list",
+        "-o", "jsonpath={.items[9999].metadata.name}",
+    )  # fmt: skip
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "array index out of bounds: index 9999, length" in lines[0]
