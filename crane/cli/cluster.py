@@ -12,7 +12,7 @@ import typer
 
 from crane.cli import names
 from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, duration, positive
-from crane.cli.render import Column, Format, console, render
+from crane.cli.render import Column, Format, cell, console, render
 from crane.cli.term import is_tty, say
 
 if TYPE_CHECKING:
@@ -105,12 +105,9 @@ def top(
         console().print(top_table(api.list_miniclusters()))
         return
     with Live(top_table(api.list_miniclusters()), console=console(), screen=False) as live:
-        try:
-            while True:
-                time.sleep(interval)
-                live.update(top_table(api.list_miniclusters()))
-        except KeyboardInterrupt:
-            return
+        while True:  # Ctrl-C: exit 130 (crane.cli.main)
+            time.sleep(interval)
+            live.update(top_table(api.list_miniclusters()))
 
 
 def usage(
@@ -186,15 +183,16 @@ def events(
         Column("message", lambda e: e.message),
     ]
     table = output in (Format.TABLE, Format.WIDE)
-    if table and not no_headers:
-        typer.echo("  ".join(c.header.upper() for c in columns))
     stream = client().events(last_event_id="0", mini_cluster=minicluster, cargo=cargo, follow=watch)
-    try:
-        for event in stream:
-            if table:
-                typer.echo("  ".join(str(c.get(event) or "-") for c in columns))
-            else:
-                render(event, Format.JSON if output == Format.JSON else output)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        return
+    first = True
+    for event in stream:  # Ctrl-C: exit 130 (crane.cli.main), as kubectl get -w
+        if table:
+            if first and not no_headers:  # only once the server answered with an event
+                typer.echo("  ".join(c.header.upper() for c in columns))
+            typer.echo("  ".join(cell(c.get(event)) for c in columns))
+        else:
+            if output == Format.YAML and not first:
+                typer.echo("---")  # one YAML stream of documents, as kubectl -w -o yaml
+            render(event, output)
+        first = False
+        sys.stdout.flush()
