@@ -44,14 +44,19 @@ def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Ca
 
 
 def delete_each(names: Sequence[str], delete: Callable[[str], object], kind: str) -> None:
-    """Delete each of ``names`` in turn, as kubectl does: one not found or in conflict is
-    reported and the others are still deleted, then the last such failure is raised (exit 1);
-    any other error (an unreachable server, a bad token) stops at once."""
+    """Delete each of ``names`` (all of one ``kind``) in turn; see :func:`delete_in_turn`."""
+    delete_in_turn([(kind, name, delete) for name in names])
+
+
+def delete_in_turn(targets: Sequence[tuple[str, str, Callable[[str], object]]]) -> None:
+    """Delete each ``(kind, name, delete)`` in turn, as kubectl does: one not found or in
+    conflict is reported and the others are still deleted, then the last such failure is raised
+    (exit 1); any other error (an unreachable server, a bad token) stops at once."""
     from crane.cli.errors import describe
     from crane.client import Conflict, NotFound
 
     failed: NotFound | Conflict | None = None
-    for name in names:
+    for kind, name, delete in targets:
         try:
             delete(name)
         except (NotFound, Conflict) as exc:

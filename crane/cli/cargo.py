@@ -237,12 +237,28 @@ def follow_all(name: str, replicas: list[int], tail: int | None, since: int | No
 @app.command("delete")
 def delete(
     cargos: Annotated[
-        list[str], typer.Argument(help="Cargos to delete.", autocompletion=names.cargo)
-    ],
+        list[str] | None, typer.Argument(help="Cargos to delete.", autocompletion=names.cargo)
+    ] = None,
+    files: Annotated[
+        list[str] | None,
+        typer.Option("--filename", "-f", help="Delete the Cargos of a manifest; - reads stdin."),
+    ] = None,
     grace: Annotated[int | None, typer.Option("--grace-period", help="Seconds to stop.")] = None,
     yes: Yes = False,
 ) -> None:
     """Delete cargos (their containers get SIGTERM and the grace period)."""
-    confirm(f"delete cargo {', '.join(cargos)}?", yes=yes)
+    from crane.cli.manifest import load_manifests
+
+    manifests = load_manifests(files or [])
+    for m in manifests:
+        if m.kind != "Cargo":
+            raise UsageError(
+                f"{m.source}: {m.kind} {m.name} is no cargo; delete every object of the file "
+                "with `crane mc delete -f FILE`"
+            )
+    targets = list(dict.fromkeys([*(cargos or []), *(m.name for m in manifests)]))
+    if not targets:
+        raise UsageError("give CARGO... or -f FILE")
+    confirm(f"delete cargo {', '.join(targets)}?", yes=yes)
     api = client()
-    delete_each(cargos, lambda name: api.delete_cargo(name, grace_period_seconds=grace), "cargo")
+    delete_each(targets, lambda name: api.delete_cargo(name, grace_period_seconds=grace), "cargo")

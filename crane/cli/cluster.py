@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import names
-from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, positive
-from crane.cli.render import Column, Format, console, render
+from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, duration, positive
+from crane.cli.render import Column, Format, cell, console, render
 from crane.cli.term import is_tty, say
 
 if TYPE_CHECKING:
@@ -86,7 +86,12 @@ def _tenant_shares(api: Client) -> list[tuple[str, TenantShareStatus]]:
 def top(
     interval: Annotated[
         float,
-        typer.Option("--interval", help="Seconds between refreshes.", parser=positive(3600)),
+        typer.Option(
+            "--interval",
+            help="Between refreshes: seconds or a duration such as 5s, 1m.",
+            metavar="DURATION",
+            parser=duration(3600),
+        ),
     ] = 2.0,
     once: Annotated[bool, typer.Option("--once", help="Print once and exit.")] = False,
 ) -> None:
@@ -100,12 +105,9 @@ def top(
         console().print(top_table(api.list_miniclusters()))
         return
     with Live(top_table(api.list_miniclusters()), console=console(), screen=False) as live:
-        try:
-            while True:
-                time.sleep(interval)
-                live.update(top_table(api.list_miniclusters()))
-        except KeyboardInterrupt:
-            return
+        while True:  # Ctrl-C: exit 130 (crane.cli.main)
+            time.sleep(interval)
+            live.update(top_table(api.list_miniclusters()))
 
 
 def usage(
@@ -181,15 +183,16 @@ def events(
         Column("message", lambda e: e.message),
     ]
     table = output in (Format.TABLE, Format.WIDE)
-    if table and not no_headers:
-        typer.echo("  ".join(c.header.upper() for c in columns))
     stream = client().events(last_event_id="0", mini_cluster=minicluster, cargo=cargo, follow=watch)
-    try:
-        for event in stream:
-            if table:
-                typer.echo("  ".join(str(c.get(event) or "-") for c in columns))
-            else:
-                render(event, Format.JSON if output == Format.JSON else output)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        return
+    first = True
+    for event in stream:  # Ctrl-C: exit 130 (crane.cli.main), as kubectl get -w
+        if table:
+            if first and not no_headers:  # only once the server answered with an event
+                typer.echo("  ".join(c.header.upper() for c in columns))
+            typer.echo("  ".join(cell(c.get(event)) for c in columns))
+        else:
+            if output == Format.YAML and not first:
+                typer.echo("---")  # one YAML stream of documents, as kubectl -w -o yaml
+            render(event, output)
+        first = False
+        sys.stdout.flush()

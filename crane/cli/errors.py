@@ -19,6 +19,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from crane.cli.render import JsonPathError, printable
 from crane.cli.term import Declined, UsageError
 from crane.client import (
     BadConfig,
@@ -179,8 +180,33 @@ def _conflict(exc: Conflict) -> Failure:
     return Failure(f"conflict: {_server(exc.message)}", remedy, FAILED)
 
 
+def _api_of(exc: httpx.HTTPError) -> str:
+    """The server ``exc`` came from, as ``the server at http://HOST:PORT``, when known."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised without its request
+        return "the server"
+    return f"the server at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+
+
+def _broken_answer(exc: httpx.HTTPError) -> Failure:
+    """The server closed the connection mid-answer, or what it sent is not HTTP."""
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(".")
+    if len(reason) > 120:
+        reason = reason[:117] + "..."
+    return Failure(
+        f"{_api_of(exc)} broke off or sent something that is not HTTP ({printable(reason)})",
+        "retry; if it persists, check the API URL is the Crane API's with `crane config current`",
+        FAILED,
+    )
+
+
 _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (UsageError, lambda e: Failure(str(e), "", USAGE)),
+    (
+        JsonPathError,
+        lambda e: Failure(str(e), "see what there is with -o json", FAILED),
+    ),
     (typer.TyperException, _command_line),
     (typer.Abort, lambda e: Failure("aborted", "", FAILED)),
     (Declined, lambda e: Failure(f"aborted: {e}", "pass --yes to skip the question", FAILED)),
@@ -279,6 +305,16 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
     (ValidationError, _validation),
     (yaml.YAMLError, _yaml),
     (OSError, _file),
+    ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError), _broken_answer),  # type: ignore[list-item]
+    (
+        httpx.TimeoutException,
+        lambda e: Failure(
+            f"{_api_of(e)} did not answer in time",
+            "retry; if it persists, look at its log, and check the API URL with "
+            "`crane config current`",
+            FAILED,
+        ),
+    ),
     (
         httpx.HTTPError,
         lambda e: Failure(

@@ -144,13 +144,13 @@ def changes(poll: Callable[[], Sequence[Any]], interval: float) -> Iterator[Any]
 def watch(
     poll: Callable[[], Sequence[Any]], output: str, columns: Sequence[Column], interval: float = 2.0
 ) -> None:
-    """Print each change as a row (or a document) until Ctrl-C, like ``kubectl get -w``."""
-    try:
-        for obj in changes(poll, interval):
-            if output in (Format.JSON, Format.YAML):
-                render(manifest(obj), output)
-            else:
-                render([obj], output, columns, headers=False)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        return
+    """Print each change as a row (or a document) until Ctrl-C (exit 130, as ``kubectl get
+    -w``)."""
+    for obj in changes(poll, interval):
+        if output == Format.YAML:
+            sys.stdout.write("---\n")  # one YAML stream of documents
+        if output in (Format.JSON, Format.YAML):
+            render(manifest(obj), output)
+        else:
+            render([obj], output, columns, headers=False)
+        sys.stdout.flush()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import columns, listing, names
-from crane.cli.apply import create_from_files, delete_each
+from crane.cli.apply import create_from_files, delete_in_turn
 from crane.cli.objects import manifest
 from crane.cli.options import (
     AllTenants,
@@ -326,13 +326,33 @@ def delete(
     files: Files = None,
     yes: Yes = False,
 ) -> None:
-    """Delete MiniClusters and their cargos."""
+    """Delete MiniClusters and their cargos; -f: every MiniCluster and Cargo of the files."""
     from crane.cli.manifest import load_manifests
+    from crane.model.specs import CargoSpec
 
-    targets = list(names or []) + [
-        m.name for m in load_manifests(files or []) if m.kind == "MiniCluster"
-    ]
-    if not targets:
+    manifests = load_manifests(files or [])
+    mcs = list(
+        dict.fromkeys([*(names or []), *(m.name for m in manifests if m.kind == "MiniCluster")])
+    )
+    cargos = list(
+        dict.fromkeys(
+            m.name
+            for m in manifests
+            if isinstance(m.spec, CargoSpec) and m.spec.mini_cluster not in mcs
+        )
+    )
+    if not mcs and not cargos:
         raise UsageError("give NAME... or -f FILE")
-    confirm(f"delete minicluster {', '.join(targets)} and all its cargos?", yes=yes)
-    delete_each(targets, client().delete_minicluster, "minicluster")
+    what = []
+    if mcs:
+        what.append(
+            f"minicluster {', '.join(mcs)} and all {'its' if len(mcs) == 1 else 'their'} cargos"
+        )
+    if cargos:
+        what.append(f"cargo {', '.join(cargos)}")
+    confirm(f"delete {' and '.join(what)}?", yes=yes)
+    api = client()
+    delete_in_turn(
+        [("cargo", name, api.delete_cargo) for name in cargos]
+        + [("minicluster", name, api.delete_minicluster) for name in mcs]
+    )

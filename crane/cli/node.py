@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli.options import YEAR_SECONDS, Output, Yes, client, positive
+from crane.cli.options import YEAR_SECONDS, Output, Yes, client, duration
 from crane.cli.render import Column, Format, render
 from crane.cli.term import confirm, say
 
@@ -96,7 +96,12 @@ def remove(
         ),
     ] = False,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the drain.", parser=positive(YEAR_SECONDS))
+        float,
+        typer.Option(
+            help="How long to wait for the drain: seconds or a duration such as 30s, 5m, 1h.",
+            metavar="DURATION",
+            parser=duration(YEAR_SECONDS),
+        ),
     ] = 300,
     yes: Yes = False,
 ) -> None:

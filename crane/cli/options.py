@@ -6,6 +6,7 @@ Command modules (ours and colleagues') import these so that options read the sam
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +37,55 @@ def positive(high: float) -> Callable[[str], float]:
             value = math.nan
         if not (math.isfinite(value) and 0 < value <= high):
             raise typer.BadParameter(f"{text!r}: give a number above 0 and at most {high:.10g}")
+        return value
+
+    return parse
+
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,9})?|\.[0-9]{1,9})(ms|s|m|h|d)")
+
+
+def seconds_in(text: str) -> float | None:
+    """The seconds ``text`` stands for: a plain number of seconds (``90``, ``0.5``) or a
+    kubectl-style duration (``30s``, ``2m``, ``1h30m``, ``500ms``, ``1.5h``, ``2d``); None when
+    it is neither (ASCII digits only: full-width digits are no duration)."""
+    text = text.strip().lower()
+    if not text.isascii():
+        return None
+    if re.fullmatch(r"[0-9]{1,15}(\.[0-9]{0,9})?|\.[0-9]{1,9}", text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _spoken(seconds: float) -> str:
+    """``seconds`` as the largest whole unit that reads it exactly: 3600 is 1h, 90 is 90s."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds / _UNIT_SECONDS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def duration(high: float, low: float = 0.0) -> Callable[[str], float]:
+    """A parser for a timeout or interval, in seconds: plain seconds or a kubectl-style
+    duration (``30s``, ``2m``, ``1h``, see :func:`seconds_in`), above ``low`` (at least 1 ms) and
+    at most ``high``; anything else is a usage error naming the form and the range."""
+
+    def parse(text: str | float) -> float:
+        value = seconds_in(text) if isinstance(text, str) else float(text)
+        if value is None:
+            raise typer.BadParameter(
+                f"{text!r} is not a duration: give a duration such as 30s, 2m or 1h30m, or "
+                f"plain seconds, at most {_spoken(high)}"
+            )
+        if not (max(low, 0.001) <= value <= high):
+            raise typer.BadParameter(
+                f"{text!r}: give a duration of at least {_spoken(max(low, 0.001))} and at most "
+                f"{_spoken(high)}"
+            )
         return value
 
     return parse
@@ -96,9 +146,9 @@ Timeout = Annotated[
     float,
     typer.Option(
         "--timeout",
-        help="Seconds to wait with --wait.",
-        metavar="SECONDS",
-        parser=positive(MAX_WAIT_SECONDS),
+        help="How long to wait with --wait: seconds or a duration such as 30s, 5m, 1h.",
+        metavar="DURATION",
+        parser=duration(MAX_WAIT_SECONDS),
     ),
 ]
 Image = Annotated[

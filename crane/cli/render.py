@@ -78,6 +78,11 @@ def check_jsonpath(template: str) -> None:
             )
 
 
+class JsonPathError(ValueError):
+    """A jsonpath template that does not fit the data (an index past the end), as kubectl's
+    ``array index out of bounds: index 5, length 2``."""
+
+
 def _steps(template: str) -> list[list[str | int | None]]:
     """Parse ``{.a.b[*].c}{.d}`` into paths; ``None`` stands for ``[*]``."""
     paths: list[list[str | int | None]] = []
@@ -94,7 +99,9 @@ def _steps(template: str) -> list[list[str | int | None]]:
 
 
 def jsonpath(data: Any, template: str) -> str:
-    """kubectl's jsonpath subset: fields, ``[N]`` and ``[*]``; values joined by spaces."""
+    """kubectl's jsonpath subset: fields, ``[N]`` and ``[*]``; values joined by spaces. A
+    missing field reads as nothing (kubectl's default); an index past the end of a list raises
+    :class:`JsonPathError`, as kubectl's does, rather than printing nothing."""
     out: list[str] = []
     for path in _steps(template):
         values: list[Any] = [data]
@@ -106,7 +113,12 @@ def jsonpath(data: Any, template: str) -> str:
                         v if isinstance(v, list) else (v.values() if isinstance(v, dict) else [])
                     )
                 elif isinstance(step, int):
-                    if isinstance(v, list) and -len(v) <= step < len(v):
+                    if isinstance(v, list) and not -len(v) <= step < len(v):
+                        raise JsonPathError(
+                            f"jsonpath {template!r}: array index out of bounds: index {step}, "
+                            f"length {len(v)}"
+                        )
+                    if isinstance(v, list):
                         nxt.append(v[step])
                 elif isinstance(v, dict) and step in v:
                     nxt.append(v[step])

@@ -104,6 +104,45 @@ def node_spec(
     return spec
 
 
+def check_admin_token(data: Path) -> None:
+    """The admin token kept in ``data`` (when there is one) must be readable and a Crane token;
+    else one line naming the file and what to do (never its content: it may be a secret)."""
+    import re
+
+    from crane.api.settings import BOOTSTRAP_TOKEN_PATTERN
+
+    path = data / "admin-token"
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        text = path.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else "not ASCII text"
+        raise UsageError(
+            f"cannot read the admin token in {path} ({reason}); fix its permissions, or delete "
+            "it and `crane up` makes a new one (tokens it made stay valid)"
+        ) from None
+    if not re.fullmatch(BOOTSTRAP_TOKEN_PATTERN, text):
+        raise UsageError(
+            f"{path} does not hold a Crane token (crane_ID_SECRET); put the admin token back in "
+            "it, or delete it and `crane up` makes a new one"
+        )
+
+
+def api_url(host: str, port: int) -> str:
+    """The URL the CLI context saves for an API bound to ``host``: an IPv6 address in
+    brackets, and the loopback address for a wildcard one (0.0.0.0, ::)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
+
+
 def preflight(
     host: str,
     port: int,
@@ -111,9 +150,12 @@ def preflight(
     gpus: int | None,
     gpu_type: str | None,
     labels: dict[str, str],
+    data: Path | None = None,
 ) -> Ready:
     """Everything ``crane up`` needs, checked before it prints or saves anything."""
     spec = node_spec(docker_url, gpus, gpu_type, labels)
+    if data is not None:
+        check_admin_token(data)
     sock = bind(host, port)
     try:
         check_docker(docker_url)
@@ -144,16 +186,28 @@ def up(
 ) -> None:
     """Run Crane on this machine's Docker engine; Ctrl-C stops Crane, containers keep running."""
     docker_url = docker_host or os.environ.get("DOCKER_HOST") or DOCKER_DEFAULT
-    ready = preflight(host, port, docker_url, gpus, gpu_type, parse_labels(label))
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address as written in a URL
+        host = host[1:-1]
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: give a port from 1 to 65535")
+    data = data_dir or default_data_dir()
+    ready = preflight(host, port, docker_url, gpus, gpu_type, parse_labels(label), data)
     try:
-        _serve(ready, host, port, data_dir)
+        _serve(ready, host, port, data)
     finally:
         ready.sock.close()
 
 
-def _serve(ready: Ready, host: str, port: int, data_dir: Path | None) -> None:
-    import uvicorn
+def default_data_dir() -> Path:
+    """Where ``crane up`` keeps its database and admin token without --data-dir."""
     from platformdirs import user_data_dir
+
+    return Path(user_data_dir("crane"))
+
+
+def _serve(ready: Ready, host: str, port: int, data: Path) -> None:
+    import uvicorn
 
     from crane.api.app import create_app
     from crane.api.db import make_engine, migrate
@@ -163,7 +217,7 @@ def _serve(ready: Ready, host: str, port: int, data_dir: Path | None) -> None:
     from crane.docker.local import admin_token, register
 
     spec = ready.spec
-    data = data_dir or Path(user_data_dir("crane"))
+    port = ready.sock.getsockname()[1]  # --port 0: the one the system picked
     url = f"sqlite:///{data / 'crane.db'}"
     token, first = admin_token(data)
     settings = ApiSettings(
@@ -173,15 +227,15 @@ def _serve(ready: Ready, host: str, port: int, data_dir: Path | None) -> None:
     migrate(db)
     register(db, spec)
     db.dispose()
-    api_url = f"http://{host}:{port}"
+    url_of_api = api_url(host, port)
     config = load_config()
-    config.contexts["local"] = Context(url=api_url, token=token)
+    config.contexts["local"] = Context(url=url_of_api, token=token)
     config.current_context = "local"
     save_config(config)
     gpus_text = f"{spec.gpu_count} x {spec.gpu_product}" if spec.gpu_count else "no GPUs"
     kind = "declared" if spec.simulated else "found with NVML"
     say(f"crane: node local: {gpus_text} ({kind}) on {ready.docker_url}")
-    say(f"crane: API at {api_url} (CLI context 'local' saved; try `crane mc create`)")
+    say(f"crane: API at {url_of_api} (CLI context 'local' saved; try `crane mc create`)")
     if first:
         say(f"crane: admin token (also in {data / 'admin-token'}): {token}")
     backend = DockerBackend(settings)

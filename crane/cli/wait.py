@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crane.cli.options import YEAR_SECONDS, client, positive
+from crane.cli.options import YEAR_SECONDS, client, duration
 from crane.cli.term import UsageError
 
 KINDS = {
@@ -67,10 +67,22 @@ def wait(
         ),
     ],
     timeout: Annotated[
-        float, typer.Option("--timeout", metavar="SECONDS", parser=positive(YEAR_SECONDS))
+        float,
+        typer.Option(
+            "--timeout",
+            help="How long to wait: seconds or a duration such as 30s, 5m, 1h.",
+            metavar="DURATION",
+            parser=duration(YEAR_SECONDS),
+        ),
     ] = 300.0,
     interval: Annotated[
-        float, typer.Option("--interval", metavar="SECONDS", parser=positive(3600))
+        float,
+        typer.Option(
+            "--interval",
+            help="Between checks: seconds or 2s, 1m.",
+            metavar="DURATION",
+            parser=duration(3600),
+        ),
     ] = 1.0,
 ) -> None:
     """Wait until every object meets --for; prints each one as it does (like kubectl wait)."""

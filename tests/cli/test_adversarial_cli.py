@@ -128,7 +128,8 @@ def test_non_finite_zero_or_negative_seconds_and_days_are_usage_errors(
 ) -> None:
     done = crane("--server", bare.url, "--token", ADMIN, "--tenant", "adv", *args)
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "give a number above 0" in done.stderr and "Traceback" not in done.stderr
+    said = "duration" if "--days" not in args and "--expires-in-days" not in args else "number"
+    assert f"give a {said}" in done.stderr and "Traceback" not in done.stderr
     with bare.client() as admin:
         tokens = admin.get("/v1/tokens").json()["items"]
     assert not any(t["tenant"] == "adv" for t in tokens), tokens
@@ -422,3 +423,69 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "text/html, not the Crane API's JSON" in lines[0], done.stderr
     assert "is the API URL the Crane API's?" in lines[0]
+
+
+def test_a_jsonpath_index_past_the_end_says_so(crane: Crane, bare: DockerServer) -> None:
+    """Fewer MiniClusters than ``{.items[9999]...}`` asks for: kubectl's 'array index out of
+    bounds', exit 1, not an empty line a script would take for an empty name."""
+    done = crane(
+        "--server", bare.url, "--token", ADMIN, "--tenant", "adv", "mc", "list",
+        "-o", "jsonpath={.items[9999].metadata.name}",
+    )  # fmt: skip
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "array index out of bounds: index 9999, length" in lines[0]
+
+
+def test_delete_f_deletes_the_cargos_of_the_file_too(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """``crane mc delete -f`` read only the MiniCluster documents: the Cargo documents of a
+    multi-document file (their MiniCluster not in it) stayed, without a word. As kubectl
+    delete -f, every object of the file goes."""
+    admin = ("--server", bare.url, "--token", ADMIN, "--tenant", "adv")
+    for name in ("df-keep", "df-gone"):
+        made = crane(*admin, "mc", "create", name, "--gpu-type", "H100", "--min", "0", "--max", "4")
+        assert made.returncode == 0, made.stderr
+    with bare.client() as client:
+        for cargo, mc in (("df-c1", "df-keep"), ("df-c2", "df-keep"), ("df-c3", "df-gone")):
+            added = client.post(
+                "/v1/cargos",
+                params={"tenant": "adv", "allowPending": "true"},
+                json={"name": cargo, "spec": {"miniCluster": mc, "replicas": 1,
+                      "gpusPerReplica": 1, "template": {"spec": {"containers": [
+                          {"name": "main", "image": "crane-test:busybox"}]}}}},
+            )  # fmt: skip
+            assert added.status_code == 201, added.text
+    cargo = "apiVersion: crane.io/v1alpha1\nkind: Cargo\nmetadata: {{name: {}}}\nspec: {{miniCluster: {}, replicas: 1, gpusPerReplica: 1}}\n"  # noqa: E501
+    docs = [
+        cargo.format("df-c1", "df-keep"),
+        "apiVersion: crane.io/v1alpha1\nkind: MiniCluster\nmetadata: {name: df-gone}\n"
+        "spec: {gpuType: H100, gpus: {min: 0, max: 4}}\n",
+        cargo.format("df-c3", "df-gone"),
+    ]
+    (tmp_path / "mixed.yaml").write_text("---\n".join(docs))
+    done = crane(*admin, "mc", "delete", "-f", str(tmp_path / "mixed.yaml"), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "cargo/df-c1 deleted",
+        "minicluster/df-gone deleted",
+    ]
+    with bare.client() as client:
+
+        def status(path: str) -> int:
+            return client.get(path, params={"tenant": "adv"}).status_code
+
+        assert status("/v1/cargos/df-c1") == 404
+        assert status("/v1/miniclusters/df-gone") == 404
+        assert status("/v1/cargos/df-c2") == 200  # not in the file
+        assert status("/v1/miniclusters/df-keep") == 200
+    (tmp_path / "cargos.yaml").write_text(cargo.format("df-c2", "df-keep"))
+    refused = crane(*admin, "cargo", "delete", "-f", str(tmp_path / "mixed.yaml"), "--yes")
+    _usage(refused, "MiniCluster df-gone is no cargo", "crane mc delete -f")
+    only = crane(*admin, "cargo", "delete", "-f", str(tmp_path / "cargos.yaml"), "--yes")
+    assert only.returncode == 0, only.stderr
+    assert only.stderr.strip() == "cargo/df-c2 deleted"
+    again = crane(*admin, "mc", "delete", "-f", str(tmp_path / "cargos.yaml"), "--yes")
+    assert again.returncode == 1 and "df-c2" in again.stderr, again.stderr

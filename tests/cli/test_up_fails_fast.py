@@ -107,3 +107,32 @@ def test_no_gpus_found_and_none_declared(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.output == ""
     assert (cfg / "config.yaml").read_text() == SAVED
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "content", [b"garbage token!!\n", b"", b"\xff\xfe not text", b"crane_x_" + b"\x01" * 4]
+)
+def test_a_garbage_admin_token_names_its_file(tmp_path: Path, content: bytes) -> None:
+    """An admin-token file someone edited or truncated: which file, and what to do, before
+    anything starts (it was 'invalid bootstrap_token: ...; fix the manifest or options')."""
+    _config(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "admin-token").write_bytes(content)
+    sock = f"unix://{tmp_path}/no-docker.sock"
+    done = _up(
+        tmp_path, "--gpus", "8", "--gpu-type", "H100", "--port", str(free_port()), DOCKER_HOST=sock
+    )
+    line = _one_line(done)
+    assert str(data / "admin-token") in line
+    assert "delete it" in line
+    assert "manifest" not in line and "bootstrap_token" not in line
+    assert "!!" not in line  # the file's content may be a secret: never echoed
+    assert (data / "admin-token").read_bytes() == content
+    assert (tmp_path / "cfg" / "config.yaml").read_text() == SAVED
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_out_of_range_is_usage(tmp_path: Path, port: str) -> None:
+    done = _up(tmp_path, "--gpus", "8", "--gpu-type", "H100", "--port", port)
+    assert "1 to 65535" in _one_line(done)

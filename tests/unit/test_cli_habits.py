@@ -182,3 +182,32 @@ def test_a_duration_of_absurd_or_foreign_digits_is_a_usage_error(text: str) -> N
     full-width digits were read as 1s or 1m."""
     with pytest.raises(UsageError, match="is not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{.items[5].metadata.name}", "index 5, length 2"),
+        ("{.items[-3]}", "index -3, length 2"),
+        ("{.items[*].spec.cargos[1]}", "index 1, length 1"),
+    ],
+)
+def test_a_jsonpath_index_past_the_end_is_an_error_not_silence(template: str, said: str) -> None:
+    """kubectl says 'array index out of bounds'; an empty line would read as 'no value'."""
+    doc = {
+        "items": [
+            {"metadata": {"name": "a"}, "spec": {"cargos": ["x"]}},
+            {"metadata": {"name": "b"}, "spec": {"cargos": ["y", "z"]}},
+        ]
+    }
+    out = io.StringIO()
+    with pytest.raises(ValueError) as caught:
+        render(doc, parse_format(f"jsonpath={template}"), stream=out)
+    assert out.getvalue() == ""
+    failure = describe(caught.value)
+    assert failure.code == 1
+    assert "array index out of bounds" in failure.line() and said in failure.line()
+    assert "unexpected" not in failure.line()
+    # a missing field still reads as nothing, as kubectl's default
+    render(doc, parse_format("jsonpath={.items[0].status.phase}"), stream=out)
+    assert out.getvalue() == "\n"
