@@ -65,6 +65,12 @@ def _stored(stored: list[Condition], type_: str, *reasons: str) -> bool:
     return cond is not None and cond.status is ConditionStatus.FALSE and cond.reason in reasons
 
 
+def _placed_true(stored: list[Condition]) -> bool:
+    """Whether the stored ``Placed`` condition is True (how the gang was placed)."""
+    cond = find_condition(stored, "Placed")
+    return cond is not None and cond.status is ConditionStatus.TRUE
+
+
 _WAITING = (
     cargo_status.MINICLUSTER_NOT_FOUND,
     cargo_status.MINICLUSTER_NOT_ADMITTED,
@@ -80,7 +86,11 @@ def _placed(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Condit
     if is_restarting(phase, bool(row.placements())):
         return _cond("Placed", False, RESTARTING, row.message)
     if phase is not CargoPhase.PENDING:
-        return _cond("Placed", True, "Placed", row.message)
+        # how it was placed, stored by the reconciler as it placed it (a row placed by an
+        # older version has none: its message stands in)
+        if _placed_true(stored):
+            return None
+        return _cond("Placed", True, cargo_status.PLACED, row.message)
     if _stored(stored, "Placed", *_WAITING):
         return None
     return _cond("Placed", False, phase.value, row.message)

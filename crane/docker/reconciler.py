@@ -408,17 +408,18 @@ class Reconciler:
         if row is None or row.phase not in ACTIVE:
             return
         row.phase = CargoPhase.PREEMPTED.value
-        row.message = f"preempted: {why}; containers get their grace period to checkpoint"
+        row.message = preemption.notice(why, "containers")
         s.add(row)
         s.commit()
-        self._event(
-            EventType.PREEMPTED,
-            row.tenant,
-            row.minicluster,
-            row.name,
-            row.cargo_spec().gpus,
-            row.message,
-        )
+        for kind in preemption.NOTICE_EVENTS:
+            self._event(
+                EventType(kind),
+                row.tenant,
+                row.minicluster,
+                row.name,
+                row.cargo_spec().gpus,
+                row.message,
+            )
         self._preempted(s, row, clients)
 
     def _restarting(
@@ -654,18 +655,16 @@ class Reconciler:
         decision: CargoDecision,
     ) -> None:
         """The engine placed the cargo: store its placement, then start its containers."""
+        spec = row.cargo_spec()
+        placed = cargo_status.placed(spec.replicas, spec.gpus_per_replica, decision)
         row.set_placements(list(decision.placements))
         row.phase, row.placed_at, row.message = CargoPhase.PLACED.value, _now(), ""
+        record(row, "Placed", placed)
         record(row, "Ready", cargo_status.replicas_ready(0, len(decision.placements)))
         s.add(row)
         s.commit()
         self._event(
-            EventType.PLACED,
-            row.tenant,
-            row.minicluster,
-            row.name,
-            row.cargo_spec().gpus,
-            f"placed on {sorted({p.node for p in decision.placements})}",
+            EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, placed.message
         )
         self._converge(s, row, mc, clients)
 

@@ -9,6 +9,7 @@ as a user would, and asserts what that user sees.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -982,3 +983,67 @@ def test_status_replicas_counts_the_template_cargos_only(
     _until(backend, lambda: _status(api, "job").get("cargos") == 2, "job to count 2 cargos")
     status = _status(api, "job")
     assert status["replicas"] == 1, status
+
+
+def _events(api: httpx.Client, cargo: str) -> list[tuple[str, str]]:
+    """(type, message) of the kept API events of ``cargo``, oldest first."""
+    got = api.get(
+        "/events", params={"cargo": cargo, "follow": "false"}, headers={"Last-Event-ID": "0"}
+    )
+    assert got.status_code == 200, got.text
+    return [
+        (str(event["type"]), str(event["message"]))
+        for line in got.text.splitlines()
+        if line.startswith("data: ")
+        for event in [json.loads(line.removeprefix("data: "))]
+    ]
+
+
+def test_a_preempted_cargo_gets_the_notice_event_before_it_goes(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """The events a client reacts to (docs/api.md): ``Preempting`` with the notice, before the
+    grace period, then ``Preempted``. Docker mode sent no ``Preempting`` at all."""
+    _mc(api, "low", 0, 10)
+    for _ in range(2):
+        grown = api.post(
+            "/miniclusters/low:grow",
+            json={"cargos": [{"gpusPerReplica": 4, "template": SLEEP}], "wait": True},
+        )
+        assert grown.json()["result"] == "granted", grown.text
+    _mc(api, "high", 4, 4, priority=100, topology={"level": "node", "mode": "Required"})
+    _until(backend, lambda: _status(api, "high")["reservedGpus"] == 4, "high to be admitted")
+    low = api.get("/cargos", params={"miniCluster": "low"}).json()["items"]
+    noticed = [c for c in low if _condition(c, "Preempted").get("status") == "True"]
+    assert len(noticed) == 1, [(c["name"], c["status"]) for c in low]
+    notice = _condition(noticed[0], "Preempted")["message"]
+    events = _until(
+        backend,
+        lambda: (e := _events(api, noticed[0]["name"])) and "Preempted" in dict(e) and e,
+        "the Preempted event",
+    )
+    kinds = [kind for kind, _ in events]
+    assert "Preempting" in kinds, events
+    assert kinds.index("Preempting") < kinds.index("Preempted"), events
+    assert dict(events)["Preempting"] == notice, events
+    assert "priority 100" in notice, notice
+
+
+def test_a_placed_cargo_says_how_it_was_placed_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """The ``Placed`` condition's message says the gang's shape, where it went and what of it is
+    borrowed, as Kubernetes mode wrote it; Docker mode's was empty."""
+    _mc(api, "where", 0, 4)
+    _grow(api, "where", {"name": "where-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP})
+    running = _until(
+        backend,
+        lambda: (c := _cargo(api, "where-0")) and c["status"]["phase"] == "Running" and c,
+        "where-0 to run",
+    )
+    [node] = {p["node"] for p in running["status"]["placement"]}  # packed on one node
+    placed = _condition(running, "Placed")
+    assert placed["status"] == "True" and placed["reason"] == "Placed", placed
+    # gpus.min 0: every GPU it holds is borrowed
+    said = f"2 replicas x 1 GPUs on 1 node in {node}, 2 GPUs borrowed (preemptible)"
+    assert placed["message"] == said, placed
