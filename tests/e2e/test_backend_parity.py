@@ -1047,3 +1047,43 @@ def test_a_placed_cargo_says_how_it_was_placed_in_the_same_words(
     # gpus.min 0: every GPU it holds is borrowed
     said = f"2 replicas x 1 GPUs on 1 node in {node}, 2 GPUs borrowed (preemptible)"
     assert placed["message"] == said, placed
+
+
+def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_min(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Admitted: reason ``Admitted``, "2 L20 GPUs reserved". Its min raised past what the
+    cluster has: ``Resizing`` True (``WaitingForCapacity``) with the reason as the message; its
+    min lowered again: ``Resizing`` False, "min 2 reserved", the message empty. Docker mode said
+    ``Reserved`` with no message, had no ``Resizing``, and kept the old reason as its message."""
+    _mc(api, "grow", 2, 20, template=_template(2), replicas=1)
+    _until(backend, lambda: _phase(api, "grow-0") == "Running", "grow-0 to run")
+
+    def conditions() -> dict[str, tuple[str, str, str]]:
+        status = _status(api, "grow")
+        return {
+            c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]
+        } | {"": ("", "", status["message"])}
+
+    first = _until(backend, lambda: (c := conditions()).get("Resizing") and c, "Resizing")
+    assert first["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), first
+    assert first["Resizing"] == ("False", "Reserved", "min 2 reserved"), first
+    raised = api.patch("/miniclusters/grow", json={"gpus": {"min": 12, "max": 20}})
+    assert raised.status_code == 200, raised.text
+    waiting = _until(
+        backend,
+        lambda: (c := conditions())["Resizing"][0] == "True" and c,
+        "Resizing to say it waits",
+    )
+    assert waiting["Resizing"][1] == "WaitingForCapacity", waiting
+    assert "needs 10 L20" in waiting["Resizing"][2], waiting
+    assert waiting[""][2] == waiting["Resizing"][2], waiting
+    assert waiting["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), waiting
+    lowered = api.patch("/miniclusters/grow", json={"gpus": {"min": 2, "max": 20}})
+    assert lowered.status_code == 200, lowered.text
+    done = _until(
+        backend, lambda: (c := conditions())["Resizing"][0] == "False" and c, "Resizing False"
+    )
+    assert done["Resizing"] == ("False", "Reserved", "min 2 reserved"), done
+    assert done[""][2] == "", done
+    assert _phase(api, "grow-0") == "Running"
