@@ -75,6 +75,7 @@ from crane.kube.names import MINICLUSTERS as MCS
 from crane.kube.nodes import node_view, with_dra
 from crane.kube.shares import TENANTSHARES
 from crane.lifecycle import service
+from crane.lifecycle.suspend import is_held
 from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL
@@ -781,6 +782,7 @@ class KubeBackend(Backend):
             is_admitted,
             waiting,
             mc.spec.gpus.max,
+            is_held(mc.spec),
         )
         cargos = []
         for c in listed:

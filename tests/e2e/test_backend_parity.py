@@ -1087,3 +1087,22 @@ def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_mi
     assert done["Resizing"] == ("False", "Reserved", "min 2 reserved"), done
     assert done[""][2] == "", done
     assert _phase(api, "grow-0") == "Running"
+
+
+def test_a_held_minicluster_is_explained_as_held_not_as_about_to_be_admitted(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``:explain`` of a held MiniCluster says it is held and how to release it, with no
+    explanation object; Kubernetes mode also answered an explanation saying "fits now: the next
+    admission pass admits it", which it never does while held."""
+    _mc(api, "nap", 2, 4, template=_template(2), replicas=1)
+    _until(backend, lambda: _phase(api, "nap-0") == "Running", "nap-0 to run")
+    held = api.patch("/miniclusters/nap", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 0, "its GPUs to be released")
+    said = api.get("/miniclusters/nap:explain")
+    assert said.status_code == 200, said.text
+    body = said.json()
+    assert body["admitted"] is False, body
+    assert body["message"].startswith("held: ") and "crane mc release nap" in body["message"], body
+    assert body["explanation"] is None, body
