@@ -1106,3 +1106,29 @@ def test_a_held_minicluster_is_explained_as_held_not_as_about_to_be_admitted(
     assert body["admitted"] is False, body
     assert body["message"].startswith("held: ") and "crane mc release nap" in body["message"], body
     assert body["explanation"] is None, body
+
+
+def test_admission_is_an_event_saying_what_was_reserved(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``/v1/events`` lists ``Admitted`` (docs/api.md) with what was reserved, once; Kubernetes
+    mode never sent it, so a client waiting for its MiniCluster's admission waited forever."""
+    _mc(api, "seen", 2, 4)
+    _until(backend, lambda: _status(api, "seen")["reservedGpus"] == 2, "seen to be admitted")
+
+    def admitted() -> list[tuple[str, str, int]]:
+        got = api.get(
+            "/events",
+            params={"miniCluster": "seen", "follow": "false"},
+            headers={"Last-Event-ID": "0"},
+        )
+        assert got.status_code == 200, got.text
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in got.text.splitlines()
+            if line.startswith("data: ")
+        ]
+        return [(e["message"], e["cargo"], e["gpus"]) for e in events if e["type"] == "Admitted"]
+
+    said = _until(backend, admitted, "the Admitted event")
+    assert said == [("2 L20 GPUs reserved", None, 2)], said
