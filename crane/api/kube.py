@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -75,7 +75,15 @@ from crane.kube.names import MINICLUSTERS as MCS
 from crane.kube.nodes import node_view, with_dra
 from crane.kube.shares import TENANTSHARES
 from crane.lifecycle import service
-from crane.model import CargoPhase, CargoSpec, CargoStatus, MiniClusterSpec, MiniClusterStatus
+from crane.lifecycle.suspend import is_held
+from crane.model import (
+    CargoPhase,
+    CargoSpec,
+    CargoStatus,
+    Condition,
+    MiniClusterSpec,
+    MiniClusterStatus,
+)
 from crane.model.conditions import find_condition
 from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
@@ -781,6 +789,7 @@ class KubeBackend(Backend):
             is_admitted,
             waiting,
             mc.spec.gpus.max,
+            is_held(mc.spec),
         )
         cargos = []
         for c in listed:
@@ -1058,7 +1067,7 @@ class KubeBackend(Backend):
     def events(self) -> AsyncIterator[Event | Snapshot]:
         if self._api is None:
             return _never()
-        return _thread_iter(self._watch_cargos, self._watch_minicluster_deletions)
+        return _thread_iter(self._watch_cargos, self._watch_miniclusters)
 
     def _watch_cargos(self) -> Iterator[Event | Snapshot]:
         """List the cargos (a usage snapshot), then watch from the list's resourceVersion and
@@ -1075,17 +1084,42 @@ class KubeBackend(Backend):
             if cargo is not None:
                 yield from self._changes(kind, cargo, seen, noticed)
 
-    def _watch_minicluster_deletions(self) -> Iterator[Event]:
-        """Watch the MiniClusters and say when one is gone (the object itself, after its
-        finalizer): the same ``Deleted`` event without a cargo as Docker mode sends."""
+    def _watch_miniclusters(self) -> Iterator[Event]:
+        """Watch the MiniClusters and say, as Docker mode does, when one is admitted (its
+        ``Admitted`` condition turns True: an ``Admitted`` event with the condition's message,
+        "2 L20 GPUs reserved", and its ``gpus.min``) and when one is gone (the object itself,
+        after its finalizer: ``Deleted`` without a cargo). Those admitted at a listing are
+        remembered, not announced."""
+        admitted: set[str] = set()
         for kind, body in _list_and_watch(self._custom, MCS):
+            if kind == LISTED:
+                admitted = {key for item in body["items"] if (key := _admitted_key(item))}
+                continue
             meta = body.get("metadata", {})
-            if kind == "DELETED" and meta.get("namespace") and meta.get("name"):
+            if not (meta.get("namespace") and meta.get("name")):
+                continue
+            key = f"{meta['namespace']}/{meta['name']}"
+            if kind == "DELETED":
+                admitted.discard(key)
                 yield Event(
                     type=EventType.DELETED,
                     tenant=meta["namespace"],
                     mini_cluster=meta["name"],
                     message="MiniCluster deleted",
+                    time=datetime.now(UTC),
+                )
+                continue
+            if _admitted_key(body) is None:
+                admitted.discard(key)
+            elif key not in admitted:
+                admitted.add(key)
+                cond = find_condition(_mc_conditions(body), "Admitted")
+                yield Event(
+                    type=EventType.ADMITTED,
+                    tenant=meta["namespace"],
+                    mini_cluster=meta["name"],
+                    gpus=int(((body.get("spec") or {}).get("gpus") or {}).get("min") or 0),
+                    message=cond.message if cond is not None else "",
                     time=datetime.now(UTC),
                 )
 
@@ -1165,6 +1199,26 @@ def _list_and_watch(
             if err.status != 410:
                 raise
             version = None
+
+
+def _mc_conditions(body: Mapping[str, Any]) -> list[Condition]:
+    """The conditions of a MiniCluster's wire object; one this version cannot read is left out."""
+    out = []
+    for raw in (body.get("status") or {}).get("conditions") or []:
+        try:
+            out.append(Condition.model_validate(raw))
+        except ValidationError:
+            continue
+    return out
+
+
+def _admitted_key(body: Mapping[str, Any]) -> str | None:
+    """``tenant/name`` of a MiniCluster's wire object whose ``Admitted`` condition is True."""
+    meta = body.get("metadata") or {}
+    cond = find_condition(_mc_conditions(body), "Admitted")
+    if cond is None or cond.status.value != "True":
+        return None
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def _parsed(body: dict[str, Any]) -> Cargo | None:

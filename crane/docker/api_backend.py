@@ -51,6 +51,7 @@ from crane.docker.containers import container_template
 from crane.docker.reconciler import ACTIVE, Reconciler, same_daemon
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
+from crane.lifecycle.suspend import is_held
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
 from crane.model.shares import TenantShares
 from crane.placement.admission import cargo_over_max
@@ -234,7 +235,7 @@ class DockerBackend(Backend):
             mc = self._mc(s, tenant, name)
             spec = mc.mc_spec()
             said = service.explain_minicluster(
-                engine, mc.key, mc.admitted, mc.message, spec.gpus.max
+                engine, mc.key, mc.admitted, mc.message, spec.gpus.max, is_held(spec)
             )
             cargos = []
             for c in store.cargos(s, tenant, name):

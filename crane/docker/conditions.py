@@ -8,6 +8,7 @@ from sqlmodel import Session
 from crane.docker import store
 from crane.docker.store import ACTIVE, CargoRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption
+from crane.lifecycle.admitted import ADMITTED
 from crane.lifecycle.cargo_status import Verdict
 from crane.lifecycle.restart import RESTARTING, is_restarting
 from crane.lifecycle.suspend import HELD_REASON, held_ready, is_held
@@ -26,12 +27,12 @@ def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
 
 
 def admission_reason(row: MiniClusterRow) -> str:
-    """Reserved, Held, Queued (with a position) or Unschedulable (can never fit as the cluster
+    """Admitted, Held, Queued (with a position) or Unschedulable (can never fit as the cluster
     is)."""
     if is_held(row.mc_spec()):
         return HELD_REASON
     if row.admitted:
-        return "Reserved"
+        return ADMITTED
     return "Queued" if row.queue_position is not None or not row.message else "Unschedulable"
 
 
@@ -42,19 +43,27 @@ def minicluster_conditions(s: Session, row: MiniClusterRow) -> list[Condition]:
     ended = (CargoPhase.SUCCEEDED.value, CargoPhase.FAILED.value)
     active = [c for c in cargos if c.phase not in ended]  # as Kubernetes mode counts them
     running = [c for c in cargos if c.phase == CargoPhase.RUNNING.value]
-    current = [_cond("Admitted", row.admitted, admission_reason(row), row.message)]
-    if is_held(row.mc_spec()):
+    held = is_held(row.mc_spec())
+    stored = store.stored_conditions(row.conditions)
+    current = []
+    if held or not row.admitted or not _true(stored, "Admitted"):
+        # an admitted one's is stored by the reconciler (crane/lifecycle/admitted.py)
+        current.append(_cond("Admitted", row.admitted, admission_reason(row), row.message))
+    if held:
         current.append(_cond("Ready", False, HELD_REASON, held_ready(len(every))))
     else:
         ready = cargo_status.minicluster_ready(row.admitted, len(running), len(active))
         current.append(_cond("Ready", ready.ok, ready.reason, ready.message))
-    return store.merged_conditions(row.conditions, current)
+    merged = store.merged_conditions(row.conditions, current)
+    # a held one is resized by nothing, as in Kubernetes mode
+    return [c for c in merged if not (held and c.type == "Resizing")]
 
 
-def record(row: CargoRow, type_: str, verdict: Verdict) -> None:
+def record(row: CargoRow | MiniClusterRow, type_: str, verdict: Verdict) -> None:
     """Store ``verdict`` as the row's ``type_`` condition, as the reconciler decides it (why a
-    cargo waits, how many replicas run, why one failed); its transition time is kept while its
-    status does not change. :func:`cargo_conditions` keeps it."""
+    cargo waits, how many replicas run, why one failed; what an admitted MiniCluster reserved);
+    its transition time is kept while its status does not change. :func:`cargo_conditions` and
+    :func:`minicluster_conditions` keep it."""
     cond = _cond(type_, verdict.ok, verdict.reason, verdict.message)
     row.conditions = store.dump_conditions(store.merged_conditions(row.conditions, [cond]))
 
@@ -63,6 +72,12 @@ def _stored(stored: list[Condition], type_: str, *reasons: str) -> bool:
     """Whether the stored ``type_`` condition is False with one of ``reasons``."""
     cond = find_condition(stored, type_)
     return cond is not None and cond.status is ConditionStatus.FALSE and cond.reason in reasons
+
+
+def _true(stored: list[Condition], type_: str) -> bool:
+    """Whether the stored ``type_`` condition is True (as the reconciler stored it)."""
+    cond = find_condition(stored, type_)
+    return cond is not None and cond.status is ConditionStatus.TRUE
 
 
 _WAITING = (
@@ -80,7 +95,11 @@ def _placed(row: CargoRow, phase: CargoPhase, stored: list[Condition]) -> Condit
     if is_restarting(phase, bool(row.placements())):
         return _cond("Placed", False, RESTARTING, row.message)
     if phase is not CargoPhase.PENDING:
-        return _cond("Placed", True, "Placed", row.message)
+        # how it was placed, stored by the reconciler as it placed it (a row placed by an
+        # older version has none: its message stands in)
+        if _true(stored, "Placed"):
+            return None
+        return _cond("Placed", True, cargo_status.PLACED, row.message)
     if _stored(stored, "Placed", *_WAITING):
         return None
     return _cond("Placed", False, phase.value, row.message)

@@ -59,6 +59,7 @@ from crane.docker.scheduling import (
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption, service
+from crane.lifecycle.admitted import admitted as admitted_status
 from crane.lifecycle.cargo_status import Verdict, not_ready
 from crane.lifecycle.queued import queued
 from crane.lifecycle.restart import (
@@ -363,40 +364,48 @@ class Reconciler:
         self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
     ) -> None:
         by_key = {m.key: m for m in mcs if not m.deleting and not is_held(m.mc_spec())}
-        decisions = self.engine.admit()
-        for decision in decisions:
-            mc = by_key.get(decision.key)
-            if mc is None:
-                continue
-            if decision.outcome is Outcome.ADMITTED:
-                was = mc.admitted
-                mc.admitted, mc.queue_position, mc.message = True, None, ""
-                mc.waits_behind, mc.estimated_start = "[]", None
-                mc.reservation = json.dumps(
-                    {n: list(ids) for n, ids in decision.reservation.items()}
-                )
-                if not was:
-                    self._event(
-                        EventType.ADMITTED,
-                        mc.tenant,
-                        mc.name,
-                        None,
-                        mc.mc_spec().gpus.min,
-                        "reserved gpus.min",
-                    )
-            else:
-                waiting = queued(self.engine, decision.key, decision)
+        by_decision = {d.key: d for d in self.engine.admit()}
+        for key, mc in by_key.items():
+            decision = by_decision.get(key)
+            if self.engine.is_admitted(key):
+                self._admitted(mc)
+            elif decision is not None:
+                waiting = queued(self.engine, key, decision)
+                mc.admitted, mc.reservation = False, "{}"
                 mc.queue_position, mc.message = waiting.position, waiting.message
                 mc.waits_behind = json.dumps(waiting.waits_behind)
                 mc.estimated_start = waiting.estimated_start
+            else:
+                continue
             s.add(mc)
         s.commit()
-        by_decision = {d.key: d for d in decisions}
         for key, mc in by_key.items():
             for victim, notice in preemption.victims(
                 self.engine, key, mc.mc_spec(), by_decision.get(key)
             ):
                 self._preempt(s, victim, notice, clients)
+
+    def _admitted(self, mc: MiniClusterRow) -> None:
+        """An admitted MiniCluster's row, each pass, as Kubernetes mode writes its status
+        (:mod:`crane.lifecycle.admitted`): its reservation, the ``Admitted`` and ``Resizing``
+        conditions and its message; the ``Admitted`` event when it was not admitted before."""
+        said = admitted_status(self.engine, mc.key, mc.mc_spec())
+        was = mc.admitted
+        mc.admitted, mc.queue_position, mc.message = True, None, said.message
+        mc.waits_behind, mc.estimated_start = "[]", None
+        reservation = sorted(self.engine.reservation(mc.key).items())
+        mc.reservation = json.dumps({n: list(ids) for n, ids in reservation})
+        record(mc, "Admitted", said.admitted)
+        record(mc, "Resizing", said.resizing)
+        if not was:
+            self._event(
+                EventType.ADMITTED,
+                mc.tenant,
+                mc.name,
+                None,
+                mc.mc_spec().gpus.min,
+                said.admitted.message,
+            )
 
     def _preempt(
         self, s: Session, key: str, why: str, clients: dict[str, docker.DockerClient]
@@ -408,17 +417,18 @@ class Reconciler:
         if row is None or row.phase not in ACTIVE:
             return
         row.phase = CargoPhase.PREEMPTED.value
-        row.message = f"preempted: {why}; containers get their grace period to checkpoint"
+        row.message = preemption.notice(why, "containers")
         s.add(row)
         s.commit()
-        self._event(
-            EventType.PREEMPTED,
-            row.tenant,
-            row.minicluster,
-            row.name,
-            row.cargo_spec().gpus,
-            row.message,
-        )
+        for kind in preemption.NOTICE_EVENTS:
+            self._event(
+                EventType(kind),
+                row.tenant,
+                row.minicluster,
+                row.name,
+                row.cargo_spec().gpus,
+                row.message,
+            )
         self._preempted(s, row, clients)
 
     def _restarting(
@@ -654,18 +664,16 @@ class Reconciler:
         decision: CargoDecision,
     ) -> None:
         """The engine placed the cargo: store its placement, then start its containers."""
+        spec = row.cargo_spec()
+        placed = cargo_status.placed(spec.replicas, spec.gpus_per_replica, decision)
         row.set_placements(list(decision.placements))
         row.phase, row.placed_at, row.message = CargoPhase.PLACED.value, _now(), ""
+        record(row, "Placed", placed)
         record(row, "Ready", cargo_status.replicas_ready(0, len(decision.placements)))
         s.add(row)
         s.commit()
         self._event(
-            EventType.PLACED,
-            row.tenant,
-            row.minicluster,
-            row.name,
-            row.cargo_spec().gpus,
-            f"placed on {sorted({p.node for p in decision.placements})}",
+            EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, placed.message
         )
         self._converge(s, row, mc, clients)
 

@@ -518,21 +518,15 @@ class CargoLifecycle:
         self.state.attempts.pop(uid, None)
         self.state.cargos[key] = req
         self.state.placements[key] = decision.placements
-        borrowed = sum(len(p.gpu_ids) for p in decision.placements if p.borrowed)
-        nodes = sorted({p.node for p in decision.placements})
-        message = (
-            f"{_count(spec.replicas, 'replica')} x {spec.gpus_per_replica} GPUs on "
-            f"{_count(len(nodes), 'node')}"
-            f"{' in ' + decision.domain if decision.domain else ''}"
-            f"{f', {borrowed} GPUs borrowed (preemptible)' if borrowed else ''}"
-        )
+        placed = cargo_status.placed(spec.replicas, spec.gpus_per_replica, decision)
+        message = placed.message
         status.phase = CargoPhase.PLACED
         status.placement = list(decision.placements)
         status.replicas = spec.replicas
         status.placed_at = datetime.now(UTC)
         status.message = ""
         self._expect(key, meta, spec, status)
-        self._cond(status, "Placed", True, "Placed", message, gen)
+        self._cond(status, "Placed", True, placed.reason, message, gen)
         self._ready(status, cargo_status.replicas_ready(0, spec.replicas), gen)
         if any(c.type == "Preempted" for c in status.conditions):
             self._cond(
@@ -761,7 +755,7 @@ class CargoLifecycle:
         if key not in self.state.cargos or status.phase in (CargoPhase.PREEMPTED, *TERMINAL):
             return
         gen = body["metadata"].get("generation")
-        message = f"preempted: {why}; pods get their termination grace period to checkpoint"
+        message = preemption.notice(why, "pods")
         status.phase = CargoPhase.PREEMPTED
         status.message = message
         reason = preemption.condition_reason(message)
@@ -778,10 +772,6 @@ def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -
         return False
     want = expected[pod.replica]
     return pod.node == want.node and pod.gpu_ids == ",".join(str(i) for i in want.gpu_ids)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _where(placements: Iterable[ReplicaPlacement]) -> list[tuple[int, str, list[int]]]:

@@ -5,6 +5,7 @@ Kubernetes mode (``crane/lifecycle/cargo_lifecycle.py``) and Docker mode
 
 - why a cargo is ``Pending`` (the ``Placed`` condition's reason and the message):
   :func:`waiting` before the engine is asked, :func:`unplaced` for the engine's answer;
+  how it was placed once it is (the ``Placed`` condition, True): :func:`placed`;
 - its ``Ready`` condition: :func:`replicas_ready`, :data:`FINISHED`, :func:`not_ready`;
 - its expected end, which the estimated start of a queued MiniCluster reads:
   :func:`expected_end`.
@@ -84,6 +85,29 @@ def unplaced(decision: CargoDecision) -> Verdict:
     why = decision.explanation.sentence() if decision.explanation else str(decision.outcome)
     reason = UNPLACEABLE if decision.outcome == Outcome.REJECTED else UNSCHEDULABLE
     return Verdict(False, reason, why)
+
+
+PLACED = "Placed"
+"""``Placed`` reason (True): the engine placed the gang."""
+
+
+def placed(replicas: int, gpus_per_replica: int, decision: CargoDecision) -> Verdict:
+    """The ``Placed`` condition of a gang of ``replicas`` x ``gpus_per_replica`` GPUs that the
+    engine placed as ``decision`` says, in the same words on both backends (and the message of
+    Kubernetes mode's ``Placed`` event): "2 replicas x 1 GPUs on 1 node in n0, 2 GPUs borrowed
+    (preemptible)"."""
+    borrowed = sum(len(p.gpu_ids) for p in decision.placements if p.borrowed)
+    nodes = len({p.node for p in decision.placements})
+    message = (
+        f"{_count(replicas, 'replica')} x {gpus_per_replica} GPUs on {_count(nodes, 'node')}"
+        f"{' in ' + decision.domain if decision.domain else ''}"
+        f"{f', {borrowed} GPUs borrowed (preemptible)' if borrowed else ''}"
+    )
+    return Verdict(True, PLACED, message)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def replicas_ready(running: int, replicas: int) -> Verdict:

@@ -30,6 +30,7 @@ from crane.kube.names import (
 )
 from crane.kube.nodes import busy_ids, inventory
 from crane.lifecycle import cargo_status, preemption, records, service
+from crane.lifecycle.admitted import admitted as admitted_status
 from crane.lifecycle.cargo_lifecycle import CargoLifecycle
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.isolation import isolate_cargo
@@ -575,33 +576,15 @@ class Decider:
             status.borrowed_gpus = usage.borrowed_gpus
             status.queue_position = None
             status.waits_behind, status.estimated_start = [], None
-            msg = f"{usage.reserved_gpus} {spec.gpu_type} GPUs reserved"
-            status.conditions = set_condition(
-                status.conditions, resources.condition("Admitted", True, "Admitted", msg, gen)
-            )
+            said = admitted_status(self.engine, key, spec)
+            for type_, verdict in (("Admitted", said.admitted), ("Resizing", said.resizing)):
+                status.conditions = set_condition(
+                    status.conditions,
+                    resources.condition(type_, verdict.ok, verdict.reason, verdict.message, gen),
+                )
             if not was_admitted:
-                event = ("Admitted", msg, False)
-            status.message = ""
-            if usage.reserved_gpus < spec.gpus.min:
-                why = self.engine.explain_minicluster(key)
-                status.message = (
-                    why.sentence()
-                    if why
-                    else f"waiting for {spec.gpus.min - usage.reserved_gpus} more GPUs"
-                )
-                status.conditions = set_condition(
-                    status.conditions,
-                    resources.condition(
-                        "Resizing", True, "WaitingForCapacity", status.message, gen
-                    ),
-                )
-            else:
-                status.conditions = set_condition(
-                    status.conditions,
-                    resources.condition(
-                        "Resizing", False, "Reserved", f"min {spec.gpus.min} reserved", gen
-                    ),
-                )
+                event = ("Admitted", said.admitted.message, False)
+            status.message = said.message
         else:
             waiting = queued(self.engine, key, decision)
             position, message, reason = waiting.position, waiting.message, waiting.reason

@@ -14,8 +14,17 @@ from crane.model.specs import MiniClusterSpec
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
 
+NOTICE_EVENTS = ("Preempting", "Preempted")
+"""The API events (``/v1/events`` types) of a cargo at its preemption notice, in this order, on
+both backends: ``Preempting`` (the notice, before the grace period), then ``Preempted``."""
 RECLAIM = "reclaimed for a tenant below its guaranteed share"
 """How a notice of a reclaim starts (after the backend's ``preempted:`` prefix)."""
+
+
+def notice(why: str, replicas: str) -> str:
+    """A preempted cargo's ``status.message`` and the message of its ``Preempted`` condition and
+    events: why, and that its ``replicas`` (pods, containers) may checkpoint meanwhile."""
+    return f"preempted: {why}; {replicas} get their termination grace period to checkpoint"
 
 
 def condition_reason(notice: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.lifecycle.cargo_status import expected_end
-from crane.lifecycle.suspend import grow_refusal, is_held
+from crane.lifecycle.suspend import grow_refusal, held_message, is_held
 from crane.model import CargoPhase
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
 from crane.placement import Engine
@@ -533,8 +533,13 @@ def explain_minicluster(
     admitted: bool,
     waiting_message: str,
     maximum: int,
+    held: bool,
 ) -> Explained:
-    """One sentence from the engine: why it waits, or what it holds when admitted."""
+    """One sentence from the engine: why it waits, or what it holds when admitted. A ``held``
+    one (:mod:`crane.lifecycle.suspend`) waits for nothing the engine could explain: its status
+    message (``waiting_message``) says it is held and how to release it, with no explanation."""
+    if held:
+        return Explained(False, waiting_message or held_message(key.partition("/")[2], 0), None)
     exp = engine.explain_minicluster(key)
     if exp is not None:
         return Explained(admitted, exp.sentence(), exp)

@@ -9,6 +9,7 @@ as a user would, and asserts what that user sees.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -982,3 +983,152 @@ def test_status_replicas_counts_the_template_cargos_only(
     _until(backend, lambda: _status(api, "job").get("cargos") == 2, "job to count 2 cargos")
     status = _status(api, "job")
     assert status["replicas"] == 1, status
+
+
+def _events(api: httpx.Client, cargo: str) -> list[tuple[str, str]]:
+    """(type, message) of the kept API events of ``cargo``, oldest first."""
+    got = api.get(
+        "/events", params={"cargo": cargo, "follow": "false"}, headers={"Last-Event-ID": "0"}
+    )
+    assert got.status_code == 200, got.text
+    return [
+        (str(event["type"]), str(event["message"]))
+        for line in got.text.splitlines()
+        if line.startswith("data: ")
+        for event in [json.loads(line.removeprefix("data: "))]
+    ]
+
+
+def test_a_preempted_cargo_gets_the_notice_event_before_it_goes(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """The events a client reacts to (docs/api.md): ``Preempting`` with the notice, before the
+    grace period, then ``Preempted``. Docker mode sent no ``Preempting`` at all."""
+    _mc(api, "low", 0, 10)
+    for _ in range(2):
+        grown = api.post(
+            "/miniclusters/low:grow",
+            json={"cargos": [{"gpusPerReplica": 4, "template": SLEEP}], "wait": True},
+        )
+        assert grown.json()["result"] == "granted", grown.text
+    _mc(api, "high", 4, 4, priority=100, topology={"level": "node", "mode": "Required"})
+    _until(backend, lambda: _status(api, "high")["reservedGpus"] == 4, "high to be admitted")
+    low = api.get("/cargos", params={"miniCluster": "low"}).json()["items"]
+    noticed = [c for c in low if _condition(c, "Preempted").get("status") == "True"]
+    assert len(noticed) == 1, [(c["name"], c["status"]) for c in low]
+    notice = _condition(noticed[0], "Preempted")["message"]
+    events = _until(
+        backend,
+        lambda: (e := _events(api, noticed[0]["name"])) and "Preempted" in dict(e) and e,
+        "the Preempted event",
+    )
+    kinds = [kind for kind, _ in events]
+    assert "Preempting" in kinds, events
+    assert kinds.index("Preempting") < kinds.index("Preempted"), events
+    assert dict(events)["Preempting"] == notice, events
+    assert "priority 100" in notice, notice
+
+
+def test_a_placed_cargo_says_how_it_was_placed_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """The ``Placed`` condition's message says the gang's shape, where it went and what of it is
+    borrowed, as Kubernetes mode wrote it; Docker mode's was empty."""
+    _mc(api, "where", 0, 4)
+    _grow(api, "where", {"name": "where-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP})
+    running = _until(
+        backend,
+        lambda: (c := _cargo(api, "where-0")) and c["status"]["phase"] == "Running" and c,
+        "where-0 to run",
+    )
+    [node] = {p["node"] for p in running["status"]["placement"]}  # packed on one node
+    placed = _condition(running, "Placed")
+    assert placed["status"] == "True" and placed["reason"] == "Placed", placed
+    # gpus.min 0: every GPU it holds is borrowed
+    said = f"2 replicas x 1 GPUs on 1 node in {node}, 2 GPUs borrowed (preemptible)"
+    assert placed["message"] == said, placed
+
+
+def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_min(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Admitted: reason ``Admitted``, "2 L20 GPUs reserved". Its min raised past what the
+    cluster has: ``Resizing`` True (``WaitingForCapacity``) with the reason as the message; its
+    min lowered again: ``Resizing`` False, "min 2 reserved", the message empty. Docker mode said
+    ``Reserved`` with no message, had no ``Resizing``, and kept the old reason as its message."""
+    _mc(api, "grow", 2, 20, template=_template(2), replicas=1)
+    _until(backend, lambda: _phase(api, "grow-0") == "Running", "grow-0 to run")
+
+    def conditions() -> dict[str, tuple[str, str, str]]:
+        status = _status(api, "grow")
+        return {
+            c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]
+        } | {"": ("", "", status["message"])}
+
+    first = _until(backend, lambda: (c := conditions()).get("Resizing") and c, "Resizing")
+    assert first["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), first
+    assert first["Resizing"] == ("False", "Reserved", "min 2 reserved"), first
+    raised = api.patch("/miniclusters/grow", json={"gpus": {"min": 12, "max": 20}})
+    assert raised.status_code == 200, raised.text
+    waiting = _until(
+        backend,
+        lambda: (c := conditions())["Resizing"][0] == "True" and c,
+        "Resizing to say it waits",
+    )
+    assert waiting["Resizing"][1] == "WaitingForCapacity", waiting
+    assert "needs 10 L20" in waiting["Resizing"][2], waiting
+    assert waiting[""][2] == waiting["Resizing"][2], waiting
+    assert waiting["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), waiting
+    lowered = api.patch("/miniclusters/grow", json={"gpus": {"min": 2, "max": 20}})
+    assert lowered.status_code == 200, lowered.text
+    done = _until(
+        backend, lambda: (c := conditions())["Resizing"][0] == "False" and c, "Resizing False"
+    )
+    assert done["Resizing"] == ("False", "Reserved", "min 2 reserved"), done
+    assert done[""][2] == "", done
+    assert _phase(api, "grow-0") == "Running"
+
+
+def test_a_held_minicluster_is_explained_as_held_not_as_about_to_be_admitted(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``:explain`` of a held MiniCluster says it is held and how to release it, with no
+    explanation object; Kubernetes mode also answered an explanation saying "fits now: the next
+    admission pass admits it", which it never does while held."""
+    _mc(api, "nap", 2, 4, template=_template(2), replicas=1)
+    _until(backend, lambda: _phase(api, "nap-0") == "Running", "nap-0 to run")
+    held = api.patch("/miniclusters/nap", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 0, "its GPUs to be released")
+    said = api.get("/miniclusters/nap:explain")
+    assert said.status_code == 200, said.text
+    body = said.json()
+    assert body["admitted"] is False, body
+    assert body["message"].startswith("held: ") and "crane mc release nap" in body["message"], body
+    assert body["explanation"] is None, body
+
+
+def test_admission_is_an_event_saying_what_was_reserved(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``/v1/events`` lists ``Admitted`` (docs/api.md) with what was reserved, once; Kubernetes
+    mode never sent it, so a client waiting for its MiniCluster's admission waited forever."""
+    _mc(api, "seen", 2, 4)
+    _until(backend, lambda: _status(api, "seen")["reservedGpus"] == 2, "seen to be admitted")
+
+    def admitted() -> list[tuple[str, str, int]]:
+        got = api.get(
+            "/events",
+            params={"miniCluster": "seen", "follow": "false"},
+            headers={"Last-Event-ID": "0"},
+        )
+        assert got.status_code == 200, got.text
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in got.text.splitlines()
+            if line.startswith("data: ")
+        ]
+        return [(e["message"], e["cargo"], e["gpus"]) for e in events if e["type"] == "Admitted"]
+
+    said = _until(backend, admitted, "the Admitted event")
+    assert said == [("2 L20 GPUs reserved", None, 2)], said
