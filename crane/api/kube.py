@@ -407,6 +407,11 @@ class KubeBackend(Backend):
         async with self._exclusive(tenant, name):
             current = await self.get_minicluster(tenant, name)
             spec = patched_spec(current.spec, patch)
+            if service.asks_more_of_admission(current.spec, spec):
+                engine = await self._snapshot()
+                never = await asyncio.to_thread(service.never_admitted, engine, tenant, name, spec)
+                if never is not None:
+                    raise Invalid(never, [FieldError(["body", "gpus", "min"], never)])
             labels = patch.labels
             body: dict[str, Any] = {
                 "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True)

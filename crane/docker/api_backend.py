@@ -203,6 +203,10 @@ class DockerBackend(Backend):
                 row = self._mc(s, tenant, name)
                 current = row.mc_spec()
                 new = patched_spec(current, patch)
+                if service.asks_more_of_admission(current, new):
+                    never = await asyncio.to_thread(self._never_admitted, tenant, name, new)
+                    if never is not None:
+                        raise Invalid(never, [FieldError(["body", "gpus", "min"], never)])
                 if new != current:  # as Kubernetes: the generation counts changes of the spec
                     row.spec = new.model_dump_json(by_alias=True)
                     row.generation += 1

@@ -482,6 +482,16 @@ def never_admitted(engine: Engine, tenant: str, name: str, spec: MiniClusterSpec
     )
 
 
+def asks_more_of_admission(current: MiniClusterSpec, new: MiniClusterSpec) -> bool:
+    """Whether a patch from ``current`` to ``new`` asks admission for more: ``gpus.min``
+    raised, another GPU type or topology. Such a patch is checked with
+    :func:`never_admitted` and refused (422) when the result could never be admitted, in the
+    words of a create of it, on both backends; lowering ``gpus.min`` or changing anything
+    else never is."""
+    same_shape = (new.gpu_type, new.topology) == (current.gpu_type, current.topology)
+    return not same_shape or new.gpus.min > current.gpus.min
+
+
 def impossible_grow(
     engine: Engine,
     tenant: str,

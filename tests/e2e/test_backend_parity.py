@@ -1052,12 +1052,15 @@ def test_a_placed_cargo_says_how_it_was_placed_in_the_same_words(
 def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_min(
     backend: Backend, api: httpx.Client
 ) -> None:
-    """Admitted: reason ``Admitted``, "2 L20 GPUs reserved". Its min raised past what the
-    cluster has: ``Resizing`` True (``WaitingForCapacity``) with the reason as the message; its
-    min lowered again: ``Resizing`` False, "min 2 reserved", the message empty. Docker mode said
-    ``Reserved`` with no message, had no ``Resizing``, and kept the old reason as its message."""
+    """Admitted: reason ``Admitted``, "2 L20 GPUs reserved". Its min raised past what is free
+    (another MiniCluster reserves 6 of the 10 GPUs): ``Resizing`` True (``WaitingForCapacity``)
+    with the reason as the message; its min lowered again: ``Resizing`` False, "min 2
+    reserved", the message empty. Docker mode said ``Reserved`` with no message, had no
+    ``Resizing``, and kept the old reason as its message."""
     _mc(api, "grow", 2, 20, template=_template(2), replicas=1)
     _until(backend, lambda: _phase(api, "grow-0") == "Running", "grow-0 to run")
+    _mc(api, "hog", 6, 6)
+    _until(backend, lambda: _status(api, "hog").get("reservedGpus") == 6, "hog to reserve 6")
 
     def conditions() -> dict[str, tuple[str, str, str]]:
         status = _status(api, "grow")
@@ -1068,7 +1071,7 @@ def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_mi
     first = _until(backend, lambda: (c := conditions()).get("Resizing") and c, "Resizing")
     assert first["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), first
     assert first["Resizing"] == ("False", "Reserved", "min 2 reserved"), first
-    raised = api.patch("/miniclusters/grow", json={"gpus": {"min": 12, "max": 20}})
+    raised = api.patch("/miniclusters/grow", json={"gpus": {"min": 6, "max": 20}})
     assert raised.status_code == 200, raised.text
     waiting = _until(
         backend,
@@ -1076,7 +1079,7 @@ def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_mi
         "Resizing to say it waits",
     )
     assert waiting["Resizing"][1] == "WaitingForCapacity", waiting
-    assert "needs 10 L20" in waiting["Resizing"][2], waiting
+    assert "L20" in waiting["Resizing"][2], waiting
     assert waiting[""][2] == waiting["Resizing"][2], waiting
     assert waiting["Admitted"] == ("True", "Admitted", "2 L20 GPUs reserved"), waiting
     lowered = api.patch("/miniclusters/grow", json={"gpus": {"min": 2, "max": 20}})
@@ -1087,6 +1090,31 @@ def test_an_admitted_minicluster_says_what_it_reserved_and_waits_for_a_raised_mi
     assert done["Resizing"] == ("False", "Reserved", "min 2 reserved"), done
     assert done[""][2] == "", done
     assert _phase(api, "grow-0") == "Running"
+
+
+def test_raising_min_past_the_cluster_is_refused_as_creating_it_would_be(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Creating a MiniCluster with ``gpus.min`` 12 on the 10-GPU cluster is a 422 saying it can
+    never be admitted; raising a MiniCluster's min to 12 was a 200 on both backends, and it then
+    waited for GPUs the cluster does not have. Refused in the same words now, nothing changed;
+    lowering min, or a min the cluster can hold, goes through."""
+    refused = api.post(
+        "/miniclusters",
+        json={"name": "big", "spec": {"gpuType": "L20", "gpus": {"min": 12, "max": 20}}},
+    )
+    assert refused.status_code == 422, refused.text
+    _mc(api, "big", 2, 20)
+    raised = api.patch("/miniclusters/big", json={"gpus": {"min": 12, "max": 20}})
+    assert raised.status_code == 422, raised.text
+    assert raised.headers["content-type"] == "application/problem+json"
+    assert raised.json()["detail"] == refused.json()["detail"], raised.text
+    assert api.get("/miniclusters/big").json()["spec"]["gpus"] == {"min": 2, "max": 20}
+    assert api.patch("/miniclusters/big", json={"priority": 3}).status_code == 200
+    fits = api.patch("/miniclusters/big", json={"gpus": {"min": 8, "max": 20}})
+    assert fits.status_code == 200, fits.text
+    lowered = api.patch("/miniclusters/big", json={"gpus": {"min": 1, "max": 20}})
+    assert lowered.status_code == 200, lowered.text
 
 
 def test_a_held_minicluster_is_explained_as_held_not_as_about_to_be_admitted(
