@@ -39,6 +39,9 @@ def _interrupt(args: list[str], logged_in: Crane, name: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as at a terminal: a run started in the background inherits SIGINT ignored, and
+        # Python then installs no KeyboardInterrupt handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None

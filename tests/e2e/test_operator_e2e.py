@@ -666,10 +666,16 @@ def test_a_pod_the_api_server_refuses_fails_its_cargo_and_frees_its_gpus(
     assert cond(failed, "Failed").get("reason") == "InvalidSpec"
     assert "Main_X" in failed["status"]["message"] and "RFC 1123" in failed["status"]["message"]
     assert not failed["status"].get("placement"), "its GPUs are let go"
-    events = core_v1.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=bad-name"
-    ).items
-    assert any(e.type == "Warning" and "Main_X" in (e.message or "") for e in events)
+    wait(  # the event is written after the status the wait above saw
+        lambda: any(
+            e.type == "Warning" and "Main_X" in (e.message or "")
+            for e in core_v1.list_namespaced_event(
+                namespace, field_selector="involvedObject.name=bad-name"
+            ).items
+        ),
+        "a Warning event naming Main_X",
+        operator,
+    )
     apply(kube_cluster, namespace, cargo_yaml("good-name", "refused", 1, 8))
     wait(
         lambda: running(crane_pods(core_v1, namespace, "crane.io/cargo=good-name"), 1),
