@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.dockerd import daemons, env, wait_healthy
-from tests.support import free_port
+from tests.support import free_port, unavailable
 
 
 def _ipv6_loopback() -> bool:
@@ -29,7 +29,7 @@ def _ipv6_loopback() -> bool:
 )
 def test_the_saved_context_reaches_the_api(tmp_path: Path, given: str, reached: str) -> None:
     if ":" in given and not _ipv6_loopback():
-        pytest.skip("no IPv6 loopback on this machine")
+        unavailable("no IPv6 loopback on this machine")
     docker_url = daemons(range(0, 1))[0]
     port = free_port()
     environ = env(CRANE_CONFIG_DIR=str(tmp_path / "cfg"), DOCKER_HOST=docker_url)
