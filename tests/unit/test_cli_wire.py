@@ -455,3 +455,58 @@ def test_the_sdk_raises_unexpected_answer_for_another_shape() -> None:
         pytest.raises(UnexpectedAnswer, match="not a Cargo"),
     ):
         api.list_cargos()
+
+
+# ---------------------------------------------------------------- -o jsonpath= as kubectl reads it
+
+LISTED = {
+    "kind": "List",
+    "items": [
+        {"metadata": {"name": "a"}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "b"}, "status": {"phase": "Pending"}},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "printed"),
+    [
+        ('{range .items[*]}{.metadata.name}{"\\n"}{end}', "a\nb\n"),
+        (
+            '{range .items[*]}{.metadata.name}{"\\t"}{.status.phase}{"\\n"}{end}',
+            "a\tRunning\nb\tPending\n",
+        ),
+        ("names: {.items[*].metadata.name}", "names: a b\n"),
+        ("{.kind}/{.items[0].metadata.name}", "List/a\n"),
+        ("{$.kind}", "List\n"),
+        ("{.items[*].metadata.name}", "a b\n"),
+        (".kind", "List\n"),
+    ],
+    ids=["range", "range-tab", "text", "two", "root", "plain", "relaxed"],
+)
+def test_jsonpath_reads_kubectls_templates(template: str, printed: str) -> None:
+    """kubectl users' habits (`{range}...{end}`, `{"\\n"}`, text around paths, `$`) printed
+    nothing, or dropped the text, exit 0: a script read an empty answer."""
+    import io
+
+    from crane.cli.render import parse_format, render
+
+    out = io.StringIO()
+    render(LISTED, parse_format(f"jsonpath={template}"), stream=out)
+    assert out.getvalue() == printed
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("{range .items[*]}{.metadata.name}", "{range} without {end}"),
+        ("{.metadata.name}{end}", "{end} without {range}"),
+        ("{.items[?(@.x)]}", "cannot read"),
+        ("{.a b}", "cannot read"),
+    ],
+)
+def test_a_jsonpath_template_it_cannot_read_is_one_line_exit_2(
+    tmp_path: Path, template: str, says: str
+) -> None:
+    line = _one_line(_crane(_env(tmp_path), "mc", "list", "-o", f"jsonpath={template}"), 2)
+    assert says in line and "jsonpath" in line, line
