@@ -438,7 +438,13 @@ def load_config(path: Path | None = None) -> CraneConfig:
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:
     """Write the config file atomically, readable by its owner only (it holds tokens)."""
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadConfig(
+            f"cannot save the config file {path}: {path.parent} or a folder above it is a file, "
+            "not a folder"
+        ) from None
     import yaml
 
     text = yaml.safe_dump(config.model_dump(by_alias=True, exclude_none=True), sort_keys=False)

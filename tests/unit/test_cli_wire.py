@@ -510,3 +510,13 @@ def test_a_jsonpath_template_it_cannot_read_is_one_line_exit_2(
 ) -> None:
     line = _one_line(_crane(_env(tmp_path), "mc", "list", "-o", f"jsonpath={template}"), 2)
     assert says in line and "jsonpath" in line, line
+
+
+def test_a_config_folder_that_is_a_file_is_named(tmp_path: Path) -> None:
+    """CRANE_CONFIG_DIR naming a file: `crane config set` said 'File exists (DIR); check the
+    path and retry', naming neither the config file nor what is wrong with it."""
+    cfg = tmp_path / "crane"
+    cfg.write_text("not a folder\n")
+    line = _one_line(_crane(_env(cfg), "config", "set", "a", "--server", "http://127.0.0.1:1"), 2)
+    assert f"cannot save the config file {cfg / 'config.yaml'}" in line, line
+    assert "is a file, not a folder" in line, line
