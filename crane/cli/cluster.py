@@ -184,9 +184,10 @@ def events(
         typer.Option(
             "--reconnect-for",
             help="With -w: how long to keep reconnecting once the connection is lost, before "
-            "giving up (exit 1): a duration such as 30s, 5m, 1h.",
+            "giving up (exit 1): a duration such as 30s, 5m, 1h; default 5m.",
             metavar="DURATION",
             parser=duration(YEAR_SECONDS),
+            show_default=False,
         ),
     ] = 300.0,
     output: Output = Format.TABLE,
