@@ -81,6 +81,7 @@ __all__ = [
     "Client",
     "Conflict",
     "ConnectionFailed",
+    "ConnectionLost",
     "CraneError",
     "DryRunResult",
     "Event",
@@ -111,6 +112,8 @@ __all__ = [
     "TokenPublic",
     "Unauthorized",
     "Unavailable",
+    "UnexpectedAnswer",
+    "UnknownContext",
     "UsageReport",
     "UsageRow",
     "WaitTimeout",
@@ -214,6 +217,14 @@ class ConnectionFailed(CraneError):
         self.url = url
 
 
+class ConnectionLost(ConnectionFailed):
+    """A followed stream (events) lost its connection and could not get it back in time."""
+
+    def __init__(self, message: str, *, url: str, after: float):
+        super().__init__(message, url=url)
+        self.after = after
+
+
 class NotConfigured(CraneError):
     """No API URL was given, set in the environment, or saved by ``crane login``."""
 
@@ -224,6 +235,21 @@ class BadConfig(CraneError):
 
 class NotCrane(CraneError):
     """The API URL answered, but not as the Crane API does (a web page, another service)."""
+
+
+class UnexpectedAnswer(NotCrane):
+    """The answer was JSON, but not of the shape Crane answers that request with (another
+    service's JSON, a proxy's JSON error, or a server of another Crane version)."""
+
+
+class UnknownContext(NotConfigured):
+    """The context asked for (``context=``, ``$CRANE_CONTEXT`` or the config file's
+    ``current-context``) is not one of the saved contexts; ``saved`` lists those that are."""
+
+    def __init__(self, message: str, *, name: str, saved: list[str]):
+        super().__init__(message)
+        self.name = name
+        self.saved = saved
 
 
 class InvalidURL(NotConfigured):
@@ -249,24 +275,75 @@ _BY_STATUS: dict[int, type[CraneError]] = {
 }
 
 
-def error_from_response(response: httpx.Response) -> CraneError:
-    """The typed exception for an error response, carrying its problem+json."""
-    problem: Problem | None = None
+def _where(response: httpx.Response) -> str:
+    """The URL ``response`` answered, without its query (``the server`` when unknown)."""
     try:
-        problem = Problem.model_validate(response.json())
-    except (ValueError, ValidationError):
-        problem = None
-    message = (problem.detail or problem.title) if problem else ""
-    if not message:
-        message = (
-            response.text.strip()[:200] or response.reason_phrase or f"HTTP {response.status_code}"
-        )
-    cls = _BY_STATUS.get(response.status_code)
-    if response.status_code == 503:
-        cls = Unavailable
-    if cls is None:
-        cls = ServerError if response.status_code >= 500 else CraneError
-    return cls(message, status=response.status_code, problem=problem)
+        return str(response.request.url.copy_with(query=None))
+    except RuntimeError:  # a response made without its request (tests)
+        return "the server"
+
+
+def _media(response: httpx.Response) -> str:
+    """The answer's media type (``text/html``), or ``no content type``."""
+    return response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """``text`` on one line, each control character as ``?``, at most ``limit`` characters."""
+    flat = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _problem_of(response: httpx.Response) -> Problem | None:
+    """The answer's problem+json: a JSON object with a ``detail`` or ``title`` (what Crane's and
+    FastAPI's errors have); None for anything else (a proxy's page, another service's JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not any(
+        isinstance(body.get(k), str) and body[k].strip() for k in ("detail", "title")
+    ):
+        return None
+    try:
+        return Problem.model_validate(body)
+    except ValidationError:
+        return None
+
+
+def _foreign_error(response: httpx.Response) -> str:
+    """What an error answer that is not Crane's problem+json says: its status, its media type,
+    and the start of its text unless it is a web page."""
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    media = _media(response)
+    text = "" if "html" in media else _printable(response.text)
+    said = f": {text}" if text else ""
+    return f"{_where(response)} answered {status} with {media}{said}"
+
+
+def error_from_response(response: httpx.Response) -> CraneError:
+    """The typed exception for an error response, carrying its problem+json.
+
+    A 4xx answer that is no problem+json (a proxy's or another service's page or JSON: a 404
+    for a wrong URL, a login page's 401) is :class:`NotCrane`, never a verdict on the object
+    asked for; a 5xx one (a gateway's 502 while Crane restarts) stays a :class:`ServerError`
+    saying what answered."""
+    problem = _problem_of(response)
+    status = response.status_code
+    if problem is None:
+        if status < 500:
+            return NotCrane(
+                f"{_foreign_error(response)}, not the Crane API's answer", status=status
+            )
+        cls: type[CraneError] = Unavailable if status == 503 else ServerError
+        return cls(_foreign_error(response), status=status)
+    message = problem.detail or problem.title
+    found = _BY_STATUS.get(status)
+    if status == 503:
+        found = Unavailable
+    if found is None:
+        found = ServerError if status >= 500 else CraneError
+    return found(message, status=status, problem=problem)
 
 
 # ---------------------------------------------------------------- configuration
@@ -293,6 +370,29 @@ class CraneConfig(BaseModel):
         if chosen is None or chosen not in self.contexts:
             return None
         return chosen, self.contexts[chosen]
+
+    def missing(self, name: str | None = None, path: Path | None = None) -> UnknownContext | None:
+        """The error for a context asked for (``name``, else ``$CRANE_CONTEXT``, else
+        ``current-context``) that is not saved, naming where it was asked for and the saved
+        ones; None when it is saved or none is asked for."""
+        env = os.environ.get(ENV_CONTEXT)
+        chosen = name or env or self.current_context
+        if chosen is None or chosen in self.contexts:
+            return None
+        where = path or config_path()
+        if chosen == env:  # the CLI's --context reads it too
+            source = f"${ENV_CONTEXT}'s context"
+        elif name:
+            source = "the context asked for"
+        else:
+            source = f"the current-context of {where}"
+        saved = list(self.contexts)
+        known = ", ".join(repr(n) for n in saved) if saved else "none"
+        return UnknownContext(
+            f"{source}, {chosen!r}, is not a saved context (saved in {where}: {known})",
+            name=chosen,
+            saved=saved,
+        )
 
 
 def config_dir() -> Path:
@@ -338,7 +438,13 @@ def load_config(path: Path | None = None) -> CraneConfig:
 def save_config(config: CraneConfig, path: Path | None = None) -> Path:
     """Write the config file atomically, readable by its owner only (it holds tokens)."""
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadConfig(
+            f"cannot save the config file {path}: {path.parent} or a folder above it is a file, "
+            "not a folder"
+        ) from None
     import yaml
 
     text = yaml.safe_dump(config.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
@@ -362,10 +468,14 @@ def resolve_settings(
     url = url or os.environ.get(ENV_URL)
     token = token or os.environ.get(ENV_TOKEN)
     if url is None or token is None:
-        saved = load_config().current(context)
+        config = load_config()
+        saved = config.current(context)
         if saved is not None:
             url = url or saved[1].url
             token = token or saved[1].token
+        missing = config.missing(context)
+        if missing is not None and (url is None or context or os.environ.get(ENV_CONTEXT)):
+            raise missing  # asked for by name, or the only place a URL could come from
     if not url:
         raise NotConfigured(f"no Crane API URL: pass url=, set {ENV_URL}, or run `crane login URL`")
     return check_url(url), check_token(token)
@@ -446,29 +556,69 @@ def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        media = response.headers.get("content-type", "").split(";")[0] or "no content type"
         raise NotCrane(
-            f"{response.request.url.copy_with(query=None)} answered {response.status_code} with "
-            f"{media}, not the Crane API's JSON"
+            f"{_where(response)} answered {response.status_code} with {_media(response)}, "
+            "not the Crane API's JSON"
         ) from None
 
 
+def _unexpected(response: httpx.Response, why: str) -> UnexpectedAnswer:
+    return UnexpectedAnswer(
+        f"the answer of {_where(response)} ({response.status_code}) is not what Crane expected: "
+        f"{_printable(why)}",
+        status=response.status_code,
+    )
+
+
+def _valid(model: type[_M], data: Any, response: httpx.Response) -> _M:
+    """``data`` read as ``model``; :class:`UnexpectedAnswer` (never a ValidationError, which
+    reads as the caller's mistake) when the server's JSON is not of that shape."""
+    if not isinstance(data, dict):
+        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(data), "a number"
+        )
+        raise _unexpected(response, f"{kind} where a {model.__name__} object belongs")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        why = f"{where}: {first['msg']}" if where else first["msg"]
+        raise _unexpected(response, f"not a {model.__name__} ({why})") from None
+
+
 def _one(model: type[_M]) -> Callable[[httpx.Response], _M]:
-    return lambda r: model.model_validate(_json(r))
+    return lambda r: _valid(model, _json(r), r)
 
 
 def _items(model: type[_M]) -> Callable[[httpx.Response], list[_M]]:
     def parse(response: httpx.Response) -> list[_M]:
         body = _json(response)
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-            raise NotCrane(f"{response.request.url.copy_with(query=None)} answered no list")
-        return [model.model_validate(x) for x in body["items"]]
+            raise _unexpected(response, f"no list of {model.__name__} (no 'items')")
+        return [_valid(model, x, response) for x in body["items"]]
 
     return parse
 
 
-def _nothing(_: httpx.Response) -> None:
-    return None
+def _nothing(response: httpx.Response) -> None:
+    """An answer with no body (Crane's 204 to a DELETE); any body (a login page answering 200,
+    another service's JSON) is :class:`NotCrane`: the request may not have done anything."""
+    if response.content.strip():
+        raise NotCrane(
+            f"{_where(response)} answered {response.status_code} with {_media(response)}, not "
+            "the Crane API's answer, so it may not have been done"
+        )
+
+
+def _text(response: httpx.Response) -> str:
+    """The plain text of an answer (a log); another media type (a web page) is :class:`NotCrane`."""
+    if _media(response) != "text/plain":
+        raise NotCrane(
+            f"{_where(response)} answered {response.status_code} with {_media(response)}, not "
+            "the Crane API's text/plain log"
+        )
+    return response.text
 
 
 def _body(model: BaseModel) -> dict[str, Any]:
@@ -608,7 +758,7 @@ class _Calls:
             params["tail"] = tail
         if since is not None:
             params["sinceSeconds"] = max(1, math.ceil(since))
-        return _Call("GET", f"/cargos/{_segment(name)}/logs", lambda r: r.text, params=params)
+        return _Call("GET", f"/cargos/{_segment(name)}/logs", _text, params=params)
 
     @staticmethod
     def exec(name: str, command: list[str], replica: int, timeout: int) -> _Call[ExecResult]:
@@ -806,6 +956,70 @@ class _SSEDecoder:
             return None
 
 
+_SSE = "text/event-stream"
+_SSE_SILENCE = 60.0
+"""Seconds without a byte on an event stream (the server sends a comment every 15 s) after
+which its connection counts as lost."""
+_LOST = (
+    ConnectionFailed,
+    ServerError,
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.ReadTimeout,
+    httpx.RemoteProtocolError,
+)
+"""What ends a followed event stream that reconnecting may mend."""
+
+
+class _Outage:
+    """When a followed event stream reconnects, says so, and gives up; shared by both clients.
+
+    A stream that never connected is not retried (the server is down or the URL wrong: the error
+    is the answer, as for any other call); one that did is reconnected until ``give_up_after``
+    seconds pass without the connection back. ``on_connection`` hears the error once when a
+    connection is lost and ``None`` once it is back."""
+
+    def __init__(
+        self,
+        url: str,
+        reconnect: bool,
+        give_up_after: float | None,
+        on_connection: Callable[[Exception | None], None] | None,
+    ) -> None:
+        self.url, self.reconnect = url, reconnect
+        self.give_up_after, self.on_connection = give_up_after, on_connection
+        self.connected = False
+        self.since: float | None = None
+
+    def back(self) -> None:
+        """A line arrived: the connection is up (again)."""
+        self.connected = True
+        if self.since is not None:
+            self.since = None
+            if self.on_connection is not None:
+                self.on_connection(None)
+
+    def lost(self, exc: Exception) -> None:
+        """The stream failed with ``exc``: return to reconnect, or raise it (or
+        :class:`ConnectionLost` once ``give_up_after`` has passed)."""
+        gateway = not isinstance(exc, ServerError) or exc.status in (None, 502, 503, 504)
+        if not (self.reconnect and self.connected and gateway):
+            raise exc
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            if self.on_connection is not None:
+                self.on_connection(exc)
+        if self.give_up_after is not None and now - self.since >= self.give_up_after:
+            raise ConnectionLost(
+                f"lost the connection to the Crane API at {self.url} and could not get it back "
+                f"in {self.give_up_after:g}s: {exc}",
+                url=self.url,
+                after=self.give_up_after,
+            ) from exc
+
+
 def _sse_headers(last_id: str | None) -> dict[str, str]:
     headers = {"Accept": "text/event-stream"}
     if last_id:
@@ -872,9 +1086,24 @@ class _Base:
         return ConnectionFailed(f"cannot reach the Crane API at {self.url}: {exc}", url=self.url)
 
     @staticmethod
-    def _checked(response: httpx.Response) -> httpx.Response:
+    def _checked(response: httpx.Response, media: str | None = None) -> httpx.Response:
+        """``response`` if it is a success (of ``media``, when given); else the error it is.
+        A redirect (a login page's 302) is :class:`NotCrane`: Crane's API never redirects."""
         if response.is_error:
             raise error_from_response(response)
+        if not response.is_success:
+            to = response.headers.get("location")
+            raise NotCrane(
+                f"{_where(response)} answered {response.status_code} "
+                f"{response.reason_phrase}".rstrip()
+                + (f", redirecting to {_printable(to)}" if to else "")
+                + ", not the Crane API's answer"
+            )
+        if media is not None and _media(response) != media:
+            raise NotCrane(
+                f"{_where(response)} answered {response.status_code} with {_media(response)}, "
+                f"not the Crane API's {media}"
+            )
         return response
 
     @staticmethod
@@ -886,12 +1115,19 @@ class _Base:
         """Add this page's items to ``acc``; the next page's call, or None after the last."""
         got = cast(list[Any], page.parse(response))  # a paged call parses to a list
         acc.extend(got)
-        if not got or len(acc) >= int(_json(response).get("count", 0)):
+        count = _json(response).get("count", 0)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise _unexpected(response, f"its count is {count!r}, not a number")
+        if not got or len(acc) >= count:
             return None
         return replace(page, params={**page.params, "offset": len(acc)})
 
-    def _stream_args(self, call: _Call[Any], headers: dict[str, str]) -> dict[str, Any]:
-        return {"params": self._params(call), "headers": headers, "timeout": None}
+    def _stream_args(self, call: _Call[Any], headers: dict[str, str], media: str) -> dict[str, Any]:
+        # an event stream gets a comment at least every 15 s: silence past _SSE_SILENCE is a
+        # connection lost without a word (a server gone from the network); a log may be quiet
+        silence = _SSE_SILENCE if media == _SSE else None
+        timeout = None if silence is None else httpx.Timeout(self.timeout, read=silence)
+        return {"params": self._params(call), "headers": headers, "timeout": timeout}
 
 
 class Client(_Base):
@@ -963,14 +1199,14 @@ class Client(_Base):
             page = self._next_page(page, self._send(page), acc)
         return cast(T, acc)  # a paged call's T is the list
 
-    def _lines(self, call: _Call[Any], headers: dict[str, str]) -> Iterator[str]:
+    def _lines(self, call: _Call[Any], headers: dict[str, str], media: str) -> Iterator[str]:
         try:
             with self._http.stream(
-                call.method, call.path, **self._stream_args(call, headers)
+                call.method, call.path, **self._stream_args(call, headers, media)
             ) as resp:
                 if resp.is_error:
                     resp.read()
-                    raise error_from_response(resp)
+                self._checked(resp, media)
                 yield from resp.iter_lines()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
@@ -1225,7 +1461,7 @@ class Client(_Base):
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {}, "text/plain")
 
     def exec(
         self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
@@ -1444,10 +1680,13 @@ class Client(_Base):
         mini_cluster: str | None = None,
         cargo: str | None = None,
         follow: bool = True,
+        give_up_after: float | None = None,
+        on_connection: Callable[[Exception | None], None] | None = None,
     ) -> Iterator[Event]:
         """Events as they happen, from the server's event stream (SSE).
 
-        After a dropped connection it reconnects and resumes with ``Last-Event-ID``.
+        After a dropped connection it reconnects and resumes with ``Last-Event-ID`` (a first
+        connection that fails raises, as any call does).
 
         Args:
             last_event_id: Resume after this event; ``"0"`` first replays the events the server
@@ -1456,20 +1695,24 @@ class Client(_Base):
             mini_cluster: Only this MiniCluster's events.
             cargo: Only this cargo's events.
             follow: Keep listening; ``False`` stops after the replay.
+            give_up_after: Seconds to keep reconnecting after the connection is lost before
+                raising :class:`ConnectionLost` (default: forever).
+            on_connection: Called with the error when the connection is lost (once per outage)
+                and with ``None`` when it is back.
         """
         decoder = _SSEDecoder(last_event_id)
         call = _events_call(mini_cluster, cargo, follow)
-        reconnect = reconnect and follow
+        outage = _Outage(self.url, reconnect and follow, give_up_after, on_connection)
         while True:
             try:
-                for line in self._lines(call, _sse_headers(decoder.last_id)):
+                for line in self._lines(call, _sse_headers(decoder.last_id), _SSE):
+                    outage.back()
                     event = decoder.feed(line)
                     if event is not None:
                         yield event
-            except (ConnectionFailed, *_RETRYABLE):
-                if not reconnect:
-                    raise
-            if not reconnect:
+            except _LOST as exc:
+                outage.lost(exc)
+            if not outage.reconnect:
                 return
             time.sleep(decoder.retry_s)
 
@@ -1544,14 +1787,16 @@ class AsyncClient(_Base):
             page = self._next_page(page, await self._send(page), acc)
         return cast(T, acc)  # a paged call's T is the list
 
-    async def _lines(self, call: _Call[Any], headers: dict[str, str]) -> AsyncIterator[str]:
+    async def _lines(
+        self, call: _Call[Any], headers: dict[str, str], media: str
+    ) -> AsyncIterator[str]:
         try:
             async with self._http.stream(
-                call.method, call.path, **self._stream_args(call, headers)
+                call.method, call.path, **self._stream_args(call, headers, media)
             ) as resp:
                 if resp.is_error:
                     await resp.aread()
-                    raise error_from_response(resp)
+                self._checked(resp, media)
                 async for line in resp.aiter_lines():
                     yield line
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -1810,7 +2055,7 @@ class AsyncClient(_Base):
         Raises:
             NotFound: No such cargo or replica.
         """
-        return self._lines(_Calls.logs(name, replica, True, tail, since), {})
+        return self._lines(_Calls.logs(name, replica, True, tail, since), {}, "text/plain")
 
     async def exec(
         self, name: str, command: list[str], *, replica: int = 0, timeout: int = 60
@@ -2031,10 +2276,13 @@ class AsyncClient(_Base):
         mini_cluster: str | None = None,
         cargo: str | None = None,
         follow: bool = True,
+        give_up_after: float | None = None,
+        on_connection: Callable[[Exception | None], None] | None = None,
     ) -> AsyncIterator[Event]:
         """Events as they happen, from the server's event stream (SSE).
 
-        After a dropped connection it reconnects and resumes with ``Last-Event-ID``.
+        After a dropped connection it reconnects and resumes with ``Last-Event-ID`` (a first
+        connection that fails raises, as any call does).
 
         Args:
             last_event_id: Resume after this event; ``"0"`` first replays the events the server
@@ -2043,20 +2291,24 @@ class AsyncClient(_Base):
             mini_cluster: Only this MiniCluster's events.
             cargo: Only this cargo's events.
             follow: Keep listening; ``False`` stops after the replay.
+            give_up_after: Seconds to keep reconnecting after the connection is lost before
+                raising :class:`ConnectionLost` (default: forever).
+            on_connection: Called with the error when the connection is lost (once per outage)
+                and with ``None`` when it is back.
         """
         decoder = _SSEDecoder(last_event_id)
         call = _events_call(mini_cluster, cargo, follow)
-        reconnect = reconnect and follow
+        outage = _Outage(self.url, reconnect and follow, give_up_after, on_connection)
         while True:
             try:
-                async for line in self._lines(call, _sse_headers(decoder.last_id)):
+                async for line in self._lines(call, _sse_headers(decoder.last_id), _SSE):
+                    outage.back()
                     event = decoder.feed(line)
                     if event is not None:
                         yield event
-            except (ConnectionFailed, *_RETRYABLE):
-                if not reconnect:
-                    raise
-            if not reconnect:
+            except _LOST as exc:
+                outage.lost(exc)
+            if not outage.reconnect:
                 return
             import asyncio  # deferred: the sync client (the CLI) never needs it
 

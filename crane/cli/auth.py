@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crane.cli.options import Output
+from crane.cli.options import Output, Settings
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError, is_tty, say
 
@@ -103,10 +103,20 @@ def current() -> None:
     if env_url:
         typer.echo(f"{env_url} (from ${ENV_URL})")
         return
-    saved = load_config().current()
+    config = load_config()
+    saved = config.current(Settings.context)
     if saved is None:
+        missing = config.missing(Settings.context)
+        if missing is not None:
+            raise missing
         raise UsageError(f"no current context in {config_path()}: run `crane login URL`")
-    source = f"${ENV_CONTEXT}" if os.environ.get(ENV_CONTEXT) else str(config_path())
+    source = (
+        "--context"
+        if Settings.context
+        else f"${ENV_CONTEXT}"
+        if os.environ.get(ENV_CONTEXT)
+        else str(config_path())
+    )
     typer.echo(f"{saved[0]}: {saved[1].url} (from {source})")
 
 

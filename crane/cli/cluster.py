@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crane.cli import names
-from crane.cli.options import MAX_DAYS, NoHeaders, Output, client, duration, positive
+from crane.cli.options import (
+    MAX_DAYS,
+    YEAR_SECONDS,
+    NoHeaders,
+    Output,
+    client,
+    duration,
+    positive,
+    spoken,
+)
 from crane.cli.render import Column, Format, cell, console, render
 from crane.cli.term import is_tty, say
 
@@ -170,6 +179,17 @@ def events(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="After the history, follow new events.")
     ] = False,
+    reconnect_for: Annotated[
+        float,
+        typer.Option(
+            "--reconnect-for",
+            help="With -w: how long to keep reconnecting once the connection is lost, before "
+            "giving up (exit 1): a duration such as 30s, 5m, 1h; default 5m.",
+            metavar="DURATION",
+            parser=duration(YEAR_SECONDS),
+            show_default=False,
+        ),
+    ] = 300.0,
     output: Output = Format.TABLE,
     no_headers: NoHeaders = False,
 ) -> None:
@@ -183,7 +203,25 @@ def events(
         Column("message", lambda e: e.message),
     ]
     table = output in (Format.TABLE, Format.WIDE)
-    stream = client().events(last_event_id="0", mini_cluster=minicluster, cargo=cargo, follow=watch)
+    api = client()
+
+    def connection(lost: Exception | None) -> None:
+        if lost is None:
+            say(f"connection to {api.url} back; following events again")
+        else:
+            say(
+                f"lost the connection to {api.url}; reconnecting for up to "
+                f"{spoken(reconnect_for)} (Ctrl-C stops)"
+            )
+
+    stream = api.events(
+        last_event_id="0",
+        mini_cluster=minicluster,
+        cargo=cargo,
+        follow=watch,
+        give_up_after=reconnect_for,
+        on_connection=connection,
+    )
     first = True
     for event in stream:  # Ctrl-C: exit 130 (crane.cli.main), as kubectl get -w
         if table:

@@ -19,6 +19,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+import crane
 from crane.cli.render import JsonPathError, printable
 from crane.cli.term import Declined, UsageError
 from crane.client import (
@@ -26,6 +27,7 @@ from crane.client import (
     BadRequest,
     Conflict,
     ConnectionFailed,
+    ConnectionLost,
     CraneError,
     Forbidden,
     Invalid,
@@ -38,6 +40,8 @@ from crane.client import (
     ServerError,
     Unauthorized,
     Unavailable,
+    UnexpectedAnswer,
+    UnknownContext,
     WaitTimeout,
 )
 
@@ -189,6 +193,17 @@ def _api_of(exc: httpx.HTTPError) -> str:
     return f"the server at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
+def _unknown_context(exc: UnknownContext) -> Failure:
+    """A context asked for that is not saved: which ones are, and how to pick or add one."""
+    add = f"`crane login URL --token TOKEN --name {exc.name}`"
+    remedy = (
+        f"pick one with `crane config use NAME` (or --context NAME), or save it with {add}"
+        if exc.saved
+        else f"save it with {add}"
+    )
+    return Failure(str(exc), remedy, USAGE)
+
+
 def _broken_answer(exc: httpx.HTTPError) -> Failure:
     """The server closed the connection mid-answer, or what it sent is not HTTP."""
     reason = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(".")
@@ -229,6 +244,15 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
         ),
     ),
     (
+        UnexpectedAnswer,
+        lambda e: Failure(
+            str(e),
+            "check that the API URL is the Crane API's with `crane config current`; if it is, "
+            f"the server may run another Crane version than this CLI ({crane.__version__})",
+            FAILED,
+        ),
+    ),
+    (
         NotCrane,
         lambda e: Failure(
             str(e),
@@ -236,12 +260,19 @@ _MAP: list[tuple[type[BaseException], Callable[[Any], Failure]]] = [
             FAILED,
         ),
     ),
+    (UnknownContext, _unknown_context),
     (
         NotConfigured,
         lambda e: Failure(
             "no Crane API configured",
             "run `crane login URL --token TOKEN` or set CRANE_API_URL and CRANE_TOKEN",
             USAGE,
+        ),
+    ),
+    (
+        ConnectionLost,
+        lambda e: Failure(
+            str(e), "check the server (its log, `crane config current`), then run it again", FAILED
         ),
     ),
     (

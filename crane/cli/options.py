@@ -61,7 +61,7 @@ def seconds_in(text: str) -> float | None:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
-def _spoken(seconds: float) -> str:
+def spoken(seconds: float) -> str:
     """``seconds`` as the largest whole unit that reads it exactly: 3600 is 1h, 90 is 90s."""
     for unit in ("d", "h", "m"):
         if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
@@ -79,12 +79,12 @@ def duration(high: float, low: float = 0.0) -> Callable[[str], float]:
         if value is None:
             raise typer.BadParameter(
                 f"{text!r} is not a duration: give a duration such as 30s, 2m or 1h30m, or "
-                f"plain seconds, at most {_spoken(high)}"
+                f"plain seconds, at most {spoken(high)}"
             )
         if not (max(low, 0.001) <= value <= high):
             raise typer.BadParameter(
-                f"{text!r}: give a duration of at least {_spoken(max(low, 0.001))} and at most "
-                f"{_spoken(high)}"
+                f"{text!r}: give a duration of at least {spoken(max(low, 0.001))} and at most "
+                f"{spoken(high)}"
             )
         return value
 

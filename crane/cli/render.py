@@ -63,19 +63,78 @@ class Column:
     wide: bool = False
 
 
+_EXAMPLE = "e.g. jsonpath='{.items[*].metadata.name}'"
+_PATH_REST = re.compile(r"[^.\[\]\s]+|\[\s*(\*|-?\d+)?\s*\]|\.")
+_QUOTED = re.compile(r"""^"((?:[^"\\]|\\.)*)"$|^'((?:[^'\\]|\\.)*)'$""")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+Path = list[str | int | None]
+"""A path's steps: a field, an index, or ``None`` for ``[*]``."""
+Node = tuple[str, Any]
+"""A template part: ``("text", str)``, ``("path", Path)`` or ``("range", (Path, [Node]))``."""
+
+
+def _path(expr: str, template: str) -> Path:
+    """``.a.b[*].c`` (or ``$.a``) as steps; ValueError naming what cannot be read."""
+    expr = expr.strip().removeprefix("$")
+    rest = _PATH_REST.sub("", expr)
+    if rest:
+        raise ValueError(
+            f"jsonpath {template!r}: cannot read {rest!r} in {{{expr}}}: use fields, [N], [*], "
+            f'{{range ...}}{{end}} and quoted text such as {{"\\n"}}; {_EXAMPLE}'
+        )
+    path: Path = []
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", expr):
+        if part.startswith("["):
+            inner = part[1:-1].strip()
+            path.append(None if inner in ("*", "") else int(inner))
+        else:
+            path.append(part)
+    return path
+
+
+def _unquote(body: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body)
+
+
+def _parse(template: str) -> list[Node]:
+    """kubectl's template: text, ``{path}``, ``{"quoted text"}`` and ``{range path}...{end}``;
+    a template without braces is one path (kubectl's relaxed form). ValueError when it is not."""
+    if template.count("{") != template.count("}") or re.search(r"\{[^}]*\{|\}[^{]*\}", template):
+        raise ValueError(f"jsonpath {template!r}: unbalanced or nested braces; {_EXAMPLE}")
+    if "{" not in template:
+        return [("path", _path(template, template))]
+    stack: list[list[Node]] = [[]]
+    opened: list[Path] = []
+    for i, part in enumerate(re.split(r"\{([^}]*)\}", template)):
+        if i % 2 == 0:
+            if part:
+                stack[-1].append(("text", part))
+            continue
+        expr = part.strip()
+        quoted = _QUOTED.match(expr)
+        if quoted:
+            stack[-1].append(("text", _unquote(quoted.group(1) or quoted.group(2) or "")))
+        elif expr == "end":
+            if not opened:
+                raise ValueError(f"jsonpath {template!r}: {{end}} without {{range}}; {_EXAMPLE}")
+            body = stack.pop()
+            stack[-1].append(("range", (opened.pop(), body)))
+        elif expr.startswith("range ") or expr == "range":
+            opened.append(_path(expr[len("range") :], template))
+            stack.append([])
+        else:
+            stack[-1].append(("path", _path(expr, template)))
+    if opened:
+        raise ValueError(f"jsonpath {template!r}: {{range}} without {{end}}; {_EXAMPLE}")
+    return stack[0]
+
+
 def check_jsonpath(template: str) -> None:
     """Raise ValueError saying what is wrong unless ``template`` is in the subset
-    :func:`jsonpath` reads: ``{...}`` expressions (not nested) of fields, ``[N]`` and ``[*]``."""
-    example = "e.g. jsonpath='{.items[*].metadata.name}'"
-    if template.count("{") != template.count("}") or re.search(r"\{[^}]*\{|\}[^{]*\}", template):
-        raise ValueError(f"jsonpath {template!r}: unbalanced or nested braces; {example}")
-    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
-        rest = re.sub(r"[^.\[\]]+|\[\s*(\*|-?\d+)?\s*\]|\.", "", expr.strip())
-        if rest:
-            raise ValueError(
-                f"jsonpath {template!r}: cannot read {rest!r} in {{{expr}}}: use fields, "
-                f"[N] and [*]; {example}"
-            )
+    :func:`jsonpath` reads: text, ``{...}`` paths (not nested) of fields, ``[N]`` and ``[*]``,
+    ``{"quoted text"}`` and ``{range PATH}...{end}``."""
+    _parse(template)
 
 
 class JsonPathError(ValueError):
@@ -83,51 +142,56 @@ class JsonPathError(ValueError):
     ``array index out of bounds: index 5, length 2``."""
 
 
-def _steps(template: str) -> list[list[str | int | None]]:
-    """Parse ``{.a.b[*].c}{.d}`` into paths; ``None`` stands for ``[*]``."""
-    paths: list[list[str | int | None]] = []
-    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
-        path: list[str | int | None] = []
-        for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", expr.strip()):
-            if part.startswith("["):
-                inner = part[1:-1].strip()
-                path.append(None if inner in ("*", "") else int(inner))
-            else:
-                path.append(part)
-        paths.append(path)
-    return paths
+def _walk(data: Any, path: Path, template: str) -> list[Any]:
+    values: list[Any] = [data]
+    for step in path:
+        nxt: list[Any] = []
+        for v in values:
+            if step is None:
+                nxt.extend(
+                    v if isinstance(v, list) else (v.values() if isinstance(v, dict) else [])
+                )
+            elif isinstance(step, int):
+                if isinstance(v, list) and not -len(v) <= step < len(v):
+                    raise JsonPathError(
+                        f"jsonpath {template!r}: array index out of bounds: index {step}, "
+                        f"length {len(v)}"
+                    )
+                if isinstance(v, list):
+                    nxt.append(v[step])
+            elif isinstance(v, dict) and step in v:
+                nxt.append(v[step])
+        values = nxt
+    return values
+
+
+def _text(value: Any) -> str:
+    return (
+        json.dumps(value)
+        if isinstance(value, dict | list)
+        else ("" if value is None else str(value))
+    )
+
+
+def _run(nodes: list[Node], data: Any, template: str) -> str:
+    out: list[str] = []
+    for kind, what in nodes:
+        if kind == "text":
+            out.append(what)
+        elif kind == "path":
+            out.append(" ".join(_text(v) for v in _walk(data, what, template)))
+        else:
+            path, body = what
+            out.extend(_run(body, item, template) for item in _walk(data, path, template))
+    return "".join(out)
 
 
 def jsonpath(data: Any, template: str) -> str:
-    """kubectl's jsonpath subset: fields, ``[N]`` and ``[*]``; values joined by spaces. A
-    missing field reads as nothing (kubectl's default); an index past the end of a list raises
+    """kubectl's jsonpath subset: text, fields, ``[N]``, ``[*]`` (values joined by spaces),
+    ``{"quoted text"}`` with ``\\n`` and ``\\t``, and ``{range PATH}...{end}``. A missing field
+    reads as nothing (kubectl's default); an index past the end of a list raises
     :class:`JsonPathError`, as kubectl's does, rather than printing nothing."""
-    out: list[str] = []
-    for path in _steps(template):
-        values: list[Any] = [data]
-        for step in path:
-            nxt: list[Any] = []
-            for v in values:
-                if step is None:
-                    nxt.extend(
-                        v if isinstance(v, list) else (v.values() if isinstance(v, dict) else [])
-                    )
-                elif isinstance(step, int):
-                    if isinstance(v, list) and not -len(v) <= step < len(v):
-                        raise JsonPathError(
-                            f"jsonpath {template!r}: array index out of bounds: index {step}, "
-                            f"length {len(v)}"
-                        )
-                    if isinstance(v, list):
-                        nxt.append(v[step])
-                elif isinstance(v, dict) and step in v:
-                    nxt.append(v[step])
-            values = nxt
-        out.extend(
-            json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else str(v))
-            for v in values
-        )
-    return " ".join(out)
+    return _run(_parse(template), data, template)
 
 
 def to_plain(data: Any) -> Any:
@@ -241,7 +305,8 @@ def render(
     """
     stream = stream or sys.stdout
     if str(fmt).startswith(JSONPATH):
-        stream.write(jsonpath(to_plain(data), str(fmt)[len(JSONPATH) :]) + "\n")
+        text = jsonpath(to_plain(data), str(fmt)[len(JSONPATH) :])
+        stream.write(text if text.endswith("\n") else text + "\n")
         return
     fmt = Format(fmt)
     if fmt is Format.JSON:
