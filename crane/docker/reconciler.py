@@ -70,7 +70,7 @@ from crane.lifecycle.restart import (
     is_restarting,
     replica_failed,
 )
-from crane.lifecycle.suspend import held_message, is_held
+from crane.lifecycle.suspend import held_message, is_held, takes_part
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.model.refusal import INVALID_SPEC, refusal_reason
 from crane.model.world import notice_text, rendezvous_name, world_env
@@ -351,7 +351,9 @@ class Reconciler:
                 if not row.deleting:
                     row.deleting = True
                     s.add(row)
-            if not any(c.phase in HOLDING and c.placements() for c in mine):
+            if not takes_part(
+                mc.mc_spec(), any(c.phase in HOLDING and c.placements() for c in mine)
+            ):
                 released.add(mc.key)
                 mc.admitted, mc.reservation, mc.queue_position = False, "{}", None
                 mc.waits_behind, mc.estimated_start = "[]", None

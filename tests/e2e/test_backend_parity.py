@@ -1160,3 +1160,21 @@ def test_admission_is_an_event_saying_what_was_reserved(
 
     said = _until(backend, admitted, "the Admitted event")
     assert said == [("2 L20 GPUs reserved", None, 2)], said
+
+
+def test_a_held_minicluster_is_no_demand_in_a_dry_run(backend: Backend, api: httpx.Client) -> None:
+    """A held MiniCluster gives back every GPU and is not queued, so a dry-run on the idle
+    cluster fits; Kubernetes mode's what-if snapshot queued it (first, by priority) and the same
+    dry-run said it would not fit, while Docker mode said it fits."""
+    _mc(api, "nap", 8, 10, priority=100)
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 8, "nap to be admitted")
+    ask = {"miniCluster": {"gpuType": "L20", "gpus": {"min": 4, "max": 4}}}
+    dry = api.post("/placement:dryrun", json=ask)
+    assert dry.status_code == 200 and not dry.json()["fits"], dry.text
+    held = api.patch("/miniclusters/nap", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 0, "its GPUs to be released")
+    dry = api.post("/placement:dryrun", json=ask)
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["fits"], dry.text
+    assert dry.json()["outcome"] == "Admitted", dry.text
