@@ -674,9 +674,8 @@ class Reconciler:
         record(row, "Ready", cargo_status.replicas_ready(0, len(decision.placements)))
         s.add(row)
         s.commit()
-        self._event(
-            EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, placed.message
-        )
+        said = cargo_status.phase_event(CargoPhase.PLACED, placed.message, spec.replicas, "")
+        self._event(EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, said)
         self._converge(s, row, mc, clients)
 
     def _converge(
@@ -795,7 +794,7 @@ class Reconciler:
                 row.minicluster,
                 row.name,
                 spec.gpus,
-                "every replica runs",
+                cargo_status.phase_event(CargoPhase.RUNNING, "", len(placements), ""),
             )
 
     def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
@@ -876,7 +875,7 @@ class Reconciler:
             row.minicluster,
             row.name,
             row.cargo_spec().gpus,
-            cargo_status.succeeded_event(replicas),
+            cargo_status.phase_event(CargoPhase.SUCCEEDED, "", replicas, ""),
             exit_code=0,
         )
 

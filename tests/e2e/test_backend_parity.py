@@ -1178,3 +1178,34 @@ def test_a_held_minicluster_is_no_demand_in_a_dry_run(backend: Backend, api: htt
     assert dry.status_code == 200, dry.text
     assert dry.json()["fits"], dry.text
     assert dry.json()["outcome"] == "Admitted", dry.text
+
+
+def test_cargo_events_say_what_happened_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``/v1/events`` (and ``crane events``) of a cargo that runs, and of one that succeeds, read
+    the same on both backends: ``Placed`` says how it was placed (its ``Placed`` condition),
+    ``Running`` "every replica runs", ``Succeeded`` that its replicas all succeeded, in this
+    order. Kubernetes mode copied ``status.message`` (empty by then) into each, and wrote a
+    ``Placed`` "placed" after ``Running`` when a pass went from Pending to Running."""
+    _mc(api, "said", 0, 4)
+    _grow(api, "said", {"name": "said-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP})
+    events = _until(
+        backend, lambda: (e := _events(api, "said-0")) and "Running" in dict(e) and e, "Running"
+    )
+    placed = _condition(_cargo(api, "said-0"), "Placed")["message"]
+    assert placed.startswith("2 replicas x 1 GPUs on 1 node in "), placed
+    assert events == [("Placed", placed), ("Running", "every replica runs")], events
+
+    _grow(api, "said", {"name": "said-1", "gpusPerReplica": 1, "template": EXIT_0})
+    events = _until(
+        backend,
+        lambda: (e := _events(api, "said-1")) and "Succeeded" in dict(e) and e,
+        "the Succeeded event",
+    )
+    placed = _condition(_cargo(api, "said-1"), "Placed")["message"]
+    assert placed.startswith("1 replica x 1 GPUs on 1 node in "), placed
+    assert events[0] == ("Placed", placed), events
+    assert events[-1] == ("Succeeded", "all 1 replicas succeeded"), events
+    # Running is seen or not (the replica runs a second), never out of order
+    assert events[1:-1] in ([], [("Running", "every replica runs")]), events
