@@ -1209,3 +1209,22 @@ def test_cargo_events_say_what_happened_in_the_same_words(
     assert events[-1] == ("Succeeded", "all 1 replicas succeeded"), events
     # Running is seen or not (the replica runs a second), never out of order
     assert events[1:-1] in ([], [("Running", "every replica runs")]), events
+
+
+def test_a_minicluster_may_not_take_another_ones_rendezvous_name(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``<mc>-rdzv`` names MiniCluster ``<mc>``'s rendezvous store; on Kubernetes its Service
+    and the headless Service of a MiniCluster named ``<mc>-rdzv`` are one name in one
+    namespace. Both were accepted, and whichever came second had no Service of its own: its
+    rendezvous endpoint (or its replicas' DNS names) led to the other MiniCluster's pods. Such
+    a name is refused on both backends, saying why."""
+    spec = {"gpuType": "L20", "gpus": {"min": 0, "max": 2}}
+    refused = api.post("/miniclusters", json={"name": "job-rdzv", "spec": spec})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "may not end in -rdzv" in refused.text, refused.text
+    assert "MiniCluster job's rendezvous store" in refused.text, refused.text
+    assert api.get("/miniclusters/job-rdzv").status_code == 404
+    made = api.post("/miniclusters", json={"name": "job-rdzv2", "spec": spec})
+    assert made.status_code == 201, made.text
