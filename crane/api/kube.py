@@ -74,7 +74,7 @@ from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
 from crane.kube.nodes import node_view, with_dra
 from crane.kube.shares import TENANTSHARES
-from crane.lifecycle import service
+from crane.lifecycle import cargo_status, service
 from crane.lifecycle.suspend import is_held
 from crane.model import (
     CargoPhase,
@@ -1148,9 +1148,12 @@ class KubeBackend(Backend):
             noticed.discard(key)
         if before == now or now is CargoPhase.PENDING:
             return
-        yield self._event(EventType(now.value), cargo, cargo.status.message)
-        if now is CargoPhase.RUNNING and before in (None, CargoPhase.PENDING):
-            yield self._event(EventType.PLACED, cargo, "placed")
+        placing = before in (None, CargoPhase.PENDING)
+        if now is CargoPhase.PLACED and not placing:
+            return  # a replica of a running gang ended: no new placement, as in Docker mode
+        if now is CargoPhase.RUNNING and placing:
+            yield self._event(EventType.PLACED, cargo, _phase_event(CargoPhase.PLACED, cargo))
+        yield self._event(EventType(now.value), cargo, _phase_event(now, cargo))
 
     @staticmethod
     def _event(kind: EventType, cargo: Cargo, message: str) -> Event:
@@ -1169,6 +1172,18 @@ class KubeBackend(Backend):
             exit_code=cargo.status.exit_code if ended else None,
             time=at or datetime.now(UTC),
         )
+
+
+def _phase_event(phase: CargoPhase, cargo: Cargo) -> str:
+    """The message of ``cargo``'s API event as it enters ``phase``, in Docker mode's words
+    (:func:`crane.lifecycle.cargo_status.phase_event`), from its status: how it was placed from
+    its ``Placed`` condition, the replicas that succeeded from ``status.replicas`` (else
+    ``spec.replicas``)."""
+    placed = find_condition(cargo.status.conditions, "Placed")
+    replicas = cargo.status.replicas or cargo.spec.replicas
+    return cargo_status.phase_event(
+        phase, placed.message if placed is not None else "", replicas, cargo.status.message
+    )
 
 
 LISTED = "LISTED"

@@ -26,6 +26,7 @@ from crane.kube.resources import (
 from crane.lifecycle import service
 from crane.lifecycle.records import cargo_request, minicluster_request
 from crane.lifecycle.restore import gpu_ids_of
+from crane.lifecycle.suspend import is_held, takes_part
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, TopologyLevels
 from crane.model.inventory import GPU_RESOURCE
 from crane.placement import Engine, Explanation, Outcome
@@ -135,21 +136,30 @@ def build(
         view = with_dra(view, published.get(view.name))
         if view.gpu_count and view.managed:
             engine.upsert_node(inventory(view, busy.get(view.name, frozenset())))
+    placed = [(body, cargo_status(body)) for body in cargos]
+    holding = {
+        f"{body['metadata'].get('namespace')}/{(body.get('spec') or {}).get('miniCluster')}"
+        for body, status in placed
+        if status.placement and status.phase not in ENDED
+    }
     for body in miniclusters:
         try:
-            req = minicluster_request(body["metadata"], parse_minicluster_spec(body))
+            spec = parse_minicluster_spec(body)
+            req = minicluster_request(body["metadata"], spec)
         except ValidationError:
             continue
+        if not takes_part(spec, req.key in holding):
+            continue  # held, nothing left to hold: no demand
         engine.submit_minicluster(req)
         mc_status = minicluster_status(body)
-        # admitted with nothing reserved (min 0) is admitted too, as the operator's engine has it
-        if mc_status.reservation or is_true(mc_status.conditions, "Admitted"):
+        # admitted with nothing reserved (min 0) is admitted too, as the operator's engine has
+        # it; a held one still stopping its cargos holds what it holds, and never queues
+        if mc_status.reservation or is_true(mc_status.conditions, "Admitted") or is_held(spec):
             try:
                 engine.restore_reservation(req.key, mc_status.reservation)
             except (KeyError, ValueError) as err:
                 log.warning("what-if snapshot: %s", err)
-    for body in cargos:
-        status = cargo_status(body)
+    for body, status in placed:
         if not status.placement or status.phase in ENDED:
             continue
         try:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from crane.api.timestamps import Timestamp
@@ -35,6 +35,7 @@ from crane.model.specs import (
     MIN_PRIORITY,
     PodTemplate,
 )
+from crane.model.world import reserved_name
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[
@@ -81,6 +82,14 @@ class MiniClusterCreate(Wire):
     name: Name
     spec: MiniClusterSpec
     labels: Labels = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        why = reserved_name(name)
+        if why is not None:
+            raise ValueError(why)
+        return name
 
 
 class MiniClusterPatch(Wire):

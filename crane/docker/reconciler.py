@@ -70,7 +70,7 @@ from crane.lifecycle.restart import (
     is_restarting,
     replica_failed,
 )
-from crane.lifecycle.suspend import held_message, is_held
+from crane.lifecycle.suspend import held_message, is_held, takes_part
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
 from crane.model.refusal import INVALID_SPEC, refusal_reason
 from crane.model.world import notice_text, rendezvous_name, world_env
@@ -351,7 +351,9 @@ class Reconciler:
                 if not row.deleting:
                     row.deleting = True
                     s.add(row)
-            if not any(c.phase in HOLDING and c.placements() for c in mine):
+            if not takes_part(
+                mc.mc_spec(), any(c.phase in HOLDING and c.placements() for c in mine)
+            ):
                 released.add(mc.key)
                 mc.admitted, mc.reservation, mc.queue_position = False, "{}", None
                 mc.waits_behind, mc.estimated_start = "[]", None
@@ -672,9 +674,8 @@ class Reconciler:
         record(row, "Ready", cargo_status.replicas_ready(0, len(decision.placements)))
         s.add(row)
         s.commit()
-        self._event(
-            EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, placed.message
-        )
+        said = cargo_status.phase_event(CargoPhase.PLACED, placed.message, spec.replicas, "")
+        self._event(EventType.PLACED, row.tenant, row.minicluster, row.name, spec.gpus, said)
         self._converge(s, row, mc, clients)
 
     def _converge(
@@ -793,7 +794,7 @@ class Reconciler:
                 row.minicluster,
                 row.name,
                 spec.gpus,
-                "every replica runs",
+                cargo_status.phase_event(CargoPhase.RUNNING, "", len(placements), ""),
             )
 
     def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
@@ -874,7 +875,7 @@ class Reconciler:
             row.minicluster,
             row.name,
             row.cargo_spec().gpus,
-            cargo_status.succeeded_event(replicas),
+            cargo_status.phase_event(CargoPhase.SUCCEEDED, "", replicas, ""),
             exit_code=0,
         )
 

@@ -7,6 +7,7 @@ Kubernetes mode (``crane/lifecycle/cargo_lifecycle.py``) and Docker mode
   :func:`waiting` before the engine is asked, :func:`unplaced` for the engine's answer;
   how it was placed once it is (the ``Placed`` condition, True): :func:`placed`;
 - its ``Ready`` condition: :func:`replicas_ready`, :data:`FINISHED`, :func:`not_ready`;
+- the messages of its API events: :func:`phase_event`;
 - its expected end, which the estimated start of a queued MiniCluster reads:
   :func:`expected_end`.
 """
@@ -152,6 +153,25 @@ def succeeded(replicas: int) -> Verdict:
 def succeeded_event(replicas: int) -> str:
     """The message of the ``Succeeded`` event of a cargo whose ``replicas`` all exited 0."""
     return f"all {replicas} replicas succeeded"
+
+
+RUNNING_EVENT = "every replica runs"
+"""The message of a cargo's ``Running`` event."""
+
+
+def phase_event(phase: CargoPhase, placed: str, replicas: int, message: str) -> str:
+    """The message of a cargo's API event (``/v1/events``, ``crane events``) as it enters
+    ``phase``, in the same words on both backends: ``Placed``, how it was placed (``placed``,
+    its ``Placed`` condition's message, :func:`placed`); ``Running``, :data:`RUNNING_EVENT`;
+    ``Succeeded``, that its ``replicas`` all succeeded; otherwise (``Failed``, ``Preempted``)
+    why, its status ``message``."""
+    if phase is CargoPhase.PLACED:
+        return placed
+    if phase is CargoPhase.RUNNING:
+        return RUNNING_EVENT
+    if phase is CargoPhase.SUCCEEDED:
+        return succeeded_event(replicas)
+    return message
 
 
 def not_ready(reason: str, message: str) -> Verdict:

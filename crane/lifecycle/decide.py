@@ -45,7 +45,7 @@ from crane.lifecycle.plan import (
 from crane.lifecycle.queued import queued
 from crane.lifecycle.restore import gpu_ids_of, held_ids, restore
 from crane.lifecycle.state import LoopState, Revocation
-from crane.lifecycle.suspend import HELD_REASON, held_message, held_ready, is_held
+from crane.lifecycle.suspend import HELD_REASON, held_message, held_ready, is_held, takes_part
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
@@ -438,13 +438,13 @@ class Decider:
         self, cache: ClusterCache, specs: Mapping[str, tuple[dict[str, Any], MiniClusterSpec]]
     ) -> None:
         """Take deleted and held MiniClusters out of the engine once no cargo holds GPUs."""
-        held = {k for k, (_, spec) in specs.items() if is_held(spec)}
+        holding = {req.minicluster for req in self.state.cargos.values()}
+        out = {k for k, (_, spec) in specs.items() if not takes_part(spec, k in holding)}
         live = {
             k
             for k, b in cache.miniclusters.items()
-            if not b["metadata"].get("deletionTimestamp") and k not in held
+            if not b["metadata"].get("deletionTimestamp") and k not in out
         }
-        holding = {req.minicluster for req in self.state.cargos.values()}
         for key in [k for k in self.state.miniclusters if k not in live and k not in holding]:
             self.engine.remove_minicluster(key)
             del self.state.miniclusters[key]

@@ -20,6 +20,14 @@ def is_held(spec: MiniClusterSpec) -> bool:
     return spec.suspend
 
 
+def takes_part(spec: MiniClusterSpec, holding: bool) -> bool:
+    """Whether a MiniCluster takes part in placement (the engine, and every what-if snapshot of
+    it): a held one only while a cargo of it still ``holding`` GPUs, and then only for what it
+    holds (admitted with its recorded reservation, never queued). A held MiniCluster is no
+    demand: a dry-run, an explanation or an admission pass never counts it as waiting."""
+    return not is_held(spec) or holding
+
+
 def held_message(name: str, stopping: int) -> str:
     """What a held MiniCluster's status says: its state and how to release it."""
     if stopping:

@@ -43,6 +43,21 @@ def rendezvous_name(minicluster: str) -> str:
     return f"{minicluster}{RDZV_SUFFIX}"
 
 
+def reserved_name(minicluster: str) -> str | None:
+    """Why no MiniCluster may be named ``minicluster``, or None. A name ending in
+    :data:`RDZV_SUFFIX` is another MiniCluster's rendezvous store's (``<mc>-rdzv``): on
+    Kubernetes both are Services of one namespace, and the one made second was never made, so
+    the rendezvous endpoint or the replicas' DNS names led to the other MiniCluster's pods.
+    Refused on both backends (the CRD says the same)."""
+    if not minicluster.endswith(RDZV_SUFFIX):
+        return None
+    owner = minicluster.removesuffix(RDZV_SUFFIX)
+    return (
+        f"a MiniCluster's name may not end in {RDZV_SUFFIX}: {minicluster} is the name of "
+        f"MiniCluster {owner}'s rendezvous store (its Service); pick another name"
+    )
+
+
 def node_bounds(spec: MiniClusterSpec) -> tuple[int, int]:
     """``(min, max)`` torchrun nodes of the MiniCluster's world: a node is a replica.
 

@@ -1160,3 +1160,71 @@ def test_admission_is_an_event_saying_what_was_reserved(
 
     said = _until(backend, admitted, "the Admitted event")
     assert said == [("2 L20 GPUs reserved", None, 2)], said
+
+
+def test_a_held_minicluster_is_no_demand_in_a_dry_run(backend: Backend, api: httpx.Client) -> None:
+    """A held MiniCluster gives back every GPU and is not queued, so a dry-run on the idle
+    cluster fits; Kubernetes mode's what-if snapshot queued it (first, by priority) and the same
+    dry-run said it would not fit, while Docker mode said it fits."""
+    _mc(api, "nap", 8, 10, priority=100)
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 8, "nap to be admitted")
+    ask = {"miniCluster": {"gpuType": "L20", "gpus": {"min": 4, "max": 4}}}
+    dry = api.post("/placement:dryrun", json=ask)
+    assert dry.status_code == 200 and not dry.json()["fits"], dry.text
+    held = api.patch("/miniclusters/nap", json={"suspend": True})
+    assert held.status_code == 200, held.text
+    _until(backend, lambda: _status(api, "nap")["reservedGpus"] == 0, "its GPUs to be released")
+    dry = api.post("/placement:dryrun", json=ask)
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["fits"], dry.text
+    assert dry.json()["outcome"] == "Admitted", dry.text
+
+
+def test_cargo_events_say_what_happened_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``/v1/events`` (and ``crane events``) of a cargo that runs, and of one that succeeds, read
+    the same on both backends: ``Placed`` says how it was placed (its ``Placed`` condition),
+    ``Running`` "every replica runs", ``Succeeded`` that its replicas all succeeded, in this
+    order. Kubernetes mode copied ``status.message`` (empty by then) into each, and wrote a
+    ``Placed`` "placed" after ``Running`` when a pass went from Pending to Running."""
+    _mc(api, "said", 0, 4)
+    _grow(api, "said", {"name": "said-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP})
+    events = _until(
+        backend, lambda: (e := _events(api, "said-0")) and "Running" in dict(e) and e, "Running"
+    )
+    placed = _condition(_cargo(api, "said-0"), "Placed")["message"]
+    assert placed.startswith("2 replicas x 1 GPUs on 1 node in "), placed
+    assert events == [("Placed", placed), ("Running", "every replica runs")], events
+
+    _grow(api, "said", {"name": "said-1", "gpusPerReplica": 1, "template": EXIT_0})
+    events = _until(
+        backend,
+        lambda: (e := _events(api, "said-1")) and "Succeeded" in dict(e) and e,
+        "the Succeeded event",
+    )
+    placed = _condition(_cargo(api, "said-1"), "Placed")["message"]
+    assert placed.startswith("1 replica x 1 GPUs on 1 node in "), placed
+    assert events[0] == ("Placed", placed), events
+    assert events[-1] == ("Succeeded", "all 1 replicas succeeded"), events
+    # Running is seen or not (the replica runs a second), never out of order
+    assert events[1:-1] in ([], [("Running", "every replica runs")]), events
+
+
+def test_a_minicluster_may_not_take_another_ones_rendezvous_name(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """``<mc>-rdzv`` names MiniCluster ``<mc>``'s rendezvous store; on Kubernetes its Service
+    and the headless Service of a MiniCluster named ``<mc>-rdzv`` are one name in one
+    namespace. Both were accepted, and whichever came second had no Service of its own: its
+    rendezvous endpoint (or its replicas' DNS names) led to the other MiniCluster's pods. Such
+    a name is refused on both backends, saying why."""
+    spec = {"gpuType": "L20", "gpus": {"min": 0, "max": 2}}
+    refused = api.post("/miniclusters", json={"name": "job-rdzv", "spec": spec})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "may not end in -rdzv" in refused.text, refused.text
+    assert "MiniCluster job's rendezvous store" in refused.text, refused.text
+    assert api.get("/miniclusters/job-rdzv").status_code == 404
+    made = api.post("/miniclusters", json={"name": "job-rdzv2", "spec": spec})
+    assert made.status_code == 201, made.text

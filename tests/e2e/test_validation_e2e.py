@@ -75,6 +75,8 @@ MAIN = "{name: main, image: busybox}"
             mc_yaml("port", "A10G", 0, 8, extra=", rendezvous: {port: 70000}"),
             "spec.rendezvous.port",
         ),
+        # MiniCluster job's rendezvous Service is job-rdzv, as this one's headless Service
+        (mc_yaml("job-rdzv", "A10G", 0, 8), "may not end in -rdzv"),
     ],
 )
 def test_crd_schema_refuses_malformed_templates_and_huge_counts(
