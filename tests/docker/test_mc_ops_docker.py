@@ -4,6 +4,7 @@ of a real ``crane serve --backend docker`` on one dockerd (issue 15)."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,6 +144,66 @@ def test_logs_since_and_exec(
         assert nothing.status_code == 404, nothing.text
     finally:
         admin.delete("/v1/miniclusters/ops")
+
+
+def test_exec_ends_at_its_timeout_and_stalls_no_one(
+    server: DockerServer, admin: httpx.Client
+) -> None:
+    """``timeoutSeconds`` bounds the whole command, however often it writes (it bounded only
+    the wait for each chunk: `crane exec --timeout 3 -- sleep 15` answered after 15 s, a
+    command printing a line a second never ended), a command writing without end is cut off
+    at 1 MiB instead of growing the server's memory, and a handful of long execs do not take
+    the threads the rest of the API needs (they held them: every tenant's `crane nodes` and
+    `mc create` timed out until the commands ended)."""
+    _template_mc(admin, "slowexec")
+    try:
+        _until(lambda: _phase(admin, "slowexec-0") == "Running", "slowexec-0 running")
+        chatty = ["sh", "-c", "while true; do echo x; sleep 1; done"]
+        answers: list[tuple[int, float, str]] = []
+
+        def one() -> None:
+            started = time.monotonic()
+            with httpx.Client(base_url=server.url, headers=admin.headers, timeout=45) as api:
+                try:
+                    got = api.post(
+                        "/v1/cargos/slowexec-0:exec",
+                        json={"command": chatty, "timeoutSeconds": 3},
+                    )
+                except httpx.TimeoutException:
+                    answers.append((0, time.monotonic() - started, "no answer in 45 s"))
+                    return
+            answers.append((got.status_code, time.monotonic() - started, got.text))
+
+        execs = [threading.Thread(target=one) for _ in range(8)]
+        for thread in execs:
+            thread.start()
+        time.sleep(1)
+        asked = time.monotonic()
+        nodes = admin.get("/v1/nodes", timeout=45)
+        waited = time.monotonic() - asked
+        for thread in execs:
+            thread.join()
+        assert nodes.status_code == 200 and waited < 15, (nodes.status_code, waited)
+        assert len(answers) == 8
+        for status, took, text in answers:
+            assert status == 409 and "did not finish within 3s" in text, (status, text)
+            assert took < 20, took
+        flood = admin.post(
+            "/v1/cargos/slowexec-0:exec",
+            json={"command": ["cat", "/dev/zero"], "timeoutSeconds": 60},
+            timeout=90,
+        )
+        assert flood.status_code == 409, flood.text[:300]
+        assert "more than 1048576 bytes" in flood.json()["detail"]
+        still = admin.post(
+            "/v1/cargos/slowexec-0:exec",
+            json={"command": ["sh", "-c", "echo out; echo err >&2; exit 4"]},
+        )
+        assert still.status_code == 200, still.text
+        assert still.json()["exitCode"] == 4
+        assert sorted(still.json()["output"].split()) == ["err", "out"]
+    finally:
+        admin.delete("/v1/miniclusters/slowexec")
 
 
 def test_a_followed_log_ends_when_its_token_is_revoked(
