@@ -36,6 +36,7 @@ from crane.api.errors import (
     SharesManagedByKubernetes,
     Unavailable,
 )
+from crane.api.loglines import log_lines
 from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
     Cargo,
@@ -1045,7 +1046,7 @@ class KubeBackend(Backend):
                 f"no log of pod {pod!r} yet ({message}): its container has not started, or its "
                 "node serves no logs (simulated kwok nodes do not)"
             ) from None
-        lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
+        lines = _thread_iter(lambda: (f"{line}\n" for line in log_lines(resp.stream())))
         try:
             async for line in lines:
                 yield line

@@ -206,6 +206,46 @@ def test_exec_ends_at_its_timeout_and_stalls_no_one(
         admin.delete("/v1/miniclusters/slowexec")
 
 
+def test_a_log_line_of_32_mb_is_answered_at_once_in_pieces(admin: httpx.Client) -> None:
+    """A replica writing 32 MB without a newline: its log took the server minutes of CPU to
+    answer (the line was joined chunk by chunk, in time the square of its length, and held
+    whole in memory); it now comes at once, the long line in pieces of 64 KiB."""
+    write = (
+        'BEGIN { s = "x"; for (i = 0; i < 16; i++) s = s s; '
+        'for (i = 0; i < 512; i++) printf "%s", s; print ""; print "end"; system("sleep 300") }'
+    )
+    template = {
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["awk", write]}]}
+    }
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 1, "max": 1},
+        "replicas": 1,
+        "template": {"replicas": 1, "gpusPerReplica": 1, "template": template},
+    }
+    created = admin.post("/v1/miniclusters", json={"name": "longline", "spec": spec})
+    assert created.status_code == 201, created.text
+    try:
+        _until(
+            lambda: admin.get("/v1/cargos/longline-0/logs", params={"tail": 1}).text == "end\n",
+            "the 32 MB line written",
+            120,
+        )
+        started = time.monotonic()
+        try:
+            whole = admin.get("/v1/cargos/longline-0/logs", timeout=60)
+        except httpx.TimeoutException:
+            pytest.fail("the log of a 32 MB line was not answered within 60 s")
+        took = time.monotonic() - started
+        assert whole.status_code == 200 and took < 45, (whole.status_code, took)
+        lines = whole.text.split("\n")
+        assert lines[-2:] == ["end", ""]
+        assert sum(map(len, lines[:-2])) == 65536 * 512
+        assert max(map(len, lines)) == 65536
+    finally:
+        admin.delete("/v1/miniclusters/longline")
+
+
 def test_a_followed_log_ends_when_its_token_is_revoked(
     server: DockerServer, admin: httpx.Client
 ) -> None:
