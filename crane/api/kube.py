@@ -36,6 +36,7 @@ from crane.api.errors import (
     SharesManagedByKubernetes,
     Unavailable,
 )
+from crane.api.loglines import log_lines
 from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
     Cargo,
@@ -64,6 +65,7 @@ from crane.api.schemas import (
 )
 from crane.api.settings import ApiSettings
 from crane.api.shares import share_statuses
+from crane.api.threads import on_own_thread
 from crane.api.usage import Holding, Snapshot
 from crane.kube import dra
 from crane.kube import shares as kube_shares
@@ -260,6 +262,12 @@ class KubeBackend(Backend):
         return client.CoreV1Api(self._api)
 
     async def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(self._mapped(what, fn, *args, **kwargs))
+
+    def _mapped(
+        self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> Callable[[], T]:
+        """``fn(*args, **kwargs)`` with the client's errors turned into the API's."""
         if self._api is None:
             raise Unavailable(self._no_config)
 
@@ -271,7 +279,7 @@ class KubeBackend(Backend):
             except (OSError, urllib3.exceptions.HTTPError) as err:
                 raise Unavailable(f"cannot reach the Kubernetes API ({err}): is it up?") from None
 
-        return await asyncio.to_thread(run)
+        return run
 
     async def _object(
         self, what: str, fn: Callable[..., object], *args: Any, **kwargs: Any
@@ -1038,7 +1046,7 @@ class KubeBackend(Backend):
                 f"no log of pod {pod!r} yet ({message}): its container has not started, or its "
                 "node serves no logs (simulated kwok nodes do not)"
             ) from None
-        lines = _thread_iter(lambda: (line.decode(errors="replace") for line in resp))
+        lines = _thread_iter(lambda: (f"{line}\n" for line in log_lines(resp.stream())))
         try:
             async for line in lines:
                 yield line
@@ -1066,7 +1074,11 @@ class KubeBackend(Backend):
                 )
         assert self._api is not None  # _call above raised Unavailable otherwise
         configuration = self._api.configuration
-        return await self._call(what, _exec, configuration, tenant, pod_name, request)
+        # Up to timeoutSeconds: on a thread of its own, not one the rest of the API shares.
+        return await on_own_thread(
+            self._mapped(what, _exec, configuration, tenant, pod_name, request),
+            f"crane-exec-{name}-{request.replica}",
+        )
 
     @override
     def events(self) -> AsyncIterator[Event | Snapshot]:

@@ -175,6 +175,10 @@ class Cargo(Wire):
 # --- grow, shrink, explain, dry-run ---------------------------------------------------------
 
 
+MAX_EXEC_OUTPUT = 1 << 20
+"""The most bytes of output an exec answers (stdout and stderr together); past it, a 409."""
+
+
 class ExecRequest(Wire):
     """A command to run in one replica's container, as ``kubectl exec`` does (no TTY, no stdin)."""
 
@@ -188,7 +192,8 @@ class ExecRequest(Wire):
 
 
 class ExecResult(Wire):
-    """What the command wrote (stdout and stderr, interleaved) and its exit code."""
+    """What the command wrote (stdout and stderr, interleaved; at most 1 MiB) and its exit
+    code."""
 
     exit_code: int
     output: str

@@ -92,8 +92,24 @@ def node_spec(
         raise UsageError(f"--gpus {gpus}: give 0 or more")
     if gpus and not gpu_type:
         raise UsageError(f"--gpus {gpus} needs --gpu-type, e.g. --gpus {gpus} --gpu-type H100")
+    from pydantic import ValidationError
+
+    from crane.model.labels import label_key_issue, label_value_issue
+
+    for key, value in labels.items():
+        issue = label_key_issue(key) or label_value_issue(value)
+        if issue:
+            raise UsageError(f"--label {key}={value}: {issue}")
     try:
         spec = local_host(docker_url, gpus, gpu_type, labels)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = {"gpu_count": f"--gpus {gpus}", "gpu_product": f"--gpu-type {gpu_type}"}
+        why = str(first["msg"]).removeprefix("Value error, ")
+        if field == "gpu_count" and "le" in first.get("ctx", {}):
+            why = f"give 0 to {first['ctx']['le']} (the most GPUs Crane keeps on one node)"
+        raise UsageError(f"{flag.get(field, 'node local')}: {why}") from None
     except ValueError as err:
         raise UsageError(f"{err}") from None
     if gpus is None and not spec.gpu_count:

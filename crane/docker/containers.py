@@ -138,6 +138,12 @@ def _volumes(
         target = mount.get("mountPath")
         if vol is None or not target:
             raise ValueError(f"{where}: name a volume of template.spec.volumes and a mountPath")
+        target = str(target)
+        if not plain_host_path(target) or target == "/" or _under(target, "/proc"):
+            raise ValueError(
+                f"{where}: mountPath {target!r} must be an absolute path without '.', '..', "
+                "':' or NUL, other than '/' and not under /proc (dockerd refuses it)"
+            )
         mode = ":ro" if mount.get("readOnly") else ""
         if "emptyDir" in vol:
             if target != "/dev/shm":
@@ -164,6 +170,18 @@ def _volumes(
                 )
             out.append(f"{L.volume_name(tenant, claim)}:{target}{mode}")
     return tuple(out), shm
+
+
+def _under(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _no_nul(where: str, *texts: str) -> None:
+    """ValueError naming ``where`` when a text holds NUL: no process takes one in its
+    arguments, environment or paths, so dockerd and runc refuse it at every attempt."""
+    if any("\x00" in text for text in texts):
+        raise ValueError(f"{where}: a NUL character cannot be passed to a container")
 
 
 def _ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
@@ -225,6 +243,10 @@ def container_template(
     image = body.get("image")
     if not image:
         raise ValueError("the cargo template has no image: set template.spec.containers[0].image")
+    _no_nul("template.spec.containers[0].image", str(image))
+    for field in ("command", "args"):
+        _no_nul(f"template.spec.containers[0].{field}", *map(str, body.get(field) or []))
+    _no_nul("template.spec.containers[0].workingDir", str(body.get("workingDir") or ""))
     command = [*body.get("command", []), *body.get("args", [])] or None
     raw_env = body.get("env", {})
     if isinstance(raw_env, list):
@@ -234,9 +256,11 @@ def container_template(
                     f"template.spec.containers[0].env[{i}]: Docker mode supports value only, "
                     f"not {', '.join(sorted(set(e) - {'name', 'value'}))}"
                 )
+            _no_nul(f"template.spec.containers[0].env[{i}]", str(e.get("value", "")))
         env = {e["name"]: str(e.get("value", "")) for e in raw_env}
     else:
         env = {str(k): str(v) for k, v in raw_env.items()}
+        _no_nul("template.spec.containers[0].env", *env.values())
     resources = body.get("resources") or {}
     limits = dict(resources.get("limits") or {})
     for key in [k for k in limits if k in GPU_RESOURCES]:

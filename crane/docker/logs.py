@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from docker.errors import NotFound as DockerNotFound
 
 from crane.api.errors import NotFound
+from crane.api.loglines import log_lines
 from crane.docker import labels as L
 from crane.docker.hosts import HostSpec, connect
 
@@ -46,18 +47,8 @@ async def replica_log_lines(
                 tail=tail if tail else "all",
                 since=int(time.time()) - since_seconds if since_seconds else None,
             )
-            buffer = b""
-            for chunk in stream:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    asyncio.run_coroutine_threadsafe(
-                        queue.put(line.decode(errors="replace")), loop
-                    ).result()
-            if buffer:
-                asyncio.run_coroutine_threadsafe(
-                    queue.put(buffer.decode(errors="replace")), loop
-                ).result()
+            for line in log_lines(stream):
+                asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
         finally:
             asyncio.run_coroutine_threadsafe(queue.put(_END), loop)
 

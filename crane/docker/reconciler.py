@@ -217,7 +217,15 @@ class Reconciler:
         by_key = {c.key: c for c in cargos}
         for conflict in conflicts:
             lost = by_key.get(conflict.loser)
-            if conflict.kind == "cargo" and lost is not None and lost.phase in ACTIVE:
+            if lost is None or lost.phase not in ACTIVE:
+                continue
+            if conflict.kind == "cargo" or (
+                # GPUs past the count its host declares now (`crane up --gpus 4` after 8):
+                # stopped and placed again; a host the engine lacks keeps its cargos as they are
+                conflict.kind == "node"
+                and live.get(lost.uid)
+                and all(engine.has_gpu(node, 0) for node, _ in conflict.gpus)
+            ):
                 self._lost_gpus(lost, conflict.reason, bool(live.get(lost.uid)), conflict.winner)
         return engine
 

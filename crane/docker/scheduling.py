@@ -147,6 +147,23 @@ def _orphan_claim(uid: str, live: list[LiveReplica]) -> CargoClaim:
     return CargoClaim(req, placements, True, 0.0)
 
 
+def _hold_known(engine: Engine, claim: CargoClaim) -> None:
+    """A cargo whose live containers hold GPUs the engine does not have (a host declared with
+    fewer GPUs since, or removed) keeps those it has, until the reconciler has stopped it:
+    its containers still run on them. Nothing when one of them is someone else's."""
+    kept = []
+    for p in claim.placements:
+        ids = [g for g in p.gpu_ids if engine.has_gpu(p.node, g)]
+        if ids:
+            kept.append(ReplicaPlacement(replica=p.replica, node=p.node, gpu_ids=ids))
+    if not kept:
+        return
+    try:
+        engine.restore_cargo(replace(claim.req, replicas=len(kept)), kept)
+    except (ValueError, KeyError) as err:
+        log.warning("cargo %s keeps no GPUs: %s", claim.req.key, err)
+
+
 def restore(
     engine: Engine,
     mcs: list[MiniClusterRow],
@@ -169,6 +186,10 @@ def restore(
     for _, req in sorted(requests.items()):
         engine.submit_minicluster(req)
     result = restore_cargos(engine, claims)
+    lost = {c.loser for c in result.conflicts if c.kind == "node"}
+    for claim in claims:
+        if claim.req.key in lost and claim.grounded:
+            _hold_known(engine, claim)
     reservations = [ReservationClaim(mc.key, mc.reserved()) for mc in mcs if mc.admitted]
     conflicts = [*result.conflicts, *restore_reservations(engine, requests, reservations)]
     for conflict in conflicts:

@@ -136,3 +136,21 @@ def test_a_garbage_admin_token_names_its_file(tmp_path: Path, content: bytes) ->
 def test_a_port_out_of_range_is_usage(tmp_path: Path, port: str) -> None:
     done = _up(tmp_path, "--gpus", "8", "--gpu-type", "H100", "--port", port)
     assert "1 to 65535" in _one_line(done)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--gpus", "65", "--gpu-type", "H100"], "--gpus 65"),
+        (["--gpus", "2", "--gpu-type", "H100 \u2603"], "--gpu-type"),
+        (["--gpus", "2", "--gpu-type", "H100", "--label", "rack=\u2603"], "--label"),
+    ],
+)
+def test_a_declared_node_crane_cannot_keep_is_one_line_naming_the_flag(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    """It was pydantic's report ('1 validation error for HostSpec gpu_count Input should be
+    ... For further information visit https://errors.pydantic.dev/...'), naming no flag."""
+    done = _up(tmp_path, *args, "--port", str(free_port()))
+    line = _one_line(done)
+    assert named in line and "pydantic" not in line and "HostSpec" not in line, line

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
-from tests.dockerd import SLEEP, DockerServer, serving
+from tests.dockerd import IMAGE, SLEEP, DockerServer, serving
 
 ADMIN = "crane_dockapi_" + "l" * 43
 
@@ -117,3 +117,36 @@ def test_fifty_creates_racing_fifty_grows_stay_within_max(
         assert asked == 16
     finally:
         assert admin.delete("/v1/miniclusters/mix").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"volumeMounts": [{"name": "d", "mountPath": "/"}]},
+        {"volumeMounts": [{"name": "d", "mountPath": "/proc"}]},
+        {"env": [{"name": "A", "value": "x\x00y"}]},
+    ],
+)
+def test_a_template_dockerd_always_refuses_is_a_422_not_a_cargo_stuck_placed(
+    admin: httpx.Client, container: dict[str, Any]
+) -> None:
+    """These were created (201) and the cargo stayed Placed on its GPUs for good, its
+    message dockerd's error, while every pass asked dockerd again."""
+    ctr = {"name": "main", "image": IMAGE, **container}
+    template = {
+        "spec": {
+            "containers": [ctr],
+            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+        }
+    }
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 1, "max": 1},
+        "replicas": 1,
+        "template": {"replicas": 1, "gpusPerReplica": 1, "template": template},
+    }
+    try:
+        answer = admin.post("/v1/miniclusters", json={"name": "never-made", "spec": spec})
+        assert "template.spec.containers[0]" in _problem(answer)
+    finally:
+        admin.delete("/v1/miniclusters/never-made")

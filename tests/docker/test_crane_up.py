@@ -36,9 +36,9 @@ class Up:
     def env(self) -> dict[str, str]:
         return env(CRANE_CONFIG_DIR=str(self.tmp / "cfg"), DOCKER_HOST=self.docker_url)
 
-    def start(self) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(self, gpus: int = 8) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.tmp / f"up-{time.monotonic_ns()}.log"
-        args = ["up", "--gpus", "8", "--gpu-type", "H100", "--port", str(self.port)]
+        args = ["up", "--gpus", str(gpus), "--gpu-type", "H100", "--port", str(self.port)]
         proc = subprocess.Popen(
             [sys.executable, "-m", "crane", *args, "--data-dir", str(self.tmp / "data")],
             env=self.env(),
@@ -120,6 +120,65 @@ def test_first_start_restart_after_sigkill_and_ctrl_c(
         assert _stop(proc, signal.SIGINT) == 0
         assert "Traceback" not in log.read_text()
         assert _ids(engine) == before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def _held(client: docker.DockerClient) -> list[tuple[str, int]]:
+    """(container, GPU id) for every GPU a running Crane container of the host holds."""
+    return [
+        (c.name, int(g))
+        for c in managed_containers(client)
+        if c.status == "running" and c.labels.get(L.GPU_IDS)
+        for g in c.labels[L.GPU_IDS].split(",")
+    ]
+
+
+def test_restart_with_fewer_gpus_never_gives_a_held_gpu_twice(
+    up: Up, clients: dict[str, docker.DockerClient]
+) -> None:
+    """`crane up --gpus 4` after `--gpus 8` while a cargo's containers ran on GPUs 0-7: the
+    cargo, holding GPUs the node no longer has, was left out of the engine whole, so GPUs 0-3
+    its containers still ran on were handed to the next MiniCluster (two running containers on
+    one GPU). It keeps them until its containers are stopped, and is placed again."""
+    engine = clients["h0"]
+    work = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+    proc, log = up.start()
+    try:
+        made = up.cli("mc", "create", "wide", "--gpu-type", "H100", "--min", "2", "--max", "8")
+        assert made.returncode == 0, made.stderr
+        added = up.cli(
+            "cargo", "add", "wide", "--replicas", "4", "--gpus-per-replica", "2",
+            "--image", "crane-test:busybox", "--wait", "--timeout", "60", "--", *work,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert sorted(g for _, g in _held(engine)) == list(range(8))
+        proc.kill()
+        proc.wait(timeout=30)
+        proc, log = up.start(gpus=4)
+        made = up.cli("mc", "create", "next", "--gpu-type", "H100", "--min", "2", "--max", "2")
+        assert made.returncode == 0, made.stderr
+        added = up.cli(
+            "cargo", "add", "next", "--replicas", "1", "--gpus-per-replica", "2",
+            "--image", "crane-test:busybox", "--", *work,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        deadline = time.monotonic() + 90
+        while True:
+            held = _held(engine)
+            ids = [g for _, g in held]
+            twice = sorted({g for g in ids if ids.count(g) > 1})
+            assert not twice, f"GPUs {twice} held by two running containers: {sorted(held)}"
+            listed = up.cli("cargo", "get", "next-0", "-o", "json")
+            if listed.returncode == 0 and json.loads(listed.stdout)["status"]["phase"] == "Running":
+                break
+            assert time.monotonic() < deadline, "next-0 never ran"
+            time.sleep(0.5)
+        wide = json.loads(up.cli("cargo", "get", "wide-0", "-o", "json").stdout)
+        assert wide["status"]["phase"] != "Running", wide["status"]
+        assert "Traceback" not in log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,6 +4,7 @@ of a real ``crane serve --backend docker`` on one dockerd (issue 15)."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,6 +144,106 @@ def test_logs_since_and_exec(
         assert nothing.status_code == 404, nothing.text
     finally:
         admin.delete("/v1/miniclusters/ops")
+
+
+def test_exec_ends_at_its_timeout_and_stalls_no_one(
+    server: DockerServer, admin: httpx.Client
+) -> None:
+    """``timeoutSeconds`` bounds the whole command, however often it writes (it bounded only
+    the wait for each chunk: `crane exec --timeout 3 -- sleep 15` answered after 15 s, a
+    command printing a line a second never ended), a command writing without end is cut off
+    at 1 MiB instead of growing the server's memory, and a handful of long execs do not take
+    the threads the rest of the API needs (they held them: every tenant's `crane nodes` and
+    `mc create` timed out until the commands ended)."""
+    _template_mc(admin, "slowexec")
+    try:
+        _until(lambda: _phase(admin, "slowexec-0") == "Running", "slowexec-0 running")
+        chatty = ["sh", "-c", "while true; do echo x; sleep 1; done"]
+        answers: list[tuple[int, float, str]] = []
+
+        def one() -> None:
+            started = time.monotonic()
+            with httpx.Client(base_url=server.url, headers=admin.headers, timeout=45) as api:
+                try:
+                    got = api.post(
+                        "/v1/cargos/slowexec-0:exec",
+                        json={"command": chatty, "timeoutSeconds": 3},
+                    )
+                except httpx.TimeoutException:
+                    answers.append((0, time.monotonic() - started, "no answer in 45 s"))
+                    return
+            answers.append((got.status_code, time.monotonic() - started, got.text))
+
+        execs = [threading.Thread(target=one) for _ in range(8)]
+        for thread in execs:
+            thread.start()
+        time.sleep(1)
+        asked = time.monotonic()
+        nodes = admin.get("/v1/nodes", timeout=45)
+        waited = time.monotonic() - asked
+        for thread in execs:
+            thread.join()
+        assert nodes.status_code == 200 and waited < 15, (nodes.status_code, waited)
+        assert len(answers) == 8
+        for status, took, text in answers:
+            assert status == 409 and "did not finish within 3s" in text, (status, text)
+            assert took < 20, took
+        flood = admin.post(
+            "/v1/cargos/slowexec-0:exec",
+            json={"command": ["cat", "/dev/zero"], "timeoutSeconds": 60},
+            timeout=90,
+        )
+        assert flood.status_code == 409, flood.text[:300]
+        assert "more than 1048576 bytes" in flood.json()["detail"]
+        still = admin.post(
+            "/v1/cargos/slowexec-0:exec",
+            json={"command": ["sh", "-c", "echo out; echo err >&2; exit 4"]},
+        )
+        assert still.status_code == 200, still.text
+        assert still.json()["exitCode"] == 4
+        assert sorted(still.json()["output"].split()) == ["err", "out"]
+    finally:
+        admin.delete("/v1/miniclusters/slowexec")
+
+
+def test_a_log_line_of_32_mb_is_answered_at_once_in_pieces(admin: httpx.Client) -> None:
+    """A replica writing 32 MB without a newline: its log took the server minutes of CPU to
+    answer (the line was joined chunk by chunk, in time the square of its length, and held
+    whole in memory); it now comes at once, the long line in pieces of 64 KiB."""
+    write = (
+        'BEGIN { s = "x"; for (i = 0; i < 16; i++) s = s s; '
+        'for (i = 0; i < 512; i++) printf "%s", s; print ""; print "end"; system("sleep 300") }'
+    )
+    template = {
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["awk", write]}]}
+    }
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 1, "max": 1},
+        "replicas": 1,
+        "template": {"replicas": 1, "gpusPerReplica": 1, "template": template},
+    }
+    created = admin.post("/v1/miniclusters", json={"name": "longline", "spec": spec})
+    assert created.status_code == 201, created.text
+    try:
+        _until(
+            lambda: admin.get("/v1/cargos/longline-0/logs", params={"tail": 1}).text == "end\n",
+            "the 32 MB line written",
+            120,
+        )
+        started = time.monotonic()
+        try:
+            whole = admin.get("/v1/cargos/longline-0/logs", timeout=60)
+        except httpx.TimeoutException:
+            pytest.fail("the log of a 32 MB line was not answered within 60 s")
+        took = time.monotonic() - started
+        assert whole.status_code == 200 and took < 45, (whole.status_code, took)
+        lines = whole.text.split("\n")
+        assert lines[-2:] == ["end", ""]
+        assert sum(map(len, lines[:-2])) == 65536 * 512
+        assert max(map(len, lines)) == 65536
+    finally:
+        admin.delete("/v1/miniclusters/longline")
 
 
 def test_a_followed_log_ends_when_its_token_is_revoked(

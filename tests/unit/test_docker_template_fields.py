@@ -178,3 +178,30 @@ def test_an_allowed_mount_the_server_cannot_read_stops_it_at_start(entry: str) -
     with pytest.raises(ValueError, match="allowed mount"):
         ApiSettings(docker_allowed_mounts=["/ok", entry])
     assert ApiSettings(docker_allowed_mounts=["/ok", "/w:rw", "/r:ro"]).docker_allowed_mounts
+
+
+@pytest.mark.parametrize(
+    ("container", "named"),
+    [
+        ({"volumeMounts": [{"name": "d", "mountPath": "/"}]}, "mountPath"),
+        ({"volumeMounts": [{"name": "d", "mountPath": "data"}]}, "mountPath"),
+        ({"volumeMounts": [{"name": "d", "mountPath": "/a:b"}]}, "mountPath"),
+        ({"volumeMounts": [{"name": "d", "mountPath": "/x/../proc"}]}, "mountPath"),
+        ({"volumeMounts": [{"name": "d", "mountPath": "/proc/x"}]}, "mountPath"),
+        ({"volumeMounts": [{"name": "d", "mountPath": "/a\x00b"}]}, "mountPath"),
+        ({"env": [{"name": "A", "value": "x\x00y"}]}, r"env\[0\]"),
+        ({"command": ["sh", "-c", "echo \x00"]}, "command"),
+        ({"args": ["\x00"]}, "args"),
+        ({"workingDir": "/a\x00b"}, "workingDir"),
+        ({"image": "busy\x00box"}, "image"),
+    ],
+)
+def test_a_template_no_container_can_be_made_of_is_refused_at_create(
+    container: dict[str, object], named: str
+) -> None:
+    """dockerd or runc refuse these at every attempt with a server error (a mount at '/' or
+    under /proc, a relative or ':' mountPath, a NUL in a string); the cargo stayed Placed on
+    its GPUs for good, trying again every pass. They are refused at create, naming the field."""
+    template = _pod(container, volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "c"}}])
+    with pytest.raises(ValueError, match=named):
+        container_template(template, "t")

@@ -4,6 +4,7 @@ e2e suite runs on kwok nodes, which serve no logs and run no commands)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,10 @@ from crane.api.settings import ApiSettings
 
 
 class _Log(list[bytes]):
+    def stream(self, decode_content: bool = True) -> Iterator[bytes]:
+        """urllib3's response body in chunks: here, the listed ones."""
+        return iter(self)
+
     def release_conn(self) -> None:
         """What urllib3's response offers; nothing to release here."""
 
