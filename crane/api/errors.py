@@ -74,7 +74,8 @@ class ExecUnsupported(Conflict):
 
 
 class TooManyStreams(CraneError):
-    """429: the caller holds as many event streams and followed logs open as the server allows."""
+    """429: the caller holds as many event streams, followed logs and execs open as the server
+    allows."""
 
     problem = "too-many-streams"
 

@@ -80,8 +80,8 @@ class ApiSettings(BaseSettings):
         default=256,
         ge=1,
         le=100_000,
-        description="event streams and followed logs one tenant (or admin token) may hold open "
-        "at once; past it a new one is a 429",
+        description="event streams, followed logs and execs one tenant (or admin token) may "
+        "hold open at once; past it a new one is a 429",
     )
     docker_allowed_mounts: Annotated[list[str], AfterValidator(_mount_roots)] = Field(
         default_factory=list,

@@ -1,9 +1,11 @@
-"""A cap on the long-lived answers (event streams, followed logs) one tenant holds open at once.
+"""A cap on the long-lived answers (event streams, followed logs, execs) one tenant holds open
+at once.
 
-Each open stream costs the server a socket, a subscriber queue or a reader thread, and a token
-lookup every keep-alive; without a cap one tenant's script could open thousands and slow the
-API for every tenant. Past ``max_streams_per_tenant`` a new stream is a 429 problem naming the
-limit; the slot comes back when the stream ends, however it ends.
+Each open stream costs the server a socket, a subscriber queue or a reader thread (an exec: a
+thread until its command ends), and a token lookup every keep-alive; without a cap one tenant's
+script could open thousands and slow the API for every tenant. Past ``max_streams_per_tenant``
+a new stream is a 429 problem naming the limit; the slot comes back when the stream ends,
+however it ends.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ class StreamSlots:
         with self._lock:
             if self._open[holder] >= self.limit:
                 raise TooManyStreams(
-                    f"{holder} has {self.limit} event streams and followed logs open, the most "
-                    "this server allows (max_streams_per_tenant): close one, or follow fewer "
-                    "replicas at once"
+                    f"{holder} has {self.limit} event streams, followed logs and execs open, "
+                    "the most this server allows (max_streams_per_tenant): close one, or follow "
+                    "fewer replicas at once"
                 )
             self._open[holder] += 1
         return Slot(self, holder)

@@ -1,6 +1,6 @@
-"""One tenant cannot hold the server's streams: event streams and followed logs count against a
-per-tenant limit (``CRANE_MAX_STREAMS_PER_TENANT``, here 3); past it a new one is a 429 problem,
-other tenants stream on, and a closed or failed stream gives its place back.
+"""One tenant cannot hold the server's streams: event streams, followed logs and execs count
+against a per-tenant limit (``CRANE_MAX_STREAMS_PER_TENANT``, here 3); past it a new one is a
+429 problem, other tenants stream on, and a closed or failed stream gives its place back.
 
 The server runs the Docker backend without hosts (no Docker daemon needed: cargos wait).
 """
@@ -84,7 +84,7 @@ def _refused(response: httpx.Response) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
     assert problem["type"].endswith("/too-many-streams"), problem
-    assert f"{LIMIT} event streams and followed logs open" in problem["detail"], problem
+    assert f"{LIMIT} event streams, followed logs and execs open" in problem["detail"], problem
 
 
 def _opens_within(server: DockerServer, token: str, seconds: float = 60) -> None:
@@ -115,6 +115,32 @@ def test_a_tenant_past_its_stream_limit_is_429_and_other_tenants_stream_on(
         first.close()
         _opens_within(server, tokens["a"])
     _opens_within(server, tokens["a"])
+
+
+def test_an_exec_counts_against_the_limit_while_it_runs(
+    server: DockerServer, tokens: dict[str, str]
+) -> None:
+    """Each exec holds a server thread until its command ends: with the tenant's streams all
+    open, an exec is a 429 too (it was run, one thread more each); with one closed it runs
+    (here: 404, the replica has no container), and an exec's place comes back when it ends."""
+    headers = {"Authorization": f"Bearer {tokens['a']}"}
+    body = {"replica": 0, "command": ["true"], "timeoutSeconds": 5}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as api:
+        with ExitStack() as held:
+            first = ExitStack()
+            for _ in range(LIMIT - 1):
+                assert _open(held, server, tokens["a"]).status_code == 200
+            assert _open(first, server, tokens["a"]).status_code == 200
+            _refused(api.post("/v1/cargos/job:exec", json=body))
+            first.close()
+            deadline = time.monotonic() + 60
+            while (ran := api.post("/v1/cargos/job:exec", json=body)).status_code == 429:
+                assert time.monotonic() < deadline, "a closed stream never gave its place back"
+                time.sleep(0.1)
+            assert ran.status_code == 404, ran.text
+            for _ in range(2 * LIMIT):  # each ended exec gave its place back
+                assert api.post("/v1/cargos/job:exec", json=body).status_code == 404
+        _opens_within(server, tokens["a"])
 
 
 def test_a_log_that_cannot_be_followed_gives_its_place_back(

@@ -77,12 +77,24 @@ async def list_(
     return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
 
 
-@router.post("/{name}:exec", operation_id="execCargo", response_model=ExecResult, summary="Exec")
+@router.post(
+    "/{name}:exec",
+    operation_id="execCargo",
+    response_model=ExecResult,
+    summary="Exec",
+    responses=STREAM_PROBLEMS,
+)
 async def exec_(name: CargoName, body: ExecRequest, ctx: Ctx) -> ExecResult:
     """Run a command in one replica's container (like ``kubectl exec``): its output and exit
-    code; 409 ``exec-unsupported`` where the replica cannot run one (simulated kwok nodes)."""
+    code; 409 ``exec-unsupported`` where the replica cannot run one (simulated kwok nodes).
+    While it runs it counts against the tenant's open streams (``max_streams_per_tenant``;
+    429 past it): each exec holds a thread of the server until its command ends or times out."""
     await _visible(ctx, name)
-    return await ctx.backend.exec_replica(ctx.tenant, name, body)
+    slot = ctx.state.streams.take(ctx.principal)
+    try:
+        return await ctx.backend.exec_replica(ctx.tenant, name, body)
+    finally:
+        slot.release()
 
 
 @router.get("/{name}", operation_id="getCargo", response_model=Cargo)
