@@ -90,6 +90,11 @@ class Backend(Protocol):
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         """Oldest first."""
 
+    async def has_miniclusters(self, tenant: str) -> bool:
+        """Whether ``tenant`` has a MiniCluster, counting those being deleted (left out of
+        :meth:`list_miniclusters`): their cargos may still hold GPUs and their last events are
+        still to come, so the tenant must stay until they are gone."""
+
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
         """MiniCluster ``name`` of ``tenant``; raises NotFound when there is none."""
 

@@ -369,6 +369,16 @@ class KubeBackend(Backend):
 
     @override
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
+        bodies = await self._mc_bodies(tenant)
+        items = [_mc(b) for b in bodies if not b["metadata"].get("deletionTimestamp")]
+        return sorted(items, key=lambda m: (m.created_at, m.name))
+
+    @override
+    async def has_miniclusters(self, tenant: str) -> bool:
+        return bool(await self._mc_bodies(tenant))
+
+    async def _mc_bodies(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's MiniCluster objects, those being deleted too."""
         try:
             got = await self._object(
                 "miniclusters",
@@ -380,8 +390,7 @@ class KubeBackend(Backend):
             )
         except NotFound:
             return []
-        items = [_mc(b) for b in got["items"] if not b["metadata"].get("deletionTimestamp")]
-        return sorted(items, key=lambda m: (m.created_at, m.name))
+        return list(got["items"])
 
     async def _get_mc_body(self, tenant: str, name: str) -> dict[str, Any]:
         return await self._object(

@@ -190,6 +190,11 @@ class DockerBackend(Backend):
             return [minicluster_out(s, r) for r in store.miniclusters(s, tenant) if not r.deleting]
 
     @override
+    async def has_miniclusters(self, tenant: str) -> bool:
+        with Session(self.db) as s:
+            return bool(store.miniclusters(s, tenant))
+
+    @override
     async def get_minicluster(self, tenant: str, name: str) -> MiniCluster:
         with Session(self.db) as s:
             return minicluster_out(s, self._mc(s, tenant, name))

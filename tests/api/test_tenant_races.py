@@ -7,6 +7,7 @@ Docker-mode servers without hosts: MiniClusters queue, which needs no Docker dae
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,6 +17,7 @@ from sqlmodel import Session
 
 from crane.api.db import TenantRow, make_engine
 from crane.docker.api_backend import DockerBackend
+from crane.docker.reconciler import Reconciler
 from tests.dockerd import DockerServer
 from tests.support import Gate
 
@@ -87,3 +89,29 @@ def test_a_tenant_delete_cut_short_by_a_crash_leaves_no_token_for_the_namesake(
     assert local_api.post("/v1/tenants", json={"name": "crashed"}).status_code == 201
     answer = local_api.get("/v1/miniclusters", headers=old)
     assert answer.status_code == 401, answer.text
+
+
+def test_a_tenant_stays_while_a_minicluster_of_it_is_being_deleted(
+    local_api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MiniCluster being deleted (its cargos stopping, still holding GPUs) is the tenant's
+    until it is gone: deleting the tenant meanwhile is a 409, else a namesake tenant made next
+    received its last events ("MiniCluster deleted") as its own. Here the deletion is kept from
+    finishing (the reconciler's step that finishes it does nothing), then let go."""
+    monkeypatch.setattr(Reconciler, "_delete_miniclusters", lambda *_: None)
+    assert local_api.post("/v1/tenants", json={"name": "leaving"}).status_code == 201
+    made = local_api.post("/v1/miniclusters", params={"tenant": "leaving"}, json=MC)
+    assert made.status_code == 201, made.text
+    gone = local_api.delete(f"/v1/miniclusters/{MC['name']}", params={"tenant": "leaving"})
+    assert gone.status_code in (202, 204), gone.text
+    assert _names(local_api, "leaving") == []  # listed as gone, not gone yet
+    refused = local_api.delete("/v1/tenants/leaving")
+    assert refused.status_code == 409, refused.text
+    assert "still has MiniClusters" in refused.json()["detail"]
+    assert "leaving" in [t["name"] for t in local_api.get("/v1/tenants").json()["items"]]
+    monkeypatch.undo()
+    deadline = time.monotonic() + 60
+    while (deleted := local_api.delete("/v1/tenants/leaving")).status_code == 409:
+        assert time.monotonic() < deadline, deleted.text
+        time.sleep(0.1)
+    assert deleted.status_code == 204, deleted.text

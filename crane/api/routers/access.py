@@ -202,7 +202,9 @@ async def patch_tenant(name: TenantName, body: TenantPatch, who: Caller, state: 
 
 @router.delete("/tenants/{name}", operation_id="deleteTenant", status_code=204)
 async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response:
-    """Delete a tenant with no MiniClusters left and revoke its tokens.
+    """Delete a tenant with no MiniClusters left (none being deleted either: their cargos may
+    still hold GPUs, and their last events belong to this tenant, not to a namesake made next)
+    and revoke its tokens.
 
     Its MiniClusters are looked for again once the tenant is gone: a MiniCluster created
     meanwhile either is found then (the tenant comes back as it was, 409) or finds its tenant
@@ -238,14 +240,17 @@ async def delete_tenant(name: TenantName, who: Caller, state: State) -> Response
             _revoke_tenant_tokens(session, name)
             session.commit()
 
-    still_has = f"tenant {name!r} still has MiniClusters: delete them first"
+    still_has = (
+        f"tenant {name!r} still has MiniClusters: delete them first, and ask again once they "
+        "are gone (one being deleted stays until its cargos have stopped)"
+    )
     if not await run_in_threadpool(exists):
         raise NotFound(f"tenant {name!r} not found")
-    if await state.backend.list_miniclusters(name):
+    if await state.backend.has_miniclusters(name):
         raise Conflict(still_has)
     kept = await run_in_threadpool(drop)
     try:
-        left = await state.backend.list_miniclusters(name)
+        left = await state.backend.has_miniclusters(name)
     except BaseException:
         await run_in_threadpool(restore, kept)
         raise
