@@ -91,3 +91,27 @@ def test_exec_of_a_missing_pod_is_not_found(monkeypatch: pytest.MonkeyPatch) -> 
     backend = _backend(monkeypatch, core)
     with pytest.raises(NotFound):
         asyncio.run(backend.exec_replica("t", "job", ExecRequest(replica=3, command=["true"])))
+
+
+def test_a_minicluster_being_deleted_keeps_its_namespace_a_tenants(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``has_miniclusters`` counts a MiniCluster whose deletion waits on its finalizer (left
+    out of the list users see), so its tenant cannot be deleted under it; a namespace the API
+    server does not know has none."""
+    answers: list[Any] = [
+        {"items": [{"metadata": {"name": "old", "deletionTimestamp": "2026-12-02T00:00:00Z"}}]},
+        {"items": []},
+        ApiException(status=404, reason="Not Found"),
+    ]
+
+    def listed(*_: Any) -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    backend = _backend(monkeypatch, _Core())
+    custom = SimpleNamespace(list_namespaced_custom_object=listed)
+    monkeypatch.setattr(KubeBackend, "_custom", property(lambda _self: custom))
+    assert [asyncio.run(backend.has_miniclusters("t")) for _ in range(3)] == [True, False, False]
