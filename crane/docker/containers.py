@@ -14,7 +14,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
-from docker.types import DeviceRequest, Ulimit
+from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from crane.docker import labels as L
 from crane.model.podsecurity import bind_issue, plain_host_path
@@ -70,6 +70,23 @@ class ContainerTemplate:
     ulimits: tuple[tuple[str, int, int], ...] = ()
     nano_cpus: int | None = None
     mem_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class LogBound:
+    """How much log Docker keeps of one container: json-file logs rotated at ``max_size``,
+    ``max_file`` files (settings ``CRANE_DOCKER_LOG_MAX_SIZE``, ``CRANE_DOCKER_LOG_MAX_FILE``).
+    Without a bound, a replica that prints fast fills its host's disk."""
+
+    max_size: str = "100m"
+    max_file: int = 3
+
+    def log_config(self) -> LogConfig:
+        """Docker's ``HostConfig.LogConfig`` for it (read back by the Docker API's logs)."""
+        return LogConfig(
+            type=LogConfig.types.JSON,
+            config={"max-size": self.max_size, "max-file": str(self.max_file)},
+        )
 
 
 def _quantity(value: Any, where: str) -> float:
@@ -315,6 +332,8 @@ class ReplicaSpec:
     master_addr: str | None = None
     """``MASTER_ADDR``; default the alias of replica 0 on the MiniCluster's network."""
     master_port: int = L.MASTER_PORT
+    logs: LogBound = LogBound()
+    """How much of the replica's log its host keeps."""
 
     @property
     def name(self) -> str:
@@ -384,6 +403,7 @@ class ReplicaSpec:
             "labels": self.labels(),
             "working_dir": self.template.working_dir,
             "restart_policy": {"Name": "no"},
+            "log_config": self.logs.log_config(),
             "extra_hosts": self.extra_hosts or None,
             "detach": True,
         }
@@ -501,6 +521,8 @@ class RendezvousSpec:
     address: str | None = None
     volumes: tuple[str, ...] = ()
     """The template's read-only volumes (an environment with torch mounted into the image)."""
+    logs: LogBound = LogBound()
+    """How much of the store's log its host keeps."""
 
     @property
     def name(self) -> str:
@@ -542,6 +564,7 @@ def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Contain
             **({L.PORT: str(spec.port)} if spec.address else {}),
         },
         restart_policy={"Name": "unless-stopped"},
+        log_config=spec.logs.log_config(),
         environment={NVIDIA_VISIBLE_DEVICES: "void"},  # no GPU, whatever the image says
         user=f"{NOBODY}:{NOBODY}",
         cap_drop=["ALL"],

@@ -33,6 +33,7 @@ from crane.docker import labels as L
 from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, record, store_conditions
 from crane.docker.containers import (
     ImagePullFailed,
+    LogBound,
     RendezvousSpec,
     ReplicaSpec,
     busy_gpu_ids,
@@ -101,8 +102,11 @@ class Reconciler:
         levels: TopologyLevels | None = None,
         interval: float = 2.0,
         emit: EmitFn | None = None,
+        logs: LogBound | None = None,
     ) -> None:
         self.db = db
+        self.logs = logs or LogBound()
+        """How much log each container Crane creates keeps (rotated json-file logs)."""
         self.levels = levels or TopologyLevels()
         self.interval = interval
         self.emit: EmitFn = emit or (lambda _event: None)
@@ -514,6 +518,7 @@ class Reconciler:
                         host=network_hostname(hosts[node]) if address else node,
                         address=address,
                         volumes=tuple(v for v in template.volumes if v.endswith(":ro")),
+                        logs=self.logs,
                     ),
                 )
             except (ValueError, ImagePullFailed, DockerException) as err:
@@ -753,6 +758,7 @@ class Reconciler:
                 extra_hosts=names if address else None,
                 master_addr=master_addr,
                 master_port=master_port,
+                logs=self.logs,
             )
             try:
                 if created is not None:  # created, never started (the reconciler stopped between)
