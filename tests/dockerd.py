@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from crane.docker.containers import managed_containers, managed_networks
+from crane.docker.containers import labelled_containers, managed_networks
 from crane.docker.hosts import HostSpec
 from tests.support import free_port, unavailable
 
@@ -125,7 +125,7 @@ def clean(urls: list[str]) -> None:
     """Remove every Crane container and network of these daemons."""
     for url in urls:
         with closing(docker.DockerClient(base_url=url)) as client:
-            for container in managed_containers(client):
+            for container in labelled_containers(client):
                 container.remove(force=True)
             for network in managed_networks(client):
                 network.remove()

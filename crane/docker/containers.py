@@ -456,6 +456,10 @@ def ensure_network(
     )
 
 
+class NameTaken(Exception):
+    """A replica's container name is held by a container that is not that replica's."""
+
+
 class ImagePullFailed(Exception):
     """The replica's image is not on the host and could not be pulled; says why."""
 
@@ -484,26 +488,39 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
     try:
         container = client.containers.get(spec.name)
     except NotFound:
-        kwargs = spec.create_kwargs()
-        if not spec.address:
-            network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
-            kwargs["network"] = network.name
-            kwargs["networking_config"] = {
-                network.name: client.api.create_endpoint_config(
-                    aliases=[L.replica_alias(spec.cargo, spec.replica)]
-                )
-            }
-        if not has_image(client, spec.template.image):
-            pull_image(client, spec.template.image)
-        try:
-            container = client.containers.create(**kwargs)
-        except APIError as err:
-            if err.status_code != 409:
-                raise
-            container = client.containers.get(spec.name)
+        container = _create_replica(client, spec)
+    if not is_own(container) or container.labels.get(L.CARGO_UID) != spec.cargo_uid:
+        raise NameTaken(
+            f"the container name {spec.name} is taken by a container that is not this "
+            f"replica's ({container.short_id}); the replica starts once it is gone (a stale "
+            f"one goes by itself; one made by hand: docker rm -f {container.short_id})"
+        )
     if container.status == "created":
         container.start()
         container.reload()
+    return container
+
+
+def _create_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
+    """Create the replica's container (its network and image first); one made meanwhile under
+    its name is returned instead."""
+    kwargs = spec.create_kwargs()
+    if not spec.address:
+        network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+        kwargs["network"] = network.name
+        kwargs["networking_config"] = {
+            network.name: client.api.create_endpoint_config(
+                aliases=[L.replica_alias(spec.cargo, spec.replica)]
+            )
+        }
+    if not has_image(client, spec.template.image):
+        pull_image(client, spec.template.image)
+    try:
+        container = client.containers.create(**kwargs)
+    except APIError as err:
+        if err.status_code != 409:
+            raise
+        container = client.containers.get(spec.name)
     return container
 
 
@@ -592,9 +609,13 @@ def free_port(client: docker.DockerClient, start: int) -> int:
 
 def rendezvous_containers(client: docker.DockerClient) -> list[Container]:
     """Every rendezvous store container on this host, running or not."""
-    return list(
-        client.containers.list(all=True, filters={"label": L.RENDEZVOUS}, ignore_removed=True)
-    )
+    return [
+        c
+        for c in client.containers.list(
+            all=True, filters={"label": L.RENDEZVOUS}, ignore_removed=True
+        )
+        if is_own(c)
+    ]
 
 
 def write_notice(container: Container, text: str) -> None:
@@ -612,13 +633,49 @@ def write_notice(container: Container, text: str) -> None:
     container.put_archive("/", buf.getvalue())
 
 
-def managed_containers(client: docker.DockerClient) -> list[Container]:
-    """Every container Crane owns on this host, running or not."""
+def own_name(labels: dict[str, str]) -> str | None:
+    """The name Crane gives the container these labels describe (a replica's, or a
+    MiniCluster's rendezvous store's); None when they describe neither."""
+    if labels.get(L.MANAGED) != "true":
+        return None
+    tenant, minicluster = labels.get(L.TENANT, ""), labels.get(L.MINICLUSTER, "")
+    if L.RENDEZVOUS in labels:
+        return L.rendezvous_container_name(tenant, minicluster)
+    cargo, replica = labels.get(L.CARGO, ""), labels.get(L.REPLICA, "")
+    if not cargo or not replica.isdigit() or str(int(replica)) != replica:
+        return None
+    return L.container_name(tenant, cargo, int(replica))
+
+
+def is_own(container: Container) -> bool:
+    """Whether ``container`` is one Crane made: it carries Crane's labels under the name those
+    labels give it. A daemon holds one container of a name, so labels copied onto another
+    container (by hand, or to pass a job off as a cargo) or a replica renamed by hand never
+    stand for a replica: Crane neither adopts them nor counts their labels' GPUs."""
+    return own_name(container.labels or {}) == str(container.name)
+
+
+def labelled_containers(client: docker.DockerClient) -> list[Container]:
+    """Every container carrying Crane's ``managed`` label on this host, Crane's or not."""
     return list(
         client.containers.list(
             all=True, filters={"label": f"{L.MANAGED}=true"}, ignore_removed=True
         )
     )
+
+
+def managed_containers(client: docker.DockerClient) -> list[Container]:
+    """Every container Crane owns on this host, running or not (:func:`is_own`)."""
+    return [c for c in labelled_containers(client) if is_own(c)]
+
+
+def impostors(client: docker.DockerClient) -> list[Container]:
+    """Live containers wearing Crane's labels that are not Crane's (:func:`is_own`)."""
+    return [
+        c
+        for c in labelled_containers(client)
+        if not is_own(c) and c.status in ("running", "restarting", "created", "paused")
+    ]
 
 
 def managed_networks(client: docker.DockerClient) -> list[Network]:
@@ -637,10 +694,11 @@ def remove_container(container: Container, grace_seconds: int = 10) -> None:
 
 
 def busy_gpu_ids(client: docker.DockerClient) -> frozenset[int]:
-    """GPUs that running containers Crane does not own hold through device requests."""
+    """GPUs that running containers Crane does not own (:func:`is_own`, whatever labels they
+    carry) hold through device requests."""
     busy: set[int] = set()
     for container in client.containers.list(ignore_removed=True):
-        if container.labels.get(L.MANAGED) == "true":
+        if is_own(container):
             continue
         for req in container.attrs.get("HostConfig", {}).get("DeviceRequests") or []:
             busy.update(int(i) for i in req.get("DeviceIDs") or [] if str(i).isdigit())

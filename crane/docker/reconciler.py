@@ -34,12 +34,15 @@ from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, record, store_co
 from crane.docker.containers import (
     ImagePullFailed,
     LogBound,
+    NameTaken,
     RendezvousSpec,
     ReplicaSpec,
     busy_gpu_ids,
     container_template,
     free_port,
     has_image,
+    impostors,
+    is_own,
     managed_containers,
     managed_networks,
     remove_container,
@@ -82,6 +85,9 @@ log = logging.getLogger(__name__)
 
 ACTIVE = store.ACTIVE
 STOPPING = "; stopping the other replicas"
+
+GONE = "its container is gone (removed, or renamed by hand: Crane stops a renamed one)"
+"""Why a running replica failed whose container Crane no longer finds under its name."""
 
 EmitFn = Callable[[Event], None]
 TWIN_CHECK_SECONDS = 5
@@ -535,9 +541,13 @@ class Reconciler:
             return {}
         node, port = _store_host(mc, clients), None
         for name, client in clients.items():
-            found = client.containers.list(
-                all=True, filters={"label": f"{L.RENDEZVOUS}={mc.uid}"}, ignore_removed=True
-            )
+            found = [
+                c
+                for c in client.containers.list(
+                    all=True, filters={"label": f"{L.RENDEZVOUS}={mc.uid}"}, ignore_removed=True
+                )
+                if is_own(c)
+            ]
             if found:
                 node, label = name, found[0].labels.get(L.PORT, "")
                 port = int(label) if label.isdigit() else None
@@ -610,7 +620,8 @@ class Reconciler:
             for c in client.containers.list(
                 all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}, ignore_removed=True
             ):
-                found[int(c.labels[L.REPLICA])] = c
+                if is_own(c):
+                    found[int(c.labels[L.REPLICA])] = c
         return found
 
     def _cargo_pass(
@@ -768,6 +779,11 @@ class Reconciler:
                 if not has_image(clients[p.node], template.image):
                     self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
+            except NameTaken as err:  # asked again next pass
+                row.message = f"replica {p.replica} on {p.node}: {err}"
+                s.add(row)
+                s.commit()
+                return
             except ImagePullFailed as err:
                 self._unmade(s, row, containers, IMAGE_PULL_FAILED, f"{IMAGE_PULL_FAILED}: {err}")
                 return
@@ -834,7 +850,7 @@ class Reconciler:
     ) -> None:
         spec = row.cargo_spec()
         replica, code = failed[0]
-        what = replica_failed(replica, code, "its container disappeared")
+        what = replica_failed(replica, code, GONE)
         then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
         record(row, "Ready", cargo_status.not_ready(cargo_status.REPLICA_FAILED, what))
         if then.restart:
@@ -1002,10 +1018,22 @@ class Reconciler:
             s.commit()
 
     def _remove_orphans(self, s: Session, clients: dict[str, docker.DockerClient]) -> None:
-        """Containers and networks labelled by Crane that SQL no longer knows."""
+        """Containers and networks labelled by Crane that SQL no longer knows, and live
+        containers wearing Crane's labels that are not Crane's (renamed by hand, or labelled
+        to pass for a cargo: :func:`~crane.docker.containers.is_own`), which are stopped and
+        left for their owner to inspect; until then their device requests count as busy."""
         cargo_uids = {c.uid for c in store.cargos(s)}
         mc_uids = {m.uid for m in store.miniclusters(s)}
-        for client in clients.values():
+        for name, client in clients.items():
+            for c in impostors(client):
+                log.warning(
+                    "container %s (%s) on %s carries Crane's labels but is not Crane's "
+                    "(renamed by hand, or labelled to pass for one); stopping it",
+                    c.name,
+                    c.short_id,
+                    name,
+                )
+                self.retirer.retire(c, 0, remove=False)
             for c in managed_containers(client):
                 store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
                 if store_of is not None:
