@@ -655,6 +655,15 @@ def is_own(container: Container) -> bool:
     return own_name(container.labels or {}) == str(container.name)
 
 
+def off_network(container: Container, network: str) -> bool:
+    """Whether a running replica on its MiniCluster's bridge is no longer on ``network``
+    (disconnected, or the network removed by hand): its peers and store are out of reach."""
+    attrs = container.attrs
+    if container.status != "running" or attrs.get("HostConfig", {}).get("NetworkMode") == "host":
+        return False
+    return network not in ((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+
+
 def labelled_containers(client: docker.DockerClient) -> list[Container]:
     """Every container carrying Crane's ``managed`` label on this host, Crane's or not."""
     return list(

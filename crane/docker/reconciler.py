@@ -45,6 +45,7 @@ from crane.docker.containers import (
     is_own,
     managed_containers,
     managed_networks,
+    off_network,
     remove_container,
     rendezvous_containers,
     run_rendezvous,
@@ -88,6 +89,7 @@ STOPPING = "; stopping the other replicas"
 
 GONE = "its container is gone (removed, or renamed by hand: Crane stops a renamed one)"
 """Why a running replica failed whose container Crane no longer finds under its name."""
+OFF_NETWORK = "its container was cut off (disconnected by hand) from its MiniCluster's network"
 
 EmitFn = Callable[[Event], None]
 TWIN_CHECK_SECONDS = 5
@@ -725,8 +727,10 @@ class Reconciler:
         ]
         if row.phase == CargoPhase.RUNNING.value:
             failed += [(p.replica, None) for p in placements if p.replica not in containers]
-        if failed:
-            self._fail(s, row, containers, failed)
+        network = L.network_name(row.tenant, row.minicluster)
+        cut = [r for r, c in containers.items() if off_network(c, network)]
+        if failed or cut:
+            self._fail(s, row, containers, failed, cut)
             return
         done = [c for c in containers.values() if c.status == "exited"]
         if len(done) == len(placements):
@@ -847,10 +851,18 @@ class Reconciler:
         row: CargoRow,
         containers: dict[int, Container],
         failed: list[tuple[int, int | None]],
+        cut: list[int] | None = None,
     ) -> None:
+        """A replica failed (``failed``: replica, exit code) or lost its MiniCluster's network
+        (``cut``): the gang restarts or fails by its restart policy, as on Kubernetes."""
         spec = row.cargo_spec()
-        replica, code = failed[0]
-        what = replica_failed(replica, code, GONE)
+        if failed:
+            replica, code = failed[0]
+            what = replica_failed(replica, code, GONE)
+        else:
+            replica, code = (cut or [0])[0], None
+            network = L.network_name(row.tenant, row.minicluster)
+            what = replica_failed(replica, None, f"{OFF_NETWORK} {network}")
         then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
         record(row, "Ready", cargo_status.not_ready(cargo_status.REPLICA_FAILED, what))
         if then.restart:

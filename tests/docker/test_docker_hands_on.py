@@ -124,9 +124,11 @@ def test_a_chatty_cargo_keeps_a_bounded_log_that_still_reads(
         admin.delete("/v1/miniclusters/chatty")
 
 
-def _gang(api: httpx.Client, name: str, command: list[str], replicas: int = 2) -> None:
+def _gang(
+    api: httpx.Client, name: str, command: list[str], replicas: int = 2, retry: bool = False
+) -> bool:
     """A MiniCluster of one cargo ``<name>-0`` of ``replicas`` replicas (1 GPU each), Never
-    restarted, stopped within 2 s."""
+    restarted, stopped within 2 s; with ``retry``, False while a namesake is being deleted."""
     template = {
         "spec": {
             "terminationGracePeriodSeconds": 2,
@@ -140,7 +142,10 @@ def _gang(api: httpx.Client, name: str, command: list[str], replicas: int = 2) -
         "template": {"replicas": replicas, "gpusPerReplica": 1, "template": template},
     }
     created = api.post("/v1/miniclusters", json={"name": name, "spec": spec})
+    if retry and created.status_code == 409:
+        return False
     assert created.status_code == 201, created.text
+    return True
 
 
 def _status(api: httpx.Client, cargo: str) -> dict[str, Any]:
@@ -275,3 +280,32 @@ def test_a_container_squatting_a_replica_name_is_not_adopted(
         admin.delete("/v1/miniclusters/squat")
         with contextlib.suppress(docker.errors.NotFound):
             squat.remove(force=True)
+
+
+def test_a_minicluster_network_removed_by_hand_fails_the_gang_saying_so(
+    admin: httpx.Client, h0: docker.DockerClient
+) -> None:
+    """``docker network rm`` of a running MiniCluster's network (dockerd refuses it while
+    containers are on it, so its replicas are disconnected first): the replicas ran on, cut off
+    from each other and their store, with the cargo Running; now the cargo fails saying so,
+    its GPUs come free, and a MiniCluster made again gets a network again and runs."""
+    _gang(admin, "cut", ["sh", "-c", "while true; do sleep 1; done"])
+    try:
+        _until(lambda: _phase(admin, "cut-0") == "Running", "cut-0 running")
+        [network] = h0.networks.list(names=["crane.default.cut"])
+        for replica in (0, 1):
+            network.disconnect(f"crane.default.cut-0-{replica}", force=True)
+        network.remove()
+        status = _until(
+            lambda: (got := _status(admin, "cut-0"))["phase"] == "Failed" and got, "cut-0 failed"
+        )
+        assert "cut off" in status["message"] and "crane.default.cut" in status["message"], status
+        _until(lambda: _gone_from_the_map(admin, "cut-0"), "its GPUs free again")
+        _no_gpu_twice(h0, admin)
+        admin.delete("/v1/miniclusters/cut")
+        _until(lambda: not h0.networks.list(names=["crane.default.cut"]), "the old one gone")
+        _until(lambda: _gang(admin, "cut", TICK, replicas=1, retry=True), "cut made again")
+        _until(lambda: _phase(admin, "cut-0") == "Running", "cut-0 running again")
+        assert h0.networks.list(names=["crane.default.cut"])
+    finally:
+        admin.delete("/v1/miniclusters/cut")
