@@ -45,6 +45,9 @@ POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGr
 GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
 CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 """A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+"""An env name as Kubernetes takes it: one with '=' would reach dockerd as ``NAME=value`` text
+and set another variable (Crane's own, such as ``NVIDIA_VISIBLE_DEVICES``)."""
 NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 """Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
 HOST_NETWORK_CAP_DROP = ("NET_RAW",)
@@ -278,6 +281,12 @@ def container_template(
     else:
         env = {str(k): str(v) for k, v in raw_env.items()}
         _no_nul("template.spec.containers[0].env", *env.values())
+    for key in env:
+        if not ENV_NAME.fullmatch(key):
+            raise ValueError(
+                f"template.spec.containers[0].env: {key!r} is not an environment variable name "
+                "(letters, digits, '_', '-', '.'; not starting with a digit)"
+            )
     resources = body.get("resources") or {}
     limits = dict(resources.get("limits") or {})
     for key in [k for k in limits if k in GPU_RESOURCES]:

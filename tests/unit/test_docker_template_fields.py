@@ -235,3 +235,13 @@ def test_replicas_keep_a_rotated_log_of_the_configured_bound() -> None:
         "Type": "json-file",
         "Config": {"max-size": "20m", "max-file": "5"},
     }
+
+
+@pytest.mark.parametrize("name", ["NVIDIA_VISIBLE_DEVICES=all", "", "A\x00", "1A", "A B"])
+def test_an_env_name_docker_would_mangle_is_refused(name: str) -> None:
+    """An env name with '=' reached dockerd as ``NAME=value`` text: ``NVIDIA_VISIBLE_DEVICES=all``
+    set Crane's own variable beside Crane's value; names are checked as Kubernetes checks them."""
+    for env in ([{"name": name, "value": "x"}], {name: "x"}):
+        with pytest.raises(ValueError, match="environment variable name"):
+            container_template({"image": "busybox", "env": env})
+    assert container_template({"image": "b", "env": [{"name": "a.b-C_1", "value": ""}]}).env
