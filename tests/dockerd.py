@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from crane.docker.containers import managed_containers, managed_networks
+from crane.docker.containers import labelled_containers, managed_networks
 from crane.docker.hosts import HostSpec
 from tests.support import free_port, unavailable
 
@@ -125,7 +125,7 @@ def clean(urls: list[str]) -> None:
     """Remove every Crane container and network of these daemons."""
     for url in urls:
         with closing(docker.DockerClient(base_url=url)) as client:
-            for container in managed_containers(client):
+            for container in labelled_containers(client):
                 container.remove(force=True)
             for network in managed_networks(client):
                 network.remove()
@@ -244,13 +244,15 @@ def serving(
     hosts: Sequence[HostSpec],
     wire: Sequence[dict[str, object]] | None = None,
     database_url: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[DockerServer]:
     """A Docker-mode server serving ``hosts`` (as ``wire`` when given, else as they are), with
-    every Crane container and network of those hosts removed before and after."""
+    ``settings`` in its environment, and every Crane container and network of those hosts
+    removed before and after."""
     urls = [h.url for h in hosts]
     clean(urls)
     hosts_wire = list(wire or [host_wire(h) for h in hosts])
-    running = serve_docker(data, token, hosts_wire, database_url=database_url)
+    running = serve_docker(data, token, hosts_wire, database_url=database_url, **(settings or {}))
     try:
         yield running
     finally:

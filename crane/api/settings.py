@@ -89,6 +89,19 @@ class ApiSettings(BaseSettings):
         "read-only, whole or below; ':rw' after one lets tenants write to it, bound whole only; "
         'CRANE_DOCKER_ALLOWED_MOUNTS=\'["/data", "/scratch:rw"]\'. Empty: none',
     )
+    docker_log_max_size: str = Field(
+        default="100m",
+        pattern=r"^[1-9][0-9]{0,8}[kmg]$",
+        description="Docker mode: a replica's log (json-file) is rotated at this size (a number "
+        "with k, m or g: CRANE_DOCKER_LOG_MAX_SIZE=20m)",
+    )
+    docker_log_max_file: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Docker mode: how many log files of this size a replica keeps; past them "
+        "its oldest lines are dropped (CRANE_DOCKER_LOG_MAX_FILE)",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

@@ -47,7 +47,7 @@ from crane.api.shares import share_statuses
 from crane.api.usage import Holding, Snapshot
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
-from crane.docker.containers import container_template
+from crane.docker.containers import LogBound, container_template
 from crane.docker.reconciler import ACTIVE, Reconciler, same_daemon
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
@@ -70,7 +70,11 @@ class DockerBackend(Backend):
         self.settings = settings
         self.db = reconciler.db if reconciler else make_engine(settings.database_url)
         migrate(self.db)
-        self.reconciler = reconciler or Reconciler(self.db, emit=self._emit)
+        self.reconciler = reconciler or Reconciler(
+            self.db,
+            emit=self._emit,
+            logs=LogBound(settings.docker_log_max_size, settings.docker_log_max_file),
+        )
         if reconciler is not None:
             reconciler.emit = self._emit
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.event_buffer)

@@ -14,7 +14,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
-from docker.types import DeviceRequest, Ulimit
+from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from crane.docker import labels as L
 from crane.model.podsecurity import bind_issue, plain_host_path
@@ -45,6 +45,9 @@ POD_FIELDS = frozenset({"containers", "volumes", "restartPolicy", "terminationGr
 GPU_RESOURCES = frozenset({"nvidia.com/gpu"})
 CLAIM_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 """A persistentVolumeClaim's claimName: a Kubernetes object name (DNS subdomain)."""
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+"""An env name as Kubernetes takes it: one with '=' would reach dockerd as ``NAME=value`` text
+and set another variable (Crane's own, such as ``NVIDIA_VISIBLE_DEVICES``)."""
 NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 """Read by NVIDIA's container runtime: which GPUs a container gets (``all``, ids, ``void``)."""
 HOST_NETWORK_CAP_DROP = ("NET_RAW",)
@@ -70,6 +73,23 @@ class ContainerTemplate:
     ulimits: tuple[tuple[str, int, int], ...] = ()
     nano_cpus: int | None = None
     mem_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class LogBound:
+    """How much log Docker keeps of one container: json-file logs rotated at ``max_size``,
+    ``max_file`` files (settings ``CRANE_DOCKER_LOG_MAX_SIZE``, ``CRANE_DOCKER_LOG_MAX_FILE``).
+    Without a bound, a replica that prints fast fills its host's disk."""
+
+    max_size: str = "100m"
+    max_file: int = 3
+
+    def log_config(self) -> LogConfig:
+        """Docker's ``HostConfig.LogConfig`` for it (read back by the Docker API's logs)."""
+        return LogConfig(
+            type=LogConfig.types.JSON,
+            config={"max-size": self.max_size, "max-file": str(self.max_file)},
+        )
 
 
 def _quantity(value: Any, where: str) -> float:
@@ -261,6 +281,12 @@ def container_template(
     else:
         env = {str(k): str(v) for k, v in raw_env.items()}
         _no_nul("template.spec.containers[0].env", *env.values())
+    for key in env:
+        if not ENV_NAME.fullmatch(key):
+            raise ValueError(
+                f"template.spec.containers[0].env: {key!r} is not an environment variable name "
+                "(letters, digits, '_', '-', '.'; not starting with a digit)"
+            )
     resources = body.get("resources") or {}
     limits = dict(resources.get("limits") or {})
     for key in [k for k in limits if k in GPU_RESOURCES]:
@@ -315,6 +341,8 @@ class ReplicaSpec:
     master_addr: str | None = None
     """``MASTER_ADDR``; default the alias of replica 0 on the MiniCluster's network."""
     master_port: int = L.MASTER_PORT
+    logs: LogBound = LogBound()
+    """How much of the replica's log its host keeps."""
 
     @property
     def name(self) -> str:
@@ -384,6 +412,7 @@ class ReplicaSpec:
             "labels": self.labels(),
             "working_dir": self.template.working_dir,
             "restart_policy": {"Name": "no"},
+            "log_config": self.logs.log_config(),
             "extra_hosts": self.extra_hosts or None,
             "detach": True,
         }
@@ -436,6 +465,10 @@ def ensure_network(
     )
 
 
+class NameTaken(Exception):
+    """A replica's container name is held by a container that is not that replica's."""
+
+
 class ImagePullFailed(Exception):
     """The replica's image is not on the host and could not be pulled; says why."""
 
@@ -464,26 +497,39 @@ def run_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
     try:
         container = client.containers.get(spec.name)
     except NotFound:
-        kwargs = spec.create_kwargs()
-        if not spec.address:
-            network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
-            kwargs["network"] = network.name
-            kwargs["networking_config"] = {
-                network.name: client.api.create_endpoint_config(
-                    aliases=[L.replica_alias(spec.cargo, spec.replica)]
-                )
-            }
-        if not has_image(client, spec.template.image):
-            pull_image(client, spec.template.image)
-        try:
-            container = client.containers.create(**kwargs)
-        except APIError as err:
-            if err.status_code != 409:
-                raise
-            container = client.containers.get(spec.name)
+        container = _create_replica(client, spec)
+    if not is_own(container) or container.labels.get(L.CARGO_UID) != spec.cargo_uid:
+        raise NameTaken(
+            f"the container name {spec.name} is taken by a container that is not this "
+            f"replica's ({container.short_id}); the replica starts once it is gone (a stale "
+            f"one goes by itself; one made by hand: docker rm -f {container.short_id})"
+        )
     if container.status == "created":
         container.start()
         container.reload()
+    return container
+
+
+def _create_replica(client: docker.DockerClient, spec: ReplicaSpec) -> Container:
+    """Create the replica's container (its network and image first); one made meanwhile under
+    its name is returned instead."""
+    kwargs = spec.create_kwargs()
+    if not spec.address:
+        network = ensure_network(client, spec.tenant, spec.minicluster, spec.minicluster_uid)
+        kwargs["network"] = network.name
+        kwargs["networking_config"] = {
+            network.name: client.api.create_endpoint_config(
+                aliases=[L.replica_alias(spec.cargo, spec.replica)]
+            )
+        }
+    if not has_image(client, spec.template.image):
+        pull_image(client, spec.template.image)
+    try:
+        container = client.containers.create(**kwargs)
+    except APIError as err:
+        if err.status_code != 409:
+            raise
+        container = client.containers.get(spec.name)
     return container
 
 
@@ -501,6 +547,8 @@ class RendezvousSpec:
     address: str | None = None
     volumes: tuple[str, ...] = ()
     """The template's read-only volumes (an environment with torch mounted into the image)."""
+    logs: LogBound = LogBound()
+    """How much of the store's log its host keeps."""
 
     @property
     def name(self) -> str:
@@ -542,6 +590,7 @@ def run_rendezvous(client: docker.DockerClient, spec: RendezvousSpec) -> Contain
             **({L.PORT: str(spec.port)} if spec.address else {}),
         },
         restart_policy={"Name": "unless-stopped"},
+        log_config=spec.logs.log_config(),
         environment={NVIDIA_VISIBLE_DEVICES: "void"},  # no GPU, whatever the image says
         user=f"{NOBODY}:{NOBODY}",
         cap_drop=["ALL"],
@@ -569,9 +618,13 @@ def free_port(client: docker.DockerClient, start: int) -> int:
 
 def rendezvous_containers(client: docker.DockerClient) -> list[Container]:
     """Every rendezvous store container on this host, running or not."""
-    return list(
-        client.containers.list(all=True, filters={"label": L.RENDEZVOUS}, ignore_removed=True)
-    )
+    return [
+        c
+        for c in client.containers.list(
+            all=True, filters={"label": L.RENDEZVOUS}, ignore_removed=True
+        )
+        if is_own(c)
+    ]
 
 
 def write_notice(container: Container, text: str) -> None:
@@ -589,13 +642,58 @@ def write_notice(container: Container, text: str) -> None:
     container.put_archive("/", buf.getvalue())
 
 
-def managed_containers(client: docker.DockerClient) -> list[Container]:
-    """Every container Crane owns on this host, running or not."""
+def own_name(labels: dict[str, str]) -> str | None:
+    """The name Crane gives the container these labels describe (a replica's, or a
+    MiniCluster's rendezvous store's); None when they describe neither."""
+    if labels.get(L.MANAGED) != "true":
+        return None
+    tenant, minicluster = labels.get(L.TENANT, ""), labels.get(L.MINICLUSTER, "")
+    if L.RENDEZVOUS in labels:
+        return L.rendezvous_container_name(tenant, minicluster)
+    cargo, replica = labels.get(L.CARGO, ""), labels.get(L.REPLICA, "")
+    if not cargo or not replica.isdigit() or str(int(replica)) != replica:
+        return None
+    return L.container_name(tenant, cargo, int(replica))
+
+
+def is_own(container: Container) -> bool:
+    """Whether ``container`` is one Crane made: it carries Crane's labels under the name those
+    labels give it. A daemon holds one container of a name, so labels copied onto another
+    container (by hand, or to pass a job off as a cargo) or a replica renamed by hand never
+    stand for a replica: Crane neither adopts them nor counts their labels' GPUs."""
+    return own_name(container.labels or {}) == str(container.name)
+
+
+def off_network(container: Container, network: str) -> bool:
+    """Whether a running replica on its MiniCluster's bridge is no longer on ``network``
+    (disconnected, or the network removed by hand): its peers and store are out of reach."""
+    attrs = container.attrs
+    if container.status != "running" or attrs.get("HostConfig", {}).get("NetworkMode") == "host":
+        return False
+    return network not in ((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+
+
+def labelled_containers(client: docker.DockerClient) -> list[Container]:
+    """Every container carrying Crane's ``managed`` label on this host, Crane's or not."""
     return list(
         client.containers.list(
             all=True, filters={"label": f"{L.MANAGED}=true"}, ignore_removed=True
         )
     )
+
+
+def managed_containers(client: docker.DockerClient) -> list[Container]:
+    """Every container Crane owns on this host, running or not (:func:`is_own`)."""
+    return [c for c in labelled_containers(client) if is_own(c)]
+
+
+def impostors(client: docker.DockerClient) -> list[Container]:
+    """Live containers wearing Crane's labels that are not Crane's (:func:`is_own`)."""
+    return [
+        c
+        for c in labelled_containers(client)
+        if not is_own(c) and c.status in ("running", "restarting", "created", "paused")
+    ]
 
 
 def managed_networks(client: docker.DockerClient) -> list[Network]:
@@ -614,10 +712,11 @@ def remove_container(container: Container, grace_seconds: int = 10) -> None:
 
 
 def busy_gpu_ids(client: docker.DockerClient) -> frozenset[int]:
-    """GPUs that running containers Crane does not own hold through device requests."""
+    """GPUs that running containers Crane does not own (:func:`is_own`, whatever labels they
+    carry) hold through device requests."""
     busy: set[int] = set()
     for container in client.containers.list(ignore_removed=True):
-        if container.labels.get(L.MANAGED) == "true":
+        if is_own(container):
             continue
         for req in container.attrs.get("HostConfig", {}).get("DeviceRequests") or []:
             busy.update(int(i) for i in req.get("DeviceIDs") or [] if str(i).isdigit())

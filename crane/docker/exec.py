@@ -16,6 +16,7 @@ from crane.api.errors import Conflict, ExecUnsupported, NotFound, Unavailable
 from crane.api.schemas import MAX_EXEC_OUTPUT, ExecRequest, ExecResult
 from crane.api.threads import on_own_thread
 from crane.docker import labels as L
+from crane.docker.containers import is_own
 from crane.docker.hosts import HostSpec, connect
 
 
@@ -70,6 +71,8 @@ def _run(host: HostSpec, tenant: str, cargo: str, request: ExecRequest) -> ExecR
     with closing(connect(host, timeout=request.timeout_seconds)) as client:
         try:
             container = client.containers.get(L.container_name(tenant, cargo, request.replica))
+            if not is_own(container):  # a container of that name Crane did not make
+                raise DockerNotFound("not Crane's")
         except DockerNotFound:
             raise NotFound(
                 f"replica {request.replica} of cargo {cargo!r} has no container yet: "

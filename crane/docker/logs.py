@@ -12,6 +12,7 @@ from docker.errors import NotFound as DockerNotFound
 from crane.api.errors import NotFound
 from crane.api.loglines import log_lines
 from crane.docker import labels as L
+from crane.docker.containers import is_own
 from crane.docker.hosts import HostSpec, connect
 
 _END = object()
@@ -31,6 +32,8 @@ async def replica_log_lines(
     client = connect(host, timeout=3600)
     try:
         container = client.containers.get(L.container_name(tenant, cargo, replica))
+        if not is_own(container):  # a container of that name Crane did not make
+            raise DockerNotFound("not Crane's")
     except DockerNotFound:
         client.close()
         raise NotFound(

@@ -33,14 +33,19 @@ from crane.docker import labels as L
 from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, record, store_conditions
 from crane.docker.containers import (
     ImagePullFailed,
+    LogBound,
+    NameTaken,
     RendezvousSpec,
     ReplicaSpec,
     busy_gpu_ids,
     container_template,
     free_port,
     has_image,
+    impostors,
+    is_own,
     managed_containers,
     managed_networks,
+    off_network,
     remove_container,
     rendezvous_containers,
     run_rendezvous,
@@ -82,6 +87,10 @@ log = logging.getLogger(__name__)
 ACTIVE = store.ACTIVE
 STOPPING = "; stopping the other replicas"
 
+GONE = "its container is gone (removed, or renamed by hand: Crane stops a renamed one)"
+"""Why a running replica failed whose container Crane no longer finds under its name."""
+OFF_NETWORK = "its container was cut off (disconnected by hand) from its MiniCluster's network"
+
 EmitFn = Callable[[Event], None]
 TWIN_CHECK_SECONDS = 5
 """How long adding a host waits for its daemon to say who it is (a host that does not answer
@@ -101,8 +110,11 @@ class Reconciler:
         levels: TopologyLevels | None = None,
         interval: float = 2.0,
         emit: EmitFn | None = None,
+        logs: LogBound | None = None,
     ) -> None:
         self.db = db
+        self.logs = logs or LogBound()
+        """How much log each container Crane creates keeps (rotated json-file logs)."""
         self.levels = levels or TopologyLevels()
         self.interval = interval
         self.emit: EmitFn = emit or (lambda _event: None)
@@ -514,6 +526,7 @@ class Reconciler:
                         host=network_hostname(hosts[node]) if address else node,
                         address=address,
                         volumes=tuple(v for v in template.volumes if v.endswith(":ro")),
+                        logs=self.logs,
                     ),
                 )
             except (ValueError, ImagePullFailed, DockerException) as err:
@@ -530,9 +543,13 @@ class Reconciler:
             return {}
         node, port = _store_host(mc, clients), None
         for name, client in clients.items():
-            found = client.containers.list(
-                all=True, filters={"label": f"{L.RENDEZVOUS}={mc.uid}"}, ignore_removed=True
-            )
+            found = [
+                c
+                for c in client.containers.list(
+                    all=True, filters={"label": f"{L.RENDEZVOUS}={mc.uid}"}, ignore_removed=True
+                )
+                if is_own(c)
+            ]
             if found:
                 node, label = name, found[0].labels.get(L.PORT, "")
                 port = int(label) if label.isdigit() else None
@@ -605,7 +622,8 @@ class Reconciler:
             for c in client.containers.list(
                 all=True, filters={"label": f"{L.CARGO_UID}={row.uid}"}, ignore_removed=True
             ):
-                found[int(c.labels[L.REPLICA])] = c
+                if is_own(c):
+                    found[int(c.labels[L.REPLICA])] = c
         return found
 
     def _cargo_pass(
@@ -709,8 +727,10 @@ class Reconciler:
         ]
         if row.phase == CargoPhase.RUNNING.value:
             failed += [(p.replica, None) for p in placements if p.replica not in containers]
-        if failed:
-            self._fail(s, row, containers, failed)
+        network = L.network_name(row.tenant, row.minicluster)
+        cut = [r for r, c in containers.items() if off_network(c, network)]
+        if failed or cut:
+            self._fail(s, row, containers, failed, cut)
             return
         done = [c for c in containers.values() if c.status == "exited"]
         if len(done) == len(placements):
@@ -753,6 +773,7 @@ class Reconciler:
                 extra_hosts=names if address else None,
                 master_addr=master_addr,
                 master_port=master_port,
+                logs=self.logs,
             )
             try:
                 if created is not None:  # created, never started (the reconciler stopped between)
@@ -762,6 +783,11 @@ class Reconciler:
                 if not has_image(clients[p.node], template.image):
                     self._pulling(s, row, template.image, p.node)
                 containers[p.replica] = run_replica(clients[p.node], replica_spec)
+            except NameTaken as err:  # asked again next pass
+                row.message = f"replica {p.replica} on {p.node}: {err}"
+                s.add(row)
+                s.commit()
+                return
             except ImagePullFailed as err:
                 self._unmade(s, row, containers, IMAGE_PULL_FAILED, f"{IMAGE_PULL_FAILED}: {err}")
                 return
@@ -825,10 +851,18 @@ class Reconciler:
         row: CargoRow,
         containers: dict[int, Container],
         failed: list[tuple[int, int | None]],
+        cut: list[int] | None = None,
     ) -> None:
+        """A replica failed (``failed``: replica, exit code) or lost its MiniCluster's network
+        (``cut``): the gang restarts or fails by its restart policy, as on Kubernetes."""
         spec = row.cargo_spec()
-        replica, code = failed[0]
-        what = replica_failed(replica, code, "its container disappeared")
+        if failed:
+            replica, code = failed[0]
+            what = replica_failed(replica, code, GONE)
+        else:
+            replica, code = (cut or [0])[0], None
+            network = L.network_name(row.tenant, row.minicluster)
+            what = replica_failed(replica, None, f"{OFF_NETWORK} {network}")
         then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
         record(row, "Ready", cargo_status.not_ready(cargo_status.REPLICA_FAILED, what))
         if then.restart:
@@ -996,10 +1030,22 @@ class Reconciler:
             s.commit()
 
     def _remove_orphans(self, s: Session, clients: dict[str, docker.DockerClient]) -> None:
-        """Containers and networks labelled by Crane that SQL no longer knows."""
+        """Containers and networks labelled by Crane that SQL no longer knows, and live
+        containers wearing Crane's labels that are not Crane's (renamed by hand, or labelled
+        to pass for a cargo: :func:`~crane.docker.containers.is_own`), which are stopped and
+        left for their owner to inspect; until then their device requests count as busy."""
         cargo_uids = {c.uid for c in store.cargos(s)}
         mc_uids = {m.uid for m in store.miniclusters(s)}
-        for client in clients.values():
+        for name, client in clients.items():
+            for c in impostors(client):
+                log.warning(
+                    "container %s (%s) on %s carries Crane's labels but is not Crane's "
+                    "(renamed by hand, or labelled to pass for one); stopping it",
+                    c.name,
+                    c.short_id,
+                    name,
+                )
+                self.retirer.retire(c, 0, remove=False)
             for c in managed_containers(client):
                 store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
                 if store_of is not None:

@@ -14,7 +14,7 @@ import docker
 import httpx
 import pytest
 
-from crane.docker.containers import managed_containers, managed_networks
+from crane.docker.containers import labelled_containers, managed_networks
 from crane.docker.hosts import HostSpec
 from tests.dockerd import DockerServer, NetnsHost, netns_hosts, stop_netns_hosts
 from tests.support import unavailable
@@ -79,7 +79,7 @@ def clients(host_specs: list[HostSpec]) -> Iterator[dict[str, docker.DockerClien
 
     def clean() -> None:
         for client in out.values():
-            for container in managed_containers(client):
+            for container in labelled_containers(client):
                 container.remove(force=True)
             for network in managed_networks(client):
                 network.remove()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crane.api.settings import ApiSettings
-from crane.docker.containers import ReplicaSpec, container_template
+from crane.docker.containers import LogBound, ReplicaSpec, container_template
 from crane.model.podsecurity import docker_violations
 
 
@@ -205,3 +205,43 @@ def test_a_template_no_container_can_be_made_of_is_refused_at_create(
     template = _pod(container, volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "c"}}])
     with pytest.raises(ValueError, match=named):
         container_template(template, "t")
+
+
+@pytest.mark.parametrize("size", ["0m", "10", "1.5g", "-1k", "10mb", "99999999999g"])
+def test_a_log_bound_dockerd_would_refuse_stops_the_server_at_start(size: str) -> None:
+    """CRANE_DOCKER_LOG_MAX_SIZE is checked when the server starts, not at each container."""
+    with pytest.raises(ValueError, match="docker_log_max_size"):
+        ApiSettings(docker_log_max_size=size)
+    with pytest.raises(ValueError, match="docker_log_max_file"):
+        ApiSettings(docker_log_max_file=0)
+
+
+def test_replicas_keep_a_rotated_log_of_the_configured_bound() -> None:
+    kwargs = ReplicaSpec(
+        tenant="t",
+        minicluster="m",
+        minicluster_uid="u",
+        cargo="c",
+        cargo_uid="cu",
+        replica=0,
+        replicas=1,
+        gpu_ids=(0,),
+        simulated=True,
+        template=container_template({"image": "busybox"}),
+        restart_policy="Never",
+        logs=LogBound("20m", 5),
+    ).create_kwargs()
+    assert kwargs["log_config"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "20m", "max-file": "5"},
+    }
+
+
+@pytest.mark.parametrize("name", ["NVIDIA_VISIBLE_DEVICES=all", "", "A\x00", "1A", "A B"])
+def test_an_env_name_docker_would_mangle_is_refused(name: str) -> None:
+    """An env name with '=' reached dockerd as ``NAME=value`` text: ``NVIDIA_VISIBLE_DEVICES=all``
+    set Crane's own variable beside Crane's value; names are checked as Kubernetes checks them."""
+    for env in ([{"name": name, "value": "x"}], {name: "x"}):
+        with pytest.raises(ValueError, match="environment variable name"):
+            container_template({"image": "busybox", "env": env})
+    assert container_template({"image": "b", "env": [{"name": "a.b-C_1", "value": ""}]}).env
