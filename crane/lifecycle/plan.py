@@ -56,6 +56,10 @@ class AppManagerLaunch:
     pod: dict[str, Any]
     mint: bool = True
     """False when a token was minted before (its id is in status): only the pod is created."""
+    reissue: str | None = None
+    """Instead of a start, the id of the token in the running app manager's Secret: when that
+    Secret is gone (deleted by hand), a new token goes into a new one, the old token is revoked
+    and the pod is deleted, to be made again with the new token."""
 
 
 @dataclass(frozen=True)

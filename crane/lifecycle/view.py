@@ -76,6 +76,8 @@ class ClusterView(Protocol):
     """ResourceClaims (Kubernetes with DRA; empty elsewhere)."""
     miniclusters: dict[str, dict[str, Any]]
     cargos: dict[str, dict[str, Any]]
+    services: dict[str, str]
+    """The Services Crane made that exist, ``namespace/name`` -> uid (Kubernetes)."""
 
     def pods_by_cargo(self) -> dict[str, list[ReplicaView]]:
         """Cargo key -> its replicas."""

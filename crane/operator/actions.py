@@ -255,6 +255,8 @@ class Actuator:
         """
         if self.minter is None:
             return None
+        if launch.reissue is not None:
+            return self._reissue(launch, launch.reissue)
         meta = launch.minicluster
         token_id: str | None = None
         if launch.mint:
@@ -272,6 +274,42 @@ class Actuator:
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
         _logged(self.metrics, self.client.create_pod, launch.pod, fence=self.fence)()
+        return token_id
+
+    def _reissue(self, launch: AppManagerLaunch, old_id: str) -> str | None:
+        """When the app manager's Secret is gone (deleted by hand), mint a new token, record
+        its id, put it into a new Secret, revoke the old token and delete the pod (its next
+        start reads the new Secret). Returns the new token's id; None when the Secret is there.
+        """
+        assert self.minter is not None
+        meta = launch.minicluster
+        namespace, name = meta["namespace"], meta["name"]
+        if not self.client.secret_missing(app_manager.build_secret(meta, "")):
+            return None
+        token_id, token = self.minter.mint(namespace, name)
+        try:
+            recorded = self.client.patch_status(
+                MINICLUSTERS, namespace, name, {"appManagerTokenId": token_id}
+            )
+        except Exception:
+            self.minter.revoke(token_id)
+            raise
+        if not recorded:  # the MiniCluster is gone
+            self.minter.revoke(token_id)
+            return None
+        if not self.client.create_secret(app_manager.build_secret(meta, token)):
+            # made meanwhile by someone else: the old token stays the recorded one
+            self.minter.revoke(token_id)
+            self.client.patch_status(MINICLUSTERS, namespace, name, {"appManagerTokenId": old_id})
+            return None
+        log.warning(
+            "Secret %s/%s was deleted: a new app manager token is in it and the old one revoked",
+            namespace,
+            app_manager.secret_name(name),
+        )
+        with contextlib.suppress(NotFound):
+            self.minter.revoke(old_id)
+        self.client.delete_pod(namespace, app_manager.pod_name(name), None)
         return token_id
 
     def _revoke(self, revocation: TokenRevocation) -> bool:

@@ -168,6 +168,9 @@ class ClusterCache:
         """Namespace -> its labels (TenantShares select namespaces by label)."""
         self.tenant_shares: dict[str, dict[str, Any]] = {}
         """TenantShare name -> its body (cluster-scoped)."""
+        self.services: dict[str, str] = {}
+        """Crane's Services (labelled ``crane.io/minicluster``), ``namespace/name`` -> uid: one
+        deleted by hand is made again at once, not when its MiniCluster next gets a pod."""
         self.changed = asyncio.Event()
         self._tick = 0
         self._touched: dict[tuple[str, str], int] = {}
@@ -208,6 +211,7 @@ class ClusterCache:
             "resourcequotas": self.quotas,
             "miniclusters": self.miniclusters,
             "cargos": self.cargos,
+            "services": self.services,
         }
         return stores[kind]
 
@@ -299,6 +303,15 @@ class ClusterCache:
                 self.tenant_shares.pop(name, None)
             else:
                 self.tenant_shares[name] = {"metadata": {"name": name}, "spec": body.get("spec")}
+        elif kind == "services":
+            key = key_of(meta.get("namespace", ""), name)
+            uid = None if deleted else str(meta.get("uid", ""))
+            if self.services.get(key) == uid:
+                return
+            if uid is None:
+                del self.services[key]
+            else:
+                self.services[key] = uid
         elif kind == "resourcequotas":
             key = key_of(meta.get("namespace", ""), name)
             quota = None if deleted else gpu_quota(body)
