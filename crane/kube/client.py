@@ -397,6 +397,18 @@ class KubeClient:
         except ApiException as err:
             _ok_if(404, err)
 
+    def patch_pod_labels(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+        """Merge ``labels`` into a pod's; a pod gone already is fine."""
+        try:
+            self._send(
+                "PATCH",
+                _core(namespace, "pods", name),
+                {"metadata": {"labels": dict(labels)}},
+                content_type="application/merge-patch+json",
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
     def patch_pod_annotations(
         self, namespace: str, name: str, annotations: Mapping[str, str]
     ) -> None:

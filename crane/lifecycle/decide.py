@@ -27,6 +27,7 @@ from crane.kube.names import (
     CARGO_KIND,
     CARGO_LABEL,
     MINICLUSTER_KIND,
+    MINICLUSTER_LABEL,
     MINICLUSTERS,
     REPLICA_LABEL,
     TEMPLATE_INDEX_LABEL,
@@ -138,6 +139,7 @@ class Decider:
                 log.exception("MiniCluster %s cannot be realised", key)
                 self._invalid_minicluster(key, body, f"cannot realise the MiniCluster: {err}", plan)
         self._orphans(cache, pods, plan)
+        self._relabelled(cache, plan)
         self._claims(cache, plan)
         self._forget_gone(cache)
         if plan.drop_creates(cache.namespace_terminating):
@@ -880,6 +882,37 @@ class Decider:
             for pod in cargo_pods:
                 if not pod.deleting:
                     plan.pod_deletes.append((pod.namespace, pod.name, None))
+
+    def _relabelled(self, cache: ClusterCache, plan: Plan) -> None:
+        """Set back the Crane labels of a cargo's pod edited by hand (``kubectl label``), with
+        a Warning event on the cargo: its replica is seen by ownership meanwhile, and its
+        MiniCluster's Service and the user's selectors find it by those labels."""
+        now = time.monotonic()
+        for pod in cache.pods.values():
+            body = cache.cargos.get(pod.cargo or "")
+            if body is None or pod.deleting or pod.replica is None:
+                continue
+            meta = body["metadata"]
+            mc = (body.get("spec") or {}).get("miniCluster") or None
+            moved = pod.minicluster is not None and pod.minicluster != mc
+            if meta.get("uid") != pod.owner_uid or not (pod.relabelled or moved):
+                continue
+            if not self.state.may_request(
+                f"labels:{meta['uid']}:{pod.name}", now, SERVICE_HEAL_SECONDS
+            ):
+                continue
+            labels = {CARGO_LABEL: meta["name"], REPLICA_LABEL: str(pod.replica)}
+            if mc is not None:
+                labels[MINICLUSTER_LABEL] = mc
+            plan.pod_labels.append((pod.namespace, pod.name, labels))
+            shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+            plan.event(
+                _ref(body, CARGO_KIND),
+                "PodRelabelled",
+                f"pod {pod.name}'s Crane labels were changed by hand; they are set back "
+                f"({shown}): Crane and the MiniCluster's Service find its replica by them",
+                True,
+            )
 
 
 def _holds_claim(pod: PodView, claim: dra.ClaimView) -> bool:

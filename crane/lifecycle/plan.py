@@ -137,6 +137,8 @@ class Plan:
     """(namespace, name) of Crane's claims whose pod is gone, finished or replaced."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
+    pod_labels: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    """(namespace, name, labels) merged into pods whose Crane labels were edited by hand."""
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
     rendezvous: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     """(Deployment, Service) of a MiniCluster's rendezvous store, created if missing."""
@@ -207,6 +209,7 @@ class Plan:
             self.pods,
             self.pod_annotations,
             self.pod_deletes,
+            self.pod_labels,
             self.claims,
             self.claim_deletes,
             self.app_managers,

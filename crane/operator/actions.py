@@ -188,6 +188,7 @@ class Actuator:
             *(self._call(c.delete_cargo, *d) for d in plan.cargo_deletes),
             *(self._delete_pod(d, annotations.pop(d[:2], None)) for d in plan.pod_deletes),
             *(self._call(c.patch_pod_annotations, *ref, a) for ref, a in annotations.items()),
+            *(self._call(c.patch_pod_labels, *labels) for labels in plan.pod_labels),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
             *(self._create(c.create_rendezvous, *r) for r in plan.rendezvous),
             *(self._claim(w, w.pod_uid) for w in plan.claims),

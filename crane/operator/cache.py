@@ -27,6 +27,7 @@ from crane.kube.dra import (
 )
 from crane.kube.names import (
     APP_MANAGER_LABEL,
+    CARGO_KIND,
     CARGO_LABEL,
     GPU_IDS_ANNOTATION,
     GPU_QUOTA_KEY,
@@ -67,10 +68,15 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     mc = labels.get(MINICLUSTER_LABEL)
     is_am = mc is not None and labels.get(APP_MANAGER_LABEL) == "true"
     app_manager = key_of(meta["namespace"], mc) if is_am and mc else None
-    if cargo is None and app_manager is None and (gpus == 0 or not spec.get("nodeName")):
-        return None
     replica = labels.get(REPLICA_LABEL)
     owners = meta.get("ownerReferences") or []
+    relabelled = False
+    owner = next((o.get("name", "") for o in owners if o.get("kind") == CARGO_KIND), None)
+    index = meta["name"].removeprefix(f"{owner}-") if owner else ""
+    if owner and index.isdigit() and ((cargo, replica) != (owner, index) or mc is None):
+        relabelled, cargo, replica = True, owner, index  # Crane's pod, relabelled by hand
+    if cargo is None and app_manager is None and (gpus == 0 or not spec.get("nodeName")):
+        return None
     statuses = status.get("containerStatuses") or []
     message = ""
     exit_code: int | None = None
@@ -98,6 +104,8 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         exit_code=exit_code,
         grace_seconds=int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)),
         claim=pod_claim(spec) if cargo else "",
+        minicluster=mc,
+        relabelled=relabelled,
     )
 
 
