@@ -39,6 +39,7 @@ from crane.api.errors import (
 from crane.api.loglines import log_lines
 from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
+    MAX_EXEC_OUTPUT,
     Cargo,
     CargoCreate,
     CargoExplain,
@@ -199,7 +200,11 @@ def _exec(
         except WebSocketException as err:
             raise ExecUnsupported(f"pod {pod!r} cannot run a command: {err}") from None
         try:
-            ws.run_forever(timeout=request.timeout_seconds)
+            deadline = time.monotonic() + request.timeout_seconds
+            while ws.is_open() and (left := deadline - time.monotonic()) > 0:
+                ws.update(timeout=left)
+                if len(ws.peek_stdout()) + len(ws.peek_stderr()) > MAX_EXEC_OUTPUT:
+                    raise _too_long()  # characters: at least as many bytes
             if ws.is_open():
                 raise Conflict(
                     f"the command did not finish within {request.timeout_seconds}s: "
@@ -209,7 +214,17 @@ def _exec(
             code = ws.returncode
         finally:
             ws.close()
+    if len(output.encode()) > MAX_EXEC_OUTPUT:
+        raise _too_long()
     return ExecResult(exit_code=code if code is not None else -1, output=output)
+
+
+def _too_long() -> Conflict:
+    """The 409 of an exec whose output passed :data:`MAX_EXEC_OUTPUT`, as in Docker mode."""
+    return Conflict(
+        f"the command wrote more than {MAX_EXEC_OUTPUT} bytes, the most an exec "
+        "answers: write its output to a file and read part of it (head, tail)"
+    )
 
 
 class KubeBackend(Backend):

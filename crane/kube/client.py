@@ -24,6 +24,7 @@ from crane.kube.names import (
     FINALIZER,
     GROUP,
     MINICLUSTER_KIND,
+    MINICLUSTER_LABEL,
     MINICLUSTERS,
     VERSION,
 )
@@ -131,13 +132,18 @@ class KubeClient:
             "pods": self.core.list_pod_for_all_namespaces,
             "resourcequotas": self.core.list_resource_quota_for_all_namespaces,
             "namespaces": self.core.list_namespace,
+            # only the Services Crane makes (a MiniCluster's headless and rendezvous ones)
+            "services": partial(
+                self.core.list_service_for_all_namespaces, label_selector=MINICLUSTER_LABEL
+            ),
         }
         return calls.get(kind) or partial(
             self.custom.list_cluster_custom_object, GROUP, VERSION, kind
         )
 
     def list_items(self, kind: str) -> list[dict[str, Any]]:
-        """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``tenantshares``,
+        """All ``nodes``, ``pods``, ``resourcequotas``, ``namespaces``, ``services`` (Crane's,
+        labelled ``crane.io/minicluster``), ``tenantshares``,
         ``miniclusters``, ``cargos``, ``resourceslices`` or ``resourceclaims`` (none where the
         API server does not serve ``resource.k8s.io/v1``)."""
         return self.list_versioned(kind)[0]
@@ -266,6 +272,17 @@ class KubeClient:
         """Create a Secret; False when it exists already (the operator cannot read Secrets)."""
         return self._create("secrets", body)
 
+    def secret_missing(self, body: Mapping[str, Any]) -> bool:
+        """Whether there is no Secret of ``body``'s name, asked by a dry-run create (the
+        operator may create Secrets but never read them): nothing is stored either way."""
+        namespace = body["metadata"]["namespace"]
+        try:
+            self._send("POST", _core(namespace, "secrets"), body, query=[("dryRun", "All")])
+        except ApiException as err:
+            _ok_if(409, err)
+            return False
+        return True
+
     def delete_service(self, namespace: str, name: str) -> None:
         """Delete a Service; one gone already is fine."""
         try:
@@ -376,6 +393,18 @@ class KubeClient:
                     {"op": "remove", "path": path},
                 ],
                 content_type="application/json-patch+json",
+            )
+        except ApiException as err:
+            _ok_if(404, err)
+
+    def patch_pod_labels(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+        """Merge ``labels`` into a pod's; a pod gone already is fine."""
+        try:
+            self._send(
+                "PATCH",
+                _core(namespace, "pods", name),
+                {"metadata": {"labels": dict(labels)}},
+                content_type="application/merge-patch+json",
             )
         except ApiException as err:
             _ok_if(404, err)

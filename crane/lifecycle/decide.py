@@ -17,11 +17,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from crane.kube import app_manager, dra, rendezvous, resources
-from crane.kube.builders import build_template_cargo, pod_name, template_cargo_name
+from crane.kube.builders import (
+    build_service,
+    build_template_cargo,
+    pod_name,
+    template_cargo_name,
+)
 from crane.kube.names import (
     CARGO_KIND,
     CARGO_LABEL,
     MINICLUSTER_KIND,
+    MINICLUSTER_LABEL,
     MINICLUSTERS,
     REPLICA_LABEL,
     TEMPLATE_INDEX_LABEL,
@@ -50,6 +56,7 @@ from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
 from crane.model.conditions import find_condition, set_condition
 from crane.model.specs import MiniClusterSpec, MiniClusterStatus
+from crane.model.world import rendezvous_name
 from crane.placement import Engine
 from crane.placement.types import AdmissionDecision
 
@@ -59,6 +66,12 @@ REVOKE_GIVE_UP_SECONDS = 300.0
 """How long a deleted MiniCluster waits for its app manager token to be revoked."""
 RENDEZVOUS_RETRY_SECONDS = 300.0
 """How often an admitted MiniCluster's rendezvous objects are created again (409 when there)."""
+SERVICE_HEAL_SECONDS = 10.0
+"""How long a MiniCluster's Service asked for again (deleted by hand) waits for the watch to
+show it before it is asked for once more."""
+SECRET_CHECK_SECONDS = 15.0
+"""How often a running app manager's token Secret is looked for (a dry-run create: the operator
+cannot read Secrets); one deleted by hand is minted again with a new token."""
 CLAIM_RETRY_SECONDS = 15.0
 """How long a ResourceClaim made or deleted waits for the watch before it is asked again."""
 
@@ -126,6 +139,7 @@ class Decider:
                 log.exception("MiniCluster %s cannot be realised", key)
                 self._invalid_minicluster(key, body, f"cannot realise the MiniCluster: {err}", plan)
         self._orphans(cache, pods, plan)
+        self._relabelled(cache, plan)
         self._claims(cache, plan)
         self._forget_gone(cache)
         if plan.drop_creates(cache.namespace_terminating):
@@ -608,7 +622,8 @@ class Decider:
         self._name_taken(body, taken, status, plan)
         self._app_manager(body, spec, admitted, status, cache, plan)
         if admitted:
-            self._rendezvous(body, spec, plan)
+            self._rendezvous(body, spec, cache, plan)
+        self._headless_service(key, body, cache, lifecycle, plan)
         # a cargo being deleted is no longer one of its cargos (its GPUs count until released)
         mine = [b for b in self._mine.get(key, []) if not b["metadata"].get("deletionTimestamp")]
         running = [b for b in mine if lifecycle.phase_of(b) == "Running"]
@@ -728,22 +743,63 @@ class Decider:
             ready = pod.phase == "Running" and pod.ready
             reason = "Running" if ready else f"Pod{pod.phase}"
             message = f"pod {pod.name} is {pod.phase}"
+            token_id = status.app_manager_token_id
+            if (
+                token_id is not None
+                and not pod.deleting
+                and self.state.may_request(
+                    f"secret:{meta['uid']}", time.monotonic(), SECRET_CHECK_SECONDS
+                )
+            ):
+                plan.app_managers.append(
+                    AppManagerLaunch(
+                        meta,
+                        app_manager.build_pod(meta, spec.app_manager, url),
+                        mint=False,
+                        reissue=token_id,
+                    )
+                )
         status.conditions = set_condition(
             status.conditions, resources.condition("AppManagerReady", ready, reason, message, gen)
         )
 
-    def _rendezvous(self, body: dict[str, Any], spec: MiniClusterSpec, plan: Plan) -> None:
+    def _headless_service(
+        self,
+        key: str,
+        body: dict[str, Any],
+        cache: ClusterCache,
+        lifecycle: CargoLifecycle,
+        plan: Plan,
+    ) -> None:
+        """Make the MiniCluster's headless Service again, while any of its cargos has pods, when
+        the watch shows it gone (``kubectl delete svc``): its replicas' DNS names depend on it."""
+        meta = body["metadata"]
+        if key in cache.services:
+            return
+        namespace = meta["namespace"]
+        if not any(
+            lifecycle.pods.get(key_of(namespace, cargo["metadata"]["name"]))
+            for cargo in self._mine.get(key, [])
+        ):
+            return  # its first pods ask for it (:meth:`CargoLifecycle._create_pods`)
+        if self.state.may_request(f"service:{meta['uid']}", time.monotonic(), SERVICE_HEAL_SECONDS):
+            plan.services.append((f"minicluster:{key}", build_service(meta)))
+
+    def _rendezvous(
+        self, body: dict[str, Any], spec: MiniClusterSpec, cache: ClusterCache, plan: Plan
+    ) -> None:
         """Keep an admitted MiniCluster's rendezvous store (``spec.rendezvous.enabled``).
 
-        Its objects are not watched: creating them is asked again every few minutes (one
-        there already stays), so a store deleted by hand or lost in a restart comes back.
+        Its Deployment is not watched: creating it is asked again every few minutes (one
+        there already stays), so a store deleted by hand or lost in a restart comes back. Its
+        Service is watched: one deleted by hand is asked for again at once.
         """
         if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
             return
         meta = body["metadata"]
-        if self.state.may_request(
-            f"rendezvous:{meta['uid']}", time.monotonic(), RENDEZVOUS_RETRY_SECONDS
-        ):
+        there = key_of(meta["namespace"], rendezvous_name(meta["name"])) in cache.services
+        retry = RENDEZVOUS_RETRY_SECONDS if there else SERVICE_HEAL_SECONDS
+        if self.state.may_request(f"rendezvous:{meta['uid']}", time.monotonic(), retry):
             plan.rendezvous.append(
                 (rendezvous.build_deployment(meta, spec), rendezvous.build_service(meta, spec))
             )
@@ -826,6 +882,37 @@ class Decider:
             for pod in cargo_pods:
                 if not pod.deleting:
                     plan.pod_deletes.append((pod.namespace, pod.name, None))
+
+    def _relabelled(self, cache: ClusterCache, plan: Plan) -> None:
+        """Set back the Crane labels of a cargo's pod edited by hand (``kubectl label``), with
+        a Warning event on the cargo: its replica is seen by ownership meanwhile, and its
+        MiniCluster's Service and the user's selectors find it by those labels."""
+        now = time.monotonic()
+        for pod in cache.pods.values():
+            body = cache.cargos.get(pod.cargo or "")
+            if body is None or pod.deleting or pod.replica is None:
+                continue
+            meta = body["metadata"]
+            mc = (body.get("spec") or {}).get("miniCluster") or None
+            moved = pod.minicluster is not None and pod.minicluster != mc
+            if meta.get("uid") != pod.owner_uid or not (pod.relabelled or moved):
+                continue
+            if not self.state.may_request(
+                f"labels:{meta['uid']}:{pod.name}", now, SERVICE_HEAL_SECONDS
+            ):
+                continue
+            labels = {CARGO_LABEL: meta["name"], REPLICA_LABEL: str(pod.replica)}
+            if mc is not None:
+                labels[MINICLUSTER_LABEL] = mc
+            plan.pod_labels.append((pod.namespace, pod.name, labels))
+            shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+            plan.event(
+                _ref(body, CARGO_KIND),
+                "PodRelabelled",
+                f"pod {pod.name}'s Crane labels were changed by hand; they are set back "
+                f"({shown}): Crane and the MiniCluster's Service find its replica by them",
+                True,
+            )
 
 
 def _holds_claim(pod: PodView, claim: dra.ClaimView) -> bool:

@@ -56,6 +56,10 @@ class AppManagerLaunch:
     pod: dict[str, Any]
     mint: bool = True
     """False when a token was minted before (its id is in status): only the pod is created."""
+    reissue: str | None = None
+    """Instead of a start, the id of the token in the running app manager's Secret: when that
+    Secret is gone (deleted by hand), a new token goes into a new one, the old token is revoked
+    and the pod is deleted, to be made again with the new token."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Plan:
     """(namespace, name) of Crane's claims whose pod is gone, finished or replaced."""
     pod_annotations: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     pod_deletes: list[tuple[str, str, int | None]] = field(default_factory=list)
+    pod_labels: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    """(namespace, name, labels) merged into pods whose Crane labels were edited by hand."""
     app_managers: list[AppManagerLaunch] = field(default_factory=list)
     rendezvous: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     """(Deployment, Service) of a MiniCluster's rendezvous store, created if missing."""
@@ -203,6 +209,7 @@ class Plan:
             self.pods,
             self.pod_annotations,
             self.pod_deletes,
+            self.pod_labels,
             self.claims,
             self.claim_deletes,
             self.app_managers,

@@ -51,6 +51,13 @@ class ReplicaView:
     """Between SIGTERM and SIGKILL when it is stopped (the pod's terminationGracePeriodSeconds)."""
     claim: str = ""
     """The ResourceClaim the replica gets its GPUs from, on a DRA node ("" otherwise)."""
+    minicluster: str | None = None
+    """Its ``crane.io/minicluster`` label (the MiniCluster's Service finds it by it)."""
+    relabelled: bool = False
+    """A pod its cargo owns (by name and ownerReference) whose ``crane.io/cargo`` or
+    ``crane.io/replica`` label says otherwise, or that lacks ``crane.io/minicluster`` (edited by
+    hand): ``cargo`` and ``replica`` are
+    its owner's and its name's, and the labels are set back."""
 
     @property
     def key(self) -> str:
@@ -76,6 +83,8 @@ class ClusterView(Protocol):
     """ResourceClaims (Kubernetes with DRA; empty elsewhere)."""
     miniclusters: dict[str, dict[str, Any]]
     cargos: dict[str, dict[str, Any]]
+    services: dict[str, str]
+    """The Services Crane made that exist, ``namespace/name`` -> uid (Kubernetes)."""
 
     def pods_by_cargo(self) -> dict[str, list[ReplicaView]]:
         """Cargo key -> its replicas."""

@@ -188,6 +188,7 @@ class Actuator:
             *(self._call(c.delete_cargo, *d) for d in plan.cargo_deletes),
             *(self._delete_pod(d, annotations.pop(d[:2], None)) for d in plan.pod_deletes),
             *(self._call(c.patch_pod_annotations, *ref, a) for ref, a in annotations.items()),
+            *(self._call(c.patch_pod_labels, *labels) for labels in plan.pod_labels),
             *(self._call(c.remove_finalizer, *f) for f in plan.finalizer_removals),
             *(self._create(c.create_rendezvous, *r) for r in plan.rendezvous),
             *(self._claim(w, w.pod_uid) for w in plan.claims),
@@ -255,6 +256,8 @@ class Actuator:
         """
         if self.minter is None:
             return None
+        if launch.reissue is not None:
+            return self._reissue(launch, launch.reissue)
         meta = launch.minicluster
         token_id: str | None = None
         if launch.mint:
@@ -272,6 +275,42 @@ class Actuator:
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
         _logged(self.metrics, self.client.create_pod, launch.pod, fence=self.fence)()
+        return token_id
+
+    def _reissue(self, launch: AppManagerLaunch, old_id: str) -> str | None:
+        """When the app manager's Secret is gone (deleted by hand), mint a new token, record
+        its id, put it into a new Secret, revoke the old token and delete the pod (its next
+        start reads the new Secret). Returns the new token's id; None when the Secret is there.
+        """
+        assert self.minter is not None
+        meta = launch.minicluster
+        namespace, name = meta["namespace"], meta["name"]
+        if not self.client.secret_missing(app_manager.build_secret(meta, "")):
+            return None
+        token_id, token = self.minter.mint(namespace, name)
+        try:
+            recorded = self.client.patch_status(
+                MINICLUSTERS, namespace, name, {"appManagerTokenId": token_id}
+            )
+        except Exception:
+            self.minter.revoke(token_id)
+            raise
+        if not recorded:  # the MiniCluster is gone
+            self.minter.revoke(token_id)
+            return None
+        if not self.client.create_secret(app_manager.build_secret(meta, token)):
+            # made meanwhile by someone else: the old token stays the recorded one
+            self.minter.revoke(token_id)
+            self.client.patch_status(MINICLUSTERS, namespace, name, {"appManagerTokenId": old_id})
+            return None
+        log.warning(
+            "Secret %s/%s was deleted: a new app manager token is in it and the old one revoked",
+            namespace,
+            app_manager.secret_name(name),
+        )
+        with contextlib.suppress(NotFound):
+            self.minter.revoke(old_id)
+        self.client.delete_pod(namespace, app_manager.pod_name(name), None)
         return token_id
 
     def _revoke(self, revocation: TokenRevocation) -> bool:

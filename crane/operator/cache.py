@@ -27,6 +27,7 @@ from crane.kube.dra import (
 )
 from crane.kube.names import (
     APP_MANAGER_LABEL,
+    CARGO_KIND,
     CARGO_LABEL,
     GPU_IDS_ANNOTATION,
     GPU_QUOTA_KEY,
@@ -67,10 +68,15 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     mc = labels.get(MINICLUSTER_LABEL)
     is_am = mc is not None and labels.get(APP_MANAGER_LABEL) == "true"
     app_manager = key_of(meta["namespace"], mc) if is_am and mc else None
-    if cargo is None and app_manager is None and (gpus == 0 or not spec.get("nodeName")):
-        return None
     replica = labels.get(REPLICA_LABEL)
     owners = meta.get("ownerReferences") or []
+    relabelled = False
+    owner = next((o.get("name", "") for o in owners if o.get("kind") == CARGO_KIND), None)
+    index = meta["name"].removeprefix(f"{owner}-") if owner else ""
+    if owner and index.isdigit() and ((cargo, replica) != (owner, index) or mc is None):
+        relabelled, cargo, replica = True, owner, index  # Crane's pod, relabelled by hand
+    if cargo is None and app_manager is None and (gpus == 0 or not spec.get("nodeName")):
+        return None
     statuses = status.get("containerStatuses") or []
     message = ""
     exit_code: int | None = None
@@ -98,6 +104,8 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         exit_code=exit_code,
         grace_seconds=int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)),
         claim=pod_claim(spec) if cargo else "",
+        minicluster=mc,
+        relabelled=relabelled,
     )
 
 
@@ -168,6 +176,9 @@ class ClusterCache:
         """Namespace -> its labels (TenantShares select namespaces by label)."""
         self.tenant_shares: dict[str, dict[str, Any]] = {}
         """TenantShare name -> its body (cluster-scoped)."""
+        self.services: dict[str, str] = {}
+        """Crane's Services (labelled ``crane.io/minicluster``), ``namespace/name`` -> uid: one
+        deleted by hand is made again at once, not when its MiniCluster next gets a pod."""
         self.changed = asyncio.Event()
         self._tick = 0
         self._touched: dict[tuple[str, str], int] = {}
@@ -208,6 +219,7 @@ class ClusterCache:
             "resourcequotas": self.quotas,
             "miniclusters": self.miniclusters,
             "cargos": self.cargos,
+            "services": self.services,
         }
         return stores[kind]
 
@@ -299,6 +311,15 @@ class ClusterCache:
                 self.tenant_shares.pop(name, None)
             else:
                 self.tenant_shares[name] = {"metadata": {"name": name}, "spec": body.get("spec")}
+        elif kind == "services":
+            key = key_of(meta.get("namespace", ""), name)
+            uid = None if deleted else str(meta.get("uid", ""))
+            if self.services.get(key) == uid:
+                return
+            if uid is None:
+                del self.services[key]
+            else:
+                self.services[key] = uid
         elif kind == "resourcequotas":
             key = key_of(meta.get("namespace", ""), name)
             quota = None if deleted else gpu_quota(body)

@@ -32,6 +32,7 @@ WATCHED = (
     RESOURCECLAIMS,
     "resourcequotas",
     "namespaces",
+    "services",
     "tenantshares",
     "miniclusters",
     "cargos",

@@ -659,6 +659,37 @@ def test_deleting_the_minicluster_revokes_its_app_manager_token(stack: Stack) ->
         app.get_minicluster("gone")
 
 
+def test_app_manager_secret_deleted_by_hand_is_minted_again(stack: Stack) -> None:
+    tenant, token = stack.tenant()
+    with Client(stack.url, token) as api:
+        api.create_minicluster("lost", _am_spec(lo=0))
+    pod, old = _app_manager(stack, tenant, "lost")
+    stack.core.delete_namespaced_secret("lost-am-token", tenant)
+
+    def new_token() -> str | None:
+        try:
+            secret = stack.core.read_namespaced_secret("lost-am-token", tenant)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        fresh = base64.b64decode(secret.data["token"]).decode()
+        return fresh if fresh != old else None
+
+    fresh = wait_for(new_token, "a new token in Secret lost-am-token", stack, 45)
+    wait_for(
+        lambda: _app_manager(stack, tenant, "lost")[0].metadata.uid != pod.metadata.uid,
+        "pod lost-am made again to read the new token",
+        stack,
+    )
+    with Client(stack.url, fresh) as app:
+        assert app.whoami().mini_cluster == "lost"
+    with Client(stack.url, old) as app, pytest.raises(Unauthorized):
+        app.get_minicluster("lost")
+    with Client(stack.url, token) as api:
+        api.delete_minicluster("lost")
+
+
 def test_template_grow_and_shrink_change_replicas_as_in_docker_mode(stack: Stack) -> None:
     """The same behaviour as tests/docker/test_lifecycle_parity.py (issue 12)."""
     _, token = stack.tenant()

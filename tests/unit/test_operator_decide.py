@@ -652,3 +652,38 @@ def test_a_cargo_being_deleted_leaves_the_counts_at_once_and_its_gpus_once_its_p
     assert (status["cargos"], status["readyCargos"], status["inUseGpus"]) == (1, 1, 8), status
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["message"] == "1 of 1 cargos running", ready
+
+
+def test_a_headless_service_deleted_by_hand_is_asked_for_again_once_without_a_new_pod() -> None:
+    decider, cache, _ = _running_gang(cargo("job", "mc", 2, 4))
+    service = {"metadata": {"name": "mc", "namespace": "t", "uid": "svc-1"}}
+    cache.apply("services", None, service)
+    assert not [s for p in settle(decider, cache) for s in p.services]
+    del decider.state.requested["service:uid-mc"]  # it was asked for with the pods, long ago
+    cache.apply("services", "DELETED", service)  # kubectl delete svc mc
+    plans = settle(decider, cache)
+    asked = [svc for p in plans for _, svc in p.services]
+    assert [s["metadata"]["name"] for s in asked] == ["mc"], "asked once, not every pass"
+    assert asked[0]["spec"]["clusterIP"] == "None"
+    assert not [pod for p in plans for pod in p.pods], "no pod is replaced for it"
+
+
+def test_a_pod_relabelled_by_hand_keeps_its_replica_and_gets_its_labels_back() -> None:
+    decider, cache, pods = _running_gang(cargo("job", "mc", 2, 4))
+    pod = copy.deepcopy(next(p for p in pods if p["metadata"]["name"] == "job-1"))
+    labels = pod["metadata"]["labels"]
+    labels.pop("crane.io/replica")
+    labels["crane.io/cargo"] = "someone-else"  # kubectl label --overwrite
+    cache.apply("pods", None, pod)
+    plans = settle(decider, cache)
+    assert [lb for p in plans for lb in p.pod_labels] == [
+        (
+            "t",
+            "job-1",
+            {"crane.io/cargo": "job", "crane.io/replica": "1", "crane.io/minicluster": "mc"},
+        )
+    ], "set back once"
+    warned = [e for p in plans for e in p.events if e.reason == "PodRelabelled"]
+    assert len(warned) == 1 and warned[0].type == "Warning" and "job-1" in warned[0].message
+    assert not [x for p in plans for x in (*p.pods, *p.pod_deletes)], "the replica is kept"
+    assert cache.cargos["t/job"]["status"]["phase"] == "Running"

@@ -96,6 +96,9 @@ class VersionedServer:
     def patch_pod_annotations(self, *args: Any) -> None:
         pass
 
+    def patch_pod_labels(self, *args: Any) -> None:
+        pass
+
     def create_service(self, body: Any) -> None:
         pass
 
