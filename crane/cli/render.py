@@ -7,6 +7,7 @@ stdout; tables are drawn with rich, in colour only on a terminal.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import re
@@ -238,7 +239,14 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
 
     stream = stream or sys.stdout
     tty = is_tty(stream)
-    return Console(
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """A reader gone (``| head``) is the CLI's entry point's to handle, once, for every
+            command: raise, where rich would exit 1 by itself."""
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    return _Console(
         file=stream,
         force_terminal=tty,
         no_color=not tty,
