@@ -88,9 +88,10 @@ Answer = tuple[int, str, bytes]
 
 
 class FakeApi:
-    """A local HTTP server giving every request the same answer (``answer``, changeable)."""
+    """A local HTTP server giving every request the same answer (``answer``, changeable), on
+    ``port`` (default: a free one; a closed one's port serves it again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.answer: Answer = (200, "application/json", b"{}")
         self.requests: list[str] = []
         fake = self
@@ -115,7 +116,7 @@ class FakeApi:
             def log_message(self, *_: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

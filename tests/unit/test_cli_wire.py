@@ -284,9 +284,11 @@ class _Lines:
         return got
 
 
-def _watch(url: str, cfg: Path, *extra: str) -> subprocess.Popen[str]:
+def _watch(
+    url: str, cfg: Path, *extra: str, command: tuple[str, ...] = ("events",)
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "crane", "events", "-w", *extra],
+        [sys.executable, "-m", "crane", *command, "-w", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -340,7 +342,8 @@ def test_events_watch_stops_on_ctrl_c_while_it_reconnects(
     server.stop()
     _Lines(proc.stderr).until("lost the connection")
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    assert proc.wait(timeout=60) == 130  # as kubectl get -w, and `crane mc list -w`
+    assert _Lines(proc.stderr).rest() == []  # after 'lost the connection': not a word more
 
 
 def test_events_watch_against_no_server_fails_at_once(tmp_path: Path) -> None:
@@ -479,3 +482,93 @@ def test_a_config_folder_that_is_a_file_is_named(tmp_path: Path) -> None:
     )
     assert f"cannot save the config file {cfg / 'config.yaml'}" in line, line
     assert "is a file, not a folder" in line, line
+
+
+MC_LIST = json.dumps(
+    {
+        "items": [
+            {
+                "name": "study",
+                "tenant": "default",
+                "uid": "u1",
+                "spec": {"gpuType": "H100", "gpus": {"min": 4, "max": 8}},
+                "createdAt": "2026-01-01T00:00:00Z",
+            }
+        ],
+        "count": 1,
+    }
+).encode()
+
+
+def _mc_api(port: int = 0) -> FakeApi:
+    api = FakeApi(port)
+    api.answer = (200, JSON, MC_LIST)
+    return api
+
+
+def test_mc_list_watch_reconnects_as_events_watch_does(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`crane mc list -w` ended at the first lost connection ('cannot reach', exit 1); now it
+    says so, keeps polling for --reconnect-for, says when it is back, then gives up in one
+    line, exit 1: the words of `crane events -w`."""
+    api = _mc_api()
+    request.addfinalizer(lambda: api.close())
+    url, port = api.url, api.server.server_address[1]
+    proc = _watch(url, tmp_path, "-o", "name", "--reconnect-for", "2s", command=("mc", "list"))
+    request.addfinalizer(_killed(proc))
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    out.until("minicluster/study")
+    api.close()
+    lost = err.until("lost the connection")
+    assert lost == f"lost the connection to {url}; reconnecting for up to 2s (Ctrl-C stops)\n"
+    api = _mc_api(port)
+    assert err.until("back") == f"connection to {url} back; following again\n"
+    api.close()
+    err.until("lost the connection")
+    assert proc.wait(timeout=60) == 1
+    rest = err.rest()
+    assert len(rest) == 1 and rest[0].startswith("error: "), rest
+    assert f"lost the connection to the Crane API at {url}" in rest[0], rest
+    assert "in 2s" in rest[0], rest
+    assert out.rest() == []  # nothing changed: no row printed again
+
+
+@pytest.mark.parametrize("lose", [False, True])
+def test_mc_list_watch_stops_quietly_on_ctrl_c(
+    tmp_path: Path, request: pytest.FixtureRequest, lose: bool
+) -> None:
+    """Ctrl-C killed `crane mc list -w` by SIGINT while it waited between polls (-2 to its
+    parent, not 130); now as `crane events -w`: exit 130, not a word (but the 'lost' line
+    when it was reconnecting)."""
+    api = _mc_api()
+    request.addfinalizer(lambda: api.close())
+    proc = _watch(api.url, tmp_path, "-o", "name", command=("mc", "list"))
+    request.addfinalizer(_killed(proc))
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    out.until("minicluster/study")
+    if lose:
+        api.close()
+        err.until("lost the connection")
+    else:  # a SIGINT before the watch polls is the listing's (exit 130): wait for its poll
+        deadline = time.monotonic() + 60
+        while len(api.requests) < 2:
+            assert time.monotonic() < deadline, api.requests
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert err.rest() == []
+
+
+def test_every_watch_takes_reconnect_for(tmp_path: Path) -> None:
+    for command in (
+        ["mc", "list"],
+        ["mc", "get", "x"],
+        ["cargo", "list"],
+        ["cargo", "get", "x"],
+        ["events"],
+    ):
+        line = _one_line(
+            crane(*command, "-w", "--reconnect-for", "2y", config_dir=tmp_path, **_env()), 2
+        )
+        assert "--reconnect-for" in line and "duration" in line, (command, line)
