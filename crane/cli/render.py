@@ -254,6 +254,7 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
         markup=False,
         soft_wrap=False,
         width=width or (None if tty else 250),
+        height=25 if width else None,  # rich takes a width with a height (else TERM=dumb: 80)
     )
 
 
@@ -334,4 +335,9 @@ def render(
             return
         if not items:
             return
-        console(stream).print(table(items, columns, wide=fmt is Format.WIDE, headers=headers))
+        grid = table(items, columns, wide=fmt is Format.WIDE, headers=headers)
+        out = console(stream)
+        need = out.measure(grid, options=out.options.update_width(100_000)).maximum
+        if need > out.width:  # a narrow terminal wraps whole rows (as kubectl's): cut no cell
+            out = console(stream, width=need)
+        out.print(grid)

@@ -131,3 +131,34 @@ def test_a_closed_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
     finally:
         fake.close()
     assert (done.returncode, done.stdout) == (1, "")
+
+
+LONGEST = "a" * 62 + "z"
+"""A MiniCluster name of the most characters a name may have (63)."""
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"TERM": "dumb", "NO_COLOR": "1"}, {"LANG": "C", "LC_ALL": "C"}]
+)
+def test_a_narrow_terminal_cuts_no_name(tmp_path: Path, env: dict[str, str]) -> None:
+    """On a 20-column terminal `crane mc list` showed 'm…' for every name and 'M…' for MIN and
+    MAX; now whole rows, which the terminal wraps, as kubectl's."""
+    item = _mc(0)
+    item["name"] = LONGEST
+    fake = FakeApi()
+    fake.answer = (200, "application/json", json.dumps({"items": [item], "count": 1}).encode())
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "crane", "mc", "list"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path, fake.url, CRANE_FORCE_TTY="1", COLUMNS="20", **env),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        fake.close()
+    assert (done.returncode, done.stderr) == (0, "")
+    assert LONGEST in done.stdout and "…" not in done.stdout, done.stdout
+    assert "MIN" in done.stdout and "MAX" in done.stdout, done.stdout
