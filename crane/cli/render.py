@@ -76,8 +76,14 @@ Node = tuple[str, Any]
 
 
 def _path(expr: str, template: str) -> Path:
-    """``.a.b[*].c`` (or ``$.a``) as steps; ValueError naming what cannot be read."""
-    expr = expr.strip().removeprefix("$")
+    """``.a.b[*].c`` (or ``$.a``, ``@.a``: the current object) as steps; ValueError naming
+    what cannot be read (kubectl's recursive descent ``..`` too: never an empty answer)."""
+    expr = expr.strip().removeprefix("$").removeprefix("@")
+    if ".." in expr:
+        raise ValueError(
+            f"jsonpath {template!r}: recursive descent (..) in {{{expr}}} is not supported: "
+            f"name each field, with [*] for every item; {_EXAMPLE}"
+        )
     rest = _PATH_REST.sub("", expr)
     if rest:
         raise ValueError(

@@ -439,8 +439,9 @@ LISTED = {
         ("{$.kind}", "List\n"),
         ("{.items[*].metadata.name}", "a b\n"),
         (".kind", "List\n"),
+        ("{range .items[*]}{@.metadata.name}{end}", "ab\n"),  # printed nothing
     ],
-    ids=["range", "range-tab", "text", "two", "root", "plain", "relaxed"],
+    ids=["range", "range-tab", "text", "two", "root", "plain", "relaxed", "current"],
 )
 def test_jsonpath_reads_kubectls_templates(template: str, printed: str) -> None:
     """kubectl users' habits (`{range}...{end}`, `{"\\n"}`, text around paths, `$`) printed
@@ -461,6 +462,8 @@ def test_jsonpath_reads_kubectls_templates(template: str, printed: str) -> None:
         ("{.metadata.name}{end}", "{end} without {range}"),
         ("{.items[?(@.x)]}", "cannot read"),
         ("{.a b}", "cannot read"),
+        ("{..name}", "recursive descent"),  # printed nothing, exit 0
+        ("{.items[*]..name}", "recursive descent"),
     ],
 )
 def test_a_jsonpath_template_it_cannot_read_is_one_line_exit_2(
