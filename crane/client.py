@@ -101,6 +101,7 @@ __all__ = [
     "NotConfigured",
     "NotCrane",
     "NotFound",
+    "Outage",
     "Scope",
     "ServerError",
     "ShrinkResult",
@@ -972,8 +973,9 @@ _LOST = (
 """What ends a followed event stream that reconnecting may mend."""
 
 
-class _Outage:
-    """When a followed event stream reconnects, says so, and gives up; shared by both clients.
+class Outage:
+    """When a followed event stream (or a watch that polls) reconnects, says so, and gives up;
+    shared by both clients and the CLI's ``-w``.
 
     A stream that never connected is not retried (the server is down or the URL wrong: the error
     is the answer, as for any other call); one that did is reconnected until ``give_up_after``
@@ -991,6 +993,9 @@ class _Outage:
         self.give_up_after, self.on_connection = give_up_after, on_connection
         self.connected = False
         self.since: float | None = None
+
+    MENDABLE = _LOST
+    """The errors :meth:`lost` may reconnect after (others are the answer)."""
 
     def back(self) -> None:
         """A line arrived: the connection is up (again)."""
@@ -1702,7 +1707,7 @@ class Client(_Base):
         """
         decoder = _SSEDecoder(last_event_id)
         call = _events_call(mini_cluster, cargo, follow)
-        outage = _Outage(self.url, reconnect and follow, give_up_after, on_connection)
+        outage = Outage(self.url, reconnect and follow, give_up_after, on_connection)
         while True:
             try:
                 for line in self._lines(call, _sse_headers(decoder.last_id), _SSE):
@@ -2298,7 +2303,7 @@ class AsyncClient(_Base):
         """
         decoder = _SSEDecoder(last_event_id)
         call = _events_call(mini_cluster, cargo, follow)
-        outage = _Outage(self.url, reconnect and follow, give_up_after, on_connection)
+        outage = Outage(self.url, reconnect and follow, give_up_after, on_connection)
         while True:
             try:
                 async for line in self._lines(call, _sse_headers(decoder.last_id), _SSE):

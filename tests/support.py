@@ -7,16 +7,46 @@ import inspect
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
 CI = os.environ.get("CI", "").lower() == "true"
 """Under CI=true a missing real part fails the run: nothing is skipped there."""
+
+
+REPO = Path(__file__).resolve().parents[1]
+"""The repository root: on PYTHONPATH of every ``python -m crane`` a test starts."""
+
+
+def crane_env(config_dir: Path, **env: str) -> dict[str, str]:
+    """The environment of a ``python -m crane`` subprocess: the caller's without any CRANE_*,
+    the repository on PYTHONPATH, its own ``CRANE_CONFIG_DIR``, then ``env`` on top."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
+    return {**clean, "PYTHONPATH": str(REPO), "CRANE_CONFIG_DIR": str(config_dir), **env}
+
+
+def crane(
+    *args: str, config_dir: Path, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``crane ARGS`` to its end as a shell user would (``python -m crane``), with
+    :func:`crane_env` and no stdin; its exit status, stdout and stderr as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "crane", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=crane_env(config_dir, **env),
+        timeout=timeout,
+        check=False,
+    )
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -51,6 +81,49 @@ def wait_established(
         if time.monotonic() > deadline:
             raise AssertionError(f"{' '.join(crds)} not Established: {waited.stderr.strip()}")
         time.sleep(0.5)
+
+
+Answer = tuple[int, str, bytes]
+"""Status, content type ('' for none) and body of every answer of a fake server."""
+
+
+class FakeApi:
+    """A local HTTP server giving every request the same answer (``answer``, changeable), on
+    ``port`` (default: a free one; a closed one's port serves it again)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.answer: Answer = (200, "application/json", b"{}")
+        self.requests: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                fake.requests.append(f"{self.command} {self.path}")
+                status, media, body = fake.answer
+                self.send_response(status)
+                if media:
+                    self.send_header("content-type", media)
+                if status in (301, 302, 303, 307):
+                    self.send_header("location", "https://sso.example/login?next=/v1")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @dataclass

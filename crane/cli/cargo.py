@@ -11,6 +11,7 @@ from crane.cli import columns, listing, names
 from crane.cli.apply import create_from_files, delete_each
 from crane.cli.objects import manifest
 from crane.cli.options import (
+    RECONNECT_FOR_DEFAULT,
     AllTenants,
     Files,
     Image,
@@ -18,12 +19,14 @@ from crane.cli.options import (
     MaybeOutput,
     NoHeaders,
     Output,
+    ReconnectFor,
     Required,
     Timeout,
     Wait,
     Watch,
     Yes,
     client,
+    connection_notice,
     pod_template,
 )
 from crane.cli.progress import wait_for
@@ -98,6 +101,7 @@ def list_(
     output: Output = Format.TABLE,
     all_tenants: AllTenants = False,
     watch: Watch = False,
+    reconnect_for: ReconnectFor = RECONNECT_FOR_DEFAULT,
     no_headers: NoHeaders = False,
 ) -> None:
     """List cargos with their phase and nodes."""
@@ -115,7 +119,14 @@ def list_(
     cols = columns.with_tenant(columns.CARGO) if all_tenants else columns.CARGO
     listing.show(poll(), output, cols, headers=not no_headers)
     if watch:
-        listing.watch(poll, output, cols)
+        listing.watch(
+            poll,
+            output,
+            cols,
+            url=api.url,
+            reconnect_for=reconnect_for,
+            notice=connection_notice(api.url, reconnect_for),
+        )
 
 
 @app.command("get")
@@ -123,6 +134,7 @@ def get(
     name: CargoName,
     output: Output = Format.TABLE,
     watch: Watch = False,
+    reconnect_for: ReconnectFor = RECONNECT_FOR_DEFAULT,
 ) -> None:
     """Show one cargo (-o yaml: a manifest `crane cargo add -f` takes back)."""
     api = client()
@@ -132,7 +144,14 @@ def get(
     else:
         render(cargo, output, columns.CARGO)
     if watch:
-        listing.watch(lambda: [api.get_cargo(name)], output, columns.CARGO)
+        listing.watch(
+            lambda: [api.get_cargo(name)],
+            output,
+            columns.CARGO,
+            url=api.url,
+            reconnect_for=reconnect_for,
+            notice=connection_notice(api.url, reconnect_for),
+        )
 
 
 @app.command("logs")

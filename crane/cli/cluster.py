@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli import names
+from crane.cli import listing, names
 from crane.cli.options import (
     MAX_DAYS,
-    YEAR_SECONDS,
+    RECONNECT_FOR_DEFAULT,
     NoHeaders,
     Output,
+    ReconnectFor,
     client,
+    connection_notice,
     duration,
     positive,
-    spoken,
 )
 from crane.cli.render import Column, Format, cell, console, render
 from crane.cli.term import is_tty, say
 
 if TYPE_CHECKING:
-    from crane.client import Client, NodeOut, TenantShareStatus
+    from crane.client import Client, Event, NodeOut, TenantShareStatus
 
 
 def _gpus_in(state: str) -> Callable[[NodeOut], int]:
@@ -179,17 +180,7 @@ def events(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="After the history, follow new events.")
     ] = False,
-    reconnect_for: Annotated[
-        float,
-        typer.Option(
-            "--reconnect-for",
-            help="With -w: how long to keep reconnecting once the connection is lost, before "
-            "giving up (exit 1): a duration such as 30s, 5m, 1h; default 5m.",
-            metavar="DURATION",
-            parser=duration(YEAR_SECONDS),
-            show_default=False,
-        ),
-    ] = 300.0,
+    reconnect_for: ReconnectFor = RECONNECT_FOR_DEFAULT,
     output: Output = Format.TABLE,
     no_headers: NoHeaders = False,
 ) -> None:
@@ -205,32 +196,36 @@ def events(
     table = output in (Format.TABLE, Format.WIDE)
     api = client()
 
-    def connection(lost: Exception | None) -> None:
-        if lost is None:
-            say(f"connection to {api.url} back; following events again")
-        else:
-            say(
-                f"lost the connection to {api.url}; reconnecting for up to "
-                f"{spoken(reconnect_for)} (Ctrl-C stops)"
-            )
-
     stream = api.events(
         last_event_id="0",
         mini_cluster=minicluster,
         cargo=cargo,
         follow=watch,
         give_up_after=reconnect_for,
-        on_connection=connection,
+        on_connection=connection_notice(api.url, reconnect_for),
     )
+    try:
+        _print_events(stream, columns, output, headers=table and not no_headers)
+    except KeyboardInterrupt:
+        if not watch:
+            raise  # 'interrupted', exit 130 (crane.cli.main)
+        sys.exit(listing.INTERRUPTED)  # how a watch ends: quietly, as every -w
+
+
+def _print_events(
+    stream: Iterator[Event], columns: list[Column], output: str, *, headers: bool
+) -> None:
+    """Each event as it comes: a table row (the header once the server answered with an
+    event) or a document (``---`` between YAML ones, as kubectl -w -o yaml)."""
     first = True
-    for event in stream:  # Ctrl-C: exit 130 (crane.cli.main), as kubectl get -w
-        if table:
-            if first and not no_headers:  # only once the server answered with an event
+    for event in stream:
+        if output in (Format.TABLE, Format.WIDE):
+            if first and headers:
                 typer.echo("  ".join(c.header.upper() for c in columns))
             typer.echo("  ".join(cell(c.get(event)) for c in columns))
         else:
             if output == Format.YAML and not first:
-                typer.echo("---")  # one YAML stream of documents, as kubectl -w -o yaml
+                typer.echo("---")
             render(event, output)
         first = False
         sys.stdout.flush()

@@ -14,6 +14,9 @@ from crane.cli.objects import listing, manifest
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError
 
+INTERRUPTED = 130
+"""The exit code of a watch ended by Ctrl-C, as a shell reports one killed by SIGINT."""
+
 Fetch = Callable[[str | None], Sequence[Any]]
 """Objects of one tenant (``None``: the caller's)."""
 
@@ -141,16 +144,57 @@ def changes(poll: Callable[[], Sequence[Any]], interval: float) -> Iterator[Any]
             del seen[key]
 
 
+def _steady(
+    poll: Callable[[], Sequence[Any]],
+    url: str,
+    reconnect_for: float,
+    notice: Callable[[Exception | None], None],
+    interval: float,
+) -> Callable[[], Sequence[Any]]:
+    """``poll`` that rides out a lost connection as ``crane events -w`` does: it polls again
+    every ``interval`` until the server answers, saying so through ``notice``, and raises
+    :class:`~crane.client.ConnectionLost` once ``reconnect_for`` passes without it."""
+    from crane.client import Outage
+
+    outage = Outage(url, True, reconnect_for, notice)
+    outage.connected = True  # the listing before the watch got its answer
+
+    def polled() -> Sequence[Any]:
+        while True:
+            try:
+                found = poll()
+            except Outage.MENDABLE as exc:
+                outage.lost(exc)
+                time.sleep(interval)
+                continue
+            outage.back()
+            return found
+
+    return polled
+
+
 def watch(
-    poll: Callable[[], Sequence[Any]], output: str, columns: Sequence[Column], interval: float = 2.0
+    poll: Callable[[], Sequence[Any]],
+    output: str,
+    columns: Sequence[Column],
+    *,
+    url: str,
+    reconnect_for: float,
+    notice: Callable[[Exception | None], None],
+    interval: float = 2.0,
 ) -> None:
-    """Print each change as a row (or a document) until Ctrl-C (exit 130, as ``kubectl get
-    -w``)."""
-    for obj in changes(poll, interval):
-        if output == Format.YAML:
-            sys.stdout.write("---\n")  # one YAML stream of documents
-        if output in (Format.JSON, Format.YAML):
-            render(manifest(obj), output)
-        else:
-            render([obj], output, columns, headers=False)
-        sys.stdout.flush()
+    """Print each change as a row (or a document) until Ctrl-C, which ends it quietly with
+    exit 130 (as ``kubectl get -w``, and ``crane events -w``: a script tells it from a watch
+    that ended by itself). A lost connection to ``url`` is retried for ``reconnect_for``
+    seconds, said through ``notice``, then one line and exit 1."""
+    try:
+        for obj in changes(_steady(poll, url, reconnect_for, notice, interval), interval):
+            if output == Format.YAML:
+                sys.stdout.write("---\n")  # one YAML stream of documents
+            if output in (Format.JSON, Format.YAML):
+                render(manifest(obj), output)
+            else:
+                render([obj], output, columns, headers=False)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)

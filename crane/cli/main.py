@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import select
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -44,8 +49,74 @@ def _plain(sub: typer.Typer) -> bool:
     )
 
 
+class _ReaderGone(Exception):
+    """Whoever read stdout or stderr went away (``crane mc list -o name | head -1``): the
+    command stops there, quietly and successfully, as kubectl does."""
+
+
+def _gone(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or socket whose reader has gone away (a write would fail with
+    EPIPE), told apart from any other pipe the command writes to (a socket, a child's stdin)."""
+    poller = select.poll()
+    try:
+        poller.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _readers_kept() -> Iterator[None]:
+    """Turn a broken pipe on stdout or stderr into :class:`_ReaderGone`, before click's own
+    handling of it (exit 1) sees it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.EPIPE and (_gone(1) or _gone(2)):
+            raise _ReaderGone from exc
+        raise
+
+
+def _quiet_exit() -> None:
+    """Stop without a word: the output's reader is gone, so whatever is still buffered for it
+    (or for stderr, when that is the broken one) goes to /dev/null, and Python's own flush at
+    exit finds nothing to complain about ('Exception ignored ... BrokenPipeError')."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        if _gone(fd):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.exit(0)
+
+
+def _std_streams() -> None:
+    """Give a closed stdin, stdout or stderr (``crane ... >&-``) /dev/null, as the shell would
+    give a file: what the command writes there is dropped, and neither Python's missing stream
+    (``None``) nor a file it opens later (taking the free descriptor) ever gets its output."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8"))  # noqa: SIM115
+
+
 class _LazyGroups(TyperGroup):
     """The root group: its sub-groups (:data:`GROUPS`) are built the first time they are used."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse the command line (``--help``, ``--version`` print here): a reader gone is
+        :class:`_ReaderGone`."""
+        with _readers_kept():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command: a reader gone is :class:`_ReaderGone`."""
+        with _readers_kept():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: Any) -> list[str]:
         """The commands, then the groups, in registration order (what typer itself lists)."""
@@ -129,18 +200,37 @@ app.command("operator")(operator)
 
 
 def main() -> None:
-    """Run the CLI; an error becomes one line on stderr with a remedy (traceback: CRANE_DEBUG=1)."""
+    """Run the CLI; an error becomes one line on stderr with a remedy (traceback: CRANE_DEBUG=1).
+
+    A reader of stdout or stderr gone away (``| head -1``) ends any command here, once:
+    quietly, exit 0."""
     # httpx imports its own command line (click, pygments, rich.progress: ~40 ms CPU, a fifth of
     # `crane mc list`) whenever click is installed. This process never runs it: marking it
     # absent makes httpx keep its documented fallback (`httpx.main` says to install httpx[cli]).
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    _std_streams()
+    try:
+        code = _run()
+    except _ReaderGone:
+        _quiet_exit()
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command's exit code; every error written as its one line."""
     try:
         code = app(standalone_mode=False)  # errors come here: one line each (errors.report)
+        with _readers_kept():
+            sys.stdout.flush()
+    except _ReaderGone:
+        raise
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        with _readers_kept():
+            sys.stderr.write("interrupted\n")
+        return 130
     except Exception as exc:
         from crane.cli.errors import report
 
-        sys.exit(report(exc))
-    sys.exit(code if isinstance(code, int) else 0)
+        with _readers_kept():
+            return report(exc)
+    return code if isinstance(code, int) else 0

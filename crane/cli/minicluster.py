@@ -11,6 +11,7 @@ from crane.cli import columns, listing, names
 from crane.cli.apply import create_from_files, delete_in_turn
 from crane.cli.objects import manifest
 from crane.cli.options import (
+    RECONNECT_FOR_DEFAULT,
     AllTenants,
     Files,
     Image,
@@ -18,6 +19,7 @@ from crane.cli.options import (
     MaybeOutput,
     NoHeaders,
     Output,
+    ReconnectFor,
     Required,
     Selector,
     Timeout,
@@ -25,6 +27,7 @@ from crane.cli.options import (
     Watch,
     Yes,
     client,
+    connection_notice,
     pod_template,
 )
 from crane.cli.progress import wait_for
@@ -127,6 +130,7 @@ def list_(
     selector: Selector = None,
     all_tenants: AllTenants = False,
     watch: Watch = False,
+    reconnect_for: ReconnectFor = RECONNECT_FOR_DEFAULT,
     no_headers: NoHeaders = False,
 ) -> None:
     """List MiniClusters with their reserved, in-use and borrowed GPUs."""
@@ -147,7 +151,14 @@ def list_(
         say("no MiniClusters; create one with `crane mc create NAME --gpu-type H100 --min 8`")
     listing.show(mcs, output, cols, headers=not no_headers)
     if watch:
-        listing.watch(poll, output, cols)
+        listing.watch(
+            poll,
+            output,
+            cols,
+            url=api.url,
+            reconnect_for=reconnect_for,
+            notice=connection_notice(api.url, reconnect_for),
+        )
 
 
 @app.command("get")
@@ -155,6 +166,7 @@ def get(
     name: Name,
     output: Output = Format.TABLE,
     watch: Watch = False,
+    reconnect_for: ReconnectFor = RECONNECT_FOR_DEFAULT,
 ) -> None:
     """Show one MiniCluster (-o yaml: a manifest `crane mc create -f` takes back)."""
     api = client()
@@ -164,7 +176,14 @@ def get(
     else:
         render(mc, output, columns.MINICLUSTER)
     if watch:
-        listing.watch(lambda: [api.get_minicluster(name)], output, columns.MINICLUSTER)
+        listing.watch(
+            lambda: [api.get_minicluster(name)],
+            output,
+            columns.MINICLUSTER,
+            url=api.url,
+            reconnect_for=reconnect_for,
+            notice=connection_notice(api.url, reconnect_for),
+        )
 
 
 @app.command("scale")

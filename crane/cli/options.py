@@ -112,6 +112,38 @@ NoHeaders = Annotated[bool, typer.Option("--no-headers", help="Tables without th
 Watch = Annotated[
     bool, typer.Option("--watch", "-w", help="After listing, print changes as they happen.")
 ]
+ReconnectFor = Annotated[
+    float,
+    typer.Option(
+        "--reconnect-for",
+        help="With -w: how long to keep reconnecting once the connection is lost, before "
+        "giving up (exit 1): a duration such as 30s, 5m, 1h; default 5m.",
+        metavar="DURATION",
+        parser=duration(YEAR_SECONDS),
+        show_default=False,
+    ),
+]
+RECONNECT_FOR_DEFAULT = 300.0
+"""How long a watch (``-w``) reconnects by default: 5 minutes."""
+
+
+def connection_notice(url: str, reconnect_for: float) -> Callable[[Exception | None], None]:
+    """What every ``-w`` says on stderr when its connection to ``url`` is lost (how long it
+    keeps trying, how to stop) and when it is back."""
+    from crane.cli.term import say
+
+    def notice(lost: Exception | None) -> None:
+        if lost is None:
+            say(f"connection to {url} back; following again")
+        else:
+            say(
+                f"lost the connection to {url}; reconnecting for up to "
+                f"{spoken(reconnect_for)} (Ctrl-C stops)"
+            )
+
+    return notice
+
+
 Selector = Annotated[
     str | None,
     typer.Option(

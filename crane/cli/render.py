@@ -7,6 +7,7 @@ stdout; tables are drawn with rich, in colour only on a terminal.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import re
@@ -75,8 +76,14 @@ Node = tuple[str, Any]
 
 
 def _path(expr: str, template: str) -> Path:
-    """``.a.b[*].c`` (or ``$.a``) as steps; ValueError naming what cannot be read."""
-    expr = expr.strip().removeprefix("$")
+    """``.a.b[*].c`` (or ``$.a``, ``@.a``: the current object) as steps; ValueError naming
+    what cannot be read (kubectl's recursive descent ``..`` too: never an empty answer)."""
+    expr = expr.strip().removeprefix("$").removeprefix("@")
+    if ".." in expr:
+        raise ValueError(
+            f"jsonpath {template!r}: recursive descent (..) in {{{expr}}} is not supported: "
+            f"name each field, with [*] for every item; {_EXAMPLE}"
+        )
     rest = _PATH_REST.sub("", expr)
     if rest:
         raise ValueError(
@@ -238,7 +245,14 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
 
     stream = stream or sys.stdout
     tty = is_tty(stream)
-    return Console(
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """A reader gone (``| head``) is the CLI's entry point's to handle, once, for every
+            command: raise, where rich would exit 1 by itself."""
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    return _Console(
         file=stream,
         force_terminal=tty,
         no_color=not tty,
@@ -246,6 +260,7 @@ def console(stream: IO[str] | None = None, *, width: int | None = None) -> Conso
         markup=False,
         soft_wrap=False,
         width=width or (None if tty else 250),
+        height=25 if width else None,  # rich takes a width with a height (else TERM=dumb: 80)
     )
 
 
@@ -326,4 +341,9 @@ def render(
             return
         if not items:
             return
-        console(stream).print(table(items, columns, wide=fmt is Format.WIDE, headers=headers))
+        grid = table(items, columns, wide=fmt is Format.WIDE, headers=headers)
+        out = console(stream)
+        need = out.measure(grid, options=out.options.update_width(100_000)).maximum
+        if need > out.width:  # a narrow terminal wraps whole rows (as kubectl's): cut no cell
+            out = console(stream, width=need)
+        out.print(grid)

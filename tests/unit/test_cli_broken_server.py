@@ -4,17 +4,14 @@ then 'HTTP error: Server disconnected ...; check the API URL')."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import crane
 
 
 @pytest.fixture(params=["close", "garbage"])
@@ -45,21 +42,7 @@ def broken(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_a_broken_answer_is_one_line_and_exit_1(
     broken: str, args: list[str], tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        CRANE_CONFIG_DIR=str(tmp_path),
-        CRANE_API_URL=broken,
-        CRANE_TOKEN="crane_t1_secret",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = crane(*args, config_dir=tmp_path, CRANE_API_URL=broken, CRANE_TOKEN="crane_t1_secret")
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +16,7 @@ from crane.client import (
     resolve_settings,
     save_config,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import crane
 
 
 @pytest.fixture(autouse=True)
@@ -71,35 +67,31 @@ def test_nothing_configured_says_how() -> None:
         resolve_settings()
 
 
-def _crane(*args: str, cfg: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env.update(PYTHONPATH=str(ROOT), CRANE_CONFIG_DIR=str(cfg))
-    return subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_config_commands(tmp_path: Path) -> None:
     cfg = tmp_path / "cli"
     assert (
-        _crane(
-            "config", "set", "dev", "--server", "http://dev:1", "--token", "abcdefghij", cfg=cfg
+        crane(
+            "config",
+            "set",
+            "dev",
+            "--server",
+            "http://dev:1",
+            "--token",
+            "abcdefghij",
+            config_dir=cfg,
         ).returncode
         == 0
     )
-    assert _crane("config", "set", "prod", "--server", "http://prod:1", cfg=cfg).returncode == 0
-    assert _crane("config", "current", cfg=cfg).stdout.startswith("dev: http://dev:1")
-    assert _crane("config", "use", "prod", cfg=cfg).returncode == 0
-    assert _crane("config", "current", cfg=cfg).stdout.startswith("prod: http://prod:1")
-    view = _crane("config", "view", "-o", "table", cfg=cfg).stdout
+    assert (
+        crane("config", "set", "prod", "--server", "http://prod:1", config_dir=cfg).returncode == 0
+    )
+    assert crane("config", "current", config_dir=cfg).stdout.startswith("dev: http://dev:1")
+    assert crane("config", "use", "prod", config_dir=cfg).returncode == 0
+    assert crane("config", "current", config_dir=cfg).stdout.startswith("prod: http://prod:1")
+    view = crane("config", "view", "-o", "table", config_dir=cfg).stdout
     assert "abcdefghij" not in view and "...(redacted)" in view
-    missing = _crane("config", "use", "nope", cfg=cfg)
+    missing = crane("config", "use", "nope", config_dir=cfg)
     assert missing.returncode == 2
     assert "crane login URL --name nope" in missing.stderr
-    assert _crane("config", "delete", "prod", cfg=cfg).returncode == 0
-    assert _crane("config", "current", cfg=cfg).stdout.startswith("dev:")
+    assert crane("config", "delete", "prod", config_dir=cfg).returncode == 0
+    assert crane("config", "current", config_dir=cfg).stdout.startswith("dev:")

@@ -3,37 +3,18 @@ as well as plain seconds, and refuses anything else in one line, exit 2, naming 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crane.cli.options import seconds_in
-from tests.support import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import crane, free_port
 
 
-def _crane(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``crane ARGS`` against an API URL where nothing listens: a command whose options parse
-    gets as far as 'cannot reach the Crane API' (exit 1); a bad option is exit 2."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        CRANE_CONFIG_DIR=str(tmp_path / "cfg"),
-        CRANE_API_URL=f"http://127.0.0.1:{free_port()}",
-        CRANE_TOKEN="crane_t1_secret",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+def _unreachable() -> dict[str, str]:
+    """An API URL where nothing listens: a command whose options parse gets as far as
+    'cannot reach the Crane API' (exit 1); a bad option is exit 2."""
+    return {"CRANE_API_URL": f"http://127.0.0.1:{free_port()}", "CRANE_TOKEN": "crane_t1_secret"}
 
 
 @pytest.mark.parametrize(
@@ -74,7 +55,7 @@ COMMANDS = [
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_every_timeout_takes_a_duration(args: list[str], tmp_path: Path) -> None:
-    done = _crane(*args, tmp_path=tmp_path)
+    done = crane(*args, config_dir=tmp_path / "cfg", **_unreachable())
     assert done.returncode == 1, done.stderr
     assert "cannot reach the Crane API" in done.stderr
     assert "Invalid value" not in done.stderr
@@ -90,7 +71,7 @@ def test_every_timeout_takes_a_duration(args: list[str], tmp_path: Path) -> None
     ],
 )
 def test_a_bad_duration_is_one_line_and_usage(args: list[str], said: str, tmp_path: Path) -> None:
-    done = _crane(*args, tmp_path=tmp_path)
+    done = crane(*args, config_dir=tmp_path / "cfg", **_unreachable())
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -23,8 +20,7 @@ from crane.client import (
     error_from_response,
 )
 from crane.model.specs import GpuRange
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import crane
 
 
 def _problem(status: int, **extra: object) -> CraneError:
@@ -118,28 +114,8 @@ def test_traceback_only_with_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Traceback" in loud.getvalue()
 
 
-def _crane(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "CRANE_CONFIG_DIR": str(tmp_path / "cfg"),
-        **env,
-    }
-    for key in ("CRANE_API_URL", "CRANE_TOKEN", "CRANE_CONTEXT", "CRANE_DEBUG"):
-        if key not in env:
-            full_env.pop(key, None)
-    return subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_unreachable_server_is_one_line_exit_1(tmp_path: Path) -> None:
-    proc = _crane("login", "http://127.0.0.1:9", "--token", "x", tmp_path=tmp_path)
+    proc = crane("login", "http://127.0.0.1:9", "--token", "x", config_dir=tmp_path / "cfg")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "cannot reach the Crane API at http://127.0.0.1:9" in proc.stderr
@@ -148,13 +124,15 @@ def test_cli_unreachable_server_is_one_line_exit_1(tmp_path: Path) -> None:
 
 
 def test_cli_debug_shows_the_traceback(tmp_path: Path) -> None:
-    proc = _crane("login", "http://127.0.0.1:9", "--token", "x", tmp_path=tmp_path, CRANE_DEBUG="1")
+    proc = crane(
+        "login", "http://127.0.0.1:9", "--token", "x", config_dir=tmp_path / "cfg", CRANE_DEBUG="1"
+    )
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr
 
 
 def test_cli_bad_option_is_usage_exit_2(tmp_path: Path) -> None:
-    proc = _crane("config", "view", "-o", "xml", tmp_path=tmp_path)
+    proc = crane("config", "view", "-o", "xml", config_dir=tmp_path / "cfg")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,22 +18,7 @@ from crane.cli.render import Column, Format, jsonpath, parse_format, render
 from crane.cli.term import UsageError
 from crane.client import MiniCluster, error_from_response
 from crane.model.specs import MiniClusterSpec
-from tests.support import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _crane(*args: str, cfg: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env.update(PYTHONPATH=str(ROOT), CRANE_CONFIG_DIR=str(cfg), COLUMNS="80")
-    return subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+from tests.support import crane, free_port
 
 
 def _problem(
@@ -69,10 +51,10 @@ def _mc(name: str = "study", labels: dict[str, str] | None = None) -> MiniCluste
 
 def test_help_has_no_python_type_names_and_every_level(tmp_path: Path) -> None:
     for command in (["mc", "create"], ["cargo", "add"], ["up"], ["mc", "list"]):
-        text = _crane(*command, "--help", cfg=tmp_path).stdout
+        text = crane(*command, "--help", config_dir=tmp_path, COLUMNS="80").stdout
         for python in ("<bool>", "<int>", "<str>", "<list[str]>", "<float>"):
             assert python not in text, (command, text)
-    level = _crane("mc", "create", "--help", cfg=tmp_path).stdout
+    level = crane("mc", "create", "--help", config_dir=tmp_path, COLUMNS="80").stdout
     assert "…" not in level
     assert all(word in level for word in ("zone", "block", "rack", "nvlink", "node"))
 
@@ -104,7 +86,7 @@ def test_invalid_name_is_a_sentence_not_a_regex() -> None:
 
 def test_login_without_scheme_says_what_it_uses(tmp_path: Path) -> None:
     port = free_port()
-    done = _crane("login", f"127.0.0.1:{port}", "--token", "t", cfg=tmp_path)
+    done = crane("login", f"127.0.0.1:{port}", "--token", "t", config_dir=tmp_path, COLUMNS="80")
     assert f"using http://127.0.0.1:{port}" in done.stderr
     assert f"cannot reach the Crane API at http://127.0.0.1:{port}" in done.stderr
     assert "crane config current" not in done.stderr and "HTTP error" not in done.stderr
@@ -113,12 +95,20 @@ def test_login_without_scheme_says_what_it_uses(tmp_path: Path) -> None:
 def test_config_view_masks_the_token_readably(tmp_path: Path) -> None:
     secret = "crane_abcdef_" + "x" * 30
     assert (
-        _crane(
-            "config", "set", "dev", "--server", "http://dev:1", "--token", secret, cfg=tmp_path
+        crane(
+            "config",
+            "set",
+            "dev",
+            "--server",
+            "http://dev:1",
+            "--token",
+            secret,
+            config_dir=tmp_path,
+            COLUMNS="80",
         ).returncode
         == 0
     )
-    view = _crane("config", "view", cfg=tmp_path).stdout
+    view = crane("config", "view", config_dir=tmp_path, COLUMNS="80").stdout
     assert secret not in view
     assert "\\u2026" not in view
     assert "crane_ab...(redacted)" in view

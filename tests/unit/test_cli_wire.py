@@ -6,7 +6,6 @@ never a success, never the user's input blamed."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import socket
@@ -15,77 +14,29 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-Answer = tuple[int, str, bytes]
-"""Status, content type ('' for none) and body of every answer of a fake server."""
-
-
-class _Fake:
-    """A local HTTP server giving every request the same answer (``answer``, changeable)."""
-
-    def __init__(self) -> None:
-        self.answer: Answer = (200, "application/json", b"{}")
-        self.requests: list[str] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                fake.requests.append(f"{self.command} {self.path}")
-                status, media, body = fake.answer
-                self.send_response(status)
-                if media:
-                    self.send_header("content-type", media)
-                if status in (301, 302, 303, 307):
-                    self.send_header("location", "https://sso.example/login?next=/v1")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
-
-            def log_message(self, *_: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.support import Answer, FakeApi, crane, crane_env
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[_Fake]:
-    server = _Fake()
+def fake() -> Iterator[FakeApi]:
+    server = FakeApi()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
-def _env(cfg: Path, url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRANE_")}
-    env.update(PYTHONPATH=str(ROOT), CRANE_CONFIG_DIR=str(cfg), COLUMNS="100")
+def _env(url: str | None = None) -> dict[str, str]:
+    """What a test's crane sees beyond :func:`crane_env`: 100 columns and, given ``url``, that
+    API with a token."""
+    env = {"COLUMNS": "100"}
     if url is not None:
         env.update(CRANE_API_URL=url, CRANE_TOKEN="crane_t1_secret")
     return env
-
-
-def _crane(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def _one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
@@ -116,10 +67,10 @@ JSON = "application/json"
     ids=["list", "proxy-json", "create", "usage", "list-item", "list", "explain"],
 )
 def test_json_of_another_shape_is_the_servers_answer_not_the_users_input(
-    fake: _Fake, tmp_path: Path, args: list[str], body: bytes, says: str
+    fake: FakeApi, tmp_path: Path, args: list[str], body: bytes, says: str
 ) -> None:
     fake.answer = (200, JSON, body)
-    line = _one_line(_crane(_env(tmp_path, fake.url), *args), 1)
+    line = _one_line(crane(*args, config_dir=tmp_path, **_env(fake.url)), 1)
     assert f"the answer of {fake.url}/v1/" in line and "(200)" in line, line
     assert "is not what Crane expected" in line and says in line, line
     assert "fix the manifest" not in line and "invalid" not in line.split(";")[0], line
@@ -163,19 +114,21 @@ LOGIN_PAGE = b"<html><body><form>Sign in</form></body></html>"
     ],
 )
 def test_an_answer_that_is_not_cranes_is_an_error_never_a_success(
-    fake: _Fake, tmp_path: Path, args: list[str], answer: Answer, says: str
+    fake: FakeApi, tmp_path: Path, args: list[str], answer: Answer, says: str
 ) -> None:
     fake.answer = answer
-    line = _one_line(_crane(_env(tmp_path, fake.url), *args), 1)
+    line = _one_line(crane(*args, config_dir=tmp_path, **_env(fake.url)), 1)
     assert f"{fake.url}/v1/" in line and says in line, line
     assert "not the Crane API's" in line and "crane config current" in line, line
     assert "<" not in line, line  # never the page itself
     assert "deleted" not in line and "revoked" not in line and "not found:" not in line, line
 
 
-def test_a_gateways_error_names_what_answered_and_not_its_page(fake: _Fake, tmp_path: Path) -> None:
+def test_a_gateways_error_names_what_answered_and_not_its_page(
+    fake: FakeApi, tmp_path: Path
+) -> None:
     fake.answer = (502, "text/html", b"<html><h1>502 Bad Gateway</h1></html>")
-    line = _one_line(_crane(_env(tmp_path, fake.url), "mc", "get", "x"), 1)
+    line = _one_line(crane("mc", "get", "x", config_dir=tmp_path, **_env(fake.url)), 1)
     assert f"{fake.url}/v1/miniclusters/x answered 502 Bad Gateway with text/html" in line, line
     assert "<" not in line and "retry" in line, line
 
@@ -207,7 +160,7 @@ def test_a_context_that_is_not_saved_is_named_with_the_saved_ones(
 ) -> None:
     cfg = tmp_path / "cfg"
     _config(cfg, SAVED.replace("nope", "lab") if env or "--context" in args else SAVED)
-    line = _one_line(_crane({**_env(cfg), **env}, *args), 2)
+    line = _one_line(crane(*args, config_dir=cfg, **{**_env(), **env}), 2)
     assert source in line and "'nope'" in line, line
     assert "'lab', 'prod'" in line and str(cfg / "config.yaml") in line, line
     assert "crane config use NAME" in line and "--name nope" in line, line
@@ -216,18 +169,18 @@ def test_a_context_that_is_not_saved_is_named_with_the_saved_ones(
 def test_a_current_context_with_nothing_saved_says_how_to_save_it(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg"
     _config(cfg, "current-context: nope\n")
-    line = _one_line(_crane(_env(cfg), "mc", "list"), 2)
+    line = _one_line(crane("mc", "list", config_dir=cfg, **_env()), 2)
     assert "'nope'" in line and "none" in line, line
     assert "crane login URL --token TOKEN --name nope" in line, line
 
 
 def test_a_dangling_current_context_does_not_stop_an_explicit_url(
-    fake: _Fake, tmp_path: Path
+    fake: FakeApi, tmp_path: Path
 ) -> None:
     cfg = tmp_path / "cfg"
     _config(cfg, SAVED)
     fake.answer = (200, JSON, b'{"items": [], "count": 0}')
-    done = _crane(_env(cfg, fake.url), "mc", "list", "-o", "json")
+    done = crane("mc", "list", "-o", "json", config_dir=cfg, **_env(fake.url))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["items"] == []
 
@@ -331,13 +284,15 @@ class _Lines:
         return got
 
 
-def _watch(url: str, cfg: Path, *extra: str) -> subprocess.Popen[str]:
+def _watch(
+    url: str, cfg: Path, *extra: str, command: tuple[str, ...] = ("events",)
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "crane", "events", "-w", *extra],
+        [sys.executable, "-m", "crane", *command, "-w", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(cfg, url),
+        env=crane_env(cfg, **_env(url)),
         # a test run in the background inherits SIGINT ignored: the child gets the default
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -387,7 +342,8 @@ def test_events_watch_stops_on_ctrl_c_while_it_reconnects(
     server.stop()
     _Lines(proc.stderr).until("lost the connection")
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    assert proc.wait(timeout=60) == 130  # as kubectl get -w, and `crane mc list -w`
+    assert _Lines(proc.stderr).rest() == []  # after 'lost the connection': not a word more
 
 
 def test_events_watch_against_no_server_fails_at_once(tmp_path: Path) -> None:
@@ -398,7 +354,7 @@ def test_events_watch_against_no_server_fails_at_once(tmp_path: Path) -> None:
             [sys.executable, "-m", "crane", "events", "-w"],
             capture_output=True,
             text=True,
-            env=_env(tmp_path, url),
+            env=crane_env(tmp_path, **_env(url)),
             timeout=60,
             check=False,
         )
@@ -408,7 +364,9 @@ def test_events_watch_against_no_server_fails_at_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["0", "-5s", "forever", "2y"])
 def test_reconnect_for_takes_a_duration(tmp_path: Path, bad: str) -> None:
-    line = _one_line(_crane(_env(tmp_path), "events", "-w", "--reconnect-for", bad), 2)
+    line = _one_line(
+        crane("events", "-w", "--reconnect-for", bad, config_dir=tmp_path, **_env()), 2
+    )
     assert "duration" in line and "--reconnect-for" in line, line
 
 
@@ -481,8 +439,9 @@ LISTED = {
         ("{$.kind}", "List\n"),
         ("{.items[*].metadata.name}", "a b\n"),
         (".kind", "List\n"),
+        ("{range .items[*]}{@.metadata.name}{end}", "ab\n"),  # printed nothing
     ],
-    ids=["range", "range-tab", "text", "two", "root", "plain", "relaxed"],
+    ids=["range", "range-tab", "text", "two", "root", "plain", "relaxed", "current"],
 )
 def test_jsonpath_reads_kubectls_templates(template: str, printed: str) -> None:
     """kubectl users' habits (`{range}...{end}`, `{"\\n"}`, text around paths, `$`) printed
@@ -503,12 +462,16 @@ def test_jsonpath_reads_kubectls_templates(template: str, printed: str) -> None:
         ("{.metadata.name}{end}", "{end} without {range}"),
         ("{.items[?(@.x)]}", "cannot read"),
         ("{.a b}", "cannot read"),
+        ("{..name}", "recursive descent"),  # printed nothing, exit 0
+        ("{.items[*]..name}", "recursive descent"),
     ],
 )
 def test_a_jsonpath_template_it_cannot_read_is_one_line_exit_2(
     tmp_path: Path, template: str, says: str
 ) -> None:
-    line = _one_line(_crane(_env(tmp_path), "mc", "list", "-o", f"jsonpath={template}"), 2)
+    line = _one_line(
+        crane("mc", "list", "-o", f"jsonpath={template}", config_dir=tmp_path, **_env()), 2
+    )
     assert says in line and "jsonpath" in line, line
 
 
@@ -517,6 +480,98 @@ def test_a_config_folder_that_is_a_file_is_named(tmp_path: Path) -> None:
     path and retry', naming neither the config file nor what is wrong with it."""
     cfg = tmp_path / "crane"
     cfg.write_text("not a folder\n")
-    line = _one_line(_crane(_env(cfg), "config", "set", "a", "--server", "http://127.0.0.1:1"), 2)
+    line = _one_line(
+        crane("config", "set", "a", "--server", "http://127.0.0.1:1", config_dir=cfg, **_env()), 2
+    )
     assert f"cannot save the config file {cfg / 'config.yaml'}" in line, line
     assert "is a file, not a folder" in line, line
+
+
+MC_LIST = json.dumps(
+    {
+        "items": [
+            {
+                "name": "study",
+                "tenant": "default",
+                "uid": "u1",
+                "spec": {"gpuType": "H100", "gpus": {"min": 4, "max": 8}},
+                "createdAt": "2026-01-01T00:00:00Z",
+            }
+        ],
+        "count": 1,
+    }
+).encode()
+
+
+def _mc_api(port: int = 0) -> FakeApi:
+    api = FakeApi(port)
+    api.answer = (200, JSON, MC_LIST)
+    return api
+
+
+def test_mc_list_watch_reconnects_as_events_watch_does(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`crane mc list -w` ended at the first lost connection ('cannot reach', exit 1); now it
+    says so, keeps polling for --reconnect-for, says when it is back, then gives up in one
+    line, exit 1: the words of `crane events -w`."""
+    api = _mc_api()
+    request.addfinalizer(lambda: api.close())
+    url, port = api.url, api.server.server_address[1]
+    proc = _watch(url, tmp_path, "-o", "name", "--reconnect-for", "2s", command=("mc", "list"))
+    request.addfinalizer(_killed(proc))
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    out.until("minicluster/study")
+    api.close()
+    lost = err.until("lost the connection")
+    assert lost == f"lost the connection to {url}; reconnecting for up to 2s (Ctrl-C stops)\n"
+    api = _mc_api(port)
+    assert err.until("back") == f"connection to {url} back; following again\n"
+    api.close()
+    err.until("lost the connection")
+    assert proc.wait(timeout=60) == 1
+    rest = err.rest()
+    assert len(rest) == 1 and rest[0].startswith("error: "), rest
+    assert f"lost the connection to the Crane API at {url}" in rest[0], rest
+    assert "in 2s" in rest[0], rest
+    assert out.rest() == []  # nothing changed: no row printed again
+
+
+@pytest.mark.parametrize("lose", [False, True])
+def test_mc_list_watch_stops_quietly_on_ctrl_c(
+    tmp_path: Path, request: pytest.FixtureRequest, lose: bool
+) -> None:
+    """Ctrl-C killed `crane mc list -w` by SIGINT while it waited between polls (-2 to its
+    parent, not 130); now as `crane events -w`: exit 130, not a word (but the 'lost' line
+    when it was reconnecting)."""
+    api = _mc_api()
+    request.addfinalizer(lambda: api.close())
+    proc = _watch(api.url, tmp_path, "-o", "name", command=("mc", "list"))
+    request.addfinalizer(_killed(proc))
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    out.until("minicluster/study")
+    if lose:
+        api.close()
+        err.until("lost the connection")
+    else:  # a SIGINT before the watch polls is the listing's (exit 130): wait for its poll
+        deadline = time.monotonic() + 60
+        while len(api.requests) < 2:
+            assert time.monotonic() < deadline, api.requests
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert err.rest() == []
+
+
+def test_every_watch_takes_reconnect_for(tmp_path: Path) -> None:
+    for command in (
+        ["mc", "list"],
+        ["mc", "get", "x"],
+        ["cargo", "list"],
+        ["cargo", "get", "x"],
+        ["events"],
+    ):
+        line = _one_line(
+            crane(*command, "-w", "--reconnect-for", "2y", config_dir=tmp_path, **_env()), 2
+        )
+        assert "--reconnect-for" in line and "duration" in line, (command, line)
