@@ -261,21 +261,32 @@ class Actuator:
         meta = launch.minicluster
         token_id: str | None = None
         if launch.mint:
-            token_id, token = self.minter.mint(meta["namespace"], meta["name"])
-            try:
-                recorded = self.client.patch_status(
-                    MINICLUSTERS, meta["namespace"], meta["name"], {"appManagerTokenId": token_id}
-                )
-            except Exception:
-                self.minter.revoke(token_id)
-                raise
-            if not recorded:  # the MiniCluster is gone
-                self.minter.revoke(token_id)
+            minted = self._mint_recorded(meta)
+            if minted is None:  # the MiniCluster is gone
                 return None
+            token_id, token = minted
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
         _logged(self.metrics, self.client.create_pod, launch.pod, fence=self.fence)()
         return token_id
+
+    def _mint_recorded(self, meta: dict[str, Any]) -> tuple[str, str] | None:
+        """Mint an app manager token for the MiniCluster ``meta`` and record its id in the
+        MiniCluster's status before anyone sees the token. Returns (id, token); None, the token
+        revoked, when the MiniCluster is gone. A failed record revokes the token and raises."""
+        assert self.minter is not None
+        token_id, token = self.minter.mint(meta["namespace"], meta["name"])
+        try:
+            recorded = self.client.patch_status(
+                MINICLUSTERS, meta["namespace"], meta["name"], {"appManagerTokenId": token_id}
+            )
+        except Exception:
+            self.minter.revoke(token_id)
+            raise
+        if not recorded:
+            self.minter.revoke(token_id)
+            return None
+        return token_id, token
 
     def _reissue(self, launch: AppManagerLaunch, old_id: str) -> str | None:
         """When the app manager's Secret is gone (deleted by hand), mint a new token, record
@@ -287,17 +298,10 @@ class Actuator:
         namespace, name = meta["namespace"], meta["name"]
         if not self.client.secret_missing(app_manager.build_secret(meta, "")):
             return None
-        token_id, token = self.minter.mint(namespace, name)
-        try:
-            recorded = self.client.patch_status(
-                MINICLUSTERS, namespace, name, {"appManagerTokenId": token_id}
-            )
-        except Exception:
-            self.minter.revoke(token_id)
-            raise
-        if not recorded:  # the MiniCluster is gone
-            self.minter.revoke(token_id)
+        minted = self._mint_recorded(meta)
+        if minted is None:  # the MiniCluster is gone
             return None
+        token_id, token = minted
         if not self.client.create_secret(app_manager.build_secret(meta, token)):
             # made meanwhile by someone else: the old token stays the recorded one
             self.minter.revoke(token_id)
