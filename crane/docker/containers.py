@@ -18,6 +18,7 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from crane.docker import labels as L
 from crane.model.podsecurity import bind_issue, plain_host_path
+from crane.model.podtemplate import ULIMITS_ANNOTATION
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -26,7 +27,6 @@ from crane.model.world import (
     replica_env,
 )
 
-ULIMITS_ANNOTATION = "crane.io/ulimits"
 """Pod templates have no ulimits: ``crane.io/ulimits: memlock=-1,stack=67108864:67108864``."""
 CONTAINER_FIELDS = frozenset(
     {

@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 MASTER_PORT_ANNOTATION = "crane.io/master-port"
+ULIMITS_ANNOTATION = "crane.io/ulimits"
+"""Docker mode's ulimits of a replica (``nofile=1024:4096,memlock=-1``)."""
+TEMPLATE_ANNOTATIONS = frozenset({MASTER_PORT_ANNOTATION, ULIMITS_ANNOTATION})
+"""The ``crane.io/`` keys a template may set; every other one is Crane's own bookkeeping (which
+cargo and replica a pod is, its GPUs, a notice, the rendezvous store) and refused."""
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}
@@ -359,6 +364,24 @@ def _env_names(spec: Mapping[str, Any]) -> list[FieldIssue]:
     return issues
 
 
+def _own_keys(metadata: Mapping[str, Any]) -> list[FieldIssue]:
+    """``crane.io/`` labels and annotations are Crane's: one set by a template would pass a pod
+    off as another replica, or mark it as the rendezvous store, or post a notice."""
+    issues = []
+    for kind in ("labels", "annotations"):
+        allowed = TEMPLATE_ANNOTATIONS if kind == "annotations" else frozenset()
+        for key in metadata.get(kind) or {}:
+            if str(key).startswith("crane.io/") and key not in allowed:
+                issues.append(
+                    FieldIssue(
+                        f"metadata.{kind}[{key}]",
+                        "is Crane's own: Crane sets crane.io/ keys itself (a template may set "
+                        f"only the annotations {', '.join(sorted(TEMPLATE_ANNOTATIONS))})",
+                    )
+                )
+    return issues
+
+
 def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[FieldIssue]:
     spec = template.get("spec") or {}
     issues: list[FieldIssue] = []
@@ -382,7 +405,9 @@ def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[Fi
                 f"must be between 0 and {MAX_TERMINATION_GRACE_SECONDS}",
             )
         )
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    metadata = template.get("metadata") or {}
+    issues += _own_keys(metadata)
+    annotations = metadata.get("annotations") or {}
     port = annotations.get(MASTER_PORT_ANNOTATION)
     if port is not None and not (str(port).isdigit() and 1 <= int(str(port)) <= 65535):
         issues.append(

@@ -212,6 +212,14 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
             "env[0].name: 'NVIDIA_VISIBLE_DEVICES=all,' has '='",
         ),
         (_docker_template({"env": [{"name": "A=B", "value": "c"}]}), "without '='"),
+        (
+            {"metadata": {"labels": {"crane.io/cargo": "other"}}, **_docker_template({})},
+            "metadata.labels[crane.io/cargo]: is Crane's own",
+        ),
+        (
+            {"metadata": {"annotations": {"crane.io/notice": "x"}}, **_docker_template({})},
+            "metadata.annotations[crane.io/notice]: is Crane's own",
+        ),
         (_docker_template({"env": [{"name": "", "value": "c"}]}), "env[0].name: must not be"),
         (_docker_template({"env": [{"name": "T\u00e4g", "value": "c"}]}), "printable ASCII"),
     ],

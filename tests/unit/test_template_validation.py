@@ -266,3 +266,44 @@ def test_crds_carry_the_pod_template_schema_and_the_maxima() -> None:
     assert mc["properties"]["priority"]["minimum"] == -(2**31)
     assert mc["properties"]["replicas"]["maximum"] == 10_000
     assert mc["properties"]["template"]["properties"]["replicas"]["maximum"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("labels", "crane.io/cargo"),
+        ("labels", "crane.io/replica"),
+        ("labels", "crane.io/rendezvous"),
+        ("labels", "crane.io/app-manager"),
+        ("labels", "crane.io/master-port"),
+        ("annotations", "crane.io/gpu-ids"),
+        ("annotations", "crane.io/notice"),
+    ],
+)
+def test_a_template_may_not_set_cranes_own_keys(kind: str, key: str) -> None:
+    """A template labelling its pods ``crane.io/cargo`` or annotating ``crane.io/notice`` would
+    pass them off as another replica or post Crane's notices: refused, naming the key, on the
+    API's model and the operator's check alike."""
+    template = good()
+    template["metadata"].setdefault(kind, {})[key] = "x"
+    issues = template_errors(template)
+    assert [i.path for i in issues] == [f"metadata.{kind}[{key}]"]
+    assert "Crane's own" in issues[0].message
+    body = {"miniCluster": "mc", "gpusPerReplica": 1, "template": template}
+    with pytest.raises(ValidationError, match=key):
+        CargoSpec.model_validate(body)
+    with pytest.raises(InvalidTemplateError, match=key):
+        validate_template(CargoSpec.model_construct(mini_cluster="mc", template=template))
+
+
+def test_a_template_may_set_the_annotations_meant_for_it() -> None:
+    """``crane.io/master-port`` and ``crane.io/ulimits`` are a template's to set; keys of other
+    prefixes ending in crane.io (``sim.crane.io/run-for``, kwok's) are not Crane's."""
+    template = good()
+    template["metadata"]["annotations"] = {
+        "crane.io/master-port": "29500",
+        "crane.io/ulimits": "nofile=1024",
+        "sim.crane.io/run-for": "5s",
+    }
+    template["metadata"]["labels"]["sim.crane.io/exit-code"] = "0"
+    assert template_errors(template) == []
