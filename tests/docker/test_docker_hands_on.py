@@ -59,10 +59,13 @@ def crane(server: DockerServer, tmp_path: Path) -> Callable[..., subprocess.Comp
     return cli(server.url, ADMIN, tmp_path)
 
 
-def _until(check: Callable[[], Any], what: str, seconds: float = 90) -> Any:
+def _until(check: Callable[[], Any], what: str | Callable[[], str], seconds: float = 180) -> Any:
+    """``check()`` once it is true; ``what`` (or what it returns) names it on a timeout."""
     deadline = time.monotonic() + seconds
     while not (got := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, (
+            f"timed out waiting for {what() if callable(what) else what}"
+        )
         time.sleep(0.3)
     return got
 
@@ -205,9 +208,13 @@ def test_a_replica_taken_by_hand_ends_its_cargo_and_says_so(
         else:
             victim.rename(f"by-hand-{name}")
             said = "replica 1 failed: its container is gone"
+        seen: list[dict[str, Any]] = []
         status = _until(
-            lambda: (got := _status(admin, f"{name}-0"))["phase"] == "Failed" and got,
-            f"{name}-0 failed",
+            lambda: (
+                (seen.append(got := _status(admin, f"{name}-0")) or got)["phase"] == "Failed"
+                and got
+            ),
+            lambda: f"{name}-0 failed; last seen: {seen[-1:]}",
         )
         assert said in status["message"], status
         _no_gpu_twice(h0, admin)
