@@ -163,3 +163,48 @@ class Gate:
     def wait_entered(self, what: str) -> None:
         """Wait until the held call has started; fail saying ``what`` never did."""
         assert self.entered.wait(self.seconds), f"{what} never started"
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers: a stalled API server, or a
+    peer gone without a word behind a connection that stays open (``with``: listening).
+
+    ``kubeconfig(path)`` writes a kubeconfig naming it."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._taker = threading.Thread(target=self._take, name="silent-server", daemon=True)
+        self.port: int = self._listener.getsockname()[1]
+
+    def _take(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._held.append(self._listener.accept()[0])
+            except OSError:
+                continue
+
+    def kubeconfig(self, path: Path) -> str:
+        """A kubeconfig at ``path`` whose cluster is this server; its path."""
+        path.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: silent\n"
+            f"clusters: [{{name: silent, cluster: {{server: 'http://127.0.0.1:{self.port}'}}}}]\n"
+            "users: [{name: u, user: {token: t}}]\n"
+            "contexts: [{name: silent, context: {cluster: silent, user: u}}]\n"
+        )
+        return str(path)
+
+    def __enter__(self) -> SilentServer:
+        self._taker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._taker.join()
+        for conn in self._held:
+            conn.close()
+        self._listener.close()

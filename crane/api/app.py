@@ -8,10 +8,11 @@ import sys
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 import crane
-from crane.api import dashboard, problems
+from crane.api import dashboard, instances, problems
 from crane.api.audit import AuditMiddleware
 from crane.api.auth import bootstrap
 from crane.api.backend import Backend
@@ -31,6 +32,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     db = make_engine(settings.database_url)
     chosen = backend if backend is not None else make_backend(settings)
     hub = EventHub(chosen, db, settings.event_buffer)
+    instance = instances.new_instance()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,15 +44,20 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
             print(
                 f"crane: admin token (shown once, keep it): {minted}", file=sys.stderr, flush=True
             )
+        await run_in_threadpool(instances.beat, db, instance)
         await chosen.start()
         pump = asyncio.create_task(hub.run(), name="crane-events")
+        alive = asyncio.create_task(instances.keep_alive(db, instance), name="crane-heartbeat")
         try:
             yield
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            for task in (pump, alive):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await chosen.close()
+            with contextlib.suppress(SQLAlchemyError):
+                await run_in_threadpool(instances.forget, db, instance)
             db.dispose()
 
     app = FastAPI(
@@ -60,7 +67,7 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.crane = AppState(
-        settings, db, chosen, hub, StreamSlots(settings.max_streams_per_tenant)
+        settings, db, chosen, hub, StreamSlots(settings.max_streams_per_tenant), instance
     )
     problems.install(app)
     v1 = APIRouter(prefix="/v1")

@@ -105,6 +105,17 @@ class IdempotencyRow(SQLModel, table=True):
     status: int | None = None
     body: str | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    owner: str | None = Field(default=None, max_length=32)
+    """The API server (``crane.api.instances``) running the request while it is a claim."""
+
+
+class ServerRow(SQLModel, table=True):
+    """An API server process of this database and when it last said it was alive."""
+
+    __tablename__ = "api_servers"
+
+    instance: str = Field(primary_key=True, max_length=32)
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 def make_engine(url: str) -> Engine:

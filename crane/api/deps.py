@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from crane.api.auth import Principal, authenticate
 from crane.api.backend import Backend
 from crane.api.db import TenantRow, aware
 from crane.api.errors import NotFound, Unauthorized
 from crane.api.events import EventHub
+from crane.api.idempotency import run_once
 from crane.api.schemas import NAME_PATTERN
 from crane.api.settings import ApiSettings
 from crane.api.streams import StreamSlots
@@ -25,13 +28,15 @@ from crane.api.tenancy import Viewer
 
 @dataclass
 class AppState:
-    """What the routes share: settings, database, backend, event hub, open streams."""
+    """What the routes share: settings, database, backend, event hub, open streams, and this
+    server's instance id (``crane.api.instances``)."""
 
     settings: ApiSettings
     db: Engine
     backend: Backend
     hub: EventHub
     streams: StreamSlots
+    instance: str
 
 
 def app_state(request: Request) -> AppState:
@@ -121,6 +126,13 @@ class Context:
     def idempotency_principal(self) -> str:
         """Whose idempotency keys these are: ``tenant/token id``."""
         return f"{self.tenant}/{self.principal.token_id}"
+
+    async def once(
+        self, key: str | None, fp: str, call: Callable[[], Awaitable[tuple[int, Any]]]
+    ) -> Response:
+        """``call`` at most once per ``Idempotency-Key`` of this caller (:func:`run_once`)."""
+        principal = self.idempotency_principal
+        return await run_once(self.state.db, self.state.instance, principal, key, fp, call)
 
 
 async def context(

@@ -17,6 +17,10 @@ from crane.api.backend import Backend
 from crane.api.schemas import Event
 
 log = logging.getLogger("crane.api.events")
+RESUME_FIRST = 1.0
+RESUME_MAX = 30.0
+"""Seconds before the event stream is opened again after a break: the first, and the most
+after breaks in a row."""
 
 
 class EventHub:
@@ -64,9 +68,11 @@ class EventHub:
 
     async def run(self) -> None:
         """Consume the backend's events forever: record usage, publish; resume when it breaks."""
+        pause = RESUME_FIRST
         while True:
             try:
                 async for event in self._backend.events():
+                    pause = RESUME_FIRST
                     if isinstance(event, usage.Snapshot):
                         await run_in_threadpool(usage.reconcile, self._engine, event)
                         continue
@@ -74,11 +80,19 @@ class EventHub:
                     self.publish(event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception(
-                    "event stream from the %s backend broke; resuming", self._backend.name
+            except Exception as err:
+                # one line per break (the backend down or stalled is not a bug), the traceback
+                # with --log-level debug; breaks in a row wait longer, up to RESUME_MAX
+                log.warning(
+                    "event stream from the %s backend broke (%s: %s); resuming in %.0f s",
+                    self._backend.name,
+                    type(err).__name__,
+                    str(err).splitlines()[0][:300] if str(err) else "",
+                    pause,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
                 )
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RESUME_MAX)
 
     @contextmanager
     def subscribe(self) -> Iterator[asyncio.Queue[Event]]:

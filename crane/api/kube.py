@@ -99,6 +99,8 @@ LIVE = frozenset({CargoPhase.PLACED, CargoPhase.RUNNING})
 DECISION_SECONDS = 10.0
 """How long grow waits for the operator to place or pend a new cargo before answering."""
 POLL_SECONDS = 0.2
+WATCH_SECONDS = 300
+"""How long one watch of cargos or MiniClusters lasts before the API server ends it."""
 T = TypeVar("T")
 
 
@@ -219,6 +221,14 @@ def _exec(
     return ExecResult(exit_code=code if code is not None else -1, output=output)
 
 
+def _timed_out(err: urllib3.exceptions.HTTPError) -> bool:
+    """Whether ``err`` (after the client's retries, or not) is the Kubernetes API not answering
+    in time, rather than refusing the connection."""
+    if isinstance(err, urllib3.exceptions.MaxRetryError):
+        return isinstance(err.reason, urllib3.exceptions.TimeoutError)
+    return isinstance(err, urllib3.exceptions.TimeoutError)
+
+
 def _too_long() -> Conflict:
     """The 409 of an exec whose output passed :data:`MAX_EXEC_OUTPUT`, as in Docker mode."""
     return Conflict(
@@ -282,15 +292,28 @@ class KubeBackend(Backend):
     def _mapped(
         self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any
     ) -> Callable[[], T]:
-        """``fn(*args, **kwargs)`` with the client's errors turned into the API's."""
+        """``fn(*args, **kwargs)`` with the client's errors turned into the API's, bounded by
+        ``kube_timeout`` (a call that streams, ``_request_timeout=(connect, None)``, bounds the
+        connection only)."""
         if self._api is None:
             raise Unavailable(self._no_config)
+        limit = self._settings.kube_timeout
+        kwargs.setdefault("_request_timeout", limit)
 
         def run() -> T:
             try:
                 return fn(*args, **kwargs)
             except ApiException as err:
                 raise _api_error(err, what) from None
+            except (urllib3.exceptions.TimeoutError, urllib3.exceptions.MaxRetryError) as err:
+                if not _timed_out(err):
+                    raise Unavailable(
+                        f"cannot reach the Kubernetes API ({err}): is it up?"
+                    ) from None
+                raise Unavailable(
+                    f"the Kubernetes API did not answer within {limit:g} s: is it overloaded or "
+                    "stalled? (an admin raises the limit with CRANE_KUBE_TIMEOUT)"
+                ) from None
             except (OSError, urllib3.exceptions.HTTPError) as err:
                 raise Unavailable(f"cannot reach the Kubernetes API ({err}): is it up?") from None
 
@@ -1049,6 +1072,7 @@ class KubeBackend(Backend):
         since_seconds: int | None,
     ) -> AsyncIterator[str]:
         pod = f"{name}-{replica}"
+        limit = self._settings.kube_timeout  # a followed log may be silent for long
         try:
             # Without preloading, the client answers the raw urllib3 response (typed ``str``).
             resp = cast(
@@ -1062,6 +1086,7 @@ class KubeBackend(Backend):
                     tail_lines=tail,
                     since_seconds=since_seconds,
                     _preload_content=False,
+                    _request_timeout=(limit, None if follow else limit),
                 ),
             )
         except Invalid as err:  # Kubernetes answers 400 when a container has no log to give
@@ -1115,7 +1140,7 @@ class KubeBackend(Backend):
         turn phase changes into events; list again when the watch answers 410 Gone."""
         seen: dict[str, CargoPhase] = {}
         noticed: set[str] = set()
-        for kind, body in _list_and_watch(self._custom, CARGOS):
+        for kind, body in _list_and_watch(self._custom, CARGOS, self._settings.kube_timeout):
             if kind == LISTED:
                 cargos = [c for c in map(_parsed, body["items"]) if c is not None]
                 seen = {f"{c.tenant}/{c.name}": c.status.phase for c in cargos}
@@ -1132,7 +1157,7 @@ class KubeBackend(Backend):
         after its finalizer: ``Deleted`` without a cargo). Those admitted at a listing are
         remembered, not announced."""
         admitted: set[str] = set()
-        for kind, body in _list_and_watch(self._custom, MCS):
+        for kind, body in _list_and_watch(self._custom, MCS, self._settings.kube_timeout):
             if kind == LISTED:
                 admitted = {key for item in body["items"] if (key := _admitted_key(item))}
                 continue
@@ -1227,15 +1252,18 @@ LISTED = "LISTED"
 
 
 def _list_and_watch(
-    custom: client.CustomObjectsApi, plural: str
+    custom: client.CustomObjectsApi, plural: str, limit: float
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(LISTED, listing)``, then ``(ADDED|MODIFIED|DELETED, object)`` for each change after
-    the listing's resourceVersion; listed again when the watch answers 410 Gone. Endless."""
+    the listing's resourceVersion; listed again when the watch answers 410 Gone. Endless. A
+    listing that takes longer than ``limit`` seconds, or a watch silent past its own end, raises
+    (a stalled API server)."""
     version: str | None = None
     while True:
         if version is None:
             listing = cast(
-                dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                dict[str, Any],
+                custom.list_cluster_custom_object(GROUP, VERSION, plural, _request_timeout=limit),
             )
             version = listing["metadata"]["resourceVersion"]
             yield LISTED, listing
@@ -1245,7 +1273,8 @@ def _list_and_watch(
             VERSION,
             plural,
             resource_version=version,
-            timeout_seconds=300,
+            timeout_seconds=WATCH_SECONDS,
+            _request_timeout=(limit, WATCH_SECONDS + limit),
         )
         try:
             for item in stream:

@@ -107,6 +107,13 @@ class ApiSettings(BaseSettings):
         ge=1024,
         description="largest request body accepted; a larger one is a 413",
     )
+    kube_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="kube mode: seconds a call to the Kubernetes API may take before the "
+        "request answers 503 (a stalled API server must not hold requests for ever)",
+    )
     allow_default_namespace: bool = Field(
         default=False,
         description="kube mode: let a tenant named 'default' use the 'default' namespace",

@@ -82,7 +82,13 @@ def _custom(group: str, version: str, namespace: str, plural: str, name: str = "
 
 
 class KubeClient:
-    """The operator's API calls, one call each; 404 on delete and 409 on create are fine."""
+    """The operator's API calls, one call each; 404 on delete and 409 on create are fine.
+
+    Every call but a watch is bounded by :attr:`timeout`: an API server that takes the
+    connection and never answers must not hold a pass for ever."""
+
+    timeout: tuple[float, float] = (10.0, 60.0)
+    """Seconds to connect, then the longest silence between reads of an answer."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -115,7 +121,9 @@ class KubeClient:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        resp = self.api.call_api(method, url, header_params=headers, body=body)
+        resp = self.api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self.timeout
+        )
         resp.read()
         if not 200 <= resp.status <= 299:
             raise ApiException.from_response(http_resp=resp, body=None, data=None)
@@ -152,7 +160,8 @@ class KubeClient:
         """:meth:`list_items` and the list's resourceVersion, to watch from (None when the
         API server does not serve the kind)."""
         try:
-            body = self._json(self._list_call(kind)(_preload_content=False))
+            call = self._list_call(kind)
+            body = self._json(call(_preload_content=False, _request_timeout=self.timeout))
         except ApiException as err:
             if kind not in (RESOURCESLICES, RESOURCECLAIMS):
                 raise

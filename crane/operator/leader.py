@@ -44,6 +44,9 @@ class LeaseElector:
         self.name = name
         self.identity = identity
         self.duration = duration
+        self.call_seconds = max(1.0, duration / 3)
+        """The longest one lease call may take: a renewal stuck on a silent API server fails
+        in time to be tried again before the lease runs out."""
         self.leading = False
         self.clock = clock
         """A monotonic clock; it runs on while the process is stopped (SIGSTOP), as the
@@ -75,7 +78,9 @@ class LeaseElector:
         started = self.clock()
         now = datetime.now(UTC)
         try:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            lease = self.api.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self.call_seconds
+            )
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -101,7 +106,9 @@ class LeaseElector:
         transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
         lease.spec = self._spec(now, transitions, spec.acquire_time if mine else None)
         try:
-            self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+            self.api.replace_namespaced_lease(
+                self.name, self.namespace, lease, _request_timeout=self.call_seconds
+            )
         except ApiException as err:
             if err.status != 409:
                 raise
@@ -111,13 +118,15 @@ class LeaseElector:
     def _create_lease(self, body: client.V1Lease) -> None:
         """Create the Lease; when its namespace is missing, create the namespace first."""
         try:
-            self.api.create_namespaced_lease(self.namespace, body)
+            self.api.create_namespaced_lease(
+                self.namespace, body, _request_timeout=self.call_seconds
+            )
             return
         except ApiException as err:
             if err.status != 404:
                 raise
         self.ensure_namespace()
-        self.api.create_namespaced_lease(self.namespace, body)
+        self.api.create_namespaced_lease(self.namespace, body, _request_timeout=self.call_seconds)
 
     def ensure_namespace(self) -> None:
         """Create the Lease's namespace (a fresh cluster has no ``crane-system``).
@@ -154,10 +163,14 @@ class LeaseElector:
         if not self.leading:
             return
         try:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            lease = self.api.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self.call_seconds
+            )
             if lease.spec is not None and lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = None
-                self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+                self.api.replace_namespaced_lease(
+                    self.name, self.namespace, lease, _request_timeout=self.call_seconds
+                )
         except ApiException as err:
             log.warning("could not release lease %s: %s", self.name, err.status)
         self._set(False)

@@ -39,11 +39,16 @@ class Server:
 
 
 def start_server(
-    database_url: str, log: Path, kubeconfig: str = "/nonexistent", extra: list[str] | None = None
+    database_url: str,
+    log: Path,
+    kubeconfig: str = "/nonexistent",
+    extra: list[str] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Server:
-    """``crane serve`` in a subprocess, answering on a free port."""
+    """``crane serve`` in a subprocess, answering on a free port; ``settings``: more
+    ``CRANE_*`` environment."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KUBECONFIG": kubeconfig}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KUBECONFIG": kubeconfig, **(settings or {})}
     cmd = [
         sys.executable,
         "-m",

@@ -37,13 +37,13 @@ class _Core:
         self.calls.append(("log", args, kwargs))
         return _Log([b"recent\n"])
 
-    def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+    def read_namespaced_pod(self, name: str, namespace: str, **_: Any) -> Any:
         self.calls.append(("pod", (name, namespace), {}))
         return SimpleNamespace(
             status=SimpleNamespace(phase=self.phase), spec=SimpleNamespace(node_name="n0")
         )
 
-    def read_node(self, name: str) -> Any:
+    def read_node(self, name: str, **_: Any) -> Any:
         annotations = {"kwok.x-k8s.io/node": "fake"} if self.kwok else {}
         return SimpleNamespace(metadata=SimpleNamespace(annotations=annotations))
 
@@ -84,7 +84,7 @@ def test_exec_where_no_command_can_run_is_exec_unsupported(
 def test_exec_of_a_missing_pod_is_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
     core = _Core()
 
-    def missing(name: str, namespace: str) -> Any:
+    def missing(name: str, namespace: str, **_: Any) -> Any:
         raise ApiException(status=404, reason="Not Found")
 
     core.read_namespaced_pod = missing  # type: ignore[method-assign]
@@ -105,7 +105,7 @@ def test_a_minicluster_being_deleted_keeps_its_namespace_a_tenants(
         ApiException(status=404, reason="Not Found"),
     ]
 
-    def listed(*_: Any) -> Any:
+    def listed(*_: Any, **__: Any) -> Any:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer

@@ -24,18 +24,20 @@ class FakeApis:
         self.may_create = may_create_namespaces
         self.leases: dict[tuple[str, str], client.V1Lease] = {}
 
-    def read_namespaced_lease(self, name: str, namespace: str) -> client.V1Lease:
+    def read_namespaced_lease(self, name: str, namespace: str, **_: Any) -> client.V1Lease:
         if (namespace, name) not in self.leases:
             raise ApiException(status=404, reason="Not Found")
         return self.leases[(namespace, name)]
 
-    def create_namespaced_lease(self, namespace: str, body: client.V1Lease) -> client.V1Lease:
+    def create_namespaced_lease(
+        self, namespace: str, body: client.V1Lease, **_: Any
+    ) -> client.V1Lease:
         if namespace not in self.namespaces:
             raise ApiException(status=404, reason=f'namespaces "{namespace}" not found')
         self.leases[(namespace, body.metadata.name)] = body
         return body
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: Any) -> Any:
+    def replace_namespaced_lease(self, name: str, namespace: str, body: Any, **_: Any) -> Any:
         self.leases[(namespace, name)] = body
         return body
 

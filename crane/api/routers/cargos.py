@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages, StillValid
 from crane.api.errors import NotFound
-from crane.api.idempotency import fingerprint, run_once
+from crane.api.idempotency import fingerprint
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS, STREAM_PROBLEMS
 from crane.api.schemas import (
@@ -57,7 +57,7 @@ async def create(
         return 201, cargo.model_dump(mode="json", by_alias=True)
 
     fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+    return await ctx.once(key, fp, call)
 
 
 @router.get("", operation_id="listCargos", response_model=Page[Cargo])

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages, tenant_exists
 from crane.api.errors import NotFound
-from crane.api.idempotency import fingerprint, run_once
+from crane.api.idempotency import fingerprint
 from crane.api.podsecurity import check_templates
 from crane.api.schemas import (
     NAME_PATTERN,
@@ -63,7 +63,7 @@ async def grow(
         return 200, _wire(await ctx.backend.grow(ctx.tenant, name, body))
 
     fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+    return await ctx.once(key, fp, call)
 
 
 @router.post(
@@ -82,7 +82,7 @@ async def shrink(
         return 200, _wire(await ctx.backend.shrink(ctx.tenant, name, body))
 
     fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+    return await ctx.once(key, fp, call)
 
 
 @router.get("/{name}:explain", operation_id="explainMiniCluster", response_model=ExplainResult)
@@ -117,7 +117,7 @@ async def create(
         return 201, _wire(made)
 
     fp = fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-    return await run_once(ctx.state.db, ctx.idempotency_principal, key, fp, call)
+    return await ctx.once(key, fp, call)
 
 
 @router.get("", operation_id="listMiniClusters", response_model=Page[MiniCluster])
