@@ -18,7 +18,7 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from crane.docker import labels as L
 from crane.model.podsecurity import bind_issue, plain_host_path
-from crane.model.podtemplate import ULIMITS_ANNOTATION
+from crane.model.podtemplate import ULIMITS_ANNOTATION, parse_ulimits
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -204,23 +204,6 @@ def _no_nul(where: str, *texts: str) -> None:
         raise ValueError(f"{where}: a NUL character cannot be passed to a container")
 
 
-def _ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
-    out = []
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        name, _, value = item.partition("=")
-        soft, _, hard = value.partition(":")
-        try:
-            limits = int(soft), int(hard or soft)
-            if not all(-1 <= n < INT64_LIMIT for n in limits):
-                raise ValueError(item)
-            out.append((name, *limits))
-        except ValueError:
-            raise ValueError(
-                f"annotation {ULIMITS_ANNOTATION}: {item!r} is not name=soft[:hard]"
-            ) from None
-    return tuple(out)
-
-
 def container_template(
     template: dict[str, Any], tenant: str = "", allowed_paths: tuple[str, ...] | None = None
 ) -> ContainerTemplate:
@@ -301,7 +284,7 @@ def container_template(
     nano_cpus = _int64(_quantity(limits["cpu"], where) * 1e9, where) if "cpu" in limits else None
     mem_limit = _int64(_quantity(limits["memory"], where), where) if "memory" in limits else None
     volumes, shm = _volumes(pod, list(body.get("volumeMounts") or []), tenant, allowed_paths)
-    ulimits = _ulimits(str((meta.get("annotations") or {}).get(ULIMITS_ANNOTATION, "")))
+    ulimits = parse_ulimits(str((meta.get("annotations") or {}).get(ULIMITS_ANNOTATION, "")))
     return ContainerTemplate(
         image,
         command,

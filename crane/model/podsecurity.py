@@ -7,7 +7,8 @@ allows everything; ``baseline`` (Crane's default per tenant) forbids the known p
 escalations; ``restricted`` adds the hardening best practices.
 
 Docker mode adds :func:`docker_violations`: the same rules read for a container (privileged,
-host namespaces, devices, capabilities) plus bind mounts outside the admin's allowed list.
+host namespaces, devices, capabilities) plus bind mounts outside the admin's allowed list and
+ulimits that raise scheduling priority.
 
 Pure: no Kubernetes, Docker, FastAPI or SQL imports.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from crane.model.podtemplate import FieldIssue, containers_of
+from crane.model.podtemplate import ULIMITS_ANNOTATION, FieldIssue, containers_of, parse_ulimits
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 """The namespace label that carries a tenant's level on Kubernetes (Pod Security Admission)."""
@@ -104,6 +105,10 @@ RESTRICTED_VOLUMES = frozenset(
 """Volume types restricted allows."""
 
 _APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
+SCHEDULING_ULIMITS = frozenset({"nice", "rtprio"})
+"""Ulimits that let a process raise its own scheduling priority (real-time with ``rtprio``):
+what the SYS_NICE capability grants, which baseline does not."""
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -248,7 +253,9 @@ def docker_violations(
     Beyond :func:`violations`: host devices (``devices`` on a container or ``hostPath`` of a
     character/block device) and bind mounts (``hostPath`` volumes) outside ``allowed_mounts``
     (the admin's list, CRANE_DOCKER_ALLOWED_MOUNTS) are refused at every level but
-    privileged; at privileged, bind mounts outside the list are still refused.
+    privileged; at privileged, bind mounts outside the list are still refused. Short of
+    privileged, the ``crane.io/ulimits`` annotation names only ulimits Docker knows and does
+    not raise scheduling priority (``rtprio``, ``nice``).
     """
     level = PodSecurityLevel(level)
     issues = [
@@ -277,11 +284,32 @@ def docker_violations(
                     )
                 )
     if level != PodSecurityLevel.PRIVILEGED:
+        issues += _ulimit_issues(template)
         for path, container in containers_of(spec):
             if container.get("devices") or container.get("volumeDevices"):
                 field = "devices" if container.get("devices") else "volumeDevices"
                 issues.append(FieldIssue(f"{path}.{field}", "host devices are not allowed"))
     return issues
+
+
+def _ulimit_issues(template: Mapping[str, Any]) -> list[FieldIssue]:
+    """The ``crane.io/ulimits`` a level short of privileged refuses: :data:`SCHEDULING_ULIMITS`
+    above 0 (a real-time priority starves every other tenant's processes on the host)."""
+    annotations = _dict(_dict(template.get("metadata")).get("annotations"))
+    where = f"metadata.annotations[{ULIMITS_ANNOTATION}]"
+    try:
+        limits = parse_ulimits(str(annotations.get(ULIMITS_ANNOTATION, "")))
+    except ValueError as err:
+        return [FieldIssue(where, str(err))]
+    return [
+        FieldIssue(
+            where,
+            f"{name} lets the container raise its own scheduling priority (as the SYS_NICE "
+            "capability does), which the level does not allow: remove it",
+        )
+        for name, soft, hard in limits
+        if name in SCHEDULING_ULIMITS and (soft, hard) != (0, 0)
+    ]
 
 
 def plain_host_path(path: str) -> bool:

@@ -9,13 +9,17 @@ listed field is typed.
 
 Beyond the structure, Crane owns each container's accelerator resources (``nvidia.com/gpu``
 and any other GPU or accelerator resource, and resource claims): a template that asks for
-them is rejected, since Crane sets them from ``gpusPerReplica``.
+them is rejected, since Crane sets them from ``gpusPerReplica``; so is any other way to GPUs or
+to another tenant's: env or ``envFrom`` that could set ``NVIDIA_VISIBLE_DEVICES``, a mount where
+the NVIDIA runtime reads GPU requests, annotations that inject devices (CDI, NRI), a critical
+priority (a kubelet evicts others for it).
 
 Pure: no Kubernetes, Docker, FastAPI or SQL imports.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +27,26 @@ from typing import Any
 MASTER_PORT_ANNOTATION = "crane.io/master-port"
 ULIMITS_ANNOTATION = "crane.io/ulimits"
 """Docker mode's ulimits of a replica (``nofile=1024:4096,memlock=-1``)."""
+ULIMIT_NAMES = frozenset(
+    {
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    }
+)
+"""The ulimits Docker knows (``RLIMIT_*`` without the prefix, lower case)."""
 TEMPLATE_ANNOTATIONS = frozenset({MASTER_PORT_ANNOTATION, ULIMITS_ANNOTATION})
 """The ``crane.io/`` keys a template may set; every other one is Crane's own bookkeeping (which
 cargo and replica a pod is, its GPUs, a notice, the rendezvous store) and refused."""
@@ -293,6 +317,19 @@ DEVICE_ENV = frozenset({"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA
 """Env the GPU container runtimes read to expose devices (``NVIDIA_VISIBLE_DEVICES=all`` gives a
 container every GPU of its node, whatever it asked for): Crane's to set, never a template's."""
 
+DEVICE_MOUNT_ROOTS = ("/var/run/nvidia-container-devices", "/run/nvidia-container-devices")
+"""Where the NVIDIA runtime reads a container's GPUs from its mounts (the volume-mount device
+list, the setting that stops pods choosing GPUs by env): a template's mount there asks for GPUs
+(``.../all``: every GPU of the node)."""
+
+DEVICE_ANNOTATION_PREFIXES = ("cdi.k8s.io/", "cdi-devices.nri.io", "devices.noderesource.dev")
+"""Pod annotations with which a container runtime (CDI) or an NRI device-injector plugin adds
+devices to a container, the node's GPUs included: Crane's to ask, never a template's."""
+
+SYSTEM_CRITICAL_PRIORITY = 2_000_000_000
+"""The priority from which Kubernetes treats a pod as critical: a kubelet admits a critical pod
+that does not fit by evicting the node's other pods (``system-*`` priority classes carry it)."""
+
 NO_DEVICES = "void"
 """The value of ``NVIDIA_VISIBLE_DEVICES`` that exposes no GPU (set on containers without any)."""
 
@@ -331,6 +368,7 @@ def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
                     "resource claims are Crane's to assign: remove them and set gpusPerReplica",
                 )
             )
+    issues += _device_env_from(spec) + _device_mounts(spec) + _critical_priority(spec)
     if spec.get("resourceClaims"):
         issues.append(
             FieldIssue(
@@ -339,6 +377,100 @@ def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
             )
         )
     return issues
+
+
+def _device_env_from(spec: Mapping[str, Any]) -> list[FieldIssue]:
+    """``envFrom`` entries whose ConfigMap or Secret could set a :data:`DEVICE_ENV` variable: no
+    prefix, or one such a name starts with. Kubernetes passes them after the device plugin's
+    values, so ``NVIDIA_VISIBLE_DEVICES=all`` from a ConfigMap would win over Crane's GPUs."""
+    issues: list[FieldIssue] = []
+    for path, container in containers_of(spec):
+        sources = container.get("envFrom")
+        for i, source in enumerate(sources if isinstance(sources, list) else []):
+            prefix = source.get("prefix") if isinstance(source, dict) else None
+            prefix = prefix if isinstance(prefix, str) else ""
+            if any(name.startswith(prefix) for name in DEVICE_ENV):
+                issues.append(
+                    FieldIssue(
+                        f"{path}.envFrom[{i}]",
+                        f"a key of it could set {', '.join(sorted(DEVICE_ENV))}, which make the "
+                        "container runtime expose GPUs Crane did not assign: give it a prefix "
+                        "those names do not start with (such as APP_)",
+                    )
+                )
+    return issues
+
+
+def device_mount_issue(mount_path: str) -> str | None:
+    """Why a container may not mount anything at ``mount_path``, if it may not: under
+    :data:`DEVICE_MOUNT_ROOTS` the NVIDIA runtime reads the mount as a request for GPUs."""
+    clean = posixpath.normpath("/" + mount_path.lstrip("/"))
+    if clean.startswith(DEVICE_MOUNT_ROOTS):
+        return (
+            "the NVIDIA container runtime reads a mount there as a request for GPUs Crane did "
+            "not assign: mount it elsewhere and set gpusPerReplica"
+        )
+    return None
+
+
+def _device_mounts(spec: Mapping[str, Any]) -> list[FieldIssue]:
+    issues: list[FieldIssue] = []
+    for path, container in containers_of(spec):
+        mounts = container.get("volumeMounts")
+        for i, mount in enumerate(mounts if isinstance(mounts, list) else []):
+            target = mount.get("mountPath") if isinstance(mount, dict) else None
+            problem = device_mount_issue(target) if isinstance(target, str) else None
+            if problem is not None:
+                issues.append(FieldIssue(f"{path}.volumeMounts[{i}].mountPath", problem))
+    return issues
+
+
+def _critical_priority(spec: Mapping[str, Any]) -> list[FieldIssue]:
+    """A critical priority: Crane binds pods to their nodes (no scheduler preempts for them), but
+    the kubelet admits a critical pod that does not fit by evicting the node's other pods, the
+    replicas of other tenants on GPUs Crane gave them."""
+    issues: list[FieldIssue] = []
+    name = spec.get("priorityClassName")
+    if isinstance(name, str) and name.startswith("system-"):
+        issues.append(
+            FieldIssue(
+                "spec.priorityClassName",
+                f"{name} is a critical priority: the kubelet would evict other tenants' pods "
+                "to admit it; use a class of your own (Crane orders work by the MiniCluster's "
+                "priority)",
+            )
+        )
+    value = spec.get("priority")
+    if isinstance(value, int) and value >= SYSTEM_CRITICAL_PRIORITY:
+        issues.append(
+            FieldIssue(
+                "spec.priority",
+                f"{SYSTEM_CRITICAL_PRIORITY} and up is a critical priority: the kubelet would "
+                "evict other tenants' pods to admit it; leave it to the priority class",
+            )
+        )
+    return issues
+
+
+def parse_ulimits(text: str) -> tuple[tuple[str, int, int], ...]:
+    """The ``crane.io/ulimits`` annotation (``nofile=1024:4096,memlock=-1``) as (name, soft,
+    hard) triples; -1 is unlimited. ValueError naming the item for anything Docker would refuse
+    when it creates the container: an unknown name, a number past int64."""
+    out = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = item.partition("=")
+        soft, _, hard = value.partition(":")
+        try:
+            limits = int(soft), int(hard or soft)
+            if name not in ULIMIT_NAMES or not all(-1 <= n < 2**63 for n in limits):
+                raise ValueError(item)
+        except ValueError:
+            raise ValueError(
+                f"annotation {ULIMITS_ANNOTATION}: {item!r} is not name=soft[:hard] with a name "
+                f"of {', '.join(sorted(ULIMIT_NAMES))}"
+            ) from None
+        out.append((name, *limits))
+    return tuple(out)
 
 
 def env_name_issue(name: str) -> str | None:
@@ -407,6 +539,15 @@ def _semantics(template: Mapping[str, Any], require_containers: bool) -> list[Fi
         )
     metadata = template.get("metadata") or {}
     issues += _own_keys(metadata)
+    for key in metadata.get("annotations") or {}:
+        if str(key).startswith(DEVICE_ANNOTATION_PREFIXES):
+            issues.append(
+                FieldIssue(
+                    f"metadata.annotations[{key}]",
+                    "asks the container runtime for devices (GPUs included) Crane did not "
+                    "assign: remove it and set gpusPerReplica",
+                )
+            )
     annotations = metadata.get("annotations") or {}
     port = annotations.get(MASTER_PORT_ANNOTATION)
     if port is not None and not (str(port).isdigit() and 1 <= int(str(port)) <= 65535):

@@ -213,6 +213,28 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
         ),
         (_docker_template({"env": [{"name": "A=B", "value": "c"}]}), "without '='"),
         (
+            {
+                "metadata": {"annotations": {"crane.io/ulimits": "rtprio=99"}},
+                **_docker_template({}),
+            },
+            "rtprio lets the container raise its own scheduling priority",
+        ),
+        (
+            {"metadata": {"annotations": {"crane.io/ulimits": "bogus=1"}}, **_docker_template({})},
+            "'bogus=1' is not name=soft[:hard]",
+        ),
+        (
+            _docker_template(
+                {
+                    "volumeMounts": [
+                        {"name": "c", "mountPath": "/var/run/nvidia-container-devices/all"}
+                    ]
+                },
+                volumes=[{"name": "c", "persistentVolumeClaim": {"claimName": "c"}}],
+            ),
+            "reads a mount there as a request for GPUs",
+        ),
+        (
             {"metadata": {"labels": {"crane.io/cargo": "other"}}, **_docker_template({})},
             "metadata.labels[crane.io/cargo]: is Crane's own",
         ),

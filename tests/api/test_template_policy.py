@@ -207,3 +207,34 @@ def test_healthz_answers_while_a_dry_run_computes(
         release.set()
         assert dry.result(timeout=60).json()["message"] == "slow"
     assert health.status_code == 200 and not finished_first
+
+
+GPU_ESCAPES = [
+    (template({"priorityClassName": "system-node-critical"}), "spec.priorityClassName"),
+    (template(envFrom=[{"configMapRef": {"name": "gpus"}}]), "spec.containers[0].envFrom[0]"),
+    (
+        template(
+            {"volumes": [{"name": "v", "emptyDir": {}}]},
+            volumeMounts=[{"name": "v", "mountPath": "/var/run/nvidia-container-devices/all"}],
+        ),
+        "spec.containers[0].volumeMounts[0].mountPath",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tmpl", "path"), GPU_ESCAPES)
+def test_templates_that_take_gpus_or_evict_others_are_422_at_every_level(
+    api: TestClient, tmpl: dict[str, Any], path: str
+) -> None:
+    """A critical priority class (the kubelet evicts other tenants' pods to admit it), envFrom
+    that could set NVIDIA_VISIBLE_DEVICES, a mount where the NVIDIA runtime reads GPU requests:
+    422 problem+json naming the field, even for a privileged tenant."""
+    api.level["value"] = PodSecurityLevel.PRIVILEGED  # type: ignore[attr-defined]
+    for url, body in (
+        ("/v1/cargos", cargo_body(tmpl, gpusPerReplica=1)),
+        ("/v1/miniclusters", mc_body(tmpl)),
+        ("/v1/miniclusters/mc:grow", {"cargos": [{"template": tmpl}]}),
+    ):
+        r = api.post(url, json=body)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (url, r.text)
+        assert f"template.{path}" in r.json()["detail"], r.text

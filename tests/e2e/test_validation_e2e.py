@@ -1,7 +1,8 @@
 """Bad objects on a real control plane (issues 10 items 3-4, 11 items 1-2): the CRD schema
 refuses malformed templates and absurd counts at ``kubectl apply``; what gets in but cannot
 become pods (GPUs of the template's own, a template beyond its namespace's Pod Security level)
-fails alone with a condition and a Warning event naming the field, before any pod exists;
+fails alone with a condition and a Warning event naming the field, before any pod exists (so
+do a critical priority class and envFrom that could set NVIDIA_VISIBLE_DEVICES);
 another namespace's MiniCluster and Cargo keep being placed."""
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ def test_objects_that_cannot_become_pods_fail_alone(
                 "[{name: main, image: busybox, securityContext: {privileged: true}}]",
                 spec="      hostPID: true\n",
             ),
+            "critical": cargo(
+                "critical", f"[{MAIN}]", spec="      priorityClassName: system-node-critical\n"
+            ),
+            "gpuenv": cargo(
+                "gpuenv", "[{name: main, image: busybox, envFrom: [{configMapRef: {name: g}}]}]"
+            ),
         }
         for text in bad.values():
             out = apply(kube_cluster, namespace, text)
@@ -128,6 +135,14 @@ def test_objects_that_cannot_become_pods_fail_alone(
         gpu_fail = wait(lambda: failed("gpus"), "cargo gpus Failed", operator, timeout=90)
         assert gpu_fail["reason"] == "InvalidSpec"
         assert "spec.containers[1].resources.limits[nvidia.com/gpu]" in gpu_fail["message"]
+        # a kubelet evicts other tenants' pods for a critical one; envFrom could set
+        # NVIDIA_VISIBLE_DEVICES=all: both fail before any pod, naming the field
+        for name, field in (
+            ("critical", "spec.priorityClassName"),
+            ("gpuenv", "spec.containers[0].envFrom[0]"),
+        ):
+            refused = wait(lambda n=name: failed(n), f"cargo {name} Failed", operator, timeout=90)
+            assert refused["reason"] == "InvalidSpec" and field in refused["message"], refused
         root_fail = wait(lambda: failed("root"), "cargo root Failed", operator, timeout=90)
         assert root_fail["reason"] == "PodSecurity"
         assert "spec.template.spec.hostPID" in root_fail["message"]

@@ -190,3 +190,26 @@ def test_docker_bind_mounts_only_inside_the_allowed_list_and_no_devices() -> Non
     assert [i.path for i in docker_violations(priv, B)] == [
         "spec.containers[0].securityContext.privileged"
     ]
+
+
+@pytest.mark.parametrize("ulimit", ["rtprio=99", "nice=40", "memlock=-1,rtprio=0:1"])
+def test_docker_ulimits_that_raise_scheduling_priority_need_privileged(ulimit: str) -> None:
+    """``rtprio`` lets a replica run real-time (starving every other tenant's processes on the
+    host) and ``nice`` lets it raise its priority: what SYS_NICE grants, which baseline and
+    restricted do not. Refused naming the annotation; privileged allows them, and other
+    ulimits (memlock for RDMA) pass at baseline."""
+    where = "metadata.annotations[crane.io/ulimits]"
+    template = pod(annotations={"crane.io/ulimits": ulimit})
+    for level in (B, R):
+        found = [i for i in docker_violations(template, level) if i.path == where]
+        assert found and "scheduling priority" in found[0].message, found
+    assert docker_violations(template, P) == []
+    plain = pod(annotations={"crane.io/ulimits": "memlock=-1,nofile=1024:4096,rtprio=0"})
+    assert docker_violations(plain, B) == []
+
+
+def test_docker_ulimits_docker_does_not_know_are_refused_naming_the_annotation() -> None:
+    template = pod(annotations={"crane.io/ulimits": "bogus=1"})
+    issues = docker_violations(template, B)
+    assert [i.path for i in issues] == ["metadata.annotations[crane.io/ulimits]"]
+    assert "'bogus=1'" in issues[0].message

@@ -307,3 +307,99 @@ def test_a_template_may_set_the_annotations_meant_for_it() -> None:
     }
     template["metadata"]["labels"]["sim.crane.io/exit-code"] = "0"
     assert template_errors(template) == []
+
+
+def _refused_everywhere(template: dict[str, Any], path: str, words: str) -> None:
+    """``template`` is refused by the pure rule, by the spec the API and the operator parse
+    (the operator marks a stored cargo InvalidSpec), and by the pod builder, naming ``path``."""
+    issues = template_errors(template)
+    assert path in [i.path for i in issues], issues
+    assert any(words in i.message for i in issues if i.path == path), issues
+    with pytest.raises(ValidationError, match=f"template.{path}".replace("[", r"\[")):
+        CargoSpec.model_validate({"miniCluster": "mc", "gpusPerReplica": 1, "template": template})
+    sneaky = CargoSpec.model_construct(
+        mini_cluster="mc", replicas=1, gpus_per_replica=1, template=template
+    )
+    with pytest.raises(InvalidTemplateError, match=path.replace("[", r"\[")):
+        build_pod(
+            {"name": "c", "namespace": "t", "uid": "u"},
+            sneaky,
+            ReplicaPlacement(replica=0, node="n0", gpu_ids=[0]),
+        )
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        ({"priorityClassName": "system-node-critical"}, "spec.priorityClassName"),
+        ({"priorityClassName": "system-cluster-critical"}, "spec.priorityClassName"),
+        ({"priority": 2_000_001_000}, "spec.priority"),
+    ],
+)
+def test_a_critical_priority_that_makes_the_kubelet_evict_others_is_refused(
+    spec: dict[str, Any], path: str
+) -> None:
+    """Crane binds each pod to its node, so no scheduler preempts for it; but the kubelet admits
+    a critical pod (system-node-critical, system-cluster-critical, priority 2000000000 and up)
+    that does not fit by evicting the node's other pods, other tenants' replicas on GPUs Crane
+    gave them. A template asking for such a priority is refused; a tenant's own class is not."""
+    template = good()
+    template["spec"].update(spec)
+    _refused_everywhere(template, path, "evict")
+    fine = good()
+    fine["spec"]["priorityClassName"] = "team-high"
+    assert template_errors(fine) == []
+
+
+@pytest.mark.parametrize("where", ["containers", "initContainers"])
+@pytest.mark.parametrize("prefix", [None, "", "NVIDIA_", "AMD_VISIBLE"])
+def test_env_from_that_could_name_the_gpu_variables_is_refused(
+    where: str, prefix: str | None
+) -> None:
+    """A ConfigMap holding ``NVIDIA_VISIBLE_DEVICES=all`` given by ``envFrom`` (no prefix, or one
+    the variable starts with) reaches the GPU container after the device plugin's value and
+    wins: the runtime exposes every GPU of the node. Refused, naming the entry; a prefix no
+    GPU variable starts with is fine."""
+    source: dict[str, Any] = {"configMapRef": {"name": "gpus"}}
+    if prefix is not None:
+        source["prefix"] = prefix
+    template = good()
+    template["spec"].setdefault(where, [{"name": "init", "image": "busybox"}])
+    template["spec"][where][0]["envFrom"] = [{"secretRef": {"name": "s"}, "prefix": "APP_"}, source]
+    _refused_everywhere(template, f"spec.{where}[0].envFrom[1]", "NVIDIA_VISIBLE_DEVICES")
+    template["spec"][where][0]["envFrom"][1]["prefix"] = "CFG_"
+    assert template_errors(template) == []
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [
+        "/var/run/nvidia-container-devices/all",
+        "/var/run/nvidia-container-devices",
+        "//var/run/./nvidia-container-devices/GPU-1",
+        "/run/nvidia-container-devices/all",
+    ],
+)
+def test_a_mount_where_the_runtime_reads_gpu_requests_is_refused(mount: str) -> None:
+    """With the NVIDIA runtime's volume-mount device list (the setting that stops pods picking
+    GPUs by env), a mount at ``/var/run/nvidia-container-devices/all`` asks for every GPU of
+    the node: refused at that path in every container, in both backends."""
+    template = good()
+    template["spec"]["volumes"] = [{"name": "v", "emptyDir": {}}]
+    template["spec"]["containers"][0]["volumeMounts"] = [{"name": "v", "mountPath": mount}]
+    _refused_everywhere(template, "spec.containers[0].volumeMounts[0].mountPath", "GPU")
+    template["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = "/var/run/app"
+    assert template_errors(template) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["cdi.k8s.io/gpus", "cdi-devices.nri.io/container.main", "devices.noderesource.dev/pod"],
+)
+def test_annotations_that_inject_devices_are_refused(key: str) -> None:
+    """``cdi.k8s.io/gpus: nvidia.com/gpu=all`` on a pod (a runtime reading CDI annotations, or an
+    NRI device-injector plugin) would add every GPU of the node to the container: refused,
+    naming the annotation; other annotations pass."""
+    template = good()
+    template["metadata"]["annotations"] = {key: "nvidia.com/gpu=all", "team": "ml"}
+    _refused_everywhere(template, f"metadata.annotations[{key}]", "devices")
