@@ -19,6 +19,7 @@ from crane.api.db import make_engine, migrate
 from crane.api.deps import AppState
 from crane.api.events import EventHub
 from crane.api.factory import make_backend
+from crane.api.headers import SecurityHeaders
 from crane.api.hygiene import BodyLimit, CatchAll, HeadAsGet
 from crane.api.metrics import Metrics, MetricsMiddleware
 from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
@@ -76,4 +77,5 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, engine=db)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     return app
