@@ -20,7 +20,9 @@ from crane.api.db import make_engine, migrate
 from crane.api.deps import AppState
 from crane.api.events import EventHub
 from crane.api.factory import make_backend
+from crane.api.headers import SecurityHeaders
 from crane.api.hygiene import BodyLimit, CatchAll, HeadAsGet
+from crane.api.logsafe import install as escape_logged_values
 from crane.api.metrics import Metrics, MetricsMiddleware
 from crane.api.routers import access, cargos, cluster, events, health, hosts, miniclusters
 from crane.api.settings import ApiSettings
@@ -29,6 +31,7 @@ from crane.api.streams import StreamSlots
 
 def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI:
     """The API for ``settings``; ``backend`` defaults to the configured one."""
+    escape_logged_values()
     db = make_engine(settings.database_url)
     chosen = backend if backend is not None else make_backend(settings)
     hub = EventHub(chosen, db, settings.event_buffer)
@@ -83,4 +86,5 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, engine=db)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     return app

@@ -9,8 +9,8 @@ no CDN. Signing in exchanges a token for an ``HttpOnly; SameSite=Strict`` sessio
 calls that carry no ``Authorization`` header; every scope and tenant rule of the API applies
 unchanged. Changes made with the cookie (POST, PUT, PATCH, DELETE) must also send the
 ``X-Crane-CSRF`` header, which a cross-site form or image cannot set, or they are refused 403.
-:class:`SecurityHeaders` adds CSP (no inline script), ``frame-ancestors 'none'``, ``nosniff`` and
-``Referrer-Policy`` to the dashboard's responses.
+:class:`crane.api.headers.SecurityHeaders` adds the page's CSP (no inline script),
+``frame-ancestors 'none'``, ``nosniff`` and ``Referrer-Policy`` to its responses.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crane.api.auth import Principal, authenticate
 from crane.api.errors import CraneError, Forbidden, Unauthorized, problem_body
@@ -42,19 +42,6 @@ SESSIONS_PER_TOKEN = 32
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STATIC = Path(str(resources.files("crane.api").joinpath("static")))
 ASSETS = "/ui/assets"
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'; object-src 'none'"
-)
-HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-)
 
 
 @dataclass
@@ -170,30 +157,6 @@ class CookieAuth:
         await self.app(scope, receive, send)
 
 
-class SecurityHeaders:
-    """CSP, ``nosniff``, ``frame-ancestors 'none'`` and ``Referrer-Policy`` on the dashboard's
-    own responses (``/`` and ``/ui/...``); the API's answers are left as they are."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the call on, adding the security headers to the dashboard's responses."""
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == "/" or path.startswith("/ui/")):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {k for k, _ in HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k not in names]
-                message = {**message, "headers": [*kept, *HEADERS]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 class SessionCreate(Wire):
     """Sign in: the token to exchange for a session cookie."""
 
@@ -300,4 +263,3 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=STATIC), name="dashboard-assets")
     app.add_middleware(CookieAuth, sessions=sessions)
-    app.add_middleware(SecurityHeaders)

@@ -15,6 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other (a client may send any token) counts as ``other``, so
+made-up methods cannot add label values, and memory, without end."""
+
 
 class Metrics:
     """The API's Prometheus registry: request counts and latencies per route template."""
@@ -41,7 +45,8 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Times every HTTP request; labels use the route template, never the raw path."""
+    """Times every HTTP request; labels use the route template, never the raw path, and the
+    method only when HTTP defines it (:data:`METHODS`)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -66,6 +71,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - start)

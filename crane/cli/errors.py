@@ -58,9 +58,10 @@ class Failure:
     code: int
 
     def line(self) -> str:
-        """The one line printed for it: ``error: <message>; <remedy>``, whitespace collapsed."""
+        """The one line printed for it: ``error: <message>; <remedy>``, whitespace collapsed and
+        control characters (a server's detail may hold ESC sequences) written as escapes."""
         text = f"error: {self.message}" + (f"; {self.remedy}" if self.remedy else "")
-        return re.sub(r"\s+", " ", text).strip()
+        return printable(re.sub(r"\s+", " ", text).strip())
 
 
 def _command_line(exc: typer.TyperException) -> Failure:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from crane.cli.render import printable
+
 if TYPE_CHECKING:  # rich loads when a map is drawn, not when a command module is imported
     from rich.console import RenderableType
     from rich.text import Text
@@ -115,7 +117,11 @@ def gpu_map(nodes: Sequence[NodeOut]) -> RenderableType:
         if not node.schedulable:
             state += ",cordoned"
         grid.add_row(
-            node.name, short_product(node.gpu_product), cells, f"{free}/{node.gpu_count}", state
+            printable(node.name),
+            printable(short_product(node.gpu_product)),
+            cells,
+            f"{free}/{node.gpu_count}",
+            state,
         )
     return Group(grid, Text(""), legend(nodes, palette))
 
@@ -138,7 +144,7 @@ def legend(nodes: Sequence[NodeOut], palette: dict[str, str]) -> Text:
         out.append("\n")
         out.append(marks[name], style=f"bold {colour}")
         out.append(
-            f" = {name}: {counts['reserved']} reserved, {counts['in-use']} in use, "
+            f" = {printable(name)}: {counts['reserved']} reserved, {counts['in-use']} in use, "
             f"{counts['borrowed']} borrowed"
         )
     return out
@@ -201,8 +207,8 @@ def top_table(mcs: Sequence[MiniCluster]) -> RenderableType:
     for mc in mcs:
         st = mc.status
         grid.add_row(
-            mc.name,
-            mc.spec.gpu_type,
+            printable(mc.name),
+            printable(mc.spec.gpu_type),
             f"{mc.spec.gpus.min}-{mc.spec.gpus.max}",
             str(st.reserved_gpus),
             str(st.in_use_gpus),

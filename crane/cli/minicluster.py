@@ -31,7 +31,7 @@ from crane.cli.options import (
     pod_template,
 )
 from crane.cli.progress import wait_for
-from crane.cli.render import Column, Format, render
+from crane.cli.render import Column, Format, printable, render
 from crane.cli.term import UsageError, confirm, say
 
 if TYPE_CHECKING:
@@ -322,12 +322,12 @@ def explain(name: Name, output: Output = Format.TABLE) -> None:
         render(result, output)
         return
     typer.echo(
-        f"{result.name}: {'admitted' if result.admitted else 'not admitted'}"
+        printable(f"{result.name}: {'admitted' if result.admitted else 'not admitted'}")
         + (f", queue position {result.queue_position}" if result.queue_position else "")
     )
-    typer.echo(result.message)
+    typer.echo(printable(result.message))
     if result.explanation and result.explanation.sentence != result.message:
-        typer.echo(result.explanation.sentence)
+        typer.echo(printable(result.explanation.sentence))
     render(
         result.cargos,
         output,

@@ -73,6 +73,9 @@ def operator(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    from crane.api.logsafe import install as escape_logged_values
+
+    escape_logged_values()  # a tenant's text in a log line cannot start a forged line
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
     config = OperatorConfig(

@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
+from crane.api.logsafe import printable as printable  # one rule: the CLI's and the log's
 from crane.cli.term import is_tty
 
 if TYPE_CHECKING:  # rich loads when something is drawn, not for `crane --help`
@@ -227,16 +228,6 @@ def cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value) or "-"
     return printable(str(value))
-
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters (ESC, NUL, bidi overrides) written as
-    escapes, so that data from the server cannot move the cursor or recolour the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
 
 
 def console(stream: IO[str] | None = None, *, width: int | None = None) -> Console:

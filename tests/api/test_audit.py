@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +17,7 @@ from crane.api import problems
 from crane.api.audit import AuditMiddleware
 from crane.api.db import make_engine, migrate
 from crane.api.errors import Conflict
+from tests.api.conftest import ADMIN, start_server, stop_server
 
 
 def _app(database_url: str) -> FastAPI:
@@ -151,3 +156,31 @@ def test_an_audit_row_the_database_cannot_take_still_lets_the_answer_through(
         "audit row not written" in r.getMessage() and "/v1/things -> 201" in r.getMessage()
         for r in caplog.records
     ), caplog.text
+
+
+def test_a_newline_in_a_path_cannot_forge_a_line_of_the_server_log(tmp_path: Path) -> None:
+    """A path is percent-decoded before it is logged: ``%0a`` in it wrote a line break into
+    the server's log, so an outsider's request (no token needed) could add a line that reads
+    like the server's own (``ERROR: ... token admin0``) when an audit row could not be written.
+    Text from a request now appears in the log with its control characters escaped."""
+    db = tmp_path / "crane.db"
+    srv = start_server(
+        f"sqlite:///{db}", tmp_path / "serve.log", extra=["--bootstrap-token", ADMIN]
+    )
+    try:
+        with sqlite3.connect(db) as conn:  # every audit insert now fails and is logged
+            conn.execute("DROP TABLE audit_log")
+        forged = "FORGED audit row written: DELETE /v1/tenants/prod -> 204 by token admin0"
+        with srv.client(None) as anon:
+            resp = anon.post(f"/v1/miniclusters/x%0a{quote(forged)}%0d%1b[2J:grow", json={})
+        assert resp.status_code in (401, 404), resp.text
+        deadline = time.monotonic() + 30
+        while "audit row not written" not in srv.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_server(srv)
+    log = srv.log.read_text()
+    assert "audit row not written" in log, log
+    assert "x\\nFORGED audit row" in log, log
+    assert not any(line.startswith("FORGED") for line in log.splitlines()), log
+    assert "\x1b" not in log and "\r" not in log

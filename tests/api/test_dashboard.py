@@ -52,8 +52,6 @@ def test_root_serves_the_dashboard_with_security_headers(server: Server) -> None
             .headers["content-type"]
             .startswith(("text/javascript", "application/javascript"))
         )
-        # the API's own answers keep their headers: the middleware is scoped to the dashboard
-        assert "content-security-policy" not in web.get("/healthz").headers
 
 
 def test_the_page_has_no_inline_script_or_style() -> None:
@@ -156,3 +154,34 @@ def test_one_token_holds_a_bounded_number_of_sessions_and_the_oldest_signs_out(
     finally:
         for web in [*browsers, bystander]:
             web.close()
+
+
+def test_api_answers_are_never_cached_sniffed_framed_or_shared_cross_origin(
+    server: Server,
+) -> None:
+    """A minted token's secret came back with no ``Cache-Control``: a browser or proxy could keep
+    it on disk. Now every API answer says ``no-store``, ``nosniff`` and may not be framed, and
+    no origin is ever granted a cross-origin read (no ``Access-Control-Allow-Origin``)."""
+    evil = {"Origin": "https://evil.example"}
+    with server.client() as admin:
+        minted = admin.post(
+            "/v1/tokens", json={"scope": "admin", "description": "headers"}, headers=evil
+        )
+        assert minted.status_code == 201, minted.text
+        admin.delete(f"/v1/tokens/{minted.json()['id']}")
+        answers = [
+            minted,
+            admin.get("/v1/miniclusters", headers=evil),
+            admin.get("/v1/nodes", headers=evil),
+            admin.get("/v1/nope", headers=evil),  # a 404 problem+json
+            admin.options("/v1/tokens", headers={**evil, "Access-Control-Request-Method": "POST"}),
+        ]
+    with httpx.Client(base_url=server.url) as anon:
+        answers += [anon.get("/v1/miniclusters"), anon.get("/healthz"), anon.get("/readyz")]
+    for resp in answers:
+        where = f"{resp.request.method} {resp.request.url.path} -> {resp.status_code}"
+        assert resp.headers.get("cache-control") == "no-store", where
+        assert resp.headers.get("x-content-type-options") == "nosniff", where
+        assert resp.headers.get("x-frame-options") == "DENY", where
+        assert "frame-ancestors 'none'" in resp.headers.get("content-security-policy", ""), where
+        assert not any(h.startswith("access-control-") for h in resp.headers), where

@@ -135,3 +135,17 @@ def test_openapi_declares_every_status_and_one_of_rule(server: Server) -> None:
     assert len(parts["TokenCreate"]["oneOf"]) == 3
     assert parts["MiniClusterSpec"]["properties"]["gpuType"]["minLength"] == 1
     assert "" not in parts["TopologySpec"]["properties"]["level"]["enum"]
+
+
+def test_made_up_methods_cannot_grow_the_metrics_without_end(server: Server) -> None:
+    """Each new HTTP method an outsider sent (no token needed) became a new ``method`` label of
+    ``crane_api_requests`` and ``crane_api_request_seconds``, kept for the life of the server:
+    a loop of random methods grew the server's memory and ``/metrics`` without end. Methods
+    HTTP does not define are now counted together as ``other``."""
+    with server.client(None) as anon:
+        for i in range(40):
+            resp = anon.request(f"CRANEPROBE{i}", "/healthz")
+            assert resp.status_code in (404, 405), resp.status_code
+        exposition = anon.get("/metrics").text
+    assert "CRANEPROBE" not in exposition
+    assert 'method="other"' in exposition

@@ -349,3 +349,84 @@ def test_the_tenants_page_shows_each_share_with_its_use(
         with crane_server.api(token) as api:
             api.delete(f"/v1/miniclusters/{mc}")
         _share(crane_server, request, tenant, 0)
+
+
+XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+"""Markup a tenant (a message, a label) or a node's admin (a name, a product) might get into
+an answer, with what it would run if the page ever wrote it as HTML."""
+
+
+def _hostile(route: Any) -> None:
+    """Answer the dashboard's reads with markup in every text field it renders."""
+    path = route.request.url.split("?")[0].split("/v1/", 1)[1]
+    mc = {
+        "name": "mc",
+        "tenant": "t",
+        "createdAt": "2026-01-01T00:00:00Z",
+        "spec": {"gpus": {"min": 1, "max": 2}, "gpuType": f"H100{XSS}", "priority": 0},
+        "status": {
+            "message": f"waits {XSS}",
+            "queuePosition": 1,
+            "reservation": {f"node{XSS}": [0]},
+            "conditions": [{"type": "Admitted", "status": "False", "reason": XSS, "message": XSS}],
+            "reservedGpus": 0,
+            "inUseGpus": 0,
+            "borrowedGpus": 0,
+            "cargos": 1,
+            "readyCargos": 0,
+            "waitsBehind": [XSS],
+        },
+    }
+    cargo = {
+        "name": "c0",
+        "spec": {"replicas": 1, "gpusPerReplica": 1},
+        "status": {
+            "phase": XSS,
+            "message": XSS,
+            "placement": [{"replica": 0, "node": XSS, "gpuIds": [0], "borrowed": False}],
+        },
+    }
+    node = {
+        "name": f"n{XSS}",
+        "gpuProduct": XSS,
+        "gpuCount": 1,
+        "labels": {"topology.kubernetes.io/zone": XSS},
+        "gpus": [{"id": 0, "miniCluster": f"t/mc{XSS}", "reservedFor": f"t/mc{XSS}"}],
+    }
+    tenants = [{"name": "t", "shares": [{"gpuType": XSS, "nominal": 1, "inUse": 0}]}]
+    body: Any = {
+        "nodes": {"items": [node], "count": 1},
+        "tenants": {"items": tenants, "count": 1},
+        "miniclusters": {"items": [mc], "count": 1},
+        "cargos": {"items": [cargo], "count": 1},
+        "usage": {"items": [], "count": 0},
+        "miniclusters/mc:explain": {"message": XSS, "waitsBehind": [XSS]},
+    }.get(path)
+    if body is None:
+        route.continue_()
+    else:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+
+def test_markup_in_answers_shows_as_text_and_never_runs(
+    crane_server: CraneServer, pages: Pages
+) -> None:
+    """Every text the dashboard renders from an answer (node names, products and labels,
+    MiniCluster and cargo messages, condition reasons, tenants' GPU types) goes through one
+    escaping helper: markup in it shows as text on each page, and nothing of it runs."""
+    page = pages.open(crane_server.url)
+    page.route("**/v1/**", _hostile)
+    sign_in(page, ADMIN)
+    page.hover("#map-scroll .row.node .name")
+    page.wait_for_function("document.querySelector('#details').textContent.includes('<img')")
+    for where, selector in [
+        ("queue", "table[aria-label='Waiting MiniClusters']"),
+        ("miniclusters", "table[aria-label='MiniClusters']"),
+        ("mc/t/mc", "table[aria-label='Conditions']"),
+        ("tenants", "#shares"),
+    ]:
+        page.evaluate(f"location.hash = '#/{where}'")
+        page.wait_for_selector(selector)
+        assert "<script>window.__pwned=1</script>" in page.inner_text("#page"), where
+        assert page.locator("#page img, #page script").count() == 0, where
+    assert page.evaluate("window.__pwned") is None
