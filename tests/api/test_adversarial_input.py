@@ -220,6 +220,11 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
             {"metadata": {"annotations": {"crane.io/notice": "x"}}, **_docker_template({})},
             "metadata.annotations[crane.io/notice]: is Crane's own",
         ),
+        (
+            _docker_template({"env": [{"name": "CRANE_RDZV_ENDPOINT", "value": "other-rdzv:1"}]}),
+            "env[0]: CRANE_RDZV_ENDPOINT is Crane's",
+        ),
+        (_docker_template({"env": [{"name": "MASTER_ADDR", "value": "x"}]}), "MASTER_ADDR is"),
         (_docker_template({"env": [{"name": "", "value": "c"}]}), "env[0].name: must not be"),
         (_docker_template({"env": [{"name": "T\u00e4g", "value": "c"}]}), "printable ASCII"),
     ],
