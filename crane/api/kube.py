@@ -592,6 +592,8 @@ class KubeBackend(Backend):
                 if c.status.phase not in TERMINAL and not _taken_back(b)
             )
             why = cargo_over_max(mc_name, _mc(mc).spec.gpus.max, used, body.spec.gpus)
+            nodes = sum(f.nodes for f in self._facts(_mc(mc), existing) if f.active)
+            why = why or service.over_nodes(mc_name, _mc(mc).spec, nodes, body.spec.replicas)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
             engine = await self._snapshot()
@@ -640,6 +642,7 @@ class KubeBackend(Backend):
                     active=cargo.status.phase not in TERMINAL and not _taken_back(body),
                     template=int(index) if index.isdigit() else None,
                     created=cargo.created_at.timestamp(),
+                    nodes=cargo.spec.replicas,
                 )
             )
         return facts

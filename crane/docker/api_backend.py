@@ -285,6 +285,7 @@ class DockerBackend(Backend):
                 active=not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value},
                 template=service.template_index(mc.name, c.name) if templated else None,
                 created=c.created_at.timestamp(),
+                nodes=c.cargo_spec().replicas,
             )
             for c in store.cargos(s, mc.tenant, mc.name)
         ]
@@ -471,6 +472,8 @@ class DockerBackend(Backend):
                 mc = self._mc(s, tenant, body.spec.mini_cluster)
                 used = self._used_gpus(s, tenant, mc.name)
                 why = cargo_over_max(mc.name, mc.mc_spec().gpus.max, used, body.spec.gpus)
+                nodes = sum(f.nodes for f in self._facts(s, mc) if f.active)
+                why = why or service.over_nodes(mc.name, mc.mc_spec(), nodes, body.spec.replicas)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
             never = await asyncio.to_thread(self._never_placed, tenant, body.spec)

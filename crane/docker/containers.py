@@ -18,7 +18,12 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from crane.docker import labels as L
 from crane.model.podsecurity import bind_issue, plain_host_path
-from crane.model.podtemplate import ULIMITS_ANNOTATION, parse_ulimits
+from crane.model.podtemplate import (
+    CRANE_ENV,
+    ULIMITS_ANNOTATION,
+    crane_env_issue,
+    parse_ulimits,
+)
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
@@ -213,7 +218,8 @@ def container_template(
     (hostPath under ``allowed_paths`` as :func:`crane.model.podsecurity.bind_issue` allows,
     persistentVolumeClaim as a named volume of the tenant, an emptyDir at /dev/shm as the shm
     size) and ulimits (annotation ``crane.io/ulimits``).
-    Raises ValueError naming any other field, never dropping it silently.
+    Raises ValueError naming any other field, never dropping it silently, and naming a
+    variable Crane sets (``CRANE_ENV``: a template stored before that was refused).
     """
     pod: dict[str, Any] = template.get("spec", {}) if "spec" in template else {}
     meta = template.get("metadata") or {}
@@ -265,6 +271,8 @@ def container_template(
         env = {str(k): str(v) for k, v in raw_env.items()}
         _no_nul("template.spec.containers[0].env", *env.values())
     for key in env:
+        if key in CRANE_ENV:
+            raise ValueError(f"template.spec.containers[0].env: {crane_env_issue(key)}")
         if not ENV_NAME.fullmatch(key):
             raise ValueError(
                 f"template.spec.containers[0].env: {key!r} is not an environment variable name "

@@ -82,6 +82,9 @@ from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
 from crane.placement.types import CargoDecision, Outcome
 
+STORE_WAIT = "waiting for the rendezvous store"
+"""How a placed cargo's message starts while its replicas wait for their world's store."""
+
 log = logging.getLogger(__name__)
 
 ACTIVE = store.ACTIVE
@@ -506,6 +509,10 @@ class Reconciler:
         for client in clients.values():
             for c in rendezvous_containers(client):
                 wanted.pop(c.labels.get(L.RENDEZVOUS, ""), None)
+        if any(h not in clients for h in hosts):
+            # the store may run on the host that does not answer: a second one elsewhere would
+            # split the world (the running replicas keep the endpoint they started with)
+            return
         for mc in wanted.values():
             spec = mc.mc_spec()
             node = _store_host(mc, clients)
@@ -535,13 +542,16 @@ class Reconciler:
     @staticmethod
     def _world(
         mc: MiniClusterRow, hosts: dict[str, HostSpec], clients: dict[str, docker.DockerClient]
-    ) -> dict[str, str]:
+    ) -> dict[str, str] | None:
         """The MiniCluster's rendezvous env: the store's alias on the MiniCluster's network, or
-        its host's address and the port Crane gave it there (host networking)."""
+        its host's address and the port Crane gave it there (host networking). None while
+        the store runs on no host that answers: an endpoint guessed then (a port another
+        MiniCluster's store holds, or a host it is not on) would put the replicas in no world
+        or another's, and a world they would never leave."""
         spec = mc.mc_spec()
         if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
             return {}
-        node, port = _store_host(mc, clients), None
+        node, port = None, None
         for name, client in clients.items():
             found = [
                 c
@@ -554,6 +564,8 @@ class Reconciler:
                 node, label = name, found[0].labels.get(L.PORT, "")
                 port = int(label) if label.isdigit() else None
                 break
+        if node is None:
+            return None
         address = hosts[node].address if node in hosts else None
         if address:
             return world_env(mc.uid, spec, f"[{address}]" if ":" in address else address, port)
@@ -749,6 +761,16 @@ class Reconciler:
             if (c := containers.get(p.replica)) is None or c.status == "created"
         ]
         world = self._world(mc, hosts, clients) if missing else {}
+        if world is None:
+            down = sorted(h for h in hosts if h not in clients)
+            why = f"{STORE_WAIT} of MiniCluster {mc.name} to run" + (
+                f"; it may be on {', '.join(down)}, which does not answer" if down else ""
+            )
+            if row.message != why:
+                row.message = why
+                s.add(row)
+                s.commit()
+            return
         master_addr, master_port = _master(row, containers, hosts, clients)
         names = host_names(hosts.values())
         for p in missing:
@@ -803,7 +825,7 @@ class Reconciler:
                     containers[p.replica] = clients[p.node].containers.get(replica_spec.name)
                 self._unmade(s, row, containers, reason, f"{reason}: dockerd refused {why}")
                 return
-        if row.message.startswith(PULLING):
+        if row.message.startswith((PULLING, STORE_WAIT)):
             row.message = ""
             s.add(row)
             s.commit()

@@ -20,6 +20,7 @@ from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
 from crane.model.conditions import Condition, set_condition
 from crane.model.shares import ShareTable, TenantShare, TenantShares
+from crane.model.specs import STORED
 
 ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
 """Phases of a placed cargo."""
@@ -50,7 +51,7 @@ class HostRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
     def host(self) -> HostSpec:
-        """The stored spec, parsed."""
+        """The stored spec, parsed; its template is not checked again (``specs.STORED``)."""
         return HostSpec.model_validate_json(self.spec)
 
 
@@ -84,8 +85,8 @@ class MiniClusterRow(SQLModel, table=True):
         return f"{self.tenant}/{self.name}"
 
     def mc_spec(self) -> MiniClusterSpec:
-        """The stored spec, parsed."""
-        return MiniClusterSpec.model_validate_json(self.spec)
+        """The stored spec, parsed; its template is not checked again (``specs.STORED``)."""
+        return MiniClusterSpec.model_validate_json(self.spec, context={STORED: True})
 
     def reserved(self) -> dict[str, list[int]]:
         """The reservation: node -> reserved GPU ids."""
@@ -122,8 +123,8 @@ class CargoRow(SQLModel, table=True):
         return f"{self.tenant}/{self.name}"
 
     def cargo_spec(self) -> CargoSpec:
-        """The stored spec, parsed."""
-        return CargoSpec.model_validate_json(self.spec)
+        """The stored spec, parsed; its template is not checked again (``specs.STORED``)."""
+        return CargoSpec.model_validate_json(self.spec, context={STORED: True})
 
     def placements(self) -> list[ReplicaPlacement]:
         """Where each replica was placed (empty until placed)."""

@@ -22,6 +22,7 @@ from crane.lifecycle.cargo_status import expected_end
 from crane.lifecycle.suspend import grow_refusal, held_message, is_held
 from crane.model import CargoPhase
 from crane.model.specs import CargoSpec, CargoTemplate, MiniClusterSpec
+from crane.model.world import node_bounds, world_env
 from crane.placement import Engine
 from crane.placement.admission import cargo_over_max
 from crane.placement.types import (
@@ -253,6 +254,8 @@ class CargoFacts:
     """Its index when it is a template cargo ``<mc>-<i>`` kept by ``spec.replicas``."""
     created: float = 0.0
     """When it was created (a timestamp): a shrink by count takes the newest first."""
+    nodes: int = 0
+    """Its replicas: the torchrun nodes it adds to its MiniCluster's world."""
 
 
 @dataclass
@@ -285,6 +288,22 @@ def over_max(minicluster: str, used: int, gpus: int, maximum: int) -> str:
     )
 
 
+def over_nodes(minicluster: str, spec: MiniClusterSpec, nodes: int, adding: int) -> str | None:
+    """Why a cargo of ``adding`` replicas may not join the MiniCluster's world of ``nodes``
+    torchrun nodes, or None (also when it has no world): past ``CRANE_NNODES``' max, torchrun
+    would keep its nodes waiting, out of the world, on GPUs no one else could use."""
+    if not world_env("", spec, ""):
+        return None
+    low, high = node_bounds(spec)
+    if nodes + adding <= high:
+        return None
+    return (
+        f"adding {adding} torchrun nodes would take {minicluster}'s world to {nodes + adding}, "
+        f"over CRANE_NNODES={low}:{high}, where torchrun would keep them waiting: raise "
+        "gpus.max or shrink first"
+    )
+
+
 def template_replicas(spec: MiniClusterSpec, cargos: list[CargoFacts]) -> int:
     """How many template cargos the MiniCluster keeps now."""
     if spec.replicas is not None:
@@ -308,6 +327,7 @@ def plan_grow(
         raise ServiceError(grow_refusal(minicluster))
     plan = GrowPlan()
     used = sum(c.gpus for c in cargos if c.active)
+    nodes = sum(c.nodes for c in cargos if c.active)
     taken = set(taken or ()) | {c.name for c in cargos}
     if shapes is None:
         if spec.template is None:
@@ -321,9 +341,13 @@ def plan_grow(
             if used + shape.gpus > spec.gpus.max:
                 _deny(plan, shape.gpus, over_max(minicluster, used, shape.gpus, spec.gpus.max))
                 continue
+            if (why := over_nodes(minicluster, spec, nodes, shape.replicas)) is not None:
+                _deny(plan, shape.gpus, why)
+                continue
             name = template_cargo_name(minicluster, replicas)
             replicas += 1
             used += shape.gpus
+            nodes += shape.replicas
             plan.grants.append(Grant(name=name, gpus=shape.gpus, added=True))
         if replicas != template_replicas(spec, cargos):
             plan.replicas = replicas
@@ -332,12 +356,16 @@ def plan_grow(
         if used + cargo.gpus > spec.gpus.max:
             _deny(plan, cargo.gpus, over_max(minicluster, used, cargo.gpus, spec.gpus.max))
             continue
+        if (why := over_nodes(minicluster, spec, nodes, cargo.replicas)) is not None:
+            _deny(plan, cargo.gpus, why)
+            continue
         name = wanted or next_names(minicluster, taken, 1, spec.template is not None)[0]
         if name in taken:
             _deny(plan, cargo.gpus, f"cargo {name!r} exists: pick another name")
             continue
         taken.add(name)
         used += cargo.gpus
+        nodes += cargo.replicas
         plan.creates.append((name, cargo))
         plan.grants.append(Grant(name=name, gpus=cargo.gpus, added=True))
     return plan

@@ -330,8 +330,45 @@ SYSTEM_CRITICAL_PRIORITY = 2_000_000_000
 """The priority from which Kubernetes treats a pod as critical: a kubelet admits a critical pod
 that does not fit by evicting the node's other pods (``system-*`` priority classes carry it)."""
 
+CRANE_ENV = frozenset(
+    {
+        "CRANE_MINICLUSTER",
+        "CRANE_CARGO",
+        "CRANE_TENANT",
+        "CRANE_REPLICA",
+        "CRANE_REPLICAS",
+        "RANK",
+        "WORLD_SIZE",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "CRANE_GPU_IDS",
+        "CRANE_NOTICE_FILE",
+        "CRANE_RDZV_ENDPOINT",
+        "CRANE_RDZV_ID",
+        "CRANE_RDZV_BACKEND",
+        "CRANE_NNODES",
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE",
+    }
+)
+"""Env Crane sets in every replica (its gang, its MiniCluster's world: crane/model/world.py;
+``CRANE_TENANT`` in Docker mode): Crane's value would replace a template's without a word, so
+a template may not set them (``CRANE_CHECKPOINT`` and other names of the user's own are fine)."""
+
 NO_DEVICES = "void"
 """The value of ``NVIDIA_VISIBLE_DEVICES`` that exposes no GPU (set on containers without any)."""
+
+
+def crane_env_issue(name: str) -> str:
+    """Why a template may not set ``name``, one of :data:`CRANE_ENV`."""
+    hint = (
+        f"; to pick the port on Kubernetes, set the annotation {MASTER_PORT_ANNOTATION}"
+        if name == "MASTER_PORT"
+        else ""
+    )
+    return (
+        f"{name} is Crane's: it sets {name} in every replica (its gang and its MiniCluster's "
+        f"world), which would replace yours; remove it, or give your value another name{hint}"
+    )
 
 
 def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
@@ -339,6 +376,8 @@ def _accelerators(spec: Mapping[str, Any]) -> list[FieldIssue]:
     for path, container in containers_of(spec):
         env = container.get("env")
         for i, var in enumerate(env if isinstance(env, list) else []):
+            if isinstance(var, dict) and var.get("name") in CRANE_ENV:
+                issues.append(FieldIssue(f"{path}.env[{i}]", crane_env_issue(var["name"])))
             if isinstance(var, dict) and var.get("name") in DEVICE_ENV:
                 issues.append(
                     FieldIssue(

@@ -10,7 +10,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -37,12 +44,22 @@ MAX_GPU_TYPE_LENGTH = 128
 """Longest gpuType (one name or a comma-separated list), as the CRD's maxLength."""
 
 
-def _check_template(template: dict[str, Any]) -> dict[str, Any]:
+STORED = "stored"
+"""Validation context key: the spec is read back from Docker mode's database, where it was
+checked when it was stored. Its template is taken as it is, so that a template rule added
+since (a label or an env name now Crane's) fails that one cargo when the reconciler builds it
+(``InvalidSpec``, as the operator does on Kubernetes) instead of every read of the row."""
+
+
+def _check_template(template: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     """The template unchanged, or a validation error naming every bad field.
 
     An empty template passes (a dry-run needs none); a cargo that runs needs containers,
-    which the backends check before making pods.
+    which the backends check before making pods. A stored spec's is not checked again
+    (:data:`STORED`).
     """
+    if isinstance(info.context, dict) and info.context.get(STORED):
+        return template
     issues = template_errors(template, require_containers=bool(template))
     if issues:
         message = "; ".join(f"template.{i}" for i in issues)

@@ -242,6 +242,11 @@ def _docker_template(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
             {"metadata": {"annotations": {"crane.io/notice": "x"}}, **_docker_template({})},
             "metadata.annotations[crane.io/notice]: is Crane's own",
         ),
+        (
+            _docker_template({"env": [{"name": "CRANE_RDZV_ENDPOINT", "value": "other-rdzv:1"}]}),
+            "env[0]: CRANE_RDZV_ENDPOINT is Crane's",
+        ),
+        (_docker_template({"env": [{"name": "MASTER_ADDR", "value": "x"}]}), "MASTER_ADDR is"),
         (_docker_template({"env": [{"name": "", "value": "c"}]}), "env[0].name: must not be"),
         (_docker_template({"env": [{"name": "T\u00e4g", "value": "c"}]}), "printable ASCII"),
     ],
@@ -440,3 +445,39 @@ def test_dates_at_the_ends_of_the_calendar_are_422_not_500(
 def test_a_token_expiring_past_the_calendar_is_422(admin: httpx.Client) -> None:
     body = {"scope": "tenant", "tenant": TENANT, "expiresAt": "9999-12-31T23:59:59-14:00"}
     _refused(admin.post("/v1/tokens", json=body), "expiresAt", "outside the dates Crane takes")
+
+
+def test_a_cargo_past_the_worlds_node_max_is_422_and_a_grow_is_denied(
+    admin: httpx.Client,
+) -> None:
+    """torchrun keeps nodes past ``CRANE_NNODES``' max out of the world, waiting: a cargo that
+    would add them was created and idled on its GPUs; now a 422 (create) or a denial (grow),
+    naming the bound."""
+    container = {"name": "m", "image": "busybox"}
+    template = {"spec": {"containers": [container]}}
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 4, "max": 8},
+        "template": {"replicas": 1, "gpusPerReplica": 4, "template": template},
+        "rendezvous": {"enabled": True},
+    }  # CRANE_NNODES=1:2
+    made = admin.post(
+        "/v1/miniclusters", params={"tenant": TENANT}, json={"name": "world", "spec": spec}
+    )
+    assert made.status_code == 201, made.text
+    try:
+        # 4 nodes of 1 GPU: within gpus.max, past the world's 2 nodes
+        cargo = {"miniCluster": "world", "replicas": 4, "gpusPerReplica": 1, "template": template}
+        added = admin.post(
+            "/v1/cargos", params={"tenant": TENANT}, json={"name": "extra", "spec": cargo}
+        )
+        assert added.status_code == 422, added.text
+        assert "4 torchrun nodes" in added.json()["detail"], added.text
+        assert "over CRANE_NNODES=1:2" in added.json()["detail"], added.text
+        shape = {"replicas": 3, "gpusPerReplica": 1, "template": template}
+        grown = admin.post(
+            "/v1/miniclusters/world:grow", params={"tenant": TENANT}, json={"cargos": [shape]}
+        )
+        assert "over CRANE_NNODES=1:2" in grown.text, grown.text
+    finally:
+        assert admin.delete("/v1/miniclusters/world", params={"tenant": TENANT}).is_success

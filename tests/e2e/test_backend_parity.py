@@ -376,6 +376,23 @@ def test_growing_past_max_is_denied_in_the_same_words(backend: Backend, api: htt
     assert "gpus.max (2)" in denied.json()["detail"], denied.text
 
 
+def test_a_cargo_past_the_worlds_nodes_is_refused_in_the_same_words(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """torchrun would keep nodes past CRANE_NNODES' max out of the world: a cargo adding them
+    is a 422 and a grow is denied, on both backends, in one wording."""
+    _mc(api, "world", 4, 8, template=_template(4), rendezvous={"enabled": True})  # 1:2 nodes
+    extra = {"miniCluster": "world", "replicas": 4, "gpusPerReplica": 1, "template": SLEEP}
+    added = api.post("/cargos", json={"name": "extra", "spec": extra})
+    assert added.status_code == 422, added.text
+    assert "4 torchrun nodes" in added.json()["detail"], added.text
+    assert "over CRANE_NNODES=1:2" in added.json()["detail"], added.text
+    shape = {"replicas": 3, "gpusPerReplica": 1, "template": SLEEP}
+    grown = api.post("/miniclusters/world:grow", json={"cargos": [shape]})
+    assert "over CRANE_NNODES=1:2" in grown.text, grown.text
+    assert _cargo(api, "extra") is None
+
+
 def test_condition_times_are_when_they_changed_not_when_read(
     backend: Backend, api: httpx.Client
 ) -> None:

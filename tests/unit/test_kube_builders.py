@@ -38,7 +38,7 @@ SPEC = CargoSpec.model_validate(
                     {
                         "name": "main",
                         "image": "img",
-                        "env": [{"name": "RANK", "value": "9"}, {"name": "KEEP", "value": "1"}],
+                        "env": [{"name": "KEEP", "value": "1"}],
                     }
                 ],
                 "tolerations": [{"key": "other", "operator": "Exists"}],

@@ -112,3 +112,35 @@ def test_free_shrink_by_count_takes_the_newest_whatever_the_listed_order() -> No
         CargoFacts("free-b", 1, True, created=5.0),
     ]
     assert service.plan_shrink("free", spec, same_time, 1, None).removed == ["free-b"]
+
+
+def _world(gpus_per_replica: int, replicas: int, maximum: int) -> MiniClusterSpec:
+    return MiniClusterSpec.model_validate(
+        {
+            "gpuType": "H100",
+            "gpus": {"min": 0, "max": maximum},
+            "template": {"replicas": 2, "gpusPerReplica": gpus_per_replica},
+            "replicas": replicas,
+            "rendezvous": {"enabled": True},
+        }
+    )
+
+
+def test_a_grow_past_the_worlds_node_max_is_denied_saying_so() -> None:
+    """torchrun keeps nodes past ``--nnodes``' max waiting, out of the world: a grow that would
+    add them (a cargo of 1-GPU replicas beside 4-GPU ones) was granted and its cargo idled on
+    its GPUs; now denied, naming the bound."""
+    spec = _world(4, 1, 16)  # 2 x 4-GPU cargos at most: CRANE_NNODES=2:4
+    running = [CargoFacts("w-0", 8, True, template=0, nodes=2)]
+    small = CargoSpec(mini_cluster="w", replicas=4, gpus_per_replica=1)  # 4 nodes, 4 GPUs
+    plan = service.plan_grow("w", spec, running, None, [(None, small)])
+    assert not plan.creates and [g.added for g in plan.grants] == [False]
+    assert plan.reasons == [
+        "adding 4 torchrun nodes would take w's world to 6, over CRANE_NNODES=2:4, where "
+        "torchrun would keep them waiting: raise gpus.max or shrink first"
+    ]
+    # within the bounds: granted
+    assert service.plan_grow("w", spec, running, 1, None).replicas == 2
+    # without a world, nodes are no one's concern
+    plain = spec.model_copy(update={"rendezvous": None})
+    assert service.plan_grow("w", plain, running, None, [(None, small)]).creates

@@ -71,6 +71,8 @@ def two_namespaces(bad: dict[str, Any]) -> ClusterCache:
         {"env": [1]},
         {"resources": "x"},
         {"resources": {"limits": "x"}},
+        # a variable Crane sets (kubectl apply skips Crane's API): Crane's value would win
+        {"env": [{"name": "CRANE_RDZV_ENDPOINT", "value": "other-rdzv.b.svc:29400"}]},
     ],
 )
 def test_malformed_template_fails_alone_and_others_are_placed(field: dict[str, Any]) -> None:

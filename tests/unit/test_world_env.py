@@ -16,6 +16,7 @@ from crane.docker.containers import ReplicaSpec, container_template, write_notic
 from crane.kube import rendezvous
 from crane.kube.builders import build_pod, rendezvous_host
 from crane.model.podsecurity import PodSecurityLevel, violations
+from crane.model.podtemplate import CRANE_ENV
 from crane.model.specs import CargoSpec, MiniClusterSpec, ReplicaPlacement
 from crane.model.world import node_bounds, notice_text, world_env
 
@@ -145,6 +146,39 @@ def test_every_replica_of_every_cargo_joins_one_world_on_both_backends() -> None
         assert kube["WORLD_SIZE"] == "2" and kube["RANK"] == "1"
         assert kube["MASTER_ADDR"] == f"{cargo}-0.llm.team.svc"
         assert docker["MASTER_ADDR"] == L.replica_alias(cargo, 0)
+
+
+def test_a_template_may_not_set_a_variable_crane_sets() -> None:
+    """``RANK``, ``MASTER_ADDR``, ``CRANE_RDZV_ENDPOINT``... in a template were stored and then
+    replaced by Crane's value without a word (a tenant pointing ``CRANE_RDZV_ENDPOINT`` at another
+    MiniCluster's store saw its own instead, a user setting ``MASTER_PORT`` got 29500): refused,
+    naming the variable, in a MiniCluster's template and in a cargo's, on both backends (the
+    specs are shared)."""
+    for name in ("CRANE_RDZV_ENDPOINT", "CRANE_RDZV_ID", "MASTER_ADDR", "RANK", "CRANE_NNODES"):
+        template = {"spec": {"containers": [{"name": "m", "image": "t", "env": [{"name": name}]}]}}
+        with pytest.raises(ValidationError, match=f"env\\[0\\]: {name} is Crane's"):
+            CargoSpec.model_validate({"miniCluster": "llm", "template": template})
+        with pytest.raises(ValidationError, match=f"{name} is Crane's"):
+            mc_spec(template={"replicas": 1, "gpusPerReplica": 4, "template": template})
+    port = {"spec": {"containers": [{"name": "m", "image": "t", "env": [{"name": "MASTER_PORT"}]}]}}
+    with pytest.raises(ValidationError, match=r"crane\.io/master-port"):
+        CargoSpec.model_validate({"miniCluster": "llm", "template": port})
+    # a name of the user's own, even one that starts with CRANE_, is the user's
+    mine = {
+        "spec": {
+            "containers": [
+                {"name": "m", "image": "t", "env": [{"name": "CRANE_CHECKPOINT", "value": "/c"}]}
+            ]
+        }
+    }
+    CargoSpec.model_validate({"miniCluster": "llm", "template": mine})
+
+
+def test_the_refused_names_are_every_variable_crane_sets() -> None:
+    spec = mc_spec()
+    kube, docker = kube_env("llm-0", 1, spec), docker_env("llm-0", 1, spec)
+    # NVIDIA_VISIBLE_DEVICES has its own refusal (it hands out GPUs)
+    assert (set(kube) | set(docker)) - {"NVIDIA_VISIBLE_DEVICES"} == CRANE_ENV
 
 
 def test_pods_see_their_notice_annotation_as_a_file() -> None:
