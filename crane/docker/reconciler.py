@@ -201,7 +201,7 @@ class Reconciler:
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
             self._admit(s, mcs, clients)
-            self._rendezvous(mcs, {h.name: h.host() for h in hosts}, clients)
+            self._rendezvous(mcs, cargos, {h.name: h.host() for h in hosts}, clients)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
                 if (
@@ -488,13 +488,17 @@ class Reconciler:
     def _rendezvous(
         self,
         mcs: list[MiniClusterRow],
+        cargos: list[CargoRow],
         hosts: dict[str, HostSpec],
         clients: dict[str, docker.DockerClient],
     ) -> None:
         """Keep one rendezvous store per admitted MiniCluster that asks (spec.rendezvous), on
         the first host of its reservation (with host networking and a port of its own there
         when the host declares an address); one that exists anywhere (any state) is kept:
-        Docker restarts it, and it goes with the MiniCluster (:meth:`_delete_miniclusters`)."""
+        Docker restarts it, and it goes with the MiniCluster (:meth:`_delete_miniclusters`).
+        While a host does not answer, a MiniCluster whose world may be running (a cargo
+        Running, or placed on that host) gets no second store: its store may be there, and
+        its running replicas keep the endpoint they started with; the others are not held up."""
         wanted = {
             m.uid: m
             for m in mcs
@@ -509,10 +513,15 @@ class Reconciler:
         for client in clients.values():
             for c in rendezvous_containers(client):
                 wanted.pop(c.labels.get(L.RENDEZVOUS, ""), None)
-        if any(h not in clients for h in hosts):
-            # the store may run on the host that does not answer: a second one elsewhere would
-            # split the world (the running replicas keep the endpoint they started with)
-            return
+        down = {h for h in hosts if h not in clients}
+        if down:
+            may_run = {
+                (row.tenant, row.minicluster)
+                for row in cargos
+                if row.phase == CargoPhase.RUNNING.value
+                or any(p.node in down for p in row.placements())
+            }
+            wanted = {uid: m for uid, m in wanted.items() if (m.tenant, m.name) not in may_run}
         for mc in wanted.values():
             spec = mc.mc_spec()
             node = _store_host(mc, clients)

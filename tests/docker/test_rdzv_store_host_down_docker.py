@@ -1,6 +1,7 @@
 """The store's host stops answering while the world grows (two hosts in network namespaces of
 their own, hack/dockerd-netns, declaring their addresses): the MiniCluster keeps one rendezvous
-store, and a cargo added meanwhile joins the running world's store once its host is back.
+store, a cargo added meanwhile joins the running world's store once its host is back, and a
+MiniCluster with no world yet is not held up (its store starts on the host that answers).
 
 Before, the reconciler started a second store on the host that answered and gave the new cargo
 its endpoint, while the running cargo kept the first: two worlds that never met, and after the
@@ -145,12 +146,12 @@ def test_a_grow_while_the_stores_host_is_cut_off_joins_the_running_world(
     running, forwarder = server
     engines = {f"n{i}": docker.DockerClient(base_url=h.url) for i, h in enumerate(hosts)}
 
-    def stores() -> list[tuple[str, Container]]:
+    def stores(mc: str = "w") -> list[tuple[str, Container]]:
         return [
             (host, c)
             for host, engine in engines.items()
             for c in managed_containers(engine)
-            if c.labels.get(L.RENDEZVOUS)
+            if c.labels.get(L.RENDEZVOUS) and c.labels.get(L.MINICLUSTER) == mc
         ]
 
     def replica(cargo: str) -> Container | None:
@@ -203,11 +204,23 @@ def test_a_grow_while_the_stores_host_is_cut_off_joins_the_running_world(
         assert "n0" in said, said
         assert replica("w-1") is None, "w-1 started without its world's store"
         assert [h for h, _ in stores()] == ["n0"], "a second store for one MiniCluster"
+        # a MiniCluster with no world yet is not held up by n0: its store starts on n1
+        fresh = {**spec, "gpus": {"min": 4, "max": 4}}
+        made = api.post("/v1/miniclusters", json={"name": "fresh", "spec": fresh})
+        assert made.status_code == 201, made.text
+        _until(
+            lambda: replica("fresh-0"),
+            "fresh-0 running on n1 while n0 is cut off",
+            lambda: (stores("fresh"), api.get("/v1/cargos/fresh-0").text),
+        )
+        assert [h for h, _ in stores("fresh")] == ["n1"]
+        assert replica("w-1") is None, "w-1 started without its world's store"
         forwarder.start()  # n0 is back
         second = _until(lambda: replica("w-1"), "w-1 running once n0 is back", stores)
         assert _env(second)["CRANE_RDZV_ENDPOINT"] == endpoint, "w-1 is in another world"
         assert [h for h, _ in stores()] == ["n0"]
         assert api.delete("/v1/miniclusters/w").is_success
+        assert api.delete("/v1/miniclusters/fresh").is_success
         _until(
             lambda: not any(managed_containers(e) for e in engines.values()),
             "every container gone with the MiniCluster",
