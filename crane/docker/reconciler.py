@@ -735,7 +735,12 @@ class Reconciler:
         placements = row.placements()
         if any(p.node not in clients for p in placements):
             return
-        containers = self._containers(row, clients)
+        # a container being removed (``docker rm -f``: killed, its files going) is gone already:
+        # counted as there, it made a Running gang read Placed for a pass, and the pass after
+        # made the replica again instead of failing the gang by its restart policy
+        containers = {
+            r: c for r, c in self._containers(row, clients).items() if c.status != "removing"
+        }
         stale = [c for c in containers.values() if c.labels.get(L.ATTEMPT) != str(row.restarts)]
         for c in stale:
             self.retirer.retire(c, row.grace_seconds)
