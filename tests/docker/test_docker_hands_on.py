@@ -185,9 +185,20 @@ def _gone_from_the_map(api: httpx.Client, cargo: str) -> bool:
     )
 
 
+def _seen_by_dockerd(h0: docker.DockerClient, name: str, server: DockerServer) -> str:
+    """What h0 shows of the containers named like ``name`` and the server log's tail: what a
+    wait that timed out needs to tell where the cargo stood."""
+    shown = [
+        f"{c.name} {c.status} attempt={c.labels.get('crane.io/attempt')}"
+        for c in h0.containers.list(all=True, filters={"name": name})
+    ]
+    tail = server.log.read_text(errors="replace").splitlines()[-20:]
+    return f"dockerd: {shown}; server log tail: {tail}"
+
+
 @pytest.mark.parametrize("hand", ["rm", "stop", "rename"])
 def test_a_replica_taken_by_hand_ends_its_cargo_and_says_so(
-    hand: str, admin: httpx.Client, h0: docker.DockerClient
+    hand: str, admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
 ) -> None:
     """``docker rm -f``, ``docker stop`` or ``docker rename`` of one replica of a running
     cargo: the cargo (restartPolicy Never) fails saying what happened to which replica, the
@@ -214,7 +225,9 @@ def test_a_replica_taken_by_hand_ends_its_cargo_and_says_so(
                 (seen.append(got := _status(admin, f"{name}-0")) or got)["phase"] == "Failed"
                 and got
             ),
-            lambda: f"{name}-0 failed; last seen: {seen[-1:]}",
+            lambda: (
+                f"{name}-0 failed; last seen: {seen[-1:]}; {_seen_by_dockerd(h0, name, server)}"
+            ),
         )
         assert said in status["message"], status
         _no_gpu_twice(h0, admin)
