@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import socket
@@ -184,9 +185,14 @@ class SilentServer:
     def _take(self) -> None:
         while not self._stop.is_set():
             try:
-                self._held.append(self._listener.accept()[0])
+                conn = self._listener.accept()[0]
             except OSError:
                 continue
+            self._held.append(conn)
+            self.answer(conn)
+
+    def answer(self, conn: socket.socket) -> None:
+        """What the server says on a new connection: nothing."""
 
     def kubeconfig(self, path: Path) -> str:
         """A kubeconfig at ``path`` whose cluster is this server; its path."""
@@ -208,3 +214,19 @@ class SilentServer:
         for conn in self._held:
             conn.close()
         self._listener.close()
+
+
+class StallingServer(SilentServer):
+    """A server that answers every request's headers (200, a large JSON body announced), sends
+    the body's first bytes, then stalls: an API server or a peer gone half-way through a large
+    listing."""
+
+    def answer(self, conn: socket.socket) -> None:
+        """Start an answer and stop sending."""
+        conn.settimeout(5)
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 50000000\r\n\r\n" + b'{"kind": "List", "items": ['
+            )

@@ -949,14 +949,11 @@ class KubeBackend(Backend):
 
     async def _live_pods(self) -> list[dict[str, Any]]:
         """Pods that may hold GPUs: bound somewhere and not Succeeded or Failed."""
-        resp: Any = await self._call(
+        return await self._raw(
             "pods",
             self._core.list_pod_for_all_namespaces,
             field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-            _preload_content=False,
         )
-        items: list[dict[str, Any]] = json.loads(resp.data)["items"]
-        return items
 
     async def _dra_state(self) -> kube_snapshot.DraState:
         """The GPUs DRA drivers publish and the claims holding them (none where the API server
@@ -977,10 +974,19 @@ class KubeBackend(Backend):
                 lists.append([])
         return kube_snapshot.DraState(*lists)
 
-    async def _raw(self, what: str, fn: Callable[..., Any], *args: Any) -> list[dict[str, Any]]:
-        resp = await self._call(what, fn, *args, _preload_content=False)
-        items: list[dict[str, Any]] = json.loads(resp.data)["items"]
-        return items
+    async def _raw(
+        self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """The ``items`` of a listing, read and parsed as plain JSON in the worker thread: the
+        body (megabytes on a large cluster) is read under the call's time limit, and neither
+        its reading nor its parsing holds the event loop every request shares."""
+
+        def listed(**limits: Any) -> list[dict[str, Any]]:  # ``_request_timeout``
+            resp = fn(*args, _preload_content=False, **kwargs, **limits)
+            items: list[dict[str, Any]] = json.loads(resp.data)["items"]
+            return items
+
+        return await self._call(what, listed)
 
     async def _snapshot(self) -> Engine:
         """The live state as a what-if engine (Nodes, MiniCluster and Cargo statuses)."""

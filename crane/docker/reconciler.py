@@ -72,6 +72,7 @@ from crane.lifecycle.restart import (
     after_failure,
     failed_reason,
     first_start,
+    gone_replicas,
     is_restarting,
     replica_failed,
 )
@@ -751,8 +752,8 @@ class Reconciler:
             for r, c in containers.items()
             if c.status in ("exited", "dead") and c.attrs["State"]["ExitCode"] != 0
         ]
-        if row.phase == CargoPhase.RUNNING.value:
-            failed += [(p.replica, None) for p in placements if p.replica not in containers]
+        placed = (p.replica for p in placements)
+        failed += [(r, None) for r in gone_replicas(CargoPhase(row.phase), placed, containers)]
         network = L.network_name(row.tenant, row.minicluster)
         cut = [r for r, c in containers.items() if off_network(c, network)]
         if failed or cut:

@@ -40,6 +40,7 @@ from crane.lifecycle.restart import (
     after_failure,
     failed_reason,
     first_start,
+    gone_replicas,
     is_restarting,
     replica_failed,
 )
@@ -61,12 +62,16 @@ from crane.placement.types import CargoRequest, Outcome
 
 TERMINAL = (CargoPhase.SUCCEEDED, CargoPhase.FAILED)
 Owner = tuple[dict[str, Any], MiniClusterSpec]
+"""A cargo's MiniCluster: its body and parsed spec."""
 SERVICE_RETRY_SECONDS = 300.0
 """How often a MiniCluster's headless Service is asked for again while its cargos get pods
 (409 when it is there: a Service deleted by hand comes back)."""
-"""A cargo's MiniCluster: its body and parsed spec."""
 Notice = tuple[str, str]
 """Why a cargo's replicas are about to go: (reason, message), as the notice file shows it."""
+
+POD_GONE = "its pod was deleted (by hand, or by Kubernetes)"
+"""Why a replica of a running gang failed whose pod is gone (Docker mode's words are about a
+container)."""
 
 
 class CargoLifecycle:
@@ -561,6 +566,10 @@ class CargoLifecycle:
         meta = body["metadata"]
         gen = meta.get("generation")
         placements = self.state.placements[key]
+        # the replicas of a Running gang, as stored with that phase (a grow's new replicas are
+        # written with phase Placed, so they are never among them)
+        ran = [p.replica for p in status.placement]
+        was = status.phase
         if spec.replicas != len(placements) and not self._resize(
             key, body, spec, status, placements
         ):
@@ -573,7 +582,14 @@ class CargoLifecycle:
         current = {p.replica: p for p in pods if p not in stale}
         for pod in current.values():
             self.state.requested.pop(pod.key, None)
-        if not stale and not any(p.deleting for p in pods):
+        lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
+        settled = not stale and not any(p.deleting for p in pods)
+        gone = gone_replicas(was, (r for r in ran if r in expected), current) if settled else []
+        if gone and not lost:
+            what = replica_failed(gone[0], None, POD_GONE)
+            self._failure(key, body, spec, status, cargo_status.REPLICA_FAILED, what, None)
+            return
+        if settled and not lost:
             missing = [p for r, p in expected.items() if r not in current]
             if missing:
                 # Every new pod meets the namespace's level, as Pod Security Admission checks
@@ -584,7 +600,6 @@ class CargoLifecycle:
                     self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
                     return
             self._create_pods(key, meta, spec, missing, mc)
-        lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
         failed = [p for p in current.values() if p.phase == "Failed"]
         if lost or failed:
             why = (

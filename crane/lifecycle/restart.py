@@ -1,14 +1,15 @@
 """The restart-policy rule, written once for both backends (no I/O).
 
 When a replica of a running gang fails (a container or pod exits non-zero, disappears, or its
-node is lost), both backends describe what happened with :func:`replica_failed` (or their own
-sentence for a lost node), then ask :func:`after_failure` whether the gang restarts or the
-cargo fails, with which phase, restart count and message. Kubernetes mode (the decision pass,
-``crane/lifecycle/cargo_lifecycle.py``) and Docker mode (``crane/docker/reconciler.py``) carry
-the answer out on pods or containers; the user reads the same ``status.phase``,
-``status.restarts`` and ``status.message`` on either backend: a restarting gang is ``Pending``
-(its placement kept) until its old pods or containers are gone, then placed again, elsewhere if
-needed, and ``Placed`` once more with the message cleared.
+node is lost; :func:`gone_replicas` says which disappeared), both backends describe what
+happened with :func:`replica_failed` (or their own sentence for a lost node), then ask
+:func:`after_failure` whether the gang restarts or the cargo fails, with which phase, restart
+count and message. Kubernetes mode (the decision pass, ``crane/lifecycle/cargo_lifecycle.py``)
+and Docker mode (``crane/docker/reconciler.py``) carry the answer out on pods or containers; the
+user reads the same ``status.phase``, ``status.restarts`` and ``status.message`` on either
+backend: a restarting gang is ``Pending`` (its placement kept) until its old pods or containers
+are gone, then placed again, elsewhere if needed, and ``Placed`` once more with the message
+cleared.
 
 While the gang restarts, both backends show the same ``Placed`` condition (False, reason
 :data:`RESTARTING`, the restart message), recognising a restart with :func:`is_restarting`;
@@ -17,6 +18,7 @@ once it runs again, ``status.startedAt`` is still its first start (:func:`first_
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +57,22 @@ def replica_failed(replica: int | None, exit_code: int | None, detail: str = "")
     if exit_code is not None:
         return f"{who} exited with code {exit_code}"
     return f"{who} failed: {detail}" if detail else f"{who} failed"
+
+
+def gone_replicas(
+    phase: CargoPhase, placed: Iterable[int], present: Collection[int | None]
+) -> list[int]:
+    """Replicas of a running gang whose pod or container is gone (deleted or removed by hand, or
+    by the platform), in order: each is a replica failure, so the gang restarts whole or fails
+    by its restart policy on both backends; a gang is never left running with one replica made
+    again alone beside the others (its world, formed with the old one, would hang).
+
+    Only a ``Running`` gang has lost replicas: every replica of its ``placed`` ones ran, so one
+    not ``present`` went away. A gang not running yet (placed, growing, restarting) is made
+    up to its placement instead."""
+    if phase is not CargoPhase.RUNNING:
+        return []
+    return sorted(r for r in set(placed) if r not in present)
 
 
 def after_failure(

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.api.conftest import ADMIN, start_server, stop_server
-from tests.support import SilentServer
+from tests.support import SilentServer, StallingServer
 
 BODY = {
     "name": "study",
@@ -70,6 +70,52 @@ def test_a_kubernetes_api_that_never_answers_is_a_503_not_a_hang(
             assert admin.get("/healthz").status_code == 200
     finally:
         stop_server(server)
+
+
+def test_a_listing_whose_body_stalls_is_a_503_and_holds_no_other_request(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The Kubernetes API answers a listing's headers, then stops sending its body (a peer gone
+    half-way through megabytes of nodes): the body was read on the event loop every request
+    shares, outside the call's error mapping, so every request waited on it and the listing
+    ended in a 500. Now it is read in the worker thread under the time limit: a 503 saying so,
+    and the server answers others meanwhile."""
+    with StallingServer() as stalling:
+        kubeconfig = stalling.kubeconfig(tmp_path / "stalling.kubeconfig")
+        server = start_server(
+            database_url,
+            tmp_path / "serve.log",
+            kubeconfig=kubeconfig,
+            extra=["--bootstrap-token", ADMIN],
+            settings={"CRANE_KUBE_TIMEOUT": "3"},
+        )
+        try:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
+            ) as admin:
+                answered: list[float] = []
+
+                def health() -> None:
+                    while not listed.is_set():
+                        began = time.monotonic()
+                        assert admin.get("/healthz").status_code == 200
+                        answered.append(time.monotonic() - began)
+                        time.sleep(0.05)
+
+                listed = threading.Event()
+                prober = threading.Thread(target=health)
+                prober.start()
+                try:
+                    got = admin.get("/v1/nodes")
+                finally:
+                    listed.set()
+                    prober.join()
+                assert got.status_code == 503, got.text
+                assert got.headers["content-type"] == "application/problem+json"
+                assert "did not answer within 3 s" in got.json()["detail"]
+                assert answered and max(answered) < 2.0, answered
+        finally:
+            stop_server(server)
 
 
 def test_a_retry_after_its_server_was_killed_is_told_at_once(

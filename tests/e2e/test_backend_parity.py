@@ -16,16 +16,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
+from docker.errors import NotFound
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from crane.docker.labels import container_name
 from crane.kube.builders import pod_name
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
@@ -65,6 +69,9 @@ class Backend:
     """Make the replicas of a cargo slow to go (``on``), or let them go: Kubernetes mode puts
     the :data:`HOLD` finalizer on its pods (or takes it off); Docker mode needs nothing (a
     replica that ignores SIGTERM keeps its container for the grace period)."""
+    take: Callable[[str, str, int], None] = lambda tenant, cargo, replica: None
+    """Take a replica of a cargo away by hand: ``kubectl delete pod`` in Kubernetes mode,
+    ``docker rm -f`` of its container in Docker mode."""
 
     def admin(self) -> httpx.Client:
         """An admin client."""
@@ -102,8 +109,20 @@ def _docker_backend(tmp: Path) -> Iterator[Backend]:
         for i, url in enumerate(urls)
     ]
     server = serve_docker(tmp, ADMIN, hosts)
+
+    def take(tenant: str, cargo: str, replica: int) -> None:
+        name = container_name(tenant, cargo, replica)
+        for url in urls:
+            with closing(docker.DockerClient(base_url=url)) as host:
+                try:
+                    host.containers.get(name).remove(force=True)
+                    return
+                except NotFound:
+                    continue
+        raise AssertionError(f"no container {name} on any host")
+
     try:
-        yield Backend("docker", server.url, lambda: server.log.read_text()[-4000:])
+        yield Backend("docker", server.url, lambda: server.log.read_text()[-4000:], take=take)
     finally:
         server.stop()
         clean(urls)
@@ -138,6 +157,9 @@ def _kube_backend(kube_cluster: Any, core: client.CoreV1Api, tmp: Path) -> Itera
                     raise
 
     backend.hold = hold
+    backend.take = lambda tenant, cargo, replica: core.delete_namespaced_pod(
+        pod_name(cargo, replica), tenant, grace_period_seconds=0
+    )
     try:
         wait_ready(core, names, timeout=60)
         procs.append(Proc(serve, env, tmp / "serve.log"))
@@ -503,6 +525,46 @@ def test_a_failing_replica_restarts_the_gang_per_policy_then_fails_in_the_same_w
         assert again["status"]["phase"] == "Failed", again
         assert again["status"]["message"] == message and again["status"]["restarts"] == restarts
         time.sleep(0.3)
+
+
+@pytest.mark.parametrize("policy", ["Never", "OnFailure"])
+def test_a_replica_taken_by_hand_from_a_running_gang_fails_or_restarts_it_whole(
+    backend: Backend, api: httpx.Client, policy: str
+) -> None:
+    """``kubectl delete pod`` or ``docker rm -f`` of one replica of a running gang: never one
+    replica made again alone beside the others (their world was formed with the old one). By
+    the gang's restart policy it fails, saying which replica went, or restarts whole."""
+    _mc(api, "hand", 0, 2)
+    shape = {"name": "hand-0", "replicas": 2, "gpusPerReplica": 1, "template": SLEEP}
+    _grow(api, "hand", shape | {"restartPolicy": policy, "backoffLimit": 1})
+    _until(backend, lambda: _phase(api, "hand-0") == "Running", "hand-0 to run")
+    tenant = (_cargo(api, "hand-0") or {})["tenant"]
+    backend.take(tenant, "hand-0", 1)
+    what = "its pod was deleted" if backend.name == "kube" else "its container is gone"
+    if policy == "Never":
+        failed = _until(
+            backend,
+            lambda: (c := _cargo(api, "hand-0")) and c["status"]["phase"] == "Failed" and c,
+            "hand-0 to fail",
+        )
+        assert failed["status"]["message"].startswith(f"replica 1 failed: {what}"), failed
+        assert _condition(failed, "Failed")["reason"] == "ReplicaFailed", failed
+        _until(backend, lambda: _status(api, "hand")["inUseGpus"] == 0, "its GPUs to be free")
+        return
+    again = _until(
+        backend,
+        lambda: (
+            (c := _cargo(api, "hand-0"))
+            and c["status"].get("restarts") == 1
+            and c["status"]["phase"] == "Running"
+            and c
+        ),
+        "hand-0 to run again after one restart",
+    )
+    assert not again["status"].get("message"), again
+    # the gang was placed again whole (a Placed event each time), not one replica remade
+    events = _event_types(api, "hand-0")
+    assert events.count("Placed") == 2, events
 
 
 def _event_types(api: httpx.Client, cargo: str) -> list[str]:

@@ -552,6 +552,18 @@ def _running_gang(cargo_body: dict[str, Any]) -> tuple[Decider, ClusterCache, li
     return decider, cache, pods
 
 
+def _placed_gang(cargo_body: dict[str, Any]) -> tuple[Decider, ClusterCache, list[dict[str, Any]]]:
+    """A cargo placed, its pods made but not running yet (pulling, starting)."""
+    cache = new_cache(
+        ("nodes", node("n0")), ("miniclusters", minicluster("mc", 0, 8)), ("cargos", cargo_body)
+    )
+    decider = Decider(Engine())
+    pods = created(cache, settle(decider, cache))
+    settle(decider, cache)
+    assert cache.cargos["t/job"]["status"]["phase"] == "Placed"
+    return decider, cache, pods
+
+
 def _edit_and_lose_a_pod(
     cache: ClusterCache, pods: list[dict[str, Any]], edit: dict[str, Any]
 ) -> None:
@@ -566,7 +578,7 @@ def _edit_and_lose_a_pod(
 def test_a_pod_made_again_after_gpus_per_replica_was_edited_asks_only_for_its_assigned_gpus() -> (
     None
 ):
-    decider, cache, pods = _running_gang(cargo("job", "mc", 2, 1))
+    decider, cache, pods = _placed_gang(cargo("job", "mc", 2, 1))
     _edit_and_lose_a_pod(cache, pods, {"gpusPerReplica": 8})
     remade = [pod for p in settle(decider, cache) for _, pod in p.pods]
     assert [p["metadata"]["name"] for p in remade] == ["job-1"]
@@ -578,7 +590,7 @@ def test_a_pod_made_again_after_gpus_per_replica_was_edited_asks_only_for_its_as
 
 
 def test_a_template_edited_past_the_namespace_level_after_placement_makes_no_pod() -> None:
-    decider, cache, pods = _running_gang(cargo("job", "mc", 2, 1))
+    decider, cache, pods = _placed_gang(cargo("job", "mc", 2, 1))
     privileged = {
         "spec": {
             "hostPID": True,
@@ -687,3 +699,68 @@ def test_a_pod_relabelled_by_hand_keeps_its_replica_and_gets_its_labels_back() -
     assert len(warned) == 1 and warned[0].type == "Warning" and "job-1" in warned[0].message
     assert not [x for p in plans for x in (*p.pods, *p.pod_deletes)], "the replica is kept"
     assert cache.cargos["t/job"]["status"]["phase"] == "Running"
+
+
+def _lose_a_pod(cache: ClusterCache, pods: list[dict[str, Any]], name: str) -> None:
+    """``kubectl delete pod NAME``: the watch shows it gone."""
+    cache.apply("pods", "DELETED", next(p for p in pods if p["metadata"]["name"] == name))
+
+
+def _restart_policy(policy: str) -> dict[str, Any]:
+    body = cargo("job", "mc", 2, 1)
+    body["spec"]["restartPolicy"] = policy
+    return body
+
+
+def test_a_pod_deleted_from_a_running_gang_fails_it_as_docker_mode_does() -> None:
+    """``kubectl delete pod job-1`` of a running gang (restartPolicy Never): the cargo fails,
+    saying which replica went and how, and no pod is made again beside the others (whose
+    world was formed with the old one): Docker mode fails the gang for a removed container."""
+    decider, cache, pods = _running_gang(_restart_policy("Never"))
+    _lose_a_pod(cache, pods, "job-1")
+    plans = settle(decider, cache)
+    assert not [pod for p in plans for _, pod in p.pods], "a lone replica was made again"
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"] == "replica 1 failed: its pod was deleted (by hand, or by Kubernetes)"
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "ReplicaFailed"
+    deleted = [name for p in plans for _, name, _ in p.pod_deletes]
+    assert "job-0" in deleted, "the rest of the gang is not stopped"
+
+
+def test_a_pod_deleted_from_a_running_gang_restarts_it_whole_on_failure() -> None:
+    decider, cache, pods = _running_gang(_restart_policy("OnFailure"))
+    _lose_a_pod(cache, pods, "job-1")
+    plans = settle(decider, cache, 1)
+    assert not [pod for p in plans for _, pod in p.pods], "a lone replica was made again"
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Pending" and status["restarts"] == 1
+    assert status["message"].startswith("replica 1 failed: its pod was deleted")
+    assert "restarting the gang (restart 1 of" in status["message"]
+    _lose_a_pod(cache, pods, "job-0")
+    remade = [pod["metadata"]["name"] for p in settle(decider, cache) for _, pod in p.pods]
+    assert sorted(remade) == ["job-0", "job-1"], "the gang is made again whole"
+
+
+def test_growing_a_running_gang_is_not_a_lost_replica() -> None:
+    decider, cache, _ = _running_gang(_restart_policy("Never"))
+    body = copy.deepcopy(cache.cargos["t/job"])
+    body["spec"]["replicas"] = 3
+    body["metadata"]["generation"] += 1
+    cache.apply("cargos", None, body)
+    made = [pod["metadata"]["name"] for p in settle(decider, cache) for _, pod in p.pods]
+    assert made == ["job-2"]
+    assert cache.cargos["t/job"]["status"]["phase"] == "Placed"
+
+
+def test_a_pod_deleted_while_the_operator_was_down_fails_the_gang_at_restore() -> None:
+    """The operator restarts (a new decider, the same cluster) after ``kubectl delete pod`` of a
+    running gang: the gang fails as if the operator had seen it go, no lone replica made."""
+    _, cache, pods = _running_gang(_restart_policy("Never"))
+    _lose_a_pod(cache, pods, "job-0")
+    plans = settle(Decider(Engine()), cache)
+    assert not [pod for p in plans for _, pod in p.pods], "a lone replica was made again"
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("replica 0 failed: its pod was deleted")

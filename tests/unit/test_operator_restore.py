@@ -46,7 +46,7 @@ def pod(cargo_name: str, replica: int, node_name: str, ids: str, phase: str = "R
 def placed(name: str, mc: str, node_name: str, ids: list[int], at: str) -> dict[str, Any]:
     body = cargo(name, mc, 1, len(ids))
     body["status"] = {
-        "phase": "Running",
+        "phase": "Placed",
         "placement": [{"replica": 0, "node": node_name, "gpuIds": ids, "borrowed": True}],
         "replicas": 1,
         "placedAt": at,
