@@ -57,6 +57,9 @@ from crane.model.shares import TenantShares
 from crane.placement.admission import cargo_over_max
 
 FINISHED = service.GROW_WAIT_OVER - {CargoPhase.RUNNING.value}
+GROW_PASS_WAIT_SECONDS = 120.0
+"""How long a ``:grow`` waits for another server's reconcile pass on the same database (an
+image pull in that pass included) before running its own, whose placements it grants."""
 
 
 class DockerBackend(Backend):
@@ -142,8 +145,10 @@ class DockerBackend(Backend):
         ]
         return Snapshot(holdings=holdings, time=datetime.now(UTC))
 
-    async def _pass(self) -> None:
-        await asyncio.to_thread(self.reconciler.reconcile_once)
+    async def _pass(self, wait: float = 0.0) -> None:
+        """Run a reconcile pass; ``wait``: seconds to wait for another server's pass on this
+        database to end first (0: skip it then, that pass decides for both)."""
+        await asyncio.to_thread(self.reconciler.reconcile_once, wait)
 
     def _check_template(self, tenant: str, template: dict[str, Any]) -> None:
         """Refuse at create what Docker mode would not honour, naming the field."""
@@ -344,7 +349,9 @@ class DockerBackend(Backend):
                     )
                 )
             _commit_cargos(s, tenant, [n for n, _ in plan.creates])
-        await self._pass()
+        # the grants below are what this pass placed: a pass skipped because another server's
+        # holds the database would deny cargos that pass was about to place
+        await self._pass(wait=GROW_PASS_WAIT_SECONDS)
         grants: list[CargoGrant] = []
         reasons = list(plan.reasons)
         with self.reconciler.lock, Session(self.db) as s:

@@ -7,7 +7,9 @@ therefore runs only while it holds a lock every server on that database shares: 
 PostgreSQL advisory lock (held by the pass's own connection, gone if the server dies), or
 for SQLite an ``flock`` on a file beside the database (gone with the process). A server
 that finds the lock taken skips its pass: the other server's pass is deciding for both,
-and the next interval tries again.
+and the next interval tries again. A pass whose outcome an API call answers with (a
+``:grow`` without ``allowPending`` grants only what its pass placed) waits for the lock
+instead: skipped, it would deny cargos the other pass was about to place.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 ADVISORY_KEY = 0x63_72_61_6E_65  # "crane"
 """The PostgreSQL advisory lock key of the reconcile pass."""
+RETRY_SECONDS = 0.05
+"""How often a pass that waits for the lock tries to take it again."""
 
 
 def lock_path(database: str) -> Path | None:
@@ -44,25 +49,33 @@ class PassLock:
         self._file = lock_path(db.url.render_as_string(hide_password=True))
 
     @contextmanager
-    def held(self) -> Iterator[bool]:
-        """Try to take the lock without waiting; yields whether this pass holds it."""
+    def held(self, wait: float = 0.0) -> Iterator[bool]:
+        """Take the lock, trying for up to ``wait`` seconds (0: once, without waiting);
+        yields whether this pass holds it."""
+        deadline = time.monotonic() + wait
         if self.db.dialect.name == "postgresql":
-            with self._advisory() as mine:
+            with self._advisory(deadline) as mine:
                 yield mine
         elif self._file is not None:
-            with self._flock(self._file) as mine:
+            with self._flock(self._file, deadline) as mine:
                 yield mine
         else:
             yield True
 
     @contextmanager
-    def _advisory(self) -> Iterator[bool]:
+    def _advisory(self, deadline: float) -> Iterator[bool]:
         conn = self.db.connect()
         try:
-            mine = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
-            )
-            conn.commit()
+            while True:
+                mine = bool(
+                    conn.execute(
+                        text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}
+                    ).scalar()
+                )
+                conn.commit()
+                if mine or time.monotonic() >= deadline:
+                    break
+                time.sleep(RETRY_SECONDS)
             try:
                 yield mine
             finally:
@@ -78,14 +91,18 @@ class PassLock:
 
     @staticmethod
     @contextmanager
-    def _flock(path: Path) -> Iterator[bool]:
+    def _flock(path: Path, deadline: float) -> Iterator[bool]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(RETRY_SECONDS)
             try:
                 yield True
             finally:

@@ -168,12 +168,13 @@ class Reconciler:
 
     # one pass
 
-    def reconcile_once(self) -> None:
+    def reconcile_once(self, wait: float = 0.0) -> None:
         """One pass: build the engine from rows and live containers, then act and commit.
 
         Skipped while another server on this database runs one (:mod:`crane.docker.pass_lock`):
-        two passes deciding at once would give the same GPUs twice."""
-        with self.lock, self.pass_lock.held() as mine:
+        two passes deciding at once would give the same GPUs twice. ``wait``: seconds to wait
+        for that one to end first, for a caller that answers with this pass's outcome."""
+        with self.lock, self.pass_lock.held(wait) as mine:
             if not mine:
                 log.debug("another server on this database is running a pass; skipping")
                 return

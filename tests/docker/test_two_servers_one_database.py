@@ -177,3 +177,56 @@ def test_a_server_places_nothing_while_another_servers_pass_holds_the_database(
     finally:
         for api in apis:
             api.close()
+
+
+def test_a_grow_waits_for_another_servers_pass_instead_of_denying_free_gpus(
+    servers: list[DockerServer], database_url: str
+) -> None:
+    """A ``:grow`` (no ``allowPending``) decides from the pass it runs. While another server's
+    pass holds the database, it waits for it and is then granted the free GPUs: it used to
+    skip its pass and deny the cargo, "cannot be placed now", with every GPU free."""
+    apis = [s.client() for s in servers]
+    other = PassLock(make_engine(database_url))
+    long = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "600"]}]}}
+    answers: list[httpx.Response] = []
+    try:
+        made = apis[0].post(
+            "/v1/miniclusters",
+            json={
+                "name": "grows",
+                "spec": {
+                    "gpuType": "H100",
+                    "gpus": {"min": 0, "max": 8},
+                    "template": {"replicas": 1, "gpusPerReplica": 1, "template": long},
+                },
+            },
+        )
+        assert made.status_code == 201, made.text
+        with _taken(other):
+            grow = threading.Thread(
+                target=lambda: answers.append(
+                    apis[1].post("/v1/miniclusters/grows:grow", json={"count": 1})
+                ),
+                daemon=True,
+            )
+            grow.start()
+            deadline = time.monotonic() + 60
+            while not answers and (
+                apis[0].get("/v1/miniclusters/grows").json()["spec"].get("replicas") != 1
+            ):
+                assert time.monotonic() < deadline, "the grow stored no decision"
+                time.sleep(0.05)
+            # the grow has stored its decision (replicas 1) and runs its pass now: while the
+            # other pass holds the database, it must not answer (a denial here is the failure)
+            grow.join(5)
+            assert not answers or answers[0].json()["result"] == "granted", answers[0].text
+        grow.join(120)
+        assert answers, "the grow never answered once the lock was free"
+        body = answers[0].json()
+        assert answers[0].status_code == 200 and body["result"] == "granted", body
+        cargo = apis[0].get(f"/v1/cargos/{body['cargos'][0]['name']}").json()
+        assert cargo["status"]["phase"] in ("Placed", "Running"), cargo["status"]
+    finally:
+        apis[0].delete("/v1/miniclusters/grows")
+        for api in apis:
+            api.close()
