@@ -539,3 +539,67 @@ def test_kill_during_hold(
         assert_status_truthful(custom, core_v1, namespace)
     assert w.reads > 10 and not w.seen, w.seen
     cleanup(custom, core_v1, namespace, operator)
+
+
+def test_a_leader_paused_amid_its_pod_creates_sends_none_after_losing_the_lease(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    kube_api: client.ApiClient,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+    tmp_path: Path,
+) -> None:
+    """SIGSTOP right after a 16-pod cargo's placement is written, while its creates go out;
+    the cargo is deleted and another takes its GPUs under the other leader; SIGCONT. The
+    creates the paused leader had prepared must not land on the other cargo's GPUs."""
+    nodes("kmburst", "NVIDIA-P3", racks=1, per_rack=2)
+    assert operator.proc is not None
+    other = OperatorProcess(kube_cluster.env, tmp_path / "other.log")
+    other.start()
+    leases = client.CoordinationV1Api(kube_api)
+    try:
+        with Watcher(core_v1) as w:
+            apply(kube_cluster, namespace, mc_yaml("mc", "P3", 0, 16))
+            wait_pass(kube_cluster, custom, namespace, operator)  # someone leads
+            for turn in range(4):
+                big, then = f"big{turn}", f"then{turn}"
+                holder = leases.read_namespaced_lease("crane-operator", LEASE_NAMESPACE).spec
+                lead = next(
+                    op
+                    for op in (operator, other)
+                    if op.proc is not None
+                    and str(holder.holder_identity).endswith(f"-{op.proc.pid}")
+                )
+                assert lead.proc is not None
+                apply(kube_cluster, namespace, cargo_yaml(big, "mc", 16, 1))
+                poll(
+                    lambda b=big: (
+                        (get(custom, "cargos", namespace, b) or {}).get("status") or {}
+                    ).get("placement"),
+                    f"{big}'s placement written",
+                    lambda: "",
+                    60,
+                    0.01,
+                )
+                os.kill(lead.proc.pid, signal.SIGSTOP)
+                try:
+                    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "cargos", big)
+                    apply(kube_cluster, namespace, cargo_yaml(then, "mc", 16, 1))
+                    wait(
+                        lambda t=then: len(live(core_v1, namespace, t)) == 16,
+                        f"{then} Running under the other leader",
+                        operator,
+                        90,
+                    )
+                finally:
+                    os.kill(lead.proc.pid, signal.SIGCONT)
+                wait_pass(kube_cluster, custom, namespace, lead)
+                w.check()
+                custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "cargos", then)
+                wait(lambda: not crane_pods(core_v1, namespace), "the pods gone", operator, 90)
+    finally:
+        other.kill()
+    assert w.reads > 10 and not w.seen, w.seen
+    cleanup(custom, core_v1, namespace, operator)
