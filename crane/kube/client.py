@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -81,6 +84,75 @@ def _custom(group: str, version: str, namespace: str, plural: str, name: str = "
     return base + (f"/{quote(name)}" if name else "")
 
 
+_FENCE = threading.local()
+"""The fence of the write this thread is making (:func:`fenced`), if any."""
+
+
+class Fenced(RuntimeError):
+    """A write not sent: its fence (the leader lease) said no just before it went out."""
+
+
+@contextlib.contextmanager
+def fenced(fence: Callable[[], bool] | None) -> Iterator[None]:
+    """Within this block, every write this thread sends through a :class:`KubeClient` asks
+    ``fence`` first, just before its request goes out, and raises :class:`Fenced` instead of
+    sending when it says no: a process paused (SIGSTOP) after its caller's check and resumed
+    after another instance took the lease over must not send what it prepared before."""
+    before = getattr(_FENCE, "check", None)
+    _FENCE.check = fence
+    try:
+        yield
+    finally:
+        _FENCE.check = before
+
+
+def _check_fence() -> None:
+    """Raise :class:`Fenced` when this thread makes a fenced write whose fence says no."""
+    check = getattr(_FENCE, "check", None)
+    if check is not None and not check():
+        raise Fenced("write not sent: the leader lease may have lapsed")
+
+
+class _FencedHTTPConnection(urllib3.connection.HTTPConnection):
+    """Asks the thread's fence once connected, just before the request's bytes go out."""
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:
+            self.connect()
+        _check_fence()
+        super().send(data)
+
+
+class _FencedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """:class:`_FencedHTTPConnection` over TLS."""
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:
+            self.connect()
+        _check_fence()
+        super().send(data)
+
+
+class _FencedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _FencedHTTPConnection
+
+
+class _FencedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _FencedHTTPSConnection
+
+
+def _fence_writes(api: client.ApiClient) -> None:
+    """Make ``api`` ask the thread's fence (:func:`fenced`) before it sends any write: once
+    its connection is made (a TLS handshake takes a while, and a process may be paused in
+    it), just before the request goes out."""
+    rest: Any = api.rest_client
+    manager = rest.pool_manager
+    if getattr(manager, "crane_fenced", False):
+        return
+    manager.pool_classes_by_scheme = {"http": _FencedHTTPPool, "https": _FencedHTTPSPool}
+    manager.crane_fenced = True
+
+
 class KubeClient:
     """The operator's API calls, one call each; 404 on delete and 409 on create are fine.
 
@@ -92,6 +164,7 @@ class KubeClient:
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
+        _fence_writes(api)
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.coordination = client.CoordinationV1Api(api)

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.client import NotFound
 from crane.kube import app_manager, dra
-from crane.kube.client import KubeClient, refusal
+from crane.kube.client import Fenced, KubeClient, fenced, refusal
 from crane.kube.names import CARGOS, MINICLUSTERS, key_of
 from crane.lifecycle.plan import (
     Applied,
@@ -400,7 +400,11 @@ def _logged(
             metrics.api_errors.labels("fenced").inc()
             return None
         try:
-            return fn(*args)
+            with fenced(fence):  # asked again just before each request goes out
+                return fn(*args)
+        except Fenced:
+            metrics.api_errors.labels("fenced").inc()
+            return None
         except ApiException as err:
             metrics.api_errors.labels(str(err.status)).inc()
             if ending is not None and err.status == 403 and TERMINATING in (err.body or ""):
