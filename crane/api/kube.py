@@ -645,6 +645,7 @@ class KubeBackend(Backend):
                     template=int(index) if index.isdigit() else None,
                     created=cargo.created_at.timestamp(),
                     nodes=cargo.spec.replicas,
+                    deleting=bool(body["metadata"].get("deletionTimestamp")),
                 )
             )
         return facts

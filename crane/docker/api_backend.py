@@ -289,6 +289,7 @@ class DockerBackend(Backend):
                 template=service.template_index(mc.name, c.name) if templated else None,
                 created=c.created_at.timestamp(),
                 nodes=c.cargo_spec().replicas,
+                deleting=c.deleting,
             )
             for c in store.cargos(s, mc.tenant, mc.name)
         ]

@@ -256,6 +256,8 @@ class CargoFacts:
     """When it was created (a timestamp): a shrink by count takes the newest first."""
     nodes: int = 0
     """Its replicas: the torchrun nodes it adds to its MiniCluster's world."""
+    deleting: bool = False
+    """Being deleted: gone from the API already (a shrink naming it is told it is not found)."""
 
 
 @dataclass
@@ -478,7 +480,7 @@ def plan_shrink(
         key=lambda c: -(c.template or 0),
     )
     if names is not None:
-        known = {c.name: c for c in cargos}
+        known = {c.name: c for c in cargos if not c.deleting}
         missing = [n for n in names if n not in known]
         if missing:
             raise UnknownCargos(

@@ -164,3 +164,13 @@ def test_a_scale_up_past_max_with_the_other_cargos_is_refused_only_when_it_asks_
     assert why is not None and "5 GPUs" in why and "gpus.max (4)" in why
     over = [CargoFacts("big", 6, True)]  # over already (gpus.max lowered): no more is asked
     assert service.patch_over_max("job", _spec(0), _spec(0), over) is None
+
+
+def test_a_shrink_naming_a_cargo_being_deleted_is_told_it_is_not_found() -> None:
+    """As a second DELETE is 404: on Kubernetes the cargo lingers while its pods stop, and a
+    shrink naming it answered it removed (200) again."""
+    spec = MiniClusterSpec(gpu_type="H100", gpus=GpuRange(min=0, max=8))
+    going = [CargoFacts("free-b", 2, False, deleting=True), CargoFacts("free-a", 2, True)]
+    with pytest.raises(service.UnknownCargos, match="free-b"):
+        service.plan_shrink("free", spec, going, None, ["free-b"])
+    assert service.plan_shrink("free", spec, going, None, ["free-a"]).removed == ["free-a"]
