@@ -462,6 +462,13 @@ class KubeBackend(Backend):
         async with self._exclusive(tenant, name):
             current = await self.get_minicluster(tenant, name)
             spec = patched_spec(current.spec, patch)
+            if spec.replicas != current.spec.replicas or spec.template != current.spec.template:
+                existing = await self._cargo_bodies(tenant, name)
+                over = service.patch_over_max(
+                    name, current.spec, spec, self._facts(current, existing)
+                )
+                if over is not None:
+                    raise Invalid(over, [FieldError(["body", "replicas"], over)])
             if service.asks_more_of_admission(current.spec, spec):
                 engine = await self._snapshot()
                 never = await asyncio.to_thread(service.never_admitted, engine, tenant, name, spec)
@@ -586,13 +593,8 @@ class KubeBackend(Backend):
         async with self._exclusive(tenant, mc_name):
             mc = await self._live_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
-            used = sum(
-                c.spec.gpus
-                for b, c in ((b, _cargo(b)) for b in existing)
-                if c.status.phase not in TERMINAL and not _taken_back(b)
-            )
+            used, nodes = service.asked_for(_mc(mc).spec, self._facts(_mc(mc), existing))
             why = cargo_over_max(mc_name, _mc(mc).spec.gpus.max, used, body.spec.gpus)
-            nodes = sum(f.nodes for f in self._facts(_mc(mc), existing) if f.active)
             why = why or service.over_nodes(mc_name, _mc(mc).spec, nodes, body.spec.replicas)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
@@ -643,6 +645,7 @@ class KubeBackend(Backend):
                     template=int(index) if index.isdigit() else None,
                     created=cargo.created_at.timestamp(),
                     nodes=cargo.spec.replicas,
+                    deleting=bool(body["metadata"].get("deletionTimestamp")),
                 )
             )
         return facts

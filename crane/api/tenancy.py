@@ -4,7 +4,7 @@ tenant's objects a caller may see (counts, never names; an admin sees names)."""
 from __future__ import annotations
 
 from crane.api.auth import Principal
-from crane.api.schemas import DryRunResult, ExplainResult, ExplanationOut, Scope
+from crane.api.schemas import DryRunResult, ExplainResult, ExplanationOut, MiniCluster, Scope
 from crane.api.settings import ApiSettings
 from crane.placement.types import DomainFit, Explanation
 
@@ -48,6 +48,21 @@ class Viewer:
     def others(self) -> str:
         """How the objects this viewer may not name are described."""
         return "of another MiniCluster or tenant" if self.minicluster else "of another tenant"
+
+
+OTHER_MINICLUSTER = "(another MiniCluster)"
+"""What ``waitsBehind`` reads, for a MiniCluster token, for a MiniCluster of its tenant other
+than its own (one of another tenant reads ``(another tenant)`` for everyone but admins)."""
+
+
+def minicluster_for(mc: MiniCluster, viewer: Viewer) -> MiniCluster:
+    """``mc`` as ``viewer`` may see it: for a MiniCluster token, the MiniClusters of its tenant
+    it waits behind are not named (it names its own MiniCluster only)."""
+    behind = mc.status.waits_behind
+    shown = [k if viewer.owns(k) or "/" not in k else OTHER_MINICLUSTER for k in behind]
+    if shown == behind:
+        return mc
+    return mc.model_copy(update={"status": mc.status.model_copy(update={"waits_behind": shown})})
 
 
 def _explanation(out: ExplanationOut) -> Explanation:

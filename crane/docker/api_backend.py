@@ -217,6 +217,9 @@ class DockerBackend(Backend):
                 row = self._mc(s, tenant, name)
                 current = row.mc_spec()
                 new = patched_spec(current, patch)
+                over = service.patch_over_max(name, current, new, self._facts(s, row))
+                if over is not None:
+                    raise Invalid(over, [FieldError(["body", "replicas"], over)])
                 if service.asks_more_of_admission(current, new):
                     never = await asyncio.to_thread(self._never_admitted, tenant, name, new)
                     if never is not None:
@@ -291,6 +294,7 @@ class DockerBackend(Backend):
                 template=service.template_index(mc.name, c.name) if templated else None,
                 created=c.created_at.timestamp(),
                 nodes=c.cargo_spec().replicas,
+                deleting=c.deleting,
             )
             for c in store.cargos(s, mc.tenant, mc.name)
         ]
@@ -477,9 +481,8 @@ class DockerBackend(Backend):
         async with self._exclusive(tenant, body.spec.mini_cluster):
             with Session(self.db) as s:
                 mc = self._mc(s, tenant, body.spec.mini_cluster)
-                used = self._used_gpus(s, tenant, mc.name)
+                used, nodes = service.asked_for(mc.mc_spec(), self._facts(s, mc))
                 why = cargo_over_max(mc.name, mc.mc_spec().gpus.max, used, body.spec.gpus)
-                nodes = sum(f.nodes for f in self._facts(s, mc) if f.active)
                 why = why or service.over_nodes(mc.name, mc.mc_spec(), nodes, body.spec.replicas)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
@@ -487,14 +490,6 @@ class DockerBackend(Backend):
             if never is not None:
                 raise Invalid(never)
             return await self._create_cargo(tenant, body)
-
-    def _used_gpus(self, s: Session, tenant: str, name: str) -> int:
-        """GPUs the MiniCluster's live cargos (pending ones included) ask for."""
-        return sum(
-            c.cargo_spec().gpus
-            for c in store.cargos(s, tenant, name)
-            if not c.deleting and c.phase in {*ACTIVE, CargoPhase.PENDING.value}
-        )
 
     def _never_placed(self, tenant: str, spec: CargoSpec) -> str | None:
         return service.never_placed(self.reconciler.snapshot(), tenant, spec)

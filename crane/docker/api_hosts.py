@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from docker.errors import DockerException
+from docker.utils import parse_host
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -37,6 +39,12 @@ def spec_of(body: HostCreate) -> HostSpec:
         parse_islands(spec.islands, spec.gpu_count)
     except (ValidationError, ValueError) as err:
         raise Invalid(f"the host is invalid: {_first_error(err)}") from None
+    try:
+        parse_host(spec.url)  # as the Docker client reads it: a port past 65535, a torn [IPv6
+    except (DockerException, ValueError) as err:
+        why = f"dockerHost {spec.url!r} is no Docker API address: {err}"
+        fields = [FieldError(["body", "dockerHost"], why)]
+        raise Invalid(f"the host is invalid: {why}", fields) from None
     return spec
 
 

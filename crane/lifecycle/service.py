@@ -256,6 +256,8 @@ class CargoFacts:
     """When it was created (a timestamp): a shrink by count takes the newest first."""
     nodes: int = 0
     """Its replicas: the torchrun nodes it adds to its MiniCluster's world."""
+    deleting: bool = False
+    """Being deleted: gone from the API already (a shrink naming it is told it is not found)."""
 
 
 @dataclass
@@ -304,6 +306,42 @@ def over_nodes(minicluster: str, spec: MiniClusterSpec, nodes: int, adding: int)
     )
 
 
+def asked_for(spec: MiniClusterSpec, cargos: Sequence[CargoFacts]) -> tuple[int, int]:
+    """GPUs and torchrun nodes the MiniCluster's cargos ask for: its live cargos (placed or
+    pending), and the template cargos ``spec.replicas`` keeps that are not made yet (a
+    decision pass makes them later, a hundred at a time). Every check against ``gpus.max``
+    counts these, so a cargo created, or grown, between a raise of ``spec.replicas`` and the
+    pass that makes its cargos cannot take the room those are promised."""
+    gpus = sum(c.gpus for c in cargos if c.active)
+    nodes = sum(c.nodes for c in cargos if c.active)
+    if spec.template is None or not spec.replicas:
+        return gpus, nodes
+    made = {c.template for c in cargos if c.template is not None}
+    missing = sum(1 for i in range(spec.replicas) if i not in made)
+    shape = spec.template
+    gpus += missing * shape.replicas * shape.gpus_per_replica
+    return gpus, nodes + missing * shape.replicas
+
+
+def patch_over_max(
+    minicluster: str, current: MiniClusterSpec, new: MiniClusterSpec, cargos: Sequence[CargoFacts]
+) -> str | None:
+    """Why a patch from ``current`` to ``new`` (more ``replicas``, or a larger template) must
+    be refused because the template cargos it adds would take the MiniCluster, with its other
+    cargos, past ``gpus.max``, as a grow by that many would be; None when it may be made. A
+    patch that asks for no more GPUs than before is never refused for this (lowering
+    ``gpus.max`` under what running cargos hold is allowed: borrowed ones are preempted)."""
+    before, _ = asked_for(current, cargos)
+    after, _ = asked_for(new, cargos)
+    if after <= new.gpus.max or after <= before:
+        return None
+    return (
+        f"replicas {new.replicas} would take MiniCluster {minicluster} to {after} GPUs with its "
+        f"other cargos, over gpus.max ({new.gpus.max}): raise gpus.max, shrink first, or ask "
+        "for fewer replicas"
+    )
+
+
 def template_replicas(spec: MiniClusterSpec, cargos: list[CargoFacts]) -> int:
     """How many template cargos the MiniCluster keeps now."""
     if spec.replicas is not None:
@@ -326,8 +364,7 @@ def plan_grow(
     if is_held(spec):
         raise ServiceError(grow_refusal(minicluster))
     plan = GrowPlan()
-    used = sum(c.gpus for c in cargos if c.active)
-    nodes = sum(c.nodes for c in cargos if c.active)
+    used, nodes = asked_for(spec, cargos)
     taken = set(taken or ()) | {c.name for c in cargos}
     if shapes is None:
         if spec.template is None:
@@ -443,7 +480,7 @@ def plan_shrink(
         key=lambda c: -(c.template or 0),
     )
     if names is not None:
-        known = {c.name: c for c in cargos}
+        known = {c.name: c for c in cargos if not c.deleting}
         missing = [n for n in names if n not in known]
         if missing:
             raise UnknownCargos(

@@ -481,3 +481,16 @@ def test_a_cargo_past_the_worlds_node_max_is_422_and_a_grow_is_denied(
         assert "over CRANE_NNODES=1:2" in grown.text, grown.text
     finally:
         assert admin.delete("/v1/miniclusters/world", params={"tenant": TENANT}).is_success
+
+
+@pytest.mark.parametrize(
+    "url", ["tcp://[::1", "tcp://127.0.0.1:99999999", "tcp://h:-1", "tcp://", "https://h:port"]
+)
+def test_a_docker_host_address_the_client_cannot_read_is_422_and_nothing_is_stored(
+    admin: httpx.Client, url: str
+) -> None:
+    """A torn IPv6 address or a port out of range was a 500 (the Docker client's ValueError)."""
+    body = {"name": "h-bad-url", "dockerHost": url, "gpuType": "H100", "gpus": 8}
+    answer = admin.post("/v1/hosts", json=body)
+    _refused(answer, "dockerHost", "no Docker API address")
+    assert admin.get("/v1/hosts/h-bad-url").status_code == 404

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from crane.api.errors import ExecUnsupported, NotFound
+from crane.api.errors import ExecUnsupported, Invalid, NotFound
 from crane.api.kube import KubeBackend
-from crane.api.schemas import ExecRequest
+from crane.api.schemas import CargoCreate, ExecRequest, MiniClusterPatch
 from crane.api.settings import ApiSettings
+from crane.kube.names import TEMPLATE_INDEX_LABEL
 
 
 class _Log(list[bytes]):
@@ -115,3 +117,39 @@ def test_a_minicluster_being_deleted_keeps_its_namespace_a_tenants(
     custom = SimpleNamespace(list_namespaced_custom_object=listed)
     monkeypatch.setattr(KubeBackend, "_custom", property(lambda _self: custom))
     assert [asyncio.run(backend.has_miniclusters("t")) for _ in range(3)] == [True, False, False]
+
+
+def test_template_cargos_the_operator_has_not_made_yet_count_against_gpus_max(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """spec.replicas 8 of a 1-GPU template under gpus.max 8, one template cargo made so far:
+    a 6-GPU cargo is refused (it was created: 7 asked for by the cargos listed), and so is
+    raising replicas past gpus.max beside it (it was merge-patched in)."""
+    template = {"replicas": 1, "gpusPerReplica": 1, "template": {}}
+    mc: dict[str, Any] = {
+        "metadata": {"name": "p", "namespace": "t"},
+        "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 8}, "template": template},
+    }
+    made = {
+        "metadata": {"name": "p-0", "namespace": "t", "labels": {TEMPLATE_INDEX_LABEL: "0"}},
+        "spec": {"miniCluster": "p", "gpusPerReplica": 1},
+    }
+    patched: list[Any] = []
+    custom = SimpleNamespace(
+        get_namespaced_custom_object=lambda *_, **__: mc,
+        list_namespaced_custom_object=lambda *_, **__: {"items": [made]},
+        patch_namespaced_custom_object=lambda *args, **__: patched.append(args) or mc,
+    )
+    backend = KubeBackend(ApiSettings(backend="kube", database_url=f"sqlite:///{tmp_path}/l.db"))
+    backend._api = object()  # type: ignore[assignment]  # _call only checks it is set
+    monkeypatch.setattr(KubeBackend, "_custom", property(lambda _self: custom))
+
+    mc["spec"]["replicas"] = 8
+    big = CargoCreate.model_validate({"spec": {"miniCluster": "p", "gpusPerReplica": 6}})
+    with pytest.raises(Invalid, match=r"14 GPUs, over gpus\.max"):
+        asyncio.run(backend.create_cargo("t", big))
+    mc["spec"]["replicas"] = 1
+    made["spec"]["gpusPerReplica"] = 6  # as if made of a larger template before
+    with pytest.raises(Invalid, match="replicas 4 would take MiniCluster p to 9 GPUs"):
+        asyncio.run(backend.patch_minicluster("t", "p", MiniClusterPatch(replicas=4)))
+    assert patched == []

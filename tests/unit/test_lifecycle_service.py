@@ -144,3 +144,33 @@ def test_a_grow_past_the_worlds_node_max_is_denied_saying_so() -> None:
     # without a world, nodes are no one's concern
     plain = spec.model_copy(update={"rendezvous": None})
     assert service.plan_grow("w", plain, running, None, [(None, small)]).creates
+
+
+def test_template_cargos_not_made_yet_count_against_gpus_max() -> None:
+    """replicas 4 with one template cargo made: the three to come count, so a grow by one is
+    denied and a 1-GPU cargo would pass gpus.max (the grow raised replicas to 5 and failed)."""
+    spec = _spec(4, maximum=4)
+    assert service.asked_for(spec, _templated(1))[0] == 4
+    plan = service.plan_grow("job", spec, _templated(1), 1, None)
+    assert plan.replicas is None and [g.added for g in plan.grants] == [False]
+    done = [CargoFacts("job-0", 1, False, template=0)]  # finished: it is not made again
+    assert service.asked_for(spec, done)[0] == 3
+
+
+def test_a_scale_up_past_max_with_the_other_cargos_is_refused_only_when_it_asks_more() -> None:
+    free = [CargoFacts("big", 3, True)]
+    assert service.patch_over_max("job", _spec(0), _spec(1), free) is None
+    why = service.patch_over_max("job", _spec(0), _spec(2), free)
+    assert why is not None and "5 GPUs" in why and "gpus.max (4)" in why
+    over = [CargoFacts("big", 6, True)]  # over already (gpus.max lowered): no more is asked
+    assert service.patch_over_max("job", _spec(0), _spec(0), over) is None
+
+
+def test_a_shrink_naming_a_cargo_being_deleted_is_told_it_is_not_found() -> None:
+    """As a second DELETE is 404: on Kubernetes the cargo lingers while its pods stop, and a
+    shrink naming it answered it removed (200) again."""
+    spec = MiniClusterSpec(gpu_type="H100", gpus=GpuRange(min=0, max=8))
+    going = [CargoFacts("free-b", 2, False, deleting=True), CargoFacts("free-a", 2, True)]
+    with pytest.raises(service.UnknownCargos, match="free-b"):
+        service.plan_shrink("free", spec, going, None, ["free-b"])
+    assert service.plan_shrink("free", spec, going, None, ["free-a"]).removed == ["free-a"]

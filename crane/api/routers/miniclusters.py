@@ -28,7 +28,7 @@ from crane.api.schemas import (
     ShrinkRequest,
     ShrinkResult,
 )
-from crane.api.tenancy import explain_for
+from crane.api.tenancy import explain_for, minicluster_for
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}}
@@ -126,14 +126,17 @@ async def list_(ctx: Ctx, pages: Pages) -> Page[MiniCluster]:
     items = await ctx.backend.list_miniclusters(ctx.tenant)
     if ctx.principal.scope is Scope.MINICLUSTER:
         items = [mc for mc in items if mc.name == ctx.principal.minicluster]
-    return Page(items=items[pages.offset : pages.offset + pages.limit], count=len(items))
+    shown = [
+        minicluster_for(mc, ctx.viewer) for mc in items[pages.offset : pages.offset + pages.limit]
+    ]
+    return Page(items=shown, count=len(items))
 
 
 @router.get("/{name}", operation_id="getMiniCluster", response_model=MiniCluster)
 async def get(name: McName, ctx: Ctx) -> MiniCluster:
     """One MiniCluster: its spec and status (reservation, GPUs in use, queue position)."""
     ctx.principal.check_minicluster(name)
-    return await ctx.backend.get_minicluster(ctx.tenant, name)
+    return minicluster_for(await ctx.backend.get_minicluster(ctx.tenant, name), ctx.viewer)
 
 
 @router.patch("/{name}", operation_id="patchMiniCluster", response_model=MiniCluster)

@@ -1,0 +1,54 @@
+"""A MiniCluster token sees its own MiniCluster by name and no other: ``waitsBehind`` of its
+MiniCluster, which the admission pass writes with the names of the tenant's MiniClusters ahead
+in the queue, reads ``(another MiniCluster)`` for its siblings (as ``/v1/nodes`` and
+``:explain`` already show them), while a tenant token still sees their names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from crane.docker import reconciler
+from crane.lifecycle.queued import Queued
+
+SPEC = {"gpuType": "H100", "gpus": {"min": 1, "max": 2}}
+
+
+def test_waits_behind_names_no_sibling_to_a_minicluster_token(
+    local_api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """waitsBehind of a queued MiniCluster, for its MiniCluster token, on get and list:
+    the sibling ahead read by name (``t/secret-sibling``) before."""
+    original = reconciler.queued
+
+    def behind_the_sibling(*args: Any, **kwargs: Any) -> Queued:
+        waiting = original(*args, **kwargs)
+        if args[1] == "t/mine":  # queued behind its sibling, as with GPUs it would be
+            return replace(waiting, position=2, waits_behind=["t/secret-sibling"])
+        return waiting
+
+    monkeypatch.setattr(reconciler, "queued", behind_the_sibling)
+    assert local_api.post("/v1/tenants", json={"name": "t"}).status_code == 201
+    for name in ("secret-sibling", "mine"):
+        made = local_api.post("/v1/miniclusters?tenant=t", json={"name": name, "spec": SPEC})
+        assert made.status_code == 201, made.text
+    tenant = local_api.post("/v1/tokens", json={"scope": "tenant", "tenant": "t"}).json()
+    scoped = local_api.post(
+        "/v1/tokens", json={"scope": "minicluster", "tenant": "t", "miniCluster": "mine"}
+    ).json()
+    as_tenant = {"Authorization": f"Bearer {tenant['token']}"}
+    as_mc = {"Authorization": f"Bearer {scoped['token']}"}
+    got = local_api.get("/v1/miniclusters/mine", headers=as_tenant).json()
+    assert got["status"]["waitsBehind"] == ["t/secret-sibling"]
+    answers = [
+        local_api.get("/v1/miniclusters/mine", headers=as_mc),
+        local_api.get("/v1/miniclusters", headers=as_mc),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert "secret-sibling" not in answer.text
+    mine = answers[0].json()["status"]
+    assert mine["waitsBehind"] == ["(another MiniCluster)"] and mine["queuePosition"] == 2
