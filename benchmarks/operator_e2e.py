@@ -300,6 +300,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def deleting(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Ask for a collection's deletion; a 504 (the API server's 60 s limit, thousands of
+    objects at 10,000 nodes) means the deletion goes on in the server: the caller waits for
+    the objects to be gone."""
+    try:
+        call(*args, **kwargs)
+    except ApiException as err:
+        if err.status != 504:
+            raise
+
+
 def raw_round(
     core: client.CoreV1Api, probe: Probe, nodes: list[str], count: int, gpus: int, rnd: int
 ) -> dict[str, float]:
@@ -312,10 +323,13 @@ def raw_round(
         list(pool.map(lambda b: core.create_namespaced_pod(RAW_NS, b), bodies))
     t1 = wait_for(lambda: running_pods(core, RAW_NS, "bench=raw") >= count, "raw pods Running", 900)
     out = {"pods_per_s": round(count / (t1 - t0), 1)} | probe.stop(count)
-    core.delete_collection_namespaced_pod(
-        RAW_NS, label_selector="bench=raw", grace_period_seconds=0
+    deleting(
+        core.delete_collection_namespaced_pod,
+        RAW_NS,
+        label_selector="bench=raw",
+        grace_period_seconds=0,
     )
-    wait_for(lambda: pods_left(core, RAW_NS, "bench=raw") == 0, "raw pods gone", 300)
+    wait_for(lambda: pods_left(core, RAW_NS, "bench=raw") == 0, "raw pods gone", 900)
     return out
 
 
@@ -351,8 +365,10 @@ def crane_round(
         lambda: running_pods(core, NS, "crane.io/cargo") >= pods, "cargo pods Running", 900
     )
     out = {"pods_per_s": round(pods / (t1 - t0), 1)} | probe.stop(pods)
-    custom.delete_collection_namespaced_custom_object("crane.io", "v1alpha1", NS, "cargos")
-    wait_for(lambda: pods_left(core, NS, "crane.io/cargo") == 0, "cargo pods gone", 600)
+    deleting(
+        custom.delete_collection_namespaced_custom_object, "crane.io", "v1alpha1", NS, "cargos"
+    )
+    wait_for(lambda: pods_left(core, NS, "crane.io/cargo") == 0, "cargo pods gone", 900)
     wait_for(
         lambda: (
             not custom.list_namespaced_custom_object("crane.io", "v1alpha1", NS, "cargos")["items"]

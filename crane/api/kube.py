@@ -71,7 +71,14 @@ from crane.api.usage import Holding, Snapshot
 from crane.kube import dra
 from crane.kube import shares as kube_shares
 from crane.kube.fleet import KWOK_NODE_ANNOTATION
-from crane.kube.names import CARGO_LABEL, GPU_IDS_ANNOTATION, GROUP, TEMPLATE_INDEX_LABEL, VERSION
+from crane.kube.names import (
+    CARGO_LABEL,
+    FINALIZER,
+    GPU_IDS_ANNOTATION,
+    GROUP,
+    TEMPLATE_INDEX_LABEL,
+    VERSION,
+)
 from crane.kube.names import CARGOS as CARGOS
 from crane.kube.names import MINICLUSTER_LABEL as MC_LABEL
 from crane.kube.names import MINICLUSTERS as MCS
@@ -137,9 +144,15 @@ def _cargo(body: dict[str, Any]) -> Cargo:
 
 
 def _taken_back(body: dict[str, Any]) -> bool:
-    """Being deleted before it was ever placed: it holds no GPUs and never will."""
-    status = body.get("status") or {}
-    return bool(body["metadata"].get("deletionTimestamp")) and not status.get("placement")
+    """Being deleted and holding no GPUs: never placed, or its pods gone and its GPUs released
+    (the operator then takes Crane's finalizer off; the object may linger a while longer, for
+    the garbage collector's foreground deletion). Such a cargo no longer counts against
+    ``gpus.max``, as the MiniCluster's ``inUseGpus`` no longer counts it."""
+    meta = body["metadata"]
+    if not meta.get("deletionTimestamp"):
+        return False
+    placed = bool((body.get("status") or {}).get("placement"))
+    return not placed or FINALIZER not in (meta.get("finalizers") or [])
 
 
 class _Subject(str):

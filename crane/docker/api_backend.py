@@ -353,9 +353,11 @@ class DockerBackend(Backend):
                     )
                 )
             _commit_cargos(s, tenant, [n for n, _ in plan.creates])
-        # the grants below are what this pass placed: a pass skipped because another server's
-        # holds the database would deny cargos that pass was about to place
-        await self._pass(wait=GROW_PASS_WAIT_SECONDS)
+        if plan.creates or plan.replicas is not None:
+            # without allowPending the grants below are what this pass placed: a pass skipped
+            # because another server's holds the database would deny cargos that pass was
+            # about to place; with it, a pending cargo is granted whichever pass places it
+            await self._pass(wait=0.0 if request.allow_pending else GROW_PASS_WAIT_SECONDS)
         grants: list[CargoGrant] = []
         reasons = list(plan.reasons)
         with self.reconciler.lock, Session(self.db) as s:

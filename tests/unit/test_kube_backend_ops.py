@@ -153,3 +153,57 @@ def test_template_cargos_the_operator_has_not_made_yet_count_against_gpus_max(
     with pytest.raises(Invalid, match="replicas 4 would take MiniCluster p to 9 GPUs"):
         asyncio.run(backend.patch_minicluster("t", "p", MiniClusterPatch(replicas=4)))
     assert patched == []
+
+
+@pytest.mark.parametrize(
+    ("finalizers", "refused"),
+    [(["crane.io/finalizer", "foregroundDeletion"], True), (["foregroundDeletion"], False)],
+)
+def test_a_cargo_being_deleted_counts_against_gpus_max_until_its_gpus_are_released(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, finalizers: list[str], refused: bool
+) -> None:
+    """A shrunk 4-GPU cargo of a MiniCluster with gpus.max 6 lingers while its pods stop (Crane's
+    finalizer on it), then for the garbage collector's foreground deletion once the operator
+    released its GPUs and took its finalizer off (the MiniCluster's inUseGpus then no longer
+    counts it): a 4-GPU cargo is refused only in the first case. The grow after a shrink was
+    denied "over gpus.max 6 (6 in use)" while inUseGpus read 4 (the parity suite's free-cargo
+    test, on a loaded machine)."""
+    mc: dict[str, Any] = {
+        "metadata": {"name": "p", "namespace": "t"},
+        "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 6}},
+    }
+    created: list[Any] = []
+    going = {
+        "metadata": {
+            "name": "p-b",
+            "namespace": "t",
+            "deletionTimestamp": "2026-12-03T00:00:00Z",
+            "finalizers": finalizers,
+        },
+        "spec": {"miniCluster": "p", "gpusPerReplica": 4},
+        "status": {
+            "phase": "Running",
+            "placement": [{"replica": 0, "node": "n0", "gpuIds": [0, 1, 2, 3]}],
+        },
+    }
+    custom = SimpleNamespace(
+        get_namespaced_custom_object=lambda *_, **__: mc,
+        list_namespaced_custom_object=lambda *_, **__: {"items": [going]},
+        create_namespaced_custom_object=lambda *args, **__: created.append(args),
+    )
+    backend = KubeBackend(ApiSettings(backend="kube", database_url=f"sqlite:///{tmp_path}/l.db"))
+    backend._api = object()  # type: ignore[assignment]  # _call only checks it is set
+    monkeypatch.setattr(KubeBackend, "_custom", property(lambda _self: custom))
+    new = CargoCreate.model_validate({"spec": {"miniCluster": "p", "gpusPerReplica": 4}})
+    if refused:
+        with pytest.raises(Invalid, match=r"to 8 GPUs, over gpus\.max \(6"):
+            asyncio.run(backend.create_cargo("t", new))
+        assert created == []
+        return
+
+    async def past_the_check(_self: KubeBackend) -> None:
+        raise LookupError("past gpus.max: the placement check's snapshot is asked for")
+
+    monkeypatch.setattr(KubeBackend, "_snapshot", past_the_check)
+    with pytest.raises(LookupError, match=r"past gpus\.max"):
+        asyncio.run(backend.create_cargo("t", new))
