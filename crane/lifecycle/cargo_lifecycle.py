@@ -356,12 +356,6 @@ class CargoLifecycle:
             reason, why = refused
             self.refuse(key, body, reason, f"the API server refused a pod of the cargo: {why}")
             return
-        if key not in self.state.cargos and status.phase not in TERMINAL:
-            level = self.cache.namespace_level(meta["namespace"])
-            issues = violations(spec.template, level)
-            if issues:
-                self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
-                return
         if mc is not None:
             self._adopt(body, mc[0])
         if key in self.state.repairs and not self._repair(key, body, status):
@@ -382,9 +376,22 @@ class CargoLifecycle:
                 return
             status.placement, status.replicas = [], 0
         if key not in self.state.cargos:
-            self._place(key, body, spec, status, mc)
+            # placing makes pods: a first placement, a preempted gang's and a restart's
+            if self._meets_level(key, body, spec):
+                self._place(key, body, spec, status, mc)
         else:
             self._run(key, body, spec, status, mc)
+
+    def _meets_level(self, key: str, body: dict[str, Any], spec: CargoSpec) -> bool:
+        """Whether pods made now from the template meet the namespace's Pod Security level, as
+        Pod Security Admission checks each pod when it is created; when not, the cargo fails
+        (PodSecurity, naming each field). Checked before every pod is made: the template may
+        have been edited with kubectl, or the level raised, since the cargo was placed."""
+        level = self.cache.namespace_level(body["metadata"]["namespace"])
+        issues = violations(spec.template, level)
+        if issues:
+            self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
+        return not issues
 
     def refuse(self, key: str, body: dict[str, Any], reason: str, message: str) -> None:
         """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go:
@@ -591,14 +598,8 @@ class CargoLifecycle:
             return
         if settled and not lost:
             missing = [p for r, p in expected.items() if r not in current]
-            if missing:
-                # Every new pod meets the namespace's level, as Pod Security Admission checks
-                # each pod: the template may have been edited since the placement was checked.
-                level = self.cache.namespace_level(meta["namespace"])
-                issues = violations(spec.template, level)
-                if issues:
-                    self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
-                    return
+            if missing and not self._meets_level(key, body, spec):
+                return
             self._create_pods(key, meta, spec, missing, mc)
         failed = [p for p in current.values() if p.phase == "Failed"]
         if lost or failed:

@@ -152,8 +152,8 @@ def test_objects_that_cannot_become_pods_fail_alone(
             refused = wait(lambda n=name: failed(n), f"cargo {name} Failed", operator, timeout=90)
             assert refused["reason"] == "InvalidSpec" and field in refused["message"], refused
         root_fail = wait(lambda: failed("root"), "cargo root Failed", operator, timeout=90)
-        assert root_fail["reason"] == "ReplicaFailed", root_fail
-        assert "replica 1 failed: its pod was deleted" in root_fail["message"]
+        assert root_fail["reason"] == "PodSecurity", root_fail
+        assert "spec.template.spec.hostPID" in root_fail["message"]
         assert "securityContext.privileged" in root_fail["message"]
         reasons = wait(
             lambda: warning_events(core_v1, namespace, "root"), "the Warning event", operator
@@ -197,13 +197,12 @@ def test_a_placed_cargo_edited_with_kubectl_never_gets_more_than_it_was_given(
     """``gpusPerReplica`` raised on a running gang is refused by the CRD; a pod lost then
     restarts the gang (``OnFailure``), its pods made again asking the device plugin for the GPUs
     Crane placed them on, no more. A template edited to privileged after placement, then a pod
-    lost (``Never``): the cargo fails and no privileged pod is made (a gang not yet running
-    is refused with PodSecurity: tests/unit/test_operator_decide.py)."""
+    lost: the gang's restart makes no pod beyond the namespace's level, the cargo fails
+    (PodSecurity)."""
     nodes("edit", "NVIDIA-GeForce-RTX-4090", racks=1, per_rack=1)
     assert apply(kube_cluster, namespace, mc_yaml("mc", "RTX-4090", 0, 8)).returncode == 0
     for name in ("wide", "root"):
-        policy = "OnFailure" if name == "wide" else "Never"
-        body = cargo(name, f"[{MAIN}]", replicas=2, gpus=1, policy=policy)
+        body = cargo(name, f"[{MAIN}]", replicas=2, gpus=1, policy="OnFailure")
         out = apply(kube_cluster, namespace, body)
         assert out.returncode == 0, out.stderr
     try:
@@ -254,8 +253,8 @@ def test_a_placed_cargo_edited_with_kubectl_never_gets_more_than_it_was_given(
             return c if c.get("status") == "True" else {}
 
         root_fail = wait(failed, "cargo root Failed", operator, timeout=90)
-        assert root_fail["reason"] == "ReplicaFailed", root_fail
-        assert "replica 1 failed: its pod was deleted" in root_fail["message"]
+        assert root_fail["reason"] == "PodSecurity", root_fail
+        assert "spec.template.spec.hostPID" in root_fail["message"]
         for pod in crane_pods(core_v1, namespace, "crane.io/cargo=root"):
             assert not pod.spec.host_pid, "a pod beyond the namespace's level was created"
         assert_no_gpu_double_booked(core_v1)

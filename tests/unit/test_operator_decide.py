@@ -608,6 +608,53 @@ def test_a_template_edited_past_the_namespace_level_after_placement_makes_no_pod
     assert "spec.template.spec.hostPID" in failed["message"]
 
 
+@pytest.mark.parametrize("how", ["pod deleted", "replica failed"])
+def test_a_gang_restarting_after_its_template_was_edited_past_the_level_makes_no_pod(
+    how: str,
+) -> None:
+    """A running ``OnFailure`` gang whose template was edited to ``hostPID`` and privileged
+    with kubectl, then a replica goes: the restart (the gang placed again) makes no pod beyond
+    the namespace's level, as Pod Security Admission would refuse it; the cargo fails saying
+    which field, and its other pod is stopped."""
+    decider, cache, pods = _running_gang(_restart_policy("OnFailure"))
+    body = copy.deepcopy(cache.cargos["t/job"])
+    body["spec"]["template"] = {
+        "spec": {
+            "hostPID": True,
+            "containers": [
+                {"name": "main", "image": "busybox", "securityContext": {"privileged": True}}
+            ],
+        }
+    }
+    body["metadata"]["generation"] += 1
+    cache.apply("cargos", None, body)
+    if how == "pod deleted":
+        _lose_a_pod(cache, pods, "job-1")
+    else:
+        pod = next(p for p in pods if p["metadata"]["name"] == "job-1")
+        pod["status"] = {
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "m", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}
+            ],
+        }
+        cache.apply("pods", None, pod)
+    made: list[dict[str, Any]] = []
+    for _ in range(6):
+        for plan in settle(decider, cache, 1):
+            made += [pod for _, pod in plan.pods]
+            for _, name, _ in plan.pod_deletes:
+                for pod in pods:
+                    if pod["metadata"]["name"] == name:
+                        cache.apply("pods", "DELETED", pod)
+    assert not [p for p in made if p["spec"].get("hostPID")], "a pod beyond the level was made"
+    status = cache.cargos["t/job"]["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "PodSecurity", failed
+    assert "spec.template.spec.hostPID" in failed["message"]
+    assert status["placement"] == [], "its GPUs are still held"
+
+
 def test_a_template_cargo_name_held_by_another_cargo_is_reported_not_retried_silently() -> None:
     """``kubectl scale mc/mc --replicas=2`` while a hand-made cargo ``mc-1`` (of another
     MiniCluster) exists: the MiniCluster says which name is taken and how to free it, and makes
