@@ -213,7 +213,7 @@ class CargoLifecycle:
         now = datetime.now(UTC)
         for pod in pods:
             self.state.requested.pop(pod.key, None)
-            lost = pod.node in self.state.lost_nodes
+            lost = self._node_gone(pod.node)
             if not pod.deleting or lost:
                 if notice is not None and not lost:
                     text = notice_text(*notice, now, pod.grace_seconds if grace is None else grace)
@@ -221,6 +221,10 @@ class CargoLifecycle:
                         (pod.namespace, pod.name, {NOTICE_ANNOTATION: text})
                     )
                 self.plan.pod_deletes.append((pod.namespace, pod.name, 0 if lost else grace))
+
+    def _node_gone(self, node: str) -> bool:
+        """Whether ``node`` is lost: NotReady past the grace period, or its object deleted."""
+        return node in self.state.lost_nodes or node not in self.cache.nodes
 
     def _world(self, mc: Owner | None) -> dict[str, str]:
         """The MiniCluster's rendezvous env for its replicas (empty without one)."""
@@ -327,8 +331,7 @@ class CargoLifecycle:
             or uid in self.state.unsaved
         ):
             return None
-        lost = self.state.lost_nodes
-        if lost and any(p.node in lost for p in placements):
+        if any(self._node_gone(p.node) for p in placements):
             return None
         owner = mc[0]["metadata"].get("uid") if mc is not None else None
         written = self.state.written.get(uid)
@@ -589,7 +592,7 @@ class CargoLifecycle:
         current = {p.replica: p for p in pods if p not in stale}
         for pod in current.values():
             self.state.requested.pop(pod.key, None)
-        lost = sorted({p.node for p in placements if p.node in self.state.lost_nodes})
+        lost = sorted({p.node for p in placements if self._node_gone(p.node)})
         settled = not stale and not any(p.deleting for p in pods)
         gone = gone_replicas(was, (r for r in ran if r in expected), current) if settled else []
         if gone and not lost:
@@ -604,7 +607,7 @@ class CargoLifecycle:
         failed = [p for p in current.values() if p.phase == "Failed"]
         if lost or failed:
             why = (
-                f"node {', '.join(lost)} NotReady past the grace period"
+                _lost_message(lost, self.cache.nodes)
                 if lost
                 else replica_failed(failed[0].replica, failed[0].exit_code, failed[0].message)
             )
@@ -780,6 +783,17 @@ class CargoLifecycle:
         self._write(key, body, status)
         self._event(body, "Preempted", message, warning=True)
         self._drain(key, release_when="no-gpu", notice=("Preempted", message))
+
+
+def _lost_message(lost: list[str], nodes: Mapping[str, Any]) -> str:
+    """How a gang's nodes were lost: "node n0 was deleted", "node n1 NotReady past the grace
+    period", or both."""
+    deleted = [n for n in lost if n not in nodes]
+    late = [n for n in lost if n in nodes]
+    parts = [f"node {', '.join(deleted)} was deleted"] if deleted else []
+    if late:
+        parts.append(f"node {', '.join(late)} NotReady past the grace period")
+    return "; ".join(parts)
 
 
 def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -> bool:

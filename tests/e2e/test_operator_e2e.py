@@ -471,6 +471,39 @@ def test_node_not_ready_moves_onfailure_cargo_and_fails_never_cargo(
     delete_all(custom, core_v1, namespace, operator)
 
 
+def test_a_node_deleted_under_a_running_gang_fails_it_as_a_lost_node(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    """``kubectl delete node`` under a running gang: the cargo fails ``NodeLost`` saying the node
+    was deleted (not that someone deleted its pod), its pods go and its GPUs are free again."""
+    nodes("gonel4", "NVIDIA-L4", racks=1, per_rack=2, gpus=4)
+    apply(
+        kube_cluster,
+        namespace,
+        mc_yaml("gone", "L4", 0, 8) + "---\n" + cargo_yaml("victim", "gone", 1, 2, "Never"),
+    )
+    wait(lambda: running(crane_pods(core_v1, namespace), 1), "victim Running", operator)
+    host = crane_pods(core_v1, namespace)[0].spec.node_name
+    core_v1.delete_node(host)
+
+    def failed() -> dict[str, Any]:
+        c = cond(get(custom, "cargos", namespace, "victim"), "Failed")
+        return c if c.get("status") == "True" else {}
+
+    lost = wait(failed, "victim Failed", operator, 60)
+    assert lost["reason"] == "NodeLost", lost
+    assert lost["message"] == f"node {host} was deleted", lost
+    wait(lambda: not crane_pods(core_v1, namespace), "victim's pod gone", operator, 60)
+    status = (get(custom, "cargos", namespace, "victim") or {})["status"]
+    assert status.get("placement") in (None, []), status
+    delete_all(custom, core_v1, namespace, operator)
+
+
 def _ready(core: client.CoreV1Api, name: str) -> bool:
     node = core.read_node_status(name)
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])

@@ -342,6 +342,30 @@ def test_node_lost_fails_never_cargo_and_moves_onfailure_cargo() -> None:
     assert moved["restarts"] == 1 and moved["placement"][0]["node"] == "n1"
 
 
+@pytest.mark.parametrize("pods_go_first", [False, True])
+def test_a_node_object_deleted_under_a_running_gang_is_a_lost_node(pods_go_first: bool) -> None:
+    """``kubectl delete node n0`` under a running gang (its pods garbage-collected before or
+    after the watch shows the node gone): the cargo fails saying its node was deleted (reason
+    NodeLost, as Docker mode says of a removed host), not that its pod was deleted by hand."""
+    decider, cache, pods = _running_gang(_restart_policy("Never"))
+    if pods_go_first:
+        for pod in pods:
+            cache.apply("pods", "DELETED", pod)
+    cache.apply("nodes", "DELETED", node("n0"))
+    deleted = [d for plan in settle(decider, cache, 2) for d in plan.pod_deletes]
+    if not pods_go_first:
+        assert sorted(set(deleted)) == [("t", "job-0", 0), ("t", "job-1", 0)], "not force-deleted"
+        for pod in pods:
+            cache.apply("pods", "DELETED", pod)
+        settle(decider, cache)
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Failed"
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "NodeLost", failed
+    assert status["message"] == "node n0 was deleted", status["message"]
+    assert status["placement"] == []
+
+
 def test_finalizer_held_until_deleted_cargo_pods_are_gone() -> None:
     cache = new_cache(
         ("nodes", node("n0")),
