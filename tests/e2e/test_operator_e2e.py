@@ -254,6 +254,10 @@ def test_kubectl_scale_grows_and_shrinks_in_cargo_units(
         for c in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "cargos")["items"]
     }
     assert cargos == {"el-0", "el-1", "el-2"}
+    # 5 cargos x 2 replicas x 2 GPUs = 20 > gpus.max 16: the API server refuses the scale
+    over = kube_cluster.kubectl("scale", "mc/el", "-n", namespace, "--replicas=5", check=False)
+    assert over.returncode != 0 and "exceeds spec.gpus.max" in over.stderr, over.stderr
+    assert (get(custom, "miniclusters", namespace, "el") or {})["spec"]["replicas"] == 3
     kube_cluster.kubectl("scale", "mc/el", "-n", namespace, "--replicas=2")
     wait(lambda: running(crane_pods(core_v1, namespace), 4), "the highest cargo removed", operator)
     wait(lambda: get(custom, "cargos", namespace, "el-2") is None, "el-2 gone", operator)
