@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from typing_extensions import override
@@ -358,9 +359,28 @@ class DockerBackend(Backend):
             # because another server's holds the database would deny cargos that pass was
             # about to place; with it, a pending cargo is granted whichever pass places it
             await self._pass(wait=0.0 if request.allow_pending else GROW_PASS_WAIT_SECONDS)
+        return await asyncio.to_thread(self._grants, tenant, name, request, plan, before)
+
+    def _grants(
+        self,
+        tenant: str,
+        name: str,
+        request: GrowRequest,
+        plan: service.GrowPlan,
+        before: int | None,
+    ) -> tuple[list[CargoGrant], list[str]]:
+        """Each requested cargo's grant after the grow's pass; without ``allowPending`` the
+        cargos still Pending are taken back. Decided under the pass lock of every server on
+        the database: another server's pass, run in that moment, would otherwise place (and
+        start) a cargo this grow denies and deletes. A pass holding that lock past the wait
+        (an image pull) is still safe: a cargo is deleted only while no pass placed it."""
         grants: list[CargoGrant] = []
         reasons = list(plan.reasons)
-        with self.reconciler.lock, Session(self.db) as s:
+        with (
+            self.reconciler.lock,
+            self.reconciler.pass_lock.held(GROW_PASS_WAIT_SECONDS),
+            Session(self.db) as s,
+        ):
             taken_back = 0
             suffix = True  # template cargos leave from the highest index only
             for grant in reversed(plan.grants):
@@ -371,10 +391,14 @@ class DockerBackend(Backend):
                 phase = row.phase if row is not None else CargoPhase.PENDING.value
                 message = row.message if row is not None else ""
                 template = grant.name not in dict(plan.creates)
+                deny = phase == CargoPhase.PENDING.value and not request.allow_pending
+                if deny and (suffix or not template) and row is not None and not _take_back(s, row):
+                    # placed by another server's pass after all (its pass held the lock past
+                    # the wait): granted with its placement
+                    s.refresh(row)
+                    phase, message, deny = row.phase, row.message, False
                 pending = phase == CargoPhase.PENDING.value
-                if pending and not request.allow_pending and (suffix or not template):
-                    if row is not None:
-                        s.delete(row)
+                if deny and (suffix or not template):
                     taken_back += template
                     reason = message or "cannot be placed now"
                     reasons.append(f"{grant.name} cannot be placed now: {reason}")
@@ -711,6 +735,22 @@ def _commit_cargos(s: Session, tenant: str, names: list[str]) -> None:
             f"cargo {' or '.join(repr(n) for n in names)} was just created in tenant "
             f"{tenant!r} by another request: pick another name, or grow again"
         ) from None
+
+
+def _take_back(s: Session, row: CargoRow) -> bool:
+    """Delete a cargo a grow denies, only while no pass has placed it (a placement is
+    committed before any container is made); whether it was deleted."""
+    gone = s.connection().execute(
+        delete(CargoRow).where(
+            col(CargoRow.uid) == row.uid,
+            col(CargoRow.phase) == CargoPhase.PENDING.value,
+            col(CargoRow.placement) == "[]",
+        )
+    )
+    if gone.rowcount == 1:
+        s.expunge(row)
+        return True
+    return False
 
 
 def _grant(grant: service.Grant, phase: str) -> CargoGrant:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -282,3 +283,106 @@ def test_a_replica_dockerd_refuses_fails_its_cargo_and_frees_its_gpus(
         )
     )
     _until(lambda: not [c for cs in _everywhere(clients).values() for c in cs if "bad" in c.name])
+
+
+@pytest.mark.parametrize("other_pass_is_slow", [False, True], ids=["prompt", "slow"])
+def test_a_cargo_a_grow_denies_never_runs_though_another_server_places_it_meanwhile(
+    db_url: str,
+    backend: DockerBackend,
+    clients: dict[str, docker.DockerClient],
+    monkeypatch: pytest.MonkeyPatch,
+    other_pass_is_slow: bool,
+) -> None:
+    """Two servers on one database: a grow without allowPending on one denies (and deletes) a
+    cargo its own pass left Pending, while the other server's pass, run in that moment, places
+    it. The cargo a user was told is denied must not run, no container may hold GPUs that no
+    cargo row records, and no GPU is held twice. Slow: the other server's pass holds the pass
+    lock past the grow's wait (an image pull), then places the cargo: the grow grants it."""
+    from types import SimpleNamespace
+
+    from crane.api.schemas import CargoShape, GrowRequest
+    from crane.docker import api_backend
+    from crane.docker import store as real_store
+
+    other = _backend(db_url)  # a second server on the same database
+    holding, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_pass_lock, args=(other, holding, release))
+    try:
+        spec = MiniClusterSpec(gpu_type="A100", gpus={"min": 0, "max": 8})
+        run(backend.create_minicluster("t1", MiniClusterCreate(name="m", spec=spec)))
+        _cargo(backend, "m", "fill", replicas=1, gpus=4, command="sleep 2")
+        assert run(backend.get_cargo("t1", "fill")).status.phase in (
+            CargoPhase.PLACED,
+            CargoPhase.RUNNING,
+        )
+
+        def fill_exited() -> bool:
+            found = [c for c in managed_containers(clients["h2"]) if "fill" in c.name]
+            return all(c.status == "exited" for c in found)
+
+        raced = threading.Event()
+
+        def cargo(s: Session, tenant: str, name: str) -> Any:
+            """The grow's read of its new cargo; then, before it acts on what it read, the
+            other server's pass runs (the A100 host is free by then) if it may."""
+            row = real_store.cargo(s, tenant, name)
+            if name == "late" and not raced.is_set():
+                raced.set()
+                release.set()
+                if other_pass_is_slow:
+                    holder.join()
+                _until(fill_exited)
+                worker = threading.Thread(target=other.reconciler.reconcile_once)
+                worker.start()
+                worker.join()
+            return row
+
+        monkeypatch.setattr(
+            api_backend, "store", SimpleNamespace(**{**vars(real_store), "cargo": cargo})
+        )
+        if other_pass_is_slow:
+            monkeypatch.setattr(api_backend, "GROW_PASS_WAIT_SECONDS", 0.5)
+            holder.start()
+            assert holding.wait(30)
+        main = {"name": "main", "image": IMAGE, "command": ["sleep", "300"]}
+        shape = CargoShape(
+            name="late", gpus_per_replica=4, template={"spec": {"containers": [main]}}
+        )
+        result = run(backend.grow("t1", "m", GrowRequest(cargos=[shape])))
+        assert raced.is_set()
+        monkeypatch.setattr(api_backend, "store", real_store)
+        (grant,) = result.cargos
+        late = [c for c in managed_containers(clients["h2"]) if "late" in c.name]
+        _cargo(backend, "m", "next", replicas=1, gpus=4)  # wants the GPUs 'late' would hold
+        held: dict[str, list[str]] = {}
+        for c in managed_containers(clients["h2"]):
+            if c.status == "running":
+                for gpu in filter(None, c.labels.get(L.GPU_IDS, "").split(",")):
+                    held.setdefault(gpu, []).append(c.name)
+        assert not {g: n for g, n in held.items() if len(n) > 1}, f"GPUs held twice: {held}"
+        if grant.added or other_pass_is_slow:  # the other pass won: granted as it placed it
+            assert grant.added and grant.phase in ("Placed", "Running"), grant
+            assert run(backend.get_cargo("t1", "late")).status.placement
+        else:  # denied: the cargo is gone and never ran
+            assert late == [], f"{[c.name for c in late]} run though the grow denied 'late'"
+        for reconciler in (backend.reconciler, other.reconciler):
+            reconciler.reconcile_once()
+        rows = {c.name for c in run(backend.list_cargos("t1"))}
+        live = [c for c in managed_containers(clients["h2"]) if c.status == "running"]
+        strays = [c.name for c in live if c.labels.get(L.CARGO) not in rows]
+        assert strays == [], f"containers outlive their rows: {strays}"
+    finally:
+        release.set()
+        if holder.is_alive():
+            holder.join()
+        other.reconciler.stop()
+
+
+def _hold_pass_lock(
+    server: DockerBackend, holding: threading.Event, release: threading.Event
+) -> None:
+    """Hold the database's pass lock, as a server's long pass does, until ``release``."""
+    with server.reconciler.pass_lock.held(wait=30) as mine:
+        if mine:
+            holding.set()
+            release.wait(60)
