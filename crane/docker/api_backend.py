@@ -464,13 +464,6 @@ class DockerBackend(Backend):
             self.reconciler.wake()
             await asyncio.sleep(0.25)
 
-    async def _remove_cargo_now(self, tenant: str, name: str) -> None:
-        with Session(self.db) as s:
-            row = store.cargo(s, tenant, name)
-            if row is not None:
-                s.delete(row)
-                s.commit()
-
     @override
     async def shrink(self, tenant: str, name: str, request: ShrinkRequest) -> ShrinkResult:
         async with self._exclusive(tenant, name):
