@@ -78,9 +78,11 @@ class DockerBackend(Backend):
             self.db,
             emit=self._emit,
             logs=LogBound(settings.docker_log_max_size, settings.docker_log_max_file),
+            allowed_mounts=settings.docker_allowed_mounts,
         )
         if reconciler is not None:
             reconciler.emit = self._emit
+            reconciler.allowed_mounts = tuple(settings.docker_allowed_mounts)
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.event_buffer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = MiniClusterLock(self.db)

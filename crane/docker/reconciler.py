@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
@@ -66,6 +66,7 @@ from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption, service
 from crane.lifecycle.admitted import admitted as admitted_status
 from crane.lifecycle.cargo_status import Verdict, not_ready
+from crane.lifecycle.pod_security import creation_refusal
 from crane.lifecycle.queued import queued
 from crane.lifecycle.restart import (
     BACKOFF_LIMIT_EXCEEDED,
@@ -78,6 +79,7 @@ from crane.lifecycle.restart import (
 )
 from crane.lifecycle.suspend import held_message, is_held, takes_part
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
+from crane.model.podsecurity import DEFAULT_LEVEL, PodSecurityLevel
 from crane.model.refusal import INVALID_SPEC, refusal_reason
 from crane.model.world import notice_text, rendezvous_name, world_env
 from crane.placement import Engine
@@ -115,8 +117,14 @@ class Reconciler:
         interval: float = 2.0,
         emit: EmitFn | None = None,
         logs: LogBound | None = None,
+        allowed_mounts: Sequence[str] = (),
     ) -> None:
         self.db = db
+        self.allowed_mounts = tuple(allowed_mounts)
+        """The admin's allowed bind mounts (CRANE_DOCKER_ALLOWED_MOUNTS), for the Pod Security
+        check of each container made."""
+        self.pod_levels: dict[str, PodSecurityLevel] = {}
+        """Each tenant's Pod Security level, as its row held it at the start of the pass."""
         self.logs = logs or LogBound()
         """How much log each container Crane creates keeps (rotated json-file logs)."""
         self.levels = levels or TopologyLevels()
@@ -184,6 +192,7 @@ class Reconciler:
         with Session(self.db) as s:
             hosts = store.hosts(s)
             clients = self._connect(hosts)
+            self.pod_levels = store.pod_security_levels(s)
             mcs = store.miniclusters(s)
             cargos = store.cargos(s)
             released = self._hold(s, mcs, cargos)
@@ -685,6 +694,10 @@ class Reconciler:
         by_mc: dict[tuple[str, str], MiniClusterRow],
         clients: dict[str, docker.DockerClient],
     ) -> None:
+        refused = self._beyond_level(row)
+        if refused is not None:  # the level was raised while the cargo waited
+            self._finish(s, row, refused)
+            return
         mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(
             s, row.tenant, row.minicluster
         )
@@ -776,6 +789,10 @@ class Reconciler:
             for p in placements
             if (c := containers.get(p.replica)) is None or c.status == "created"
         ]
+        refused = self._beyond_level(row) if missing else None
+        if refused is not None:
+            self._unmade(s, row, containers, refused.reason, refused.message)
+            return
         world = self._world(mc, hosts, clients) if missing else {}
         if world is None:
             down = sorted(h for h in hosts if h not in clients)
@@ -868,6 +885,13 @@ class Reconciler:
                 spec.gpus,
                 cargo_status.phase_event(CargoPhase.RUNNING, "", len(placements), ""),
             )
+
+    def _beyond_level(self, row: CargoRow) -> Verdict | None:
+        """Why no container of the cargo may be made under its tenant's Pod Security level as
+        the store holds it now (an admin may have raised it since the template was stored), as
+        Kubernetes mode refuses a pod (:mod:`crane.lifecycle.pod_security`); None when it fits."""
+        level = self.pod_levels.get(row.tenant, DEFAULT_LEVEL)
+        return creation_refusal(row.cargo_spec().template, level, self.allowed_mounts)
 
     def _pulling(self, s: Session, row: CargoRow, image: str, node: str) -> None:
         """Say (message, event) that the image is being pulled before the pull blocks."""

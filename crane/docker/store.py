@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
 from crane.model.conditions import Condition, set_condition
+from crane.model.podsecurity import PodSecurityLevel, parse_level
 from crane.model.shares import ShareTable, TenantShare, TenantShares
 from crane.model.specs import STORED
 
@@ -154,8 +155,14 @@ def dump_conditions(conditions: list[Condition]) -> str:
     return json.dumps([c.model_dump(mode="json", by_alias=True) for c in conditions])
 
 
-TENANTS = sa.table("tenants", sa.column("name", sa.String), sa.column("shares", sa.Text))
-"""The tenant rows' share fields (the API's table; Docker mode's engine reads them)."""
+TENANTS = sa.table(
+    "tenants",
+    sa.column("name", sa.String),
+    sa.column("shares", sa.Text),
+    sa.column("pod_security", sa.String),
+)
+"""The tenant rows' share and Pod Security fields (the API's table; Docker mode's engine and
+reconciler read them)."""
 
 
 def share_table(session: Session) -> ShareTable:
@@ -171,6 +178,13 @@ def share_table(session: Session) -> ShareTable:
         if parsed.shares:
             out[name] = parsed.shares
     return ShareTable(shares=out)
+
+
+def pod_security_levels(session: Session) -> dict[str, PodSecurityLevel]:
+    """Every tenant's Pod Security level as an admin set it last (``PATCH /v1/tenants``); a
+    tenant without a row has the default (:func:`crane.model.podsecurity.parse_level`)."""
+    rows = session.connection().execute(sa.select(TENANTS.c.name, TENANTS.c.pod_security))
+    return {name: parse_level(level) for name, level in rows}
 
 
 def hosts(session: Session) -> list[HostRow]:

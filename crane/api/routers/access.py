@@ -178,7 +178,9 @@ def _tenant(row: TenantRow, shares: list[TenantShareStatus] | None = None) -> Te
 
 @router.patch("/tenants/{name}", operation_id="patchTenant", response_model=Tenant)
 async def patch_tenant(name: TenantName, body: TenantPatch, who: Caller, state: State) -> Tenant:
-    """Change a tenant's Pod Security level (admin): checked for templates created from now on.
+    """Change a tenant's Pod Security level (admin): checked for templates created from now on
+    and for every pod or container made from now on (a waiting cargo that breaks it fails,
+    reason ``PodSecurity``); running ones are left alone.
 
     On Kubernetes the tenant's namespace label ``pod-security.kubernetes.io/enforce`` follows.
     """
