@@ -35,6 +35,7 @@ from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANN
 from crane.lifecycle import cargo_status, preemption, records
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
+from crane.lifecycle.pod_security import creation_refusal
 from crane.lifecycle.restart import (
     RESTARTING,
     after_failure,
@@ -48,7 +49,6 @@ from crane.lifecycle.state import LoopState
 from crane.lifecycle.view import ClusterView as ClusterCache
 from crane.lifecycle.view import PodView
 from crane.model.conditions import set_condition
-from crane.model.podsecurity import pod_security_message, violations
 from crane.model.specs import (
     CargoPhase,
     CargoSpec,
@@ -391,10 +391,10 @@ class CargoLifecycle:
         (PodSecurity, naming each field). Checked before every pod is made: the template may
         have been edited with kubectl, or the level raised, since the cargo was placed."""
         level = self.cache.namespace_level(body["metadata"]["namespace"])
-        issues = violations(spec.template, level)
-        if issues:
-            self.refuse(key, body, "PodSecurity", pod_security_message(level, issues))
-        return not issues
+        refused = creation_refusal(spec.template, level)
+        if refused is not None:
+            self.refuse(key, body, refused.reason, refused.message)
+        return refused is None
 
     def refuse(self, key: str, body: dict[str, Any], reason: str, message: str) -> None:
         """Fail this cargo alone (condition Failed with ``reason``, a Warning event) and let go:
