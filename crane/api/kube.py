@@ -99,7 +99,6 @@ from crane.model.inventory import GPU_PRODUCT_LABEL
 from crane.model.podsecurity import DEFAULT_LEVEL, ENFORCE_LABEL, PodSecurityLevel, parse_level
 from crane.model.shares import ShareTable, TenantShares
 from crane.placement import Engine
-from crane.placement.admission import cargo_over_max
 
 TERMINAL = frozenset({CargoPhase.SUCCEEDED, CargoPhase.FAILED, CargoPhase.PREEMPTED})
 LIVE = frozenset({CargoPhase.PLACED, CargoPhase.RUNNING})
@@ -606,9 +605,8 @@ class KubeBackend(Backend):
         async with self._exclusive(tenant, mc_name):
             mc = await self._live_mc_body(tenant, mc_name)
             existing = await self._cargo_bodies(tenant, mc_name)
-            used, nodes = service.asked_for(_mc(mc).spec, self._facts(_mc(mc), existing))
-            why = cargo_over_max(mc_name, _mc(mc).spec.gpus.max, used, body.spec.gpus)
-            why = why or service.over_nodes(mc_name, _mc(mc).spec, nodes, body.spec.replicas)
+            facts = self._facts(_mc(mc), existing)
+            why = service.create_refusal(mc_name, _mc(mc).spec, facts, body.spec)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
             engine = await self._snapshot()

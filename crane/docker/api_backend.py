@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +56,6 @@ from crane.lifecycle import service
 from crane.lifecycle.suspend import is_held
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, parse_islands
 from crane.model.shares import TenantShares
-from crane.placement.admission import cargo_over_max
 
 FINISHED = service.GROW_WAIT_OVER - {CargoPhase.RUNNING.value}
 GROW_PASS_WAIT_SECONDS = 120.0
@@ -375,12 +375,14 @@ class DockerBackend(Backend):
         cargos still Pending are taken back. Decided under the pass lock of every server on
         the database: another server's pass, run in that moment, would otherwise place (and
         start) a cargo this grow denies and deletes. A pass holding that lock past the wait
-        (an image pull) is still safe: a cargo is deleted only while no pass placed it."""
+        (an image pull) is still safe: a cargo is deleted only while no pass placed it. A grow
+        with ``allowPending``, or one granted nothing, takes nothing back and does not wait."""
         grants: list[CargoGrant] = []
         reasons = list(plan.reasons)
+        takes_back = plan.grants and not request.allow_pending
         with (
             self.reconciler.lock,
-            self.reconciler.pass_lock.held(GROW_PASS_WAIT_SECONDS),
+            self.reconciler.pass_lock.held(GROW_PASS_WAIT_SECONDS) if takes_back else nullcontext(),
             Session(self.db) as s,
         ):
             taken_back = 0
@@ -502,9 +504,7 @@ class DockerBackend(Backend):
         async with self._exclusive(tenant, body.spec.mini_cluster):
             with Session(self.db) as s:
                 mc = self._mc(s, tenant, body.spec.mini_cluster)
-                used, nodes = service.asked_for(mc.mc_spec(), self._facts(s, mc))
-                why = cargo_over_max(mc.name, mc.mc_spec().gpus.max, used, body.spec.gpus)
-                why = why or service.over_nodes(mc.name, mc.mc_spec(), nodes, body.spec.replicas)
+                why = service.create_refusal(mc.name, mc.mc_spec(), self._facts(s, mc), body.spec)
             if why is not None:
                 raise Invalid(why, [FieldError(["body", "spec", "replicas"], why)])
             never = await asyncio.to_thread(self._never_placed, tenant, body.spec)

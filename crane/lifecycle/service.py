@@ -290,6 +290,20 @@ def over_max(minicluster: str, used: int, gpus: int, maximum: int) -> str:
     )
 
 
+def create_refusal(
+    minicluster: str, spec: MiniClusterSpec, cargos: Sequence[CargoFacts], cargo: CargoSpec
+) -> str | None:
+    """Why ``cargo`` may not be created in the MiniCluster (``POST /cargos``), or None: the
+    MiniCluster is held (its cargos are deleted while it is: the new one would be gone at
+    once), the cargo would take it over ``gpus.max`` (counting the template cargos
+    ``spec.replicas`` promises), or its replicas would take its world past its nodes."""
+    if is_held(spec):
+        return grow_refusal(minicluster)
+    used, nodes = asked_for(spec, list(cargos))
+    why = cargo_over_max(minicluster, spec.gpus.max, used, cargo.gpus)
+    return why or over_nodes(minicluster, spec, nodes, cargo.replicas)
+
+
 def over_nodes(minicluster: str, spec: MiniClusterSpec, nodes: int, adding: int) -> str | None:
     """Why a cargo of ``adding`` replicas may not join the MiniCluster's world of ``nodes``
     torchrun nodes, or None (also when it has no world): past ``CRANE_NNODES``' max, torchrun

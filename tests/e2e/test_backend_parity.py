@@ -33,6 +33,7 @@ from crane.docker.labels import container_name
 from crane.kube.builders import pod_name
 from crane.kube.fleet import apply_nodes, delete_nodes, fleet_manifests, wait_ready
 from crane.model.fleet import FleetSpec, NodeGroup
+from crane.model.podsecurity import pod_security_message, violations
 from tests.dockerd import IMAGE, SLEEP, clean, daemons, serve_docker
 from tests.e2e.operator_support import Proc, crane_env, operator_args, serve_kube_args, wait_serving
 from tests.support import free_port
@@ -1307,3 +1308,38 @@ def test_a_minicluster_may_not_take_another_ones_rendezvous_name(
     assert api.get("/miniclusters/job-rdzv").status_code == 404
     made = api.post("/miniclusters", json={"name": "job-rdzv2", "spec": spec})
     assert made.status_code == 201, made.text
+
+
+def test_a_cargo_made_after_its_tenants_level_is_raised_fails_pod_security_alike(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """An admin raises the tenant's Pod Security level to ``restricted`` (``PATCH
+    /v1/tenants``) while one cargo runs and another waits in a held MiniCluster: the running one
+    runs on, as admission leaves running pods; the waiting one, once released, fails
+    ``PodSecurity`` with the same message on both backends and nothing of it is made (Docker
+    mode used to check the level only when the API stored the template, and ran it)."""
+    _mc(api, "keep", 1, 2, template=_template(1), replicas=1)
+    _until(backend, lambda: _phase(api, "keep-0") == "Running", "keep-0 to run")
+    _mc(api, "later", 1, 2, template=_template(1), replicas=1, suspend=True)
+    # a cargo sent to a held MiniCluster would be deleted at once with its cargos: refused
+    spec = {"miniCluster": "later", "replicas": 1, "gpusPerReplica": 1, "template": SLEEP}
+    held = api.post("/cargos", json={"name": "extra", "spec": spec})
+    assert held.status_code == 422, held.text
+    assert "MiniCluster 'later' is held: release it first" in held.json()["detail"], held.text
+    tenant = api.get("/whoami").json()["tenant"]
+    with backend.admin() as admin:
+        raised = admin.patch(f"/tenants/{tenant}", json={"podSecurity": "restricted"})
+        assert raised.status_code == 200, raised.text
+    released = api.patch("/miniclusters/later", json={"suspend": False})
+    assert released.status_code == 200, released.text
+
+    def failed() -> dict[str, Any]:
+        c = _condition(_cargo(api, "later-0"), "Failed")
+        return c if c.get("status") == "True" else {}
+
+    refused = _until(backend, failed, "later-0 to fail")
+    expected = pod_security_message("restricted", violations(SLEEP, "restricted"))
+    assert (refused["reason"], refused["message"]) == ("PodSecurity", expected), refused
+    got = _cargo(api, "later-0") or {}
+    assert got["status"]["placement"] in (None, []), got
+    assert _phase(api, "keep-0") == "Running"
