@@ -277,6 +277,33 @@ def test_a_followed_log_of_a_quiet_replica_ends_when_its_token_is_revoked(
         admin.delete("/v1/miniclusters/quiet")
 
 
+def test_a_followed_log_left_before_its_first_line_gives_its_place_back(
+    host_specs: list[HostSpec], tmp_path: Path
+) -> None:
+    """A followed log answers with its first line; a client that gave up before a silent
+    replica printed one (``crane cargo logs -f``, then Ctrl-C) left its place among the
+    tenant's open streams taken until the replica printed or ended: with the limit at 1, every
+    later stream of the tenant was a 429. Now the place comes back within seconds."""
+    silent = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    limit = {"CRANE_MAX_STREAMS_PER_TENANT": "1"}
+    with (
+        serving(tmp_path, ADMIN, host_specs[1:2], settings=limit) as running,
+        running.client() as api,
+    ):
+        _template_mc(api, "silent", command=silent)
+        _until(lambda: _phase(api, "silent-0") == "Running", "silent-0 running")
+        url = f"{running.url}/v1/cargos/silent-0/logs"
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(url, params={"follow": "true"}, headers=headers, timeout=2)
+
+        def events_open() -> bool:
+            with httpx.stream("GET", f"{running.url}/v1/events", headers=headers) as r:
+                return r.status_code == 200
+
+        _until(events_open, "the left log's place given back", seconds=30)
+
+
 def test_a_followed_log_ends_when_its_token_is_revoked(
     server: DockerServer, admin: httpx.Client
 ) -> None:

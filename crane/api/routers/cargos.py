@@ -145,15 +145,20 @@ async def logs(
     ] = None,
 ) -> StreamingResponse:
     """One replica's log; ``follow`` streams until the container ends, you disconnect, or the
-    token is revoked or expires. A followed log counts against the tenant's open streams
-    (``max_streams_per_tenant``; 429 past it)."""
+    token is revoked or expires (noticed within a second, lines or none). A followed log
+    counts against the tenant's open streams (``max_streams_per_tenant``; 429 past it)."""
     await _visible(ctx, name)
     valid = StillValid(request, ctx.state, every=LOG_RECHECK_SECONDS)
+
+    async def wanted() -> bool:
+        # a client gone before the first line is noticed here: nothing else listens yet
+        return not await request.is_disconnected() and await valid()
+
     slot = ctx.state.streams.take(ctx.principal) if follow else None
     with slot or contextlib.nullcontext():
         lines = while_valid(
             ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds),
-            valid,
+            wanted,
             LOG_RECHECK_SECONDS,
         )
         first = await anext(lines, None)
