@@ -2,7 +2,8 @@
 
 * :class:`BodyLimit`: a request body over the limit is a 413 (Content-Length or chunked alike),
   read off the connection first so the keep-alive connection stays usable.
-  A JSON body with ``NaN`` or ``Infinity`` is a 400 (:func:`non_finite`).
+  A JSON body with ``NaN`` or ``Infinity``, a key twice in one object, or nested past what
+  the parser reads is a 400 (:func:`unsound_json`).
 * :class:`HeadAsGet`: HEAD answers as GET without the body, wherever GET is allowed.
 * :class:`CatchAll`: a bug answers a 500 problem and the connection stays open (an exception
   that leaves the app makes the server drop the connection).
@@ -83,7 +84,7 @@ class BodyLimit:
         if over:
             await send_problem(send, too_large(self.limit))
             return
-        refused = non_finite(scope, b"".join(chunks))
+        refused = unsound_json(scope, b"".join(chunks))
         if refused is not None:
             await send_problem(send, refused)
             return
@@ -103,27 +104,50 @@ class _NonFinite(ValueError):
     pass
 
 
+class _Repeated(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> float:
     raise _NonFinite(name)
 
 
-def non_finite(scope: Scope, body: bytes) -> CraneError | None:
-    """A 400 for a JSON body holding ``NaN``, ``Infinity`` or ``-Infinity``: no JSON number
-    (RFC 8259) though Python's parser takes them; stored, they came back as ``null``, and
-    Kubernetes refuses them. Else None (a body that is not JSON is the router's to answer)."""
-    if b"NaN" not in body and b"Infinity" not in body:
+def _once_each(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Repeated(key)
+        seen[key] = value
+    return seen
+
+
+def _bad_json(detail: str) -> CraneError:
+    return CraneError(f"the body is not valid JSON: {detail}", 400, "Bad request")
+
+
+def unsound_json(scope: Scope, body: bytes) -> CraneError | None:
+    """A 400 for a JSON body that parses to something other than what the client meant:
+
+    * ``NaN``, ``Infinity`` or ``-Infinity``: no JSON number (RFC 8259) though Python's parser
+      takes them; stored, they came back as ``null``, and Kubernetes refuses them;
+    * a key twice in one object: the last would win without a word, while a proxy or a reader
+      of the audit may take the first;
+    * nesting past what the parser reads (a ``RecursionError``, which no handler expects).
+
+    Else None (a body that is not JSON is the router's to answer)."""
+    if not body:
         return None
     media = dict(scope.get("headers", [])).get(b"content-type", b"").split(b";")[0].strip()
     if media.lower() != b"application/json" and not media.lower().endswith(b"+json"):
         return None
     try:
-        json.loads(body, parse_constant=_reject_constant)
+        json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_once_each)
     except _NonFinite as exc:
-        return CraneError(
-            f"the body is not valid JSON: {exc} is no JSON number; send a number or a string",
-            400,
-            "Bad request",
-        )
+        return _bad_json(f"{exc} is no JSON number; send a number or a string")
+    except _Repeated as exc:
+        return _bad_json(f"one object holds the key {str(exc)!r} twice; send each key once")
+    except RecursionError:
+        return _bad_json("it is nested too deep to read: flatten it")
     except ValueError:
         return None
     return None

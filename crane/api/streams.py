@@ -10,10 +10,12 @@ however it ends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from crane.api.auth import Principal
 from crane.api.errors import TooManyStreams
@@ -97,3 +99,32 @@ class Slot:
         stream = held()
         weakref.finalize(stream, self.release)
         return stream
+
+
+async def while_valid(
+    source: AsyncIterator[str], valid: Callable[[], Awaitable[bool]], every: float
+) -> AsyncIterator[str]:
+    """``source``'s items for as long as ``valid()`` holds: asked before each item and, while
+    ``source`` is quiet, every ``every`` seconds, so a revoked or expired token ends a stream
+    whose source says nothing (a followed log of a replica that prints nothing)."""
+    pending: asyncio.Future[str] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not await valid():
+                return
+            if not done:
+                continue
+            got, pending = pending, None
+            try:
+                item = got.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await pending  # the source closed, or its error retrieved (never logged)

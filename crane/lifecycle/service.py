@@ -495,7 +495,7 @@ def plan_shrink(
     )
     if names is not None:
         known = {c.name: c for c in cargos if not c.deleting}
-        missing = [n for n in names if n not in known]
+        missing = list(dict.fromkeys(n for n in names if n not in known))
         if missing:
             raise UnknownCargos(
                 f"cargos {', '.join(missing)} not found in MiniCluster {minicluster!r}: "

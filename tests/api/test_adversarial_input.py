@@ -494,3 +494,63 @@ def test_a_docker_host_address_the_client_cannot_read_is_422_and_nothing_is_stor
     answer = admin.post("/v1/hosts", json=body)
     _refused(answer, "dockerHost", "no Docker API address")
     assert admin.get("/v1/hosts/h-bad-url").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "NaN" + "]" * 100_000,
+        '{"name": "deep", "labels": ' + '{"a": ' * 20_000 + '"NaN"' + "}" * 20_000 + "}",
+    ],
+    ids=["constant", "string"],
+)
+def test_a_body_nested_deep_that_says_nan_is_a_400_not_a_500(
+    admin: httpx.Client, body: str
+) -> None:
+    """A body nested 20,000 levels deep holding the word NaN (a string is enough) answered a
+    text/plain 500 with a RecursionError in the log: the NaN check parsed it before any
+    router and did not expect the parser to give up on depth."""
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert "nested too deep" in made.json()["detail"], made.json()["detail"]
+    assert "deep" not in _names(admin)
+    assert admin.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (
+            '{"name": "dup-a", "name": "dup-b", "spec": {"gpuType": "H100", "gpus": '
+            '{"min": 0, "max": 8}}}',
+            "name",
+        ),
+        (
+            '{"name": "dup-c", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 8, '
+            '"max": 2}}}',
+            "max",
+        ),
+    ],
+)
+def test_a_key_sent_twice_in_one_object_is_refused(
+    admin: httpx.Client, body: str, key: str
+) -> None:
+    """``{"name": "dup-a", "name": "dup-b"}`` made MiniCluster dup-b: the last of two keys won
+    without a word, so a proxy or an audit reading the first saw another request than the one
+    that ran. Now a 400 naming the key, and nothing is made."""
+    made = admin.post(
+        "/v1/miniclusters",
+        params={"tenant": TENANT},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert made.status_code == 400, made.text
+    assert made.headers["content-type"] == "application/problem+json"
+    assert f"the key {key!r} twice" in made.json()["detail"], made.json()["detail"]
+    assert not {"dup-a", "dup-b", "dup-c"} & set(_names(admin))

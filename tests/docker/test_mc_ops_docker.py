@@ -48,8 +48,10 @@ def _until(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
     return got
 
 
-def _template_mc(api: httpx.Client, name: str, replicas: int = 1) -> None:
-    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": TICK}]}}
+def _template_mc(
+    api: httpx.Client, name: str, replicas: int = 1, command: list[str] = TICK
+) -> None:
+    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": command}]}}
     spec = {
         "gpuType": "H100",
         "gpus": {"min": 4, "max": 8},
@@ -244,6 +246,62 @@ def test_a_log_line_of_32_mb_is_answered_at_once_in_pieces(admin: httpx.Client) 
         assert max(map(len, lines)) == 65536
     finally:
         admin.delete("/v1/miniclusters/longline")
+
+
+def test_a_followed_log_of_a_quiet_replica_ends_when_its_token_is_revoked(
+    server: DockerServer, admin: httpx.Client
+) -> None:
+    """The token was looked up again only when the replica printed a line: a replica that
+    said one line and then nothing kept the stream open to a revoked token (and its place
+    among the tenant's open streams) until it printed again. Now it ends within seconds."""
+    quiet = ["sh", "-c", "echo ready; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    _template_mc(admin, "quiet", command=quiet)
+    try:
+        _until(lambda: _phase(admin, "quiet-0") == "Running", "quiet-0 running")
+        made = admin.post("/v1/tokens", json={"scope": "tenant", "tenant": "default"})
+        assert made.status_code == 201, made.text
+        token = made.json()
+        headers = {"Authorization": f"Bearer {token['token']}"}
+        url = f"{server.url}/v1/cargos/quiet-0/logs"
+        with httpx.stream("GET", url, params={"follow": "true"}, headers=headers, timeout=30) as r:
+            assert r.status_code == 200, r.read()
+            lines = r.iter_lines()
+            assert next(lines) == "ready"
+            assert admin.delete(f"/v1/tokens/{token['id']}").status_code == 204
+            try:
+                rest = list(lines)
+            except httpx.ReadTimeout:
+                pytest.fail("the quiet log stayed open 30 s after its token was revoked")
+        assert rest == []
+    finally:
+        admin.delete("/v1/miniclusters/quiet")
+
+
+def test_a_followed_log_left_before_its_first_line_gives_its_place_back(
+    host_specs: list[HostSpec], tmp_path: Path
+) -> None:
+    """A followed log answers with its first line; a client that gave up before a silent
+    replica printed one (``crane cargo logs -f``, then Ctrl-C) left its place among the
+    tenant's open streams taken until the replica printed or ended: with the limit at 1, every
+    later stream of the tenant was a 429. Now the place comes back within seconds."""
+    silent = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    limit = {"CRANE_MAX_STREAMS_PER_TENANT": "1"}
+    with (
+        serving(tmp_path, ADMIN, host_specs[1:2], settings=limit) as running,
+        running.client() as api,
+    ):
+        _template_mc(api, "silent", command=silent)
+        _until(lambda: _phase(api, "silent-0") == "Running", "silent-0 running")
+        url = f"{running.url}/v1/cargos/silent-0/logs"
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(url, params={"follow": "true"}, headers=headers, timeout=2)
+
+        def events_open() -> bool:
+            with httpx.stream("GET", f"{running.url}/v1/events", headers=headers) as r:
+                return r.status_code == 200
+
+        _until(events_open, "the left log's place given back", seconds=30)
 
 
 def test_a_followed_log_ends_when_its_token_is_revoked(

@@ -23,12 +23,14 @@ from crane.api.schemas import (
     Page,
     Scope,
 )
+from crane.api.streams import while_valid
 from crane.model.specs import MAX_REPLICAS
 
 router = APIRouter(prefix="/cargos", tags=["cargos"], responses=PROBLEMS)
 CargoName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 LOG_RECHECK_SECONDS = 1.0
-"""How often a followed log looks its token up again (a revoked one ends the stream)."""
+"""How often a followed log looks its token up again, lines or none (a revoked one ends the
+stream)."""
 
 
 async def _visible(ctx: Ctx, name: str) -> Cargo:
@@ -143,13 +145,22 @@ async def logs(
     ] = None,
 ) -> StreamingResponse:
     """One replica's log; ``follow`` streams until the container ends, you disconnect, or the
-    token is revoked or expires. A followed log counts against the tenant's open streams
-    (``max_streams_per_tenant``; 429 past it)."""
+    token is revoked or expires (noticed within a second, lines or none). A followed log
+    counts against the tenant's open streams (``max_streams_per_tenant``; 429 past it)."""
     await _visible(ctx, name)
     valid = StillValid(request, ctx.state, every=LOG_RECHECK_SECONDS)
+
+    async def wanted() -> bool:
+        # a client gone before the first line is noticed here: nothing else listens yet
+        return not await request.is_disconnected() and await valid()
+
     slot = ctx.state.streams.take(ctx.principal) if follow else None
     with slot or contextlib.nullcontext():
-        lines = ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds)
+        lines = while_valid(
+            ctx.backend.cargo_logs(ctx.tenant, name, replica, follow, tail, since_seconds),
+            wanted,
+            LOG_RECHECK_SECONDS,
+        )
         first = await anext(lines, None)
 
     async def body() -> AsyncIterator[str]:
@@ -157,8 +168,6 @@ async def logs(
             return
         yield first if first.endswith("\n") else first + "\n"
         async for line in lines:
-            if not await valid():
-                return
             yield line if line.endswith("\n") else line + "\n"
 
     stream = slot.hold(body()) if slot is not None else body()
