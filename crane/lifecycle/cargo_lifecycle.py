@@ -577,8 +577,9 @@ class CargoLifecycle:
         gen = meta.get("generation")
         placements = self.state.placements[key]
         # the replicas of a Running gang, as stored with that phase (a grow's new replicas are
-        # written with phase Placed, so they are never among them)
-        ran = [p.replica for p in status.placement]
+        # written with phase Placed, so they are never among them), but those a shrink stored
+        # as leaving (at or above ``status.replicas``): Crane deleted their pods itself
+        ran = [p.replica for p in status.placement if p.replica < status.replicas]
         was = status.phase
         if spec.replicas != len(placements) and not self._resize(
             key, body, spec, status, placements
@@ -642,7 +643,13 @@ class CargoLifecycle:
             self._event(body, "Succeeded", cargo_status.succeeded_event(len(done)))
             return
         running = [p for p in current.values() if p.phase == "Running" and p.ready]
-        status.replicas = len(placements)
+        live = {r for r, p in current.items() if not p.deleting}
+        if status.replicas < len(placements) and all(r in live for r in expected):
+            # a shrink taken back before it was done: its replicas are made again
+            how = f"grown from {status.replicas} to {len(placements)} replicas"
+            self._cond(status, "Resizing", False, "Resized", how, gen)
+            status.replicas = len(placements)
+        status.replicas = min(status.replicas, len(placements))
         status.phase, ready = cargo_status.placed_progress(len(running), len(placements))
         if ready.ok:
             status.started_at = first_start(status.started_at, datetime.now(UTC))
@@ -698,8 +705,16 @@ class CargoLifecycle:
         old = self.state.cargos[key]
         n = spec.replicas
         if n < len(placements):
-            extra = [p for p in self.pods.get(key, []) if p.replica is None or p.replica >= n]
             why = f"cargo {meta['name']} shrinks from {len(placements)} to {n} replicas"
+            if status.replicas > n:
+                status.replicas = n
+                self._cond(status, "Resizing", True, "Shrinking", why, gen)
+            self._write(key, body, status)  # again after a failed write; else writes nothing
+            if int((body.get("status") or {}).get("replicas") or 0) > n:
+                # pods are deleted once the API server has stored the smaller count: after a
+                # restart, a replica with no pod is then known to be leaving, not lost
+                return False
+            extra = [p for p in self.pods.get(key, []) if p.replica is None or p.replica >= n]
             self._delete_pods(extra, notice=("Shrunk", why))
             if extra or self._in_flight(key, from_replica=n):
                 return False

@@ -188,6 +188,27 @@ def cleanup(custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str, op
     wait(gone, "the test's pods to go", op, timeout=120)
 
 
+def state(custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str) -> str:
+    """The namespace's cargos (spec replicas, status) and pods, for a failure's message."""
+    lines = []
+    for cg in custom.list_namespaced_custom_object(GROUP, VERSION, ns, "cargos")["items"]:
+        lines.append(
+            f"cargo {cg['metadata']['name']} replicas {cg['spec'].get('replicas')}"
+            f" annotations {cg['metadata'].get('annotations')} status {cg.get('status')}"
+        )
+    for mc in custom.list_namespaced_custom_object(GROUP, VERSION, ns, "miniclusters")["items"]:
+        lines.append(f"minicluster {mc['metadata']['name']} status {mc.get('status')}")
+    for p in core.list_namespaced_pod(ns).items:
+        lines.append(
+            f"pod {p.metadata.name} {p.status.phase} node {p.spec.node_name}"
+            f" deleting {bool(p.metadata.deletion_timestamp)}"
+            f" ids {(p.metadata.annotations or {}).get('crane.io/gpu-ids')}"
+        )
+    for e in sorted(core.list_namespaced_event(ns).items, key=lambda e: str(e.last_timestamp)):
+        lines.append(f"event {e.last_timestamp} {e.involved_object.name} {e.reason}: {e.message}")
+    return "\n".join(lines)
+
+
 def status_truthful(custom: client.CustomObjectsApi, core: client.CoreV1Api, ns: str) -> bool:
     """Each MiniCluster's inUseGpus is what its running pods hold, and each cargo that
     says Running has its pods running on its placement."""
@@ -365,13 +386,13 @@ def test_kill_during_grow_and_shrink(
             restart(operator, r.uniform(0.0, 2.0))
             time.sleep(r.uniform(0, 2))
             release_pods(core_v1, namespace)
-            wait(
+            poll(
                 lambda s=size: (
                     len(live(core_v1, namespace, "a")) == s
                     and len(crane_pods(core_v1, namespace, "crane.io/cargo=a")) == s
                 ),
                 f"a at {size}",
-                operator,
+                lambda: f"{state(custom, core_v1, namespace)}\noperator log:\n{operator.tail()}",
                 90,
             )
         apply(kube_cluster, namespace, cargo_yaml("c", "mc", 1, 4))
@@ -382,6 +403,55 @@ def test_kill_during_grow_and_shrink(
             operator,
             30,
         )
+    assert w.reads > 10 and not w.seen, w.seen
+    cleanup(custom, core_v1, namespace, operator)
+
+
+def test_a_shrink_taken_back_across_a_restart_keeps_the_gang(
+    operator: OperatorProcess,
+    kube_cluster: Any,
+    core_v1: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    nodes: Callable[..., list[str]],
+) -> None:
+    """``kubectl scale cg/a --replicas=1`` of a running gang of 3; the operator is killed while
+    the two leaving pods terminate; they go; ``--replicas=3`` again; the operator comes back.
+    The pods Crane deleted for the shrink are not replicas deleted by hand: the gang runs at 3
+    again (it failed, "replica 1 failed: its pod was deleted", with restartPolicy Never)."""
+    nodes("kmback", "NVIDIA-TAKEBACK", racks=1, per_rack=2)
+    with Watcher(core_v1) as w:
+        apply(kube_cluster, namespace, mc_yaml("mc", "TAKEBACK", 0, 16))
+        apply(kube_cluster, namespace, cargo_yaml("a", "mc", 3, 4, grace=30))
+        wait(lambda: len(live(core_v1, namespace, "a")) == 3, "a Running at 3", operator)
+        hold_pods(core_v1, namespace)
+        kube_cluster.kubectl("scale", "-n", namespace, "cg/a", "--replicas=1")
+        wait(
+            lambda: (
+                len(crane_pods(core_v1, namespace, "crane.io/cargo=a")) == 3
+                and len(live(core_v1, namespace, "a")) == 1
+            ),
+            "a-1 and a-2 terminating",
+            operator,
+        )
+        operator.kill()
+        release_pods(core_v1, namespace)
+        wait(
+            lambda: len(crane_pods(core_v1, namespace, "crane.io/cargo=a")) == 1,
+            "a-1 and a-2 gone",
+            operator,
+        )
+        kube_cluster.kubectl("scale", "-n", namespace, "cg/a", "--replicas=3")
+        operator.start()
+        poll(
+            lambda: len(live(core_v1, namespace, "a")) == 3 and phase(custom, namespace, "a"),
+            "a at 3 again",
+            lambda: f"{state(custom, core_v1, namespace)}\noperator log:\n{operator.tail()}",
+            90,
+        )
+        assert phase(custom, namespace, "a") in ("Placed", "Running")
+        wait(lambda: phase(custom, namespace, "a") == "Running", "a Running", operator)
+        assert_status_truthful(custom, core_v1, namespace)
     assert w.reads > 10 and not w.seen, w.seen
     cleanup(custom, core_v1, namespace, operator)
 

@@ -835,3 +835,70 @@ def test_a_pod_deleted_while_the_operator_was_down_fails_the_gang_at_restore() -
     status = cache.cargos["t/job"]["status"]
     assert status["phase"] == "Failed"
     assert status["message"].startswith("replica 0 failed: its pod was deleted")
+
+
+def _scale(cache: ClusterCache, replicas: int) -> None:
+    """``kubectl scale cg/job --replicas=N``: the watch shows the new spec."""
+    body = copy.deepcopy(cache.cargos["t/job"])
+    body["spec"]["replicas"] = replicas
+    body["metadata"]["generation"] += 1
+    cache.apply("cargos", None, body)
+
+
+def _terminating(cache: ClusterCache, pods: list[dict[str, Any]], names: list[str]) -> None:
+    """The API server marked the pods deleted; a kubelet honours their grace period."""
+    for pod in pods:
+        if pod["metadata"]["name"] in names:
+            pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+            cache.apply("pods", None, pod)
+
+
+def _deleted(plans: list[Plan]) -> list[str]:
+    return sorted({name for p in plans for _, name, _ in p.pod_deletes})
+
+
+def test_a_shrink_deletes_pods_only_once_its_smaller_count_is_stored() -> None:
+    """``kubectl scale cg/job --replicas=1`` of a running gang of 3: the first pass stores the
+    smaller count (Resizing, Shrinking) and deletes nothing; the pods go once it is stored, so
+    an operator killed in between finds the count, not replicas that seem deleted by hand."""
+    decider, cache, _ = _running_gang(cargo("job", "mc", 3, 1))
+    _scale(cache, 1)
+    first = decider.decide(cache)
+    assert not first.pod_deletes, "pods deleted before the smaller count was stored"
+    (write,) = [w for w in first.statuses if w.name == "job"]
+    assert write.status["replicas"] == 1 and len(write.status["placement"]) == 3
+    resizing = next(c for c in write.status["conditions"] if c["type"] == "Resizing")
+    assert resizing["reason"] == "Shrinking" and resizing["status"] == "True"
+    apply_statuses(cache, first)
+    assert _deleted(settle(decider, cache, 1)) == ["job-1", "job-2"]
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-operator", "operator-restarted"])
+def test_a_shrink_taken_back_before_its_pods_are_gone_makes_them_again(restarted: bool) -> None:
+    """``kubectl scale cg/job --replicas=1`` then, while the two leaving pods still terminate,
+    ``--replicas=3`` again (with, or without, an operator restart while they go): the pods
+    Crane deleted for the shrink are not replicas lost by hand; the gang is not failed, its
+    two replicas are made again once their pods are gone, and it reads 3 replicas again."""
+    decider, cache, pods = _running_gang(cargo("job", "mc", 3, 1))
+    _scale(cache, 1)
+    assert _deleted(settle(decider, cache)) == ["job-1", "job-2"]
+    _terminating(cache, pods, ["job-1", "job-2"])
+    settle(decider, cache)
+    _scale(cache, 3)
+    settle(decider, cache)
+    for name in ("job-1", "job-2"):
+        _lose_a_pod(cache, pods, name)
+    if restarted:
+        decider = Decider(Engine())
+    plans = settle(decider, cache)
+    made = [pod["metadata"]["name"] for p in plans for _, pod in p.pods]
+    assert cache.cargos["t/job"]["status"]["phase"] != "Failed", cache.cargos["t/job"]["status"][
+        "message"
+    ]
+    assert sorted(made) == ["job-1", "job-2"]
+    created(cache, plans)
+    settle(decider, cache)
+    status = cache.cargos["t/job"]["status"]
+    assert status["replicas"] == 3 and len(status["placement"]) == 3
+    resizing = next(c for c in status["conditions"] if c["type"] == "Resizing")
+    assert resizing["message"] == "grown from 1 to 3 replicas"
