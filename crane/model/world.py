@@ -137,6 +137,11 @@ def notice_text(reason: str, message: str, now: datetime, grace_seconds: int) ->
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
+STORE_LISTENING = "crane rendezvous store listening on port"
+"""What the store prints once it listens (:func:`rendezvous_command`): Docker mode makes a
+replica on host networking only after its store has printed it."""
+
+
 def rendezvous_command(port: int) -> list[str]:
     """The store's command: a torch TCPStore server on ``port`` until SIGTERM (any image with
     torch and ``python3``)."""
@@ -144,7 +149,7 @@ def rendezvous_command(port: int) -> list[str]:
         "import signal, sys\n"
         "import torch.distributed as dist\n"
         f"store = dist.TCPStore('0.0.0.0', {port}, is_master=True, wait_for_workers=False)\n"
-        f"print('crane rendezvous store listening on port {port}', flush=True)\n"
+        f"print('{STORE_LISTENING} {port}', flush=True)\n"
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
         "while True:\n"
         "    signal.pause()\n"
