@@ -8,6 +8,7 @@ import math
 import re
 import tarfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
@@ -27,6 +28,7 @@ from crane.model.podtemplate import (
 from crane.model.world import (
     NOTICE_DIR,
     NOTICE_FILE,
+    STORE_LISTENING,
     rendezvous_command,
     rendezvous_name,
     replica_env,
@@ -605,6 +607,28 @@ def free_port(client: docker.DockerClient, start: int) -> int:
         if port not in taken:
             return port
     raise ValueError(f"no free port from {start} on this host: {len(taken)} are Crane's")
+
+
+def store_listening(container: Container) -> bool:
+    """Whether the store's container runs and its latest start got as far as listening on its
+    port (it printed :data:`~crane.model.world.STORE_LISTENING` since). With host networking
+    a torchrun agent on the store's host takes the endpoint for its own and serves the store
+    itself when the port is free: made before the store listened (torch's import takes
+    seconds), that replica held the world's store, the store's container restarted forever on
+    ``address already in use``, and a shrink of that replica's cargo took the world's store."""
+    state = container.attrs.get("State") or {}
+    if state.get("Status") != "running":
+        return False
+    started = str(state.get("StartedAt", ""))[:19]
+    try:
+        since = int(datetime.strptime(started, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        since = 0
+    try:
+        text = container.logs(since=since).decode(errors="replace")
+    except DockerException:
+        return False
+    return STORE_LISTENING in text
 
 
 def rendezvous_containers(client: docker.DockerClient) -> list[Container]:

@@ -50,6 +50,7 @@ from crane.docker.containers import (
     rendezvous_containers,
     run_rendezvous,
     run_replica,
+    store_listening,
 )
 from crane.docker.hosts import HostSpec, connect, host_names, inventory, network_hostname
 from crane.docker.pass_lock import PassLock
@@ -572,6 +573,7 @@ class Reconciler:
         if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
             return {}
         node, port = None, None
+        found_store: Container | None = None
         for name, client in clients.items():
             found = [
                 c
@@ -581,12 +583,15 @@ class Reconciler:
                 if is_own(c)
             ]
             if found:
-                node, label = name, found[0].labels.get(L.PORT, "")
+                found_store = found[0]
+                node, label = name, found_store.labels.get(L.PORT, "")
                 port = int(label) if label.isdigit() else None
                 break
-        if node is None:
+        if node is None or found_store is None:
             return None
         address = hosts[node].address if node in hosts else None
+        if address and not store_listening(found_store):
+            return None  # an agent on its host would serve the endpoint itself (store_listening)
         if address:
             return world_env(mc.uid, spec, f"[{address}]" if ":" in address else address, port)
         return world_env(mc.uid, spec, rendezvous_name(mc.name))

@@ -62,18 +62,20 @@ def node_bounds(spec: MiniClusterSpec) -> tuple[int, int]:
     """``(min, max)`` torchrun nodes of the MiniCluster's world: a node is a replica.
 
     The world grows in whole template cargos (``r`` replicas of ``g`` GPUs, ``c = r x g``):
-    ``min = max(1, gpus.min // c) x r`` (the cargos the reservation guarantees, at least one)
-    and ``max = max(min, gpus.max // c x r)``. A template without GPUs (``c = 0``) has a fixed
-    size: ``max(1, spec.replicas) x r`` both. Without a template there is no world: (0, 0).
+    ``min = r`` (one cargo: whatever a shrink, a deleted cargo or a preemption leaves, the
+    cargos left form a world) and ``max = max(r, gpus.max // c x r)``. A template without GPUs
+    (``c = 0``) has ``max = max(1, spec.replicas) x r``. Without a template there is no world:
+    (0, 0). The min is not the reservation's cargos: a running replica keeps the bounds it
+    started with, and torchrun's agents wait, out of training, until ``min`` nodes join, so
+    one cargo left of a world whose min was two waited forever after a shrink under
+    ``gpus.min`` (lowering ``gpus.min`` first did not help the replicas running).
     """
     t = spec.template
     if t is None:
         return (0, 0)
     if t.gpus == 0:
-        fixed = max(1, spec.replicas or 0) * t.replicas
-        return (fixed, fixed)
-    low = max(1, spec.gpus.min // t.gpus) * t.replicas
-    return (low, max(low, spec.gpus.max // t.gpus * t.replicas))
+        return (t.replicas, max(1, spec.replicas or 0) * t.replicas)
+    return (t.replicas, max(t.replicas, spec.gpus.max // t.gpus * t.replicas))
 
 
 def world_env(
@@ -135,6 +137,11 @@ def notice_text(reason: str, message: str, now: datetime, grace_seconds: int) ->
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
+STORE_LISTENING = "crane rendezvous store listening on port"
+"""What the store prints once it listens (:func:`rendezvous_command`): Docker mode makes a
+replica on host networking only after its store has printed it."""
+
+
 def rendezvous_command(port: int) -> list[str]:
     """The store's command: a torch TCPStore server on ``port`` until SIGTERM (any image with
     torch and ``python3``)."""
@@ -142,7 +149,7 @@ def rendezvous_command(port: int) -> list[str]:
         "import signal, sys\n"
         "import torch.distributed as dist\n"
         f"store = dist.TCPStore('0.0.0.0', {port}, is_master=True, wait_for_workers=False)\n"
-        f"print('crane rendezvous store listening on port {port}', flush=True)\n"
+        f"print('{STORE_LISTENING} {port}', flush=True)\n"
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
         "while True:\n"
         "    signal.pause()\n"

@@ -29,6 +29,7 @@ STORE_STANDIN = """#!/bin/sh
 # stands in for the rendezvous store's python3: serves the store's port over HTTP
 port=$(echo "$2" | sed -n "s/.*TCPStore('0.0.0.0', \\([0-9]*\\),.*/\\1/p")
 mkdir -p /tmp/store && echo "store:$port" > /tmp/store/index.html
+echo "crane rendezvous store listening on port $port"
 exec httpd -f -p "$port" -h /tmp/store
 """
 REPLICA = """mkdir -p /tmp/www && echo "replica-$RANK of $CRANE_CARGO" > /tmp/www/index.html

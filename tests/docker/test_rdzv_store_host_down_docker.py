@@ -12,7 +12,9 @@ behind a network partition."""
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +34,13 @@ ADMIN = "crane_storedown_" + "d" * 43
 IMAGE = "crane-test:storedown"
 STORE_STANDIN = """#!/bin/sh
 # stands in for the rendezvous store's python3 (no torch in this image)
+echo "crane rendezvous store listening on port 0"
+exec sleep 100000
+"""
+SLOW_STORE = """#!/bin/sh
+# a store slow to listen (torch's import takes seconds): it listens once /tmp/go exists
+until [ -f /tmp/go ]; do sleep 0.2; done
+echo "crane rendezvous store listening on port 0"
 exec sleep 100000
 """
 WAIT = 180
@@ -96,6 +105,13 @@ def hosts(separate_hosts: list[NetnsHost]) -> list[NetnsHost]:
         "storedown",
         ("sh", "sleep"),
         files={"bin/python3": STORE_STANDIN.encode()},
+    )
+    import_busybox_image(
+        [h.url for h in chosen],
+        "crane-test",
+        "slowstore",
+        ("sh", "sleep", "echo", "["),
+        files={"bin/python3": SLOW_STORE.encode()},
     )
     return chosen
 
@@ -227,3 +243,62 @@ def test_a_grow_while_the_stores_host_is_cut_off_joins_the_running_world(
         )
     for engine in engines.values():
         engine.close()
+
+
+def test_no_replica_before_its_store_listens_on_the_stores_host(
+    server: tuple[DockerServer, Forwarder], hosts: list[NetnsHost]
+) -> None:
+    """A replica on the store's host, made before the store listened, took the endpoint (its
+    host's address) for its own: torchrun's agent served the store itself, the store's
+    container restarted forever on ``address already in use``, and shrinking that replica's
+    cargo took the world's store. The cargo now waits, saying so, until the store has printed
+    that it listens; then its replica is made."""
+    running, _ = server
+    engine = docker.DockerClient(base_url=hosts[0].url)
+
+    def containers(label: str) -> list[Container]:
+        return [
+            c
+            for c in managed_containers(engine)
+            if c.labels.get(label) and c.labels.get(L.MINICLUSTER) == "slow"
+        ]
+
+    container = {"name": "main", "image": "crane-test:slowstore", "command": ["sleep", "100000"]}
+    spec = {
+        "gpuType": "H100",
+        "gpus": {"min": 4, "max": 8},
+        "replicas": 1,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 4,
+            "template": {"spec": {"containers": [container]}},
+        },
+        "rendezvous": {"enabled": True},
+    }
+    with closing(running.client()) as api, closing(engine):
+        made = api.post("/v1/miniclusters", json={"name": "slow", "spec": spec})
+        assert made.status_code == 201, made.text
+        try:
+
+            def message() -> str:
+                got = api.get("/v1/cargos/slow-0")
+                return got.json().get("status", {}).get("message", "") if got.is_success else ""
+
+            store = _until(
+                lambda: [c for c in containers(L.RENDEZVOUS) if c.status == "running"],
+                "the store's container running",
+            )[0]
+            # a replica is made in the pass after the store's container runs, or never: the
+            # store does not listen until told, so none may come for several passes
+            window = time.monotonic() + 10
+            while time.monotonic() < window:
+                assert not containers(L.CARGO), "a replica was made before its store listened"
+                time.sleep(0.3)
+            assert "waiting for the rendezvous store of MiniCluster slow" in message()
+            go = io.BytesIO()
+            with tarfile.open(fileobj=go, mode="w") as tar:
+                tar.addfile(tarfile.TarInfo("go"), io.BytesIO(b""))
+            store.put_archive("/tmp", go.getvalue())
+            _until(lambda: containers(L.CARGO), "slow-0's replica once the store listens")
+        finally:
+            api.delete("/v1/miniclusters/slow")

@@ -103,7 +103,7 @@ def server(
     clean(urls)
 
 
-def _spec(torch_env: Path, checkpoints: Path) -> dict[str, Any]:
+def _spec(torch_env: Path, checkpoints: Path, name: str = "elastic") -> dict[str, Any]:
     mounts = {
         "usr": ("/usr", "/usr", True),
         "torch": (str(torch_env), str(torch_env), True),
@@ -114,7 +114,7 @@ def _spec(torch_env: Path, checkpoints: Path) -> dict[str, Any]:
         "name": "trainer",
         "image": IMAGE,
         "command": ["sh", "-c", TRAIN],
-        "env": [{"name": "CRANE_CHECKPOINT", "value": "/ckpt/elastic.pt"}],
+        "env": [{"name": "CRANE_CHECKPOINT", "value": f"/ckpt/{name}.pt"}],
         "volumeMounts": [
             {"name": name, "mountPath": target, "readOnly": ro}
             for name, (_, target, ro) in mounts.items()
@@ -227,6 +227,54 @@ def test_torchrun_grows_and_shrinks_with_the_minicluster_across_hosts(
         engine.close()
 
 
+def test_a_shrink_under_gpus_min_leaves_a_world_that_trains_on(
+    server: tuple[DockerServer, Path, list[str]], torch_env: Path, tmp_path: Path
+) -> None:
+    """A world of two cargos that are its whole ``gpus.min`` (8 GPUs, 4 a cargo), shrunk by one
+    with ``crane mc shrink``: the cargo left trains on, alone, from the checkpoint. Before, the
+    reservation's cargos were torchrun's min nodes (``CRANE_NNODES=2:3``): the node left waited
+    for a second one that never came, and training stopped."""
+    api_server, checkpoints, urls = server
+    engines = [docker.DockerClient(base_url=u) for u in urls]
+    run = cli(api_server.url, ADMIN, tmp_path)
+
+    def lines(cargo: str) -> list[tuple[int, int, float]]:
+        for engine in engines:
+            for c in managed_containers(engine):
+                if c.labels.get(L.CARGO) == cargo and c.labels.get(L.MINICLUSTER) == "under":
+                    text = c.logs().decode(errors="replace")
+                    return [(int(w), int(s), float(x)) for w, s, x in LINE.findall(text)]
+        return []
+
+    def seen() -> str:
+        return "; ".join(
+            f"{c.name} {c.status}: {c.logs(tail=8).decode(errors='replace')!r}"
+            for engine in engines
+            for c in managed_containers(engine)
+        )
+
+    with api_server.client() as api:
+        spec = _spec(torch_env, checkpoints, "under")
+        created = api.post("/v1/miniclusters", json={"name": "under", "spec": spec})
+        assert created.status_code == 201, created.text
+        try:
+            _until(lambda: any(w == 2 for w, _, _ in lines("under-0")), "a world of 2", seen, 400)
+            shrunk = run("mc", "shrink", "under", "1", "--yes", "--grace-period", "20")
+            assert shrunk.returncode == 0, shrunk.stderr
+            _until(
+                lambda: len([w for w, _, _ in lines("under-0") if w == 1]) >= 2,
+                "the cargo left training on in a world of 1",
+                seen,
+                300,
+            )
+            worlds = [w for w, _, _ in lines("under-0")]
+            assert worlds[-1] == 1 and 2 in worlds, worlds
+        finally:
+            api.delete("/v1/miniclusters/under")
+    for engine in engines:
+        engine.close()
+
+
 def _check(printed: list[tuple[int, int, float]]) -> None:
     """Worlds 2, 3, 2, 3, 2 in turn; each world resumes from a checkpoint (never from step 0, at
     most one checkpoint interval back); the loss of the end is below the start's."""
@@ -235,6 +283,8 @@ def _check(printed: list[tuple[int, int, float]]) -> None:
         if not phases or phases[-1][-1][0] != line[0]:
             phases.append([])
         phases[-1].append(line)
+    if len(phases) > 1 and phases[0][0][0] == 1:
+        phases = phases[1:]  # the first cargo alone, before the second joined (min one cargo)
     worlds = [p[0][0] for p in phases]
     assert worlds == [2, 3, 2, 3, 2], worlds
     for before, after in itertools.pairwise(phases):

@@ -65,7 +65,7 @@ def test_example_runs_one_world_across_its_cargos_with_the_store(
         assert env["CRANE_RDZV_ENDPOINT"] == f"llm-train-rdzv.{namespace}.svc:29400"
         assert env["CRANE_RDZV_ID"] == uid
         assert env["CRANE_RDZV_BACKEND"] == "c10d"
-        assert env["CRANE_NNODES"] == "4:8"  # 2 to 4 cargos of 2 replicas
+        assert env["CRANE_NNODES"] == "2:8"  # 1 to 4 cargos of 2 replicas
         assert env["CRANE_NOTICE_FILE"] == "/crane/notice"
         assert env["WORLD_SIZE"] == "2", "the gang-local world stays per cargo"
     apps = client.AppsV1Api(kube_api)

@@ -46,9 +46,10 @@ def mc_spec(
     ("gpus", "replicas", "per_replica", "bounds"),
     [
         ((8, 24), 2, 4, (2, 6)),  # cargos of 8 GPUs: 1 to 3 cargos of 2 nodes
-        ((16, 24), 1, 8, (2, 3)),  # whole cargos only: 24 // 8 = 3
+        ((16, 24), 1, 8, (1, 3)),  # whole cargos only: 24 // 8 = 3; min one cargo, not 16 // 8
+        ((32, 32), 2, 4, (2, 8)),  # a shrink under gpus.min leaves a world that forms
         ((0, 20), 2, 4, (2, 4)),  # min 0 still needs one cargo; 20 // 8 = 2 cargos
-        ((4, 8), 2, 0, (2, 2)),  # GPU-less template: fixed at spec.replicas cargos
+        ((4, 8), 2, 0, (2, 2)),  # GPU-less template: up to spec.replicas cargos
     ],
 )
 def test_nodes_are_replicas_of_whole_template_cargos(
