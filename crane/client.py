@@ -1485,7 +1485,8 @@ class Client(_Base):
         Raises:
             NotFound: No such cargo or replica.
             Conflict: The replica is not running, or its node cannot run commands
-                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+                (``exec-unsupported``: kwok's simulated nodes), or the command outlasted
+                ``timeout`` or wrote more than 1 MiB (``exec-unfinished``).
         """
         return self._run(_Calls.exec(name, command, replica, timeout))
 
@@ -2079,7 +2080,8 @@ class AsyncClient(_Base):
         Raises:
             NotFound: No such cargo or replica.
             Conflict: The replica is not running, or its node cannot run commands
-                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+                (``exec-unsupported``: kwok's simulated nodes), or the command outlasted
+                ``timeout`` or wrote more than 1 MiB (``exec-unfinished``).
         """
         return await self._run(_Calls.exec(name, command, replica, timeout))
 
