@@ -506,6 +506,7 @@ def check_url(url: str) -> str:
         valid = (
             parsed.scheme in ("http", "https")
             and bool(parsed.host)
+            and not any(char.isspace() for char in url.strip())  # httpx quotes "not a url"
             and (parsed.port is None or 0 < parsed.port < 65536)
         )
         if valid:
