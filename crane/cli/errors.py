@@ -70,7 +70,8 @@ def _command_line(exc: typer.TyperException) -> Failure:
     instead of click's usage block."""
     ctx = getattr(exc, "ctx", None)
     remedy = f"see `{ctx.command_path} --help`" if ctx is not None else ""
-    return Failure(exc.format_message().rstrip("."), remedy, getattr(exc, "exit_code", USAGE))
+    message = exc.format_message().rstrip(".").replace("Value error, ", "")
+    return Failure(message, remedy, getattr(exc, "exit_code", USAGE))
 
 
 def _is_help(exc: BaseException) -> bool:
