@@ -506,6 +506,7 @@ def check_url(url: str) -> str:
         valid = (
             parsed.scheme in ("http", "https")
             and bool(parsed.host)
+            and not any(char.isspace() for char in url.strip())  # httpx quotes "not a url"
             and (parsed.port is None or 0 < parsed.port < 65536)
         )
         if valid:
@@ -1485,7 +1486,8 @@ class Client(_Base):
         Raises:
             NotFound: No such cargo or replica.
             Conflict: The replica is not running, or its node cannot run commands
-                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+                (``exec-unsupported``: kwok's simulated nodes), or the command outlasted
+                ``timeout`` or wrote more than 1 MiB (``exec-unfinished``).
         """
         return self._run(_Calls.exec(name, command, replica, timeout))
 
@@ -2079,7 +2081,8 @@ class AsyncClient(_Base):
         Raises:
             NotFound: No such cargo or replica.
             Conflict: The replica is not running, or its node cannot run commands
-                (``exec-unsupported``: kwok's simulated nodes), or the command timed out.
+                (``exec-unsupported``: kwok's simulated nodes), or the command outlasted
+                ``timeout`` or wrote more than 1 MiB (``exec-unfinished``).
         """
         return await self._run(_Calls.exec(name, command, replica, timeout))
 

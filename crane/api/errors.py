@@ -73,6 +73,29 @@ class ExecUnsupported(Conflict):
     problem = "exec-unsupported"
 
 
+class ExecUnfinished(Conflict):
+    """409: the command outlasted ``timeoutSeconds`` or wrote more than an exec answers; it is
+    left running in the container. The detail says what to do."""
+
+    problem = "exec-unfinished"
+
+    @classmethod
+    def timed_out(cls, seconds: int) -> ExecUnfinished:
+        """The command ran past ``seconds`` (the request's ``timeoutSeconds``)."""
+        return cls(
+            f"the command did not finish within {seconds}s: raise timeoutSeconds "
+            "(`crane exec --timeout`) or run it in the background"
+        )
+
+    @classmethod
+    def too_long(cls, limit: int) -> ExecUnfinished:
+        """The command wrote more than ``limit`` bytes, the most an exec answers."""
+        return cls(
+            f"the command wrote more than {limit} bytes, the most an exec answers: write its "
+            "output to a file and read part of it (head, tail)"
+        )
+
+
 class TooManyStreams(CraneError):
     """429: the caller holds as many event streams, followed logs and execs open as the server
     allows."""

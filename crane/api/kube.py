@@ -28,6 +28,7 @@ from crane.api.db import make_engine
 from crane.api.errors import (
     Conflict,
     CraneError,
+    ExecUnfinished,
     ExecUnsupported,
     FieldError,
     HostsManagedByKubernetes,
@@ -220,10 +221,7 @@ def _exec(
                 if len(ws.peek_stdout()) + len(ws.peek_stderr()) > MAX_EXEC_OUTPUT:
                     raise _too_long()  # characters: at least as many bytes
             if ws.is_open():
-                raise Conflict(
-                    f"the command did not finish within {request.timeout_seconds}s: "
-                    "raise timeoutSeconds or run it in the background"
-                )
+                raise ExecUnfinished.timed_out(request.timeout_seconds)
             output = ws.read_all()
             code = ws.returncode
         finally:
@@ -241,12 +239,9 @@ def _timed_out(err: urllib3.exceptions.HTTPError) -> bool:
     return isinstance(err, urllib3.exceptions.TimeoutError)
 
 
-def _too_long() -> Conflict:
+def _too_long() -> ExecUnfinished:
     """The 409 of an exec whose output passed :data:`MAX_EXEC_OUTPUT`, as in Docker mode."""
-    return Conflict(
-        f"the command wrote more than {MAX_EXEC_OUTPUT} bytes, the most an exec "
-        "answers: write its output to a file and read part of it (head, tail)"
-    )
+    return ExecUnfinished.too_long(MAX_EXEC_OUTPUT)
 
 
 class KubeBackend(Backend):

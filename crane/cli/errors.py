@@ -70,7 +70,8 @@ def _command_line(exc: typer.TyperException) -> Failure:
     instead of click's usage block."""
     ctx = getattr(exc, "ctx", None)
     remedy = f"see `{ctx.command_path} --help`" if ctx is not None else ""
-    return Failure(exc.format_message().rstrip("."), remedy, getattr(exc, "exit_code", USAGE))
+    message = exc.format_message().rstrip(".").replace("Value error, ", "")
+    return Failure(message, remedy, getattr(exc, "exit_code", USAGE))
 
 
 def _is_help(exc: BaseException) -> bool:
@@ -83,12 +84,28 @@ def _is_help(exc: BaseException) -> bool:
     )
 
 
+def _camel(part: object) -> str:
+    """A field's name as the API and the manifests spell it (``gpu_type`` is ``gpuType``)."""
+    if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", str(part)):
+        return str(part)  # an index, a camelCase name, a key of the user's (ENV_NAME)
+    head, *rest = str(part).split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _sentence(msg: str) -> str:
+    """A validation message without pydantic's ``Value error, `` prefix of a rule's own words."""
+    return msg.removeprefix("Value error, ")
+
+
 def _validation(exc: ValidationError) -> Failure:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        parts.append(plain_words(f"{where}: {err['msg']}" if where else err["msg"]))
-    return Failure("invalid " + "; ".join(parts), "fix the manifest or options and retry", USAGE)
+        where = ".".join(_camel(p) for p in err["loc"])
+        msg = _sentence(err["msg"])
+        parts.append(plain_words(f"{where}: {msg}" if where else msg))
+    # A rule across fields has no location: say so rather than "invalid Value error, ...".
+    message = "; ".join(parts) if exc.errors()[0]["loc"] else "request: " + "; ".join(parts)
+    return Failure("invalid " + message, "fix the manifest or options and retry", USAGE)
 
 
 NAME_RULE = (
@@ -122,7 +139,10 @@ def plain_words(message: str) -> str:
 
 
 def _invalid(exc: Invalid) -> Failure:
-    fields = [plain_words(f"{e.field}: {e.msg}" if e.field else e.msg) for e in exc.field_errors]
+    fields = [
+        plain_words(f"{e.field}: {_sentence(e.msg)}" if e.field else _sentence(e.msg))
+        for e in exc.field_errors
+    ]
     message = "; ".join(fields) if fields else exc.message
     return Failure(
         f"the server rejected the request: {message}", "fix those fields and retry", USAGE
@@ -159,12 +179,24 @@ def _has_remedy(message: str) -> bool:
     return "`crane " in message or "`kubectl " in message
 
 
+_LISTED_BY = {
+    "token": "`crane token list`",
+    "tenant": "`crane tenant list`",
+    "host": "`crane node list`",
+}
+"""Where a missing object of a kind other than MiniClusters and cargos is listed."""
+
+
+def _where_listed(message: str) -> str:
+    """The command that lists the kind of object ``message`` says is missing."""
+    share = re.match(r"tenant '([^']*)' has no share of ", message)
+    if share:
+        return f"`crane tenant share get {share.group(1)}`"
+    return _LISTED_BY.get(message.split(" ", 1)[0].lower(), "`crane mc list` or `crane cargo list`")
+
+
 def _not_found(exc: NotFound) -> Failure:
-    remedy = (
-        ""
-        if _has_remedy(exc.message)
-        else "check the name with `crane mc list` or `crane cargo list`"
-    )
+    remedy = "" if _has_remedy(exc.message) else f"check the name with {_where_listed(exc.message)}"
     return Failure(f"not found: {_server(exc.message)}", remedy, FAILED)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -54,6 +55,9 @@ def serve(
 
     from crane.api.app import create_app
     from crane.api.settings import ApiSettings
+    from crane.cli.errors import FAILED
+    from crane.cli.term import say
+    from crane.cli.up import bind
 
     given: dict[str, Any] = {
         "host": host,
@@ -64,14 +68,19 @@ def serve(
         "kubeconfig": kubeconfig,
     }
     settings = ApiSettings(**{k: v for k, v in given.items() if v is not None})
+    # A taken port or a host that does not resolve: one line and exit 2, before the database
+    # is touched (uvicorn logged its start and stop around the error and exited 3).
+    sock = bind(settings.host, settings.port)
     _check_database(settings.database_url)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=str(log_level),
-        proxy_headers=True,
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), log_level=str(log_level), proxy_headers=True)
     )
+    where = f"[{settings.host}]" if ":" in settings.host else settings.host
+    say(f"crane: serving the API on http://{where}:{sock.getsockname()[1]} (Ctrl-C stops it)")
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        server.run(sockets=[sock])
+    if not server.started:  # its start-up failed (logged above), as uvicorn.run exits then
+        raise SystemExit(FAILED)
 
 
 def _check_database(url: str) -> None:

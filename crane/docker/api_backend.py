@@ -50,7 +50,7 @@ from crane.api.usage import Holding, Snapshot
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.containers import LogBound, container_template
-from crane.docker.reconciler import ACTIVE, Reconciler, same_daemon
+from crane.docker.reconciler import ACTIVE, Reconciler
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
 from crane.lifecycle.suspend import is_held
@@ -621,7 +621,10 @@ class DockerBackend(Backend):
         spec = api_hosts.spec_of(body)
         twin = await asyncio.to_thread(self.reconciler.twin_of, spec)
         if twin is not None:
-            raise Conflict(same_daemon(spec.name, twin))
+            raise Conflict(
+                f"host {spec.name!r} reaches the same Docker daemon as host {twin!r}: one "
+                "machine's GPUs would be given twice, so it is not added; one daemon is one host"
+            )
         await asyncio.to_thread(api_hosts.add, self.db, spec)
         await self._pass()
         return await self.get_host(body.name)

@@ -12,7 +12,7 @@ import requests
 from docker.errors import APIError, DockerException
 from docker.errors import NotFound as DockerNotFound
 
-from crane.api.errors import Conflict, ExecUnsupported, NotFound, Unavailable
+from crane.api.errors import ExecUnfinished, ExecUnsupported, NotFound, Unavailable
 from crane.api.schemas import MAX_EXEC_OUTPUT, ExecRequest, ExecResult
 from crane.api.threads import on_own_thread
 from crane.docker import labels as L
@@ -92,20 +92,11 @@ def _run(host: HostSpec, tenant: str, cargo: str, request: ExecRequest) -> ExecR
                 output = _collect(_raw_socket(hijacked), deadline)
             exit_code = client.api.exec_inspect(made["Id"]).get("ExitCode")
         except _TimedOut:
-            raise Conflict(
-                f"the command did not finish within {request.timeout_seconds}s: "
-                "raise timeoutSeconds or run it in the background"
-            ) from None
+            raise ExecUnfinished.timed_out(request.timeout_seconds) from None
         except _TooLong:
-            raise Conflict(
-                f"the command wrote more than {MAX_EXEC_OUTPUT} bytes, the most an exec "
-                "answers: write its output to a file and read part of it (head, tail)"
-            ) from None
+            raise ExecUnfinished.too_long(MAX_EXEC_OUTPUT) from None
         except requests.exceptions.ReadTimeout:
-            raise Conflict(
-                f"the command did not finish within {request.timeout_seconds}s: "
-                "raise timeoutSeconds or run it in the background"
-            ) from None
+            raise ExecUnfinished.timed_out(request.timeout_seconds) from None
         except APIError as err:
             raise ExecUnsupported(
                 f"replica {request.replica} of cargo {cargo!r} cannot run the command: "

@@ -140,6 +140,12 @@ def test_logs_since_and_exec(
         assert ran.stdout == "in-ops-0\n"
         ok = crane("exec", "ops-0", "--replica", "0", "--", "true")
         assert ok.returncode == 0 and ok.stdout == ""
+        # A command past --timeout: the server's remedy alone (it read "...; pick another
+        # name, or fetch the object again and retry", a generic conflict's).
+        slow = crane("exec", "ops-0", "--timeout", "1s", "--", "sleep", "30")
+        assert slow.returncode == 1, slow.stderr
+        assert "did not finish within 1s" in slow.stderr and "crane exec --timeout" in slow.stderr
+        assert "pick another name" not in slow.stderr, slow.stderr
         missing = admin.post("/v1/cargos/ops-0:exec", json={"replica": 5, "command": ["true"]})
         assert missing.status_code == 404, missing.text
         nothing = admin.post("/v1/cargos/nope:exec", json={"command": ["true"]})

@@ -47,6 +47,9 @@ def test_a_host_added_twice_under_another_name_is_refused(
             added = api.post("/v1/hosts", json=body)
             assert added.status_code == 409, added.text
             assert "same Docker daemon as host 'h0'" in added.json()["detail"], added.text
+            # Nothing was stored: no `crane node remove twin` (it was the remedy; a 404).
+            assert "it is not added" in added.json()["detail"], added.text
+            assert "crane node remove" not in added.json()["detail"], added.text
         assert [h["name"] for h in api.get("/v1/hosts").json()["items"]] == ["h0"]
 
 

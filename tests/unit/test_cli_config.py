@@ -95,3 +95,14 @@ def test_config_commands(tmp_path: Path) -> None:
     assert "crane login URL --name nope" in missing.stderr
     assert crane("config", "delete", "prod", config_dir=cfg).returncode == 0
     assert crane("config", "current", config_dir=cfg).stdout.startswith("dev:")
+
+
+@pytest.mark.parametrize("server", ["not a url", "http://two words:8080", "https://tab\there"])
+def test_a_server_with_a_space_in_its_host_is_no_url(tmp_path: Path, server: str) -> None:
+    """`crane config set ci --server 'not a url'` saved https://not a url, and every later
+    command of that context failed with "cannot reach the Crane API" instead of the mistake."""
+    cfg = tmp_path / "cli"
+    saved = crane("config", "set", "ci", "--server", server, config_dir=cfg)
+    assert saved.returncode == 2, saved.stderr
+    assert "is not a URL" in saved.stderr and saved.stderr.count("\n") <= 2, saved.stderr
+    assert not (cfg / "config.yaml").exists() or "ci" not in (cfg / "config.yaml").read_text()

@@ -19,6 +19,7 @@ from crane.client import (
     WaitTimeout,
     error_from_response,
 )
+from crane.model.shares import TenantShare
 from crane.model.specs import GpuRange
 from tests.support import crane
 
@@ -163,3 +164,40 @@ def test_a_pattern_without_words_is_kept_as_it_is() -> None:
 
     message = "x: String should match pattern '^a+$'"
     assert plain_words(message) == message
+
+
+@pytest.mark.parametrize(
+    ("detail", "remedy"),
+    [
+        ("token 'nope' not found", "`crane token list`"),
+        ("tenant 'nope' not found", "`crane tenant list`"),
+        ("tenant 'team-a' has no share of A100", "`crane tenant share get team-a`"),
+        ("cargo 'x' not found", "`crane cargo list`"),
+    ],
+)
+def test_a_missing_object_is_looked_up_where_its_kind_is_listed(detail: str, remedy: str) -> None:
+    # `crane token revoke nope` was told to check the name with `crane mc list`.
+    line = describe(_problem(404, detail=detail)).line()
+    assert remedy in line
+    if "cargo" not in detail:
+        assert "crane mc list" not in line and "crane cargo list" not in line
+
+
+def test_a_rule_across_fields_reads_as_a_sentence_not_as_pydantic_wrote_it() -> None:
+    # `crane tenant share set team-a --nominal 4 --lending-limit 5` printed
+    # "error: invalid Value error, lendingLimit 5 is more than nominal 4; ...".
+    with pytest.raises(ValidationError) as info:
+        TenantShare(gpu_type="H100", nominal=4, lending_limit=5)
+    line = describe(info.value).line()
+    assert "Value error" not in line
+    assert line.startswith("error: invalid request: lendingLimit 5 is more than nominal 4")
+    server = _problem(422, errors=[{"loc": [], "msg": "Value error, replicas needs a template"}])
+    assert "Value error" not in describe(server).line()
+    assert "replicas needs a template" in describe(server).line()
+
+
+def test_a_field_is_named_as_the_api_spells_it() -> None:
+    # `crane tenant share set team-a --gpu-type ''` named the field `gpu_type`.
+    with pytest.raises(ValidationError) as info:
+        TenantShare(gpu_type="", nominal=4)
+    assert describe(info.value).line().startswith("error: invalid gpuType: ")

@@ -207,3 +207,12 @@ def test_a_cargo_being_deleted_counts_against_gpus_max_until_its_gpus_are_releas
     monkeypatch.setattr(KubeBackend, "_snapshot", past_the_check)
     with pytest.raises(LookupError, match=r"past gpus\.max"):
         asyncio.run(backend.create_cargo("t", new))
+
+
+def test_an_exec_cut_off_names_its_own_problem() -> None:
+    """Past its output limit (or its timeout) an exec is a 409 ``exec-unfinished`` on
+    Kubernetes as in Docker mode, so the CLI prints the server's remedy alone."""
+    from crane.api.kube import _too_long
+
+    cut = _too_long()
+    assert cut.status == 409 and cut.problem == "exec-unfinished"
