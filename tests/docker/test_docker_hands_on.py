@@ -329,3 +329,54 @@ def test_a_minicluster_network_removed_by_hand_fails_the_gang_saying_so(
         assert h0.networks.list(names=["crane.default.cut"])
     finally:
         admin.delete("/v1/miniclusters/cut")
+
+
+def _gpu_ids(container: Any) -> set[str]:
+    return set(container.labels.get("crane.io/gpu-ids", "").split(","))
+
+
+def test_a_look_alike_replica_of_an_older_cargo_takes_no_gpu_from_a_running_one(
+    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
+) -> None:
+    """A container made by hand under the name Crane gives replica 1 of an older one-replica
+    cargo, with that cargo's labels and the GPU ids of a newer cargo that runs (an operator
+    'putting back' a replica, or passing a job off as one): the newer cargo was preempted, its
+    containers stopped, because the older cargo's claim came first; now a cargo whose
+    containers and record agree keeps its GPUs, the look-alike's cargo is the one stopped
+    and placed again, and no GPU is held by two live containers."""
+    _gang(admin, "elder", TICK, replicas=1)
+    forged = None
+    try:
+        _until(lambda: _phase(admin, "elder-0") == "Running", "elder-0 running")
+        _gang(admin, "younger", TICK, replicas=2)
+        _until(lambda: _phase(admin, "younger-0") == "Running", "younger-0 running")
+        genuine = h0.containers.get("crane.default.younger-0-0")
+        taken = sorted(_gpu_ids(genuine) | _gpu_ids(h0.containers.get("crane.default.younger-0-1")))
+        elder = h0.containers.get("crane.default.elder-0-0")
+        labels = {**elder.labels, "crane.io/replica": "1", "crane.io/gpu-ids": ",".join(taken)}
+        forged = h0.containers.run(
+            IMAGE, TICK, name="crane.default.elder-0-1", labels=labels, detach=True
+        )
+
+        def live() -> set[str]:
+            return {str(c.id) for c in h0.containers.list()}
+
+        _until(
+            lambda: forged.id not in (ids := live()) or genuine.id not in ids,
+            lambda: f"the look-alike stopped; {_seen_by_dockerd(h0, 'elder', server)}",
+        )
+        assert genuine.id in live(), _seen_by_dockerd(h0, "younger", server)
+        status = _status(admin, "younger-0")
+        assert status["phase"] == "Running" and status.get("restarts", 0) == 0, status
+        assert genuine.id == h0.containers.get("crane.default.younger-0-0").id
+        genuine.reload()
+        assert genuine.status == "running"
+        _no_gpu_twice(h0, admin)
+        _until(lambda: _phase(admin, "elder-0") == "Running", "elder-0 placed and running again")
+        _no_gpu_twice(h0, admin)
+    finally:
+        admin.delete("/v1/miniclusters/elder")
+        admin.delete("/v1/miniclusters/younger")
+        if forged is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                forged.remove(force=True)
