@@ -380,3 +380,34 @@ def test_a_look_alike_replica_of_an_older_cargo_takes_no_gpu_from_a_running_one(
         if forged is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 forged.remove(force=True)
+
+
+def test_a_restart_policy_set_by_hand_hides_no_failure(
+    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
+) -> None:
+    """``docker update --restart always`` on a replica of a running cargo (restartPolicy
+    Never), whose program then exits 3: Docker started it again and again and the cargo read
+    Running for good, its failure never seen; now the cargo fails saying so, Docker's restart
+    policy is Crane's again (``no``), and nothing of it runs on."""
+    waits = ["sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.2; done; exit 3"]
+    _gang(admin, "policy", waits, replicas=2)
+    try:
+        _until(lambda: _phase(admin, "policy-0") == "Running", "policy-0 running")
+        victim = h0.containers.get("crane.default.policy-0-1")
+        victim.update(restart_policy={"Name": "always"})
+        assert victim.exec_run(["sh", "-c", "echo > /tmp/go"]).exit_code == 0
+        status = _until(
+            lambda: (got := _status(admin, "policy-0"))["phase"] == "Failed" and got,
+            lambda: f"policy-0 failed; {_seen_by_dockerd(h0, 'policy', server)}",
+            seconds=90,
+        )
+        assert "replica 1 exited with code 3" in status["message"], status
+        _until(
+            lambda: not [c for c in h0.containers.list() if "policy" in c.name],
+            lambda: f"nothing of it runs; {_seen_by_dockerd(h0, 'policy', server)}",
+        )
+        victim.reload()
+        assert victim.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
+        _no_gpu_twice(h0, admin)
+    finally:
+        admin.delete("/v1/miniclusters/policy")
