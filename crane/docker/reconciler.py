@@ -96,6 +96,11 @@ STOPPING = "; stopping the other replicas"
 
 GONE = "its container is gone (removed, or renamed by hand: Crane stops a renamed one)"
 """Why a running replica failed whose container Crane no longer finds under its name."""
+RESTARTED = (
+    "it exited and Docker started it again (a restart policy set by hand; Crane's is `no`, and "
+    "is set back)"
+)
+"""Why a replica failed whose container Docker restarted (its exit code is lost once it runs)."""
 OFF_NETWORK = "its container was cut off (disconnected by hand) from its MiniCluster's network"
 
 EmitFn = Callable[[Event], None]
@@ -766,13 +771,21 @@ class Reconciler:
             self.retirer.retire(c, row.grace_seconds)
         if stale:
             return
-        failed = [
-            (r, c.attrs["State"]["ExitCode"])
+        for c in containers.values():
+            _no_restart_policy(c)
+        failed: list[tuple[int, int | None, str]] = [
+            (r, c.attrs["State"]["ExitCode"], "")
             for r, c in containers.items()
             if c.status in ("exited", "dead") and c.attrs["State"]["ExitCode"] != 0
         ]
+        for r, c in containers.items():
+            code, detail = _restarted(c)
+            if c.status not in ("exited", "dead") and (code is not None or detail):
+                failed.append((r, code, detail))
         placed = (p.replica for p in placements)
-        failed += [(r, None) for r in gone_replicas(CargoPhase(row.phase), placed, containers)]
+        failed += [
+            (r, None, GONE) for r in gone_replicas(CargoPhase(row.phase), placed, containers)
+        ]
         network = L.network_name(row.tenant, row.minicluster)
         cut = [r for r, c in containers.items() if off_network(c, network)]
         if failed or cut:
@@ -917,15 +930,16 @@ class Reconciler:
         s: Session,
         row: CargoRow,
         containers: dict[int, Container],
-        failed: list[tuple[int, int | None]],
+        failed: list[tuple[int, int | None, str]],
         cut: list[int] | None = None,
     ) -> None:
-        """A replica failed (``failed``: replica, exit code) or lost its MiniCluster's network
-        (``cut``): the gang restarts or fails by its restart policy, as on Kubernetes."""
+        """A replica failed (``failed``: replica, exit code, what happened when the code is not
+        known) or lost its MiniCluster's network (``cut``): the gang restarts or fails by its
+        restart policy, as on Kubernetes."""
         spec = row.cargo_spec()
         if failed:
-            replica, code = failed[0]
-            what = replica_failed(replica, code, GONE)
+            replica, code, detail = failed[0]
+            what = replica_failed(replica, code, detail)
         else:
             replica, code = (cut or [0])[0], None
             network = L.network_name(row.tenant, row.minicluster)
@@ -1150,6 +1164,37 @@ class Reconciler:
                 time=_now(),
             )
         )
+
+
+def _restarted(container: Container) -> tuple[int | None, str]:
+    """A replica's container that Docker restarted by a restart policy set by hand (Crane's
+    is ``no``, so its restarts are gang-wide, by the cargo's ``restartPolicy``): its last
+    exit code while it waits to start again, else what happened; ``(None, "")`` when Docker
+    never restarted it. A failure Docker hid that way is still the replica's failure."""
+    state = container.attrs.get("State") or {}
+    code = state.get("ExitCode")
+    if container.status == "restarting" and code:
+        return int(code), ""
+    if container.status == "restarting" or int(container.attrs.get("RestartCount") or 0) > 0:
+        return None, RESTARTED
+    return None, ""
+
+
+def _no_restart_policy(container: Container) -> None:
+    """Set Docker's restart policy of a replica's container back to ``no`` when set otherwise
+    by hand: a container Crane stopped must not come back when its daemon restarts."""
+    policy = (container.attrs.get("HostConfig") or {}).get("RestartPolicy") or {}
+    if policy.get("Name") in (None, "", "no"):
+        return
+    log.warning(
+        "container %s had restart policy %s set by hand; setting it back to no",
+        container.name,
+        policy.get("Name"),
+    )
+    try:
+        container.update(restart_policy={"Name": "no"})
+    except (DockerException, OSError) as err:
+        log.warning("setting the restart policy of %s back failed: %s", container.name, err)
 
 
 def _store_host(mc: MiniClusterRow, clients: dict[str, docker.DockerClient]) -> str:

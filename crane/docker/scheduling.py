@@ -25,6 +25,7 @@ from crane.placement.restore import (
     CargoClaim,
     ReservationClaim,
     RestoreConflict,
+    agrees,
     restore_cargos,
     restore_reservations,
 )
@@ -121,8 +122,13 @@ def _placeholder(key: str) -> MiniClusterRequest:
 
 
 def _claim(row: CargoRow, live: list[LiveReplica]) -> CargoClaim | None:
-    """A row's claim: its live containers' GPUs first, its SQL placement for the rest."""
-    by_replica = {p.replica: p for p in row.placements()} if row.phase in HOLDING else {}
+    """A row's claim: its live containers' GPUs first, its SQL placement for the rest; it
+    agrees when every live container is a replica of the row's placement on its GPUs (the rule
+    of :mod:`crane.placement.restore`, as in Kubernetes mode): a container made by hand under a
+    replica's name, or one of a finished cargo that Docker started again, never outranks a
+    cargo whose containers and row agree."""
+    recorded = {p.replica: p for p in row.placements()} if row.phase in HOLDING else {}
+    by_replica = dict(recorded)
     for found in live:
         by_replica[found.placement.replica] = found.placement
     if not by_replica:
@@ -130,7 +136,8 @@ def _claim(row: CargoRow, live: list[LiveReplica]) -> CargoClaim | None:
     placements = tuple(by_replica[r] for r in sorted(by_replica))
     req = replace(cargo_request(row), replicas=len(placements))
     since = row.placed_at.timestamp() if row.placed_at else 0.0
-    return CargoClaim(req, placements, bool(live), since)
+    agreed = bool(live) and agrees(recorded, by_replica)
+    return CargoClaim(req, placements, bool(live), since, agreed)
 
 
 def _orphan_claim(uid: str, live: list[LiveReplica]) -> CargoClaim:

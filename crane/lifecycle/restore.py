@@ -34,6 +34,7 @@ from crane.placement.restore import (
     CargoClaim,
     ReservationClaim,
     RestoreConflict,
+    agrees,
     restore_cargos,
     restore_reservations,
 )
@@ -75,10 +76,6 @@ def held_ids(pod: PodView, claims: Mapping[str, ClaimView]) -> tuple[int, ...]:
     return ()
 
 
-def _where(p: ReplicaPlacement) -> tuple[str, tuple[int, ...]]:
-    return p.node, tuple(sorted(p.gpu_ids))
-
-
 def cargo_claim(
     body: Mapping[str, Any], pods: list[PodView], claims: Mapping[str, ClaimView] | None = None
 ) -> tuple[CargoClaim, CargoRequest] | None:
@@ -99,9 +96,7 @@ def cargo_claim(
         )
     if not by_replica:
         return None
-    agreed = grounded and all(
-        r in recorded and _where(p) == _where(recorded[r]) for r, p in by_replica.items()
-    )
+    agreed = grounded and agrees(recorded, by_replica)
     placements = tuple(by_replica[r] for r in sorted(by_replica))
     spec = body.get("spec") or {}
     try:

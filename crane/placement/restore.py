@@ -162,6 +162,20 @@ def restore_cargos(engine: Engine, claims: Iterable[CargoClaim]) -> RestoreResul
     return result
 
 
+def agrees(
+    recorded: Mapping[int, ReplicaPlacement], claimed: Mapping[int, ReplicaPlacement]
+) -> bool:
+    """Whether every replica of a cargo's ``claimed`` placement (its live replicas' GPUs over its
+    record's) is one its record (``recorded``, replica -> placement) has, on the same node and
+    GPUs: a grounded claim that agrees ranks first (:class:`CargoClaim`, ``agreed``). A replica
+    made by hand under a cargo's name, or naming GPUs its record does not, disagrees."""
+    return all(r in recorded and _where(p) == _where(recorded[r]) for r, p in claimed.items())
+
+
+def _where(p: ReplicaPlacement) -> tuple[str, tuple[int, ...]]:
+    return p.node, tuple(sorted(p.gpu_ids))
+
+
 def _duplicates(gpus: Sequence[Gpu]) -> set[Gpu]:
     seen: set[Gpu] = set()
     dup: set[Gpu] = set()

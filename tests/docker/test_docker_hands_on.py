@@ -329,3 +329,85 @@ def test_a_minicluster_network_removed_by_hand_fails_the_gang_saying_so(
         assert h0.networks.list(names=["crane.default.cut"])
     finally:
         admin.delete("/v1/miniclusters/cut")
+
+
+def _gpu_ids(container: Any) -> set[str]:
+    return set(container.labels.get("crane.io/gpu-ids", "").split(","))
+
+
+def test_a_look_alike_replica_of_an_older_cargo_takes_no_gpu_from_a_running_one(
+    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
+) -> None:
+    """A container made by hand under the name Crane gives replica 1 of an older one-replica
+    cargo, with that cargo's labels and the GPU ids of a newer cargo that runs (an operator
+    'putting back' a replica, or passing a job off as one): the newer cargo was preempted, its
+    containers stopped, because the older cargo's claim came first; now a cargo whose
+    containers and record agree keeps its GPUs, the look-alike's cargo is the one stopped
+    and placed again, and no GPU is held by two live containers."""
+    _gang(admin, "elder", TICK, replicas=1)
+    forged = None
+    try:
+        _until(lambda: _phase(admin, "elder-0") == "Running", "elder-0 running")
+        _gang(admin, "younger", TICK, replicas=2)
+        _until(lambda: _phase(admin, "younger-0") == "Running", "younger-0 running")
+        genuine = h0.containers.get("crane.default.younger-0-0")
+        taken = sorted(_gpu_ids(genuine) | _gpu_ids(h0.containers.get("crane.default.younger-0-1")))
+        elder = h0.containers.get("crane.default.elder-0-0")
+        labels = {**elder.labels, "crane.io/replica": "1", "crane.io/gpu-ids": ",".join(taken)}
+        forged = h0.containers.run(
+            IMAGE, TICK, name="crane.default.elder-0-1", labels=labels, detach=True
+        )
+
+        def live() -> set[str]:
+            return {str(c.id) for c in h0.containers.list()}
+
+        _until(
+            lambda: forged.id not in (ids := live()) or genuine.id not in ids,
+            lambda: f"the look-alike stopped; {_seen_by_dockerd(h0, 'elder', server)}",
+        )
+        assert genuine.id in live(), _seen_by_dockerd(h0, "younger", server)
+        status = _status(admin, "younger-0")
+        assert status["phase"] == "Running" and status.get("restarts", 0) == 0, status
+        assert genuine.id == h0.containers.get("crane.default.younger-0-0").id
+        genuine.reload()
+        assert genuine.status == "running"
+        _no_gpu_twice(h0, admin)
+        _until(lambda: _phase(admin, "elder-0") == "Running", "elder-0 placed and running again")
+        _no_gpu_twice(h0, admin)
+    finally:
+        admin.delete("/v1/miniclusters/elder")
+        admin.delete("/v1/miniclusters/younger")
+        if forged is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                forged.remove(force=True)
+
+
+def test_a_restart_policy_set_by_hand_hides_no_failure(
+    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
+) -> None:
+    """``docker update --restart always`` on a replica of a running cargo (restartPolicy
+    Never), whose program then exits 3: Docker started it again and again and the cargo read
+    Running for good, its failure never seen; now the cargo fails saying so, Docker's restart
+    policy is Crane's again (``no``), and nothing of it runs on."""
+    waits = ["sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.2; done; exit 3"]
+    _gang(admin, "policy", waits, replicas=2)
+    try:
+        _until(lambda: _phase(admin, "policy-0") == "Running", "policy-0 running")
+        victim = h0.containers.get("crane.default.policy-0-1")
+        victim.update(restart_policy={"Name": "always"})
+        assert victim.exec_run(["sh", "-c", "echo > /tmp/go"]).exit_code == 0
+        status = _until(
+            lambda: (got := _status(admin, "policy-0"))["phase"] == "Failed" and got,
+            lambda: f"policy-0 failed; {_seen_by_dockerd(h0, 'policy', server)}",
+            seconds=90,
+        )
+        assert "replica 1 exited with code 3" in status["message"], status
+        _until(
+            lambda: not [c for c in h0.containers.list() if "policy" in c.name],
+            lambda: f"nothing of it runs; {_seen_by_dockerd(h0, 'policy', server)}",
+        )
+        victim.reload()
+        assert victim.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
+        _no_gpu_twice(h0, admin)
+    finally:
+        admin.delete("/v1/miniclusters/policy")

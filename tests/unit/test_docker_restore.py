@@ -143,3 +143,43 @@ def test_a_restarting_gang_keeps_its_gpus_through_a_restart_of_the_reconciler() 
     fresh = engine_with_node()
     restore(fresh, [mc_row("mc")], [waiting])
     assert fresh.cargo_placements("t/waiting") == (), "a cargo waiting to be placed holds nothing"
+
+
+def test_a_look_alike_replica_of_an_older_cargo_does_not_outrank_one_that_agrees() -> None:
+    """A container made by hand as replica 1 of an older one-replica cargo, naming the GPUs of
+    a newer cargo that runs: the newer one, whose container and row agree, keeps them (it lost
+    them, and was stopped, because the older one was placed first); the older one loses."""
+    engine = engine_with_node()
+    elder = cargo_row("elder", [0], 1)
+    younger = cargo_row("younger", [1, 2], 5)
+    live = live_replicas(
+        {
+            "n0": [
+                FakeContainer(elder, 0, [0], "running"),
+                FakeContainer(elder, 1, [1, 2], "running"),
+                FakeContainer(younger, 0, [1, 2], "running"),
+            ]
+        }
+    )
+    conflicts = restore(engine, [mc_row("mc")], [elder, younger], live)
+    assert [p.gpu_ids for p in engine.cargo_placements("t/younger")] == [[1, 2]]
+    assert [c.loser for c in conflicts if c.kind == "cargo"] == ["t/elder"]
+
+
+def test_a_finished_cargos_container_started_again_does_not_outrank_the_cargo_on_its_gpus() -> None:
+    """A failed cargo's container that Docker started again (a restart policy set by hand, then
+    dockerd restarted) on GPUs a newer cargo now runs on: the newer cargo keeps them."""
+    engine = engine_with_node()
+    done = cargo_row("done", [0, 1], 1)
+    done.phase, done.placement = "Failed", "[]"
+    now = cargo_row("now", [0, 1], 5)
+    live = live_replicas(
+        {
+            "n0": [
+                FakeContainer(done, 0, [0, 1], "running"),
+                FakeContainer(now, 0, [0, 1], "running"),
+            ]
+        }
+    )
+    restore(engine, [mc_row("mc")], [done, now], live)
+    assert engine.gpu_user("n0", 0) == engine.gpu_user("n0", 1) == "t/now"
