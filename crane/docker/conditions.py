@@ -46,8 +46,9 @@ def minicluster_conditions(s: Session, row: MiniClusterRow) -> list[Condition]:
     held = is_held(row.mc_spec())
     stored = store.stored_conditions(row.conditions)
     current = []
-    if held or not row.admitted or not _true(stored, "Admitted"):
-        # an admitted one's is stored by the reconciler (crane/lifecycle/admitted.py)
+    said = next((c for c in stored if c.type == "Admitted"), None)
+    if held or said is None or (said.status == ConditionStatus.TRUE) != row.admitted:
+        # stored by the reconciler once it decided (crane/lifecycle/admission_status.py)
         current.append(_cond("Admitted", row.admitted, admission_reason(row), row.message))
     if held:
         current.append(_cond("Ready", False, HELD_REASON, held_ready(len(every))))

@@ -65,10 +65,9 @@ from crane.docker.scheduling import (
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
 from crane.lifecycle import cargo_status, preemption, service
-from crane.lifecycle.admitted import admitted as admitted_status
+from crane.lifecycle.admission_status import Before, admission_status
 from crane.lifecycle.cargo_status import Verdict, not_ready
 from crane.lifecycle.pod_security import creation_refusal
-from crane.lifecycle.queued import queued
 from crane.lifecycle.restart import (
     BACKOFF_LIMIT_EXCEEDED,
     after_failure,
@@ -405,49 +404,36 @@ class Reconciler:
     def _admit(
         self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
     ) -> None:
+        """Each live, unheld MiniCluster's row as the admission pass leaves it (its status is
+        decided once for both backends: :mod:`crane.lifecycle.admission_status`), then the
+        preemptions it asks for, each with its notice."""
         by_key = {m.key: m for m in mcs if not m.deleting and not is_held(m.mc_spec())}
         by_decision = {d.key: d for d in self.engine.admit()}
+        victims: list[tuple[str, str]] = []
         for key, mc in by_key.items():
             decision = by_decision.get(key)
-            if self.engine.is_admitted(key):
-                self._admitted(mc)
-            elif decision is not None:
-                waiting = queued(self.engine, key, decision)
-                mc.admitted, mc.reservation = False, "{}"
-                mc.queue_position, mc.message = waiting.position, waiting.message
-                mc.waits_behind = json.dumps(waiting.waits_behind)
-                mc.estimated_start = waiting.estimated_start
-            else:
-                continue
+            if decision is None and not self.engine.is_admitted(key):
+                continue  # the pass did not look at it: its row stays as it was
+            spec = mc.mc_spec()
+            now = admission_status(
+                self.engine, key, spec, decision, Before(mc.admitted, mc.message)
+            )
+            mc.admitted, mc.reservation = now.admitted, json.dumps(now.reservation)
+            mc.queue_position, mc.message = now.queue_position, now.message
+            mc.waits_behind = json.dumps(now.waits_behind)
+            mc.estimated_start = now.estimated_start
+            for type_, verdict in now.conditions:
+                record(mc, type_, verdict)
+            if now.admitted and now.event is not None:
+                # a waiting one's reasons are its status (the API's events carry no queue moves)
+                self._event(
+                    EventType.ADMITTED, mc.tenant, mc.name, None, spec.gpus.min, now.event[1]
+                )
+            victims.extend(now.victims)
             s.add(mc)
         s.commit()
-        for key, mc in by_key.items():
-            for victim, notice in preemption.victims(
-                self.engine, key, mc.mc_spec(), by_decision.get(key)
-            ):
-                self._preempt(s, victim, notice, clients)
-
-    def _admitted(self, mc: MiniClusterRow) -> None:
-        """An admitted MiniCluster's row, each pass, as Kubernetes mode writes its status
-        (:mod:`crane.lifecycle.admitted`): its reservation, the ``Admitted`` and ``Resizing``
-        conditions and its message; the ``Admitted`` event when it was not admitted before."""
-        said = admitted_status(self.engine, mc.key, mc.mc_spec())
-        was = mc.admitted
-        mc.admitted, mc.queue_position, mc.message = True, None, said.message
-        mc.waits_behind, mc.estimated_start = "[]", None
-        reservation = sorted(self.engine.reservation(mc.key).items())
-        mc.reservation = json.dumps({n: list(ids) for n, ids in reservation})
-        record(mc, "Admitted", said.admitted)
-        record(mc, "Resizing", said.resizing)
-        if not was:
-            self._event(
-                EventType.ADMITTED,
-                mc.tenant,
-                mc.name,
-                None,
-                mc.mc_spec().gpus.min,
-                said.admitted.message,
-            )
+        for victim, notice in victims:
+            self._preempt(s, victim, notice, clients)
 
     def _preempt(
         self, s: Session, key: str, why: str, clients: dict[str, docker.DockerClient]

@@ -35,8 +35,8 @@ from crane.kube.names import (
     split_key,
 )
 from crane.kube.nodes import busy_ids, inventory
-from crane.lifecycle import cargo_status, preemption, records, service
-from crane.lifecycle.admitted import admitted as admitted_status
+from crane.lifecycle import cargo_status, records, service
+from crane.lifecycle.admission_status import Before, admission_status
 from crane.lifecycle.cargo_lifecycle import CargoLifecycle
 from crane.lifecycle.finalizer import finalize, hold
 from crane.lifecycle.isolation import isolate_cargo
@@ -48,7 +48,6 @@ from crane.lifecycle.plan import (
     StatusWrite,
     TokenRevocation,
 )
-from crane.lifecycle.queued import queued
 from crane.lifecycle.restore import gpu_ids_of, held_ids, restore
 from crane.lifecycle.state import LoopState, Revocation
 from crane.lifecycle.suspend import HELD_REASON, held_message, held_ready, is_held, takes_part
@@ -578,45 +577,21 @@ class Decider:
         meta = body["metadata"]
         gen = meta.get("generation")
         status = self._current_mc_status(body)
-        was_admitted = resources.is_true(status.conditions, "Admitted")
-        admitted = self.engine.is_admitted(key)
-        event: tuple[str, str, bool] | None = None
-        if admitted:
-            usage = self.engine.usage(key)
-            status.reservation = {
-                n: list(ids) for n, ids in sorted(self.engine.reservation(key).items())
-            }
-            status.reserved_gpus, status.in_use_gpus = usage.reserved_gpus, usage.in_use_gpus
-            status.borrowed_gpus = usage.borrowed_gpus
-            status.queue_position = None
-            status.waits_behind, status.estimated_start = [], None
-            said = admitted_status(self.engine, key, spec)
-            for type_, verdict in (("Admitted", said.admitted), ("Resizing", said.resizing)):
-                status.conditions = set_condition(
-                    status.conditions,
-                    resources.condition(type_, verdict.ok, verdict.reason, verdict.message, gen),
-                )
-            if not was_admitted:
-                event = ("Admitted", said.admitted.message, False)
-            status.message = said.message
-        else:
-            waiting = queued(self.engine, key, decision)
-            position, message, reason = waiting.position, waiting.message, waiting.reason
-            status.queue_position = position
-            status.waits_behind = waiting.waits_behind
-            status.estimated_start = waiting.estimated_start
-            status.reservation, status.reserved_gpus = {}, 0
+        before = Before(resources.is_true(status.conditions, "Admitted"), status.message)
+        now = admission_status(self.engine, key, spec, decision, before)
+        admitted = now.admitted
+        status.reservation, status.reserved_gpus = now.reservation, now.reserved_gpus
+        if now.in_use_gpus is not None and now.borrowed_gpus is not None:
+            status.in_use_gpus, status.borrowed_gpus = now.in_use_gpus, now.borrowed_gpus
+        status.queue_position, status.waits_behind = now.queue_position, now.waits_behind
+        status.estimated_start, status.message = now.estimated_start, now.message
+        for type_, verdict in now.conditions:
             status.conditions = set_condition(
-                status.conditions, resources.condition("Admitted", False, reason, message, gen)
+                status.conditions,
+                resources.condition(type_, verdict.ok, verdict.reason, verdict.message, gen),
             )
-            if status.message != message and (
-                find_condition(status.conditions, "Admitted") is None
-                or was_admitted
-                or not status.message
-            ):
-                event = (reason, f"position {position}: {message}" if position else message, False)
-            status.message = message
-        for victim, notice in preemption.victims(self.engine, key, spec, decision):
+        event = (*now.event, False) if now.event else None
+        for victim, notice in now.victims:
             lifecycle.preempt(victim, notice)
         taken = self._template_cargos(key, body, spec, cache, plan)
         self._name_taken(body, taken, status, plan)

@@ -26,6 +26,14 @@ def cluster(racks: int = 2, nodes_per_rack: int = 4, blocks: int = 1) -> Engine:
     return engine
 
 
+def two_nodes(gpus: int = 4) -> Engine:
+    """An engine with nodes n0 (rack r0) and n1 (rack r1) of ``gpus`` GPUs each."""
+    engine = Engine()
+    for name, rack in (("n0", "r0"), ("n1", "r1")):
+        engine.upsert_node(node(name, rack, gpus=gpus))
+    return engine
+
+
 def node(name: str, rack: str, gpus: int = 8, **kw: object) -> NodeInventory:
     return NodeInventory(
         name=name,

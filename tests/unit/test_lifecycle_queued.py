@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from crane.lifecycle.queued import queued
-from crane.placement import Engine
 from crane.placement.types import Outcome
-from tests.unit.placement_helpers import mc, node, topo
-
-
-def _engine() -> Engine:
-    engine = Engine()
-    for name, rack in (("n0", "r0"), ("n1", "r1")):
-        engine.upsert_node(node(name, rack, gpus=4))
-    return engine
+from tests.unit.placement_helpers import mc, topo, two_nodes
 
 
 def test_a_minicluster_behind_a_claim_says_whom_it_waits_for() -> None:
-    engine = _engine()
+    engine = two_nodes()
     for key in ("t/a", "t/b"):
         engine.submit_minicluster(mc(key, 3, 3, topology=topo("node"), created=0.0))
     engine.admit()
@@ -35,7 +27,7 @@ def test_a_minicluster_behind_a_claim_says_whom_it_waits_for() -> None:
 
 
 def test_one_that_can_never_fit_is_unschedulable_with_no_position() -> None:
-    engine = _engine()
+    engine = two_nodes()
     engine.submit_minicluster(mc("t/wide", 6, 6, topology=topo("node"), created=0.0))
     [decision] = engine.admit()
     said = queued(engine, "t/wide", decision)
@@ -45,7 +37,7 @@ def test_one_that_can_never_fit_is_unschedulable_with_no_position() -> None:
 
 
 def test_without_a_decision_the_engine_explains_it() -> None:
-    engine = _engine()
+    engine = two_nodes()
     engine.submit_minicluster(mc("t/a", 4, 4, topology=topo("node"), created=0.0))
     engine.submit_minicluster(mc("t/b", 4, 4, topology=topo("node"), created=1.0))
     engine.submit_minicluster(mc("t/c", 4, 4, topology=topo("node"), created=2.0))
@@ -60,7 +52,7 @@ def test_a_minicluster_behind_another_tenants_never_learns_its_name() -> None:
     """Every MiniCluster is in the cluster's one queue, so one tenant's may wait behind
     another's: its status (message, ``waitsBehind``) and its explanation count that one and
     never name it, as the rest of the API does; its own tenant's are still named."""
-    engine = _engine()
+    engine = two_nodes()
     for key in ("secret/a", "t/b"):
         engine.submit_minicluster(mc(key, 3, 3, topology=topo("node"), created=0.0))
     engine.admit()
