@@ -588,7 +588,10 @@ class Reconciler:
         return world_env(mc.uid, spec, rendezvous_name(mc.name))
 
     def _expand_templates(self, s: Session, mcs: list[MiniClusterRow]) -> None:
-        """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given."""
+        """Keep cargos ``<mc>-<i>`` for i < spec.replicas where a template is given. A name that
+        another cargo of the tenant holds (one of another MiniCluster) is left to it: the
+        MiniCluster says so (``ReplicaFailure``, ``NameTaken``) as in Kubernetes mode, and makes
+        that cargo once the name is free."""
         for mc in mcs:
             spec = mc.mc_spec()
             if mc.deleting or is_held(spec) or spec.template is None or spec.replicas is None:
@@ -601,11 +604,18 @@ class Reconciler:
             changes = service.template_changes(
                 spec.replicas, {i: row.deleting for i, row in by_index.items()}
             )
+            names = {row.name for row in store.cargos(s, mc.tenant)}
+            taken = []
             for i in changes.create:
-                s.add(template_cargo(mc, i))
+                if (name := service.template_cargo_name(mc.name, i)) in names:
+                    taken.append(name)
+                else:
+                    s.add(template_cargo(mc, i))
             for i in changes.delete:
                 by_index[i].deleting = True
                 s.add(by_index[i])
+            _name_taken(mc, taken)
+            s.add(mc)
         s.commit()
 
     def _delete_miniclusters(
@@ -1224,6 +1234,17 @@ def same_daemon(name: str, twin: str) -> str:
 
 def _connect_row(row: HostRow) -> docker.DockerClient:
     return connect(row.host())
+
+
+def _name_taken(mc: MiniClusterRow, taken: list[str]) -> None:
+    """Say which template cargo names another cargo holds (``ReplicaFailure``, ``NameTaken``);
+    clear it once none is."""
+    if taken:
+        message = service.template_name_taken(mc.name, taken)
+        record(mc, "ReplicaFailure", Verdict(True, service.NAME_TAKEN, message))
+    elif '"ReplicaFailure"' in mc.conditions:
+        kept = [c for c in store.stored_conditions(mc.conditions) if c.type != "ReplicaFailure"]
+        mc.conditions = store.dump_conditions(kept)
 
 
 def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:

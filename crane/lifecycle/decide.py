@@ -787,18 +787,18 @@ class Decider:
         if not taken:
             status.conditions = [c for c in status.conditions if c.type != "ReplicaFailure"]
             return
-        name = body["metadata"]["name"]
-        message = (
-            f"cannot create template cargo {', '.join(taken)}: a cargo of that name exists that "
-            f"is not one of {name}'s template cargos; delete or rename it and {name} makes its own"
-        )
+        message = service.template_name_taken(body["metadata"]["name"], taken)
         before = find_condition(status.conditions, "ReplicaFailure")
         if before is None or before.message != message:
-            plan.event(_ref(body, MINICLUSTER_KIND), "NameTaken", message, warning=True)
+            plan.event(_ref(body, MINICLUSTER_KIND), service.NAME_TAKEN, message, warning=True)
         status.conditions = set_condition(
             status.conditions,
             resources.condition(
-                "ReplicaFailure", True, "NameTaken", message, body["metadata"].get("generation")
+                "ReplicaFailure",
+                True,
+                service.NAME_TAKEN,
+                message,
+                body["metadata"].get("generation"),
             ),
         )
 

@@ -156,6 +156,22 @@ def template_cargo_name(minicluster: str, index: int) -> str:
     return f"{minicluster}-{index}"
 
 
+NAME_TAKEN = "NameTaken"
+"""Reason of a MiniCluster's ``ReplicaFailure`` condition while another cargo holds the name of a
+template cargo it would make."""
+
+
+def template_name_taken(minicluster: str, taken: Sequence[str]) -> str:
+    """The message of MiniCluster ``minicluster``'s ``ReplicaFailure`` condition (reason
+    ``NAME_TAKEN``) while cargos named ``taken``, none of them its template cargos, hold the names
+    of template cargos it would make: it makes none of those (both backends)."""
+    return (
+        f"cannot create template cargo {', '.join(taken)}: a cargo of that name exists that "
+        f"is not one of {minicluster}'s template cargos; delete or rename it and {minicluster} "
+        "makes its own"
+    )
+
+
 def template_index(minicluster: str, cargo: str) -> int | None:
     """The index of ``<mc>-<i>``, None for another name."""
     suffix = cargo.removeprefix(f"{minicluster}-")

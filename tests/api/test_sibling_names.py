@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from crane.docker import reconciler
+from crane.lifecycle import admission_status
 from crane.lifecycle.queued import Queued
 
 SPEC = {"gpuType": "H100", "gpus": {"min": 1, "max": 2}}
@@ -22,7 +22,7 @@ def test_waits_behind_names_no_sibling_to_a_minicluster_token(
 ) -> None:
     """waitsBehind of a queued MiniCluster, for its MiniCluster token, on get and list:
     the sibling ahead read by name (``t/secret-sibling``) before."""
-    original = reconciler.queued
+    original = admission_status.queued
 
     def behind_the_sibling(*args: Any, **kwargs: Any) -> Queued:
         waiting = original(*args, **kwargs)
@@ -30,7 +30,7 @@ def test_waits_behind_names_no_sibling_to_a_minicluster_token(
             return replace(waiting, position=2, waits_behind=["t/secret-sibling"])
         return waiting
 
-    monkeypatch.setattr(reconciler, "queued", behind_the_sibling)
+    monkeypatch.setattr(admission_status, "queued", behind_the_sibling)
     assert local_api.post("/v1/tenants", json={"name": "t"}).status_code == 201
     for name in ("secret-sibling", "mine"):
         made = local_api.post("/v1/miniclusters?tenant=t", json={"name": name, "spec": SPEC})

@@ -1343,3 +1343,46 @@ def test_a_cargo_made_after_its_tenants_level_is_raised_fails_pod_security_alike
     got = _cargo(api, "later-0") or {}
     assert got["status"]["placement"] in (None, []), got
     assert _phase(api, "keep-0") == "Running"
+
+
+def test_a_template_cargo_whose_name_another_cargo_holds_waits_for_it_and_stops_no_one(
+    backend: Backend, api: httpx.Client
+) -> None:
+    """Raising ``replicas`` of a template MiniCluster ``job`` while a cargo of another
+    MiniCluster is named ``job-1``: ``job`` says so (``ReplicaFailure``, ``NameTaken``) and makes
+    ``job-1`` once the name is free. Docker mode inserted the row anyway: the patch was a 500,
+    and every later pass failed on it, so no one's MiniCluster was made or decided any more."""
+    _mc(api, "other", 0, 1)
+    made = api.post(
+        "/cargos",
+        json={
+            "name": "job-1",
+            "spec": {"miniCluster": "other", "gpusPerReplica": 1, "template": SLEEP},
+        },
+    )
+    assert made.status_code == 201, made.text
+    _mc(api, "job", 0, 2, template=_template(1), replicas=1)
+    raised = api.patch("/miniclusters/job", json={"replicas": 2})
+    assert raised.status_code == 200, raised.text
+    said = _until(
+        backend,
+        lambda: _condition(api.get("/miniclusters/job").json(), "ReplicaFailure"),
+        "job to say its template cargo's name is taken",
+    )
+    assert (said["status"], said["reason"]) == ("True", "NameTaken"), said
+    assert said["message"].startswith("cannot create template cargo job-1: a cargo of that name")
+    _mc(api, "later", 0, 1)  # the others go on
+    _until(backend, lambda: _condition(api.get("/miniclusters/later").json(), "Admitted"), "later")
+    assert (_cargo(api, "job-1") or {})["spec"]["miniCluster"] == "other"
+
+    assert api.delete("/cargos/job-1").status_code in (200, 202, 204)
+    _until(
+        backend,
+        lambda: ((_cargo(api, "job-1") or {}).get("spec") or {}).get("miniCluster") == "job",
+        "job to make job-1 once the name is free",
+    )
+    _until(
+        backend,
+        lambda: not _condition(api.get("/miniclusters/job").json(), "ReplicaFailure"),
+        "job to clear its NameTaken",
+    )
