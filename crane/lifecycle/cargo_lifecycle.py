@@ -10,6 +10,10 @@ written before any pod is created and cleared only after the pods let go of thei
 - Preempted / Failed with a placement: pods are deleted (grace period honoured), then the GPUs
   are released. A preempted cargo then waits to be placed again.
 - Succeeded: all replicas finished; the GPUs are released at once.
+
+Pods are deleted write-ahead: only in a pass that reads from the API server why they go (the
+phase of a restart, preemption or failure, a shrink's smaller ``status.replicas``, a moved
+grow's new placement), never beside the status write that says so.
 """
 
 from __future__ import annotations
@@ -364,18 +368,22 @@ class CargoLifecycle:
         if key in self.state.repairs and not self._repair(key, body, status):
             return
         if status.phase in TERMINAL:
+            if not self._stored(key, body, status):
+                return
             if self._drain(key, release_when="no-gpu") and status.placement:
                 status.placement = []
                 self._write(key, body, status)
             return
         if status.phase == CargoPhase.PREEMPTED:
-            if self._drain(key, release_when="no-gpu"):
+            if not self._stored(key, body, status):
+                return
+            if self._drain(key, release_when="no-gpu", notice=("Preempted", status.message)):
                 status.phase, status.placement, status.replicas = CargoPhase.PENDING, [], 0
                 status.message = "preempted; waiting to be placed again"
                 self._write(key, body, status)
             return
         if key in self.state.cargos and is_restarting(status.phase, bool(status.placement)):
-            if not self._drain(key, release_when="no-pods"):
+            if not self._stored(key, body, status) or not self._drain(key, release_when="no-pods"):
                 return
             status.placement, status.replicas = [], 0
         if key not in self.state.cargos:
@@ -384,6 +392,16 @@ class CargoLifecycle:
                 self._place(key, body, spec, status, mc)
         else:
             self._run(key, body, spec, status, mc)
+
+    def _stored(self, key: str, body: dict[str, Any], status: CargoStatus) -> bool:
+        """Whether the API server has stored the phase ``status`` has (write-ahead): a gang's
+        pods are deleted for a failure, a restart or a preemption only once it has, so an
+        operator restarted meanwhile reads why they go instead of finding a Running gang whose
+        pods are gone (a replica lost by hand). Writes ``status`` again after a failed write."""
+        if (body.get("status") or {}).get("phase") == status.phase:
+            return True
+        self._write(key, body, status)
+        return False
 
     def _meets_level(self, key: str, body: dict[str, Any], spec: CargoSpec) -> bool:
         """Whether pods made now from the template meet the namespace's Pod Security level, as
@@ -589,7 +607,10 @@ class CargoLifecycle:
         expected = {p.replica: p for p in placements}
         pods = self.pods.get(key, [])
         stale = [p for p in pods if not _matches(p, meta["uid"], expected)]
-        self._delete_pods(stale)
+        if stale and _where(resources.cargo_status(body).placement) == _where(placements):
+            # a moved replica's old pod goes once the API server has the new placement (and
+            # phase Placed): a restarted operator then makes it again, not fails the gang
+            self._delete_pods(stale)
         current = {p.replica: p for p in pods if p not in stale}
         for pod in current.values():
             self.state.requested.pop(pod.key, None)
@@ -689,7 +710,6 @@ class CargoLifecycle:
             self._ready(status, cargo_status.not_ready(reason, why), gen)
             self._write(key, body, status)
             self._event(body, "Failed", status.message, warning=True)
-        self._drain(key, release_when="no-pods" if status.phase == CargoPhase.PENDING else "no-gpu")
 
     def _resize(
         self,
@@ -780,7 +800,9 @@ class CargoLifecycle:
     # --- preemption --------------------------------------------------------------------------
 
     def preempt(self, key: str, why: str) -> None:
-        """Post the notice and start the graceful drain of a borrowed cargo (whole, at once)."""
+        """Store a borrowed cargo's Preempted phase, condition and notice, with a Warning event;
+        its pods (whole, at once) get the notice and their grace period in a later pass, once
+        the API server has the phase (:meth:`_stored`)."""
         body = self.cache.cargos.get(key)
         if body is None:
             self._drain(key, release_when="no-gpu")
@@ -797,7 +819,6 @@ class CargoLifecycle:
         self._ready(status, cargo_status.not_ready(cargo_status.PREEMPTED, message), gen)
         self._write(key, body, status)
         self._event(body, "Preempted", message, warning=True)
-        self._drain(key, release_when="no-gpu", notice=("Preempted", message))
 
 
 def _lost_message(lost: list[str], nodes: Mapping[str, Any]) -> str:

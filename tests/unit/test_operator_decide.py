@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from crane.kube.names import CARGOS, FINALIZER, MINICLUSTERS
+from crane.kube.names import CARGOS, FINALIZER, MINICLUSTERS, NOTICE_ANNOTATION
+from crane.lifecycle.cargo_lifecycle import POD_GONE
 from crane.lifecycle.decide import Decider
 from crane.lifecycle.plan import Plan
 from crane.operator.cache import ClusterCache
@@ -902,3 +903,169 @@ def test_a_shrink_taken_back_before_its_pods_are_gone_makes_them_again(restarted
     assert status["replicas"] == 3 and len(status["placement"]) == 3
     resizing = next(c for c in status["conditions"] if c["type"] == "Resizing")
     assert resizing["message"] == "grown from 1 to 3 replicas"
+
+
+def _run_pods(decider: Decider, cache: ClusterCache) -> list[dict[str, Any]]:
+    """The pods the passes make are created and run (as the API server and kubelet say)."""
+    pods = created(cache, settle(decider, cache))
+    for pod in pods:
+        pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "m", "ready": True}]}
+        cache.apply("pods", None, pod)
+    settle(decider, cache)
+    return pods
+
+
+def _until_pods_deleted(decider: Decider, cache: ClusterCache) -> Plan:
+    """Passes, their status writes stored, until one deletes pods: that pass's plan, its status
+    writes not stored (the operator is killed while it is applied)."""
+    for _ in range(5):
+        plan = decider.decide(cache)
+        if plan.pod_deletes:
+            return plan
+        apply_statuses(cache, plan)
+    raise AssertionError("no pass deleted a pod")
+
+
+def _killed_after_deletes(cache: ClusterCache, pods: list[dict[str, Any]], plan: Plan) -> Decider:
+    """The plan's pod deletes landed (the pods are gone), its status writes did not (the
+    operator was killed first): the operator restarts, a new decider on the same cluster."""
+    for name in {name for _, name, _ in plan.pod_deletes}:
+        _lose_a_pod(cache, pods, name)
+    return Decider(Engine())
+
+
+def _said_deleted(plans: list[Plan]) -> list[str]:
+    """The status messages and events of the passes that say a pod was deleted by hand."""
+    said = [w.status.get("message") or "" for p in plans for w in p.statuses]
+    return [m for m in [*said, *(e.message for p in plans for e in p.events)] if POD_GONE in m]
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+def _preempt_job(cache: ClusterCache) -> None:
+    """A MiniCluster of higher priority that needs every GPU of n0 arrives."""
+    cache.apply(
+        "miniclusters", None, minicluster("high", 8, 8, priority=10, created="2026-01-02T00:00:00Z")
+    )
+
+
+def test_a_preemption_deletes_pods_only_once_its_preempted_phase_is_stored() -> None:
+    """A running gang is preempted: the first pass stores Preempted (condition, Warning event)
+    and deletes nothing; the pods go, each with its notice, in a pass that reads Preempted from
+    the API server, so an operator killed in between never finds a Running gang without pods."""
+    decider, cache, _ = _running_gang(_restart_policy("Never"))
+    _preempt_job(cache)
+    first = decider.decide(cache)
+    assert not first.pod_deletes, "pods deleted before the Preempted phase was stored"
+    (write,) = [w for w in first.statuses if w.name == "job"]
+    assert write.status["phase"] == "Preempted" and write.status["placement"]
+    preempted = next(c for c in write.status["conditions"] if c["type"] == "Preempted")
+    assert preempted["status"] == "True" and "t/high" in preempted["message"]
+    assert [e.reason for e in first.events if e.reason == "Preempted"] == ["Preempted"]
+    apply_statuses(cache, first)
+    second = decider.decide(cache)
+    assert _deleted([second]) == ["job-0", "job-1"]
+    assert all(grace is None for _, _, grace in second.pod_deletes), "grace period not honoured"
+    notices = {name: a[NOTICE_ANNOTATION] for _, name, a in second.pod_annotations}
+    assert sorted(notices) == ["job-0", "job-1"]
+    assert all("Preempted" in text and "t/high" in text for text in notices.values()), notices
+
+
+@pytest.mark.parametrize("policy", ["Never", "OnFailure"])
+def test_an_operator_killed_while_preempting_queues_the_gang_again(policy: str) -> None:
+    """The operator is killed after the pods of a preempted gang were deleted but before its
+    status said so: the restarted operator queues the gang again as preempted (it failed,
+    "replica 0 failed: its pod was deleted", a restart for OnFailure)."""
+    decider, cache, pods = _running_gang(_restart_policy(policy))
+    _preempt_job(cache)
+    decider = _killed_after_deletes(cache, pods, _until_pods_deleted(decider, cache))
+    plans = settle(decider, cache)
+    assert not _said_deleted(plans)
+    status = cache.cargos["t/job"]["status"]
+    assert (status["phase"], status.get("restarts", 0)) == ("Pending", 0), status["message"]
+    assert _condition(status, "Preempted")["status"] == "True"
+    assert _mc_status(cache, "high")["reservedGpus"] == 8
+
+
+def test_a_restored_preempted_gang_holds_its_gpus_until_its_pods_are_gone() -> None:
+    """The operator restarts after it stored a gang's Preempted phase, before it deleted the
+    pods: the new operator deletes them with the notice, keeps their GPUs from the preemptor
+    while they terminate, then queues the gang again and admits the preemptor."""
+    decider, cache, pods = _running_gang(_restart_policy("Never"))
+    _preempt_job(cache)
+    apply_statuses(cache, decider.decide(cache))
+    assert cache.cargos["t/job"]["status"]["phase"] == "Preempted"
+    decider = Decider(Engine())
+    plans = settle(decider, cache)
+    assert _deleted(plans) == ["job-0", "job-1"]
+    notices = {name for p in plans for _, name, a in p.pod_annotations if NOTICE_ANNOTATION in a}
+    assert notices == {"job-0", "job-1"}, "the pods went without their notice"
+    _terminating(cache, pods, ["job-0", "job-1"])
+    settle(decider, cache)
+    assert cache.cargos["t/job"]["status"]["phase"] == "Preempted"
+    assert cache.cargos["t/job"]["status"]["placement"], "GPUs let go while pods still run"
+    assert not _mc_status(cache, "high").get("reservedGpus"), "the preemptor took GPUs in use"
+    for name in ("job-0", "job-1"):
+        _lose_a_pod(cache, pods, name)
+    settle(decider, cache)
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Pending" and _condition(status, "Preempted")["status"] == "True"
+    assert _mc_status(cache, "high")["reservedGpus"] == 8
+
+
+def _exits(cache: ClusterCache, pods: list[dict[str, Any]], name: str, code: int) -> None:
+    """Replica ``name``'s program exits with ``code``: the kubelet reports the pod Failed."""
+    pod = next(p for p in pods if p["metadata"]["name"] == name)
+    term = {"exitCode": code, "reason": "Error"}
+    pod["status"] = {
+        "phase": "Failed",
+        "containerStatuses": [{"name": "m", "ready": False, "state": {"terminated": term}}],
+    }
+    cache.apply("pods", None, pod)
+
+
+@pytest.mark.parametrize("policy", ["Never", "OnFailure"])
+def test_an_operator_killed_while_a_failed_gang_stops_says_why_it_failed(policy: str) -> None:
+    """Replica 1 of a running gang exits with code 3; the operator is killed after the other
+    pods were deleted but before the status said so: the restarted operator tells the same
+    story (exit code 3; a restart for OnFailure), not that a pod was deleted by hand."""
+    decider, cache, pods = _running_gang(_restart_policy(policy))
+    _exits(cache, pods, "job-1", 3)
+    plan = _until_pods_deleted(decider, cache)
+    decider = _killed_after_deletes(cache, pods, plan)
+    plans = settle(decider, cache)
+    assert not _said_deleted(plans)
+    status = cache.cargos["t/job"]["status"]
+    if policy == "Never":
+        assert (status["phase"], status["exitCode"]) == ("Failed", 3)
+        assert status["message"] == "replica 1 exited with code 3"
+    else:
+        assert (status["phase"], status["restarts"]) == ("Placed", 1), status["message"]
+
+
+def test_an_operator_killed_while_a_gang_grows_by_moving_keeps_the_gang() -> None:
+    """``kubectl scale cg/job --replicas=2`` of a running gang of one 4-GPU replica on a 4-GPU
+    node: the gang moves to the 8-GPU node. The operator is killed after the old pod was
+    deleted but before the new placement was stored: the restarted operator grows the gang
+    (it failed, "replica 0 failed: its pod was deleted")."""
+    cache = new_cache(
+        ("nodes", node("n0", 4)),
+        ("nodes", node("n1", 8)),
+        ("miniclusters", minicluster("mc", 0, 8)),
+        ("cargos", cargo("job", "mc", 1, 4)),
+    )
+    decider = Decider(Engine())
+    pods = _run_pods(decider, cache)
+    assert cache.cargos["t/job"]["status"]["phase"] == "Running"
+    _scale(cache, 2)
+    plan = _until_pods_deleted(decider, cache)
+    assert _deleted([plan]) == ["job-0"]
+    decider = _killed_after_deletes(cache, pods, plan)
+    plans = settle(decider, cache)
+    status = cache.cargos["t/job"]["status"]
+    assert status["phase"] == "Placed", status["message"]
+    assert [p["node"] for p in status["placement"]] == ["n1", "n1"]
+    made = sorted(pod["metadata"]["name"] for p in plans for _, pod in p.pods)
+    assert made == ["job-0", "job-1"]
