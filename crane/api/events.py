@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,11 +24,20 @@ RESUME_MAX = 30.0
 after breaks in a row."""
 
 
+def first_id() -> int:
+    """The number of a run's first event: the time it started, in microseconds. Every number an
+    earlier run gave is lower (a run would have to publish more than one event a microsecond
+    to catch up with the clock), and it stays below 2**53, where JavaScript's numbers end."""
+    return time.time_ns() // 1000
+
+
 class EventHub:
     """One consumer of ``backend.events()``; every subscriber gets its own bounded queue.
 
     A subscriber that falls ``buffer`` events behind loses the oldest ones, never blocks others.
     The last ``history`` events are kept, numbered, for ``crane events`` and ``Last-Event-ID``.
+    Numbers grow across restarts of the server (:func:`first_id`), so a client that resumes
+    after one gets every kept event of the new run instead of those past its old number only.
     """
 
     def __init__(self, backend: Backend, engine: Engine, buffer: int, history: int = 1000) -> None:
@@ -37,7 +47,7 @@ class EventHub:
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._numbered: set[asyncio.Queue[tuple[int, Event]]] = set()
         self._ring: deque[tuple[int, Event]] = deque(maxlen=history)
-        self._seq = 0
+        self._seq = first_id() - 1
 
     def publish(self, event: Event) -> None:
         """Number ``event``, keep it in the history and hand it to every subscriber."""

@@ -789,10 +789,11 @@ class KubeBackend(Backend):
         deadline = time.monotonic() + timeout
         waiting = [g for g in grants if g.added and g.name]
         while True:
+            spec: MiniClusterSpec | None = None
             try:
-                deleted = bool(
-                    (await self._get_mc_body(tenant, mc))["metadata"].get("deletionTimestamp")
-                )
+                mc_body = await self._get_mc_body(tenant, mc)
+                deleted = bool(mc_body["metadata"].get("deletionTimestamp"))
+                spec = MiniClusterSpec.model_validate(mc_body.get("spec") or {})
             except NotFound:
                 deleted = True
             phases: dict[str, str | None] = {}
@@ -805,6 +806,8 @@ class KubeBackend(Backend):
                 gone = body is None or bool(body["metadata"].get("deletionTimestamp"))
                 cargo = None if body is None else _cargo(body)
                 phase = None if gone or cargo is None else cargo.status.phase.value
+                if spec is not None:  # a template cargo the operator has not made yet waits
+                    phase = service.awaited_phase(mc, spec, grant.name, phase, body is not None)
                 phases[grant.name] = phase
                 grant.phase, reason = service.grant_after_wait(
                     phase, cargo.status.message if cargo is not None else ""

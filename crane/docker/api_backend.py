@@ -311,7 +311,7 @@ class DockerBackend(Backend):
             timed_out = not await self._wait_running(
                 tenant, name, [g.name for g in grants if g.name], request.timeout_seconds
             )
-            grants = [await self._refresh_grant(tenant, g) for g in grants]
+            grants = [await self._refresh_grant(tenant, name, g) for g in grants]
         return GrowResult.of(grants, reasons, timed_out)
 
     async def _grow(
@@ -438,12 +438,13 @@ class DockerBackend(Backend):
         mc.generation += 1
         s.add(mc)
 
-    async def _refresh_grant(self, tenant: str, grant: CargoGrant) -> CargoGrant:
+    async def _refresh_grant(self, tenant: str, mc: str, grant: CargoGrant) -> CargoGrant:
         if grant.name is None:
             return grant
         with Session(self.db) as s:
             row = store.cargo(s, tenant, grant.name)
-            phase = None if row is None or row.deleting else row.phase
+            mc_row = store.minicluster(s, tenant, mc)
+            phase = _awaited(mc, mc_row, grant.name, row)
             message = row.message if row is not None else ""
         phase, reason = service.grant_after_wait(phase, message)
         update = {"phase": phase} if reason is None else {"phase": phase, "reason": reason}
@@ -456,7 +457,7 @@ class DockerBackend(Backend):
                 rows = {n: store.cargo(s, tenant, n) for n in names}
                 mc_row = store.minicluster(s, tenant, mc)
             # a cargo deleted meanwhile (gone, or going) will never run: stop waiting for it
-            phases = {n: None if r is None or r.deleting else r.phase for n, r in rows.items()}
+            phases = {n: _awaited(mc, mc_row, n, r) for n, r in rows.items()}
             try:
                 over = service.grow_wait_over(mc, mc_row is None or mc_row.deleting, phases)
             except service.MiniClusterDeleted as err:
@@ -720,6 +721,15 @@ class DockerBackend(Backend):
         with Session(self.db) as s:
             self._mc(s, tenant, request.cargo.mini_cluster)
         return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+
+
+def _awaited(mc: str, mc_row: MiniClusterRow | None, name: str, row: CargoRow | None) -> str | None:
+    """Cargo ``name``'s phase for a grow's wait (:func:`service.awaited_phase`): None once
+    deleted or being deleted; Pending while a template cargo the next pass makes is not there."""
+    phase = None if row is None or row.deleting else row.phase
+    if mc_row is None:
+        return phase
+    return service.awaited_phase(mc, mc_row.mc_spec(), name, phase, row is not None)
 
 
 def _commit_cargos(s: Session, tenant: str, names: list[str]) -> None:

@@ -477,6 +477,23 @@ def grant_after_wait(phase: str | None, message: str) -> tuple[str, str | None]:
     return phase, None
 
 
+def awaited_phase(
+    minicluster: str, spec: MiniClusterSpec, cargo: str, phase: str | None, found: bool
+) -> str | None:
+    """A new cargo's phase in one look of a grow's ``wait``, the same on both backends: its
+    ``phase`` (None while it is being deleted); when it is not ``found``, Pending if it is a
+    template cargo ``spec.replicas`` still asks for (its MiniCluster's controller has not made
+    it yet: the operator restarting, or in Docker mode the grow's pass skipped while another
+    server's ran), else None (deleted meanwhile, by a shrink)."""
+    if found:
+        return phase
+    index = template_index(minicluster, cargo)
+    wanted = spec.template is not None and spec.replicas is not None
+    if wanted and index is not None and index < (spec.replicas or 0):
+        return CargoPhase.PENDING.value
+    return None
+
+
 def _deny(plan: GrowPlan, gpus: int, reason: str) -> None:
     plan.grants.append(Grant(name=None, gpus=gpus, added=False, reason=reason))
     plan.reasons.append(reason)

@@ -21,6 +21,7 @@ from crane.api.db import make_engine, migrate
 from crane.api.schemas import CargoShape, GrowRequest, MiniClusterCreate
 from crane.api.settings import ApiSettings, BackendKind
 from crane.docker.api_backend import DockerBackend
+from crane.docker.pass_lock import PassLock
 from crane.docker.reconciler import Reconciler
 from crane.lifecycle import service
 from tests.dockerd import DockerServer
@@ -127,3 +128,28 @@ def test_one_cargo_name_grown_on_two_servers_at_once_is_409_not_500(
     at once grant it once and answer the other 409 (it was a 500, an IntegrityError)."""
     added = _two_grows_at_once(tmp_path, monkeypatch, [("g", "same"), ("h", "same")])
     assert sorted(added, key=str) == [1, "Conflict"], added
+
+
+def test_a_waiting_grow_never_calls_a_template_cargo_another_servers_pass_makes_deleted(
+    tmp_path: Path,
+) -> None:
+    """A ``grow --wait`` by template while another server's pass holds the database (so the
+    grow's own pass is skipped and the cargo is made by the next one): the answer said at once
+    that the cargo was 'Deleted ... deleted while the grow waited', though it is made a moment
+    later and runs. It waits for it as Pending (in Kubernetes mode, for an operator restarting)."""
+    url = f"sqlite:///{tmp_path / 'crane.db'}"
+    migrate(make_engine(url))
+    backend = DockerBackend(
+        ApiSettings(database_url=url, backend=BackendKind.DOCKER), Reconciler(make_engine(url))
+    )
+    asyncio.run(backend.create_minicluster("t", MiniClusterCreate.model_validate(MC)))
+    other_server = PassLock(make_engine(url))
+    request = GrowRequest(count=1, allow_pending=True, wait=True, timeout_seconds=1)
+    with other_server.held() as held:
+        assert held
+        answer = asyncio.run(backend.grow("t", "g", request))
+    backend.reconciler.reconcile_once()  # the next pass, on either server
+    made = asyncio.run(backend.get_cargo("t", "g-0"))
+    said = [(c.name, c.phase, c.reason) for c in answer.cargos]
+    assert said == [("g-0", "Pending", "")], f"the grow answered {said}; {made.name} exists"
+    assert answer.timed_out

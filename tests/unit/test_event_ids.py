@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,10 +57,31 @@ def test_a_reconnect_with_last_event_id_gets_what_it_missed(tmp_path: Path) -> N
             missed = hub.since(first_id)
             assert [e.cargo for _, e in missed] == ["b", "c"]
             assert len({first_id, *(i for i, _ in missed)}) == 3
-            # an id past the newest (another run of the server) replays nothing
+            # an id past the newest (another server's) replays nothing
             assert hub.since(first_id + 100) == []
         finally:
             pump.cancel()
 
     asyncio.run(scenario())
+    db.dispose()
+
+
+def test_a_reconnect_after_a_restart_of_the_server_gets_every_event_of_the_new_run(
+    tmp_path: Path,
+) -> None:
+    # a client saw the first run's events, the server was killed and started again, and the
+    # new run published three events before the client (EventSource, the SDK) reconnected
+    db = make_engine(f"sqlite:///{tmp_path / 'crane.db'}")
+    migrate(db)
+    first = EventHub(cast(Backend, Feed()), db, 64)
+    for cargo in ("a", "b", "c", "d", "e"):
+        first.publish(_event(cargo))
+    seen = first.since(0)[-1][0]
+    while time.time_ns() // 1000 <= seen:  # a restart takes longer than five events' microseconds
+        time.sleep(0.001)
+    runs = [first, EventHub(cast(Backend, Feed()), db, 64)]
+    for cargo in ("f", "g", "h"):
+        runs[1].publish(_event(cargo))
+    missed = [e.cargo for _, e in runs[1].since(seen)]
+    assert missed == ["f", "g", "h"], f"after the restart the client got only {missed}"
     db.dispose()
