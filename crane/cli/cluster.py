@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crane.cli import listing, names
+from crane.cli import names
+from crane.cli.interrupt import INTERRUPTED
 from crane.cli.options import (
     MAX_DAYS,
     RECONNECT_FOR_DEFAULT,
@@ -209,7 +210,7 @@ def events(
     except KeyboardInterrupt:
         if not watch:
             raise  # 'interrupted', exit 130 (crane.cli.main)
-        sys.exit(listing.INTERRUPTED)  # how a watch ends: quietly, as every -w
+        sys.exit(INTERRUPTED)  # how a watch ends: quietly, as every -w
 
 
 def _print_events(

@@ -10,12 +10,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from crane.cli.interrupt import INTERRUPTED
 from crane.cli.objects import listing, manifest
 from crane.cli.render import Column, Format, render
 from crane.cli.term import UsageError
-
-INTERRUPTED = 130
-"""The exit code of a watch ended by Ctrl-C, as a shell reports one killed by SIGINT."""
 
 Fetch = Callable[[str | None], Sequence[Any]]
 """Objects of one tenant (``None``: the caller's)."""

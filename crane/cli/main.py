@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from typer.models import DefaultPlaceholder
 
 import crane
-from crane.cli import auth, cluster, helptext
+from crane.cli import auth, cluster, helptext, interrupt
 from crane.cli.execute import exec_
 from crane.cli.operator import operator
 from crane.cli.options import Settings
@@ -203,7 +203,8 @@ def main() -> None:
     """Run the CLI; an error becomes one line on stderr with a remedy (traceback: CRANE_DEBUG=1).
 
     A reader of stdout or stderr gone away (``| head -1``) ends any command here, once:
-    quietly, exit 0."""
+    quietly, exit 0. Ctrl-C, whenever it comes, ends it with 130 (:mod:`crane.cli.interrupt`)."""
+    interrupt.install()
     # httpx imports its own command line (click, pygments, rich.progress: ~40 ms CPU, a fifth of
     # `crane mc list`) whenever click is installed. This process never runs it: marking it
     # absent makes httpx keep its documented fallback (`httpx.main` says to install httpx[cli]).
@@ -213,7 +214,11 @@ def main() -> None:
         code = _run()
     except _ReaderGone:
         _quiet_exit()
-    sys.exit(code)
+    except SystemExit as exc:  # a watch ended by Ctrl-C stops quietly (crane.cli.listing)
+        if exc.code != interrupt.INTERRUPTED:
+            raise
+        code = interrupt.INTERRUPTED
+    interrupt.leave(code)
 
 
 def _run() -> int:
@@ -227,7 +232,7 @@ def _run() -> int:
     except KeyboardInterrupt:
         with _readers_kept():
             sys.stderr.write("interrupted\n")
-        return 130
+        return interrupt.INTERRUPTED
     except Exception as exc:
         from crane.cli.errors import report
 
