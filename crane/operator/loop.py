@@ -83,7 +83,8 @@ class SchedulingLoop:
             self._lease_changed.set()
             self._renew_now.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._renew_now.wait(), timeout=renew_every)
+                async with asyncio.timeout(renew_every):
+                    await self._renew_now.wait()
 
     async def _lead(self) -> Decider | None:
         """The decider of this pass, or None when this instance may not decide now: it must
@@ -112,7 +113,9 @@ class SchedulingLoop:
 
     async def run(self) -> None:
         """Loop forever: while leading, run a pass on each change (or tick); the lease is
-        renewed on a task of its own."""
+        renewed on a task of its own. Waits use ``asyncio.timeout``: Python 3.11's
+        ``asyncio.wait_for`` drops a cancellation that comes as its wait ends, and the loop
+        would never stop."""
         self._lease_changed = asyncio.Event()
         self._renew_now = asyncio.Event()
         renewing = asyncio.create_task(self._renew(), name="crane-lease-renewal")
@@ -122,10 +125,12 @@ class SchedulingLoop:
                     await self.flush()
                     self._lease_changed.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._lease_changed.wait(), timeout=TICK_SECONDS)
+                        async with asyncio.timeout(TICK_SECONDS):
+                            await self._lease_changed.wait()
                     continue
                 try:
-                    await asyncio.wait_for(self.cache.changed.wait(), timeout=TICK_SECONDS)
+                    async with asyncio.timeout(TICK_SECONDS):
+                        await self.cache.changed.wait()
                     await asyncio.sleep(self._gather_seconds())
                 except TimeoutError:
                     pass

@@ -230,3 +230,29 @@ def test_the_elector_counts_terms_and_knows_when_its_lease_may_have_lapsed() -> 
     assert elector.try_acquire() and elector.holds()
     assert elector.term == term + 1, "taken back from another holder: a new term"
     assert isinstance(apis.leases[("crane-system", "crane-operator")], client.V1Lease)
+
+
+def test_a_loop_stopped_as_a_change_arrives_stops() -> None:
+    """Stopping the operator (its loop task cancelled) in the moment a change (or a lease event)
+    wakes the loop: asyncio.wait_for of Python 3.11 returned the wake-up and dropped the
+    cancellation, so the loop (or its lease renewal) ran on and the operator never stopped."""
+    apis = FakeApis({"crane-system"})
+    elector = LeaseElector(apis, "crane-system", "crane-operator", "me", LEASE, clock=Clock())  # type: ignore[arg-type]
+    decisions = Decisions()
+    cache = Cache()
+    loop = SchedulingLoop(cache, decisions.new_decider, decisions, elector, Metrics())  # type: ignore[arg-type]
+    loop._observe = lambda decider: None  # type: ignore[method-assign]
+
+    async def main() -> None:
+        task = asyncio.create_task(loop.run())
+        cache.changed.set()
+        assert await until(lambda: len(decisions.passes) == 1), "the leader decides a pass"
+        await asyncio.sleep(0.05)  # the loop waits for the next change, the renewal for its time
+        cache.changed.set()
+        loop._renew_now.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done == {task}, "the loop ran on after it was stopped"
+        assert task.cancelled()
+
+    asyncio.run(main())

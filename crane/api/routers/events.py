@@ -89,8 +89,9 @@ async def stream(
             if not follow:
                 return
             while not await request.is_disconnected():
-                try:
-                    seq, event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                try:  # asyncio.timeout: 3.11's wait_for may drop a cancellation (a client gone)
+                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                        seq, event = await queue.get()
                 except TimeoutError:
                     if not await valid():
                         return
