@@ -125,11 +125,8 @@ runpy.run_module("crane", run_name="__main__")
 """
 
 
-def test_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path: Path) -> None:
-    """`crane mc list -w` died by SIGINT when Ctrl-C came during its first poll: the lazy import
-    there writes dataclass methods with exec, and CPython kills a `python -m` process whose
-    KeyboardInterrupt ended such code, even after the command caught it and chose exit 130."""
-    (tmp_path / "interrupted_in_exec.py").write_text(_INTERRUPTED_IN_EXEC)
+def _ends_with_130(tmp_path: Path) -> None:
+    """``python -m interrupted_in_exec`` (written in ``tmp_path``) exits 130, quietly."""
     env = crane_env(tmp_path)
     env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
     done = subprocess.run(
@@ -143,6 +140,14 @@ def test_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path: Path) ->
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+
+
+def test_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path: Path) -> None:
+    """`crane mc list -w` died by SIGINT when Ctrl-C came during its first poll: the lazy import
+    there writes dataclass methods with exec, and CPython kills a `python -m` process whose
+    KeyboardInterrupt ended such code, even after the command caught it and chose exit 130."""
+    (tmp_path / "interrupted_in_exec.py").write_text(_INTERRUPTED_IN_EXEC)
+    _ends_with_130(tmp_path)
 
 
 def test_a_second_ctrl_c_while_the_first_is_handled_still_exits_130(tmp_path: Path) -> None:
@@ -153,16 +158,4 @@ def test_a_second_ctrl_c_while_the_first_is_handled_still_exits_130(tmp_path: Pa
         " os.kill(os.getpid(), signal.SIGINT)\\n for _ in range(10**7): pass",
     )
     (tmp_path / "interrupted_in_exec.py").write_text(script)
-    env = crane_env(tmp_path)
-    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
-    done = subprocess.run(
-        [sys.executable, "-m", "interrupted_in_exec"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        check=False,
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+    _ends_with_130(tmp_path)
