@@ -64,18 +64,15 @@ from crane.docker.scheduling import (
     restore,
 )
 from crane.docker.store import CargoRow, HostRow, MiniClusterRow
-from crane.lifecycle import cargo_status, preemption, service
+from crane.lifecycle import cargo_end, cargo_status, preemption, service
 from crane.lifecycle.admission_status import Before, admission_status
-from crane.lifecycle.cargo_status import Verdict, not_ready
+from crane.lifecycle.cargo_end import CargoEnd
+from crane.lifecycle.cargo_status import Verdict
+from crane.lifecycle.gang import Failure, ReplicaSeen, ReplicaState, judge
 from crane.lifecycle.pod_security import creation_refusal
 from crane.lifecycle.restart import (
-    BACKOFF_LIMIT_EXCEEDED,
-    after_failure,
-    failed_reason,
     first_start,
-    gone_replicas,
     is_restarting,
-    replica_failed,
 )
 from crane.lifecycle.suspend import held_message, is_held, takes_part
 from crane.model import CargoPhase, NodeInventory, RestartPolicy, TopologyLevels
@@ -702,7 +699,7 @@ class Reconciler:
     ) -> None:
         refused = self._beyond_level(row)
         if refused is not None:  # the level was raised while the cargo waited
-            self._finish(s, row, refused)
+            self._end(s, row, cargo_end.refusal(row.restarts, refused.reason, refused.message))
             return
         mc = by_mc.get((row.tenant, row.minicluster)) or store.minicluster(
             s, row.tenant, row.minicluster
@@ -769,34 +766,22 @@ class Reconciler:
             return
         for c in containers.values():
             _no_restart_policy(c)
-        failed: list[tuple[int, int | None, str]] = [
-            (r, c.attrs["State"]["ExitCode"], "")
-            for r, c in containers.items()
-            if c.status in ("exited", "dead") and c.attrs["State"]["ExitCode"] != 0
-        ]
-        for r, c in containers.items():
-            code, detail = _restarted(c)
-            if c.status not in ("exited", "dead") and (code is not None or detail):
-                failed.append((r, code, detail))
-        placed = (p.replica for p in placements)
-        failed += [
-            (r, None, GONE) for r in gone_replicas(CargoPhase(row.phase), placed, containers)
-        ]
         network = L.network_name(row.tenant, row.minicluster)
-        cut = [r for r, c in containers.items() if off_network(c, network)]
-        if failed or cut:
-            self._fail(s, row, containers, failed, cut)
+        seen = {r: _seen(c, network) for r, c in containers.items()}
+        placed = [p.replica for p in placements]
+        gang = judge(CargoPhase(row.phase), placed, seen, len(placements), GONE)
+        if gang.failure is not None:
+            self._fail(s, row, containers, gang.failure)
             return
-        done = [c for c in containers.values() if c.status == "exited"]
-        if len(done) == len(placements):
-            self._succeed(s, row, len(done))
+        if gang.succeeded:
+            self._end(s, row, cargo_end.success(row.restarts, len(placements)))
             return
         hosts = {h.name: h.host() for h in store.hosts(s)}
         spec = row.cargo_spec()
         try:
             template = container_template(spec.template, row.tenant)
         except ValueError as err:
-            self._finish(s, row, not_ready(INVALID_SPEC, str(err)))
+            self._end(s, row, cargo_end.refusal(row.restarts, INVALID_SPEC, str(err)))
             return
         missing = [
             p
@@ -926,42 +911,31 @@ class Reconciler:
         s: Session,
         row: CargoRow,
         containers: dict[int, Container],
-        failed: list[tuple[int, int | None, str]],
-        cut: list[int] | None = None,
+        failure: Failure,
     ) -> None:
-        """A replica failed (``failed``: replica, exit code, what happened when the code is not
-        known) or lost its MiniCluster's network (``cut``): the gang restarts or fails by its
-        restart policy, as on Kubernetes."""
+        """A replica failed (:func:`crane.lifecycle.gang.judge` says which, and how): the gang
+        restarts or fails by its restart policy, as on Kubernetes."""
         spec = row.cargo_spec()
-        if failed:
-            replica, code, detail = failed[0]
-            what = replica_failed(replica, code, detail)
-        else:
-            replica, code = (cut or [0])[0], None
-            network = L.network_name(row.tenant, row.minicluster)
-            what = replica_failed(replica, None, f"{OFF_NETWORK} {network}")
-        then = after_failure(spec.restart_policy, row.restarts, spec.backoff_limit, what)
-        record(row, "Ready", cargo_status.not_ready(cargo_status.REPLICA_FAILED, what))
-        if then.restart:
-            row.phase, row.restarts, row.message = then.phase.value, then.restarts, then.message
-            s.add(row)
-            s.commit()
+        end = cargo_end.failure(
+            spec, row.restarts, cargo_status.REPLICA_FAILED, failure.what, failure.exit_code
+        )
+        if end.restart:
+            self._end(s, row, end, release=False)
             self._wake.set()
             return
-        message = then.message
-        if row.message.endswith(STOPPING):
-            message = row.message.removesuffix(STOPPING)
+        if row.message.endswith(STOPPING):  # the failure that stopped the others is told
+            end = end.saying(row.message.removesuffix(STOPPING))
         running = [c for c in containers.values() if c.status in LIVE_STATES]
         if running:
             for c in running:
                 # a created container never started: stopping it is a no-op, so remove it
                 self.retirer.retire(c, row.grace_seconds, remove=c.status == "created")
-            row.message = message + STOPPING
+            record(row, "Ready", end.ready)
+            row.message = end.message + STOPPING
             s.add(row)
             s.commit()
             return
-        reason = failed_reason(cargo_status.REPLICA_FAILED, then)
-        self._finish(s, row, not_ready(reason, message), exit_code=code)
+        self._end(s, row, end)
 
     def _unmade(
         self,
@@ -976,56 +950,33 @@ class Reconciler:
         next rebuild reads them); with none, they are released now."""
         for c in containers.values():
             self.retirer.retire(c, row.grace_seconds)
-        self._finish(s, row, not_ready(reason, message), release=not containers)
+        self._end(s, row, cargo_end.refusal(row.restarts, reason, message), release=not containers)
 
-    def _succeed(self, s: Session, row: CargoRow, replicas: int) -> None:
-        """Every one of the cargo's ``replicas`` exited 0: it succeeded, as on Kubernetes."""
-        done = cargo_status.succeeded(replicas)
-        record(row, CargoPhase.SUCCEEDED.value, done)
-        record(row, "Ready", cargo_status.FINISHED)
-        self.engine.release_cargo(row.key)
-        row.phase, row.finished_at, row.message = CargoPhase.SUCCEEDED.value, _now(), ""
-        row.exit_code = 0
-        s.add(row)
-        s.commit()
-        self._event(
-            EventType.SUCCEEDED,
-            row.tenant,
-            row.minicluster,
-            row.name,
-            row.cargo_spec().gpus,
-            cargo_status.phase_event(CargoPhase.SUCCEEDED, "", replicas, ""),
-            exit_code=0,
-        )
-
-    def _finish(
-        self,
-        s: Session,
-        row: CargoRow,
-        failed: Verdict,
-        release: bool = True,
-        exit_code: int | None = None,
-    ) -> None:
-        """The cargo failed: store its ``Failed`` condition with the reason decided here (never
-        read back from the message), its ``Ready`` (the same reason, unless the backoff limit
-        was reached, as on Kubernetes), and post the event."""
-        message = failed.message
-        record(row, CargoPhase.FAILED.value, Verdict(True, failed.reason, message))
-        if failed.reason != BACKOFF_LIMIT_EXCEEDED:
-            record(row, "Ready", failed)
+    def _end(self, s: Session, row: CargoRow, end: CargoEnd, release: bool = True) -> None:
+        """Store how the cargo's attempt ended (:mod:`crane.lifecycle.cargo_end`: its phase,
+        restart count, message, conditions, exit code) and post its event. A finished cargo's
+        GPUs are released unless ``release`` is False (containers still stopping hold them: the
+        next rebuild reads them); a restarting gang keeps its placement until its containers
+        are gone (:meth:`_restarting`)."""
+        for type_, verdict in end.conditions:
+            record(row, type_, verdict)
+        row.phase, row.restarts, row.message = end.phase.value, end.restarts, end.message
+        if end.restart:
+            s.add(row)
+            s.commit()
+            return
         if release:
             self.engine.release_cargo(row.key)
-        row.phase, row.finished_at, row.message = CargoPhase.FAILED.value, _now(), message
-        row.exit_code = exit_code
+        row.finished_at, row.exit_code = _now(), end.exit_code
         s.add(row)
         s.commit()
         self._event(
-            EventType.FAILED,
+            EventType(end.phase.value),
             row.tenant,
             row.minicluster,
             row.name,
             row.cargo_spec().gpus,
-            message,
+            end.event_message,
             exit_code=row.exit_code,
         )
 
@@ -1089,7 +1040,8 @@ class Reconciler:
                     s.add(row)
                 else:
                     drained = f"host {host.name} drained"
-                    self._finish(s, row, not_ready(cargo_status.NODE_LOST, drained))
+                    lost = cargo_end.refusal(row.restarts, cargo_status.NODE_LOST, drained)
+                    self._end(s, row, lost)
             client = clients.get(host.name)
             leftovers = managed_containers(client) if client is not None else []
             for c in leftovers:
@@ -1174,6 +1126,25 @@ def _restarted(container: Container) -> tuple[int | None, str]:
     if container.status == "restarting" or int(container.attrs.get("RestartCount") or 0) > 0:
         return None, RESTARTED
     return None, ""
+
+
+def _seen(container: Container, network: str) -> ReplicaSeen:
+    """What a replica's container says of it: failed when it exited non-zero, when Docker
+    restarted it (a restart policy set by hand) or when it was cut off from ``network`` (its
+    MiniCluster's); succeeded when it exited 0; running; else waiting (created, paused)."""
+    code = container.attrs["State"]["ExitCode"]
+    if container.status in ("exited", "dead") and code != 0:
+        return ReplicaSeen(ReplicaState.FAILED, code)
+    restarted, detail = _restarted(container)
+    if container.status not in ("exited", "dead") and (restarted is not None or detail):
+        return ReplicaSeen(ReplicaState.FAILED, restarted, detail)
+    if off_network(container, network):
+        return ReplicaSeen(ReplicaState.FAILED, None, f"{OFF_NETWORK} {network}")
+    if container.status == "exited":
+        return ReplicaSeen(ReplicaState.SUCCEEDED)
+    if container.status == "running":
+        return ReplicaSeen(ReplicaState.RUNNING)
+    return ReplicaSeen(ReplicaState.WAITING)
 
 
 def _no_restart_policy(container: Container) -> None:

@@ -36,18 +36,15 @@ from crane.kube.builders import (
     validate_template,
 )
 from crane.kube.names import CARGO_KIND, CARGOS, NOTICE_ANNOTATION, REPLICAS_ANNOTATION, key_of
-from crane.lifecycle import cargo_status, preemption, records
+from crane.lifecycle import cargo_end, cargo_status, preemption, records
+from crane.lifecycle.cargo_end import CargoEnd
 from crane.lifecycle.finalizer import finalize, hold
+from crane.lifecycle.gang import ReplicaSeen, ReplicaState, judge
 from crane.lifecycle.plan import ClaimWrite, Plan, StatusWrite
 from crane.lifecycle.pod_security import creation_refusal
 from crane.lifecycle.restart import (
-    RESTARTING,
-    after_failure,
-    failed_reason,
     first_start,
-    gone_replicas,
     is_restarting,
-    replica_failed,
 )
 from crane.lifecycle.state import LoopState
 from crane.lifecycle.view import ClusterView as ClusterCache
@@ -419,19 +416,13 @@ class CargoLifecycle:
         when no pod holds its GPUs (a refused pod never existed), the same write that says
         Failed clears its placement."""
         status = self._status(body)
-        gen = body["metadata"].get("generation")
         released = self._drain(key, release_when="no-gpu")
-        new = status.phase != CargoPhase.FAILED or status.message != message
-        if new:
-            status.phase, status.message = CargoPhase.FAILED, message
-            self._cond(status, "Failed", True, reason, message, gen)
-            self._ready(status, cargo_status.not_ready(reason, message), gen)
-        if new or (released and status.placement):
-            if released:
-                status.placement = []
+        if released:
+            status.placement = []
+        if status.phase != CargoPhase.FAILED or status.message != message:
+            self._end(key, body, status, cargo_end.refusal(status.restarts, reason, message))
+        elif released and (body.get("status") or {}).get("placement"):
             self._write(key, body, status)
-        if new:
-            self._event(body, reason, message, warning=True)
 
     def _adopt(self, body: dict[str, Any], mc_body: dict[str, Any]) -> None:
         """Make the MiniCluster own a free-standing cargo, so deleting it deletes the cargo."""
@@ -615,55 +606,37 @@ class CargoLifecycle:
         for pod in current.values():
             self.state.requested.pop(pod.key, None)
         lost = sorted({p.node for p in placements if self._node_gone(p.node)})
-        settled = not stale and not any(p.deleting for p in pods)
-        gone = gone_replicas(was, (r for r in ran if r in expected), current) if settled else []
-        if gone and not lost:
-            what = replica_failed(gone[0], None, POD_GONE)
-            self._failure(key, body, spec, status, cargo_status.REPLICA_FAILED, what, None)
+        if lost:
+            why = _lost_message(lost, self.cache.nodes)
+            self._failure(key, body, spec, status, cargo_status.NODE_LOST, why)
             return
-        if settled and not lost:
-            missing = [p for r, p in expected.items() if r not in current]
-            if missing and not self._meets_level(key, body, spec):
-                return
-            self._create_pods(key, meta, spec, missing, mc)
-        failed = [p for p in current.values() if p.phase == "Failed"]
-        if lost or failed:
-            why = (
-                _lost_message(lost, self.cache.nodes)
-                if lost
-                else replica_failed(failed[0].replica, failed[0].exit_code, failed[0].message)
-            )
-            code = None if lost else failed[0].exit_code
+        settled = not stale and not any(p.deleting for p in pods)
+        # a replica is gone only once no pod of the gang is being replaced
+        ran_now = [r for r in ran if r in expected] if settled else []
+        seen = {r: _seen(p) for r, p in current.items() if r is not None}
+        gang = judge(was, ran_now, seen, len(placements), POD_GONE)
+        if gang.failure is not None:
+            failure = gang.failure
             self._failure(
                 key,
                 body,
                 spec,
                 status,
-                cargo_status.NODE_LOST if lost else cargo_status.REPLICA_FAILED,
-                why,
-                code,
+                cargo_status.REPLICA_FAILED,
+                failure.what,
+                failure.exit_code,
             )
             return
-        done = [p for p in current.values() if p.phase == "Succeeded"]
-        if placements and len(done) == len(placements):
-            status.phase = CargoPhase.SUCCEEDED
-            status.finished_at = datetime.now(UTC)
-            status.exit_code = 0
-            status.placement, status.message = [], ""
-            self._cond(
-                status,
-                "Succeeded",
-                True,
-                cargo_status.ALL_REPLICAS_SUCCEEDED,
-                cargo_status.succeeded(len(done)).message,
-                gen,
-            )
-            self._ready(status, cargo_status.FINISHED, gen)
+        if gang.succeeded:
+            status.placement = []
             self._release(key)
-            self._write(key, body, status)
-            self._event(body, "Succeeded", cargo_status.succeeded_event(len(done)))
+            self._end(key, body, status, cargo_end.success(status.restarts, len(placements)))
             return
-        running = [p for p in current.values() if p.phase == "Running" and p.ready]
+        if settled:
+            missing = [p for r, p in expected.items() if r not in current]
+            if missing and not self._meets_level(key, body, spec):
+                return
+            self._create_pods(key, meta, spec, missing, mc)
         live = {r for r, p in current.items() if not p.deleting}
         if status.replicas < len(placements) and all(r in live for r in expected):
             # a shrink taken back before it was done: its replicas are made again
@@ -671,7 +644,7 @@ class CargoLifecycle:
             self._cond(status, "Resizing", False, "Resized", how, gen)
             status.replicas = len(placements)
         status.replicas = min(status.replicas, len(placements))
-        status.phase, ready = cargo_status.placed_progress(len(running), len(placements))
+        status.phase, ready = cargo_status.placed_progress(gang.running, len(placements))
         if ready.ok:
             status.started_at = first_start(status.started_at, datetime.now(UTC))
             self._expect(key, meta, spec, status)
@@ -688,28 +661,22 @@ class CargoLifecycle:
         why: str,
         exit_code: int | None = None,
     ) -> None:
+        end = cargo_end.failure(spec, status.restarts, reason, why, exit_code)
+        self._end(key, body, status, end)
+
+    def _end(self, key: str, body: dict[str, Any], status: CargoStatus, end: CargoEnd) -> None:
+        """Store how the cargo's attempt ended (:mod:`crane.lifecycle.cargo_end`: its phase,
+        restart count, message, conditions, exit code) and post its event. The gang's pods go
+        in a later pass, once the API server has stored why (:meth:`_stored`)."""
         gen = body["metadata"].get("generation")
-        then = after_failure(spec.restart_policy, status.restarts, spec.backoff_limit, why)
-        status.phase, status.restarts, status.message = then.phase, then.restarts, then.message
-        if then.restart:
-            self._cond(status, "Placed", False, RESTARTING, status.message, gen)
-            self._ready(status, cargo_status.not_ready(reason, why), gen)
-            self._write(key, body, status)
-            self._event(body, RESTARTING, status.message, warning=True)
-        else:
+        status.phase, status.restarts, status.message = end.phase, end.restarts, end.message
+        if not end.restart:
             status.finished_at = datetime.now(UTC)
-            status.exit_code = exit_code
-            self._cond(
-                status,
-                "Failed",
-                True,
-                failed_reason(reason, then),
-                status.message,
-                gen,
-            )
-            self._ready(status, cargo_status.not_ready(reason, why), gen)
-            self._write(key, body, status)
-            self._event(body, "Failed", status.message, warning=True)
+            status.exit_code = end.exit_code
+        for type_, verdict in end.conditions:
+            self._cond(status, type_, verdict.ok, verdict.reason, verdict.message, gen)
+        self._write(key, body, status)
+        self._event(body, end.event, end.event_message, warning=end.warning)
 
     def _resize(
         self,
@@ -830,6 +797,17 @@ def _lost_message(lost: list[str], nodes: Mapping[str, Any]) -> str:
     if late:
         parts.append(f"node {', '.join(late)} NotReady past the grace period")
     return "; ".join(parts)
+
+
+def _seen(pod: PodView) -> ReplicaSeen:
+    """What a replica's pod says of it: its phase, Running only once it is ready."""
+    if pod.phase == "Failed":
+        return ReplicaSeen(ReplicaState.FAILED, pod.exit_code, pod.message)
+    if pod.phase == "Succeeded":
+        return ReplicaSeen(ReplicaState.SUCCEEDED)
+    if pod.phase == "Running" and pod.ready:
+        return ReplicaSeen(ReplicaState.RUNNING)
+    return ReplicaSeen(ReplicaState.WAITING)
 
 
 def _matches(pod: PodView, uid: str, expected: Mapping[int, ReplicaPlacement]) -> bool:

@@ -1342,6 +1342,14 @@ def test_a_cargo_made_after_its_tenants_level_is_raised_fails_pod_security_alike
     assert (refused["reason"], refused["message"]) == ("PodSecurity", expected), refused
     got = _cargo(api, "later-0") or {}
     assert got["status"]["placement"] in (None, []), got
+    # it ended when it was refused, on both backends (Kubernetes mode used to leave it unset)
+    assert got["status"].get("finishedAt"), got
+    ready = _condition(got, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "PodSecurity",
+        expected,
+    )
     assert _phase(api, "keep-0") == "Running"
 
 
