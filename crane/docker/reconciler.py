@@ -309,9 +309,10 @@ class Reconciler:
     ) -> None:
         """``step()``, one object's step of the pass (``what``: which). Whatever it raises (a
         Docker daemon's odd answer, a row the database refuses) is that object's: what the
-        step wrote is rolled back, the error is logged once (one line, again when it
-        changes), ``row`` says it (``Reconciled`` False, ``ReconcileError``), and the step is
-        tried again next pass while the pass goes on with the others."""
+        step wrote and had not committed yet is rolled back, the error is logged once (one
+        line, again when it changes), ``row`` says it (``Reconciled`` False,
+        ``ReconcileError``), and the step is tried again next pass while the pass goes on with
+        the others."""
         s.commit()  # what earlier steps wrote stays
         try:
             step()
