@@ -9,9 +9,11 @@ others go on; once fixed, it is handled again."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine as Database
 from sqlmodel import Session
 
@@ -162,3 +164,34 @@ def test_conditions_edited_by_hand_are_written_again(tmp_path: Path) -> None:
         assert row is not None
         assert _reconciled(row) == ("True", "Reconciled")
         assert "is not admitted" in row.message, row.message
+
+
+def test_a_pass_that_fails_the_same_way_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault no object's step owns (here a timestamp the database cannot give back, which
+    fails the query of every MiniCluster) is one traceback, not one every pass."""
+    db = _database(tmp_path)
+    with Session(db) as s:
+        s.add(_mc("broken", "team"))
+        s.commit()
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE docker_miniclusters SET created_at = 'garbage'"))
+    reconciler = Reconciler(db, interval=0.01)
+    passes = threading.Semaphore(0)
+    once = reconciler.reconcile_once
+
+    def counted(wait: float = 0.0) -> None:
+        passes.release()
+        once(wait)
+
+    reconciler.reconcile_once = counted  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="crane.docker"):
+        reconciler.start()
+        try:
+            for _ in range(5):
+                assert passes.acquire(timeout=30), "the loop stopped"
+        finally:
+            reconciler.stop()
+    failed = [r for r in caplog.records if "reconcile pass failed" in r.getMessage()]
+    assert len(failed) == 1, f"{len(failed)} tracebacks for one fault"
