@@ -19,6 +19,11 @@ IMAGE_PULL_FAILED = "ImagePullFailed"
 """Reason (and message prefix) of a cargo whose image could not be pulled."""
 PULLING = "Pulling"
 """Reason (and message prefix) of a cargo whose image is being pulled."""
+RECONCILED = "Reconciled"
+"""Condition type of a row whose last pass failed on it (False) or, after that, went well."""
+RECONCILE_ERROR = "ReconcileError"
+"""Reason of a row whose step of the pass raised (a Docker daemon's odd answer, a row the
+database refused): the step is rolled back and tried again next pass; the others go on."""
 
 
 def _cond(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
@@ -148,14 +153,40 @@ def cargo_conditions(row: CargoRow) -> list[Condition]:
     return store.merged_conditions(row.conditions, current)
 
 
-def store_conditions(s: Session) -> None:
-    """Write every row's current conditions (the reconciler calls this once per pass)."""
+def mark(row: CargoRow | MiniClusterRow, reason: str, message: str) -> None:
+    """Store why the pass could not handle the row (``Reconciled`` False); conditions that do
+    not parse are replaced by this one."""
+    verdict = Verdict(False, reason, message)
+    try:
+        record(row, RECONCILED, verdict)
+    except ValueError:
+        row.conditions = store.dump_conditions([_cond(RECONCILED, False, reason, message)])
+
+
+def unmark(row: CargoRow | MiniClusterRow) -> bool:
+    """Say that the pass handled the row again (``Reconciled`` True) after it had failed on
+    it; whether anything changed."""
+    if f'"{RECONCILED}"' not in row.conditions:
+        return False
+    if _true(store.stored_conditions(row.conditions), RECONCILED):
+        return False
+    record(row, RECONCILED, Verdict(True, RECONCILED, "the pass handles it again"))
+    return True
+
+
+def store_conditions(s: Session, skip: frozenset[str] = frozenset()) -> None:
+    """Write every row's current conditions but those of the rows whose uid is in ``skip``
+    (the reconciler calls this once per pass)."""
     for mc in store.miniclusters(s):
+        if mc.uid in skip:
+            continue
         text = store.dump_conditions(minicluster_conditions(s, mc))
         if text != mc.conditions:
             mc.conditions = text
             s.add(mc)
     for cargo in store.cargos(s):
+        if cargo.uid in skip:
+            continue
         text = store.dump_conditions(cargo_conditions(cargo))
         if text != cargo.conditions:
             cargo.conditions = text

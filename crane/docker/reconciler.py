@@ -30,7 +30,15 @@ from sqlmodel import Session
 from crane.api.schemas import Event, EventType
 from crane.docker import host_health, store
 from crane.docker import labels as L
-from crane.docker.conditions import IMAGE_PULL_FAILED, PULLING, record, store_conditions
+from crane.docker.conditions import (
+    IMAGE_PULL_FAILED,
+    PULLING,
+    RECONCILE_ERROR,
+    mark,
+    record,
+    store_conditions,
+    unmark,
+)
 from crane.docker.containers import (
     ImagePullFailed,
     LogBound,
@@ -97,6 +105,8 @@ RESTARTED = (
     "is set back)"
 )
 """Why a replica failed whose container Docker restarted (its exit code is lost once it runs)."""
+UNREADABLE = f"{INVALID_SPEC}: its stored row cannot be read"
+"""How the message of a row that does not parse (edited in the database by hand) starts."""
 OFF_NETWORK = "its container was cut off (disconnected by hand) from its MiniCluster's network"
 
 EmitFn = Callable[[Event], None]
@@ -135,6 +145,12 @@ class Reconciler:
         self.engine = Engine(self.levels)
         self.pass_lock = PassLock(db)
         self._live: dict[str, list[LiveReplica]] = {}
+        self._errors: dict[str, str] = {}
+        """What failed in the last pass (an object, as logs name it) -> why, logged once."""
+        self._failing: dict[str, str] = {}
+        """What failed in this pass -> its row's uid (the name itself for no row)."""
+        self._skip: frozenset[str] = frozenset()
+        """The uids of the rows this pass cannot read, or whose MiniCluster it cannot read."""
         self.host_errors: dict[str, str] = {}
         self.lock = threading.RLock()
         self._clients: dict[str, tuple[str, docker.DockerClient, str]] = {}
@@ -168,11 +184,16 @@ class Reconciler:
         self._wake.set()
 
     def _run(self) -> None:
+        said = ""
         while not self._stop.is_set():
             try:
                 self.reconcile_once()
-            except Exception:
-                log.exception("reconcile pass failed; retrying")
+                said = ""
+            except Exception as err:  # the database or a bug: logged once per distinct error
+                why = f"{type(err).__name__}: {err}"
+                if why != said:
+                    log.exception("reconcile pass failed; retrying")
+                said = why
             self._wake.wait(self.interval)
             self._wake.clear()
 
@@ -195,8 +216,8 @@ class Reconciler:
             hosts = store.hosts(s)
             clients = self._connect(hosts)
             self.pod_levels = store.pod_security_levels(s)
-            mcs = store.miniclusters(s)
-            cargos = store.cargos(s)
+            self._failing = {}
+            mcs, cargos = self._readable(s)
             released = self._hold(s, mcs, cargos)
             self.engine = self._build(
                 hosts, [m for m in mcs if m.key not in released], cargos, clients
@@ -210,22 +231,118 @@ class Reconciler:
                     row.deleting = True
                     s.add(row)
                 if not any(p.node in preempting for p in row.placements()):
-                    self._cargo_pass(s, row, by_mc, clients)
+                    step = partial(self._cargo_pass, s, row, by_mc, clients)
+                    self._isolated(s, f"cargo {row.key}", step, row)
             self._delete_miniclusters(s, mcs, clients)
             self._drain(s, hosts, clients)
             self._admit(s, mcs, clients)
-            self._rendezvous(mcs, cargos, {h.name: h.host() for h in hosts}, clients)
+            where = {h.name: h.host() for h in hosts}
+            step = partial(self._rendezvous, mcs, cargos, where, clients)
+            self._isolated(s, "the rendezvous stores", step)
             self._expand_templates(s, mcs)
             for row in store.cargos(s):
                 if (
-                    row.phase == CargoPhase.PENDING.value
+                    row.uid not in self._skip
+                    and row.phase == CargoPhase.PENDING.value
                     and not row.deleting
                     and not row.placements()
                 ):
-                    self._place(s, row, by_mc, clients)
+                    step = partial(self._place, s, row, by_mc, clients)
+                    self._isolated(s, f"cargo {row.key}", step, row)
             self._remove_orphans(s, clients)
-            store_conditions(s)
+            self._unmark(s)
+            store_conditions(s, self._skip)
             s.commit()
+            self._errors = {k: v for k, v in self._errors.items() if k in self._failing}
+
+    # isolation: one object's fault is that object's
+
+    def _readable(self, s: Session) -> tuple[list[MiniClusterRow], list[CargoRow]]:
+        """The MiniClusters and cargos the pass can read. A row that does not parse (edited
+        in the database by hand) is left as it is, its containers too (their GPUs stay held),
+        with the cargos of such a MiniCluster; it says why (``Reconciled`` False,
+        ``InvalidSpec``) and the pass goes on with the others."""
+        skip: set[str] = set()
+        mcs, cargos = [], []
+        unread: set[tuple[str, str]] = set()
+        for mc in store.miniclusters(s):
+            why = store.unreadable(mc)
+            if why is None:
+                mcs.append(mc)
+                continue
+            skip.add(mc.uid)
+            unread.add((mc.tenant, mc.name))
+            self._unreadable(s, f"MiniCluster {mc.key}", mc, why)
+        for row in store.cargos(s):
+            why = store.unreadable(row)
+            if why is None and (row.tenant, row.minicluster) not in unread:
+                cargos.append(row)
+                continue
+            skip.add(row.uid)
+            if why is not None:
+                self._unreadable(s, f"cargo {row.key}", row, why)
+        self._skip = frozenset(skip)
+        s.commit()
+        return mcs, cargos
+
+    def _unreadable(self, s: Session, what: str, row: CargoRow | MiniClusterRow, why: str) -> None:
+        """Say (once: message, condition, one log line) that ``row`` cannot be read."""
+        self._failing[what] = row.uid
+        message = f"{UNREADABLE} ({why}); left as it is"
+        if self._errors.get(what) != message:
+            log.warning("%s: %s; the others go on", what, message)
+        self._errors[what] = message
+        if row.message != message:
+            row.message = message
+            mark(row, INVALID_SPEC, message)
+            s.add(row)
+
+    def _isolated(
+        self,
+        s: Session,
+        what: str,
+        step: Callable[[], object],
+        row: CargoRow | MiniClusterRow | None = None,
+    ) -> None:
+        """``step()``, one object's step of the pass (``what``: which). Whatever it raises (a
+        Docker daemon's odd answer, a row the database refuses) is that object's: what the
+        step wrote and had not committed yet is rolled back, the error is logged once (one
+        line, again when it changes), ``row`` says it (``Reconciled`` False,
+        ``ReconcileError``), and the step is tried again next pass while the pass goes on with
+        the others."""
+        s.commit()  # what earlier steps wrote stays
+        try:
+            step()
+        except Exception as err:
+            s.rollback()
+            why = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+            if self._errors.get(what) != why:
+                log.warning("%s: %s; tried again next pass, the others go on", what, why)
+                log.debug("%s failed", what, exc_info=True)
+            self._errors[what] = why
+            self._failing[what] = row.uid if row is not None else what
+            if row is not None:
+                self._mark(s, row, why)
+
+    @staticmethod
+    def _mark(s: Session, row: CargoRow | MiniClusterRow, why: str) -> None:
+        try:
+            mark(row, RECONCILE_ERROR, why)
+            s.add(row)
+            s.commit()
+        except Exception:  # the row is gone, or the database refuses it too: the log says
+            s.rollback()
+            log.debug("cannot mark %s", row, exc_info=True)
+
+    def _unmark(self, s: Session) -> None:
+        """Rows a failed pass marked (``Reconciled`` False) that this pass handled: say so."""
+        failed = self._skip | set(self._failing.values())
+        rows: list[CargoRow | MiniClusterRow] = [*store.miniclusters(s), *store.cargos(s)]
+        for row in rows:
+            if row.uid not in failed and unmark(row):
+                if row.message.startswith(UNREADABLE):
+                    row.message = ""
+                s.add(row)
 
     def _build(
         self,
@@ -430,7 +547,8 @@ class Reconciler:
             s.add(mc)
         s.commit()
         for victim, notice in victims:
-            self._preempt(s, victim, notice, clients)
+            step = partial(self._preempt, s, victim, notice, clients)
+            self._isolated(s, f"cargo {victim}", step)
 
     def _preempt(
         self, s: Session, key: str, why: str, clients: dict[str, docker.DockerClient]
@@ -590,55 +708,66 @@ class Reconciler:
         MiniCluster says so (``ReplicaFailure``, ``NameTaken``) as in Kubernetes mode, and makes
         that cargo once the name is free."""
         for mc in mcs:
-            spec = mc.mc_spec()
-            if mc.deleting or is_held(spec) or spec.template is None or spec.replicas is None:
-                continue
-            by_index = {
-                index: row
-                for row in store.cargos(s, mc.tenant, mc.name)
-                if (index := service.template_index(mc.name, row.name)) is not None
-            }
-            changes = service.template_changes(
-                spec.replicas, {i: row.deleting for i, row in by_index.items()}
-            )
-            names = {row.name for row in store.cargos(s, mc.tenant)}
-            taken = []
-            for i in changes.create:
-                if (name := service.template_cargo_name(mc.name, i)) in names:
-                    taken.append(name)
-                else:
-                    s.add(template_cargo(mc, i))
-            for i in changes.delete:
-                by_index[i].deleting = True
-                s.add(by_index[i])
-            _name_taken(mc, taken)
-            s.add(mc)
+            self._isolated(s, f"MiniCluster {mc.key}", partial(self._expand, s, mc), mc)
+
+    def _expand(self, s: Session, mc: MiniClusterRow) -> None:
+        """The template cargos of one MiniCluster (:meth:`_expand_templates`)."""
+        spec = mc.mc_spec()
+        if mc.deleting or is_held(spec) or spec.template is None or spec.replicas is None:
+            return
+        by_index = {
+            index: row
+            for row in store.cargos(s, mc.tenant, mc.name)
+            if (index := service.template_index(mc.name, row.name)) is not None
+        }
+        changes = service.template_changes(
+            spec.replicas, {i: row.deleting for i, row in by_index.items()}
+        )
+        names = {row.name for row in store.cargos(s, mc.tenant)}
+        taken = []
+        for i in changes.create:
+            if (name := service.template_cargo_name(mc.name, i)) in names:
+                taken.append(name)
+            else:
+                s.add(template_cargo(mc, i))
+        for i in changes.delete:
+            by_index[i].deleting = True
+            s.add(by_index[i])
+        _name_taken(mc, taken)
+        s.add(mc)
         s.commit()
 
     def _delete_miniclusters(
         self, s: Session, mcs: list[MiniClusterRow], clients: dict[str, docker.DockerClient]
     ) -> None:
         for mc in mcs:
-            if not mc.deleting:
-                continue
-            remaining = store.cargos(s, mc.tenant, mc.name)
-            for row in remaining:
-                if not row.deleting:
-                    row.deleting = True
-                    s.add(row)
-            if remaining:
-                continue
-            for client in clients.values():
-                for c in rendezvous_containers(client):
-                    if c.labels.get(L.RENDEZVOUS) == mc.uid:
-                        remove_container(c, 0)
-                for net in managed_networks(client):
-                    if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) == mc.uid:
-                        net.remove()
-            self.engine.remove_minicluster(mc.key)
-            s.delete(mc)
-            self._event(EventType.DELETED, mc.tenant, mc.name, None, 0, "MiniCluster deleted")
+            if mc.deleting:
+                step = partial(self._delete_minicluster, s, mc, clients)
+                self._isolated(s, f"MiniCluster {mc.key}", step, mc)
+
+    def _delete_minicluster(
+        self, s: Session, mc: MiniClusterRow, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        """Delete a MiniCluster's cargos, then, once they are gone, its store, network and row."""
+        remaining = store.cargos(s, mc.tenant, mc.name)
+        for row in remaining:
+            if not row.deleting:
+                row.deleting = True
+                s.add(row)
+        if remaining:
+            s.commit()
+            return
+        for client in clients.values():
+            for c in rendezvous_containers(client):
+                if c.labels.get(L.RENDEZVOUS) == mc.uid:
+                    remove_container(c, 0)
+            for net in managed_networks(client):
+                if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) == mc.uid:
+                    net.remove()
+        self.engine.remove_minicluster(mc.key)
+        s.delete(mc)
         s.commit()
+        self._event(EventType.DELETED, mc.tenant, mc.name, None, 0, "MiniCluster deleted")
 
     # cargos
 
@@ -1023,40 +1152,45 @@ class Reconciler:
         """Forget a draining host once none of its cargos is active. A preempting drain first
         moves OnFailure cargos off it (placed again whole) and fails Never ones."""
         for host in hosts:
-            if not host.draining:
+            if host.draining:
+                step = partial(self._drain_host, s, host, clients)
+                self._isolated(s, f"the drain of host {host.name}", step)
+
+    def _drain_host(
+        self, s: Session, host: HostRow, clients: dict[str, docker.DockerClient]
+    ) -> None:
+        on_host = cargos_on(s, host.name, self._skip)
+        if on_host and (not host.preempt or any(c.uid in self._skip for c in on_host)):
+            return  # a cargo whose row cannot be read keeps its host until the row is fixed
+        waiting = False
+        for row in on_host:
+            if self._retire_all(row, clients):
+                waiting = True
                 continue
-            on_host = cargos_on(s, host.name)
-            if on_host and not host.preempt:
-                continue
-            waiting = False
-            for row in on_host:
-                if self._retire_all(row, clients):
-                    waiting = True
-                    continue
-                self.engine.release_cargo(row.key)
-                if row.cargo_spec().restart_policy is RestartPolicy.ON_FAILURE:
-                    row.phase, row.placement = CargoPhase.PENDING.value, "[]"
-                    row.message = f"host {host.name} drained; placing the gang again"
-                    s.add(row)
-                else:
-                    drained = f"host {host.name} drained"
-                    lost = cargo_end.refusal(row.restarts, cargo_status.NODE_LOST, drained)
-                    self._end(s, row, lost)
-            client = clients.get(host.name)
-            leftovers = managed_containers(client) if client is not None else []
-            for c in leftovers:
-                self.retirer.retire(c, 0)
-            if waiting or leftovers:
-                continue
-            if client is not None:
-                for net in managed_networks(client):
-                    net.remove()
-            for mc in store.miniclusters(s):
-                if host.name in mc.reserved():
-                    mc.admitted, mc.reservation = False, "{}"
-                    s.add(mc)
-            s.delete(host)
-            s.commit()
+            self.engine.release_cargo(row.key)
+            if row.cargo_spec().restart_policy is RestartPolicy.ON_FAILURE:
+                row.phase, row.placement = CargoPhase.PENDING.value, "[]"
+                row.message = f"host {host.name} drained; placing the gang again"
+                s.add(row)
+            else:
+                drained = f"host {host.name} drained"
+                lost = cargo_end.refusal(row.restarts, cargo_status.NODE_LOST, drained)
+                self._end(s, row, lost)
+        client = clients.get(host.name)
+        leftovers = managed_containers(client) if client is not None else []
+        for c in leftovers:
+            self.retirer.retire(c, 0)
+        if waiting or leftovers:
+            return
+        if client is not None:
+            for net in managed_networks(client):
+                net.remove()
+        for mc in store.miniclusters(s):
+            if mc.uid not in self._skip and host.name in mc.reserved():
+                mc.admitted, mc.reservation = False, "{}"
+                s.add(mc)
+        s.delete(host)
+        s.commit()
 
     def _remove_orphans(self, s: Session, clients: dict[str, docker.DockerClient]) -> None:
         """Containers and networks labelled by Crane that SQL no longer knows, and live
@@ -1066,29 +1200,36 @@ class Reconciler:
         cargo_uids = {c.uid for c in store.cargos(s)}
         mc_uids = {m.uid for m in store.miniclusters(s)}
         for name, client in clients.items():
-            for c in impostors(client):
-                log.warning(
-                    "container %s (%s) on %s carries Crane's labels but is not Crane's "
-                    "(renamed by hand, or labelled to pass for one); stopping it",
-                    c.name,
-                    c.short_id,
-                    name,
-                )
-                self.retirer.retire(c, 0, remove=False)
-            for c in managed_containers(client):
-                store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
-                if store_of is not None:
-                    orphan = store_of not in mc_uids
-                else:
-                    orphan = c.labels.get(L.CARGO_UID) not in cargo_uids
-                if orphan:
-                    self.retirer.retire(c, 0)
-            for net in managed_networks(client):
-                if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:
-                    try:
-                        net.remove()
-                    except (APIError, NotFound):
-                        log.info("network %s still in use", net.name)
+            step = partial(self._remove_host_orphans, name, client, cargo_uids, mc_uids)
+            self._isolated(s, f"the orphans of host {name}", step)
+
+    def _remove_host_orphans(
+        self, name: str, client: docker.DockerClient, cargo_uids: set[str], mc_uids: set[str]
+    ) -> None:
+        """:meth:`_remove_orphans` on one host."""
+        for c in impostors(client):
+            log.warning(
+                "container %s (%s) on %s carries Crane's labels but is not Crane's "
+                "(renamed by hand, or labelled to pass for one); stopping it",
+                c.name,
+                c.short_id,
+                name,
+            )
+            self.retirer.retire(c, 0, remove=False)
+        for c in managed_containers(client):
+            store_of = c.labels.get(L.RENDEZVOUS)  # a rendezvous store: its MiniCluster's
+            if store_of is not None:
+                orphan = store_of not in mc_uids
+            else:
+                orphan = c.labels.get(L.CARGO_UID) not in cargo_uids
+            if orphan:
+                self.retirer.retire(c, 0)
+        for net in managed_networks(client):
+            if net.attrs.get("Labels", {}).get(L.MINICLUSTER_UID) not in mc_uids:
+                try:
+                    net.remove()
+                except (APIError, NotFound):
+                    log.info("network %s still in use", net.name)
 
     def _event(
         self,
@@ -1231,10 +1372,11 @@ def template_cargo(mc: MiniClusterRow, index: int) -> CargoRow:
     )
 
 
-def cargos_on(s: Session, host: str) -> list[CargoRow]:
-    """The placed or running cargos with a replica on ``host``."""
+def cargos_on(s: Session, host: str, unread: frozenset[str] = frozenset()) -> list[CargoRow]:
+    """The placed or running cargos with a replica on ``host``, and every cargo whose uid is
+    in ``unread`` (rows that cannot be read: where their replicas are is not known)."""
     return [
         c
         for c in store.cargos(s)
-        if c.phase in ACTIVE and any(p.node == host for p in c.placements())
+        if c.uid in unread or (c.phase in ACTIVE and any(p.node == host for p in c.placements()))
     ]

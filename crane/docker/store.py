@@ -136,6 +136,24 @@ class CargoRow(SQLModel, table=True):
         self.placement = json.dumps([p.model_dump(mode="json") for p in placements])
 
 
+def unreadable(row: CargoRow | MiniClusterRow) -> str | None:
+    """Why a row (edited in the database by hand, or written by a newer version) cannot be
+    read: its spec, phase, placement, reservation or conditions do not parse; None when it
+    can. The reconciler leaves such a row as it is and goes on with the others."""
+    try:
+        if isinstance(row, CargoRow):
+            row.cargo_spec()
+            row.placements()
+            CargoPhase(row.phase)
+        else:
+            row.mc_spec()
+            row.reserved()
+        stored_conditions(row.conditions)
+    except (ValueError, TypeError, AttributeError) as err:
+        return " ".join(f"{type(err).__name__}: {err}".split())[:300]
+    return None
+
+
 def stored_conditions(text: str) -> list[Condition]:
     """The conditions a row stores."""
     return [Condition.model_validate(c) for c in json.loads(text or "[]")]
