@@ -130,7 +130,8 @@ class DockerBackend(Backend):
 
     def _snapshot(self) -> Snapshot:
         with Session(self.db) as s:
-            rows = s.exec(select(CargoRow).where(col(CargoRow.placed_at).is_not(None))).all()
+            placed = s.exec(select(CargoRow).where(col(CargoRow.placed_at).is_not(None))).all()
+            rows = store.readable(list(placed))
         holdings = [
             Holding(
                 tenant=r.tenant,
@@ -166,7 +167,7 @@ class DockerBackend(Backend):
         row = store.minicluster(s, tenant, name)
         if row is None or row.deleting:
             raise NotFound(service.minicluster_not_found(name, tenant))
-        return row
+        return _readable(row, f"MiniCluster {name!r} in tenant {tenant!r}")
 
     @override
     async def create_minicluster(self, tenant: str, body: MiniClusterCreate) -> MiniCluster:
@@ -199,7 +200,8 @@ class DockerBackend(Backend):
     @override
     async def list_miniclusters(self, tenant: str) -> list[MiniCluster]:
         with Session(self.db) as s:
-            return [minicluster_out(s, r) for r in store.miniclusters(s, tenant) if not r.deleting]
+            rows = store.readable(store.miniclusters(s, tenant))
+            return [minicluster_out(s, r) for r in rows if not r.deleting]
 
     @override
     async def has_miniclusters(self, tenant: str) -> bool:
@@ -544,13 +546,14 @@ class DockerBackend(Backend):
     @override
     async def list_cargos(self, tenant: str, minicluster: str | None = None) -> list[Cargo]:
         with Session(self.db) as s:
-            return [cargo_out(r) for r in store.cargos(s, tenant, minicluster) if not r.deleting]
+            rows = store.readable(store.cargos(s, tenant, minicluster))
+            return [cargo_out(r) for r in rows if not r.deleting]
 
     def _cargo(self, s: Session, tenant: str, name: str) -> CargoRow:
         row = store.cargo(s, tenant, name)
         if row is None or row.deleting:
             raise NotFound(service.cargo_not_found(name, tenant))
-        return row
+        return _readable(row, f"cargo {name!r} in tenant {tenant!r}")
 
     @override
     async def get_cargo(self, tenant: str, name: str) -> Cargo:
@@ -721,6 +724,18 @@ class DockerBackend(Backend):
         with Session(self.db) as s:
             self._mc(s, tenant, request.cargo.mini_cluster)
         return kube_snapshot.dry_run_cargo(engine, tenant, request.cargo)
+
+
+def _readable(row: store.Row, what: str) -> store.Row:
+    """``row``, or a 409 saying it cannot be read (edited in the database by hand): the
+    reconciler leaves it as it is, and so does the API, until an admin fixes or removes it."""
+    why = store.unreadable(row)
+    if why is not None:
+        raise Conflict(
+            f"{what} cannot be read from the database ({why}); it is left as it is: "
+            "an admin must fix or remove its row"
+        )
+    return row
 
 
 def _awaited(mc: str, mc_row: MiniClusterRow | None, name: str, row: CargoRow | None) -> str | None:

@@ -22,7 +22,7 @@ def minicluster_out(s: Session, row: MiniClusterRow) -> MiniCluster:
     """The MiniCluster row on the wire: its cargos counted without those being deleted, its
     GPUs in use with them (a stopping cargo holds its GPUs until its containers are gone)."""
     spec = row.mc_spec()
-    every = store.cargos(s, row.tenant, row.name)
+    every = store.readable(store.cargos(s, row.tenant, row.name))
     cargos = [c for c in every if not c.deleting]
     active = [c for c in every if c.phase in ACTIVE]
     in_use = sum(c.cargo_spec().gpus for c in active)

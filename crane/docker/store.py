@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
@@ -152,6 +153,16 @@ def unreadable(row: CargoRow | MiniClusterRow) -> str | None:
     except (ValueError, TypeError, AttributeError) as err:
         return " ".join(f"{type(err).__name__}: {err}".split())[:300]
     return None
+
+
+Row = TypeVar("Row", CargoRow, MiniClusterRow)
+"""A cargo or MiniCluster row."""
+
+
+def readable(rows: list[Row]) -> list[Row]:
+    """``rows`` without those that cannot be read (:func:`unreadable`): a list, a usage
+    snapshot or a MiniCluster's counts go on with the others."""
+    return [r for r in rows if unreadable(r) is None]
 
 
 def stored_conditions(text: str) -> list[Condition]:

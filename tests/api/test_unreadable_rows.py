@@ -1,0 +1,86 @@
+"""A Docker-mode row edited in the database by hand so that it cannot be read stops no one in the
+API: every tenant's lists, the MiniCluster it belongs to and the event stream (whose usage
+snapshot reads every placed cargo) go on without it, and asking for it is one 409 saying what
+to do. Before, the list of its tenant and the MiniCluster it belonged to answered 500, and the
+server's event stream broke at start for every tenant, again each time it resumed."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from crane.api.app import create_app
+from crane.api.settings import ApiSettings, BackendKind
+
+ADMIN = "crane_unreadable_" + "s" * 43
+TEMPLATE = {"spec": {"containers": [{"name": "m", "image": "busybox"}]}}
+
+
+def _client(db: Path) -> TestClient:
+    settings = ApiSettings(
+        database_url=f"sqlite:///{db}", backend=BackendKind.DOCKER, bootstrap_token=ADMIN
+    )
+    client = TestClient(create_app(settings))
+    client.headers["Authorization"] = f"Bearer {ADMIN}"
+    return client
+
+
+def _made(client: TestClient, tenant: str, mc: str, cargos: list[str]) -> None:
+    spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 8}}
+    got = client.post(
+        "/v1/miniclusters", params={"tenant": tenant}, json={"name": mc, "spec": spec}
+    )
+    assert got.status_code == 201, got.text
+    for name in cargos:
+        body = {
+            "name": name,
+            "spec": {"miniCluster": mc, "gpusPerReplica": 1, "template": TEMPLATE},
+        }
+        got = client.post("/v1/cargos", params={"tenant": tenant}, json=body)
+        assert got.status_code == 201, got.text
+
+
+def test_a_row_that_cannot_be_read_stops_no_list_no_minicluster_and_no_event_stream(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "crane.db"
+    with _client(db) as client:
+        for tenant in ("t", "u"):
+            assert client.post("/v1/tenants", json={"name": tenant}).status_code == 201
+        _made(client, "t", "team", ["bad", "good"])
+        _made(client, "u", "other", ["theirs"])
+    with sqlite3.connect(db) as conn:  # placed once, then edited by hand
+        conn.execute(
+            "update docker_cargos set spec='{\"miniCluster\": ', placed_at=created_at, "
+            "phase='Running' where name='bad'"
+        )
+        conn.execute(
+            "update docker_cargos set placed_at=created_at, phase='Running' where name='theirs'"
+        )
+    with _client(db) as client:
+        listed = client.get("/v1/cargos", params={"tenant": "t"})
+        assert listed.status_code == 200, listed.text
+        assert [c["name"] for c in listed.json()["items"]] == ["good"]
+        team = client.get("/v1/miniclusters/team", params={"tenant": "t"})
+        assert team.status_code == 200, team.text
+        assert client.get("/v1/miniclusters", params={"tenant": "t"}).status_code == 200
+        bad = client.get("/v1/cargos/bad", params={"tenant": "t"})
+        assert bad.status_code == 409, bad.text
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        detail = bad.json()["detail"]
+        assert "cargo 'bad' in tenant 't' cannot be read from the database" in detail, detail
+        assert "an admin must fix or remove its row" in detail, detail
+        theirs = client.get("/v1/cargos", params={"tenant": "u"})
+        assert [c["name"] for c in theirs.json()["items"]] == ["theirs"], theirs.text
+        # the event stream started: its usage snapshot counted the other tenant's cargo
+        deadline = time.monotonic() + 30
+        counted: list[str] = []
+        while time.monotonic() < deadline and not counted:
+            got = client.get("/v1/usage", params={"tenant": "u", "byCargo": "true"})
+            assert got.status_code == 200, got.text
+            counted = [row.get("cargo") for row in got.json()["items"]]
+            time.sleep(0.1)
+        assert counted == ["theirs"], counted
