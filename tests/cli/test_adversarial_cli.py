@@ -489,3 +489,19 @@ def test_delete_f_deletes_the_cargos_of_the_file_too(
     assert only.stderr.strip() == "cargo/df-c2 deleted"
     again = crane(*admin, "mc", "delete", "-f", str(tmp_path / "cargos.yaml"), "--yes")
     assert again.returncode == 1 and "df-c2" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "not-yaml"])
+def test_crane_operator_refuses_a_kubeconfig_it_cannot_read_in_one_line(
+    crane: Crane, tmp_path: Path, kind: str
+) -> None:
+    """``crane operator --kubeconfig`` naming no file, a folder or a file that is no YAML ran
+    on: kopf logged a traceback ('Service host/port is not set', 'Is a directory') and tried
+    again each minute, for ever. The file is the command line's mistake: one line, exit 2."""
+    path = tmp_path / "kubeconfig"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "not-yaml":
+        path.write_text("clusters: [")
+    done = crane("operator", "--kubeconfig", str(path))
+    _usage(done, str(path), "--kubeconfig")
