@@ -12,6 +12,7 @@ import pytest
 
 from tests.cli.conftest import Crane
 from tests.dockerd import DockerServer, serve_docker
+from tests.support import free_port
 
 ADMIN = "crane_advcli_" + "c" * 43
 
@@ -415,7 +416,7 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     web = ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{web.server_address[1]}"
+        url = f"http://proxy:secretpw@127.0.0.1:{web.server_address[1]}"
         done = crane("--server", url, "--token", ADMIN, "mc", "list")
     finally:
         web.shutdown()
@@ -423,6 +424,19 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "text/html, not the Crane API's JSON" in lines[0], done.stderr
     assert "is the API URL the Crane API's?" in lines[0]
+    assert "secretpw" not in done.stderr and "proxy:***@127.0.0.1" in lines[0], lines[0]
+
+
+def test_an_unreachable_api_url_is_shown_without_its_password(crane: Crane) -> None:
+    """An API URL behind a proxy's basic auth (``http://user:password@host``) was printed
+    whole when the server could not be reached: the password went to the terminal and to
+    whatever log keeps stderr. It is shown as ``user:***@host``."""
+    url = f"http://proxy:secretpw@127.0.0.1:{free_port()}"
+    done = crane("--server", url, "--token", ADMIN, "mc", "list")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Crane API" in lines[0], done.stderr
+    assert "secretpw" not in done.stderr and "proxy:***@127.0.0.1" in lines[0], lines[0]
 
 
 def test_a_jsonpath_index_past_the_end_says_so(crane: Crane, bare: DockerServer) -> None:
