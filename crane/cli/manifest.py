@@ -175,6 +175,11 @@ def _one(doc: Any, where: str) -> Manifest:
     if not isinstance(metadata, dict):
         raise ManifestError(f"{where}: metadata must be a mapping with a name")
     name = metadata.get("name")
+    if name is not None and not isinstance(name, str):  # YAML read 2030-01-01, yes, 0x1f so
+        raise ManifestError(
+            f"{where}: metadata.name {name} is a {type(name).__name__}, not text: quote it "
+            "in the file"
+        )
     if not isinstance(name, str) or not name:
         raise ManifestError(f"{where}: metadata.name is missing; give the {kind} a name")
     labels = metadata.get("labels") or {}
