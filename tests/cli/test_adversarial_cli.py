@@ -519,3 +519,36 @@ def test_crane_operator_refuses_a_kubeconfig_it_cannot_read_in_one_line(
         path.write_text("clusters: [")
     done = crane("operator", "--kubeconfig", str(path))
     _usage(done, str(path), "--kubeconfig")
+
+
+def test_a_manifest_lands_in_the_tenant_it_names_or_is_refused(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """``crane mc get -o yaml`` writes metadata.tenant, and ``crane mc create -f`` read it for
+    nothing: an admin creating the file again without ``--tenant`` made the MiniCluster in
+    tenant default, and with another ``--tenant`` in that one, without a word. As kubectl with
+    a namespace, the file's tenant is used, and a ``--tenant`` saying another is exit 2."""
+    admin = ("--server", bare.url, "--token", ADMIN)
+    with bare.client() as client:
+        made = client.post(
+            "/v1/miniclusters",
+            params={"tenant": "adv"},
+            json={"name": "moved", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 2}}},
+        )
+        assert made.status_code == 201, made.text
+        shown = crane(*admin, "--tenant", "adv", "mc", "get", "moved", "-o", "yaml")
+        assert shown.returncode == 0, shown.stderr
+        path = tmp_path / "moved.yaml"
+        path.write_text(shown.stdout)
+        assert client.delete("/v1/miniclusters/moved", params={"tenant": "adv"}).status_code == 204
+
+        elsewhere = crane(*admin, "--tenant", "victim", "mc", "create", "-f", str(path))
+        _usage(elsewhere, "its tenant is 'adv', not 'victim'", "--tenant adv")
+        again = crane(*admin, "mc", "create", "-f", str(path))
+        assert again.returncode == 0, again.stderr
+        for tenant, status in (("adv", 200), ("victim", 404), ("default", 404)):
+            got = client.get("/v1/miniclusters/moved", params={"tenant": tenant})
+            assert got.status_code == status, (tenant, got.text)
+        gone = crane(*admin, "mc", "delete", "-f", str(path), "--yes")
+        assert gone.returncode == 0, gone.stderr
+        assert client.get("/v1/miniclusters/moved", params={"tenant": "adv"}).status_code == 404
