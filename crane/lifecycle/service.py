@@ -551,9 +551,9 @@ def plan_shrink(
     if spec.template is not None and spec.replicas is not None:
         take = min(left, kept)
         plan.replicas = kept - take
-        plan.removed = [
-            template_cargo_name(minicluster, i) for i in range(kept - 1, kept - take - 1, -1)
-        ]
+        # its own cargos at the indices leaving: an index not made yet, or whose name another
+        # MiniCluster's cargo holds (both backends delete what this names), removes nothing
+        plan.removed = [c.name for c in templated if (c.template or 0) >= plan.replicas]
         return plan
     # newest by creation time, whatever order the backend lists them in (equal times: as listed)
     live = sorted((c for c in cargos if c.active), key=lambda c: c.created)

@@ -58,6 +58,15 @@ def test_template_shrink_lowers_replicas_from_the_highest_index() -> None:
     assert plan.replicas == 1 and plan.removed == ["job-2", "job-1"]
 
 
+def test_a_template_shrink_removes_only_the_minicluster_s_own_cargos() -> None:
+    """job-1 is the name of another MiniCluster's cargo (job's index 1 waits for the name) and
+    job-2 is not made yet: a shrink by count lowers replicas past both, and says it removes
+    job-3 and job-0 only. It named job-1, and both backends deleted what it named."""
+    own = [CargoFacts("job-0", 1, True, template=0), CargoFacts("job-3", 1, True, template=3)]
+    plan = service.plan_shrink("job", _spec(4), own, 4, None)
+    assert plan.replicas == 0 and plan.removed == ["job-3", "job-0"]
+
+
 def test_naming_a_template_cargo_that_is_not_the_highest_is_refused() -> None:
     with pytest.raises(service.ServiceError, match="highest index"):
         service.plan_shrink("job", _spec(3), _templated(3), None, ["job-0"])
