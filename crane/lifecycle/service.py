@@ -395,7 +395,8 @@ def plan_grow(
         raise ServiceError(grow_refusal(minicluster))
     plan = GrowPlan()
     used, nodes = asked_for(spec, cargos)
-    taken = set(taken or ()) | {c.name for c in cargos}
+    foreign = set(taken or ()) - {c.name for c in cargos}  # names other MiniClusters' hold
+    taken = foreign | {c.name for c in cargos}
     if shapes is None:
         if spec.template is None:
             raise ServiceError(
@@ -412,6 +413,9 @@ def plan_grow(
                 _deny(plan, shape.gpus, why)
                 continue
             name = template_cargo_name(minicluster, replicas)
+            if name in foreign:  # granting it would report, and wait on, another's cargo
+                _deny(plan, shape.gpus, template_name_taken(minicluster, [name]))
+                continue
             replicas += 1
             used += shape.gpus
             nodes += shape.replicas

@@ -86,3 +86,29 @@ def test_shrinking_a_minicluster_leaves_a_cargo_of_another_holding_a_template_na
     kept = local_api.get("/v1/cargos/job-1")
     assert kept.status_code == 200, kept.text
     assert kept.json()["spec"]["miniCluster"] == "other"
+
+
+def test_growing_onto_a_template_name_another_minicluster_holds_is_denied(
+    local_api: TestClient,
+) -> None:
+    """``grow job 1`` when job-1 is MiniCluster other's cargo answered 'granted: job-1 added'
+    and, with wait, that cargo's phase as the new cargo's. It is denied, naming what holds the
+    name, and job's replicas stay."""
+    template = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+    spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 4}}
+    other = local_api.post("/v1/miniclusters", json={"name": "other", "spec": spec})
+    assert other.status_code == 201, other.text
+    theirs = {"miniCluster": "other", "gpusPerReplica": 1, "template": template}
+    made = local_api.post("/v1/cargos", json={"name": "job-1", "spec": theirs})
+    assert made.status_code == 201, made.text
+    job = {**spec, "template": {"gpusPerReplica": 1, "template": template}, "replicas": 1}
+    assert local_api.post("/v1/miniclusters", json={"name": "job", "spec": job}).status_code == 201
+
+    grown = local_api.post(
+        "/v1/miniclusters/job:grow",
+        json={"count": 1, "allowPending": True, "wait": True, "timeoutSeconds": 1},
+    )
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["result"] == "denied", grown.json()
+    assert "cannot create template cargo job-1" in grown.json()["reasons"][0]
+    assert local_api.get("/v1/miniclusters/job").json()["spec"]["replicas"] == 1

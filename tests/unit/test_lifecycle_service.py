@@ -28,6 +28,15 @@ def test_template_grow_raises_replicas_and_names_the_next_index() -> None:
     assert [g.name for g in plan.grants] == ["job-1", "job-2"]
 
 
+def test_a_template_grow_onto_a_name_another_minicluster_holds_is_denied() -> None:
+    """job-1 is another MiniCluster's cargo: a grow granted 'job-1' and its wait read that
+    cargo's phase as the new cargo's. It is denied, saying what holds the name."""
+    plan = service.plan_grow("job", _spec(1), _templated(1), 2, None, taken={"job-1"})
+    assert plan.replicas is None and not any(g.added for g in plan.grants)
+    assert len(plan.grants) == 2
+    assert plan.reasons == [service.template_name_taken("job", ["job-1"])] * 2
+
+
 def test_grow_past_max_is_denied_with_one_wording() -> None:
     plan = service.plan_grow("job", _spec(3, maximum=4), _templated(3), 2, None)
     assert plan.replicas == 4
