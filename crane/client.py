@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -210,12 +210,26 @@ class Unavailable(ServerError):
     """503: the server runs but its backend (Kubernetes, Docker, database) cannot serve now."""
 
 
+def without_password(url: str) -> str:
+    """``url`` as it may be shown: a password in it (``http://user:pw@host``, a proxy's basic
+    auth) written ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:  # not a URL this can read: nothing to hide in a known place
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
+
+
 class ConnectionFailed(CraneError):
-    """The server could not be reached."""
+    """The server could not be reached; ``url`` is shown without its password."""
 
     def __init__(self, message: str, *, url: str):
         super().__init__(message)
-        self.url = url
+        self.url = without_password(url)
 
 
 class ConnectionLost(ConnectionFailed):
@@ -279,7 +293,7 @@ _BY_STATUS: dict[int, type[CraneError]] = {
 def _where(response: httpx.Response) -> str:
     """The URL ``response`` answered, without its query (``the server`` when unknown)."""
     try:
-        return str(response.request.url.copy_with(query=None))
+        return without_password(str(response.request.url.copy_with(query=None)))
     except RuntimeError:  # a response made without its request (tests)
         return "the server"
 
@@ -1019,7 +1033,8 @@ class Outage:
                 self.on_connection(exc)
         if self.give_up_after is not None and now - self.since >= self.give_up_after:
             raise ConnectionLost(
-                f"lost the connection to the Crane API at {self.url} and could not get it back "
+                f"lost the connection to the Crane API at {without_password(self.url)} and "
+                "could not get it back "
                 f"in {self.give_up_after:g}s: {exc}",
                 url=self.url,
                 after=self.give_up_after,
@@ -1089,7 +1104,8 @@ class _Base:
         return attempt < _RETRIES and safe and not connect
 
     def _unreachable(self, exc: Exception) -> ConnectionFailed:
-        return ConnectionFailed(f"cannot reach the Crane API at {self.url}: {exc}", url=self.url)
+        shown = without_password(self.url)
+        return ConnectionFailed(f"cannot reach the Crane API at {shown}: {exc}", url=self.url)
 
     @staticmethod
     def _checked(response: httpx.Response, media: str | None = None) -> httpx.Response:

@@ -115,7 +115,8 @@ def authenticate(engine: Engine, header: str | None) -> Principal:
         raise Unauthorized("no token: send 'Authorization: Bearer <token>' (see crane login)")
     kind, _, text = header.partition(" ")
     text = text.strip()
-    if kind.lower() != "bearer" or not text.startswith(PREFIX):
+    # printable ASCII only: a NUL (a JSON body may carry one) is no text PostgreSQL can query
+    if kind.lower() != "bearer" or not text.startswith(PREFIX) or not _printable_ascii(text):
         raise Unauthorized("malformed token: send 'Authorization: Bearer crane_<id>_<secret>'")
     token_id, _, raw = text.removeprefix(PREFIX).partition("_")
     with Session(engine) as session:
@@ -128,6 +129,10 @@ def authenticate(engine: Engine, header: str | None) -> Principal:
         raise Unauthorized(f"token {token_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z")
     expires = None if row.expires_at is None else _aware(row.expires_at)
     return Principal(token_id, Scope(row.scope), row.tenant, row.minicluster, expires)
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
 
 
 def _aware(value: datetime) -> datetime:

@@ -14,17 +14,20 @@ if TYPE_CHECKING:
 
 def create_from_files(client: Client, paths: list[str]) -> list[MiniCluster | Cargo]:
     """Create every manifest of ``paths`` in order (all are parsed first, so a bad file creates
-    nothing); a message per object on stderr. As kubectl, one the server refuses (it exists,
+    nothing), in the tenant they name (:func:`crane.cli.manifest.acting_tenant`); a message
+    per object on stderr. As kubectl, one the server refuses (it exists,
     its MiniCluster is missing, a field is invalid) is reported and the others are still
     created, then the last such failure is raised."""
     from crane.cli.errors import describe
-    from crane.cli.manifest import load_manifests
+    from crane.cli.manifest import acting_tenant, load_manifests
     from crane.client import Conflict, Invalid, NotFound
     from crane.model.specs import CargoSpec, MiniClusterSpec
 
     created: list[MiniCluster | Cargo] = []
     failed: Conflict | Invalid | NotFound | None = None
-    for manifest in load_manifests(paths):
+    manifests = load_manifests(paths)
+    client.tenant = acting_tenant(manifests, client.tenant)
+    for manifest in manifests:
         try:
             if isinstance(manifest.spec, MiniClusterSpec):
                 created.append(

@@ -266,7 +266,7 @@ def delete(
     yes: Yes = False,
 ) -> None:
     """Delete cargos (their containers get SIGTERM and the grace period)."""
-    from crane.cli.manifest import load_manifests
+    from crane.cli.manifest import acting_tenant, load_manifests
 
     manifests = load_manifests(files or [])
     for m in manifests:
@@ -280,4 +280,5 @@ def delete(
         raise UsageError("give CARGO... or -f FILE")
     confirm(f"delete cargo {', '.join(targets)}?", yes=yes)
     api = client()
+    api.tenant = acting_tenant(manifests, api.tenant)
     delete_each(targets, lambda name: api.delete_cargo(name, grace_period_seconds=grace), "cargo")

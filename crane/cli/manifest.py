@@ -154,6 +154,9 @@ class Manifest:
     source: str
     labels: dict[str, str] = field(default_factory=dict)
     """``metadata.labels`` (MiniClusters only; the server checks them as Kubernetes would)."""
+    tenant: str | None = None
+    """``metadata.tenant`` (as ``crane mc get -o yaml`` writes it) or ``metadata.namespace``
+    (a Kubernetes manifest's): the tenant the object belongs in, when the file says."""
 
 
 def _field_errors(exc: ValidationError) -> str:
@@ -175,8 +178,16 @@ def _one(doc: Any, where: str) -> Manifest:
     if not isinstance(metadata, dict):
         raise ManifestError(f"{where}: metadata must be a mapping with a name")
     name = metadata.get("name")
+    if name is not None and not isinstance(name, str):  # YAML read 2030-01-01, yes, 0x1f so
+        raise ManifestError(
+            f"{where}: metadata.name {name} is a {type(name).__name__}, not text: quote it "
+            "in the file"
+        )
     if not isinstance(name, str) or not name:
         raise ManifestError(f"{where}: metadata.name is missing; give the {kind} a name")
+    tenant = metadata.get("tenant", metadata.get("namespace"))
+    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+        raise ManifestError(f"{where} ({kind} {name}): metadata.tenant must be a tenant's name")
     labels = metadata.get("labels") or {}
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
@@ -194,7 +205,7 @@ def _one(doc: Any, where: str) -> Manifest:
         spec = SPECS[kind].model_validate(doc.get("spec") or {})
     except ValidationError as exc:
         raise ManifestError(f"{where} ({kind} {name}): {_field_errors(exc)}") from exc
-    return Manifest(kind=kind, name=name, spec=spec, source=where, labels=labels)
+    return Manifest(kind=kind, name=name, spec=spec, source=where, labels=labels, tenant=tenant)
 
 
 def _documents(text: str, source: str) -> list[Any]:
@@ -257,3 +268,25 @@ def load_manifests(paths: list[str]) -> list[Manifest]:
             with Path(path).open("rb") as stream:
                 out.extend(parse_manifests(_text(stream, path), path))
     return out
+
+
+def acting_tenant(manifests: list[Manifest], given: str | None) -> str | None:
+    """The tenant a command on ``manifests`` acts in, as kubectl picks a namespace: ``given``
+    (``--tenant``), else the one the manifests name (None: the token's). A manifest naming
+    another tenant than ``given``, or manifests naming several, are refused: the objects would
+    land in a tenant their file does not say."""
+    named = sorted({m.tenant for m in manifests if m.tenant})
+    for m in manifests:
+        if given and m.tenant and m.tenant != given:
+            raise ManifestError(
+                f"{m.source} ({m.kind} {m.name}): its tenant is {m.tenant!r}, not {given!r} "
+                f"(--tenant): pass --tenant {m.tenant}, or remove its metadata.tenant"
+            )
+    if given or not named:
+        return given
+    if len(named) > 1:
+        raise ManifestError(
+            f"the manifests name tenants {', '.join(named)}: give each tenant's objects a "
+            "command of their own"
+        )
+    return named[0]

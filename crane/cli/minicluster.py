@@ -346,7 +346,7 @@ def delete(
     yes: Yes = False,
 ) -> None:
     """Delete MiniClusters and their cargos; -f: every MiniCluster and Cargo of the files."""
-    from crane.cli.manifest import load_manifests
+    from crane.cli.manifest import acting_tenant, load_manifests
     from crane.model.specs import CargoSpec
 
     manifests = load_manifests(files or [])
@@ -371,6 +371,7 @@ def delete(
         what.append(f"cargo {', '.join(cargos)}")
     confirm(f"delete {' and '.join(what)}?", yes=yes)
     api = client()
+    api.tenant = acting_tenant(manifests, api.tenant)
     delete_in_turn(
         [("cargo", name, api.delete_cargo) for name in cargos]
         + [("minicluster", name, api.delete_minicluster) for name in mcs]

@@ -8,6 +8,28 @@ import os
 import typer
 
 
+def _check_kubeconfig(path: str) -> None:
+    """Refuse (exit 2) a kubeconfig that cannot be read: kopf would retry it each minute, with a
+    traceback each time, for a mistake of the command line that no retry mends. ``path`` may
+    list several files, as KUBECONFIG does."""
+    from kubernetes import client, config
+    from yaml import YAMLError
+
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(os.path.isfile(p) for p in files):
+        raise typer.BadParameter(
+            f"{path!r} is no file: give a kubeconfig file, or none in a pod (in-cluster config)",
+            param_hint="--kubeconfig",
+        )
+    try:
+        config.load_kube_config(config_file=path, client_configuration=client.Configuration())
+    except (config.ConfigException, OSError, YAMLError, ValueError, TypeError, KeyError) as err:
+        why = " ".join(str(err).split())
+        raise typer.BadParameter(
+            f"cannot read kubeconfig {path!r}: {why}", param_hint="--kubeconfig"
+        ) from None
+
+
 def operator(
     kubeconfig: str = typer.Option(
         None, envvar="KUBECONFIG", help="Kubeconfig file; in-cluster config when unset."
@@ -77,6 +99,7 @@ def operator(
 
     escape_logged_values()  # a tenant's text in a log line cannot start a forged line
     if kubeconfig:
+        _check_kubeconfig(kubeconfig)
         os.environ["KUBECONFIG"] = kubeconfig
     config = OperatorConfig(
         kubeconfig=kubeconfig,

@@ -395,7 +395,8 @@ def plan_grow(
         raise ServiceError(grow_refusal(minicluster))
     plan = GrowPlan()
     used, nodes = asked_for(spec, cargos)
-    taken = set(taken or ()) | {c.name for c in cargos}
+    foreign = set(taken or ()) - {c.name for c in cargos}  # names other MiniClusters' hold
+    taken = foreign | {c.name for c in cargos}
     if shapes is None:
         if spec.template is None:
             raise ServiceError(
@@ -412,6 +413,9 @@ def plan_grow(
                 _deny(plan, shape.gpus, why)
                 continue
             name = template_cargo_name(minicluster, replicas)
+            if name in foreign:  # granting it would report, and wait on, another's cargo
+                _deny(plan, shape.gpus, template_name_taken(minicluster, [name]))
+                continue
             replicas += 1
             used += shape.gpus
             nodes += shape.replicas
@@ -551,9 +555,9 @@ def plan_shrink(
     if spec.template is not None and spec.replicas is not None:
         take = min(left, kept)
         plan.replicas = kept - take
-        plan.removed = [
-            template_cargo_name(minicluster, i) for i in range(kept - 1, kept - take - 1, -1)
-        ]
+        # its own cargos at the indices leaving: an index not made yet, or whose name another
+        # MiniCluster's cargo holds (both backends delete what this names), removes nothing
+        plan.removed = [c.name for c in templated if (c.template or 0) >= plan.replicas]
         return plan
     # newest by creation time, whatever order the backend lists them in (equal times: as listed)
     live = sorted((c for c in cargos if c.active), key=lambda c: c.created)

@@ -151,3 +151,18 @@ def test_revoking_a_tenant_token_revokes_the_tokens_it_minted(server: Server) ->
             assert r.status_code == 401 and "revoked" in r.json()["detail"], r.text
     with server.client(token=kept["token"]) as user:
         assert user.get("/v1/whoami").status_code == 200
+
+
+def test_a_token_with_a_nul_character_signing_in_is_401_not_500(server: Server) -> None:
+    """The dashboard's sign-in takes its token from a JSON body, where ``\\u0000`` is a
+    character like any other: on PostgreSQL the token id ``x\\x00`` was looked up as it was and
+    the database refused the query (a 500). Such a token is malformed, on either database."""
+    with server.client(token=None) as browser:
+        for token in ("crane_x\u0000_secret", "crane_\u0000_secret", "crane_admin0_s\u0000"):
+            answer = browser.post(
+                "/ui/session", json={"token": token}, headers={"X-Crane-CSRF": "1"}
+            )
+            assert answer.status_code == 401, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert "set-cookie" not in answer.headers
+        assert browser.get("/healthz").status_code == 200

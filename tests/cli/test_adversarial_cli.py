@@ -12,6 +12,7 @@ import pytest
 
 from tests.cli.conftest import Crane
 from tests.dockerd import DockerServer, serve_docker
+from tests.support import free_port
 
 ADMIN = "crane_advcli_" + "c" * 43
 
@@ -415,7 +416,7 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     web = ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{web.server_address[1]}"
+        url = f"http://proxy:secretpw@127.0.0.1:{web.server_address[1]}"
         done = crane("--server", url, "--token", ADMIN, "mc", "list")
     finally:
         web.shutdown()
@@ -423,6 +424,19 @@ def test_a_url_that_is_not_the_crane_api_says_so(crane: Crane) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "text/html, not the Crane API's JSON" in lines[0], done.stderr
     assert "is the API URL the Crane API's?" in lines[0]
+    assert "secretpw" not in done.stderr and "proxy:***@127.0.0.1" in lines[0], lines[0]
+
+
+def test_an_unreachable_api_url_is_shown_without_its_password(crane: Crane) -> None:
+    """An API URL behind a proxy's basic auth (``http://user:password@host``) was printed
+    whole when the server could not be reached: the password went to the terminal and to
+    whatever log keeps stderr. It is shown as ``user:***@host``."""
+    url = f"http://proxy:secretpw@127.0.0.1:{free_port()}"
+    done = crane("--server", url, "--token", ADMIN, "mc", "list")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Crane API" in lines[0], done.stderr
+    assert "secretpw" not in done.stderr and "proxy:***@127.0.0.1" in lines[0], lines[0]
 
 
 def test_a_jsonpath_index_past_the_end_says_so(crane: Crane, bare: DockerServer) -> None:
@@ -489,3 +503,52 @@ def test_delete_f_deletes_the_cargos_of_the_file_too(
     assert only.stderr.strip() == "cargo/df-c2 deleted"
     again = crane(*admin, "mc", "delete", "-f", str(tmp_path / "cargos.yaml"), "--yes")
     assert again.returncode == 1 and "df-c2" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "not-yaml"])
+def test_crane_operator_refuses_a_kubeconfig_it_cannot_read_in_one_line(
+    crane: Crane, tmp_path: Path, kind: str
+) -> None:
+    """``crane operator --kubeconfig`` naming no file, a folder or a file that is no YAML ran
+    on: kopf logged a traceback ('Service host/port is not set', 'Is a directory') and tried
+    again each minute, for ever. The file is the command line's mistake: one line, exit 2."""
+    path = tmp_path / "kubeconfig"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "not-yaml":
+        path.write_text("clusters: [")
+    done = crane("operator", "--kubeconfig", str(path))
+    _usage(done, str(path), "--kubeconfig")
+
+
+def test_a_manifest_lands_in_the_tenant_it_names_or_is_refused(
+    crane: Crane, bare: DockerServer, tmp_path: Path
+) -> None:
+    """``crane mc get -o yaml`` writes metadata.tenant, and ``crane mc create -f`` read it for
+    nothing: an admin creating the file again without ``--tenant`` made the MiniCluster in
+    tenant default, and with another ``--tenant`` in that one, without a word. As kubectl with
+    a namespace, the file's tenant is used, and a ``--tenant`` saying another is exit 2."""
+    admin = ("--server", bare.url, "--token", ADMIN)
+    with bare.client() as client:
+        made = client.post(
+            "/v1/miniclusters",
+            params={"tenant": "adv"},
+            json={"name": "moved", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 2}}},
+        )
+        assert made.status_code == 201, made.text
+        shown = crane(*admin, "--tenant", "adv", "mc", "get", "moved", "-o", "yaml")
+        assert shown.returncode == 0, shown.stderr
+        path = tmp_path / "moved.yaml"
+        path.write_text(shown.stdout)
+        assert client.delete("/v1/miniclusters/moved", params={"tenant": "adv"}).status_code == 204
+
+        elsewhere = crane(*admin, "--tenant", "victim", "mc", "create", "-f", str(path))
+        _usage(elsewhere, "its tenant is 'adv', not 'victim'", "--tenant adv")
+        again = crane(*admin, "mc", "create", "-f", str(path))
+        assert again.returncode == 0, again.stderr
+        for tenant, status in (("adv", 200), ("victim", 404), ("default", 404)):
+            got = client.get("/v1/miniclusters/moved", params={"tenant": tenant})
+            assert got.status_code == status, (tenant, got.text)
+        gone = crane(*admin, "mc", "delete", "-f", str(path), "--yes")
+        assert gone.returncode == 0, gone.stderr
+        assert client.get("/v1/miniclusters/moved", params={"tenant": "adv"}).status_code == 404

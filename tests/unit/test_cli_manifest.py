@@ -45,6 +45,10 @@ def test_list_kind() -> None:
         (MC.replace("crane.io/v1alpha1", "v1"), "use crane.io/v1alpha1"),
         (MC.replace("MiniCluster", "Pod"), "use MiniCluster or Cargo"),
         (MC.replace("metadata: {name: study}", "metadata: {}"), "metadata.name is missing"),
+        # YAML reads these names as a date, a boolean and a number: saying "missing" misled
+        (MC.replace("name: study", "name: 2030-01-01"), r"metadata.name 2030-01-01 is a date"),
+        (MC.replace("name: study", "name: yes"), "metadata.name True is a bool, not text"),
+        (MC.replace("name: study", "name: 0x1f"), "metadata.name 31 is a int, not text: quote it"),
         (MC.replace("min: 8", "min: 32"), "spec.gpus"),
         (MC.replace("level: rack", "level: row"), "spec.topology.level"),
         ("", "no manifest found"),

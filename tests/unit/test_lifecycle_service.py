@@ -28,6 +28,15 @@ def test_template_grow_raises_replicas_and_names_the_next_index() -> None:
     assert [g.name for g in plan.grants] == ["job-1", "job-2"]
 
 
+def test_a_template_grow_onto_a_name_another_minicluster_holds_is_denied() -> None:
+    """job-1 is another MiniCluster's cargo: a grow granted 'job-1' and its wait read that
+    cargo's phase as the new cargo's. It is denied, saying what holds the name."""
+    plan = service.plan_grow("job", _spec(1), _templated(1), 2, None, taken={"job-1"})
+    assert plan.replicas is None and not any(g.added for g in plan.grants)
+    assert len(plan.grants) == 2
+    assert plan.reasons == [service.template_name_taken("job", ["job-1"])] * 2
+
+
 def test_grow_past_max_is_denied_with_one_wording() -> None:
     plan = service.plan_grow("job", _spec(3, maximum=4), _templated(3), 2, None)
     assert plan.replicas == 4
@@ -56,6 +65,15 @@ def test_shapes_become_free_cargos_with_the_lowest_free_names() -> None:
 def test_template_shrink_lowers_replicas_from_the_highest_index() -> None:
     plan = service.plan_shrink("job", _spec(3), _templated(3), 2, None)
     assert plan.replicas == 1 and plan.removed == ["job-2", "job-1"]
+
+
+def test_a_template_shrink_removes_only_the_minicluster_s_own_cargos() -> None:
+    """job-1 is the name of another MiniCluster's cargo (job's index 1 waits for the name) and
+    job-2 is not made yet: a shrink by count lowers replicas past both, and says it removes
+    job-3 and job-0 only. It named job-1, and both backends deleted what it named."""
+    own = [CargoFacts("job-0", 1, True, template=0), CargoFacts("job-3", 1, True, template=3)]
+    plan = service.plan_shrink("job", _spec(4), own, 4, None)
+    assert plan.replicas == 0 and plan.removed == ["job-3", "job-0"]
 
 
 def test_naming_a_template_cargo_that_is_not_the_highest_is_refused() -> None:
