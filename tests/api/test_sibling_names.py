@@ -56,13 +56,9 @@ def test_waits_behind_names_no_sibling_to_a_minicluster_token(
     assert mine["waitsBehind"] == ["(another MiniCluster)"] and mine["queuePosition"] == 2
 
 
-def test_shrinking_a_minicluster_leaves_a_cargo_of_another_holding_a_template_name(
-    local_api: TestClient,
-) -> None:
-    """Cargo job-1 of MiniCluster other holds the name of job's template cargo 1 (job says
-    NameTaken and makes job-0 and job-2). ``shrink job 3`` said it removed job-1 and deleted
-    it: the other MiniCluster's cargo, by name. Both backends delete what the shared shrink
-    plan names; it names job's own cargos only now."""
+def _job_beside_others_job_1(local_api: TestClient, replicas: int) -> None:
+    """MiniCluster other with a cargo named job-1, then template MiniCluster job with
+    ``replicas``."""
     template = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
     spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 4}}
     other = local_api.post("/v1/miniclusters", json={"name": "other", "spec": spec})
@@ -70,8 +66,18 @@ def test_shrinking_a_minicluster_leaves_a_cargo_of_another_holding_a_template_na
     theirs = {"miniCluster": "other", "gpusPerReplica": 1, "template": template}
     made = local_api.post("/v1/cargos", json={"name": "job-1", "spec": theirs})
     assert made.status_code == 201, made.text
-    job = {**spec, "template": {"gpusPerReplica": 1, "template": template}, "replicas": 3}
+    job = {**spec, "template": {"gpusPerReplica": 1, "template": template}, "replicas": replicas}
     assert local_api.post("/v1/miniclusters", json={"name": "job", "spec": job}).status_code == 201
+
+
+def test_shrinking_a_minicluster_leaves_a_cargo_of_another_holding_a_template_name(
+    local_api: TestClient,
+) -> None:
+    """Cargo job-1 of MiniCluster other holds the name of job's template cargo 1 (job says
+    NameTaken and makes job-0 and job-2). ``shrink job 3`` said it removed job-1 and deleted
+    it: the other MiniCluster's cargo, by name. Both backends delete what the shared shrink
+    plan names; it names job's own cargos only now."""
+    _job_beside_others_job_1(local_api, 3)
     deadline = time.monotonic() + 60
     while True:
         listed = local_api.get("/v1/cargos", params={"miniCluster": "job"}).json()["items"]
@@ -94,15 +100,7 @@ def test_growing_onto_a_template_name_another_minicluster_holds_is_denied(
     """``grow job 1`` when job-1 is MiniCluster other's cargo answered 'granted: job-1 added'
     and, with wait, that cargo's phase as the new cargo's. It is denied, naming what holds the
     name, and job's replicas stay."""
-    template = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
-    spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 4}}
-    other = local_api.post("/v1/miniclusters", json={"name": "other", "spec": spec})
-    assert other.status_code == 201, other.text
-    theirs = {"miniCluster": "other", "gpusPerReplica": 1, "template": template}
-    made = local_api.post("/v1/cargos", json={"name": "job-1", "spec": theirs})
-    assert made.status_code == 201, made.text
-    job = {**spec, "template": {"gpusPerReplica": 1, "template": template}, "replicas": 1}
-    assert local_api.post("/v1/miniclusters", json={"name": "job", "spec": job}).status_code == 201
+    _job_beside_others_job_1(local_api, 1)
 
     grown = local_api.post(
         "/v1/miniclusters/job:grow",
