@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from crane.kube.fleet import apply_nodes, fleet_manifests, load_spec, wait_ready
 from tests.postgres import new_database, throwaway_postgres
-from tests.support import LEASE_NAMESPACE, unavailable, wait_established
+from tests.support import LEASE_NAMESPACE, apply_leader_fence, unavailable, wait_established
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FLEET = REPO / "hack" / "fleets" / "small.yaml"
@@ -163,7 +163,8 @@ def core_v1(kube_api: client.ApiClient) -> client.CoreV1Api:
 
 @pytest.fixture(scope="session")
 def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
-    """Crane's CRDs applied and Established, and the operator's Lease namespace; yields its name."""
+    """Crane's CRDs applied and Established, the operator's Lease namespace and the chart's
+    leader fence for its Lease; yields the namespace's name."""
     crds = str(REPO / "helm" / "crane" / "crds")
     kube_cluster.kubectl("apply", "--server-side", "-f", crds)
     wait_established(
@@ -179,6 +180,7 @@ def crane_crds(kube_cluster: KubeCluster, core_v1: client.CoreV1Api) -> str:
     except ApiException as err:
         if err.status != 409:
             raise
+    apply_leader_fence(kube_cluster.kubectl, kube_cluster.tools_bin)
     return LEASE_NAMESPACE
 
 

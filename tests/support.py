@@ -84,6 +84,41 @@ def wait_established(
         time.sleep(0.5)
 
 
+FENCE_RELEASE = "crane"
+"""The release the e2e tests' leader fence is rendered as (:func:`apply_leader_fence`)."""
+
+
+def apply_leader_fence(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]], tools_bin: Path
+) -> None:
+    """Apply the chart's leader fence (its ValidatingAdmissionPolicy and binding) for the
+    operator Lease of the e2e tests, as ``helm install`` into ``LEASE_NAMESPACE`` would."""
+    versions = dict(
+        line.split("=", 1)
+        for line in (REPO / "hack" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    rendered = subprocess.run(
+        [
+            str(tools_bin / "helm"),
+            "template",
+            FENCE_RELEASE,
+            str(REPO / "helm" / "crane"),
+            "--namespace",
+            LEASE_NAMESPACE,
+            "--kube-version",
+            versions["KUBERNETES_VERSION"],
+            "--show-only",
+            "templates/operator-leader-fence.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    kubectl("apply", "--server-side", "-f", "-", input=rendered)
+
+
 Answer = tuple[int, str, bytes]
 """Status, content type ('' for none) and body of every answer of a fake server."""
 

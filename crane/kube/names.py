@@ -28,6 +28,11 @@ DEFAULT_MASTER_PORT = 29500
 NOTICE_ANNOTATION = "crane.io/notice"
 """Set on a replica's pod when its cargo is about to be removed; the pod's downward-API volume
 shows it as ``/crane/notice`` (crane/model/world.py)."""
+LEADER_TERM_ANNOTATION = "crane.io/leader-term"
+"""On each pod the operator creates: ``<lease namespace>/<lease name>/<holder>/<transitions>``
+of the term it was written in. The chart's leader fence (a ValidatingAdmissionPolicy) refuses
+one whose term is not the Lease's current one: an operator paused past its lease cannot land a
+pod on GPUs the next leader gave away."""
 NOTICE_VOLUME = "crane-notice"
 RENDEZVOUS_LABEL = "crane.io/rendezvous"
 """On a MiniCluster's rendezvous Deployment, its pods and its Service."""

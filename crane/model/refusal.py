@@ -15,12 +15,17 @@ POD_SECURITY = "PodSecurity"
 """Failed reason of a cargo whose template breaks its namespace's Pod Security level."""
 POD_SECURITY_REFUSAL = "violates PodSecurity"
 """What Pod Security admission says when it refuses a pod."""
+FENCE_REFUSAL = "leader-fence"
+"""In what the API server says when the chart's leader fence refuses a pod: its operator's
+term is over (helm/crane/templates/operator-leader-fence.yaml). The next leader makes the pod."""
 
 
 def refusal_reason(status: int | None, message: str) -> str | None:
     """The Failed reason when a backend refused a replica's create with ``status`` and
     ``message`` for good (:data:`INVALID_SPEC` or :data:`POD_SECURITY`); None when asking
     again may succeed."""
+    if FENCE_REFUSAL in message:
+        return None
     if status in (400, 413, 422):
         return INVALID_SPEC
     if status == 403 and POD_SECURITY_REFUSAL in message:

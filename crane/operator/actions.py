@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from crane.client import NotFound
 from crane.kube import app_manager, dra
 from crane.kube.client import Fenced, KubeClient, fenced, refusal
-from crane.kube.names import CARGOS, MINICLUSTERS, key_of
+from crane.kube.names import CARGOS, LEADER_TERM_ANNOTATION, MINICLUSTERS, key_of
 from crane.lifecycle.plan import (
     Applied,
     AppManagerLaunch,
@@ -31,6 +31,7 @@ from crane.lifecycle.plan import (
     Plan,
     TokenRevocation,
 )
+from crane.model.refusal import FENCE_REFUSAL
 from crane.operator.metrics import Metrics
 from crane.operator.tokens import TokenMinter
 
@@ -53,9 +54,17 @@ class Actuator:
         in_flight: int = 32,
         minter: TokenMinter | None = None,
         fence: Callable[[], bool] | None = None,
+        stamp: Callable[[], str] | None = None,
     ) -> None:
         self.client = client
         self.fence = fence
+        self.stamp = stamp
+        """This instance's leader term (:meth:`LeaseElector.stamp`): each plan's pods carry the
+        term it was written in, and the API server's leader fence refuses them once another
+        instance has taken the lease over, even when a pause fell between the :attr:`fence`
+        check and the request going out."""
+        self._term: str | None = None
+        """The term of the plan being written."""
         """Whether this instance still holds the leader lease (:meth:`LeaseElector.holds`):
         each write checks it when its turn in the pool comes, so writes queued when a pause
         outlived the lease are never sent (their status writes count as failed)."""
@@ -106,6 +115,7 @@ class Actuator:
         c = self.client
         self._terminating = set()
         self._refused = {}
+        self._term = self.stamp() if self.stamp is not None else None
         failed: set[ObjectRef] = set()
         unsent: list[str] = []
         pods: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -118,13 +128,13 @@ class Actuator:
 
         async def realise(key: str) -> None:
             calls = [
-                self._pod_with_claim(p, claim)
+                self._pod_with_claim(self._stamped(p), claim)
                 if (
                     claim := plan.pod_claims.get(
                         key_of(p["metadata"]["namespace"], p["metadata"]["name"])
                     )
                 )
-                else self._create(self._refusing(c.create_pod), p)
+                else self._create(self._refusing(c.create_pod), self._stamped(p))
                 for p in pods.pop(key, [])
             ]
             if key in services:
@@ -223,6 +233,15 @@ class Actuator:
             ),
         )
 
+    def _stamped(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """``pod`` with the plan's leader term among its annotations (a copy: the plan keeps
+        the pod as the lifecycle built it)."""
+        if self._term is None:
+            return pod
+        meta = pod["metadata"]
+        annotations = {**(meta.get("annotations") or {}), LEADER_TERM_ANNOTATION: self._term}
+        return {**pod, "metadata": {**meta, "annotations": annotations}}
+
     async def _pod_with_claim(self, pod: dict[str, Any], claim: ClaimWrite) -> bool:
         """Create a pod on a DRA node, then its claim, owned by it and allocated for it."""
         uid = await self._create(self._refusing(self.client.create_pod_uid), pod)
@@ -267,7 +286,7 @@ class Actuator:
             token_id, token = minted
             if not self.client.create_secret(app_manager.build_secret(meta, token)):
                 self.minter.revoke(token_id)
-        _logged(self.metrics, self.client.create_pod, launch.pod, fence=self.fence)()
+        _logged(self.metrics, self.client.create_pod, self._stamped(launch.pod), fence=self.fence)()
         return token_id
 
     def _mint_recorded(self, meta: dict[str, Any]) -> tuple[str, str] | None:
@@ -406,6 +425,10 @@ def _logged(
             metrics.api_errors.labels("fenced").inc()
             return None
         except ApiException as err:
+            if FENCE_REFUSAL in (err.body or ""):
+                metrics.api_errors.labels("fenced").inc()
+                log.info("the API server refused a pod of a leader term that is over")
+                return None
             metrics.api_errors.labels(str(err.status)).inc()
             if ending is not None and err.status == 403 and TERMINATING in (err.body or ""):
                 ending[1].add(ending[0])

@@ -56,11 +56,19 @@ class LeaseElector:
         self.term = 0
         """Counts the times this instance took the lease when it was not its own: the
         holder of a new term must not trust what it remembers of an earlier one."""
+        self.transitions = 0
+        """The Lease's ``leaseTransitions`` of the term this instance holds (see :meth:`stamp`)."""
 
     def holds(self) -> bool:
         """Whether this instance leads and no other can have taken the lease over since its
         last renewal: false after a pause past the lease, however ``leading`` was left."""
         return self.leading and self.clock() < self.valid_until
+
+    def stamp(self) -> str:
+        """This instance's term as the leader fence reads it (``LEADER_TERM_ANNOTATION``):
+        the chart's ValidatingAdmissionPolicy admits a pod stamped so only while the Lease
+        still names this holder and this count of transitions."""
+        return f"{self.namespace}/{self.name}/{self.identity}/{self.transitions}"
 
     def _spec(
         self, now: datetime, transitions: int, acquired: datetime | None
@@ -94,6 +102,7 @@ class LeaseElector:
                 if create_err.status != 409:
                     raise
                 return self._set(False)
+            self.transitions = 0
             return self._set(True, started, new_term=True)
         spec = lease.spec or client.V1LeaseSpec()
         mine = spec.holder_identity == self.identity
@@ -113,6 +122,7 @@ class LeaseElector:
             if err.status != 409:
                 raise
             return self._set(False)
+        self.transitions = transitions
         return self._set(True, started, new_term=not mine)
 
     def _create_lease(self, body: client.V1Lease) -> None:

@@ -117,7 +117,13 @@ class Operator:
             c.lease_seconds,
             core=self.client.core,
         )
-        self.actuator = Actuator(self.client, self.metrics, minter=minter, fence=self.elector.holds)
+        self.actuator = Actuator(
+            self.client,
+            self.metrics,
+            minter=minter,
+            fence=self.elector.holds,
+            stamp=self.elector.stamp,
+        )
         loop = SchedulingLoop(
             self.cache,
             self._decider,

@@ -46,7 +46,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.chaos import invariants as inv
 from tests.process import ChildProcess
-from tests.support import wait_established
+from tests.support import apply_leader_fence, wait_established
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "crane.io", "v1alpha1"
@@ -821,13 +821,15 @@ class ChaosResult:
 
 
 def prepare(cluster: Cluster, core: client.CoreV1Api) -> None:
-    """CRDs applied and Established, the Lease and chaos namespaces (with their default
-    ServiceAccount), and the probe node (a GPU type the churn never asks for)."""
+    """CRDs applied and Established, the chart's leader fence, the Lease and chaos namespaces
+    (with their default ServiceAccount), and the probe node (a GPU type the churn never asks
+    for)."""
     from crane.kube.fleet import apply_nodes, fleet_manifests, wait_ready
     from crane.model.fleet import FleetSpec, NodeGroup
 
     cluster.kubectl("apply", "--server-side", "-f", str(REPO / "helm" / "crane" / "crds"))
     wait_established(cluster.kubectl, "crd/miniclusters.crane.io", "crd/cargos.crane.io")
+    apply_leader_fence(cluster.kubectl, cluster.tools_bin)
     for ns in (LEASE_NAMESPACE, NAMESPACE, PROBE_NAMESPACE):
         try:
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))

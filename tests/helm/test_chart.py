@@ -33,6 +33,14 @@ def default(helm: Helm) -> list[dict[str, Any]]:
     return helm.template()
 
 
+CLUSTER_SCOPED = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
+
+
 def test_app_version_is_the_project_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -101,6 +109,8 @@ def test_default_objects(default: list[dict[str, Any]]) -> None:
             ("RoleBinding", "operator"),
             ("Deployment", "operator"),
             ("Service", "operator"),
+            ("ValidatingAdmissionPolicy", "operator"),
+            ("ValidatingAdmissionPolicyBinding", "operator"),
             ("ServiceAccount", "api"),
             ("ClusterRole", "api"),
             ("ClusterRoleBinding", "api"),
@@ -124,7 +134,7 @@ def test_every_object_has_the_standard_labels(default: list[dict[str, Any]]) -> 
             "helm.sh/chart",
         ):
             assert labels.get(key), f"{obj['kind']} {obj['metadata']['name']} lacks {key}"
-        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"] == "crane-system"
 
 

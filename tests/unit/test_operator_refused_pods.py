@@ -33,6 +33,11 @@ def test_invalid_and_pod_security_refusals_are_for_good_others_are_not() -> None
     assert refusal(_refused(409, "exists")) is None
     assert refusal(_refused(500, "etcd timeout")) is None
     assert refusal(ApiException(status=422)) is not None, "no body: still a refusal for good"
+    # The leader fence refuses a pod of a term that is over: the next leader makes it. Even an
+    # answer as "invalid" (the fence's Lease unreadable) says nothing about the cargo's pod.
+    fenced = "denied request: leader-fence: the operator term ns/crane-operator/a/3 is over"
+    assert refusal(_refused(403, fenced)) is None
+    assert refusal(_refused(422, "policy 'x-leader-fence' denied request: no params")) is None
 
 
 def test_a_refused_pod_fails_its_cargo_and_frees_its_gpus_for_the_next() -> None:
