@@ -76,3 +76,18 @@ def test_not_allowed_to_create_it_says_what_to_do() -> None:
 def test_existing_namespace_is_left_alone() -> None:
     apis = FakeApis({"crane-system"}, may_create_namespaces=False)
     assert _elector(apis).try_acquire() is True
+
+
+def test_the_stamp_names_the_term_the_lease_records() -> None:
+    """The stamp the leader fence compares (``crane.io/leader-term``) is the Lease's holder
+    and transitions as written: kept on renewal, new once another holder led in between."""
+    apis = FakeApis({"crane-system"})
+    me = _elector(apis)
+    assert me.try_acquire() and me.stamp() == "crane-system/crane-operator/me/0"
+    assert me.try_acquire() and me.stamp() == "crane-system/crane-operator/me/0", "a renewal"
+    lease = apis.leases[("crane-system", "crane-operator")]
+    lease.spec.holder_identity, lease.spec.lease_transitions = "other", 1
+    lease.spec.renew_time = lease.spec.renew_time.replace(year=2000)  # the other's has lapsed
+    assert me.try_acquire() and me.stamp() == "crane-system/crane-operator/me/2"
+    spec = apis.leases[("crane-system", "crane-operator")].spec
+    assert (spec.holder_identity, spec.lease_transitions) == ("me", 2)
