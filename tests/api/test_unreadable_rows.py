@@ -103,10 +103,10 @@ def _gone(db: Path, table: str, name: str) -> None:
 def test_an_unreadable_row_can_be_deleted_through_the_api_and_still_not_read(
     tmp_path: Path,
 ) -> None:
-    """An admin, or a token of the row's own tenant, deletes such a cargo or MiniCluster as
-    any other: the row goes (a MiniCluster's after its cargos), reads still answer 409 until
-    then and 404 after. Before, DELETE answered the same 409 as a read, so no one could remove
-    the row through the API."""
+    """An admin, or a token of the row's own tenant (not a MiniCluster token), deletes such a
+    cargo or MiniCluster as any other: the row goes (a MiniCluster's after its cargos), reads
+    still answer 409 until then and 404 after. Before, DELETE answered the same 409 as a read,
+    so no one could remove the row through the API."""
     db = tmp_path / "crane.db"
     with _client(db) as client:
         assert client.post("/v1/tenants", json={"name": "t"}).status_code == 201
@@ -115,6 +115,11 @@ def test_an_unreadable_row_can_be_deleted_through_the_api_and_still_not_read(
         made = client.post("/v1/tokens", json={"scope": "tenant", "tenant": "t"})
         assert made.status_code == 201, made.text
         tenant_token = made.json()["token"]
+        made = client.post(
+            "/v1/tokens", json={"scope": "minicluster", "tenant": "t", "miniCluster": "team"}
+        )
+        assert made.status_code == 201, made.text
+        mc_token = made.json()["token"]
     with sqlite3.connect(db) as conn:  # edited by hand
         conn.execute(
             "update docker_cargos set spec='{\"miniCluster\": ' where name in ('bad', 'torn')"
@@ -125,6 +130,11 @@ def test_an_unreadable_row_can_be_deleted_through_the_api_and_still_not_read(
             read = client.get(path, params={"tenant": "t"})
             assert read.status_code == 409, read.text
             assert "an admin must fix or remove its row" in read.json()["detail"]
+        # a MiniCluster token: the MiniCluster the cargo belongs to is in what cannot be read
+        scoped = {"Authorization": f"Bearer {mc_token}"}
+        refused = client.delete("/v1/cargos/bad", params={"tenant": "t"}, headers=scoped)
+        assert refused.status_code == 403, refused.text
+        assert _rows(db, "docker_cargos", "bad") == 1
         tenant = {"Authorization": f"Bearer {tenant_token}"}
         deleted = client.delete("/v1/cargos/bad", params={"tenant": "t"}, headers=tenant)
         assert deleted.status_code == 204, deleted.text
