@@ -529,11 +529,12 @@ def check_url(url: str) -> str:
         valid = False
     if not valid:
         raise InvalidURL(
-            f"the API URL {url!r} is not a URL: write http://HOST:PORT or https://HOST"
+            f"the API URL {without_password(url)!r} is not a URL: write http://HOST:PORT or https://HOST"
         )
     if valid and (parsed.query or parsed.fragment):
         raise InvalidURL(
-            f"the API URL {url!r} has a query or fragment: write http://HOST:PORT or https://HOST"
+            f"the API URL {without_password(url)!r} has a query or fragment: "
+            "write http://HOST:PORT or https://HOST"
         )
     base = url.strip().rstrip("/")
     if parsed.path.rstrip("/").endswith(API_PREFIX):

@@ -46,6 +46,11 @@ class Conflict(CraneError):
         super().__init__(detail, 409, "Conflict")
 
 
+class Unreadable(Conflict):
+    """409: a stored object that cannot be read (its row edited in the database by hand); it
+    can still be deleted (docs/docker-mode.md)."""
+
+
 class SharesManagedByKubernetes(Conflict):
     """Kube mode's shares are TenantShare resources, not API writes."""
 

@@ -6,12 +6,21 @@ Backends take and return these models; routers never expose a table or a CR dire
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from crane.api.timestamps import Timestamp
 from crane.model import (
@@ -416,17 +425,35 @@ class NodeOut(Wire):
     gpus: list[GpuSlotOut] = Field(default_factory=list)
 
 
+def _no_control_characters(value: str) -> str:
+    """``value``, or a validation error naming its first control character (a NUL byte, a line
+    break, an escape): such a string never names a Docker API or a file, and it would forge
+    lines wherever it is shown."""
+    bad = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if bad is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "must not contain control characters (found {char} at {at})",
+            {"char": f"U+{ord(bad):04X}", "at": value.index(bad)},
+        )
+    return value
+
+
+Printable = Annotated[str, AfterValidator(_no_control_characters)]
+"""A string without control characters: what the server hands to the Docker client."""
+
+
 class HostCreate(Wire):
     """A Docker host to add in Docker mode; ``labels`` are topology labels (``rack=r2``)."""
 
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN)]
-    docker_host: str = Field(
+    docker_host: Printable = Field(
         min_length=1,
         max_length=500,
         pattern=r"^(tcp|unix|ssh|http|https)://",
         description="the Docker API: tcp://host:2376, unix:///var/run/docker.sock",
     )
-    gpu_type: str = Field(
+    gpu_type: Printable = Field(
         min_length=1, max_length=100, description="H100 or a GFD product name (required)"
     )
     gpus: int = Field(
@@ -437,10 +464,10 @@ class HostCreate(Wire):
     )
     islands: str = Field(default="", max_length=200, description="GPU islands, e.g. 0-3,4-7")
     labels: Labels = Field(default_factory=dict)
-    tls_ca: str | None = Field(default=None, description="CA file on the server")
-    tls_cert: str | None = Field(default=None, description="client certificate file")
-    tls_key: str | None = Field(default=None, description="client key file")
-    address: str | None = Field(
+    tls_ca: Printable | None = Field(default=None, description="CA file on the server")
+    tls_cert: Printable | None = Field(default=None, description="client certificate file")
+    tls_key: Printable | None = Field(default=None, description="client key file")
+    address: Printable | None = Field(
         default=None,
         min_length=1,
         max_length=253,

@@ -32,17 +32,21 @@ LOOPBACK = ("127.", "localhost", "[::1]", "0.0.0.0")
 
 
 def with_scheme(url: str) -> str:
-    """``URL`` as given, or with ``http://`` (loopback) / ``https://`` (any other host) added."""
+    """``URL`` as given, or with ``http://`` (loopback) / ``https://`` (any other host) added;
+    what it says shows the URL without its password."""
+    from crane.client import without_password
+
     url = url.strip().rstrip("/")
     if "://" in url:
         scheme = url.split("://", 1)[0].lower()
         if scheme not in ("http", "https"):
-            raise UsageError(f"{url}: use an http:// or https:// URL")
+            raise UsageError(f"{without_password(url)}: use an http:// or https:// URL")
         return url
     if not url:
         raise UsageError("give the API URL, e.g. `crane login http://127.0.0.1:8080`")
     scheme = "http" if url.startswith(LOOPBACK) else "https"
-    say(f"no scheme in {url!r}: using {scheme}://{url}")
+    shown = without_password(f"{scheme}://{url}")
+    say(f"no scheme in {shown.partition('://')[2]!r}: using {shown}")
     return f"{scheme}://{url}"
 
 
@@ -57,7 +61,14 @@ def login(
     name: Annotated[str, typer.Option("--name", help="Name of the saved context.")] = "default",
 ) -> None:
     """Check URL and token against the API, then save them as the current context."""
-    from crane.client import ENV_TOKEN, Client, Context, load_config, save_config
+    from crane.client import (
+        ENV_TOKEN,
+        Client,
+        Context,
+        load_config,
+        save_config,
+        without_password,
+    )
 
     secret = api_token or os.environ.get(ENV_TOKEN)
     if secret is None:
@@ -74,17 +85,22 @@ def login(
     config.contexts[name] = Context(url=url, token=secret)
     config.current_context = name
     path = save_config(config)
-    say(f"logged in to {url}; saved as context {name!r} in {path}")
+    say(f"logged in to {without_password(url)}; saved as context {name!r} in {path}")
 
 
 @config_app.command("view")
 def view(output: Output = Format.YAML) -> None:
-    """Show the saved contexts (tokens shortened)."""
-    from crane.client import load_config
+    """Show the saved contexts (tokens shortened, URLs without their password)."""
+    from crane.client import load_config, without_password
 
     config = load_config()
     rows = [
-        {"name": n, "current": n == config.current_context, "url": c.url, "token": _redact(c.token)}
+        {
+            "name": n,
+            "current": n == config.current_context,
+            "url": without_password(c.url),
+            "token": _redact(c.token),
+        }
         for n, c in config.contexts.items()
     ]
     columns = [Column(h, itemgetter(h)) for h in ("name", "current", "url", "token")]
@@ -96,12 +112,12 @@ def view(output: Output = Format.YAML) -> None:
 
 @config_app.command("current")
 def current() -> None:
-    """Print the server URL in use and where it comes from."""
-    from crane.client import ENV_CONTEXT, ENV_URL, config_path, load_config
+    """Print the server URL in use (without its password) and where it comes from."""
+    from crane.client import ENV_CONTEXT, ENV_URL, config_path, load_config, without_password
 
     env_url = os.environ.get(ENV_URL)
     if env_url:
-        typer.echo(f"{env_url} (from ${ENV_URL})")
+        typer.echo(f"{without_password(env_url)} (from ${ENV_URL})")
         return
     config = load_config()
     saved = config.current(Settings.context)
@@ -117,7 +133,7 @@ def current() -> None:
         if os.environ.get(ENV_CONTEXT)
         else str(config_path())
     )
-    typer.echo(f"{saved[0]}: {saved[1].url} (from {source})")
+    typer.echo(f"{saved[0]}: {without_password(saved[1].url)} (from {source})")
 
 
 @config_app.command("use")

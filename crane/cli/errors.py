@@ -43,6 +43,7 @@ from crane.client import (
     UnexpectedAnswer,
     UnknownContext,
     WaitTimeout,
+    without_password,
 )
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -218,12 +219,14 @@ def _conflict(exc: Conflict) -> Failure:
 
 
 def _api_of(exc: httpx.HTTPError) -> str:
-    """The server ``exc`` came from, as ``the server at http://HOST:PORT``, when known."""
+    """The server ``exc`` came from, as ``the server at http://HOST:PORT`` (a password in the URL
+    written ``***``), when known."""
     try:
         url = exc.request.url
     except RuntimeError:  # an error raised without its request
         return "the server"
-    return f"the server at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    netloc = url.netloc.decode("ascii", "replace")
+    return f"the server at {without_password(f'{url.scheme}://{netloc}')}"
 
 
 def _unknown_context(exc: UnknownContext) -> Failure:

@@ -129,8 +129,11 @@ RECONNECT_FOR_DEFAULT = 300.0
 
 def connection_notice(url: str, reconnect_for: float) -> Callable[[Exception | None], None]:
     """What every ``-w`` says on stderr when its connection to ``url`` is lost (how long it
-    keeps trying, how to stop) and when it is back."""
+    keeps trying, how to stop) and when it is back; ``url`` is shown without its password."""
     from crane.cli.term import say
+    from crane.client import without_password
+
+    url = without_password(url)
 
     def notice(lost: Exception | None) -> None:
         if lost is None:

@@ -65,6 +65,8 @@ def check_docker(url: str) -> None:
     import docker
     from docker.errors import DockerException
 
+    from crane.client import without_password
+
     try:
         engine = docker.DockerClient(base_url=url, timeout=10)
         try:
@@ -76,7 +78,7 @@ def check_docker(url: str) -> None:
         if len(reason) > 160:
             reason = reason[:157] + "..."
         raise UsageError(
-            f"cannot reach Docker at {url} ({reason}); start Docker "
+            f"cannot reach Docker at {without_password(url)} ({reason}); start Docker "
             "(and check you may use its socket), or point at it with --docker-host URL "
             "or DOCKER_HOST"
         ) from None
@@ -228,7 +230,7 @@ def _serve(ready: Ready, host: str, port: int, data: Path) -> None:
     from crane.api.app import create_app
     from crane.api.db import make_engine, migrate
     from crane.api.settings import ApiSettings, BackendKind
-    from crane.client import Context, load_config, save_config
+    from crane.client import Context, load_config, save_config, without_password
     from crane.docker.api_backend import DockerBackend
     from crane.docker.local import admin_token, register
 
@@ -250,7 +252,7 @@ def _serve(ready: Ready, host: str, port: int, data: Path) -> None:
     save_config(config)
     gpus_text = f"{spec.gpu_count} x {spec.gpu_product}" if spec.gpu_count else "no GPUs"
     kind = "declared" if spec.simulated else "found with NVML"
-    say(f"crane: node local: {gpus_text} ({kind}) on {ready.docker_url}")
+    say(f"crane: node local: {gpus_text} ({kind}) on {without_password(ready.docker_url)}")
     say(f"crane: API at {url_of_api} (CLI context 'local' saved; try `crane mc create`)")
     if first:
         say(f"crane: admin token (also in {data / 'admin-token'}): {token}")

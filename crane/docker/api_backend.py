@@ -17,7 +17,7 @@ from typing_extensions import override
 from crane.api import kube_snapshot
 from crane.api.backend import Backend, patched_spec
 from crane.api.db import TenantRow, aware
-from crane.api.errors import Conflict, FieldError, Invalid, NotFound
+from crane.api.errors import Conflict, FieldError, Invalid, NotFound, Unreadable
 from crane.api.kube_snapshot import explanation_out
 from crane.api.mclock import MiniClusterLock
 from crane.api.schemas import (
@@ -163,10 +163,16 @@ class DockerBackend(Backend):
 
     # MiniClusters
 
-    def _mc(self, s: Session, tenant: str, name: str) -> MiniClusterRow:
+    def _mc(
+        self, s: Session, tenant: str, name: str, *, unreadable_ok: bool = False
+    ) -> MiniClusterRow:
+        """MiniCluster ``name``'s row; 404 when none (or being deleted), 409 when it cannot be
+        read unless ``unreadable_ok`` (a delete)."""
         row = store.minicluster(s, tenant, name)
         if row is None or row.deleting:
             raise NotFound(service.minicluster_not_found(name, tenant))
+        if unreadable_ok:
+            return row
         return _readable(row, f"MiniCluster {name!r} in tenant {tenant!r}")
 
     @override
@@ -243,7 +249,7 @@ class DockerBackend(Backend):
     async def delete_minicluster(self, tenant: str, name: str) -> None:
         async with self._exclusive(tenant, name):
             with Session(self.db) as s:
-                row = self._mc(s, tenant, name)
+                row = self._mc(s, tenant, name, unreadable_ok=True)
                 row.deleting = True
                 s.add(row)
                 s.commit()
@@ -549,10 +555,16 @@ class DockerBackend(Backend):
             rows = store.readable(store.cargos(s, tenant, minicluster))
             return [cargo_out(r) for r in rows if not r.deleting]
 
-    def _cargo(self, s: Session, tenant: str, name: str) -> CargoRow:
+    def _cargo(
+        self, s: Session, tenant: str, name: str, *, unreadable_ok: bool = False
+    ) -> CargoRow:
+        """Cargo ``name``'s row; 404 when none (or being deleted), 409 when it cannot be read
+        unless ``unreadable_ok`` (a delete)."""
         row = store.cargo(s, tenant, name)
         if row is None or row.deleting:
             raise NotFound(service.cargo_not_found(name, tenant))
+        if unreadable_ok:
+            return row
         return _readable(row, f"cargo {name!r} in tenant {tenant!r}")
 
     @override
@@ -565,7 +577,7 @@ class DockerBackend(Backend):
         self, tenant: str, name: str, grace_period_seconds: int | None = None
     ) -> None:
         with Session(self.db) as s:
-            row = self._cargo(s, tenant, name)
+            row = self._cargo(s, tenant, name, unreadable_ok=True)
             row.deleting = True
             if grace_period_seconds is not None:
                 row.grace_seconds = grace_period_seconds
@@ -728,12 +740,13 @@ class DockerBackend(Backend):
 
 def _readable(row: store.Row, what: str) -> store.Row:
     """``row``, or a 409 saying it cannot be read (edited in the database by hand): the
-    reconciler leaves it as it is, and so does the API, until an admin fixes or removes it."""
+    reconciler leaves it as it is, and so does the API, until an admin fixes or removes it, or
+    it is deleted (DELETE takes such a row)."""
     why = store.unreadable(row)
     if why is not None:
-        raise Conflict(
+        raise Unreadable(
             f"{what} cannot be read from the database ({why}); it is left as it is: "
-            "an admin must fix or remove its row"
+            "an admin must fix or remove its row, or delete it"
         )
     return row
 

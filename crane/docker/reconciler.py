@@ -261,7 +261,8 @@ class Reconciler:
         """The MiniClusters and cargos the pass can read. A row that does not parse (edited
         in the database by hand) is left as it is, its containers too (their GPUs stay held),
         with the cargos of such a MiniCluster; it says why (``Reconciled`` False,
-        ``InvalidSpec``) and the pass goes on with the others."""
+        ``InvalidSpec``) and the pass goes on with the others. Once deleted through the API,
+        such a row is removed (:meth:`_forget_unreadable`)."""
         skip: set[str] = set()
         mcs, cargos = [], []
         unread: set[tuple[str, str]] = set()
@@ -271,6 +272,9 @@ class Reconciler:
                 mcs.append(mc)
                 continue
             skip.add(mc.uid)
+            if mc.deleting:
+                self._forget_unreadable(s, mc)
+                continue
             unread.add((mc.tenant, mc.name))
             self._unreadable(s, f"MiniCluster {mc.key}", mc, why)
         for row in store.cargos(s):
@@ -279,11 +283,35 @@ class Reconciler:
                 cargos.append(row)
                 continue
             skip.add(row.uid)
-            if why is not None:
+            if why is not None and row.deleting:
+                self._forget_unreadable(s, row)
+            elif why is not None:
                 self._unreadable(s, f"cargo {row.key}", row, why)
         self._skip = frozenset(skip)
         s.commit()
         return mcs, cargos
+
+    def _forget_unreadable(self, s: Session, row: CargoRow | MiniClusterRow) -> None:
+        """Remove the row of a deleted object that cannot be read. Its containers, rendezvous
+        store and network then belong to no row: :meth:`_remove_orphans` removes them this
+        pass, at once (no grace period: the placement that names them cannot be read). A
+        MiniCluster's cargos are deleted first (a readable one as any, with its grace period);
+        its row goes the pass after the last of them."""
+        if isinstance(row, MiniClusterRow):
+            left = store.cargos(s, row.tenant, row.name)
+            for child in left:
+                child.deleting = True
+                s.add(child)
+            s.commit()
+            if left:
+                return
+            what: tuple[str, str | None, str] = (row.name, None, "MiniCluster")
+        else:
+            what = (row.minicluster, row.name, "cargo")
+        s.delete(row)
+        s.commit()
+        log.info("%s %s: deleted, and its unreadable row removed", what[2], row.key)
+        self._event(EventType.DELETED, row.tenant, what[0], what[1], 0, f"{what[2]} deleted")
 
     def _unreadable(self, s: Session, what: str, row: CargoRow | MiniClusterRow, why: str) -> None:
         """Say (once: message, condition, one log line) that ``row`` cannot be read."""

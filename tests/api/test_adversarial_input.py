@@ -497,6 +497,31 @@ def test_a_docker_host_address_the_client_cannot_read_is_422_and_nothing_is_stor
 
 
 @pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dockerHost", "tcp://gpu-02\n:2376"),
+        ("dockerHost", "unix:///var/run/docker.sock\x00"),
+        ("dockerHost", "ssh://gpu-02\x1b[2J"),
+        ("tlsCa", "/etc/crane/ca.pem\x00"),
+        ("tlsCert", "/etc/crane/cert\n.pem"),
+        ("tlsKey", "/etc/crane/key.pem\x7f"),
+        ("gpuType", "H100\t"),
+    ],
+)
+def test_a_docker_host_field_with_control_characters_is_422_and_nothing_is_stored(
+    admin: httpx.Client, field: str, value: str
+) -> None:
+    """A NUL byte, newline or escape in what the server hands to the Docker client (its
+    address, TLS files) was stored and shown back: such a host can never be reached, and a
+    line break in it forges lines in every listing and log that shows it."""
+    body = {"name": "h-ctl", "dockerHost": "tcp://gpu-02:2376", "gpuType": "H100", "gpus": 8}
+    answer = admin.post("/v1/hosts", json={**body, field: value})
+    _refused(answer, field, "control character")
+    assert admin.get("/v1/hosts/h-ctl").status_code == 404
+    assert admin.get("/v1/hosts").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
     "body",
     [
         "[" * 100_000 + "NaN" + "]" * 100_000,

@@ -84,3 +84,70 @@ def test_a_row_that_cannot_be_read_stops_no_list_no_minicluster_and_no_event_str
             counted = [row.get("cargo") for row in got.json()["items"]]
             time.sleep(0.1)
         assert counted == ["theirs"], counted
+
+
+def _rows(db: Path, table: str, name: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(
+            conn.execute(f"select count(*) from {table} where name=?", (name,)).fetchone()[0]
+        )
+
+
+def _gone(db: Path, table: str, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while _rows(db, table, name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows(db, table, name) == 0, f"{table} {name} still stored"
+
+
+def test_an_unreadable_row_can_be_deleted_through_the_api_and_still_not_read(
+    tmp_path: Path,
+) -> None:
+    """An admin, or a token of the row's own tenant (not a MiniCluster token), deletes such a
+    cargo or MiniCluster as any other: the row goes (a MiniCluster's after its cargos), reads
+    still answer 409 until then and 404 after. Before, DELETE answered the same 409 as a read,
+    so no one could remove the row through the API."""
+    db = tmp_path / "crane.db"
+    with _client(db) as client:
+        assert client.post("/v1/tenants", json={"name": "t"}).status_code == 201
+        _made(client, "t", "team", ["bad", "good"])
+        _made(client, "t", "broken", ["inside", "torn"])
+        made = client.post("/v1/tokens", json={"scope": "tenant", "tenant": "t"})
+        assert made.status_code == 201, made.text
+        tenant_token = made.json()["token"]
+        made = client.post(
+            "/v1/tokens", json={"scope": "minicluster", "tenant": "t", "miniCluster": "team"}
+        )
+        assert made.status_code == 201, made.text
+        mc_token = made.json()["token"]
+    with sqlite3.connect(db) as conn:  # edited by hand
+        conn.execute(
+            "update docker_cargos set spec='{\"miniCluster\": ' where name in ('bad', 'torn')"
+        )
+        conn.execute("update docker_miniclusters set spec='[' where name='broken'")
+    with _client(db) as client:
+        for path in ("/v1/cargos/bad", "/v1/miniclusters/broken"):
+            read = client.get(path, params={"tenant": "t"})
+            assert read.status_code == 409, read.text
+            assert "an admin must fix or remove its row" in read.json()["detail"]
+        # a MiniCluster token: the MiniCluster the cargo belongs to is in what cannot be read
+        scoped = {"Authorization": f"Bearer {mc_token}"}
+        refused = client.delete("/v1/cargos/bad", params={"tenant": "t"}, headers=scoped)
+        assert refused.status_code == 403, refused.text
+        assert _rows(db, "docker_cargos", "bad") == 1
+        tenant = {"Authorization": f"Bearer {tenant_token}"}
+        deleted = client.delete("/v1/cargos/bad", params={"tenant": "t"}, headers=tenant)
+        assert deleted.status_code == 204, deleted.text
+        assert client.get("/v1/cargos/bad", params={"tenant": "t"}).status_code == 404
+        _gone(db, "docker_cargos", "bad")
+        assert client.get("/v1/cargos/good", params={"tenant": "t"}).status_code == 200
+
+        deleted = client.delete("/v1/miniclusters/broken", params={"tenant": "t"})
+        assert deleted.status_code == 204, deleted.text
+        assert client.get("/v1/miniclusters/broken", params={"tenant": "t"}).status_code == 404
+        for cargo in ("inside", "torn"):
+            _gone(db, "docker_cargos", cargo)
+        _gone(db, "docker_miniclusters", "broken")
+        assert client.delete("/v1/cargos/bad", params={"tenant": "t"}).status_code == 404
+        listed = client.get("/v1/miniclusters", params={"tenant": "t"})
+        assert [mc["name"] for mc in listed.json()["items"]] == ["team"], listed.text

@@ -108,3 +108,51 @@ def test_a_network_dockerd_will_not_remove_stops_no_other_minicluster(
     assert running("next-job")
     with Session(backend.db) as s:
         assert store.minicluster(s, "t1", "gone") is None, "deleted once dockerd lets it"
+
+
+def test_a_deleted_minicluster_whose_rows_cannot_be_read_leaves_nothing_behind(
+    backend: DockerBackend, clients: dict[str, docker.DockerClient]
+) -> None:
+    """A MiniCluster and its running cargo whose rows were edited by hand into something that
+    cannot be read are left as they are, containers and GPUs too; deleting the MiniCluster
+    through the API removes both rows, the cargo's containers and the MiniCluster's network,
+    and frees its GPUs. Before, the delete answered 409 and everything stayed."""
+    _mc_with_cargo(backend, "torn")
+
+    def running(name: str) -> bool:
+        backend.reconciler.reconcile_once()
+        return _phase(backend, name) == CargoPhase.RUNNING.value
+
+    _until(lambda: running("torn-job"), 60)
+    with Session(backend.db) as s:
+        cargo = store.cargo(s, "t1", "torn-job")
+        mc = store.minicluster(s, "t1", "torn")
+        assert cargo is not None and mc is not None
+        uid = cargo.uid
+        cargo.spec, mc.spec = '{"miniCluster": ', "["
+        s.add_all([cargo, mc])
+        s.commit()
+    network = L.network_name("t1", "torn")
+
+    def left() -> list[str]:
+        found = [
+            c.name
+            for client in clients.values()
+            for c in client.containers.list(all=True, filters={"label": f"{L.CARGO_UID}={uid}"})
+        ]
+        return found + [network for c in clients.values() if c.networks.list(names=[network])]
+
+    backend.reconciler.reconcile_once()
+    assert left(), "a row that cannot be read leaves its containers as they are"
+    run(backend.delete_minicluster("t1", "torn"))
+
+    def gone() -> bool:
+        backend.reconciler.reconcile_once()
+        with Session(backend.db) as s:
+            rows = store.minicluster(s, "t1", "torn"), store.cargo(s, "t1", "torn-job")
+        return rows == (None, None) and not left()
+
+    _until(gone, 60)
+    for name in ("next", "other"):  # a whole H100 host each: both only once torn's are free
+        _mc_with_cargo(backend, name)
+    _until(lambda: running("next-job") and running("other-job"), 60)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crane.api.deps import Ctx, IdempotencyKey, Pages, StillValid
-from crane.api.errors import NotFound
+from crane.api.errors import NotFound, Unreadable
 from crane.api.idempotency import fingerprint
 from crane.api.podsecurity import check_templates
 from crane.api.routers.miniclusters import PROBLEMS, STREAM_PROBLEMS
@@ -114,7 +114,10 @@ async def delete(
     ] = None,
 ) -> Response:
     """Stop it (SIGTERM, then the grace period) and free its GPUs."""
-    await _visible(ctx, name)
+    try:
+        await _visible(ctx, name)
+    except Unreadable:  # its spec, so its MiniCluster for a MiniCluster token, cannot be read
+        ctx.principal.require(Scope.ADMIN, Scope.TENANT)
     await ctx.backend.delete_cargo(ctx.tenant, name, grace_period_seconds)
     return Response(status_code=204)
 
