@@ -740,9 +740,11 @@ class KubeBackend(Backend):
         while pending:
             for cargo_name, grant in list(pending.items()):
                 try:
-                    cargo = _cargo(await self._get_cargo_body(tenant, cargo_name))
+                    cargo = _cargo(await self._live_cargo_body(tenant, cargo_name))
                 except NotFound:
-                    continue  # a template cargo the operator has not created yet
+                    # a template cargo the operator has not created yet, or whose name a
+                    # shrink's cargo, still being deleted, holds: its phase is not this grant's
+                    continue
                 placed = find_condition(cargo.status.conditions, "Placed")
                 grant.phase = cargo.status.phase.value
                 if cargo.status.phase is not CargoPhase.PENDING:
@@ -807,7 +809,7 @@ class KubeBackend(Backend):
                 cargo = None if body is None else _cargo(body)
                 phase = None if gone or cargo is None else cargo.status.phase.value
                 if spec is not None:  # a template cargo the operator has not made yet waits
-                    phase = service.awaited_phase(mc, spec, grant.name, phase, body is not None)
+                    phase = service.awaited_phase(mc, spec, grant.name, phase, not gone)
                 phases[grant.name] = phase
                 grant.phase, reason = service.grant_after_wait(
                     phase, cargo.status.message if cargo is not None else ""

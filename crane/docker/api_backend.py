@@ -50,7 +50,7 @@ from crane.api.usage import Holding, Snapshot
 from crane.docker import api_hosts, store
 from crane.docker.api_views import cargo_out, minicluster_out
 from crane.docker.containers import LogBound, container_template
-from crane.docker.reconciler import ACTIVE, Reconciler
+from crane.docker.reconciler import ACTIVE, Reconciler, template_cargo
 from crane.docker.store import CargoRow, MiniClusterRow
 from crane.lifecycle import service
 from crane.lifecycle.suspend import is_held
@@ -354,6 +354,7 @@ class DockerBackend(Backend):
             before = mc.mc_spec().replicas
             if plan.replicas is not None:
                 self._set_replicas(s, mc, plan.replicas)
+                self._store_template_grants(s, mc, plan)
             for cargo_name, spec in plan.creates:
                 s.add(
                     CargoRow(
@@ -363,13 +364,27 @@ class DockerBackend(Backend):
                         spec=spec.model_dump_json(by_alias=True),
                     )
                 )
-            _commit_cargos(s, tenant, [n for n, _ in plan.creates])
+            _commit_cargos(s, tenant, [g.name for g in plan.grants if g.name])
         if plan.creates or plan.replicas is not None:
             # without allowPending the grants below are what this pass placed: a pass skipped
             # because another server's holds the database would deny cargos that pass was
             # about to place; with it, a pending cargo is granted whichever pass places it
             await self._pass(wait=0.0 if request.allow_pending else GROW_PASS_WAIT_SECONDS)
         return await asyncio.to_thread(self._grants, tenant, name, request, plan, before)
+
+    @staticmethod
+    def _store_template_grants(s: Session, mc: MiniClusterRow, plan: service.GrowPlan) -> None:
+        """Store the template cargos a grow grants with the raised ``replicas``, so that the
+        answer and a list right after agree although another server's pass may hold the
+        database (the grow's own pass is then skipped). A name still held by a cargo being
+        deleted (a shrink's) is left to the pass, which makes the cargo once that one is gone."""
+        held = {c.name for c in store.cargos(s, mc.tenant)}
+        for grant in plan.grants:
+            if grant.name is None or grant.name in held or grant.name in dict(plan.creates):
+                continue
+            index = service.template_index(mc.name, grant.name)
+            if index is not None:
+                s.add(template_cargo(mc, index))
 
     def _grants(
         self,
@@ -400,6 +415,8 @@ class DockerBackend(Backend):
                     grants.append(_grant(grant, "Denied"))
                     continue
                 row = store.cargo(s, tenant, grant.name)
+                if row is not None and row.deleting:
+                    row = None  # a shrink's cargo of that name, going: the pass makes the new one
                 phase = row.phase if row is not None else CargoPhase.PENDING.value
                 message = row.message if row is not None else ""
                 template = grant.name not in dict(plan.creates)
@@ -753,11 +770,12 @@ def _readable(row: store.Row, what: str) -> store.Row:
 
 def _awaited(mc: str, mc_row: MiniClusterRow | None, name: str, row: CargoRow | None) -> str | None:
     """Cargo ``name``'s phase for a grow's wait (:func:`service.awaited_phase`): None once
-    deleted or being deleted; Pending while a template cargo the next pass makes is not there."""
+    deleted or being deleted; Pending while a template cargo the next pass makes is not there
+    (or a shrink's old cargo of that name is still being deleted)."""
     phase = None if row is None or row.deleting else row.phase
     if mc_row is None:
         return phase
-    return service.awaited_phase(mc, mc_row.mc_spec(), name, phase, row is not None)
+    return service.awaited_phase(mc, mc_row.mc_spec(), name, phase, phase is not None)
 
 
 def _commit_cargos(s: Session, tenant: str, names: list[str]) -> None:

@@ -485,10 +485,11 @@ def awaited_phase(
     minicluster: str, spec: MiniClusterSpec, cargo: str, phase: str | None, found: bool
 ) -> str | None:
     """A new cargo's phase in one look of a grow's ``wait``, the same on both backends: its
-    ``phase`` (None while it is being deleted); when it is not ``found``, Pending if it is a
+    ``phase`` when it is ``found`` (there and not being deleted); else Pending if it is a
     template cargo ``spec.replicas`` still asks for (its MiniCluster's controller has not made
-    it yet: the operator restarting, or in Docker mode the grow's pass skipped while another
-    server's ran), else None (deleted meanwhile, by a shrink)."""
+    it yet: the operator restarting, in Docker mode the grow's pass skipped while another
+    server's ran, or a shrink's old cargo of that name is still going), else None (deleted
+    meanwhile, by a shrink)."""
     if found:
         return phase
     index = template_index(minicluster, cargo)

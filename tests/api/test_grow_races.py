@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 from crane.api.db import make_engine, migrate
-from crane.api.schemas import CargoShape, GrowRequest, MiniClusterCreate
+from crane.api.schemas import CargoShape, GrowRequest, MiniClusterCreate, ShrinkRequest
 from crane.api.settings import ApiSettings, BackendKind
+from crane.docker import store
 from crane.docker.api_backend import DockerBackend
 from crane.docker.pass_lock import PassLock
 from crane.docker.reconciler import Reconciler
 from crane.lifecycle import service
+from crane.model import CargoPhase
 from tests.dockerd import DockerServer
 
 MAX = 8
@@ -130,6 +135,26 @@ def test_one_cargo_name_grown_on_two_servers_at_once_is_409_not_500(
     assert sorted(added, key=str) == [1, "Conflict"], added
 
 
+def _one_server_with_g(tmp_path: Path) -> tuple[DockerBackend, str]:
+    """A Docker backend in this process (one server, no hosts) on a new SQLite database with
+    MiniCluster ``g``, and the database's URL."""
+    url = f"sqlite:///{tmp_path / 'crane.db'}"
+    migrate(make_engine(url))
+    backend = DockerBackend(
+        ApiSettings(database_url=url, backend=BackendKind.DOCKER), Reconciler(make_engine(url))
+    )
+    asyncio.run(backend.create_minicluster("t", MiniClusterCreate.model_validate(MC)))
+    return backend, url
+
+
+@contextmanager
+def _another_servers_pass(url: str) -> Iterator[None]:
+    """Hold the database's pass lock, as another server's pass does: passes here are skipped."""
+    with PassLock(make_engine(url)).held() as held:
+        assert held
+        yield
+
+
 def test_a_waiting_grow_never_calls_a_template_cargo_another_servers_pass_makes_deleted(
     tmp_path: Path,
 ) -> None:
@@ -137,19 +162,57 @@ def test_a_waiting_grow_never_calls_a_template_cargo_another_servers_pass_makes_
     grow's own pass is skipped and the cargo is made by the next one): the answer said at once
     that the cargo was 'Deleted ... deleted while the grow waited', though it is made a moment
     later and runs. It waits for it as Pending (in Kubernetes mode, for an operator restarting)."""
-    url = f"sqlite:///{tmp_path / 'crane.db'}"
-    migrate(make_engine(url))
-    backend = DockerBackend(
-        ApiSettings(database_url=url, backend=BackendKind.DOCKER), Reconciler(make_engine(url))
-    )
-    asyncio.run(backend.create_minicluster("t", MiniClusterCreate.model_validate(MC)))
-    other_server = PassLock(make_engine(url))
+    backend, url = _one_server_with_g(tmp_path)
     request = GrowRequest(count=1, allow_pending=True, wait=True, timeout_seconds=1)
-    with other_server.held() as held:
-        assert held
+    with _another_servers_pass(url):
         answer = asyncio.run(backend.grow("t", "g", request))
     backend.reconciler.reconcile_once()  # the next pass, on either server
     made = asyncio.run(backend.get_cargo("t", "g-0"))
     said = [(c.name, c.phase, c.reason) for c in answer.cargos]
     assert said == [("g-0", "Pending", "")], f"the grow answered {said}; {made.name} exists"
     assert answer.timed_out
+
+
+def test_a_template_cargo_a_grow_grants_is_listed_at_once_while_another_server_passes(
+    tmp_path: Path,
+) -> None:
+    """A grow by template count answered ``added: g-0`` while another server's pass held the
+    database (so the grow's own pass was skipped); ``crane cargo list`` right after did not
+    show ``g-0`` until some later pass made it (seen as a granted cargo missing from the list
+    after grows on two servers at once). The grow stores the cargos it grants."""
+    backend, url = _one_server_with_g(tmp_path)
+    with _another_servers_pass(url):
+        answer = asyncio.run(backend.grow("t", "g", GrowRequest(count=2, allow_pending=True)))
+        listed = [c.name for c in asyncio.run(backend.list_cargos("t", "g"))]
+    assert [c.name for c in answer.cargos if c.added] == ["g-0", "g-1"]
+    assert listed == ["g-0", "g-1"]
+    backend.reconciler.reconcile_once()  # the next pass keeps them, and makes no other
+    assert [c.name for c in asyncio.run(backend.list_cargos("t", "g"))] == ["g-0", "g-1"]
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_grow_never_answers_with_the_phase_of_a_cargo_being_deleted_under_that_name(
+    tmp_path: Path, wait: bool
+) -> None:
+    """Shrink ``g`` by one while ``g-0`` runs, then grow by one before its container has
+    stopped (its grace period): the grow answered ``g-0 Running``, the old cargo's phase
+    (with ``--wait``: ``Deleted``, at once), though the new ``g-0`` is made once the old one
+    is gone. It says Pending (with ``--wait``: until its timeout)."""
+    backend, url = _one_server_with_g(tmp_path)
+    asyncio.run(backend.grow("t", "g", GrowRequest(count=1, allow_pending=True)))
+    with Session(backend.db) as s:  # as a pass leaves a cargo whose container started
+        row = store.cargo(s, "t", "g-0")
+        assert row is not None
+        row.phase = CargoPhase.RUNNING.value
+        s.add(row)
+        s.commit()
+    asyncio.run(backend.shrink("t", "g", ShrinkRequest(count=1)))
+    with Session(backend.db) as s:
+        row = store.cargo(s, "t", "g-0")
+        assert row is not None and row.deleting, "the shrink marks g-0 deleting"
+    with _another_servers_pass(url):
+        request = GrowRequest(count=1, allow_pending=True, wait=wait, timeout_seconds=1)
+        answer = asyncio.run(backend.grow("t", "g", request))
+    said = [(c.name, c.phase) for c in answer.cargos if c.added]
+    assert said == [("g-0", "Pending")], said
+    assert answer.timed_out is wait

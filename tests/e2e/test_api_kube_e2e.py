@@ -693,16 +693,7 @@ def test_app_manager_secret_deleted_by_hand_is_minted_again(stack: Stack) -> Non
 def test_template_grow_and_shrink_change_replicas_as_in_docker_mode(stack: Stack) -> None:
     """The same behaviour as tests/docker/test_lifecycle_parity.py (issue 12)."""
     _, token = stack.tenant()
-    spec = {
-        "gpuType": "V100",
-        "gpus": {"min": 0, "max": 4},
-        "replicas": 1,
-        "template": {
-            "replicas": 1,
-            "gpusPerReplica": 1,
-            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
-        },
-    }
+    spec = _one_replica_of_one_v100(4)
     with Client(stack.url, token) as api:
         api.create_minicluster("tjob", spec)
         wait_for(lambda: _phase(api, "tjob-0") == "Running", "tjob-0 running", stack, timeout=120)
@@ -716,6 +707,55 @@ def test_template_grow_and_shrink_change_replicas_as_in_docker_mode(stack: Stack
         assert api.get_minicluster("tjob").spec.replicas == 1
         assert _phase(api, "tjob-1") is None and _phase(api, "tjob-0") == "Running"
         api.delete_minicluster("tjob")
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_grow_never_answers_with_the_phase_of_a_cargo_being_deleted_under_that_name(
+    stack: Stack, wait: bool
+) -> None:
+    """As tests/api/test_grow_races.py does in Docker mode: shrink ``regrow`` by one while
+    ``regrow-0`` runs, then grow by one while the old ``regrow-0`` is still being deleted
+    (here kept by a finalizer): the grow answered the old cargo's phase, Running (with
+    ``--wait``: Deleted, at once), though the new ``regrow-0`` is made only once the old one
+    is gone. It says Pending (with ``--wait``: until its timeout)."""
+    tenant, token = stack.tenant()
+    custom = client.CustomObjectsApi(stack.core.api_client)
+    spec = _one_replica_of_one_v100(2)
+    with Client(stack.url, token) as api:
+        api.create_minicluster("regrow", spec)
+        wait_for(lambda: _phase(api, "regrow-0") == "Running", "regrow-0 running", stack, 120)
+        _hold(custom, tenant, "cargos", "regrow-0", True)
+        try:
+            assert api.shrink("regrow", 1).removed == ["regrow-0"]
+            wait_for(
+                lambda: custom.get_namespaced_custom_object(
+                    "crane.io", "v1alpha1", tenant, "cargos", "regrow-0"
+                )["metadata"].get("deletionTimestamp"),
+                "regrow-0 being deleted",
+                stack,
+                120,
+            )
+            grown = api.grow("regrow", 1, allow_pending=True, wait=wait, timeout=3)
+            said = [(c.name, c.phase) for c in grown.cargos if c.added]
+            assert said == [("regrow-0", "Pending")], said
+            assert grown.timed_out is wait
+        finally:
+            _hold(custom, tenant, "cargos", "regrow-0", False)
+        api.delete_minicluster("regrow")
+
+
+def _one_replica_of_one_v100(most: int) -> dict[str, Any]:
+    """A MiniCluster spec of up to ``most`` V100s, one template cargo of one V100 kept."""
+    return {
+        "gpuType": "V100",
+        "gpus": {"min": 0, "max": most},
+        "replicas": 1,
+        "template": {
+            "replicas": 1,
+            "gpusPerReplica": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
 
 
 def _phase(api: Client, cargo: str) -> str | None:
