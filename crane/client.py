@@ -1084,7 +1084,7 @@ class _Base:
         return {"base_url": self.url + API_PREFIX, "headers": headers, "timeout": self.timeout}
 
     def _params(self, call: _Call[Any]) -> dict[str, Any]:
-        if self.tenant and call.tenant_scoped:
+        if self.tenant is not None and call.tenant_scoped:  # "" too: the API refuses it
             return {"tenant": self.tenant, **call.params}
         return dict(call.params)
 

@@ -22,6 +22,7 @@ from crane.cli.execute import exec_
 from crane.cli.operator import operator
 from crane.cli.options import Settings
 from crane.cli.serve import serve
+from crane.cli.term import UsageError
 from crane.cli.up import up
 from crane.cli.wait import wait
 
@@ -181,6 +182,8 @@ def _root(
     ),
 ) -> None:
     """Crane: elastic GPU MiniClusters and all-or-nothing Cargos."""
+    if tenant == "":  # `--tenant "$TEAM"` with TEAM unset: never the token's tenant instead
+        raise UsageError("--tenant is empty: give a tenant's name, or leave it out for the token's")
     Settings.context, Settings.server, Settings.token = context, server, api_token
     Settings.tenant = tenant
 

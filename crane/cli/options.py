@@ -217,7 +217,10 @@ def client(tenant: str | None = None) -> Client:
     from crane.client import Client
 
     return Client(
-        Settings.server, Settings.token, context=Settings.context, tenant=tenant or Settings.tenant
+        Settings.server,
+        Settings.token,
+        context=Settings.context,
+        tenant=Settings.tenant if tenant is None else tenant,
     )
 
 

@@ -340,21 +340,17 @@ class DockerBackend(Backend):
             raise Invalid(never)
         with Session(self.db) as s:
             mc = self._mc(s, tenant, name)
+            taken = {c.name for c in store.cargos(s, tenant)}
             try:
                 plan = service.plan_grow(
-                    name,
-                    mc.mc_spec(),
-                    self._facts(s, mc),
-                    request.count,
-                    shapes,
-                    taken={c.name for c in store.cargos(s, tenant)},
+                    name, mc.mc_spec(), self._facts(s, mc), request.count, shapes, taken=taken
                 )
             except service.ServiceError as err:
                 raise Invalid(str(err)) from None
             before = mc.mc_spec().replicas
             if plan.replicas is not None:
                 self._set_replicas(s, mc, plan.replicas)
-                self._store_template_grants(s, mc, plan)
+                self._store_template_grants(s, mc, range(before or 0, plan.replicas), taken)
             for cargo_name, spec in plan.creates:
                 s.add(
                     CargoRow(
@@ -373,18 +369,18 @@ class DockerBackend(Backend):
         return await asyncio.to_thread(self._grants, tenant, name, request, plan, before)
 
     @staticmethod
-    def _store_template_grants(s: Session, mc: MiniClusterRow, plan: service.GrowPlan) -> None:
-        """Store the template cargos a grow grants with the raised ``replicas``, so that the
-        answer and a list right after agree although another server's pass may hold the
-        database (the grow's own pass is then skipped). A name still held by a cargo being
-        deleted (a shrink's) is left to the pass, which makes the cargo once that one is gone."""
-        held = {c.name for c in store.cargos(s, mc.tenant)}
-        for grant in plan.grants:
-            if grant.name is None or grant.name in held or grant.name in dict(plan.creates):
-                continue
-            index = service.template_index(mc.name, grant.name)
-            if index is not None:
-                s.add(template_cargo(mc, index))
+    def _store_template_grants(
+        s: Session, mc: MiniClusterRow, indices: range, taken: set[str]
+    ) -> None:
+        """Store the template cargos a grow grants (``indices``) with the raised ``replicas``,
+        so that the answer and a list right after agree although another server's pass may
+        hold the database (the grow's own pass is then skipped). A name in ``taken``, the
+        tenant's cargo names, is still held by a cargo being deleted (a shrink's): it is left
+        to the pass, which makes the cargo once that one is gone."""
+        for index in indices:
+            cargo = template_cargo(mc, index)
+            if cargo.name not in taken:
+                s.add(cargo)
 
     def _grants(
         self,

@@ -552,3 +552,25 @@ def test_a_manifest_lands_in_the_tenant_it_names_or_is_refused(
         gone = crane(*admin, "mc", "delete", "-f", str(path), "--yes")
         assert gone.returncode == 0, gone.stderr
         assert client.get("/v1/miniclusters/moved", params={"tenant": "adv"}).status_code == 404
+
+
+def test_an_empty_tenant_is_a_usage_error_not_the_default_tenant(
+    crane: Crane, bare: DockerServer
+) -> None:
+    """``--tenant "$TEAM"`` with ``TEAM`` unset must not act in the default tenant: the CLI
+    says so in one line (exit 2) and the SDK sends the empty name, which the API refuses; the
+    default tenant's MiniCluster of that name is kept either way."""
+    from crane.client import Client, Invalid
+
+    with bare.client() as admin:
+        body = {"name": "kept", "spec": {"gpuType": "H100", "gpus": {"min": 0, "max": 1}}}
+        made = admin.post("/v1/miniclusters", json=body)
+        assert made.status_code == 201, made.text
+    done = crane(
+        "--server", bare.url, "--token", ADMIN, "--tenant", "", "mc", "delete", "kept", "-y"
+    )
+    _usage(done, "--tenant", "empty")
+    with Client(bare.url, ADMIN, tenant="") as sdk, pytest.raises(Invalid):
+        sdk.delete_minicluster("kept")
+    with bare.client() as admin:
+        assert admin.get("/v1/miniclusters/kept").status_code == 200
