@@ -11,11 +11,12 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
@@ -29,6 +30,32 @@ ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
 
 
 log = logging.getLogger(__name__)
+
+UNREADABLE_TIME = datetime.min.replace(tzinfo=UTC)
+"""What a stored time that does not parse reads as; :func:`unreadable` names its row."""
+
+
+class StoredTime(UTCDateTime):
+    """sqlmodel's time column (aware, in UTC), with hand-edited text (SQLite keeps any) read
+    as :data:`UNREADABLE_TIME` instead of failing every query that loads its row: one such
+    row would stop its tenant's lists and every tenant's reconcile pass."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
+        """sqlmodel's parsing, with a value it cannot parse read as
+        :data:`UNREADABLE_TIME`."""
+        parse = super().result_processor(dialect, coltype)
+        if parse is None:
+            return None
+
+        def lenient(value: object) -> datetime | None:
+            try:
+                return parse(value)
+            except (ValueError, TypeError, OverflowError):
+                return UNREADABLE_TIME
+
+        return lenient
 
 
 def utcnow() -> datetime:
@@ -50,7 +77,7 @@ class HostRow(SQLModel, table=True):
     spec: str = Field(description="HostSpec as JSON")
     draining: bool = False
     preempt: bool = Field(default=False, description="the drain moves or fails its cargos")
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=StoredTime)
 
     def host(self) -> HostSpec:
         """The stored spec, parsed; its template is not checked again (``specs.STORED``)."""
@@ -69,7 +96,7 @@ class MiniClusterRow(SQLModel, table=True):
     spec: str = Field(description="MiniClusterSpec as JSON")
     labels: str = "{}"
     generation: int = 1
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=StoredTime)
     deleting: bool = False
     reservation: str = Field(default="{}", description="node -> reserved GPU ids, as JSON")
     admitted: bool = False
@@ -77,7 +104,7 @@ class MiniClusterRow(SQLModel, table=True):
     waits_behind: str = Field(
         default="[]", description="the MiniClusters (tenant/name) it waits for, as JSON"
     )
-    estimated_start: datetime | None = None
+    estimated_start: datetime | None = Field(default=None, sa_type=StoredTime)
     message: str = ""
     conditions: str = Field(default="[]", description="Condition list as JSON")
 
@@ -110,10 +137,10 @@ class CargoRow(SQLModel, table=True):
     placement: str = Field(default="[]", description="ReplicaPlacement list as JSON")
     restarts: int = 0
     message: str = ""
-    created_at: datetime = Field(default_factory=utcnow)
-    placed_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=StoredTime)
+    placed_at: datetime | None = Field(default=None, sa_type=StoredTime)
+    started_at: datetime | None = Field(default=None, sa_type=StoredTime)
+    finished_at: datetime | None = Field(default=None, sa_type=StoredTime)
     exit_code: int | None = None
     deleting: bool = False
     grace_seconds: int = 10
@@ -139,8 +166,12 @@ class CargoRow(SQLModel, table=True):
 
 def unreadable(row: CargoRow | MiniClusterRow) -> str | None:
     """Why a row (edited in the database by hand, or written by a newer version) cannot be
-    read: its spec, phase, placement, reservation or conditions do not parse; None when it
+    read: its spec, phase, placement, reservation, conditions or a time do not parse; None when it
     can. The reconciler leaves such a row as it is and goes on with the others."""
+    times = ("created_at", "placed_at", "started_at", "finished_at", "estimated_start")
+    for field in times:
+        if getattr(row, field, None) == UNREADABLE_TIME:
+            return f"{field} is not a time"
     try:
         if isinstance(row, CargoRow):
             row.cargo_spec()

@@ -151,3 +151,45 @@ def test_an_unreadable_row_can_be_deleted_through_the_api_and_still_not_read(
         assert client.delete("/v1/cargos/bad", params={"tenant": "t"}).status_code == 404
         listed = client.get("/v1/miniclusters", params={"tenant": "t"})
         assert [mc["name"] for mc in listed.json()["items"]] == ["team"], listed.text
+
+
+def test_a_time_that_does_not_parse_is_an_unreadable_row_and_stops_no_pass(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps any text in a time column. A cargo's and a MiniCluster's ``created_at``
+    edited to text read as any unreadable row: 409 for it, the others listed, and the
+    reconcile pass goes on for every tenant (a cargo made afterwards is told why it waits),
+    and the cargo can be deleted. Before, loading the row failed the query: its tenant's list
+    answered 500 and the pass stopped for the whole server."""
+    db = tmp_path / "crane.db"
+    with _client(db) as client:
+        for tenant in ("t", "u"):
+            assert client.post("/v1/tenants", json={"name": tenant}).status_code == 201
+        _made(client, "t", "team", ["bad", "good"])
+        _made(client, "t", "broken", [])
+        _made(client, "u", "other", [])
+    with sqlite3.connect(db) as conn:  # edited by hand
+        conn.execute("update docker_cargos set created_at='yesterday' where name='bad'")
+        conn.execute("update docker_miniclusters set created_at='x' where name='broken'")
+    with _client(db) as client:
+        listed = client.get("/v1/cargos", params={"tenant": "t"})
+        assert listed.status_code == 200, listed.text
+        assert [c["name"] for c in listed.json()["items"]] == ["good"]
+        mcs = client.get("/v1/miniclusters", params={"tenant": "t"})
+        assert [m["name"] for m in mcs.json()["items"]] == ["team"], mcs.text
+        for path in ("/v1/cargos/bad", "/v1/miniclusters/broken"):
+            read = client.get(path, params={"tenant": "t"})
+            assert read.status_code == 409, read.text
+            assert "created_at is not a time" in read.json()["detail"], read.text
+        _made(client, "u", "again", ["later"])
+        deadline = time.monotonic() + 30
+        said: list[dict[str, str]] = []
+        while time.monotonic() < deadline and not said:
+            got = client.get("/v1/cargos/later", params={"tenant": "u"})
+            assert got.status_code == 200, got.text
+            said = got.json()["status"]["conditions"]
+            time.sleep(0.1)
+        assert [c["reason"] for c in said] == ["MiniClusterNotAdmitted"], said
+        deleted = client.delete("/v1/cargos/bad", params={"tenant": "t"})
+        assert deleted.status_code == 204, deleted.text
+        _gone(db, "docker_cargos", "bad")
