@@ -34,11 +34,23 @@ def _first(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """A Ctrl-C that came while Python ran a finalizer (``__del__``, a weakref callback, which
+    a garbage collection may start at any moment) cannot stop the command: Python prints it as
+    'Exception ignored' and goes on, and a watch would run on. End here, as the command would
+    have, without the traceback; any other such error is Python's to print."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _flushed()
+        os._exit(INTERRUPTED)
+    sys.__unraisablehook__(unraisable)
+
+
 def install() -> None:
     """Take over Ctrl-C, unless SIGINT is not Python's default (ignored, as in a background job of
     a shell, or someone else's handler)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _first)
+        sys.unraisablehook = _unraisable
 
 
 def _flushed() -> None:

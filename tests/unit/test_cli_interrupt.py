@@ -159,3 +159,30 @@ def test_a_second_ctrl_c_while_the_first_is_handled_still_exits_130(tmp_path: Pa
     )
     (tmp_path / "interrupted_in_exec.py").write_text(script)
     _ends_with_130(tmp_path)
+
+
+def test_ctrl_c_during_a_finalizer_still_ends_the_command_with_130(tmp_path: Path) -> None:
+    """A garbage collection may run a finalizer at any moment; a Ctrl-C that lands in one was
+    printed by Python as 'Exception ignored' and lost, and a watch ran on until killed (seen as
+    'exit -9' with a KeyboardInterrupt traceback in the random-moment test above)."""
+    script = tmp_path / "finalizer.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "from crane.cli import interrupt\n"
+        "interrupt.install()\n"
+        "class Held:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "Held()\n"
+        "time.sleep(60)\n"
+        "print('went on')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")

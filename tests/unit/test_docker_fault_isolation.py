@@ -169,14 +169,14 @@ def test_conditions_edited_by_hand_are_written_again(tmp_path: Path) -> None:
 def test_a_pass_that_fails_the_same_way_is_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A fault no object's step owns (here a timestamp the database cannot give back, which
-    fails the query of every MiniCluster) is one traceback, not one every pass."""
+    """A fault no object's step owns (here the hosts' table gone from the database, which
+    fails every pass's query of hosts) is one traceback, not one every pass."""
     db = _database(tmp_path)
     with Session(db) as s:
         s.add(_mc("broken", "team"))
         s.commit()
     with db.begin() as conn:
-        conn.execute(sa.text("UPDATE docker_miniclusters SET created_at = 'garbage'"))
+        conn.execute(sa.text("DROP TABLE docker_hosts"))
     reconciler = Reconciler(db, interval=0.01)
     passes = threading.Semaphore(0)
     once = reconciler.reconcile_once
