@@ -125,6 +125,11 @@ def authenticate(engine: Engine, header: str | None) -> Principal:
         raise Unauthorized("unknown token: ask an admin for a new one (crane token create)")
     if row.revoked:
         raise Unauthorized(f"token {token_id} was revoked: ask an admin for a new one")
+    if row.unreadable:
+        raise Unauthorized(
+            f"token {token_id} cannot be read (a time stored for it is not a time): "
+            "ask an admin to revoke it and give you a new one"
+        )
     if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
         raise Unauthorized(f"token {token_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z")
     expires = None if row.expires_at is None else _aware(row.expires_at)

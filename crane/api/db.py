@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, UniqueConstraint, event
+from sqlalchemy import Dialect, Engine, UniqueConstraint, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Field, SQLModel, create_engine
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,13 +27,42 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+UNREADABLE_TIME = datetime.min.replace(tzinfo=UTC)
+"""What a stored time that does not parse reads as (0001-01-01T00:00:00Z). Where the time
+decides something, its row is not trusted: a token is refused, a usage interval counts for
+nothing, a Docker-mode row is left as it is (``crane.docker.store``), a server is taken as
+gone until it beats again. Elsewhere (a tenant's or an audit entry's time) it is shown."""
+
+
+class StoredTime(UTCDateTime):
+    """sqlmodel's time column (aware, in UTC; same DDL), with hand-edited text (SQLite keeps
+    any) read as :data:`UNREADABLE_TIME` instead of failing every query that loads its row:
+    one such row would stop every list, and every pass, that reads it."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """sqlmodel's parsing, with a value it cannot parse read as
+        :data:`UNREADABLE_TIME`. (``UTCDateTime`` always has a processor: it overrides
+        ``process_result_value``.)"""
+        parse = super().result_processor(dialect, coltype)
+
+        def lenient(value: object) -> datetime | None:
+            try:
+                return parse(value)  # type: ignore[misc]  # never None: see above
+            except (ValueError, TypeError, OverflowError):
+                return UNREADABLE_TIME
+
+        return lenient
+
+
 class TenantRow(SQLModel, table=True):
     """A tenant of the API, with its Pod Security level and (Docker mode) its GPU shares."""
 
     __tablename__ = "tenants"
 
     name: str = Field(primary_key=True, max_length=63)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=StoredTime)
     pod_security: str = Field(default="baseline", max_length=16)
     """The tenant's Pod Security Standards level: privileged, baseline or restricted."""
     shares: str = Field(default="[]")
@@ -50,11 +81,17 @@ class TokenRow(SQLModel, table=True):
     tenant: str | None = Field(default=None, max_length=63, index=True)
     minicluster: str | None = Field(default=None, max_length=63)
     description: str = Field(default="", max_length=200)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=StoredTime)
+    expires_at: datetime | None = Field(default=None, sa_type=StoredTime)
     revoked: bool = False
     minted_by: str | None = Field(default=None, max_length=32, index=True)
     """The id of the token that minted this one (None: an admin's bootstrap or the operator's)."""
+
+    @property
+    def unreadable(self) -> bool:
+        """Whether a time of this token was edited by hand into text that is no time: such a
+        token is refused, never taken as unexpiring (``crane.api.auth.authenticate``)."""
+        return UNREADABLE_TIME in (self.created_at, self.expires_at)
 
 
 class AuditRow(SQLModel, table=True):
@@ -63,7 +100,7 @@ class AuditRow(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    time: datetime = Field(default_factory=utcnow, index=True)
+    time: datetime = Field(default_factory=utcnow, index=True, sa_type=StoredTime)
     token_id: str | None = Field(default=None, max_length=32)
     tenant: str | None = Field(default=None, max_length=63, index=True)
     action: str = Field(max_length=16)
@@ -82,11 +119,17 @@ class UsageIntervalRow(SQLModel, table=True):
     minicluster: str = Field(max_length=63)
     cargo: str = Field(max_length=63)
     gpus: int
-    start: datetime = Field(index=True)
-    end: datetime | None = Field(default=None, index=True)
+    start: datetime = Field(index=True, sa_type=StoredTime)
+    end: datetime | None = Field(default=None, index=True, sa_type=StoredTime)
     state: str | None = Field(default=None, max_length=16)
     """How the interval ended: the event type (Succeeded, Failed, Preempted, Deleted)."""
     exit_code: int | None = None
+
+    @property
+    def unreadable(self) -> bool:
+        """Whether a time of this interval was edited by hand into text that is no time: such
+        an interval counts for nothing and is left as it is (``crane.api.usage``)."""
+        return UNREADABLE_TIME in (self.start, self.end)
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -104,7 +147,7 @@ class IdempotencyRow(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     status: int | None = None
     body: str | None = None
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True, sa_type=StoredTime)
     owner: str | None = Field(default=None, max_length=32)
     """The API server (``crane.api.instances``) running the request while it is a claim."""
 
@@ -115,7 +158,7 @@ class ServerRow(SQLModel, table=True):
     __tablename__ = "api_servers"
 
     instance: str = Field(primary_key=True, max_length=32)
-    seen_at: datetime = Field(default_factory=utcnow, index=True)
+    seen_at: datetime = Field(default_factory=utcnow, index=True, sa_type=StoredTime)
 
 
 def make_engine(url: str) -> Engine:

@@ -3,11 +3,17 @@
 Events keep the intervals current while the server runs; a :class:`Snapshot` of what the backend
 holds (on start, and whenever a backend must list again) reconciles them with what changed
 while nobody watched.
+
+An interval whose times were edited by hand into text that is no time counts for nothing, and
+is left as it is (logged): the cargo it was of gets a readable one, and every other cargo's
+usage, and the event stream that records it, go on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +24,15 @@ from crane.api.db import UsageIntervalRow, aware
 from crane.api.schemas import Event, EventType, UsageRow
 
 ENDS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.PREEMPTED, EventType.DELETED})
+log = logging.getLogger(__name__)
+
+
+def _readable(rows: Iterable[UsageIntervalRow]) -> list[UsageIntervalRow]:
+    """``rows`` without those whose times cannot be read (logged once per call)."""
+    rows = list(rows)
+    if left := [row.id for row in rows if row.unreadable]:
+        log.warning("usage intervals left out, a stored time not a time: ids %s", left)
+    return [row for row in rows if not row.unreadable]
 
 
 def record(engine: Engine, event: Event) -> None:
@@ -25,13 +40,16 @@ def record(engine: Engine, event: Event) -> None:
     if event.cargo is None or (event.type is not EventType.PLACED and event.type not in ENDS):
         return
     with Session(engine) as session:
-        open_row = session.exec(
-            select(UsageIntervalRow).where(
-                UsageIntervalRow.tenant == event.tenant,
-                UsageIntervalRow.cargo == event.cargo,
-                col(UsageIntervalRow.end).is_(None),
+        open_rows = _readable(
+            session.exec(
+                select(UsageIntervalRow).where(
+                    UsageIntervalRow.tenant == event.tenant,
+                    UsageIntervalRow.cargo == event.cargo,
+                    col(UsageIntervalRow.end).is_(None),
+                )
             )
-        ).first()
+        )
+        open_row = open_rows[0] if open_rows else None
         if event.type is EventType.PLACED:
             if open_row is None and event.gpus > 0:
                 session.add(
@@ -83,8 +101,8 @@ def reconcile(engine: Engine, snapshot: Snapshot) -> None:
     """
     held = {(h.tenant, h.cargo): h for h in snapshot.holdings}
     with Session(engine) as session:
-        for row in session.exec(
-            select(UsageIntervalRow).where(col(UsageIntervalRow.end).is_(None))
+        for row in _readable(
+            session.exec(select(UsageIntervalRow).where(col(UsageIntervalRow.end).is_(None)))
         ):
             start = aware(row.start)
             holding = held.get((row.tenant, row.cargo))
@@ -123,7 +141,7 @@ def _covered(session: Session, holding: Holding) -> bool:
             UsageIntervalRow.tenant == holding.tenant, UsageIntervalRow.cargo == holding.cargo
         )
     )
-    for row in rows:
+    for row in _readable(rows):
         ends_after = row.end is None or aware(row.end) > holding.placed_at
         starts_before = holding.finished_at is None or aware(row.start) < holding.finished_at
         if ends_after and starts_before:
@@ -146,7 +164,7 @@ def _per_cargo(
         query = query.where(UsageIntervalRow.minicluster == minicluster)
     rows: dict[tuple[str, str, str], UsageRow] = {}
     with Session(engine) as session:
-        for row in session.exec(query.order_by(col(UsageIntervalRow.start))):
+        for row in _readable(session.exec(query.order_by(col(UsageIntervalRow.start)))):
             start = max(aware(row.start), since)
             end = min(aware(row.end) if row.end else now, until)
             key = (row.tenant, row.minicluster, row.cargo)
@@ -202,7 +220,7 @@ def report(
     seconds: dict[tuple[str, str], float] = defaultdict(float)
     cargos: dict[tuple[str, str], set[str]] = defaultdict(set)
     with Session(engine) as session:
-        for row in session.exec(query):
+        for row in _readable(session.exec(query)):
             start = max(aware(row.start), since)
             end = min(aware(row.end) if row.end else now, until)
             if end > start:

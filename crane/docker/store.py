@@ -11,13 +11,13 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
-from sqlmodel.sql.sqltypes import UTCDateTime
 
+from crane.api.db import UNREADABLE_TIME, StoredTime
 from crane.docker.hosts import HostSpec
 from crane.model import CargoPhase, CargoSpec, MiniClusterSpec, ReplicaPlacement
 from crane.model.conditions import Condition, set_condition
@@ -30,32 +30,6 @@ ACTIVE = {CargoPhase.PLACED.value, CargoPhase.RUNNING.value}
 
 
 log = logging.getLogger(__name__)
-
-UNREADABLE_TIME = datetime.min.replace(tzinfo=UTC)
-"""What a stored time that does not parse reads as; :func:`unreadable` names its row."""
-
-
-class StoredTime(UTCDateTime):
-    """sqlmodel's time column (aware, in UTC), with hand-edited text (SQLite keeps any) read
-    as :data:`UNREADABLE_TIME` instead of failing every query that loads its row: one such
-    row would stop its tenant's lists and every tenant's reconcile pass."""
-
-    cache_ok = True
-
-    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
-        """sqlmodel's parsing, with a value it cannot parse read as
-        :data:`UNREADABLE_TIME`."""
-        parse = super().result_processor(dialect, coltype)
-        if parse is None:
-            return None
-
-        def lenient(value: object) -> datetime | None:
-            try:
-                return parse(value)
-            except (ValueError, TypeError, OverflowError):
-                return UNREADABLE_TIME
-
-        return lenient
 
 
 def utcnow() -> datetime:

@@ -193,3 +193,121 @@ def test_a_time_that_does_not_parse_is_an_unreadable_row_and_stops_no_pass(
         deleted = client.delete("/v1/cargos/bad", params={"tenant": "t"})
         assert deleted.status_code == 204, deleted.text
         _gone(db, "docker_cargos", "bad")
+
+
+def test_a_token_whose_time_does_not_parse_is_refused_and_stops_no_other_token(
+    tmp_path: Path,
+) -> None:
+    """A token's ``expires_at`` (or ``created_at``) edited by hand into text that is no time:
+    that token is refused with a 401 that says so (never taken as unexpiring), the token list
+    answers without it, every other token works, and an admin can still revoke it by its id.
+    Before, that token's calls and the admin's token list answered 500."""
+    db = tmp_path / "crane.db"
+    minted: dict[str, str] = {}
+    with _client(db) as client:
+        assert client.post("/v1/tenants", json={"name": "t"}).status_code == 201
+        for key in ("edited", "born", "fine"):
+            got = client.post("/v1/tokens", json={"scope": "tenant", "tenant": "t"})
+            assert got.status_code == 201, got.text
+            minted[key] = got.json()["token"]
+    ids = {key: text.removeprefix("crane_").partition("_")[0] for key, text in minted.items()}
+    with sqlite3.connect(db) as conn:  # edited by hand
+        conn.execute("update tokens set expires_at='next week' where id=?", (ids["edited"],))
+        conn.execute("update tokens set created_at='long ago' where id=?", (ids["born"],))
+    with _client(db) as client:
+        for key in ("edited", "born"):
+            got = client.get("/v1/whoami", headers={"Authorization": f"Bearer {minted[key]}"})
+            assert got.status_code == 401, got.text
+            assert "cannot be read" in got.json()["detail"], got.text
+        fine = client.get("/v1/whoami", headers={"Authorization": f"Bearer {minted['fine']}"})
+        assert fine.status_code == 200, fine.text
+        listed = client.get("/v1/tokens")
+        assert listed.status_code == 200, listed.text
+        assert ids["fine"] in [t["id"] for t in listed.json()["items"]], listed.text
+        assert not {ids["edited"], ids["born"]} & {t["id"] for t in listed.json()["items"]}
+        assert listed.json()["count"] == len(listed.json()["items"]), listed.text
+        theirs = client.get("/v1/tokens", headers={"Authorization": f"Bearer {minted['fine']}"})
+        assert theirs.status_code == 200, theirs.text
+        assert [t["id"] for t in theirs.json()["items"]] == [ids["fine"]], theirs.text
+        revoked = client.delete(f"/v1/tokens/{ids['edited']}")
+        assert revoked.status_code == 204, revoked.text
+        again = client.get("/v1/whoami", headers={"Authorization": f"Bearer {minted['edited']}"})
+        assert again.status_code == 401, again.text
+        assert "revoked" in again.json()["detail"], again.text
+
+
+def test_a_usage_interval_whose_time_does_not_parse_stops_no_event_stream_and_no_report(
+    tmp_path: Path,
+) -> None:
+    """A usage interval's ``start`` or ``end`` edited by hand into text that is no time counts
+    for nothing and stops nothing: the event stream's usage snapshot still counts every placed
+    cargo (the one whose interval broke gets a readable one), and the usage reports answer.
+    Before, the snapshot failed on that row, again each time the stream resumed, so no event
+    reached any tenant, and the usage report of its tenant answered 500."""
+    db = tmp_path / "crane.db"
+    with _client(db) as client:
+        for tenant in ("t", "u"):
+            assert client.post("/v1/tenants", json={"name": tenant}).status_code == 201
+        _made(client, "u", "other", ["theirs"])
+    with sqlite3.connect(db) as conn:  # placed once, and usage edited by hand
+        conn.execute(
+            "update docker_cargos set placed_at=created_at, phase='Running' where name='theirs'"
+        )
+        conn.execute(
+            'insert into usage_intervals (tenant, minicluster, cargo, gpus, start, "end") '
+            "values ('t', 'team', 'gone', 1, 'sometime', null), "
+            "('u', 'other', 'theirs', 1, '2026-01-01 00:00:00.000000', 'later')"
+        )
+    with _client(db) as client:
+        deadline = time.monotonic() + 30
+        counted: list[str] = []
+        while time.monotonic() < deadline and not counted:
+            got = client.get("/v1/usage", params={"tenant": "u", "byCargo": "true"})
+            assert got.status_code == 200, got.text
+            counted = [row["cargo"] for row in got.json()["items"]]
+            time.sleep(0.1)
+        assert counted == ["theirs"], counted
+        since = got.json()["items"][0]["startedAt"]
+        assert not since.startswith("2026-01-01"), got.text
+        mine = client.get("/v1/usage", params={"tenant": "t"})
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["items"] == [], mine.text
+        everyone = client.get("/v1/usage")
+        assert everyone.status_code == 200, everyone.text
+        assert [r["tenant"] for r in everyone.json()["items"]] == ["u"], everyone.text
+
+
+def test_a_tenant_or_audit_time_that_does_not_parse_stops_no_start_and_no_tenant(
+    tmp_path: Path,
+) -> None:
+    """A tenant's ``created_at`` and an audit entry's ``time`` edited by hand into text that
+    is no time: the server starts, the tenant works (MiniClusters,
+    tokens), and the lists answer, showing the time as 0001-01-01T00:00:00Z. Before, with the
+    default tenant's time edited the server did not start at all; with another tenant's, that
+    tenant's creates and token mints answered 500, and so did the tenant and audit lists."""
+    db = tmp_path / "crane.db"
+    with _client(db) as client:
+        assert client.post("/v1/tenants", json={"name": "u"}).status_code == 201
+    with sqlite3.connect(db) as conn:  # edited by hand
+        conn.execute("update tenants set created_at='garbage'")
+        conn.execute("update audit_log set time='whenever'")
+    with _client(db) as client:
+        assert client.get("/v1/whoami").status_code == 200
+        spec = {"gpuType": "H100", "gpus": {"min": 0, "max": 8}}
+        for tenant in ("u", "default"):
+            got = client.post(
+                "/v1/miniclusters", params={"tenant": tenant}, json={"name": "a", "spec": spec}
+            )
+            assert got.status_code == 201, got.text
+        minted = client.post("/v1/tokens", json={"scope": "tenant", "tenant": "u"})
+        assert minted.status_code == 201, minted.text
+        tenants = client.get("/v1/tenants")
+        assert tenants.status_code == 200, tenants.text
+        shown = {t["name"]: t["createdAt"] for t in tenants.json()["items"]}
+        assert set(shown) == {"default", "u"}, tenants.text
+        assert all(at.startswith("0001-01-01T00:00:00") for at in shown.values()), shown
+        audit = client.get("/v1/audit")
+        assert audit.status_code == 200, audit.text
+        times = [entry["time"] for entry in audit.json()["items"]]
+        assert any(at.startswith("0001-01-01") for at in times), times
+        assert any(not at.startswith("0001-01-01") for at in times), times
