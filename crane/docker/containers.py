@@ -631,6 +631,27 @@ def store_listening(container: Container) -> bool:
     return STORE_LISTENING in text
 
 
+def store_trouble(container: Container) -> str:
+    """Why the rendezvous store's container does not serve, for its cargos' message, or ""
+    while it runs (it may still be starting): Docker could not start it (its ``State.Error``,
+    such as no ``python3`` in the template's image), or it exited (its code and last log line,
+    such as no torch in the image)."""
+    state = container.attrs.get("State") or {}
+    status = state.get("Status")
+    if status == "running":
+        return ""
+    if error := str(state.get("Error") or ""):
+        return f"it cannot start: {error[-300:]}"
+    code = state.get("ExitCode")
+    if status in ("exited", "restarting", "dead") and code:
+        try:
+            last = container.logs(tail=1).decode(errors="replace").strip()
+        except DockerException:
+            last = ""
+        return f"it exited with code {code}" + (f": {last[-300:]}" if last else "")
+    return ""
+
+
 def rendezvous_containers(client: docker.DockerClient) -> list[Container]:
     """Every rendezvous store container on this host, running or not."""
     return [

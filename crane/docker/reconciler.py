@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -59,6 +60,7 @@ from crane.docker.containers import (
     run_rendezvous,
     run_replica,
     store_listening,
+    store_trouble,
 )
 from crane.docker.hosts import HostSpec, connect, host_names, inventory, network_hostname
 from crane.docker.pass_lock import PassLock
@@ -92,6 +94,17 @@ from crane.placement.types import CargoDecision, Outcome
 
 STORE_WAIT = "waiting for the rendezvous store"
 """How a placed cargo's message starts while its replicas wait for their world's store."""
+STORE_NEEDS = "the store runs the template's image, which needs python3 with torch"
+"""What the message adds once it says what is wrong with the store."""
+
+
+@dataclass(frozen=True)
+class StoreWait:
+    """A MiniCluster's rendezvous store does not serve yet: its cargos' missing replicas
+    wait; ``why``, when known, says what is wrong with it (else it may be starting)."""
+
+    why: str
+
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +165,8 @@ class Reconciler:
         self._skip: frozenset[str] = frozenset()
         """The uids of the rows this pass cannot read, or whose MiniCluster it cannot read."""
         self.host_errors: dict[str, str] = {}
+        self._store_errors: dict[str, str] = {}
+        """MiniCluster uid -> why its rendezvous store could not be made (the last try)."""
         self.lock = threading.RLock()
         self._clients: dict[str, tuple[str, docker.DockerClient, str]] = {}
         """Host name -> (its stored spec, its client, its daemon's ID once read)."""
@@ -654,6 +669,7 @@ class Reconciler:
             and spec.rendezvous.enabled
             and spec.template is not None
         }
+        self._store_errors = {uid: why for uid, why in self._store_errors.items() if uid in wanted}
         if not wanted or not clients:
             return
         for client in clients.values():
@@ -693,16 +709,24 @@ class Reconciler:
                 )
             except (ValueError, ImagePullFailed, DockerException) as err:
                 log.warning("rendezvous store of %s on %s: %s", mc.key, node, err)
+                self._store_errors[mc.uid] = f"it could not be made on {node}: {err}"
+            else:
+                self._store_errors.pop(mc.uid, None)
 
-    @staticmethod
     def _world(
-        mc: MiniClusterRow, hosts: dict[str, HostSpec], clients: dict[str, docker.DockerClient]
-    ) -> dict[str, str] | None:
+        self,
+        mc: MiniClusterRow,
+        hosts: dict[str, HostSpec],
+        clients: dict[str, docker.DockerClient],
+    ) -> dict[str, str] | StoreWait:
         """The MiniCluster's rendezvous env: the store's alias on the MiniCluster's network, or
-        its host's address and the port Crane gave it there (host networking). None while
-        the store runs on no host that answers: an endpoint guessed then (a port another
-        MiniCluster's store holds, or a host it is not on) would put the replicas in no world
-        or another's, and a world they would never leave."""
+        its host's address and the port Crane gave it there (host networking). A
+        :class:`StoreWait` until the store has said it listens on a host that answers: an
+        endpoint guessed before (a port another MiniCluster's store holds, or a host it is not
+        on) would put the replicas in no world or another's, and a world they would never
+        leave; and replicas made for a store that cannot start (no ``python3`` or no torch in
+        the template's image) ran in a world without a store, while only the server's log
+        said why."""
         spec = mc.mc_spec()
         if spec.rendezvous is None or not spec.rendezvous.enabled or spec.template is None:
             return {}
@@ -722,10 +746,12 @@ class Reconciler:
                 port = int(label) if label.isdigit() else None
                 break
         if node is None or found_store is None:
-            return None
+            return StoreWait(self._store_errors.get(mc.uid, ""))
+        if not store_listening(found_store):
+            # no store would answer them; with host networking an agent on the store's host
+            # would even serve the endpoint itself (store_listening)
+            return StoreWait(store_trouble(found_store))
         address = hosts[node].address if node in hosts else None
-        if address and not store_listening(found_store):
-            return None  # an agent on its host would serve the endpoint itself (store_listening)
         if address:
             return world_env(mc.uid, spec, f"[{address}]" if ":" in address else address, port)
         return world_env(mc.uid, spec, rendezvous_name(mc.name))
@@ -950,11 +976,13 @@ class Reconciler:
             self._unmade(s, row, containers, refused.reason, refused.message)
             return
         world = self._world(mc, hosts, clients) if missing else {}
-        if world is None:
+        if isinstance(world, StoreWait):
             down = sorted(h for h in hosts if h not in clients)
             why = f"{STORE_WAIT} of MiniCluster {mc.name} to run" + (
                 f"; it may be on {', '.join(down)}, which does not answer" if down else ""
             )
+            if world.why:
+                why += f"; {world.why} ({STORE_NEEDS})"
             if row.message != why:
                 row.message = why
                 s.add(row)

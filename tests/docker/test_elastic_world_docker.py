@@ -20,7 +20,7 @@ from docker.models.containers import Container
 from crane.docker import labels as L
 from crane.docker.containers import managed_containers
 from crane.docker.hosts import HostSpec
-from tests.dockerd import IMAGE, DockerServer, cli, serving
+from tests.dockerd import IMAGE, DockerServer, cli, import_busybox_image, serving
 
 ADMIN = "crane_elastic_" + "w" * 43
 STAYS = ["sh", "-c", "trap 'echo term' TERM; while true; do sleep 1; done"]
@@ -48,6 +48,25 @@ def _until(check: Callable[[], Any], what: str, seconds: float = 90) -> Any:
     return got
 
 
+def _world_spec(
+    image: str, gpus: tuple[int, int], cargos: int, per_cargo: int, gpus_per_replica: int
+) -> dict[str, Any]:
+    """A MiniCluster of ``cargos`` template cargos of ``per_cargo`` replicas running
+    :data:`STAYS` in ``image``, with ``gpus`` (min, max) H100 GPUs and one elastic world."""
+    template = {"spec": {"containers": [{"name": "main", "image": image, "command": STAYS}]}}
+    return {
+        "gpuType": "H100",
+        "gpus": {"min": gpus[0], "max": gpus[1]},
+        "replicas": cargos,
+        "template": {
+            "replicas": per_cargo,
+            "gpusPerReplica": gpus_per_replica,
+            "template": template,
+        },
+        "rendezvous": {"enabled": True},
+    }
+
+
 def _env(container: Container) -> dict[str, str]:
     container.reload()
     pairs = (item.partition("=") for item in container.attrs["Config"]["Env"])
@@ -58,14 +77,7 @@ def test_one_world_across_cargos_with_its_store_and_a_notice_before_a_shrink(
     server: DockerServer, h0: HostSpec
 ) -> None:
     engine = docker.DockerClient(base_url=h0.url)
-    template = {"spec": {"containers": [{"name": "main", "image": IMAGE, "command": STAYS}]}}
-    spec = {
-        "gpuType": "H100",
-        "gpus": {"min": 4, "max": 8},
-        "replicas": 2,
-        "template": {"replicas": 2, "gpusPerReplica": 2, "template": template},
-        "rendezvous": {"enabled": True},
-    }
+    spec = _world_spec(IMAGE, gpus=(4, 8), cargos=2, per_cargo=2, gpus_per_replica=2)
     with server.client() as api:
         created = api.post("/v1/miniclusters", json={"name": "world", "spec": spec})
         assert created.status_code == 201, created.text
@@ -227,3 +239,62 @@ def test_cli_creates_a_minicluster_with_one_world(
         assert _until(worlds, "cliw's 2 replicas") == {"2:4"}
     finally:
         crane("mc", "delete", "cliw", "--yes")
+
+
+NO_TORCH = b"#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n"
+"""A python3 without torch, as the rendezvous store's program meets it."""
+
+
+@pytest.mark.parametrize(
+    ("tag", "image", "says"),
+    [
+        ("nopython", "crane-test:nopython", 'exec: "python3": executable file not found'),
+        (
+            "notorch",
+            "crane-test:notorch",
+            "it exited with code 1: ModuleNotFoundError: No module named 'torch'",
+        ),
+        ("nosuch", "crane-test:nosuchimage", "it could not be made on h0: pulling image"),
+    ],
+    ids=["no-python3", "no-torch", "no-image"],
+)
+def test_replicas_wait_for_a_store_that_cannot_serve_and_their_cargo_says_why(
+    server: DockerServer, h0: HostSpec, tag: str, image: str, says: str
+) -> None:
+    """The store runs the template's image: one without python3, or without torch, cannot run
+    it, and one that cannot be pulled makes no store at all. The replicas were made anyway, in
+    a world without a store (torchrun times out on ``<mc>-rdzv``), or waited without a word,
+    while only the server's log said why. Now they wait, placed, and their cargo's message
+    says what is wrong with the store."""
+    if tag != "nosuch":
+        files = {"bin/python3": NO_TORCH} if tag == "notorch" else None
+        import_busybox_image([h0.url], "crane-test", tag, ("sh", "sleep", "echo"), files=files)
+    engine = docker.DockerClient(base_url=h0.url)
+    spec = _world_spec(image, gpus=(1, 1), cargos=1, per_cargo=1, gpus_per_replica=1)
+    with server.client() as api:
+        created = api.post("/v1/miniclusters", json={"name": tag, "spec": spec})
+        assert created.status_code == 201, created.text
+        try:
+
+            def told() -> dict[str, Any] | None:
+                got = api.get(f"/v1/cargos/{tag}-0")
+                status = (got.json().get("status") or {}) if got.status_code == 200 else {}
+                return status if says in status.get("message", "") else None
+
+            status = _until(told, f"{tag}-0 saying why its store does not serve")
+            message = status["message"]
+            assert message.startswith(f"waiting for the rendezvous store of MiniCluster {tag}")
+            assert "needs python3 with torch" in message, message
+            assert status["phase"] == "Placed", status
+            replicas = [
+                c.name
+                for c in managed_containers(engine)
+                if c.labels.get(L.MINICLUSTER) == tag and c.labels.get(L.CARGO)
+            ]
+            assert replicas == [], "no replica is made for a world without a store"
+        finally:
+            api.delete(f"/v1/miniclusters/{tag}")
+    _until(
+        lambda: not [c for c in managed_containers(engine) if c.labels.get(L.MINICLUSTER) == tag],
+        f"{tag}'s store gone with it",
+    )
