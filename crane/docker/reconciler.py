@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -1314,15 +1315,38 @@ class Reconciler:
 def _restarted(container: Container) -> tuple[int | None, str]:
     """A replica's container that Docker restarted by a restart policy set by hand (Crane's
     is ``no``, so its restarts are gang-wide, by the cargo's ``restartPolicy``): its last
-    exit code while it waits to start again, else what happened; ``(None, "")`` when Docker
-    never restarted it. A failure Docker hid that way is still the replica's failure."""
+    exit code (while it waits to start again, or from its daemon's recent events once it runs
+    again), else what happened; ``(None, "")`` when Docker never restarted it. A failure
+    Docker hid that way is still the replica's failure, with its code."""
     state = container.attrs.get("State") or {}
     code = state.get("ExitCode")
     if container.status == "restarting" and code:
         return int(code), ""
     if container.status == "restarting" or int(container.attrs.get("RestartCount") or 0) > 0:
-        return None, RESTARTED
+        last = _last_exit_code(container)
+        return (last, "") if last else (None, RESTARTED)
     return None, ""
+
+
+def _last_exit_code(container: Container) -> int | None:
+    """The code of a container's last exit, from its daemon's recent events: Docker's
+    inspect forgets it once the container runs again. None when the events (the daemon keeps
+    the last 256 or so) no longer hold it."""
+    created = str(container.attrs.get("Created", ""))[:19]
+    try:
+        since = int(datetime.strptime(created, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        since = 0
+    filters = {"container": container.id, "event": "die"}
+    try:
+        seen = container.client.api.events(  # until now, to the microsecond: it ends
+            since=since, until=f"{time.time():.6f}", filters=filters, decode=True
+        )
+        codes = [((e.get("Actor") or {}).get("Attributes") or {}).get("exitCode") for e in seen]
+    except (DockerException, OSError, ValueError):
+        return None
+    last = next((c for c in reversed(codes) if str(c).lstrip("-").isdigit()), None)
+    return int(str(last)) if last is not None else None
 
 
 def _seen(container: Container, network: str) -> ReplicaSeen:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from crane.docker.hosts import HostSpec
+from crane.docker.reconciler import _restarted
 from tests.dockerd import IMAGE, DockerServer, cli, serving
 
 ADMIN = "crane_dockhands_" + "h" * 43
@@ -68,6 +69,10 @@ def _until(check: Callable[[], Any], what: str | Callable[[], str], seconds: flo
         )
         time.sleep(0.3)
     return got
+
+
+EXITS_3 = "while [ ! -f /tmp/go ]; do sleep 0.2; done; exit 3"
+"""Waits to be told (``/tmp/go``), then exits 3."""
 
 
 def _mc(api: httpx.Client, name: str, command: list[str], replicas: int = 1) -> None:
@@ -382,32 +387,66 @@ def test_a_look_alike_replica_of_an_older_cargo_takes_no_gpu_from_a_running_one(
                 forged.remove(force=True)
 
 
+EXITS_3_ONCE = "if [ -f /tmp/once ]; then exec sleep 300; fi; touch /tmp/once; " + EXITS_3
+"""Exits 3 when told, then runs on once Docker has started it again."""
+
+
+def test_the_code_of_an_exit_docker_hid_by_a_restart_is_still_known(
+    h0: docker.DockerClient,
+) -> None:
+    """A container Docker started again after it exited 3 (a restart policy set by hand), that
+    now runs: Docker's inspect says exit code 0 then. Crane read it as "it exited and Docker
+    started it again", without the code; it now finds the code in the daemon's events. (Under
+    load the cargo's pass met the replica at that moment: ``replica 1 exited with code 3``
+    was missing from its message in a fresh-clone CI run.)"""
+    container = h0.containers.run(
+        IMAGE,
+        ["sh", "-c", "touch /tmp/go; " + EXITS_3_ONCE],
+        detach=True,
+        restart_policy={"Name": "always"},
+    )
+    try:
+
+        def again() -> bool:
+            container.reload()
+            return container.status == "running" and container.attrs["RestartCount"] >= 1
+
+        _until(again, "the container running again after its exit", seconds=60)
+        assert container.attrs["State"]["ExitCode"] == 0, "Docker forgot the code"
+        assert _restarted(container) == (3, "")
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.parametrize("program", [EXITS_3, EXITS_3_ONCE], ids=["exits-again", "runs-on"])
 def test_a_restart_policy_set_by_hand_hides_no_failure(
-    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer
+    admin: httpx.Client, h0: docker.DockerClient, server: DockerServer, program: str
 ) -> None:
     """``docker update --restart always`` on a replica of a running cargo (restartPolicy
-    Never), whose program then exits 3: Docker started it again and again and the cargo read
-    Running for good, its failure never seen; now the cargo fails saying so, Docker's restart
-    policy is Crane's again (``no``), and nothing of it runs on."""
-    waits = ["sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.2; done; exit 3"]
-    _gang(admin, "policy", waits, replicas=2)
+    Never), whose program then exits 3: Docker started it again and again (or once, after
+    which it ran on) and the cargo read Running for good, its failure never seen; now the
+    cargo fails saying so, with the code, Docker's restart policy is Crane's again (``no``),
+    and nothing of it runs on."""
+    mc = "policy" if program == EXITS_3 else "policy-once"
+    waits = ["sh", "-c", program]
+    _gang(admin, mc, waits, replicas=2)
     try:
-        _until(lambda: _phase(admin, "policy-0") == "Running", "policy-0 running")
-        victim = h0.containers.get("crane.default.policy-0-1")
+        _until(lambda: _phase(admin, f"{mc}-0") == "Running", f"{mc}-0 running")
+        victim = h0.containers.get(f"crane.default.{mc}-0-1")
         victim.update(restart_policy={"Name": "always"})
         assert victim.exec_run(["sh", "-c", "echo > /tmp/go"]).exit_code == 0
         status = _until(
-            lambda: (got := _status(admin, "policy-0"))["phase"] == "Failed" and got,
-            lambda: f"policy-0 failed; {_seen_by_dockerd(h0, 'policy', server)}",
+            lambda: (got := _status(admin, f"{mc}-0"))["phase"] == "Failed" and got,
+            lambda: f"{mc}-0 failed; {_seen_by_dockerd(h0, mc, server)}",
             seconds=90,
         )
         assert "replica 1 exited with code 3" in status["message"], status
         _until(
-            lambda: not [c for c in h0.containers.list() if "policy" in c.name],
-            lambda: f"nothing of it runs; {_seen_by_dockerd(h0, 'policy', server)}",
+            lambda: not [c for c in h0.containers.list() if f".{mc}-" in c.name],
+            lambda: f"nothing of it runs; {_seen_by_dockerd(h0, mc, server)}",
         )
         victim.reload()
         assert victim.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
         _no_gpu_twice(h0, admin)
     finally:
-        admin.delete("/v1/miniclusters/policy")
+        admin.delete(f"/v1/miniclusters/{mc}")
